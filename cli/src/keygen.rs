@@ -1,0 +1,31 @@
+//! `pamphlet keygen`: a new SSK subspace from the operating system's RNG.
+
+use anyhow::{ensure, Result};
+use pamphlet_crypto::generate_ssk;
+
+/// Arguments of `pamphlet keygen`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The document name the URIs point at (one path segment, no '/').
+    #[arg(long, default_value = "index")]
+    name: String,
+    /// Print the URIs as a JSON object instead of labelled lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    ensure!(!args.name.is_empty() && !args.name.contains('/'), "--name must be one non-empty path segment without '/'");
+    ensure!(!args.name.chars().any(char::is_control), "--name must not contain control characters");
+    let insert = generate_ssk(&mut rand::rngs::OsRng, &args.name);
+    let request = insert.request_uri();
+    if args.json {
+        let out = serde_json::json!({ "insert_uri": insert.to_string(), "request_uri": request.to_string() });
+        println!("{out}");
+    } else {
+        println!("# Keep the insert URI secret: whoever holds it can publish as you.");
+        println!("insert URI:  {insert}");
+        println!("request URI: {request}");
+    }
+    Ok(())
+}
