@@ -21,6 +21,8 @@ pub mod block;
 pub mod chk;
 pub mod error;
 pub mod keys;
+#[cfg(feature = "serde")]
+mod serde_impls;
 pub mod ssk;
 pub mod uri;
 

@@ -12,3 +12,12 @@
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod routing;
+pub mod store;
+pub mod wire;
+
+/// Identifies a connected peer to the sans-IO node. The driver assigns them (the tokio
+/// driver per friend, the simulator per node) and maps them to links.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct PeerId(pub u64);

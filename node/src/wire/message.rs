@@ -1,0 +1,133 @@
+//! Every node-to-node message.
+//!
+//! Request identifiers are **link-local**: the sender of a request picks a fresh random id
+//! for each hop, so an identifier seen on one link means nothing on any other. This is the
+//! defence against request-identifier traceback (Tian et al. 2013): an attacker who saw a
+//! request cannot ask far-away nodes whether they saw "the same id", because no id travels
+//! further than one hop. Loops are detected by key instead (see `routing/`).
+//!
+//! The codec (`wire/codec.rs`) serializes this enum with postcard; adding a variant at the
+//! end keeps every earlier variant's encoding.
+
+use pamphlet_crypto::{Block, BlockKind, RoutingKey};
+use serde::{Deserialize, Serialize};
+
+use crate::routing::location::Location;
+
+/// Identifies one request on one link (chosen by the sender of the request on that link).
+pub type RequestId = u64;
+
+/// Hops-to-live: how many more hops a request may take (at most 18).
+pub type Htl = u8;
+
+/// A message between two neighbouring nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Message {
+    /// Fetch the block with this routing key.
+    DataRequest {
+        /// Link-local request id.
+        id: RequestId,
+        /// What kind of block the key names (sets the size and the verification).
+        kind: BlockKind,
+        /// The routing key.
+        key: RoutingKey,
+        /// Hops to live left.
+        htl: Htl,
+    },
+    /// The block was found; it travels back along the request's path.
+    DataFound {
+        /// The id of the request this answers.
+        id: RequestId,
+        /// The block; the receiver verifies it against the key it asked for.
+        block: Block,
+    },
+    /// The request ran out of hops without finding the block.
+    DataNotFound {
+        /// The id of the request this answers.
+        id: RequestId,
+        /// Hops to live left when it gave up (lets the sender continue elsewhere).
+        htl: Htl,
+    },
+    /// No route remained (all peers tried or rejected) before hops ran out.
+    RouteNotFound {
+        /// The id of the request this answers.
+        id: RequestId,
+        /// Hops to live left.
+        htl: Htl,
+    },
+    /// The receiver is already handling a request for this key: it would loop.
+    RejectedLoop {
+        /// The id of the request this answers.
+        id: RequestId,
+    },
+    /// The receiver is overloaded; back off and route elsewhere.
+    RejectedOverload {
+        /// The id of the request this answers.
+        id: RequestId,
+    },
+    /// Store this block in the network; routed like a request.
+    InsertRequest {
+        /// Link-local request id.
+        id: RequestId,
+        /// Hops to live left.
+        htl: Htl,
+        /// The block; its routing key is derived from it and it is verified before use.
+        block: Block,
+    },
+    /// The insert finished: it ran its hops out on the way to the key's sinks.
+    InsertReply {
+        /// The id of the insert this answers.
+        id: RequestId,
+    },
+    /// An SSK insert hit a slot that already holds a different block under the same key:
+    /// the existing block is returned to the inserter (first publisher wins).
+    InsertCollision {
+        /// The id of the insert this answers.
+        id: RequestId,
+        /// The block already stored.
+        block: Block,
+    },
+    /// Start (or continue the random walk of) a location swap (Sandberg). Carries the
+    /// initiator's commitment to its location, neighbour locations and random share.
+    SwapRequest {
+        /// Link-local id.
+        id: RequestId,
+        /// Steps of random walk left.
+        htl: Htl,
+        /// SHA-256 commitment of the initiator's `SwapReveal`.
+        commitment: [u8; 32],
+    },
+    /// The walk's end accepts and commits too.
+    SwapReply {
+        /// The id of the swap request this answers.
+        id: RequestId,
+        /// SHA-256 commitment of the responder's `SwapReveal`.
+        commitment: [u8; 32],
+    },
+    /// Opens a commitment: location, neighbour locations and a random share.
+    SwapReveal {
+        /// The swap's link-local id.
+        id: RequestId,
+        /// The sender's location.
+        location: Location,
+        /// The sender's neighbours' locations.
+        neighbours: Vec<Location>,
+        /// The sender's random share; the XOR of both decides a probabilistic swap.
+        random: [u8; 32],
+    },
+    /// The swap was refused or abandoned (busy, walk dead-ended, bad reveal).
+    SwapRejected {
+        /// The swap's link-local id.
+        id: RequestId,
+    },
+    /// The sender's location and its neighbours' (friend-of-a-friend routing).
+    LocationUpdate {
+        /// The sender's location.
+        location: Location,
+        /// The sender's neighbours' locations.
+        neighbours: Vec<Location>,
+    },
+    /// Keeps an idle link alive.
+    Keepalive,
+}
