@@ -1,7 +1,7 @@
 //! `pamphlet keygen`: a new SSK subspace from the operating system's RNG.
 
-use anyhow::{ensure, Result};
-use pamphlet_crypto::generate_ssk;
+use anyhow::{Context, Result};
+use pamphlet_crypto::{generate_ssk, uri::validate_doc_name};
 
 /// Arguments of `pamphlet keygen`.
 #[derive(clap::Args, Debug)]
@@ -15,8 +15,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
-    ensure!(!args.name.is_empty() && !args.name.contains('/'), "--name must be one non-empty path segment without '/'");
-    ensure!(!args.name.chars().any(char::is_control), "--name must not contain control characters");
+    validate_doc_name(&args.name).context("bad --name")?;
     let insert = generate_ssk(&mut rand::rngs::OsRng, &args.name);
     let request = insert.request_uri();
     if args.json {

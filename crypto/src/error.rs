@@ -93,7 +93,7 @@ pub enum UriError {
     #[error("unexpected path segment {0:?} at the end of the URI")]
     UnexpectedPath(String),
     /// A document name or keyword contains a character that is not allowed.
-    #[error("the document name or keyword contains a control character")]
+    #[error("the document name or keyword contains a '/' where not allowed, a control character, or leading or trailing whitespace")]
     BadName,
     /// `KSK@` with nothing after it.
     #[error("missing keyword: a KSK URI looks like KSK@some-words")]

@@ -193,12 +193,27 @@ fn parse_extras(text: &str) -> Result<u8, UriError> {
     Ok(flags)
 }
 
+/// Checks a document name or keyword: no control characters, no surrounding whitespace
+/// (URIs are trimmed when parsed, so such a name could not round-trip). Names used in
+/// `SSK@`/`USK@` URIs must also be non-empty and contain no `/`; see [`validate_doc_name`].
 fn check_name(name: &str) -> Result<(), UriError> {
-    if name.chars().any(char::is_control) {
+    if name.chars().any(char::is_control) || name.trim() != name {
         Err(UriError::BadName)
     } else {
         Ok(())
     }
+}
+
+/// Checks that `name` can be an SSK/USK document name: one non-empty path segment without
+/// `/`, control characters or surrounding whitespace.
+pub fn validate_doc_name(name: &str) -> Result<(), UriError> {
+    if name.is_empty() {
+        return Err(UriError::MissingDocName);
+    }
+    if name.contains('/') {
+        return Err(UriError::BadName);
+    }
+    check_name(name)
 }
 
 impl fmt::Display for Uri {
