@@ -10,6 +10,7 @@
 
 pub mod fec;
 pub mod manifest;
+pub mod signed;
 pub mod splitfile;
 
 /// Why a client operation failed.
