@@ -10,6 +10,8 @@
 
 pub mod fec;
 pub mod manifest;
+#[cfg(feature = "net")]
+pub mod pipeline;
 pub mod signed;
 pub mod splitfile;
 

@@ -1,0 +1,513 @@
+//! The async insert and fetch pipelines (feature `net`): the sans-IO splitfile and signed
+//! machines of this module, driven over any [`BlockNetwork`] with bounded parallelism.
+//!
+//! The daemon implements [`BlockNetwork`] over its node; tests implement it over a map.
+//! Blocks of an interrupted fetch are kept in a [`PartialDir`] so the next run resumes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pamphlet_crypto::{Block, BlockKind, ChkBlock, ChkUri, RoutingKey, SskInsertUri, SskRequestUri, Uri};
+use tokio::task::JoinSet;
+
+use super::signed::{self, LatestSearch, SskPayload};
+use super::splitfile::{self, Document, Fetch, InsertOptions, Progress};
+use super::ClientError;
+
+/// Why the network could not deliver one block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The request ran out of hops without finding the block.
+    #[error("not found after {tried} peers tried")]
+    NotFound {
+        /// Peers the local node tried.
+        tried: u32,
+    },
+    /// No peer could take the request (none connected, or all busy or failed).
+    #[error("no route: {tried} peers tried")]
+    RouteNotFound {
+        /// Peers the local node tried.
+        tried: u32,
+    },
+    /// The node is shutting down or unreachable.
+    #[error("the node is not available: {0}")]
+    Unavailable(String),
+}
+
+/// What became of an insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The block was stored (or was already present).
+    Stored,
+    /// An SSK slot already holds a different block: the network keeps the first.
+    Collision(Block),
+}
+
+/// One-block operations on the network. Each call is one request through the local node.
+pub trait BlockNetwork: Send + Sync + 'static {
+    /// Fetches one block; the node has verified it against `key`.
+    fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, NetError>> + Send;
+    /// Inserts one (already verified) block.
+    fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, NetError>> + Send;
+}
+
+/// Why a document could not be fetched or inserted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The content itself is bad or could not be rebuilt.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The first block (the manifest or the signed block) could not be fetched.
+    #[error("the document could not be found: {0}")]
+    TopNotFound(NetError),
+    /// No edition of an updatable document was found at or after the hint.
+    #[error("no edition at or after {0} could be found")]
+    NoEdition(u64),
+    /// An insert failed.
+    #[error("insert failed: {0}")]
+    Insert(NetError),
+    /// The signed slot already holds different content.
+    #[error("that name and edition already hold different content; publish a new edition")]
+    Collision,
+    /// The partial-download directory could not be used.
+    #[error("cannot use the resume directory {path}: {source}")]
+    Partial {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// Blocks already fetched by an interrupted run, one file per block named by its index in
+/// arrival order (not by its key, so a directory listing names nothing).
+#[derive(Debug)]
+pub struct PartialDir {
+    dir: PathBuf,
+    next: usize,
+}
+
+impl PartialDir {
+    /// Opens (creating if needed) the resume directory.
+    pub fn open(dir: &Path) -> Result<(Self, Vec<ChkBlock>), PipelineError> {
+        let err = |source| PipelineError::Partial { path: dir.to_owned(), source };
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let mut blocks = Vec::new();
+        let mut next = 0;
+        for entry in std::fs::read_dir(dir).map_err(err)? {
+            let entry = entry.map_err(err)?;
+            if let Some(i) = entry.file_name().to_str().and_then(|n| n.parse::<usize>().ok()) {
+                next = next.max(i + 1);
+                // A torn write from a crash is simply not a valid block: skip it.
+                if let Ok(block) = std::fs::read(entry.path()).map_err(err).and_then(|b| {
+                    ChkBlock::from_bytes(b).map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+                }) {
+                    blocks.push(block);
+                }
+            }
+        }
+        Ok((Self { dir: dir.to_owned(), next }, blocks))
+    }
+
+    fn save(&mut self, block: &ChkBlock) -> Result<(), PipelineError> {
+        let path = self.dir.join(self.next.to_string());
+        self.next += 1;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, block.as_bytes())
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| PipelineError::Partial { path: self.dir.clone(), source })
+    }
+
+    /// Deletes the directory after the fetch completed.
+    pub fn remove(self) -> Result<(), PipelineError> {
+        std::fs::remove_dir_all(&self.dir).map_err(|source| PipelineError::Partial { path: self.dir, source })
+    }
+}
+
+/// Knobs of a fetch.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Block requests in flight at once.
+    pub parallel: usize,
+    /// Where to keep blocks of an interrupted fetch (`None`: no resume).
+    pub partial_dir: Option<PathBuf>,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self { parallel: 8, partial_dir: None }
+    }
+}
+
+/// A fetched document and what the fetch learned on the way.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The verified document.
+    pub document: Document,
+    /// The edition fetched, for updatable URIs.
+    pub edition: Option<u64>,
+    /// Blocks that were missing and were rebuilt: insert them to heal the file.
+    pub heal: Vec<ChkBlock>,
+    /// Block requests sent to the network.
+    pub requests: usize,
+}
+
+/// Fetches whatever `uri` names: a CHK splitfile, an SSK/KSK document, or the latest
+/// edition of a USK at or after the one it names.
+pub async fn fetch<N: BlockNetwork>(
+    net: &Arc<N>,
+    uri: &Uri,
+    options: &FetchOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Fetched, PipelineError> {
+    let request = match uri {
+        Uri::Chk(chk) => return fetch_chk(net, chk, options, progress).await,
+        Uri::SskRequest(r) => r.clone(),
+        Uri::SskInsert(i) => i.request_uri(),
+        Uri::Ksk(k) => k.request_uri(),
+        _ => return Err(ClientError::BadOption("unsupported URI kind".into()).into()),
+    };
+    let (edition, payload) = resolve_signed(net, &request).await?;
+    match payload {
+        SskPayload::Inline(data) => {
+            Ok(Fetched { document: Document { data, name: None, mime: None }, edition, heal: Vec::new(), requests: 1 })
+        }
+        SskPayload::Redirect { routing_key, key } => {
+            let mut f = fetch_chk(net, &SskPayload::redirect_uri(routing_key, key), options, progress).await?;
+            f.edition = edition;
+            f.requests += 1;
+            Ok(f)
+        }
+    }
+}
+
+/// Fetches the signed block a request URI names (the latest edition for a USK) and
+/// decodes its payload.
+async fn resolve_signed<N: BlockNetwork>(
+    net: &Arc<N>,
+    request: &SskRequestUri,
+) -> Result<(Option<u64>, SskPayload), PipelineError> {
+    if !request.updatable {
+        return match net.fetch(BlockKind::Ssk, request.routing_key()).await {
+            Ok(Block::Ssk(b)) => Ok((None, signed::decode(&b, request)?)),
+            Ok(Block::Chk(_)) => Err(ClientError::BadManifest("a CHK block answered an SSK request").into()),
+            Err(e) => Err(PipelineError::TopNotFound(e)),
+        };
+    }
+    let mut search = LatestSearch::new(request);
+    while !search.is_done() {
+        let mut set = JoinSet::new();
+        for uri in search.next_requests() {
+            let net = Arc::clone(net);
+            set.spawn(async move { (uri.edition, net.fetch(BlockKind::Ssk, uri.routing_key()).await) });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((e, Ok(Block::Ssk(b)))) => search.on_found(e, b)?,
+                Ok((e, _)) => search.on_not_found(e),
+                Err(join) => return Err(PipelineError::TopNotFound(NetError::Unavailable(join.to_string()))),
+            }
+        }
+    }
+    let (edition, block) = search.result().ok_or(PipelineError::NoEdition(request.edition))?;
+    Ok((Some(edition), signed::decode(block, &request.with_edition(edition))?))
+}
+
+/// Fetches a CHK document (splitfile or single block) with up to `options.parallel`
+/// requests in flight, resuming from and saving to `options.partial_dir`.
+async fn fetch_chk<N: BlockNetwork>(
+    net: &Arc<N>,
+    top: &ChkUri,
+    options: &FetchOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Fetched, PipelineError> {
+    let mut fetch = Fetch::new(top.clone());
+    let mut partial = None;
+    let mut known: HashMap<RoutingKey, ChkBlock> = HashMap::new();
+    if let Some(dir) = &options.partial_dir {
+        let (p, blocks) = PartialDir::open(dir)?;
+        known = blocks.into_iter().map(|b| (b.routing_key(), b)).collect();
+        partial = Some(p);
+    }
+    let parallel = options.parallel.max(1);
+    let mut requests = 0;
+    let mut in_flight = JoinSet::new();
+    loop {
+        if fetch.document().is_some() {
+            break;
+        }
+        // Serve what earlier runs already fetched without asking the network.
+        let mut wanted = fetch.next_requests(parallel.saturating_sub(in_flight.len()));
+        while let Some(uri) = wanted.pop() {
+            if let Some(block) = known.remove(&uri.routing_key) {
+                fetch.on_block(&uri.routing_key, &block)?;
+                wanted.extend(fetch.next_requests(parallel.saturating_sub(in_flight.len() + wanted.len())));
+                continue;
+            }
+            requests += 1;
+            let net = Arc::clone(net);
+            in_flight.spawn(async move { (uri.routing_key, net.fetch(BlockKind::Chk, uri.routing_key).await) });
+        }
+        if fetch.document().is_some() {
+            break;
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            return Err(ClientError::BadManifest("fetch stalled with nothing to request").into());
+        };
+        let (key, result) = joined.map_err(|e| PipelineError::TopNotFound(NetError::Unavailable(e.to_string())))?;
+        match result {
+            Ok(Block::Chk(block)) => {
+                if let Some(p) = partial.as_mut() {
+                    p.save(&block)?;
+                }
+                fetch.on_block(&key, &block)?;
+            }
+            Ok(Block::Ssk(_)) => fetch.on_not_found(&key)?,
+            Err(e) if key == top.routing_key => return Err(PipelineError::TopNotFound(e)),
+            Err(_) => fetch.on_not_found(&key)?,
+        }
+        progress(fetch.progress());
+    }
+    in_flight.abort_all();
+    let heal = fetch.heal().to_vec();
+    let document = fetch.into_document().ok_or(ClientError::HashMismatch)?;
+    if let Some(p) = partial {
+        p.remove()?;
+    }
+    Ok(Fetched { document, edition: None, heal, requests })
+}
+
+/// Inserts blocks with up to `parallel` in flight; fails on the first block that fails.
+async fn insert_blocks<N: BlockNetwork>(
+    net: &Arc<N>,
+    blocks: Vec<Block>,
+    parallel: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), PipelineError> {
+    let total = blocks.len();
+    let mut done = 0;
+    let mut set = JoinSet::new();
+    let mut queue = blocks.into_iter();
+    loop {
+        while set.len() < parallel.max(1) {
+            let Some(block) = queue.next() else { break };
+            let net = Arc::clone(net);
+            set.spawn(async move { net.insert(block).await });
+        }
+        let Some(joined) = set.join_next().await else { return Ok(()) };
+        match joined.map_err(|e| PipelineError::Insert(NetError::Unavailable(e.to_string())))? {
+            Ok(InsertOutcome::Stored) => {}
+            // CHKs cannot collide (same key, same content); a collision here is an SSK.
+            Ok(InsertOutcome::Collision(_)) => return Err(PipelineError::Collision),
+            Err(e) => return Err(PipelineError::Insert(e)),
+        }
+        done += 1;
+        progress(done, total);
+    }
+}
+
+/// Inserts `data` as a CHK splitfile; returns the URI that fetches it.
+pub async fn insert_chk<N: BlockNetwork>(
+    net: &Arc<N>,
+    data: Vec<u8>,
+    options: InsertOptions,
+    parallel: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ChkUri, PipelineError> {
+    // Encoding hashes and encrypts every byte: keep it off the async workers.
+    let encoded = tokio::task::spawn_blocking(move || splitfile::encode(&data, &options))
+        .await
+        .map_err(|e| PipelineError::Insert(NetError::Unavailable(e.to_string())))??;
+    let top = encoded.top.clone();
+    let mut blocks: Vec<Block> = encoded.blocks.into_iter().map(Block::Chk).collect();
+    // The top block goes last, so a published URI never names a manifest whose blocks are
+    // not yet in the network.
+    let top_block = blocks.pop();
+    insert_blocks(net, blocks, parallel, progress).await?;
+    insert_blocks(net, top_block.into_iter().collect(), 1, &|_, _| {}).await?;
+    Ok(top)
+}
+
+/// Publishes `data` under a signed insert URI (SSK, USK edition, or a KSK's derived key);
+/// returns the request URI. A different document already under that name and edition is
+/// [`PipelineError::Collision`]; the same document again succeeds.
+pub async fn insert_signed<N: BlockNetwork>(
+    net: &Arc<N>,
+    insert: SskInsertUri,
+    data: Vec<u8>,
+    options: InsertOptions,
+    parallel: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<SskRequestUri, PipelineError> {
+    let signed = tokio::task::spawn_blocking(move || signed::encode(&insert, &data, &options))
+        .await
+        .map_err(|e| PipelineError::Insert(NetError::Unavailable(e.to_string())))??;
+    if let Some(e) = signed.splitfile {
+        insert_blocks(net, e.blocks.into_iter().map(Block::Chk).collect(), parallel, progress).await?;
+    }
+    match net.insert(Block::Ssk(signed.block.clone())).await.map_err(PipelineError::Insert)? {
+        InsertOutcome::Stored => Ok(signed.request),
+        // The same bytes again (convergent: deterministic signature) is not a conflict.
+        InsertOutcome::Collision(Block::Ssk(existing)) if existing == signed.block => Ok(signed.request),
+        InsertOutcome::Collision(_) => Err(PipelineError::Collision),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use pamphlet_crypto::{CryptoKey, KskUri, SskPrivateKey, CHK_PAYLOAD_LEN};
+
+    use super::*;
+
+    /// The whole network as one map; fetches past `stall_after` never complete (a fetch
+    /// killed halfway).
+    #[derive(Default)]
+    struct MapNetwork {
+        blocks: Mutex<HashMap<RoutingKey, Block>>,
+        fetches: AtomicUsize,
+        stall_after: Option<usize>,
+    }
+
+    impl BlockNetwork for MapNetwork {
+        fn fetch(&self, _kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, NetError>> + Send {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+            let found = self.blocks.lock().unwrap().get(&key).cloned();
+            let stall = self.stall_after.is_some_and(|s| n >= s);
+            async move {
+                if stall {
+                    std::future::pending::<()>().await;
+                }
+                found.ok_or(NetError::NotFound { tried: 1 })
+            }
+        }
+
+        fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, NetError>> + Send {
+            let mut map = self.blocks.lock().unwrap();
+            let outcome = match map.get(&block.routing_key()) {
+                Some(existing) if *existing != block => InsertOutcome::Collision(existing.clone()),
+                _ => {
+                    map.insert(block.routing_key(), block);
+                    InsertOutcome::Stored
+                }
+            };
+            async move { Ok(outcome) }
+        }
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 ^ (i / 251) as u8).collect()
+    }
+
+    async fn insert(net: &Arc<MapNetwork>, d: &[u8]) -> ChkUri {
+        insert_chk(net, d.to_vec(), InsertOptions::default(), 4, &|_, _| {}).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn chk_round_trips() {
+        let net = Arc::new(MapNetwork::default());
+        for len in [0, 1, CHK_PAYLOAD_LEN, CHK_PAYLOAD_LEN + 1, 40 * CHK_PAYLOAD_LEN + 3] {
+            let d = data(len);
+            let uri = insert(&net, &d).await;
+            let got = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap();
+            assert_eq!(got.document.data, d, "len {len}");
+            assert!(got.heal.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_top_is_not_found() {
+        let net = Arc::new(MapNetwork::default());
+        let uri = insert(&net, &data(10)).await;
+        net.blocks.lock().unwrap().clear();
+        let err = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap_err();
+        assert!(matches!(err, PipelineError::TopNotFound(NetError::NotFound { .. })), "{err}");
+    }
+
+    #[tokio::test]
+    async fn fec_fills_in_and_heal_lists_the_lost_blocks() {
+        let net = Arc::new(MapNetwork::default());
+        let d = data(8 * CHK_PAYLOAD_LEN);
+        let uri = insert(&net, &d).await;
+        // 8 data + 4 check blocks + top. Remove 4 non-top blocks: exactly what FEC covers.
+        let lost: Vec<RoutingKey> = {
+            let mut map = net.blocks.lock().unwrap();
+            let keys: Vec<RoutingKey> = map.keys().copied().filter(|k| *k != uri.routing_key).take(4).collect();
+            for k in &keys {
+                map.remove(k);
+            }
+            keys
+        };
+        let got = fetch(&net, &Uri::Chk(uri.clone()), &FetchOptions::default(), &|_| {}).await.unwrap();
+        assert_eq!(got.document.data, d);
+        // Healing puts the lost data blocks back; afterwards a fetch finds every block.
+        for b in &got.heal {
+            net.insert(Block::Chk(b.clone())).await.unwrap();
+        }
+        let healed: Vec<RoutingKey> = got.heal.iter().map(ChkBlock::routing_key).collect();
+        assert!(!healed.is_empty() && healed.iter().all(|k| lost.contains(k)));
+    }
+
+    #[tokio::test]
+    async fn interrupted_fetch_resumes() {
+        let source = Arc::new(MapNetwork::default());
+        let d = data(30 * CHK_PAYLOAD_LEN);
+        let uri = Uri::Chk(insert(&source, &d).await);
+        let blocks = source.blocks.lock().unwrap().clone();
+        let dir = tempfile::tempdir().unwrap();
+        let options = FetchOptions { parallel: 4, partial_dir: Some(dir.path().join("partial")) };
+
+        // First run: the network stalls after 12 blocks; the fetch is abandoned.
+        let stalling =
+            Arc::new(MapNetwork { blocks: Mutex::new(blocks.clone()), stall_after: Some(12), ..MapNetwork::default() });
+        let first =
+            tokio::time::timeout(std::time::Duration::from_millis(300), fetch(&stalling, &uri, &options, &|_| {}))
+                .await;
+        assert!(first.is_err(), "the first run must not finish");
+
+        // Second run: the 12 blocks come from the resume directory.
+        let net = Arc::new(MapNetwork { blocks: Mutex::new(blocks), ..MapNetwork::default() });
+        let got = fetch(&net, &uri, &options, &|_| {}).await.unwrap();
+        assert_eq!(got.document.data, d);
+        assert_eq!(got.requests, 30 + 1 - 12, "only blocks the first run lacked are requested");
+        assert!(!dir.path().join("partial").exists(), "the resume directory is removed when done");
+    }
+
+    #[tokio::test]
+    async fn usk_editions_and_latest() {
+        let net = Arc::new(MapNetwork::default());
+        let ins = SskInsertUri::new(SskPrivateKey::from_seed([1; 32]), CryptoKey::from_bytes([2; 32]), "news", 1, true);
+        for e in 1..=3u64 {
+            let body = if e == 3 { data(5000) } else { format!("edition {e}").into_bytes() };
+            insert_signed(&net, ins.with_edition(e), body, InsertOptions::default(), 4, &|_, _| {}).await.unwrap();
+        }
+        let got = fetch(&net, &Uri::SskRequest(ins.request_uri()), &FetchOptions::default(), &|_| {}).await.unwrap();
+        assert_eq!(got.edition, Some(3));
+        assert_eq!(got.document.data, data(5000), "edition 3 is a redirect to a splitfile");
+
+        // A different document under a taken edition is refused; the same one is fine.
+        let again =
+            insert_signed(&net, ins.with_edition(2), b"edition 2".to_vec(), InsertOptions::default(), 1, &|_, _| {});
+        assert!(again.await.is_ok());
+        let other =
+            insert_signed(&net, ins.with_edition(2), b"forged".to_vec(), InsertOptions::default(), 1, &|_, _| {});
+        assert!(matches!(other.await, Err(PipelineError::Collision)));
+    }
+
+    #[tokio::test]
+    async fn ksk_insert_and_fetch() {
+        let net = Arc::new(MapNetwork::default());
+        let ksk = KskUri { keyword: "freedom.txt".into() };
+        insert_signed(&net, ksk.insert_uri(), b"hello".to_vec(), InsertOptions::default(), 1, &|_, _| {})
+            .await
+            .unwrap();
+        let got = fetch(&net, &Uri::Ksk(ksk), &FetchOptions::default(), &|_| {}).await.unwrap();
+        assert_eq!(got.document.data, b"hello");
+    }
+}
