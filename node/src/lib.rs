@@ -14,6 +14,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod client;
+#[cfg(feature = "net")]
+pub mod daemon;
 pub mod routing;
 pub mod store;
 pub mod wire;

@@ -1,0 +1,168 @@
+//! The node's configuration file, `DIR/config.toml`.
+//!
+//! Every field has a default, so an empty file is a valid configuration; unknown fields are
+//! an error (a typo must not silently fall back to a default). `pamphlet node init` writes a
+//! commented file with a free loopback port chosen once, so the node's reference (which
+//! friends keep) stays valid across restarts.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Default size of the store area (blocks this node is a sink for).
+pub const DEFAULT_STORE_BYTES: u64 = 256 * 1024 * 1024;
+/// Default size of the cache area (blocks that passed through).
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `DIR/config.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where friends connect to this node (TCP). Loopback by default.
+    pub listen: SocketAddr,
+    /// Where the local client API listens (HTTP). Must be a loopback address.
+    pub api_listen: SocketAddr,
+    /// Bytes of the store area.
+    pub store_bytes: u64,
+    /// Bytes of the cache area.
+    pub cache_bytes: u64,
+    /// Hops-to-live of requests this node starts (at most 18).
+    pub max_htl: u8,
+    /// Block requests in flight per fetch or insert.
+    pub parallel: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store_bytes: DEFAULT_STORE_BYTES,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            max_htl: 18,
+            parallel: 8,
+        }
+    }
+}
+
+/// Why a configuration file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped fields.
+    #[error("{path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: shown.clone(), source })?;
+        let config: Config =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: shown.clone(), message: e.to_string() })?;
+        config.validate().map_err(|message| ConfigError::Invalid { path: shown, message })?;
+        Ok(config)
+    }
+
+    /// Writes the configuration as a commented TOML file (atomically: temp file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let shown = path.display().to_string();
+        let body =
+            toml::to_string(self).map_err(|e| ConfigError::Parse { path: shown.clone(), message: e.to_string() })?;
+        let text = format!(
+            "# pamphlet node configuration. Every field is optional; unknown fields are errors.\n\
+             # listen: where friends connect (TCP). api_listen: the local client API (loopback only).\n\
+             # store_bytes / cache_bytes: sizes of the two store areas. max_htl: at most 18.\n\
+             # parallel: block requests in flight per fetch or insert.\n{body}"
+        );
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|source| ConfigError::Io { path: shown, source })
+    }
+
+    /// Checks ranges; the message says what is allowed.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.api_listen.ip().is_loopback() {
+            return Err(format!(
+                "api_listen = {} is not a loopback address; the client API must only be reachable from this machine",
+                self.api_listen
+            ));
+        }
+        if !(1..=18).contains(&self.max_htl) {
+            return Err(format!("max_htl = {} is out of range: use 1 to 18", self.max_htl));
+        }
+        if !(1..=256).contains(&self.parallel) {
+            return Err(format!("parallel = {} is out of range: use 1 to 256", self.parallel));
+        }
+        let min = 1024 * 1024;
+        if self.store_bytes < min || self.cache_bytes < min {
+            return Err("store_bytes and cache_bytes must each be at least 1 MiB (1048576)".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let (_d, p) = write("");
+        assert_eq!(Config::load(&p).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn save_and_load_round_trip() {
+        let (_d, p) = write("");
+        let c = Config { max_htl: 10, listen: "127.0.0.1:4100".parse().unwrap(), ..Config::default() };
+        c.save(&p).unwrap();
+        assert_eq!(Config::load(&p).unwrap(), c);
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let (_d, p) = write("max_hlt = 3\n");
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("max_hlt"), "{e}");
+        let (_d, p) = write("max_htl = 30\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("1 to 18"));
+        let (_d, p) = write("api_listen = \"0.0.0.0:8080\"\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("loopback"));
+        let (_d, p) = write("listen = 5\n");
+        assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })));
+        let missing = Config::load(Path::new("/nonexistent/pamphlet/config.toml")).unwrap_err();
+        assert!(matches!(missing, ConfigError::Io { .. }));
+    }
+}
