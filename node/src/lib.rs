@@ -13,6 +13,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "net")]
+pub mod api;
 pub mod client;
 #[cfg(feature = "net")]
 pub mod daemon;

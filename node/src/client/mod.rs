@@ -11,6 +11,8 @@
 pub mod fec;
 pub mod manifest;
 #[cfg(feature = "net")]
+pub mod memory_net;
+#[cfg(feature = "net")]
 pub mod pipeline;
 pub mod signed;
 pub mod splitfile;

@@ -359,47 +359,12 @@ pub async fn insert_signed<N: BlockNetwork>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
     use pamphlet_crypto::{CryptoKey, KskUri, SskPrivateKey, CHK_PAYLOAD_LEN};
 
     use super::*;
-
-    /// The whole network as one map; fetches past `stall_after` never complete (a fetch
-    /// killed halfway).
-    #[derive(Default)]
-    struct MapNetwork {
-        blocks: Mutex<HashMap<RoutingKey, Block>>,
-        fetches: AtomicUsize,
-        stall_after: Option<usize>,
-    }
-
-    impl BlockNetwork for MapNetwork {
-        fn fetch(&self, _kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, NetError>> + Send {
-            let n = self.fetches.fetch_add(1, Ordering::SeqCst);
-            let found = self.blocks.lock().unwrap().get(&key).cloned();
-            let stall = self.stall_after.is_some_and(|s| n >= s);
-            async move {
-                if stall {
-                    std::future::pending::<()>().await;
-                }
-                found.ok_or(NetError::NotFound { tried: 1 })
-            }
-        }
-
-        fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, NetError>> + Send {
-            let mut map = self.blocks.lock().unwrap();
-            let outcome = match map.get(&block.routing_key()) {
-                Some(existing) if *existing != block => InsertOutcome::Collision(existing.clone()),
-                _ => {
-                    map.insert(block.routing_key(), block);
-                    InsertOutcome::Stored
-                }
-            };
-            async move { Ok(outcome) }
-        }
-    }
+    use crate::client::memory_net::MemoryNetwork as MapNetwork;
 
     fn data(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i % 251) as u8 ^ (i / 251) as u8).collect()
