@@ -1,19 +1,27 @@
 //! `pamphlet`: the command-line tool. Every subcommand is a thin layer over the library
-//! crates; errors are `anyhow` here and only here, with messages a person can act on.
+//! crates or the running node's API; errors are `anyhow` here and only here, with messages
+//! a person can act on.
 
 #![forbid(unsafe_code)]
 // Printing is this crate's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod api_client;
 mod keygen;
+mod transfer;
 
 /// Publish and fetch documents anonymously on a friend-to-friend network.
 #[derive(Parser, Debug)]
 #[command(name = "pamphlet", version, about, long_about = None)]
 struct Cli {
+    /// The node's data directory (default: $PAMPHLET_DIR, else ~/.pamphlet).
+    #[arg(long, global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -22,11 +30,26 @@ struct Cli {
 enum Command {
     /// Create a new signed subspace (SSK): prints its private insert URI and public request URI.
     Keygen(keygen::Args),
+    /// Publish a file through the running node; prints the URI that fetches it (last line).
+    Insert(transfer::InsertArgs),
+    /// Fetch a document through the running node and write it to a file.
+    Fetch(transfer::FetchArgs),
+}
+
+fn data_dir(cli: &Cli) -> PathBuf {
+    cli.dir
+        .clone()
+        .or_else(|| std::env::var_os("PAMPHLET_DIR").map(PathBuf::from))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pamphlet")))
+        .unwrap_or_else(|| PathBuf::from(".pamphlet"))
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Keygen(args) => keygen::run(&args),
+    let dir = data_dir(&cli);
+    match &cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Insert(args) => transfer::insert(&dir, args),
+        Command::Fetch(args) => transfer::fetch(&dir, args),
     }
 }

@@ -1,0 +1,112 @@
+//! A small blocking client for the local node's API (docs/api.md), as the CLI uses it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::Value;
+
+/// The API of the node whose data directory is `dir`.
+pub(crate) struct ApiClient {
+    base: String,
+    token: String,
+    dir: PathBuf,
+}
+
+/// A job that ended in failure, with the API's kind (`not_found`, `collision`, …).
+#[derive(Debug)]
+pub(crate) struct JobFailed {
+    pub(crate) kind: String,
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for JobFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for JobFailed {}
+
+impl ApiClient {
+    /// Finds the running node of `dir` from `DIR/api.addr` and `DIR/api.token`.
+    pub(crate) fn for_dir(dir: &Path) -> Result<Self> {
+        let not_running = || {
+            anyhow!("no running node in {}: start one with `pamphlet node run --dir {}`", dir.display(), dir.display())
+        };
+        let addr = std::fs::read_to_string(dir.join("api.addr")).map_err(|_| not_running())?;
+        let token = std::fs::read_to_string(dir.join("api.token"))
+            .with_context(|| format!("cannot read the API token {}", dir.join("api.token").display()))?;
+        Ok(Self { base: format!("http://{}", addr.trim()), token: token.trim().to_owned(), dir: dir.to_owned() })
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        ureq::request(method, &format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .timeout(Duration::from_secs(600))
+    }
+
+    fn check(&self, r: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response> {
+        match r {
+            Ok(resp) => Ok(resp),
+            Err(ureq::Error::Status(code, resp)) => {
+                let body: Value = resp.into_json().unwrap_or(Value::Null);
+                let msg = body["error"].as_str().unwrap_or("no message").to_owned();
+                bail!("the node refused the request ({code}): {msg}")
+            }
+            Err(ureq::Error::Transport(_)) => bail!(
+                "cannot reach the node of {} (is it running? start it with `pamphlet node run --dir {}`)",
+                self.dir.display(),
+                self.dir.display()
+            ),
+        }
+    }
+
+    /// `GET path` as JSON.
+    pub(crate) fn get_json(&self, path: &str) -> Result<Value> {
+        Ok(self.check(self.request("GET", path).call())?.into_json()?)
+    }
+
+    /// `POST path` with raw bytes and extra headers; JSON answer.
+    pub(crate) fn post_bytes(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Value> {
+        let mut req = self.request("POST", path).set("Content-Type", "application/octet-stream");
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        Ok(self.check(req.send_bytes(body))?.into_json()?)
+    }
+
+    /// `POST path` with a JSON body; JSON answer.
+    pub(crate) fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
+        Ok(self.check(self.request("POST", path).send_json(body.clone()))?.into_json()?)
+    }
+
+    /// Polls job `id` until it ends, calling `progress(done, total)` on the way. Returns
+    /// the final status object, or a [`JobFailed`] error.
+    pub(crate) fn wait_job(&self, id: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<Value> {
+        loop {
+            let v = self.get_json(&format!("/v1/jobs/{id}"))?;
+            let p = &v["progress"];
+            progress(p["done"].as_u64().unwrap_or(0), p["total"].as_u64().unwrap_or(0));
+            match v["status"]["state"].as_str() {
+                Some("running") => std::thread::sleep(Duration::from_millis(100)),
+                Some("done") => return Ok(v["status"].clone()),
+                _ => {
+                    return Err(JobFailed {
+                        kind: v["status"]["kind"].as_str().unwrap_or("internal").to_owned(),
+                        message: v["status"]["error"].as_str().unwrap_or("the job failed").to_owned(),
+                    }
+                    .into())
+                }
+            }
+        }
+    }
+
+    /// Streams a finished fetch's document into `out`.
+    pub(crate) fn download(&self, id: u64, out: &mut dyn std::io::Write) -> Result<u64> {
+        let resp = self.check(self.request("GET", &format!("/v1/jobs/{id}/data")).call())?;
+        let mut reader = resp.into_reader().take(u64::MAX);
+        Ok(std::io::copy(&mut reader, out)?)
+    }
+}
