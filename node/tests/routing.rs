@@ -433,26 +433,20 @@ fn a_forged_block_is_rejected_and_the_fetch_succeeds_elsewhere() {
 
 /// Three keys whose locations lie within `span` of each other.
 fn close_keys(span: f64) -> Vec<(RoutingKey, Block)> {
-    let blocks: Vec<_> = (1000..1400).map(chk_block).collect();
-    for a in &blocks {
-        let near: Vec<_> = blocks
-            .iter()
-            .filter(|b| Location::of_key(&a.0).distance_f64(Location::of_key(&b.0)) < span)
-            .cloned()
-            .collect();
-        if near.len() >= 3 {
-            return near[..3].to_vec();
-        }
-    }
-    panic!("no close keys")
+    let mut blocks: Vec<_> = (1000..1080).map(chk_block).collect();
+    blocks.sort_by_key(|(k, _)| Location::of_key(k));
+    let i = (0..blocks.len() - 2)
+        .find(|i| Location::of_key(&blocks[*i].0).distance_f64(Location::of_key(&blocks[i + 2].0)) < span)
+        .expect("no close keys");
+    blocks[i..i + 3].to_vec()
 }
 
 /// Node 1 (closest) is overloaded: it rejects, node 0 backs it off and the next fetch goes
 /// to node 2 first; after the backoff node 1 is tried first again.
 #[test]
 fn overload_backoff_steers_traffic_away() {
+    let keys = close_keys(0.01);
     for seed in seeds(SEEDS) {
-        let keys = close_keys(0.01);
         let kl = key_loc(&keys[0].0);
         let mut net = Network::new(seed);
         net.add_node(kl + 0.3);
