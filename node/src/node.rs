@@ -596,7 +596,7 @@ impl<S: BlockStore> Node<S> {
                 }
                 msg = Some(reply(htl_left));
             }
-            (Payload::Insert(block), End::Collision(existing)) => {
+            (Payload::Insert(_), End::Collision(existing)) => {
                 if remote {
                     self.put(Area::Cache, key, existing.clone());
                 }
@@ -604,7 +604,6 @@ impl<S: BlockStore> Node<S> {
                     self.events.push_back(Event::InsertCollision { op, existing: existing.clone() });
                 }
                 msg = upstream.map(|(_, id)| Message::InsertCollision { id, block: existing });
-                drop(block);
             }
             (Payload::Insert(block), end) => {
                 let (htl_exhausted, htl_left, reason) = match end {

@@ -531,3 +531,73 @@ fn runs_are_deterministic() {
     assert_eq!(run(5), run(5));
     assert_ne!(run(5), run(6), "the seed matters (link ids)");
 }
+
+/// Dropping the peer a request waits on moves the request on to the next peer at once.
+#[test]
+fn dropping_the_awaited_peer_moves_the_request_on() {
+    for seed in seeds(SEEDS) {
+        let (key, block) = chk_block(1100);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed);
+        for off in [0.3, 0.05, 0.01, 0.2, 0.1] {
+            net.add_node(kl + off);
+        }
+        for (a, b) in [(0, 1), (1, 2), (0, 3), (3, 4)] {
+            net.connect(a, b);
+        }
+        net.set_filter(1, Box::new(|_, _| None));
+        net.node_mut(4).store_mut().put(Area::Store, key, block.clone()).unwrap();
+        net.run();
+        net.clear_transcript();
+        let op = net.fetch(0, BlockKind::Chk, key);
+        net.run_for(Duration::from_millis(50));
+        assert_eq!(net.hops(is_request), vec![(0, 1)], "seed {seed}: waiting on the silent peer");
+        net.disconnect(0, 1);
+        // Well within any timeout (node 1 itself still waits on its silent outputs).
+        net.run_for(Duration::from_millis(500));
+        assert_eq!(net.hops(is_request), vec![(0, 1), (0, 3), (3, 4)], "seed {seed}");
+        assert_eq!(net.events(0), &[Event::FetchSucceeded { op, block, peers_tried: 2, local: false }]);
+    }
+}
+
+/// Two local fetches of one key share one request; an SSK is fetched and verified like a CHK.
+#[test]
+fn local_fetches_join_and_ssk_round_trip() {
+    for seed in seeds(SEEDS) {
+        let uri = SskInsertUri::new(
+            SskPrivateKey::from_seed([seed as u8 + 1; 32]),
+            CryptoKey::from_bytes([9; 32]),
+            "page",
+            3,
+            false,
+        );
+        let block = Block::Ssk(ssk::encode(&uri, b"hello").unwrap().0);
+        let key = block.routing_key();
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed);
+        net.line(&[kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]);
+        net.run();
+        let ins = net.insert(3, block.clone());
+        net.run();
+        assert!(matches!(net.events(3), [Event::InsertSucceeded { op, .. }] if *op == ins), "seed {seed}");
+        // Everyone on the route holds it now; a newcomer next to node 0 fetches it.
+        let newcomer = net.add_node(kl + 0.45);
+        net.connect(newcomer, 0);
+        net.run();
+        net.clear_transcript();
+        let a = net.fetch(newcomer, BlockKind::Ssk, key);
+        let b = net.fetch(newcomer, BlockKind::Ssk, key);
+        net.run();
+        assert_eq!(net.hops(is_request), vec![(newcomer, 0)], "seed {seed}: one request for both");
+        assert_eq!(
+            net.events(newcomer),
+            &[
+                Event::FetchSucceeded { op: a, block: block.clone(), peers_tried: 1, local: false },
+                Event::FetchSucceeded { op: b, block, peers_tried: 1, local: false },
+            ],
+            "seed {seed}"
+        );
+        assert_eq!(net.node(newcomer).store().stats().cache_blocks, 0, "seed {seed}");
+        assert_eq!(net.node(3).store().stats().cache_blocks, 0, "seed {seed}: the inserter keeps nothing");
+    }
+}
