@@ -566,8 +566,7 @@ impl<S: BlockStore> Node<S> {
                 Message::RouteNotFound { id, htl: htl_left }
             }
         };
-        let msg: Option<Message>;
-        match (f.payload, end) {
+        let msg: Option<Message> = match (f.payload, end) {
             (Payload::Fetch, End::Found(block)) => {
                 if remote {
                     self.put(Area::Cache, key, block.clone());
@@ -580,7 +579,7 @@ impl<S: BlockStore> Node<S> {
                         local: false,
                     });
                 }
-                msg = upstream.map(|(_, id)| Message::DataFound { id, block });
+                upstream.map(|(_, id)| Message::DataFound { id, block })
             }
             (Payload::Fetch, End::Failed(outcome)) => {
                 let (reason, htl_left) = match outcome {
@@ -594,7 +593,7 @@ impl<S: BlockStore> Node<S> {
                 for op in local_ops {
                     self.events.push_back(Event::FetchFailed { op, reason, peers_tried });
                 }
-                msg = Some(reply(htl_left));
+                Some(reply(htl_left))
             }
             (Payload::Insert(_), End::Collision(existing)) => {
                 if remote {
@@ -603,7 +602,7 @@ impl<S: BlockStore> Node<S> {
                 for op in local_ops {
                     self.events.push_back(Event::InsertCollision { op, existing: existing.clone() });
                 }
-                msg = upstream.map(|(_, id)| Message::InsertCollision { id, block: existing });
+                upstream.map(|(_, id)| Message::InsertCollision { id, block: existing })
             }
             (Payload::Insert(block), end) => {
                 let (htl_exhausted, htl_left, reason) = match end {
@@ -622,14 +621,14 @@ impl<S: BlockStore> Node<S> {
                         Event::InsertFailed { op, reason, peers_tried }
                     });
                 }
-                msg = Some(if htl_exhausted {
+                Some(if htl_exhausted {
                     Message::InsertReply { id: upstream.map_or(0, |(_, id)| id) }
                 } else {
                     reply(htl_left)
-                });
+                })
             }
-            (Payload::Fetch, End::Collision(_) | End::Inserted) => msg = None,
-        }
+            (Payload::Fetch, End::Collision(_) | End::Inserted) => None,
+        };
         if let (Some((peer, _)), Some(msg)) = (upstream, msg) {
             self.transmits.push_back((peer, msg));
         }
