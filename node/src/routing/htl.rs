@@ -11,9 +11,10 @@
 //!   min" (probability [`DECREMENT_AT_MIN_PROB`]); otherwise the request takes one more hop
 //!   at 1, so the node where a request dies does not reveal how far it came.
 //!
-//! Both draws are made **once per link** when the peer is added, not per request: if they
-//! were drawn per request, an attacker could send the same request many times over one link
-//! and average the coin away (Hyphanet's reasoning, kept here).
+//! Both coins are fixed **per link**, not drawn per request: if they were drawn per request,
+//! an attacker could send the same request many times over one link and average the coin
+//! away (Hyphanet's reasoning, kept here). The node derives them from a secret and the peer
+//! id, so reconnecting does not redraw them either (`Node::add_peer`).
 
 use rand::Rng;
 

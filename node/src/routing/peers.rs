@@ -89,8 +89,13 @@ impl PeerTable {
         PeerTable { peers: BTreeMap::new(), backoff }
     }
 
-    /// Adds (or re-adds, resetting its state) a peer.
+    /// Adds a peer. If it is already present only its location changes: its load, backoff
+    /// and forgery record stay.
     pub fn insert(&mut self, peer: PeerId, location: Location, link: LinkHtl) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.location = location;
+            return;
+        }
         let entry = PeerEntry {
             location,
             foaf: Vec::new(),
