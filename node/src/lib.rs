@@ -18,9 +18,13 @@ pub mod api;
 pub mod client;
 #[cfg(feature = "net")]
 pub mod daemon;
+pub mod node;
 pub mod routing;
 pub mod store;
+pub mod testing;
 pub mod wire;
+
+pub use node::{Event, FailReason, Node, NodeConfig, NodeStats, OpId};
 
 /// Identifies a connected peer to the sans-IO node. The driver assigns them (the tokio
 /// driver per friend, the simulator per node) and maps them to links.

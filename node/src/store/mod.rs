@@ -9,7 +9,11 @@
 //! Implementations are synchronous: a disk store does its I/O inside these calls, which
 //! keeps the node deterministic (it never waits on an executor).
 
+pub mod memory;
+
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
+
+pub use memory::MemoryStore;
 
 /// Which of the two areas a block goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

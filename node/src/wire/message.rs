@@ -130,4 +130,12 @@ pub enum Message {
     },
     /// Keeps an idle link alive.
     Keepalive,
+    /// The receiver took on a request or insert and is routing it: the sender now waits
+    /// the longer, HTL-scaled time for the answer. A peer that sends neither this nor an
+    /// answer within a few seconds is treated as a timeout, so one silent peer cannot
+    /// consume a whole request's time (Hyphanet's `Accepted`).
+    Accepted {
+        /// The id of the request this answers.
+        id: RequestId,
+    },
 }

@@ -1,0 +1,744 @@
+//! `Node`: the deterministic, sans-IO state machine at the heart of pamphlet.
+//!
+//! Inputs are method calls: [`Node::handle_message`], [`Node::handle_timeout`] and the
+//! commands [`Node::add_peer`], [`Node::remove_peer`], [`Node::start_fetch`],
+//! [`Node::start_insert`]. After every input the driver drains the outputs until empty:
+//! [`Node::poll_transmit`] (messages for peers), [`Node::poll_event`] (results for the
+//! client) and [`Node::poll_timeout`] (when to call `handle_timeout` next). Time is the
+//! `now` argument and randomness comes from a ChaCha8 RNG seeded from the config, so the
+//! same inputs always give the same outputs: the tokio driver and the simulator run the
+//! very same code.
+//!
+//! Per-request routing lives in [`crate::routing::request::Request`]; this file wires
+//! requests to messages, the peer table, the store and the quench table. The algorithm and
+//! every constant are described in docs/routing.md.
+//!
+//! Loop defence: request ids are link-local (fresh and random per hop), so loops are
+//! detected **by key**: while this node routes a key, any other request for that key is
+//! answered RejectedLoop. See docs/routing.md for the residual oracle this leaves.
+
+mod event;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use pamphlet_crypto::{Block, BlockKind, RoutingKey};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub use event::{Event, FailReason, NodeConfig, NodeStats, OpId};
+
+use crate::routing::htl::LinkHtl;
+use crate::routing::location::Location;
+use crate::routing::peers::{PeerEntry, PeerTable};
+use crate::routing::quench::Quench;
+use crate::routing::request::{Outcome, Reply, Request, Step};
+use crate::store::memory::MemoryStore;
+use crate::store::{Area, BlockStore};
+use crate::wire::message::{Htl, Message, RequestId};
+use crate::PeerId;
+
+/// Internal handle of a request in flight at this node.
+type Handle = u64;
+
+/// Who a request in flight answers to.
+#[derive(Clone, Copy, Debug)]
+enum Origin {
+    /// A local fetch or insert.
+    Local(OpId),
+    /// A peer's request, answered on its link with its link-local id.
+    Remote { peer: PeerId, id: RequestId },
+    /// A peer's request whose peer disconnected: it runs to its end (the block is still
+    /// cached on success) but nobody is answered.
+    Orphan,
+}
+
+/// What a request in flight carries.
+#[derive(Clone, Debug)]
+enum Payload {
+    Fetch,
+    /// The block being inserted (verified on arrival), forwarded on each hop.
+    Insert(Block),
+}
+
+/// A request this node is routing.
+#[derive(Debug)]
+struct InFlight {
+    req: Request,
+    origin: Origin,
+    payload: Payload,
+    /// HTL the request arrived with (before our decrement); quenching compares with it.
+    arrived_htl: Htl,
+    /// Local fetches of the same key that joined this request.
+    waiters: Vec<OpId>,
+    /// Sequence number of the request's live timer (older heap entries are stale).
+    timer: u64,
+}
+
+/// How a request in flight ends.
+enum End {
+    Found(Block),
+    Collision(Block),
+    Inserted,
+    Failed(Outcome),
+}
+
+/// The sans-IO node. `S` is its block store ([`MemoryStore`] unless the driver picks the
+/// on-disk store).
+pub struct Node<S: BlockStore = MemoryStore> {
+    config: NodeConfig,
+    store: S,
+    rng: ChaCha8Rng,
+    /// Secret from which each link's HTL coins are derived (see `link_coins`).
+    link_secret: [u8; 32],
+    peers: PeerTable,
+    quench: Quench,
+    /// Requests in flight, by handle (ordered, so any iteration is deterministic).
+    requests: BTreeMap<Handle, InFlight>,
+    next_handle: Handle,
+    /// Keys being routed: the loop detector.
+    by_key: HashMap<(BlockKind, RoutingKey), Handle>,
+    /// (peer, link-local id) of each request's current hop, to match replies.
+    by_link: HashMap<(PeerId, RequestId), Handle>,
+    /// Wake-ups: (when, timer sequence number, handle); stale entries are skipped.
+    timers: BinaryHeap<Reverse<(Instant, u64, Handle)>>,
+    next_timer: u64,
+    transmits: VecDeque<(PeerId, Message)>,
+    events: VecDeque<Event>,
+    next_op: u64,
+    stats: NodeStats,
+}
+
+impl<S: BlockStore> std::fmt::Debug for Node<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("location", &self.config.location)
+            .field("peers", &self.peers.len())
+            .field("in_flight", &self.requests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: BlockStore> Node<S> {
+    /// A node with no peers.
+    pub fn new(config: NodeConfig, store: S) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let link_secret = rng.gen();
+        Node {
+            rng,
+            link_secret,
+            peers: PeerTable::new(config.backoff),
+            quench: Quench::new(config.quench_time, config.quench_capacity),
+            store,
+            requests: BTreeMap::new(),
+            next_handle: 0,
+            by_key: HashMap::new(),
+            by_link: HashMap::new(),
+            timers: BinaryHeap::new(),
+            next_timer: 0,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_op: 0,
+            stats: NodeStats::default(),
+            config,
+        }
+    }
+
+    // ----- accessors -------------------------------------------------------------------
+
+    /// This node's location.
+    pub fn location(&self) -> Location {
+        self.config.location
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> NodeStats {
+        self.stats
+    }
+
+    /// The block store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The block store, mutably (to preload blocks, or for maintenance).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// What this node knows about `peer`.
+    pub fn peer(&self, peer: PeerId) -> Option<&PeerEntry> {
+        self.peers.get(peer)
+    }
+
+    /// Connected peers, by id.
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        self.peers.ids().collect()
+    }
+
+    /// Requests this node is routing right now.
+    pub fn in_flight(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether this node is a sink for `key`: closer to it than all its peers.
+    pub fn is_sink(&self, key: &RoutingKey) -> bool {
+        self.peers.is_sink(self.config.location, Location::of_key(key))
+    }
+
+    // ----- outputs ---------------------------------------------------------------------
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<(PeerId, Message)> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the client.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` should be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, _, _))| *t)
+    }
+
+    // ----- commands --------------------------------------------------------------------
+
+    /// Connects a peer at `location` and tells every peer our new neighbour list
+    /// (friend-of-a-friend routing). Adding a peer that is already connected only updates
+    /// its location.
+    pub fn add_peer(&mut self, _now: Instant, peer: PeerId, location: Location) {
+        let link = self.link_coins(peer);
+        self.peers.insert(peer, location, link);
+        self.broadcast_location();
+    }
+
+    /// Disconnects a peer. Requests waiting on it move on to their next peer; requests it
+    /// sent us run on, but their answers are dropped.
+    pub fn remove_peer(&mut self, now: Instant, peer: PeerId) {
+        if !self.peers.remove(peer) {
+            return;
+        }
+        let waiting: Vec<(Handle, RequestId)> = self
+            .requests
+            .iter()
+            .filter_map(|(h, f)| f.req.waiting().filter(|w| w.peer == peer).map(|w| (*h, w.id)))
+            .collect();
+        for (h, id) in waiting {
+            self.by_link.remove(&(peer, id));
+            if let Some(f) = self.requests.get_mut(&h) {
+                f.req.on_reply(Reply::TimedOut);
+            }
+            self.route(h, now);
+        }
+        // Requests it sent us run on, answering nobody; a re-added peer starts afresh.
+        for f in self.requests.values_mut() {
+            if matches!(f.origin, Origin::Remote { peer: p, .. } if p == peer) {
+                f.origin = Origin::Orphan;
+            }
+        }
+        self.broadcast_location();
+        self.prune_timers();
+    }
+
+    /// Moves this node to a new location (after a swap) and tells the peers.
+    pub fn set_location(&mut self, _now: Instant, location: Location) {
+        self.config.location = location;
+        self.broadcast_location();
+    }
+
+    /// Starts fetching the block of `kind` under `key`. The result comes as a
+    /// `FetchSucceeded` or `FetchFailed` event with the returned id. A block fetched for a
+    /// local request is never cached here (anti-fingerprinting).
+    pub fn start_fetch(&mut self, now: Instant, kind: BlockKind, key: RoutingKey) -> OpId {
+        let op = self.new_op();
+        self.stats.local_fetches += 1;
+        if let Some(block) = self.store.get(kind, &key) {
+            self.stats.found_locally += 1;
+            self.events.push_back(Event::FetchSucceeded { op, block, peers_tried: 0, local: true });
+            return op;
+        }
+        if let Some(&h) = self.by_key.get(&(kind, key)) {
+            if let Some(f) = self.requests.get_mut(&h) {
+                if matches!(f.payload, Payload::Fetch) {
+                    f.waiters.push(op);
+                    return op;
+                }
+            }
+            self.events.push_back(Event::FetchFailed { op, reason: FailReason::KeyBusy, peers_tried: 0 });
+            return op;
+        }
+        let max = self.config.max_htl;
+        if self.quench.is_quenched(now, kind, &key, max) {
+            self.stats.quenched += 1;
+            self.events.push_back(Event::FetchFailed { op, reason: FailReason::RecentlyFailed, peers_tried: 0 });
+            return op;
+        }
+        let req = Request::new(kind, key, max, None, now + self.config.request_timeout);
+        self.launch(now, req, Origin::Local(op), Payload::Fetch, max);
+        op
+    }
+
+    /// Starts inserting `block`. The result comes as an `InsertSucceeded`,
+    /// `InsertCollision` or `InsertFailed` event. The block is not stored here
+    /// (anti-fingerprinting), only on the route.
+    pub fn start_insert(&mut self, now: Instant, block: Block) -> OpId {
+        let op = self.new_op();
+        self.stats.local_inserts += 1;
+        let key = block.routing_key();
+        if !verifies_derived(&block, &key) {
+            self.events.push_back(Event::InsertFailed { op, reason: FailReason::InvalidBlock, peers_tried: 0 });
+            return op;
+        }
+        let kind = block.kind();
+        if let Some(existing) = self.store.get(kind, &key) {
+            if existing != block {
+                self.events.push_back(Event::InsertCollision { op, existing });
+                return op;
+            }
+        }
+        if self.by_key.contains_key(&(kind, key)) {
+            self.events.push_back(Event::InsertFailed { op, reason: FailReason::KeyBusy, peers_tried: 0 });
+            return op;
+        }
+        let max = self.config.max_htl;
+        let req = Request::new(kind, key, max, None, now + self.config.request_timeout);
+        self.launch(now, req, Origin::Local(op), Payload::Insert(block), max);
+        op
+    }
+
+    // ----- inputs ----------------------------------------------------------------------
+
+    /// Handles a message from `peer`. Messages from unknown peers are ignored.
+    pub fn handle_message(&mut self, now: Instant, peer: PeerId, msg: Message) {
+        if self.peers.get(peer).is_none() {
+            return;
+        }
+        match msg {
+            Message::DataRequest { id, kind, key, htl } => self.on_data_request(now, peer, id, kind, key, htl),
+            Message::InsertRequest { id, htl, block } => self.on_insert_request(now, peer, id, htl, block),
+            Message::DataFound { id, block } => self.on_reply(now, peer, id, Answer::Found(block)),
+            Message::DataNotFound { id, htl } | Message::RouteNotFound { id, htl } => {
+                self.on_reply(now, peer, id, Answer::NotFound(htl))
+            }
+            Message::RejectedLoop { id } => self.on_reply(now, peer, id, Answer::Loop),
+            Message::RejectedOverload { id } => self.on_reply(now, peer, id, Answer::Overload),
+            Message::InsertReply { id } => self.on_reply(now, peer, id, Answer::Inserted),
+            Message::InsertCollision { id, block } => self.on_reply(now, peer, id, Answer::Collision(block)),
+            Message::Accepted { id } => self.on_accepted(peer, id),
+            Message::LocationUpdate { location, neighbours } => {
+                self.peers.update_location(peer, location, &neighbours, self.config.location)
+            }
+            // Swapping is its own issue; keepalives need no answer.
+            Message::SwapRequest { .. }
+            | Message::SwapReply { .. }
+            | Message::SwapReveal { .. }
+            | Message::SwapRejected { .. }
+            | Message::Keepalive => {}
+        }
+        self.prune_timers();
+    }
+
+    /// Fires every timer due at `now`: a peer that has not answered is treated like one
+    /// that answered RouteNotFound one hop down, and backed off.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((t, seq, h))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(f) = self.requests.get_mut(&h) else { continue };
+            let Some(w) = f.req.waiting() else { continue };
+            if f.timer != seq {
+                continue;
+            }
+            self.by_link.remove(&(w.peer, w.id));
+            self.peers.back_off(w.peer, now);
+            self.stats.timeouts += 1;
+            f.req.on_reply(Reply::TimedOut);
+            self.route(h, now);
+        }
+        self.prune_timers();
+    }
+
+    // ----- request handling ------------------------------------------------------------
+
+    fn on_data_request(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        id: RequestId,
+        kind: BlockKind,
+        key: RoutingKey,
+        htl: Htl,
+    ) {
+        self.stats.requests_received += 1;
+        let Some(link) = self.accept(peer, id) else { return };
+        if let Some(block) = self.store.get(kind, &key) {
+            self.stats.found_locally += 1;
+            self.transmits.push_back((peer, Message::DataFound { id, block }));
+            return;
+        }
+        if self.by_key.contains_key(&(kind, key)) {
+            self.stats.rejected_loop += 1;
+            self.transmits.push_back((peer, Message::RejectedLoop { id }));
+            return;
+        }
+        if self.quench.is_quenched(now, kind, &key, htl) {
+            self.stats.quenched += 1;
+            self.transmits.push_back((peer, Message::DataNotFound { id, htl: 0 }));
+            return;
+        }
+        let max = self.config.max_htl;
+        let left = link.decrement(htl, max);
+        if left == 0 {
+            self.transmits.push_back((peer, Message::DataNotFound { id, htl: 0 }));
+            return;
+        }
+        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl));
+        self.launch(now, req, Origin::Remote { peer, id }, Payload::Fetch, htl.min(max));
+    }
+
+    fn on_insert_request(&mut self, now: Instant, peer: PeerId, id: RequestId, htl: Htl, block: Block) {
+        self.stats.inserts_received += 1;
+        let key = block.routing_key();
+        if !verifies_derived(&block, &key) {
+            // Only a malicious peer sends an unverifiable insert (honest nodes verify before
+            // forwarding): no answer, and it is penalised like a forger.
+            self.stats.forged_blocks += 1;
+            self.peers.penalise_forgery(peer, now);
+            return;
+        }
+        let Some(link) = self.accept(peer, id) else { return };
+        let kind = block.kind();
+        if let Some(existing) = self.store.get(kind, &key) {
+            if existing == block {
+                // Already here: the insert need not travel (or be sent) further.
+                self.stats.inserts_already_present += 1;
+                self.transmits.push_back((peer, Message::InsertReply { id }));
+            } else {
+                self.stats.insert_collisions += 1;
+                self.transmits.push_back((peer, Message::InsertCollision { id, block: existing }));
+            }
+            return;
+        }
+        if self.by_key.contains_key(&(kind, key)) {
+            self.stats.rejected_loop += 1;
+            self.transmits.push_back((peer, Message::RejectedLoop { id }));
+            return;
+        }
+        let max = self.config.max_htl;
+        let left = link.decrement(htl, max);
+        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl));
+        self.launch(now, req, Origin::Remote { peer, id }, Payload::Insert(block), htl.min(max));
+    }
+
+    /// Load check for an incoming request: the link's HTL coins if accepted; otherwise
+    /// RejectedOverload is queued and None returned.
+    fn accept(&mut self, peer: PeerId, id: RequestId) -> Option<LinkHtl> {
+        let cap = self.config.max_requests_per_peer;
+        let entry = self.peers.get(peer)?;
+        if entry.in_flight >= cap {
+            self.stats.rejected_overload += 1;
+            self.transmits.push_back((peer, Message::RejectedOverload { id }));
+            return None;
+        }
+        Some(entry.link)
+    }
+
+    fn launch(&mut self, now: Instant, req: Request, origin: Origin, payload: Payload, arrived_htl: Htl) {
+        let h = self.next_handle;
+        self.next_handle += 1;
+        if let Origin::Remote { peer, .. } = origin {
+            if let Some(p) = self.peers.get_mut(peer) {
+                p.in_flight += 1;
+            }
+        }
+        self.by_key.insert((req.kind, req.key), h);
+        self.requests.insert(h, InFlight { req, origin, payload, arrived_htl, waiters: Vec::new(), timer: 0 });
+        self.route(h, now);
+        // Still routing it: tell the upstream, which then waits the longer answer time.
+        if let Origin::Remote { peer, id } = origin {
+            if self.requests.contains_key(&h) {
+                self.transmits.push_back((peer, Message::Accepted { id }));
+            }
+        }
+    }
+
+    fn on_accepted(&mut self, peer: PeerId, id: RequestId) {
+        let Some(&h) = self.by_link.get(&(peer, id)) else {
+            self.stats.unexpected_replies += 1;
+            return;
+        };
+        let Some(f) = self.requests.get_mut(&h) else { return };
+        if let Some(until) = f.req.on_accepted() {
+            self.next_timer += 1;
+            f.timer = self.next_timer;
+            self.timers.push(Reverse((until, self.next_timer, h)));
+        }
+    }
+
+    /// Asks the request for its next step and carries it out.
+    fn route(&mut self, h: Handle, now: Instant) {
+        let Some(f) = self.requests.get_mut(&h) else { return };
+        let ranked = self.peers.ranked(f.req.target, now);
+        let id: RequestId = self.rng.gen();
+        let (timeout, max, accept) = (self.config.request_timeout, self.config.max_htl, self.config.accept_timeout);
+        match f.req.next(now, &ranked, id, accept, |htl| hop_wait(timeout, max, htl)) {
+            Step::Forward { peer, id, htl, until } => {
+                let msg = match &f.payload {
+                    Payload::Fetch => Message::DataRequest { id, kind: f.req.kind, key: f.req.key, htl },
+                    Payload::Insert(block) => Message::InsertRequest { id, htl, block: block.clone() },
+                };
+                self.next_timer += 1;
+                f.timer = self.next_timer;
+                self.timers.push(Reverse((until, self.next_timer, h)));
+                self.by_link.insert((peer, id), h);
+                self.transmits.push_back((peer, msg));
+                self.stats.forwarded += 1;
+            }
+            Step::Finish(outcome) => self.finish(h, now, End::Failed(outcome)),
+        }
+    }
+
+    fn on_reply(&mut self, now: Instant, peer: PeerId, id: RequestId, answer: Answer) {
+        let Some(h) = self.by_link.remove(&(peer, id)) else {
+            self.stats.unexpected_replies += 1;
+            return;
+        };
+        let Some(f) = self.requests.get_mut(&h) else { return };
+        let reply = match (answer, &f.payload) {
+            (Answer::Found(block), Payload::Fetch) if block.kind() == f.req.kind && verifies(&block, &f.req.key) => {
+                self.stats.data_found += 1;
+                self.peers.reset_backoff(peer);
+                return self.finish(h, now, End::Found(block));
+            }
+            (Answer::Inserted, Payload::Insert(_)) => {
+                self.peers.reset_backoff(peer);
+                return self.finish(h, now, End::Inserted);
+            }
+            (Answer::Collision(existing), Payload::Insert(ours))
+                if existing.kind() == BlockKind::Ssk && existing != *ours && verifies(&existing, &f.req.key) =>
+            {
+                self.peers.reset_backoff(peer);
+                return self.finish(h, now, End::Collision(existing));
+            }
+            (Answer::NotFound(htl), _) => {
+                self.peers.reset_backoff(peer);
+                Reply::NotFound { htl }
+            }
+            (Answer::Loop, _) => Reply::RejectedLoop,
+            (Answer::Overload, _) => {
+                self.peers.back_off(peer, now);
+                Reply::RejectedOverload
+            }
+            // A block that does not verify, or an answer that does not fit the request:
+            // the peer lied. Nothing of it is kept; routing goes on elsewhere.
+            _ => {
+                self.stats.forged_blocks += 1;
+                self.peers.penalise_forgery(peer, now);
+                Reply::Forged
+            }
+        };
+        f.req.on_reply(reply);
+        self.route(h, now);
+    }
+
+    /// Ends request `h`: answers its origin, stores what should be stored, quenches.
+    fn finish(&mut self, h: Handle, now: Instant, end: End) {
+        let Some(f) = self.requests.remove(&h) else { return };
+        let (kind, key) = (f.req.kind, f.req.key);
+        self.by_key.remove(&(kind, key));
+        if let Some(w) = f.req.waiting() {
+            self.by_link.remove(&(w.peer, w.id));
+        }
+        let peers_tried = f.req.tried().len() as u32;
+        // The upstream link to answer on, if the request is remote and the peer still here.
+        let upstream = match f.origin {
+            Origin::Remote { peer, id } => self.peers.get_mut(peer).map(|p| {
+                p.in_flight = p.in_flight.saturating_sub(1);
+                (peer, id)
+            }),
+            Origin::Local(_) | Origin::Orphan => None,
+        };
+        let remote = !matches!(f.origin, Origin::Local(_));
+        let local_ops = match f.origin {
+            Origin::Local(op) => std::iter::once(op).chain(f.waiters).collect(),
+            Origin::Remote { .. } | Origin::Orphan => f.waiters,
+        };
+        let reply = |htl_left: Htl| -> Message {
+            let id = upstream.map_or(0, |(_, id)| id);
+            if htl_left == 0 {
+                Message::DataNotFound { id, htl: 0 }
+            } else {
+                Message::RouteNotFound { id, htl: htl_left }
+            }
+        };
+        let msg: Option<Message> = match (f.payload, end) {
+            (Payload::Fetch, End::Found(block)) => {
+                if remote {
+                    self.put(Area::Cache, key, block.clone());
+                }
+                for op in local_ops {
+                    self.events.push_back(Event::FetchSucceeded {
+                        op,
+                        block: block.clone(),
+                        peers_tried,
+                        local: false,
+                    });
+                }
+                upstream.map(|(_, id)| Message::DataFound { id, block })
+            }
+            (Payload::Fetch, End::Failed(outcome)) => {
+                let (reason, htl_left) = match outcome {
+                    Outcome::HtlExhausted => {
+                        self.quench.record(now, kind, key, f.arrived_htl);
+                        (FailReason::DataNotFound, 0)
+                    }
+                    Outcome::RouteNotFound { htl } => (FailReason::RouteNotFound, htl),
+                    Outcome::TimedOut { htl } => (FailReason::TimedOut, htl),
+                };
+                for op in local_ops {
+                    self.events.push_back(Event::FetchFailed { op, reason, peers_tried });
+                }
+                Some(reply(htl_left))
+            }
+            (Payload::Insert(_), End::Collision(existing)) => {
+                if remote {
+                    self.put(Area::Cache, key, existing.clone());
+                }
+                for op in local_ops {
+                    self.events.push_back(Event::InsertCollision { op, existing: existing.clone() });
+                }
+                upstream.map(|(_, id)| Message::InsertCollision { id, block: existing })
+            }
+            (Payload::Insert(block), end) => {
+                let (htl_exhausted, htl_left, reason) = match end {
+                    End::Failed(Outcome::RouteNotFound { htl }) => (false, htl, FailReason::RouteNotFound),
+                    End::Failed(Outcome::TimedOut { htl }) => (false, htl, FailReason::TimedOut),
+                    _ => (true, 0, FailReason::RouteNotFound),
+                };
+                if remote {
+                    let area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
+                    self.put(area, key, block);
+                }
+                for op in local_ops {
+                    self.events.push_back(if htl_exhausted || f.req.reached() {
+                        Event::InsertSucceeded { op, key, peers_tried, htl_exhausted }
+                    } else {
+                        Event::InsertFailed { op, reason, peers_tried }
+                    });
+                }
+                Some(if htl_exhausted {
+                    Message::InsertReply { id: upstream.map_or(0, |(_, id)| id) }
+                } else {
+                    reply(htl_left)
+                })
+            }
+            (Payload::Fetch, End::Collision(_) | End::Inserted) => None,
+        };
+        if let (Some((peer, _)), Some(msg)) = (upstream, msg) {
+            self.transmits.push_back((peer, msg));
+        }
+    }
+
+    // ----- helpers ---------------------------------------------------------------------
+
+    fn put(&mut self, area: Area, key: RoutingKey, block: Block) {
+        match self.store.put(area, key, block) {
+            Ok(()) if area == Area::Store => self.stats.store_writes += 1,
+            Ok(()) => self.stats.cache_writes += 1,
+            Err(e) => {
+                self.stats.store_errors += 1;
+                tracing::warn!(error = %e, "store write failed");
+            }
+        }
+    }
+
+    /// The HTL coins of the link to `peer`: drawn from a generator keyed by this node's
+    /// secret and the peer id, so they stay the same across reconnections. Redrawing them on
+    /// every connection would let a peer reconnect until it saw both outcomes, averaging
+    /// the coin away (Hyphanet keeps them for the peer's lifetime for the same reason).
+    fn link_coins(&self, peer: PeerId) -> LinkHtl {
+        use sha2::{Digest, Sha256};
+        let seed: [u8; 32] = Sha256::new()
+            .chain_update(b"pamphlet/htl-link/v1")
+            .chain_update(self.link_secret)
+            .chain_update(peer.0.to_be_bytes())
+            .finalize()
+            .into();
+        LinkHtl::draw(&mut ChaCha8Rng::from_seed(seed))
+    }
+
+    fn new_op(&mut self) -> OpId {
+        self.next_op += 1;
+        OpId(self.next_op)
+    }
+
+    /// How long a node that received a request at `htl` may take to answer: a little less
+    /// than its upstream waits for it, so the answer arrives before the upstream gives up.
+    fn budget(&self, htl: Htl) -> Duration {
+        hop_wait(self.config.request_timeout, self.config.max_htl, htl) * 7 / 8
+    }
+
+    fn broadcast_location(&mut self) {
+        let neighbours = self.peers.locations();
+        let location = self.config.location;
+        for peer in self.peers.ids() {
+            self.transmits.push_back((peer, Message::LocationUpdate { location, neighbours: neighbours.clone() }));
+        }
+    }
+
+    /// Drops stale timers from the top of the heap so `poll_timeout` is exact.
+    fn prune_timers(&mut self) {
+        while let Some(&Reverse((_, seq, h))) = self.timers.peek() {
+            let live = self.requests.get(&h).is_some_and(|f| f.timer == seq && f.req.waiting().is_some());
+            if live {
+                break;
+            }
+            self.timers.pop();
+        }
+    }
+}
+
+/// A downstream answer, before routing has judged it.
+enum Answer {
+    Found(Block),
+    NotFound(Htl),
+    Loop,
+    Overload,
+    Inserted,
+    Collision(Block),
+}
+
+/// How long to wait for a peer sent a request with `htl`: proportional to the hops it may
+/// still take, so a request at max HTL gets the whole `timeout`.
+fn hop_wait(timeout: Duration, max: Htl, htl: Htl) -> Duration {
+    timeout * (u32::from(htl.min(max)) + 1) / (u32::from(max) + 1)
+}
+
+/// Whether `block` is genuine for `key`, a key the node asked for: recomputes the CHK hash,
+/// or the SSK routing key and signature.
+fn verifies(block: &Block, key: &RoutingKey) -> bool {
+    block.verify(key).is_ok()
+}
+
+/// Whether `block` is genuine for `key == block.routing_key()`, a key just derived from the
+/// block itself: a CHK's routing key *is* its hash, so only an SSK's signature is left to
+/// check (this saves a second SHA-256 over 32 KiB on every insert hop).
+fn verifies_derived(block: &Block, key: &RoutingKey) -> bool {
+    match block {
+        Block::Chk(_) => true,
+        Block::Ssk(_) => block.verify(key).is_ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+//! What the node tells its client, its configuration and its counters.
+
+use std::time::Duration;
+
+use pamphlet_crypto::{Block, RoutingKey};
+
+use crate::routing::htl::MAX_HTL;
+use crate::routing::location::Location;
+use crate::routing::peers::BackoffConfig;
+use crate::wire::message::Htl;
+
+/// Identifies one local fetch or insert started with `start_fetch` / `start_insert`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpId(pub u64);
+
+/// Why a local operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailReason {
+    /// The request ran out of hops without finding the block.
+    DataNotFound,
+    /// Every route was tried (or rejected) while hops remained; with no peers at all this
+    /// is also the answer.
+    RouteNotFound,
+    /// The request's deadline passed.
+    TimedOut,
+    /// The key failed here moments ago and is quenched; try again later.
+    RecentlyFailed,
+    /// This node is already inserting this key; wait for that insert to end.
+    KeyBusy,
+    /// The block given to `start_insert` does not verify (a corrupt SSK).
+    InvalidBlock,
+}
+
+/// Results for the client, drained with `Node::poll_event`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A fetch found its block (verified against the key).
+    FetchSucceeded {
+        /// The fetch.
+        op: OpId,
+        /// The block.
+        block: Block,
+        /// How many peers this node tried (0 when found in the local store).
+        peers_tried: u32,
+        /// Whether the local store already held it.
+        local: bool,
+    },
+    /// A fetch failed.
+    FetchFailed {
+        /// The fetch.
+        op: OpId,
+        /// Why.
+        reason: FailReason,
+        /// How many peers this node tried.
+        peers_tried: u32,
+    },
+    /// An insert finished: the block went along its route and is held by the sinks on it.
+    InsertSucceeded {
+        /// The insert.
+        op: OpId,
+        /// The routing key of the inserted block.
+        key: RoutingKey,
+        /// How many peers this node tried.
+        peers_tried: u32,
+        /// True when the insert ran its hops out; false when the network had no further
+        /// route first (normal on a small network: every reachable node was visited).
+        htl_exhausted: bool,
+    },
+    /// An SSK insert found a different block already published under the key.
+    InsertCollision {
+        /// The insert.
+        op: OpId,
+        /// The block that holds the slot (verified).
+        existing: Block,
+    },
+    /// An insert reached no peer at all.
+    InsertFailed {
+        /// The insert.
+        op: OpId,
+        /// Why.
+        reason: FailReason,
+        /// How many peers this node tried.
+        peers_tried: u32,
+    },
+}
+
+/// Configuration of a node; every constant is explained in docs/routing.md.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeConfig {
+    /// This node's location on the circle.
+    pub location: Location,
+    /// Seed of the node's RNG (link-local ids, HTL coins). Different nodes need different
+    /// seeds; a real node draws it from the OS once at start.
+    pub seed: u64,
+    /// Hops-to-live of requests this node starts, and the cap on incoming ones.
+    pub max_htl: Htl,
+    /// How long a local request may take in all; a hop sent with HTL h is given
+    /// `request_timeout * (h + 1) / (max_htl + 1)`.
+    pub request_timeout: Duration,
+    /// How long a peer has to say `Accepted` (or answer) before it counts as timed out.
+    pub accept_timeout: Duration,
+    /// Requests from one peer this node handles at once; more get RejectedOverload.
+    pub max_requests_per_peer: u32,
+    /// Backoff periods for peers that reject, time out or forge.
+    pub backoff: BackoffConfig,
+    /// How long a key that failed with DataNotFound stays quenched.
+    pub quench_time: Duration,
+    /// How many quenched keys are remembered at most.
+    pub quench_capacity: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            location: Location(0),
+            seed: 0,
+            max_htl: MAX_HTL,
+            request_timeout: Duration::from_secs(120),
+            accept_timeout: Duration::from_secs(10),
+            max_requests_per_peer: 24,
+            backoff: BackoffConfig::default(),
+            quench_time: Duration::from_secs(30),
+            quench_capacity: 4096,
+        }
+    }
+}
+
+/// Counters for status displays and tests. Monotonic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// DataRequests received from peers.
+    pub requests_received: u64,
+    /// InsertRequests received from peers.
+    pub inserts_received: u64,
+    /// Fetches started locally.
+    pub local_fetches: u64,
+    /// Inserts started locally.
+    pub local_inserts: u64,
+    /// Requests (local or remote) answered from this node's store or cache.
+    pub found_locally: u64,
+    /// Requests and inserts sent to a peer (each hop, including backtracking).
+    pub forwarded: u64,
+    /// Verified blocks received on a return path.
+    pub data_found: u64,
+    /// RejectedLoop sent.
+    pub rejected_loop: u64,
+    /// RejectedOverload sent.
+    pub rejected_overload: u64,
+    /// Requests answered at once because their key was quenched.
+    pub quenched: u64,
+    /// Blocks received that did not verify (forged or corrupt), and invalid inserts.
+    pub forged_blocks: u64,
+    /// Peers that did not answer in time.
+    pub timeouts: u64,
+    /// InsertCollisions sent.
+    pub insert_collisions: u64,
+    /// Inserts answered at once because the same block was already here.
+    pub inserts_already_present: u64,
+    /// Blocks written to the store area.
+    pub store_writes: u64,
+    /// Blocks written to the cache area.
+    pub cache_writes: u64,
+    /// Failed store writes.
+    pub store_errors: u64,
+    /// Replies that matched no request (late, after a timeout, or bogus).
+    pub unexpected_replies: u64,
+}

@@ -1,0 +1,275 @@
+//! The peer table: each connected peer's location, the locations of *its* peers
+//! (friend-of-a-friend, from `LocationUpdate`), its HTL link coins, its load and backoff.
+//!
+//! Routing asks the table for peers ranked for a key ([`PeerTable::ranked`]): peers not
+//! backed off first, then by *effective* distance to the key, the smaller of the peer's own
+//! distance and its closest advertised neighbour's (Hyphanet's FOAF routing: a peer next to
+//! the key's neighbourhood is a good first hop even if its own location is not). Ties break
+//! on the peer's own distance, then on the peer id, so the order is deterministic.
+//!
+//! Backoff: a peer that rejects with overload or times out is backed off for a period that
+//! starts at `initial` and doubles on each further failure up to `max`; a reply that is
+//! not a rejection resets it. A forger (a peer that returned a block that does not verify)
+//! is backed off for the longer `forgery` period. Backed-off peers are still used, but only
+//! after every other candidate.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::routing::htl::LinkHtl;
+use crate::routing::location::Location;
+use crate::PeerId;
+
+/// The most friend-of-a-friend locations kept per peer: bounds the memory a peer can make
+/// us spend and the cost of ranking (Hyphanet peers have at most a few dozen friends).
+pub const MAX_FOAF: usize = 64;
+
+/// Backoff periods (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackoffConfig {
+    /// First backoff after a rejection or timeout.
+    pub initial: Duration,
+    /// Longest backoff from doubling.
+    pub max: Duration,
+    /// Backoff of a peer that sent a forged or corrupted block.
+    pub forgery: Duration,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(180),
+            forgery: Duration::from_secs(600),
+        }
+    }
+}
+
+/// What the node knows about one peer.
+#[derive(Clone, Debug)]
+pub struct PeerEntry {
+    /// The peer's own location.
+    pub location: Location,
+    /// Locations of the peer's peers, as it last advertised them (at most [`MAX_FOAF`]).
+    pub foaf: Vec<Location>,
+    /// The HTL decrement coins of the link to this peer.
+    pub link: LinkHtl,
+    /// Requests from this peer that this node is still handling.
+    pub in_flight: u32,
+    /// Until when the peer is backed off (routing prefers others).
+    pub backoff_until: Option<Instant>,
+    /// The length of the next doubling backoff.
+    pub backoff_next: Duration,
+    /// How many forged or corrupted blocks it sent.
+    pub forgeries: u32,
+}
+
+impl PeerEntry {
+    /// Whether the peer is backed off at `now`.
+    pub fn backed_off(&self, now: Instant) -> bool {
+        self.backoff_until.is_some_and(|t| now < t)
+    }
+
+    /// Effective distance to `target`: own location or closest advertised neighbour.
+    pub fn effective_distance(&self, target: Location) -> u64 {
+        self.foaf.iter().fold(self.location.distance(target), |d, l| d.min(l.distance(target)))
+    }
+}
+
+/// All connected peers, ordered by id (so iteration is deterministic).
+#[derive(Clone, Debug, Default)]
+pub struct PeerTable {
+    peers: BTreeMap<PeerId, PeerEntry>,
+    backoff: BackoffConfig,
+}
+
+impl PeerTable {
+    /// An empty table with these backoff periods.
+    pub fn new(backoff: BackoffConfig) -> Self {
+        PeerTable { peers: BTreeMap::new(), backoff }
+    }
+
+    /// Adds a peer. If it is already present only its location changes: its load, backoff
+    /// and forgery record stay.
+    pub fn insert(&mut self, peer: PeerId, location: Location, link: LinkHtl) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.location = location;
+            return;
+        }
+        let entry = PeerEntry {
+            location,
+            foaf: Vec::new(),
+            link,
+            in_flight: 0,
+            backoff_until: None,
+            backoff_next: self.backoff.initial,
+            forgeries: 0,
+        };
+        self.peers.insert(peer, entry);
+    }
+
+    /// Removes a peer; returns whether it was there.
+    pub fn remove(&mut self, peer: PeerId) -> bool {
+        self.peers.remove(&peer).is_some()
+    }
+
+    /// The entry of `peer`.
+    pub fn get(&self, peer: PeerId) -> Option<&PeerEntry> {
+        self.peers.get(&peer)
+    }
+
+    /// The entry of `peer`, mutably.
+    pub fn get_mut(&mut self, peer: PeerId) -> Option<&mut PeerEntry> {
+        self.peers.get_mut(&peer)
+    }
+
+    /// Number of peers.
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether there are no peers.
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+
+    /// Peer ids in ascending order.
+    pub fn ids(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// Peers' own locations, in peer id order (what this node advertises as FOAF).
+    pub fn locations(&self) -> Vec<Location> {
+        self.peers.values().map(|p| p.location).collect()
+    }
+
+    /// Records a peer's `LocationUpdate`. Entries equal to `own` (this node itself, as the
+    /// peer's neighbour) are dropped: they would make the peer look as close as we are.
+    pub fn update_location(&mut self, peer: PeerId, location: Location, neighbours: &[Location], own: Location) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.location = location;
+            p.foaf.clear();
+            p.foaf.extend(neighbours.iter().copied().filter(|l| *l != own).take(MAX_FOAF));
+        }
+    }
+
+    /// Whether a node at `own` is a sink for `target`: strictly closer to it than every
+    /// peer's own location (FOAF locations do not count: they are not our neighbours).
+    pub fn is_sink(&self, own: Location, target: Location) -> bool {
+        let d = own.distance(target);
+        self.peers.values().all(|p| p.location.distance(target) > d)
+    }
+
+    /// All peers ranked for `target` at `now`: not backed off first, then by effective
+    /// distance, then by own distance (a peer whose FOAF entry is another of our peers
+    /// ties with that peer; the direct one goes first), then by id.
+    pub fn ranked(&self, target: Location, now: Instant) -> Vec<PeerId> {
+        let mut v: Vec<(bool, u64, u64, PeerId)> = self
+            .peers
+            .iter()
+            .map(|(id, p)| (p.backed_off(now), p.effective_distance(target), p.location.distance(target), *id))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, _, _, id)| id).collect()
+    }
+
+    /// The peer rejected with overload or timed out: back it off, doubling the period.
+    pub fn back_off(&mut self, peer: PeerId, now: Instant) {
+        let max = self.backoff.max;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            let len = p.backoff_next;
+            p.backoff_until = Some(later(p.backoff_until, now + len));
+            p.backoff_next = (len * 2).min(max);
+        }
+    }
+
+    /// The peer sent a forged or corrupted block: count it and back it off for long.
+    pub fn penalise_forgery(&mut self, peer: PeerId, now: Instant) {
+        let len = self.backoff.forgery;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.forgeries += 1;
+            p.backoff_until = Some(later(p.backoff_until, now + len));
+        }
+    }
+
+    /// The peer answered normally: its next backoff starts from the initial period again.
+    pub fn reset_backoff(&mut self, peer: PeerId) {
+        let initial = self.backoff.initial;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.backoff_next = initial;
+        }
+    }
+}
+
+fn later(a: Option<Instant>, b: Instant) -> Instant {
+    a.map_or(b, |a| a.max(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINK: LinkHtl = LinkHtl { decrement_at_max: true, decrement_at_min: true };
+
+    fn table(locs: &[f64]) -> PeerTable {
+        let mut t = PeerTable::new(BackoffConfig::default());
+        for (i, l) in locs.iter().enumerate() {
+            t.insert(PeerId(i as u64), Location::from_f64(*l), LINK);
+        }
+        t
+    }
+
+    #[test]
+    fn ranks_by_distance_then_backoff() {
+        let now = Instant::now();
+        let mut t = table(&[0.1, 0.5, 0.45, 0.9]);
+        let key = Location::from_f64(0.48);
+        assert_eq!(t.ranked(key, now), vec![PeerId(1), PeerId(2), PeerId(0), PeerId(3)]);
+        t.back_off(PeerId(1), now);
+        assert_eq!(t.ranked(key, now), vec![PeerId(2), PeerId(0), PeerId(3), PeerId(1)]);
+        // The backoff ends after its period.
+        assert_eq!(t.ranked(key, now + Duration::from_secs(1))[0], PeerId(1));
+    }
+
+    #[test]
+    fn foaf_makes_a_peer_closer_and_own_location_is_ignored() {
+        let now = Instant::now();
+        let own = Location::from_f64(0.0);
+        let mut t = table(&[0.1, 0.3]);
+        let key = Location::from_f64(0.45);
+        assert_eq!(t.ranked(key, now), vec![PeerId(1), PeerId(0)]);
+        t.update_location(PeerId(0), Location::from_f64(0.1), &[own, Location::from_f64(0.44)], own);
+        assert_eq!(t.get(PeerId(0)).map(|p| p.foaf.len()), Some(1));
+        assert_eq!(t.ranked(key, now), vec![PeerId(0), PeerId(1)]);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_max_and_resets() {
+        let now = Instant::now();
+        let mut t = table(&[0.1]);
+        let p = PeerId(0);
+        for expect in [1u64, 2, 4, 8] {
+            assert_eq!(t.get(p).map(|e| e.backoff_next), Some(Duration::from_secs(expect)));
+            t.back_off(p, now);
+        }
+        for _ in 0..20 {
+            t.back_off(p, now);
+        }
+        assert_eq!(t.get(p).map(|e| e.backoff_next), Some(Duration::from_secs(180)));
+        t.reset_backoff(p);
+        assert_eq!(t.get(p).map(|e| e.backoff_next), Some(Duration::from_secs(1)));
+        t.penalise_forgery(p, now);
+        assert!(t.get(p).is_some_and(|e| e.backed_off(now + Duration::from_secs(599)) && e.forgeries == 1));
+    }
+
+    #[test]
+    fn sink_ignores_foaf() {
+        let own = Location::from_f64(0.5);
+        let mut t = table(&[0.4, 0.7]);
+        assert!(t.is_sink(own, Location::from_f64(0.52)));
+        assert!(!t.is_sink(own, Location::from_f64(0.44)));
+        t.update_location(PeerId(0), Location::from_f64(0.4), &[Location::from_f64(0.52)], own);
+        assert!(t.is_sink(own, Location::from_f64(0.52)));
+        assert!(PeerTable::default().is_sink(own, Location::from_f64(0.9)));
+    }
+}

@@ -1,0 +1,197 @@
+//! The in-memory block store: two byte-bounded LRU areas (`lru` crate).
+//!
+//! Used by tests, the simulator and benchmarks, and by nodes that need no persistence. A key
+//! lives in at most one area: putting it into the store area moves it out of the cache;
+//! putting into the cache a key the store holds only refreshes the store entry.
+
+use lru::LruCache;
+use pamphlet_crypto::{Block, BlockKind, RoutingKey};
+
+use crate::store::{Area, BlockStore, StoreError, StoreStats};
+
+type Key = (BlockKind, RoutingKey);
+
+/// One byte-bounded LRU area.
+#[derive(Debug)]
+struct Lru {
+    map: LruCache<Key, Block>,
+    bytes: u64,
+    capacity: u64,
+}
+
+impl Lru {
+    fn new(capacity: u64) -> Self {
+        Lru { map: LruCache::unbounded(), bytes: 0, capacity }
+    }
+
+    fn remove(&mut self, key: &Key) -> bool {
+        match self.map.pop(key) {
+            Some(b) => {
+                self.bytes -= b.as_bytes().len() as u64;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn put(&mut self, key: Key, block: Block) -> bool {
+        let len = block.as_bytes().len() as u64;
+        if len > self.capacity {
+            return false;
+        }
+        self.remove(&key);
+        while self.bytes + len > self.capacity {
+            match self.map.pop_lru() {
+                Some((_, old)) => self.bytes -= old.as_bytes().len() as u64,
+                None => break,
+            }
+        }
+        self.bytes += len;
+        self.map.put(key, block);
+        true
+    }
+}
+
+/// A memory store with a byte-bounded *store* area and *cache* area.
+#[derive(Debug)]
+pub struct MemoryStore {
+    store: Lru,
+    cache: Lru,
+}
+
+impl MemoryStore {
+    /// A store whose areas hold at most `store_bytes` and `cache_bytes` of blocks.
+    pub fn new(store_bytes: u64, cache_bytes: u64) -> Self {
+        MemoryStore { store: Lru::new(store_bytes), cache: Lru::new(cache_bytes) }
+    }
+
+    /// Which area holds `key`, if any (without touching LRU order). Tests and status
+    /// displays use it; the node itself does not care.
+    pub fn area_of(&self, kind: BlockKind, key: &RoutingKey) -> Option<Area> {
+        let k = (kind, *key);
+        if self.store.map.contains(&k) {
+            Some(Area::Store)
+        } else if self.cache.map.contains(&k) {
+            Some(Area::Cache)
+        } else {
+            None
+        }
+    }
+
+    /// The block under `key` without touching LRU order.
+    pub fn peek(&self, kind: BlockKind, key: &RoutingKey) -> Option<&Block> {
+        let k = (kind, *key);
+        self.store.map.peek(&k).or_else(|| self.cache.map.peek(&k))
+    }
+}
+
+impl Default for MemoryStore {
+    /// 64 MiB of store and 64 MiB of cache.
+    fn default() -> Self {
+        MemoryStore::new(64 << 20, 64 << 20)
+    }
+}
+
+impl BlockStore for MemoryStore {
+    fn get(&mut self, kind: BlockKind, key: &RoutingKey) -> Option<Block> {
+        let k = (kind, *key);
+        self.store.map.get(&k).or_else(|| self.cache.map.get(&k)).cloned()
+    }
+
+    fn contains(&self, kind: BlockKind, key: &RoutingKey) -> bool {
+        self.area_of(kind, key).is_some()
+    }
+
+    fn put(&mut self, area: Area, key: RoutingKey, block: Block) -> Result<(), StoreError> {
+        let k = (block.kind(), key);
+        let ok = match area {
+            Area::Store => {
+                self.cache.remove(&k);
+                self.store.put(k, block)
+            }
+            Area::Cache => {
+                if self.store.map.get(&k).is_some() {
+                    return Ok(());
+                }
+                self.cache.put(k, block)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(StoreError::NoCapacity(area))
+        }
+    }
+
+    fn remove(&mut self, kind: BlockKind, key: &RoutingKey) -> bool {
+        let k = (kind, *key);
+        let a = self.store.remove(&k);
+        let b = self.cache.remove(&k);
+        a || b
+    }
+
+    fn stats(&self) -> StoreStats {
+        StoreStats {
+            store_blocks: self.store.map.len() as u64,
+            store_bytes: self.store.bytes,
+            store_capacity: self.store.capacity,
+            cache_blocks: self.cache.map.len() as u64,
+            cache_bytes: self.cache.bytes,
+            cache_capacity: self.cache.capacity,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pamphlet_crypto::{chk, ChkFlags, SSK_BLOCK_LEN};
+
+    use super::*;
+
+    fn chk_block(i: u8) -> (RoutingKey, Block) {
+        let (b, _) = chk::encode(&[i; 10], ChkFlags::default()).unwrap();
+        let b = Block::Chk(b);
+        (b.routing_key(), b)
+    }
+
+    #[test]
+    fn byte_bounded_lru_per_area() {
+        let len = BlockKind::Chk.block_len() as u64;
+        let mut s = MemoryStore::new(2 * len, len);
+        let blocks: Vec<_> = (0..4).map(chk_block).collect();
+        s.put(Area::Store, blocks[0].0, blocks[0].1.clone()).unwrap();
+        s.put(Area::Store, blocks[1].0, blocks[1].1.clone()).unwrap();
+        assert!(s.get(BlockKind::Chk, &blocks[0].0).is_some(), "touch 0 so 1 is the LRU");
+        s.put(Area::Store, blocks[2].0, blocks[2].1.clone()).unwrap();
+        assert_eq!(s.area_of(BlockKind::Chk, &blocks[1].0), None);
+        assert_eq!(s.area_of(BlockKind::Chk, &blocks[0].0), Some(Area::Store));
+        s.put(Area::Cache, blocks[3].0, blocks[3].1.clone()).unwrap();
+        assert_eq!(s.area_of(BlockKind::Chk, &blocks[3].0), Some(Area::Cache));
+        let st = s.stats();
+        assert_eq!((st.store_blocks, st.store_bytes, st.cache_blocks, st.cache_bytes), (2, 2 * len, 1, len));
+        assert!(!s.contains(BlockKind::Ssk, &blocks[3].0), "kinds are separate");
+        assert!(s.remove(BlockKind::Chk, &blocks[3].0));
+        assert!(!s.remove(BlockKind::Chk, &blocks[3].0));
+        assert_eq!(s.stats().cache_bytes, 0);
+    }
+
+    #[test]
+    fn a_key_lives_in_one_area() {
+        let mut s = MemoryStore::default();
+        let (k, b) = chk_block(1);
+        s.put(Area::Cache, k, b.clone()).unwrap();
+        s.put(Area::Store, k, b.clone()).unwrap();
+        assert_eq!(s.area_of(BlockKind::Chk, &k), Some(Area::Store));
+        s.put(Area::Cache, k, b).unwrap();
+        let st = s.stats();
+        assert_eq!((st.store_blocks, st.cache_blocks), (1, 0));
+    }
+
+    #[test]
+    fn too_small_area() {
+        let mut s = MemoryStore::new(SSK_BLOCK_LEN as u64, 0);
+        let (k, b) = chk_block(1);
+        assert!(matches!(s.put(Area::Store, k, b.clone()), Err(StoreError::NoCapacity(Area::Store))));
+        assert!(matches!(s.put(Area::Cache, k, b), Err(StoreError::NoCapacity(Area::Cache))));
+    }
+}

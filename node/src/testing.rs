@@ -1,0 +1,298 @@
+//! A small deterministic multi-node harness: N [`Node`]s joined by an in-memory message
+//! queue, in virtual time, seeded.
+//!
+//! The routing tests (`node/tests/routing*.rs`) use it and the simulator (`sim/`) can build
+//! on it. Node `i` is known to its peers as `PeerId(i)`. Every message takes `latency` to
+//! arrive; [`Network::step`] jumps virtual time to the next delivery or node wake-up
+//! (whichever comes first, deliveries first on ties), like quinn's test `Pair::drive`. Two
+//! runs with the same seed and the same calls produce the same transcript.
+//!
+//! Adversaries are modelled with per-node *filters* on outgoing messages
+//! ([`Network::set_filter`]): drop everything (a dead node), corrupt blocks (a forger).
+//! Overloaded nodes need no filter: give them `max_requests_per_peer: 0`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use pamphlet_crypto::{Block, BlockKind, RoutingKey};
+
+use crate::node::{Event, Node, NodeConfig, OpId};
+use crate::routing::location::Location;
+use crate::store::memory::MemoryStore;
+use crate::wire::message::Message;
+use crate::PeerId;
+
+/// Rewrites (or drops, with `None`) a node's outgoing message to the given peer.
+pub type Filter = Box<dyn FnMut(PeerId, Message) -> Option<Message>>;
+
+/// One message as it was sent (after the sender's filter).
+#[derive(Clone, Debug)]
+pub struct Sent {
+    /// Virtual time since the network's start.
+    pub at: Duration,
+    /// Sender index.
+    pub from: usize,
+    /// Receiver index.
+    pub to: usize,
+    /// The message.
+    pub msg: Message,
+}
+
+/// Seeds for a test to run over: `PAMPHLET_SEED` if set (to replay a failure), else
+/// `defaults`.
+pub fn seeds(defaults: &[u64]) -> Vec<u64> {
+    match std::env::var("PAMPHLET_SEED").ok().and_then(|s| s.parse().ok()) {
+        Some(seed) => vec![seed],
+        None => defaults.to_vec(),
+    }
+}
+
+/// N nodes, an in-memory link between each connected pair, and virtual time.
+pub struct Network {
+    seed: u64,
+    base: Instant,
+    now: Instant,
+    latency: Duration,
+    nodes: Vec<Node<MemoryStore>>,
+    filters: BTreeMap<usize, Filter>,
+    /// Pending deliveries by (arrival time, sequence number).
+    queue: BTreeMap<(Instant, u64), (usize, usize, Message)>,
+    seq: u64,
+    events: Vec<Vec<Event>>,
+    transcript: Vec<Sent>,
+    steps: u64,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network").field("seed", &self.seed).field("nodes", &self.nodes.len()).finish_non_exhaustive()
+    }
+}
+
+/// The most steps [`Network::run`] takes before deciding the network never goes idle.
+pub const MAX_STEPS: u64 = 1_000_000;
+
+impl Network {
+    /// An empty network; every message takes 10 ms (virtual) to arrive.
+    pub fn new(seed: u64) -> Self {
+        let base = Instant::now();
+        Network {
+            seed,
+            base,
+            now: base,
+            latency: Duration::from_millis(10),
+            nodes: Vec::new(),
+            filters: BTreeMap::new(),
+            queue: BTreeMap::new(),
+            seq: 0,
+            events: Vec::new(),
+            transcript: Vec::new(),
+            steps: 0,
+        }
+    }
+
+    /// The seed (print it in assertion messages so a failure can be replayed).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The default config of node `index` at `location`: its seed mixes the network seed
+    /// and the index.
+    pub fn config(&self, index: usize, location: Location) -> NodeConfig {
+        let seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index as u64 + 1);
+        NodeConfig { location, seed, ..NodeConfig::default() }
+    }
+
+    /// Adds a node at `location` (fraction of the circle) with the default config and a
+    /// 64 MiB + 64 MiB memory store; returns its index.
+    pub fn add_node(&mut self, location: f64) -> usize {
+        let config = self.config(self.nodes.len(), Location::from_f64(location));
+        self.add_node_with(config, MemoryStore::default())
+    }
+
+    /// Adds a node with this config and store; returns its index.
+    pub fn add_node_with(&mut self, config: NodeConfig, store: MemoryStore) -> usize {
+        self.nodes.push(Node::new(config, store));
+        self.events.push(Vec::new());
+        self.nodes.len() - 1
+    }
+
+    /// Adds nodes at these locations and connects them in a line, in order.
+    pub fn line(&mut self, locations: &[f64]) -> Vec<usize> {
+        let ids: Vec<usize> = locations.iter().map(|l| self.add_node(*l)).collect();
+        for w in ids.windows(2) {
+            self.connect(w[0], w[1]);
+        }
+        ids
+    }
+
+    /// Connects two nodes (both add the other as a peer).
+    pub fn connect(&mut self, a: usize, b: usize) {
+        let (la, lb) = (self.nodes[a].location(), self.nodes[b].location());
+        let now = self.now;
+        self.nodes[a].add_peer(now, PeerId(b as u64), lb);
+        self.nodes[b].add_peer(now, PeerId(a as u64), la);
+        self.flush(a);
+        self.flush(b);
+    }
+
+    /// Disconnects two nodes.
+    pub fn disconnect(&mut self, a: usize, b: usize) {
+        let now = self.now;
+        self.nodes[a].remove_peer(now, PeerId(b as u64));
+        self.nodes[b].remove_peer(now, PeerId(a as u64));
+        self.flush(a);
+        self.flush(b);
+    }
+
+    /// Sets the filter on `node`'s outgoing messages.
+    pub fn set_filter(&mut self, node: usize, filter: Filter) {
+        self.filters.insert(node, filter);
+    }
+
+    /// Node `i`.
+    pub fn node(&self, i: usize) -> &Node<MemoryStore> {
+        &self.nodes[i]
+    }
+
+    /// Node `i`, mutably (call [`Network::flush`] after feeding it inputs directly).
+    pub fn node_mut(&mut self, i: usize) -> &mut Node<MemoryStore> {
+        &mut self.nodes[i]
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Virtual now.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Virtual time elapsed since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.base
+    }
+
+    /// Starts a fetch at `node`.
+    pub fn fetch(&mut self, node: usize, kind: BlockKind, key: RoutingKey) -> OpId {
+        let op = self.nodes[node].start_fetch(self.now, kind, key);
+        self.flush(node);
+        op
+    }
+
+    /// Starts an insert at `node`.
+    pub fn insert(&mut self, node: usize, block: Block) -> OpId {
+        let op = self.nodes[node].start_insert(self.now, block);
+        self.flush(node);
+        op
+    }
+
+    /// Queues `msg` from `from` to `to` as if `from` had sent it now (an attacker's probe).
+    pub fn inject(&mut self, from: usize, to: usize, msg: Message) {
+        self.enqueue(from, to, msg);
+    }
+
+    /// Events node `i` emitted so far.
+    pub fn events(&self, i: usize) -> &[Event] {
+        &self.events[i]
+    }
+
+    /// Takes node `i`'s events.
+    pub fn take_events(&mut self, i: usize) -> Vec<Event> {
+        std::mem::take(&mut self.events[i])
+    }
+
+    /// Every message sent so far, in order.
+    pub fn transcript(&self) -> &[Sent] {
+        &self.transcript
+    }
+
+    /// Forgets the transcript (to look at one operation's messages).
+    pub fn clear_transcript(&mut self) {
+        self.transcript.clear();
+    }
+
+    /// The (from, to) of every message in the transcript that `pred` selects.
+    pub fn hops(&self, pred: impl Fn(&Message) -> bool) -> Vec<(usize, usize)> {
+        self.transcript.iter().filter(|s| pred(&s.msg)).map(|s| (s.from, s.to)).collect()
+    }
+
+    /// Drains node `i`'s outputs into the queue and its event list.
+    pub fn flush(&mut self, i: usize) {
+        while let Some((peer, msg)) = self.nodes[i].poll_transmit() {
+            let msg = match self.filters.get_mut(&i) {
+                Some(f) => f(peer, msg),
+                None => Some(msg),
+            };
+            if let Some(msg) = msg {
+                self.enqueue(i, peer.0 as usize, msg);
+            }
+        }
+        while let Some(e) = self.nodes[i].poll_event() {
+            self.events[i].push(e);
+        }
+    }
+
+    fn enqueue(&mut self, from: usize, to: usize, msg: Message) {
+        self.transcript.push(Sent { at: self.now - self.base, from, to, msg: msg.clone() });
+        self.seq += 1;
+        self.queue.insert((self.now + self.latency, self.seq), (from, to, msg));
+    }
+
+    /// The next instant something happens, if anything is pending.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let delivery = self.queue.keys().next().map(|(t, _)| *t);
+        let timer = self.nodes.iter().filter_map(|n| n.poll_timeout()).min();
+        match (delivery, timer) {
+            (Some(d), Some(t)) => Some(d.min(t)),
+            (d, t) => d.or(t),
+        }
+    }
+
+    /// Processes the next delivery or wake-up; returns false when nothing is pending.
+    pub fn step(&mut self) -> bool {
+        let Some(t) = self.next_wakeup() else { return false };
+        self.steps += 1;
+        self.now = self.now.max(t);
+        let first = self.queue.keys().next().copied();
+        if let Some(k) = first.filter(|(d, _)| *d <= t) {
+            if let Some((from, to, msg)) = self.queue.remove(&k) {
+                let now = self.now;
+                self.nodes[to].handle_message(now, PeerId(from as u64), msg);
+                self.flush(to);
+            }
+            return true;
+        }
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].poll_timeout().is_some_and(|w| w <= t) {
+                self.nodes[i].handle_timeout(t);
+                self.flush(i);
+            }
+        }
+        true
+    }
+
+    /// Runs until nothing is pending. Panics (printing the seed) after [`MAX_STEPS`].
+    pub fn run(&mut self) {
+        while self.step() {
+            assert!(self.steps < MAX_STEPS, "network never went idle (seed {})", self.seed);
+        }
+    }
+
+    /// Runs everything due up to `now + d`, then sets the clock to `now + d`.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.next_wakeup().is_some_and(|t| t <= end) {
+            self.step();
+            assert!(self.steps < MAX_STEPS, "network never went idle (seed {})", self.seed);
+        }
+        self.now = end;
+    }
+}
