@@ -15,6 +15,8 @@
 
 pub mod routing;
 pub mod store;
+#[cfg(feature = "net")]
+pub mod transport;
 pub mod wire;
 
 /// Identifies a connected peer to the sans-IO node. The driver assigns them (the tokio
