@@ -467,19 +467,25 @@ async fn connect(shared: &Shared, friend: &NodeRef) -> Result<(TcpStream, sessio
 async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: session::Session, peer: PeerId) {
     let mut shutdown = shared.shutdown.subscribe();
     let (tx, rx) = mpsc::channel(shared.config.queue_capacity.max(1));
-    let generation = {
+    let (generation, replaced) = {
         let mut st = shared.state();
         if *shutdown.borrow() {
             return;
         }
         st.next_generation += 1;
         let generation = st.next_generation;
-        if st.links.insert(peer, LinkEntry { tx, generation }).is_some() {
-            // The old link's queue is gone; it ends with `Replaced` and reports nothing.
-            let _ = shared.events.try_send(TransportEvent::Disconnected { peer, reason: LinkError::Replaced });
-        }
-        generation
+        // Replacing drops the old link's queue; it ends with `Replaced` and reports
+        // nothing itself, so its Disconnected is sent here, before the new Connected.
+        let replaced = st.links.insert(peer, LinkEntry { tx, generation }).is_some();
+        (generation, replaced)
     };
+    if replaced {
+        let gone = TransportEvent::Disconnected { peer, reason: LinkError::Replaced };
+        tokio::select! {
+            _ = shared.events.send(gone) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
     let timers = link::LinkTimers { keepalive: shared.config.keepalive, idle_timeout: shared.config.idle_timeout };
     let connected = async {
         if shared.events.send(TransportEvent::Connected { peer }).await.is_err() {

@@ -242,12 +242,12 @@ impl Session {
         if frame.len() != FRAME_LEN {
             return Err(SessionError::BadLength(frame.len()));
         }
-        let mut buf = [0u8; FRAME_LEN];
-        let n = self.ts.read_message(frame, &mut buf).map_err(|_| SessionError::Decrypt)?;
+        // snow writes only the plaintext (FRAME_LEN - 16 bytes), so decrypt straight into
+        // the body. On failure the body holds garbage, and the caller closes the link.
+        let n = self.ts.read_message(frame, body).map_err(|_| SessionError::Decrypt)?;
         if n != BODY_LEN {
             return Err(SessionError::BadLength(n));
         }
-        body.copy_from_slice(&buf[..BODY_LEN]);
         self.received += 1;
         if self.received == self.rekey_interval {
             self.ts.rekey_incoming();
