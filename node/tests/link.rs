@@ -547,3 +547,29 @@ async fn keepalives_hold_a_quiet_link_and_silence_closes_it() {
     a.handle.shutdown().await;
     b.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_new_link_from_a_friend_replaces_the_old_one() {
+    let (a, mut b, _) = pair(None, |_| {}).await;
+    let raw_key = loop {
+        let k = StaticKeypair::generate().unwrap();
+        if *k.public() > b.handle.public_key() {
+            break k;
+        }
+    };
+    let pr = b.handle.add_friend(NodeRef { addr: "127.0.0.1:9".parse().unwrap(), key: *raw_key.public() }).unwrap();
+    let node = b.handle.node_ref();
+    let _first = raw_connect(&raw_key, &node).await;
+    wait_connected(&mut b.events, pr).await;
+    let mut second = raw_connect(&raw_key, &node).await;
+    // The old link is reported gone before the new one is announced.
+    let reason = wait_disconnected(&mut b.events, pr).await;
+    assert!(matches!(reason, LinkError::Replaced), "{reason:?}");
+    wait_connected(&mut b.events, pr).await;
+    let hello = encode(&Message::SwapRejected { id: 4 }).unwrap();
+    let f = second.seal(&body(3, 0, &hello));
+    second.stream.write_all(&f).await.unwrap();
+    assert_eq!(receive(&mut b.events, pr, 1).await, vec![Message::SwapRejected { id: 4 }]);
+    a.handle.shutdown().await;
+    b.handle.shutdown().await;
+}
