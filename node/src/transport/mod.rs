@@ -185,6 +185,9 @@ struct Shared {
     /// Each task holds a clone; shutdown waits until all are dropped (mini-redis style).
     done: Mutex<Option<mpsc::Sender<()>>>,
     done_rx: tokio::sync::Mutex<mpsc::Receiver<()>>,
+    /// The runtime `start` ran on: tasks go there even when a handle method is called
+    /// from outside it.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Shared {
@@ -202,7 +205,7 @@ impl Shared {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         if let Some(token) = self.token() {
-            tokio::spawn(f(self.clone(), token));
+            self.runtime.spawn(f(self.clone(), token));
         }
     }
 }
@@ -231,6 +234,7 @@ impl Transport {
             shutdown,
             done: Mutex::new(Some(done)),
             done_rx: tokio::sync::Mutex::new(done_rx),
+            runtime: tokio::runtime::Handle::current(),
         });
         shared.spawn(|s, t| listen(s, listener, t));
         let handle = TransportHandle { shared };
