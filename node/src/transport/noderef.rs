@@ -121,6 +121,14 @@ mod tests {
     }
 
     #[test]
+    fn known_answer_matches_docs_wire_md() {
+        assert_eq!(
+            sample().to_string(),
+            "pamphlet-noderef:v1:127.0.0.1:4000:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc:527f539c"
+        );
+    }
+
+    #[test]
     fn every_single_character_typo_is_caught() {
         let text = sample().to_string();
         for i in 0..text.len() {
