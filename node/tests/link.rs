@@ -307,6 +307,7 @@ fn now_unix() -> u64 {
 async fn probers_get_nothing_back_and_friends_are_still_served() {
     let (mut a, mut b, _) = pair(None, |_| {}).await;
     let (pa, pb) = (peer_id_of(&a.handle.public_key()), peer_id_of(&b.handle.public_key()));
+    wait_connected(&mut a.events, pb).await;
     wait_connected(&mut b.events, pa).await;
     let addr = b.handle.local_addr();
     let stranger = StaticKeypair::generate().unwrap();
@@ -370,8 +371,9 @@ fn body(flags: u8, stream: u16, fragment: &[u8]) -> [u8; BODY_LEN] {
 
 #[tokio::test]
 async fn bad_frames_close_only_the_offending_link() {
-    let (a, mut b, _) = pair(None, |_| {}).await;
+    let (mut a, mut b, _) = pair(None, |_| {}).await;
     let (pa, pb) = (peer_id_of(&a.handle.public_key()), peer_id_of(&b.handle.public_key()));
+    wait_connected(&mut a.events, pb).await;
     wait_connected(&mut b.events, pa).await;
     // A raw friend whose key is larger than b's, so b never dials it.
     let raw_key = loop {
@@ -570,6 +572,34 @@ async fn a_new_link_from_a_friend_replaces_the_old_one() {
     let f = second.seal(&body(3, 0, &hello));
     second.stream.write_all(&f).await.unwrap();
     assert_eq!(receive(&mut b.events, pr, 1).await, vec![Message::SwapRejected { id: 4 }]);
+    a.handle.shutdown().await;
+    b.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_control_message_overtakes_queued_blocks() {
+    let (mut a, mut b, _) = pair(None, |_| {}).await;
+    let (pa, pb) = (peer_id_of(&a.handle.public_key()), peer_id_of(&b.handle.public_key()));
+    wait_connected(&mut a.events, pb).await;
+    wait_connected(&mut b.events, pa).await;
+    // Eight blocks (264 frames) are queued before the control message.
+    for i in 0..8 {
+        a.handle.send(pb, &Message::DataFound { id: i, block: marked_block(BlockKind::Chk) }).await.unwrap();
+    }
+    a.handle.send(pb, &Message::RejectedOverload { id: 99 }).await.unwrap();
+    let got = receive(&mut b.events, pa, 9).await;
+    let pos = got.iter().position(|m| *m == Message::RejectedOverload { id: 99 });
+    // At most one batch of frames (8) can be on its way before it: not even one whole block.
+    assert_eq!(pos, Some(0), "the control message waited behind whole blocks");
+    // The blocks themselves arrive in order.
+    let ids: Vec<u64> = got
+        .iter()
+        .filter_map(|m| match m {
+            Message::DataFound { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 8);
     a.handle.shutdown().await;
     b.handle.shutdown().await;
 }

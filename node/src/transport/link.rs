@@ -1,11 +1,20 @@
 //! One established link: a reader and a writer over a TCP stream, both polled by one task.
 //!
-//! The writer pulls encoded messages from the link's bounded queue only while its framer
-//! holds less than [`LOW_WATER`] bytes, seals up to [`BATCH_FRAMES`] frames per socket
-//! write, and sends a `Keepalive` after `keepalive` of silence. When the peer stops
-//! reading, `write_all` stops completing, the writer stops pulling, the queue fills, and
-//! `TransportHandle::send` waits (or `try_send` says `Full`): memory per link is bounded by
-//! the queue capacity times the largest message, plus `LOW_WATER`, plus one batch.
+//! A link has two bounded queues: *small* messages (those that fit in one frame: every
+//! request, reply, rejection, swap message and keepalive) and *bulk* ones (blocks). Before
+//! each batch the writer moves every waiting small message into its framer, and bulk
+//! messages only while the framer holds less than [`LOW_WATER`] bytes; the framer then
+//! gives small messages every other frame. So a control message queued behind any number
+//! of blocks goes out within the batch being written plus two frames: at most
+//! [`BATCH_FRAMES`] + 2 frames later, whatever the bulk queue holds. Messages of the two
+//! kinds may overtake each other; each kind stays in order.
+//!
+//! The writer seals up to [`BATCH_FRAMES`] frames per socket write and sends a
+//! `Keepalive` after `keepalive` of silence. When the peer stops reading, `write_all`
+//! stops completing, the writer stops pulling, the queues fill, and
+//! `TransportHandle::send` waits (or `try_send` says `Full`): memory per link is bounded
+//! by the queue capacities times the largest message of each kind, plus `LOW_WATER`, plus
+//! one batch.
 //!
 //! The reader reads whole frames, opens them, reassembles messages, and delivers them on
 //! the bounded event channel (so a node that stops draining events stops reading, and TCP
@@ -32,7 +41,9 @@ use crate::PeerId;
 /// The writer takes more messages from its queue only below this many framed-but-unsent bytes.
 pub const LOW_WATER: usize = 64 * 1024;
 /// Frames sealed per socket write.
-pub const BATCH_FRAMES: usize = 32;
+pub const BATCH_FRAMES: usize = 8;
+/// Small messages moved into the framer per batch at most (bounds one iteration).
+const SMALL_DRAIN: usize = 64;
 /// Frames read per socket read at most.
 const READ_FRAMES: usize = 64;
 
@@ -78,12 +89,21 @@ pub(crate) struct LinkTimers {
     pub(crate) idle_timeout: Duration,
 }
 
+/// The receiving ends of a link's two queues.
+#[derive(Debug)]
+pub(crate) struct Queues {
+    /// Messages that fit in one frame.
+    pub(crate) small: mpsc::Receiver<Vec<u8>>,
+    /// Longer messages (blocks).
+    pub(crate) bulk: mpsc::Receiver<Vec<u8>>,
+}
+
 /// Runs a link until it ends; returns why.
 pub(crate) async fn run(
     stream: TcpStream,
     session: Session,
     peer: PeerId,
-    queue: mpsc::Receiver<Vec<u8>>,
+    queues: Queues,
     events: mpsc::Sender<TransportEvent>,
     timers: LinkTimers,
     mut shutdown: watch::Receiver<bool>,
@@ -94,7 +114,7 @@ pub(crate) async fn run(
     // futures share the session's two directions.
     let session = Mutex::new(session);
     let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout);
-    let writer = write_loop(wr, &session, queue, timers.keepalive);
+    let writer = write_loop(wr, &session, queues, timers.keepalive);
     tokio::select! {
         e = reader => e,
         e = writer => e,
@@ -167,7 +187,7 @@ async fn read_loop(
 async fn write_loop(
     mut wr: OwnedWriteHalf,
     session: &Mutex<Session>,
-    mut queue: mpsc::Receiver<Vec<u8>>,
+    mut queues: Queues,
     keepalive: Duration,
 ) -> LinkError {
     let mut framer = FrameWriter::new();
@@ -175,28 +195,33 @@ async fn write_loop(
     let mut body = [0u8; BODY_LEN];
     loop {
         if framer.is_empty() {
-            match tokio::time::timeout(keepalive, queue.recv()).await {
-                Ok(Some(m)) => {
-                    if let Err(e) = framer.push_encoded(m) {
-                        return e.into();
-                    }
+            let next = tokio::time::timeout(keepalive, async {
+                tokio::select! {
+                    biased;
+                    m = queues.small.recv() => m,
+                    m = queues.bulk.recv() => m,
                 }
+            });
+            let pushed = match next.await {
+                Ok(Some(m)) => framer.push_encoded(m),
+                // Both senders went together: the link was replaced or the transport stopped.
                 Ok(None) => return LinkError::Replaced,
-                Err(_) => {
-                    if let Err(e) = framer.push(&Message::Keepalive) {
-                        return e.into();
-                    }
-                }
+                Err(_) => framer.push(&Message::Keepalive),
+            };
+            if let Err(e) = pushed {
+                return e.into();
+            }
+        }
+        for _ in 0..SMALL_DRAIN {
+            let Ok(m) = queues.small.try_recv() else { break };
+            if let Err(e) = framer.push_encoded(m) {
+                return e.into();
             }
         }
         while framer.queued_bytes() < LOW_WATER {
-            match queue.try_recv() {
-                Ok(m) => {
-                    if let Err(e) = framer.push_encoded(m) {
-                        return e.into();
-                    }
-                }
-                Err(_) => break,
+            let Ok(m) = queues.bulk.try_recv() else { break };
+            if let Err(e) = framer.push_encoded(m) {
+                return e.into();
             }
         }
         let mut len = 0;

@@ -38,7 +38,7 @@ pub use link::LinkError;
 pub use noderef::{NodeRef, NodeRefError};
 pub use session::SessionError;
 
-use crate::wire::frame::FRAME_LEN;
+use crate::wire::frame::{FRAME_LEN, MAX_FRAGMENT};
 use crate::wire::{codec, CodecError, Message};
 use crate::PeerId;
 
@@ -52,7 +52,8 @@ pub struct TransportConfig {
     pub keypair: StaticKeypair,
     /// Friends known at start.
     pub friends: Vec<NodeRef>,
-    /// Messages queued per link before `send` waits.
+    /// Messages queued per link before `send` waits, for each of the link's two queues
+    /// (one-frame messages, and longer ones).
     pub queue_capacity: usize,
     /// Events buffered for the daemon before links stop reading.
     pub event_capacity: usize,
@@ -156,8 +157,10 @@ pub fn peer_id_of(key: &PublicKey) -> PeerId {
 /// A running link's entry in the table.
 #[derive(Debug)]
 struct LinkEntry {
-    /// Its queue.
-    tx: mpsc::Sender<Vec<u8>>,
+    /// Its queue of messages that fit in one frame.
+    small: mpsc::Sender<Vec<u8>>,
+    /// Its queue of longer messages.
+    bulk: mpsc::Sender<Vec<u8>>,
     /// Distinguishes it from an older or newer link to the same friend.
     generation: u64,
 }
@@ -295,21 +298,24 @@ impl TransportHandle {
         v
     }
 
-    fn queue(&self, peer: PeerId) -> Result<mpsc::Sender<Vec<u8>>, SendError> {
-        self.shared.state().links.get(&peer).map(|l| l.tx.clone()).ok_or(SendError::NotConnected(peer))
+    /// The queue for an encoded message of `len` bytes to `peer`.
+    fn queue(&self, peer: PeerId, len: usize) -> Result<mpsc::Sender<Vec<u8>>, SendError> {
+        let st = self.shared.state();
+        let link = st.links.get(&peer).ok_or(SendError::NotConnected(peer))?;
+        Ok(if len <= MAX_FRAGMENT { link.small.clone() } else { link.bulk.clone() })
     }
 
     /// Queues a message to a friend, waiting while its link's queue is full.
     pub async fn send(&self, peer: PeerId, msg: &Message) -> Result<(), SendError> {
         let bytes = codec::encode(msg)?;
-        let tx = self.queue(peer)?;
+        let tx = self.queue(peer, bytes.len())?;
         tx.send(bytes).await.map_err(|_| SendError::NotConnected(peer))
     }
 
     /// Queues a message to a friend, or says `Full` at once.
     pub fn try_send(&self, peer: PeerId, msg: &Message) -> Result<(), SendError> {
         let bytes = codec::encode(msg)?;
-        let tx = self.queue(peer)?;
+        let tx = self.queue(peer, bytes.len())?;
         tx.try_send(bytes).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SendError::Full(peer),
             mpsc::error::TrySendError::Closed(_) => SendError::NotConnected(peer),
@@ -470,7 +476,9 @@ async fn connect(shared: &Shared, friend: &NodeRef) -> Result<(TcpStream, sessio
 /// Registers a link, runs it, and unregisters it.
 async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: session::Session, peer: PeerId) {
     let mut shutdown = shared.shutdown.subscribe();
-    let (tx, rx) = mpsc::channel(shared.config.queue_capacity.max(1));
+    let (small, small_rx) = mpsc::channel(shared.config.queue_capacity.max(1));
+    let (bulk, bulk_rx) = mpsc::channel(shared.config.queue_capacity.max(1));
+    let queues = link::Queues { small: small_rx, bulk: bulk_rx };
     let (generation, replaced) = {
         let mut st = shared.state();
         if *shutdown.borrow() {
@@ -480,7 +488,7 @@ async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: session::Sessio
         let generation = st.next_generation;
         // Replacing drops the old link's queue; it ends with `Replaced` and reports
         // nothing itself, so its Disconnected is sent here, before the new Connected.
-        let replaced = st.links.insert(peer, LinkEntry { tx, generation }).is_some();
+        let replaced = st.links.insert(peer, LinkEntry { small, bulk, generation }).is_some();
         (generation, replaced)
     };
     if replaced {
@@ -495,7 +503,7 @@ async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: session::Sessio
         if shared.events.send(TransportEvent::Connected { peer }).await.is_err() {
             return LinkError::Shutdown;
         }
-        link::run(stream, sess, peer, rx, shared.events.clone(), timers, shared.shutdown.subscribe()).await
+        link::run(stream, sess, peer, queues, shared.events.clone(), timers, shared.shutdown.subscribe()).await
     };
     let reason = connected.await;
     let current = {
