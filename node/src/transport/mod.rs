@@ -15,7 +15,7 @@
 //!
 //! Who dials: of two friends, the one with the smaller static public key dials and the
 //! other only listens, so two friends never race two links into existence. The dialer
-//! retries with exponential backoff (no jitter yet). A listener accepts any friend, and a
+//! retries with exponential backoff and ±25% jitter. A listener accepts any friend, and a
 //! new link from a friend replaces an older one (the friend restarted).
 
 pub mod keys;
@@ -446,6 +446,8 @@ async fn dial(shared: Arc<Shared>, friend: NodeRef, peer: PeerId, _done: mpsc::S
                 d
             }
         };
+        // ±25% jitter, so friends that lost their links together do not redial in step.
+        let delay = delay.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.75..1.25));
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = shutdown.wait_for(|s| *s) => return,
