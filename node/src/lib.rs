@@ -22,6 +22,8 @@ pub mod node;
 pub mod routing;
 pub mod store;
 pub mod testing;
+#[cfg(feature = "net")]
+pub mod transport;
 pub mod wire;
 
 pub use node::{Event, FailReason, Node, NodeConfig, NodeStats, OpId};

@@ -1,0 +1,245 @@
+//! One established link: a reader and a writer over a TCP stream, both polled by one task.
+//!
+//! A link has two bounded queues: *small* messages (those that fit in one frame: every
+//! request, reply, rejection, swap message and keepalive) and *bulk* ones (blocks). Before
+//! each batch the writer moves every waiting small message into its framer, and bulk
+//! messages only while the framer holds less than [`LOW_WATER`] bytes; the framer then
+//! gives small messages every other frame. So a control message queued behind any number
+//! of blocks goes out within the batch being written plus two frames: at most
+//! [`BATCH_FRAMES`] + 2 frames later, whatever the bulk queue holds. Messages of the two
+//! kinds may overtake each other; each kind stays in order.
+//!
+//! The writer seals up to [`BATCH_FRAMES`] frames per socket write and sends a
+//! `Keepalive` after `keepalive` of silence. When the peer stops reading, `write_all`
+//! stops completing, the writer stops pulling, the queues fill, and
+//! `TransportHandle::send` waits (or `try_send` says `Full`): memory per link is bounded
+//! by the queue capacities times the largest message of each kind, plus `LOW_WATER`, plus
+//! one batch.
+//!
+//! The reader reads whole frames, opens them, reassembles messages, and delivers them on
+//! the bounded event channel (so a node that stops draining events stops reading, and TCP
+//! pushes back on the peer). Nothing received for `idle_timeout` closes the link.
+//!
+//! Both halves live in one `select!`, so when either ends (error, peer gone, queue
+//! dropped, shutdown) the other is dropped with it: no task outlives its link.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use super::session::{Session, SessionError};
+use super::TransportEvent;
+use crate::wire::frame::{FrameError, FrameReader, FrameWriter, BODY_LEN, FRAME_LEN};
+use crate::wire::{CodecError, Message};
+use crate::PeerId;
+
+/// The writer takes more messages from its queue only below this many framed-but-unsent bytes.
+pub const LOW_WATER: usize = 64 * 1024;
+/// Frames sealed per socket write.
+pub const BATCH_FRAMES: usize = 8;
+/// Small messages moved into the framer per batch at most (bounds one iteration).
+const SMALL_DRAIN: usize = 64;
+/// Frames read per socket read at most.
+const READ_FRAMES: usize = 64;
+
+/// Why a link closed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The peer closed the connection cleanly (at a frame boundary).
+    #[error("peer closed the connection")]
+    Closed,
+    /// The connection ended in the middle of a frame (the peer's fault, or the network's).
+    #[error("connection ended mid-frame")]
+    Truncated,
+    /// A frame did not open: replayed, reordered, tampered or garbage (the peer's fault).
+    #[error("bad frame: {0}")]
+    Session(#[from] SessionError),
+    /// A frame broke the framing rules or carried a bad message (the peer's fault).
+    #[error("bad framing: {0}")]
+    Frame(#[from] FrameError),
+    /// Nothing arrived for the idle timeout.
+    #[error("idle timeout")]
+    IdleTimeout,
+    /// A socket error.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// A newer link to the same friend replaced this one.
+    #[error("replaced by a newer link")]
+    Replaced,
+    /// The transport is shutting down.
+    #[error("shutting down")]
+    Shutdown,
+    /// A message could not be encoded (local error).
+    #[error("local codec error: {0}")]
+    Codec(#[from] CodecError),
+}
+
+/// Timers of a link.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LinkTimers {
+    /// Send a keepalive after this long without sending.
+    pub(crate) keepalive: Duration,
+    /// Close after this long without receiving.
+    pub(crate) idle_timeout: Duration,
+}
+
+/// The receiving ends of a link's two queues.
+#[derive(Debug)]
+pub(crate) struct Queues {
+    /// Messages that fit in one frame.
+    pub(crate) small: mpsc::Receiver<Vec<u8>>,
+    /// Longer messages (blocks).
+    pub(crate) bulk: mpsc::Receiver<Vec<u8>>,
+}
+
+/// Runs a link until it ends; returns why.
+pub(crate) async fn run(
+    stream: TcpStream,
+    session: Session,
+    peer: PeerId,
+    queues: Queues,
+    events: mpsc::Sender<TransportEvent>,
+    timers: LinkTimers,
+    mut shutdown: watch::Receiver<bool>,
+) -> LinkError {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    // One task polls both halves, so this lock is never contended; it only lets the two
+    // futures share the session's two directions.
+    let session = Mutex::new(session);
+    let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout);
+    let writer = write_loop(wr, &session, queues, timers.keepalive);
+    tokio::select! {
+        e = reader => e,
+        e = writer => e,
+        _ = shutdown.wait_for(|s| *s) => LinkError::Shutdown,
+    }
+}
+
+fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    // A panic while holding the lock cannot leave a half-sealed frame we would then send:
+    // the link ends with the panic. Recover the guard rather than propagate poisoning.
+    session.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    session: &Mutex<Session>,
+    peer: PeerId,
+    events: &mpsc::Sender<TransportEvent>,
+    idle: Duration,
+) -> LinkError {
+    let mut buf = vec![0u8; FRAME_LEN * READ_FRAMES];
+    let mut filled = 0;
+    let mut reader = FrameReader::new();
+    let mut body = [0u8; BODY_LEN];
+    let mut msgs = Vec::new();
+    loop {
+        let n = match tokio::time::timeout(idle, rd.read(&mut buf[filled..])).await {
+            Err(_) => return LinkError::IdleTimeout,
+            Ok(Err(e)) => return LinkError::Io(e),
+            Ok(Ok(n)) => n,
+        };
+        if n == 0 {
+            return if filled == 0 { LinkError::Closed } else { LinkError::Truncated };
+        }
+        filled += n;
+        let whole = filled - filled % FRAME_LEN;
+        // Messages completed by frames before a bad one were authenticated in order and
+        // are delivered; the bad frame then closes the link.
+        let mut failure: Option<LinkError> = None;
+        {
+            let mut s = lock(session);
+            for frame in buf[..whole].chunks_exact(FRAME_LEN) {
+                if let Err(e) = s.open(frame, &mut body) {
+                    failure = Some(e.into());
+                    break;
+                }
+                match reader.read_frame(&body) {
+                    Ok(Some(m)) => msgs.push(m),
+                    Ok(None) => {}
+                    Err(e) => {
+                        failure = Some(e.into());
+                        break;
+                    }
+                }
+            }
+        }
+        for message in msgs.drain(..) {
+            if events.send(TransportEvent::Received { peer, message }).await.is_err() {
+                return LinkError::Shutdown;
+            }
+        }
+        if let Some(e) = failure {
+            return e;
+        }
+        buf.copy_within(whole..filled, 0);
+        filled -= whole;
+    }
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    session: &Mutex<Session>,
+    mut queues: Queues,
+    keepalive: Duration,
+) -> LinkError {
+    let mut framer = FrameWriter::new();
+    let mut out = vec![0u8; FRAME_LEN * BATCH_FRAMES];
+    let mut body = [0u8; BODY_LEN];
+    loop {
+        if framer.is_empty() {
+            let next = tokio::time::timeout(keepalive, async {
+                tokio::select! {
+                    biased;
+                    m = queues.small.recv() => m,
+                    m = queues.bulk.recv() => m,
+                }
+            });
+            let pushed = match next.await {
+                Ok(Some(m)) => framer.push_encoded(m),
+                // Both senders went together: the link was replaced or the transport stopped.
+                Ok(None) => return LinkError::Replaced,
+                Err(_) => framer.push(&Message::Keepalive),
+            };
+            if let Err(e) = pushed {
+                return e.into();
+            }
+        }
+        for _ in 0..SMALL_DRAIN {
+            let Ok(m) = queues.small.try_recv() else { break };
+            if let Err(e) = framer.push_encoded(m) {
+                return e.into();
+            }
+        }
+        while framer.queued_bytes() < LOW_WATER {
+            let Ok(m) = queues.bulk.try_recv() else { break };
+            if let Err(e) = framer.push_encoded(m) {
+                return e.into();
+            }
+        }
+        let mut len = 0;
+        {
+            let mut s = lock(session);
+            while len < out.len() && framer.next_frame(&mut body) {
+                let frame: &mut [u8; FRAME_LEN] = match (&mut out[len..len + FRAME_LEN]).try_into() {
+                    Ok(f) => f,
+                    Err(_) => break,
+                };
+                if let Err(e) = s.seal(&body, frame) {
+                    return e.into();
+                }
+                len += FRAME_LEN;
+            }
+        }
+        if let Err(e) = wr.write_all(&out[..len]).await {
+            return e.into();
+        }
+    }
+}

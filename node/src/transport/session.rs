@@ -1,0 +1,331 @@
+//! The Noise session of one link, sans-IO: a padded IK handshake and frame sealing over
+//! byte buffers (snow is itself sans-IO). The tokio link driver and the tests both use it.
+//!
+//! Pattern `Noise_IK_25519_ChaChaPoly_BLAKE2s` (see docs/wire.md for why IK, not XK):
+//!
+//! ```text
+//! -> e, es, s, ss   [payload: unix time u64 BE, zeros]   padded to FRAME_LEN
+//! <- e, ee, se      [payload: zeros]                      padded to FRAME_LEN
+//! ```
+//!
+//! Message 1 only decrypts for someone holding the responder's static key, and it carries
+//! the initiator's static key, so the responder checks its friend list *before* answering:
+//! a prober with the wrong responder key or an unknown key gets nothing back. Replays of a
+//! recorded message 1 are refused by a timestamp window plus a [`ReplayCache`] of
+//! initiator ephemeral keys. After the handshake, each frame is one Noise transport
+//! message: a [`BODY_LEN`]-byte body sealed into exactly [`FRAME_LEN`] bytes. Nonces are
+//! implicit counters, so a replayed, reordered, dropped or altered frame fails to open.
+//! Each direction rekeys (`rekey_outgoing` / `rekey_incoming`, Noise's REKEY) after every
+//! `rekey_interval` frames, both ends counting the same frames.
+
+use std::collections::{HashMap, VecDeque};
+
+use thiserror::Error;
+
+use super::keys::{PublicKey, StaticKeypair};
+use crate::wire::frame::{BODY_LEN, FRAME_LEN};
+
+/// The Noise protocol name of every link.
+pub const NOISE_PARAMS: &str = "Noise_IK_25519_ChaChaPoly_BLAKE2s";
+/// Bound into the handshake hash, so a handshake for another protocol or version fails.
+pub const PROLOGUE: &[u8] = b"pamphlet link v1";
+/// Frames per direction between rekeys: 2^16 frames, i.e. every 64 MiB.
+pub const DEFAULT_REKEY_INTERVAL: u64 = 1 << 16;
+/// How far a message 1 timestamp may be from the responder's clock, in seconds.
+pub const MAX_CLOCK_SKEW_SECS: u64 = 3600;
+/// The most message-1 ephemeral keys a [`ReplayCache`] remembers.
+pub const REPLAY_CACHE_CAPACITY: usize = 65_536;
+
+/// Bytes of message 1 that are not payload: e (32), s (32+16), payload tag (16).
+const MSG1_OVERHEAD: usize = 32 + 48 + 16;
+/// Bytes of message 2 that are not payload: e (32), payload tag (16).
+const MSG2_OVERHEAD: usize = 32 + 16;
+
+/// Why a handshake or a frame failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// A handshake message or frame did not authenticate: wrong keys, a prober, or a
+    /// replayed, reordered, truncated or tampered frame (the peer's fault).
+    #[error("decryption failed")]
+    Decrypt,
+    /// A handshake message or frame is not exactly `FRAME_LEN` bytes, or its padding is
+    /// the wrong length (the peer's fault).
+    #[error("bad length {0}")]
+    BadLength(usize),
+    /// The initiator's static key is not on the friend list.
+    #[error("unknown initiator {0:?}")]
+    UnknownPeer(PublicKey),
+    /// Message 1's timestamp is outside the accepted window.
+    #[error("handshake timestamp outside the window")]
+    StaleTimestamp,
+    /// Message 1 was seen before (a replay).
+    #[error("replayed handshake")]
+    Replay,
+    /// A key had the wrong length (local error).
+    #[error("bad key length {0}")]
+    BadKeyLength(usize),
+    /// snow refused an operation (local error: misconfiguration or a snow bug).
+    #[error("noise: {0}")]
+    Noise(snow::Error),
+}
+
+fn builder<'a>(local: &'a StaticKeypair) -> Result<snow::Builder<'a>, SessionError> {
+    let params = NOISE_PARAMS.parse().map_err(SessionError::Noise)?;
+    Ok(snow::Builder::new(params).prologue(PROLOGUE).local_private_key(local.expose_secret()))
+}
+
+/// Remembers the ephemeral keys of accepted message-1s so a replay is refused.
+#[derive(Debug, Default)]
+pub struct ReplayCache {
+    /// Ephemeral key → the unix time it may be forgotten.
+    seen: HashMap<[u8; 32], u64>,
+    /// Keys in arrival order, for expiry and the capacity bound.
+    order: VecDeque<[u8; 32]>,
+}
+
+impl ReplayCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `e`; returns false if it was already there.
+    fn insert(&mut self, e: [u8; 32], now: u64) -> bool {
+        while let Some(old) = self.order.front() {
+            let expired = self.seen.get(old).is_none_or(|&t| t <= now);
+            if !expired && self.order.len() < REPLAY_CACHE_CAPACITY {
+                break;
+            }
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        if self.seen.contains_key(&e) {
+            return false;
+        }
+        self.seen.insert(e, now + 2 * MAX_CLOCK_SKEW_SECS);
+        self.order.push_back(e);
+        true
+    }
+}
+
+/// The initiator's side between message 1 and message 2.
+pub struct Initiator {
+    hs: snow::HandshakeState,
+}
+
+impl std::fmt::Debug for Initiator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Initiator(..)")
+    }
+}
+
+impl Initiator {
+    /// Starts a handshake to `remote`, writing message 1 (exactly `FRAME_LEN` bytes) to
+    /// `out`. `now_unix` is the current time in seconds since the epoch.
+    pub fn start(
+        local: &StaticKeypair,
+        remote: &PublicKey,
+        now_unix: u64,
+        out: &mut [u8; FRAME_LEN],
+    ) -> Result<Self, SessionError> {
+        let mut hs =
+            builder(local)?.remote_public_key(remote.as_bytes()).build_initiator().map_err(SessionError::Noise)?;
+        let mut payload = [0u8; FRAME_LEN - MSG1_OVERHEAD];
+        payload[..8].copy_from_slice(&now_unix.to_be_bytes());
+        let n = hs.write_message(&payload, out).map_err(SessionError::Noise)?;
+        if n != FRAME_LEN {
+            return Err(SessionError::BadLength(n));
+        }
+        Ok(Self { hs })
+    }
+
+    /// Reads message 2 and finishes the handshake.
+    pub fn finish(mut self, msg2: &[u8], rekey_interval: u64) -> Result<Session, SessionError> {
+        if msg2.len() != FRAME_LEN {
+            return Err(SessionError::BadLength(msg2.len()));
+        }
+        let mut payload = [0u8; FRAME_LEN];
+        let n = self.hs.read_message(msg2, &mut payload).map_err(|_| SessionError::Decrypt)?;
+        if n != FRAME_LEN - MSG2_OVERHEAD {
+            return Err(SessionError::BadLength(n));
+        }
+        Session::new(self.hs, rekey_interval)
+    }
+}
+
+/// The responder's side: reads message 1 and, if the initiator is a friend and the
+/// message is fresh, writes message 2 (exactly `FRAME_LEN` bytes) to `out`. On any error
+/// nothing has been written and the caller must close without replying.
+#[allow(clippy::too_many_arguments)]
+pub fn respond(
+    local: &StaticKeypair,
+    msg1: &[u8],
+    now_unix: u64,
+    replay: &mut ReplayCache,
+    is_friend: impl Fn(&PublicKey) -> bool,
+    rekey_interval: u64,
+    out: &mut [u8; FRAME_LEN],
+) -> Result<(PublicKey, Session), SessionError> {
+    if msg1.len() != FRAME_LEN {
+        return Err(SessionError::BadLength(msg1.len()));
+    }
+    let mut hs = builder(local)?.build_responder().map_err(SessionError::Noise)?;
+    let mut payload = [0u8; FRAME_LEN];
+    let n = hs.read_message(msg1, &mut payload).map_err(|_| SessionError::Decrypt)?;
+    if n != FRAME_LEN - MSG1_OVERHEAD {
+        return Err(SessionError::BadLength(n));
+    }
+    let remote = hs.get_remote_static().ok_or(SessionError::Decrypt)?;
+    let remote = PublicKey(remote.try_into().map_err(|_| SessionError::BadKeyLength(remote.len()))?);
+    if !is_friend(&remote) {
+        return Err(SessionError::UnknownPeer(remote));
+    }
+    let mut ts = [0u8; 8];
+    ts.copy_from_slice(&payload[..8]);
+    if u64::from_be_bytes(ts).abs_diff(now_unix) > MAX_CLOCK_SKEW_SECS {
+        return Err(SessionError::StaleTimestamp);
+    }
+    let mut e = [0u8; 32];
+    e.copy_from_slice(&msg1[..32]);
+    if !replay.insert(e, now_unix) {
+        return Err(SessionError::Replay);
+    }
+    let n = hs.write_message(&[0u8; FRAME_LEN - MSG2_OVERHEAD], out).map_err(SessionError::Noise)?;
+    if n != FRAME_LEN {
+        return Err(SessionError::BadLength(n));
+    }
+    Ok((remote, Session::new(hs, rekey_interval)?))
+}
+
+/// An established link session: seals and opens fixed-size frames.
+pub struct Session {
+    /// snow's transport state (implicit nonce counters per direction).
+    ts: snow::TransportState,
+    /// Frames sealed since the last outgoing rekey.
+    sent: u64,
+    /// Frames opened since the last incoming rekey.
+    received: u64,
+    /// Frames per direction between rekeys.
+    rekey_interval: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("sent", &self.sent).field("received", &self.received).finish()
+    }
+}
+
+impl Session {
+    fn new(hs: snow::HandshakeState, rekey_interval: u64) -> Result<Self, SessionError> {
+        let ts = hs.into_transport_mode().map_err(SessionError::Noise)?;
+        Ok(Self { ts, sent: 0, received: 0, rekey_interval: rekey_interval.max(1) })
+    }
+
+    /// Seals one frame body into exactly `FRAME_LEN` bytes of `out`.
+    pub fn seal(&mut self, body: &[u8; BODY_LEN], out: &mut [u8; FRAME_LEN]) -> Result<(), SessionError> {
+        let n = self.ts.write_message(body, out).map_err(SessionError::Noise)?;
+        if n != FRAME_LEN {
+            return Err(SessionError::BadLength(n));
+        }
+        self.sent += 1;
+        if self.sent == self.rekey_interval {
+            self.ts.rekey_outgoing();
+            self.sent = 0;
+        }
+        Ok(())
+    }
+
+    /// Opens one frame (exactly `FRAME_LEN` bytes) into `body`.
+    pub fn open(&mut self, frame: &[u8], body: &mut [u8; BODY_LEN]) -> Result<(), SessionError> {
+        if frame.len() != FRAME_LEN {
+            return Err(SessionError::BadLength(frame.len()));
+        }
+        // snow writes only the plaintext (FRAME_LEN - 16 bytes), so decrypt straight into
+        // the body. On failure the body holds garbage, and the caller closes the link.
+        let n = self.ts.read_message(frame, body).map_err(|_| SessionError::Decrypt)?;
+        if n != BODY_LEN {
+            return Err(SessionError::BadLength(n));
+        }
+        self.received += 1;
+        if self.received == self.rekey_interval {
+            self.ts.rekey_incoming();
+            self.received = 0;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn pair(rekey: u64) -> (Session, Session) {
+        let a = StaticKeypair::generate().unwrap();
+        let b = StaticKeypair::generate().unwrap();
+        let mut m1 = [0u8; FRAME_LEN];
+        let init = Initiator::start(&a, b.public(), NOW, &mut m1).unwrap();
+        let mut m2 = [0u8; FRAME_LEN];
+        let (who, sb) = respond(&b, &m1, NOW, &mut ReplayCache::new(), |k| k == a.public(), rekey, &mut m2).unwrap();
+        assert_eq!(&who, a.public());
+        (init.finish(&m2, rekey).unwrap(), sb)
+    }
+
+    #[test]
+    fn frames_survive_many_rekeys_and_replays_fail() {
+        let (mut a, mut b) = pair(3);
+        let mut out = [0u8; FRAME_LEN];
+        let mut body = [0u8; BODY_LEN];
+        let mut last = [0u8; FRAME_LEN];
+        for i in 0..20u8 {
+            a.seal(&[i; BODY_LEN], &mut out).unwrap();
+            b.open(&out, &mut body).unwrap();
+            assert_eq!(body, [i; BODY_LEN]);
+            last = out;
+        }
+        assert!(matches!(b.open(&last, &mut body), Err(SessionError::Decrypt)));
+    }
+
+    #[test]
+    fn tampered_and_reordered_frames_fail() {
+        let (mut a, mut b) = pair(DEFAULT_REKEY_INTERVAL);
+        let mut f1 = [0u8; FRAME_LEN];
+        let mut f2 = [0u8; FRAME_LEN];
+        a.seal(&[1; BODY_LEN], &mut f1).unwrap();
+        a.seal(&[2; BODY_LEN], &mut f2).unwrap();
+        let mut body = [0u8; BODY_LEN];
+        assert!(matches!(b.open(&f2, &mut body), Err(SessionError::Decrypt)));
+        f1[100] ^= 1;
+        assert!(matches!(b.open(&f1, &mut body), Err(SessionError::Decrypt)));
+    }
+
+    #[test]
+    fn probers_and_strangers_and_replays_are_refused() {
+        let a = StaticKeypair::generate().unwrap();
+        let b = StaticKeypair::generate().unwrap();
+        let wrong = StaticKeypair::generate().unwrap();
+        let mut m1 = [0u8; FRAME_LEN];
+        let mut m2 = [0u8; FRAME_LEN];
+        let friend = |k: &PublicKey| k == a.public();
+        let mut cache = ReplayCache::new();
+        // Wrong responder key: fails at message 1.
+        Initiator::start(&a, wrong.public(), NOW, &mut m1).unwrap();
+        let r = respond(&b, &m1, NOW, &mut cache, friend, 1 << 16, &mut m2);
+        assert!(matches!(r, Err(SessionError::Decrypt)));
+        // A stranger with the right key: refused before any reply.
+        Initiator::start(&wrong, b.public(), NOW, &mut m1).unwrap();
+        let r = respond(&b, &m1, NOW, &mut cache, friend, 1 << 16, &mut m2);
+        assert!(matches!(r, Err(SessionError::UnknownPeer(_))));
+        // A friend, too late; then fresh; then the same message replayed.
+        Initiator::start(&a, b.public(), NOW - 2 * MAX_CLOCK_SKEW_SECS, &mut m1).unwrap();
+        let r = respond(&b, &m1, NOW, &mut cache, friend, 1 << 16, &mut m2);
+        assert!(matches!(r, Err(SessionError::StaleTimestamp)));
+        Initiator::start(&a, b.public(), NOW, &mut m1).unwrap();
+        assert!(respond(&b, &m1, NOW, &mut cache, friend, 1 << 16, &mut m2).is_ok());
+        let r = respond(&b, &m1, NOW + 1, &mut cache, friend, 1 << 16, &mut m2);
+        assert!(matches!(r, Err(SessionError::Replay)));
+    }
+}
