@@ -311,21 +311,31 @@ async fn probers_get_nothing_back_and_friends_are_still_served() {
     wait_connected(&mut b.events, pa).await;
     let addr = b.handle.local_addr();
     let stranger = StaticKeypair::generate().unwrap();
-    let mut m1 = [0u8; FRAME_LEN];
     // Wrong responder key.
     let wrong = StaticKeypair::generate().unwrap();
-    Initiator::start(&stranger, wrong.public(), now_unix(), &mut m1).unwrap();
-    assert!(probe(addr, &m1).await.is_empty(), "reply to a prober with the wrong responder key");
+    let mut wrong_key = [0u8; FRAME_LEN];
+    Initiator::start(&stranger, wrong.public(), now_unix(), &mut wrong_key).unwrap();
     // Right responder key, unknown initiator.
-    Initiator::start(&stranger, &b.handle.public_key(), now_unix(), &mut m1).unwrap();
-    assert!(probe(addr, &m1).await.is_empty(), "reply to an unknown initiator");
+    let mut unknown = [0u8; FRAME_LEN];
+    Initiator::start(&stranger, &b.handle.public_key(), now_unix(), &mut unknown).unwrap();
     // Random bytes, a short hello, a long stream, nothing at all.
     let mut junk = vec![0u8; 3 * FRAME_LEN];
     rand::thread_rng().fill_bytes(&mut junk);
-    assert!(probe(addr, &junk[..FRAME_LEN]).await.is_empty());
-    assert!(probe(addr, b"GET / HTTP/1.0\r\n\r\n").await.is_empty());
-    assert!(probe(addr, &junk).await.is_empty());
-    assert!(probe(addr, &[]).await.is_empty());
+    // All at once: each waits for the node to give up on it.
+    let replies = tokio::join!(
+        probe(addr, &wrong_key),
+        probe(addr, &unknown),
+        probe(addr, &junk[..FRAME_LEN]),
+        probe(addr, b"GET / HTTP/1.0\r\n\r\n"),
+        probe(addr, &junk),
+        probe(addr, &[]),
+    );
+    let replies = [replies.0, replies.1, replies.2, replies.3, replies.4, replies.5];
+    for (what, reply) in
+        ["wrong responder key", "unknown initiator", "random frame", "http", "long junk", "silence"].iter().zip(replies)
+    {
+        assert!(reply.is_empty(), "{what}: the node answered {} bytes", reply.len());
+    }
     // The friend's link is untouched and works.
     a.handle.send(pb, &Message::RejectedLoop { id: 77 }).await.unwrap();
     b.handle.send(pa, &Message::RejectedLoop { id: 78 }).await.unwrap();
