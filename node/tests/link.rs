@@ -613,3 +613,34 @@ async fn a_control_message_overtakes_queued_blocks() {
     a.handle.shutdown().await;
     b.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_ends_the_listener_dialers_handshakes_and_links() {
+    let (mut a, mut b, _) = pair(None, |c| c.handshake_timeout = Duration::from_secs(60)).await;
+    let (pa, pb) = (peer_id_of(&a.handle.public_key()), peer_id_of(&b.handle.public_key()));
+    wait_connected(&mut a.events, pb).await;
+    wait_connected(&mut b.events, pa).await;
+    // A dialer stuck in backoff (a friend with a smaller key is never dialled, so pick a
+    // larger one: a's key is the smaller of the pair), and a prober mid-handshake.
+    let far = loop {
+        let k = StaticKeypair::generate().unwrap();
+        if *k.public() > a.handle.public_key() {
+            break k;
+        }
+    };
+    a.handle.add_friend(NodeRef { addr: "127.0.0.1:9".parse().unwrap(), key: *far.public() }).unwrap();
+    let addr = a.handle.local_addr();
+    let mut prober = TcpStream::connect(addr).await.unwrap();
+    prober.write_all(&[1, 2, 3]).await.unwrap();
+    timeout(WAIT, a.handle.shutdown()).await.expect("every task ended");
+    assert!(a.handle.connected_peers().is_empty());
+    // The listener is gone, the prober's connection is closed, the friend saw the link end.
+    assert!(TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
+    let mut rest = Vec::new();
+    let n = timeout(WAIT, prober.read_to_end(&mut rest)).await.expect("prober closed");
+    assert!(n.map(|_| rest.is_empty()).unwrap_or(true));
+    wait_disconnected(&mut b.events, pa).await;
+    // Sending after shutdown is an error, not a hang.
+    assert!(matches!(a.handle.try_send(pb, &Message::Keepalive), Err(SendError::NotConnected(_))));
+    b.handle.shutdown().await;
+}
