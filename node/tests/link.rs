@@ -312,21 +312,31 @@ async fn probers_get_nothing_back_and_friends_are_still_served() {
     wait_connected(&mut b.events, pa).await;
     let addr = b.handle.local_addr();
     let stranger = StaticKeypair::generate().unwrap();
-    let mut m1 = [0u8; FRAME_LEN];
     // Wrong responder key.
     let wrong = StaticKeypair::generate().unwrap();
-    Initiator::start(&stranger, wrong.public(), now_unix(), &mut m1).unwrap();
-    assert!(probe(addr, &m1).await.is_empty(), "reply to a prober with the wrong responder key");
+    let mut wrong_key = [0u8; FRAME_LEN];
+    Initiator::start(&stranger, wrong.public(), now_unix(), &mut wrong_key).unwrap();
     // Right responder key, unknown initiator.
-    Initiator::start(&stranger, &b.handle.public_key(), now_unix(), &mut m1).unwrap();
-    assert!(probe(addr, &m1).await.is_empty(), "reply to an unknown initiator");
+    let mut unknown = [0u8; FRAME_LEN];
+    Initiator::start(&stranger, &b.handle.public_key(), now_unix(), &mut unknown).unwrap();
     // Random bytes, a short hello, a long stream, nothing at all.
     let mut junk = vec![0u8; 3 * FRAME_LEN];
     rand::thread_rng().fill_bytes(&mut junk);
-    assert!(probe(addr, &junk[..FRAME_LEN]).await.is_empty());
-    assert!(probe(addr, b"GET / HTTP/1.0\r\n\r\n").await.is_empty());
-    assert!(probe(addr, &junk).await.is_empty());
-    assert!(probe(addr, &[]).await.is_empty());
+    // All at once: each waits for the node to give up on it.
+    let replies = tokio::join!(
+        probe(addr, &wrong_key),
+        probe(addr, &unknown),
+        probe(addr, &junk[..FRAME_LEN]),
+        probe(addr, b"GET / HTTP/1.0\r\n\r\n"),
+        probe(addr, &junk),
+        probe(addr, &[]),
+    );
+    let replies = [replies.0, replies.1, replies.2, replies.3, replies.4, replies.5];
+    for (what, reply) in
+        ["wrong responder key", "unknown initiator", "random frame", "http", "long junk", "silence"].iter().zip(replies)
+    {
+        assert!(reply.is_empty(), "{what}: the node answered {} bytes", reply.len());
+    }
     // The friend's link is untouched and works.
     a.handle.send(pb, &Message::RejectedLoop { id: 77 }).await.unwrap();
     b.handle.send(pa, &Message::RejectedLoop { id: 78 }).await.unwrap();
@@ -602,5 +612,36 @@ async fn a_control_message_overtakes_queued_blocks() {
         .collect();
     assert_eq!(ids.len(), 8);
     a.handle.shutdown().await;
+    b.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_the_listener_dialers_handshakes_and_links() {
+    let (mut a, mut b, _) = pair(None, |c| c.handshake_timeout = Duration::from_secs(60)).await;
+    let (pa, pb) = (peer_id_of(&a.handle.public_key()), peer_id_of(&b.handle.public_key()));
+    wait_connected(&mut a.events, pb).await;
+    wait_connected(&mut b.events, pa).await;
+    // A dialer stuck in backoff (a friend with a smaller key is never dialled, so pick a
+    // larger one: a's key is the smaller of the pair), and a prober mid-handshake.
+    let far = loop {
+        let k = StaticKeypair::generate().unwrap();
+        if *k.public() > a.handle.public_key() {
+            break k;
+        }
+    };
+    a.handle.add_friend(NodeRef { addr: "127.0.0.1:9".parse().unwrap(), key: *far.public() }).unwrap();
+    let addr = a.handle.local_addr();
+    let mut prober = TcpStream::connect(addr).await.unwrap();
+    prober.write_all(&[1, 2, 3]).await.unwrap();
+    timeout(WAIT, a.handle.shutdown()).await.expect("every task ended");
+    assert!(a.handle.connected_peers().is_empty());
+    // The listener is gone, the prober's connection is closed, the friend saw the link end.
+    assert!(TcpStream::connect(addr).await.is_err(), "still listening after shutdown");
+    let mut rest = Vec::new();
+    let n = timeout(WAIT, prober.read_to_end(&mut rest)).await.expect("prober closed");
+    assert!(n.map(|_| rest.is_empty()).unwrap_or(true));
+    wait_disconnected(&mut b.events, pa).await;
+    // Sending after shutdown is an error, not a hang.
+    assert!(matches!(a.handle.try_send(pb, &Message::Keepalive), Err(SendError::NotConnected(_))));
     b.handle.shutdown().await;
 }

@@ -174,8 +174,6 @@ struct State {
     links: HashMap<PeerId, LinkEntry>,
     /// Next link generation.
     next_generation: u64,
-    /// Message-1 ephemeral keys already accepted.
-    replay: session::ReplayCache,
 }
 
 #[derive(Debug)]
@@ -183,6 +181,10 @@ struct Shared {
     config: TransportConfig,
     local_addr: SocketAddr,
     state: Mutex<State>,
+    /// Message-1 ephemeral keys already accepted. Its own lock, held for a whole
+    /// responder handshake (four X25519 operations), so handshakes only wait for each
+    /// other, never `send`.
+    replay: Mutex<session::ReplayCache>,
     events: mpsc::Sender<TransportEvent>,
     shutdown: watch::Sender<bool>,
     /// Each task holds a clone; shutdown waits until all are dropped (mini-redis style).
@@ -233,6 +235,7 @@ impl Transport {
             config,
             local_addr,
             state: Mutex::new(State::default()),
+            replay: Mutex::new(session::ReplayCache::new()),
             events,
             shutdown,
             done: Mutex::new(Some(done)),
@@ -371,15 +374,13 @@ async fn accept(
         stream.read_exact(&mut m1).await.map_err(|_| None)?;
         let mut m2 = [0u8; FRAME_LEN];
         let result = {
-            let mut st = shared.state();
-            let st = &mut *st;
-            let friends = &st.friends;
+            let mut replay = shared.replay.lock().unwrap_or_else(|p| p.into_inner());
             session::respond(
                 &shared.config.keypair,
                 &m1,
                 unix_now(),
-                &mut st.replay,
-                |k| friends.contains_key(k),
+                &mut replay,
+                |k| shared.state().friends.contains_key(k),
                 shared.config.rekey_interval,
                 &mut m2,
             )
