@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod api_client;
 mod keygen;
+mod node_cmd;
 mod transfer;
 
 /// Publish and fetch documents anonymously on a friend-to-friend network.
@@ -34,6 +35,9 @@ enum Command {
     Insert(transfer::InsertArgs),
     /// Fetch a document through the running node and write it to a file.
     Fetch(transfer::FetchArgs),
+    /// Run a node, or manage its identity and friends.
+    #[command(subcommand)]
+    Node(node_cmd::NodeCommand),
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {
@@ -45,11 +49,18 @@ fn data_dir(cli: &Cli) -> PathBuf {
 }
 
 fn main() -> Result<()> {
+    // Logs go to stderr, filtered by RUST_LOG (default: warnings). The node never logs a
+    // document name, URI or content.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let cli = Cli::parse();
     let dir = data_dir(&cli);
     match &cli.command {
         Command::Keygen(args) => keygen::run(args),
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
+        Command::Node(cmd) => node_cmd::run(&dir, cmd),
     }
 }

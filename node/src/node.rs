@@ -172,6 +172,11 @@ impl<S: BlockStore> Node<S> {
         &mut self.store
     }
 
+    /// Ends the node, handing back its store (for the driver to flush on shutdown).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// What this node knows about `peer`.
     pub fn peer(&self, peer: PeerId) -> Option<&PeerEntry> {
         self.peers.get(peer)

@@ -236,6 +236,7 @@ async fn fetch_chk<N: BlockNetwork>(
     let parallel = options.parallel.max(1);
     let mut requests = 0;
     let mut in_flight = JoinSet::new();
+    let mut asked = std::collections::HashSet::new();
     loop {
         if fetch.document().is_some() {
             break;
@@ -243,9 +244,13 @@ async fn fetch_chk<N: BlockNetwork>(
         // Serve what earlier runs already fetched without asking the network.
         let mut wanted = fetch.next_requests(parallel.saturating_sub(in_flight.len()));
         while let Some(uri) = wanted.pop() {
-            if let Some(block) = known.remove(&uri.routing_key) {
-                fetch.on_block(&uri.routing_key, &block)?;
+            if let Some(block) = known.get(&uri.routing_key) {
+                fetch.on_block(&uri.routing_key, block)?;
                 wanted.extend(fetch.next_requests(parallel.saturating_sub(in_flight.len() + wanted.len())));
+                continue;
+            }
+            // One request per key: its answer fills every place the key occurs.
+            if !asked.insert(uri.routing_key) {
                 continue;
             }
             requests += 1;
@@ -288,6 +293,10 @@ async fn insert_blocks<N: BlockNetwork>(
     parallel: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), PipelineError> {
+    // Identical shards make identical blocks: insert each once (two concurrent inserts of
+    // one key would also be refused by the node as a duplicate).
+    let mut seen = std::collections::HashSet::new();
+    let blocks: Vec<Block> = blocks.into_iter().filter(|b| seen.insert(b.routing_key())).collect();
     let total = blocks.len();
     let mut done = 0;
     let mut set = JoinSet::new();

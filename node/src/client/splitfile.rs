@@ -177,7 +177,14 @@ enum Stage {
     /// Waiting for a single block: the top manifest, or a plain (non-manifest) CHK.
     Single { uri: ChkUri, requested: bool, manifest: bool },
     /// Fetching the segments a manifest lists.
-    Split { manifest: Manifest, len: u64, segments: Vec<SegmentFetch>, by_key: HashMap<RoutingKey, (usize, usize)> },
+    Split {
+        manifest: Manifest,
+        len: u64,
+        segments: Vec<SegmentFetch>,
+        /// Where each key occurs: identical shards (runs of zeros, repeated chunks) share a
+        /// block, so one block can fill several places.
+        by_key: HashMap<RoutingKey, Vec<(usize, usize)>>,
+    },
     /// Finished.
     Done(Document),
 }
@@ -247,24 +254,30 @@ impl Fetch {
                 }
             }
             Stage::Split { segments, by_key, .. } => {
-                let Some(&(s, i)) = by_key.get(key) else { return Ok(()) };
-                let seg = &mut segments[s];
-                if seg.done.is_some() {
-                    return Ok(());
+                let Some(places) = by_key.get(key) else { return Ok(()) };
+                let mut complete = Vec::new();
+                for &(s, i) in places {
+                    let seg = &mut segments[s];
+                    if seg.done.is_some() {
+                        continue;
+                    }
+                    let shard = chk::decode(block, &seg.block(i).uri())?;
+                    if shard.len() != SHARD_LEN {
+                        return Err(ClientError::BadManifest("splitfile block is not a full shard"));
+                    }
+                    let k = seg.k();
+                    seg.requested.insert(i);
+                    seg.failed.remove(&i);
+                    if i < k {
+                        seg.data.insert(i, shard);
+                    } else {
+                        seg.check.insert(i - k, shard);
+                    }
+                    if seg.have() >= k && !complete.contains(&s) {
+                        complete.push(s);
+                    }
                 }
-                let shard = chk::decode(block, &seg.block(i).uri())?;
-                if shard.len() != SHARD_LEN {
-                    return Err(ClientError::BadManifest("splitfile block is not a full shard"));
-                }
-                let k = seg.k();
-                seg.requested.insert(i);
-                seg.failed.remove(&i);
-                if i < k {
-                    seg.data.insert(i, shard);
-                } else {
-                    seg.check.insert(i - k, shard);
-                }
-                if seg.have() >= k {
+                for s in complete {
                     self.rebuild(s)?;
                 }
                 Ok(())
@@ -279,14 +292,17 @@ impl Fetch {
         match &mut self.stage {
             Stage::Single { uri, .. } if uri.routing_key == *key => Err(ClientError::NotFound { missing: 1, of: 1 }),
             Stage::Split { segments, by_key, .. } => {
-                let Some(&(s, i)) = by_key.get(key) else { return Ok(()) };
-                let seg = &mut segments[s];
-                if seg.done.is_some() || seg.data.contains_key(&i) {
-                    return Ok(());
-                }
-                seg.failed.insert(i);
-                if seg.total() - seg.failed.len() < seg.k() {
-                    return Err(ClientError::NotFound { missing: seg.failed.len(), of: seg.total() });
+                let Some(places) = by_key.get(key) else { return Ok(()) };
+                for &(s, i) in places {
+                    let seg = &mut segments[s];
+                    if seg.done.is_some() || seg.data.contains_key(&i) {
+                        continue;
+                    }
+                    seg.failed.insert(i);
+                    seg.requested.insert(i);
+                    if seg.total() - seg.failed.len() < seg.k() {
+                        return Err(ClientError::NotFound { missing: seg.failed.len(), of: seg.total() });
+                    }
                 }
                 Ok(())
             }
@@ -347,9 +363,7 @@ impl Fetch {
                     .enumerate()
                     .map(|(s, seg)| {
                         for (i, r) in seg.data.iter().chain(&seg.check).enumerate() {
-                            // Identical shards (e.g. runs of zeros) share a key; the first wins,
-                            // which is fine since they hold the same bytes.
-                            by_key.entry(RoutingKey(r.routing_key)).or_insert((s, i));
+                            by_key.entry(RoutingKey(r.routing_key)).or_insert_with(Vec::new).push((s, i));
                         }
                         SegmentFetch {
                             refs: seg.clone(),
@@ -482,6 +496,18 @@ mod tests {
             let doc = doc.unwrap_or_else(|err| panic!("len {len}: {err}"));
             assert_eq!(doc.data, data, "len {len}");
             assert_eq!(doc.name.as_deref(), Some("f.bin"));
+        }
+    }
+
+    #[test]
+    fn repeated_shards_share_blocks() {
+        // 12 identical all-zero shards and a 1-block segment whose check shard equals its
+        // data shard: one block fills many places, and the fetch still completes.
+        for len in [12 * SHARD_LEN, SHARD_LEN] {
+            let data = vec![0u8; len];
+            let e = encode(&data, &InsertOptions::default()).unwrap();
+            let (doc, _, _) = fetch(&e.top, &store(&e));
+            assert_eq!(doc.unwrap().data, data, "len {len}");
         }
     }
 

@@ -1,10 +1,229 @@
-//! The node daemon (feature `net`): a data directory, its configuration, and (to come) the
-//! driver that runs a [`crate::node`] over the transport with the client API beside it.
+//! The node daemon (feature `net`): a data directory, the sans-IO node driven over the
+//! transport, and the client API beside it.
 //!
 //! Data directory layout (docs/api.md):
 //! ```text
-//! DIR/config.toml    configuration (config.rs)
+//! DIR/config.toml    configuration (config.rs); written by `init` with a fixed port
+//! DIR/identity.key   the static X25519 key (0600)
+//! DIR/friends        friends' node references, one per line
+//! DIR/state.toml     location and RNG seed (0600)
+//! DIR/api.token      the client API's bearer token (0600)
+//! DIR/api.addr       where the running node's API listens (removed at clean shutdown)
+//! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
+//! DIR/store/         the block store
+//! DIR/downloads/     blocks of interrupted fetches, removed when they complete
 //! ```
 
 pub mod config;
+pub mod driver;
+pub mod identity;
 pub mod jobs;
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use self::config::Config;
+use self::driver::NodeHandle;
+use crate::api::{self, ApiState};
+use crate::node::{Node, NodeConfig};
+use crate::store::memory::MemoryStore;
+use crate::store::BlockStore;
+use crate::transport::{NodeRef, Transport, TransportConfig, TransportHandle};
+
+/// Why the daemon could not start or stop cleanly. Each message names the file or
+/// address involved and, where it helps, what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// A data-directory file is unusable.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    /// Another node process runs on this data directory.
+    #[error("another pamphlet node is already running on {0}")]
+    InUse(String),
+    /// The data directory could not be created or locked.
+    #[error("cannot use the data directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The transport could not start (e.g. the listen address is taken).
+    #[error("cannot listen for friends on {addr}: {message}")]
+    Listen {
+        /// The configured address.
+        addr: SocketAddr,
+        /// What failed.
+        message: String,
+    },
+    /// The API could not start.
+    #[error("cannot start the client API on {addr}: {source}")]
+    Api {
+        /// The configured address.
+        addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(String),
+}
+
+fn dir_err(dir: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
+    move |source| DaemonError::Dir { path: dir.display().to_string(), source }
+}
+
+/// Creates a data directory (if needed) with a configuration whose listen port is fixed:
+/// a free loopback port is picked now, so the node reference stays the same across
+/// restarts. An existing configuration is left as it is.
+pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonError> {
+    std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
+    let path = dir.join("config.toml");
+    if path.exists() {
+        return Ok(Config::load(&path)?);
+    }
+    let mut config = Config::default();
+    config.listen = match listen {
+        Some(a) if a.port() != 0 => a,
+        other => {
+            let ip = other.map_or(config.listen.ip(), |a| a.ip());
+            let probe = std::net::TcpListener::bind((ip, 0)).map_err(dir_err(dir))?;
+            probe.local_addr().map_err(dir_err(dir))?
+        }
+    };
+    config.save(&path)?;
+    identity::load_or_create_keypair(&dir.join("identity.key"))?;
+    identity::load_or_create_token(&dir.join("api.token"))?;
+    identity::load_or_create_state(&dir.join("state.toml"))?;
+    Ok(config)
+}
+
+/// A running node: transport, node task and API.
+pub struct Daemon<S: BlockStore + Send + 'static = MemoryStore> {
+    dir: PathBuf,
+    handle: NodeHandle,
+    transport: TransportHandle,
+    api_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    node_task: tokio::task::JoinHandle<Node<S>>,
+    api_task: tokio::task::JoinHandle<()>,
+    /// Held (locked) while the daemon runs.
+    _lock: File,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("dir", &self.dir).field("api_addr", &self.api_addr).finish_non_exhaustive()
+    }
+}
+
+impl Daemon<MemoryStore> {
+    /// Starts the node of `dir` (initialising the directory first if needed).
+    pub async fn start(dir: &Path) -> Result<Self, DaemonError> {
+        let config = init(dir, None)?;
+        let store = MemoryStore::new(config.store_bytes, config.cache_bytes);
+        Self::start_with(dir, config, store).await
+    }
+}
+
+impl<S: BlockStore + Send + 'static> Daemon<S> {
+    /// Starts the node of `dir` with the given configuration and store.
+    pub async fn start_with(dir: &Path, config: Config, store: S) -> Result<Self, DaemonError> {
+        let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
+        if lock.try_lock().is_err() {
+            return Err(DaemonError::InUse(dir.display().to_string()));
+        }
+        let keypair = identity::load_or_create_keypair(&dir.join("identity.key"))?;
+        let token = identity::load_or_create_token(&dir.join("api.token"))?;
+        let state = identity::load_or_create_state(&dir.join("state.toml"))?;
+        let friends_file = dir.join("friends");
+        let mut tconfig = TransportConfig::new(config.listen, keypair);
+        tconfig.friends = identity::load_friends(&friends_file)?;
+        let (transport, events) = Transport::start(tconfig)
+            .await
+            .map_err(|e| DaemonError::Listen { addr: config.listen, message: e.to_string() })?;
+
+        let node_config = NodeConfig {
+            location: state.location(),
+            seed: state.seed,
+            max_htl: config.max_htl,
+            ..NodeConfig::default()
+        };
+        let node = Node::new(node_config, store);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let (handle, node_task) = driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), friends_file);
+
+        let listener = tokio::net::TcpListener::bind(config.api_listen)
+            .await
+            .map_err(|source| DaemonError::Api { addr: config.api_listen, source })?;
+        let api_addr = listener.local_addr().map_err(|source| DaemonError::Api { addr: config.api_listen, source })?;
+        let state = ApiState {
+            backend: Arc::new(handle.clone()),
+            jobs: Arc::default(),
+            token,
+            downloads: dir.join("downloads"),
+            parallel: config.parallel,
+        };
+        let app = api::router(Arc::new(state));
+        let mut api_shutdown = shutdown_rx;
+        let api_task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = api_shutdown.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::warn!(error = %e, "client API stopped");
+            }
+        });
+        // Written last: its presence tells the CLI the node is ready.
+        identity::write_private(&dir.join("api.addr"), api_addr.to_string().as_bytes())?;
+        tracing::info!(listen = %transport.local_addr(), api = %api_addr, "node running");
+        Ok(Self { dir: dir.to_owned(), handle, transport, api_addr, shutdown, node_task, api_task, _lock: lock })
+    }
+
+    /// This node's reference, to give to friends.
+    pub fn noderef(&self) -> NodeRef {
+        self.transport.node_ref()
+    }
+
+    /// Where the client API listens.
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    /// The handle the API uses (a [`crate::client::pipeline::BlockNetwork`]).
+    pub fn handle(&self) -> &NodeHandle {
+        &self.handle
+    }
+
+    /// Adds a friend while running (and remembers it).
+    pub fn add_friend(&self, friend: &NodeRef) -> Result<(), DaemonError> {
+        use crate::api::ApiBackend;
+        self.handle
+            .add_friend(&friend.to_string())
+            .map(|_| ())
+            .map_err(|message| DaemonError::Listen { addr: self.transport.local_addr(), message })
+    }
+
+    /// Stops the API, the node task and every link; saves the routing state; returns the
+    /// node's store so the caller can flush it.
+    pub async fn shutdown(self) -> Result<S, DaemonError> {
+        let _ = std::fs::remove_file(self.dir.join("api.addr"));
+        let _ = self.shutdown.send(true);
+        let _ = self.api_task.await;
+        let node = self.node_task.await.map_err(|e| DaemonError::Store(format!("node task failed: {e}")))?;
+        self.transport.shutdown().await;
+        let state_path = self.dir.join("state.toml");
+        let mut state = identity::load_or_create_state(&state_path)?;
+        state.location = node.location().0;
+        identity::save_state(&state_path, &state)?;
+        Ok(node.into_store())
+    }
+}

@@ -1,0 +1,126 @@
+//! `pamphlet node …`: run a node and manage its identity and friends.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use pamphlet_node::daemon::{self, Daemon};
+use pamphlet_node::transport::NodeRef;
+
+use crate::api_client::ApiClient;
+
+/// `pamphlet node` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum NodeCommand {
+    /// Create the data directory and its configuration (picking a free loopback port).
+    Init {
+        /// Address friends connect to (default: 127.0.0.1 and a free port).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Run the node until Ctrl-C or SIGTERM (initialising the directory if needed).
+    Run,
+    /// Print this node's reference, to give to a friend.
+    Noderef,
+    /// Add a friend by its node reference (works while the node runs, too).
+    AddFriend {
+        /// The friend's reference, as `pamphlet node noderef` prints it.
+        noderef: String,
+    },
+    /// Show the running node's status.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(crate) fn run(dir: &Path, cmd: &NodeCommand) -> Result<()> {
+    match cmd {
+        NodeCommand::Init { listen } => {
+            let config = daemon::init(dir, *listen)?;
+            println!("initialised {} (friends connect to {})", dir.display(), config.listen);
+            Ok(())
+        }
+        NodeCommand::Run => run_node(dir),
+        NodeCommand::Noderef => {
+            let config = daemon::init(dir, None)?;
+            let kp = daemon::identity::load_or_create_keypair(&dir.join("identity.key"))?;
+            println!("{}", NodeRef { addr: config.listen, key: *kp.public() });
+            Ok(())
+        }
+        NodeCommand::AddFriend { noderef } => {
+            let friend: NodeRef = noderef.trim().parse().context("that is not a valid node reference")?;
+            match ApiClient::for_dir(dir) {
+                // Running: the node connects at once and remembers the friend.
+                Ok(api) if api.get_json("/v1/status").is_ok() => {
+                    api.post_bytes("/v1/friends", &[], friend.to_string().as_bytes())?;
+                }
+                _ => {
+                    daemon::init(dir, None)?;
+                    daemon::identity::append_friend(&dir.join("friends"), &friend)?;
+                }
+            }
+            println!("added friend {}", friend.key.short());
+            Ok(())
+        }
+        NodeCommand::Status { json } => {
+            let api = ApiClient::for_dir(dir)?;
+            let status = api.get_json("/v1/status")?;
+            if *json {
+                println!("{status}");
+            } else {
+                println!("location   {:.6}", status["location"].as_f64().unwrap_or(0.0));
+                println!("peers      {}", status["peers"]);
+                println!("listening  {}", status["listen"].as_str().unwrap_or("?"));
+                let s = &status["store"];
+                println!(
+                    "store      {} blocks, {} of {} bytes",
+                    s["store_blocks"], s["store_bytes"], s["store_capacity"]
+                );
+                println!(
+                    "cache      {} blocks, {} of {} bytes",
+                    s["cache_blocks"], s["cache_bytes"], s["cache_capacity"]
+                );
+                println!("requests   {} received, {} found here", status["requests_received"], status["found_locally"]);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_node(dir: &Path) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let daemon = Daemon::start(dir).await?;
+        eprintln!("node running: friends connect to {}, API on {}", daemon.noderef().addr, daemon.api_addr());
+        eprintln!("noderef: {}", daemon.noderef());
+        wait_for_signal().await;
+        eprintln!("shutting down");
+        daemon.shutdown().await?;
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,243 @@
+//! The tokio driver of the sans-IO [`Node`]: one task owns the node and feeds it transport
+//! events, client commands and timer wake-ups; after every input it drains the node's
+//! transmits to the transport and its events to the clients waiting on them.
+//!
+//! Messages to a peer whose link queue is full are dropped rather than buffered: the node
+//! already treats a silent peer as a timeout (and backs it off), so dropping under overload
+//! costs a retry elsewhere instead of unbounded memory.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use pamphlet_crypto::{Block, BlockKind, RoutingKey};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::api::ApiBackend;
+use crate::client::pipeline::{BlockNetwork, InsertOutcome, NetError};
+use crate::node::{Event, FailReason, Node, OpId};
+use crate::routing::Location;
+use crate::store::BlockStore;
+use crate::transport::{NodeRef, SendError, TransportEvent, TransportHandle};
+
+/// A request from a client to the node task.
+#[derive(Debug)]
+enum Command {
+    Fetch { kind: BlockKind, key: RoutingKey, reply: oneshot::Sender<Result<Block, NetError>> },
+    Insert { block: Block, reply: oneshot::Sender<Result<InsertOutcome, NetError>> },
+}
+
+/// A snapshot for status displays, refreshed by the node task after every input.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The node's status as JSON (`GET /v1/status`).
+    pub status: Value,
+    /// The connected peers as JSON (`GET /v1/peers`).
+    pub peers: Value,
+}
+
+/// The handle clients use: implements [`BlockNetwork`] and [`ApiBackend`].
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    commands: mpsc::Sender<Command>,
+    snapshot: Arc<Mutex<Snapshot>>,
+    transport: TransportHandle,
+    friends_file: std::path::PathBuf,
+}
+
+fn reason_to_error(reason: FailReason, tried: u32) -> NetError {
+    match reason {
+        FailReason::RouteNotFound => NetError::RouteNotFound { tried },
+        _ => NetError::NotFound { tried },
+    }
+}
+
+impl BlockNetwork for NodeHandle {
+    fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, NetError>> + Send {
+        let commands = self.commands.clone();
+        async move {
+            let (reply, rx) = oneshot::channel();
+            commands
+                .send(Command::Fetch { kind, key, reply })
+                .await
+                .map_err(|_| NetError::Unavailable("the node is shutting down".into()))?;
+            rx.await.map_err(|_| NetError::Unavailable("the node is shutting down".into()))?
+        }
+    }
+
+    fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, NetError>> + Send {
+        let commands = self.commands.clone();
+        async move {
+            let (reply, rx) = oneshot::channel();
+            commands
+                .send(Command::Insert { block, reply })
+                .await
+                .map_err(|_| NetError::Unavailable("the node is shutting down".into()))?;
+            rx.await.map_err(|_| NetError::Unavailable("the node is shutting down".into()))?
+        }
+    }
+}
+
+impl ApiBackend for NodeHandle {
+    fn status(&self) -> Value {
+        let mut s = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).status.clone();
+        s["noderef"] = json!(self.transport.node_ref().to_string());
+        s
+    }
+
+    fn peers(&self) -> Value {
+        self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).peers.clone()
+    }
+
+    fn add_friend(&self, noderef: &str) -> Result<Value, String> {
+        let r: NodeRef = noderef.parse().map_err(|e| format!("bad node reference: {e}"))?;
+        let peer = self.transport.add_friend(r).map_err(|e| e.to_string())?;
+        super::identity::append_friend(&self.friends_file, &r).map_err(|e| e.to_string())?;
+        Ok(json!({ "added": r.to_string(), "peer": format!("{:016x}", peer.0) }))
+    }
+}
+
+/// Waiting clients by operation.
+#[derive(Debug, Default)]
+struct Pending {
+    fetches: HashMap<OpId, oneshot::Sender<Result<Block, NetError>>>,
+    inserts: HashMap<OpId, oneshot::Sender<Result<InsertOutcome, NetError>>>,
+}
+
+impl Pending {
+    fn deliver(&mut self, event: Event) {
+        match event {
+            Event::FetchSucceeded { op, block, .. } => {
+                if let Some(r) = self.fetches.remove(&op) {
+                    let _ = r.send(Ok(block));
+                }
+            }
+            Event::FetchFailed { op, reason, peers_tried } => {
+                if let Some(r) = self.fetches.remove(&op) {
+                    let _ = r.send(Err(reason_to_error(reason, peers_tried)));
+                }
+            }
+            Event::InsertSucceeded { op, .. } => {
+                if let Some(r) = self.inserts.remove(&op) {
+                    let _ = r.send(Ok(InsertOutcome::Stored));
+                }
+            }
+            Event::InsertCollision { op, existing } => {
+                if let Some(r) = self.inserts.remove(&op) {
+                    let _ = r.send(Ok(InsertOutcome::Collision(existing)));
+                }
+            }
+            Event::InsertFailed { op, reason, peers_tried } => {
+                if let Some(r) = self.inserts.remove(&op) {
+                    let _ = r.send(Err(reason_to_error(reason, peers_tried)));
+                }
+            }
+        }
+    }
+}
+
+fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> Snapshot {
+    let stats = node.stats();
+    let store = node.store().stats();
+    let peers: Vec<Value> = node
+        .peer_ids()
+        .into_iter()
+        .map(|p| {
+            let loc = node.peer(p).map(|e| e.location.as_f64());
+            json!({ "peer": format!("{:016x}", p.0), "location": loc })
+        })
+        .collect();
+    Snapshot {
+        status: json!({
+            "location": node.location().as_f64(),
+            "peers": peers.len(),
+            "listen": transport.local_addr().to_string(),
+            "in_flight": node.in_flight(),
+            "stats": format!("{stats:?}"),
+            "requests_received": stats.requests_received,
+            "found_locally": stats.found_locally,
+            "forwarded": stats.forwarded,
+            "store": {
+                "store_blocks": store.store_blocks, "store_bytes": store.store_bytes,
+                "store_capacity": store.store_capacity, "cache_blocks": store.cache_blocks,
+                "cache_bytes": store.cache_bytes, "cache_capacity": store.cache_capacity,
+            },
+        }),
+        peers: Value::Array(peers),
+    }
+}
+
+/// Starts the node task. Returns the handle for clients and the task's join handle; the
+/// task ends when `shutdown` turns true (or every sender is gone), returning the node so
+/// the caller can persist its state and flush its store.
+pub fn spawn<S: BlockStore + Send + 'static>(
+    mut node: Node<S>,
+    transport: TransportHandle,
+    mut events: mpsc::Receiver<TransportEvent>,
+    mut shutdown: watch::Receiver<bool>,
+    friends_file: std::path::PathBuf,
+) -> (NodeHandle, tokio::task::JoinHandle<Node<S>>) {
+    let (commands, mut command_rx) = mpsc::channel::<Command>(256);
+    let shared = Arc::new(Mutex::new(snapshot(&node, &transport)));
+    let handle = NodeHandle { commands, snapshot: Arc::clone(&shared), transport: transport.clone(), friends_file };
+    let task = tokio::spawn(async move {
+        let mut pending = Pending::default();
+        loop {
+            let wake = node.poll_timeout();
+            let sleep = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = events.recv() => {
+                    let now = Instant::now();
+                    match ev {
+                        // The peer's real location arrives in the LocationUpdate it sends as
+                        // soon as it adds us; until then it is ranked as if it sat at ours.
+                        Some(TransportEvent::Connected { peer }) => node.add_peer(now, peer, node.location()),
+                        Some(TransportEvent::Disconnected { peer, .. }) => node.remove_peer(now, peer),
+                        Some(TransportEvent::Received { peer, message }) => node.handle_message(now, peer, message),
+                        None => break,
+                    }
+                }
+                cmd = command_rx.recv() => {
+                    let now = Instant::now();
+                    match cmd {
+                        Some(Command::Fetch { kind, key, reply }) => {
+                            let op = node.start_fetch(now, kind, key);
+                            pending.fetches.insert(op, reply);
+                        }
+                        Some(Command::Insert { block, reply }) => {
+                            let op = node.start_insert(now, block);
+                            pending.inserts.insert(op, reply);
+                        }
+                        None => break,
+                    }
+                }
+                () = sleep => node.handle_timeout(Instant::now()),
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+            while let Some((peer, msg)) = node.poll_transmit() {
+                match transport.try_send(peer, &msg) {
+                    Ok(()) | Err(SendError::NotConnected(_)) => {}
+                    Err(e) => tracing::debug!(peer = ?peer, error = %e, "dropped a message"),
+                }
+            }
+            while let Some(event) = node.poll_event() {
+                pending.deliver(event);
+            }
+            *shared.lock().unwrap_or_else(PoisonError::into_inner) = snapshot(&node, &transport);
+        }
+        node
+    });
+    (handle, task)
+}
+
+/// The location a fresh node starts at: uniform on the circle.
+pub fn random_location(rng: &mut impl rand::RngCore) -> Location {
+    Location(rng.next_u64())
+}

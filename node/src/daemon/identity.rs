@@ -1,0 +1,206 @@
+//! What a node keeps in its data directory besides its store: its static key, its friends,
+//! its routing state (location and RNG seed), and the client API's token.
+//!
+//! Secret files are written with mode 0600 and replaced atomically (temp file + rename), so
+//! a crash never leaves half a key behind.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::routing::Location;
+use crate::transport::{NodeRef, PublicKey, StaticKeypair};
+
+/// Why a data-directory file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// Reading or writing failed.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file's content is not what pamphlet writes there.
+    #[error("{path} is damaged: {what}")]
+    Damaged {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        what: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
+    move |source| IdentityError::Io { path: path.display().to_string(), source }
+}
+
+/// Writes `bytes` to `path` atomically, readable only by the owner.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp).map_err(io(path))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(path))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Loads the node's static key from `path`, creating one if the file does not exist.
+pub fn load_or_create_keypair(path: &Path) -> Result<StaticKeypair, IdentityError> {
+    let damaged = |what: &str| IdentityError::Damaged { path: path.display().to_string(), what: what.into() };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut lines = text.lines();
+            let mut field = |name: &str| -> Result<[u8; 32], IdentityError> {
+                let line = lines.next().ok_or_else(|| damaged(&format!("missing {name}")))?;
+                let v = line.strip_prefix(name).and_then(|l| l.strip_prefix(": ")).ok_or_else(|| damaged(name))?;
+                let bytes = URL_SAFE_NO_PAD.decode(v.trim()).map_err(|_| damaged(&format!("{name} is not base64")))?;
+                bytes.try_into().map_err(|_| damaged(&format!("{name} is not 32 bytes")))
+            };
+            let secret = field("secret")?;
+            let public = field("public")?;
+            Ok(StaticKeypair::from_parts(secret, PublicKey(public)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let kp = StaticKeypair::generate().map_err(|e| damaged(&format!("cannot generate a key: {e}")))?;
+            let text = format!(
+                "secret: {}\npublic: {}\n",
+                URL_SAFE_NO_PAD.encode(kp.expose_secret()),
+                URL_SAFE_NO_PAD.encode(kp.public().as_bytes())
+            );
+            write_private(path, text.as_bytes())?;
+            Ok(kp)
+        }
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// Reads the friends file: one node reference per line; `#` starts a comment.
+pub fn load_friends(path: &Path) -> Result<Vec<NodeRef>, IdentityError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut friends = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        friends.push(line.parse().map_err(|e| IdentityError::Damaged {
+            path: path.display().to_string(),
+            what: format!("line {}: {e}", n + 1),
+        })?);
+    }
+    Ok(friends)
+}
+
+/// Appends a friend to the friends file (if it is not there already).
+pub fn append_friend(path: &Path, friend: &NodeRef) -> Result<(), IdentityError> {
+    if load_friends(path)?.iter().any(|f| f.key == friend.key) {
+        return Ok(());
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io(path))?;
+    writeln!(f, "{friend}").and_then(|()| f.sync_all()).map_err(io(path))
+}
+
+/// Routing state that survives restarts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeState {
+    /// The node's location (it changes when swapping moves it).
+    pub location: u64,
+    /// The node RNG's seed (drawn from the OS once, so per-link HTL coins stay the same).
+    pub seed: u64,
+}
+
+impl NodeState {
+    /// The location as a [`Location`].
+    pub fn location(&self) -> Location {
+        Location(self.location)
+    }
+}
+
+/// The state file's form: TOML integers are signed 64-bit, so the u64s are hex strings.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    location: String,
+    seed: String,
+}
+
+/// Loads the routing state, drawing a fresh random one if there is none.
+pub fn load_or_create_state(path: &Path) -> Result<NodeState, IdentityError> {
+    let damaged = |what: String| IdentityError::Damaged { path: path.display().to_string(), what };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let f: StateFile = toml::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+            let hex = |s: &str| u64::from_str_radix(s, 16).map_err(|_| damaged(format!("{s:?} is not a hex number")));
+            Ok(NodeState { location: hex(&f.location)?, seed: hex(&f.seed)? })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut rng = rand::rngs::OsRng;
+            let state = NodeState { location: rng.next_u64(), seed: rng.next_u64() };
+            save_state(path, &state)?;
+            Ok(state)
+        }
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// Saves the routing state.
+pub fn save_state(path: &Path, state: &NodeState) -> Result<(), IdentityError> {
+    let text = format!("location = \"{:016x}\"\nseed = \"{:016x}\"\n", state.location, state.seed);
+    write_private(path, text.as_bytes())
+}
+
+/// Loads the API token, creating a random one if there is none.
+pub fn load_or_create_token(path: &Path) -> Result<String, IdentityError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if t.trim().len() >= 32 => Ok(t.trim().to_owned()),
+        Ok(_) => Err(IdentityError::Damaged { path: path.display().to_string(), what: "token too short".into() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut b = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut b);
+            let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            write_private(path, token.as_bytes())?;
+            Ok(token)
+        }
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_full_u64_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.toml");
+        let s = NodeState { location: u64::MAX - 1, seed: 1 << 63 };
+        save_state(&p, &s).unwrap();
+        assert_eq!(load_or_create_state(&p).unwrap(), s);
+        std::fs::write(&p, "location = 5\n").unwrap();
+        assert!(matches!(load_or_create_state(&p), Err(IdentityError::Damaged { .. })));
+    }
+
+    #[test]
+    fn keypair_persists_and_damage_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("identity.key");
+        let a = load_or_create_keypair(&p).unwrap();
+        let b = load_or_create_keypair(&p).unwrap();
+        assert_eq!(a.public(), b.public());
+        std::fs::write(&p, "secret: !!\npublic: x\n").unwrap();
+        assert!(load_or_create_keypair(&p).unwrap_err().to_string().contains("damaged"));
+    }
+}
