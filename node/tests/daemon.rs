@@ -50,8 +50,12 @@ async fn chain(root: &Path, n: usize) -> Vec<Daemon> {
     panic!("links did not come up");
 }
 
+/// Seeded random bytes: no two 32 KiB shards alike (repeated shards share one block).
 fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 9) as u8).collect()
+    use rand::{RngCore, SeedableRng};
+    let mut v = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(u64::from(seed)).fill_bytes(&mut v);
+    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,4 +111,77 @@ async fn a_second_daemon_on_the_same_directory_is_refused() {
     // After a clean shutdown the directory can be used again, with the same identity.
     let again = Daemon::start(root.path()).await.unwrap();
     again.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fec_rebuilds_blocks_missing_everywhere_and_healing_puts_them_back() {
+    use pamphlet_crypto::Block;
+    use pamphlet_node::client::manifest::{Body, Manifest};
+    use pamphlet_node::client::pipeline::BlockNetwork;
+    use pamphlet_node::client::splitfile;
+
+    let root = tempfile::tempdir().unwrap();
+    let nodes = chain(root.path(), 3).await;
+    let a = Arc::new(nodes[0].handle().clone());
+    let c = Arc::new(nodes[2].handle().clone());
+
+    // Encode 12 blocks of data (one segment: 12 data + 6 check blocks) and insert every
+    // block except 6 of that segment: as if they had been deleted from every store.
+    let d = data(12 * 32 * 1024 - 100, 9);
+    let encoded = splitfile::encode(&d, &InsertOptions::default()).unwrap();
+    let top = encoded.top.clone();
+    let top_block = encoded.blocks.last().unwrap().clone();
+    let manifest = Manifest::from_bytes(&pamphlet_crypto::chk::decode(&top_block, &top).unwrap()).unwrap();
+    let Body::Split { segments, .. } = &manifest.body else { panic!("expected a splitfile") };
+    let (k, m) = (segments[0].data.len(), segments[0].check.len());
+    assert_eq!((k, m), (12, 6));
+    let withheld: Vec<[u8; 32]> =
+        segments[0].data[..4].iter().chain(&segments[0].check[..2]).map(|r| r.routing_key).collect();
+    for b in &encoded.blocks {
+        if !withheld.contains(&b.routing_key().0) {
+            a.insert(Block::Chk(b.clone())).await.unwrap();
+        }
+    }
+
+    let got = pipeline::fetch(&c, &Uri::Chk(top), &FetchOptions::default(), &|_| {}).await.unwrap();
+    assert!(got.document.data == d, "FEC must rebuild the document");
+    let mut healed: Vec<[u8; 32]> = got.heal.iter().map(|b| b.routing_key().0).collect();
+    healed.sort();
+    let mut expected = withheld.clone();
+    expected.sort();
+    assert_eq!(healed, expected, "every missing block, data and check, is rebuilt for healing");
+
+    // Healing: insert what was rebuilt; afterwards each of those blocks can be fetched.
+    for b in &got.heal {
+        c.insert(Block::Chk(b.clone())).await.unwrap();
+    }
+    for key in &withheld {
+        let found = a.fetch(pamphlet_crypto::BlockKind::Chk, pamphlet_crypto::RoutingKey(*key)).await;
+        assert!(found.is_ok(), "a healed block must be in the network again");
+    }
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usk_editions_latest_is_found_across_the_network() {
+    let root = tempfile::tempdir().unwrap();
+    let nodes = chain(root.path(), 3).await;
+    let a = Arc::new(nodes[0].handle().clone());
+    let c = Arc::new(nodes[2].handle().clone());
+    let insert = pamphlet_crypto::generate_ssk(&mut rand::rngs::OsRng, "site");
+    for e in 1..=3u64 {
+        let body = format!("edition {e}").into_bytes();
+        pipeline::insert_signed(&a, insert.with_edition(e), body, InsertOptions::default(), 4, &|_, _| {})
+            .await
+            .unwrap();
+    }
+    let request = insert.request_uri().with_edition(1);
+    let got = pipeline::fetch(&c, &Uri::SskRequest(request), &FetchOptions::default(), &|_| {}).await.unwrap();
+    assert_eq!(got.edition, Some(3));
+    assert_eq!(got.document.data, b"edition 3");
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
 }
