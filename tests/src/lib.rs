@@ -1,11 +1,15 @@
 //! Integration tests for pamphlet live in `tests/`: each file starts real `pamphlet`
-//! processes or nodes on 127.0.0.1 and checks what a user would see.
+//! processes on 127.0.0.1 and checks what a user would see.
 //!
-//! This library only holds helpers shared by those tests.
+//! This library holds the helpers they share: finding the binary, running it, and a
+//! [`NodeProcess`] that is killed when dropped, so a failing test leaves nothing behind.
 
 #![forbid(unsafe_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 /// The `pamphlet` binary built by this workspace (`target/<profile>/pamphlet`).
 ///
@@ -23,4 +27,125 @@ pub fn pamphlet_bin() -> PathBuf {
     let bin = dir.join(format!("pamphlet{}", std::env::consts::EXE_SUFFIX));
     assert!(bin.exists(), "{} not found: run `cargo build -p pamphlet` first", bin.display());
     bin
+}
+
+/// Runs `pamphlet ARGS` to completion.
+pub fn pamphlet(args: &[&str]) -> Output {
+    Command::new(pamphlet_bin()).args(args).stdin(Stdio::null()).output().expect("run pamphlet")
+}
+
+/// Runs `pamphlet ARGS`, asserting success; returns stdout.
+///
+/// # Panics
+/// If the command fails (with its stderr in the message).
+pub fn pamphlet_ok(args: &[&str]) -> String {
+    let out = pamphlet(args);
+    assert!(out.status.success(), "pamphlet {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Node setup takes turns within one test binary: `node init` picks a free port that
+/// `node run` binds later, and another test's process could take it in between.
+static SETUP: Mutex<()> = Mutex::new(());
+
+/// Holds the setup turn.
+pub fn setup_turn() -> MutexGuard<'static, ()> {
+    SETUP.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A `pamphlet node run` process, killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct NodeProcess {
+    /// The data directory.
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl NodeProcess {
+    /// Starts `pamphlet node run --dir DIR` and waits until its API answers.
+    ///
+    /// # Panics
+    /// If it does not come up within 20 s.
+    pub fn start(dir: &Path) -> Self {
+        let _ = std::fs::remove_file(dir.join("api.addr"));
+        let child = Command::new(pamphlet_bin())
+            .args(["node", "run", "--dir"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn pamphlet node run");
+        let node = Self { dir: dir.to_owned(), child: Some(child) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !dir.join("api.addr").exists() {
+            assert!(Instant::now() < deadline, "node in {} did not start", dir.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        node
+    }
+
+    /// The `--dir` argument for this node.
+    pub fn dir_str(&self) -> &str {
+        self.dir.to_str().expect("utf-8 path")
+    }
+
+    /// Peers connected now (from `pamphlet node status --json`).
+    pub fn peers(&self) -> u64 {
+        let out = pamphlet(&["node", "status", "--json", "--dir", self.dir_str()]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok().and_then(|v| v["peers"].as_u64()).unwrap_or(0)
+    }
+
+    /// Kills the process at once (no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops the process with SIGTERM and waits for a clean exit; returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else { return false };
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        c.wait().map(|s| s.success()).unwrap_or(false)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Initialises `n` data directories under `root` wired as a line (0 - 1 - … - n-1),
+/// starts a node on each, and waits until every link is up.
+///
+/// # Panics
+/// If the links do not come up within 20 s.
+pub fn start_chain(root: &Path, n: usize) -> Vec<NodeProcess> {
+    let _turn = setup_turn();
+    let dirs: Vec<PathBuf> = (0..n).map(|i| root.join(format!("node{i}"))).collect();
+    let mut refs = Vec::new();
+    for d in &dirs {
+        let d = d.to_str().expect("utf-8 path");
+        pamphlet_ok(&["node", "init", "--dir", d]);
+        refs.push(pamphlet_ok(&["node", "noderef", "--dir", d]).trim().to_owned());
+    }
+    for i in 0..n.saturating_sub(1) {
+        let (a, b) = (dirs[i].to_str().expect("utf-8"), dirs[i + 1].to_str().expect("utf-8"));
+        pamphlet_ok(&["node", "add-friend", "--dir", a, &refs[i + 1]]);
+        pamphlet_ok(&["node", "add-friend", "--dir", b, &refs[i]]);
+    }
+    let nodes: Vec<NodeProcess> = dirs.iter().map(|d| NodeProcess::start(d)).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let up = nodes.iter().enumerate().all(|(i, p)| p.peers() == if i == 0 || i == n - 1 { 1 } else { 2 });
+        if up {
+            std::thread::sleep(Duration::from_millis(100));
+            return nodes;
+        }
+        assert!(Instant::now() < deadline, "links did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
