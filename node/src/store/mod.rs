@@ -11,6 +11,9 @@
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 
+#[cfg(unix)]
+pub mod disk;
+
 /// Which of the two areas a block goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Area {
@@ -48,6 +51,10 @@ pub enum StoreError {
     /// The block is larger than the area's whole capacity.
     #[error("the {0:?} area is too small to hold any block")]
     NoCapacity(Area),
+    /// The on-disk store failed: locked directory, newer format, disk full, read-only…
+    #[cfg(unix)]
+    #[error(transparent)]
+    Disk(#[from] disk::DiskError),
 }
 
 /// A size-bounded, LRU-evicting block store with two areas.
