@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::DiskError;
 use super::slot::{slot_stride, FileId, SLOT_HEADER_LEN};
@@ -29,6 +30,9 @@ pub(crate) struct SlotFile {
     /// Whole slots in the file; a partial trailing slot (an interrupted grow) is ignored
     /// and overwritten by the next grow.
     pub(crate) slots: u32,
+    /// Written since the last sync: `flush` syncs only dirty files (an `fdatasync` of a
+    /// clean file still costs a device cache flush).
+    dirty: AtomicBool,
 }
 
 impl SlotFile {
@@ -50,7 +54,7 @@ impl SlotFile {
         let len = file.metadata().map_err(|e| DiskError::io(&path, e))?.len();
         let stride = slot_stride(id.kind) as u64;
         let slots = u32::try_from(len / stride).unwrap_or(u32::MAX);
-        Ok(Self { id, path, file, stride, slots })
+        Ok(Self { id, path, file, stride, slots, dirty: AtomicBool::new(false) })
     }
 
     fn offset(&self, slot: u32) -> u64 {
@@ -96,6 +100,7 @@ impl SlotFile {
 
     /// Writes `bytes` at the start of slot `slot` (a whole entry, or just a header).
     pub(crate) fn write_slot(&self, slot: u32, bytes: &[u8]) -> Result<(), DiskError> {
+        self.dirty.store(true, Ordering::Relaxed);
         self.file.write_all_at(bytes, self.offset(slot)).map_err(|e| self.err(e))
     }
 
@@ -107,7 +112,21 @@ impl SlotFile {
 
     /// `fdatasync`: everything written so far is on stable storage.
     pub(crate) fn sync(&self) -> Result<(), DiskError> {
-        self.file.sync_data().map_err(|e| self.err(e))
+        self.dirty.store(false, Ordering::Relaxed);
+        if let Err(e) = self.file.sync_data() {
+            self.dirty.store(true, Ordering::Relaxed);
+            return Err(self.err(e));
+        }
+        Ok(())
+    }
+
+    /// Syncs the file if anything was written since the last sync.
+    pub(crate) fn sync_if_dirty(&self) -> Result<(), DiskError> {
+        if self.dirty.load(Ordering::Relaxed) {
+            self.sync()
+        } else {
+            Ok(())
+        }
     }
 
     /// Grows or shrinks the file to `slots` slots, durably. Growing writes zeros (empty

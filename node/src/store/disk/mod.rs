@@ -304,7 +304,7 @@ impl DiskStore {
             return Ok(());
         }
         for part in &self.parts {
-            part.file.sync().map_err(StoreError::Disk)?;
+            part.file.sync_if_dirty().map_err(StoreError::Disk)?;
         }
         Ok(())
     }
