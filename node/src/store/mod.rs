@@ -9,6 +9,8 @@
 //! Implementations are synchronous: a disk store does its I/O inside these calls, which
 //! keeps the node deterministic (it never waits on an executor).
 
+#[cfg(unix)]
+pub mod disk;
 pub mod memory;
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
@@ -52,6 +54,10 @@ pub enum StoreError {
     /// The block is larger than the area's whole capacity.
     #[error("the {0:?} area is too small to hold any block")]
     NoCapacity(Area),
+    /// The on-disk store failed: locked directory, newer format, disk full, read-only…
+    #[cfg(unix)]
+    #[error(transparent)]
+    Disk(#[from] disk::DiskError),
 }
 
 /// A size-bounded, LRU-evicting block store with two areas.
