@@ -168,7 +168,8 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
         println!(
             "{}",
             json!({ "uri": args.uri.trim(), "size": size, "output": args.output, "name": status["name"],
-                    "mime": status["mime"], "edition": status["edition"], "requests": status["requests"] })
+                    "mime": status["mime"], "edition": status["edition"], "requests": status["requests"],
+                    "not_found": status["not_found"] })
         );
     } else {
         let edition = status["edition"].as_u64().map(|e| format!(" (edition {e})")).unwrap_or_default();

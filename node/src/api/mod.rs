@@ -185,7 +185,9 @@ async fn insert<B: ApiBackend>(
             }
         };
         let status = match result {
-            Ok((uri, edition)) => JobStatus::Done { uri, size, name: None, mime: None, edition, requests: 0 },
+            Ok((uri, edition)) => {
+                JobStatus::Done { uri, size, name: None, mime: None, edition, requests: 0, not_found: 0 }
+            }
             Err(e) => pipeline_failure(&e),
         };
         st.jobs.finish(id, status, None);
@@ -242,6 +244,7 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                     mime: doc.mime,
                     edition: f.edition,
                     requests: f.requests as u64,
+                    not_found: f.not_found as u64,
                 };
                 st.jobs.finish(id, status, Some(doc.data));
                 // Healing: put back what had to be rebuilt, after the user has the file.

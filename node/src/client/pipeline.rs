@@ -154,6 +154,8 @@ pub struct Fetched {
     pub heal: Vec<ChkBlock>,
     /// Block requests sent to the network.
     pub requests: usize,
+    /// Of those, blocks the network could not find (FEC filled in for them).
+    pub not_found: usize,
 }
 
 /// Fetches whatever `uri` names: a CHK splitfile, an SSK/KSK document, or the latest
@@ -173,9 +175,13 @@ pub async fn fetch<N: BlockNetwork>(
     };
     let (edition, payload) = resolve_signed(net, &request).await?;
     match payload {
-        SskPayload::Inline(data) => {
-            Ok(Fetched { document: Document { data, name: None, mime: None }, edition, heal: Vec::new(), requests: 1 })
-        }
+        SskPayload::Inline(data) => Ok(Fetched {
+            document: Document { data, name: None, mime: None },
+            edition,
+            heal: Vec::new(),
+            requests: 1,
+            not_found: 0,
+        }),
         SskPayload::Redirect { routing_key, key } => {
             let mut f = fetch_chk(net, &SskPayload::redirect_uri(routing_key, key), options, progress).await?;
             f.edition = edition;
@@ -279,11 +285,12 @@ async fn fetch_chk<N: BlockNetwork>(
     }
     in_flight.abort_all();
     let heal = fetch.heal().to_vec();
+    let not_found = fetch.progress().blocks_failed;
     let document = fetch.into_document().ok_or(ClientError::HashMismatch)?;
     if let Some(p) = partial {
         p.remove()?;
     }
-    Ok(Fetched { document, edition: None, heal, requests })
+    Ok(Fetched { document, edition: None, heal, requests, not_found })
 }
 
 /// Inserts blocks with up to `parallel` in flight; fails on the first block that fails.

@@ -43,6 +43,8 @@ pub enum JobStatus {
         edition: Option<u64>,
         /// Block requests sent to the network.
         requests: u64,
+        /// Of those, blocks the network could not find (FEC filled in; fetches).
+        not_found: u64,
     },
     /// Failed; the message is for the person who started it.
     Failed {

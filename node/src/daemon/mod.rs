@@ -30,7 +30,7 @@ use self::config::Config;
 use self::driver::NodeHandle;
 use crate::api::{self, ApiState};
 use crate::node::{Node, NodeConfig};
-use crate::store::memory::MemoryStore;
+use crate::store::disk::{DiskStore, DiskStoreConfig};
 use crate::store::BlockStore;
 use crate::transport::{NodeRef, Transport, TransportConfig, TransportHandle};
 
@@ -107,7 +107,7 @@ pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonErro
 }
 
 /// A running node: transport, node task and API.
-pub struct Daemon<S: BlockStore + Send + 'static = MemoryStore> {
+pub struct Daemon<S: BlockStore + Send + 'static = DiskStore> {
     dir: PathBuf,
     handle: NodeHandle,
     transport: TransportHandle,
@@ -119,28 +119,57 @@ pub struct Daemon<S: BlockStore + Send + 'static = MemoryStore> {
     _lock: File,
 }
 
-impl std::fmt::Debug for Daemon {
+impl<S: BlockStore + Send + 'static> std::fmt::Debug for Daemon<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Daemon").field("dir", &self.dir).field("api_addr", &self.api_addr).finish_non_exhaustive()
     }
 }
 
-impl Daemon<MemoryStore> {
-    /// Starts the node of `dir` (initialising the directory first if needed).
+impl Daemon<DiskStore> {
+    /// Starts the node of `dir` (initialising the directory first if needed) with its
+    /// on-disk store in `DIR/store`.
     pub async fn start(dir: &Path) -> Result<Self, DaemonError> {
         let config = init(dir, None)?;
-        let store = MemoryStore::new(config.store_bytes, config.cache_bytes);
-        Self::start_with(dir, config, store).await
+        // Lock the directory before touching the store, so a second node on the same DIR
+        // is told exactly that (the store has its own lock too).
+        let lock = lock_dir(dir)?;
+        let store_dir = dir.join("store");
+        let store_config = DiskStoreConfig::new(config.store_bytes, config.cache_bytes);
+        let store = tokio::task::spawn_blocking(move || DiskStore::open(store_dir, store_config))
+            .await
+            .map_err(|e| DaemonError::Store(e.to_string()))?
+            .map_err(|e| DaemonError::Store(e.to_string()))?;
+        Self::start_locked(dir, config, store, lock).await
+    }
+
+    /// Stops the node and flushes and closes its store: everything it acknowledged is on
+    /// disk when this returns.
+    pub async fn shutdown(self) -> Result<(), DaemonError> {
+        let store = self.stop().await?;
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(|e| DaemonError::Store(e.to_string()))?
+            .map_err(|e| DaemonError::Store(e.to_string()))
     }
 }
 
+fn lock_dir(dir: &Path) -> Result<File, DaemonError> {
+    let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
+    if lock.try_lock().is_err() {
+        return Err(DaemonError::InUse(dir.display().to_string()));
+    }
+    Ok(lock)
+}
+
 impl<S: BlockStore + Send + 'static> Daemon<S> {
-    /// Starts the node of `dir` with the given configuration and store.
+    /// Starts the node of `dir` with the given configuration and store (tests use a
+    /// memory store here).
     pub async fn start_with(dir: &Path, config: Config, store: S) -> Result<Self, DaemonError> {
-        let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
-        if lock.try_lock().is_err() {
-            return Err(DaemonError::InUse(dir.display().to_string()));
-        }
+        let lock = lock_dir(dir)?;
+        Self::start_locked(dir, config, store, lock).await
+    }
+
+    async fn start_locked(dir: &Path, config: Config, store: S, lock: File) -> Result<Self, DaemonError> {
         let keypair = identity::load_or_create_keypair(&dir.join("identity.key"))?;
         let token = identity::load_or_create_token(&dir.join("api.token"))?;
         let state = identity::load_or_create_state(&dir.join("state.toml"))?;
@@ -214,7 +243,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
 
     /// Stops the API, the node task and every link; saves the routing state; returns the
     /// node's store so the caller can flush it.
-    pub async fn shutdown(self) -> Result<S, DaemonError> {
+    pub async fn stop(self) -> Result<S, DaemonError> {
         let _ = std::fs::remove_file(self.dir.join("api.addr"));
         let _ = self.shutdown.send(true);
         let _ = self.api_task.await;
