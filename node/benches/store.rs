@@ -26,7 +26,6 @@ use pamphlet_node::store::{Area, BlockStore};
 use rand::{Rng, SeedableRng};
 
 const BATCH: u64 = 256;
-const MIB: f64 = 1024.0 * 1024.0;
 
 fn block(i: u64) -> (RoutingKey, Block) {
     let mut data = vec![0u8; 32 * 1024];
