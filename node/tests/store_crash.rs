@@ -100,7 +100,7 @@ fn sigkill_during_writes_loses_no_acknowledged_block() {
         let first = round * PER_ROUND;
         let mode = if round % 2 == 0 { "sync" } else { "batch" };
         let kill_after = rng.gen_range(0..PER_ROUND as usize);
-        let extra_delay = Duration::from_micros(rng.gen_range(0..3000));
+        let extra_delay = Duration::from_micros(rng.gen_range(0..1500));
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--ignored", "--exact", "crash_child_process", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, format!("{},{first},{PER_ROUND},{mode}", dir.path().display()))

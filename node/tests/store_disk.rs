@@ -347,3 +347,18 @@ fn a_second_process_gets_a_lock_error() {
     assert!(child.wait().unwrap().success());
     DiskStore::open(dir.path(), small_config()).expect("the lock is released with the process");
 }
+
+/// A slot file that cannot grow (a symlink to /dev/full, which fails every write with
+/// ENOSPC) stands in for a disk that fills up while the store is (re)created or grown.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(DiskStore::open(dir.path(), small_config()).unwrap());
+    let path = dir.path().join("store-chk.slots");
+    fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+    let err = DiskStore::open(dir.path(), small_config()).unwrap_err();
+    assert!(matches!(&err, StoreError::Disk(DiskError::DiskFull { path: p }) if *p == path), "{err:?}");
+    assert!(err.to_string().contains("no space left"), "{err}");
+}

@@ -292,9 +292,16 @@ impl DiskStore {
         if self.read_only {
             return Err(self.read_only_error());
         }
+        let previous = self.config;
         self.config.store_bytes = store_bytes;
         self.config.cache_bytes = cache_bytes;
-        self.apply_limits().map_err(StoreError::Disk)
+        if let Err(e) = self.apply_limits() {
+            // A failed grow (disk full) leaves that file at its old size; the store keeps
+            // serving everything it holds. Files already resized stay resized.
+            self.config = previous;
+            return Err(StoreError::Disk(e));
+        }
+        Ok(())
     }
 
     /// Makes every write so far durable (`fdatasync` of each slot file): entries put into an
@@ -419,19 +426,14 @@ impl DiskStore {
     }
 
     /// Reads and opens the entry at `slot` of part `pi`; `None` if it does not verify.
-    fn read_entry(&self, pi: usize, slot: u32, key: &RoutingKey) -> Option<(Block, Vec<u8>)> {
+    fn read_entry(&self, pi: usize, slot: u32, key: &RoutingKey) -> Result<Option<(Block, Vec<u8>)>, DiskError> {
         let part = &self.parts[pi];
         let kind = part.file.id.kind;
         let mut buf = vec![0u8; SLOT_HEADER_LEN + kind.block_len()];
-        if let Err(e) = part.file.read_slot(slot, &mut buf) {
-            tracing::warn!(error = %e, "store slot unreadable; dropping it");
-            return None;
-        }
-        let header = SlotHeader::decode(&buf, &self.keys, part.file.id, slot)?;
-        let mut body = buf[SLOT_HEADER_LEN..].to_vec();
-        let block = slot::open(&self.keys, &header, key, kind, &mut body)?;
-        buf.truncate(SLOT_HEADER_LEN);
-        Some((block, buf))
+        part.file.read_slot(slot, &mut buf)?;
+        let (head, body) = buf.split_at_mut(SLOT_HEADER_LEN);
+        let Some(header) = SlotHeader::decode(head, &self.keys, part.file.id, slot) else { return Ok(None) };
+        Ok(slot::open(&self.keys, &header, key, kind, body).map(|block| (block, head.to_vec())))
     }
 
     /// Moves `digest` to the most-recent end of part `pi` and records a new stamp in its
@@ -486,13 +488,19 @@ impl BlockStore for DiskStore {
             let pi = FileId { area, kind }.index();
             let Some(&slot) = self.parts[pi].lru.peek(&digest) else { continue };
             match self.read_entry(pi, slot, key) {
-                Some((block, header)) => {
+                Ok(Some((block, header))) => {
                     self.touch(pi, &digest, slot, Some(&header));
                     return Some(block);
                 }
-                None => {
+                Ok(None) => {
                     tracing::warn!(key = %key.short(), ?area, "store entry failed verification; dropped");
                     self.drop_entry(pi, &digest, slot);
+                }
+                Err(e) => {
+                    // Unreadable is not proven corrupt: forget it for this session without
+                    // clearing it; the next open re-indexes it if its header still verifies.
+                    tracing::warn!(error = %e, ?area, "store slot unreadable; skipped");
+                    self.parts[pi].lru.pop(&digest);
                 }
             }
         }

@@ -4,7 +4,8 @@
 //! offset  size  field
 //!      0    32  D     = SHA-256(label "pamphlet/store/digest/v1", salt, kind, routing key)
 //!     32     8  stamp   LRU access stamp, u64 little-endian (store-wide counter)
-//!     40    12  nonce = SHA-256(label "pamphlet/store/nonce/v1", K, block)[..12]
+//!     40    12  nonce = SHA-256(label "pamphlet/store/nonce/v1", K)[..12]          (CHK)
+//!                       SHA-256(label "pamphlet/store/nonce/v1", K, block)[..12]   (SSK)
 //!     52    16  tag     Poly1305 tag of the ciphertext below
 //!     68    12  reserved, zero
 //!     80    16  MAC   = SHA-256(label "pamphlet/store/mac/v1", mac key, file id, slot index,
@@ -207,12 +208,19 @@ fn aad(kind: BlockKind) -> [u8; AAD_LABEL.len() + 1] {
 /// Seals `block` (stored under `key`) into the bytes of slot `slot` of `file`: header then
 /// ciphertext, `SLOT_HEADER_LEN + block_len` bytes (the padding is never written).
 ///
-/// The nonce is synthetic (a hash of K and the block), so two different blocks put under
-/// one routing key (possible for SSKs) never share a keystream, and no RNG is needed.
+/// The nonce is derived, so no RNG is needed. For an SSK it is synthetic (a hash of K and
+/// the block): two different SSK blocks put under one routing key never share a keystream.
+/// For a CHK the routing key pins the block's bytes (the caller has verified it), so a
+/// nonce derived from K alone is unique per plaintext.
 pub(crate) fn seal(keys: &StoreKeys, file: FileId, slot: u32, key: &RoutingKey, block: &Block, stamp: u64) -> Vec<u8> {
     let kind = block.kind();
     let k = keys.entry_key(kind, key);
-    let full_nonce = hash("pamphlet/store/nonce/v1", &[k.as_slice(), block.as_bytes()]);
+    let full_nonce = match kind {
+        // A CHK routing key is the hash of the block, so K (derived from it) only ever
+        // encrypts that one block: a nonce fixed per K is unique without hashing 32 KiB.
+        BlockKind::Chk => hash("pamphlet/store/nonce/v1", &[k.as_slice()]),
+        BlockKind::Ssk => hash("pamphlet/store/nonce/v1", &[k.as_slice(), block.as_bytes()]),
+    };
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&full_nonce[..12]);
 
