@@ -41,7 +41,7 @@ impl Default for Config {
             store_bytes: DEFAULT_STORE_BYTES,
             cache_bytes: DEFAULT_CACHE_BYTES,
             max_htl: 18,
-            parallel: 8,
+            parallel: 16,
         }
     }
 }

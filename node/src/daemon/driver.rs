@@ -22,6 +22,9 @@ use crate::routing::Location;
 use crate::store::BlockStore;
 use crate::transport::{NodeRef, SendError, TransportEvent, TransportHandle};
 
+/// How often the status snapshot is refreshed while the node is busy.
+const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// A request from a client to the node task.
 #[derive(Debug)]
 enum Command {
@@ -184,6 +187,10 @@ pub fn spawn<S: BlockStore + Send + 'static>(
     let handle = NodeHandle { commands, snapshot: Arc::clone(&shared), transport: transport.clone(), friends_file };
     let task = tokio::spawn(async move {
         let mut pending = Pending::default();
+        let mut last_snapshot = Instant::now();
+        // Wakes the loop so the snapshot is never more than one period stale when idle.
+        let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wake = node.poll_timeout();
             let sleep = async {
@@ -219,6 +226,7 @@ pub fn spawn<S: BlockStore + Send + 'static>(
                     }
                 }
                 () = sleep => node.handle_timeout(Instant::now()),
+                _ = tick.tick() => {}
                 _ = shutdown.wait_for(|s| *s) => break,
             }
             while let Some((peer, msg)) = node.poll_transmit() {
@@ -230,7 +238,12 @@ pub fn spawn<S: BlockStore + Send + 'static>(
             while let Some(event) = node.poll_event() {
                 pending.deliver(event);
             }
-            *shared.lock().unwrap_or_else(PoisonError::into_inner) = snapshot(&node, &transport);
+            // Status is for people and scripts polling it: refreshing it after every message
+            // would cost more than routing the message.
+            if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+                *shared.lock().unwrap_or_else(PoisonError::into_inner) = snapshot(&node, &transport);
+                last_snapshot = Instant::now();
+            }
         }
         node
     });
