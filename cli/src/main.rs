@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod api_client;
 mod keygen;
+mod sim;
 mod transfer;
 
 /// Publish and fetch documents anonymously on a friend-to-friend network.
@@ -34,6 +35,8 @@ enum Command {
     Insert(transfer::InsertArgs),
     /// Fetch a document through the running node and write it to a file.
     Fetch(transfer::FetchArgs),
+    /// Run the deterministic many-node simulator (strategies, topologies, attacks).
+    Sim(sim::Args),
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {
@@ -51,5 +54,6 @@ fn main() -> Result<()> {
         Command::Keygen(args) => keygen::run(args),
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
+        Command::Sim(args) => sim::run(args),
     }
 }
