@@ -50,3 +50,27 @@ fn random_topology_runs() {
         assert!(r.requests == 60 && r.nodes == 300, "seed {seed}");
     }
 }
+
+/// Swapping on a small world with shuffled locations: links get shorter and requests
+/// cheaper and more successful (summed over seeds: one seed can be noisy).
+#[test]
+fn swapping_improves_routing() {
+    let (mut before, mut after) = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0));
+    for seed in seeds(&[1, 2, 3]) {
+        let config =
+            SimConfig { nodes: 400, degree: 8, requests: 60, docs: 60, max_htl: 10, seed, ..SimConfig::default() };
+        let a = sim(&config);
+        let b = sim(&SimConfig { swap_rounds: 30, ..config });
+        assert!(b.swaps_done > 0, "seed {seed}");
+        assert!(
+            b.mean_link_length < 0.75 * a.mean_link_length,
+            "seed {seed}: {} -> {}",
+            a.mean_link_length,
+            b.mean_link_length
+        );
+        before = (before.0 + a.mean_link_length, before.1 + a.success_rate, before.2 + a.messages_per_request);
+        after = (after.0 + b.mean_link_length, after.1 + b.success_rate, after.2 + b.messages_per_request);
+    }
+    assert!(after.1 >= before.1, "success {before:?} -> {after:?}");
+    assert!(after.2 < before.2, "messages per request {before:?} -> {after:?}");
+}
