@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 mod api_client;
 mod keygen;
 mod node_cmd;
+mod sim;
 mod transfer;
 
 /// Publish and fetch documents anonymously on a friend-to-friend network.
@@ -38,6 +39,8 @@ enum Command {
     /// Run a node, or manage its identity and friends.
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
+    /// Run the deterministic many-node simulator (strategies, topologies, attacks).
+    Sim(sim::Args),
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {
@@ -62,5 +65,6 @@ fn main() -> Result<()> {
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
         Command::Node(cmd) => node_cmd::run(&dir, cmd),
+        Command::Sim(args) => sim::run(args),
     }
 }

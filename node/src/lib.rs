@@ -5,7 +5,8 @@
 //! - `routing/`: locations, peers, per-request state machines (sans-IO);
 //! - `store/`: the `BlockStore` trait, the memory store and the on-disk slot store;
 //! - `node.rs`: `Node`, the deterministic state machine (`handle_*` in, `poll_*` out);
-//! - `transport/` (feature `net`): tokio TCP + Noise links and the driver loop.
+//! - `transport/` (feature `net`): tokio TCP + Noise links and the driver loop;
+//! - `sim/` (feature `sim`): the deterministic many-node simulator.
 //!
 //! The contract: nothing outside `transport/` touches tokio, sockets, wall clocks or
 //! unseeded randomness, so the same `Node` runs under the tokio driver and the simulator.
@@ -20,6 +21,8 @@ pub mod client;
 pub mod daemon;
 pub mod node;
 pub mod routing;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod store;
 pub mod testing;
 #[cfg(feature = "net")]

@@ -34,6 +34,7 @@ use crate::routing::location::Location;
 use crate::routing::peers::{PeerEntry, PeerTable};
 use crate::routing::quench::Quench;
 use crate::routing::request::{Outcome, Reply, Request, Step};
+use crate::routing::swap::{self, Reveal, Swapper};
 use crate::store::memory::MemoryStore;
 use crate::store::{Area, BlockStore};
 use crate::wire::message::{Htl, Message, RequestId};
@@ -108,6 +109,11 @@ pub struct Node<S: BlockStore = MemoryStore> {
     events: VecDeque<Event>,
     next_op: u64,
     stats: NodeStats,
+    /// Location swapping: our own swap and the walks we relay.
+    swapper: Swapper,
+    /// When the next periodic swap starts (set once the node has a peer, if
+    /// `swap_interval` is on).
+    next_swap: Option<Instant>,
 }
 
 impl<S: BlockStore> std::fmt::Debug for Node<S> {
@@ -141,6 +147,8 @@ impl<S: BlockStore> Node<S> {
             events: VecDeque::new(),
             next_op: 0,
             stats: NodeStats::default(),
+            swapper: Swapper::new(config.swap),
+            next_swap: None,
             config,
         }
     }
@@ -211,7 +219,10 @@ impl<S: BlockStore> Node<S> {
 
     /// When `handle_timeout` should be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((t, _, _))| *t)
+        [self.timers.peek().map(|Reverse((t, _, _))| *t), self.next_swap, self.swapper.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ----- commands --------------------------------------------------------------------
@@ -222,6 +233,9 @@ impl<S: BlockStore> Node<S> {
     pub fn add_peer(&mut self, _now: Instant, peer: PeerId, location: Location) {
         let link = self.link_coins(peer);
         self.peers.insert(peer, location, link);
+        if let (None, Some(every)) = (self.next_swap, self.config.swap_interval) {
+            self.next_swap = Some(_now + every);
+        }
         self.broadcast_location();
     }
 
@@ -230,6 +244,9 @@ impl<S: BlockStore> Node<S> {
     pub fn remove_peer(&mut self, now: Instant, peer: PeerId) {
         if !self.peers.remove(peer) {
             return;
+        }
+        if let Some(o) = self.swapper.on_peer_removed(peer) {
+            self.apply_swap(now, o);
         }
         let waiting: Vec<(Handle, RequestId)> = self
             .requests
@@ -257,6 +274,28 @@ impl<S: BlockStore> Node<S> {
     pub fn set_location(&mut self, _now: Instant, location: Location) {
         self.config.location = location;
         self.broadcast_location();
+    }
+
+    /// Starts a location swap (Sandberg; see `routing/swap.rs`) unless one is in progress
+    /// or there is no peer; returns whether it started. With probability
+    /// `swap.reset_probability` the node instead takes a fresh random location (the
+    /// location-reset defence against Pitch Black) and returns false. Periodic swapping
+    /// (`swap_interval`) calls this; a driver may call it directly.
+    pub fn start_swap(&mut self, now: Instant) -> bool {
+        let p = self.config.swap.reset_probability;
+        if p > 0.0 && self.rng.gen::<f64>() < p {
+            self.stats.location_resets += 1;
+            let fresh = Location(self.rng.gen());
+            self.set_location(now, fresh);
+            return false;
+        }
+        let mut out = Vec::new();
+        let peers = self.peer_ids();
+        let started =
+            self.swapper.start(now, &mut self.rng, self.config.location, self.peers.locations(), &peers, &mut out);
+        self.transmits.extend(out);
+        self.stats.swaps_attempted += u64::from(started);
+        started
     }
 
     /// Starts fetching the block of `kind` under `key`. The result comes as a
@@ -339,14 +378,44 @@ impl<S: BlockStore> Node<S> {
             Message::InsertCollision { id, block } => self.on_reply(now, peer, id, Answer::Collision(block)),
             Message::Accepted { id } => self.on_accepted(peer, id),
             Message::LocationUpdate { location, neighbours } => {
-                self.peers.update_location(peer, location, &neighbours, self.config.location)
+                let moved = self.peers.get(peer).is_some_and(|p| p.location != location);
+                self.peers.update_location(peer, location, &neighbours, self.config.location);
+                // A neighbour swapped: our neighbour list changed, so our peers' FOAF view of
+                // us is stale. (Our own location did not change, so this does not cascade.)
+                if moved {
+                    self.broadcast_location();
+                }
             }
-            // Swapping is its own issue; keepalives need no answer.
-            Message::SwapRequest { .. }
-            | Message::SwapReply { .. }
-            | Message::SwapReveal { .. }
-            | Message::SwapRejected { .. }
-            | Message::Keepalive => {}
+            Message::SwapRequest { id, htl, commitment } => {
+                let mut out = Vec::new();
+                let me = (self.config.location, self.peers.locations());
+                let peers = self.peer_ids();
+                self.swapper.on_request(now, &mut self.rng, (peer, id), htl, commitment, me, &peers, &mut out);
+                self.transmits.extend(out);
+            }
+            Message::SwapReply { id, commitment } => {
+                let mut out = Vec::new();
+                self.swapper.on_reply((peer, id), commitment, &mut out);
+                self.transmits.extend(out);
+            }
+            Message::SwapReveal { id, location, neighbours, random } => {
+                let mut out = Vec::new();
+                let o = self.swapper.on_reveal((peer, id), Reveal { location, neighbours, random }, &mut out);
+                self.transmits.extend(out);
+                if let Some(o) = o {
+                    self.apply_swap(now, o);
+                }
+            }
+            Message::SwapRejected { id } => {
+                let mut out = Vec::new();
+                let o = self.swapper.on_rejected((peer, id), &mut out);
+                self.transmits.extend(out);
+                if let Some(o) = o {
+                    self.apply_swap(now, o);
+                }
+            }
+            // Keepalives need no answer.
+            Message::Keepalive => {}
         }
         self.prune_timers();
     }
@@ -354,6 +423,15 @@ impl<S: BlockStore> Node<S> {
     /// Fires every timer due at `now`: a peer that has not answered is treated like one
     /// that answered RouteNotFound one hop down, and backed off.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(o) = self.swapper.on_timeout(now) {
+            self.apply_swap(now, o);
+        }
+        if let (Some(at), Some(every)) = (self.next_swap, self.config.swap_interval) {
+            if at <= now {
+                self.next_swap = Some(now + every);
+                self.start_swap(now);
+            }
+        }
         while let Some(&Reverse((t, seq, h))) = self.timers.peek() {
             if t > now {
                 break;
@@ -655,6 +733,17 @@ impl<S: BlockStore> Node<S> {
     }
 
     // ----- helpers ---------------------------------------------------------------------
+
+    fn apply_swap(&mut self, now: Instant, outcome: swap::Outcome) {
+        match outcome {
+            swap::Outcome::Swapped(location) => {
+                self.stats.swaps_done += 1;
+                self.set_location(now, location);
+            }
+            swap::Outcome::Kept => {}
+            swap::Outcome::Aborted => self.stats.swaps_aborted += 1,
+        }
+    }
 
     fn put(&mut self, area: Area, key: RoutingKey, block: Block) {
         match self.store.put(area, key, block) {

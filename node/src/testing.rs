@@ -11,8 +11,12 @@
 //! ([`Network::set_filter`]): drop everything (a dead node), corrupt blocks (a forger).
 //! Overloaded nodes need no filter: give them `max_requests_per_peer: 0`.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 
@@ -47,19 +51,43 @@ pub fn seeds(defaults: &[u64]) -> Vec<u64> {
     }
 }
 
+/// Message counters, kept whether or not the transcript is recorded (the simulator turns the
+/// transcript off at scale and reads these instead).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Every message delivered to the queue (after filters).
+    pub messages: u64,
+    /// `DataRequest`s among them (request hops, backtracking included).
+    pub data_requests: u64,
+    /// `InsertRequest`s among them.
+    pub insert_requests: u64,
+    /// Swap messages among them (`SwapRequest`, `SwapReply`, `SwapReveal`, `SwapRejected`).
+    pub swap_messages: u64,
+}
+
 /// N nodes, an in-memory link between each connected pair, and virtual time.
 pub struct Network {
     seed: u64,
     base: Instant,
     now: Instant,
     latency: Duration,
+    /// Extra per-message delay drawn uniformly from [0, jitter) by `rng` (0: none).
+    jitter: Duration,
+    rng: ChaCha8Rng,
     nodes: Vec<Node<MemoryStore>>,
     filters: BTreeMap<usize, Filter>,
     /// Pending deliveries by (arrival time, sequence number).
     queue: BTreeMap<(Instant, u64), (usize, usize, Message)>,
     seq: u64,
+    /// Node wake-ups (when, node); an entry is stale once the node's `poll_timeout` moved
+    /// (checked when popped), so finding the next wake-up never scans every node.
+    wakeups: BinaryHeap<Reverse<(Instant, usize)>>,
     events: Vec<Vec<Event>>,
+    record: bool,
     transcript: Vec<Sent>,
+    counts: Counts,
+    /// Messages each node received (its load).
+    received: Vec<u64>,
     steps: u64,
 }
 
@@ -75,20 +103,54 @@ pub const MAX_STEPS: u64 = 1_000_000;
 impl Network {
     /// An empty network; every message takes 10 ms (virtual) to arrive.
     pub fn new(seed: u64) -> Self {
-        let base = Instant::now();
+        Self::with_base(seed, Instant::now())
+    }
+
+    /// An empty network whose virtual clock starts at `base` (the simulator takes it from
+    /// its caller, so nothing under `sim/` reads a wall clock; only differences from `base`
+    /// matter).
+    pub fn with_base(seed: u64, base: Instant) -> Self {
         Network {
             seed,
             base,
             now: base,
             latency: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6E65_7477_6F72_6B21),
             nodes: Vec::new(),
             filters: BTreeMap::new(),
             queue: BTreeMap::new(),
             seq: 0,
+            wakeups: BinaryHeap::new(),
             events: Vec::new(),
+            record: true,
             transcript: Vec::new(),
+            counts: Counts::default(),
+            received: Vec::new(),
             steps: 0,
         }
+    }
+
+    /// Sets the per-hop delay: `latency` plus a seeded uniform draw from [0, `jitter`).
+    pub fn set_latency(&mut self, latency: Duration, jitter: Duration) {
+        self.latency = latency;
+        self.jitter = jitter;
+    }
+
+    /// Whether to keep a transcript of every message (on by default; the simulator turns it
+    /// off: at scale it would hold every block ever sent).
+    pub fn set_recording(&mut self, record: bool) {
+        self.record = record;
+    }
+
+    /// Message counters since the start.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Messages node `i` received so far.
+    pub fn received(&self, i: usize) -> u64 {
+        self.received[i]
     }
 
     /// The seed (print it in assertion messages so a failure can be replayed).
@@ -114,6 +176,7 @@ impl Network {
     pub fn add_node_with(&mut self, config: NodeConfig, store: MemoryStore) -> usize {
         self.nodes.push(Node::new(config, store));
         self.events.push(Vec::new());
+        self.received.push(0);
         self.nodes.len() - 1
     }
 
@@ -134,6 +197,30 @@ impl Network {
         self.nodes[b].add_peer(now, PeerId(a as u64), la);
         self.flush(a);
         self.flush(b);
+    }
+
+    /// Connects every pair in `edges` at once. Each `add_peer` makes a node re-advertise
+    /// its neighbour list to all its peers; only the last (complete) advertisement to each
+    /// peer is delivered, which keeps building a large network linear in its edges.
+    pub fn connect_many(&mut self, edges: &[(usize, usize)]) {
+        let now = self.now;
+        let mut touched = BTreeSet::new();
+        for &(a, b) in edges {
+            let (la, lb) = (self.nodes[a].location(), self.nodes[b].location());
+            self.nodes[a].add_peer(now, PeerId(b as u64), lb);
+            self.nodes[b].add_peer(now, PeerId(a as u64), la);
+            touched.insert(a);
+            touched.insert(b);
+            // Keep the outgoing queues short while building.
+            for i in [a, b] {
+                while self.nodes[i].poll_transmit().is_some() {}
+            }
+        }
+        for i in touched {
+            let location = self.nodes[i].location();
+            self.nodes[i].set_location(now, location);
+            self.flush(i);
+        }
     }
 
     /// Disconnects two nodes.
@@ -238,18 +325,52 @@ impl Network {
         while let Some(e) = self.nodes[i].poll_event() {
             self.events[i].push(e);
         }
+        if let Some(t) = self.nodes[i].poll_timeout() {
+            self.wakeups.push(Reverse((t, i)));
+        }
+        self.prune_wakeups();
     }
 
     fn enqueue(&mut self, from: usize, to: usize, msg: Message) {
-        self.transcript.push(Sent { at: self.now - self.base, from, to, msg: msg.clone() });
+        self.counts.messages += 1;
+        match &msg {
+            Message::DataRequest { .. } => self.counts.data_requests += 1,
+            Message::InsertRequest { .. } => self.counts.insert_requests += 1,
+            Message::SwapRequest { .. }
+            | Message::SwapReply { .. }
+            | Message::SwapReveal { .. }
+            | Message::SwapRejected { .. } => self.counts.swap_messages += 1,
+            _ => {}
+        }
+        if let Some(r) = self.received.get_mut(to) {
+            *r += 1;
+        }
+        if self.record {
+            self.transcript.push(Sent { at: self.now - self.base, from, to, msg: msg.clone() });
+        }
         self.seq += 1;
-        self.queue.insert((self.now + self.latency, self.seq), (from, to, msg));
+        let delay = if self.jitter.is_zero() {
+            self.latency
+        } else {
+            self.latency + self.jitter.mul_f64(self.rng.gen::<f64>())
+        };
+        self.queue.insert((self.now + delay, self.seq), (from, to, msg));
+    }
+
+    /// Drops wake-ups that no longer match their node's `poll_timeout`.
+    fn prune_wakeups(&mut self) {
+        while let Some(&Reverse((t, i))) = self.wakeups.peek() {
+            if self.nodes[i].poll_timeout() == Some(t) {
+                break;
+            }
+            self.wakeups.pop();
+        }
     }
 
     /// The next instant something happens, if anything is pending.
     pub fn next_wakeup(&self) -> Option<Instant> {
         let delivery = self.queue.keys().next().map(|(t, _)| *t);
-        let timer = self.nodes.iter().filter_map(|n| n.poll_timeout()).min();
+        let timer = self.wakeups.peek().map(|Reverse((t, _))| *t);
         match (delivery, timer) {
             (Some(d), Some(t)) => Some(d.min(t)),
             (d, t) => d.or(t),
@@ -258,6 +379,7 @@ impl Network {
 
     /// Processes the next delivery or wake-up; returns false when nothing is pending.
     pub fn step(&mut self) -> bool {
+        self.prune_wakeups();
         let Some(t) = self.next_wakeup() else { return false };
         self.steps += 1;
         self.now = self.now.max(t);
@@ -270,28 +392,49 @@ impl Network {
             }
             return true;
         }
-        for i in 0..self.nodes.len() {
+        // Every node due at `t`, in index order.
+        let mut due = BTreeSet::new();
+        while let Some(&Reverse((w, i))) = self.wakeups.peek() {
+            if w > t {
+                break;
+            }
+            self.wakeups.pop();
             if self.nodes[i].poll_timeout().is_some_and(|w| w <= t) {
-                self.nodes[i].handle_timeout(t);
-                self.flush(i);
+                due.insert(i);
+            }
+        }
+        for i in due {
+            self.nodes[i].handle_timeout(t);
+            self.flush(i);
+        }
+        true
+    }
+
+    /// Runs until nothing is pending. Panics (printing the seed) after [`MAX_STEPS`] steps
+    /// in one call.
+    pub fn run(&mut self) {
+        assert!(self.run_bounded(MAX_STEPS), "network never went idle (seed {})", self.seed);
+    }
+
+    /// Runs until nothing is pending or `max_steps` steps were taken; returns whether the
+    /// network went idle.
+    pub fn run_bounded(&mut self, max_steps: u64) -> bool {
+        let start = self.steps;
+        while self.step() {
+            if self.steps - start >= max_steps {
+                return false;
             }
         }
         true
     }
 
-    /// Runs until nothing is pending. Panics (printing the seed) after [`MAX_STEPS`].
-    pub fn run(&mut self) {
-        while self.step() {
-            assert!(self.steps < MAX_STEPS, "network never went idle (seed {})", self.seed);
-        }
-    }
-
     /// Runs everything due up to `now + d`, then sets the clock to `now + d`.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
+        let start = self.steps;
         while self.next_wakeup().is_some_and(|t| t <= end) {
             self.step();
-            assert!(self.steps < MAX_STEPS, "network never went idle (seed {})", self.seed);
+            assert!(self.steps - start < MAX_STEPS, "network never went idle (seed {})", self.seed);
         }
         self.now = end;
     }

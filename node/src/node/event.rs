@@ -7,6 +7,7 @@ use pamphlet_crypto::{Block, RoutingKey};
 use crate::routing::htl::MAX_HTL;
 use crate::routing::location::Location;
 use crate::routing::peers::BackoffConfig;
+use crate::routing::swap::SwapConfig;
 use crate::wire::message::Htl;
 
 /// Identifies one local fetch or insert started with `start_fetch` / `start_insert`.
@@ -109,6 +110,12 @@ pub struct NodeConfig {
     pub quench_time: Duration,
     /// How many quenched keys are remembered at most.
     pub quench_capacity: usize,
+    /// How often this node starts a location swap (darknet); `None`: never on its own
+    /// (a driver may still call `Node::start_swap`). Swap requests from peers are always
+    /// served.
+    pub swap_interval: Option<Duration>,
+    /// Swapping parameters, including the Pitch Black mitigation.
+    pub swap: SwapConfig,
 }
 
 impl Default for NodeConfig {
@@ -123,6 +130,8 @@ impl Default for NodeConfig {
             backoff: BackoffConfig::default(),
             quench_time: Duration::from_secs(30),
             quench_capacity: 4096,
+            swap_interval: None,
+            swap: SwapConfig::default(),
         }
     }
 }
@@ -166,4 +175,13 @@ pub struct NodeStats {
     pub store_errors: u64,
     /// Replies that matched no request (late, after a timeout, or bogus).
     pub unexpected_replies: u64,
+    /// Swaps this node started.
+    pub swaps_attempted: u64,
+    /// Swaps (started here or by a partner) that changed this node's location.
+    pub swaps_done: u64,
+    /// Swaps of this node's that were refused, timed out, or failed a commitment or the
+    /// plausibility check.
+    pub swaps_aborted: u64,
+    /// Times this node took a fresh random location (`SwapConfig::reset_probability`).
+    pub location_resets: u64,
 }

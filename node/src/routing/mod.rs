@@ -5,12 +5,14 @@
 //! - [`htl`]: hops-to-live and its per-link probabilistic decrement;
 //! - [`peers`]: the peer table (locations, friend-of-a-friend, load, backoff);
 //! - [`request`]: one request's routing state (steepest ascent with backtracking);
-//! - [`quench`]: keys that just failed are answered at once for a short time.
+//! - [`quench`]: keys that just failed are answered at once for a short time;
+//! - [`swap`]: location swapping (Sandberg) with the Pitch Black mitigation.
 
 pub mod htl;
 pub mod location;
 pub mod peers;
 pub mod quench;
 pub mod request;
+pub mod swap;
 
 pub use location::Location;

@@ -1,0 +1,138 @@
+//! `pamphlet sim`: runs the deterministic simulator (pamphlet-node's `sim` module) and
+//! prints its report as a table or JSON. The wall-clock figures (simulated requests per
+//! second, peak memory) are measured here, outside the simulator, which never reads a
+//! clock.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use pamphlet_node::sim::{self, Attack, Placement, SimConfig, Topology, TopologyKind};
+
+/// Arguments of `pamphlet sim`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// Mean degree (links per node).
+    #[arg(long, default_value_t = 12)]
+    degree: usize,
+    /// Fetches to measure.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+    /// Documents inserted first (default: requests / 4, at least 1).
+    #[arg(long)]
+    docs: Option<usize>,
+    /// Seed: the same seed gives the same result.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Graph: small-world (darknet: ring + 1/d links) or random (opennet-like).
+    #[arg(long, default_value = "small-world", value_parser = ["small-world", "random"])]
+    topology: String,
+    /// Read the graph from an edge-list file (`a b` per line) instead.
+    #[arg(long, value_name = "FILE")]
+    edges: Option<PathBuf>,
+    /// Starting locations: random (a new darknet) or ideal (node i at i/n).
+    #[arg(long, default_value = "random", value_parser = ["random", "ideal"])]
+    locations: String,
+    /// Rounds of location swapping before measuring.
+    #[arg(long, default_value_t = 0)]
+    swap_rounds: usize,
+    /// Adversaries as NAME:FRACTION, e.g. blackhole:0.2 or forger:0.1.
+    #[arg(long)]
+    attack: Option<Attack>,
+    /// Probability per fetch that a node leaves and one that left returns.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
+    /// Store and cache size per node, in 32 KiB blocks (forces eviction when small).
+    #[arg(long)]
+    store_blocks: Option<u64>,
+    /// Hops-to-live of requests.
+    #[arg(long, default_value_t = 18)]
+    htl: u8,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    fn config(&self) -> Result<SimConfig> {
+        let topology = match &self.edges {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the edge list {}", path.display()))?;
+                TopologyKind::Given(
+                    Topology::from_edge_list(&text).with_context(|| format!("bad edge list {}", path.display()))?,
+                )
+            }
+            None if self.topology == "random" => TopologyKind::Random,
+            None => TopologyKind::SmallWorld,
+        };
+        Ok(SimConfig {
+            nodes: self.nodes,
+            degree: self.degree,
+            topology,
+            placement: if self.locations == "ideal" { Placement::Ideal } else { Placement::Random },
+            requests: self.requests,
+            docs: self.docs.unwrap_or(self.requests / 4).max(1),
+            seed: self.seed,
+            swap_rounds: self.swap_rounds,
+            attack: self.attack,
+            churn: self.churn,
+            store_blocks: self.store_blocks,
+            max_htl: self.htl,
+        })
+    }
+}
+
+/// Peak resident memory of this process, from /proc (Linux); None elsewhere.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Runs `pamphlet sim`.
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let config = args.config()?;
+    let started = Instant::now();
+    let report = sim::run(&config, started).with_context(|| format!("simulation failed (seed {})", config.seed))?;
+    let wall = started.elapsed().as_secs_f64();
+    let rps = report.requests as f64 / wall.max(1e-9);
+    let rss = peak_rss_bytes();
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("wall_seconds".into(), wall.into());
+            o.insert("requests_per_second".into(), rps.into());
+            o.insert("peak_rss_bytes".into(), rss.into());
+            o.insert("bytes_per_node".into(), rss.map(|r| r as f64 / report.nodes.max(1) as f64).into());
+            o.insert("attack".into(), args.attack.map(|a| format!("{}:{}", a.kind, a.fraction)).into());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let rows: Vec<(&str, String)> = vec![
+        ("seed", report.seed.to_string()),
+        ("nodes / edges / mean degree", format!("{} / {} / {:.1}", report.nodes, report.edges, report.mean_degree)),
+        ("attackers", report.attackers.to_string()),
+        ("inserts ok", format!("{} / {}", report.inserts_ok, report.inserts)),
+        ("success rate", format!("{:.3} ({} / {})", report.success_rate, report.successes, report.requests)),
+        ("invalid blocks accepted", report.invalid_accepted.to_string()),
+        ("hops median / p95 / max", format!("{} / {} / {}", report.hops_median, report.hops_p95, report.hops_max)),
+        ("messages per request", format!("{:.1}", report.messages_per_request)),
+        ("busiest node load / mean", format!("{:.2} / {:.3}", report.busiest_node_load, report.mean_node_load)),
+        ("swaps done / attempted", format!("{} / {}", report.swaps_done, report.swaps_attempted)),
+        ("mean link length", format!("{:.4}", report.mean_link_length)),
+        ("location KS vs uniform", format!("{:.3}", report.location_ks)),
+        ("forged blocks rejected", report.forged_rejected.to_string()),
+        ("requests per second (wall)", format!("{rps:.0}")),
+        ("peak memory", rss.map_or("n/a".into(), |r| format!("{:.1} MiB", r as f64 / 1048576.0))),
+    ];
+    for (k, v) in rows {
+        println!("{k:<30} {v}");
+    }
+    Ok(())
+}

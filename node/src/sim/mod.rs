@@ -1,0 +1,414 @@
+//! The deterministic simulator: many [`Node`](crate::Node)s in one process, in virtual
+//! time, with a seed (feature `sim`).
+//!
+//! Layout:
+//! - [`topology`]: the graphs (darknet small world, uniform random, edge list);
+//! - [`attack`]: adversaries, as filters on their nodes' outgoing messages;
+//! - this file: the configuration, the run (build, swap rounds, inserts, fetches, churn)
+//!   and the [`Report`].
+//!
+//! The driver is [`crate::testing::Network`] (the harness the routing tests use), so a
+//! routing bug seen here is a bug in the real node: every simulated node runs the very same
+//! `Node` code as a real one. Nothing here reads a wall clock: the caller passes the base
+//! `Instant` of the virtual clock, and all randomness comes from the seed. The same
+//! [`SimConfig`] gives the same [`Report`], field for field.
+//!
+//! Requests run one after another (each until the network is idle), so each request's
+//! hops and messages are exact counts, not estimates from overlapping traffic.
+
+pub mod attack;
+pub mod topology;
+
+use std::time::{Duration, Instant};
+
+use pamphlet_crypto::{chk, Block, BlockKind, ChkFlags, CHK_BLOCK_LEN};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::node::Event;
+use crate::routing::location::Location;
+use crate::store::memory::MemoryStore;
+use crate::testing::Network;
+
+pub use attack::{Attack, AttackKind};
+pub use topology::{Placement, Topology, TopologyError};
+
+/// Which graph to build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TopologyKind {
+    /// Ring plus 1/d long links ([`Topology::small_world`]).
+    SmallWorld,
+    /// Uniform random links ([`Topology::random`]).
+    Random,
+    /// A given graph (`nodes` and `degree` are then ignored).
+    Given(Topology),
+}
+
+impl PartialEq for Topology {
+    fn eq(&self, other: &Self) -> bool {
+        self.adjacency == other.adjacency
+    }
+}
+impl Eq for Topology {}
+
+/// One simulation: topology, workload, adversaries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    /// Number of nodes (for generated topologies).
+    pub nodes: usize,
+    /// Mean degree (for generated topologies).
+    pub degree: usize,
+    /// Which graph.
+    pub topology: TopologyKind,
+    /// Where nodes start on the circle.
+    pub placement: Placement,
+    /// Fetches to measure.
+    pub requests: usize,
+    /// Documents inserted before the fetches (each fetched about `requests / docs` times).
+    pub docs: usize,
+    /// Seed of everything: graph, placement, workload, node RNGs, latencies.
+    pub seed: u64,
+    /// Rounds of location swapping before measuring (each node starts one swap per round).
+    pub swap_rounds: usize,
+    /// Adversaries, if any.
+    pub attack: Option<Attack>,
+    /// Probability, per fetch, that one random node leaves and one that left comes back.
+    pub churn: f64,
+    /// Store and cache size of every node, in blocks (`None`: 64 MiB each). Small values
+    /// force eviction (data ageing).
+    pub store_blocks: Option<u64>,
+    /// Hops-to-live of requests.
+    pub max_htl: u8,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 1000,
+            degree: 12,
+            topology: TopologyKind::SmallWorld,
+            placement: Placement::Random,
+            requests: 200,
+            docs: 50,
+            seed: 1,
+            swap_rounds: 0,
+            attack: None,
+            churn: 0.0,
+            store_blocks: None,
+            max_htl: crate::routing::htl::MAX_HTL,
+        }
+    }
+}
+
+/// What a run measured. Hop and message counts are per fetch; "hops" counts every
+/// `DataRequest` a fetch caused, backtracking included (the cost a user waits for).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// The seed (replay with it).
+    pub seed: u64,
+    /// Nodes in the graph.
+    pub nodes: usize,
+    /// Edges in the graph.
+    pub edges: usize,
+    /// Mean degree of the graph.
+    pub mean_degree: f64,
+    /// Adversary nodes.
+    pub attackers: usize,
+    /// Fetches measured.
+    pub requests: usize,
+    /// Fetches that returned the right block.
+    pub successes: usize,
+    /// `successes / requests`.
+    pub success_rate: f64,
+    /// Fetches that returned a block other than the one inserted (must be 0).
+    pub invalid_accepted: usize,
+    /// Median hops of successful fetches.
+    pub hops_median: f64,
+    /// 95th percentile hops of successful fetches.
+    pub hops_p95: f64,
+    /// Most hops of a successful fetch.
+    pub hops_max: u64,
+    /// Hops of every successful fetch, for histograms.
+    #[serde(skip)]
+    pub hops: Vec<u64>,
+    /// Messages (all kinds) per fetch, failed ones included.
+    pub messages_per_request: f64,
+    /// Messages the busiest node received during the fetch phase, per fetch.
+    pub busiest_node_load: f64,
+    /// Mean messages a node received during the fetch phase, per fetch.
+    pub mean_node_load: f64,
+    /// Inserts that reported success.
+    pub inserts_ok: usize,
+    /// Inserts started.
+    pub inserts: usize,
+    /// Blocks the honest nodes rejected as forged (the forger defence at work).
+    pub forged_rejected: u64,
+    /// Swaps started during the swap rounds.
+    pub swaps_attempted: u64,
+    /// Swaps that exchanged locations.
+    pub swaps_done: u64,
+    /// Mean over nodes of the mean distance (fraction of the circle) to their neighbours:
+    /// small when locations fit the graph.
+    pub mean_link_length: f64,
+    /// Kolmogorov–Smirnov distance of honest nodes' locations from uniform: 0 when spread
+    /// evenly, near 1 when clustered (Pitch Black).
+    pub location_ks: f64,
+    /// Nodes that left (churn).
+    pub churn_leaves: usize,
+    /// Mean bytes of blocks held per node at the end.
+    pub stored_bytes_per_node: f64,
+    /// Virtual time the run took, in seconds.
+    pub virtual_seconds: f64,
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// Too few nodes to insert on one and fetch from another.
+    #[error("the network needs at least 3 honest nodes, it has {0}")]
+    TooSmall(usize),
+    /// Encoding a document failed (a bug).
+    #[error("encoding a document failed: {0}")]
+    Encode(#[from] pamphlet_crypto::BlockError),
+}
+
+/// Steps one operation may take before it counts as stuck.
+const OP_STEPS: u64 = 2_000_000;
+
+/// Runs the simulation. `base` is the virtual clock's origin (any `Instant`; only
+/// differences from it matter, so the result does not depend on it).
+pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let topo = match &config.topology {
+        TopologyKind::SmallWorld => Topology::small_world(config.nodes, config.degree, &mut rng),
+        TopologyKind::Random => Topology::random(config.nodes, config.degree, &mut rng),
+        TopologyKind::Given(t) => t.clone(),
+    };
+    let n = topo.len();
+    let locations: Vec<Location> = match config.placement {
+        Placement::Ideal => (0..n).map(|i| Location::from_f64(i as f64 / n as f64)).collect(),
+        Placement::Random => (0..n).map(|_| Location(rng.gen())).collect(),
+    };
+
+    let mut net = Network::with_base(config.seed, base);
+    net.set_recording(false);
+    net.set_latency(Duration::from_millis(10), Duration::from_millis(40));
+    for (i, &loc) in locations.iter().enumerate() {
+        let mut node_config = net.config(i, loc);
+        node_config.max_htl = config.max_htl;
+        let store = match config.store_blocks {
+            Some(b) => MemoryStore::new(b * CHK_BLOCK_LEN as u64, b * CHK_BLOCK_LEN as u64),
+            None => MemoryStore::default(),
+        };
+        net.add_node_with(node_config, store);
+    }
+    let edges = topo.edges();
+    net.connect_many(&edges);
+    net.run();
+
+    // Adversaries.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    let attackers = match &config.attack {
+        Some(a) => ((a.fraction * n as f64).round() as usize).min(n),
+        None => 0,
+    };
+    let mut is_attacker = vec![false; n];
+    for &i in &order[..attackers] {
+        is_attacker[i] = true;
+    }
+    let honest: Vec<usize> = (0..n).filter(|&i| !is_attacker[i]).collect();
+    if honest.len() < 3 {
+        return Err(SimError::TooSmall(honest.len()));
+    }
+    if let Some(a) = &config.attack {
+        attack::install(&mut net, a, &is_attacker, &mut rng);
+    }
+
+    // Swap rounds.
+    let (swaps_attempted, swaps_done) = swap_rounds(&mut net, config.swap_rounds, &mut rng);
+
+    // Inserts.
+    let mut docs = Vec::with_capacity(config.docs.max(1));
+    let mut inserts_ok = 0;
+    for d in 0..config.docs.max(1) {
+        let text = format!("pamphlet simulator document {d} of run {}", config.seed);
+        let (block, _) = chk::encode(text.as_bytes(), ChkFlags::default())?;
+        let block = Block::Chk(block);
+        let from = honest[rng.gen_range(0..honest.len())];
+        let op = net.insert(from, block.clone());
+        net.run_bounded(OP_STEPS);
+        let ok = net.take_events(from).iter().any(|e| matches!(e, Event::InsertSucceeded { op: o, .. } if *o == op));
+        inserts_ok += usize::from(ok);
+        docs.push((from, block));
+    }
+
+    // Fetches.
+    let mut online = vec![true; n];
+    let mut churn_leaves = 0;
+    let forged_before: u64 = (0..n).map(|i| net.node(i).stats().forged_blocks).sum();
+    let counts_before = net.counts();
+    let received_before: Vec<u64> = (0..n).map(|i| net.received(i)).collect();
+    let (mut successes, mut invalid) = (0usize, 0usize);
+    let mut hops = Vec::with_capacity(config.requests);
+    for r in 0..config.requests {
+        if config.churn > 0.0 && rng.gen::<f64>() < config.churn {
+            churn_leaves += churn(&mut net, &topo, &honest, &mut online, &mut rng);
+        }
+        let (inserter, block) = &docs[r % docs.len()];
+        let from = loop {
+            let c = honest[rng.gen_range(0..honest.len())];
+            if c != *inserter && online[c] {
+                break c;
+            }
+        };
+        let before = net.counts().data_requests;
+        let op = net.fetch(from, BlockKind::Chk, block.routing_key());
+        net.run_bounded(OP_STEPS);
+        for e in net.take_events(from) {
+            if let Event::FetchSucceeded { op: o, block: got, .. } = e {
+                if o != op {
+                    continue;
+                }
+                if got == *block {
+                    successes += 1;
+                    hops.push(net.counts().data_requests - before);
+                } else {
+                    invalid += 1;
+                }
+            }
+        }
+    }
+    let counts = net.counts();
+    let requests = config.requests.max(1) as f64;
+    let loads: Vec<u64> = (0..n).map(|i| net.received(i) - received_before[i]).collect();
+    let forged_after: u64 = (0..n).map(|i| net.node(i).stats().forged_blocks).sum();
+    let stored: u64 = (0..n)
+        .map(|i| {
+            let s = crate::store::BlockStore::stats(net.node(i).store());
+            s.store_bytes + s.cache_bytes
+        })
+        .sum();
+
+    hops.sort_unstable();
+    Ok(Report {
+        seed: config.seed,
+        nodes: n,
+        edges: edges.len(),
+        mean_degree: topo.mean_degree(),
+        attackers,
+        requests: config.requests,
+        successes,
+        success_rate: successes as f64 / requests,
+        invalid_accepted: invalid,
+        hops_median: percentile(&hops, 0.5),
+        hops_p95: percentile(&hops, 0.95),
+        hops_max: hops.last().copied().unwrap_or(0),
+        hops,
+        messages_per_request: (counts.messages - counts_before.messages) as f64 / requests,
+        busiest_node_load: loads.iter().copied().max().unwrap_or(0) as f64 / requests,
+        mean_node_load: loads.iter().sum::<u64>() as f64 / n as f64 / requests,
+        inserts_ok,
+        inserts: docs.len(),
+        forged_rejected: forged_after - forged_before,
+        swaps_attempted,
+        swaps_done,
+        mean_link_length: mean_link_length(&net, &topo),
+        location_ks: location_ks(&net, &honest),
+        churn_leaves,
+        stored_bytes_per_node: stored as f64 / n as f64,
+        virtual_seconds: net.elapsed().as_secs_f64(),
+    })
+}
+
+/// Virtual time between two nodes' swap starts within a round: swaps overlap a little
+/// (as they would in a real network) without most endpoints being busy.
+const SWAP_STAGGER: Duration = Duration::from_millis(5);
+
+/// Runs `rounds` swap rounds (every node starts one swap per round, in a random order);
+/// returns (started, location changes) summed over all nodes.
+fn swap_rounds(net: &mut Network, rounds: usize, rng: &mut ChaCha8Rng) -> (u64, u64) {
+    let n = net.len();
+    let before: (u64, u64) = totals(net);
+    let mut order: Vec<usize> = (0..n).collect();
+    for _ in 0..rounds {
+        order.shuffle(rng);
+        for &i in &order {
+            net.run_for(SWAP_STAGGER);
+            let now = net.now();
+            net.node_mut(i).start_swap(now);
+            net.flush(i);
+        }
+        net.run_bounded(OP_STEPS);
+    }
+    let after = totals(net);
+    (after.0 - before.0, after.1 - before.1)
+}
+
+fn totals(net: &Network) -> (u64, u64) {
+    (0..net.len()).fold((0, 0), |(a, d), i| {
+        let s = net.node(i).stats();
+        (a + s.swaps_attempted, d + s.swaps_done)
+    })
+}
+
+/// One node leaves (its links drop) and, if any is away, one comes back (its links to
+/// online neighbours return). Returns how many left.
+fn churn(net: &mut Network, topo: &Topology, honest: &[usize], online: &mut [bool], rng: &mut ChaCha8Rng) -> usize {
+    let away: Vec<usize> = (0..online.len()).filter(|&i| !online[i]).collect();
+    if let Some(&back) = away.choose(rng) {
+        online[back] = true;
+        let edges: Vec<(usize, usize)> =
+            topo.adjacency[back].iter().map(|&j| j as usize).filter(|&j| online[j]).map(|j| (back, j)).collect();
+        net.connect_many(&edges);
+    }
+    let leaving = honest[rng.gen_range(0..honest.len())];
+    if !online[leaving] {
+        return 0;
+    }
+    online[leaving] = false;
+    for &j in &topo.adjacency[leaving] {
+        net.disconnect(leaving, j as usize);
+    }
+    net.run_bounded(OP_STEPS);
+    1
+}
+
+/// The `q` quantile of sorted values (nearest rank), 0 when empty.
+fn percentile(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1] as f64
+}
+
+/// Mean over nodes of the mean circular distance to their graph neighbours.
+pub fn mean_link_length(net: &Network, topo: &Topology) -> f64 {
+    let mut total = 0.0;
+    let mut counted = 0usize;
+    for (i, nbrs) in topo.adjacency.iter().enumerate() {
+        if nbrs.is_empty() {
+            continue;
+        }
+        let li = net.node(i).location();
+        let sum: f64 = nbrs.iter().map(|&j| li.distance_f64(net.node(j as usize).location())).sum();
+        total += sum / nbrs.len() as f64;
+        counted += 1;
+    }
+    total / counted.max(1) as f64
+}
+
+/// Kolmogorov–Smirnov distance between the nodes' locations and the uniform distribution.
+pub fn location_ks(net: &Network, nodes: &[usize]) -> f64 {
+    let mut locs: Vec<f64> = nodes.iter().map(|&i| net.node(i).location().as_f64()).collect();
+    locs.sort_by(f64::total_cmp);
+    let m = locs.len() as f64;
+    locs.iter()
+        .enumerate()
+        .map(|(k, &x)| (x - k as f64 / m).abs().max(((k + 1) as f64 / m - x).abs()))
+        .fold(0.0, f64::max)
+}

@@ -1,0 +1,76 @@
+//! Simulator properties on small networks (feature `sim`). Each test runs over a few seeds
+//! (`PAMPHLET_SEED=n` replays one) and every assertion message carries the seed.
+
+use std::time::Instant;
+
+use pamphlet_node::sim::{run, Attack, Placement, Report, SimConfig, TopologyKind};
+use pamphlet_node::testing::seeds;
+
+fn small(seed: u64) -> SimConfig {
+    SimConfig { nodes: 300, degree: 10, requests: 60, docs: 20, seed, ..SimConfig::default() }
+}
+
+fn sim(config: &SimConfig) -> Report {
+    run(config, Instant::now()).unwrap_or_else(|e| panic!("seed {}: {e}", config.seed))
+}
+
+#[test]
+fn same_seed_same_report_and_different_seed_differs() {
+    for seed in seeds(&[7]) {
+        let config = SimConfig { placement: Placement::Ideal, ..small(seed) };
+        let a = sim(&config);
+        let b = sim(&config);
+        assert_eq!(a, b, "seed {seed}");
+        let c = sim(&SimConfig { seed: seed + 1, ..config });
+        assert_ne!((a.hops.clone(), a.messages_per_request), (c.hops, c.messages_per_request), "seed {seed}");
+        assert!(a.success_rate > 0.9, "seed {seed}: ideal small world should route: {a:?}");
+        assert_eq!(a.invalid_accepted, 0, "seed {seed}");
+    }
+}
+
+#[test]
+fn forged_blocks_are_never_accepted() {
+    for seed in seeds(&[3, 4]) {
+        let config = SimConfig {
+            placement: Placement::Ideal,
+            attack: Some("forger:0.2".parse::<Attack>().unwrap()),
+            ..small(seed)
+        };
+        let r = sim(&config);
+        assert_eq!(r.invalid_accepted, 0, "seed {seed}: {r:?}");
+        assert!(r.forged_rejected > 0, "seed {seed}: forgers never met: {r:?}");
+    }
+}
+
+#[test]
+fn random_topology_runs() {
+    for seed in seeds(&[5]) {
+        let r = sim(&SimConfig { topology: TopologyKind::Random, ..small(seed) });
+        assert_eq!(r.invalid_accepted, 0, "seed {seed}");
+        assert!(r.requests == 60 && r.nodes == 300, "seed {seed}");
+    }
+}
+
+/// Swapping on a small world with shuffled locations: links get shorter and requests
+/// cheaper and more successful (summed over seeds: one seed can be noisy).
+#[test]
+fn swapping_improves_routing() {
+    let (mut before, mut after) = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0));
+    for seed in seeds(&[1, 2, 3]) {
+        let config =
+            SimConfig { nodes: 400, degree: 8, requests: 60, docs: 60, max_htl: 10, seed, ..SimConfig::default() };
+        let a = sim(&config);
+        let b = sim(&SimConfig { swap_rounds: 30, ..config });
+        assert!(b.swaps_done > 0, "seed {seed}");
+        assert!(
+            b.mean_link_length < 0.75 * a.mean_link_length,
+            "seed {seed}: {} -> {}",
+            a.mean_link_length,
+            b.mean_link_length
+        );
+        before = (before.0 + a.mean_link_length, before.1 + a.success_rate, before.2 + a.messages_per_request);
+        after = (after.0 + b.mean_link_length, after.1 + b.success_rate, after.2 + b.messages_per_request);
+    }
+    assert!(after.1 >= before.1, "success {before:?} -> {after:?}");
+    assert!(after.2 < before.2, "messages per request {before:?} -> {after:?}");
+}
