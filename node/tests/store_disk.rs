@@ -13,6 +13,12 @@ use pamphlet_crypto::{chk, ssk, Block, BlockKind, ChkFlags, CryptoKey, RoutingKe
 use pamphlet_node::store::disk::{slot_stride, DiskError, DiskStore, DiskStoreConfig, SLOT_HEADER_LEN};
 use pamphlet_node::store::{Area, BlockStore, StoreError};
 
+/// The node moves its store into its driver task: the store must be `Send`.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<DiskStore>();
+};
+
 /// A plaintext that is easy to search for on disk.
 fn plaintext(i: u64) -> Vec<u8> {
     format!("PLAINTEXT-MARKER-{i:06}-").repeat(40).into_bytes()
