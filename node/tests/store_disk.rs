@@ -368,3 +368,63 @@ fn a_full_disk_is_a_clear_error() {
     assert!(matches!(&err, StoreError::Disk(DiskError::DiskFull { path: p }) if *p == path), "{err:?}");
     assert!(err.to_string().contains("no space left"), "{err}");
 }
+
+const PERM_CHILD_ENV: &str = "PAMPHLET_STORE_PERM_CHILD_DIR";
+
+/// Opens the store in `dir`, which this process may read but not write: it must fall back
+/// to read-only and keep serving; a new store under `dir` must fail with PermissionDenied.
+fn check_write_refused(dir: &Path) {
+    let (k, b) = chk_block(7);
+    let mut s = DiskStore::open(dir, small_config()).expect("an unwritable store opens read-only");
+    assert!(s.is_read_only());
+    assert_eq!(s.get(BlockKind::Chk, &k), Some(b));
+    let err = s.put(Area::Store, chk_block(8).0, chk_block(8).1).unwrap_err();
+    assert!(matches!(err, StoreError::Disk(DiskError::ReadOnly { .. })), "{err:?}");
+    drop(s);
+    let err = DiskStore::open(dir.join("new"), small_config()).unwrap_err();
+    assert!(matches!(err, StoreError::Disk(DiskError::PermissionDenied { .. })), "{err:?}");
+    assert!(err.to_string().contains("permission denied"), "{err}");
+}
+
+/// Not a test on its own: run as user `nobody` by `an_unwritable_store_serves_read_only`.
+#[test]
+#[ignore = "child process helper, run by an_unwritable_store_serves_read_only"]
+fn perm_child_process() {
+    let dir = std::env::var(PERM_CHILD_ENV).expect("run by the parent test");
+    check_write_refused(Path::new(&dir));
+}
+
+#[test]
+fn an_unwritable_store_serves_read_only() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (k, b) = chk_block(7);
+    DiskStore::open(dir.path(), small_config()).unwrap().put(Area::Store, k, b).unwrap();
+    let set_mode = |dir_mode: u32, file_mode: u32| {
+        for entry in fs::read_dir(dir.path()).unwrap() {
+            fs::set_permissions(entry.unwrap().path(), fs::Permissions::from_mode(file_mode)).unwrap();
+        }
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(dir_mode)).unwrap();
+    };
+    if fs::metadata("/proc/self").unwrap().uid() == 0 {
+        // Root ignores file modes: check as an unprivileged user in a child process.
+        set_mode(0o755, 0o644);
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "perm_child_process", "--test-threads=1"])
+            .env(PERM_CHILD_ENV, dir.path())
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the child's check failed or did not run: {stdout}"
+        );
+    } else {
+        set_mode(0o555, 0o444);
+        check_write_refused(dir.path());
+        set_mode(0o755, 0o644);
+    }
+}
