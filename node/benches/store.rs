@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pamphlet_crypto::{chk, Block, BlockKind, ChkFlags, RoutingKey};
-use pamphlet_node::store::disk::{slot_stride, DiskStore, DiskStoreConfig, Durability};
+use pamphlet_node::store::disk::{slots_in, DiskStore, DiskStoreConfig, Durability};
 use pamphlet_node::store::{Area, BlockStore};
 use rand::{Rng, SeedableRng};
 
@@ -132,7 +132,7 @@ fn main() {
     let t = Instant::now();
     let mut store = DiskStore::open(&dir, config).unwrap();
     row("create (preallocate) store", format!("{:.2} s for {mib} MiB", t.elapsed().as_secs_f64()));
-    let slots = bytes / slot_stride(BlockKind::Chk) as u64;
+    let slots = u64::from(slots_in(BlockKind::Chk, bytes));
     let mut timed = Duration::ZERO;
     let (mut cpu_ns, mut wait_ns) = (0u64, 0u64);
     let mut keys = Vec::with_capacity(slots as usize);

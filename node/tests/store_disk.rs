@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use pamphlet_crypto::{chk, ssk, Block, BlockKind, ChkFlags, CryptoKey, RoutingKey, SskInsertUri, SskPrivateKey};
-use pamphlet_node::store::disk::{slot_stride, DiskError, DiskStore, DiskStoreConfig, SLOT_HEADER_LEN};
+use pamphlet_node::store::disk::{
+    body_offset, file_len, header_offset, slots_in, DiskError, DiskStore, DiskStoreConfig, SLOT_HEADER_LEN,
+};
 use pamphlet_node::store::{Area, BlockStore, StoreError};
 
 /// The node moves its store into its driver task: the store must be `Send`.
@@ -40,7 +42,7 @@ fn ssk_block(i: u64) -> (RoutingKey, Block) {
 
 /// A store of exactly `chk` CHK slots and `ssk_pct`% SSK in the store area, and a small cache.
 fn config_chk_slots(chk: u64) -> DiskStoreConfig {
-    let mut c = DiskStoreConfig::new(chk * slot_stride(BlockKind::Chk) as u64, 4 * slot_stride(BlockKind::Chk) as u64);
+    let mut c = DiskStoreConfig::new(file_len(BlockKind::Chk, chk as u32), file_len(BlockKind::Chk, 4));
     c.ssk_percent = 0;
     c
 }
@@ -108,12 +110,14 @@ fn lru_order_survives_restart() {
     assert_eq!(s.stats().store_blocks, 28);
 }
 
-/// Offsets of the occupied slots (non-zero headers) of a slot file.
-fn occupied_slots(path: &Path, kind: BlockKind) -> Vec<usize> {
+/// The occupied slots (non-zero headers) of a slot file.
+fn occupied_slots(path: &Path, kind: BlockKind) -> Vec<u32> {
     let bytes = fs::read(path).unwrap();
-    let stride = slot_stride(kind);
-    (0..bytes.len() / stride)
-        .filter(|i| bytes[i * stride..i * stride + SLOT_HEADER_LEN].iter().any(|&b| b != 0))
+    (0..slots_in(kind, bytes.len() as u64))
+        .filter(|&i| {
+            let h = header_offset(kind, i) as usize;
+            bytes[h..h + SLOT_HEADER_LEN].iter().any(|&b| b != 0)
+        })
         .collect()
 }
 
@@ -130,14 +134,13 @@ fn flipped_bytes_drop_only_the_damaged_entries() {
     let path = dir.path().join("store-chk.slots");
     let occupied = occupied_slots(&path, BlockKind::Chk);
     assert_eq!(occupied.len(), 20);
-    let stride = slot_stride(BlockKind::Chk);
     let mut bytes = fs::read(&path).unwrap();
     // Three damaged headers (digest, stamp, MAC), three damaged ciphertexts (start, middle, end).
     for (n, off) in [5, 33, 90].into_iter().enumerate() {
-        bytes[occupied[n] * stride + off] ^= 0x40;
+        bytes[header_offset(BlockKind::Chk, occupied[n]) as usize + off] ^= 0x40;
     }
     for (n, off) in [0, 16_000, BlockKind::Chk.block_len() - 1].into_iter().enumerate() {
-        bytes[occupied[3 + n] * stride + SLOT_HEADER_LEN + off] ^= 0x01;
+        bytes[body_offset(BlockKind::Chk, occupied[3 + n]) as usize + off] ^= 0x01;
     }
     fs::write(&path, &bytes).unwrap();
 
@@ -205,8 +208,8 @@ fn raw_scan_finds_neither_plaintext_nor_routing_keys_nor_block_bytes() {
 #[test]
 fn shrinking_evicts_least_recently_used_and_growing_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let chk_stride = slot_stride(BlockKind::Chk) as u64;
-    let cache = 4 * chk_stride;
+    let chk_bytes = |n: u32| file_len(BlockKind::Chk, n);
+    let cache = chk_bytes(4);
     let blocks: Vec<_> = (0..28).map(chk_block).collect();
     let mut s = DiskStore::open(dir.path(), config_chk_slots(28)).unwrap();
     for (k, b) in &blocks {
@@ -215,16 +218,18 @@ fn shrinking_evicts_least_recently_used_and_growing_keeps_everything() {
     for (k, _) in &blocks[..5] {
         s.get(BlockKind::Chk, k).unwrap();
     }
-    s.resize(14 * chk_stride, cache).unwrap();
+    s.resize(chk_bytes(14), cache).unwrap();
     let kept = |i: usize| !(5..19).contains(&i);
     for (i, (k, b)) in blocks.iter().enumerate() {
         assert_eq!(s.get(BlockKind::Chk, k).as_ref(), kept(i).then_some(b), "block {i} after shrink");
     }
     let path = dir.path().join("store-chk.slots");
-    assert_eq!(fs::metadata(&path).unwrap().len(), 14 * chk_stride, "the file shrank");
+    assert_eq!(fs::metadata(&path).unwrap().len(), chk_bytes(14), "the file shrank");
+    assert_eq!(occupied_slots(&path, BlockKind::Chk).len(), 14, "no stale header left behind by the moves");
 
-    s.resize(40 * chk_stride, cache).unwrap();
+    s.resize(chk_bytes(40), cache).unwrap();
     assert_eq!(s.stats().store_blocks, 14, "growing keeps everything");
+    assert_eq!(occupied_slots(&path, BlockKind::Chk).len(), 14, "new slots are empty, with no stale header");
     let more: Vec<_> = (500..526).map(chk_block).collect();
     for (k, b) in &more {
         s.put(Area::Store, *k, b.clone()).unwrap();
@@ -238,7 +243,7 @@ fn shrinking_evicts_least_recently_used_and_growing_keeps_everything() {
     for (k, b) in &more[16..] {
         assert_eq!(s.get(BlockKind::Chk, k).as_ref(), Some(b));
     }
-    assert_eq!(fs::metadata(&path).unwrap().len(), 10 * chk_stride);
+    assert_eq!(fs::metadata(&path).unwrap().len(), chk_bytes(10));
 }
 
 #[test]

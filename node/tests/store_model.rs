@@ -8,11 +8,11 @@
 use std::collections::VecDeque;
 
 use pamphlet_crypto::{chk, ssk, Block, BlockKind, ChkFlags, CryptoKey, RoutingKey, SskInsertUri, SskPrivateKey};
-use pamphlet_node::store::disk::{slot_stride, DiskStore, DiskStoreConfig};
+use pamphlet_node::store::disk::{slots_in, DiskStore, DiskStoreConfig};
 use pamphlet_node::store::{Area, BlockStore, StoreError};
 use rand::{Rng, SeedableRng};
 
-const SSK_PERCENT: u8 = 3;
+const SSK_PERCENT: u8 = 6;
 const STORE_BYTES: u64 = 200_000;
 const CACHE_BYTES: u64 = 120_000;
 
@@ -43,12 +43,12 @@ fn config() -> DiskStoreConfig {
     c
 }
 
-/// Slots of one area and kind, by the documented rule (share / stride, rounded down).
+/// Slots of one area and kind, by the documented rule (whole slots that fit in the share).
 fn capacity(area: Area, kind: BlockKind) -> usize {
     let bytes = if area == Area::Store { STORE_BYTES } else { CACHE_BYTES };
     let ssk = bytes * u64::from(SSK_PERCENT) / 100;
     let share = if kind == BlockKind::Ssk { ssk } else { bytes - ssk };
-    (share / slot_stride(kind) as u64) as usize
+    slots_in(kind, share) as usize
 }
 
 /// One LRU list per area and kind: block indices, least recently used first.
@@ -109,7 +109,8 @@ impl Model {
 
 #[test]
 fn store_matches_an_lru_model_through_evictions_promotions_and_reopens() {
-    assert!(capacity(Area::Store, BlockKind::Chk) >= 3 && capacity(Area::Cache, BlockKind::Ssk) >= 1);
+    let caps = [Area::Store, Area::Cache].map(|a| [BlockKind::Chk, BlockKind::Ssk].map(|k| capacity(a, k)));
+    assert_eq!(caps, [[5, 5], [3, 2]], "tiny areas, fewer slots than blocks of each kind");
     let blocks = blocks();
     let dir = tempfile::tempdir().unwrap();
     let mut store = DiskStore::open(dir.path(), config()).unwrap();
