@@ -191,7 +191,7 @@ fn raw_scan_finds_neither_plaintext_nor_routing_keys_nor_block_bytes() {
         disk.extend(fs::read(entry.unwrap().path()).unwrap());
     }
     assert!(disk.len() > 1 << 20, "the scan covers the slot files");
-    let mut needles = vec![sixteen(b"PAMSTORE\x01\0\0\0\0\0\0\0"), sixteen(b"PLAINTEXT-MARKER-")];
+    let mut needles = vec![sixteen(b"PAMSTORE\x02\0\0\0\0\0\0\0"), sixteen(b"PLAINTEXT-MARKER-")];
     for (k, b) in &blocks {
         needles.push(sixteen(&k.as_bytes()[..16]));
         needles.push(sixteen(&k.as_bytes()[16..]));
@@ -309,10 +309,10 @@ fn newer_format_and_missing_header_are_typed_errors() {
     let header = dir.path().join("store.header");
     let good = fs::read(&header).unwrap();
     let mut newer = good.clone();
-    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+    newer[8..12].copy_from_slice(&3u32.to_le_bytes());
     fs::write(&header, &newer).unwrap();
     let err = DiskStore::open(dir.path(), small_config()).unwrap_err();
-    assert!(matches!(err, StoreError::Disk(DiskError::NewerFormat { found: 2, supported: 1, .. })), "{err:?}");
+    assert!(matches!(err, StoreError::Disk(DiskError::NewerFormat { found: 3, supported: 2, .. })), "{err:?}");
 
     fs::remove_file(&header).unwrap();
     let err = DiskStore::open(dir.path(), small_config()).unwrap_err();
