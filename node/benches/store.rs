@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pamphlet_crypto::{chk, Block, BlockKind, ChkFlags, RoutingKey};
-use pamphlet_node::store::disk::{slot_stride, DiskStore, DiskStoreConfig, Durability};
+use pamphlet_node::store::disk::{slots_in, DiskStore, DiskStoreConfig, Durability};
 use pamphlet_node::store::{Area, BlockStore};
 use rand::{Rng, SeedableRng};
 
@@ -53,6 +53,13 @@ fn drop_store_cache(dir: &Path) {
     for name in ["store-chk.slots", "store-ssk.slots", "cache-chk.slots", "cache-ssk.slots"] {
         drop_cache(&dir.join(name));
     }
+}
+
+/// This thread's time on a CPU and waiting for one (runqueue), in ns (schedstat).
+fn sched_ns() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut it = s.split_whitespace().map(|v| v.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
 fn rss_kib() -> u64 {
@@ -125,13 +132,15 @@ fn main() {
     let t = Instant::now();
     let mut store = DiskStore::open(&dir, config).unwrap();
     row("create (preallocate) store", format!("{:.2} s for {mib} MiB", t.elapsed().as_secs_f64()));
-    let slots = bytes / slot_stride(BlockKind::Chk) as u64;
+    let slots = u64::from(slots_in(BlockKind::Chk, bytes));
     let mut timed = Duration::ZERO;
+    let (mut cpu_ns, mut wait_ns) = (0u64, 0u64);
     let mut keys = Vec::with_capacity(slots as usize);
     let mut next = 0u64;
     while next < slots {
         let n = BATCH.min(slots - next);
         let batch: Vec<_> = (next..next + n).map(block).collect();
+        let (cpu0, wait0) = sched_ns();
         let t = Instant::now();
         for (k, b) in batch {
             store.put(Area::Store, k, b).unwrap();
@@ -139,6 +148,9 @@ fn main() {
         }
         store.flush().unwrap();
         timed += t.elapsed();
+        let (cpu1, wait1) = sched_ns();
+        cpu_ns += cpu1 - cpu0;
+        wait_ns += wait1 - wait0;
         next += n;
     }
     let mib_put = slots as f64 * 32.0 / 1024.0;
@@ -149,6 +161,17 @@ fn main() {
             slots as f64 / timed.as_secs_f64(),
             mib_put / timed.as_secs_f64(),
             100.0 * mib_put / timed.as_secs_f64() / dd_write
+        ),
+    );
+    let per = |ns: u64| ns as f64 / 1000.0 / slots as f64;
+    row(
+        "  where a put's time goes (same phase)",
+        format!(
+            "{:.0} µs total = {:.0} µs on CPU + {:.0} µs waiting for a CPU + {:.0} µs blocked (I/O)",
+            per(timed.as_nanos() as u64),
+            per(cpu_ns),
+            per(wait_ns),
+            per((timed.as_nanos() as u64).saturating_sub(cpu_ns + wait_ns))
         ),
     );
     drop(store);

@@ -10,8 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use pamphlet_crypto::{chk, ssk, Block, BlockKind, ChkFlags, CryptoKey, RoutingKey, SskInsertUri, SskPrivateKey};
-use pamphlet_node::store::disk::{slot_stride, DiskError, DiskStore, DiskStoreConfig, SLOT_HEADER_LEN};
+use pamphlet_node::store::disk::{
+    body_offset, file_len, header_offset, slots_in, DiskError, DiskStore, DiskStoreConfig, SLOT_HEADER_LEN,
+};
 use pamphlet_node::store::{Area, BlockStore, StoreError};
+
+/// The node moves its store into its driver task: the store must be `Send`.
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<DiskStore>();
+};
 
 /// A plaintext that is easy to search for on disk.
 fn plaintext(i: u64) -> Vec<u8> {
@@ -34,7 +42,7 @@ fn ssk_block(i: u64) -> (RoutingKey, Block) {
 
 /// A store of exactly `chk` CHK slots and `ssk_pct`% SSK in the store area, and a small cache.
 fn config_chk_slots(chk: u64) -> DiskStoreConfig {
-    let mut c = DiskStoreConfig::new(chk * slot_stride(BlockKind::Chk) as u64, 4 * slot_stride(BlockKind::Chk) as u64);
+    let mut c = DiskStoreConfig::new(file_len(BlockKind::Chk, chk as u32), file_len(BlockKind::Chk, 4));
     c.ssk_percent = 0;
     c
 }
@@ -102,12 +110,14 @@ fn lru_order_survives_restart() {
     assert_eq!(s.stats().store_blocks, 28);
 }
 
-/// Offsets of the occupied slots (non-zero headers) of a slot file.
-fn occupied_slots(path: &Path, kind: BlockKind) -> Vec<usize> {
+/// The occupied slots (non-zero headers) of a slot file.
+fn occupied_slots(path: &Path, kind: BlockKind) -> Vec<u32> {
     let bytes = fs::read(path).unwrap();
-    let stride = slot_stride(kind);
-    (0..bytes.len() / stride)
-        .filter(|i| bytes[i * stride..i * stride + SLOT_HEADER_LEN].iter().any(|&b| b != 0))
+    (0..slots_in(kind, bytes.len() as u64))
+        .filter(|&i| {
+            let h = header_offset(kind, i) as usize;
+            bytes[h..h + SLOT_HEADER_LEN].iter().any(|&b| b != 0)
+        })
         .collect()
 }
 
@@ -124,14 +134,13 @@ fn flipped_bytes_drop_only_the_damaged_entries() {
     let path = dir.path().join("store-chk.slots");
     let occupied = occupied_slots(&path, BlockKind::Chk);
     assert_eq!(occupied.len(), 20);
-    let stride = slot_stride(BlockKind::Chk);
     let mut bytes = fs::read(&path).unwrap();
     // Three damaged headers (digest, stamp, MAC), three damaged ciphertexts (start, middle, end).
     for (n, off) in [5, 33, 90].into_iter().enumerate() {
-        bytes[occupied[n] * stride + off] ^= 0x40;
+        bytes[header_offset(BlockKind::Chk, occupied[n]) as usize + off] ^= 0x40;
     }
     for (n, off) in [0, 16_000, BlockKind::Chk.block_len() - 1].into_iter().enumerate() {
-        bytes[occupied[3 + n] * stride + SLOT_HEADER_LEN + off] ^= 0x01;
+        bytes[body_offset(BlockKind::Chk, occupied[3 + n]) as usize + off] ^= 0x01;
     }
     fs::write(&path, &bytes).unwrap();
 
@@ -182,7 +191,7 @@ fn raw_scan_finds_neither_plaintext_nor_routing_keys_nor_block_bytes() {
         disk.extend(fs::read(entry.unwrap().path()).unwrap());
     }
     assert!(disk.len() > 1 << 20, "the scan covers the slot files");
-    let mut needles = vec![sixteen(b"PAMSTORE\x01\0\0\0\0\0\0\0"), sixteen(b"PLAINTEXT-MARKER-")];
+    let mut needles = vec![sixteen(b"PAMSTORE\x02\0\0\0\0\0\0\0"), sixteen(b"PLAINTEXT-MARKER-")];
     for (k, b) in &blocks {
         needles.push(sixteen(&k.as_bytes()[..16]));
         needles.push(sixteen(&k.as_bytes()[16..]));
@@ -199,8 +208,8 @@ fn raw_scan_finds_neither_plaintext_nor_routing_keys_nor_block_bytes() {
 #[test]
 fn shrinking_evicts_least_recently_used_and_growing_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let chk_stride = slot_stride(BlockKind::Chk) as u64;
-    let cache = 4 * chk_stride;
+    let chk_bytes = |n: u32| file_len(BlockKind::Chk, n);
+    let cache = chk_bytes(4);
     let blocks: Vec<_> = (0..28).map(chk_block).collect();
     let mut s = DiskStore::open(dir.path(), config_chk_slots(28)).unwrap();
     for (k, b) in &blocks {
@@ -209,16 +218,18 @@ fn shrinking_evicts_least_recently_used_and_growing_keeps_everything() {
     for (k, _) in &blocks[..5] {
         s.get(BlockKind::Chk, k).unwrap();
     }
-    s.resize(14 * chk_stride, cache).unwrap();
+    s.resize(chk_bytes(14), cache).unwrap();
     let kept = |i: usize| !(5..19).contains(&i);
     for (i, (k, b)) in blocks.iter().enumerate() {
         assert_eq!(s.get(BlockKind::Chk, k).as_ref(), kept(i).then_some(b), "block {i} after shrink");
     }
     let path = dir.path().join("store-chk.slots");
-    assert_eq!(fs::metadata(&path).unwrap().len(), 14 * chk_stride, "the file shrank");
+    assert_eq!(fs::metadata(&path).unwrap().len(), chk_bytes(14), "the file shrank");
+    assert_eq!(occupied_slots(&path, BlockKind::Chk).len(), 14, "no stale header left behind by the moves");
 
-    s.resize(40 * chk_stride, cache).unwrap();
+    s.resize(chk_bytes(40), cache).unwrap();
     assert_eq!(s.stats().store_blocks, 14, "growing keeps everything");
+    assert_eq!(occupied_slots(&path, BlockKind::Chk).len(), 14, "new slots are empty, with no stale header");
     let more: Vec<_> = (500..526).map(chk_block).collect();
     for (k, b) in &more {
         s.put(Area::Store, *k, b.clone()).unwrap();
@@ -232,7 +243,7 @@ fn shrinking_evicts_least_recently_used_and_growing_keeps_everything() {
     for (k, b) in &more[16..] {
         assert_eq!(s.get(BlockKind::Chk, k).as_ref(), Some(b));
     }
-    assert_eq!(fs::metadata(&path).unwrap().len(), 10 * chk_stride);
+    assert_eq!(fs::metadata(&path).unwrap().len(), chk_bytes(10));
 }
 
 #[test]
@@ -298,10 +309,10 @@ fn newer_format_and_missing_header_are_typed_errors() {
     let header = dir.path().join("store.header");
     let good = fs::read(&header).unwrap();
     let mut newer = good.clone();
-    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+    newer[8..12].copy_from_slice(&3u32.to_le_bytes());
     fs::write(&header, &newer).unwrap();
     let err = DiskStore::open(dir.path(), small_config()).unwrap_err();
-    assert!(matches!(err, StoreError::Disk(DiskError::NewerFormat { found: 2, supported: 1, .. })), "{err:?}");
+    assert!(matches!(err, StoreError::Disk(DiskError::NewerFormat { found: 3, supported: 2, .. })), "{err:?}");
 
     fs::remove_file(&header).unwrap();
     let err = DiskStore::open(dir.path(), small_config()).unwrap_err();
@@ -361,4 +372,64 @@ fn a_full_disk_is_a_clear_error() {
     let err = DiskStore::open(dir.path(), small_config()).unwrap_err();
     assert!(matches!(&err, StoreError::Disk(DiskError::DiskFull { path: p }) if *p == path), "{err:?}");
     assert!(err.to_string().contains("no space left"), "{err}");
+}
+
+const PERM_CHILD_ENV: &str = "PAMPHLET_STORE_PERM_CHILD_DIR";
+
+/// Opens the store in `dir`, which this process may read but not write: it must fall back
+/// to read-only and keep serving; a new store under `dir` must fail with PermissionDenied.
+fn check_write_refused(dir: &Path) {
+    let (k, b) = chk_block(7);
+    let mut s = DiskStore::open(dir, small_config()).expect("an unwritable store opens read-only");
+    assert!(s.is_read_only());
+    assert_eq!(s.get(BlockKind::Chk, &k), Some(b));
+    let err = s.put(Area::Store, chk_block(8).0, chk_block(8).1).unwrap_err();
+    assert!(matches!(err, StoreError::Disk(DiskError::ReadOnly { .. })), "{err:?}");
+    drop(s);
+    let err = DiskStore::open(dir.join("new"), small_config()).unwrap_err();
+    assert!(matches!(err, StoreError::Disk(DiskError::PermissionDenied { .. })), "{err:?}");
+    assert!(err.to_string().contains("permission denied"), "{err}");
+}
+
+/// Not a test on its own: run as user `nobody` by `an_unwritable_store_serves_read_only`.
+#[test]
+#[ignore = "child process helper, run by an_unwritable_store_serves_read_only"]
+fn perm_child_process() {
+    let dir = std::env::var(PERM_CHILD_ENV).expect("run by the parent test");
+    check_write_refused(Path::new(&dir));
+}
+
+#[test]
+fn an_unwritable_store_serves_read_only() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (k, b) = chk_block(7);
+    DiskStore::open(dir.path(), small_config()).unwrap().put(Area::Store, k, b).unwrap();
+    let set_mode = |dir_mode: u32, file_mode: u32| {
+        for entry in fs::read_dir(dir.path()).unwrap() {
+            fs::set_permissions(entry.unwrap().path(), fs::Permissions::from_mode(file_mode)).unwrap();
+        }
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(dir_mode)).unwrap();
+    };
+    if fs::metadata("/proc/self").unwrap().uid() == 0 {
+        // Root ignores file modes: check as an unprivileged user in a child process.
+        set_mode(0o755, 0o644);
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "perm_child_process", "--test-threads=1"])
+            .env(PERM_CHILD_ENV, dir.path())
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the child's check failed or did not run: {stdout}"
+        );
+    } else {
+        set_mode(0o555, 0o444);
+        check_write_refused(dir.path());
+        set_mode(0o755, 0o644);
+    }
 }

@@ -1,4 +1,5 @@
-//! One preallocated file of fixed-size slots (one area × one block kind).
+//! One preallocated file of fixed-size slots (one area × one block kind), laid out as in
+//! `layout.rs`.
 //!
 //! Files are preallocated by writing zeros, not by `set_len` (which makes sparse files on
 //! most file systems): a disk that is too small fails at creation or when the limit grows,
@@ -12,12 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::error::DiskError;
-use super::slot::{slot_stride, FileId, SLOT_HEADER_LEN};
+use super::layout;
+use super::slot::{FileId, SLOT_HEADER_LEN};
 
 /// Zeros are written in chunks of this size when a file grows.
 const ZERO_CHUNK: usize = 1 << 20;
-/// Headers of small slots are scanned by reading this much of the file at once.
-const SCAN_CHUNK: usize = 1 << 20;
 
 /// A slot file and its current number of slots.
 #[derive(Debug)]
@@ -25,8 +25,6 @@ pub(crate) struct SlotFile {
     pub(crate) id: FileId,
     pub(crate) path: PathBuf,
     file: File,
-    /// Bytes per slot.
-    stride: u64,
     /// Whole slots in the file; a partial trailing slot (an interrupted grow) is ignored
     /// and overwritten by the next grow.
     pub(crate) slots: u32,
@@ -52,62 +50,61 @@ impl SlotFile {
             Err(e) => return Err(DiskError::io(&path, e)),
         };
         let len = file.metadata().map_err(|e| DiskError::io(&path, e))?.len();
-        let stride = slot_stride(id.kind) as u64;
-        let slots = u32::try_from(len / stride).unwrap_or(u32::MAX);
-        Ok(Self { id, path, file, stride, slots, dirty: AtomicBool::new(false) })
-    }
-
-    fn offset(&self, slot: u32) -> u64 {
-        u64::from(slot) * self.stride
+        let slots = layout::slots_in(id.kind, len);
+        Ok(Self { id, path, file, slots, dirty: AtomicBool::new(false) })
     }
 
     fn err(&self, e: io::Error) -> DiskError {
         DiskError::io(&self.path, e)
     }
 
-    /// Calls `f(slot, header_bytes)` for every slot, reading as little as it can: whole
-    /// chunks for small slots, one header per read for large ones.
+    /// Calls `f(slot, header_bytes)` for every slot, reading one header page per group.
     pub(crate) fn scan_headers(&self, mut f: impl FnMut(u32, &[u8])) -> Result<(), DiskError> {
-        let stride = self.stride as usize;
-        if stride * 4 <= SCAN_CHUNK {
-            let per_chunk = (SCAN_CHUNK / stride) as u32;
-            let mut buf = vec![0u8; per_chunk as usize * stride];
-            let mut first = 0u32;
-            while first < self.slots {
-                let n = per_chunk.min(self.slots - first);
-                let bytes = &mut buf[..n as usize * stride];
-                self.file.read_exact_at(bytes, self.offset(first)).map_err(|e| self.err(e))?;
-                for i in 0..n {
-                    let at = i as usize * stride;
-                    f(first + i, &bytes[at..at + SLOT_HEADER_LEN]);
-                }
-                first += n;
+        let mut page = vec![0u8; layout::HEADER_PAGE as usize];
+        let mut first = 0u32;
+        while first < self.slots {
+            let n = layout::GROUP_SLOTS.min(self.slots - first);
+            let used = (layout::in_page(n - 1) as usize + SLOT_HEADER_LEN).min(page.len());
+            let bytes = &mut page[..used];
+            self.file.read_exact_at(bytes, layout::header_offset(self.id.kind, first)).map_err(|e| self.err(e))?;
+            for i in 0..n {
+                let h = layout::in_page(i) as usize;
+                f(first + i, &bytes[h..h + SLOT_HEADER_LEN]);
             }
-        } else {
-            let mut h = [0u8; SLOT_HEADER_LEN];
-            for slot in 0..self.slots {
-                self.file.read_exact_at(&mut h, self.offset(slot)).map_err(|e| self.err(e))?;
-                f(slot, &h);
-            }
+            first += n;
         }
         Ok(())
     }
 
-    /// Reads slot `slot` (header and ciphertext, without padding) into `buf`.
-    pub(crate) fn read_slot(&self, slot: u32, buf: &mut [u8]) -> Result<(), DiskError> {
-        self.file.read_exact_at(buf, self.offset(slot)).map_err(|e| self.err(e))
+    /// Reads slot `slot`'s header.
+    pub(crate) fn read_header(&self, slot: u32, header: &mut [u8; SLOT_HEADER_LEN]) -> Result<(), DiskError> {
+        self.file.read_exact_at(header, layout::header_offset(self.id.kind, slot)).map_err(|e| self.err(e))
     }
 
-    /// Writes `bytes` at the start of slot `slot` (a whole entry, or just a header).
-    pub(crate) fn write_slot(&self, slot: u32, bytes: &[u8]) -> Result<(), DiskError> {
+    /// Reads slot `slot`'s body (the ciphertext, block length) into `body`.
+    pub(crate) fn read_body(&self, slot: u32, body: &mut [u8]) -> Result<(), DiskError> {
+        self.file.read_exact_at(body, layout::body_offset(self.id.kind, slot)).map_err(|e| self.err(e))
+    }
+
+    /// Writes a whole entry: the body, then the header that makes it visible to a scan.
+    /// (Without a sync in between, the disk may persist them in either order; a header
+    /// whose body did not make it fails the AEAD check at read and is dropped.)
+    pub(crate) fn write_entry(&self, slot: u32, header: &[u8; SLOT_HEADER_LEN], body: &[u8]) -> Result<(), DiskError> {
         self.dirty.store(true, Ordering::Relaxed);
-        self.file.write_all_at(bytes, self.offset(slot)).map_err(|e| self.err(e))
+        self.file.write_all_at(body, layout::body_offset(self.id.kind, slot)).map_err(|e| self.err(e))?;
+        self.write_header(slot, header)
+    }
+
+    /// Writes slot `slot`'s header alone (an LRU stamp, a relocation, a clear).
+    pub(crate) fn write_header(&self, slot: u32, header: &[u8; SLOT_HEADER_LEN]) -> Result<(), DiskError> {
+        self.dirty.store(true, Ordering::Relaxed);
+        self.file.write_all_at(header, layout::header_offset(self.id.kind, slot)).map_err(|e| self.err(e))
     }
 
     /// Empties slot `slot` by zeroing its header: the MAC no longer verifies, and the nonce
     /// and tag without which the ciphertext cannot be opened are gone.
     pub(crate) fn clear_slot(&self, slot: u32) -> Result<(), DiskError> {
-        self.write_slot(slot, &[0u8; SLOT_HEADER_LEN])
+        self.write_header(slot, &[0u8; SLOT_HEADER_LEN])
     }
 
     /// `fdatasync`: everything written so far is on stable storage.
@@ -129,13 +126,29 @@ impl SlotFile {
         }
     }
 
+    /// Zeroes the headers of slots `slot..` up to the end of `slot`'s group header page.
+    fn zero_headers_from(&self, slot: u32) -> Result<(), DiskError> {
+        if slot.is_multiple_of(layout::GROUP_SLOTS) {
+            return Ok(());
+        }
+        let from = layout::header_offset(self.id.kind, slot);
+        let page_end = layout::header_offset(self.id.kind, slot - slot % layout::GROUP_SLOTS) + layout::HEADER_PAGE;
+        let zeros = vec![0u8; (page_end - from) as usize];
+        self.dirty.store(true, Ordering::Relaxed);
+        self.file.write_all_at(&zeros, from).map_err(|e| self.err(e))
+    }
+
     /// Grows or shrinks the file to `slots` slots, durably. Growing writes zeros (empty
     /// slots); the caller has moved every live entry out of the tail before shrinking.
     pub(crate) fn set_slots(&mut self, slots: u32) -> Result<(), DiskError> {
-        let new_len = u64::from(slots) * self.stride;
+        let new_len = layout::file_len(self.id.kind, slots);
+        // Headers past the last slot inside a partial group's page must be empty: on a
+        // shrink they may hold entries just moved lower (stale duplicates), and on a grow
+        // they become live slots.
+        self.zero_headers_from(slots.min(self.slots))?;
         if slots > self.slots {
             let zeros = vec![0u8; ZERO_CHUNK];
-            let mut at = self.offset(self.slots);
+            let mut at = layout::file_len(self.id.kind, self.slots);
             while at < new_len {
                 let n = (new_len - at).min(ZERO_CHUNK as u64) as usize;
                 self.file.write_all_at(&zeros[..n], at).map_err(|e| self.err(e))?;

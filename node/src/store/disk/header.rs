@@ -3,7 +3,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic "PAMSTORE"
-//!      8     4  format version, u32 little-endian (this build writes and reads 1)
+//!      8     4  format version, u32 little-endian (this build writes and reads 2)
 //!     12     4  reserved, zero
 //!     16    32  store secret (random at creation; salt and MAC key derive from it)
 //!     48    32  SHA-256 of bytes 0..48
@@ -25,7 +25,7 @@ use super::error::DiskError;
 /// The header file's name inside the data directory.
 pub(crate) const HEADER_FILE: &str = "store.header";
 /// The format version this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"PAMSTORE";
 const LEN: usize = 80;
@@ -51,8 +51,10 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Zeroizing<[u8; 32]>>, DiskError>
     if found > FORMAT_VERSION {
         return Err(DiskError::NewerFormat { path, found, supported: FORMAT_VERSION });
     }
-    if found == 0 {
-        return Err(bad("format version 0"));
+    // Version 1 put each header in front of its body (a pre-release layout, never in a
+    // release): reading it as version 2 would silently see an empty store.
+    if found < FORMAT_VERSION {
+        return Err(bad("an older, pre-release format version; move it aside and start a new store"));
     }
     if bytes.len() != LEN {
         return Err(bad("wrong length"));
@@ -106,12 +108,17 @@ mod tests {
         assert!(matches!(read(dir.path()), Err(DiskError::BadHeader { reason: "checksum mismatch", .. })));
 
         let mut newer = good.clone();
-        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+        newer[8..12].copy_from_slice(&3u32.to_le_bytes());
         newer.truncate(40); // a newer layout may differ entirely
         fs::write(&path, &newer).unwrap();
         let err = read(dir.path()).unwrap_err();
-        assert!(matches!(err, DiskError::NewerFormat { found: 2, supported: 1, .. }), "{err:?}");
+        assert!(matches!(err, DiskError::NewerFormat { found: 3, supported: 2, .. }), "{err:?}");
         assert!(err.to_string().contains("upgrade"));
+
+        let mut older = good.clone();
+        older[8..12].copy_from_slice(&1u32.to_le_bytes());
+        fs::write(&path, &older).unwrap();
+        assert!(matches!(read(dir.path()), Err(DiskError::BadHeader { .. })), "version 1 is refused, not misread");
 
         fs::write(&path, b"not a header at all").unwrap();
         assert!(matches!(read(dir.path()), Err(DiskError::BadHeader { .. })));

@@ -5,7 +5,8 @@
 //! - `store.header`: magic, format version, the store secret ([`FORMAT_VERSION`]);
 //! - `lock`: held with an exclusive file lock while a [`DiskStore`] is open;
 //! - `store-chk.slots`, `store-ssk.slots`, `cache-chk.slots`, `cache-ssk.slots`: one file
-//!   per area and block kind, each an array of [`slot_stride`]-byte slots.
+//!   per area and block kind, each groups of [`GROUP_SLOTS`] slots: a page of headers,
+//!   then the bodies (the `layout` module).
 //!
 //! The contract:
 //! - an entry is encrypted under a key derived from its routing key and the store's salt;
@@ -22,6 +23,7 @@
 mod error;
 mod file;
 mod header;
+mod layout;
 mod slot;
 
 use std::collections::{BTreeSet, HashMap};
@@ -36,7 +38,11 @@ use zeroize::Zeroizing;
 
 pub use error::DiskError;
 pub use header::FORMAT_VERSION;
-pub use slot::{slot_stride, SLOT_ALIGN, SLOT_HEADER_LEN};
+pub use layout::{
+    body_offset, body_stride, file_len, group_bytes, header_offset, slots_in, BODY_ALIGN, GROUP_SLOTS,
+    HEADERS_PER_SECTOR, HEADER_PAGE,
+};
+pub use slot::SLOT_HEADER_LEN;
 
 use super::{Area, BlockStore, StoreError, StoreStats};
 use file::SlotFile;
@@ -113,7 +119,7 @@ impl DiskStoreConfig {
             BlockKind::Ssk => ssk,
             BlockKind::Chk => bytes - ssk,
         };
-        u32::try_from(share / slot_stride(id.kind) as u64).unwrap_or(u32::MAX)
+        slots_in(id.kind, share)
     }
 }
 
@@ -385,21 +391,19 @@ impl DiskStore {
         }
         // …move survivors out of the tail into free slots below `target`…
         let id = part.file.id;
-        let len = SLOT_HEADER_LEN + id.kind.block_len();
-        let mut buf = vec![0u8; len];
+        let mut header = [0u8; SLOT_HEADER_LEN];
+        let mut body = vec![0u8; id.kind.block_len()];
         let movers: Vec<(Digest, u32)> = part.lru.iter().filter(|(_, &s)| s >= target).map(|(d, &s)| (*d, s)).collect();
         for (digest, from) in movers {
             let Some(to) = part.free.range(..target).next().copied() else { break };
-            part.file.read_slot(from, &mut buf)?;
-            let Some(stamp) = SlotHeader::decode(&buf, &self.keys, id, from).map(|h| h.stamp) else {
+            part.file.read_header(from, &mut header)?;
+            part.file.read_body(from, &mut body)?;
+            let Some(stamp) = SlotHeader::decode(&header, &self.keys, id, from).map(|h| h.stamp) else {
                 part.lru.pop(&digest);
                 continue;
             };
-            match slot::restamp(&self.keys, &buf, (id, from), (id, to), stamp) {
-                Some(h) => buf[..SLOT_HEADER_LEN].copy_from_slice(&h),
-                None => continue,
-            }
-            part.file.write_slot(to, &buf)?;
+            let Some(moved) = slot::restamp(&self.keys, &header, (id, from), (id, to), stamp) else { continue };
+            part.file.write_entry(to, &moved, &body)?;
             part.free.remove(&to);
             if let Some(v) = part.lru.peek_mut(&digest) {
                 *v = to;
@@ -429,11 +433,12 @@ impl DiskStore {
     fn read_entry(&self, pi: usize, slot: u32, key: &RoutingKey) -> Result<Option<(Block, Vec<u8>)>, DiskError> {
         let part = &self.parts[pi];
         let kind = part.file.id.kind;
-        let mut buf = vec![0u8; SLOT_HEADER_LEN + kind.block_len()];
-        part.file.read_slot(slot, &mut buf)?;
-        let (head, body) = buf.split_at_mut(SLOT_HEADER_LEN);
-        let Some(header) = SlotHeader::decode(head, &self.keys, part.file.id, slot) else { return Ok(None) };
-        Ok(slot::open(&self.keys, &header, key, kind, body).map(|block| (block, head.to_vec())))
+        let mut head = [0u8; SLOT_HEADER_LEN];
+        part.file.read_header(slot, &mut head)?;
+        let Some(header) = SlotHeader::decode(&head, &self.keys, part.file.id, slot) else { return Ok(None) };
+        let mut body = vec![0u8; kind.block_len()];
+        part.file.read_body(slot, &mut body)?;
+        Ok(slot::open(&self.keys, &header, key, kind, &mut body).map(|block| (block, head.to_vec())))
     }
 
     /// Moves `digest` to the most-recent end of part `pi` and records a new stamp in its
@@ -448,7 +453,7 @@ impl DiskStore {
         let bytes = match header_bytes {
             Some(b) => b,
             None => {
-                if self.parts[pi].file.read_slot(slot, &mut owned).is_err() {
+                if self.parts[pi].file.read_header(slot, &mut owned).is_err() {
                     return;
                 }
                 &owned
@@ -456,7 +461,7 @@ impl DiskStore {
         };
         let stamp = self.take_stamp();
         if let Some(h) = slot::restamp(&self.keys, bytes, (id, slot), (id, slot), stamp) {
-            if let Err(e) = self.parts[pi].file.write_slot(slot, &h) {
+            if let Err(e) = self.parts[pi].file.write_header(slot, &h) {
                 tracing::warn!(error = %e, "could not record an LRU stamp");
             }
         }
@@ -545,9 +550,9 @@ impl BlockStore for DiskStore {
             },
         };
         let stamp = self.take_stamp();
-        let bytes = slot::seal(&self.keys, id, slot, &key, &block, stamp);
+        let (header, body) = slot::seal(&self.keys, id, slot, &key, &block, stamp);
         let file = &self.parts[pi].file;
-        let written = file.write_slot(slot, &bytes).and_then(|()| match self.config.durability(area) {
+        let written = file.write_entry(slot, &header, &body).and_then(|()| match self.config.durability(area) {
             Durability::EveryPut => file.sync(),
             Durability::OnFlush => Ok(()),
         });

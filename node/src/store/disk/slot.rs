@@ -1,19 +1,21 @@
-//! One slot: its byte layout, and how an entry is sealed into it and opened from it.
+//! One slot: the byte layout of its header and body, and how an entry is sealed into it
+//! and opened from it. Where headers and bodies sit in the file: `layout.rs`.
 //!
 //! ```text
+//! header (96 bytes, in its group's header page)
 //! offset  size  field
 //!      0    32  D     = SHA-256(label "pamphlet/store/digest/v1", salt, kind, routing key)
 //!     32     8  stamp   LRU access stamp, u64 little-endian (store-wide counter)
 //!     40    12  nonce = SHA-256(label "pamphlet/store/nonce/v1", K)[..12]          (CHK)
 //!                       SHA-256(label "pamphlet/store/nonce/v1", K, block)[..12]   (SSK)
-//!     52    16  tag     Poly1305 tag of the ciphertext below
+//!     52    16  tag     Poly1305 tag of the body
 //!     68    12  reserved, zero
 //!     80    16  MAC   = SHA-256(label "pamphlet/store/mac/v1", mac key, file id, slot index,
 //!                             bytes 0..80)[..16]
-//!     96     n  ChaCha20-Poly1305(K, nonce, aad "pamphlet/store/v1" ‖ kind)(block)
-//!   96+n        zero padding up to the stride (a multiple of 512)
+//! body (block length, at its body offset)
+//!      0     n  ChaCha20-Poly1305(K, nonce, aad "pamphlet/store/v1" ‖ kind)(block)
 //! K = SHA-256(label "pamphlet/store/key/v1", salt, kind, routing key)
-//! n = 32788 (CHK, stride 33280) or 1192 (SSK, stride 1536)
+//! n = 32788 (CHK) or 1192 (SSK)
 //! ```
 //!
 //! The MAC needs no routing key, so a scan at open can tell a whole header from a torn,
@@ -29,11 +31,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::store::Area;
 
-/// Bytes of the slot header that precedes the ciphertext.
+/// Bytes of a slot header.
 pub const SLOT_HEADER_LEN: usize = 96;
-/// Slot strides are multiples of this, so every header sits inside one 512-byte sector and
-/// a header rewrite (an LRU stamp update) cannot be torn across sectors.
-pub const SLOT_ALIGN: usize = 512;
 
 const DIGEST: usize = 0;
 const STAMP: usize = 32;
@@ -43,12 +42,6 @@ const MAC: usize = 80;
 const MAC_LEN: usize = 16;
 
 const AAD_LABEL: &[u8] = b"pamphlet/store/v1";
-
-/// The bytes one slot of `kind` occupies in its file: header, ciphertext, padding.
-pub const fn slot_stride(kind: BlockKind) -> usize {
-    let raw = SLOT_HEADER_LEN + kind.block_len();
-    raw.div_ceil(SLOT_ALIGN) * SLOT_ALIGN
-}
 
 /// The one-way digest of a routing key that slots and the in-memory index are keyed by.
 pub(crate) type Digest = [u8; 32];
@@ -205,14 +198,20 @@ fn aad(kind: BlockKind) -> [u8; AAD_LABEL.len() + 1] {
     a
 }
 
-/// Seals `block` (stored under `key`) into the bytes of slot `slot` of `file`: header then
-/// ciphertext, `SLOT_HEADER_LEN + block_len` bytes (the padding is never written).
+/// Seals `block` (stored under `key`) for slot `slot` of `file`: its header and its body.
 ///
 /// The nonce is derived, so no RNG is needed. For an SSK it is synthetic (a hash of K and
 /// the block): two different SSK blocks put under one routing key never share a keystream.
 /// For a CHK the routing key pins the block's bytes (the caller has verified it), so a
 /// nonce derived from K alone is unique per plaintext.
-pub(crate) fn seal(keys: &StoreKeys, file: FileId, slot: u32, key: &RoutingKey, block: &Block, stamp: u64) -> Vec<u8> {
+pub(crate) fn seal(
+    keys: &StoreKeys,
+    file: FileId,
+    slot: u32,
+    key: &RoutingKey,
+    block: &Block,
+    stamp: u64,
+) -> ([u8; SLOT_HEADER_LEN], Vec<u8>) {
     let kind = block.kind();
     let k = keys.entry_key(kind, key);
     let full_nonce = match kind {
@@ -224,17 +223,13 @@ pub(crate) fn seal(keys: &StoreKeys, file: FileId, slot: u32, key: &RoutingKey, 
     let mut nonce = [0u8; 12];
     nonce.copy_from_slice(&full_nonce[..12]);
 
-    let mut out = vec![0u8; SLOT_HEADER_LEN + kind.block_len()];
-    out[SLOT_HEADER_LEN..].copy_from_slice(block.as_bytes());
+    let mut body = block.as_bytes().to_vec();
     let cipher = ChaCha20Poly1305::new(k.as_slice().into());
     // Encryption fails only for plaintexts over 256 GiB (blocks are at most 32 KiB); a
     // default tag would make the entry fail its check at read, never serve it.
-    let tag = cipher
-        .encrypt_in_place_detached(Nonce::from_slice(&nonce), &aad(kind), &mut out[SLOT_HEADER_LEN..])
-        .unwrap_or_default();
+    let tag = cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), &aad(kind), &mut body).unwrap_or_default();
     let header = SlotHeader { digest: keys.digest(kind, key), stamp, nonce, tag: tag.into() };
-    out[..SLOT_HEADER_LEN].copy_from_slice(&header.encode(keys, file, slot));
-    out
+    (header.encode(keys, file, slot), body)
 }
 
 /// Decrypts the ciphertext in `body` (in place) and returns the block if the tag verifies
@@ -281,37 +276,27 @@ mod tests {
     const F: FileId = FileId { area: Area::Store, kind: BlockKind::Chk };
 
     #[test]
-    fn strides_are_aligned_and_hold_a_block() {
-        for kind in [BlockKind::Chk, BlockKind::Ssk] {
-            let s = slot_stride(kind);
-            assert_eq!(s % SLOT_ALIGN, 0);
-            assert!(s >= SLOT_HEADER_LEN + kind.block_len());
-            assert!(s < SLOT_HEADER_LEN + kind.block_len() + SLOT_ALIGN);
-        }
-    }
-
-    #[test]
     fn seal_then_open_round_trips_and_rejects_damage() {
         let keys = StoreKeys::from_secret(&[7; 32]);
         let (block, uri) = chk::encode(b"hello store", ChkFlags::default()).unwrap();
         let block = Block::Chk(block);
         let rk = uri.routing_key;
-        let sealed = seal(&keys, F, 3, &rk, &block, 42);
-        let header = SlotHeader::decode(&sealed, &keys, F, 3).unwrap();
+        let (head, sealed) = seal(&keys, F, 3, &rk, &block, 42);
+        let header = SlotHeader::decode(&head, &keys, F, 3).unwrap();
         assert_eq!(header.stamp, 42);
-        assert!(SlotHeader::decode(&sealed, &keys, F, 4).is_none(), "MAC binds the position");
+        assert!(SlotHeader::decode(&head, &keys, F, 4).is_none(), "MAC binds the position");
         assert!(SlotHeader::decode(&[0u8; SLOT_HEADER_LEN], &keys, F, 3).is_none(), "zeroed slot is empty");
 
-        let mut body = sealed[SLOT_HEADER_LEN..].to_vec();
+        let mut body = sealed.clone();
         assert_eq!(open(&keys, &header, &rk, BlockKind::Chk, &mut body), Some(block.clone()));
 
-        let mut damaged = sealed[SLOT_HEADER_LEN..].to_vec();
+        let mut damaged = sealed.clone();
         damaged[100] ^= 1;
         assert_eq!(open(&keys, &header, &rk, BlockKind::Chk, &mut damaged), None);
 
         let other = StoreKeys::from_secret(&[8; 32]);
-        let mut body = sealed[SLOT_HEADER_LEN..].to_vec();
+        let mut body = sealed.clone();
         assert_eq!(open(&other, &header, &rk, BlockKind::Chk, &mut body), None, "another store's salt");
-        assert_ne!(&sealed[SLOT_HEADER_LEN..SLOT_HEADER_LEN + 64], &block.as_bytes()[..64]);
+        assert_ne!(&sealed[..64], &block.as_bytes()[..64]);
     }
 }
