@@ -85,12 +85,17 @@ impl ApiClient {
     /// Polls job `id` until it ends, calling `progress(done, total)` on the way. Returns
     /// the final status object, or a [`JobFailed`] error.
     pub(crate) fn wait_job(&self, id: u64, progress: &mut dyn FnMut(u64, u64)) -> Result<Value> {
+        // Short jobs finish in milliseconds: poll fast at first, then every 100 ms.
+        let mut pause = Duration::from_millis(5);
         loop {
             let v = self.get_json(&format!("/v1/jobs/{id}"))?;
             let p = &v["progress"];
             progress(p["done"].as_u64().unwrap_or(0), p["total"].as_u64().unwrap_or(0));
             match v["status"]["state"].as_str() {
-                Some("running") => std::thread::sleep(Duration::from_millis(100)),
+                Some("running") => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
                 Some("done") => return Ok(v["status"].clone()),
                 _ => {
                     return Err(JobFailed {

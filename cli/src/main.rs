@@ -12,6 +12,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod api_client;
+mod darknet;
+mod demo;
 mod keygen;
 mod node_cmd;
 mod sim;
@@ -36,6 +38,11 @@ enum Command {
     Insert(transfer::InsertArgs),
     /// Fetch a document through the running node and write it to a file.
     Fetch(transfer::FetchArgs),
+    /// A local test darknet of real node processes on this machine.
+    #[command(subcommand)]
+    Darknet(darknet::DarknetCommand),
+    /// Show the whole thing working: a darknet, an insert, a fetch from the far side.
+    Demo,
     /// Run a node, or manage its identity and friends.
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
@@ -65,6 +72,8 @@ fn main() -> Result<()> {
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
         Command::Node(cmd) => node_cmd::run(&dir, cmd),
+        Command::Darknet(cmd) => darknet::run(&dir, cmd),
+        Command::Demo => demo::run(),
         Command::Sim(args) => sim::run(args),
     }
 }

@@ -31,6 +31,10 @@ pub struct Config {
     pub max_htl: u8,
     /// Block requests in flight per fetch or insert.
     pub parallel: usize,
+    /// Milliseconds between the location swaps this node starts (0: never start one; swap
+    /// requests from friends are always answered). Swapping is what makes a darknet of
+    /// friends routable; see docs/routing.md.
+    pub swap_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -42,6 +46,7 @@ impl Default for Config {
             cache_bytes: DEFAULT_CACHE_BYTES,
             max_htl: 18,
             parallel: 16,
+            swap_interval_ms: 10_000,
         }
     }
 }
@@ -96,7 +101,8 @@ impl Config {
             "# pamphlet node configuration. Every field is optional; unknown fields are errors.\n\
              # listen: where friends connect (TCP). api_listen: the local client API (loopback only).\n\
              # store_bytes / cache_bytes: sizes of the two store areas. max_htl: at most 18.\n\
-             # parallel: block requests in flight per fetch or insert.\n{body}"
+             # parallel: block requests in flight per fetch or insert.\n\
+             # swap_interval_ms: how often this node starts a location swap (0: never).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)

@@ -180,10 +180,13 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             .await
             .map_err(|e| DaemonError::Listen { addr: config.listen, message: e.to_string() })?;
 
+        let swap_interval =
+            (config.swap_interval_ms > 0).then(|| std::time::Duration::from_millis(config.swap_interval_ms));
         let node_config = NodeConfig {
             location: state.location(),
             seed: state.seed,
             max_htl: config.max_htl,
+            swap_interval,
             ..NodeConfig::default()
         };
         let node = Node::new(node_config, store);

@@ -1,0 +1,344 @@
+//! `pamphlet darknet up|status|down`: a local test darknet of real node processes on
+//! loopback, friends wired as a small world, swapping running.
+//!
+//! `up` writes `DIR/darknet.json` (the nodes' directories, process ids and addresses);
+//! `status` and `down` read it. Each node is its own OS process with its own data
+//! directory (`DIR/node<i>`), port and log file (`DIR/node<i>/node.log`).
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use pamphlet_node::daemon::{self, identity};
+use pamphlet_node::sim::topology::Topology;
+use pamphlet_node::transport::NodeRef;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::api_client::ApiClient;
+
+/// Arguments of `pamphlet darknet up`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct UpArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) nodes: usize,
+    /// Mean number of friends per node (a ring plus long links, Kleinberg's small world).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) degree: usize,
+    /// Seed for the graph, the starting locations and the ports (random if absent).
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// An edge list (`a b` per line, nodes numbered from 0) instead of the small world.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) graph: Option<PathBuf>,
+    /// Milliseconds between the location swaps each node starts.
+    #[arg(long, default_value_t = 500)]
+    pub(crate) swap_ms: u64,
+    /// MiB of store (and half as much cache) per node; files are preallocated.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) store_mib: u64,
+    /// Hops-to-live of the nodes' requests and inserts (18 suits networks of thousands; a
+    /// few-node darknet with 18 sends every insert to nearly every node).
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(1..=18))]
+    pub(crate) htl: u8,
+}
+
+/// What `up` records for `status` and `down`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct DarknetFile {
+    /// One entry per node, in order.
+    pub(crate) nodes: Vec<NodeEntry>,
+    /// The friend graph.
+    pub(crate) edges: Vec<(usize, usize)>,
+    /// The random locations the nodes started at (before any swap).
+    #[serde(default)]
+    pub(crate) initial_locations: Vec<f64>,
+}
+
+/// One node of the darknet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NodeEntry {
+    /// Its data directory.
+    pub(crate) dir: PathBuf,
+    /// Its process id.
+    pub(crate) pid: u32,
+    /// Where friends connect.
+    pub(crate) listen: SocketAddr,
+}
+
+fn darknet_file(dir: &Path) -> PathBuf {
+    dir.join("darknet.json")
+}
+
+pub(crate) fn load(dir: &Path) -> Result<DarknetFile> {
+    let path = darknet_file(dir);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("no darknet in {} (start one with `pamphlet darknet up --dir ...`)", dir.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is damaged", path.display()))
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+}
+
+/// Loopback ports below Linux's ephemeral range (32768+), so no outgoing connection of
+/// another node can take a port before its node binds it.
+fn pick_ports(count: usize, rng: &mut impl Rng) -> Result<Vec<u16>> {
+    let mut ports = Vec::new();
+    let mut held = Vec::new();
+    let mut candidate: u16 = rng.gen_range(20_000..30_000);
+    while ports.len() < count {
+        candidate = if candidate >= 32_000 { 20_000 } else { candidate + 1 };
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", candidate)) {
+            ports.push(candidate);
+            held.push(l);
+        }
+        if held.len() > 20_000 {
+            bail!("no free loopback ports between 20000 and 32000");
+        }
+    }
+    Ok(ports)
+}
+
+/// Starts the darknet; returns when every link is up.
+pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
+    if let Ok(existing) = load(dir) {
+        if existing.nodes.iter().any(|n| alive(n.pid)) {
+            bail!(
+                "a darknet is already up in {}: `pamphlet darknet down --dir {}` first",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    let seed = args.seed.unwrap_or_else(|| rand::rngs::OsRng.gen());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let topology = match &args.graph {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+            Topology::from_edge_list(&text).with_context(|| format!("bad graph {}", file.display()))?
+        }
+        None => {
+            if args.nodes < 2 {
+                bail!("--nodes must be at least 2");
+            }
+            Topology::small_world(args.nodes, args.degree.max(2), &mut rng)
+        }
+    };
+    let n = topology.len();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let ports = pick_ports(2 * n, &mut rng)?;
+    let dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("node{i}"))).collect();
+    let mut refs = Vec::new();
+    let mut initial_locations = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i]));
+        // A fresh node directory every time: old friends and locations would confuse a test.
+        let _ = std::fs::remove_dir_all(d);
+        let mut config = daemon::init(d, Some(listen))?;
+        config.api_listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1]));
+        config.store_bytes = args.store_mib << 20;
+        config.cache_bytes = (args.store_mib << 20) / 2;
+        config.swap_interval_ms = args.swap_ms;
+        config.max_htl = args.htl;
+        config.save(&d.join("config.toml"))?;
+        // Random starting locations (seeded), as a new darknet has before swapping.
+        let state = identity::NodeState { location: rng.gen(), seed: rng.gen() };
+        identity::save_state(&d.join("state.toml"), &state)?;
+        initial_locations.push(state.location().as_f64());
+        let kp = identity::load_or_create_keypair(&d.join("identity.key"))?;
+        refs.push(NodeRef { addr: listen, key: *kp.public() });
+    }
+    let edges = topology.edges();
+    for &(a, b) in &edges {
+        identity::append_friend(&dirs[a].join("friends"), &refs[b])?;
+        identity::append_friend(&dirs[b].join("friends"), &refs[a])?;
+    }
+    let exe = std::env::current_exe().context("cannot find the pamphlet binary")?;
+    let mut nodes = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let log = std::fs::File::create(d.join("node.log")).with_context(|| format!("cannot write {}", d.display()))?;
+        let child = Command::new(&exe)
+            .args(["node", "run", "--dir"])
+            .arg(d)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start a node process")?;
+        nodes.push(NodeEntry { dir: d.clone(), pid: child.id(), listen: refs[i].addr });
+    }
+    let file = DarknetFile { nodes, edges, initial_locations };
+    std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
+
+    // Wait for every node's API, then for every link.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let degree: Vec<usize> = (0..n).map(|i| topology.adjacency[i].len()).collect();
+    for (i, node) in file.nodes.iter().enumerate() {
+        loop {
+            let peers = ApiClient::for_dir(&node.dir).ok().and_then(|a| a.get_json("/v1/status").ok());
+            if peers.as_ref().and_then(|s| s["peers"].as_u64()) == Some(degree[i] as u64) {
+                break;
+            }
+            if !alive(node.pid) {
+                bail!("node {i} exited; see {}", node.dir.join("node.log").display());
+            }
+            if Instant::now() > deadline {
+                bail!("node {i}'s links did not all come up within 60 s; see {}", node.dir.join("node.log").display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(file)
+}
+
+/// Per-node status, and the mean log link length of the whole darknet.
+pub(crate) struct Status {
+    pub(crate) nodes: Vec<Value>,
+    /// Mean of ln(distance) over every friend link (lower: more routable).
+    pub(crate) mean_log_link: f64,
+}
+
+/// Mean of ln(circular distance) over the links: Sandberg's measure of how routable a
+/// graph's locations are (lower is better).
+pub(crate) fn mean_log_link(edges: &[(usize, usize)], locations: &[f64]) -> f64 {
+    let logs: Vec<f64> = edges
+        .iter()
+        .map(|&(a, b)| {
+            let d = (locations[a] - locations[b]).abs();
+            d.min(1.0 - d).max(1e-9).ln()
+        })
+        .collect();
+    logs.iter().sum::<f64>() / logs.len().max(1) as f64
+}
+
+/// E[ln d] for d uniform on (0, 1/2]: what random locations give.
+pub(crate) const RANDOM_MEAN_LOG_LINK: f64 = -1.693_147_18;
+
+pub(crate) fn status(dir: &Path) -> Result<Status> {
+    let file = load(dir)?;
+    let mut nodes = Vec::new();
+    let mut locations = Vec::new();
+    for (i, node) in file.nodes.iter().enumerate() {
+        let s = ApiClient::for_dir(&node.dir)
+            .and_then(|a| a.get_json("/v1/status"))
+            .with_context(|| format!("node {i} does not answer"))?;
+        locations.push(s["location"].as_f64().unwrap_or(0.0));
+        nodes.push(s);
+    }
+    let mean_log_link = mean_log_link(&file.edges, &locations);
+    Ok(Status { nodes, mean_log_link })
+}
+
+pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
+    let s = status(dir)?;
+    if json {
+        println!("{}", serde_json::json!({ "nodes": s.nodes, "mean_log_link_length": s.mean_log_link }));
+        return Ok(());
+    }
+    println!("node  peers  location  swaps  store(blocks)  cache(blocks)  requests");
+    for (i, n) in s.nodes.iter().enumerate() {
+        let num = |v: &Value| v.as_u64().unwrap_or(0);
+        println!(
+            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>13}  {:>8}",
+            num(&n["peers"]),
+            n["location"].as_f64().unwrap_or(0.0),
+            num(&n["swaps_done"]),
+            num(&n["store"]["store_blocks"]),
+            num(&n["store"]["cache_blocks"]),
+            num(&n["requests_received"])
+        );
+    }
+    println!(
+        "mean ln(link length): {:.3} (random locations: {:.3}; lower is more routable)",
+        s.mean_log_link, RANDOM_MEAN_LOG_LINK
+    );
+    Ok(())
+}
+
+/// Stops every node (SIGTERM, then SIGKILL after 10 s) and forgets the darknet.
+pub(crate) fn down(dir: &Path) -> Result<()> {
+    let file = load(dir)?;
+    for node in &file.nodes {
+        if alive(node.pid) {
+            let _ = Command::new("kill").arg("-TERM").arg(node.pid.to_string()).status();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for node in &file.nodes {
+        while alive(node.pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if alive(node.pid) {
+            let _ = Command::new("kill").arg("-KILL").arg(node.pid.to_string()).status();
+        }
+    }
+    std::fs::remove_file(darknet_file(dir))
+        .with_context(|| format!("cannot remove {}", darknet_file(dir).display()))?;
+    Ok(())
+}
+
+/// Friend-graph distances (in links) from `from` to every node.
+pub(crate) fn graph_distances(file: &DarknetFile, from: usize) -> Vec<usize> {
+    let n = file.nodes.len();
+    let mut adj = vec![Vec::new(); n];
+    for &(a, b) in &file.edges {
+        adj[a].push(b);
+        adj[b].push(a);
+    }
+    let mut dist = vec![usize::MAX; n];
+    dist[from] = 0;
+    let mut queue = VecDeque::from([from]);
+    while let Some(a) = queue.pop_front() {
+        for &b in &adj[a] {
+            if dist[b] == usize::MAX {
+                dist[b] = dist[a] + 1;
+                queue.push_back(b);
+            }
+        }
+    }
+    dist
+}
+
+/// `pamphlet darknet` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum DarknetCommand {
+    /// Start N node processes wired as friends, and wait until every link is up.
+    Up(UpArgs),
+    /// Show each node's peers, location, swaps, store and cache fill, requests served.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop every node of the darknet cleanly.
+    Down,
+}
+
+pub(crate) fn run(dir: &Path, cmd: &DarknetCommand) -> Result<()> {
+    match cmd {
+        DarknetCommand::Up(args) => {
+            let file = up(dir, args)?;
+            println!(
+                "darknet of {} nodes up in {} ({} friend links)",
+                file.nodes.len(),
+                dir.display(),
+                file.edges.len()
+            );
+            println!("use it with: pamphlet --dir {}/node0 insert FILE", dir.display());
+            Ok(())
+        }
+        DarknetCommand::Status { json } => print_status(dir, *json),
+        DarknetCommand::Down => {
+            down(dir)?;
+            println!("darknet in {} stopped", dir.display());
+            Ok(())
+        }
+    }
+}
