@@ -1,6 +1,9 @@
 //! The local test darknet (`pamphlet darknet …`) and the demo, as a person runs them:
 //! real node processes on 127.0.0.1 (and, where allowed, in network namespaces).
 
+// Tests report what they measured or skipped on stderr.
+#![allow(clippy::print_stderr)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;

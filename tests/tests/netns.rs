@@ -3,6 +3,9 @@
 //! this machine is ever addressed). Skipped, with a message, where namespaces cannot be
 //! created (not root, or no `ip`).
 
+// Tests report what they measured or skipped on stderr.
+#![allow(clippy::print_stderr)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,7 +50,7 @@ fn insert_and_fetch_across_network_namespaces() {
         eprintln!("SKIPPED: cannot create network namespaces here (needs root and iproute2)");
         return;
     }
-    let ns = Namespaces { names: names.clone() };
+    let _ns = Namespaces { names: names.clone() };
     assert!(ip(&["netns", "add", &names[1]]));
     let (va, vb) = (format!("pva{tag}"), format!("pvb{tag}"));
     let (va, vb) = (&va[..va.len().min(15)], &vb[..vb.len().min(15)]);
