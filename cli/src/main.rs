@@ -3,6 +3,8 @@
 //! a person can act on.
 
 #![forbid(unsafe_code)]
+// The CLI is a driver: it may read the clock (progress, benchmarks).
+#![allow(clippy::disallowed_methods)]
 // Printing is this crate's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 

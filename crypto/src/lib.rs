@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 mod b64;
 pub mod block;

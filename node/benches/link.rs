@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo bench -p pamphlet-node --bench link`. Figures go to docs/benchmarks.md.
 
+// Tests and benchmarks measure with, or drive nodes by, the real clock.
+#![allow(clippy::disallowed_methods)]
 #![allow(missing_docs)]
 
 use std::sync::Arc;

@@ -15,6 +15,8 @@
 //!   hash maps' slack and the allocator's overhead, i.e. what a node really pays.
 //!   `size_of` of the main entries is printed next to it.
 
+// Tests and benchmarks measure with, or drive nodes by, the real clock.
+#![allow(clippy::disallowed_methods)]
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
 
 use std::hint::black_box;

@@ -5,6 +5,8 @@
 //! Run: `cargo bench -p pamphlet-node --bench transfer` (64 MiB; set
 //! `PAMPHLET_BENCH_MIB=16` for a quicker run). Figures go to docs/benchmarks.md.
 
+// Tests and benchmarks measure with, or drive nodes by, the real clock.
+#![allow(clippy::disallowed_methods)]
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
 
 use std::path::Path;

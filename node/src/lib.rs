@@ -13,6 +13,8 @@
 
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// Unit tests drive state machines with a real `Instant` as the base of virtual time.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 #[cfg(feature = "net")]
 pub mod api;

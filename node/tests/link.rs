@@ -1,6 +1,9 @@
 //! Real links on 127.0.0.1: handshake, every message type, what a relay sees, probers,
 //! misbehaving friends, backpressure, rekeying and shutdown.
 
+// Tests and benchmarks measure with, or drive nodes by, the real clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! Routing properties that protect anonymity: per-link HTL decrement and link-local ids.
 
+// Tests and benchmarks measure with, or drive nodes by, the real clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::time::{Duration, Instant};
 
 use pamphlet_crypto::{BlockKind, RoutingKey};

@@ -1,6 +1,9 @@
 //! Simulator properties on small networks (feature `sim`). Each test runs over a few seeds
 //! (`PAMPHLET_SEED=n` replays one) and every assertion message carries the seed.
 
+// Tests and benchmarks measure with, or drive nodes by, the real clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::time::Instant;
 
 use pamphlet_node::sim::{run, Attack, Placement, Report, SimConfig, TopologyKind};

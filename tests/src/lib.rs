@@ -5,6 +5,8 @@
 //! [`NodeProcess`] that is killed when dropped, so a failing test leaves nothing behind.
 
 #![forbid(unsafe_code)]
+// Tests drive real processes with real time.
+#![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,6 +1,9 @@
 //! The CLI as a person uses it: `pamphlet node run` processes on 127.0.0.1, and
 //! `pamphlet insert` / `pamphlet fetch` against them.
 
+// Tests and benchmarks measure with, or drive nodes by, the real clock.
+#![allow(clippy::disallowed_methods)]
+
 use pamphlet_tests::{pamphlet, pamphlet_ok, start_chain, NodeProcess};
 
 fn random_file(dir: &std::path::Path, name: &str, len: usize, seed: u64) -> (std::path::PathBuf, Vec<u8>) {

@@ -3,6 +3,8 @@
 //! this machine is ever addressed). Skipped, with a message, where namespaces cannot be
 //! created (not root, or no `ip`).
 
+// Tests and benchmarks measure with, or drive nodes by, the real clock.
+#![allow(clippy::disallowed_methods)]
 // Tests report what they measured or skipped on stderr.
 #![allow(clippy::print_stderr)]
 
