@@ -34,6 +34,9 @@ pub(crate) struct InsertArgs {
     /// MIME type to record for fetchers.
     #[arg(long)]
     mime: Option<String>,
+    /// Store the file as it is (by default it is compressed when that makes it smaller).
+    #[arg(long)]
+    no_compress: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -84,6 +87,9 @@ pub(crate) fn insert(dir: &Path, args: &InsertArgs) -> Result<()> {
     }
     if let Some(m) = &args.mime {
         query.push(format!("mime={}", query_escape(m)));
+    }
+    if args.no_compress {
+        query.push("compress=false".to_owned());
     }
     if let Some(r) = args.redundancy {
         query.push(format!("redundancy={r}"));

@@ -119,6 +119,8 @@ struct InsertQuery {
     doc: Option<String>,
     /// Edition to publish (makes the URI a USK).
     edition: Option<u64>,
+    /// `false` stores the document as it is (default: compress when it pays).
+    compress: Option<bool>,
 }
 
 fn pipeline_failure(e: &PipelineError) -> JobStatus {
@@ -142,6 +144,7 @@ async fn insert<B: ApiBackend>(
         name: q.name,
         mime: q.mime,
         redundancy: q.redundancy.unwrap_or(crate::client::fec::DEFAULT_REDUNDANCY),
+        compress: q.compress.unwrap_or(true),
     };
     let signed: Option<SskInsertUri> = match headers.get(INSERT_KEY_HEADER).map(|v| v.to_str()) {
         None => None,

@@ -63,6 +63,18 @@ pub enum Body {
     },
 }
 
+/// How the content was transformed before splitting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Compression {
+    /// Stored as it is.
+    None,
+    /// Deflate; the document is this many bytes once inflated.
+    Deflate {
+        /// Length of the inflated document.
+        len: u64,
+    },
+}
+
 /// Describes one document (or, when `nested`, the serialized manifest one level down).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -74,8 +86,11 @@ pub struct Manifest {
     pub name: Option<String>,
     /// The MIME type the publisher gave, if any.
     pub mime: Option<String>,
-    /// SHA-256 of the content; checked before a fetch counts as complete.
+    /// SHA-256 of the content as stored (compressed, if it is); checked before a fetch
+    /// counts as complete.
     pub sha256: [u8; 32],
+    /// Whether the content must be inflated to give the document.
+    pub compression: Compression,
     /// Where the content is.
     pub body: Body,
 }

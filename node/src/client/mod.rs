@@ -8,6 +8,7 @@
 //! Nothing here talks to the network: the daemon drives these with blocks from its node,
 //! and tests drive them with blocks from a map. See docs/client.md.
 
+pub mod compress;
 pub mod fec;
 pub mod manifest;
 #[cfg(feature = "net")]

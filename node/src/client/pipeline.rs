@@ -382,8 +382,12 @@ mod tests {
     use super::*;
     use crate::client::memory_net::MemoryNetwork as MapNetwork;
 
+    /// Seeded random bytes (incompressible, no repeated shards).
     fn data(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i % 251) as u8 ^ (i / 251) as u8).collect()
+        use rand::{RngCore, SeedableRng};
+        let mut v = vec![0u8; len];
+        rand_chacha::ChaCha8Rng::seed_from_u64(len as u64).fill_bytes(&mut v);
+        v
     }
 
     async fn insert(net: &Arc<MapNetwork>, d: &[u8]) -> ChkUri {

@@ -13,8 +13,9 @@ use std::collections::{HashMap, HashSet};
 use pamphlet_crypto::{chk, ChkBlock, ChkFlags, ChkUri, RoutingKey, CHK_PAYLOAD_LEN};
 use sha2::{Digest, Sha256};
 
+use super::compress;
 use super::fec::{self, SHARD_LEN};
-use super::manifest::{BlockRef, Body, Manifest, Segment, MANIFEST_VERSION, MAX_DEPTH, MAX_LABEL};
+use super::manifest::{BlockRef, Body, Compression, Manifest, Segment, MANIFEST_VERSION, MAX_DEPTH, MAX_LABEL};
 use super::ClientError;
 
 /// What a publisher chooses about an insert.
@@ -26,11 +27,13 @@ pub struct InsertOptions {
     pub mime: Option<String>,
     /// Check blocks per data block (0 disables FEC); see [`fec::DEFAULT_REDUNDANCY`].
     pub redundancy: f64,
+    /// Compress the document first when that makes it smaller (see [`compress`]).
+    pub compress: bool,
 }
 
 impl Default for InsertOptions {
     fn default() -> Self {
-        Self { name: None, mime: None, redundancy: fec::DEFAULT_REDUNDANCY }
+        Self { name: None, mime: None, redundancy: fec::DEFAULT_REDUNDANCY, compress: true }
     }
 }
 
@@ -55,7 +58,10 @@ pub fn encode(data: &[u8], options: &InsertOptions) -> Result<Encoded, ClientErr
         }
     }
     let mut blocks = Vec::new();
-    let mut content = data.to_vec();
+    let (mut content, mut compression) = match options.compress.then(|| compress::maybe_compress(data)).flatten() {
+        Some(packed) => (packed, Compression::Deflate { len: data.len() as u64 }),
+        None => (data.to_vec(), Compression::None),
+    };
     let (mut name, mut mime, mut nested) = (options.name.clone(), options.mime.clone(), false);
     for _ in 0..=MAX_DEPTH {
         let sha256: [u8; 32] = Sha256::digest(&content).into();
@@ -65,6 +71,7 @@ pub fn encode(data: &[u8], options: &InsertOptions) -> Result<Encoded, ClientErr
             name: name.clone(),
             mime: mime.clone(),
             sha256,
+            compression,
             body: Body::Inline(content.clone()),
         };
         let manifest = if inline.to_bytes().len() <= CHK_PAYLOAD_LEN {
@@ -81,7 +88,7 @@ pub fn encode(data: &[u8], options: &InsertOptions) -> Result<Encoded, ClientErr
         }
         // The manifest itself is too big for one block: store it as content one level down.
         content = bytes;
-        (name, mime, nested) = (None, None, true);
+        (name, mime, nested, compression) = (None, None, true, Compression::None);
     }
     Err(ClientError::BadOption("document too large".into()))
 }
@@ -440,6 +447,10 @@ impl Fetch {
             let inner = Manifest::from_bytes(&data)?;
             return self.enter(inner);
         }
+        let data = match manifest.compression {
+            Compression::None => data,
+            Compression::Deflate { len } => compress::decompress(&data, len)?,
+        };
         self.stage = Stage::Done(Document { data, name: manifest.name, mime: manifest.mime });
         Ok(())
     }
@@ -482,8 +493,13 @@ mod tests {
         e.blocks.iter().map(|b| (b.routing_key(), b.clone())).collect()
     }
 
+    /// Seeded random bytes: incompressible and without repeated shards, so block counts are
+    /// those of the FEC layout alone.
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
-        (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ seed).collect()
+        use rand::{RngCore, SeedableRng};
+        let mut v = vec![0u8; len];
+        rand_chacha::ChaCha8Rng::seed_from_u64(u64::from(seed)).fill_bytes(&mut v);
+        v
     }
 
     #[test]
@@ -509,6 +525,18 @@ mod tests {
             let (doc, _, _) = fetch(&e.top, &store(&e));
             assert_eq!(doc.unwrap().data, data, "len {len}");
         }
+    }
+
+    #[test]
+    fn compressible_documents_shrink_and_round_trip() {
+        let text = "pamphlet: a small leaflet or booklet. ".repeat(30_000).into_bytes();
+        let e = encode(&text, &InsertOptions::default()).unwrap();
+        assert!(e.blocks.len() < 3, "{} blocks for highly compressible text", e.blocks.len());
+        let (doc, _, _) = fetch(&e.top, &store(&e));
+        assert_eq!(doc.unwrap().data, text);
+        let raw = encode(&text, &InsertOptions { compress: false, ..InsertOptions::default() }).unwrap();
+        assert!(raw.blocks.len() > 30);
+        assert_ne!(raw.top, e.top);
     }
 
     #[test]
@@ -612,6 +640,7 @@ mod tests {
             name: None,
             mime: None,
             sha256: [0; 32],
+            compression: Compression::None,
             body: Body::Split { len: 10 * SHARD_LEN as u64, segments: vec![] },
         };
         assert!(matches!(Manifest::from_bytes(&m.to_bytes()), Err(ClientError::BadManifest(_))));
@@ -628,6 +657,7 @@ mod tests {
             name: None,
             mime: None,
             sha256: [1; 32],
+            compression: Compression::None,
             body: Body::Inline(b"lies".to_vec()),
         };
         let (block, uri) = chk::encode(&m.to_bytes(), ChkFlags { manifest: true, compressed: false }).unwrap();
