@@ -51,6 +51,19 @@ pub(crate) struct Args {
     /// Hops-to-live of requests.
     #[arg(long, default_value_t = 18)]
     htl: u8,
+    /// Turn pamphlet's defences off (black-hole cap, Pitch Black swap checks), to measure
+    /// what they buy.
+    #[arg(long)]
+    no_defence: bool,
+    /// Extra fetches of never-inserted keys, to measure what a miss costs.
+    #[arg(long, default_value_t = 0)]
+    absent: usize,
+    /// After measuring, stop the attack, run this many more swap rounds and measure again.
+    #[arg(long, default_value_t = 0)]
+    recovery_rounds: usize,
+    /// Probability per swap attempt that a node takes a fresh random location instead.
+    #[arg(long, default_value_t = 0.0)]
+    reset_probability: f64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -82,6 +95,10 @@ impl Args {
             churn: self.churn,
             store_blocks: self.store_blocks,
             max_htl: self.htl,
+            defences: !self.no_defence,
+            absent_requests: self.absent,
+            recovery_rounds: self.recovery_rounds,
+            reset_probability: self.reset_probability,
         })
     }
 }
@@ -127,6 +144,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ("swaps done / attempted", format!("{} / {}", report.swaps_done, report.swaps_attempted)),
         ("mean link length", format!("{:.4}", report.mean_link_length)),
         ("location KS vs uniform", format!("{:.3}", report.location_ks)),
+        (
+            "after recovery: success / KS",
+            match (report.recovery_success_rate, report.recovery_location_ks) {
+                (Some(s), Some(k)) => format!("{s:.3} / {k:.3}"),
+                _ => "not run".into(),
+            },
+        ),
+        ("messages per miss", format!("{:.1}", report.messages_per_absent_request)),
         ("forged blocks rejected", report.forged_rejected.to_string()),
         ("requests per second (wall)", format!("{rps:.0}")),
         ("peak memory", rss.map_or("n/a".into(), |r| format!("{:.1} MiB", r as f64 / 1048576.0))),

@@ -320,7 +320,8 @@ impl<S: BlockStore> Node<S> {
             self.events.push_back(Event::FetchFailed { op, reason: FailReason::RecentlyFailed, peers_tried: 0 });
             return op;
         }
-        let req = Request::new(kind, key, max, None, now + self.config.request_timeout);
+        let req = Request::new(kind, key, max, None, now + self.config.request_timeout)
+            .with_not_found_cap(self.config.not_found_cap);
         self.launch(now, req, Origin::Local(op), Payload::Fetch, max);
         op
     }
@@ -348,7 +349,8 @@ impl<S: BlockStore> Node<S> {
             return op;
         }
         let max = self.config.max_htl;
-        let req = Request::new(kind, key, max, None, now + self.config.request_timeout);
+        let req = Request::new(kind, key, max, None, now + self.config.request_timeout)
+            .with_not_found_cap(self.config.not_found_cap);
         self.launch(now, req, Origin::Local(op), Payload::Insert(block), max);
         op
     }

@@ -237,6 +237,11 @@ impl Network {
         self.filters.insert(node, filter);
     }
 
+    /// Removes `node`'s filter (the node behaves honestly again).
+    pub fn clear_filter(&mut self, node: usize) {
+        self.filters.remove(&node);
+    }
+
     /// Node `i`.
     pub fn node(&self, i: usize) -> &Node<MemoryStore> {
         &self.nodes[i]

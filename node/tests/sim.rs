@@ -74,3 +74,49 @@ fn swapping_improves_routing() {
     assert!(after.1 >= before.1, "success {before:?} -> {after:?}");
     assert!(after.2 < before.2, "messages per request {before:?} -> {after:?}");
 }
+
+/// Black holes (20%) answer DataNotFound at once; the originator's cap on what one such
+/// answer may cost makes it try other first hops, and does better than trusting it.
+#[test]
+fn blackhole_defence_beats_no_defence() {
+    let (mut with, mut without) = (0.0, 0.0);
+    for seed in seeds(&[1, 2]) {
+        let config =
+            SimConfig { placement: Placement::Ideal, attack: Some("blackhole:0.2".parse().unwrap()), ..small(seed) };
+        let d = sim(&config);
+        let n = sim(&SimConfig { defences: false, ..config });
+        assert!(d.attackers == 60 && n.attackers == 60, "seed {seed}");
+        assert_eq!(d.invalid_accepted + n.invalid_accepted, 0, "seed {seed}");
+        with += d.success_rate;
+        without += n.success_rate;
+    }
+    assert!(with > without + 0.1, "with defence {with}, without {without}");
+}
+
+/// Pitch Black: 1% of nodes poison swaps. Without the plausibility check honest locations
+/// cluster (KS distance from uniform jumps); with it they stay spread.
+#[test]
+fn pitch_black_mitigation_keeps_locations_spread() {
+    for seed in seeds(&[4]) {
+        let config = SimConfig {
+            nodes: 300,
+            degree: 8,
+            swap_rounds: 15,
+            requests: 40,
+            docs: 20,
+            attack: Some("pitchblack:0.01".parse().unwrap()),
+            seed,
+            ..SimConfig::default()
+        };
+        let d = sim(&config);
+        let n = sim(&SimConfig { defences: false, ..config });
+        assert!(n.location_ks > 0.2, "seed {seed}: attack had no effect: {}", n.location_ks);
+        assert!(d.location_ks < 0.1, "seed {seed}: mitigation failed: {}", d.location_ks);
+        assert!(
+            d.mean_link_length > n.mean_link_length,
+            "seed {seed}: {} vs {}",
+            d.mean_link_length,
+            n.mean_link_length
+        );
+    }
+}

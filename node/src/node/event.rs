@@ -116,6 +116,13 @@ pub struct NodeConfig {
     pub swap_interval: Option<Duration>,
     /// Swapping parameters, including the Pitch Black mitigation.
     pub swap: SwapConfig,
+    /// The most hops one DataNotFound / RouteNotFound answer may cost a request this node
+    /// *started* (`Htl::MAX`: trust the HTL it reports, as Hyphanet does). A cap makes the
+    /// originator try another first hop when one branch answers "not found" suspiciously
+    /// early: the black-hole defence measured in docs/security.md. Only local requests are
+    /// capped: capping at every hop makes a genuine miss explore exponentially many
+    /// branches (measured: 30,000 messages per miss at 2,000 nodes).
+    pub not_found_cap: Htl,
 }
 
 impl Default for NodeConfig {
@@ -132,6 +139,7 @@ impl Default for NodeConfig {
             quench_capacity: 4096,
             swap_interval: None,
             swap: SwapConfig::default(),
+            not_found_cap: Htl::MAX,
         }
     }
 }

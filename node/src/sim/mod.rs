@@ -81,7 +81,22 @@ pub struct SimConfig {
     pub store_blocks: Option<u64>,
     /// Hops-to-live of requests.
     pub max_htl: u8,
+    /// Extra fetches, after the measured ones, of keys that were never inserted: what a
+    /// miss costs (defences that distrust DataNotFound make misses dearer).
+    pub absent_requests: usize,
+    /// pamphlet's defences on: the black-hole cap on what one DataNotFound may cost
+    /// ([`BLACKHOLE_CAP`]) and the Pitch Black swap checks. Off: trust every DataNotFound
+    /// (Hyphanet's rule) and accept any swap reveal.
+    pub defences: bool,
+    /// After measuring, stop the attack (attackers turn honest) and run this many more
+    /// swap rounds, then measure again on fresh documents: how fast the network recovers.
+    pub recovery_rounds: usize,
+    /// `SwapConfig::reset_probability` of every node (location resets).
+    pub reset_probability: f64,
 }
+
+/// The most hops one DataNotFound may cost a request when defences are on.
+pub const BLACKHOLE_CAP: u8 = 3;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -98,6 +113,10 @@ impl Default for SimConfig {
             churn: 0.0,
             store_blocks: None,
             max_htl: crate::routing::htl::MAX_HTL,
+            defences: true,
+            absent_requests: 0,
+            recovery_rounds: 0,
+            reset_probability: 0.0,
         }
     }
 }
@@ -157,6 +176,13 @@ pub struct Report {
     pub location_ks: f64,
     /// Nodes that left (churn).
     pub churn_leaves: usize,
+    /// Messages per fetch of a key nobody inserted (the cost of a genuine miss; see
+    /// [`SimConfig::absent_requests`]), 0 when none were run.
+    pub messages_per_absent_request: f64,
+    /// Success rate on fresh documents after the recovery rounds (`None`: not run).
+    pub recovery_success_rate: Option<f64>,
+    /// Location KS distance after the recovery rounds.
+    pub recovery_location_ks: Option<f64>,
     /// Mean bytes of blocks held per node at the end.
     pub stored_bytes_per_node: f64,
     /// Virtual time the run took, in seconds.
@@ -199,6 +225,9 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     for (i, &loc) in locations.iter().enumerate() {
         let mut node_config = net.config(i, loc);
         node_config.max_htl = config.max_htl;
+        node_config.swap.check_neighbours = config.defences;
+        node_config.swap.reset_probability = config.reset_probability;
+        node_config.not_found_cap = if config.defences { BLACKHOLE_CAP } else { u8::MAX };
         let store = match config.store_blocks {
             Some(b) => MemoryStore::new(b * CHK_BLOCK_LEN as u64, b * CHK_BLOCK_LEN as u64),
             None => MemoryStore::default(),
@@ -283,6 +312,17 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         }
     }
     let counts = net.counts();
+    let absent_before = counts.messages;
+    for a in 0..config.absent_requests {
+        let key = pamphlet_crypto::RoutingKey(rng.gen());
+        let from = honest[rng.gen_range(0..honest.len())];
+        let _ = a;
+        net.fetch(from, BlockKind::Chk, key);
+        net.run_bounded(OP_STEPS);
+        net.take_events(from);
+    }
+    let messages_per_absent_request =
+        (net.counts().messages - absent_before) as f64 / config.absent_requests.max(1) as f64;
     let requests = config.requests.max(1) as f64;
     let loads: Vec<u64> = (0..n).map(|i| net.received(i) - received_before[i]).collect();
     let forged_after: u64 = (0..n).map(|i| net.node(i).stats().forged_blocks).sum();
@@ -292,6 +332,18 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
             s.store_bytes + s.cache_bytes
         })
         .sum();
+
+    let location_ks_measured = location_ks(&net, &honest);
+    let mean_link = mean_link_length(&net, &topo);
+    let (mut recovery_success_rate, mut recovery_location_ks) = (None, None);
+    if config.recovery_rounds > 0 {
+        for (i, _) in is_attacker.iter().enumerate().filter(|(_, a)| **a) {
+            net.clear_filter(i);
+        }
+        swap_rounds(&mut net, config.recovery_rounds, &mut rng);
+        recovery_location_ks = Some(location_ks(&net, &honest));
+        recovery_success_rate = Some(fresh_success(&mut net, &honest, &mut rng, config)?);
+    }
 
     hops.sort_unstable();
     Ok(Report {
@@ -316,12 +368,54 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         forged_rejected: forged_after - forged_before,
         swaps_attempted,
         swaps_done,
-        mean_link_length: mean_link_length(&net, &topo),
-        location_ks: location_ks(&net, &honest),
+        mean_link_length: mean_link,
+        location_ks: location_ks_measured,
+        recovery_success_rate,
+        recovery_location_ks,
         churn_leaves,
+        messages_per_absent_request,
         stored_bytes_per_node: stored as f64 / n as f64,
         virtual_seconds: net.elapsed().as_secs_f64(),
     })
+}
+
+/// Inserts `config.docs` new documents and fetches them `config.requests` times between
+/// honest nodes; returns the success rate.
+fn fresh_success(
+    net: &mut Network,
+    honest: &[usize],
+    rng: &mut ChaCha8Rng,
+    config: &SimConfig,
+) -> Result<f64, SimError> {
+    let mut docs = Vec::new();
+    for d in 0..config.docs.max(1) {
+        let text = format!("pamphlet simulator recovery document {d} of run {}", config.seed);
+        let (block, _) = chk::encode(text.as_bytes(), ChkFlags::default())?;
+        let block = Block::Chk(block);
+        let from = honest[rng.gen_range(0..honest.len())];
+        net.insert(from, block.clone());
+        net.run_bounded(OP_STEPS);
+        net.take_events(from);
+        docs.push((from, block));
+    }
+    let mut ok = 0usize;
+    for r in 0..config.requests {
+        let (inserter, block) = &docs[r % docs.len()];
+        let from = loop {
+            let c = honest[rng.gen_range(0..honest.len())];
+            if c != *inserter {
+                break c;
+            }
+        };
+        net.fetch(from, BlockKind::Chk, block.routing_key());
+        net.run_bounded(OP_STEPS);
+        ok += net
+            .take_events(from)
+            .iter()
+            .filter(|e| matches!(e, Event::FetchSucceeded { block: got, .. } if got == block))
+            .count();
+    }
+    Ok(ok as f64 / config.requests.max(1) as f64)
 }
 
 /// Virtual time between two nodes' swap starts within a round: swaps overlap a little
