@@ -27,6 +27,9 @@ pub(crate) struct Args {
     /// Seed: the same seed gives the same result.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Routing strategy: pamphlet, hyphanet, nbo, randomwalk, flooding or chord.
+    #[arg(long, default_value = "pamphlet")]
+    strategy: sim::Strategy,
     /// Graph: small-world (darknet: ring + 1/d links) or random (opennet-like).
     #[arg(long, default_value = "small-world", value_parser = ["small-world", "random"])]
     topology: String,
@@ -99,6 +102,7 @@ impl Args {
             absent_requests: self.absent,
             recovery_rounds: self.recovery_rounds,
             reset_probability: self.reset_probability,
+            strategy: self.strategy,
         })
     }
 }
@@ -132,6 +136,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         return Ok(());
     }
     let rows: Vec<(&str, String)> = vec![
+        ("strategy", report.strategy.to_string()),
         ("seed", report.seed.to_string()),
         ("nodes / edges / mean degree", format!("{} / {} / {:.1}", report.nodes, report.edges, report.mean_degree)),
         ("attackers", report.attackers.to_string()),

@@ -27,7 +27,7 @@ use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use event::{Event, FailReason, NodeConfig, NodeStats, OpId};
+pub use event::{Event, FailReason, NodeConfig, NodeStats, OpId, RoutingStrategy};
 
 use crate::routing::htl::LinkHtl;
 use crate::routing::location::Location;
@@ -269,6 +269,11 @@ impl<S: BlockStore> Node<S> {
     pub fn set_location(&mut self, _now: Instant, location: Location) {
         self.config.location = location;
         self.broadcast_location();
+    }
+
+    /// Changes the HTL of requests started from now on, and the cap on incoming ones.
+    pub fn set_max_htl(&mut self, max_htl: Htl) {
+        self.config.max_htl = max_htl;
     }
 
     /// Starts a location swap (Sandberg; see `routing/swap.rs`) unless one is in progress
@@ -568,7 +573,15 @@ impl<S: BlockStore> Node<S> {
     /// Asks the request for its next step and carries it out.
     fn route(&mut self, h: Handle, now: Instant) {
         let Some(f) = self.requests.get_mut(&h) else { return };
-        let ranked = self.peers.ranked(f.req.target, now);
+        let ranked = match self.config.strategy {
+            RoutingStrategy::Pamphlet => self.peers.ranked(f.req.target, now),
+            RoutingStrategy::Greedy => self.peers.ranked_with(f.req.target, now, false),
+            RoutingStrategy::RandomWalk => {
+                let mut v: Vec<PeerId> = self.peers.ids().collect();
+                rand::seq::SliceRandom::shuffle(&mut v[..], &mut self.rng);
+                v
+            }
+        };
         let id: RequestId = self.rng.gen();
         let (timeout, max, accept) = (self.config.request_timeout, self.config.max_htl, self.config.accept_timeout);
         match f.req.next(now, &ranked, id, accept, |htl| hop_wait(timeout, max, htl)) {

@@ -71,8 +71,10 @@ fn swapping_improves_routing() {
         before = (before.0 + a.mean_link_length, before.1 + a.success_rate, before.2 + a.messages_per_request);
         after = (after.0 + b.mean_link_length, after.1 + b.success_rate, after.2 + b.messages_per_request);
     }
-    assert!(after.1 >= before.1, "success {before:?} -> {after:?}");
-    assert!(after.2 < before.2, "messages per request {before:?} -> {after:?}");
+    // Success is near 1 either way at this size (documents are cached along insert
+    // paths); allow one request in 180 of noise. Cost is where swapping shows.
+    assert!(after.1 >= before.1 - 1.0 / 60.0, "success {before:?} -> {after:?}");
+    assert!(after.2 < 0.85 * before.2, "messages per request {before:?} -> {after:?}");
 }
 
 /// Black holes (20%) answer DataNotFound at once; the originator's cap on what one such
@@ -118,5 +120,31 @@ fn pitch_black_mitigation_keeps_locations_spread() {
             d.mean_link_length,
             n.mean_link_length
         );
+    }
+}
+
+/// Every strategy on one topology and workload, with 10% forgers: only genuine blocks come
+/// back, and the node-based strategies still find most documents.
+#[test]
+fn every_strategy_returns_only_valid_data() {
+    use pamphlet_node::sim::Strategy;
+    for seed in seeds(&[2]) {
+        for strategy in Strategy::ALL {
+            let config = SimConfig {
+                nodes: 200,
+                degree: 8,
+                requests: 30,
+                docs: 10,
+                placement: Placement::Ideal,
+                attack: Some("forger:0.1".parse().unwrap()),
+                strategy,
+                seed,
+                ..SimConfig::default()
+            };
+            let r = sim(&config);
+            assert_eq!(r.invalid_accepted, 0, "seed {seed} {strategy:?}");
+            assert_eq!(r.strategy, strategy.name());
+            assert!(r.success_rate > 0.3, "seed {seed} {strategy:?}: {}", r.success_rate);
+        }
     }
 }

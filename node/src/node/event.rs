@@ -123,6 +123,22 @@ pub struct NodeConfig {
     /// capped: capping at every hop makes a genuine miss explore exponentially many
     /// branches (measured: 30,000 messages per miss at 2,000 nodes).
     pub not_found_cap: Htl,
+    /// How requests pick the next peer. Only [`RoutingStrategy::Pamphlet`] is meant for
+    /// real nodes; the others exist so the simulator can compare systems on one code base.
+    pub strategy: RoutingStrategy,
+}
+
+/// How a node ranks its peers for a request (docs/simulation.md compares them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RoutingStrategy {
+    /// Greedy by effective distance (own or friend-of-a-friend), with backtracking.
+    #[default]
+    Pamphlet,
+    /// Greedy by the peers' own locations only, with backtracking (no FOAF).
+    Greedy,
+    /// A random untried peer each time, with backtracking (a random walk).
+    RandomWalk,
 }
 
 impl Default for NodeConfig {
@@ -140,6 +156,7 @@ impl Default for NodeConfig {
             swap_interval: None,
             swap: SwapConfig::default(),
             not_found_cap: Htl::MAX,
+            strategy: RoutingStrategy::Pamphlet,
         }
     }
 }

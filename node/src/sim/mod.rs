@@ -17,6 +17,7 @@
 //! hops and messages are exact counts, not estimates from overlapping traffic.
 
 pub mod attack;
+mod reference;
 pub mod topology;
 
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ use crate::store::memory::MemoryStore;
 use crate::testing::Network;
 
 pub use attack::{Attack, AttackKind};
+
 pub use topology::{Placement, Topology, TopologyError};
 
 /// Which graph to build.
@@ -52,6 +54,70 @@ impl PartialEq for Topology {
     }
 }
 impl Eq for Topology {}
+
+/// A routing strategy to compare (all on the same topology and workload).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// pamphlet's default: greedy by effective (FOAF) distance with backtracking.
+    #[default]
+    Pamphlet,
+    /// Hyphanet-like: greedy by own distance with backtracking, HTL 18, no FOAF.
+    Hyphanet,
+    /// NextBestOnce (Roos et al.): greedy depth-first search with backtracking, each
+    /// neighbour tried once, no FOAF, and no hop limit to speak of (HTL 255).
+    NextBestOnce,
+    /// A random untried peer each hop, with backtracking, HTL 18.
+    RandomWalk,
+    /// Gnutella-style flooding with TTL `min(max_htl, 7)`; data stays with its publisher.
+    Flooding,
+    /// Chord on its own ideal ring of the same size (structured reference).
+    Chord,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pamphlet" => Strategy::Pamphlet,
+            "hyphanet" => Strategy::Hyphanet,
+            "nbo" | "nextbestonce" => Strategy::NextBestOnce,
+            "randomwalk" | "random-walk" => Strategy::RandomWalk,
+            "flooding" | "flood" => Strategy::Flooding,
+            "chord" => Strategy::Chord,
+            _ => {
+                return Err(format!(
+                    "unknown strategy {s:?}; known: pamphlet, hyphanet, nbo, randomwalk, flooding, chord"
+                ))
+            }
+        })
+    }
+}
+
+impl Strategy {
+    /// Every strategy, in table order.
+    pub const ALL: [Strategy; 6] = [
+        Strategy::Pamphlet,
+        Strategy::Hyphanet,
+        Strategy::NextBestOnce,
+        Strategy::RandomWalk,
+        Strategy::Flooding,
+        Strategy::Chord,
+    ];
+
+    /// The name the CLI takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Pamphlet => "pamphlet",
+            Strategy::Hyphanet => "hyphanet",
+            Strategy::NextBestOnce => "nbo",
+            Strategy::RandomWalk => "randomwalk",
+            Strategy::Flooding => "flooding",
+            Strategy::Chord => "chord",
+        }
+    }
+}
 
 /// One simulation: topology, workload, adversaries.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,6 +159,8 @@ pub struct SimConfig {
     pub recovery_rounds: usize,
     /// `SwapConfig::reset_probability` of every node (location resets).
     pub reset_probability: f64,
+    /// How requests are routed.
+    pub strategy: Strategy,
 }
 
 /// The most hops one DataNotFound may cost a request when defences are on.
@@ -117,6 +185,7 @@ impl Default for SimConfig {
             absent_requests: 0,
             recovery_rounds: 0,
             reset_probability: 0.0,
+            strategy: Strategy::Pamphlet,
         }
     }
 }
@@ -125,6 +194,8 @@ impl Default for SimConfig {
 /// `DataRequest` a fetch caused, backtracking included (the cost a user waits for).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
+    /// The strategy's name.
+    pub strategy: &'static str,
     /// The seed (replay with it).
     pub seed: u64,
     /// Nodes in the graph.
@@ -214,6 +285,9 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         TopologyKind::Given(t) => t.clone(),
     };
     let n = topo.len();
+    if matches!(config.strategy, Strategy::Flooding | Strategy::Chord) {
+        return Ok(reference_run(config, &topo, &mut rng));
+    }
     let locations: Vec<Location> = match config.placement {
         Placement::Ideal => (0..n).map(|i| Location::from_f64(i as f64 / n as f64)).collect(),
         Placement::Random => (0..n).map(|_| Location(rng.gen())).collect(),
@@ -225,6 +299,13 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     for (i, &loc) in locations.iter().enumerate() {
         let mut node_config = net.config(i, loc);
         node_config.max_htl = config.max_htl;
+        match config.strategy {
+            Strategy::Hyphanet => node_config.strategy = crate::RoutingStrategy::Greedy,
+            // Inserts keep HTL max_htl; fetches get 255 (set below, before the fetches).
+            Strategy::NextBestOnce => node_config.strategy = crate::RoutingStrategy::Greedy,
+            Strategy::RandomWalk => node_config.strategy = crate::RoutingStrategy::RandomWalk,
+            Strategy::Pamphlet | Strategy::Flooding | Strategy::Chord => {}
+        }
         node_config.swap.check_neighbours = config.defences;
         node_config.swap.reset_probability = config.reset_probability;
         node_config.not_found_cap = if config.defences { BLACKHOLE_CAP } else { u8::MAX };
@@ -276,6 +357,11 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     }
 
     // Fetches.
+    if config.strategy == Strategy::NextBestOnce {
+        for i in 0..n {
+            net.node_mut(i).set_max_htl(u8::MAX);
+        }
+    }
     let mut online = vec![true; n];
     let mut churn_leaves = 0;
     let forged_before: u64 = (0..n).map(|i| net.node(i).stats().forged_blocks).sum();
@@ -347,6 +433,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
 
     hops.sort_unstable();
     Ok(Report {
+        strategy: config.strategy.name(),
         seed: config.seed,
         nodes: n,
         edges: edges.len(),
@@ -377,6 +464,61 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         stored_bytes_per_node: stored as f64 / n as f64,
         virtual_seconds: net.elapsed().as_secs_f64(),
     })
+}
+
+/// Flooding or Chord: lookups computed on the graph (see `reference.rs`).
+fn reference_run(config: &SimConfig, topo: &Topology, rng: &mut ChaCha8Rng) -> Report {
+    let n = topo.len();
+    let chord = (config.strategy == Strategy::Chord).then(|| reference::Chord::new(n, rng));
+    let holders: Vec<(usize, u64)> = (0..config.docs.max(1)).map(|_| (rng.gen_range(0..n), rng.gen())).collect();
+    let (mut ok, mut messages, mut hops) = (0usize, 0u64, Vec::new());
+    for r in 0..config.requests {
+        let (holder, key) = holders[r % holders.len()];
+        let from = rng.gen_range(0..n);
+        let (found, h, m) = match &chord {
+            Some(c) => c.lookup(from, key),
+            None => reference::flood(topo, from, holder, config.max_htl.min(7)),
+        };
+        messages += m;
+        if found {
+            ok += 1;
+            hops.push(h);
+        }
+    }
+    hops.sort_unstable();
+    let requests = config.requests.max(1) as f64;
+    Report {
+        strategy: config.strategy.name(),
+        seed: config.seed,
+        nodes: n,
+        edges: if chord.is_some() { n * 64 } else { topo.edges().len() },
+        mean_degree: if chord.is_some() { 64.0 } else { topo.mean_degree() },
+        attackers: 0,
+        requests: config.requests,
+        successes: ok,
+        success_rate: ok as f64 / requests,
+        invalid_accepted: 0,
+        hops_median: percentile(&hops, 0.5),
+        hops_p95: percentile(&hops, 0.95),
+        hops_max: hops.last().copied().unwrap_or(0),
+        hops,
+        messages_per_request: messages as f64 / requests,
+        busiest_node_load: 0.0,
+        mean_node_load: 0.0,
+        inserts_ok: 0,
+        inserts: 0,
+        forged_rejected: 0,
+        swaps_attempted: 0,
+        swaps_done: 0,
+        mean_link_length: 0.0,
+        location_ks: 0.0,
+        churn_leaves: 0,
+        messages_per_absent_request: 0.0,
+        recovery_success_rate: None,
+        recovery_location_ks: None,
+        stored_bytes_per_node: 0.0,
+        virtual_seconds: 0.0,
+    }
 }
 
 /// Inserts `config.docs` new documents and fetches them `config.requests` times between
