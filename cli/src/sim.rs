@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+
+mod plot;
 use pamphlet_node::sim::{self, Attack, Placement, SimConfig, Topology, TopologyKind};
 
 /// Arguments of `pamphlet sim`.
@@ -67,6 +69,14 @@ pub(crate) struct Args {
     /// Probability per swap attempt that a node takes a fresh random location instead.
     #[arg(long, default_value_t = 0.0)]
     reset_probability: f64,
+    /// Instead of one run, run the chart series (hops histogram, success vs size, success
+    /// vs black-hole fraction) from these settings and write SVG files into DIR.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Record each fetch and measure two passive attacks on it (HTL originator inference,
+    /// request-id traceback). Small runs only: it keeps every message of a fetch.
+    #[arg(long)]
+    observe: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -103,6 +113,7 @@ impl Args {
             recovery_rounds: self.recovery_rounds,
             reset_probability: self.reset_probability,
             strategy: self.strategy,
+            observe: self.observe,
         })
     }
 }
@@ -118,6 +129,12 @@ fn peak_rss_bytes() -> Option<u64> {
 /// Runs `pamphlet sim`.
 pub(crate) fn run(args: &Args) -> Result<()> {
     let config = args.config()?;
+    if let Some(dir) = &args.plot {
+        for file in plot::write_all(&config, dir)? {
+            println!("wrote {file}");
+        }
+        return Ok(());
+    }
     let started = Instant::now();
     let report = sim::run(&config, started).with_context(|| format!("simulation failed (seed {})", config.seed))?;
     let wall = started.elapsed().as_secs_f64();
@@ -156,6 +173,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 _ => "not run".into(),
             },
         ),
+        (
+            "max-HTL guess precision",
+            report
+                .htl_guess_precision
+                .map_or("not observed".into(), |p| format!("{p:.3} ({} guesses)", report.htl_guesses)),
+        ),
+        ("ids seen on two links", report.ids_on_two_links.to_string()),
         ("messages per miss", format!("{:.1}", report.messages_per_absent_request)),
         ("forged blocks rejected", report.forged_rejected.to_string()),
         ("requests per second (wall)", format!("{rps:.0}")),

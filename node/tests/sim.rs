@@ -148,3 +148,16 @@ fn every_strategy_returns_only_valid_data() {
         }
     }
 }
+
+/// Passive attacks on the fetch path: request ids never appear on two links (traceback finds
+/// nothing), and a neighbour guessing "my sender started it" at max HTL is often wrong.
+#[test]
+fn passive_observers_learn_little() {
+    for seed in seeds(&[6]) {
+        let r = sim(&SimConfig { placement: Placement::Ideal, observe: true, ..small(seed) });
+        assert_eq!(r.ids_on_two_links, 0, "seed {seed}");
+        let p = r.htl_guess_precision.unwrap_or_else(|| panic!("seed {seed}: no guesses"));
+        assert!(r.htl_guesses > 20, "seed {seed}: {}", r.htl_guesses);
+        assert!(p < 0.85, "seed {seed}: max-HTL guess precision {p}");
+    }
+}

@@ -161,6 +161,11 @@ pub struct SimConfig {
     pub reset_probability: f64,
     /// How requests are routed.
     pub strategy: Strategy,
+    /// Record every fetch's messages and play two passive attackers on them: a neighbour
+    /// guessing that a request at max HTL started at its sender (Levine et al. 2017), and
+    /// request-id traceback (Tian et al. 2013: does one id appear on two links?). Costs
+    /// memory: for small runs.
+    pub observe: bool,
 }
 
 /// The most hops one DataNotFound may cost a request when defences are on.
@@ -186,6 +191,7 @@ impl Default for SimConfig {
             recovery_rounds: 0,
             reset_probability: 0.0,
             strategy: Strategy::Pamphlet,
+            observe: false,
         }
     }
 }
@@ -250,6 +256,15 @@ pub struct Report {
     /// Messages per fetch of a key nobody inserted (the cost of a genuine miss; see
     /// [`SimConfig::absent_requests`]), 0 when none were run.
     pub messages_per_absent_request: f64,
+    /// HTL inference (with `observe`): of the DataRequests sent at max HTL, the share sent
+    /// by the fetch's originator: the precision of a neighbour who guesses "my sender
+    /// started it" whenever it sees max HTL.
+    pub htl_guess_precision: Option<f64>,
+    /// DataRequests at max HTL observed (the guesses made).
+    pub htl_guesses: u64,
+    /// Request-id traceback (with `observe`): DataRequest ids seen on more than one link
+    /// within one fetch (0 means an id never leads anywhere past its link).
+    pub ids_on_two_links: u64,
     /// Success rate on fresh documents after the recovery rounds (`None`: not run).
     pub recovery_success_rate: Option<f64>,
     /// Location KS distance after the recovery rounds.
@@ -317,7 +332,8 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     }
     let edges = topo.edges();
     net.connect_many(&edges);
-    net.run();
+    // One LocationUpdate per link end: more steps than one operation may take at scale.
+    net.run_bounded(u64::MAX);
 
     // Adversaries.
     let mut order: Vec<usize> = (0..n).collect();
@@ -369,6 +385,8 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     let received_before: Vec<u64> = (0..n).map(|i| net.received(i)).collect();
     let (mut successes, mut invalid) = (0usize, 0usize);
     let mut hops = Vec::with_capacity(config.requests);
+    let (mut guesses, mut correct, mut ids_on_two_links) = (0u64, 0u64, 0u64);
+    net.set_recording(config.observe);
     for r in 0..config.requests {
         if config.churn > 0.0 && rng.gen::<f64>() < config.churn {
             churn_leaves += churn(&mut net, &topo, &honest, &mut online, &mut rng);
@@ -381,8 +399,15 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
             }
         };
         let before = net.counts().data_requests;
+        net.clear_transcript();
         let op = net.fetch(from, BlockKind::Chk, block.routing_key());
         net.run_bounded(OP_STEPS);
+        if config.observe {
+            let (g, c, t) = observe(&net, from, config.max_htl);
+            guesses += g;
+            correct += c;
+            ids_on_two_links += t;
+        }
         for e in net.take_events(from) {
             if let Event::FetchSucceeded { op: o, block: got, .. } = e {
                 if o != op {
@@ -397,6 +422,8 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
             }
         }
     }
+    net.set_recording(false);
+    net.clear_transcript();
     let counts = net.counts();
     let absent_before = counts.messages;
     for a in 0..config.absent_requests {
@@ -457,6 +484,9 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         swaps_done,
         mean_link_length: mean_link,
         location_ks: location_ks_measured,
+        htl_guess_precision: (config.observe && guesses > 0).then(|| correct as f64 / guesses as f64),
+        htl_guesses: guesses,
+        ids_on_two_links,
         recovery_success_rate,
         recovery_location_ks,
         churn_leaves,
@@ -464,6 +494,27 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         stored_bytes_per_node: stored as f64 / n as f64,
         virtual_seconds: net.elapsed().as_secs_f64(),
     })
+}
+
+/// The two passive attacks on one fetch's transcript: (guesses at max HTL, correct ones,
+/// ids seen on two links).
+fn observe(net: &Network, origin: usize, max_htl: u8) -> (u64, u64, u64) {
+    let (mut g, mut c) = (0, 0);
+    let mut links: std::collections::HashMap<u64, (usize, usize)> = std::collections::HashMap::new();
+    let mut reused = 0;
+    for sent in net.transcript() {
+        if let crate::wire::message::Message::DataRequest { id, htl, .. } = sent.msg {
+            if htl >= max_htl {
+                g += 1;
+                c += u64::from(sent.from == origin);
+            }
+            match links.insert(id, (sent.from, sent.to)) {
+                Some(l) if l != (sent.from, sent.to) => reused += 1,
+                _ => {}
+            }
+        }
+    }
+    (g, c, reused)
 }
 
 /// Flooding or Chord: lookups computed on the graph (see `reference.rs`).
@@ -514,6 +565,9 @@ fn reference_run(config: &SimConfig, topo: &Topology, rng: &mut ChaCha8Rng) -> R
         location_ks: 0.0,
         churn_leaves: 0,
         messages_per_absent_request: 0.0,
+        htl_guess_precision: None,
+        htl_guesses: 0,
+        ids_on_two_links: 0,
         recovery_success_rate: None,
         recovery_location_ks: None,
         stored_bytes_per_node: 0.0,
