@@ -77,6 +77,10 @@ pub(crate) struct Args {
     /// request-id traceback). Small runs only: it keeps every message of a fetch.
     #[arg(long)]
     observe: bool,
+    /// Cache flushing: insert this many junk documents after the real ones (use with
+    /// --store-blocks to make stores small).
+    #[arg(long, default_value_t = 0)]
+    junk: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -114,6 +118,7 @@ impl Args {
             reset_probability: self.reset_probability,
             strategy: self.strategy,
             observe: self.observe,
+            junk_inserts: self.junk,
         })
     }
 }

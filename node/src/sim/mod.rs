@@ -161,6 +161,11 @@ pub struct SimConfig {
     pub reset_probability: f64,
     /// How requests are routed.
     pub strategy: Strategy,
+    /// Cache flushing: after the documents are inserted (and each fetched once, so it is
+    /// "popular" and cached on its paths), this many junk documents are inserted from
+    /// random nodes before the measured fetches. With small `store_blocks` the fetch
+    /// success then measures how documents survive the flood.
+    pub junk_inserts: usize,
     /// Record every fetch's messages and play two passive attackers on them: a neighbour
     /// guessing that a request at max HTL started at its sender (Levine et al. 2017), and
     /// request-id traceback (Tian et al. 2013: does one id appear on two links?). Costs
@@ -192,6 +197,7 @@ impl Default for SimConfig {
             reset_probability: 0.0,
             strategy: Strategy::Pamphlet,
             observe: false,
+            junk_inserts: 0,
         }
     }
 }
@@ -370,6 +376,24 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         let ok = net.take_events(from).iter().any(|e| matches!(e, Event::InsertSucceeded { op: o, .. } if *o == op));
         inserts_ok += usize::from(ok);
         docs.push((from, block));
+    }
+
+    // Cache flushing: warm every document once, then flood the network with junk.
+    if config.junk_inserts > 0 {
+        for (inserter, block) in &docs {
+            let from = honest.iter().copied().find(|&c| c != *inserter).unwrap_or(*inserter);
+            net.fetch(from, BlockKind::Chk, block.routing_key());
+            net.run_bounded(OP_STEPS);
+            net.take_events(from);
+        }
+        for j in 0..config.junk_inserts {
+            let text = format!("junk {j} of run {}", config.seed);
+            let (block, _) = chk::encode(text.as_bytes(), ChkFlags::default())?;
+            let from = rng.gen_range(0..n);
+            net.insert(from, Block::Chk(block));
+            net.run_bounded(OP_STEPS);
+            net.take_events(from);
+        }
     }
 
     // Fetches.
