@@ -161,3 +161,22 @@ fn passive_observers_learn_little() {
         assert!(p < 0.85, "seed {seed}: max-HTL guess precision {p}");
     }
 }
+
+/// Cache flushing with tiny stores: junk inserts run, never corrupt anything, and can only
+/// hurt (the measured figures are in docs/security.md).
+#[test]
+fn cache_flushing_runs_and_only_hurts() {
+    for seed in seeds(&[8]) {
+        let config = SimConfig { placement: Placement::Ideal, store_blocks: Some(4), ..small(seed) };
+        let clean = sim(&config);
+        let flushed = sim(&SimConfig { junk_inserts: 600, ..config });
+        assert_eq!(flushed.invalid_accepted, 0, "seed {seed}");
+        assert!(
+            flushed.success_rate <= clean.success_rate,
+            "seed {seed}: {} > {}",
+            flushed.success_rate,
+            clean.success_rate
+        );
+        assert!(flushed.success_rate < 1.0, "seed {seed}: 600 junk inserts into 2,400 slots flushed nothing");
+    }
+}
