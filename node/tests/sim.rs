@@ -180,3 +180,21 @@ fn cache_flushing_runs_and_only_hurts() {
         assert!(flushed.success_rate < 1.0, "seed {seed}: 600 junk inserts into 2,400 slots flushed nothing");
     }
 }
+
+/// Eclipse: the nodes closest to one key are Sybil black holes. The originator's cap lets
+/// some fetches route around them; trusting their DataNotFound finds almost nothing.
+#[test]
+fn eclipse_defence_beats_no_defence() {
+    for seed in seeds(&[1, 3]) {
+        let config = SimConfig {
+            placement: Placement::Ideal,
+            docs: 1,
+            attack: Some("eclipse:0.01".parse().unwrap()),
+            ..small(seed)
+        };
+        let d = sim(&config);
+        let n = sim(&SimConfig { defences: false, ..config });
+        assert_eq!(d.attackers, 3, "seed {seed}");
+        assert!(d.success_rate > n.success_rate + 0.2, "seed {seed}: {} vs {}", d.success_rate, n.success_rate);
+    }
+}

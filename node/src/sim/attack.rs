@@ -40,6 +40,9 @@ pub enum AttackKind {
     Forger,
     /// Poison location swaps towards one point.
     PitchBlack,
+    /// Sybils around one key: the attackers are the nodes closest to the first document's
+    /// key (instead of random nodes), and they behave as black holes.
+    Eclipse,
 }
 
 /// An attack: what, and which fraction of the nodes do it.
@@ -59,7 +62,7 @@ pub enum AttackParseError {
     #[error("expected NAME:FRACTION (e.g. blackhole:0.2), got {0:?}")]
     Form(String),
     /// Unknown attack name.
-    #[error("unknown attack {0:?}; known: blackhole, forger, pitchblack")]
+    #[error("unknown attack {0:?}; known: blackhole, forger, pitchblack, eclipse")]
     Name(String),
     /// The fraction is not a number in [0, 1].
     #[error("attack fraction must be a number in [0, 1], got {0:?}")]
@@ -75,6 +78,7 @@ impl FromStr for Attack {
             "blackhole" => AttackKind::Blackhole,
             "forger" => AttackKind::Forger,
             "pitchblack" => AttackKind::PitchBlack,
+            "eclipse" => AttackKind::Eclipse,
             _ => return Err(AttackParseError::Name(name.to_string())),
         };
         let fraction: f64 = frac.parse().map_err(|_| AttackParseError::Fraction(frac.to_string()))?;
@@ -91,6 +95,7 @@ impl fmt::Display for AttackKind {
             AttackKind::Blackhole => "blackhole",
             AttackKind::Forger => "forger",
             AttackKind::PitchBlack => "pitchblack",
+            AttackKind::Eclipse => "eclipse",
         })
     }
 }
@@ -108,7 +113,7 @@ pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rn
                 let mut fakes: HashMap<(PeerId, RequestId), Reveal> = HashMap::new();
                 net.set_filter(i, Box::new(move |peer, msg| pitch_black(target, &mut own, &mut fakes, peer, msg)));
             }
-            AttackKind::Blackhole => net.set_filter(i, Box::new(blackhole)),
+            AttackKind::Blackhole | AttackKind::Eclipse => net.set_filter(i, Box::new(blackhole)),
             AttackKind::Forger => {
                 let mut bytes = vec![0u8; CHK_BLOCK_LEN];
                 rng.fill(&mut bytes[..]);

@@ -348,6 +348,12 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         Some(a) => ((a.fraction * n as f64).round() as usize).min(n),
         None => 0,
     };
+    if config.attack.is_some_and(|a| a.kind == AttackKind::Eclipse) {
+        // Sybils placed around the first document's key: the nodes closest to it.
+        let (first, _) = chk::encode(document_text(0, config.seed).as_bytes(), ChkFlags::default())?;
+        let target = Location::of_key(&Block::Chk(first).routing_key());
+        order.sort_by_key(|&i| (net.node(i).location().distance(target), i));
+    }
     let mut is_attacker = vec![false; n];
     for &i in &order[..attackers] {
         is_attacker[i] = true;
@@ -367,8 +373,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     let mut docs = Vec::with_capacity(config.docs.max(1));
     let mut inserts_ok = 0;
     for d in 0..config.docs.max(1) {
-        let text = format!("pamphlet simulator document {d} of run {}", config.seed);
-        let (block, _) = chk::encode(text.as_bytes(), ChkFlags::default())?;
+        let (block, _) = chk::encode(document_text(d, config.seed).as_bytes(), ChkFlags::default())?;
         let block = Block::Chk(block);
         let from = honest[rng.gen_range(0..honest.len())];
         let op = net.insert(from, block.clone());
@@ -539,6 +544,11 @@ fn observe(net: &Network, origin: usize, max_htl: u8) -> (u64, u64, u64) {
         }
     }
     (g, c, reused)
+}
+
+/// The plaintext of measured document `d`.
+fn document_text(d: usize, seed: u64) -> String {
+    format!("pamphlet simulator document {d} of run {seed}")
 }
 
 /// Flooding or Chord: lookups computed on the graph (see `reference.rs`).
