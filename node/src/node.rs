@@ -225,11 +225,11 @@ impl<S: BlockStore> Node<S> {
     /// Connects a peer at `location` and tells every peer our new neighbour list
     /// (friend-of-a-friend routing). Adding a peer that is already connected only updates
     /// its location.
-    pub fn add_peer(&mut self, _now: Instant, peer: PeerId, location: Location) {
+    pub fn add_peer(&mut self, now: Instant, peer: PeerId, location: Location) {
         let link = self.link_coins(peer);
         self.peers.insert(peer, location, link);
         if let (None, Some(every)) = (self.next_swap, self.config.swap_interval) {
-            self.next_swap = Some(_now + every);
+            self.next_swap = Some(now + self.jittered(every));
         }
         self.broadcast_location();
     }
@@ -430,7 +430,7 @@ impl<S: BlockStore> Node<S> {
         }
         if let (Some(at), Some(every)) = (self.next_swap, self.config.swap_interval) {
             if at <= now {
-                self.next_swap = Some(now + every);
+                self.next_swap = Some(now + self.jittered(every));
                 self.start_swap(now);
             }
         }
@@ -743,6 +743,13 @@ impl<S: BlockStore> Node<S> {
     }
 
     // ----- helpers ---------------------------------------------------------------------
+
+    /// `every` times a random factor in [0.5, 1.5): nodes started together must not all
+    /// swap at the same instant (each would find its partner busy with its own swap, which
+    /// the simulator showed: every swap rejected).
+    fn jittered(&mut self, every: Duration) -> Duration {
+        every.mul_f64(self.rng.gen_range(0.5..1.5))
+    }
 
     fn apply_swap(&mut self, now: Instant, outcome: swap::Outcome) {
         match outcome {

@@ -198,3 +198,41 @@ fn eclipse_defence_beats_no_defence() {
         assert!(d.success_rate > n.success_rate + 0.2, "seed {seed}: {} vs {}", d.success_rate, n.success_rate);
     }
 }
+
+/// Periodic swapping (`swap_interval`) runs on its own timer, through the harness.
+#[test]
+fn periodic_swapping_runs_on_its_timer() {
+    use std::time::Duration;
+
+    use pamphlet_node::routing::location::Location;
+    use pamphlet_node::store::MemoryStore;
+    use pamphlet_node::testing::Network;
+
+    for seed in seeds(&[9]) {
+        let mut net = Network::new(seed);
+        // A ring of 8 whose locations are reversed pairwise: plenty of good swaps.
+        let locs = [0.5, 0.1, 0.7, 0.3, 0.9, 0.2, 0.6, 0.0];
+        for (i, &l) in locs.iter().enumerate() {
+            let mut c = net.config(i, Location::from_f64(l));
+            c.swap_interval = Some(Duration::from_secs(1));
+            net.add_node_with(c, MemoryStore::default());
+        }
+        for i in 0..8 {
+            net.connect(i, (i + 1) % 8);
+        }
+        net.run_for(Duration::from_secs(30));
+        let (mut attempted, mut done) = (0, 0);
+        for i in 0..8 {
+            attempted += net.node(i).stats().swaps_attempted;
+            done += net.node(i).stats().swaps_done;
+        }
+        assert!(attempted >= 8 * 20, "seed {seed}: {attempted} swaps in 30 s at one per second per node");
+        assert!(done > 0, "seed {seed}");
+        // Swaps permute locations: the multiset is unchanged.
+        let mut now: Vec<u64> = (0..8).map(|i| net.node(i).location().0).collect();
+        let mut before: Vec<u64> = locs.iter().map(|&l| Location::from_f64(l).0).collect();
+        now.sort_unstable();
+        before.sort_unstable();
+        assert_eq!(now, before, "seed {seed}");
+    }
+}
