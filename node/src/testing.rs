@@ -7,6 +7,11 @@
 //! (whichever comes first, deliveries first on ties), like quinn's test `Pair::drive`. Two
 //! runs with the same seed and the same calls produce the same transcript.
 //!
+//! At scale (the simulator): wake-ups sit in a heap, so a step never scans every node; the
+//! transcript can be turned off ([`Network::set_recording`]) and [`Network::counts`] read
+//! instead; [`Network::connect_many`] builds a large graph without an advertisement storm;
+//! [`Network::set_latency`] adds seeded per-message jitter.
+//!
 //! Adversaries are modelled with per-node *filters* on outgoing messages
 //! ([`Network::set_filter`]): drop everything (a dead node), corrupt blocks (a forger).
 //! Overloaded nodes need no filter: give them `max_requests_per_peer: 0`.

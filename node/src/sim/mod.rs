@@ -140,7 +140,9 @@ pub struct SimConfig {
     pub swap_rounds: usize,
     /// Adversaries, if any.
     pub attack: Option<Attack>,
-    /// Probability, per fetch, that one random node leaves and one that left comes back.
+    /// Probability, per fetch, that one random node leaves and one that left comes back
+    /// (the returning node keeps its store and reconnects to its online neighbours). A
+    /// mild model: about one node is away at a time.
     pub churn: f64,
     /// Store and cache size of every node, in blocks (`None`: 64 MiB each). Small values
     /// force eviction (data ageing).
@@ -415,10 +417,14 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     let (mut successes, mut invalid) = (0usize, 0usize);
     let mut hops = Vec::with_capacity(config.requests);
     let (mut guesses, mut correct, mut ids_on_two_links) = (0u64, 0u64, 0u64);
+    // Neighbour-list updates caused by churn are not the fetches' messages.
+    let mut churn_messages = 0u64;
     net.set_recording(config.observe);
     for r in 0..config.requests {
         if config.churn > 0.0 && rng.gen::<f64>() < config.churn {
+            let before = net.counts().messages;
             churn_leaves += churn(&mut net, &topo, &honest, &mut online, &mut rng);
+            churn_messages += net.counts().messages - before;
         }
         let (inserter, block) = &docs[r % docs.len()];
         let from = loop {
@@ -503,7 +509,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         hops_p95: percentile(&hops, 0.95),
         hops_max: hops.last().copied().unwrap_or(0),
         hops,
-        messages_per_request: (counts.messages - counts_before.messages) as f64 / requests,
+        messages_per_request: (counts.messages - counts_before.messages - churn_messages) as f64 / requests,
         busiest_node_load: loads.iter().copied().max().unwrap_or(0) as f64 / requests,
         mean_node_load: loads.iter().sum::<u64>() as f64 / n as f64 / requests,
         inserts_ok,
