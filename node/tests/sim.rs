@@ -236,3 +236,24 @@ fn periodic_swapping_runs_on_its_timer() {
         assert_eq!(now, before, "seed {seed}");
     }
 }
+
+/// Determinism holds through swapping, attackers' filters and churn too.
+#[test]
+fn swapping_attacks_and_churn_are_deterministic() {
+    for seed in seeds(&[11]) {
+        for attack in ["pitchblack:0.02", "blackhole:0.1"] {
+            let config = SimConfig {
+                nodes: 200,
+                degree: 8,
+                requests: 30,
+                docs: 10,
+                swap_rounds: 3,
+                churn: 0.3,
+                attack: Some(attack.parse().unwrap()),
+                seed,
+                ..SimConfig::default()
+            };
+            assert_eq!(sim(&config), sim(&config), "seed {seed} {attack}");
+        }
+    }
+}
