@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+
+mod plot;
 use pamphlet_node::sim::{self, Attack, Placement, SimConfig, Topology, TopologyKind};
 
 /// Arguments of `pamphlet sim`.
@@ -27,6 +29,9 @@ pub(crate) struct Args {
     /// Seed: the same seed gives the same result.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Routing strategy: pamphlet, hyphanet, nbo, randomwalk, flooding or chord.
+    #[arg(long, default_value = "pamphlet")]
+    strategy: sim::Strategy,
     /// Graph: small-world (darknet: ring + 1/d links) or random (opennet-like).
     #[arg(long, default_value = "small-world", value_parser = ["small-world", "random"])]
     topology: String,
@@ -51,6 +56,31 @@ pub(crate) struct Args {
     /// Hops-to-live of requests.
     #[arg(long, default_value_t = 18)]
     htl: u8,
+    /// Turn pamphlet's defences off (black-hole cap, Pitch Black swap checks), to measure
+    /// what they buy.
+    #[arg(long)]
+    no_defence: bool,
+    /// Extra fetches of never-inserted keys, to measure what a miss costs.
+    #[arg(long, default_value_t = 0)]
+    absent: usize,
+    /// After measuring, stop the attack, run this many more swap rounds and measure again.
+    #[arg(long, default_value_t = 0)]
+    recovery_rounds: usize,
+    /// Probability per swap attempt that a node takes a fresh random location instead.
+    #[arg(long, default_value_t = 0.0)]
+    reset_probability: f64,
+    /// Instead of one run, run the chart series (hops histogram, success vs size, success
+    /// vs black-hole fraction) from these settings and write SVG files into DIR.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// Record each fetch and measure two passive attacks on it (HTL originator inference,
+    /// request-id traceback). Small runs only: it keeps every message of a fetch.
+    #[arg(long)]
+    observe: bool,
+    /// Cache flushing: insert this many junk documents after the real ones (use with
+    /// --store-blocks to make stores small).
+    #[arg(long, default_value_t = 0)]
+    junk: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -82,6 +112,13 @@ impl Args {
             churn: self.churn,
             store_blocks: self.store_blocks,
             max_htl: self.htl,
+            defences: !self.no_defence,
+            absent_requests: self.absent,
+            recovery_rounds: self.recovery_rounds,
+            reset_probability: self.reset_probability,
+            strategy: self.strategy,
+            observe: self.observe,
+            junk_inserts: self.junk,
         })
     }
 }
@@ -97,6 +134,12 @@ fn peak_rss_bytes() -> Option<u64> {
 /// Runs `pamphlet sim`.
 pub(crate) fn run(args: &Args) -> Result<()> {
     let config = args.config()?;
+    if let Some(dir) = &args.plot {
+        for file in plot::write_all(&config, dir)? {
+            println!("wrote {file}");
+        }
+        return Ok(());
+    }
     let started = Instant::now();
     let report = sim::run(&config, started).with_context(|| format!("simulation failed (seed {})", config.seed))?;
     let wall = started.elapsed().as_secs_f64();
@@ -115,6 +158,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         return Ok(());
     }
     let rows: Vec<(&str, String)> = vec![
+        ("strategy", report.strategy.to_string()),
         ("seed", report.seed.to_string()),
         ("nodes / edges / mean degree", format!("{} / {} / {:.1}", report.nodes, report.edges, report.mean_degree)),
         ("attackers", report.attackers.to_string()),
@@ -127,6 +171,21 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ("swaps done / attempted", format!("{} / {}", report.swaps_done, report.swaps_attempted)),
         ("mean link length", format!("{:.4}", report.mean_link_length)),
         ("location KS vs uniform", format!("{:.3}", report.location_ks)),
+        (
+            "after recovery: success / KS",
+            match (report.recovery_success_rate, report.recovery_location_ks) {
+                (Some(s), Some(k)) => format!("{s:.3} / {k:.3}"),
+                _ => "not run".into(),
+            },
+        ),
+        (
+            "max-HTL guess precision",
+            report
+                .htl_guess_precision
+                .map_or("not observed".into(), |p| format!("{p:.3} ({} guesses)", report.htl_guesses)),
+        ),
+        ("ids seen on two links", report.ids_on_two_links.to_string()),
+        ("messages per miss", format!("{:.1}", report.messages_per_absent_request)),
         ("forged blocks rejected", report.forged_rejected.to_string()),
         ("requests per second (wall)", format!("{rps:.0}")),
         ("peak memory", rss.map_or("n/a".into(), |r| format!("{:.1} MiB", r as f64 / 1048576.0))),

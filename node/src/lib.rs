@@ -31,7 +31,7 @@ pub mod testing;
 pub mod transport;
 pub mod wire;
 
-pub use node::{Event, FailReason, Node, NodeConfig, NodeStats, OpId};
+pub use node::{Event, FailReason, Node, NodeConfig, NodeStats, OpId, RoutingStrategy};
 
 /// Identifies a connected peer to the sans-IO node. The driver assigns them (the tokio
 /// driver per friend, the simulator per node) and maps them to links.

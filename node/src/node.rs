@@ -27,7 +27,7 @@ use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use event::{Event, FailReason, NodeConfig, NodeStats, OpId};
+pub use event::{Event, FailReason, NodeConfig, NodeStats, OpId, RoutingStrategy};
 
 use crate::routing::htl::LinkHtl;
 use crate::routing::location::Location;
@@ -230,11 +230,11 @@ impl<S: BlockStore> Node<S> {
     /// Connects a peer at `location` and tells every peer our new neighbour list
     /// (friend-of-a-friend routing). Adding a peer that is already connected only updates
     /// its location.
-    pub fn add_peer(&mut self, _now: Instant, peer: PeerId, location: Location) {
+    pub fn add_peer(&mut self, now: Instant, peer: PeerId, location: Location) {
         let link = self.link_coins(peer);
         self.peers.insert(peer, location, link);
         if let (None, Some(every)) = (self.next_swap, self.config.swap_interval) {
-            self.next_swap = Some(_now + every);
+            self.next_swap = Some(now + self.jittered(every));
         }
         self.broadcast_location();
     }
@@ -274,6 +274,11 @@ impl<S: BlockStore> Node<S> {
     pub fn set_location(&mut self, _now: Instant, location: Location) {
         self.config.location = location;
         self.broadcast_location();
+    }
+
+    /// Changes the HTL of requests started from now on, and the cap on incoming ones.
+    pub fn set_max_htl(&mut self, max_htl: Htl) {
+        self.config.max_htl = max_htl;
     }
 
     /// Starts a location swap (Sandberg; see `routing/swap.rs`) unless one is in progress
@@ -325,7 +330,8 @@ impl<S: BlockStore> Node<S> {
             self.events.push_back(Event::FetchFailed { op, reason: FailReason::RecentlyFailed, peers_tried: 0 });
             return op;
         }
-        let req = Request::new(kind, key, max, None, now + self.config.request_timeout);
+        let req = Request::new(kind, key, max, None, now + self.config.request_timeout)
+            .with_not_found_cap(self.config.not_found_cap);
         self.launch(now, req, Origin::Local(op), Payload::Fetch, max);
         op
     }
@@ -353,7 +359,8 @@ impl<S: BlockStore> Node<S> {
             return op;
         }
         let max = self.config.max_htl;
-        let req = Request::new(kind, key, max, None, now + self.config.request_timeout);
+        let req = Request::new(kind, key, max, None, now + self.config.request_timeout)
+            .with_not_found_cap(self.config.not_found_cap);
         self.launch(now, req, Origin::Local(op), Payload::Insert(block), max);
         op
     }
@@ -428,7 +435,7 @@ impl<S: BlockStore> Node<S> {
         }
         if let (Some(at), Some(every)) = (self.next_swap, self.config.swap_interval) {
             if at <= now {
-                self.next_swap = Some(now + every);
+                self.next_swap = Some(now + self.jittered(every));
                 self.start_swap(now);
             }
         }
@@ -571,7 +578,15 @@ impl<S: BlockStore> Node<S> {
     /// Asks the request for its next step and carries it out.
     fn route(&mut self, h: Handle, now: Instant) {
         let Some(f) = self.requests.get_mut(&h) else { return };
-        let ranked = self.peers.ranked(f.req.target, now);
+        let ranked = match self.config.strategy {
+            RoutingStrategy::Pamphlet => self.peers.ranked(f.req.target, now),
+            RoutingStrategy::Greedy => self.peers.ranked_with(f.req.target, now, false),
+            RoutingStrategy::RandomWalk => {
+                let mut v: Vec<PeerId> = self.peers.ids().collect();
+                rand::seq::SliceRandom::shuffle(&mut v[..], &mut self.rng);
+                v
+            }
+        };
         let id: RequestId = self.rng.gen();
         let (timeout, max, accept) = (self.config.request_timeout, self.config.max_htl, self.config.accept_timeout);
         match f.req.next(now, &ranked, id, accept, |htl| hop_wait(timeout, max, htl)) {
@@ -733,6 +748,13 @@ impl<S: BlockStore> Node<S> {
     }
 
     // ----- helpers ---------------------------------------------------------------------
+
+    /// `every` times a random factor in [0.5, 1.5): nodes started together must not all
+    /// swap at the same instant (each would find its partner busy with its own swap, which
+    /// the simulator showed: every swap rejected).
+    fn jittered(&mut self, every: Duration) -> Duration {
+        every.mul_f64(self.rng.gen_range(0.5..1.5))
+    }
 
     fn apply_swap(&mut self, now: Instant, outcome: swap::Outcome) {
         match outcome {

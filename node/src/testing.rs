@@ -7,6 +7,11 @@
 //! (whichever comes first, deliveries first on ties), like quinn's test `Pair::drive`. Two
 //! runs with the same seed and the same calls produce the same transcript.
 //!
+//! At scale (the simulator): wake-ups sit in a heap, so a step never scans every node; the
+//! transcript can be turned off ([`Network::set_recording`]) and [`Network::counts`] read
+//! instead; [`Network::connect_many`] builds a large graph without an advertisement storm;
+//! [`Network::set_latency`] adds seeded per-message jitter.
+//!
 //! Adversaries are modelled with per-node *filters* on outgoing messages
 //! ([`Network::set_filter`]): drop everything (a dead node), corrupt blocks (a forger).
 //! Overloaded nodes need no filter: give them `max_requests_per_peer: 0`.
@@ -239,6 +244,11 @@ impl Network {
     /// Sets the filter on `node`'s outgoing messages.
     pub fn set_filter(&mut self, node: usize, filter: Filter) {
         self.filters.insert(node, filter);
+    }
+
+    /// Removes `node`'s filter (the node behaves honestly again).
+    pub fn clear_filter(&mut self, node: usize) {
+        self.filters.remove(&node);
     }
 
     /// Node `i`.

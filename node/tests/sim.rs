@@ -74,6 +74,189 @@ fn swapping_improves_routing() {
         before = (before.0 + a.mean_link_length, before.1 + a.success_rate, before.2 + a.messages_per_request);
         after = (after.0 + b.mean_link_length, after.1 + b.success_rate, after.2 + b.messages_per_request);
     }
-    assert!(after.1 >= before.1, "success {before:?} -> {after:?}");
-    assert!(after.2 < before.2, "messages per request {before:?} -> {after:?}");
+    // Success is near 1 either way at this size (documents are cached along insert
+    // paths); allow one request in 180 of noise. Cost is where swapping shows.
+    assert!(after.1 >= before.1 - 1.0 / 60.0, "success {before:?} -> {after:?}");
+    assert!(after.2 < 0.85 * before.2, "messages per request {before:?} -> {after:?}");
+}
+
+/// Black holes (20%) answer DataNotFound at once; the originator's cap on what one such
+/// answer may cost makes it try other first hops, and does better than trusting it.
+#[test]
+fn blackhole_defence_beats_no_defence() {
+    let (mut with, mut without) = (0.0, 0.0);
+    for seed in seeds(&[1, 2]) {
+        let config =
+            SimConfig { placement: Placement::Ideal, attack: Some("blackhole:0.2".parse().unwrap()), ..small(seed) };
+        let d = sim(&config);
+        let n = sim(&SimConfig { defences: false, ..config });
+        assert!(d.attackers == 60 && n.attackers == 60, "seed {seed}");
+        assert_eq!(d.invalid_accepted + n.invalid_accepted, 0, "seed {seed}");
+        with += d.success_rate;
+        without += n.success_rate;
+    }
+    assert!(with > without + 0.1, "with defence {with}, without {without}");
+}
+
+/// Pitch Black: 1% of nodes poison swaps. Without the plausibility check honest locations
+/// cluster (KS distance from uniform jumps); with it they stay spread.
+#[test]
+fn pitch_black_mitigation_keeps_locations_spread() {
+    for seed in seeds(&[4]) {
+        let config = SimConfig {
+            nodes: 300,
+            degree: 8,
+            swap_rounds: 15,
+            requests: 40,
+            docs: 20,
+            attack: Some("pitchblack:0.01".parse().unwrap()),
+            seed,
+            ..SimConfig::default()
+        };
+        let d = sim(&config);
+        let n = sim(&SimConfig { defences: false, ..config });
+        assert!(n.location_ks > 0.2, "seed {seed}: attack had no effect: {}", n.location_ks);
+        assert!(d.location_ks < 0.1, "seed {seed}: mitigation failed: {}", d.location_ks);
+        assert!(
+            d.mean_link_length > n.mean_link_length,
+            "seed {seed}: {} vs {}",
+            d.mean_link_length,
+            n.mean_link_length
+        );
+    }
+}
+
+/// Every strategy on one topology and workload, with 10% forgers: only genuine blocks come
+/// back, and the node-based strategies still find most documents.
+#[test]
+fn every_strategy_returns_only_valid_data() {
+    use pamphlet_node::sim::Strategy;
+    for seed in seeds(&[2]) {
+        for strategy in Strategy::ALL {
+            let config = SimConfig {
+                nodes: 200,
+                degree: 8,
+                requests: 30,
+                docs: 10,
+                placement: Placement::Ideal,
+                attack: Some("forger:0.1".parse().unwrap()),
+                strategy,
+                seed,
+                ..SimConfig::default()
+            };
+            let r = sim(&config);
+            assert_eq!(r.invalid_accepted, 0, "seed {seed} {strategy:?}");
+            assert_eq!(r.strategy, strategy.name());
+            assert!(r.success_rate > 0.3, "seed {seed} {strategy:?}: {}", r.success_rate);
+        }
+    }
+}
+
+/// Passive attacks on the fetch path: request ids never appear on two links (traceback finds
+/// nothing), and a neighbour guessing "my sender started it" at max HTL is often wrong.
+#[test]
+fn passive_observers_learn_little() {
+    for seed in seeds(&[6]) {
+        let r = sim(&SimConfig { placement: Placement::Ideal, observe: true, ..small(seed) });
+        assert_eq!(r.ids_on_two_links, 0, "seed {seed}");
+        let p = r.htl_guess_precision.unwrap_or_else(|| panic!("seed {seed}: no guesses"));
+        assert!(r.htl_guesses > 20, "seed {seed}: {}", r.htl_guesses);
+        assert!(p < 0.85, "seed {seed}: max-HTL guess precision {p}");
+    }
+}
+
+/// Cache flushing with tiny stores: junk inserts run, never corrupt anything, and can only
+/// hurt (the measured figures are in docs/security.md).
+#[test]
+fn cache_flushing_runs_and_only_hurts() {
+    for seed in seeds(&[8]) {
+        let config = SimConfig { placement: Placement::Ideal, store_blocks: Some(4), ..small(seed) };
+        let clean = sim(&config);
+        let flushed = sim(&SimConfig { junk_inserts: 600, ..config });
+        assert_eq!(flushed.invalid_accepted, 0, "seed {seed}");
+        assert!(
+            flushed.success_rate <= clean.success_rate,
+            "seed {seed}: {} > {}",
+            flushed.success_rate,
+            clean.success_rate
+        );
+        assert!(flushed.success_rate < 1.0, "seed {seed}: 600 junk inserts into 2,400 slots flushed nothing");
+    }
+}
+
+/// Eclipse: the nodes closest to one key are Sybil black holes. The originator's cap lets
+/// some fetches route around them; trusting their DataNotFound finds almost nothing.
+#[test]
+fn eclipse_defence_beats_no_defence() {
+    for seed in seeds(&[1, 3]) {
+        let config = SimConfig {
+            placement: Placement::Ideal,
+            docs: 1,
+            attack: Some("eclipse:0.01".parse().unwrap()),
+            ..small(seed)
+        };
+        let d = sim(&config);
+        let n = sim(&SimConfig { defences: false, ..config });
+        assert_eq!(d.attackers, 3, "seed {seed}");
+        assert!(d.success_rate > n.success_rate + 0.2, "seed {seed}: {} vs {}", d.success_rate, n.success_rate);
+    }
+}
+
+/// Periodic swapping (`swap_interval`) runs on its own timer, through the harness.
+#[test]
+fn periodic_swapping_runs_on_its_timer() {
+    use std::time::Duration;
+
+    use pamphlet_node::routing::location::Location;
+    use pamphlet_node::store::MemoryStore;
+    use pamphlet_node::testing::Network;
+
+    for seed in seeds(&[9]) {
+        let mut net = Network::new(seed);
+        // A ring of 8 whose locations are reversed pairwise: plenty of good swaps.
+        let locs = [0.5, 0.1, 0.7, 0.3, 0.9, 0.2, 0.6, 0.0];
+        for (i, &l) in locs.iter().enumerate() {
+            let mut c = net.config(i, Location::from_f64(l));
+            c.swap_interval = Some(Duration::from_secs(1));
+            net.add_node_with(c, MemoryStore::default());
+        }
+        for i in 0..8 {
+            net.connect(i, (i + 1) % 8);
+        }
+        net.run_for(Duration::from_secs(30));
+        let (mut attempted, mut done) = (0, 0);
+        for i in 0..8 {
+            attempted += net.node(i).stats().swaps_attempted;
+            done += net.node(i).stats().swaps_done;
+        }
+        assert!(attempted >= 8 * 20, "seed {seed}: {attempted} swaps in 30 s at one per second per node");
+        assert!(done > 0, "seed {seed}");
+        // Swaps permute locations: the multiset is unchanged.
+        let mut now: Vec<u64> = (0..8).map(|i| net.node(i).location().0).collect();
+        let mut before: Vec<u64> = locs.iter().map(|&l| Location::from_f64(l).0).collect();
+        now.sort_unstable();
+        before.sort_unstable();
+        assert_eq!(now, before, "seed {seed}");
+    }
+}
+
+/// Determinism holds through swapping, attackers' filters and churn too.
+#[test]
+fn swapping_attacks_and_churn_are_deterministic() {
+    for seed in seeds(&[11]) {
+        for attack in ["pitchblack:0.02", "blackhole:0.1"] {
+            let config = SimConfig {
+                nodes: 200,
+                degree: 8,
+                requests: 30,
+                docs: 10,
+                swap_rounds: 3,
+                churn: 0.3,
+                attack: Some(attack.parse().unwrap()),
+                seed,
+                ..SimConfig::default()
+            };
+            assert_eq!(sim(&config), sim(&config), "seed {seed} {attack}");
+        }
+    }
 }

@@ -164,10 +164,19 @@ impl PeerTable {
     /// distance, then by own distance (a peer whose FOAF entry is another of our peers
     /// ties with that peer; the direct one goes first), then by id.
     pub fn ranked(&self, target: Location, now: Instant) -> Vec<PeerId> {
+        self.ranked_with(target, now, true)
+    }
+
+    /// Like [`PeerTable::ranked`]; with `foaf` false, ranks by the peers' own locations
+    /// only (plain greedy routing, for comparisons in the simulator).
+    pub fn ranked_with(&self, target: Location, now: Instant, foaf: bool) -> Vec<PeerId> {
         let mut v: Vec<(bool, u64, u64, PeerId)> = self
             .peers
             .iter()
-            .map(|(id, p)| (p.backed_off(now), p.effective_distance(target), p.location.distance(target), *id))
+            .map(|(id, p)| {
+                let own = p.location.distance(target);
+                (p.backed_off(now), if foaf { p.effective_distance(target) } else { own }, own, *id)
+            })
             .collect();
         v.sort_unstable();
         v.into_iter().map(|(_, _, _, id)| id).collect()

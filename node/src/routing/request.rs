@@ -112,6 +112,8 @@ pub struct Request {
     deadline: Instant,
     /// Some downstream peer accepted the request and answered (not a rejection or timeout).
     reached: bool,
+    /// The most HTL one NotFound answer may take away (`Htl::MAX`: all it claims).
+    not_found_cap: Htl,
 }
 
 impl Request {
@@ -128,7 +130,17 @@ impl Request {
             waiting: None,
             deadline,
             reached: false,
+            not_found_cap: Htl::MAX,
         }
+    }
+
+    /// Caps what one DataNotFound / RouteNotFound may cost this request at `cap` hops,
+    /// whatever HTL it claims is left: the black-hole defence (docs/routing.md). A black
+    /// hole answers `DataNotFound { htl: 0 }` at once, which would otherwise end the
+    /// request; with a cap the request backtracks to its next peer instead.
+    pub fn with_not_found_cap(mut self, cap: Htl) -> Self {
+        self.not_found_cap = cap;
+        self
     }
 
     /// HTL left.
@@ -201,7 +213,7 @@ impl Request {
         match reply {
             Reply::NotFound { htl } => {
                 self.reached = true;
-                self.htl = self.htl.min(htl);
+                self.htl = self.htl.min(htl.max(self.htl.saturating_sub(self.not_found_cap)));
             }
             Reply::TimedOut => self.htl = self.htl.saturating_sub(1),
             Reply::RejectedLoop | Reply::RejectedOverload | Reply::Forged => {}

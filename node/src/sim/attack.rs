@@ -7,16 +7,28 @@
 //!   a request at once).
 //! - **Forger**: never forwards; answers every request it takes on with a `DataFound`
 //!   carrying a block of the right size that does not verify.
+//! - **Pitch Black** (Evans et al. 2007): takes part in location swaps with made-up values.
+//!   Every swap commitment it sends (as initiator, as a walk's end, *or as a relay*, where
+//!   it replaces the commitment it should pass on) commits to a fake reveal: a location
+//!   next to the attack's target point and neighbours on the far side of the circle, which
+//!   makes keeping one's own location look costly, so honest partners take the clustered
+//!   location. It then opens exactly that commitment, so the honest side's commitment
+//!   check passes: only a plausibility check of the claims can stop it.
 
 use std::fmt;
 use std::str::FromStr;
 
 use pamphlet_crypto::{Block, ChkBlock, CHK_BLOCK_LEN};
-use rand::Rng;
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::routing::location::Location;
+use crate::routing::swap::Reveal;
 use crate::testing::Network;
-use crate::wire::message::Message;
+use crate::wire::message::{Message, RequestId};
+use crate::PeerId;
 
 /// What the attackers do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +38,11 @@ pub enum AttackKind {
     Blackhole,
     /// Answer requests with invalid blocks.
     Forger,
+    /// Poison location swaps towards one point.
+    PitchBlack,
+    /// Sybils around one key: the attackers are the nodes closest to the first document's
+    /// key (instead of random nodes), and they behave as black holes.
+    Eclipse,
 }
 
 /// An attack: what, and which fraction of the nodes do it.
@@ -45,7 +62,7 @@ pub enum AttackParseError {
     #[error("expected NAME:FRACTION (e.g. blackhole:0.2), got {0:?}")]
     Form(String),
     /// Unknown attack name.
-    #[error("unknown attack {0:?}; known: blackhole, forger")]
+    #[error("unknown attack {0:?}; known: blackhole, forger, pitchblack, eclipse")]
     Name(String),
     /// The fraction is not a number in [0, 1].
     #[error("attack fraction must be a number in [0, 1], got {0:?}")]
@@ -60,6 +77,8 @@ impl FromStr for Attack {
         let kind = match name {
             "blackhole" => AttackKind::Blackhole,
             "forger" => AttackKind::Forger,
+            "pitchblack" => AttackKind::PitchBlack,
+            "eclipse" => AttackKind::Eclipse,
             _ => return Err(AttackParseError::Name(name.to_string())),
         };
         let fraction: f64 = frac.parse().map_err(|_| AttackParseError::Fraction(frac.to_string()))?;
@@ -75,15 +94,26 @@ impl fmt::Display for AttackKind {
         f.write_str(match self {
             AttackKind::Blackhole => "blackhole",
             AttackKind::Forger => "forger",
+            AttackKind::PitchBlack => "pitchblack",
+            AttackKind::Eclipse => "eclipse",
         })
     }
 }
 
 /// Installs the attack's behaviour on every node marked in `attackers`.
 pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rng: &mut ChaCha8Rng) {
+    let target = Location(rng.gen());
     for (i, _) in attackers.iter().enumerate().filter(|(_, a)| **a) {
         match attack.kind {
-            AttackKind::Blackhole => net.set_filter(i, Box::new(blackhole)),
+            AttackKind::PitchBlack => {
+                let now = net.now();
+                net.node_mut(i).set_location(now, target);
+                net.flush(i);
+                let mut own = ChaCha8Rng::seed_from_u64(rng.gen());
+                let mut fakes: HashMap<(PeerId, RequestId), Reveal> = HashMap::new();
+                net.set_filter(i, Box::new(move |peer, msg| pitch_black(target, &mut own, &mut fakes, peer, msg)));
+            }
+            AttackKind::Blackhole | AttackKind::Eclipse => net.set_filter(i, Box::new(blackhole)),
             AttackKind::Forger => {
                 let mut bytes = vec![0u8; CHK_BLOCK_LEN];
                 rng.fill(&mut bytes[..]);
@@ -93,6 +123,47 @@ pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rn
             }
         }
     }
+}
+
+/// How far from the target a Pitch Black attacker's claimed locations fall (fraction of
+/// the circle, either side).
+pub const PITCH_BLACK_SPREAD: f64 = 1e-3;
+
+fn pitch_black(
+    target: Location,
+    rng: &mut ChaCha8Rng,
+    fakes: &mut HashMap<(PeerId, RequestId), Reveal>,
+    peer: PeerId,
+    msg: Message,
+) -> Option<Message> {
+    let fake = |rng: &mut ChaCha8Rng| {
+        let near = |rng: &mut ChaCha8Rng, centre: Location| {
+            Location(centre.0.wrapping_add(
+                (rng.gen_range(-PITCH_BLACK_SPREAD..PITCH_BLACK_SPREAD) * 1.8446744073709552e19) as i64 as u64,
+            ))
+        };
+        let far = Location(target.0.wrapping_add(1 << 63));
+        Reveal { location: near(rng, target), neighbours: (0..12).map(|_| near(rng, far)).collect(), random: rng.gen() }
+    };
+    Some(match msg {
+        Message::SwapRequest { id, htl, .. } => {
+            let r = fake(rng);
+            let commitment = r.commitment();
+            fakes.insert((peer, id), r);
+            Message::SwapRequest { id, htl, commitment }
+        }
+        Message::SwapReply { id, .. } => {
+            let r = fake(rng);
+            let commitment = r.commitment();
+            fakes.insert((peer, id), r);
+            Message::SwapReply { id, commitment }
+        }
+        Message::SwapReveal { id, .. } => match fakes.remove(&(peer, id)) {
+            Some(r) => r.message(id),
+            None => return None,
+        },
+        other => other,
+    })
 }
 
 fn blackhole(_: crate::PeerId, msg: Message) -> Option<Message> {

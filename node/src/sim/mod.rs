@@ -17,6 +17,7 @@
 //! hops and messages are exact counts, not estimates from overlapping traffic.
 
 pub mod attack;
+mod reference;
 pub mod topology;
 
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ use crate::store::memory::MemoryStore;
 use crate::testing::Network;
 
 pub use attack::{Attack, AttackKind};
+
 pub use topology::{Placement, Topology, TopologyError};
 
 /// Which graph to build.
@@ -52,6 +54,70 @@ impl PartialEq for Topology {
     }
 }
 impl Eq for Topology {}
+
+/// A routing strategy to compare (all on the same topology and workload).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// pamphlet's default: greedy by effective (FOAF) distance with backtracking.
+    #[default]
+    Pamphlet,
+    /// Hyphanet-like: greedy by own distance with backtracking, HTL 18, no FOAF.
+    Hyphanet,
+    /// NextBestOnce (Roos et al.): greedy depth-first search with backtracking, each
+    /// neighbour tried once, no FOAF, and no hop limit to speak of (HTL 255).
+    NextBestOnce,
+    /// A random untried peer each hop, with backtracking, HTL 18.
+    RandomWalk,
+    /// Gnutella-style flooding with TTL `min(max_htl, 7)`; data stays with its publisher.
+    Flooding,
+    /// Chord on its own ideal ring of the same size (structured reference).
+    Chord,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pamphlet" => Strategy::Pamphlet,
+            "hyphanet" => Strategy::Hyphanet,
+            "nbo" | "nextbestonce" => Strategy::NextBestOnce,
+            "randomwalk" | "random-walk" => Strategy::RandomWalk,
+            "flooding" | "flood" => Strategy::Flooding,
+            "chord" => Strategy::Chord,
+            _ => {
+                return Err(format!(
+                    "unknown strategy {s:?}; known: pamphlet, hyphanet, nbo, randomwalk, flooding, chord"
+                ))
+            }
+        })
+    }
+}
+
+impl Strategy {
+    /// Every strategy, in table order.
+    pub const ALL: [Strategy; 6] = [
+        Strategy::Pamphlet,
+        Strategy::Hyphanet,
+        Strategy::NextBestOnce,
+        Strategy::RandomWalk,
+        Strategy::Flooding,
+        Strategy::Chord,
+    ];
+
+    /// The name the CLI takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Pamphlet => "pamphlet",
+            Strategy::Hyphanet => "hyphanet",
+            Strategy::NextBestOnce => "nbo",
+            Strategy::RandomWalk => "randomwalk",
+            Strategy::Flooding => "flooding",
+            Strategy::Chord => "chord",
+        }
+    }
+}
 
 /// One simulation: topology, workload, adversaries.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,14 +140,43 @@ pub struct SimConfig {
     pub swap_rounds: usize,
     /// Adversaries, if any.
     pub attack: Option<Attack>,
-    /// Probability, per fetch, that one random node leaves and one that left comes back.
+    /// Probability, per fetch, that one random node leaves and one that left comes back
+    /// (the returning node keeps its store and reconnects to its online neighbours). A
+    /// mild model: about one node is away at a time.
     pub churn: f64,
     /// Store and cache size of every node, in blocks (`None`: 64 MiB each). Small values
     /// force eviction (data ageing).
     pub store_blocks: Option<u64>,
     /// Hops-to-live of requests.
     pub max_htl: u8,
+    /// Extra fetches, after the measured ones, of keys that were never inserted: what a
+    /// miss costs (defences that distrust DataNotFound make misses dearer).
+    pub absent_requests: usize,
+    /// pamphlet's defences on: the black-hole cap on what one DataNotFound may cost
+    /// ([`BLACKHOLE_CAP`]) and the Pitch Black swap checks. Off: trust every DataNotFound
+    /// (Hyphanet's rule) and accept any swap reveal.
+    pub defences: bool,
+    /// After measuring, stop the attack (attackers turn honest) and run this many more
+    /// swap rounds, then measure again on fresh documents: how fast the network recovers.
+    pub recovery_rounds: usize,
+    /// `SwapConfig::reset_probability` of every node (location resets).
+    pub reset_probability: f64,
+    /// How requests are routed.
+    pub strategy: Strategy,
+    /// Cache flushing: after the documents are inserted (and each fetched once, so it is
+    /// "popular" and cached on its paths), this many junk documents are inserted from
+    /// random nodes before the measured fetches. With small `store_blocks` the fetch
+    /// success then measures how documents survive the flood.
+    pub junk_inserts: usize,
+    /// Record every fetch's messages and play two passive attackers on them: a neighbour
+    /// guessing that a request at max HTL started at its sender (Levine et al. 2017), and
+    /// request-id traceback (Tian et al. 2013: does one id appear on two links?). Costs
+    /// memory: for small runs.
+    pub observe: bool,
 }
+
+/// The most hops one DataNotFound may cost a request when defences are on.
+pub const BLACKHOLE_CAP: u8 = 3;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -98,6 +193,13 @@ impl Default for SimConfig {
             churn: 0.0,
             store_blocks: None,
             max_htl: crate::routing::htl::MAX_HTL,
+            defences: true,
+            absent_requests: 0,
+            recovery_rounds: 0,
+            reset_probability: 0.0,
+            strategy: Strategy::Pamphlet,
+            observe: false,
+            junk_inserts: 0,
         }
     }
 }
@@ -106,6 +208,8 @@ impl Default for SimConfig {
 /// `DataRequest` a fetch caused, backtracking included (the cost a user waits for).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
+    /// The strategy's name.
+    pub strategy: &'static str,
     /// The seed (replay with it).
     pub seed: u64,
     /// Nodes in the graph.
@@ -157,6 +261,22 @@ pub struct Report {
     pub location_ks: f64,
     /// Nodes that left (churn).
     pub churn_leaves: usize,
+    /// Messages per fetch of a key nobody inserted (the cost of a genuine miss; see
+    /// [`SimConfig::absent_requests`]), 0 when none were run.
+    pub messages_per_absent_request: f64,
+    /// HTL inference (with `observe`): of the DataRequests sent at max HTL, the share sent
+    /// by the fetch's originator: the precision of a neighbour who guesses "my sender
+    /// started it" whenever it sees max HTL.
+    pub htl_guess_precision: Option<f64>,
+    /// DataRequests at max HTL observed (the guesses made).
+    pub htl_guesses: u64,
+    /// Request-id traceback (with `observe`): DataRequest ids seen on more than one link
+    /// within one fetch (0 means an id never leads anywhere past its link).
+    pub ids_on_two_links: u64,
+    /// Success rate on fresh documents after the recovery rounds (`None`: not run).
+    pub recovery_success_rate: Option<f64>,
+    /// Location KS distance after the recovery rounds.
+    pub recovery_location_ks: Option<f64>,
     /// Mean bytes of blocks held per node at the end.
     pub stored_bytes_per_node: f64,
     /// Virtual time the run took, in seconds.
@@ -188,6 +308,9 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         TopologyKind::Given(t) => t.clone(),
     };
     let n = topo.len();
+    if matches!(config.strategy, Strategy::Flooding | Strategy::Chord) {
+        return Ok(reference_run(config, &topo, &mut rng));
+    }
     let locations: Vec<Location> = match config.placement {
         Placement::Ideal => (0..n).map(|i| Location::from_f64(i as f64 / n as f64)).collect(),
         Placement::Random => (0..n).map(|_| Location(rng.gen())).collect(),
@@ -199,6 +322,16 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     for (i, &loc) in locations.iter().enumerate() {
         let mut node_config = net.config(i, loc);
         node_config.max_htl = config.max_htl;
+        match config.strategy {
+            Strategy::Hyphanet => node_config.strategy = crate::RoutingStrategy::Greedy,
+            // Inserts keep HTL max_htl; fetches get 255 (set below, before the fetches).
+            Strategy::NextBestOnce => node_config.strategy = crate::RoutingStrategy::Greedy,
+            Strategy::RandomWalk => node_config.strategy = crate::RoutingStrategy::RandomWalk,
+            Strategy::Pamphlet | Strategy::Flooding | Strategy::Chord => {}
+        }
+        node_config.swap.check_neighbours = config.defences;
+        node_config.swap.reset_probability = config.reset_probability;
+        node_config.not_found_cap = if config.defences { BLACKHOLE_CAP } else { u8::MAX };
         let store = match config.store_blocks {
             Some(b) => MemoryStore::new(b * CHK_BLOCK_LEN as u64, b * CHK_BLOCK_LEN as u64),
             None => MemoryStore::default(),
@@ -207,7 +340,8 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     }
     let edges = topo.edges();
     net.connect_many(&edges);
-    net.run();
+    // One LocationUpdate per link end: more steps than one operation may take at scale.
+    net.run_bounded(u64::MAX);
 
     // Adversaries.
     let mut order: Vec<usize> = (0..n).collect();
@@ -216,6 +350,12 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         Some(a) => ((a.fraction * n as f64).round() as usize).min(n),
         None => 0,
     };
+    if config.attack.is_some_and(|a| a.kind == AttackKind::Eclipse) {
+        // Sybils placed around the first document's key: the nodes closest to it.
+        let (first, _) = chk::encode(document_text(0, config.seed).as_bytes(), ChkFlags::default())?;
+        let target = Location::of_key(&Block::Chk(first).routing_key());
+        order.sort_by_key(|&i| (net.node(i).location().distance(target), i));
+    }
     let mut is_attacker = vec![false; n];
     for &i in &order[..attackers] {
         is_attacker[i] = true;
@@ -235,8 +375,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     let mut docs = Vec::with_capacity(config.docs.max(1));
     let mut inserts_ok = 0;
     for d in 0..config.docs.max(1) {
-        let text = format!("pamphlet simulator document {d} of run {}", config.seed);
-        let (block, _) = chk::encode(text.as_bytes(), ChkFlags::default())?;
+        let (block, _) = chk::encode(document_text(d, config.seed).as_bytes(), ChkFlags::default())?;
         let block = Block::Chk(block);
         let from = honest[rng.gen_range(0..honest.len())];
         let op = net.insert(from, block.clone());
@@ -246,7 +385,30 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         docs.push((from, block));
     }
 
+    // Cache flushing: warm every document once, then flood the network with junk.
+    if config.junk_inserts > 0 {
+        for (inserter, block) in &docs {
+            let from = honest.iter().copied().find(|&c| c != *inserter).unwrap_or(*inserter);
+            net.fetch(from, BlockKind::Chk, block.routing_key());
+            net.run_bounded(OP_STEPS);
+            net.take_events(from);
+        }
+        for j in 0..config.junk_inserts {
+            let text = format!("junk {j} of run {}", config.seed);
+            let (block, _) = chk::encode(text.as_bytes(), ChkFlags::default())?;
+            let from = rng.gen_range(0..n);
+            net.insert(from, Block::Chk(block));
+            net.run_bounded(OP_STEPS);
+            net.take_events(from);
+        }
+    }
+
     // Fetches.
+    if config.strategy == Strategy::NextBestOnce {
+        for i in 0..n {
+            net.node_mut(i).set_max_htl(u8::MAX);
+        }
+    }
     let mut online = vec![true; n];
     let mut churn_leaves = 0;
     let forged_before: u64 = (0..n).map(|i| net.node(i).stats().forged_blocks).sum();
@@ -254,9 +416,15 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     let received_before: Vec<u64> = (0..n).map(|i| net.received(i)).collect();
     let (mut successes, mut invalid) = (0usize, 0usize);
     let mut hops = Vec::with_capacity(config.requests);
+    let (mut guesses, mut correct, mut ids_on_two_links) = (0u64, 0u64, 0u64);
+    // Neighbour-list updates caused by churn are not the fetches' messages.
+    let mut churn_messages = 0u64;
+    net.set_recording(config.observe);
     for r in 0..config.requests {
         if config.churn > 0.0 && rng.gen::<f64>() < config.churn {
+            let before = net.counts().messages;
             churn_leaves += churn(&mut net, &topo, &honest, &mut online, &mut rng);
+            churn_messages += net.counts().messages - before;
         }
         let (inserter, block) = &docs[r % docs.len()];
         let from = loop {
@@ -266,8 +434,15 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
             }
         };
         let before = net.counts().data_requests;
+        net.clear_transcript();
         let op = net.fetch(from, BlockKind::Chk, block.routing_key());
         net.run_bounded(OP_STEPS);
+        if config.observe {
+            let (g, c, t) = observe(&net, from, config.max_htl);
+            guesses += g;
+            correct += c;
+            ids_on_two_links += t;
+        }
         for e in net.take_events(from) {
             if let Event::FetchSucceeded { op: o, block: got, .. } = e {
                 if o != op {
@@ -282,7 +457,20 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
             }
         }
     }
+    net.set_recording(false);
+    net.clear_transcript();
     let counts = net.counts();
+    let absent_before = counts.messages;
+    for a in 0..config.absent_requests {
+        let key = pamphlet_crypto::RoutingKey(rng.gen());
+        let from = honest[rng.gen_range(0..honest.len())];
+        let _ = a;
+        net.fetch(from, BlockKind::Chk, key);
+        net.run_bounded(OP_STEPS);
+        net.take_events(from);
+    }
+    let messages_per_absent_request =
+        (net.counts().messages - absent_before) as f64 / config.absent_requests.max(1) as f64;
     let requests = config.requests.max(1) as f64;
     let loads: Vec<u64> = (0..n).map(|i| net.received(i) - received_before[i]).collect();
     let forged_after: u64 = (0..n).map(|i| net.node(i).stats().forged_blocks).sum();
@@ -293,8 +481,21 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         })
         .sum();
 
+    let location_ks_measured = location_ks(&net, &honest);
+    let mean_link = mean_link_length(&net, &topo);
+    let (mut recovery_success_rate, mut recovery_location_ks) = (None, None);
+    if config.recovery_rounds > 0 {
+        for (i, _) in is_attacker.iter().enumerate().filter(|(_, a)| **a) {
+            net.clear_filter(i);
+        }
+        swap_rounds(&mut net, config.recovery_rounds, &mut rng);
+        recovery_location_ks = Some(location_ks(&net, &honest));
+        recovery_success_rate = Some(fresh_success(&mut net, &honest, &mut rng, config)?);
+    }
+
     hops.sort_unstable();
     Ok(Report {
+        strategy: config.strategy.name(),
         seed: config.seed,
         nodes: n,
         edges: edges.len(),
@@ -308,7 +509,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         hops_p95: percentile(&hops, 0.95),
         hops_max: hops.last().copied().unwrap_or(0),
         hops,
-        messages_per_request: (counts.messages - counts_before.messages) as f64 / requests,
+        messages_per_request: (counts.messages - counts_before.messages - churn_messages) as f64 / requests,
         busiest_node_load: loads.iter().copied().max().unwrap_or(0) as f64 / requests,
         mean_node_load: loads.iter().sum::<u64>() as f64 / n as f64 / requests,
         inserts_ok,
@@ -316,12 +517,141 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         forged_rejected: forged_after - forged_before,
         swaps_attempted,
         swaps_done,
-        mean_link_length: mean_link_length(&net, &topo),
-        location_ks: location_ks(&net, &honest),
+        mean_link_length: mean_link,
+        location_ks: location_ks_measured,
+        htl_guess_precision: (config.observe && guesses > 0).then(|| correct as f64 / guesses as f64),
+        htl_guesses: guesses,
+        ids_on_two_links,
+        recovery_success_rate,
+        recovery_location_ks,
         churn_leaves,
+        messages_per_absent_request,
         stored_bytes_per_node: stored as f64 / n as f64,
         virtual_seconds: net.elapsed().as_secs_f64(),
     })
+}
+
+/// The two passive attacks on one fetch's transcript: (guesses at max HTL, correct ones,
+/// ids seen on two links).
+fn observe(net: &Network, origin: usize, max_htl: u8) -> (u64, u64, u64) {
+    let (mut g, mut c) = (0, 0);
+    let mut links: std::collections::HashMap<u64, (usize, usize)> = std::collections::HashMap::new();
+    let mut reused = 0;
+    for sent in net.transcript() {
+        if let crate::wire::message::Message::DataRequest { id, htl, .. } = sent.msg {
+            if htl >= max_htl {
+                g += 1;
+                c += u64::from(sent.from == origin);
+            }
+            match links.insert(id, (sent.from, sent.to)) {
+                Some(l) if l != (sent.from, sent.to) => reused += 1,
+                _ => {}
+            }
+        }
+    }
+    (g, c, reused)
+}
+
+/// The plaintext of measured document `d`.
+fn document_text(d: usize, seed: u64) -> String {
+    format!("pamphlet simulator document {d} of run {seed}")
+}
+
+/// Flooding or Chord: lookups computed on the graph (see `reference.rs`).
+fn reference_run(config: &SimConfig, topo: &Topology, rng: &mut ChaCha8Rng) -> Report {
+    let n = topo.len();
+    let chord = (config.strategy == Strategy::Chord).then(|| reference::Chord::new(n, rng));
+    let holders: Vec<(usize, u64)> = (0..config.docs.max(1)).map(|_| (rng.gen_range(0..n), rng.gen())).collect();
+    let (mut ok, mut messages, mut hops) = (0usize, 0u64, Vec::new());
+    for r in 0..config.requests {
+        let (holder, key) = holders[r % holders.len()];
+        let from = rng.gen_range(0..n);
+        let (found, h, m) = match &chord {
+            Some(c) => c.lookup(from, key),
+            None => reference::flood(topo, from, holder, config.max_htl.min(7)),
+        };
+        messages += m;
+        if found {
+            ok += 1;
+            hops.push(h);
+        }
+    }
+    hops.sort_unstable();
+    let requests = config.requests.max(1) as f64;
+    Report {
+        strategy: config.strategy.name(),
+        seed: config.seed,
+        nodes: n,
+        edges: if chord.is_some() { n * 64 } else { topo.edges().len() },
+        mean_degree: if chord.is_some() { 64.0 } else { topo.mean_degree() },
+        attackers: 0,
+        requests: config.requests,
+        successes: ok,
+        success_rate: ok as f64 / requests,
+        invalid_accepted: 0,
+        hops_median: percentile(&hops, 0.5),
+        hops_p95: percentile(&hops, 0.95),
+        hops_max: hops.last().copied().unwrap_or(0),
+        hops,
+        messages_per_request: messages as f64 / requests,
+        busiest_node_load: 0.0,
+        mean_node_load: 0.0,
+        inserts_ok: 0,
+        inserts: 0,
+        forged_rejected: 0,
+        swaps_attempted: 0,
+        swaps_done: 0,
+        mean_link_length: 0.0,
+        location_ks: 0.0,
+        churn_leaves: 0,
+        messages_per_absent_request: 0.0,
+        htl_guess_precision: None,
+        htl_guesses: 0,
+        ids_on_two_links: 0,
+        recovery_success_rate: None,
+        recovery_location_ks: None,
+        stored_bytes_per_node: 0.0,
+        virtual_seconds: 0.0,
+    }
+}
+
+/// Inserts `config.docs` new documents and fetches them `config.requests` times between
+/// honest nodes; returns the success rate.
+fn fresh_success(
+    net: &mut Network,
+    honest: &[usize],
+    rng: &mut ChaCha8Rng,
+    config: &SimConfig,
+) -> Result<f64, SimError> {
+    let mut docs = Vec::new();
+    for d in 0..config.docs.max(1) {
+        let text = format!("pamphlet simulator recovery document {d} of run {}", config.seed);
+        let (block, _) = chk::encode(text.as_bytes(), ChkFlags::default())?;
+        let block = Block::Chk(block);
+        let from = honest[rng.gen_range(0..honest.len())];
+        net.insert(from, block.clone());
+        net.run_bounded(OP_STEPS);
+        net.take_events(from);
+        docs.push((from, block));
+    }
+    let mut ok = 0usize;
+    for r in 0..config.requests {
+        let (inserter, block) = &docs[r % docs.len()];
+        let from = loop {
+            let c = honest[rng.gen_range(0..honest.len())];
+            if c != *inserter {
+                break c;
+            }
+        };
+        net.fetch(from, BlockKind::Chk, block.routing_key());
+        net.run_bounded(OP_STEPS);
+        ok += net
+            .take_events(from)
+            .iter()
+            .filter(|e| matches!(e, Event::FetchSucceeded { block: got, .. } if got == block))
+            .count();
+    }
+    Ok(ok as f64 / config.requests.max(1) as f64)
 }
 
 /// Virtual time between two nodes' swap starts within a round: swaps overlap a little
