@@ -87,6 +87,15 @@ fn alive(pid: u32) -> bool {
         && std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
 }
 
+/// Whether `pid` is still this darknet's node for `dir` (after a reboot the number may
+/// belong to an unrelated process, which must never be signalled).
+fn is_our_node(pid: u32, dir: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    let dir = dir.as_os_str().as_encoded_bytes();
+    alive(pid) && args.windows(2).any(|w| w[0] == b"--dir" && w[1] == dir) && args.contains(&&b"run"[..])
+}
+
 /// Loopback ports below Linux's ephemeral range (32768+), so no outgoing connection of
 /// another node can take a port before its node binds it.
 fn pick_ports(count: usize, rng: &mut impl Rng) -> Result<Vec<u16>> {
@@ -109,7 +118,7 @@ fn pick_ports(count: usize, rng: &mut impl Rng) -> Result<Vec<u16>> {
 /// Starts the darknet; returns when every link is up.
 pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     if let Ok(existing) = load(dir) {
-        if existing.nodes.iter().any(|n| alive(n.pid)) {
+        if existing.nodes.iter().any(|n| is_our_node(n.pid, &n.dir)) {
             bail!(
                 "a darknet is already up in {}: `pamphlet darknet down --dir {}` first",
                 dir.display(),
@@ -161,7 +170,8 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         identity::append_friend(&dirs[b].join("friends"), &refs[a])?;
     }
     let exe = std::env::current_exe().context("cannot find the pamphlet binary")?;
-    let mut nodes = Vec::new();
+    let mut file = DarknetFile { nodes: Vec::new(), edges, initial_locations };
+    let hint = format!("; `pamphlet darknet down --dir {}` stops what started", dir.display());
     for (i, d) in dirs.iter().enumerate() {
         let log = std::fs::File::create(d.join("node.log")).with_context(|| format!("cannot write {}", d.display()))?;
         let child = Command::new(&exe)
@@ -171,11 +181,11 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .context("cannot start a node process")?;
-        nodes.push(NodeEntry { dir: d.clone(), pid: child.id(), listen: refs[i].addr });
+            .with_context(|| format!("cannot start node {i}{hint}"))?;
+        file.nodes.push(NodeEntry { dir: d.clone(), pid: child.id(), listen: refs[i].addr });
+        // Recorded after every start, so `down` finds every process even if a later one fails.
+        std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
     }
-    let file = DarknetFile { nodes, edges, initial_locations };
-    std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
 
     // Wait for every node's API, then for every link.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -187,10 +197,13 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
                 break;
             }
             if !alive(node.pid) {
-                bail!("node {i} exited; see {}", node.dir.join("node.log").display());
+                bail!("node {i} exited; see {}{hint}", node.dir.join("node.log").display());
             }
             if Instant::now() > deadline {
-                bail!("node {i}'s links did not all come up within 60 s; see {}", node.dir.join("node.log").display());
+                bail!(
+                    "node {i}'s links did not all come up within 60 s; see {}{hint}",
+                    node.dir.join("node.log").display()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -265,17 +278,16 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
 /// Stops every node (SIGTERM, then SIGKILL after 10 s) and forgets the darknet.
 pub(crate) fn down(dir: &Path) -> Result<()> {
     let file = load(dir)?;
-    for node in &file.nodes {
-        if alive(node.pid) {
-            let _ = Command::new("kill").arg("-TERM").arg(node.pid.to_string()).status();
-        }
+    let ours: Vec<&NodeEntry> = file.nodes.iter().filter(|n| is_our_node(n.pid, &n.dir)).collect();
+    for node in &ours {
+        let _ = Command::new("kill").arg("-TERM").arg(node.pid.to_string()).status();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    for node in &file.nodes {
+    for node in &ours {
         while alive(node.pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        if alive(node.pid) {
+        if is_our_node(node.pid, &node.dir) {
             let _ = Command::new("kill").arg("-KILL").arg(node.pid.to_string()).status();
         }
     }

@@ -15,14 +15,22 @@ use crate::api_client::ApiClient;
 pub(crate) struct InsertArgs {
     /// The file to publish.
     file: PathBuf,
+    /// A file name to record for fetchers. Off by default: the local file name could say
+    /// who you are, and leaving it out keeps the URI the same for the same bytes.
+    #[arg(long, value_name = "NAME")]
+    filename: Option<String>,
     /// Publish under this SSK/USK insert URI (from `pamphlet keygen`) instead of as a CHK.
-    #[arg(long, value_name = "INSERT_URI", conflicts_with = "ksk")]
+    /// On a shared machine prefer --ssk-file: other users can read a command line.
+    #[arg(long, value_name = "INSERT_URI", conflicts_with_all = ["ksk", "ssk_file"])]
     ssk: Option<String>,
+    /// Read the SSK/USK insert URI from this file (`-` for standard input).
+    #[arg(long, value_name = "PATH", conflicts_with = "ksk")]
+    ssk_file: Option<PathBuf>,
     /// Document name inside the SSK subspace (default: the insert URI's own name).
-    #[arg(long, requires = "ssk")]
+    #[arg(long)]
     name: Option<String>,
     /// Edition to publish (makes the result a USK@…/NAME/EDITION).
-    #[arg(long, requires = "ssk")]
+    #[arg(long)]
     edition: Option<u64>,
     /// Publish under a keyword (KSK@WORD): anyone who knows the word can fetch it, and
     /// anyone could have claimed it first.
@@ -78,11 +86,34 @@ fn query_escape(s: &str) -> String {
         .collect()
 }
 
+/// The node holds an upload in memory; the limit is the API's.
+const MAX_UPLOAD_BYTES: u64 = pamphlet_node::api::MAX_UPLOAD_BYTES as u64;
+
 pub(crate) fn insert(dir: &Path, args: &InsertArgs) -> Result<()> {
+    let size = std::fs::metadata(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?.len();
+    if size > MAX_UPLOAD_BYTES {
+        bail!("{} is {size} bytes; one insert takes at most {MAX_UPLOAD_BYTES} bytes", args.file.display());
+    }
     let data = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let ssk = match (&args.ssk, &args.ssk_file) {
+        (Some(s), _) => Some(s.clone()),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("cannot read the insert URI from stdin")?;
+            Some(s)
+        }
+        (None, Some(path)) => {
+            Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)
+        }
+        (None, None) => None,
+    };
+    if ssk.is_none() && (args.name.is_some() || args.edition.is_some()) {
+        bail!("--name and --edition go with --ssk or --ssk-file");
+    }
     let api = ApiClient::for_dir(dir)?;
     let mut query = Vec::new();
-    if let Some(name) = args.file.file_name().and_then(|n| n.to_str()) {
+    if let Some(name) = &args.filename {
         query.push(format!("name={}", query_escape(name)));
     }
     if let Some(m) = &args.mime {
@@ -101,8 +132,8 @@ pub(crate) fn insert(dir: &Path, args: &InsertArgs) -> Result<()> {
     if let Some(e) = args.edition {
         query.push(format!("edition={e}"));
     }
-    let key = match (&args.ssk, &args.ksk) {
-        (Some(ssk), _) => match Uri::parse(ssk).context("bad --ssk insert URI")? {
+    let key = match (&ssk, &args.ksk) {
+        (Some(ssk), _) => match Uri::parse(ssk).context("bad SSK insert URI")? {
             Uri::SskInsert(_) => Some(ssk.trim().to_owned()),
             _ => bail!("--ssk needs an insert URI (the private one `pamphlet keygen` prints), not a request URI"),
         },
@@ -118,7 +149,7 @@ pub(crate) fn insert(dir: &Path, args: &InsertArgs) -> Result<()> {
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let status = status.context("insert failed")?;
+    let status = status?;
     let uri = status["uri"].as_str().unwrap_or_default();
     if args.json {
         println!("{}", json!({ "uri": uri, "size": data.len(), "edition": status["edition"] }));
@@ -129,17 +160,28 @@ pub(crate) fn insert(dir: &Path, args: &InsertArgs) -> Result<()> {
     Ok(())
 }
 
+/// The temporary output file; removed on drop unless it was renamed into place.
+struct PartFile(PathBuf);
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     // Parse here too, so a typo is reported before anything else happens.
-    Uri::parse(&args.uri).with_context(|| format!("bad URI {:?}", args.uri.chars().take(24).collect::<String>()))?;
+    // The message names the key type only: a mistyped insert URI or keyword is a secret.
+    let kind: String = args.uri.trim().split('@').next().unwrap_or("").chars().take(8).collect();
+    Uri::parse(&args.uri).with_context(|| format!("bad {kind}@ URI"))?;
     let out_dir = match args.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
     let file_name = args.output.file_name().context("the output path has no file name")?;
-    let part = out_dir.join(format!(".{}.pamphlet-part", file_name.to_string_lossy()));
+    let part = PartFile(out_dir.join(format!(".{}.pamphlet-part", file_name.to_string_lossy())));
     // Fail on an unwritable output before spending time on the network.
-    std::fs::File::create(&part).with_context(|| format!("cannot write to {}", args.output.display()))?;
+    std::fs::File::create(&part.0).with_context(|| format!("cannot write to {}", args.output.display()))?;
 
     let api = ApiClient::for_dir(dir)?;
     let job = api.post_json("/v1/fetch", &json!({ "uri": args.uri.trim() }))?;
@@ -153,9 +195,11 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     let status = match status {
         Ok(s) => s,
         Err(e) => {
-            let _ = std::fs::remove_file(&part);
-            let not_found = e.downcast_ref::<crate::api_client::JobFailed>().is_some_and(|f| f.kind == "not_found");
-            if not_found {
+            let kind = e.downcast_ref::<crate::api_client::JobFailed>().map(|f| f.kind.clone()).unwrap_or_default();
+            if kind == "no_route" {
+                return Err(e.context("no route: is the node connected to any friend? (`pamphlet node status`)"));
+            }
+            if kind == "not_found" {
                 return Err(e.context(
                     "the document could not be found: check the URI; if it is right, the data may not have \
                      reached this part of the network yet, or has fallen out of it",
@@ -164,12 +208,12 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
             return Err(e.context("fetch failed"));
         }
     };
-    let mut file = std::fs::File::create(&part).with_context(|| format!("cannot write to {}", part.display()))?;
+    let mut file = std::fs::File::create(&part.0).with_context(|| format!("cannot write to {}", part.0.display()))?;
     let size = api.download(id, &mut file)?;
-    file.sync_all().with_context(|| format!("cannot write to {}", part.display()))?;
+    file.sync_all().with_context(|| format!("cannot write to {}", part.0.display()))?;
     drop(file);
     // The node verified the whole-document hash; only now does OUT appear, complete.
-    std::fs::rename(&part, &args.output).with_context(|| format!("cannot write {}", args.output.display()))?;
+    std::fs::rename(&part.0, &args.output).with_context(|| format!("cannot write {}", args.output.display()))?;
     if args.json {
         println!(
             "{}",

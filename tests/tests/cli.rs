@@ -20,7 +20,7 @@ fn insert_at_one_end_fetch_at_the_other() {
     let root = tempfile::tempdir().unwrap();
     let nodes = start_chain(root.path(), 3);
     let (file, data) = random_file(root.path(), "report.bin", 300_000, 1);
-    let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", nodes[0].dir_str()]);
+    let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--filename", "report.bin", "--dir", nodes[0].dir_str()]);
     let uri = out.lines().last().unwrap().trim().to_owned();
     assert!(uri.starts_with("CHK@"), "the last line of stdout is the URI: {out}");
 
@@ -77,6 +77,9 @@ fn errors_say_what_is_wrong() {
     let dir = root.path().join("never-started");
     let d = dir.to_str().unwrap();
     let out_path = root.path().join("x").to_str().unwrap().to_owned();
+
+    let secret_typo = pamphlet(&["fetch", "KSK@my secret\u{7}", "-o", &out_path, "--dir", d]);
+    assert!(!String::from_utf8_lossy(&secret_typo.stderr).contains("my secret"), "errors must not echo secrets");
 
     let bad = pamphlet(&["fetch", "CHK@abc,def,AQEA", "-o", &out_path, "--dir", d]);
     assert!(!bad.status.success());

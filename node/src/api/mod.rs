@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::client::pipeline::{self, BlockNetwork, FetchOptions, PipelineError};
+use crate::client::pipeline::{self, BlockNetwork, FetchOptions, NetError, PipelineError};
 use crate::client::splitfile::InsertOptions;
 use crate::daemon::jobs::{JobId, JobProgress, JobStatus, Jobs};
 
@@ -123,8 +123,28 @@ struct InsertQuery {
     compress: Option<bool>,
 }
 
+/// Runs a job; if it panics, the job ends as failed instead of running forever.
+fn spawn_job(jobs: Arc<Jobs>, id: JobId, job: impl std::future::Future<Output = ()> + Send + 'static) {
+    let handle = tokio::spawn(job);
+    tokio::spawn(async move {
+        if handle.await.is_err() {
+            let status = JobStatus::Failed {
+                error: "the job failed inside the node (a bug: see the node's log)".into(),
+                kind: "internal",
+            };
+            jobs.finish(id, status, None);
+        }
+    });
+}
+
 fn pipeline_failure(e: &PipelineError) -> JobStatus {
     let kind = match e {
+        PipelineError::TopNotFound(NetError::RetryLater) | PipelineError::Insert(NetError::RetryLater) => "retry_later",
+        PipelineError::TopNotFound(NetError::RouteNotFound { .. })
+        | PipelineError::Insert(NetError::RouteNotFound { .. }) => "no_route",
+        PipelineError::TopNotFound(NetError::Unavailable(_)) | PipelineError::Insert(NetError::Unavailable(_)) => {
+            "unavailable"
+        }
         PipelineError::TopNotFound(_) | PipelineError::NoEdition(_) => "not_found",
         PipelineError::Client(crate::client::ClientError::NotFound { .. }) => "not_found",
         PipelineError::Collision => "collision",
@@ -174,7 +194,7 @@ async fn insert<B: ApiBackend>(
     let st = Arc::clone(&state);
     let data = body.to_vec();
     let size = data.len() as u64;
-    tokio::spawn(async move {
+    spawn_job(Arc::clone(&state.jobs), id, async move {
         let jobs = Arc::clone(&st.jobs);
         let progress = move |done: usize, total: usize| {
             jobs.progress(id, JobProgress { done: done as u64, total: total as u64, failed: 0 });
@@ -227,10 +247,16 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
         .chain_update(uri.to_string().as_bytes())
         .finalize();
     let partial: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    let options = FetchOptions { parallel: state.parallel, partial_dir: Some(state.downloads.join(partial)) };
-    let id = state.jobs.create();
+    let partial_dir = state.downloads.join(&partial);
+    let options = FetchOptions { parallel: state.parallel, partial_dir: Some(partial_dir.clone()) };
+    // One job per document at a time: a second request for it joins the first (two jobs
+    // would share, and trample, one resume directory).
+    let (id, new) = state.jobs.create_keyed(Some(partial));
+    if !new {
+        return Json(json!({ "job": id })).into_response();
+    }
     let st = Arc::clone(&state);
-    tokio::spawn(async move {
+    spawn_job(Arc::clone(&state.jobs), id, async move {
         let jobs = Arc::clone(&st.jobs);
         let progress = move |p: crate::client::splitfile::Progress| {
             let progress = JobProgress {
@@ -258,7 +284,13 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                     let _ = st.backend.insert(pamphlet_crypto::Block::Chk(block)).await;
                 }
             }
-            Err(e) => st.jobs.finish(id, pipeline_failure(&e), None),
+            Err(e) => {
+                // The document is bad or gone: nothing to resume, so nothing to keep.
+                if matches!(e, PipelineError::Client(_)) {
+                    let _ = std::fs::remove_dir_all(&partial_dir);
+                }
+                st.jobs.finish(id, pipeline_failure(&e), None)
+            }
         }
     });
     Json(json!({ "job": id })).into_response()
@@ -389,6 +421,26 @@ mod tests {
         assert_eq!((s, body), (StatusCode::OK, data));
         // Downloaded once; the job is gone.
         assert_eq!(api.call("GET", &format!("/v1/jobs/{id}/data"), &[], vec![]).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_second_fetch_of_a_running_document_joins_it() {
+        let api = Api::new();
+        let backend_stalls = MemoryNetwork { stall_after: Some(0), ..MemoryNetwork::default() };
+        let state = ApiState {
+            backend: Arc::new(backend_stalls),
+            jobs: Arc::new(Jobs::default()),
+            token: "secret-token".into(),
+            downloads: api._dir.path().join("d2"),
+            parallel: 4,
+        };
+        let api = Api { router: router(Arc::new(state)), _dir: api._dir };
+        let body = serde_json::to_vec(&json!({ "uri": "KSK@same-document" })).unwrap();
+        let (_, a) = api.json("POST", "/v1/fetch", &[], body.clone()).await;
+        let (_, b) = api.json("POST", "/v1/fetch", &[], body).await;
+        assert_eq!(a["job"], b["job"], "one job per document at a time");
+        let (_, c) = api.json("POST", "/v1/fetch", &[], br#"{"uri":"KSK@another"}"#.to_vec()).await;
+        assert_ne!(a["job"], c["job"]);
     }
 
     #[tokio::test]

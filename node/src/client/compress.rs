@@ -41,7 +41,8 @@ pub fn maybe_compress(data: &[u8]) -> Option<Vec<u8>> {
 
 /// Inflates `packed`, which must give exactly `len` bytes.
 pub fn decompress(packed: &[u8], len: u64) -> Result<Vec<u8>, ClientError> {
-    let mut out = Vec::with_capacity(len.min(1 << 30) as usize);
+    // Grows as it goes: `len` is the publisher's claim, not something to reserve up front.
+    let mut out = Vec::new();
     DeflateDecoder::new(packed)
         .take(len.saturating_add(1))
         .read_to_end(&mut out)

@@ -121,7 +121,9 @@ impl Manifest {
         }
         if let Body::Split { len, segments } = &m.body {
             let data_blocks: u64 = segments.iter().map(|s| s.data.len() as u64).sum();
-            if data_blocks.checked_mul(CHK_PAYLOAD_LEN as u64).is_none_or(|cap| cap < *len)
+            if data_blocks
+                .checked_mul(CHK_PAYLOAD_LEN as u64)
+                .is_none_or(|cap| cap < *len || cap - *len >= CHK_PAYLOAD_LEN as u64)
                 || segments.iter().any(|s| s.data.is_empty())
             {
                 return Err(ClientError::BadManifest("segments cannot hold the stated length"));

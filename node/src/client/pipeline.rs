@@ -32,6 +32,10 @@ pub enum NetError {
         /// Peers the local node tried.
         tried: u32,
     },
+    /// The key failed moments ago (quenched) or is already being fetched; asking again at
+    /// once would only add load.
+    #[error("the key was requested moments ago; try again in half a minute")]
+    RetryLater,
     /// The node is shutting down or unreachable.
     #[error("the node is not available: {0}")]
     Unavailable(String),

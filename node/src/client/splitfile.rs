@@ -18,6 +18,13 @@ use super::fec::{self, SHARD_LEN};
 use super::manifest::{BlockRef, Body, Compression, Manifest, Segment, MANIFEST_VERSION, MAX_DEPTH, MAX_LABEL};
 use super::ClientError;
 
+/// Largest document a fetch accepts (and an insert produces): what a manifest claims is
+/// checked against it before any block is requested, so a hostile manifest cannot make a
+/// fetcher download or inflate more than this.
+pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
+/// Largest serialized manifest followed one level down (a nested manifest).
+const MAX_MANIFEST_BYTES: u64 = CHK_PAYLOAD_LEN as u64 * 1024;
+
 /// What a publisher chooses about an insert.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InsertOptions {
@@ -65,6 +72,7 @@ pub fn encode(data: &[u8], options: &InsertOptions) -> Result<Encoded, ClientErr
     let (mut name, mut mime, mut nested) = (options.name.clone(), options.mime.clone(), false);
     for _ in 0..=MAX_DEPTH {
         let sha256: [u8; 32] = Sha256::digest(&content).into();
+        let small = content.len() <= CHK_PAYLOAD_LEN;
         let inline = Manifest {
             version: MANIFEST_VERSION,
             nested,
@@ -72,9 +80,10 @@ pub fn encode(data: &[u8], options: &InsertOptions) -> Result<Encoded, ClientErr
             mime: mime.clone(),
             sha256,
             compression,
-            body: Body::Inline(content.clone()),
+            body: Body::Inline(if small { content.clone() } else { Vec::new() }),
         };
-        let manifest = if inline.to_bytes().len() <= CHK_PAYLOAD_LEN {
+        // Only content that could fit is worth serializing to find out whether it does.
+        let manifest = if small && inline.to_bytes().len() <= CHK_PAYLOAD_LEN {
             inline
         } else {
             let segments = split(&content, options.redundancy, &mut blocks)?;
@@ -226,7 +235,7 @@ impl Fetch {
             }
             Stage::Split { segments, .. } => {
                 for seg in segments.iter_mut().filter(|s| s.done.is_none()) {
-                    let pending = seg.requested.len() - seg.have() - seg.failed.len();
+                    let pending = seg.requested.len().saturating_sub(seg.have() + seg.failed.len());
                     let mut want = seg.k().saturating_sub(seg.have() + pending);
                     let mut i = 0;
                     while want > 0 && out.len() < max && i < seg.total() {
@@ -302,7 +311,9 @@ impl Fetch {
                 let Some(places) = by_key.get(key) else { return Ok(()) };
                 for &(s, i) in places {
                     let seg = &mut segments[s];
-                    if seg.done.is_some() || seg.data.contains_key(&i) {
+                    let k = seg.k();
+                    let have = if i < k { seg.data.contains_key(&i) } else { seg.check.contains_key(&(i - k)) };
+                    if seg.done.is_some() || have {
                         continue;
                     }
                     seg.failed.insert(i);
@@ -358,12 +369,21 @@ impl Fetch {
 
     /// Moves to the content a manifest describes.
     fn enter(&mut self, manifest: Manifest) -> Result<(), ClientError> {
+        if let Compression::Deflate { len } = manifest.compression {
+            if len > MAX_DOCUMENT_BYTES {
+                return Err(ClientError::BadManifest("the document is larger than this node fetches"));
+            }
+        }
         match &manifest.body {
             Body::Inline(data) => {
                 let data = data.clone();
                 self.complete(manifest, data)
             }
             Body::Split { len, segments } => {
+                let limit = if manifest.nested { MAX_MANIFEST_BYTES } else { MAX_DOCUMENT_BYTES };
+                if *len > limit {
+                    return Err(ClientError::BadManifest("the document is larger than this node fetches"));
+                }
                 let mut by_key = HashMap::new();
                 let fetches = segments
                     .iter()
@@ -537,6 +557,31 @@ mod tests {
         let raw = encode(&text, &InsertOptions { compress: false, ..InsertOptions::default() }).unwrap();
         assert!(raw.blocks.len() > 30);
         assert_ne!(raw.top, e.top);
+    }
+
+    #[test]
+    fn oversized_claims_are_refused_before_any_block_is_requested() {
+        for (compression, body) in [
+            (Compression::None, Body::Split { len: MAX_DOCUMENT_BYTES + 1, segments: vec![] }),
+            (Compression::Deflate { len: u64::MAX }, Body::Inline(vec![1, 2, 3])),
+        ] {
+            let m = Manifest {
+                version: MANIFEST_VERSION,
+                nested: false,
+                name: None,
+                mime: None,
+                sha256: [0; 32],
+                compression,
+                body,
+            };
+            let bytes = m.to_bytes();
+            let (block, uri) = chk::encode(&bytes, ChkFlags { manifest: true, compressed: false }).unwrap();
+            let mut f = Fetch::new(uri.clone());
+            f.next_requests(1);
+            let r = f.on_block(&uri.routing_key, &block);
+            assert!(matches!(r, Err(ClientError::BadManifest(_))), "{r:?}");
+            assert!(f.next_requests(16).is_empty());
+        }
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub struct NodeHandle {
 fn reason_to_error(reason: FailReason, tried: u32) -> NetError {
     match reason {
         FailReason::RouteNotFound => NetError::RouteNotFound { tried },
+        FailReason::RecentlyFailed | FailReason::KeyBusy => NetError::RetryLater,
         _ => NetError::NotFound { tried },
     }
 }

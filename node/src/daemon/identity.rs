@@ -43,9 +43,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
 
 /// Writes `bytes` to `path` atomically, readable only by the owner.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
-    let tmp = path.with_extension("tmp");
+    // `api.token` and `api.addr` must not share a temp file: name it after the whole file.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    // A leftover temp file from a crash may have looser permissions: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(&tmp).map_err(io(path))?;
@@ -109,7 +114,12 @@ pub fn append_friend(path: &Path, friend: &NodeRef) -> Result<(), IdentityError>
     if load_friends(path)?.iter().any(|f| f.key == friend.key) {
         return Ok(());
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io(path))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    // Who your friends are is exactly what an adversary of a darknet wants to learn.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path).map_err(io(path))?;
     writeln!(f, "{friend}").and_then(|()| f.sync_all()).map_err(io(path))
 }
 

@@ -61,7 +61,14 @@ struct Job {
     status: JobStatus,
     /// The fetched document, until it is downloaded.
     data: Option<Vec<u8>>,
+    /// When it ended, for expiry.
+    finished: Option<std::time::Instant>,
+    /// The key of a running fetch (one job per document at a time).
+    fetch_key: Option<String>,
 }
+
+/// How long a finished job (and a document nobody downloaded) is kept.
+pub const JOB_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// All jobs of a daemon.
 #[derive(Debug, Default)]
@@ -76,11 +83,31 @@ impl Jobs {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a new running job.
+    /// Registers a new running job (and forgets jobs that ended more than [`JOB_TTL`] ago).
     pub fn create(self: &Arc<Self>) -> JobId {
+        self.create_keyed(None).0
+    }
+
+    /// Registers a new running job unless a running job already has `key` (a fetch of the
+    /// same document): then returns that job and `false`.
+    pub fn create_keyed(self: &Arc<Self>, key: Option<String>) -> (JobId, bool) {
+        let mut jobs = self.lock();
+        jobs.retain(|_, j| j.finished.is_none_or(|t| t.elapsed() < JOB_TTL));
+        if let Some(k) = &key {
+            if let Some((id, _)) = jobs.iter().find(|(_, j)| j.finished.is_none() && j.fetch_key.as_ref() == Some(k)) {
+                return (*id, false);
+            }
+        }
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.lock().insert(id, Job { progress: JobProgress::default(), status: JobStatus::Running, data: None });
-        id
+        let job = Job {
+            progress: JobProgress::default(),
+            status: JobStatus::Running,
+            data: None,
+            finished: None,
+            fetch_key: key,
+        };
+        jobs.insert(id, job);
+        (id, true)
     }
 
     /// Updates a job's progress.
@@ -93,8 +120,11 @@ impl Jobs {
     /// Ends a job.
     pub fn finish(&self, id: JobId, status: JobStatus, data: Option<Vec<u8>>) {
         if let Some(j) = self.lock().get_mut(&id) {
-            j.status = status;
-            j.data = data;
+            if j.finished.is_none() {
+                j.status = status;
+                j.data = data;
+                j.finished = Some(std::time::Instant::now());
+            }
         }
     }
 

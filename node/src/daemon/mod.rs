@@ -88,7 +88,12 @@ fn dir_err(dir: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
 /// a free loopback port is picked now, so the node reference stays the same across
 /// restarts. An existing configuration is left as it is.
 pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonError> {
-    std::fs::create_dir_all(dir).map_err(dir_err(dir))?;
+    // Owner-only: the directory holds the store, the friend list and interrupted downloads.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(dir_err(dir))?;
     let path = dir.join("config.toml");
     if path.exists() {
         return Ok(Config::load(&path)?);
