@@ -136,8 +136,9 @@ pub(crate) fn run() -> Result<()> {
          its content, and sent it towards the nodes whose locations are closest to that key. Node {far}\n\
          knew only the URI: its request went from friend to friend, each time to the one closest to the\n\
          key, until a node holding the block answered; every node on the way checked the block and cached\n\
-         it, and none of them could read it or tell who asked. All links were Noise-encrypted, in frames\n\
-         of one size."
+         it; none of them could read it, and none could be sure who asked (a request looks the same\n\
+         whether it started at the sender or passed through it). All links were Noise-encrypted, in\n\
+         frames of one size."
     );
     println!("done in {:.1?}; stopping the nodes and removing {}", started.elapsed(), dir.display());
     Ok(())
