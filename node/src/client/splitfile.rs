@@ -513,6 +513,20 @@ mod tests {
         e.blocks.iter().map(|b| (b.routing_key(), b.clone())).collect()
     }
 
+    /// A manifest with nothing but `body` (no name, no compression, a zero hash), for
+    /// tests that hand-craft bad manifests.
+    fn bare_manifest(body: Body) -> Manifest {
+        Manifest {
+            version: MANIFEST_VERSION,
+            nested: false,
+            name: None,
+            mime: None,
+            sha256: [0; 32],
+            compression: Compression::None,
+            body,
+        }
+    }
+
     /// Seeded random bytes: incompressible and without repeated shards, so block counts are
     /// those of the FEC layout alone.
     fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -565,16 +579,7 @@ mod tests {
             (Compression::None, Body::Split { len: MAX_DOCUMENT_BYTES + 1, segments: vec![] }),
             (Compression::Deflate { len: u64::MAX }, Body::Inline(vec![1, 2, 3])),
         ] {
-            let m = Manifest {
-                version: MANIFEST_VERSION,
-                nested: false,
-                name: None,
-                mime: None,
-                sha256: [0; 32],
-                compression,
-                body,
-            };
-            let bytes = m.to_bytes();
+            let bytes = Manifest { compression, ..bare_manifest(body) }.to_bytes();
             let (block, uri) = chk::encode(&bytes, ChkFlags { manifest: true, compressed: false }).unwrap();
             let mut f = Fetch::new(uri.clone());
             f.next_requests(1);
@@ -679,15 +684,7 @@ mod tests {
     #[test]
     fn tampered_manifest_is_rejected() {
         assert!(matches!(Manifest::from_bytes(b"\x07garbage"), Err(ClientError::BadManifest(_))));
-        let m = Manifest {
-            version: MANIFEST_VERSION,
-            nested: false,
-            name: None,
-            mime: None,
-            sha256: [0; 32],
-            compression: Compression::None,
-            body: Body::Split { len: 10 * SHARD_LEN as u64, segments: vec![] },
-        };
+        let m = bare_manifest(Body::Split { len: 10 * SHARD_LEN as u64, segments: vec![] });
         assert!(matches!(Manifest::from_bytes(&m.to_bytes()), Err(ClientError::BadManifest(_))));
         let mut bytes = Manifest { body: Body::Inline(vec![1, 2, 3]), ..m }.to_bytes();
         bytes.push(0);
@@ -696,15 +693,7 @@ mod tests {
 
     #[test]
     fn wrong_hash_is_detected() {
-        let m = Manifest {
-            version: MANIFEST_VERSION,
-            nested: false,
-            name: None,
-            mime: None,
-            sha256: [1; 32],
-            compression: Compression::None,
-            body: Body::Inline(b"lies".to_vec()),
-        };
+        let m = Manifest { sha256: [1; 32], ..bare_manifest(Body::Inline(b"lies".to_vec())) };
         let (block, uri) = chk::encode(&m.to_bytes(), ChkFlags { manifest: true, compressed: false }).unwrap();
         let mut f = Fetch::new(uri.clone());
         f.next_requests(1);
