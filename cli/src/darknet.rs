@@ -46,6 +46,10 @@ pub(crate) struct UpArgs {
     /// few-node darknet with 18 sends every insert to nearly every node).
     #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(1..=18))]
     pub(crate) htl: u8,
+    /// Nodes keep only what they are sinks for, no copies of passing blocks (cache_bytes =
+    /// 0): data then lives only where routing puts it, so hop counts show routing alone.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
 }
 
 /// What `up` records for `status` and `down`.
@@ -153,7 +157,7 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         let mut config = daemon::init(d, Some(listen))?;
         config.api_listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1]));
         config.store_bytes = args.store_mib << 20;
-        config.cache_bytes = (args.store_mib << 20) / 2;
+        config.cache_bytes = if args.no_cache { 0 } else { (args.store_mib << 20) / 2 };
         config.swap_interval_ms = args.swap_ms;
         config.max_htl = args.htl;
         config.save(&d.join("config.toml"))?;

@@ -71,7 +71,16 @@ pub(crate) fn run() -> Result<()> {
     println!("pamphlet demo: a friend-to-friend darknet of {NODES} real node processes on 127.0.0.1");
     // HTL 6: on 16 nodes the network's usual 18 would carry the insert to nearly every node,
     // and the fetch would find the block at home.
-    let args = UpArgs { nodes: NODES, degree: 4, seed: None, graph: None, swap_ms: 100, store_mib: 8, htl: 6 };
+    let args = UpArgs {
+        nodes: NODES,
+        degree: 4,
+        seed: None,
+        graph: None,
+        swap_ms: 100,
+        store_mib: 8,
+        htl: 6,
+        no_cache: false,
+    };
     let file = darknet::up(&dir, &args)?;
     println!(
         "  {} nodes up, {} friend links (a ring plus long links), in {:.1?}",

@@ -768,6 +768,9 @@ impl<S: BlockStore> Node<S> {
     }
 
     fn put(&mut self, area: Area, key: RoutingKey, block: Block) {
+        if area == Area::Cache && !self.config.cache_passing {
+            return;
+        }
         match self.store.put(area, key, block) {
             Ok(()) if area == Area::Store => self.stats.store_writes += 1,
             Ok(()) => self.stats.cache_writes += 1,

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use pamphlet_crypto::{chk, ssk, Block, BlockKind, ChkFlags, CryptoKey, RoutingKey, SskInsertUri, SskPrivateKey};
 use pamphlet_node::routing::location::Location;
-use pamphlet_node::store::{Area, BlockStore};
+use pamphlet_node::store::{Area, BlockStore, MemoryStore};
 use pamphlet_node::testing::{seeds, Network};
 use pamphlet_node::wire::Message;
-use pamphlet_node::{Event, FailReason};
+use pamphlet_node::{Event, FailReason, NodeConfig};
 
 const SEEDS: &[u64] = &[1, 2, 3];
 
@@ -278,6 +278,41 @@ fn second_fetch_is_shorter_thanks_to_return_path_caching() {
         assert_eq!(net.hops(is_request), vec![(0, 1)], "seed {seed}");
         assert!(net.events(0).contains(&Event::FetchSucceeded { op, block, peers_tried: 1, local: false }));
         assert_eq!(net.node(1).stats().found_locally, 1, "seed {seed}");
+    }
+}
+
+/// With `cache_passing` off, nothing that passes through is kept: the second fetch walks
+/// the whole way again and the relays hold nothing.
+#[test]
+fn without_a_cache_passing_blocks_are_not_kept() {
+    for seed in seeds(SEEDS) {
+        let (key, block) = chk_block(401);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed);
+        let ids: Vec<usize> = [kl + 0.4, kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                let config = NodeConfig { cache_passing: false, ..net.config(i, Location::from_f64(l)) };
+                net.add_node_with(config, MemoryStore::default())
+            })
+            .collect();
+        for w in ids.windows(2) {
+            net.connect(w[0], w[1]);
+        }
+        net.node_mut(4).store_mut().put(Area::Store, key, block.clone()).unwrap();
+        net.run();
+        for _ in 0..2 {
+            net.clear_transcript();
+            let op = net.fetch(0, BlockKind::Chk, key);
+            net.run();
+            assert_eq!(net.hops(is_request).len(), 4, "seed {seed}: every fetch walks to the holder");
+            assert!(net.events(0).iter().any(|e| matches!(e, Event::FetchSucceeded { op: o, .. } if *o == op)));
+        }
+        for i in 0..4 {
+            assert_eq!(net.node(i).store().stats().cache_blocks, 0, "seed {seed} node {i}");
+            assert_eq!(net.node(i).stats().store_errors, 0, "seed {seed} node {i}: skipped, not failed");
+        }
     }
 }
 

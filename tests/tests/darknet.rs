@@ -148,6 +148,7 @@ fn swapping_brings_friends_close_on_the_circle() {
             "2",
             "--swap-ms",
             swap_ms,
+            "--no-cache",
             "--dir",
             &d,
         ]);

@@ -25,7 +25,8 @@ pub struct Config {
     pub api_listen: SocketAddr,
     /// Bytes of the store area.
     pub store_bytes: u64,
-    /// Bytes of the cache area.
+    /// Bytes of the cache area; 0: no cache (keep only what this node is a sink for, no
+    /// copies of blocks passing through).
     pub cache_bytes: u64,
     /// Hops-to-live of requests this node starts (at most 18).
     pub max_htl: u8,
@@ -100,7 +101,7 @@ impl Config {
         let text = format!(
             "# pamphlet node configuration. Every field is optional; unknown fields are errors.\n\
              # listen: where friends connect (TCP). api_listen: the local client API (loopback only).\n\
-             # store_bytes / cache_bytes: sizes of the two store areas. max_htl: at most 18.\n\
+             # store_bytes / cache_bytes: sizes of the two store areas (cache 0: no cache). max_htl: at most 18.\n\
              # parallel: block requests in flight per fetch or insert.\n\
              # swap_interval_ms: how often this node starts a location swap (0: never).\n{body}"
         );
@@ -125,8 +126,11 @@ impl Config {
             return Err(format!("parallel = {} is out of range: use 1 to 256", self.parallel));
         }
         let min = 1024 * 1024;
-        if self.store_bytes < min || self.cache_bytes < min {
-            return Err("store_bytes and cache_bytes must each be at least 1 MiB (1048576)".into());
+        if self.store_bytes < min {
+            return Err("store_bytes must be at least 1 MiB (1048576)".into());
+        }
+        if self.cache_bytes != 0 && self.cache_bytes < min {
+            return Err("cache_bytes must be 0 (no cache) or at least 1 MiB (1048576)".into());
         }
         Ok(())
     }
@@ -168,6 +172,10 @@ mod tests {
         assert!(Config::load(&p).unwrap_err().to_string().contains("loopback"));
         let (_d, p) = write("listen = 5\n");
         assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })));
+        let (_d, p) = write("cache_bytes = 1000\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("0 (no cache)"));
+        let (_d, p) = write("cache_bytes = 0\n");
+        assert_eq!(Config::load(&p).unwrap().cache_bytes, 0, "0 turns the cache off");
         let missing = Config::load(Path::new("/nonexistent/pamphlet/config.toml")).unwrap_err();
         assert!(matches!(missing, ConfigError::Io { .. }));
     }

@@ -195,6 +195,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             seed: state.seed,
             max_htl: config.max_htl,
             swap_interval,
+            cache_passing: config.cache_bytes > 0,
             ..NodeConfig::default()
         };
         let node = Node::new(node_config, store);

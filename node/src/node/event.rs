@@ -126,6 +126,11 @@ pub struct NodeConfig {
     /// How requests pick the next peer. Only [`RoutingStrategy::Pamphlet`] is meant for
     /// real nodes; the others exist so the simulator can compare systems on one code base.
     pub strategy: RoutingStrategy,
+    /// Keep copies of blocks that pass through (fetch return paths, insert paths) in the
+    /// cache area. On by default: caching is what makes popular data fast and spreads it
+    /// away from the nodes nearest its key. Off (config `cache_bytes = 0`) the node keeps
+    /// only what it is a sink for, and data lives only where routing puts it.
+    pub cache_passing: bool,
 }
 
 /// How a node ranks its peers for a request (docs/simulation.md compares them).
@@ -157,6 +162,7 @@ impl Default for NodeConfig {
             swap: SwapConfig::default(),
             not_found_cap: Htl::MAX,
             strategy: RoutingStrategy::Pamphlet,
+            cache_passing: true,
         }
     }
 }
