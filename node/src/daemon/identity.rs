@@ -72,7 +72,14 @@ pub fn load_or_create_keypair(path: &Path) -> Result<StaticKeypair, IdentityErro
             };
             let secret = field("secret")?;
             let public = field("public")?;
-            Ok(StaticKeypair::from_parts(secret, PublicKey(public)))
+            // The public half is what friends know us by: a file whose halves disagree
+            // (edited, or two files spliced) would make every handshake fail with no
+            // clue why, so it is refused here with one.
+            let kp = StaticKeypair::from_secret(secret).map_err(|e| damaged(&format!("bad secret: {e}")))?;
+            if kp.public() != &PublicKey(public) {
+                return Err(damaged("public does not belong to secret"));
+            }
+            Ok(kp)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let kp = StaticKeypair::generate().map_err(|e| damaged(&format!("cannot generate a key: {e}")))?;
@@ -212,5 +219,15 @@ mod tests {
         assert_eq!(a.public(), b.public());
         std::fs::write(&p, "secret: !!\npublic: x\n").unwrap();
         assert!(load_or_create_keypair(&p).unwrap_err().to_string().contains("damaged"));
+        // Halves from two different key files: refused, naming the mismatch.
+        let other = StaticKeypair::generate().unwrap();
+        let spliced = format!(
+            "secret: {}\npublic: {}\n",
+            URL_SAFE_NO_PAD.encode(a.expose_secret()),
+            URL_SAFE_NO_PAD.encode(other.public().as_bytes())
+        );
+        std::fs::write(&p, spliced).unwrap();
+        let e = load_or_create_keypair(&p).unwrap_err().to_string();
+        assert!(e.contains("public does not belong to secret"), "{e}");
     }
 }

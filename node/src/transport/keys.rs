@@ -66,9 +66,20 @@ impl StaticKeypair {
 
     /// Rebuilds a key pair that was saved with [`StaticKeypair::expose_secret`] and
     /// [`StaticKeypair::public`]. The pair is not checked: a mismatched pair makes every
-    /// handshake fail.
+    /// handshake fail (use [`StaticKeypair::from_secret`] to derive the public half).
     pub fn from_parts(secret: [u8; 32], public: PublicKey) -> Self {
         Self { secret: Zeroizing::new(secret), public }
+    }
+
+    /// Rebuilds a key pair from its secret alone, deriving the public half (X25519 base
+    /// point multiplication, through snow's resolver so the same code does the handshake).
+    pub fn from_secret(secret: [u8; 32]) -> Result<Self, SessionError> {
+        use snow::resolvers::{CryptoResolver, DefaultResolver};
+        let choice = snow::params::DHChoice::Curve25519;
+        let mut dh = DefaultResolver.resolve_dh(&choice).ok_or(SessionError::BadKeyLength(0))?;
+        dh.set(&secret);
+        let public = PublicKey(to_array(dh.pubkey())?);
+        Ok(Self { secret: Zeroizing::new(secret), public })
     }
 
     /// The public half.
@@ -95,6 +106,16 @@ fn to_array(v: &[u8]) -> Result<[u8; 32], SessionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_half_is_derived_from_the_secret() {
+        let kp = StaticKeypair::generate().unwrap();
+        let again = StaticKeypair::from_secret(*kp.expose_secret()).unwrap();
+        assert_eq!(again.public(), kp.public());
+        let mut other = *kp.expose_secret();
+        other[5] ^= 1;
+        assert_ne!(StaticKeypair::from_secret(other).unwrap().public(), kp.public());
+    }
 
     #[test]
     fn secrets_do_not_print() {
