@@ -97,8 +97,24 @@ pub enum Outcome {
     Swapped(Location),
     /// The swap completed but the rule said keep.
     Kept,
-    /// The swap was refused, failed its commitment or plausibility check, or timed out.
-    Aborted,
+    /// The swap ended without a decision.
+    Aborted(Abort),
+}
+
+/// Why a swap ended without a decision (counted separately, to see what limits swapping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abort {
+    /// The partner (or a relay) answered `SwapRejected`: busy with a swap of its own, a
+    /// dead-end walk, or our reveal failed its check there.
+    Refused,
+    /// The partner's reveal did not open its commitment.
+    BadReveal,
+    /// A reveal failed the plausibility check ([`plausible`]).
+    Implausible,
+    /// No answer before the deadline.
+    TimedOut,
+    /// The link the swap ran on went away.
+    PeerGone,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,7 +293,7 @@ impl Swapper {
         let s = self.session.take()?;
         if s.theirs != Some(theirs.commitment()) {
             out.push((from, Message::SwapRejected { id }));
-            return Some(Outcome::Aborted);
+            return Some(Outcome::Aborted(Abort::BadReveal));
         }
         let (a, b) = match s.role {
             Role::Initiator => (&s.mine, &theirs),
@@ -289,7 +305,7 @@ impl Swapper {
         Some(match decide(a, b, self.config.check_neighbours) {
             Decision::Swap => Outcome::Swapped(theirs.location),
             Decision::Keep => Outcome::Kept,
-            Decision::Implausible => Outcome::Aborted,
+            Decision::Implausible => Outcome::Aborted(Abort::Implausible),
         })
     }
 
@@ -307,7 +323,7 @@ impl Swapper {
         let s = self.session.as_ref()?;
         if s.peer == from && s.id == id {
             self.session = None;
-            return Some(Outcome::Aborted);
+            return Some(Outcome::Aborted(Abort::Refused));
         }
         None
     }
@@ -321,7 +337,7 @@ impl Swapper {
         }
         if self.session.as_ref().is_some_and(|s| s.peer == peer) {
             self.session = None;
-            return Some(Outcome::Aborted);
+            return Some(Outcome::Aborted(Abort::PeerGone));
         }
         None
     }
@@ -331,7 +347,7 @@ impl Swapper {
         self.relays.retain(|_, r| r.deadline > now);
         if self.session.as_ref().is_some_and(|s| s.deadline <= now) {
             self.session = None;
-            return Some(Outcome::Aborted);
+            return Some(Outcome::Aborted(Abort::TimedOut));
         }
         None
     }
@@ -463,7 +479,7 @@ mod tests {
             match (oa, ob) {
                 (Some(Outcome::Swapped(_)), Some(Outcome::Swapped(_))) | (Some(Outcome::Kept), Some(Outcome::Kept)) => {
                 }
-                (Some(Outcome::Aborted), Some(Outcome::Aborted)) => {}
+                (Some(Outcome::Aborted(_)), Some(Outcome::Aborted(_))) => {}
                 other => panic!("seed {seed}: sides disagree: {other:?}"),
             }
         }
@@ -491,7 +507,7 @@ mod tests {
         out.clear();
         // The reveal claims another location than the one committed to.
         let lie = Reveal { location: loc(0.9), ..honest };
-        assert_eq!(b.on_reveal((pa, 5), lie, &mut out), Some(Outcome::Aborted));
+        assert_eq!(b.on_reveal((pa, 5), lie, &mut out), Some(Outcome::Aborted(Abort::BadReveal)));
         assert_eq!(out, vec![(pa, Message::SwapRejected { id: 5 })], "B must not reveal after a bad reveal");
         let _ = pb;
     }
@@ -528,7 +544,7 @@ mod tests {
         out.clear();
         s.on_request(t, &mut rng, (PeerId(2), 1), 1, [0; 32], (loc(0.2), vec![]), &[PeerId(2)], &mut out);
         assert_eq!(out, vec![(PeerId(2), Message::SwapRejected { id: 1 })]);
-        assert_eq!(s.on_timeout(t + Duration::from_secs(31)), Some(Outcome::Aborted));
+        assert_eq!(s.on_timeout(t + Duration::from_secs(31)), Some(Outcome::Aborted(Abort::TimedOut)));
         assert!(!s.busy() && s.next_deadline().is_none());
     }
 
