@@ -81,6 +81,10 @@ pub(crate) struct Args {
     /// --store-blocks to make stores small).
     #[arg(long, default_value_t = 0)]
     junk: usize,
+    /// Every K swap rounds, record the mean link length and swap counters so far (printed
+    /// after the table; `swap_trace` in --json): how fast swapping converges.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    trace_every: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -119,6 +123,7 @@ impl Args {
             strategy: self.strategy,
             observe: self.observe,
             junk_inserts: self.junk,
+            trace_every: self.trace_every,
         })
     }
 }
@@ -169,6 +174,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ("messages per request", format!("{:.1}", report.messages_per_request)),
         ("busiest node load / mean", format!("{:.2} / {:.3}", report.busiest_node_load, report.mean_node_load)),
         ("swaps done / attempted", format!("{} / {}", report.swaps_done, report.swaps_attempted)),
+        (
+            "swaps kept / refused / implausible / timed out",
+            format!(
+                "{} / {} / {} / {}",
+                report.swaps_kept, report.swaps_refused, report.swaps_implausible, report.swaps_timed_out
+            ),
+        ),
         ("mean link length", format!("{:.4}", report.mean_link_length)),
         ("location KS vs uniform", format!("{:.3}", report.location_ks)),
         (
@@ -192,6 +204,19 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     ];
     for (k, v) in rows {
         println!("{k:<30} {v}");
+    }
+    if !report.swap_trace.is_empty() {
+        println!(
+            "\n{:>6} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "round", "link length", "attempted", "done", "kept", "refused", "timed out"
+        );
+        for p in &report.swap_trace {
+            let c = p.swaps;
+            println!(
+                "{:>6} {:>12.4} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                p.round, p.mean_link_length, c.attempted, c.done, c.kept, c.refused, c.timed_out
+            );
+        }
     }
     Ok(())
 }

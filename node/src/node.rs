@@ -762,8 +762,17 @@ impl<S: BlockStore> Node<S> {
                 self.stats.swaps_done += 1;
                 self.set_location(now, location);
             }
-            swap::Outcome::Kept => {}
-            swap::Outcome::Aborted => self.stats.swaps_aborted += 1,
+            swap::Outcome::Kept => self.stats.swaps_kept += 1,
+            swap::Outcome::Aborted(why) => {
+                self.stats.swaps_aborted += 1;
+                match why {
+                    swap::Abort::Refused => self.stats.swaps_refused += 1,
+                    swap::Abort::Implausible => self.stats.swaps_implausible += 1,
+                    swap::Abort::BadReveal => self.stats.swaps_bad_reveal += 1,
+                    swap::Abort::TimedOut => self.stats.swaps_timed_out += 1,
+                    swap::Abort::PeerGone => {}
+                }
+            }
         }
     }
 

@@ -211,8 +211,18 @@ pub struct NodeStats {
     /// Swaps (started here or by a partner) that changed this node's location.
     pub swaps_done: u64,
     /// Swaps of this node's that were refused, timed out, or failed a commitment or the
-    /// plausibility check.
+    /// plausibility check (the sum of the four counters below, plus lost links).
     pub swaps_aborted: u64,
+    /// Swaps that completed with the rule saying keep.
+    pub swaps_kept: u64,
+    /// Swaps ended by a `SwapRejected` (partner busy, dead-end walk, or a failed check there).
+    pub swaps_refused: u64,
+    /// Swaps ended because a reveal failed the plausibility check (Pitch Black mitigation).
+    pub swaps_implausible: u64,
+    /// Swaps ended because the partner's reveal did not open its commitment.
+    pub swaps_bad_reveal: u64,
+    /// Swaps that timed out.
+    pub swaps_timed_out: u64,
     /// Times this node took a fresh random location (`SwapConfig::reset_probability`).
     pub location_resets: u64,
 }

@@ -173,6 +173,9 @@ pub struct SimConfig {
     /// request-id traceback (Tian et al. 2013: does one id appear on two links?). Costs
     /// memory: for small runs.
     pub observe: bool,
+    /// Every this many swap rounds (0: never), record the mean link length and the swap
+    /// counters so far in [`Report::swap_trace`]: how fast swapping converges.
+    pub trace_every: usize,
 }
 
 /// The most hops one DataNotFound may cost a request when defences are on.
@@ -200,6 +203,7 @@ impl Default for SimConfig {
             strategy: Strategy::Pamphlet,
             observe: false,
             junk_inserts: 0,
+            trace_every: 0,
         }
     }
 }
@@ -251,8 +255,18 @@ pub struct Report {
     pub forged_rejected: u64,
     /// Swaps started during the swap rounds.
     pub swaps_attempted: u64,
-    /// Swaps that exchanged locations.
+    /// Location changes (two per swap that exchanged locations).
     pub swaps_done: u64,
+    /// Swaps that completed with the rule saying keep (counted at both ends).
+    pub swaps_kept: u64,
+    /// Swaps ended by a `SwapRejected` (mostly: the partner was busy with its own swap).
+    pub swaps_refused: u64,
+    /// Swaps ended by the plausibility check (the Pitch Black mitigation).
+    pub swaps_implausible: u64,
+    /// Swaps that timed out.
+    pub swaps_timed_out: u64,
+    /// Mean link length and swap counters every [`SimConfig::trace_every`] rounds.
+    pub swap_trace: Vec<TracePoint>,
     /// Mean over nodes of the mean distance (fraction of the circle) to their neighbours:
     /// small when locations fit the graph.
     pub mean_link_length: f64,
@@ -281,6 +295,49 @@ pub struct Report {
     pub stored_bytes_per_node: f64,
     /// Virtual time the run took, in seconds.
     pub virtual_seconds: f64,
+}
+
+/// The state of swapping after some rounds (see [`SimConfig::trace_every`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TracePoint {
+    /// Swap rounds run so far.
+    pub round: usize,
+    /// Mean link length then.
+    pub mean_link_length: f64,
+    /// Swap counters so far (summed over nodes, as in [`Report`]).
+    pub swaps: SwapCounts,
+}
+
+/// Swap counters summed over nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SwapCounts {
+    /// Swaps started.
+    pub attempted: u64,
+    /// Location changes (two per exchange).
+    pub done: u64,
+    /// Completed, rule said keep (both ends count).
+    pub kept: u64,
+    /// Ended by `SwapRejected`.
+    pub refused: u64,
+    /// Ended by the plausibility check.
+    pub implausible: u64,
+    /// Timed out.
+    pub timed_out: u64,
+}
+
+impl std::ops::Sub for SwapCounts {
+    type Output = SwapCounts;
+
+    fn sub(self, o: SwapCounts) -> SwapCounts {
+        SwapCounts {
+            attempted: self.attempted - o.attempted,
+            done: self.done - o.done,
+            kept: self.kept - o.kept,
+            refused: self.refused - o.refused,
+            implausible: self.implausible - o.implausible,
+            timed_out: self.timed_out - o.timed_out,
+        }
+    }
 }
 
 /// Why a simulation could not run.
@@ -369,7 +426,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     }
 
     // Swap rounds.
-    let (swaps_attempted, swaps_done) = swap_rounds(&mut net, config.swap_rounds, &mut rng);
+    let (swaps, swap_trace) = swap_rounds(&mut net, &topo, config.swap_rounds, config.trace_every, &mut rng);
 
     // Inserts.
     let mut docs = Vec::with_capacity(config.docs.max(1));
@@ -488,7 +545,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         for (i, _) in is_attacker.iter().enumerate().filter(|(_, a)| **a) {
             net.clear_filter(i);
         }
-        swap_rounds(&mut net, config.recovery_rounds, &mut rng);
+        swap_rounds(&mut net, &topo, config.recovery_rounds, 0, &mut rng);
         recovery_location_ks = Some(location_ks(&net, &honest));
         recovery_success_rate = Some(fresh_success(&mut net, &honest, &mut rng, config)?);
     }
@@ -515,8 +572,13 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         inserts_ok,
         inserts: docs.len(),
         forged_rejected: forged_after - forged_before,
-        swaps_attempted,
-        swaps_done,
+        swaps_attempted: swaps.attempted,
+        swaps_done: swaps.done,
+        swaps_kept: swaps.kept,
+        swaps_refused: swaps.refused,
+        swaps_implausible: swaps.implausible,
+        swaps_timed_out: swaps.timed_out,
+        swap_trace,
         mean_link_length: mean_link,
         location_ks: location_ks_measured,
         htl_guess_precision: (config.observe && guesses > 0).then(|| correct as f64 / guesses as f64),
@@ -601,6 +663,11 @@ fn reference_run(config: &SimConfig, topo: &Topology, rng: &mut ChaCha8Rng) -> R
         forged_rejected: 0,
         swaps_attempted: 0,
         swaps_done: 0,
+        swaps_kept: 0,
+        swaps_refused: 0,
+        swaps_implausible: 0,
+        swaps_timed_out: 0,
+        swap_trace: Vec::new(),
         mean_link_length: 0.0,
         location_ks: 0.0,
         churn_leaves: 0,
@@ -659,12 +726,20 @@ fn fresh_success(
 const SWAP_STAGGER: Duration = Duration::from_millis(5);
 
 /// Runs `rounds` swap rounds (every node starts one swap per round, in a random order);
-/// returns (started, location changes) summed over all nodes.
-fn swap_rounds(net: &mut Network, rounds: usize, rng: &mut ChaCha8Rng) -> (u64, u64) {
+/// returns the swap counters of these rounds summed over all nodes, and a trace point
+/// every `trace_every` rounds (none if 0).
+fn swap_rounds(
+    net: &mut Network,
+    topo: &Topology,
+    rounds: usize,
+    trace_every: usize,
+    rng: &mut ChaCha8Rng,
+) -> (SwapCounts, Vec<TracePoint>) {
     let n = net.len();
-    let before: (u64, u64) = totals(net);
+    let before = totals(net);
+    let mut trace = Vec::new();
     let mut order: Vec<usize> = (0..n).collect();
-    for _ in 0..rounds {
+    for round in 1..=rounds {
         order.shuffle(rng);
         for &i in &order {
             net.run_for(SWAP_STAGGER);
@@ -673,16 +748,29 @@ fn swap_rounds(net: &mut Network, rounds: usize, rng: &mut ChaCha8Rng) -> (u64, 
             net.flush(i);
         }
         net.run_bounded(OP_STEPS);
+        if trace_every > 0 && (round % trace_every == 0 || round == rounds) {
+            trace.push(TracePoint {
+                round,
+                mean_link_length: mean_link_length(net, topo),
+                swaps: totals(net) - before,
+            });
+        }
     }
-    let after = totals(net);
-    (after.0 - before.0, after.1 - before.1)
+    (totals(net) - before, trace)
 }
 
-fn totals(net: &Network) -> (u64, u64) {
-    (0..net.len()).fold((0, 0), |(a, d), i| {
+fn totals(net: &Network) -> SwapCounts {
+    let mut c = SwapCounts::default();
+    for i in 0..net.len() {
         let s = net.node(i).stats();
-        (a + s.swaps_attempted, d + s.swaps_done)
-    })
+        c.attempted += s.swaps_attempted;
+        c.done += s.swaps_done;
+        c.kept += s.swaps_kept;
+        c.refused += s.swaps_refused;
+        c.implausible += s.swaps_implausible;
+        c.timed_out += s.swaps_timed_out;
+    }
+    c
 }
 
 /// One node leaves (its links drop) and, if any is away, one comes back (its links to
