@@ -41,17 +41,27 @@ pub const WALK_HTL_MIN: Htl = 6;
 pub const WALK_HTL_MAX: Htl = 10;
 
 /// The Metropolis temperature of the swap rule: a swap that makes the product of
-/// neighbour distances grow by a factor `r` is still taken with probability `r^(-1/T)`.
+/// neighbour distances grow by a factor `r` is still taken with probability `r^(-1/T)`,
+/// with `T = temperature(k)` for the `k` neighbours both partners reveal together.
 ///
 /// Sandberg's rule is `T = 1` (the chain then samples the posterior of locations given a
-/// Kleinberg graph). From random locations that chain gets stuck: the simulator and a
-/// centralised replay of the same chain agree that the ring wraps the circle several times
-/// and stays locally disordered for hundreds of rounds. At `T = 2` the chain crosses those
-/// barriers faster (10,000 nodes, 100 rounds: mean link length 0.112 instead of 0.149) and
-/// still holds a converged network where it is (ideal locations stay put: no drift of the
-/// mean link length in 50 rounds). It is a constant, not a setting: both ends must apply
-/// the same rule or they would disagree on the outcome. Figures: docs/benchmarks.md.
-pub const TEMPERATURE: f64 = 2.0;
+/// Kleinberg graph). From random locations that chain gets stuck in large networks: the
+/// simulator and a centralised replay of the same chain agree that the ring wraps the
+/// circle several times and stays locally disordered for hundreds of rounds. A hotter
+/// chain crosses those barriers faster (10,000 nodes of degree 12, 100 rounds: mean link
+/// length 0.112 at `T = 2` instead of 0.149) and still holds a converged network where it
+/// is. But the product has one factor per link, so the same `T` is far hotter for partners
+/// with few friends: at 48 nodes of degree 3, `T = 2` left links as long as random ones.
+/// Hence `T` grows with the links the swap weighs: `k / 12`, between 1 (Sandberg's rule,
+/// small degrees) and [`MAX_TEMPERATURE`] (two partners of degree 12 or more). Both ends
+/// see both reveals, so they compute the same `T` and still decide alike. Figures:
+/// docs/benchmarks.md.
+pub fn temperature(links: usize) -> f64 {
+    (links as f64 / 12.0).clamp(1.0, MAX_TEMPERATURE)
+}
+
+/// The hottest the swap rule gets (see [`temperature`]).
+pub const MAX_TEMPERATURE: f64 = 2.0;
 
 /// Swapping parameters (part of `NodeConfig`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -394,7 +404,8 @@ fn log_product(at: Location, neighbours: &[Location], moved: Option<(Location, L
 
 /// The swap rule, the same at both ends (`a` is the initiator's reveal, `b` the
 /// responder's): swap if the product of neighbour distances does not grow, else with
-/// probability `(before/after)^(1/TEMPERATURE)`; the coin is the XOR of both shares.
+/// probability `(before/after)^(1/T)` with `T` from [`temperature`]; the coin is the XOR
+/// of both shares.
 pub fn decide(a: &Reveal, b: &Reveal, check_neighbours: bool) -> Decision {
     if check_neighbours && !(plausible(a) && plausible(b)) {
         return Decision::Implausible;
@@ -410,7 +421,8 @@ pub fn decide(a: &Reveal, b: &Reveal, check_neighbours: bool) -> Decision {
         *c = a.random[i] ^ b.random[i];
     }
     let u = u64::from_be_bytes(coin) as f64 / 18_446_744_073_709_551_616.0;
-    if u < ((before - after) / TEMPERATURE).exp() {
+    let t = temperature(a.neighbours.len() + b.neighbours.len());
+    if u < ((before - after) / t).exp() {
         Decision::Swap
     } else {
         Decision::Keep
