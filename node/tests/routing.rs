@@ -431,6 +431,71 @@ fn a_forged_block_is_rejected_and_the_fetch_succeeds_elsewhere() {
     }
 }
 
+/// A black hole as the simulator models it: never forwards, answers DataNotFound at once.
+fn black_hole(_: pamphlet_node::PeerId, msg: Message) -> Option<Message> {
+    match msg {
+        Message::DataRequest { .. } | Message::InsertRequest { .. } => None,
+        Message::Accepted { id }
+        | Message::DataFound { id, .. }
+        | Message::RouteNotFound { id, .. }
+        | Message::InsertReply { id } => Some(Message::DataNotFound { id, htl: 0 }),
+        m => Some(m),
+    }
+}
+
+/// Node 2, the best next hop of node 1 for the key, is a black hole. Its "not found" to the
+/// insert is a lie no honest node tells, so node 1 backs it off and goes on through 3 to the
+/// sink 4, which stores the block. Believing it (the old rule) ended the insert at node 1,
+/// which reported success upstream: nothing reached the sink.
+#[test]
+fn a_black_hole_on_the_insert_path_does_not_end_the_insert() {
+    for seed in seeds(SEEDS) {
+        for refuse in [true, false] {
+            let (key, block) = chk_block(800);
+            let kl = key_loc(&key);
+            let mut net = Network::new(seed);
+            for (i, off) in [0.4, 0.2, 0.005, 0.1, 0.01].into_iter().enumerate() {
+                let mut c = net.config(i, Location::from_f64(kl + off));
+                c.refuse_false_insert_not_found = refuse;
+                net.add_node_with(c, pamphlet_node::store::MemoryStore::default());
+            }
+            for (a, b) in [(0, 1), (1, 2), (1, 3), (3, 4)] {
+                net.connect(a, b);
+            }
+            net.set_filter(2, Box::new(black_hole));
+            net.run();
+            assert!(net.node(4).is_sink(&key), "seed {seed}");
+            net.clear_transcript();
+            let op = net.insert(0, block.clone());
+            net.run();
+            let at_sink = net.node(4).store().area_of(BlockKind::Chk, &key);
+            let lies = net.node(1).peer(pamphlet_node::PeerId(2)).map(|p| p.false_answers);
+            if refuse {
+                assert_eq!(net.hops(is_insert), vec![(0, 1), (1, 2), (1, 3), (3, 4)], "seed {seed}");
+                assert_eq!(at_sink, Some(Area::Store), "seed {seed}: the sink got the block");
+                assert_eq!(net.node(1).stats().false_not_found, 1, "seed {seed}");
+                assert_eq!(lies, Some(1), "seed {seed}");
+                let backed_off = net.node(1).peer(pamphlet_node::PeerId(2)).is_some_and(|p| p.backed_off(net.now()));
+                assert!(backed_off, "seed {seed}: the liar is backed off");
+                assert_eq!(
+                    net.events(0),
+                    &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: false }],
+                    "seed {seed}"
+                );
+            } else {
+                assert_eq!(net.hops(is_insert), vec![(0, 1), (1, 2)], "seed {seed}");
+                assert_eq!(at_sink, None, "seed {seed}: believed, the lie ends the insert");
+                assert_eq!(lies, Some(0), "seed {seed}");
+                assert_eq!(
+                    net.events(0),
+                    &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true }],
+                    "seed {seed}: and the inserter is told it ran its course"
+                );
+            }
+        }
+    }
+}
+
 /// Three keys whose locations lie within `span` of each other.
 fn close_keys(span: f64) -> Vec<(RoutingKey, Block)> {
     let mut blocks: Vec<_> = (1000..1080).map(chk_block).collect();

@@ -123,6 +123,12 @@ pub struct NodeConfig {
     /// capped: capping at every hop makes a genuine miss explore exponentially many
     /// branches (measured: 30,000 messages per miss at 2,000 nodes).
     pub not_found_cap: Htl,
+    /// Treat DataNotFound (or RouteNotFound with no hops left) in answer to an insert as
+    /// the lie it is: honest nodes answer an insert that ran its hops out with
+    /// InsertReply, so only a black hole says this. The insert goes on to the next peer
+    /// without spending hops and the liar is backed off like a forger. Off: believe it and
+    /// end the insert (Hyphanet's rule, for comparison in the simulator).
+    pub refuse_false_insert_not_found: bool,
     /// How requests pick the next peer. Only [`RoutingStrategy::Pamphlet`] is meant for
     /// real nodes; the others exist so the simulator can compare systems on one code base.
     pub strategy: RoutingStrategy,
@@ -156,6 +162,7 @@ impl Default for NodeConfig {
             swap_interval: None,
             swap: SwapConfig::default(),
             not_found_cap: Htl::MAX,
+            refuse_false_insert_not_found: true,
             strategy: RoutingStrategy::Pamphlet,
         }
     }
@@ -198,6 +205,9 @@ pub struct NodeStats {
     pub cache_writes: u64,
     /// Failed store writes.
     pub store_errors: u64,
+    /// "Not found" answers to an insert, which no honest node gives (see
+    /// `NodeConfig::refuse_false_insert_not_found`): the sender was backed off.
+    pub false_not_found: u64,
     /// Replies that matched no request (late, after a timeout, or bogus).
     pub unexpected_replies: u64,
     /// Swaps this node started.

@@ -332,6 +332,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         node_config.swap.check_neighbours = config.defences;
         node_config.swap.reset_probability = config.reset_probability;
         node_config.not_found_cap = if config.defences { BLACKHOLE_CAP } else { u8::MAX };
+        node_config.refuse_false_insert_not_found = config.defences;
         let store = match config.store_blocks {
             Some(b) => MemoryStore::new(b * CHK_BLOCK_LEN as u64, b * CHK_BLOCK_LEN as u64),
             None => MemoryStore::default(),
