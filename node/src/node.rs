@@ -491,7 +491,8 @@ impl<S: BlockStore> Node<S> {
             self.transmits.push_back((peer, Message::DataNotFound { id, htl: 0 }));
             return;
         }
-        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl));
+        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl))
+            .with_not_found_cap(self.config.relay_not_found_cap);
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Fetch, htl.min(max));
     }
 

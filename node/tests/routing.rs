@@ -121,8 +121,17 @@ fn a_silent_peer_times_out_and_is_routed_around() {
     }
 }
 
-/// A long line approaching a key nobody holds: the request dies exactly where the per-link
-/// HTL coins say, with DataNotFound; then the key is quenched for a while.
+/// Adds a node that believes every DataNotFound (the black-hole caps off, Hyphanet's rule).
+fn add_trusting(net: &mut Network, location: f64) -> usize {
+    let mut c = net.config(net.len(), Location::from_f64(location));
+    c.not_found_cap = u8::MAX;
+    c.relay_not_found_cap = u8::MAX;
+    net.add_node_with(c, pamphlet_node::store::MemoryStore::default())
+}
+
+/// A long line approaching a key nobody holds, every node believing DataNotFound: the
+/// request dies exactly where the per-link HTL coins say, with DataNotFound; then the key
+/// is quenched for a while.
 #[test]
 fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
     for seed in seeds(SEEDS) {
@@ -130,8 +139,10 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
         let kl = key_loc(&key);
         let mut net = Network::new(seed);
         let n = 60;
-        let locs: Vec<f64> = (0..n).map(|i| kl + 0.45 - i as f64 * 0.007).collect();
-        let ids = net.line(&locs);
+        let ids: Vec<usize> = (0..n).map(|i| add_trusting(&mut net, kl + 0.45 - i as f64 * 0.007)).collect();
+        for w in ids.windows(2) {
+            net.connect(w[0], w[1]);
+        }
         net.run();
         net.clear_transcript();
 
@@ -169,7 +180,7 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
             net.events(1),
             &[Event::FetchFailed { op: op3, reason: FailReason::RecentlyFailed, peers_tried: 0 }]
         );
-        let late = net.add_node(kl + 0.46);
+        let late = add_trusting(&mut net, kl + 0.46);
         net.connect(late, 1);
         net.run();
         net.clear_transcript();
@@ -190,6 +201,48 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
         net.fetch(0, BlockKind::Chk, key);
         net.run();
         assert_eq!(net.hops(is_request).len(), end, "seed {seed}");
+    }
+}
+
+/// The same line with the default black-hole caps: a relay with more than 9 hops left, or
+/// the originator, does not let one DataNotFound end the request, but a line offers no
+/// other peer, so the request still visits each node once and then ends. The originator
+/// reports RouteNotFound (hops were left, routes were not).
+#[test]
+fn with_the_caps_a_miss_on_a_line_still_visits_each_node_once() {
+    for seed in seeds(SEEDS) {
+        let (key, _) = chk_block(200);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed);
+        let n = 60;
+        let locs: Vec<f64> = (0..n).map(|i| kl + 0.45 - i as f64 * 0.007).collect();
+        let ids = net.line(&locs);
+        net.run();
+        net.clear_transcript();
+        // HTL each node holds the request with, after its decrement.
+        let mut htls = vec![net.node(0).config().max_htl];
+        while htls[htls.len() - 1] > 0 {
+            let k = htls.len();
+            let link = net.node(k).peer(pamphlet_node::PeerId(k as u64 - 1)).unwrap().link;
+            htls.push(link.decrement(htls[k - 1], 18));
+        }
+        let end = htls.len() - 1;
+        let op = net.fetch(0, BlockKind::Chk, key);
+        net.run();
+        assert_eq!(net.hops(is_request), chain(&ids[..=end]), "seed {seed}");
+        assert_eq!(
+            net.events(0),
+            &[Event::FetchFailed { op, reason: FailReason::RouteNotFound, peers_tried: 1 }],
+            "seed {seed}"
+        );
+        // The node where hops ran out answered DataNotFound and the relays holding at most
+        // 9 hops believed it; the others went on, found no other peer, and said
+        // RouteNotFound with the hops they had left.
+        let believers: Vec<(usize, usize)> = (1..=end).rev().filter(|&k| htls[k] <= 9).map(|k| (k, k - 1)).collect();
+        assert!(believers.len() < end, "seed {seed}: some relays held more than 9 hops");
+        assert_eq!(net.hops(|m| matches!(m, Message::DataNotFound { htl: 0, .. })), believers, "seed {seed}");
+        let rnf = net.hops(|m| matches!(m, Message::RouteNotFound { htl, .. } if *htl > 0));
+        assert_eq!(rnf.len(), end - believers.len(), "seed {seed}");
     }
 }
 
