@@ -131,8 +131,8 @@ pub struct NodeConfig {
     /// The same cap for fetches this node relays for a peer. Default 9 (half of
     /// `MAX_HTL`): a relay with many hops left does not let one "not found" end the
     /// request, while a relay with 9 or fewer believes it, which bounds how far a genuine
-    /// miss branches out (a cap of 3 at every relay cost 5 to 7 times the messages per
-    /// miss; docs/routing.md). `Htl::MAX`: trust every answer.
+    /// miss branches out (a cap of 3 at every relay cost about 5 to 7 times the messages
+    /// per miss; docs/routing.md). `Htl::MAX`: trust every answer.
     pub relay_not_found_cap: Htl,
     /// How requests pick the next peer. Only [`RoutingStrategy::Pamphlet`] is meant for
     /// real nodes; the others exist so the simulator can compare systems on one code base.
