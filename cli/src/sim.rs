@@ -56,8 +56,8 @@ pub(crate) struct Args {
     /// Hops-to-live of requests.
     #[arg(long, default_value_t = 18)]
     htl: u8,
-    /// Turn pamphlet's defences off (black-hole cap, Pitch Black swap checks), to measure
-    /// what they buy.
+    /// Turn pamphlet's defences off (black-hole caps and insert check, Pitch Black swap
+    /// checks), to measure what they buy.
     #[arg(long)]
     no_defence: bool,
     /// Extra fetches of never-inserted keys, to measure what a miss costs.

@@ -376,9 +376,8 @@ impl<S: BlockStore> Node<S> {
             Message::DataRequest { id, kind, key, htl } => self.on_data_request(now, peer, id, kind, key, htl),
             Message::InsertRequest { id, htl, block } => self.on_insert_request(now, peer, id, htl, block),
             Message::DataFound { id, block } => self.on_reply(now, peer, id, Answer::Found(block)),
-            Message::DataNotFound { id, htl } | Message::RouteNotFound { id, htl } => {
-                self.on_reply(now, peer, id, Answer::NotFound(htl))
-            }
+            Message::DataNotFound { id, htl } => self.on_reply(now, peer, id, Answer::NotFound { htl, route: false }),
+            Message::RouteNotFound { id, htl } => self.on_reply(now, peer, id, Answer::NotFound { htl, route: true }),
             Message::RejectedLoop { id } => self.on_reply(now, peer, id, Answer::Loop),
             Message::RejectedOverload { id } => self.on_reply(now, peer, id, Answer::Overload),
             Message::InsertReply { id } => self.on_reply(now, peer, id, Answer::Inserted),
@@ -492,7 +491,8 @@ impl<S: BlockStore> Node<S> {
             self.transmits.push_back((peer, Message::DataNotFound { id, htl: 0 }));
             return;
         }
-        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl));
+        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl))
+            .with_not_found_cap(self.config.relay_not_found_cap);
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Fetch, htl.min(max));
     }
 
@@ -628,7 +628,18 @@ impl<S: BlockStore> Node<S> {
                 self.peers.reset_backoff(peer);
                 return self.finish(h, now, End::Collision(existing));
             }
-            (Answer::NotFound(htl), _) => {
+            // An insert is never answered "not found" with no hops left by an honest node:
+            // one that runs its hops out answers InsertReply (see `finish`). Only a node
+            // that drops inserts says so: the black hole's lie, which would otherwise end
+            // the insert here, far from the key's sinks, and be reported upstream as done.
+            (Answer::NotFound { htl, route }, Payload::Insert(_))
+                if self.config.refuse_false_insert_not_found && (!route || htl == 0) =>
+            {
+                self.stats.false_not_found += 1;
+                self.peers.penalise_false_answer(peer, now);
+                Reply::Forged
+            }
+            (Answer::NotFound { htl, .. }, _) => {
                 self.peers.reset_backoff(peer);
                 Reply::NotFound { htl }
             }
@@ -718,9 +729,12 @@ impl<S: BlockStore> Node<S> {
                 upstream.map(|(_, id)| Message::InsertCollision { id, block: existing })
             }
             (Payload::Insert(block), end) => {
+                // An insert that ran out of hops, however (even by timing out with none
+                // left), answers InsertReply: an honest node never answers an insert with
+                // DataNotFound, which lets the upstream treat that answer as a lie.
                 let (htl_exhausted, htl_left, reason) = match end {
-                    End::Failed(Outcome::RouteNotFound { htl }) => (false, htl, FailReason::RouteNotFound),
-                    End::Failed(Outcome::TimedOut { htl }) => (false, htl, FailReason::TimedOut),
+                    End::Failed(Outcome::RouteNotFound { htl }) if htl > 0 => (false, htl, FailReason::RouteNotFound),
+                    End::Failed(Outcome::TimedOut { htl }) if htl > 0 => (false, htl, FailReason::TimedOut),
                     _ => (true, 0, FailReason::RouteNotFound),
                 };
                 if remote {
@@ -839,7 +853,11 @@ impl<S: BlockStore> Node<S> {
 /// A downstream answer, before routing has judged it.
 enum Answer {
     Found(Block),
-    NotFound(Htl),
+    /// DataNotFound (`route` false) or RouteNotFound (`route` true), with the HTL left.
+    NotFound {
+        htl: Htl,
+        route: bool,
+    },
     Loop,
     Overload,
     Inserted,

@@ -121,8 +121,17 @@ fn a_silent_peer_times_out_and_is_routed_around() {
     }
 }
 
-/// A long line approaching a key nobody holds: the request dies exactly where the per-link
-/// HTL coins say, with DataNotFound; then the key is quenched for a while.
+/// Adds a node that believes every DataNotFound (the black-hole caps off, Hyphanet's rule).
+fn add_trusting(net: &mut Network, location: f64) -> usize {
+    let mut c = net.config(net.len(), Location::from_f64(location));
+    c.not_found_cap = u8::MAX;
+    c.relay_not_found_cap = u8::MAX;
+    net.add_node_with(c, pamphlet_node::store::MemoryStore::default())
+}
+
+/// A long line approaching a key nobody holds, every node believing DataNotFound: the
+/// request dies exactly where the per-link HTL coins say, with DataNotFound; then the key
+/// is quenched for a while.
 #[test]
 fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
     for seed in seeds(SEEDS) {
@@ -130,8 +139,10 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
         let kl = key_loc(&key);
         let mut net = Network::new(seed);
         let n = 60;
-        let locs: Vec<f64> = (0..n).map(|i| kl + 0.45 - i as f64 * 0.007).collect();
-        let ids = net.line(&locs);
+        let ids: Vec<usize> = (0..n).map(|i| add_trusting(&mut net, kl + 0.45 - i as f64 * 0.007)).collect();
+        for w in ids.windows(2) {
+            net.connect(w[0], w[1]);
+        }
         net.run();
         net.clear_transcript();
 
@@ -169,7 +180,7 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
             net.events(1),
             &[Event::FetchFailed { op: op3, reason: FailReason::RecentlyFailed, peers_tried: 0 }]
         );
-        let late = net.add_node(kl + 0.46);
+        let late = add_trusting(&mut net, kl + 0.46);
         net.connect(late, 1);
         net.run();
         net.clear_transcript();
@@ -190,6 +201,48 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
         net.fetch(0, BlockKind::Chk, key);
         net.run();
         assert_eq!(net.hops(is_request).len(), end, "seed {seed}");
+    }
+}
+
+/// The same line with the default black-hole caps: a relay with more than 9 hops left, or
+/// the originator, does not let one DataNotFound end the request, but a line offers no
+/// other peer, so the request still visits each node once and then ends. The originator
+/// reports RouteNotFound (hops were left, routes were not).
+#[test]
+fn with_the_caps_a_miss_on_a_line_still_visits_each_node_once() {
+    for seed in seeds(SEEDS) {
+        let (key, _) = chk_block(200);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed);
+        let n = 60;
+        let locs: Vec<f64> = (0..n).map(|i| kl + 0.45 - i as f64 * 0.007).collect();
+        let ids = net.line(&locs);
+        net.run();
+        net.clear_transcript();
+        // HTL each node holds the request with, after its decrement.
+        let mut htls = vec![net.node(0).config().max_htl];
+        while htls[htls.len() - 1] > 0 {
+            let k = htls.len();
+            let link = net.node(k).peer(pamphlet_node::PeerId(k as u64 - 1)).unwrap().link;
+            htls.push(link.decrement(htls[k - 1], 18));
+        }
+        let end = htls.len() - 1;
+        let op = net.fetch(0, BlockKind::Chk, key);
+        net.run();
+        assert_eq!(net.hops(is_request), chain(&ids[..=end]), "seed {seed}");
+        assert_eq!(
+            net.events(0),
+            &[Event::FetchFailed { op, reason: FailReason::RouteNotFound, peers_tried: 1 }],
+            "seed {seed}"
+        );
+        // The node where hops ran out answered DataNotFound and the relays holding at most
+        // 9 hops believed it; the others went on, found no other peer, and said
+        // RouteNotFound with the hops they had left.
+        let believers: Vec<(usize, usize)> = (1..=end).rev().filter(|&k| htls[k] <= 9).map(|k| (k, k - 1)).collect();
+        assert!(believers.len() < end, "seed {seed}: some relays held more than 9 hops");
+        assert_eq!(net.hops(|m| matches!(m, Message::DataNotFound { htl: 0, .. })), believers, "seed {seed}");
+        let rnf = net.hops(|m| matches!(m, Message::RouteNotFound { htl, .. } if *htl > 0));
+        assert_eq!(rnf.len(), end - believers.len(), "seed {seed}");
     }
 }
 
@@ -463,6 +516,71 @@ fn a_forged_block_is_rejected_and_the_fetch_succeeds_elsewhere() {
         assert_eq!(net.node(0).peer(pamphlet_node::PeerId(1)).map(|p| p.forgeries), Some(1), "seed {seed}");
         assert_eq!(net.node(0).store().peek(BlockKind::Chk, &key), Some(&block), "seed {seed}: genuine cached");
         assert_eq!(net.node(0).store().stats().cache_blocks, 1, "seed {seed}");
+    }
+}
+
+/// A black hole as the simulator models it: never forwards, answers DataNotFound at once.
+fn black_hole(_: pamphlet_node::PeerId, msg: Message) -> Option<Message> {
+    match msg {
+        Message::DataRequest { .. } | Message::InsertRequest { .. } => None,
+        Message::Accepted { id }
+        | Message::DataFound { id, .. }
+        | Message::RouteNotFound { id, .. }
+        | Message::InsertReply { id } => Some(Message::DataNotFound { id, htl: 0 }),
+        m => Some(m),
+    }
+}
+
+/// Node 2, the best next hop of node 1 for the key, is a black hole. Its "not found" to the
+/// insert is a lie no honest node tells, so node 1 backs it off and goes on through 3 to the
+/// sink 4, which stores the block. Believing it (the old rule) ended the insert at node 1,
+/// which reported success upstream: nothing reached the sink.
+#[test]
+fn a_black_hole_on_the_insert_path_does_not_end_the_insert() {
+    for seed in seeds(SEEDS) {
+        for refuse in [true, false] {
+            let (key, block) = chk_block(800);
+            let kl = key_loc(&key);
+            let mut net = Network::new(seed);
+            for (i, off) in [0.4, 0.2, 0.005, 0.1, 0.01].into_iter().enumerate() {
+                let mut c = net.config(i, Location::from_f64(kl + off));
+                c.refuse_false_insert_not_found = refuse;
+                net.add_node_with(c, pamphlet_node::store::MemoryStore::default());
+            }
+            for (a, b) in [(0, 1), (1, 2), (1, 3), (3, 4)] {
+                net.connect(a, b);
+            }
+            net.set_filter(2, Box::new(black_hole));
+            net.run();
+            assert!(net.node(4).is_sink(&key), "seed {seed}");
+            net.clear_transcript();
+            let op = net.insert(0, block.clone());
+            net.run();
+            let at_sink = net.node(4).store().area_of(BlockKind::Chk, &key);
+            let lies = net.node(1).peer(pamphlet_node::PeerId(2)).map(|p| p.false_answers);
+            if refuse {
+                assert_eq!(net.hops(is_insert), vec![(0, 1), (1, 2), (1, 3), (3, 4)], "seed {seed}");
+                assert_eq!(at_sink, Some(Area::Store), "seed {seed}: the sink got the block");
+                assert_eq!(net.node(1).stats().false_not_found, 1, "seed {seed}");
+                assert_eq!(lies, Some(1), "seed {seed}");
+                let backed_off = net.node(1).peer(pamphlet_node::PeerId(2)).is_some_and(|p| p.backed_off(net.now()));
+                assert!(backed_off, "seed {seed}: the liar is backed off");
+                assert_eq!(
+                    net.events(0),
+                    &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: false }],
+                    "seed {seed}"
+                );
+            } else {
+                assert_eq!(net.hops(is_insert), vec![(0, 1), (1, 2)], "seed {seed}");
+                assert_eq!(at_sink, None, "seed {seed}: believed, the lie ends the insert");
+                assert_eq!(lies, Some(0), "seed {seed}");
+                assert_eq!(
+                    net.events(0),
+                    &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true }],
+                    "seed {seed}: and the inserter is told it ran its course"
+                );
+            }
+        }
     }
 }
 

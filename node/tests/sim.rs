@@ -80,22 +80,26 @@ fn swapping_improves_routing() {
     assert!(after.2 < 0.85 * before.2, "messages per request {before:?} -> {after:?}");
 }
 
-/// Black holes (20%) answer DataNotFound at once; the originator's cap on what one such
-/// answer may cost makes it try other first hops, and does better than trusting it.
+/// Black holes (20%) answer DataNotFound at once. With the defences (inserts refuse that
+/// answer, originators and relays with many hops left cap what it may cost) documents reach
+/// their honest sinks and fetches route around the liars: nearly every fetch succeeds,
+/// against well under half when every "not found" is believed.
 #[test]
 fn blackhole_defence_beats_no_defence() {
-    let (mut with, mut without) = (0.0, 0.0);
+    let (mut with, mut without, mut runs) = (0.0, 0.0, 0.0);
     for seed in seeds(&[1, 2]) {
+        runs += 1.0;
         let config =
             SimConfig { placement: Placement::Ideal, attack: Some("blackhole:0.2".parse().unwrap()), ..small(seed) };
         let d = sim(&config);
         let n = sim(&SimConfig { defences: false, ..config });
         assert!(d.attackers == 60 && n.attackers == 60, "seed {seed}");
         assert_eq!(d.invalid_accepted + n.invalid_accepted, 0, "seed {seed}");
+        assert!(d.success_rate >= 0.9, "seed {seed}: with defence {}", d.success_rate);
         with += d.success_rate;
         without += n.success_rate;
     }
-    assert!(with > without + 0.1, "with defence {with}, without {without}");
+    assert!(with > without + 0.4 * runs, "with defence {with}, without {without}");
 }
 
 /// Pitch Black: 1% of nodes poison swaps. Without the plausibility check honest locations
@@ -184,8 +188,9 @@ fn cache_flushing_runs_and_only_hurts() {
     }
 }
 
-/// Eclipse: the nodes closest to one key are Sybil black holes. The originator's cap lets
-/// some fetches route around them; trusting their DataNotFound finds almost nothing.
+/// Eclipse: the nodes closest to one key are Sybil black holes. The insert refuses their
+/// "not found" and lands on the nearest honest nodes, where fetches find it; trusting their
+/// DataNotFound finds almost nothing.
 #[test]
 fn eclipse_defence_beats_no_defence() {
     for seed in seeds(&[1, 3]) {
@@ -198,7 +203,7 @@ fn eclipse_defence_beats_no_defence() {
         let d = sim(&config);
         let n = sim(&SimConfig { defences: false, ..config });
         assert_eq!(d.attackers, 3, "seed {seed}");
-        assert!(d.success_rate > n.success_rate + 0.2, "seed {seed}: {} vs {}", d.success_rate, n.success_rate);
+        assert!(d.success_rate > n.success_rate + 0.5, "seed {seed}: {} vs {}", d.success_rate, n.success_rate);
     }
 }
 

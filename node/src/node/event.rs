@@ -116,13 +116,24 @@ pub struct NodeConfig {
     pub swap_interval: Option<Duration>,
     /// Swapping parameters, including the Pitch Black mitigation.
     pub swap: SwapConfig,
-    /// The most hops one DataNotFound / RouteNotFound answer may cost a request this node
-    /// *started* (`Htl::MAX`: trust the HTL it reports, as Hyphanet does). A cap makes the
-    /// originator try another first hop when one branch answers "not found" suspiciously
-    /// early: the black-hole defence measured in docs/security.md. Only local requests are
-    /// capped: capping at every hop makes a genuine miss explore exponentially many
-    /// branches (measured: 30,000 messages per miss at 2,000 nodes).
+    /// The most hops one DataNotFound / RouteNotFound answer may cost a fetch or insert
+    /// this node *started* (`Htl::MAX`: trust the HTL it reports, as Hyphanet does). A
+    /// black hole answers DataNotFound at once; with the cap the originator tries another
+    /// first hop instead of giving up. Default 3: about six first hops may be tried.
+    /// Measured in docs/security.md; the cost is messages per genuine miss.
     pub not_found_cap: Htl,
+    /// Treat DataNotFound (or RouteNotFound with no hops left) in answer to an insert as
+    /// the lie it is: honest nodes answer an insert that ran its hops out with
+    /// InsertReply, so only a black hole says this. The insert goes on to the next peer
+    /// without spending hops and the liar is backed off like a forger. Off: believe it and
+    /// end the insert (Hyphanet's rule, for comparison in the simulator).
+    pub refuse_false_insert_not_found: bool,
+    /// The same cap for fetches this node relays for a peer. Default 9 (half of
+    /// `MAX_HTL`): a relay with many hops left does not let one "not found" end the
+    /// request, while a relay with 9 or fewer believes it, which bounds how far a genuine
+    /// miss branches out (a cap of 3 at every relay cost about 5 to 7 times the messages
+    /// per miss; docs/routing.md). `Htl::MAX`: trust every answer.
+    pub relay_not_found_cap: Htl,
     /// How requests pick the next peer. Only [`RoutingStrategy::Pamphlet`] is meant for
     /// real nodes; the others exist so the simulator can compare systems on one code base.
     pub strategy: RoutingStrategy,
@@ -160,7 +171,9 @@ impl Default for NodeConfig {
             quench_capacity: 4096,
             swap_interval: None,
             swap: SwapConfig::default(),
-            not_found_cap: Htl::MAX,
+            not_found_cap: 3,
+            refuse_false_insert_not_found: true,
+            relay_not_found_cap: 9,
             strategy: RoutingStrategy::Pamphlet,
             cache_passing: true,
         }
@@ -204,6 +217,9 @@ pub struct NodeStats {
     pub cache_writes: u64,
     /// Failed store writes.
     pub store_errors: u64,
+    /// "Not found" answers to an insert, which no honest node gives (see
+    /// `NodeConfig::refuse_false_insert_not_found`): the sender was backed off.
+    pub false_not_found: u64,
     /// Replies that matched no request (late, after a timeout, or bogus).
     pub unexpected_replies: u64,
     /// Swaps this node started.

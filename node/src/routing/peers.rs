@@ -62,6 +62,8 @@ pub struct PeerEntry {
     pub backoff_next: Duration,
     /// How many forged or corrupted blocks it sent.
     pub forgeries: u32,
+    /// How many answers it gave that no honest node gives (DataNotFound to an insert).
+    pub false_answers: u32,
 }
 
 impl PeerEntry {
@@ -104,6 +106,7 @@ impl PeerTable {
             backoff_until: None,
             backoff_next: self.backoff.initial,
             forgeries: 0,
+            false_answers: 0,
         };
         self.peers.insert(peer, entry);
     }
@@ -197,6 +200,16 @@ impl PeerTable {
         let len = self.backoff.forgery;
         if let Some(p) = self.peers.get_mut(&peer) {
             p.forgeries += 1;
+            p.backoff_until = Some(later(p.backoff_until, now + len));
+        }
+    }
+
+    /// The peer gave an answer no honest node gives (a black hole's "not found" to an
+    /// insert): count it and back it off as long as a forger.
+    pub fn penalise_false_answer(&mut self, peer: PeerId, now: Instant) {
+        let len = self.backoff.forgery;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.false_answers += 1;
             p.backoff_until = Some(later(p.backoff_until, now + len));
         }
     }

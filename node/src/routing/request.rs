@@ -11,9 +11,11 @@
 //!   with the HTL it was given; both are capped by the request's own deadline;
 //! - each peer is tried at most once, and never the peer the request came from;
 //! - DataNotFound / RouteNotFound carry the HTL left downstream; the request continues with
-//!   the smaller of its own and that, so hops spent on a dead branch are spent;
+//!   the smaller of its own and that, so hops spent on a dead branch are spent, except that
+//!   one answer may cost at most the request's not-found cap (the black-hole defence);
 //! - a timeout costs one hop (the peer took at least that one);
-//! - RejectedLoop, RejectedOverload and a forged block cost none: the peer did no routing;
+//! - RejectedLoop, RejectedOverload, a forged block and a false answer cost none: the peer
+//!   did no routing;
 //! - when the HTL is 0 the request ends with DataNotFound ([`Outcome::HtlExhausted`]);
 //!   when no untried peer is left, with RouteNotFound and the HTL left; when its own
 //!   deadline passes, with [`Outcome::TimedOut`].
@@ -40,7 +42,8 @@ pub enum Reply {
     RejectedOverload,
     /// The peer did not answer in time.
     TimedOut,
-    /// The peer answered with a block that does not verify.
+    /// The peer answered with a block that does not verify, or with an answer no honest
+    /// node gives (DataNotFound to an insert): it did no honest routing.
     Forged,
 }
 
@@ -277,6 +280,28 @@ mod tests {
         r.next(t0, &ranked, 3, ACCEPT, wait);
         r.on_reply(Reply::NotFound { htl: 0 });
         assert_eq!(r.next(t0, &ranked, 4, ACCEPT, wait), Step::Finish(Outcome::HtlExhausted));
+    }
+
+    /// With a cap, one "not found" costs at most the cap while the request holds more; at or
+    /// below the cap it is believed (how a relay with 9 or fewer hops ends a genuine miss).
+    #[test]
+    fn not_found_cap_bounds_what_one_answer_costs() {
+        let t0 = Instant::now();
+        let ranked = [PeerId(1), PeerId(2), PeerId(3), PeerId(4)];
+        let mut r = req(17, Some(PeerId(9)), t0).with_not_found_cap(9);
+        r.next(t0, &ranked, 1, ACCEPT, wait);
+        r.on_reply(Reply::NotFound { htl: 0 });
+        assert_eq!(r.htl(), 8, "17 hops, capped at 9");
+        r.next(t0, &ranked, 2, ACCEPT, wait);
+        r.on_reply(Reply::NotFound { htl: 6 });
+        assert_eq!(r.htl(), 6, "an answer costing less than the cap is taken as it is");
+        r.next(t0, &ranked, 3, ACCEPT, wait);
+        r.on_reply(Reply::NotFound { htl: 0 });
+        assert_eq!(r.next(t0, &ranked, 4, ACCEPT, wait), Step::Finish(Outcome::HtlExhausted), "6 <= 9: believed");
+        let mut trusting = req(17, None, t0);
+        trusting.next(t0, &ranked, 1, ACCEPT, wait);
+        trusting.on_reply(Reply::NotFound { htl: 0 });
+        assert_eq!(trusting.htl(), 0, "without a cap one answer ends it");
     }
 
     #[test]

@@ -152,9 +152,10 @@ pub struct SimConfig {
     /// Extra fetches, after the measured ones, of keys that were never inserted: what a
     /// miss costs (defences that distrust DataNotFound make misses dearer).
     pub absent_requests: usize,
-    /// pamphlet's defences on: the black-hole cap on what one DataNotFound may cost
-    /// ([`BLACKHOLE_CAP`]) and the Pitch Black swap checks. Off: trust every DataNotFound
-    /// (Hyphanet's rule) and accept any swap reveal.
+    /// pamphlet's defences on, as a real node has them (`NodeConfig::default()`): the
+    /// black-hole defences (caps on what one DataNotFound may cost, at the originator and
+    /// at relays; DataNotFound to an insert refused as a lie) and the Pitch Black swap
+    /// checks. Off: trust every DataNotFound (Hyphanet's rule) and accept any swap reveal.
     pub defences: bool,
     /// After measuring, stop the attack (attackers turn honest) and run this many more
     /// swap rounds, then measure again on fresh documents: how fast the network recovers.
@@ -177,9 +178,6 @@ pub struct SimConfig {
     /// counters so far in [`Report::swap_trace`]: how fast swapping converges.
     pub trace_every: usize,
 }
-
-/// The most hops one DataNotFound may cost a request when defences are on.
-pub const BLACKHOLE_CAP: u8 = 3;
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -388,7 +386,12 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         }
         node_config.swap.check_neighbours = config.defences;
         node_config.swap.reset_probability = config.reset_probability;
-        node_config.not_found_cap = if config.defences { BLACKHOLE_CAP } else { u8::MAX };
+        if !config.defences {
+            // Hyphanet's rules: believe every "not found".
+            node_config.not_found_cap = u8::MAX;
+            node_config.relay_not_found_cap = u8::MAX;
+            node_config.refuse_false_insert_not_found = false;
+        }
         let store = match config.store_blocks {
             Some(b) => MemoryStore::new(b * CHK_BLOCK_LEN as u64, b * CHK_BLOCK_LEN as u64),
             None => MemoryStore::default(),
