@@ -96,8 +96,10 @@ fn twenty_nodes_survive_three_failures_and_a_restart_keeps_the_store() {
     assert_eq!(s["store"]["store_blocks"].as_u64(), Some(kept), "a restarted node keeps its stored blocks");
 }
 
-/// Inserts `docs` one-block documents from random nodes and fetches each from another;
-/// returns the mean number of hops per fetch (from the nodes' request counters).
+/// Inserts `docs` one-block documents from random nodes and fetches each from
+/// [`FETCHES_PER_DOC`] other random nodes; returns the mean number of hops per fetch (from
+/// the nodes' request counters). With `--no-cache` a fetch leaves no copy behind, so the
+/// fetches of one document are independent samples of the route to it.
 fn mean_fetch_hops(root: &Path, dir: &Path, docs: usize, seed: u64) -> f64 {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -117,14 +119,20 @@ fn mean_fetch_hops(root: &Path, dir: &Path, docs: usize, seed: u64) -> f64 {
     };
     let before = total(&status(d));
     for (from, uri) in &uris {
-        let to = (from + rng.gen_range(1..n)) % n;
-        let out = root.join("fetched");
-        // A fetch that fails costs all its hops too; both count.
-        let _ = pamphlet(&["fetch", uri, "-o", out.to_str().unwrap(), "--dir", &node(to)]);
+        for _ in 0..FETCHES_PER_DOC {
+            let to = (from + rng.gen_range(1..n)) % n;
+            let out = root.join("fetched");
+            // A fetch that fails costs all its hops too; both count.
+            let _ = pamphlet(&["fetch", uri, "-o", out.to_str().unwrap(), "--dir", &node(to)]);
+        }
     }
     std::thread::sleep(Duration::from_millis(450));
-    (total(&status(d)) - before) as f64 / docs as f64
+    (total(&status(d)) - before) as f64 / (docs * FETCHES_PER_DOC) as f64
 }
+
+/// Documents inserted in each phase of the swapping test, and fetches of each.
+const DOCS: usize = 30;
+const FETCHES_PER_DOC: usize = 1;
 
 #[test]
 fn swapping_brings_friends_close_on_the_circle() {
@@ -157,7 +165,7 @@ fn swapping_brings_friends_close_on_the_circle() {
     up("0");
     let no_swap = {
         let _down = Down(d.clone());
-        mean_fetch_hops(root.path(), &dir, 30, 1)
+        mean_fetch_hops(root.path(), &dir, DOCS, 1)
     };
 
     // Again, with swapping for a few seconds; then stop the nodes cleanly (they save their
@@ -184,25 +192,36 @@ fn swapping_brings_friends_close_on_the_circle() {
     };
     // `darknet status` reads darknet.json; rebuild it for the restarted processes.
     std::fs::write(dir.join("darknet.json"), restarted_darknet_json(&dir, n)).unwrap();
-    while nodes.iter().any(|p| p.peers() == 0) {
-        std::thread::sleep(Duration::from_millis(50));
+    // Every link back up (as `darknet up` waits for), or routes would be longer for want
+    // of friends rather than for the locations.
+    let edges: Vec<(usize, usize)> = serde_json::from_value(layout["edges"].clone()).unwrap();
+    let mut degree = vec![0u64; n];
+    for &(a, b) in &edges {
+        degree[a] += 1;
+        degree[b] += 1;
+    }
+    let mut waited = 0;
+    while nodes.iter().zip(&degree).any(|(p, &d)| p.peers() < d) {
+        waited += 1;
+        assert!(waited < 600, "links did not all come back within 2 min of the restart");
+        std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_secs(1));
-    let swapped = mean_fetch_hops(root.path(), &dir, 30, 1);
+    let swapped = mean_fetch_hops(root.path(), &dir, DOCS, 1);
     let locations: Vec<f64> =
         status(&d)["nodes"].as_array().unwrap().iter().map(|n| n["location"].as_f64().unwrap()).collect();
     let _ = std::fs::remove_file(dir.join("darknet.json"));
     drop(nodes);
 
-    let edges: Vec<(usize, usize)> = serde_json::from_value(layout["edges"].clone()).unwrap();
     let initial: Vec<f64> = serde_json::from_value(layout["initial_locations"].clone()).unwrap();
     let (before, after) = (mean_log_link(&edges, &initial), mean_log_link(&edges, &locations));
     eprintln!("mean ln(link length): {before:.2} at the random start, {after:.2} after swapping");
     eprintln!("mean hops per fetch: {no_swap:.2} without swapping, {swapped:.2} after swapping");
     // Swapping's job: friends end up close on the circle, which is what makes greedy
-    // routing work. (The hop counts above are recorded, not asserted: on 48 nodes with
-    // friend-of-a-friend routing and return-path caching they differ by less than their
-    // run-to-run noise; the simulator measures the effect at scale.)
+    // routing work. The hop counts above are recorded, not asserted: at the sizes a test
+    // can run as processes (48 here; 200 tried) the change is smaller than run-to-run
+    // noise, in both directions (docs/benchmarks.md, "Darknet"); the simulator measures
+    // the effect at scale.
     assert!(after < before - 0.3, "swapping must shorten links: {before:.2} -> {after:.2}");
 }
 
