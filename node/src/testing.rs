@@ -38,6 +38,21 @@ use crate::PeerId;
 /// Rewrites (or drops, with `None`) a node's outgoing message to the given peer.
 pub type Filter = Box<dyn FnMut(PeerId, Message) -> Option<Message>>;
 
+/// A black hole, as a [`Filter`] body: never forwards a request or insert, and turns every
+/// answer it would give (Accepted, a found block, RouteNotFound, InsertReply) into
+/// `DataNotFound { htl: 0 }`, the lie that ends a request at once. The simulator's
+/// black-hole and eclipse attackers use it, and so do the routing tests of the defences.
+pub fn black_hole(_: PeerId, msg: Message) -> Option<Message> {
+    match msg {
+        Message::DataRequest { .. } | Message::InsertRequest { .. } => None,
+        Message::Accepted { id }
+        | Message::DataFound { id, .. }
+        | Message::RouteNotFound { id, .. }
+        | Message::InsertReply { id } => Some(Message::DataNotFound { id, htl: 0 }),
+        other => Some(other),
+    }
+}
+
 /// One message as it was sent (after the sender's filter).
 #[derive(Clone, Debug)]
 pub struct Sent {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use pamphlet_crypto::{chk, ssk, Block, BlockKind, ChkFlags, CryptoKey, RoutingKey, SskInsertUri, SskPrivateKey};
 use pamphlet_node::routing::location::Location;
 use pamphlet_node::store::{Area, BlockStore, MemoryStore};
-use pamphlet_node::testing::{seeds, Network};
+use pamphlet_node::testing::{black_hole, seeds, Network};
 use pamphlet_node::wire::Message;
 use pamphlet_node::{Event, FailReason, NodeConfig};
 
@@ -516,18 +516,6 @@ fn a_forged_block_is_rejected_and_the_fetch_succeeds_elsewhere() {
         assert_eq!(net.node(0).peer(pamphlet_node::PeerId(1)).map(|p| p.forgeries), Some(1), "seed {seed}");
         assert_eq!(net.node(0).store().peek(BlockKind::Chk, &key), Some(&block), "seed {seed}: genuine cached");
         assert_eq!(net.node(0).store().stats().cache_blocks, 1, "seed {seed}");
-    }
-}
-
-/// A black hole as the simulator models it: never forwards, answers DataNotFound at once.
-fn black_hole(_: pamphlet_node::PeerId, msg: Message) -> Option<Message> {
-    match msg {
-        Message::DataRequest { .. } | Message::InsertRequest { .. } => None,
-        Message::Accepted { id }
-        | Message::DataFound { id, .. }
-        | Message::RouteNotFound { id, .. }
-        | Message::InsertReply { id } => Some(Message::DataNotFound { id, htl: 0 }),
-        m => Some(m),
     }
 }
 

@@ -26,7 +26,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::routing::location::Location;
 use crate::routing::swap::Reveal;
-use crate::testing::Network;
+use crate::testing::{black_hole, Network};
 use crate::wire::message::{Message, RequestId};
 use crate::PeerId;
 
@@ -113,7 +113,7 @@ pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rn
                 let mut fakes: HashMap<(PeerId, RequestId), Reveal> = HashMap::new();
                 net.set_filter(i, Box::new(move |peer, msg| pitch_black(target, &mut own, &mut fakes, peer, msg)));
             }
-            AttackKind::Blackhole | AttackKind::Eclipse => net.set_filter(i, Box::new(blackhole)),
+            AttackKind::Blackhole | AttackKind::Eclipse => net.set_filter(i, Box::new(black_hole)),
             AttackKind::Forger => {
                 let mut bytes = vec![0u8; CHK_BLOCK_LEN];
                 rng.fill(&mut bytes[..]);
@@ -164,17 +164,6 @@ fn pitch_black(
         },
         other => other,
     })
-}
-
-fn blackhole(_: crate::PeerId, msg: Message) -> Option<Message> {
-    match msg {
-        Message::DataRequest { .. } | Message::InsertRequest { .. } => None,
-        Message::Accepted { id }
-        | Message::DataFound { id, .. }
-        | Message::RouteNotFound { id, .. }
-        | Message::InsertReply { id } => Some(Message::DataNotFound { id, htl: 0 }),
-        other => Some(other),
-    }
 }
 
 fn forger(junk: &Block, msg: Message) -> Option<Message> {
