@@ -83,13 +83,8 @@ fn line_chart(title: &str, xlabel: &str, ylabel: &str, series: &[Series], xlog: 
         }
         // The legend runs in one row above the plot: inside it, it sat on the lines that
         // reach 1.0 (success charts), which is where the data is.
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" fill="{c}">{}</text>"#,
-            PAD + 130.0 * k as f64,
-            PAD - 14.0,
-            ser.name
-        );
+        let _ =
+            writeln!(s, r#"<text x="{}" y="{}" fill="{c}">{}</text>"#, PAD + 130.0 * k as f64, PAD - 14.0, ser.name);
     }
     s.push_str("</svg>\n");
     s
