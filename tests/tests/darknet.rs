@@ -175,11 +175,11 @@ fn restart_all(dir: &Path, degree: &[u64], swap_ms: u64) -> Vec<NodeProcess> {
 
 /// The question, on real processes: does swapping make fetches take fewer hops?
 ///
-/// A paired comparison on one darknet: the same 64 nodes (same identities, so the same
+/// A paired comparison on one darknet: the same 128 nodes (same identities, so the same
 /// per-link HTL coins), the same friend graph, the same documents inserted at and fetched
 /// from the same nodes, stores emptied between phases, no cache (so only routing decides
 /// where data is found). The only difference between the phases is the locations: the
-/// random ones the darknet started with, then the ones 8 s of swapping produced.
+/// random ones the darknet started with, then the ones 10 s of swapping produced.
 #[test]
 fn swapping_brings_friends_close_and_shortens_routes() {
     let root = tempfile::tempdir().unwrap();
