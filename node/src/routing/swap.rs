@@ -487,6 +487,45 @@ mod tests {
     }
 
     #[test]
+    fn temperature_grows_with_the_links_weighed() {
+        assert_eq!(temperature(6), 1.0, "two partners of degree 3: Sandberg's rule");
+        assert_eq!(temperature(12), 1.0);
+        assert_eq!(temperature(18), 1.5);
+        assert_eq!(temperature(24), MAX_TEMPERATURE, "two partners of degree 12");
+        assert_eq!(temperature(100), MAX_TEMPERATURE, "capped");
+        // A mildly worsening swap, with every neighbour location repeated `copies` times
+        // (which multiplies its cost). Counted over 256 coins (XOR of the shares ≈ c/256).
+        let reveal = |location: f64, n: &[f64], copies: usize, random: [u8; 32]| Reveal {
+            location: loc(location),
+            neighbours: n.iter().cycle().take(n.len() * copies).map(|&x| loc(x)).collect(),
+            random,
+        };
+        let (na, nb) = ([0.0, 0.05, 0.02], [0.3, 0.35, 0.4]);
+        let accepted = |copies: usize| -> usize {
+            (0..=255u8)
+                .filter(|&c| {
+                    let a = reveal(0.1, &na, copies, [c; 32]);
+                    let b = reveal(0.105, &nb, copies, [0; 32]);
+                    decide(&a, &b, false) == Decision::Swap
+                })
+                .count()
+        };
+        let a = reveal(0.1, &na, 1, [0; 32]);
+        let b = reveal(0.105, &nb, 1, [0; 32]);
+        let cost = log_product(b.location, &a.neighbours, None) + log_product(a.location, &b.neighbours, None)
+            - log_product(a.location, &a.neighbours, None)
+            - log_product(b.location, &b.neighbours, None);
+        let p = (-cost).exp();
+        assert!(p > 0.5 && p < 0.9, "a mild worsening: {p}");
+        // 6 links: T = 1, accepted with p. 24 links: four times the cost, but T = 2, so
+        // p^2 (a fixed T = 1 would give p^4).
+        for (copies, want) in [(1, p), (4, p * p)] {
+            let got = accepted(copies) as f64 / 256.0;
+            assert!((got - want).abs() < 0.02, "{copies}: accepted {got}, expected {want}");
+        }
+    }
+
+    #[test]
     fn misplaced_pair_swaps() {
         // a sits among b's neighbours and b among a's: swapping shortens every link.
         let (oa, ob) = handshake(0.1, &[0.58, 0.6, 0.62], 0.6, &[0.08, 0.1, 0.12], 1);
