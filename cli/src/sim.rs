@@ -44,6 +44,10 @@ pub(crate) struct Args {
     /// Rounds of location swapping before measuring.
     #[arg(long, default_value_t = 0)]
     swap_rounds: usize,
+    /// How swap rounds run: messages (the real protocol between nodes) or direct (the
+    /// same chain run centrally, about 100 times faster; no Pitch Black, no resets).
+    #[arg(long, default_value = "messages")]
+    swap_mode: sim::SwapMode,
     /// Adversaries as NAME:FRACTION, e.g. blackhole:0.2 or forger:0.1.
     #[arg(long)]
     attack: Option<Attack>,
@@ -124,6 +128,7 @@ impl Args {
             observe: self.observe,
             junk_inserts: self.junk,
             trace_every: self.trace_every,
+            swap_mode: self.swap_mode,
         })
     }
 }

@@ -147,7 +147,11 @@ impl<S: BlockStore> Node<S> {
             events: VecDeque::new(),
             next_op: 0,
             stats: NodeStats::default(),
-            swapper: Swapper::new(config.swap),
+            swapper: {
+                let mut s = Swapper::new(config.swap);
+                s.set_age(config.swap_age);
+                s
+            },
             next_swap: None,
             config,
         }
@@ -158,6 +162,17 @@ impl<S: BlockStore> Node<S> {
     /// This node's location.
     pub fn location(&self) -> Location {
         self.config.location
+    }
+
+    /// Swaps this node has started in its life (see `NodeConfig::swap_age`).
+    pub fn swap_age(&self) -> u32 {
+        self.swapper.age()
+    }
+
+    /// Sets the swap age (a driver that ran swaps on the node's behalf, like the
+    /// simulator's direct swap mode).
+    pub fn set_swap_age(&mut self, age: u32) {
+        self.swapper.set_age(age);
     }
 
     /// The configuration.
@@ -404,9 +419,9 @@ impl<S: BlockStore> Node<S> {
                 self.swapper.on_reply((peer, id), commitment, &mut out);
                 self.transmits.extend(out);
             }
-            Message::SwapReveal { id, location, neighbours, random } => {
+            Message::SwapReveal { id, location, neighbours, age, random } => {
                 let mut out = Vec::new();
-                let o = self.swapper.on_reveal((peer, id), Reveal { location, neighbours, random }, &mut out);
+                let o = self.swapper.on_reveal((peer, id), Reveal { location, neighbours, age, random }, &mut out);
                 self.transmits.extend(out);
                 if let Some(o) = o {
                     self.apply_swap(now, o);

@@ -185,3 +185,47 @@ async fn usk_editions_latest_is_found_across_the_network() {
         n.shutdown().await.unwrap();
     }
 }
+
+/// Sets `swap_interval_ms` in a node directory's config.toml.
+fn set_swap_interval(dir: &Path, ms: u64) {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| if l.starts_with("swap_interval_ms") { format!("swap_interval_ms = {ms}") } else { l.to_owned() })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&path, text).unwrap();
+}
+
+fn saved_swap_age(dir: &Path) -> u32 {
+    identity::load_or_create_state(&dir.join("state.toml")).unwrap().swap_age
+}
+
+/// A node's swap age (swaps it has started; young nodes swap hotter) is saved with its
+/// location, so a restarted darknet does not heat up again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swap_age_survives_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = [root.path().join("node0"), root.path().join("node1")];
+    for n in chain(root.path(), 2).await {
+        n.shutdown().await.unwrap();
+    }
+    assert_eq!(saved_swap_age(&dirs[0]), 0, "swapping every 10 s: no swap yet");
+    // Swap every 20 ms for a while.
+    for d in &dirs {
+        set_swap_interval(d, 20);
+    }
+    let nodes = [Daemon::start(&dirs[0]).await.unwrap(), Daemon::start(&dirs[1]).await.unwrap()];
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for n in nodes {
+        n.shutdown().await.unwrap();
+    }
+    let aged = saved_swap_age(&dirs[0]);
+    assert!(aged >= 5, "{aged} swaps started in 1.5 s at one per 20 ms");
+    // Restarted with swapping off, the node keeps (and saves again) the age it had.
+    set_swap_interval(&dirs[0], 0);
+    let node = Daemon::start(&dirs[0]).await.unwrap();
+    node.shutdown().await.unwrap();
+    assert_eq!(saved_swap_age(&dirs[0]), aged);
+}

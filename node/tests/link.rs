@@ -69,7 +69,7 @@ fn all_messages() -> Vec<Message> {
         Message::InsertCollision { id: 9, block: marked_block(BlockKind::Chk) },
         Message::SwapRequest { id: 10, htl: 6, commitment: [0x5a; 32] },
         Message::SwapReply { id: 11, commitment: [0xa5; 32] },
-        Message::SwapReveal { id: 12, location: Location(42), neighbours: neighbours.clone(), random: [7; 32] },
+        Message::SwapReveal { id: 12, location: Location(42), neighbours: neighbours.clone(), age: 3, random: [7; 32] },
         Message::SwapRejected { id: 13 },
         Message::LocationUpdate { location: Location(43), neighbours },
         Message::Keepalive,

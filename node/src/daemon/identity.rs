@@ -137,6 +137,9 @@ pub struct NodeState {
     pub location: u64,
     /// The node RNG's seed (drawn from the OS once, so per-link HTL coins stay the same).
     pub seed: u64,
+    /// Swaps the node has started (`NodeConfig::swap_age`), so a restart does not make
+    /// it swap hot again.
+    pub swap_age: u32,
 }
 
 impl NodeState {
@@ -152,6 +155,9 @@ impl NodeState {
 struct StateFile {
     location: String,
     seed: String,
+    /// Absent in files written before swap ages existed: such a node counts as new.
+    #[serde(default)]
+    swap_age: u32,
 }
 
 /// Loads the routing state, drawing a fresh random one if there is none.
@@ -161,11 +167,11 @@ pub fn load_or_create_state(path: &Path) -> Result<NodeState, IdentityError> {
         Ok(text) => {
             let f: StateFile = toml::from_str(&text).map_err(|e| damaged(e.to_string()))?;
             let hex = |s: &str| u64::from_str_radix(s, 16).map_err(|_| damaged(format!("{s:?} is not a hex number")));
-            Ok(NodeState { location: hex(&f.location)?, seed: hex(&f.seed)? })
+            Ok(NodeState { location: hex(&f.location)?, seed: hex(&f.seed)?, swap_age: f.swap_age })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut rng = rand::rngs::OsRng;
-            let state = NodeState { location: rng.next_u64(), seed: rng.next_u64() };
+            let state = NodeState { location: rng.next_u64(), seed: rng.next_u64(), swap_age: 0 };
             save_state(path, &state)?;
             Ok(state)
         }
@@ -175,7 +181,10 @@ pub fn load_or_create_state(path: &Path) -> Result<NodeState, IdentityError> {
 
 /// Saves the routing state.
 pub fn save_state(path: &Path, state: &NodeState) -> Result<(), IdentityError> {
-    let text = format!("location = \"{:016x}\"\nseed = \"{:016x}\"\n", state.location, state.seed);
+    let text = format!(
+        "location = \"{:016x}\"\nseed = \"{:016x}\"\nswap_age = {}\n",
+        state.location, state.seed, state.swap_age
+    );
     write_private(path, text.as_bytes())
 }
 
@@ -203,9 +212,12 @@ mod tests {
     fn state_round_trips_full_u64_range() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state.toml");
-        let s = NodeState { location: u64::MAX - 1, seed: 1 << 63 };
+        let s = NodeState { location: u64::MAX - 1, seed: 1 << 63, swap_age: u32::MAX };
         save_state(&p, &s).unwrap();
         assert_eq!(load_or_create_state(&p).unwrap(), s);
+        // A file from before swap ages: the node counts as new.
+        std::fs::write(&p, "location = \"05\"\nseed = \"07\"\n").unwrap();
+        assert_eq!(load_or_create_state(&p).unwrap(), NodeState { location: 5, seed: 7, swap_age: 0 });
         std::fs::write(&p, "location = 5\n").unwrap();
         assert!(matches!(load_or_create_state(&p), Err(IdentityError::Damaged { .. })));
     }

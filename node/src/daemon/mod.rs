@@ -6,7 +6,7 @@
 //! DIR/config.toml    configuration (config.rs); written by `init` with a fixed port
 //! DIR/identity.key   the static X25519 key (0600)
 //! DIR/friends        friends' node references, one per line
-//! DIR/state.toml     location and RNG seed (0600)
+//! DIR/state.toml     location, RNG seed and swap age (0600)
 //! DIR/api.token      the client API's bearer token (0600)
 //! DIR/api.addr       where the running node's API listens (removed at clean shutdown)
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
@@ -193,6 +193,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let node_config = NodeConfig {
             location: state.location(),
             seed: state.seed,
+            swap_age: state.swap_age,
             max_htl: config.max_htl,
             swap_interval,
             cache_passing: config.cache_bytes > 0,
@@ -264,6 +265,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let state_path = self.dir.join("state.toml");
         let mut state = identity::load_or_create_state(&state_path)?;
         state.location = node.location().0;
+        state.swap_age = node.swap_age();
         identity::save_state(&state_path, &state)?;
         Ok(node.into_store())
     }

@@ -95,6 +95,10 @@ pub struct NodeConfig {
     /// Seed of the node's RNG (link-local ids, HTL coins). Different nodes need different
     /// seeds; a real node draws it from the OS once at start.
     pub seed: u64,
+    /// Swaps this node has started in its life so far (its swap age: young nodes swap
+    /// hotter, `swap::temperature`). State like `location`: a restarted node passes the
+    /// saved value (`Node::swap_age`) so it does not start hot again.
+    pub swap_age: u32,
     /// Hops-to-live of requests this node starts, and the cap on incoming ones.
     pub max_htl: Htl,
     /// How long a local request may take in all; a hop sent with HTL h is given
@@ -162,6 +166,7 @@ impl Default for NodeConfig {
         NodeConfig {
             location: Location(0),
             seed: 0,
+            swap_age: 0,
             max_htl: MAX_HTL,
             request_timeout: Duration::from_secs(120),
             accept_timeout: Duration::from_secs(10),

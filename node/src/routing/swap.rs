@@ -42,25 +42,42 @@ pub const WALK_HTL_MAX: Htl = 10;
 
 /// The Metropolis temperature of the swap rule: a swap that makes the product of
 /// neighbour distances grow by a factor `r` is still taken with probability `r^(-1/T)`,
-/// with `T = temperature(k)` for the `k` neighbours both partners reveal together.
+/// with `T = temperature(k, age)` for the `k` neighbours both partners reveal together and
+/// the older partner's swap age (swaps it has started).
 ///
 /// Sandberg's rule is `T = 1` (the chain then samples the posterior of locations given a
 /// Kleinberg graph). From random locations that chain gets stuck in large networks: the
 /// simulator and a centralised replay of the same chain agree that the ring wraps the
-/// circle several times and stays locally disordered for hundreds of rounds. A hotter
-/// chain crosses those barriers faster (10,000 nodes of degree 12, 100 rounds: mean link
-/// length 0.112 at `T = 2` instead of 0.149) and still holds a converged network where it
-/// is. But the product has one factor per link, so the same `T` is far hotter for partners
-/// with few friends: at 48 nodes of degree 3, `T = 2` left links as long as random ones.
-/// Hence `T` grows with the links the swap weighs: `k / 12`, between 1 (Sandberg's rule,
-/// small degrees) and [`MAX_TEMPERATURE`] (two partners of degree 12 or more). Both ends
-/// see both reveals, so they compute the same `T` and still decide alike. Figures:
-/// docs/benchmarks.md.
-pub fn temperature(links: usize) -> f64 {
-    (links as f64 / 12.0).clamp(1.0, MAX_TEMPERATURE)
+/// circle several times and stays locally disordered for hundreds of rounds. Two things
+/// help, both measured (docs/benchmarks.md):
+///
+/// - A hotter chain crosses those barriers faster and still holds a converged network where
+///   it is. But the product has one factor per link, so the same `T` is far hotter for
+///   partners with few friends: at 48 nodes of degree 3, `T = 2` left links as long as
+///   random ones. Hence the base temperature grows with the links the swap weighs: `k / 12`,
+///   between 1 (Sandberg's rule, small degrees) and [`MAX_TEMPERATURE`] (two partners of
+///   degree 12 or more).
+/// - Annealing: young nodes swap [`HEAT`] times hotter, cooling linearly to the base over
+///   their first [`COOLING_SWAPS`] swaps. A new darknet, whose nodes are all young, first
+///   orders itself at large scale (the ring stops wrapping the circle) and then locally;
+///   at a constant temperature the local order freezes first and traps the windings. The
+///   older partner's age counts, so a newcomer joining a settled network swaps cold, and a
+///   peer that lies about its age to make its partners hot gains nothing.
+///
+/// Both ends see both reveals, so they compute the same `T` and still decide alike.
+pub fn temperature(links: usize, age: u32) -> f64 {
+    let base = (links as f64 / 12.0).clamp(1.0, MAX_TEMPERATURE);
+    let warm = (1.0 - f64::from(age) / f64::from(COOLING_SWAPS)).max(0.0);
+    base * (1.0 + (HEAT - 1.0) * warm)
 }
 
-/// The hottest the swap rule gets (see [`temperature`]).
+/// How much hotter than its base temperature a brand-new node swaps (see [`temperature`]).
+pub const HEAT: f64 = 2.0;
+
+/// Swaps (started by a node) over which its extra heat falls to none (see [`temperature`]).
+pub const COOLING_SWAPS: u32 = 200;
+
+/// The hottest base temperature (see [`temperature`]; [`HEAT`] multiplies it while young).
 pub const MAX_TEMPERATURE: f64 = 2.0;
 
 /// Swapping parameters (part of `NodeConfig`).
@@ -82,13 +99,16 @@ impl Default for SwapConfig {
     }
 }
 
-/// What one side reveals: its location, its neighbours' locations and its random share.
+/// What one side reveals: its location, its neighbours' locations, its swap age and its
+/// random share.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reveal {
     /// The sender's location.
     pub location: Location,
     /// Its neighbours' locations.
     pub neighbours: Vec<Location>,
+    /// Swaps the sender has started (its age, for the temperature).
+    pub age: u32,
     /// Its random share.
     pub random: [u8; 32],
 }
@@ -103,13 +123,20 @@ impl Reveal {
         for n in &self.neighbours {
             h.update(n.0.to_be_bytes());
         }
+        h.update(self.age.to_be_bytes());
         h.update(self.random);
         h.finalize().into()
     }
 
     /// The message that opens the commitment.
     pub fn message(&self, id: RequestId) -> Message {
-        Message::SwapReveal { id, location: self.location, neighbours: self.neighbours.clone(), random: self.random }
+        Message::SwapReveal {
+            id,
+            location: self.location,
+            neighbours: self.neighbours.clone(),
+            age: self.age,
+            random: self.random,
+        }
     }
 }
 
@@ -173,12 +200,24 @@ pub struct Swapper {
     session: Option<Session>,
     /// Relayed walks: each side's (peer, id) maps to the other side's.
     relays: BTreeMap<(PeerId, RequestId), Relay>,
+    /// Swaps this node has started (saturating): its age for [`temperature`].
+    age: u32,
 }
 
 impl Swapper {
     /// No swap in progress.
     pub fn new(config: SwapConfig) -> Self {
-        Swapper { config, session: None, relays: BTreeMap::new() }
+        Swapper { config, session: None, relays: BTreeMap::new(), age: 0 }
+    }
+
+    /// Swaps this node has started: its age for [`temperature`] (kept across restarts).
+    pub fn age(&self) -> u32 {
+        self.age
+    }
+
+    /// Sets the age (a restarted node continues where it stopped).
+    pub fn set_age(&mut self, age: u32) {
+        self.age = age;
     }
 
     /// The parameters.
@@ -221,7 +260,8 @@ impl Swapper {
             return false;
         }
         let Some(&peer) = peers.choose(rng) else { return false };
-        let mine = Reveal { location, neighbours, random: rng.gen() };
+        self.age = self.age.saturating_add(1);
+        let mine = Reveal { location, neighbours, age: self.age, random: rng.gen() };
         let id = rng.gen();
         let htl = rng.gen_range(WALK_HTL_MIN..=WALK_HTL_MAX);
         out.push((peer, Message::SwapRequest { id, htl, commitment: mine.commitment() }));
@@ -258,7 +298,7 @@ impl Swapper {
             out.push((from, Message::SwapRejected { id }));
             return;
         }
-        let mine = Reveal { location, neighbours, random: rng.gen() };
+        let mine = Reveal { location, neighbours, age: self.age, random: rng.gen() };
         out.push((from, Message::SwapReply { id, commitment: mine.commitment() }));
         self.session = Some(Session {
             role: Role::Responder,
@@ -421,7 +461,7 @@ pub fn decide(a: &Reveal, b: &Reveal, check_neighbours: bool) -> Decision {
         *c = a.random[i] ^ b.random[i];
     }
     let u = u64::from_be_bytes(coin) as f64 / 18_446_744_073_709_551_616.0;
-    let t = temperature(a.neighbours.len() + b.neighbours.len());
+    let t = temperature(a.neighbours.len() + b.neighbours.len(), a.age.max(b.age));
     if u < ((before - after) / t).exp() {
         Decision::Swap
     } else {
@@ -468,8 +508,11 @@ mod tests {
         let t = now();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let (pa, pb) = (PeerId(1), PeerId(2));
+        // Settled nodes: the rule at its base temperature (annealing has its own test).
         let mut a = Swapper::new(SwapConfig::default());
         let mut b = Swapper::new(SwapConfig::default());
+        a.set_age(COOLING_SWAPS);
+        b.set_age(COOLING_SWAPS);
         let mut out = Vec::new();
         let an: Vec<Location> = a_n.iter().map(|&x| loc(x)).collect();
         let bn: Vec<Location> = b_n.iter().map(|&x| loc(x)).collect();
@@ -478,26 +521,30 @@ mod tests {
         b.on_request(t, &mut rng, (pa, id), 1, commitment, (loc(b_loc), bn), &[pa], &mut out);
         let Some((_, Message::SwapReply { commitment: cb, .. })) = out.pop() else { panic!("{out:?}") };
         a.on_reply((pb, id), cb, &mut out);
-        let Some((_, Message::SwapReveal { location, neighbours, random, .. })) = out.pop() else { panic!() };
-        let ob = b.on_reveal((pa, id), Reveal { location, neighbours, random }, &mut out);
-        let Some((_, Message::SwapReveal { location, neighbours, random, .. })) = out.pop() else { panic!() };
-        let oa = a.on_reveal((pb, id), Reveal { location, neighbours, random }, &mut out);
+        let Some((_, Message::SwapReveal { location, neighbours, age, random, .. })) = out.pop() else { panic!() };
+        assert_eq!(age, COOLING_SWAPS + 1, "starting a swap ages the initiator");
+        let ob = b.on_reveal((pa, id), Reveal { location, neighbours, age, random }, &mut out);
+        let Some((_, Message::SwapReveal { location, neighbours, age, random, .. })) = out.pop() else { panic!() };
+        assert_eq!(age, COOLING_SWAPS, "answering does not age the responder");
+        let oa = a.on_reveal((pb, id), Reveal { location, neighbours, age, random }, &mut out);
         assert!(!a.busy() && !b.busy());
         (oa, ob)
     }
 
     #[test]
     fn temperature_grows_with_the_links_weighed() {
-        assert_eq!(temperature(6), 1.0, "two partners of degree 3: Sandberg's rule");
-        assert_eq!(temperature(12), 1.0);
-        assert_eq!(temperature(18), 1.5);
-        assert_eq!(temperature(24), MAX_TEMPERATURE, "two partners of degree 12");
-        assert_eq!(temperature(100), MAX_TEMPERATURE, "capped");
+        let old = COOLING_SWAPS;
+        assert_eq!(temperature(6, old), 1.0, "two partners of degree 3: Sandberg's rule");
+        assert_eq!(temperature(12, old), 1.0);
+        assert_eq!(temperature(18, old), 1.5);
+        assert_eq!(temperature(24, old), MAX_TEMPERATURE, "two partners of degree 12");
+        assert_eq!(temperature(100, old), MAX_TEMPERATURE, "capped");
         // A mildly worsening swap, with every neighbour location repeated `copies` times
         // (which multiplies its cost). Counted over 256 coins (XOR of the shares ≈ c/256).
         let reveal = |location: f64, n: &[f64], copies: usize, random: [u8; 32]| Reveal {
             location: loc(location),
             neighbours: n.iter().cycle().take(n.len() * copies).map(|&x| loc(x)).collect(),
+            age: old,
             random,
         };
         let (na, nb) = ([0.0, 0.05, 0.02], [0.3, 0.35, 0.4]);
@@ -523,6 +570,40 @@ mod tests {
             let got = accepted(copies) as f64 / 256.0;
             assert!((got - want).abs() < 0.02, "{copies}: accepted {got}, expected {want}");
         }
+    }
+
+    #[test]
+    fn young_nodes_swap_hotter_and_the_older_partner_counts() {
+        assert_eq!(temperature(6, 0), HEAT, "a new node of degree 3");
+        assert_eq!(temperature(24, 0), HEAT * MAX_TEMPERATURE);
+        assert_eq!(temperature(24, COOLING_SWAPS / 2), (1.0 + HEAT) / 2.0 * MAX_TEMPERATURE, "cools linearly");
+        assert_eq!(temperature(24, COOLING_SWAPS), MAX_TEMPERATURE);
+        assert_eq!(temperature(24, u32::MAX), MAX_TEMPERATURE);
+        // The mild worsening of the test above, between degree-3 partners (T = 1 when
+        // settled: accepted with p). Two brand-new partners take it with p^(1/HEAT); a
+        // new node meeting a settled one swaps cold, whichever side is the new one.
+        let reveal = |location: f64, n: &[f64], age: u32, random: [u8; 32]| Reveal {
+            location: loc(location),
+            neighbours: n.iter().map(|&x| loc(x)).collect(),
+            age,
+            random,
+        };
+        let (na, nb) = ([0.0, 0.05, 0.02], [0.3, 0.35, 0.4]);
+        let accepted = |age_a: u32, age_b: u32| -> f64 {
+            let n = (0..=255u8)
+                .filter(|&c| {
+                    decide(&reveal(0.1, &na, age_a, [c; 32]), &reveal(0.105, &nb, age_b, [0; 32]), false)
+                        == Decision::Swap
+                })
+                .count();
+            n as f64 / 256.0
+        };
+        let p = accepted(COOLING_SWAPS, COOLING_SWAPS);
+        assert!(p > 0.5 && p < 0.9, "a mild worsening: {p}");
+        let hot = p.powf(1.0 / HEAT);
+        assert!((accepted(0, 0) - hot).abs() < 0.02, "two new nodes: {} against {hot}", accepted(0, 0));
+        assert!((accepted(0, COOLING_SWAPS) - p).abs() < 0.01, "the settled partner's age counts");
+        assert!((accepted(COOLING_SWAPS, 0) - p).abs() < 0.01, "either way round");
     }
 
     #[test]
@@ -566,7 +647,7 @@ mod tests {
         let (pa, pb) = (PeerId(1), PeerId(2));
         let mut b = Swapper::new(SwapConfig::default());
         let mut out = Vec::new();
-        let honest = Reveal { location: loc(0.3), neighbours: vec![loc(0.31)], random: [1; 32] };
+        let honest = Reveal { location: loc(0.3), neighbours: vec![loc(0.31)], age: 0, random: [1; 32] };
         b.on_request(t, &mut rng, (pa, 5), 1, honest.commitment(), (loc(0.5), vec![loc(0.52)]), &[pa], &mut out);
         out.clear();
         // The reveal claims another location than the one committed to.
@@ -589,7 +670,7 @@ mod tests {
         assert!(!r.busy());
         r.on_reply((down, id), [8; 32], &mut out);
         assert_eq!(out.pop(), Some((up, Message::SwapReply { id: 7, commitment: [8; 32] })));
-        let rv = Reveal { location: loc(0.1), neighbours: vec![], random: [0; 32] };
+        let rv = Reveal { location: loc(0.1), neighbours: vec![], age: 0, random: [0; 32] };
         assert_eq!(r.on_reveal((up, 7), rv.clone(), &mut out), None);
         assert_eq!(out.pop(), Some((down, rv.message(id))));
         assert_eq!(r.on_reveal((down, id), rv.clone(), &mut out), None);
@@ -618,6 +699,7 @@ mod tests {
         let far = Reveal {
             location: loc(0.25),
             neighbours: (0..12).map(|i| loc(0.75 + i as f64 * 1e-4)).collect(),
+            age: 0,
             random: [0; 32],
         };
         assert!(!plausible(&far));
@@ -628,6 +710,7 @@ mod tests {
             let r = Reveal {
                 location: Location(rng.gen()),
                 neighbours: (0..12).map(|_| Location(rng.gen())).collect(),
+                age: 0,
                 random: [0; 32],
             };
             passed += usize::from(plausible(&r));
@@ -637,8 +720,9 @@ mod tests {
         assert!(plausible(&Reveal {
             location: loc(0.5),
             neighbours: vec![loc(0.49), loc(0.52), loc(0.9)],
+            age: 0,
             random: [0; 32]
         }));
-        assert!(!plausible(&Reveal { location: loc(0.5), neighbours: vec![], random: [0; 32] }));
+        assert!(!plausible(&Reveal { location: loc(0.5), neighbours: vec![], age: 0, random: [0; 32] }));
     }
 }

@@ -143,7 +143,14 @@ fn pitch_black(
             ))
         };
         let far = Location(target.0.wrapping_add(1 << 63));
-        Reveal { location: near(rng, target), neighbours: (0..12).map(|_| near(rng, far)).collect(), random: rng.gen() }
+        // It claims to be brand new (the hottest it could make a swap); the honest
+        // partner's age counts as well, so this only matters while the network is young.
+        Reveal {
+            location: near(rng, target),
+            neighbours: (0..12).map(|_| near(rng, far)).collect(),
+            age: 0,
+            random: rng.gen(),
+        }
     };
     Some(match msg {
         Message::SwapRequest { id, htl, .. } => {

@@ -4,6 +4,8 @@
 //! Layout:
 //! - [`topology`]: the graphs (darknet small world, uniform random, edge list);
 //! - [`attack`]: adversaries, as filters on their nodes' outgoing messages;
+//! - `direct_swap`: swap rounds as a central chain, for networks too large for the
+//!   message-level swap protocol ([`SwapMode::Direct`]);
 //! - this file: the configuration, the run (build, swap rounds, inserts, fetches, churn)
 //!   and the [`Report`].
 //!
@@ -17,6 +19,7 @@
 //! hops and messages are exact counts, not estimates from overlapping traffic.
 
 pub mod attack;
+mod direct_swap;
 mod reference;
 pub mod topology;
 
@@ -119,6 +122,40 @@ impl Strategy {
     }
 }
 
+/// How swap rounds run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SwapMode {
+    /// Every swap is the real protocol between `Node`s: walk, commitments, reveals.
+    #[default]
+    Messages,
+    /// The same chain (walk, reveals, `swap::decide`) run centrally, without the
+    /// messages: about a hundred times faster, for large networks. Cannot model an
+    /// attacker's swaps or location resets (see `direct_swap.rs`).
+    Direct,
+}
+
+impl SwapMode {
+    /// The name the CLI takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            SwapMode::Messages => "messages",
+            SwapMode::Direct => "direct",
+        }
+    }
+}
+
+impl std::str::FromStr for SwapMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "messages" => Ok(SwapMode::Messages),
+            "direct" => Ok(SwapMode::Direct),
+            other => Err(format!("unknown swap mode {other:?} (messages or direct)")),
+        }
+    }
+}
+
 /// One simulation: topology, workload, adversaries.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimConfig {
@@ -177,6 +214,8 @@ pub struct SimConfig {
     /// Every this many swap rounds (0: never), record the mean link length and the swap
     /// counters so far in [`Report::swap_trace`]: how fast swapping converges.
     pub trace_every: usize,
+    /// How the swap rounds run (the recovery rounds too).
+    pub swap_mode: SwapMode,
 }
 
 impl Default for SimConfig {
@@ -202,6 +241,7 @@ impl Default for SimConfig {
             observe: false,
             junk_inserts: 0,
             trace_every: 0,
+            swap_mode: SwapMode::Messages,
         }
     }
 }
@@ -212,6 +252,8 @@ impl Default for SimConfig {
 pub struct Report {
     /// The strategy's name.
     pub strategy: &'static str,
+    /// How the swap rounds ran ([`SwapMode::name`]).
+    pub swap_mode: &'static str,
     /// The seed (replay with it).
     pub seed: u64,
     /// Nodes in the graph.
@@ -348,6 +390,9 @@ pub enum SimError {
     /// Encoding a document failed (a bug).
     #[error("encoding a document failed: {0}")]
     Encode(#[from] pamphlet_crypto::BlockError),
+    /// Direct swaps asked for together with something they cannot model.
+    #[error("direct swap rounds cannot model {0}: use the message swap mode")]
+    DirectSwaps(&'static str),
 }
 
 /// Steps one operation may take before it counts as stuck.
@@ -356,6 +401,14 @@ const OP_STEPS: u64 = 2_000_000;
 /// Runs the simulation. `base` is the virtual clock's origin (any `Instant`; only
 /// differences from it matter, so the result does not depend on it).
 pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
+    if config.swap_mode == SwapMode::Direct {
+        if config.attack.is_some_and(|a| a.kind == AttackKind::PitchBlack) {
+            return Err(SimError::DirectSwaps("Pitch Black attackers (they lie in swap messages)"));
+        }
+        if config.reset_probability > 0.0 {
+            return Err(SimError::DirectSwaps("location resets"));
+        }
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let topo = match &config.topology {
         TopologyKind::SmallWorld => Topology::small_world(config.nodes, config.degree, &mut rng),
@@ -429,7 +482,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     }
 
     // Swap rounds.
-    let (swaps, swap_trace) = swap_rounds(&mut net, &topo, config.swap_rounds, config.trace_every, &mut rng);
+    let (swaps, swap_trace) = swap_rounds(&mut net, &topo, config, config.swap_rounds, config.trace_every, &mut rng);
 
     // Inserts.
     let mut docs = Vec::with_capacity(config.docs.max(1));
@@ -548,7 +601,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         for (i, _) in is_attacker.iter().enumerate().filter(|(_, a)| **a) {
             net.clear_filter(i);
         }
-        swap_rounds(&mut net, &topo, config.recovery_rounds, 0, &mut rng);
+        swap_rounds(&mut net, &topo, config, config.recovery_rounds, 0, &mut rng);
         recovery_location_ks = Some(location_ks(&net, &honest));
         recovery_success_rate = Some(fresh_success(&mut net, &honest, &mut rng, config)?);
     }
@@ -556,6 +609,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     hops.sort_unstable();
     Ok(Report {
         strategy: config.strategy.name(),
+        swap_mode: config.swap_mode.name(),
         seed: config.seed,
         nodes: n,
         edges: edges.len(),
@@ -645,6 +699,7 @@ fn reference_run(config: &SimConfig, topo: &Topology, rng: &mut ChaCha8Rng) -> R
     let requests = config.requests.max(1) as f64;
     Report {
         strategy: config.strategy.name(),
+        swap_mode: config.swap_mode.name(),
         seed: config.seed,
         nodes: n,
         edges: if chord.is_some() { n * 64 } else { topo.edges().len() },
@@ -728,16 +783,20 @@ fn fresh_success(
 /// (as they would in a real network) without most endpoints being busy.
 const SWAP_STAGGER: Duration = Duration::from_millis(5);
 
-/// Runs `rounds` swap rounds (every node starts one swap per round, in a random order);
-/// returns the swap counters of these rounds summed over all nodes, and a trace point
-/// every `trace_every` rounds (none if 0).
+/// Runs `rounds` swap rounds (every node starts one swap per round, in a random order) in
+/// the configured [`SwapMode`]; returns the swap counters of these rounds summed over all
+/// nodes, and a trace point every `trace_every` rounds (none if 0).
 fn swap_rounds(
     net: &mut Network,
     topo: &Topology,
+    config: &SimConfig,
     rounds: usize,
     trace_every: usize,
     rng: &mut ChaCha8Rng,
 ) -> (SwapCounts, Vec<TracePoint>) {
+    if config.swap_mode == SwapMode::Direct {
+        return direct_swap::run_rounds(net, topo, rounds, trace_every, config.defences, rng);
+    }
     let n = net.len();
     let before = totals(net);
     let mut trace = Vec::new();
@@ -809,14 +868,20 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 
 /// Mean over nodes of the mean circular distance to their graph neighbours.
 pub fn mean_link_length(net: &Network, topo: &Topology) -> f64 {
+    let locations: Vec<Location> = (0..net.len()).map(|i| net.node(i).location()).collect();
+    mean_link_length_of(topo, &locations)
+}
+
+/// [`mean_link_length`] with node `i` at `locations[i]`.
+fn mean_link_length_of(topo: &Topology, locations: &[Location]) -> f64 {
     let mut total = 0.0;
     let mut counted = 0usize;
     for (i, nbrs) in topo.adjacency.iter().enumerate() {
         if nbrs.is_empty() {
             continue;
         }
-        let li = net.node(i).location();
-        let sum: f64 = nbrs.iter().map(|&j| li.distance_f64(net.node(j as usize).location())).sum();
+        let li = locations[i];
+        let sum: f64 = nbrs.iter().map(|&j| li.distance_f64(locations[j as usize])).sum();
         total += sum / nbrs.len() as f64;
         counted += 1;
     }

@@ -105,7 +105,7 @@ pub enum Message {
         /// SHA-256 commitment of the responder's `SwapReveal`.
         commitment: [u8; 32],
     },
-    /// Opens a commitment: location, neighbour locations and a random share.
+    /// Opens a commitment: location, neighbour locations, swap age and a random share.
     SwapReveal {
         /// The swap's link-local id.
         id: RequestId,
@@ -113,6 +113,8 @@ pub enum Message {
         location: Location,
         /// The sender's neighbours' locations.
         neighbours: Vec<Location>,
+        /// Swaps the sender has started (young nodes swap hotter).
+        age: u32,
         /// The sender's random share; the XOR of both decides a probabilistic swap.
         random: [u8; 32],
     },

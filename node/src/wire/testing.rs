@@ -82,9 +82,15 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
             commitment
         }),
         (id(), any::<[u8; 32]>()).prop_map(|(id, commitment)| Message::SwapReply { id, commitment }),
-        (id(), any::<u64>(), arb_locations(), any::<[u8; 32]>()).prop_map(|(id, l, neighbours, random)| {
-            Message::SwapReveal { id, location: Location(l), neighbours, random }
-        }),
+        (id(), any::<u64>(), arb_locations(), any::<u32>(), any::<[u8; 32]>()).prop_map(
+            |(id, l, neighbours, age, random)| Message::SwapReveal {
+                id,
+                location: Location(l),
+                neighbours,
+                age,
+                random
+            }
+        ),
         id().prop_map(|id| Message::SwapRejected { id }),
         (any::<u64>(), arb_locations())
             .prop_map(|(l, neighbours)| Message::LocationUpdate { location: Location(l), neighbours }),
