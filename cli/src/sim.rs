@@ -45,9 +45,13 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 0)]
     swap_rounds: usize,
     /// How swap rounds run: messages (the real protocol between nodes) or direct (the
-    /// same chain run centrally, about 100 times faster; no Pitch Black, no resets).
+    /// same chain run centrally, 30 to 80 times faster; no Pitch Black, no resets).
     #[arg(long, default_value = "messages")]
     swap_mode: sim::SwapMode,
+    /// Swap age every node starts with: 0 is a new darknet, which swaps hot at first and
+    /// cools over its first 300 swaps (annealing); 300 or more: no annealing.
+    #[arg(long, default_value_t = 0)]
+    swap_age: u32,
     /// Adversaries as NAME:FRACTION, e.g. blackhole:0.2 or forger:0.1.
     #[arg(long)]
     attack: Option<Attack>,
@@ -129,6 +133,7 @@ impl Args {
             junk_inserts: self.junk,
             trace_every: self.trace_every,
             swap_mode: self.swap_mode,
+            swap_age: self.swap_age,
         })
     }
 }

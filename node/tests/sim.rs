@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use pamphlet_node::routing::swap::COOLING_SWAPS;
 use pamphlet_node::sim::{run, Attack, Placement, Report, SimConfig, SwapMode, TopologyKind};
 use pamphlet_node::testing::seeds;
 
@@ -55,13 +56,23 @@ fn random_topology_runs() {
 }
 
 /// Swapping on a small world with shuffled locations: links get shorter and requests
-/// cheaper and more successful (summed over seeds: one seed can be noisy).
+/// cheaper and more successful (summed over seeds: one seed can be noisy). The nodes
+/// start settled (no annealing), so 30 rounds show the swap rule itself; annealing has
+/// its own test below.
 #[test]
 fn swapping_improves_routing() {
     let (mut before, mut after) = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0));
     for seed in seeds(&[1, 2, 3]) {
-        let config =
-            SimConfig { nodes: 400, degree: 8, requests: 60, docs: 60, max_htl: 10, seed, ..SimConfig::default() };
+        let config = SimConfig {
+            nodes: 400,
+            degree: 8,
+            requests: 60,
+            docs: 60,
+            max_htl: 10,
+            swap_age: COOLING_SWAPS,
+            seed,
+            ..SimConfig::default()
+        };
         let a = sim(&config);
         let b = sim(&SimConfig { swap_rounds: 30, ..config });
         assert!(b.swaps_done > 0, "seed {seed}");
@@ -281,6 +292,7 @@ fn direct_swaps_follow_the_message_protocol() {
             docs: 60,
             max_htl: 10,
             swap_rounds: 30,
+            swap_age: COOLING_SWAPS,
             seed,
             ..SimConfig::default()
         };
@@ -311,4 +323,32 @@ fn direct_swaps_follow_the_message_protocol() {
     assert!(err.to_string().contains("Pitch Black"), "{err}");
     let resets = SimConfig { swap_mode: SwapMode::Direct, reset_probability: 0.01, ..small(1) };
     assert!(run(&resets, Instant::now()).is_err(), "direct swaps cannot model location resets");
+}
+
+/// Annealing: a new darknet (every node young, so swapping hot and cooling over its first
+/// `COOLING_SWAPS` swaps) ends better ordered than the same darknet swapping at the base
+/// temperature from the start, once the cooling is over. Direct swap rounds, so the few
+/// hundred rounds stay cheap; both runs share graph, start locations and seed.
+#[test]
+fn annealing_orders_a_new_darknet_better() {
+    for seed in seeds(&[1]) {
+        let config = SimConfig {
+            nodes: 3000,
+            degree: 12,
+            requests: 20,
+            docs: 10,
+            swap_rounds: COOLING_SWAPS as usize + 50,
+            swap_mode: SwapMode::Direct,
+            seed,
+            ..SimConfig::default()
+        };
+        let annealed = sim(&config);
+        let constant = sim(&SimConfig { swap_age: COOLING_SWAPS, ..config });
+        assert!(
+            annealed.mean_link_length < 0.9 * constant.mean_link_length,
+            "seed {seed}: annealed {} against constant temperature {}",
+            annealed.mean_link_length,
+            constant.mean_link_length
+        );
+    }
 }

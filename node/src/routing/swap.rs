@@ -72,10 +72,10 @@ pub fn temperature(links: usize, age: u32) -> f64 {
 }
 
 /// How much hotter than its base temperature a brand-new node swaps (see [`temperature`]).
-pub const HEAT: f64 = 2.0;
+pub const HEAT: f64 = 4.0;
 
 /// Swaps (started by a node) over which its extra heat falls to none (see [`temperature`]).
-pub const COOLING_SWAPS: u32 = 200;
+pub const COOLING_SWAPS: u32 = 300;
 
 /// The hottest base temperature (see [`temperature`]; [`HEAT`] multiplies it while young).
 pub const MAX_TEMPERATURE: f64 = 2.0;

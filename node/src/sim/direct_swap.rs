@@ -10,8 +10,9 @@
 //!   peer other than the one the walk came from, stopping early at a dead end; a walk that
 //!   ends where it started is refused, as the busy initiator would refuse it;
 //! - both sides' [`Reveal`]s carry their true locations, their neighbours' locations and
-//!   their swap ages (the initiator ages by one per swap it starts), and [`decide`] (the same function the node calls, plausibility check included) gives
-//!   the verdict, with a fresh random share per side.
+//!   their swap ages (the initiator ages by one per swap it starts), and [`decide`] (the
+//!   same function the node calls, plausibility check included) gives the verdict, with a
+//!   fresh random share per side.
 //!
 //! What it leaves out: swaps overlapping in time (in the message mode about 3% of swaps are
 //! refused because the partner is busy), stale neighbour locations while updates are in

@@ -129,7 +129,7 @@ pub enum SwapMode {
     #[default]
     Messages,
     /// The same chain (walk, reveals, `swap::decide`) run centrally, without the
-    /// messages: about a hundred times faster, for large networks. Cannot model an
+    /// messages: per round 30 to 80 times faster, for large networks. Cannot model an
     /// attacker's swaps or location resets (see `direct_swap.rs`).
     Direct,
 }
@@ -216,6 +216,10 @@ pub struct SimConfig {
     pub trace_every: usize,
     /// How the swap rounds run (the recovery rounds too).
     pub swap_mode: SwapMode,
+    /// Swap age every node starts with (`NodeConfig::swap_age`). 0: a new darknet, which
+    /// anneals over its first `swap::COOLING_SWAPS` rounds; `COOLING_SWAPS` or more: no
+    /// annealing (the swap rule at its base temperature from the start).
+    pub swap_age: u32,
 }
 
 impl Default for SimConfig {
@@ -242,6 +246,7 @@ impl Default for SimConfig {
             junk_inserts: 0,
             trace_every: 0,
             swap_mode: SwapMode::Messages,
+            swap_age: 0,
         }
     }
 }
@@ -430,6 +435,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     for (i, &loc) in locations.iter().enumerate() {
         let mut node_config = net.config(i, loc);
         node_config.max_htl = config.max_htl;
+        node_config.swap_age = config.swap_age;
         match config.strategy {
             Strategy::Hyphanet => node_config.strategy = crate::RoutingStrategy::Greedy,
             // Inserts keep HTL max_htl; fetches get 255 (set below, before the fetches).
