@@ -204,7 +204,8 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
     }
 }
 
-/// The same line with the default black-hole caps: a relay with more than 9 hops left, or
+/// The same line with the default black-hole caps: a relay with more hops left than the
+/// relay cap (6), or
 /// the originator, does not let one DataNotFound end the request, but a line offers no
 /// other peer, so the request still visits each node once and then ends. The originator
 /// reports RouteNotFound (hops were left, routes were not).
@@ -236,10 +237,11 @@ fn with_the_caps_a_miss_on_a_line_still_visits_each_node_once() {
             "seed {seed}"
         );
         // The node where hops ran out answered DataNotFound and the relays holding at most
-        // 9 hops believed it; the others went on, found no other peer, and said
+        // the relay cap believed it; the others went on, found no other peer, and said
         // RouteNotFound with the hops they had left.
-        let believers: Vec<(usize, usize)> = (1..=end).rev().filter(|&k| htls[k] <= 9).map(|k| (k, k - 1)).collect();
-        assert!(believers.len() < end, "seed {seed}: some relays held more than 9 hops");
+        let cap = pamphlet_node::NodeConfig::default().relay_not_found_cap;
+        let believers: Vec<(usize, usize)> = (1..=end).rev().filter(|&k| htls[k] <= cap).map(|k| (k, k - 1)).collect();
+        assert!(believers.len() < end, "seed {seed}: some relays held more than {cap} hops");
         assert_eq!(net.hops(|m| matches!(m, Message::DataNotFound { htl: 0, .. })), believers, "seed {seed}");
         let rnf = net.hops(|m| matches!(m, Message::RouteNotFound { htl, .. } if *htl > 0));
         assert_eq!(rnf.len(), end - believers.len(), "seed {seed}");

@@ -283,7 +283,7 @@ mod tests {
     }
 
     /// With a cap, one "not found" costs at most the cap while the request holds more; at or
-    /// below the cap it is believed (how a relay with 9 or fewer hops ends a genuine miss).
+    /// below the cap it is believed (how a relay at or below its cap ends a genuine miss).
     #[test]
     fn not_found_cap_bounds_what_one_answer_costs() {
         let t0 = Instant::now();

@@ -220,6 +220,13 @@ impl Swapper {
         self.age = age;
     }
 
+    /// The age a reveal carries: capped at [`COOLING_SWAPS`], past which the temperature
+    /// no longer depends on it, so a settled node says only "settled", not how long it
+    /// has run.
+    fn revealed_age(&self) -> u32 {
+        self.age.min(COOLING_SWAPS)
+    }
+
     /// The parameters.
     pub fn config(&self) -> &SwapConfig {
         &self.config
@@ -261,7 +268,7 @@ impl Swapper {
         }
         let Some(&peer) = peers.choose(rng) else { return false };
         self.age = self.age.saturating_add(1);
-        let mine = Reveal { location, neighbours, age: self.age, random: rng.gen() };
+        let mine = Reveal { location, neighbours, age: self.revealed_age(), random: rng.gen() };
         let id = rng.gen();
         let htl = rng.gen_range(WALK_HTL_MIN..=WALK_HTL_MAX);
         out.push((peer, Message::SwapRequest { id, htl, commitment: mine.commitment() }));
@@ -298,7 +305,7 @@ impl Swapper {
             out.push((from, Message::SwapRejected { id }));
             return;
         }
-        let mine = Reveal { location, neighbours, age: self.age, random: rng.gen() };
+        let mine = Reveal { location, neighbours, age: self.revealed_age(), random: rng.gen() };
         out.push((from, Message::SwapReply { id, commitment: mine.commitment() }));
         self.session = Some(Session {
             role: Role::Responder,
@@ -522,10 +529,11 @@ mod tests {
         let Some((_, Message::SwapReply { commitment: cb, .. })) = out.pop() else { panic!("{out:?}") };
         a.on_reply((pb, id), cb, &mut out);
         let Some((_, Message::SwapReveal { location, neighbours, age, random, .. })) = out.pop() else { panic!() };
-        assert_eq!(age, COOLING_SWAPS + 1, "starting a swap ages the initiator");
+        assert_eq!(age, COOLING_SWAPS, "a settled node reveals only that it is settled");
+        assert_eq!(a.age(), COOLING_SWAPS + 1, "starting a swap ages the initiator");
         let ob = b.on_reveal((pa, id), Reveal { location, neighbours, age, random }, &mut out);
         let Some((_, Message::SwapReveal { location, neighbours, age, random, .. })) = out.pop() else { panic!() };
-        assert_eq!(age, COOLING_SWAPS, "answering does not age the responder");
+        assert_eq!(b.age(), COOLING_SWAPS, "answering does not age the responder");
         let oa = a.on_reveal((pb, id), Reveal { location, neighbours, age, random }, &mut out);
         assert!(!a.busy() && !b.busy());
         (oa, ob)
@@ -570,6 +578,32 @@ mod tests {
             let got = accepted(copies) as f64 / 256.0;
             assert!((got - want).abs() < 0.02, "{copies}: accepted {got}, expected {want}");
         }
+    }
+
+    #[test]
+    fn reveals_carry_the_age_capped_at_settled() {
+        let t = now();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let (pa, pb) = (PeerId(1), PeerId(2));
+        let (mut a, mut b) = (Swapper::new(SwapConfig::default()), Swapper::new(SwapConfig::default()));
+        b.set_age(5);
+        let mut out = Vec::new();
+        assert!(a.start(t, &mut rng, loc(0.1), vec![loc(0.2)], &[pb], &mut out));
+        let Some((_, Message::SwapRequest { id, commitment, .. })) = out.pop() else { panic!() };
+        b.on_request(t, &mut rng, (pa, id), 1, commitment, (loc(0.6), vec![loc(0.7)]), &[pa], &mut out);
+        let Some((_, Message::SwapReply { commitment: cb, .. })) = out.pop() else { panic!() };
+        a.on_reply((pb, id), cb, &mut out);
+        let Some((_, Message::SwapReveal { location, neighbours, age, random, .. })) = out.pop() else { panic!() };
+        assert_eq!(age, 1, "a new node's first swap");
+        b.on_reveal((pa, id), Reveal { location, neighbours, age, random }, &mut out);
+        let Some((_, Message::SwapReveal { age, .. })) = out.pop() else { panic!() };
+        assert_eq!(age, 5, "the responder's own age");
+        // Past the cooling, every node reveals the same age, however long it has run.
+        let mut old = Swapper::new(SwapConfig::default());
+        old.set_age(1_000_000);
+        assert!(old.start(t, &mut rng, loc(0.1), vec![loc(0.2)], &[pb], &mut out));
+        assert_eq!(old.age(), 1_000_001);
+        assert_eq!(old.revealed_age(), COOLING_SWAPS);
     }
 
     #[test]
