@@ -12,9 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use pamphlet_node::daemon::{self, identity};
+use pamphlet_node::daemon::{self, datadir};
+use pamphlet_node::link::NodeRef;
 use pamphlet_node::sim::topology::Topology;
-use pamphlet_node::transport::NodeRef;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -162,16 +162,16 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         config.max_htl = args.htl;
         config.save(&d.join("config.toml"))?;
         // Random starting locations (seeded), as a new darknet has before swapping.
-        let state = identity::NodeState { location: rng.gen(), seed: rng.gen(), swap_age: 0 };
-        identity::save_state(&d.join("state.toml"), &state)?;
+        let state = datadir::NodeState { location: rng.gen(), seed: rng.gen(), swap_age: 0 };
+        datadir::save_state(&d.join("state.toml"), &state)?;
         initial_locations.push(state.location().as_f64());
-        let kp = identity::load_or_create_keypair(&d.join("identity.key"))?;
+        let kp = datadir::load_or_create_keypair(&d.join("identity.key"))?;
         refs.push(NodeRef { addr: listen, key: *kp.public() });
     }
     let edges = topology.edges();
     for &(a, b) in &edges {
-        identity::append_friend(&dirs[a].join("friends"), &refs[b])?;
-        identity::append_friend(&dirs[b].join("friends"), &refs[a])?;
+        datadir::append_friend(&dirs[a].join("friends"), &refs[b])?;
+        datadir::append_friend(&dirs[b].join("friends"), &refs[a])?;
     }
     let exe = std::env::current_exe().context("cannot find the pamphlet binary")?;
     let mut file = DarknetFile { nodes: Vec::new(), edges, initial_locations };

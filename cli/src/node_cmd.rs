@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use pamphlet_node::daemon::{self, Daemon};
-use pamphlet_node::transport::NodeRef;
+use pamphlet_node::link::NodeRef;
 
 use crate::api_client::ApiClient;
 
@@ -45,7 +45,7 @@ pub(crate) fn run(dir: &Path, cmd: &NodeCommand) -> Result<()> {
         NodeCommand::Run => run_node(dir),
         NodeCommand::Noderef => {
             let config = daemon::init(dir, None)?;
-            let kp = daemon::identity::load_or_create_keypair(&dir.join("identity.key"))?;
+            let kp = daemon::datadir::load_or_create_keypair(&dir.join("identity.key"))?;
             println!("{}", NodeRef { addr: config.listen, key: *kp.public() });
             Ok(())
         }
@@ -58,7 +58,7 @@ pub(crate) fn run(dir: &Path, cmd: &NodeCommand) -> Result<()> {
                 }
                 _ => {
                     daemon::init(dir, None)?;
-                    daemon::identity::append_friend(&dir.join("friends"), &friend)?;
+                    daemon::datadir::append_friend(&dir.join("friends"), &friend)?;
                 }
             }
             println!("added friend {}", friend.key.short());

@@ -195,6 +195,19 @@ impl fmt::Debug for PublicKeyHash {
     }
 }
 
+/// The one-way hash of an SSK document name under its subspace's crypto key: nodes see only
+/// this, never the name.
+pub(crate) fn ssk_name_hash(crypto_key: &CryptoKey, name: &str) -> [u8; 32] {
+    hash("pamphlet/ssk/name/v1", &[crypto_key.expose(), name.as_bytes()])
+}
+
+/// The routing key of edition `edition` of the SSK document whose hashed name is
+/// `name_hash`. Both a URI (to ask for a block) and a block (to verify itself) derive it,
+/// so it lives here, below both.
+pub(crate) fn ssk_routing_key(pkh: &PublicKeyHash, name_hash: &[u8; 32], edition: u64) -> RoutingKey {
+    RoutingKey(hash("pamphlet/ssk/rk/v1", &[&pkh.0, name_hash, &edition.to_be_bytes()]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,7 @@ use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 
 use crate::error::BlockError;
-use crate::keys::{hash, CryptoKey, PublicKeyHash, RoutingKey, SskPublicKey};
+use crate::keys::{hash, ssk_name_hash, ssk_routing_key, CryptoKey, PublicKeyHash, RoutingKey, SskPublicKey};
 use crate::uri::{SskInsertUri, SskRequestUri};
 
 /// Largest plaintext one SSK block holds: 1 KiB.
@@ -43,16 +43,6 @@ pub const SSK_BLOCK_LEN: usize = SIG + 64;
 
 const SIG_LABEL: &[u8] = b"pamphlet/ssk/sig/v1";
 const AAD: &[u8] = b"pamphlet/ssk/v1";
-
-/// The one-way hash of a document name under a subspace's crypto key.
-pub(crate) fn hashed_name(crypto_key: &CryptoKey, name: &str) -> [u8; 32] {
-    hash("pamphlet/ssk/name/v1", &[crypto_key.expose(), name.as_bytes()])
-}
-
-/// The routing key of edition `edition` of the document whose hashed name is `name_hash`.
-pub(crate) fn routing_key(pkh: &PublicKeyHash, name_hash: &[u8; 32], edition: u64) -> RoutingKey {
-    RoutingKey(hash("pamphlet/ssk/rk/v1", &[&pkh.0, name_hash, &edition.to_be_bytes()]))
-}
 
 fn data_key(crypto_key: &CryptoKey, name_hash: &[u8; 32], edition: u64) -> CryptoKey {
     CryptoKey::from_bytes(hash("pamphlet/ssk/data/v1", &[crypto_key.expose(), name_hash, &edition.to_be_bytes()]))
@@ -103,7 +93,7 @@ impl SskBlock {
     /// edition. Cheap (three small hashes); it does not check the signature.
     pub fn routing_key(&self) -> RoutingKey {
         let pkh = PublicKeyHash(hash("pamphlet/ssk/pubkey/v1", &[&self.public_key_bytes()]));
-        routing_key(&pkh, &self.name_hash(), self.edition())
+        ssk_routing_key(&pkh, &self.name_hash(), self.edition())
     }
 
     /// Checks the block against the routing key it was requested or sent under, and its
@@ -133,7 +123,7 @@ pub fn encode(insert: &SskInsertUri, plaintext: &[u8]) -> Result<(SskBlock, SskR
         return Err(BlockError::TooLarge { max: SSK_PAYLOAD_LEN, got: plaintext.len() });
     }
     let request = insert.request_uri();
-    let name_hash = hashed_name(&request.crypto_key, &request.name);
+    let name_hash = ssk_name_hash(&request.crypto_key, &request.name);
     let key = data_key(&request.crypto_key, &name_hash, request.edition);
 
     let mut bytes = vec![0u8; SSK_BLOCK_LEN];

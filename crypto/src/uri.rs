@@ -18,8 +18,7 @@ use std::str::FromStr;
 
 use crate::b64;
 use crate::error::{UriError, UriPart};
-use crate::keys::{CryptoKey, DecryptionKey, PublicKeyHash, RoutingKey, SskPrivateKey};
-use crate::ssk;
+use crate::keys::{ssk_name_hash, ssk_routing_key, CryptoKey, DecryptionKey, PublicKeyHash, RoutingKey, SskPrivateKey};
 
 const FORMAT_VERSION: u8 = 1;
 const CIPHER_CHACHA20_POLY1305: u8 = 1;
@@ -81,7 +80,7 @@ pub struct SskRequestUri {
 impl SskRequestUri {
     /// The routing key of this document and edition.
     pub fn routing_key(&self) -> RoutingKey {
-        ssk::routing_key(&self.public_key_hash, &ssk::hashed_name(&self.crypto_key, &self.name), self.edition)
+        ssk_routing_key(&self.public_key_hash, &ssk_name_hash(&self.crypto_key, &self.name), self.edition)
     }
 
     /// The same document at another edition (and written as a USK).

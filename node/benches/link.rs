@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use pamphlet_crypto::{Block, BlockKind};
-use pamphlet_node::transport::session::{self, Initiator, ReplayCache, NOISE_PARAMS};
-use pamphlet_node::transport::{
-    peer_id_of, StaticKeypair, Transport, TransportConfig, TransportEvent, TransportHandle,
-};
+use pamphlet_node::id::PeerId;
+use pamphlet_node::link::noise::{self as session, Initiator, ReplayCache, NOISE_PARAMS};
+use pamphlet_node::link::StaticKeypair;
+use pamphlet_node::transport::{peer_id_of, Transport, TransportConfig, TransportEvent, TransportHandle};
 use pamphlet_node::wire::frame::{BODY_LEN, FRAME_LEN};
 use pamphlet_node::wire::Message;
-use pamphlet_node::PeerId;
 use tokio::sync::mpsc;
 
 /// A snow transport pair with the link's parameters (no padding: only `seal` is timed).

@@ -24,13 +24,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use pamphlet_crypto::{chk, Block, BlockKind, ChkFlags, RoutingKey};
+use pamphlet_node::id::PeerId;
+use pamphlet_node::location::Location;
 use pamphlet_node::routing::htl::LinkHtl;
-use pamphlet_node::routing::location::Location;
 use pamphlet_node::routing::peers::{BackoffConfig, PeerEntry, PeerTable};
 use pamphlet_node::routing::request::Request;
 use pamphlet_node::store::MemoryStore;
 use pamphlet_node::wire::Message;
-use pamphlet_node::{Node, NodeConfig, PeerId};
+use pamphlet_node::{Node, NodeConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -18,10 +18,11 @@ use pamphlet_node::api::ApiBackend;
 use pamphlet_node::client::pipeline::{self, FetchOptions};
 use pamphlet_node::client::splitfile;
 use pamphlet_node::client::splitfile::InsertOptions;
-use pamphlet_node::daemon::{self, identity, Daemon};
+use pamphlet_node::daemon::{self, datadir, Daemon};
+use pamphlet_node::link::{NodeRef, StaticKeypair};
 use pamphlet_node::store::disk::{DiskStore, DiskStoreConfig};
 use pamphlet_node::store::{Area, BlockStore};
-use pamphlet_node::transport::{peer_id_of, NodeRef, StaticKeypair, Transport, TransportConfig, TransportEvent};
+use pamphlet_node::transport::{peer_id_of, Transport, TransportConfig, TransportEvent};
 use pamphlet_node::wire::Message;
 use rand::{RngCore, SeedableRng};
 
@@ -74,12 +75,12 @@ async fn chain(root: &Path, n: usize, preload: &[Block]) -> Vec<Daemon> {
         // Room for the document and its check blocks in every store.
         (c.store_bytes, c.cache_bytes) = (512 << 20, 256 << 20);
         c.save(&d.join("config.toml")).unwrap();
-        let kp = identity::load_or_create_keypair(&d.join("identity.key")).unwrap();
+        let kp = datadir::load_or_create_keypair(&d.join("identity.key")).unwrap();
         refs.push(NodeRef { addr: c.listen, key: *kp.public() });
     }
     for i in 0..n - 1 {
-        identity::append_friend(&dirs[i].join("friends"), &refs[i + 1]).unwrap();
-        identity::append_friend(&dirs[i + 1].join("friends"), &refs[i]).unwrap();
+        datadir::append_friend(&dirs[i].join("friends"), &refs[i + 1]).unwrap();
+        datadir::append_friend(&dirs[i + 1].join("friends"), &refs[i]).unwrap();
     }
     let mut daemons = Vec::new();
     for (i, d) in dirs.iter().enumerate() {

@@ -21,6 +21,9 @@ pub mod api;
 pub mod client;
 #[cfg(feature = "net")]
 pub mod daemon;
+pub mod id;
+pub mod link;
+pub mod location;
 pub mod node;
 pub mod routing;
 #[cfg(feature = "sim")]
@@ -32,8 +35,3 @@ pub mod transport;
 pub mod wire;
 
 pub use node::{Event, FailReason, Node, NodeConfig, NodeStats, OpId, RoutingStrategy};
-
-/// Identifies a connected peer to the sans-IO node. The driver assigns them (the tokio
-/// driver per friend, the simulator per node) and maps them to links.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub struct PeerId(pub u64);

@@ -29,11 +29,11 @@ use rand_chacha::ChaCha8Rng;
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 
+use crate::id::PeerId;
+use crate::location::Location;
 use crate::node::{Event, Node, NodeConfig, OpId};
-use crate::routing::location::Location;
 use crate::store::memory::MemoryStore;
 use crate::wire::message::Message;
-use crate::PeerId;
 
 /// Rewrites (or drops, with `None`) a node's outgoing message to the given peer.
 pub type Filter = Box<dyn FnMut(PeerId, Message) -> Option<Message>>;

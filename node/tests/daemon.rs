@@ -8,12 +8,12 @@ use std::time::Duration;
 use pamphlet_crypto::{KskUri, Uri};
 use pamphlet_node::client::pipeline::{self, FetchOptions, PipelineError};
 use pamphlet_node::client::splitfile::InsertOptions;
-use pamphlet_node::daemon::{self, identity, Daemon};
-use pamphlet_node::transport::NodeRef;
+use pamphlet_node::daemon::{self, datadir, Daemon};
+use pamphlet_node::link::NodeRef;
 
 fn noderef(dir: &Path) -> NodeRef {
     let config = daemon::init(dir, None).unwrap();
-    let kp = identity::load_or_create_keypair(&dir.join("identity.key")).unwrap();
+    let kp = datadir::load_or_create_keypair(&dir.join("identity.key")).unwrap();
     NodeRef { addr: config.listen, key: *kp.public() }
 }
 
@@ -27,8 +27,8 @@ async fn chain(root: &Path, n: usize) -> Vec<Daemon> {
     let dirs: Vec<_> = (0..n).map(|i| root.join(format!("node{i}"))).collect();
     let refs: Vec<_> = dirs.iter().map(|d| noderef(d)).collect();
     for i in 0..n - 1 {
-        identity::append_friend(&dirs[i].join("friends"), &refs[i + 1]).unwrap();
-        identity::append_friend(&dirs[i + 1].join("friends"), &refs[i]).unwrap();
+        datadir::append_friend(&dirs[i].join("friends"), &refs[i + 1]).unwrap();
+        datadir::append_friend(&dirs[i + 1].join("friends"), &refs[i]).unwrap();
     }
     let mut daemons = Vec::new();
     for d in &dirs {
@@ -199,7 +199,7 @@ fn set_swap_interval(dir: &Path, ms: u64) {
 }
 
 fn saved_swap_age(dir: &Path) -> u32 {
-    identity::load_or_create_state(&dir.join("state.toml")).unwrap().swap_age
+    datadir::load_or_create_state(&dir.join("state.toml")).unwrap().swap_age
 }
 
 /// A node's swap age (swaps it has started; young nodes swap hotter) is saved with its

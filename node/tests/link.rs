@@ -9,15 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
-use pamphlet_node::routing::location::Location;
-use pamphlet_node::transport::session::{Initiator, Session, DEFAULT_REKEY_INTERVAL};
+use pamphlet_node::id::PeerId;
+use pamphlet_node::link::noise::{Initiator, Session, DEFAULT_REKEY_INTERVAL};
+use pamphlet_node::link::{NodeRef, SessionError, StaticKeypair};
+use pamphlet_node::location::Location;
 use pamphlet_node::transport::{
-    peer_id_of, LinkError, NodeRef, SendError, SessionError, StaticKeypair, Transport, TransportConfig, TransportEvent,
-    TransportHandle,
+    peer_id_of, LinkError, SendError, Transport, TransportConfig, TransportEvent, TransportHandle,
 };
 use pamphlet_node::wire::frame::{BODY_LEN, FRAME_LEN, MAX_FRAGMENT};
 use pamphlet_node::wire::{encode, FrameError, Message};
-use pamphlet_node::PeerId;
 use rand::{Rng, RngCore, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

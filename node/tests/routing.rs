@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use pamphlet_crypto::{chk, ssk, Block, BlockKind, ChkFlags, CryptoKey, RoutingKey, SskInsertUri, SskPrivateKey};
-use pamphlet_node::routing::location::Location;
+use pamphlet_node::location::Location;
 use pamphlet_node::store::{Area, BlockStore, MemoryStore};
 use pamphlet_node::testing::{black_hole, seeds, Network};
 use pamphlet_node::wire::Message;
@@ -112,7 +112,7 @@ fn a_silent_peer_times_out_and_is_routed_around() {
         assert_eq!(net.events(0), &[Event::FetchSucceeded { op, block, peers_tried: 1, local: false }], "seed {seed}");
         assert_eq!(net.node(1).stats().timeouts, 1, "seed {seed}");
         let now = net.now();
-        assert!(net.node(1).peer(pamphlet_node::PeerId(2)).is_some_and(|p| p.backed_off(now)), "seed {seed}");
+        assert!(net.node(1).peer(pamphlet_node::id::PeerId(2)).is_some_and(|p| p.backed_off(now)), "seed {seed}");
         // The silent peer never accepted: node 1 gave up after the accept timeout, not after
         // the whole request's time.
         assert!(net.elapsed() >= Duration::from_secs(10), "seed {seed}");
@@ -151,7 +151,7 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
         let mut end = 0;
         while htl > 0 {
             end += 1;
-            let link = net.node(end).peer(pamphlet_node::PeerId(end as u64 - 1)).unwrap().link;
+            let link = net.node(end).peer(pamphlet_node::id::PeerId(end as u64 - 1)).unwrap().link;
             htl = link.decrement(htl, 18);
         }
         assert!((17..n - 1).contains(&end), "seed {seed}: ended at {end}");
@@ -224,7 +224,7 @@ fn with_the_caps_a_miss_on_a_line_still_visits_each_node_once() {
         let mut htls = vec![net.node(0).config().max_htl];
         while htls[htls.len() - 1] > 0 {
             let k = htls.len();
-            let link = net.node(k).peer(pamphlet_node::PeerId(k as u64 - 1)).unwrap().link;
+            let link = net.node(k).peer(pamphlet_node::id::PeerId(k as u64 - 1)).unwrap().link;
             htls.push(link.decrement(htls[k - 1], 18));
         }
         let end = htls.len() - 1;
@@ -515,7 +515,7 @@ fn a_forged_block_is_rejected_and_the_fetch_succeeds_elsewhere() {
         assert_eq!(net.hops(is_request), vec![(4, 0), (0, 1), (0, 2), (2, 3)], "seed {seed}");
         assert_eq!(net.events(4), &[Event::FetchSucceeded { op, block: block.clone(), peers_tried: 1, local: false }]);
         assert_eq!(net.node(0).stats().forged_blocks, 1, "seed {seed}");
-        assert_eq!(net.node(0).peer(pamphlet_node::PeerId(1)).map(|p| p.forgeries), Some(1), "seed {seed}");
+        assert_eq!(net.node(0).peer(pamphlet_node::id::PeerId(1)).map(|p| p.forgeries), Some(1), "seed {seed}");
         assert_eq!(net.node(0).store().peek(BlockKind::Chk, &key), Some(&block), "seed {seed}: genuine cached");
         assert_eq!(net.node(0).store().stats().cache_blocks, 1, "seed {seed}");
     }
@@ -547,13 +547,14 @@ fn a_black_hole_on_the_insert_path_does_not_end_the_insert() {
             let op = net.insert(0, block.clone());
             net.run();
             let at_sink = net.node(4).store().area_of(BlockKind::Chk, &key);
-            let lies = net.node(1).peer(pamphlet_node::PeerId(2)).map(|p| p.false_answers);
+            let lies = net.node(1).peer(pamphlet_node::id::PeerId(2)).map(|p| p.false_answers);
             if refuse {
                 assert_eq!(net.hops(is_insert), vec![(0, 1), (1, 2), (1, 3), (3, 4)], "seed {seed}");
                 assert_eq!(at_sink, Some(Area::Store), "seed {seed}: the sink got the block");
                 assert_eq!(net.node(1).stats().false_not_found, 1, "seed {seed}");
                 assert_eq!(lies, Some(1), "seed {seed}");
-                let backed_off = net.node(1).peer(pamphlet_node::PeerId(2)).is_some_and(|p| p.backed_off(net.now()));
+                let backed_off =
+                    net.node(1).peer(pamphlet_node::id::PeerId(2)).is_some_and(|p| p.backed_off(net.now()));
                 assert!(backed_off, "seed {seed}: the liar is backed off");
                 assert_eq!(
                     net.events(0),
@@ -617,7 +618,7 @@ fn overload_backoff_steers_traffic_away() {
         net.fetch(0, BlockKind::Chk, keys[2].0);
         net.run();
         assert_eq!(net.hops(is_request), vec![(0, 1), (0, 2)], "seed {seed}: tried again after the backoff");
-        let p = net.node(0).peer(pamphlet_node::PeerId(1)).unwrap();
+        let p = net.node(0).peer(pamphlet_node::id::PeerId(1)).unwrap();
         assert_eq!(p.backoff_next, Duration::from_secs(4), "seed {seed}: backoff doubles");
         assert_eq!(net.events(0).len(), 3);
         assert!(net.events(0).iter().all(|e| matches!(e, Event::FetchSucceeded { .. })), "seed {seed}");
@@ -764,7 +765,7 @@ fn small_world_inserts_and_fetches() {
             for _ in 0..3 {
                 let d = (n as f64 / 2.0).powf(rng.gen::<f64>()).round().max(2.0) as usize;
                 let j = if rng.gen() { (i + d) % n } else { (i + n - d) % n };
-                if j != i && net.node(i).peer(pamphlet_node::PeerId(j as u64)).is_none() {
+                if j != i && net.node(i).peer(pamphlet_node::id::PeerId(j as u64)).is_none() {
                     net.connect(i, j);
                 }
             }

@@ -6,12 +6,13 @@
 use std::time::{Duration, Instant};
 
 use pamphlet_crypto::{BlockKind, RoutingKey};
+use pamphlet_node::id::PeerId;
+use pamphlet_node::location::Location;
 use pamphlet_node::routing::htl::{DECREMENT_AT_MAX_PROB, DECREMENT_AT_MIN_PROB, MAX_HTL};
-use pamphlet_node::routing::location::Location;
 use pamphlet_node::store::MemoryStore;
 use pamphlet_node::testing::{seeds, Network};
 use pamphlet_node::wire::Message;
-use pamphlet_node::{Node, NodeConfig, PeerId};
+use pamphlet_node::{Node, NodeConfig};
 
 fn key(i: u32, round: u8) -> RoutingKey {
     let mut k = [round; 32];

@@ -223,7 +223,7 @@ fn eclipse_defence_beats_no_defence() {
 fn periodic_swapping_runs_on_its_timer() {
     use std::time::Duration;
 
-    use pamphlet_node::routing::location::Location;
+    use pamphlet_node::location::Location;
     use pamphlet_node::store::MemoryStore;
     use pamphlet_node::testing::Network;
 

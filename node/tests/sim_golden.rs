@@ -86,13 +86,15 @@ fn reports_match_the_pinned_ones() {
         }
         let pinned = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{name}: no pinned report at {} ({e}); bless it", path.display()));
-        if pinned != json {
-            eprintln!("--- {name}: pinned\n{pinned}--- {name}: now\n{json}");
-            changed.push(name);
+        if let Some((was, now)) = pinned.lines().zip(json.lines()).find(|(a, b)| a != b) {
+            changed.push(format!("{name}: pinned `{}`, now `{}`", was.trim(), now.trim()));
+        } else if pinned != json {
+            changed.push(format!("{name}: the report has a different number of lines"));
         }
     }
     assert!(
         changed.is_empty(),
-        "simulator reports changed: {changed:?}; if intended, re-bless with PAMPHLET_BLESS=1 and say why"
+        "simulator reports changed:\n{}\nif intended, re-bless with PAMPHLET_BLESS=1 and say why",
+        changed.join("\n")
     );
 }

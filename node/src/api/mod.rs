@@ -9,6 +9,8 @@
 // A driver: serves HTTP on tokio.
 #![allow(clippy::disallowed_methods)]
 
+pub mod jobs;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,9 +27,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use self::jobs::{JobId, JobProgress, JobStatus, Jobs};
 use crate::client::pipeline::{self, BlockNetwork, FetchOptions, NetError, PipelineError};
 use crate::client::splitfile::InsertOptions;
-use crate::daemon::jobs::{JobId, JobProgress, JobStatus, Jobs};
 
 /// Largest document one insert request may upload (the daemon holds it in memory).
 pub const MAX_UPLOAD_BYTES: usize = 1 << 30;

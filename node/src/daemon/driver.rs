@@ -17,10 +17,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::ApiBackend;
 use crate::client::pipeline::{BlockNetwork, InsertOutcome, NetError};
+use crate::link::NodeRef;
+use crate::location::Location;
 use crate::node::{Event, FailReason, Node, OpId};
-use crate::routing::Location;
 use crate::store::BlockStore;
-use crate::transport::{NodeRef, SendError, TransportEvent, TransportHandle};
+use crate::transport::{SendError, TransportEvent, TransportHandle};
 
 /// How often the status snapshot is refreshed while the node is busy.
 const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
@@ -98,7 +99,7 @@ impl ApiBackend for NodeHandle {
     fn add_friend(&self, noderef: &str) -> Result<Value, String> {
         let r: NodeRef = noderef.parse().map_err(|e| format!("bad node reference: {e}"))?;
         let peer = self.transport.add_friend(r).map_err(|e| e.to_string())?;
-        super::identity::append_friend(&self.friends_file, &r).map_err(|e| e.to_string())?;
+        super::datadir::append_friend(&self.friends_file, &r).map_err(|e| e.to_string())?;
         Ok(json!({ "added": r.to_string(), "peer": format!("{:016x}", peer.0) }))
     }
 }

@@ -18,9 +18,8 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod config;
+pub mod datadir;
 pub mod driver;
-pub mod identity;
-pub mod jobs;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -32,10 +31,11 @@ use tokio::sync::watch;
 use self::config::Config;
 use self::driver::NodeHandle;
 use crate::api::{self, ApiState};
+use crate::link::NodeRef;
 use crate::node::{Node, NodeConfig};
 use crate::store::disk::{DiskStore, DiskStoreConfig};
 use crate::store::BlockStore;
-use crate::transport::{NodeRef, Transport, TransportConfig, TransportHandle};
+use crate::transport::{Transport, TransportConfig, TransportHandle};
 
 /// Why the daemon could not start or stop cleanly. Each message names the file or
 /// address involved and, where it helps, what to do.
@@ -47,7 +47,7 @@ pub enum DaemonError {
     Config(#[from] config::ConfigError),
     /// A data-directory file is unusable.
     #[error(transparent)]
-    Identity(#[from] identity::IdentityError),
+    DataDir(#[from] datadir::DataDirError),
     /// Another node process runs on this data directory.
     #[error("another pamphlet node is already running on {0}")]
     InUse(String),
@@ -108,9 +108,9 @@ pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonErro
         }
     };
     config.save(&path)?;
-    identity::load_or_create_keypair(&dir.join("identity.key"))?;
-    identity::load_or_create_token(&dir.join("api.token"))?;
-    identity::load_or_create_state(&dir.join("state.toml"))?;
+    datadir::load_or_create_keypair(&dir.join("identity.key"))?;
+    datadir::load_or_create_token(&dir.join("api.token"))?;
+    datadir::load_or_create_state(&dir.join("state.toml"))?;
     Ok(config)
 }
 
@@ -178,12 +178,12 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     }
 
     async fn start_locked(dir: &Path, config: Config, store: S, lock: File) -> Result<Self, DaemonError> {
-        let keypair = identity::load_or_create_keypair(&dir.join("identity.key"))?;
-        let token = identity::load_or_create_token(&dir.join("api.token"))?;
-        let state = identity::load_or_create_state(&dir.join("state.toml"))?;
+        let keypair = datadir::load_or_create_keypair(&dir.join("identity.key"))?;
+        let token = datadir::load_or_create_token(&dir.join("api.token"))?;
+        let state = datadir::load_or_create_state(&dir.join("state.toml"))?;
         let friends_file = dir.join("friends");
         let mut tconfig = TransportConfig::new(config.listen, keypair);
-        tconfig.friends = identity::load_friends(&friends_file)?;
+        tconfig.friends = datadir::load_friends(&friends_file)?;
         let (transport, events) = Transport::start(tconfig)
             .await
             .map_err(|e| DaemonError::Listen { addr: config.listen, message: e.to_string() })?;
@@ -225,7 +225,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             }
         });
         // Written last: its presence tells the CLI the node is ready.
-        identity::write_private(&dir.join("api.addr"), api_addr.to_string().as_bytes())?;
+        datadir::write_private(&dir.join("api.addr"), api_addr.to_string().as_bytes())?;
         tracing::info!(listen = %transport.local_addr(), api = %api_addr, "node running");
         Ok(Self { dir: dir.to_owned(), handle, transport, api_addr, shutdown, node_task, api_task, _lock: lock })
     }
@@ -263,10 +263,10 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let node = self.node_task.await.map_err(|e| DaemonError::Store(format!("node task failed: {e}")))?;
         self.transport.shutdown().await;
         let state_path = self.dir.join("state.toml");
-        let mut state = identity::load_or_create_state(&state_path)?;
+        let mut state = datadir::load_or_create_state(&state_path)?;
         state.location = node.location().0;
         state.swap_age = node.swap_age();
-        identity::save_state(&state_path, &state)?;
+        datadir::save_state(&state_path, &state)?;
         Ok(node.into_store())
     }
 }

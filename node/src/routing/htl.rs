@@ -18,7 +18,7 @@
 
 use rand::Rng;
 
-use crate::wire::message::Htl;
+use crate::id::Htl;
 
 /// The largest hops-to-live a request may carry (Hyphanet's value).
 pub const MAX_HTL: Htl = 18;

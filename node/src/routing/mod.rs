@@ -1,7 +1,6 @@
 //! Routing, sans-IO: locations, peers, and the per-request state machines.
 //! See docs/routing.md.
 //!
-//! - [`location`]: points on the circle and circular distance;
 //! - [`htl`]: hops-to-live and its per-link probabilistic decrement;
 //! - [`peers`]: the peer table (locations, friend-of-a-friend, load, backoff);
 //! - [`request`]: one request's routing state (steepest ascent with backtracking);
@@ -9,10 +8,7 @@
 //! - [`swap`]: location swapping (Sandberg) with the Pitch Black mitigation.
 
 pub mod htl;
-pub mod location;
 pub mod peers;
 pub mod quench;
 pub mod request;
 pub mod swap;
-
-pub use location::Location;

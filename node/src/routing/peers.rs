@@ -16,9 +16,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::id::PeerId;
+use crate::location::Location;
 use crate::routing::htl::LinkHtl;
-use crate::routing::location::Location;
-use crate::PeerId;
 
 /// The most friend-of-a-friend locations kept per peer: bounds the memory a peer can make
 /// us spend and the cost of ranking (Hyphanet peers have at most a few dozen friends).

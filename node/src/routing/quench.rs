@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 use pamphlet_crypto::{BlockKind, RoutingKey};
 
-use crate::wire::message::Htl;
+use crate::id::Htl;
 
 /// Recently failed keys, with when their quench ends and the HTL they failed at.
 #[derive(Debug)]

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use pamphlet_crypto::{BlockKind, RoutingKey};
 
-use crate::routing::location::Location;
-use crate::wire::message::{Htl, RequestId};
-use crate::PeerId;
+use crate::id::PeerId;
+use crate::id::{Htl, RequestId};
+use crate::location::Location;
 
 /// How the peer a request waited on answered (as far as routing cares).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -30,10 +30,11 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use crate::routing::location::Location;
+use crate::id::PeerId;
+use crate::id::{Htl, RequestId};
+use crate::location::Location;
 use crate::routing::peers::MAX_FOAF;
-use crate::wire::message::{Htl, Message, RequestId};
-use crate::PeerId;
+use crate::wire::message::Message;
 
 /// Shortest random walk a swap request takes.
 pub const WALK_HTL_MIN: Htl = 6;

@@ -24,11 +24,12 @@ use std::collections::HashMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::routing::location::Location;
+use crate::id::PeerId;
+use crate::id::RequestId;
+use crate::location::Location;
 use crate::routing::swap::Reveal;
 use crate::testing::{black_hole, Network};
-use crate::wire::message::{Message, RequestId};
-use crate::PeerId;
+use crate::wire::message::Message;
 
 /// What the attackers do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

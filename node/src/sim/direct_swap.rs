@@ -29,7 +29,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{mean_link_length_of, SwapCounts, Topology, TracePoint};
-use crate::routing::location::Location;
+use crate::location::Location;
 use crate::routing::swap::{decide, Decision, Reveal, WALK_HTL_MAX, WALK_HTL_MIN};
 use crate::testing::Network;
 

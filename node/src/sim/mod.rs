@@ -31,8 +31,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
+use crate::location::Location;
 use crate::node::Event;
-use crate::routing::location::Location;
 use crate::store::memory::MemoryStore;
 use crate::testing::Network;
 

@@ -1,11 +1,11 @@
 //! The tokio driver of links: TCP + Noise, fixed-size frames, friends only.
 //!
 //! Layout:
-//! - `keys`: static X25519 key pairs ([`StaticKeypair`], [`PublicKey`]);
-//! - `noderef`: the pasteable node reference ([`NodeRef`]);
-//! - `session`: the padded Noise IK handshake and frame sealing, sans-IO;
-//! - `link`: one established link (reader + writer in one task);
+//! - `connection`: one established link (reader + writer in one task);
 //! - this file: [`Transport::start`], the listener, the dialers and shutdown.
+//!
+//! The sans-IO half of a link (static keys, the Noise session, node references) lives in
+//! `crate::link`; this folder holds only the tokio code that moves its bytes.
 //!
 //! The contract for the daemon: [`Transport::start`] binds the listener and returns a
 //! [`TransportHandle`] and a bounded receiver of [`TransportEvent`]s. Friends are added
@@ -21,10 +21,7 @@
 // A driver: reads the clock for handshake timestamps, keepalives and timeouts.
 #![allow(clippy::disallowed_methods)]
 
-pub mod keys;
-pub mod link;
-pub mod noderef;
-pub mod session;
+pub mod connection;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,14 +33,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 
-pub use keys::{PublicKey, StaticKeypair};
-pub use link::LinkError;
-pub use noderef::{NodeRef, NodeRefError};
-pub use session::SessionError;
+pub use connection::LinkError;
 
+use crate::link::noise;
+use crate::link::{NodeRef, PublicKey, SessionError, StaticKeypair};
+
+use crate::id::PeerId;
 use crate::wire::frame::{FRAME_LEN, MAX_FRAGMENT};
 use crate::wire::{codec, CodecError, Message};
-use crate::PeerId;
 
 /// Everything the transport needs to start. Build with [`TransportConfig::new`] and
 /// adjust the public fields.
@@ -92,7 +89,7 @@ impl TransportConfig {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             max_pending_handshakes: 64,
-            rekey_interval: session::DEFAULT_REKEY_INTERVAL,
+            rekey_interval: noise::DEFAULT_REKEY_INTERVAL,
         }
     }
 }
@@ -187,7 +184,7 @@ struct Shared {
     /// Message-1 ephemeral keys already accepted. Its own lock, held for a whole
     /// responder handshake (four X25519 operations), so handshakes only wait for each
     /// other, never `send`.
-    replay: Mutex<session::ReplayCache>,
+    replay: Mutex<noise::ReplayCache>,
     events: mpsc::Sender<TransportEvent>,
     shutdown: watch::Sender<bool>,
     /// Each task holds a clone; shutdown waits until all are dropped (mini-redis style).
@@ -238,7 +235,7 @@ impl Transport {
             config,
             local_addr,
             state: Mutex::new(State::default()),
-            replay: Mutex::new(session::ReplayCache::new()),
+            replay: Mutex::new(noise::ReplayCache::new()),
             events,
             shutdown,
             done: Mutex::new(Some(done)),
@@ -378,7 +375,7 @@ async fn accept(
         let mut m2 = [0u8; FRAME_LEN];
         let result = {
             let mut replay = shared.replay.lock().unwrap_or_else(|p| p.into_inner());
-            session::respond(
+            noise::respond(
                 &shared.config.keypair,
                 &m1,
                 unix_now(),
@@ -468,10 +465,10 @@ enum DialError {
     Session(#[from] SessionError),
 }
 
-async fn connect(shared: &Shared, friend: &NodeRef) -> Result<(TcpStream, session::Session), DialError> {
+async fn connect(shared: &Shared, friend: &NodeRef) -> Result<(TcpStream, noise::Session), DialError> {
     let mut stream = TcpStream::connect(friend.addr).await?;
     let mut m1 = [0u8; FRAME_LEN];
-    let init = session::Initiator::start(&shared.config.keypair, &friend.key, unix_now(), &mut m1)?;
+    let init = noise::Initiator::start(&shared.config.keypair, &friend.key, unix_now(), &mut m1)?;
     stream.write_all(&m1).await?;
     let mut m2 = [0u8; FRAME_LEN];
     stream.read_exact(&mut m2).await?;
@@ -480,11 +477,11 @@ async fn connect(shared: &Shared, friend: &NodeRef) -> Result<(TcpStream, sessio
 }
 
 /// Registers a link, runs it, and unregisters it.
-async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: session::Session, peer: PeerId) {
+async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: noise::Session, peer: PeerId) {
     let mut shutdown = shared.shutdown.subscribe();
     let (small, small_rx) = mpsc::channel(shared.config.queue_capacity.max(1));
     let (bulk, bulk_rx) = mpsc::channel(shared.config.queue_capacity.max(1));
-    let queues = link::Queues { small: small_rx, bulk: bulk_rx };
+    let queues = connection::Queues { small: small_rx, bulk: bulk_rx };
     let (generation, replaced) = {
         let mut st = shared.state();
         if *shutdown.borrow() {
@@ -504,12 +501,13 @@ async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: session::Sessio
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }
-    let timers = link::LinkTimers { keepalive: shared.config.keepalive, idle_timeout: shared.config.idle_timeout };
+    let timers =
+        connection::LinkTimers { keepalive: shared.config.keepalive, idle_timeout: shared.config.idle_timeout };
     let connected = async {
         if shared.events.send(TransportEvent::Connected { peer }).await.is_err() {
             return LinkError::Shutdown;
         }
-        link::run(stream, sess, peer, queues, shared.events.clone(), timers, shared.shutdown.subscribe()).await
+        connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shared.shutdown.subscribe()).await
     };
     let reason = connected.await;
     let current = {

@@ -12,13 +12,8 @@
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::routing::location::Location;
-
-/// Identifies one request on one link (chosen by the sender of the request on that link).
-pub type RequestId = u64;
-
-/// Hops-to-live: how many more hops a request may take (at most 18).
-pub type Htl = u8;
+use crate::id::{Htl, RequestId};
+use crate::location::Location;
 
 /// A message between two neighbouring nodes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,4 +17,4 @@ pub(crate) mod testing;
 
 pub use codec::{decode, encode, CodecError, MAX_MESSAGE_LEN};
 pub use frame::{FrameError, FrameReader, FrameWriter, BODY_LEN, FRAME_LEN};
-pub use message::{Htl, Message, RequestId};
+pub use message::Message;

@@ -6,7 +6,7 @@ use rand::RngCore;
 use rand_chacha::rand_core::SeedableRng;
 
 use super::message::Message;
-use crate::routing::location::Location;
+use crate::location::Location;
 
 /// How many variants [`arb_message`] covers. The exhaustive match in [`variant_index`]
 /// stops compiling when a variant is added, as a reminder to extend the strategy.

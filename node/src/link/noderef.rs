@@ -19,7 +19,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::keys::PublicKey;
+use super::noise::PublicKey;
 
 /// The fixed start of every node reference.
 pub const NODEREF_PREFIX: &str = "pamphlet-noderef:";

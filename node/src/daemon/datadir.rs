@@ -12,13 +12,13 @@ use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::routing::Location;
-use crate::transport::{NodeRef, PublicKey, StaticKeypair};
+use crate::link::{NodeRef, PublicKey, StaticKeypair};
+use crate::location::Location;
 
 /// Why a data-directory file could not be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum IdentityError {
+pub enum DataDirError {
     /// Reading or writing failed.
     #[error("cannot access {path}: {source}")]
     Io {
@@ -37,12 +37,12 @@ pub enum IdentityError {
     },
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
-    move |source| IdentityError::Io { path: path.display().to_string(), source }
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
+    move |source| DataDirError::Io { path: path.display().to_string(), source }
 }
 
 /// Writes `bytes` to `path` atomically, readable only by the owner.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     // `api.token` and `api.addr` must not share a temp file: name it after the whole file.
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -59,12 +59,12 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
 }
 
 /// Loads the node's static key from `path`, creating one if the file does not exist.
-pub fn load_or_create_keypair(path: &Path) -> Result<StaticKeypair, IdentityError> {
-    let damaged = |what: &str| IdentityError::Damaged { path: path.display().to_string(), what: what.into() };
+pub fn load_or_create_keypair(path: &Path) -> Result<StaticKeypair, DataDirError> {
+    let damaged = |what: &str| DataDirError::Damaged { path: path.display().to_string(), what: what.into() };
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let mut lines = text.lines();
-            let mut field = |name: &str| -> Result<[u8; 32], IdentityError> {
+            let mut field = |name: &str| -> Result<[u8; 32], DataDirError> {
                 let line = lines.next().ok_or_else(|| damaged(&format!("missing {name}")))?;
                 let v = line.strip_prefix(name).and_then(|l| l.strip_prefix(": ")).ok_or_else(|| damaged(name))?;
                 let bytes = URL_SAFE_NO_PAD.decode(v.trim()).map_err(|_| damaged(&format!("{name} is not base64")))?;
@@ -96,7 +96,7 @@ pub fn load_or_create_keypair(path: &Path) -> Result<StaticKeypair, IdentityErro
 }
 
 /// Reads the friends file: one node reference per line; `#` starts a comment.
-pub fn load_friends(path: &Path) -> Result<Vec<NodeRef>, IdentityError> {
+pub fn load_friends(path: &Path) -> Result<Vec<NodeRef>, DataDirError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -108,7 +108,7 @@ pub fn load_friends(path: &Path) -> Result<Vec<NodeRef>, IdentityError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        friends.push(line.parse().map_err(|e| IdentityError::Damaged {
+        friends.push(line.parse().map_err(|e| DataDirError::Damaged {
             path: path.display().to_string(),
             what: format!("line {}: {e}", n + 1),
         })?);
@@ -117,7 +117,7 @@ pub fn load_friends(path: &Path) -> Result<Vec<NodeRef>, IdentityError> {
 }
 
 /// Appends a friend to the friends file (if it is not there already).
-pub fn append_friend(path: &Path, friend: &NodeRef) -> Result<(), IdentityError> {
+pub fn append_friend(path: &Path, friend: &NodeRef) -> Result<(), DataDirError> {
     if load_friends(path)?.iter().any(|f| f.key == friend.key) {
         return Ok(());
     }
@@ -161,8 +161,8 @@ struct StateFile {
 }
 
 /// Loads the routing state, drawing a fresh random one if there is none.
-pub fn load_or_create_state(path: &Path) -> Result<NodeState, IdentityError> {
-    let damaged = |what: String| IdentityError::Damaged { path: path.display().to_string(), what };
+pub fn load_or_create_state(path: &Path) -> Result<NodeState, DataDirError> {
+    let damaged = |what: String| DataDirError::Damaged { path: path.display().to_string(), what };
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let f: StateFile = toml::from_str(&text).map_err(|e| damaged(e.to_string()))?;
@@ -180,7 +180,7 @@ pub fn load_or_create_state(path: &Path) -> Result<NodeState, IdentityError> {
 }
 
 /// Saves the routing state.
-pub fn save_state(path: &Path, state: &NodeState) -> Result<(), IdentityError> {
+pub fn save_state(path: &Path, state: &NodeState) -> Result<(), DataDirError> {
     let text = format!(
         "location = \"{:016x}\"\nseed = \"{:016x}\"\nswap_age = {}\n",
         state.location, state.seed, state.swap_age
@@ -189,10 +189,10 @@ pub fn save_state(path: &Path, state: &NodeState) -> Result<(), IdentityError> {
 }
 
 /// Loads the API token, creating a random one if there is none.
-pub fn load_or_create_token(path: &Path) -> Result<String, IdentityError> {
+pub fn load_or_create_token(path: &Path) -> Result<String, DataDirError> {
     match std::fs::read_to_string(path) {
         Ok(t) if t.trim().len() >= 32 => Ok(t.trim().to_owned()),
-        Ok(_) => Err(IdentityError::Damaged { path: path.display().to_string(), what: "token too short".into() }),
+        Ok(_) => Err(DataDirError::Damaged { path: path.display().to_string(), what: "token too short".into() }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut b = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut b);
@@ -219,7 +219,7 @@ mod tests {
         std::fs::write(&p, "location = \"05\"\nseed = \"07\"\n").unwrap();
         assert_eq!(load_or_create_state(&p).unwrap(), NodeState { location: 5, seed: 7, swap_age: 0 });
         std::fs::write(&p, "location = 5\n").unwrap();
-        assert!(matches!(load_or_create_state(&p), Err(IdentityError::Damaged { .. })));
+        assert!(matches!(load_or_create_state(&p), Err(DataDirError::Damaged { .. })));
     }
 
     #[test]

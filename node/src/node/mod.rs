@@ -17,7 +17,10 @@
 //! detected **by key**: while this node routes a key, any other request for that key is
 //! answered RejectedLoop. See docs/routing.md for the residual oracle this leaves.
 
+mod config;
 mod event;
+mod inflight;
+mod stats;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -27,63 +30,23 @@ use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use event::{Event, FailReason, NodeConfig, NodeStats, OpId, RoutingStrategy};
+pub use config::{NodeConfig, RoutingStrategy};
+pub use event::{Event, FailReason, OpId};
+pub use stats::NodeStats;
 
+use inflight::{hop_wait, verifies_derived, Answer, Handle, InFlight, Origin, Payload};
+
+use crate::id::PeerId;
+use crate::id::{Htl, RequestId};
+use crate::location::Location;
 use crate::routing::htl::LinkHtl;
-use crate::routing::location::Location;
 use crate::routing::peers::{PeerEntry, PeerTable};
 use crate::routing::quench::Quench;
-use crate::routing::request::{Outcome, Reply, Request, Step};
+use crate::routing::request::{Reply, Request};
 use crate::routing::swap::{self, Reveal, Swapper};
 use crate::store::memory::MemoryStore;
 use crate::store::{Area, BlockStore};
-use crate::wire::message::{Htl, Message, RequestId};
-use crate::PeerId;
-
-/// Internal handle of a request in flight at this node.
-type Handle = u64;
-
-/// Who a request in flight answers to.
-#[derive(Clone, Copy, Debug)]
-enum Origin {
-    /// A local fetch or insert.
-    Local(OpId),
-    /// A peer's request, answered on its link with its link-local id.
-    Remote { peer: PeerId, id: RequestId },
-    /// A peer's request whose peer disconnected: it runs to its end (the block is still
-    /// cached on success) but nobody is answered.
-    Orphan,
-}
-
-/// What a request in flight carries.
-#[derive(Clone, Debug)]
-enum Payload {
-    Fetch,
-    /// The block being inserted (verified on arrival), forwarded on each hop.
-    Insert(Block),
-}
-
-/// A request this node is routing.
-#[derive(Debug)]
-struct InFlight {
-    req: Request,
-    origin: Origin,
-    payload: Payload,
-    /// HTL the request arrived with (before our decrement); quenching compares with it.
-    arrived_htl: Htl,
-    /// Local fetches of the same key that joined this request.
-    waiters: Vec<OpId>,
-    /// Sequence number of the request's live timer (older heap entries are stale).
-    timer: u64,
-}
-
-/// How a request in flight ends.
-enum End {
-    Found(Block),
-    Collision(Block),
-    Inserted,
-    Failed(Outcome),
-}
+use crate::wire::message::Message;
 
 /// The sans-IO node. `S` is its block store ([`MemoryStore`] unless the driver picks the
 /// on-disk store).
@@ -558,224 +521,6 @@ impl<S: BlockStore> Node<S> {
         Some(entry.link)
     }
 
-    fn launch(&mut self, now: Instant, req: Request, origin: Origin, payload: Payload, arrived_htl: Htl) {
-        let h = self.next_handle;
-        self.next_handle += 1;
-        if let Origin::Remote { peer, .. } = origin {
-            if let Some(p) = self.peers.get_mut(peer) {
-                p.in_flight += 1;
-            }
-        }
-        self.by_key.insert((req.kind, req.key), h);
-        self.requests.insert(h, InFlight { req, origin, payload, arrived_htl, waiters: Vec::new(), timer: 0 });
-        self.route(h, now);
-        // Still routing it: tell the upstream, which then waits the longer answer time.
-        if let Origin::Remote { peer, id } = origin {
-            if self.requests.contains_key(&h) {
-                self.transmits.push_back((peer, Message::Accepted { id }));
-            }
-        }
-    }
-
-    fn on_accepted(&mut self, peer: PeerId, id: RequestId) {
-        let Some(&h) = self.by_link.get(&(peer, id)) else {
-            self.stats.unexpected_replies += 1;
-            return;
-        };
-        let Some(f) = self.requests.get_mut(&h) else { return };
-        if let Some(until) = f.req.on_accepted() {
-            self.next_timer += 1;
-            f.timer = self.next_timer;
-            self.timers.push(Reverse((until, self.next_timer, h)));
-        }
-    }
-
-    /// Asks the request for its next step and carries it out.
-    fn route(&mut self, h: Handle, now: Instant) {
-        let Some(f) = self.requests.get_mut(&h) else { return };
-        let ranked = match self.config.strategy {
-            RoutingStrategy::Pamphlet => self.peers.ranked(f.req.target, now),
-            RoutingStrategy::Greedy => self.peers.ranked_with(f.req.target, now, false),
-            RoutingStrategy::RandomWalk => {
-                let mut v: Vec<PeerId> = self.peers.ids().collect();
-                rand::seq::SliceRandom::shuffle(&mut v[..], &mut self.rng);
-                v
-            }
-        };
-        let id: RequestId = self.rng.gen();
-        let (timeout, max, accept) = (self.config.request_timeout, self.config.max_htl, self.config.accept_timeout);
-        match f.req.next(now, &ranked, id, accept, |htl| hop_wait(timeout, max, htl)) {
-            Step::Forward { peer, id, htl, until } => {
-                let msg = match &f.payload {
-                    Payload::Fetch => Message::DataRequest { id, kind: f.req.kind, key: f.req.key, htl },
-                    Payload::Insert(block) => Message::InsertRequest { id, htl, block: block.clone() },
-                };
-                self.next_timer += 1;
-                f.timer = self.next_timer;
-                self.timers.push(Reverse((until, self.next_timer, h)));
-                self.by_link.insert((peer, id), h);
-                self.transmits.push_back((peer, msg));
-                self.stats.forwarded += 1;
-            }
-            Step::Finish(outcome) => self.finish(h, now, End::Failed(outcome)),
-        }
-    }
-
-    fn on_reply(&mut self, now: Instant, peer: PeerId, id: RequestId, answer: Answer) {
-        let Some(h) = self.by_link.remove(&(peer, id)) else {
-            self.stats.unexpected_replies += 1;
-            return;
-        };
-        let Some(f) = self.requests.get_mut(&h) else { return };
-        let reply = match (answer, &f.payload) {
-            (Answer::Found(block), Payload::Fetch) if block.kind() == f.req.kind && verifies(&block, &f.req.key) => {
-                self.stats.data_found += 1;
-                self.peers.reset_backoff(peer);
-                return self.finish(h, now, End::Found(block));
-            }
-            (Answer::Inserted, Payload::Insert(_)) => {
-                self.peers.reset_backoff(peer);
-                return self.finish(h, now, End::Inserted);
-            }
-            (Answer::Collision(existing), Payload::Insert(ours))
-                if existing.kind() == BlockKind::Ssk && existing != *ours && verifies(&existing, &f.req.key) =>
-            {
-                self.peers.reset_backoff(peer);
-                return self.finish(h, now, End::Collision(existing));
-            }
-            // An insert is never answered "not found" with no hops left by an honest node:
-            // one that runs its hops out answers InsertReply (see `finish`). Only a node
-            // that drops inserts says so: the black hole's lie, which would otherwise end
-            // the insert here, far from the key's sinks, and be reported upstream as done.
-            (Answer::NotFound { htl, route }, Payload::Insert(_))
-                if self.config.refuse_false_insert_not_found && (!route || htl == 0) =>
-            {
-                self.stats.false_not_found += 1;
-                self.peers.penalise_false_answer(peer, now);
-                Reply::Forged
-            }
-            (Answer::NotFound { htl, .. }, _) => {
-                self.peers.reset_backoff(peer);
-                Reply::NotFound { htl }
-            }
-            (Answer::Loop, _) => Reply::RejectedLoop,
-            (Answer::Overload, _) => {
-                self.peers.back_off(peer, now);
-                Reply::RejectedOverload
-            }
-            // A block that does not verify, or an answer that does not fit the request:
-            // the peer lied. Nothing of it is kept; routing goes on elsewhere.
-            _ => {
-                self.stats.forged_blocks += 1;
-                self.peers.penalise_forgery(peer, now);
-                Reply::Forged
-            }
-        };
-        f.req.on_reply(reply);
-        self.route(h, now);
-    }
-
-    /// Ends request `h`: answers its origin, stores what should be stored, quenches.
-    fn finish(&mut self, h: Handle, now: Instant, end: End) {
-        let Some(f) = self.requests.remove(&h) else { return };
-        let (kind, key) = (f.req.kind, f.req.key);
-        self.by_key.remove(&(kind, key));
-        if let Some(w) = f.req.waiting() {
-            self.by_link.remove(&(w.peer, w.id));
-        }
-        let peers_tried = f.req.tried().len() as u32;
-        // The upstream link to answer on, if the request is remote and the peer still here.
-        let upstream = match f.origin {
-            Origin::Remote { peer, id } => self.peers.get_mut(peer).map(|p| {
-                p.in_flight = p.in_flight.saturating_sub(1);
-                (peer, id)
-            }),
-            Origin::Local(_) | Origin::Orphan => None,
-        };
-        let remote = !matches!(f.origin, Origin::Local(_));
-        let local_ops = match f.origin {
-            Origin::Local(op) => std::iter::once(op).chain(f.waiters).collect(),
-            Origin::Remote { .. } | Origin::Orphan => f.waiters,
-        };
-        let reply = |htl_left: Htl| -> Message {
-            let id = upstream.map_or(0, |(_, id)| id);
-            if htl_left == 0 {
-                Message::DataNotFound { id, htl: 0 }
-            } else {
-                Message::RouteNotFound { id, htl: htl_left }
-            }
-        };
-        let msg: Option<Message> = match (f.payload, end) {
-            (Payload::Fetch, End::Found(block)) => {
-                if remote {
-                    self.put(Area::Cache, key, block.clone());
-                }
-                for op in local_ops {
-                    self.events.push_back(Event::FetchSucceeded {
-                        op,
-                        block: block.clone(),
-                        peers_tried,
-                        local: false,
-                    });
-                }
-                upstream.map(|(_, id)| Message::DataFound { id, block })
-            }
-            (Payload::Fetch, End::Failed(outcome)) => {
-                let (reason, htl_left) = match outcome {
-                    Outcome::HtlExhausted => {
-                        self.quench.record(now, kind, key, f.arrived_htl);
-                        (FailReason::DataNotFound, 0)
-                    }
-                    Outcome::RouteNotFound { htl } => (FailReason::RouteNotFound, htl),
-                    Outcome::TimedOut { htl } => (FailReason::TimedOut, htl),
-                };
-                for op in local_ops {
-                    self.events.push_back(Event::FetchFailed { op, reason, peers_tried });
-                }
-                Some(reply(htl_left))
-            }
-            (Payload::Insert(_), End::Collision(existing)) => {
-                if remote {
-                    self.put(Area::Cache, key, existing.clone());
-                }
-                for op in local_ops {
-                    self.events.push_back(Event::InsertCollision { op, existing: existing.clone() });
-                }
-                upstream.map(|(_, id)| Message::InsertCollision { id, block: existing })
-            }
-            (Payload::Insert(block), end) => {
-                // An insert that ran out of hops, however (even by timing out with none
-                // left), answers InsertReply: an honest node never answers an insert with
-                // DataNotFound, which lets the upstream treat that answer as a lie.
-                let (htl_exhausted, htl_left, reason) = match end {
-                    End::Failed(Outcome::RouteNotFound { htl }) if htl > 0 => (false, htl, FailReason::RouteNotFound),
-                    End::Failed(Outcome::TimedOut { htl }) if htl > 0 => (false, htl, FailReason::TimedOut),
-                    _ => (true, 0, FailReason::RouteNotFound),
-                };
-                if remote {
-                    let area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
-                    self.put(area, key, block);
-                }
-                for op in local_ops {
-                    self.events.push_back(if htl_exhausted || f.req.reached() {
-                        Event::InsertSucceeded { op, key, peers_tried, htl_exhausted }
-                    } else {
-                        Event::InsertFailed { op, reason, peers_tried }
-                    });
-                }
-                Some(if htl_exhausted {
-                    Message::InsertReply { id: upstream.map_or(0, |(_, id)| id) }
-                } else {
-                    reply(htl_left)
-                })
-            }
-            (Payload::Fetch, End::Collision(_) | End::Inserted) => None,
-        };
-        if let (Some((peer, _)), Some(msg)) = (upstream, msg) {
-            self.transmits.push_back((peer, msg));
-        }
-    }
-
     // ----- helpers ---------------------------------------------------------------------
 
     /// `every` times a random factor in [0.5, 1.5): nodes started together must not all
@@ -851,53 +596,6 @@ impl<S: BlockStore> Node<S> {
         for peer in self.peers.ids() {
             self.transmits.push_back((peer, Message::LocationUpdate { location, neighbours: neighbours.clone() }));
         }
-    }
-
-    /// Drops stale timers from the top of the heap so `poll_timeout` is exact.
-    fn prune_timers(&mut self) {
-        while let Some(&Reverse((_, seq, h))) = self.timers.peek() {
-            let live = self.requests.get(&h).is_some_and(|f| f.timer == seq && f.req.waiting().is_some());
-            if live {
-                break;
-            }
-            self.timers.pop();
-        }
-    }
-}
-
-/// A downstream answer, before routing has judged it.
-enum Answer {
-    Found(Block),
-    /// DataNotFound (`route` false) or RouteNotFound (`route` true), with the HTL left.
-    NotFound {
-        htl: Htl,
-        route: bool,
-    },
-    Loop,
-    Overload,
-    Inserted,
-    Collision(Block),
-}
-
-/// How long to wait for a peer sent a request with `htl`: proportional to the hops it may
-/// still take, so a request at max HTL gets the whole `timeout`.
-fn hop_wait(timeout: Duration, max: Htl, htl: Htl) -> Duration {
-    timeout * (u32::from(htl.min(max)) + 1) / (u32::from(max) + 1)
-}
-
-/// Whether `block` is genuine for `key`, a key the node asked for: recomputes the CHK hash,
-/// or the SSK routing key and signature.
-fn verifies(block: &Block, key: &RoutingKey) -> bool {
-    block.verify(key).is_ok()
-}
-
-/// Whether `block` is genuine for `key == block.routing_key()`, a key just derived from the
-/// block itself: a CHK's routing key *is* its hash, so only an SSK's signature is left to
-/// check (this saves a second SHA-256 over 32 KiB on every insert hop).
-fn verifies_derived(block: &Block, key: &RoutingKey) -> bool {
-    match block {
-        Block::Chk(_) => true,
-        Block::Ssk(_) => block.verify(key).is_ok(),
     }
 }
 

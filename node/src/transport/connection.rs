@@ -32,11 +32,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-use super::session::{Session, SessionError};
 use super::TransportEvent;
+use crate::id::PeerId;
+use crate::link::noise::{Session, SessionError};
 use crate::wire::frame::{FrameError, FrameReader, FrameWriter, BODY_LEN, FRAME_LEN};
 use crate::wire::{CodecError, Message};
-use crate::PeerId;
 
 /// The writer takes more messages from its queue only below this many framed-but-unsent bytes.
 pub const LOW_WATER: usize = 64 * 1024;

@@ -1,0 +1,64 @@
+//! The node's counters, for status displays, the simulator's reports and tests.
+
+/// Counters for status displays and tests. Monotonic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// DataRequests received from peers.
+    pub requests_received: u64,
+    /// InsertRequests received from peers.
+    pub inserts_received: u64,
+    /// Fetches started locally.
+    pub local_fetches: u64,
+    /// Inserts started locally.
+    pub local_inserts: u64,
+    /// Requests (local or remote) answered from this node's store or cache.
+    pub found_locally: u64,
+    /// Requests and inserts sent to a peer (each hop, including backtracking).
+    pub forwarded: u64,
+    /// Verified blocks received on a return path.
+    pub data_found: u64,
+    /// RejectedLoop sent.
+    pub rejected_loop: u64,
+    /// RejectedOverload sent.
+    pub rejected_overload: u64,
+    /// Requests answered at once because their key was quenched.
+    pub quenched: u64,
+    /// Blocks received that did not verify (forged or corrupt), and invalid inserts.
+    pub forged_blocks: u64,
+    /// Peers that did not answer in time.
+    pub timeouts: u64,
+    /// InsertCollisions sent.
+    pub insert_collisions: u64,
+    /// Inserts answered at once because the same block was already here.
+    pub inserts_already_present: u64,
+    /// Blocks written to the store area.
+    pub store_writes: u64,
+    /// Blocks written to the cache area.
+    pub cache_writes: u64,
+    /// Failed store writes.
+    pub store_errors: u64,
+    /// "Not found" answers to an insert, which no honest node gives (see
+    /// `NodeConfig::refuse_false_insert_not_found`): the sender was backed off.
+    pub false_not_found: u64,
+    /// Replies that matched no request (late, after a timeout, or bogus).
+    pub unexpected_replies: u64,
+    /// Swaps this node started.
+    pub swaps_attempted: u64,
+    /// Swaps (started here or by a partner) that changed this node's location.
+    pub swaps_done: u64,
+    /// Swaps of this node's that were refused, timed out, or failed a commitment or the
+    /// plausibility check (the sum of the four counters below, plus lost links).
+    pub swaps_aborted: u64,
+    /// Swaps that completed with the rule saying keep.
+    pub swaps_kept: u64,
+    /// Swaps ended by a `SwapRejected` (partner busy, dead-end walk, or a failed check there).
+    pub swaps_refused: u64,
+    /// Swaps ended because a reveal failed the plausibility check (Pitch Black mitigation).
+    pub swaps_implausible: u64,
+    /// Swaps ended because the partner's reveal did not open its commitment.
+    pub swaps_bad_reveal: u64,
+    /// Swaps that timed out.
+    pub swaps_timed_out: u64,
+    /// Times this node took a fresh random location (`SwapConfig::reset_probability`).
+    pub location_resets: u64,
+}
