@@ -9,41 +9,24 @@
 #![allow(clippy::disallowed_methods)]
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)]
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pamphlet_crypto::{Block, BlockKind, Uri};
-use pamphlet_node::api::ApiBackend;
 use pamphlet_node::client::pipeline::{self, FetchOptions};
 use pamphlet_node::client::splitfile;
 use pamphlet_node::client::splitfile::InsertOptions;
-use pamphlet_node::daemon::{self, datadir, Daemon};
-use pamphlet_node::link::{NodeRef, StaticKeypair};
-use pamphlet_node::store::disk::{DiskStore, DiskStoreConfig};
-use pamphlet_node::store::{Area, BlockStore};
-use pamphlet_node::transport::{peer_id_of, Transport, TransportConfig, TransportEvent};
+use pamphlet_node::transport::TransportEvent;
 use pamphlet_node::wire::Message;
 use rand::{RngCore, SeedableRng};
 
-fn mb(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / 1e6 / d.as_secs_f64()
-}
+#[path = "common.rs"]
+mod common;
+use common::{chain, link_pair, mb};
 
 /// Copies `bytes` of CHK blocks over one link (DataFound messages), as fast as it goes.
 async fn one_link(bytes: usize) -> Duration {
-    let ka = StaticKeypair::generate().unwrap();
-    let kb = StaticKeypair::generate().unwrap();
-    let (pa, pb) = (peer_id_of(ka.public()), peer_id_of(kb.public()));
-    let (ra, rb) = (*ka.public(), *kb.public());
-    let (ha, _ea) = Transport::start(TransportConfig::new("127.0.0.1:0".parse().unwrap(), ka)).await.unwrap();
-    let (hb, mut eb) = Transport::start(TransportConfig::new("127.0.0.1:0".parse().unwrap(), kb)).await.unwrap();
-    hb.add_friend(NodeRef { addr: ha.local_addr(), key: ra }).unwrap();
-    ha.add_friend(NodeRef { addr: hb.local_addr(), key: rb }).unwrap();
-    while !matches!(eb.recv().await, Some(TransportEvent::Connected { peer }) if peer == pa) {}
-    while !ha.connected_peers().contains(&pb) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let common::LinkPair { a: ha, b: hb, b_peer: pb, b_events: mut eb } = link_pair().await;
     let block = Block::from_bytes(BlockKind::Chk, vec![0x33u8; BlockKind::Chk.block_len()]).unwrap();
     let msg = Message::DataFound { id: 1, block };
     let n = bytes.div_ceil(pamphlet_crypto::CHK_PAYLOAD_LEN);
@@ -64,48 +47,6 @@ async fn one_link(bytes: usize) -> Duration {
     ha.shutdown().await;
     hb.shutdown().await;
     took
-}
-
-/// `n` daemons on disk stores wired as a line; node 0's store is preloaded with `preload`.
-async fn chain(root: &Path, n: usize, preload: &[Block]) -> Vec<Daemon> {
-    let dirs: Vec<_> = (0..n).map(|i| root.join(format!("node{i}"))).collect();
-    let mut refs = Vec::new();
-    for d in &dirs {
-        let mut c = daemon::init(d, None).unwrap();
-        // Room for the document and its check blocks in every store.
-        (c.store_bytes, c.cache_bytes) = (512 << 20, 256 << 20);
-        c.save(&d.join("config.toml")).unwrap();
-        let kp = datadir::load_or_create_keypair(&d.join("identity.key")).unwrap();
-        refs.push(NodeRef { addr: c.listen, key: *kp.public() });
-    }
-    for i in 0..n - 1 {
-        datadir::append_friend(&dirs[i].join("friends"), &refs[i + 1]).unwrap();
-        datadir::append_friend(&dirs[i + 1].join("friends"), &refs[i]).unwrap();
-    }
-    let mut daemons = Vec::new();
-    for (i, d) in dirs.iter().enumerate() {
-        if i == 0 && !preload.is_empty() {
-            let config = daemon::config::Config::load(&d.join("config.toml")).unwrap();
-            let mut store =
-                DiskStore::open(d.join("store"), DiskStoreConfig::new(config.store_bytes, config.cache_bytes)).unwrap();
-            for b in preload {
-                store.put(Area::Store, b.routing_key(), b.clone()).unwrap();
-            }
-            daemons.push(Daemon::start_with(d, config, store).await.unwrap());
-        } else {
-            daemons.push(Daemon::start(d).await.unwrap());
-        }
-    }
-    loop {
-        let up = daemons
-            .iter()
-            .enumerate()
-            .all(|(i, d)| d.handle().status()["peers"].as_u64() == Some(if i == 0 || i == n - 1 { 1 } else { 2 }));
-        if up {
-            return daemons;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn main() {
