@@ -177,20 +177,55 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> Snaps
     }
 }
 
-/// Starts the node task. Returns the handle for clients and the task's join handle; the
-/// task ends when `shutdown` turns true (or every sender is gone), returning the node so
-/// the caller can persist its state and flush its store.
+/// The node task, on its own OS thread (see [`spawn`]); [`NodeTask::join`] hands the node
+/// back once the task has ended.
+pub struct NodeTask<S: BlockStore> {
+    done: oneshot::Receiver<Node<S>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl<S: BlockStore> std::fmt::Debug for NodeTask<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeTask").field("thread", &self.thread.thread().name()).finish_non_exhaustive()
+    }
+}
+
+impl<S: BlockStore> NodeTask<S> {
+    /// Waits for the task to end (after shutdown) and returns the node; `None` if the task
+    /// panicked (the panic is in the log; the node and its unflushed writes are lost, as
+    /// the store's crash recovery expects).
+    pub async fn join(self) -> Option<Node<S>> {
+        let node = self.done.await.ok();
+        // The thread has nothing left to do once it sent the node (or died): reap it off
+        // the async workers.
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        node
+    }
+}
+
+/// Starts the node task. Returns the handle for clients and the task; the task ends when
+/// `shutdown` turns true (or every sender is gone), handing back the node so the caller can
+/// persist its state and flush its store.
+///
+/// The task runs on **its own thread** with a single-threaded runtime, not on the daemon's
+/// async workers: with a disk store every `handle_message` that stores a block writes and
+/// `fdatasync`s a slot, and doing that on a worker stalled every link task scheduled there
+/// (node/benches/store_stall.rs measures it). The `Node` stays sans-IO; only its driver
+/// moved. Errors only if the OS refuses a thread or a timer.
 pub fn spawn<S: BlockStore + Send + 'static>(
     mut node: Node<S>,
     transport: TransportHandle,
     mut events: mpsc::Receiver<TransportEvent>,
     mut shutdown: watch::Receiver<bool>,
     friends_file: std::path::PathBuf,
-) -> (NodeHandle, tokio::task::JoinHandle<Node<S>>) {
+) -> std::io::Result<(NodeHandle, NodeTask<S>)> {
     let (commands, mut command_rx) = mpsc::channel::<Command>(256);
     let shared = Arc::new(Mutex::new(snapshot(&node, &transport)));
     let handle = NodeHandle { commands, snapshot: Arc::clone(&shared), transport: transport.clone(), friends_file };
-    let task = tokio::spawn(async move {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+    let (done_tx, done) = oneshot::channel();
+    let task = async move {
         let mut pending = Pending::default();
         let mut last_snapshot = Instant::now();
         // Wakes the loop so the snapshot is never more than one period stale when idle.
@@ -251,8 +286,11 @@ pub fn spawn<S: BlockStore + Send + 'static>(
             }
         }
         node
-    });
-    (handle, task)
+    };
+    let thread = std::thread::Builder::new().name("pamphlet-node".into()).spawn(move || {
+        let _ = done_tx.send(runtime.block_on(task));
+    })?;
+    Ok((handle, NodeTask { done, thread }))
 }
 
 /// The location a fresh node starts at: uniform on the circle.

@@ -78,6 +78,10 @@ pub enum DaemonError {
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(String),
+    /// The node task could not start (no thread or timer from the OS) or it failed while
+    /// running (a bug: see the log).
+    #[error("the node task {0}")]
+    NodeTask(&'static str),
 }
 
 fn dir_err(dir: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
@@ -121,7 +125,7 @@ pub struct Daemon<S: BlockStore + Send + 'static = DiskStore> {
     transport: TransportHandle,
     api_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
-    node_task: tokio::task::JoinHandle<Node<S>>,
+    node_task: driver::NodeTask<S>,
     api_task: tokio::task::JoinHandle<()>,
     /// Held (locked) while the daemon runs.
     _lock: File,
@@ -201,7 +205,11 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         };
         let node = Node::new(node_config, store);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (handle, node_task) = driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), friends_file);
+        let (handle, node_task) = driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), friends_file)
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot start the node thread");
+                DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
+            })?;
 
         let listener = tokio::net::TcpListener::bind(config.api_listen)
             .await
@@ -260,7 +268,11 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let _ = std::fs::remove_file(self.dir.join("api.addr"));
         let _ = self.shutdown.send(true);
         let _ = self.api_task.await;
-        let node = self.node_task.await.map_err(|e| DaemonError::Store(format!("node task failed: {e}")))?;
+        let node = self
+            .node_task
+            .join()
+            .await
+            .ok_or(DaemonError::NodeTask("failed (see the log); the store recovers at the next start"))?;
         self.transport.shutdown().await;
         let state_path = self.dir.join("state.toml");
         let mut state = datadir::load_or_create_state(&state_path)?;
