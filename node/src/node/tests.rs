@@ -1,9 +1,13 @@
-//! Node-level property test: arbitrary inputs keep the node's indices consistent.
+//! Node-level property test: arbitrary inputs (requests, inserts, answers, garbage, swap
+//! walks and location adverts, in any order) keep the node's indices consistent.
+
+use std::collections::HashMap;
 
 use pamphlet_crypto::{chk, ChkFlags};
 use proptest::prelude::*;
 
 use super::*;
+use crate::routing::peers::MAX_FOAF;
 
 impl<S: BlockStore> Node<S> {
     /// The internal indices agree with each other.
@@ -30,8 +34,14 @@ impl<S: BlockStore> Node<S> {
             assert!(entry <= self.config.max_requests_per_peer);
         }
         if let Some(t) = self.poll_timeout() {
-            assert!(!self.requests.is_empty(), "no wake-up without a request ({t:?})");
+            let swapping = self.swapper.next_deadline().is_some() || self.next_swap.is_some();
+            assert!(!self.requests.is_empty() || swapping, "no wake-up without a request or a swap ({t:?})");
         }
+        for peer in self.peers.ids() {
+            let foaf = self.peers.get(peer).map_or(0, |p| p.foaf.len());
+            assert!(foaf <= MAX_FOAF, "{peer:?} advertises {foaf} neighbours, more than are kept");
+        }
+        assert!(self.swapper.relays() <= 1024, "relayed swap walks are bounded");
     }
 }
 
@@ -62,6 +72,32 @@ enum Op {
         how: u8,
     },
     Wait(u16),
+    /// A peer advertises its location and `n` neighbours.
+    LocationUpdate {
+        peer: u8,
+        location: u64,
+        n: u8,
+    },
+    /// The node starts a swap of its own.
+    StartSwap,
+    /// The node starts a swap and an honest partner at `location` answers it to the end
+    /// (commitment, then reveal), so swaps really complete, kept or exchanged.
+    SwapExchange {
+        location: u64,
+    },
+    /// A peer starts (or relays) a swap walk through the node.
+    SwapRequest {
+        peer: u8,
+        htl: u8,
+        location: u64,
+    },
+    /// Answer the `n`-th most recent swap message the node sent: 0 a commitment, 1 its
+    /// matching reveal, 2 a rejection, 3 a reveal that opens no commitment.
+    SwapAnswer {
+        n: u8,
+        how: u8,
+        location: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -75,7 +111,20 @@ fn op() -> impl Strategy<Value = Op> {
         (0u8..4, 0u8..8).prop_map(|(n, how)| Op::Answer { n, how }),
         (0u8..6, 0u64..3, 0u8..8).prop_map(|(peer, id, how)| Op::Garbage { peer, id, how }),
         (0u16..20_000).prop_map(Op::Wait),
+        (0u8..6, any::<u64>(), 0u8..80).prop_map(|(peer, location, n)| Op::LocationUpdate { peer, location, n }),
+        Just(Op::StartSwap),
+        any::<u64>().prop_map(|location| Op::SwapExchange { location }),
+        (0u8..6, 0u8..12, any::<u64>()).prop_map(|(peer, htl, location)| Op::SwapRequest { peer, htl, location }),
+        (0u8..4, 0u8..4, any::<u64>()).prop_map(|(n, how, location)| Op::SwapAnswer { n, how, location }),
     ]
+}
+
+/// A partner's reveal: `location` with a few neighbours spread around it, settled.
+fn reveal(location: u64, salt: u64) -> swap::Reveal {
+    let neighbours = (1..4u64).map(|k| Location(location.wrapping_add(k << 58))).collect();
+    let mut random = [0u8; 32];
+    random[..8].copy_from_slice(&salt.to_be_bytes());
+    swap::Reveal { location: Location(location), neighbours, age: swap::COOLING_SWAPS, random }
 }
 
 fn answer(id: RequestId, how: u8, block: &Block, key: &RoutingKey) -> Message {
@@ -103,10 +152,20 @@ proptest! {
         let blocks: Vec<Block> =
             (0u8..4).map(|i| Block::Chk(chk::encode(&[i; 3], ChkFlags::default()).unwrap().0)).collect();
         let keys: Vec<RoutingKey> = blocks.iter().map(Block::routing_key).collect();
-        let config = NodeConfig { max_requests_per_peer: 2, ..NodeConfig::default() };
+        let config = NodeConfig {
+            max_requests_per_peer: 2,
+            swap_interval: Some(Duration::from_secs(5)),
+            ..NodeConfig::default()
+        };
         let mut node = Node::new(config, MemoryStore::default());
         let mut now = Instant::now();
         let mut sent: Vec<(PeerId, RequestId, RoutingKey)> = Vec::new();
+        // Swap messages the node sent (peer, id), and the reveal each partner committed to.
+        let mut swaps: Vec<(PeerId, RequestId)> = Vec::new();
+        let mut committed: HashMap<(PeerId, RequestId), swap::Reveal> = HashMap::new();
+        let mut next_walk: RequestId = 1000;
+        let mut location = node.location();
+        let mut moves = node.stats().swaps_done + node.stats().location_resets;
         for op in ops {
             match op {
                 Op::AddPeer(p, l) => node.add_peer(now, PeerId(p.into()), Location(l)),
@@ -140,11 +199,60 @@ proptest! {
                     now += Duration::from_millis(ms.into());
                     node.handle_timeout(now);
                 }
+                Op::LocationUpdate { peer, location, n } => {
+                    let neighbours = (0..u64::from(n)).map(|k| Location(location ^ (k << 40))).collect();
+                    node.handle_message(now, PeerId(peer.into()), Message::LocationUpdate { location: Location(location), neighbours });
+                }
+                Op::StartSwap => {
+                    node.start_swap(now);
+                }
+                Op::SwapExchange { location } => {
+                    node.start_swap(now);
+                    let out: Vec<(PeerId, Message)> = std::iter::from_fn(|| node.poll_transmit()).collect();
+                    for (peer, msg) in out {
+                        if let Message::SwapRequest { id, .. } = msg {
+                            let r = reveal(location, id);
+                            node.handle_message(now, peer, Message::SwapReply { id, commitment: r.commitment() });
+                            let ours = std::iter::from_fn(|| node.poll_transmit())
+                                .any(|(p, m)| p == peer && matches!(m, Message::SwapReveal { id: i, .. } if i == id));
+                            if ours {
+                                node.handle_message(now, peer, r.message(id));
+                            }
+                        }
+                    }
+                }
+                Op::SwapRequest { peer, htl, location } => {
+                    next_walk += 1;
+                    let r = reveal(location, next_walk);
+                    let (peer, id) = (PeerId(peer.into()), next_walk);
+                    let commitment = r.commitment();
+                    committed.insert((peer, id), r);
+                    node.handle_message(now, peer, Message::SwapRequest { id, htl, commitment });
+                }
+                Op::SwapAnswer { n, how, location } => {
+                    if let Some(&(peer, id)) = swaps.iter().rev().nth(n.into()) {
+                        let msg = match how {
+                            0 => {
+                                let r = reveal(location, id);
+                                let commitment = r.commitment();
+                                committed.insert((peer, id), r);
+                                Message::SwapReply { id, commitment }
+                            }
+                            1 => committed.get(&(peer, id)).map_or(Message::SwapRejected { id }, |r| r.message(id)),
+                            2 => Message::SwapRejected { id },
+                            _ => reveal(location, 7).message(id),
+                        };
+                        node.handle_message(now, peer, msg);
+                    }
+                }
             }
             while let Some((peer, msg)) = node.poll_transmit() {
                 match msg {
                     Message::DataRequest { id, key, .. } => sent.push((peer, id, key)),
                     Message::InsertRequest { id, block, .. } => sent.push((peer, id, block.routing_key())),
+                    Message::SwapRequest { id, .. }
+                    | Message::SwapReply { id, .. }
+                    | Message::SwapReveal { id, .. } => swaps.push((peer, id)),
                     _ => {}
                 }
             }
@@ -154,6 +262,10 @@ proptest! {
                 }
             }
             node.check_invariants();
+            // The node's own location moves only through a swap it completed (or a reset).
+            let now_moves = node.stats().swaps_done + node.stats().location_resets;
+            prop_assert!(node.location() == location || now_moves > moves, "location changed without a swap");
+            (location, moves) = (node.location(), now_moves);
             for (k, b) in keys.iter().zip(&blocks) {
                 if let Some(held) = node.store().peek(BlockKind::Chk, k) {
                     prop_assert_eq!(held, b);
