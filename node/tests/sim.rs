@@ -4,11 +4,13 @@
 // Tests and benchmarks measure with, or drive nodes by, the real clock.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::time::Instant;
 
+use common::seeds;
 use pamphlet_node::routing::swap::COOLING_SWAPS;
 use pamphlet_node::sim::{run, Attack, Placement, Report, SimConfig, SwapMode, TopologyKind};
-use pamphlet_node::testing::seeds;
 
 fn small(seed: u64) -> SimConfig {
     SimConfig { nodes: 300, degree: 10, requests: 60, docs: 20, seed, ..SimConfig::default() }
@@ -224,11 +226,11 @@ fn periodic_swapping_runs_on_its_timer() {
     use std::time::Duration;
 
     use pamphlet_node::location::Location;
+    use pamphlet_node::sim::network::Network;
     use pamphlet_node::store::MemoryStore;
-    use pamphlet_node::testing::Network;
 
     for seed in seeds(&[9]) {
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         // A ring of 8 whose locations are reversed pairwise: plenty of good swaps.
         let locs = [0.5, 0.1, 0.7, 0.3, 0.9, 0.2, 0.6, 0.0];
         for (i, &l) in locs.iter().enumerate() {

@@ -24,11 +24,11 @@ use std::collections::HashMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::network::{black_hole, Network};
 use crate::id::PeerId;
 use crate::id::RequestId;
 use crate::location::Location;
 use crate::routing::swap::Reveal;
-use crate::testing::{black_hole, Network};
 use crate::wire::message::Message;
 
 /// What the attackers do.

@@ -28,10 +28,10 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::network::Network;
 use super::{mean_link_length_of, SwapCounts, Topology, TracePoint};
 use crate::location::Location;
 use crate::routing::swap::{decide, Decision, Reveal, WALK_HTL_MAX, WALK_HTL_MIN};
-use crate::testing::Network;
 
 /// Nodes moved to their new locations at a time (see the end of [`run_rounds`]).
 const MOVE_BATCH: usize = 5_000;

@@ -9,7 +9,7 @@
 //! - this file: the configuration, the run (build, swap rounds, inserts, fetches, churn)
 //!   and the [`Report`].
 //!
-//! The driver is [`crate::testing::Network`] (the harness the routing tests use), so a
+//! The driver is [`network::Network`] (the harness the routing tests use), so a
 //! routing bug seen here is a bug in the real node: every simulated node runs the very same
 //! `Node` code as a real one. Nothing here reads a wall clock: the caller passes the base
 //! `Instant` of the virtual clock, and all randomness comes from the seed. The same
@@ -20,6 +20,7 @@
 
 pub mod attack;
 mod direct_swap;
+pub mod network;
 mod reference;
 pub mod topology;
 
@@ -34,7 +35,7 @@ use serde::Serialize;
 use crate::location::Location;
 use crate::node::Event;
 use crate::store::memory::MemoryStore;
-use crate::testing::Network;
+use network::Network;
 
 pub use attack::{Attack, AttackKind};
 
@@ -429,7 +430,7 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         Placement::Random => (0..n).map(|_| Location(rng.gen())).collect(),
     };
 
-    let mut net = Network::with_base(config.seed, base);
+    let mut net = Network::new(config.seed, base);
     net.set_recording(false);
     net.set_latency(Duration::from_millis(10), Duration::from_millis(40));
     for (i, &loc) in locations.iter().enumerate() {
