@@ -33,7 +33,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::location::Location;
-use crate::node::Event;
+use crate::node::{Event, NodeConfig, RoutingStrategy};
 use crate::store::memory::MemoryStore;
 use network::Network;
 
@@ -437,20 +437,17 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         let mut node_config = net.config(i, loc);
         node_config.max_htl = config.max_htl;
         node_config.swap_age = config.swap_age;
-        match config.strategy {
-            Strategy::Hyphanet => node_config.strategy = crate::RoutingStrategy::Greedy,
-            // Inserts keep HTL max_htl; fetches get 255 (set below, before the fetches).
-            Strategy::NextBestOnce => node_config.strategy = crate::RoutingStrategy::Greedy,
-            Strategy::RandomWalk => node_config.strategy = crate::RoutingStrategy::RandomWalk,
-            Strategy::Pamphlet | Strategy::Flooding | Strategy::Chord => {}
-        }
-        node_config.swap.check_neighbours = config.defences;
         node_config.swap.reset_probability = config.reset_probability;
+        let mut node_config = match config.strategy {
+            Strategy::Hyphanet => node_config.hyphanet_routing(),
+            // Greedy without FOAF too; inserts keep HTL max_htl, fetches get 255 (set
+            // below, before the fetches).
+            Strategy::NextBestOnce => NodeConfig { strategy: RoutingStrategy::Greedy, ..node_config },
+            Strategy::RandomWalk => NodeConfig { strategy: RoutingStrategy::RandomWalk, ..node_config },
+            Strategy::Pamphlet | Strategy::Flooding | Strategy::Chord => node_config,
+        };
         if !config.defences {
-            // Hyphanet's rules: believe every "not found".
-            node_config.not_found_cap = u8::MAX;
-            node_config.relay_not_found_cap = u8::MAX;
-            node_config.refuse_false_insert_not_found = false;
+            node_config = node_config.without_defences();
         }
         let store = match config.store_blocks {
             Some(b) => MemoryStore::new(b * CHK_BLOCK_LEN as u64, b * CHK_BLOCK_LEN as u64),
