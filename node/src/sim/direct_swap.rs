@@ -34,7 +34,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::network::Network;
-use super::{mean_link_length_of, SwapCounts, Topology, TracePoint};
+use super::{mean_link_length_of, settle, Phase, SimError, SwapCounts, Topology, TracePoint};
 use crate::location::Location;
 use crate::routing::swap::{decide, walk_htl, walk_step, Decision, Reveal};
 
@@ -52,7 +52,7 @@ pub(crate) fn run_rounds(
     trace_every: usize,
     check_neighbours: bool,
     rng: &mut ChaCha8Rng,
-) -> (SwapCounts, Vec<TracePoint>) {
+) -> Result<(SwapCounts, Vec<TracePoint>), SimError> {
     let n = net.len();
     let start: Vec<Location> = (0..n).map(|i| net.node(i).location()).collect();
     let mut age: Vec<u32> = (0..n).map(|i| net.node(i).swap_age()).collect();
@@ -101,9 +101,10 @@ pub(crate) fn run_rounds(
             net.node_mut(i).set_location(now, loc[i]);
             net.flush(i);
         }
-        net.run_bounded(u64::MAX);
+        // Each batch's updates are a flood of their own: no per-operation budget.
+        settle(net, u64::MAX, Phase::DirectSwapMoves)?;
     }
-    (counts, trace)
+    Ok((counts, trace))
 }
 
 /// Where a swap walk from `a` ends (see the module comment).
