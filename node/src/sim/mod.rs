@@ -371,3 +371,26 @@ pub fn location_ks(net: &Network, nodes: &[usize]) -> f64 {
         .map(|(k, &x)| (x - k as f64 / m).abs().max(((k + 1) as f64 / m - x).abs()))
         .fold(0.0, f64::max)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pamphlet_crypto::{BlockKind, RoutingKey};
+
+    /// An operation that does not let the network go idle within its budget is an error
+    /// naming it, never a quiet failed request.
+    #[test]
+    fn a_busy_network_past_its_budget_is_stuck() {
+        let mut net = Network::new(42, Instant::now());
+        net.line(&[0.1, 0.5, 0.9]);
+        settle(&mut net, OP_STEPS, Phase::Build).expect("the advertisements settle");
+        net.fetch(0, BlockKind::Chk, RoutingKey([7; 32]));
+        match settle(&mut net, 1, Phase::Fetch(3)) {
+            Err(e @ SimError::Stuck { phase: Phase::Fetch(3), steps: 1, seed: 42 }) => {
+                assert_eq!(e.to_string(), "seed 42: the network was still busy after 1 steps during measured fetch 3");
+            }
+            other => panic!("expected Stuck, got {other:?}"),
+        }
+        settle(&mut net, OP_STEPS, Phase::Fetch(3)).expect("the fetch ends given its budget");
+    }
+}
