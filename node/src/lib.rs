@@ -29,7 +29,6 @@ pub mod routing;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
-pub mod testing;
 #[cfg(feature = "net")]
 pub mod transport;
 pub mod wire;

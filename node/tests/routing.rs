@@ -1,15 +1,22 @@
-//! Deterministic multi-node routing tests on the `testing::Network` harness.
+//! Deterministic multi-node routing tests on the `sim::network::Network` harness (feature
+//! `sim`).
 //!
 //! Each test runs over a few seeds (or `PAMPHLET_SEED=n` to replay one) and every assertion
 //! message carries the seed. Node locations are placed relative to the key's location, so
 //! the route is known in advance and the tests assert exact hops.
 
-use std::time::Duration;
+// The harness's virtual clock needs a base instant; only differences from it matter.
+#![allow(clippy::disallowed_methods)]
 
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::seeds;
 use pamphlet_crypto::{chk, ssk, Block, BlockKind, ChkFlags, CryptoKey, RoutingKey, SskInsertUri, SskPrivateKey};
 use pamphlet_node::location::Location;
+use pamphlet_node::sim::network::{black_hole, Network};
 use pamphlet_node::store::{Area, BlockStore, MemoryStore};
-use pamphlet_node::testing::{black_hole, seeds, Network};
 use pamphlet_node::wire::Message;
 use pamphlet_node::{Event, FailReason, NodeConfig};
 
@@ -44,7 +51,7 @@ fn found_at_k_hops_on_a_line() {
         for k in 1..=6usize {
             let (key, block) = chk_block(k as u32);
             let kl = key_loc(&key);
-            let mut net = Network::new(seed);
+            let mut net = Network::new(seed, Instant::now());
             let locs: Vec<f64> = (0..=k).map(|i| kl + 0.4 * (1.0 - i as f64 / k as f64) + 0.001).collect();
             let ids = net.line(&locs);
             net.node_mut(k).store_mut().put(Area::Store, key, block.clone()).unwrap();
@@ -71,7 +78,7 @@ fn backtracks_around_a_dead_end() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(100);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         for off in [0.3, 0.2, 0.01, 0.1, 0.05] {
             net.add_node(kl + off);
         }
@@ -95,7 +102,7 @@ fn a_silent_peer_times_out_and_is_routed_around() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(101);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         for off in [0.3, 0.2, 0.01, 0.1, 0.05] {
             net.add_node(kl + off);
         }
@@ -137,7 +144,7 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
     for seed in seeds(SEEDS) {
         let (key, _) = chk_block(200);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         let n = 60;
         let ids: Vec<usize> = (0..n).map(|i| add_trusting(&mut net, kl + 0.45 - i as f64 * 0.007)).collect();
         for w in ids.windows(2) {
@@ -214,7 +221,7 @@ fn with_the_caps_a_miss_on_a_line_still_visits_each_node_once() {
     for seed in seeds(SEEDS) {
         let (key, _) = chk_block(200);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         let n = 60;
         let locs: Vec<f64> = (0..n).map(|i| kl + 0.45 - i as f64 * 0.007).collect();
         let ids = net.line(&locs);
@@ -254,7 +261,7 @@ fn a_dead_end_network_gives_route_not_found() {
     for seed in seeds(SEEDS) {
         let (key, _) = chk_block(201);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         net.line(&[kl + 0.3, kl + 0.2, kl + 0.1]);
         net.run();
         let op = net.fetch(0, BlockKind::Chk, key);
@@ -281,7 +288,7 @@ fn loops_are_rejected() {
     for seed in seeds(SEEDS) {
         let (key, _) = chk_block(300);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         for off in [0.4, 0.2, 0.05] {
             net.add_node(kl + off);
         }
@@ -313,7 +320,7 @@ fn second_fetch_is_shorter_thanks_to_return_path_caching() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(400);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         net.line(&[kl + 0.4, kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]);
         net.node_mut(4).store_mut().put(Area::Store, key, block.clone()).unwrap();
         net.run();
@@ -343,7 +350,7 @@ fn without_a_cache_passing_blocks_are_not_kept() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(401);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         let ids: Vec<usize> = [kl + 0.4, kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]
             .iter()
             .enumerate()
@@ -378,7 +385,7 @@ fn inserts_land_on_the_sinks() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(500);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         // Distances to the key along a line: local minima at 1, 3, 5 and 7.
         net.line(&[0.4, 0.1, 0.3, 0.05, 0.2, 0.15, 0.35, 0.02].map(|o| kl + o));
         net.run();
@@ -410,7 +417,7 @@ fn an_insert_runs_its_hops_out() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(501);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         let n = 60;
         let locs: Vec<f64> = (0..n).map(|i| kl + 0.45 - i as f64 * 0.007).collect();
         net.line(&locs);
@@ -433,7 +440,7 @@ fn present_chk_and_ssk_collision() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(600);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         net.line(&[kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.05]);
         net.run();
         net.insert(0, block.clone());
@@ -456,7 +463,7 @@ fn present_chk_and_ssk_collision() {
         let second = Block::Ssk(ssk::encode(&uri, b"second").unwrap().0);
         let skey = first.routing_key();
         assert_eq!(skey, second.routing_key());
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         let skl = key_loc(&skey);
         net.line(&[skl + 0.3, skl + 0.2, skl + 0.1, skl + 0.05]);
         net.run();
@@ -488,7 +495,7 @@ fn a_forged_block_is_rejected_and_the_fetch_succeeds_elsewhere() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(700);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         for off in [0.2, 0.01, 0.15, 0.1, 0.4] {
             net.add_node(kl + off);
         }
@@ -531,7 +538,7 @@ fn a_black_hole_on_the_insert_path_does_not_end_the_insert() {
         for refuse in [true, false] {
             let (key, block) = chk_block(800);
             let kl = key_loc(&key);
-            let mut net = Network::new(seed);
+            let mut net = Network::new(seed, Instant::now());
             for (i, off) in [0.4, 0.2, 0.005, 0.1, 0.01].into_iter().enumerate() {
                 let mut c = net.config(i, Location::from_f64(kl + off));
                 c.refuse_false_insert_not_found = refuse;
@@ -592,7 +599,7 @@ fn overload_backoff_steers_traffic_away() {
     let keys = close_keys(0.01);
     for seed in seeds(SEEDS) {
         let kl = key_loc(&keys[0].0);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         net.add_node(kl + 0.3);
         let mut cfg = net.config(1, Location::from_f64(kl + 0.02));
         cfg.max_requests_per_peer = 0;
@@ -629,7 +636,7 @@ fn overload_backoff_steers_traffic_away() {
 #[test]
 fn nothing_cached_from_local_requests() {
     for seed in seeds(SEEDS) {
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         net.line(&[0.1, 0.2, 0.3, 0.4]);
         net.run();
         for i in 0..10 {
@@ -655,7 +662,7 @@ fn nothing_cached_from_local_requests() {
 #[test]
 fn runs_are_deterministic() {
     let run = |seed| {
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         let n = 12;
         for i in 0..n {
             net.add_node(i as f64 / n as f64);
@@ -682,7 +689,7 @@ fn dropping_the_awaited_peer_moves_the_request_on() {
     for seed in seeds(SEEDS) {
         let (key, block) = chk_block(1100);
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         for off in [0.3, 0.05, 0.01, 0.2, 0.1] {
             net.add_node(kl + off);
         }
@@ -718,7 +725,7 @@ fn local_fetches_join_and_ssk_round_trip() {
         let block = Block::Ssk(ssk::encode(&uri, b"hello").unwrap().0);
         let key = block.routing_key();
         let kl = key_loc(&key);
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         net.line(&[kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]);
         net.run();
         let ins = net.insert(3, block.clone());
@@ -755,7 +762,7 @@ fn small_world_inserts_and_fetches() {
     for seed in seeds(SEEDS) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let n = 200;
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         for i in 0..n {
             net.add_node(i as f64 / n as f64);
         }

@@ -3,14 +3,17 @@
 // Tests and benchmarks measure with, or drive nodes by, the real clock.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::seeds;
 use pamphlet_crypto::{BlockKind, RoutingKey};
 use pamphlet_node::id::PeerId;
 use pamphlet_node::location::Location;
 use pamphlet_node::routing::htl::{DECREMENT_AT_MAX_PROB, DECREMENT_AT_MIN_PROB, MAX_HTL};
+use pamphlet_node::sim::network::Network;
 use pamphlet_node::store::MemoryStore;
-use pamphlet_node::testing::{seeds, Network};
 use pamphlet_node::wire::Message;
 use pamphlet_node::{Node, NodeConfig};
 
@@ -92,7 +95,7 @@ fn loop_defence_holds_without_a_traceable_id() {
     for seed in seeds(&[1, 2, 3]) {
         let k = key(77, 0);
         let kl = Location::of_key(&k).as_f64();
-        let mut net = Network::new(seed);
+        let mut net = Network::new(seed, Instant::now());
         net.line(&[kl + 0.4, kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.05]);
         net.set_filter(4, Box::new(|_, _| None));
         net.run();

@@ -107,3 +107,60 @@ impl Default for NodeConfig {
         }
     }
 }
+
+/// Named presets: the rules other systems run by, on pamphlet's code, so the simulator
+/// (and anyone comparing) says *which* rules it means rather than setting fields itself.
+/// Each is a builder step on a config; they combine (`NodeConfig::default()
+/// .hyphanet_routing().without_defences()` is a node that routes and trusts as Hyphanet
+/// does).
+impl NodeConfig {
+    /// Hyphanet's routing: greedy by the peers' own locations with backtracking, without
+    /// friend-of-a-friend locations ([`RoutingStrategy::Greedy`]). HTL and the defences are
+    /// left as they are.
+    #[must_use]
+    pub fn hyphanet_routing(self) -> Self {
+        NodeConfig { strategy: RoutingStrategy::Greedy, ..self }
+    }
+
+    /// Hyphanet's rules of trust, without pamphlet's defences: every DataNotFound /
+    /// RouteNotFound is believed for the HTL it reports, at the originator and at relays
+    /// (no caps), DataNotFound in answer to an insert ends the insert, and any swap reveal
+    /// is accepted (no Pitch Black plausibility check). For comparison only: docs/security.md
+    /// measures what each defence buys against its adversary.
+    #[must_use]
+    pub fn without_defences(self) -> Self {
+        NodeConfig {
+            not_found_cap: Htl::MAX,
+            relay_not_found_cap: Htl::MAX,
+            refuse_false_insert_not_found: false,
+            swap: SwapConfig { check_neighbours: false, ..self.swap },
+            ..self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_change_only_what_they_name() {
+        let d = NodeConfig::default();
+        assert_eq!(d.clone().hyphanet_routing(), NodeConfig { strategy: RoutingStrategy::Greedy, ..d.clone() });
+        let trusting = d.clone().without_defences();
+        assert_eq!((trusting.not_found_cap, trusting.relay_not_found_cap), (Htl::MAX, Htl::MAX));
+        assert!(!trusting.refuse_false_insert_not_found && !trusting.swap.check_neighbours);
+        assert_eq!(
+            trusting,
+            NodeConfig {
+                not_found_cap: Htl::MAX,
+                relay_not_found_cap: Htl::MAX,
+                refuse_false_insert_not_found: false,
+                swap: SwapConfig { check_neighbours: false, ..d.swap },
+                ..d.clone()
+            }
+        );
+        // The defaults are pamphlet's defences, on.
+        assert!(d.refuse_false_insert_not_found && d.swap.check_neighbours && d.not_found_cap < Htl::MAX);
+    }
+}

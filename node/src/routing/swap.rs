@@ -115,6 +115,13 @@ pub struct Reveal {
 }
 
 impl Reveal {
+    /// A node's fresh reveal: its location and neighbours' locations, its swap age as
+    /// revealed ([`revealed_age`]: capped) and a random share drawn from `rng` (one draw).
+    /// [`Swapper`] and the simulator's direct swap rounds both build reveals here.
+    pub fn new(location: Location, neighbours: Vec<Location>, age: u32, rng: &mut impl Rng) -> Self {
+        Reveal { location, neighbours, age: revealed_age(age), random: rng.gen() }
+    }
+
     /// SHA-256 commitment to this reveal (domain-separated, length-prefixed).
     pub fn commitment(&self) -> [u8; 32] {
         let mut h = Sha256::new();
@@ -221,13 +228,6 @@ impl Swapper {
         self.age = age;
     }
 
-    /// The age a reveal carries: capped at [`COOLING_SWAPS`], past which the temperature
-    /// no longer depends on it, so a settled node says only "settled", not how long it
-    /// has run.
-    fn revealed_age(&self) -> u32 {
-        self.age.min(COOLING_SWAPS)
-    }
-
     /// The parameters.
     pub fn config(&self) -> &SwapConfig {
         &self.config
@@ -269,9 +269,9 @@ impl Swapper {
         }
         let Some(&peer) = peers.choose(rng) else { return false };
         self.age = self.age.saturating_add(1);
-        let mine = Reveal { location, neighbours, age: self.revealed_age(), random: rng.gen() };
+        let mine = Reveal::new(location, neighbours, self.age, rng);
         let id = rng.gen();
-        let htl = rng.gen_range(WALK_HTL_MIN..=WALK_HTL_MAX);
+        let htl = walk_htl(rng);
         out.push((peer, Message::SwapRequest { id, htl, commitment: mine.commitment() }));
         self.session =
             Some(Session { role: Role::Initiator, peer, id, mine, theirs: None, deadline: now + self.config.timeout });
@@ -291,10 +291,9 @@ impl Swapper {
         peers: &[PeerId],
         out: &mut Vec<(PeerId, Message)>,
     ) {
-        let left = htl.min(WALK_HTL_MAX).saturating_sub(1);
-        let others: Vec<PeerId> = peers.iter().copied().filter(|p| *p != from).collect();
-        if left > 0 && !others.is_empty() && self.relays.len() < 2 * 1024 {
-            let Some(&next) = others.choose(rng) else { return };
+        // Relaying is bounded; past the bound this node ends the walk itself.
+        let step = if self.relays.len() < 2 * 1024 { walk_step(rng, htl, from, peers) } else { None };
+        if let Some((next, left)) = step {
             let out_id = rng.gen();
             let deadline = now + self.config.timeout;
             self.relays.insert((from, id), Relay { peer: next, id: out_id, deadline, reveals: 0 });
@@ -306,7 +305,7 @@ impl Swapper {
             out.push((from, Message::SwapRejected { id }));
             return;
         }
-        let mine = Reveal { location, neighbours, age: self.revealed_age(), random: rng.gen() };
+        let mine = Reveal::new(location, neighbours, self.age, rng);
         out.push((from, Message::SwapReply { id, commitment: mine.commitment() }));
         self.session = Some(Session {
             role: Role::Responder,
@@ -422,6 +421,34 @@ impl Swapper {
         }
         None
     }
+}
+
+/// The age a reveal carries for a node of swap age `age`: capped at [`COOLING_SWAPS`], past
+/// which the temperature no longer depends on it, so a settled node says only "settled",
+/// not how long it has run.
+pub fn revealed_age(age: u32) -> u32 {
+    age.min(COOLING_SWAPS)
+}
+
+/// The HTL a new swap walk starts with: uniform in [`WALK_HTL_MIN`]`..=`[`WALK_HTL_MAX`]
+/// (one draw), so a neighbour cannot tell from it who started the walk.
+pub fn walk_htl(rng: &mut impl Rng) -> Htl {
+    rng.gen_range(WALK_HTL_MIN..=WALK_HTL_MAX)
+}
+
+/// One step of a swap walk, at a node that received it with `htl` from `from` and has
+/// `peers`: `Some((next, htl_left))` to forward it to a random peer other than `from`
+/// (one draw), or `None` when the walk ends here (no hops left, or a dead end: no other
+/// peer; no draw). The protocol ([`Swapper::on_request`], on `PeerId`s) and the
+/// simulator's direct swap rounds (on node indices) both walk with it, so the two walks
+/// cannot drift apart.
+pub fn walk_step<P: Copy + PartialEq>(rng: &mut impl Rng, htl: Htl, from: P, peers: &[P]) -> Option<(P, Htl)> {
+    let left = htl.min(WALK_HTL_MAX).saturating_sub(1);
+    if left == 0 {
+        return None;
+    }
+    let others: Vec<P> = peers.iter().copied().filter(|p| *p != from).collect();
+    others.choose(rng).map(|&next| (next, left))
 }
 
 /// What [`decide`] concluded.
@@ -604,7 +631,28 @@ mod tests {
         old.set_age(1_000_000);
         assert!(old.start(t, &mut rng, loc(0.1), vec![loc(0.2)], &[pb], &mut out));
         assert_eq!(old.age(), 1_000_001);
-        assert_eq!(old.revealed_age(), COOLING_SWAPS);
+        let Some((_, Message::SwapRequest { id, .. })) = out.pop() else { panic!() };
+        old.on_reply((pb, id), [0; 32], &mut out);
+        let Some((_, Message::SwapReveal { age, .. })) = out.pop() else { panic!() };
+        assert_eq!(age, COOLING_SWAPS);
+        assert_eq!(Reveal::new(loc(0.1), vec![], 1_000_001, &mut rng).age, COOLING_SWAPS);
+    }
+
+    #[test]
+    fn walk_steps_go_on_but_never_back_and_end_at_htl_or_dead_ends() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // The last hop and a dead end end the walk without a draw.
+        let mut untouched = rng.clone();
+        assert_eq!(walk_step(&mut rng, 1, 7u32, &[1, 2, 3]), None);
+        assert_eq!(walk_step(&mut rng, 5, 7u32, &[7]), None);
+        assert_eq!(walk_step(&mut rng, 5, 7u32, &[]), None);
+        assert_eq!(rng.gen::<u64>(), untouched.gen::<u64>());
+        for _ in 0..200 {
+            let (next, left) = walk_step(&mut rng, 200, 2u32, &[1, 2, 3]).expect("goes on");
+            assert!(next == 1 || next == 3, "went back to where it came from");
+            assert_eq!(left, WALK_HTL_MAX - 1, "a received HTL is capped");
+            assert!((WALK_HTL_MIN..=WALK_HTL_MAX).contains(&walk_htl(&mut rng)));
+        }
     }
 
     #[test]

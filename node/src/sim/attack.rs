@@ -14,21 +14,26 @@
 //!   makes keeping one's own location look costly, so honest partners take the clustered
 //!   location. It then opens exactly that commitment, so the honest side's commitment
 //!   check passes: only a plausibility check of the claims can stop it.
+//!
+//! And two passive observers on each fetch's messages ([`observe`], with
+//! [`SimConfig::observe`](super::SimConfig::observe)): a neighbour guessing from max HTL
+//! who started a request, and request-id traceback.
 
 use std::fmt;
 use std::str::FromStr;
 
-use pamphlet_crypto::{Block, ChkBlock, CHK_BLOCK_LEN};
 use std::collections::HashMap;
+
+use pamphlet_crypto::{Block, ChkBlock, CHK_BLOCK_LEN};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::network::{black_hole, Network};
 use crate::id::PeerId;
 use crate::id::RequestId;
 use crate::location::Location;
 use crate::routing::swap::Reveal;
-use crate::testing::{black_hole, Network};
 use crate::wire::message::Message;
 
 /// What the attackers do.
@@ -183,4 +188,26 @@ fn forger(junk: &Block, msg: Message) -> Option<Message> {
         | Message::RouteNotFound { id, .. } => Some(Message::DataFound { id, block: junk.clone() }),
         other => Some(other),
     }
+}
+
+/// The passive observers (see [`SimConfig::observe`](super::SimConfig::observe)): the two
+/// passive attacks on one fetch's transcript: (guesses at max HTL, correct ones,
+/// ids seen on two links).
+pub(crate) fn observe(net: &Network, origin: usize, max_htl: u8) -> (u64, u64, u64) {
+    let (mut g, mut c) = (0, 0);
+    let mut links: std::collections::HashMap<u64, (usize, usize)> = std::collections::HashMap::new();
+    let mut reused = 0;
+    for sent in net.transcript() {
+        if let crate::wire::message::Message::DataRequest { id, htl, .. } = sent.msg {
+            if htl >= max_htl {
+                g += 1;
+                c += u64::from(sent.from == origin);
+            }
+            match links.insert(id, (sent.from, sent.to)) {
+                Some(l) if l != (sent.from, sent.to) => reused += 1,
+                _ => {}
+            }
+        }
+    }
+    (g, c, reused)
 }

@@ -5,14 +5,20 @@
 //! the time in cache misses), so the hundreds of rounds a large darknet needs take hours.
 //! This module runs the *chain* those messages implement and nothing else:
 //!
-//! - the partner is the end of a random walk exactly like `Swapper`'s: a length drawn from
-//!   [`WALK_HTL_MIN`]`..=`[`WALK_HTL_MAX`], a random first peer, then at each hop a random
-//!   peer other than the one the walk came from, stopping early at a dead end; a walk that
-//!   ends where it started is refused, as the busy initiator would refuse it;
-//! - both sides' [`Reveal`]s carry their true locations, their neighbours' locations and
-//!   their swap ages (the initiator ages by one per swap it starts), and [`decide`] (the
-//!   same function the node calls, plausibility check included) gives the verdict, with a
-//!   fresh random share per side.
+//! - the partner is the end of a random walk taken with the protocol's own pure steps:
+//!   a length from [`walk_htl`], a random first peer, then [`walk_step`] at each hop (a
+//!   random peer other than the one the walk came from, stopping early at a dead end), the
+//!   function `Swapper::on_request` relays with; a walk that ends where it started is
+//!   refused, as the busy initiator would refuse it;
+//! - both sides' reveals are built by [`Reveal::new`], as `Swapper` builds them: true
+//!   locations, neighbours' locations, swap ages (the initiator ages by one per swap it
+//!   starts; the reveal carries it capped) and a fresh random share per side; [`decide`]
+//!   (the same function the node calls, plausibility check included) gives the verdict.
+//!
+//! The initiator's draws come in a different order from `Swapper::start`'s (walk length,
+//! then first peer, here; first peer, share, id, length there): the chain draws from the
+//! simulator's RNG, not the nodes', so the orders need not match, and this one is what the
+//! pinned direct-mode reports were made with.
 //!
 //! What it leaves out: swaps overlapping in time (in the message mode about 3% of swaps are
 //! refused because the partner is busy), stale neighbour locations while updates are in
@@ -25,13 +31,12 @@
 //! then tells its peers, as after a real swap), a batch at a time.
 
 use rand::seq::SliceRandom;
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{mean_link_length_of, SwapCounts, Topology, TracePoint};
+use super::network::Network;
+use super::{mean_link_length_of, settle, Phase, SimError, SwapCounts, Topology, TracePoint};
 use crate::location::Location;
-use crate::routing::swap::{decide, Decision, Reveal, WALK_HTL_MAX, WALK_HTL_MIN};
-use crate::testing::Network;
+use crate::routing::swap::{decide, walk_htl, walk_step, Decision, Reveal};
 
 /// Nodes moved to their new locations at a time (see the end of [`run_rounds`]).
 const MOVE_BATCH: usize = 5_000;
@@ -47,7 +52,7 @@ pub(crate) fn run_rounds(
     trace_every: usize,
     check_neighbours: bool,
     rng: &mut ChaCha8Rng,
-) -> (SwapCounts, Vec<TracePoint>) {
+) -> Result<(SwapCounts, Vec<TracePoint>), SimError> {
     let n = net.len();
     let start: Vec<Location> = (0..n).map(|i| net.node(i).location()).collect();
     let mut age: Vec<u32> = (0..n).map(|i| net.node(i).swap_age()).collect();
@@ -96,31 +101,24 @@ pub(crate) fn run_rounds(
             net.node_mut(i).set_location(now, loc[i]);
             net.flush(i);
         }
-        net.run_bounded(u64::MAX);
+        // Each batch's updates are a flood of their own: no per-operation budget.
+        settle(net, u64::MAX, Phase::DirectSwapMoves)?;
     }
-    (counts, trace)
+    Ok((counts, trace))
 }
 
 /// Where a swap walk from `a` ends (see the module comment).
 fn walk_end(topo: &Topology, a: usize, rng: &mut ChaCha8Rng) -> usize {
-    let htl = rng.gen_range(WALK_HTL_MIN..=WALK_HTL_MAX);
+    let mut htl = walk_htl(rng);
     let Some(&first) = topo.adjacency[a].choose(rng) else { return a };
-    let (mut prev, mut at) = (a, first as usize);
-    // The node at hop k holds `htl - k` and forwards while that is above 0.
-    for _ in 1..htl {
-        let others: Vec<u32> = topo.adjacency[at].iter().copied().filter(|&j| j as usize != prev).collect();
-        let Some(&next) = others.choose(rng) else { break };
-        prev = at;
-        at = next as usize;
+    let (mut prev, mut at) = (a as u32, first);
+    while let Some((next, left)) = walk_step(rng, htl, prev, &topo.adjacency[at as usize]) {
+        (prev, at, htl) = (at, next, left);
     }
-    at
+    at as usize
 }
 
+/// Node `i`'s reveal on the chain's locations (its true age: [`Reveal::new`] caps it).
 fn reveal(topo: &Topology, loc: &[Location], age: &[u32], i: usize, rng: &mut ChaCha8Rng) -> Reveal {
-    Reveal {
-        location: loc[i],
-        neighbours: topo.adjacency[i].iter().map(|&j| loc[j as usize]).collect(),
-        age: age[i],
-        random: rng.gen(),
-    }
+    Reveal::new(loc[i], topo.adjacency[i].iter().map(|&j| loc[j as usize]).collect(), age[i], rng)
 }

@@ -16,7 +16,41 @@ use std::collections::VecDeque;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::config::{SimConfig, Strategy};
+use super::report::{Report, ReportBuilder};
 use crate::sim::topology::Topology;
+
+/// A run of flooding or Chord: `requests` lookups of `docs` documents, each held by a random
+/// node under a random key, from random nodes. Chord's ring has 64 fingers per node, whatever
+/// the graph.
+pub(crate) fn run(config: &SimConfig, topo: &Topology, rng: &mut ChaCha8Rng) -> Report {
+    let n = topo.len();
+    let chord = (config.strategy == Strategy::Chord).then(|| Chord::new(n, rng));
+    let holders: Vec<(usize, u64)> = (0..config.docs.max(1)).map(|_| (rng.gen_range(0..n), rng.gen())).collect();
+    let mut report = match chord {
+        Some(_) => ReportBuilder { nodes: n, edges: n * 64, mean_degree: 64.0, ..ReportBuilder::default() },
+        None => ReportBuilder {
+            nodes: n,
+            edges: topo.edges().len(),
+            mean_degree: topo.mean_degree(),
+            ..ReportBuilder::default()
+        },
+    };
+    for r in 0..config.requests {
+        let (holder, key) = holders[r % holders.len()];
+        let from = rng.gen_range(0..n);
+        let (found, hops, messages) = match &chord {
+            Some(c) => c.lookup(from, key),
+            None => flood(topo, from, holder, config.max_htl.min(7)),
+        };
+        report.fetch_messages += messages;
+        if found {
+            report.successes += 1;
+            report.hops.push(hops);
+        }
+    }
+    report.finish(config)
+}
 
 /// One lookup's result: found, hops, messages.
 pub(crate) type Lookup = (bool, u64, u64);

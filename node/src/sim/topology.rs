@@ -14,7 +14,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 /// An undirected graph on nodes `0..n`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Topology {
     /// Neighbours of each node, ascending.
     pub adjacency: Vec<Vec<u32>>,

@@ -1,8 +1,8 @@
 //! A small deterministic multi-node harness: N [`Node`]s joined by an in-memory message
 //! queue, in virtual time, seeded.
 //!
-//! The routing tests (`node/tests/routing*.rs`) use it and the simulator (`sim/`) can build
-//! on it. Node `i` is known to its peers as `PeerId(i)`. Every message takes `latency` to
+//! The routing tests (`node/tests/routing*.rs`, with feature `sim`) use it and the
+//! simulator's run drives it. Node `i` is known to its peers as `PeerId(i)`. Every message takes `latency` to
 //! arrive; [`Network::step`] jumps virtual time to the next delivery or node wake-up
 //! (whichever comes first, deliveries first on ties), like quinn's test `Pair::drive`. Two
 //! runs with the same seed and the same calls produce the same transcript.
@@ -16,9 +16,10 @@
 //! ([`Network::set_filter`]): drop everything (a dead node), corrupt blocks (a forger).
 //! Overloaded nodes need no filter: give them `max_requests_per_peer: 0`.
 
-// The harness reads the clock once, as the epoch of virtual time: only differences from it
-// reach the nodes, so a run is the same whenever it happens.
-#![allow(clippy::disallowed_methods)]
+//!
+//! Nothing here reads a wall clock or the environment: the caller passes the base
+//! `Instant` of virtual time (only differences from it reach the nodes, so a run is the
+//! same whenever it happens), and all randomness comes from the seed.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -64,15 +65,6 @@ pub struct Sent {
     pub to: usize,
     /// The message.
     pub msg: Message,
-}
-
-/// Seeds for a test to run over: `PAMPHLET_SEED` if set (to replay a failure), else
-/// `defaults`.
-pub fn seeds(defaults: &[u64]) -> Vec<u64> {
-    match std::env::var("PAMPHLET_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(seed) => vec![seed],
-        None => defaults.to_vec(),
-    }
 }
 
 /// Message counters, kept whether or not the transcript is recorded (the simulator turns the
@@ -125,15 +117,10 @@ impl std::fmt::Debug for Network {
 pub const MAX_STEPS: u64 = 1_000_000;
 
 impl Network {
-    /// An empty network; every message takes 10 ms (virtual) to arrive.
-    pub fn new(seed: u64) -> Self {
-        Self::with_base(seed, Instant::now())
-    }
-
-    /// An empty network whose virtual clock starts at `base` (the simulator takes it from
-    /// its caller, so nothing under `sim/` reads a wall clock; only differences from `base`
-    /// matter).
-    pub fn with_base(seed: u64, base: Instant) -> Self {
+    /// An empty network whose virtual clock starts at `base` (any `Instant`: only
+    /// differences from it matter; tests pass `Instant::now()`); every message takes 10 ms
+    /// (virtual) to arrive.
+    pub fn new(seed: u64, base: Instant) -> Self {
         Network {
             seed,
             base,
