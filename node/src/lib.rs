@@ -34,4 +34,4 @@ pub mod testing;
 pub mod transport;
 pub mod wire;
 
-pub use node::{Event, FailReason, Failure, Node, NodeConfig, NodeStats, OpId, RoutingStrategy};
+pub use node::{Event, FailReason, Failure, Node, NodeConfig, NodeStats, OpId, RetryCause, RoutingStrategy};
