@@ -13,7 +13,8 @@ use crate::node::Failure;
 
 /// Every block in one map. Inserts follow the network's rules (an SSK key keeps its first
 /// block); fetches after the first `stall_after` never complete (a fetch killed halfway);
-/// `fail_with` makes every fetch fail that way, `panic_on_fetch` makes it panic (a bug).
+/// `fail_with` makes a fetch of a block it does not hold fail that way instead of
+/// `NotFound`; `panic_on_fetch` makes every fetch panic (a bug).
 #[derive(Debug, Default)]
 pub struct MemoryNetwork {
     /// The blocks, by routing key.
@@ -22,7 +23,7 @@ pub struct MemoryNetwork {
     pub fetches: AtomicUsize,
     /// Fetches after this many hang forever.
     pub stall_after: Option<usize>,
-    /// Every fetch fails with this (a missing block is `NotFound` otherwise).
+    /// How a fetch of a missing block fails (`NotFound` when `None`).
     pub fail_with: Option<Failure>,
     /// Every fetch panics.
     pub panic_on_fetch: bool,
@@ -40,10 +41,7 @@ impl BlockNetwork for MemoryNetwork {
                 std::future::pending::<()>().await;
             }
             assert!(!panic, "MemoryNetwork: a fetch panicked, as asked");
-            match fail {
-                Some(f) => Err(f),
-                None => found.ok_or(Failure::NotFound { htl: None, peers_tried: Some(1) }),
-            }
+            found.ok_or_else(|| fail.unwrap_or(Failure::NotFound { htl: None, peers_tried: Some(1) }))
         }
     }
 

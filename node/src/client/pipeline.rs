@@ -52,6 +52,17 @@ pub enum PipelineError {
     /// An insert failed.
     #[error("insert failed: {0}")]
     Insert(Failure),
+    /// Too many blocks of a segment failed to rebuild it, and not (only) because they were
+    /// not found: `cause` is the last other failure (a timeout is not a "not found").
+    #[error("{missing} of {of} blocks of a segment could not be fetched ({cause}); too few remain to rebuild it")]
+    Blocks {
+        /// Blocks of the segment that failed.
+        missing: usize,
+        /// Blocks the segment has (data and check).
+        of: usize,
+        /// Why blocks failed, other than not being found.
+        cause: Failure,
+    },
     /// A task of the pipeline ended abnormally: it panicked (a bug) or was cancelled.
     #[error("a task of the transfer ended abnormally: {0}")]
     Task(Failure),
@@ -80,7 +91,7 @@ impl PipelineError {
             Self::Client(
                 ClientError::Block(_) | ClientError::BadManifest(_) | ClientError::HashMismatch | ClientError::Fec(_),
             ) => Failure::InvalidData,
-            Self::Top(f) | Self::Insert(f) | Self::Task(f) => f.clone(),
+            Self::Top(f) | Self::Insert(f) | Self::Task(f) | Self::Blocks { cause: f, .. } => f.clone(),
             Self::NoEdition(_) => Failure::NotFound { htl: None, peers_tried: None },
             Self::Collision => Failure::Collision,
             Self::Partial { .. } => Failure::Io,
@@ -221,6 +232,8 @@ async fn resolve_signed<N: BlockNetwork>(
         };
     }
     let mut search = LatestSearch::new(request);
+    // Why a probe failed, when it was not simply "no such edition": reported if none is found.
+    let mut cause = None;
     while !search.is_done() {
         let mut set = JoinSet::new();
         for uri in search.next_requests() {
@@ -230,12 +243,22 @@ async fn resolve_signed<N: BlockNetwork>(
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((e, Ok(Block::Ssk(b)))) => search.on_found(e, b)?,
-                Ok((e, _)) => search.on_not_found(e),
+                Ok((e, Ok(Block::Chk(_)))) => {
+                    cause = Some(Failure::InvalidData);
+                    search.on_not_found(e);
+                }
+                Ok((e, Err(Failure::NotFound { .. }))) => search.on_not_found(e),
+                Ok((e, Err(f))) => {
+                    cause = Some(f);
+                    search.on_not_found(e);
+                }
                 Err(join) => return Err(task_failure(&join)),
             }
         }
     }
-    let (edition, block) = search.result().ok_or(PipelineError::NoEdition(request.edition))?;
+    let Some((edition, block)) = search.result() else {
+        return Err(cause.map_or(PipelineError::NoEdition(request.edition), PipelineError::Top));
+    };
     Ok((Some(edition), signed::decode(block, &request.with_edition(edition))?))
 }
 
@@ -326,6 +349,8 @@ async fn fetch_chk<N: BlockNetwork>(
     }
     let parallel = options.parallel.max(1);
     let mut requests = 0;
+    // Why blocks went missing, when it was not simply "not found".
+    let mut cause = None;
     let mut in_flight = JoinSet::new();
     let mut asked = std::collections::HashSet::new();
     loop {
@@ -362,9 +387,10 @@ async fn fetch_chk<N: BlockNetwork>(
                 }
                 fetch.on_block(&key, &block)?;
             }
-            Ok(Block::Ssk(_)) => fetch.on_not_found(&key)?,
+            // The node checks blocks against the key it asked for: this is a bug or a lie.
+            Ok(Block::Ssk(_)) => missing(&mut fetch, &key, &mut cause, Failure::InvalidData)?,
             Err(e) if key == top.routing_key => return Err(PipelineError::Top(e)),
-            Err(_) => fetch.on_not_found(&key)?,
+            Err(e) => missing(&mut fetch, &key, &mut cause, e)?,
         }
         progress(fetch.progress());
     }
@@ -376,6 +402,24 @@ async fn fetch_chk<N: BlockNetwork>(
         p.remove()?;
     }
     Ok(Fetched { document, edition: None, heal, requests, not_found })
+}
+
+/// Records a block that could not be had (FEC may fill in for it); when too few blocks of
+/// its segment remain, the error keeps the failure that took them, unless every one was
+/// simply not found.
+fn missing(
+    fetch: &mut Fetch,
+    key: &RoutingKey,
+    cause: &mut Option<Failure>,
+    why: Failure,
+) -> Result<(), PipelineError> {
+    if !matches!(why, Failure::NotFound { .. }) {
+        *cause = Some(why);
+    }
+    fetch.on_not_found(key).map_err(|e| match (e, cause.clone()) {
+        (ClientError::NotFound { missing, of }, Some(cause)) => PipelineError::Blocks { missing, of, cause },
+        (e, _) => PipelineError::Client(e),
+    })
 }
 
 /// Inserts blocks with up to `parallel` in flight; fails on the first block that fails.
@@ -498,6 +542,29 @@ mod tests {
         net.blocks.lock().unwrap().clear();
         let err = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap_err();
         assert!(matches!(err, PipelineError::Top(Failure::NotFound { .. })), "{err}");
+    }
+
+    #[tokio::test]
+    async fn blocks_that_time_out_are_not_reported_as_not_found() {
+        let timed_out = Failure::TimedOut { htl_left: Some(2), peers_tried: 1 };
+        let net = Arc::new(MapNetwork { fail_with: Some(timed_out.clone()), ..MapNetwork::default() });
+        let uri = insert(&net, &data(8 * CHK_PAYLOAD_LEN)).await;
+        // 8 data + 4 check blocks in one segment: losing 5 is more than FEC covers.
+        {
+            let mut map = net.blocks.lock().unwrap();
+            let lost: Vec<RoutingKey> = map.keys().copied().filter(|k| *k != uri.routing_key).take(5).collect();
+            for k in &lost {
+                map.remove(k);
+            }
+        }
+        let err = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap_err();
+        assert!(matches!(err, PipelineError::Blocks { missing: 5, of: 12, .. }), "{err}");
+        assert_eq!(err.failure(), timed_out);
+
+        // No edition of a USK answers in time: timed out, not "no edition".
+        let ins = SskInsertUri::new(SskPrivateKey::from_seed([3; 32]), CryptoKey::from_bytes([4; 32]), "n", 1, true);
+        let err = fetch(&net, &Uri::SskRequest(ins.request_uri()), &FetchOptions::default(), &|_| {}).await;
+        assert_eq!(err.unwrap_err().failure(), timed_out);
     }
 
     #[tokio::test]
