@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use pamphlet_node::api::jobs::JobStatus;
+use pamphlet_node::Failure;
 use serde_json::Value;
 
 /// The API of the node whose data directory is `dir`.
@@ -14,11 +16,26 @@ pub(crate) struct ApiClient {
     dir: PathBuf,
 }
 
-/// A job that ended in failure, with the API's kind (`not_found`, `collision`, …).
+/// A job that ended in failure: the node's [`Failure`], read back from the job status.
 #[derive(Debug)]
 pub(crate) struct JobFailed {
-    pub(crate) kind: String,
+    /// The kind and its details.
+    pub(crate) failure: Failure,
+    /// The node's words for it.
     pub(crate) message: String,
+}
+
+impl JobFailed {
+    /// Reads a job's final `status` object: `Ok(None)` when it is done, the failure when it
+    /// failed.
+    pub(crate) fn from_status(status: &Value) -> Result<Option<Self>> {
+        let status: JobStatus = serde_json::from_value(status.clone())
+            .context("the node reported a job status this pamphlet does not understand (a newer node?)")?;
+        Ok(match status {
+            JobStatus::Failed { error, failure } => Some(Self { failure, message: error }),
+            JobStatus::Done { .. } | JobStatus::Running => None,
+        })
+    }
 }
 
 impl std::fmt::Display for JobFailed {
@@ -96,13 +113,11 @@ impl ApiClient {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(Duration::from_millis(100));
                 }
-                Some("done") => return Ok(v["status"].clone()),
                 _ => {
-                    return Err(JobFailed {
-                        kind: v["status"]["kind"].as_str().unwrap_or("internal").to_owned(),
-                        message: v["status"]["error"].as_str().unwrap_or("the job failed").to_owned(),
+                    return match JobFailed::from_status(&v["status"])? {
+                        Some(failed) => Err(failed.into()),
+                        None => Ok(v["status"].clone()),
                     }
-                    .into())
                 }
             }
         }

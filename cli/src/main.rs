@@ -9,6 +9,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -16,6 +17,7 @@ use clap::{Parser, Subcommand};
 mod api_client;
 mod darknet;
 mod demo;
+mod failure;
 mod keygen;
 mod node_cmd;
 mod sim;
@@ -60,7 +62,19 @@ fn data_dir(cli: &Cli) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".pamphlet"))
 }
 
-fn main() -> Result<()> {
+/// Runs the command; an error is printed as `Error: …` with its causes, and the exit status
+/// says which kind of failure it was (docs/api.md, "Exit status").
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:?}");
+            ExitCode::from(failure::exit_code_of(&e))
+        }
+    }
+}
+
+fn run() -> Result<()> {
     // Logs go to stderr, filtered by RUST_LOG (default: warnings). The node never logs a
     // document name, URI or content.
     tracing_subscriber::fmt()

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use pamphlet_crypto::Uri;
 use serde_json::json;
 
-use crate::api_client::ApiClient;
+use crate::api_client::{ApiClient, JobFailed};
 
 /// Arguments of `pamphlet insert`.
 #[derive(clap::Args, Debug)]
@@ -149,7 +149,7 @@ pub(crate) fn insert(dir: &Path, args: &InsertArgs) -> Result<()> {
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let status = status?;
+    let status = status.map_err(|e| with_advice(e, "insert failed"))?;
     let uri = status["uri"].as_str().unwrap_or_default();
     if args.json {
         println!("{}", json!({ "uri": uri, "size": data.len(), "edition": status["edition"] }));
@@ -158,6 +158,15 @@ pub(crate) fn insert(dir: &Path, args: &InsertArgs) -> Result<()> {
         println!("{uri}");
     }
     Ok(())
+}
+
+/// Adds what to do to a failed job's error (chosen by its kind), or `what` to any other.
+fn with_advice(e: anyhow::Error, what: &'static str) -> anyhow::Error {
+    let advice = e.downcast_ref::<JobFailed>().map(crate::failure::advice);
+    match advice {
+        Some(advice) => e.context(advice),
+        None => e.context(what),
+    }
 }
 
 /// The temporary output file; removed on drop unless it was renamed into place.
@@ -192,22 +201,7 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => {
-            let kind = e.downcast_ref::<crate::api_client::JobFailed>().map(|f| f.kind.clone()).unwrap_or_default();
-            if kind == "no_route" {
-                return Err(e.context("no route: is the node connected to any friend? (`pamphlet node status`)"));
-            }
-            if kind == "not_found" {
-                return Err(e.context(
-                    "the document could not be found: check the URI; if it is right, the data may not have \
-                     reached this part of the network yet, or has fallen out of it",
-                ));
-            }
-            return Err(e.context("fetch failed"));
-        }
-    };
+    let status = status.map_err(|e| with_advice(e, "fetch failed"))?;
     let mut file = std::fs::File::create(&part.0).with_context(|| format!("cannot write to {}", part.0.display()))?;
     let size = api.download(id, &mut file)?;
     file.sync_all().with_context(|| format!("cannot write to {}", part.0.display()))?;

@@ -81,7 +81,7 @@ pub(crate) async fn chain(root: &Path, n: usize, preload: &[Block]) -> Vec<Daemo
         let up = daemons
             .iter()
             .enumerate()
-            .all(|(i, d)| d.handle().status()["peers"].as_u64() == Some(if i == 0 || i == n - 1 { 1 } else { 2 }));
+            .all(|(i, d)| d.handle().status().peers.len() == if i == 0 || i == n - 1 { 1 } else { 2 });
         if up {
             return daemons;
         }

@@ -33,4 +33,4 @@ pub mod store;
 pub mod transport;
 pub mod wire;
 
-pub use node::{Event, FailReason, Node, NodeConfig, NodeStats, OpId, RoutingStrategy};
+pub use node::{Event, FailReason, Failure, Node, NodeConfig, NodeStats, OpId, RetryCause, RoutingStrategy};

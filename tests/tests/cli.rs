@@ -101,10 +101,31 @@ fn errors_say_what_is_wrong() {
     assert!(String::from_utf8_lossy(&unwritable.stderr).contains("/nonexistent-dir/out"));
 
     let not_found = pamphlet(&["fetch", "KSK@nobody-inserted-this", "-o", &out_path, "--dir", nodes[1].dir_str()]);
-    assert!(!not_found.status.success());
     let err = String::from_utf8_lossy(&not_found.stderr);
     assert!(err.contains("could not be found"), "{err}");
+    // Two nodes: the request runs out of hops (3, not found) or, more likely, of nodes to
+    // visit while hops remain (4, no route); never a generic failure (docs/api.md).
+    assert!(matches!(not_found.status.code(), Some(3 | 4)), "{:?}: {err}", not_found.status);
     assert!(!std::path::Path::new(&out_path).exists(), "a failed fetch leaves no output file");
+    assert_eq!(no_node.status.code(), Some(1), "not a failed job: the generic status");
+}
+
+/// A node without friends: the fetch fails as "no route" with its own message and exit
+/// status, rather than as "not found".
+#[test]
+fn a_node_without_friends_says_so() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("alone");
+    let d = dir.to_str().unwrap();
+    let _turn = pamphlet_tests::setup_turn();
+    pamphlet_ok(&["node", "init", "--dir", d]);
+    let _node = NodeProcess::start(&dir);
+    drop(_turn);
+    let out = root.path().join("out");
+    let alone = pamphlet(&["fetch", "KSK@anything", "-o", out.to_str().unwrap(), "--dir", d]);
+    let err = String::from_utf8_lossy(&alone.stderr);
+    assert_eq!(alone.status.code(), Some(4), "no_route: {err}");
+    assert!(err.contains("no connected friend") && err.contains("pamphlet node add-friend"), "{err}");
 }
 
 #[test]

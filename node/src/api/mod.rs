@@ -9,9 +9,9 @@
 // A driver: serves HTTP on tokio.
 #![allow(clippy::disallowed_methods)]
 
+pub mod backend;
 pub mod jobs;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -24,27 +24,18 @@ use axum::{Json, Router};
 use pamphlet_crypto::{KskUri, SskInsertUri, Uri};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+pub use self::backend::{AddFriendError, ApiBackend, FriendAdded, NodeSnapshot};
 use self::jobs::{JobId, JobProgress, JobStatus, Jobs};
-use crate::client::pipeline::{self, BlockNetwork, FetchOptions, NetError, PipelineError};
+use crate::client::pipeline::{self, Downloads, PipelineError};
 use crate::client::splitfile::InsertOptions;
+use crate::node::Failure;
 
 /// Largest document one insert request may upload (the daemon holds it in memory).
 pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
 /// Header that carries a signed insert key (`SSK@…`/`USK@…` insert URI, or `KSK@word`).
 pub const INSERT_KEY_HEADER: &str = "pamphlet-insert-key";
-
-/// What the API needs from the node beyond moving blocks.
-pub trait ApiBackend: BlockNetwork {
-    /// Node status for `GET /v1/status`.
-    fn status(&self) -> Value;
-    /// Peers for `GET /v1/peers`.
-    fn peers(&self) -> Value;
-    /// Adds a friend from its node reference; the message of an error is for the user.
-    fn add_friend(&self, noderef: &str) -> Result<Value, String>;
-}
 
 /// Everything the handlers share.
 pub struct ApiState<B: ApiBackend> {
@@ -55,7 +46,7 @@ pub struct ApiState<B: ApiBackend> {
     /// The bearer token clients must present.
     pub token: String,
     /// Where interrupted fetches keep their blocks (`DIR/downloads`).
-    pub downloads: PathBuf,
+    pub downloads: Downloads,
     /// Block requests in flight per job.
     pub parallel: usize,
 }
@@ -93,18 +84,48 @@ async fn auth<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, req: Request
     }
 }
 
+fn peer_hex(p: crate::id::PeerId) -> String {
+    format!("{:016x}", p.0)
+}
+
+/// `GET /v1/status`: the snapshot with the peers as a count (docs/api.md).
+fn render_status(s: &NodeSnapshot) -> Value {
+    let c = &s.counters;
+    json!({
+        "location": s.location,
+        "peers": s.peers.len(),
+        "listen": s.listen,
+        "noderef": s.noderef,
+        "in_flight": s.in_flight,
+        "requests_received": c.requests_received,
+        "inserts_received": c.inserts_received,
+        "found_locally": c.found_locally,
+        "forwarded": c.forwarded,
+        "local_fetches": c.local_fetches,
+        "swaps_attempted": c.swaps_attempted,
+        "swaps_done": c.swaps_done,
+        "store": s.store,
+    })
+}
+
+/// `GET /v1/peers`: each peer with its location.
+fn render_peers(s: &NodeSnapshot) -> Value {
+    s.peers.iter().map(|p| json!({ "peer": peer_hex(p.peer), "location": p.location })).collect()
+}
+
 async fn status<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>) -> Json<Value> {
-    Json(state.backend.status())
+    Json(render_status(&state.backend.status()))
 }
 
 async fn peers<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>) -> Json<Value> {
-    Json(state.backend.peers())
+    Json(render_peers(&state.backend.status()))
 }
 
 async fn add_friend<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: String) -> Response {
     match state.backend.add_friend(body.trim()) {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
+        Ok(f) => Json(json!({ "added": f.noderef.to_string(), "peer": peer_hex(f.peer) })).into_response(),
+        Err(e) if e.is_caller_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
 
@@ -125,14 +146,20 @@ struct InsertQuery {
     compress: Option<bool>,
 }
 
-/// Runs a job; if it panics, the job ends as failed instead of running forever.
+/// Runs a job; if it panics (or is cancelled), the job ends as failed, `internal` (or
+/// `cancelled`), instead of running forever.
 fn spawn_job(jobs: Arc<Jobs>, id: JobId, job: impl std::future::Future<Output = ()> + Send + 'static) {
     let handle = tokio::spawn(job);
     tokio::spawn(async move {
-        if handle.await.is_err() {
-            let status = JobStatus::Failed {
-                error: "the job failed inside the node (a bug: see the node's log)".into(),
-                kind: "internal",
+        if let Err(e) = handle.await {
+            let status = if e.is_panic() {
+                tracing::error!(job = id, error = %e, "a job panicked");
+                JobStatus::Failed {
+                    error: "the job failed inside the node (a bug: see the node's log)".into(),
+                    failure: Failure::Internal,
+                }
+            } else {
+                JobStatus::Failed { error: "the job was cancelled".into(), failure: Failure::Cancelled }
             };
             jobs.finish(id, status, None);
         }
@@ -140,20 +167,7 @@ fn spawn_job(jobs: Arc<Jobs>, id: JobId, job: impl std::future::Future<Output = 
 }
 
 fn pipeline_failure(e: &PipelineError) -> JobStatus {
-    let kind = match e {
-        PipelineError::TopNotFound(NetError::RetryLater) | PipelineError::Insert(NetError::RetryLater) => "retry_later",
-        PipelineError::TopNotFound(NetError::RouteNotFound { .. })
-        | PipelineError::Insert(NetError::RouteNotFound { .. }) => "no_route",
-        PipelineError::TopNotFound(NetError::Unavailable(_)) | PipelineError::Insert(NetError::Unavailable(_)) => {
-            "unavailable"
-        }
-        PipelineError::TopNotFound(_) | PipelineError::NoEdition(_) => "not_found",
-        PipelineError::Client(crate::client::ClientError::NotFound { .. }) => "not_found",
-        PipelineError::Collision => "collision",
-        PipelineError::Client(_) => "bad_input",
-        _ => "internal",
-    };
-    JobStatus::Failed { error: e.to_string(), kind }
+    JobStatus::Failed { error: e.to_string(), failure: e.failure() }
 }
 
 async fn insert<B: ApiBackend>(
@@ -241,19 +255,9 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
         Ok(u) => u,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad URI: {e}")),
     };
-    // The resume directory is named by a keyed hash of the URI, so its name reveals
-    // nothing to someone without the token; it is deleted when the fetch completes.
-    let digest = Sha256::new()
-        .chain_update(b"pamphlet/partial/v1")
-        .chain_update(state.token.as_bytes())
-        .chain_update(uri.to_string().as_bytes())
-        .finalize();
-    let partial: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    let partial_dir = state.downloads.join(&partial);
-    let options = FetchOptions { parallel: state.parallel, partial_dir: Some(partial_dir.clone()) };
     // One job per document at a time: a second request for it joins the first (two jobs
     // would share, and trample, one resume directory).
-    let (id, new) = state.jobs.create_keyed(Some(partial));
+    let (id, new) = state.jobs.create_keyed(Some(state.downloads.key(&uri)));
     if !new {
         return Json(json!({ "job": id })).into_response();
     }
@@ -268,7 +272,7 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
             };
             jobs.progress(id, progress);
         };
-        match pipeline::fetch(&st.backend, &uri, &options, &progress).await {
+        match pipeline::fetch_resumable(&st.backend, &uri, &st.downloads, st.parallel, &progress).await {
             Ok(f) => {
                 let doc = f.document;
                 let status = JobStatus::Done {
@@ -281,18 +285,10 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                     not_found: f.not_found as u64,
                 };
                 st.jobs.finish(id, status, Some(doc.data));
-                // Healing: put back what had to be rebuilt, after the user has the file.
-                for block in f.heal {
-                    let _ = st.backend.insert(pamphlet_crypto::Block::Chk(block)).await;
-                }
+                // After the user has the file.
+                pipeline::heal(&st.backend, f.heal).await;
             }
-            Err(e) => {
-                // The document is bad or gone: nothing to resume, so nothing to keep.
-                if matches!(e, PipelineError::Client(_)) {
-                    let _ = std::fs::remove_dir_all(&partial_dir);
-                }
-                st.jobs.finish(id, pipeline_failure(&e), None)
-            }
+            Err(e) => st.jobs.finish(id, pipeline_failure(&e), None),
         }
     });
     Json(json!({ "job": id })).into_response()
@@ -326,18 +322,13 @@ mod tests {
     use crate::client::memory_net::MemoryNetwork;
 
     impl ApiBackend for MemoryNetwork {
-        fn status(&self) -> Value {
-            json!({ "blocks": self.blocks.lock().map(|m| m.len()).unwrap_or(0) })
+        fn status(&self) -> NodeSnapshot {
+            let peers = vec![backend::PeerSnapshot { peer: crate::id::PeerId(0xab), location: Some(0.25) }];
+            NodeSnapshot { location: 0.5, peers, listen: "127.0.0.1:9".into(), ..NodeSnapshot::default() }
         }
-        fn peers(&self) -> Value {
-            json!([])
-        }
-        fn add_friend(&self, noderef: &str) -> Result<Value, String> {
-            if noderef.starts_with("pamphlet-noderef") {
-                Ok(json!({ "added": true }))
-            } else {
-                Err("not a node reference".into())
-            }
+        fn add_friend(&self, noderef: &str) -> Result<FriendAdded, AddFriendError> {
+            let noderef: crate::link::NodeRef = noderef.parse()?;
+            Ok(FriendAdded { noderef, peer: crate::id::PeerId(1) })
         }
     }
 
@@ -349,11 +340,15 @@ mod tests {
     impl Api {
         fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
+            Self::with(MemoryNetwork::default(), dir)
+        }
+
+        fn with(backend: MemoryNetwork, dir: tempfile::TempDir) -> Self {
             let state = ApiState {
-                backend: Arc::new(MemoryNetwork::default()),
+                backend: Arc::new(backend),
                 jobs: Arc::new(Jobs::default()),
                 token: "secret-token".into(),
-                downloads: dir.path().join("downloads"),
+                downloads: Downloads::new(dir.path().join("downloads"), b"secret-token"),
                 parallel: 4,
             };
             Self { router: router(Arc::new(state)), _dir: dir }
@@ -427,16 +422,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_second_fetch_of_a_running_document_joins_it() {
-        let api = Api::new();
         let backend_stalls = MemoryNetwork { stall_after: Some(0), ..MemoryNetwork::default() };
-        let state = ApiState {
-            backend: Arc::new(backend_stalls),
-            jobs: Arc::new(Jobs::default()),
-            token: "secret-token".into(),
-            downloads: api._dir.path().join("d2"),
-            parallel: 4,
-        };
-        let api = Api { router: router(Arc::new(state)), _dir: api._dir };
+        let api = Api::with(backend_stalls, tempfile::tempdir().unwrap());
         let body = serde_json::to_vec(&json!({ "uri": "KSK@same-document" })).unwrap();
         let (_, a) = api.json("POST", "/v1/fetch", &[], body.clone()).await;
         let (_, b) = api.json("POST", "/v1/fetch", &[], body).await;
@@ -478,7 +465,8 @@ mod tests {
         let (s, _) = api.json("GET", "/v1/jobs/999", &[], vec![]).await;
         assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, v) = api.json("POST", "/v1/friends", &[], b"garbage".to_vec()).await;
-        assert_eq!((s, v["error"].as_str()), (StatusCode::BAD_REQUEST, Some("not a node reference")));
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert!(v["error"].as_str().unwrap().starts_with("bad node reference: "), "{v}");
 
         // A well-formed URI of a document nobody inserted: the job fails as not found.
         let (_, job) = api
@@ -486,5 +474,67 @@ mod tests {
             .await;
         let done = api.wait(&job).await;
         assert_eq!(done["status"]["kind"], "not_found", "{done}");
+    }
+
+    /// Fetches `uri` through an API over `backend` and returns the finished job.
+    async fn fetch_job(backend: MemoryNetwork, uri: &str) -> Value {
+        let api = Api::with(backend, tempfile::tempdir().unwrap());
+        let (_, job) = api.json("POST", "/v1/fetch", &[], serde_json::to_vec(&json!({ "uri": uri })).unwrap()).await;
+        api.wait(&job).await
+    }
+
+    /// A well-formed CHK URI (of a document no backend here holds).
+    fn some_chk() -> String {
+        crate::client::splitfile::encode(b"some document", &InsertOptions::default()).unwrap().top.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_fetch_is_reported_as_timed_out() {
+        for uri in [&some_chk(), "KSK@slow-document"] {
+            let timed_out = Failure::TimedOut { htl_left: Some(6), peers_tried: 3 };
+            let backend = MemoryNetwork { fail_with: Some(timed_out.clone()), ..MemoryNetwork::default() };
+            let done = fetch_job(backend, uri).await;
+            assert_eq!(done["status"]["kind"], "timed_out", "{done}");
+            assert_eq!(done["status"]["htl_left"], 6, "{done}");
+            // What a client reads back is the same failure, not a string to compare.
+            let status: JobStatus = serde_json::from_value(done["status"].clone()).unwrap();
+            assert!(matches!(status, JobStatus::Failed { failure, .. } if failure == timed_out));
+        }
+    }
+
+    #[tokio::test]
+    async fn each_network_failure_keeps_its_kind() {
+        for f in [
+            Failure::RouteNotFound { htl_left: Some(17), peers_tried: 0 },
+            Failure::RetryLater { cause: crate::node::RetryCause::RecentlyFailed },
+            Failure::Unavailable,
+            Failure::InvalidData,
+        ] {
+            let backend = MemoryNetwork { fail_with: Some(f.clone()), ..MemoryNetwork::default() };
+            let done = fetch_job(backend, &some_chk()).await;
+            assert_eq!(done["status"]["kind"], f.kind(), "{done}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_fetch_is_internal_not_not_found() {
+        // A CHK fetch panics inside the pipeline's block tasks; a KSK fetch inside the job.
+        for uri in [&some_chk(), "KSK@buggy"] {
+            let backend = MemoryNetwork { panic_on_fetch: true, ..MemoryNetwork::default() };
+            let done = fetch_job(backend, uri).await;
+            assert_eq!(done["status"]["state"], "failed", "{done}");
+            assert_eq!(done["status"]["kind"], "internal", "{uri}: {done}");
+        }
+    }
+
+    #[tokio::test]
+    async fn status_and_peers_are_rendered_from_the_snapshot() {
+        let api = Api::new();
+        let (_, s) = api.json("GET", "/v1/status", &[], vec![]).await;
+        assert_eq!((s["location"].as_f64(), s["peers"].as_u64()), (Some(0.5), Some(1)), "{s}");
+        assert_eq!(s["listen"], "127.0.0.1:9");
+        assert_eq!(s["store"]["store_capacity"], 0);
+        let (_, p) = api.json("GET", "/v1/peers", &[], vec![]).await;
+        assert_eq!(p, json!([{ "peer": "00000000000000ab", "location": 0.25 }]));
     }
 }

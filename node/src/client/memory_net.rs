@@ -8,10 +8,13 @@ use std::sync::{Mutex, PoisonError};
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 
-use super::pipeline::{BlockNetwork, InsertOutcome, NetError};
+use super::pipeline::{BlockNetwork, InsertOutcome};
+use crate::node::Failure;
 
 /// Every block in one map. Inserts follow the network's rules (an SSK key keeps its first
-/// block); fetches after the first `stall_after` never complete (a fetch killed halfway).
+/// block); fetches after the first `stall_after` never complete (a fetch killed halfway);
+/// `fail_with` makes a fetch of a block it does not hold fail that way instead of
+/// `NotFound`; `panic_on_fetch` makes every fetch panic (a bug).
 #[derive(Debug, Default)]
 pub struct MemoryNetwork {
     /// The blocks, by routing key.
@@ -20,22 +23,29 @@ pub struct MemoryNetwork {
     pub fetches: AtomicUsize,
     /// Fetches after this many hang forever.
     pub stall_after: Option<usize>,
+    /// How a fetch of a missing block fails (`NotFound` when `None`).
+    pub fail_with: Option<Failure>,
+    /// Every fetch panics.
+    pub panic_on_fetch: bool,
 }
 
 impl BlockNetwork for MemoryNetwork {
-    fn fetch(&self, _kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, NetError>> + Send {
+    fn fetch(&self, _kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, Failure>> + Send {
         let n = self.fetches.fetch_add(1, Ordering::SeqCst);
         let found = self.blocks.lock().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
         let stall = self.stall_after.is_some_and(|s| n >= s);
+        let fail = self.fail_with.clone();
+        let panic = self.panic_on_fetch;
         async move {
             if stall {
                 std::future::pending::<()>().await;
             }
-            found.ok_or(NetError::NotFound { tried: 1 })
+            assert!(!panic, "MemoryNetwork: a fetch panicked, as asked");
+            found.ok_or_else(|| fail.unwrap_or(Failure::NotFound { htl: None, peers_tried: Some(1) }))
         }
     }
 
-    fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, NetError>> + Send {
+    fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
         let mut map = self.blocks.lock().unwrap_or_else(PoisonError::into_inner);
         let outcome = match map.get(&block.routing_key()) {
             Some(existing) if *existing != block => InsertOutcome::Collision(existing.clone()),

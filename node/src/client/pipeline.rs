@@ -10,36 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pamphlet_crypto::{Block, BlockKind, ChkBlock, ChkUri, RoutingKey, SskInsertUri, SskRequestUri, Uri};
-use tokio::task::JoinSet;
+use sha2::{Digest, Sha256};
+use tokio::task::{JoinError, JoinSet};
 
 use super::signed::{self, LatestSearch, SskPayload};
 use super::splitfile::{self, Document, Fetch, InsertOptions, Progress};
 use super::ClientError;
-
-/// Why the network could not deliver one block.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum NetError {
-    /// The request ran out of hops without finding the block.
-    #[error("not found after {tried} peers tried")]
-    NotFound {
-        /// Peers the local node tried.
-        tried: u32,
-    },
-    /// No peer could take the request (none connected, or all busy or failed).
-    #[error("no route: {tried} peers tried")]
-    RouteNotFound {
-        /// Peers the local node tried.
-        tried: u32,
-    },
-    /// The key failed moments ago (quenched) or is already being fetched; asking again at
-    /// once would only add load.
-    #[error("the key was requested moments ago; try again in half a minute")]
-    RetryLater,
-    /// The node is shutting down or unreachable.
-    #[error("the node is not available: {0}")]
-    Unavailable(String),
-}
+use crate::node::Failure;
 
 /// What became of an insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,12 +30,13 @@ pub enum InsertOutcome {
 /// One-block operations on the network. Each call is one request through the local node.
 pub trait BlockNetwork: Send + Sync + 'static {
     /// Fetches one block; the node has verified it against `key`.
-    fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, NetError>> + Send;
+    fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, Failure>> + Send;
     /// Inserts one (already verified) block.
-    fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, NetError>> + Send;
+    fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send;
 }
 
-/// Why a document could not be fetched or inserted.
+/// Why a document could not be fetched or inserted. Every variant keeps (or is) a
+/// [`Failure`] kind: [`PipelineError::failure`] says which, without a wildcard.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PipelineError {
@@ -66,14 +44,28 @@ pub enum PipelineError {
     #[error(transparent)]
     Client(#[from] ClientError),
     /// The first block (the manifest or the signed block) could not be fetched.
-    #[error("the document could not be found: {0}")]
-    TopNotFound(NetError),
+    #[error("the document could not be fetched: {0}")]
+    Top(Failure),
     /// No edition of an updatable document was found at or after the hint.
     #[error("no edition at or after {0} could be found")]
     NoEdition(u64),
     /// An insert failed.
     #[error("insert failed: {0}")]
-    Insert(NetError),
+    Insert(Failure),
+    /// Too many blocks of a segment failed to rebuild it, and not (only) because they were
+    /// not found: `cause` is the last other failure (a timeout is not a "not found").
+    #[error("{missing} of {of} blocks of a segment could not be fetched ({cause}); too few remain to rebuild it")]
+    Blocks {
+        /// Blocks of the segment that failed.
+        missing: usize,
+        /// Blocks the segment has (data and check).
+        of: usize,
+        /// Why blocks failed, other than not being found.
+        cause: Failure,
+    },
+    /// A task of the pipeline ended abnormally: it panicked (a bug) or was cancelled.
+    #[error("a task of the transfer ended abnormally: {0}")]
+    Task(Failure),
     /// The signed slot already holds different content.
     #[error("that name and edition already hold different content; publish a new edition")]
     Collision,
@@ -85,6 +77,37 @@ pub enum PipelineError {
         /// What failed.
         source: std::io::Error,
     },
+}
+
+impl PipelineError {
+    /// The failure kind this error reaches the person as.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Client(ClientError::NotFound { .. }) => Failure::NotFound { htl: None, peers_tried: None },
+            Self::Client(ClientError::BadOption(_)) => Failure::BadInput,
+            // A block that verified against its routing key but does not decrypt or decode,
+            // or a document that does not match its hash: the publisher's (or a forger's)
+            // data, or a wrong decryption key in the URI.
+            Self::Client(
+                ClientError::Block(_) | ClientError::BadManifest(_) | ClientError::HashMismatch | ClientError::Fec(_),
+            ) => Failure::InvalidData,
+            Self::Top(f) | Self::Insert(f) | Self::Task(f) | Self::Blocks { cause: f, .. } => f.clone(),
+            Self::NoEdition(_) => Failure::NotFound { htl: None, peers_tried: None },
+            Self::Collision => Failure::Collision,
+            Self::Partial { .. } => Failure::Io,
+        }
+    }
+}
+
+/// What a task that did not return means: a panic is a bug (internal), anything else was
+/// cancelled. Never "not found".
+fn task_failure(e: &JoinError) -> PipelineError {
+    if e.is_panic() {
+        tracing::error!(error = %e, "a transfer task panicked");
+        PipelineError::Task(Failure::Internal)
+    } else {
+        PipelineError::Task(Failure::Cancelled)
+    }
 }
 
 /// Blocks already fetched by an interrupted run, one file per block named by its index in
@@ -205,10 +228,12 @@ async fn resolve_signed<N: BlockNetwork>(
         return match net.fetch(BlockKind::Ssk, request.routing_key()).await {
             Ok(Block::Ssk(b)) => Ok((None, signed::decode(&b, request)?)),
             Ok(Block::Chk(_)) => Err(ClientError::BadManifest("a CHK block answered an SSK request").into()),
-            Err(e) => Err(PipelineError::TopNotFound(e)),
+            Err(e) => Err(PipelineError::Top(e)),
         };
     }
     let mut search = LatestSearch::new(request);
+    // Why a probe failed, when it was not simply "no such edition": reported if none is found.
+    let mut cause = None;
     while !search.is_done() {
         let mut set = JoinSet::new();
         for uri in search.next_requests() {
@@ -218,13 +243,92 @@ async fn resolve_signed<N: BlockNetwork>(
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((e, Ok(Block::Ssk(b)))) => search.on_found(e, b)?,
-                Ok((e, _)) => search.on_not_found(e),
-                Err(join) => return Err(PipelineError::TopNotFound(NetError::Unavailable(join.to_string()))),
+                Ok((e, Ok(Block::Chk(_)))) => {
+                    cause = Some(Failure::InvalidData);
+                    search.on_not_found(e);
+                }
+                Ok((e, Err(Failure::NotFound { .. }))) => search.on_not_found(e),
+                Ok((e, Err(f))) => {
+                    cause = Some(f);
+                    search.on_not_found(e);
+                }
+                Err(join) => return Err(task_failure(&join)),
             }
         }
     }
-    let (edition, block) = search.result().ok_or(PipelineError::NoEdition(request.edition))?;
+    let Some((edition, block)) = search.result() else {
+        return Err(cause.map_or(PipelineError::NoEdition(request.edition), PipelineError::Top));
+    };
     Ok((Some(edition), signed::decode(block, &request.with_edition(edition))?))
+}
+
+/// Where a long-running client (the daemon) keeps the blocks of interrupted fetches: one
+/// resume directory per document under `dir`, named by a keyed hash of the URI so that a
+/// directory listing names nothing to someone without the secret.
+#[derive(Debug, Clone)]
+pub struct Downloads {
+    dir: PathBuf,
+    secret: Vec<u8>,
+}
+
+impl Downloads {
+    /// Resume directories go under `dir`; `secret` keys their names (the daemon uses its
+    /// API token).
+    pub fn new(dir: PathBuf, secret: &[u8]) -> Self {
+        Self { dir, secret: secret.to_vec() }
+    }
+
+    /// The name of `uri`'s resume directory; also what makes two fetches "the same
+    /// document" (they would share, and trample, one directory).
+    pub fn key(&self, uri: &Uri) -> String {
+        let digest = Sha256::new()
+            .chain_update(b"pamphlet/partial/v1")
+            .chain_update(&self.secret)
+            .chain_update(uri.to_string().as_bytes())
+            .finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The resume directory of `uri`.
+    pub fn dir_of(&self, uri: &Uri) -> PathBuf {
+        self.dir.join(self.key(uri))
+    }
+}
+
+/// Fetches `uri` resuming from, and saving to, its directory in `downloads` (deleted when
+/// the fetch completes). When the document itself is bad or gone there is nothing to
+/// resume, so its directory is deleted too; when the network failed it is kept for the
+/// next attempt.
+pub async fn fetch_resumable<N: BlockNetwork>(
+    net: &Arc<N>,
+    uri: &Uri,
+    downloads: &Downloads,
+    parallel: usize,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Fetched, PipelineError> {
+    let dir = downloads.dir_of(uri);
+    let options = FetchOptions { parallel, partial_dir: Some(dir.clone()) };
+    let result = fetch(net, uri, &options, progress).await;
+    if let Err(PipelineError::Client(_)) = &result {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(error = %e, "cannot remove a resume directory");
+            }
+        }
+    }
+    result
+}
+
+/// Heals a document after a fetch that rebuilt `blocks` with FEC: inserts them again so
+/// the next fetcher finds them. Best effort; returns how many the network took.
+pub async fn heal<N: BlockNetwork>(net: &Arc<N>, blocks: Vec<ChkBlock>) -> usize {
+    let mut stored = 0;
+    for block in blocks {
+        if net.insert(Block::Chk(block)).await.is_ok() {
+            stored += 1;
+        }
+    }
+    stored
 }
 
 /// Fetches a CHK document (splitfile or single block) with up to `options.parallel`
@@ -245,6 +349,8 @@ async fn fetch_chk<N: BlockNetwork>(
     }
     let parallel = options.parallel.max(1);
     let mut requests = 0;
+    // Why blocks went missing, when it was not simply "not found".
+    let mut cause = None;
     let mut in_flight = JoinSet::new();
     let mut asked = std::collections::HashSet::new();
     loop {
@@ -273,7 +379,7 @@ async fn fetch_chk<N: BlockNetwork>(
         let Some(joined) = in_flight.join_next().await else {
             return Err(ClientError::BadManifest("fetch stalled with nothing to request").into());
         };
-        let (key, result) = joined.map_err(|e| PipelineError::TopNotFound(NetError::Unavailable(e.to_string())))?;
+        let (key, result) = joined.map_err(|e| task_failure(&e))?;
         match result {
             Ok(Block::Chk(block)) => {
                 if let Some(p) = partial.as_mut() {
@@ -281,9 +387,10 @@ async fn fetch_chk<N: BlockNetwork>(
                 }
                 fetch.on_block(&key, &block)?;
             }
-            Ok(Block::Ssk(_)) => fetch.on_not_found(&key)?,
-            Err(e) if key == top.routing_key => return Err(PipelineError::TopNotFound(e)),
-            Err(_) => fetch.on_not_found(&key)?,
+            // The node checks blocks against the key it asked for: this is a bug or a lie.
+            Ok(Block::Ssk(_)) => missing(&mut fetch, &key, &mut cause, Failure::InvalidData)?,
+            Err(e) if key == top.routing_key => return Err(PipelineError::Top(e)),
+            Err(e) => missing(&mut fetch, &key, &mut cause, e)?,
         }
         progress(fetch.progress());
     }
@@ -295,6 +402,24 @@ async fn fetch_chk<N: BlockNetwork>(
         p.remove()?;
     }
     Ok(Fetched { document, edition: None, heal, requests, not_found })
+}
+
+/// Records a block that could not be had (FEC may fill in for it); when too few blocks of
+/// its segment remain, the error keeps the failure that took them, unless every one was
+/// simply not found.
+fn missing(
+    fetch: &mut Fetch,
+    key: &RoutingKey,
+    cause: &mut Option<Failure>,
+    why: Failure,
+) -> Result<(), PipelineError> {
+    if !matches!(why, Failure::NotFound { .. }) {
+        *cause = Some(why);
+    }
+    fetch.on_not_found(key).map_err(|e| match (e, cause.clone()) {
+        (ClientError::NotFound { missing, of }, Some(cause)) => PipelineError::Blocks { missing, of, cause },
+        (e, _) => PipelineError::Client(e),
+    })
 }
 
 /// Inserts blocks with up to `parallel` in flight; fails on the first block that fails.
@@ -319,7 +444,7 @@ async fn insert_blocks<N: BlockNetwork>(
             set.spawn(async move { net.insert(block).await });
         }
         let Some(joined) = set.join_next().await else { return Ok(()) };
-        match joined.map_err(|e| PipelineError::Insert(NetError::Unavailable(e.to_string())))? {
+        match joined.map_err(|e| task_failure(&e))? {
             Ok(InsertOutcome::Stored) => {}
             // CHKs cannot collide (same key, same content); a collision here is an SSK.
             Ok(InsertOutcome::Collision(_)) => return Err(PipelineError::Collision),
@@ -341,7 +466,7 @@ pub async fn insert_chk<N: BlockNetwork>(
     // Encoding hashes and encrypts every byte: keep it off the async workers.
     let encoded = tokio::task::spawn_blocking(move || splitfile::encode(&data, &options))
         .await
-        .map_err(|e| PipelineError::Insert(NetError::Unavailable(e.to_string())))??;
+        .map_err(|e| task_failure(&e))??;
     let top = encoded.top.clone();
     let mut blocks: Vec<Block> = encoded.blocks.into_iter().map(Block::Chk).collect();
     // The top block goes last, so a published URI never names a manifest whose blocks are
@@ -365,7 +490,7 @@ pub async fn insert_signed<N: BlockNetwork>(
 ) -> Result<SskRequestUri, PipelineError> {
     let signed = tokio::task::spawn_blocking(move || signed::encode(&insert, &data, &options))
         .await
-        .map_err(|e| PipelineError::Insert(NetError::Unavailable(e.to_string())))??;
+        .map_err(|e| task_failure(&e))??;
     if let Some(e) = signed.splitfile {
         insert_blocks(net, e.blocks.into_iter().map(Block::Chk).collect(), parallel, progress).await?;
     }
@@ -416,7 +541,30 @@ mod tests {
         let uri = insert(&net, &data(10)).await;
         net.blocks.lock().unwrap().clear();
         let err = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap_err();
-        assert!(matches!(err, PipelineError::TopNotFound(NetError::NotFound { .. })), "{err}");
+        assert!(matches!(err, PipelineError::Top(Failure::NotFound { .. })), "{err}");
+    }
+
+    #[tokio::test]
+    async fn blocks_that_time_out_are_not_reported_as_not_found() {
+        let timed_out = Failure::TimedOut { htl_left: Some(2), peers_tried: 1 };
+        let net = Arc::new(MapNetwork { fail_with: Some(timed_out.clone()), ..MapNetwork::default() });
+        let uri = insert(&net, &data(8 * CHK_PAYLOAD_LEN)).await;
+        // 8 data + 4 check blocks in one segment: losing 5 is more than FEC covers.
+        {
+            let mut map = net.blocks.lock().unwrap();
+            let lost: Vec<RoutingKey> = map.keys().copied().filter(|k| *k != uri.routing_key).take(5).collect();
+            for k in &lost {
+                map.remove(k);
+            }
+        }
+        let err = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap_err();
+        assert!(matches!(err, PipelineError::Blocks { missing: 5, of: 12, .. }), "{err}");
+        assert_eq!(err.failure(), timed_out);
+
+        // No edition of a USK answers in time: timed out, not "no edition".
+        let ins = SskInsertUri::new(SskPrivateKey::from_seed([3; 32]), CryptoKey::from_bytes([4; 32]), "n", 1, true);
+        let err = fetch(&net, &Uri::SskRequest(ins.request_uri()), &FetchOptions::default(), &|_| {}).await;
+        assert_eq!(err.unwrap_err().failure(), timed_out);
     }
 
     #[tokio::test]

@@ -12,14 +12,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
-use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::api::ApiBackend;
-use crate::client::pipeline::{BlockNetwork, InsertOutcome, NetError};
-use crate::link::NodeRef;
+use crate::api::backend::{Counters, NodeSnapshot, PeerSnapshot, StoreSnapshot};
+use crate::client::pipeline::{BlockNetwork, InsertOutcome};
 use crate::location::Location;
-use crate::node::{Event, FailReason, Node, OpId};
+use crate::node::{Event, Failure, Node, OpId};
 use crate::store::BlockStore;
 use crate::transport::{SendError, TransportEvent, TransportHandle};
 
@@ -29,86 +27,50 @@ const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_millis(200
 /// A request from a client to the node task.
 #[derive(Debug)]
 enum Command {
-    Fetch { kind: BlockKind, key: RoutingKey, reply: oneshot::Sender<Result<Block, NetError>> },
-    Insert { block: Block, reply: oneshot::Sender<Result<InsertOutcome, NetError>> },
+    Fetch { kind: BlockKind, key: RoutingKey, reply: oneshot::Sender<Result<Block, Failure>> },
+    Insert { block: Block, reply: oneshot::Sender<Result<InsertOutcome, Failure>> },
 }
 
-/// A snapshot for status displays, refreshed by the node task after every input.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// The node's status as JSON (`GET /v1/status`).
-    pub status: Value,
-    /// The connected peers as JSON (`GET /v1/peers`).
-    pub peers: Value,
-}
-
-/// The handle clients use: implements [`BlockNetwork`] and [`ApiBackend`].
+/// The handle clients use to move blocks ([`BlockNetwork`]) and read the node task's
+/// latest [`NodeSnapshot`].
 #[derive(Debug, Clone)]
 pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
-    snapshot: Arc<Mutex<Snapshot>>,
-    transport: TransportHandle,
-    friends_file: std::path::PathBuf,
+    snapshot: Arc<Mutex<NodeSnapshot>>,
 }
 
-fn reason_to_error(reason: FailReason, tried: u32) -> NetError {
-    match reason {
-        FailReason::RouteNotFound => NetError::RouteNotFound { tried },
-        FailReason::RecentlyFailed | FailReason::KeyBusy => NetError::RetryLater,
-        _ => NetError::NotFound { tried },
+impl NodeHandle {
+    /// The node's status as of the last refresh (at most `SNAPSHOT_EVERY` old).
+    pub fn snapshot(&self) -> NodeSnapshot {
+        self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
 impl BlockNetwork for NodeHandle {
-    fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, NetError>> + Send {
+    fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, Failure>> + Send {
         let commands = self.commands.clone();
         async move {
             let (reply, rx) = oneshot::channel();
-            commands
-                .send(Command::Fetch { kind, key, reply })
-                .await
-                .map_err(|_| NetError::Unavailable("the node is shutting down".into()))?;
-            rx.await.map_err(|_| NetError::Unavailable("the node is shutting down".into()))?
+            commands.send(Command::Fetch { kind, key, reply }).await.map_err(|_| Failure::Unavailable)?;
+            rx.await.map_err(|_| Failure::Unavailable)?
         }
     }
 
-    fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, NetError>> + Send {
+    fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
         let commands = self.commands.clone();
         async move {
             let (reply, rx) = oneshot::channel();
-            commands
-                .send(Command::Insert { block, reply })
-                .await
-                .map_err(|_| NetError::Unavailable("the node is shutting down".into()))?;
-            rx.await.map_err(|_| NetError::Unavailable("the node is shutting down".into()))?
+            commands.send(Command::Insert { block, reply }).await.map_err(|_| Failure::Unavailable)?;
+            rx.await.map_err(|_| Failure::Unavailable)?
         }
-    }
-}
-
-impl ApiBackend for NodeHandle {
-    fn status(&self) -> Value {
-        let mut s = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).status.clone();
-        s["noderef"] = json!(self.transport.node_ref().to_string());
-        s
-    }
-
-    fn peers(&self) -> Value {
-        self.snapshot.lock().unwrap_or_else(PoisonError::into_inner).peers.clone()
-    }
-
-    fn add_friend(&self, noderef: &str) -> Result<Value, String> {
-        let r: NodeRef = noderef.parse().map_err(|e| format!("bad node reference: {e}"))?;
-        let peer = self.transport.add_friend(r).map_err(|e| e.to_string())?;
-        super::datadir::append_friend(&self.friends_file, &r).map_err(|e| e.to_string())?;
-        Ok(json!({ "added": r.to_string(), "peer": format!("{:016x}", peer.0) }))
     }
 }
 
 /// Waiting clients by operation.
 #[derive(Debug, Default)]
 struct Pending {
-    fetches: HashMap<OpId, oneshot::Sender<Result<Block, NetError>>>,
-    inserts: HashMap<OpId, oneshot::Sender<Result<InsertOutcome, NetError>>>,
+    fetches: HashMap<OpId, oneshot::Sender<Result<Block, Failure>>>,
+    inserts: HashMap<OpId, oneshot::Sender<Result<InsertOutcome, Failure>>>,
 }
 
 impl Pending {
@@ -121,7 +83,7 @@ impl Pending {
             }
             Event::FetchFailed { op, reason, peers_tried } => {
                 if let Some(r) = self.fetches.remove(&op) {
-                    let _ = r.send(Err(reason_to_error(reason, peers_tried)));
+                    let _ = r.send(Err(Failure::from_reason(reason, peers_tried)));
                 }
             }
             Event::InsertSucceeded { op, .. } => {
@@ -136,44 +98,44 @@ impl Pending {
             }
             Event::InsertFailed { op, reason, peers_tried } => {
                 if let Some(r) = self.inserts.remove(&op) {
-                    let _ = r.send(Err(reason_to_error(reason, peers_tried)));
+                    let _ = r.send(Err(Failure::from_reason(reason, peers_tried)));
                 }
             }
         }
     }
 }
 
-fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> Snapshot {
+fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeSnapshot {
     let stats = node.stats();
     let store = node.store().stats();
-    let peers: Vec<Value> = node
+    let peers = node
         .peer_ids()
         .into_iter()
-        .map(|p| {
-            let loc = node.peer(p).map(|e| e.location.as_f64());
-            json!({ "peer": format!("{:016x}", p.0), "location": loc })
-        })
+        .map(|peer| PeerSnapshot { peer, location: node.peer(peer).map(|e| e.location.as_f64()) })
         .collect();
-    Snapshot {
-        status: json!({
-            "location": node.location().as_f64(),
-            "peers": peers.len(),
-            "listen": transport.local_addr().to_string(),
-            "in_flight": node.in_flight(),
-            "requests_received": stats.requests_received,
-            "inserts_received": stats.inserts_received,
-            "found_locally": stats.found_locally,
-            "forwarded": stats.forwarded,
-            "local_fetches": stats.local_fetches,
-            "swaps_attempted": stats.swaps_attempted,
-            "swaps_done": stats.swaps_done,
-            "store": {
-                "store_blocks": store.store_blocks, "store_bytes": store.store_bytes,
-                "store_capacity": store.store_capacity, "cache_blocks": store.cache_blocks,
-                "cache_bytes": store.cache_bytes, "cache_capacity": store.cache_capacity,
-            },
-        }),
-        peers: Value::Array(peers),
+    NodeSnapshot {
+        location: node.location().as_f64(),
+        peers,
+        listen: transport.local_addr().to_string(),
+        noderef: transport.node_ref().to_string(),
+        in_flight: node.in_flight(),
+        counters: Counters {
+            requests_received: stats.requests_received,
+            inserts_received: stats.inserts_received,
+            found_locally: stats.found_locally,
+            forwarded: stats.forwarded,
+            local_fetches: stats.local_fetches,
+            swaps_attempted: stats.swaps_attempted,
+            swaps_done: stats.swaps_done,
+        },
+        store: StoreSnapshot {
+            store_blocks: store.store_blocks,
+            store_bytes: store.store_bytes,
+            store_capacity: store.store_capacity,
+            cache_blocks: store.cache_blocks,
+            cache_bytes: store.cache_bytes,
+            cache_capacity: store.cache_capacity,
+        },
     }
 }
 
@@ -218,11 +180,10 @@ pub fn spawn<S: BlockStore + Send + 'static>(
     transport: TransportHandle,
     mut events: mpsc::Receiver<TransportEvent>,
     mut shutdown: watch::Receiver<bool>,
-    friends_file: std::path::PathBuf,
 ) -> std::io::Result<(NodeHandle, NodeTask<S>)> {
     let (commands, mut command_rx) = mpsc::channel::<Command>(256);
     let shared = Arc::new(Mutex::new(snapshot(&node, &transport)));
-    let handle = NodeHandle { commands, snapshot: Arc::clone(&shared), transport: transport.clone(), friends_file };
+    let handle = NodeHandle { commands, snapshot: Arc::clone(&shared) };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
     let (done_tx, done) = oneshot::channel();
     let task = async move {
@@ -296,4 +257,86 @@ pub fn spawn<S: BlockStore + Send + 'static>(
 /// The location a fresh node starts at: uniform on the circle.
 pub fn random_location(rng: &mut impl rand::RngCore) -> Location {
     Location(rng.next_u64())
+}
+
+#[cfg(test)]
+mod tests {
+    use pamphlet_crypto::{chk, ChkFlags};
+
+    use super::*;
+    use crate::node::{FailReason, RetryCause};
+
+    fn block(i: u8) -> Block {
+        Block::Chk(chk::encode(&[i; 3], ChkFlags::default()).unwrap().0)
+    }
+
+    /// A fetch and an insert waiting on ops 1 and 2; returns their receivers.
+    #[allow(clippy::type_complexity)]
+    fn waiting(
+        pending: &mut Pending,
+    ) -> (oneshot::Receiver<Result<Block, Failure>>, oneshot::Receiver<Result<InsertOutcome, Failure>>) {
+        let (f, frx) = oneshot::channel();
+        let (i, irx) = oneshot::channel();
+        pending.fetches.insert(OpId(1), f);
+        pending.inserts.insert(OpId(2), i);
+        (frx, irx)
+    }
+
+    #[test]
+    fn every_fetch_failure_reaches_its_client_with_its_own_kind() {
+        let cases = [
+            (FailReason::DataNotFound { htl: 18 }, Failure::NotFound { htl: Some(18), peers_tried: Some(3) }),
+            (FailReason::RouteNotFound { htl_left: 9 }, Failure::RouteNotFound { htl_left: Some(9), peers_tried: 3 }),
+            (FailReason::TimedOut { htl_left: 4 }, Failure::TimedOut { htl_left: Some(4), peers_tried: 3 }),
+            (FailReason::RecentlyFailed, Failure::RetryLater { cause: RetryCause::RecentlyFailed }),
+            (FailReason::KeyBusy, Failure::RetryLater { cause: RetryCause::InProgress }),
+            (FailReason::InvalidBlock, Failure::BadInput),
+        ];
+        let mut seen = Vec::new();
+        for (reason, want) in cases {
+            let mut pending = Pending::default();
+            let (mut fetch, mut insert) = waiting(&mut pending);
+            pending.deliver(Event::FetchFailed { op: OpId(1), reason, peers_tried: 3 });
+            assert_eq!(fetch.try_recv().unwrap(), Err(want.clone()), "{reason:?}");
+            assert!(insert.try_recv().is_err(), "only the waiting fetch hears of it");
+            pending.deliver(Event::InsertFailed { op: OpId(2), reason, peers_tried: 3 });
+            assert_eq!(insert.try_recv().unwrap(), Err(want.clone()), "{reason:?}");
+            assert!(pending.fetches.is_empty() && pending.inserts.is_empty());
+            assert!(!seen.contains(&want), "{reason:?} folded into another reason's failure");
+            seen.push(want);
+        }
+    }
+
+    #[test]
+    fn successes_and_collisions_reach_their_clients() {
+        let mut pending = Pending::default();
+        let (mut fetch, mut insert) = waiting(&mut pending);
+        pending.deliver(Event::FetchSucceeded { op: OpId(1), block: block(1), peers_tried: 1, local: false });
+        assert_eq!(fetch.try_recv().unwrap(), Ok(block(1)));
+        pending.deliver(Event::InsertSucceeded {
+            op: OpId(2),
+            key: block(2).routing_key(),
+            peers_tried: 1,
+            htl_exhausted: true,
+        });
+        assert_eq!(insert.try_recv().unwrap(), Ok(InsertOutcome::Stored));
+
+        let (_, mut insert) = waiting(&mut pending);
+        pending.deliver(Event::InsertCollision { op: OpId(2), existing: block(3) });
+        assert_eq!(insert.try_recv().unwrap(), Ok(InsertOutcome::Collision(block(3))));
+    }
+
+    #[test]
+    fn events_for_nobody_or_a_gone_client_are_dropped() {
+        let mut pending = Pending::default();
+        let (fetch, _insert) = waiting(&mut pending);
+        // An op nobody waits for (already answered) changes nothing.
+        pending.deliver(Event::FetchSucceeded { op: OpId(7), block: block(1), peers_tried: 0, local: true });
+        assert_eq!(pending.fetches.len(), 1);
+        // A client that gave up: delivering must not panic, and forgets the waiter.
+        drop(fetch);
+        let reason = FailReason::TimedOut { htl_left: 1 };
+        pending.deliver(Event::FetchFailed { op: OpId(1), reason, peers_tried: 1 });
+        assert!(pending.fetches.is_empty());
+    }
 }

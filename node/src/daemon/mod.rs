@@ -17,6 +17,7 @@
 // A driver: reads the clock to feed the sans-IO node.
 #![allow(clippy::disallowed_methods)]
 
+pub mod backend;
 pub mod config;
 pub mod datadir;
 pub mod driver;
@@ -28,9 +29,10 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use self::backend::DaemonBackend;
 use self::config::Config;
-use self::driver::NodeHandle;
-use crate::api::{self, ApiState};
+use crate::api::{self, AddFriendError, ApiState};
+use crate::client::pipeline::Downloads;
 use crate::link::NodeRef;
 use crate::node::{Node, NodeConfig};
 use crate::store::disk::{DiskStore, DiskStoreConfig};
@@ -67,6 +69,9 @@ pub enum DaemonError {
         /// What failed.
         message: String,
     },
+    /// A friend could not be added.
+    #[error(transparent)]
+    AddFriend(#[from] AddFriendError),
     /// The API could not start.
     #[error("cannot start the client API on {addr}: {source}")]
     Api {
@@ -121,7 +126,7 @@ pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonErro
 /// A running node: transport, node task and API.
 pub struct Daemon<S: BlockStore + Send + 'static = DiskStore> {
     dir: PathBuf,
-    handle: NodeHandle,
+    handle: DaemonBackend,
     transport: TransportHandle,
     api_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
@@ -205,21 +210,24 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         };
         let node = Node::new(node_config, store);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (handle, node_task) = driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), friends_file)
-            .map_err(|e| {
+        let (node_handle, node_task) =
+            driver::spawn(node, transport.clone(), events, shutdown_rx.clone()).map_err(|e| {
                 tracing::error!(error = %e, "cannot start the node thread");
                 DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
             })?;
+        let handle = DaemonBackend::new(node_handle, transport.clone(), friends_file);
 
         let listener = tokio::net::TcpListener::bind(config.api_listen)
             .await
             .map_err(|source| DaemonError::Api { addr: config.api_listen, source })?;
         let api_addr = listener.local_addr().map_err(|source| DaemonError::Api { addr: config.api_listen, source })?;
+        // The token keys the resume directories' names.
+        let downloads = Downloads::new(dir.join("downloads"), token.as_bytes());
         let state = ApiState {
             backend: Arc::new(handle.clone()),
             jobs: Arc::default(),
             token,
-            downloads: dir.join("downloads"),
+            downloads,
             parallel: config.parallel,
         };
         let app = api::router(Arc::new(state));
@@ -248,18 +256,16 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         self.api_addr
     }
 
-    /// The handle the API uses (a [`crate::client::pipeline::BlockNetwork`]).
-    pub fn handle(&self) -> &NodeHandle {
+    /// The handle the API uses (a [`crate::client::pipeline::BlockNetwork`] and
+    /// [`crate::api::ApiBackend`]).
+    pub fn handle(&self) -> &DaemonBackend {
         &self.handle
     }
 
     /// Adds a friend while running (and remembers it).
     pub fn add_friend(&self, friend: &NodeRef) -> Result<(), DaemonError> {
-        use crate::api::ApiBackend;
-        self.handle
-            .add_friend(&friend.to_string())
-            .map(|_| ())
-            .map_err(|message| DaemonError::Listen { addr: self.transport.local_addr(), message })
+        self.handle.add(*friend)?;
+        Ok(())
     }
 
     /// Stops the API, the node task and every link; saves the routing state; returns the

@@ -3,21 +3,34 @@
 
 use pamphlet_crypto::{Block, RoutingKey};
 
+use crate::id::Htl;
+
 /// Identifies one local fetch or insert started with `start_fetch` / `start_insert`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OpId(pub u64);
 
-/// Why a local operation failed.
+/// Why a local operation failed, as the sans-IO node sees it. The client of the node
+/// turns it into a [`super::Failure`] (`Failure::from_reason`), the one failure type that
+/// travels on to the person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailReason {
     /// The request ran out of hops without finding the block.
-    DataNotFound,
+    DataNotFound {
+        /// The hops-to-live the request searched with.
+        htl: Htl,
+    },
     /// Every route was tried (or rejected) while hops remained; with no peers at all this
     /// is also the answer.
-    RouteNotFound,
+    RouteNotFound {
+        /// Hops-to-live left when the routes ran out.
+        htl_left: Htl,
+    },
     /// The request's deadline passed.
-    TimedOut,
+    TimedOut {
+        /// Hops-to-live left when it gave up.
+        htl_left: Htl,
+    },
     /// The key failed here moments ago and is quenched; try again later.
     RecentlyFailed,
     /// This node is already inserting this key; wait for that insert to end.

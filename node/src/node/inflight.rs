@@ -282,10 +282,10 @@ impl<S: BlockStore> Node<S> {
         let (reason, htl_left) = match outcome {
             Outcome::HtlExhausted => {
                 self.quench.record(now, kind, key, arrived_htl);
-                (FailReason::DataNotFound, 0)
+                (FailReason::DataNotFound { htl: arrived_htl }, 0)
             }
-            Outcome::RouteNotFound { htl } => (FailReason::RouteNotFound, htl),
-            Outcome::TimedOut { htl } => (FailReason::TimedOut, htl),
+            Outcome::RouteNotFound { htl } => (FailReason::RouteNotFound { htl_left: htl }, htl),
+            Outcome::TimedOut { htl } => (FailReason::TimedOut { htl_left: htl }, htl),
         };
         for &op in &to.local_ops {
             self.events.push_back(Event::FetchFailed { op, reason, peers_tried: to.peers_tried });
@@ -312,9 +312,12 @@ impl<S: BlockStore> Node<S> {
         // answers InsertReply: an honest node never answers an insert with DataNotFound,
         // which lets the upstream treat that answer as a lie.
         let (htl_exhausted, htl_left, reason) = match end {
-            End::Failed(Outcome::RouteNotFound { htl }) if htl > 0 => (false, htl, FailReason::RouteNotFound),
-            End::Failed(Outcome::TimedOut { htl }) if htl > 0 => (false, htl, FailReason::TimedOut),
-            _ => (true, 0, FailReason::RouteNotFound),
+            End::Failed(Outcome::RouteNotFound { htl }) if htl > 0 => {
+                (false, htl, FailReason::RouteNotFound { htl_left: htl })
+            }
+            End::Failed(Outcome::TimedOut { htl }) if htl > 0 => (false, htl, FailReason::TimedOut { htl_left: htl }),
+            // Unused: an insert that ran its hops out succeeded.
+            _ => (true, 0, FailReason::RouteNotFound { htl_left: 0 }),
         };
         if to.remote {
             let area = if self.is_sink(&key) { Area::Store } else { Area::Cache };

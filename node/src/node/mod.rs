@@ -19,6 +19,7 @@
 
 mod config;
 mod event;
+mod failure;
 mod inflight;
 mod stats;
 
@@ -32,6 +33,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use config::{NodeConfig, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
+pub use failure::{Failure, RetryCause};
 pub use stats::NodeStats;
 
 use inflight::{hop_wait, verifies_derived, Answer, Handle, InFlight, Origin, Payload};
