@@ -5,6 +5,11 @@
 //! failure can be replayed with `PAMPHLET_SEED=n cargo test …` without a library API
 //! that only tests need.
 
+// Each test binary includes this module and uses only part of it.
+#![allow(dead_code)]
+
+pub(crate) mod routing;
+
 /// Seeds for a test to run over: `PAMPHLET_SEED` if set (to replay a failure), else
 /// `defaults`.
 pub(crate) fn seeds(defaults: &[u64]) -> Vec<u64> {
