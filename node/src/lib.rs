@@ -1,14 +1,18 @@
 //! pamphlet-node: the node.
 //!
-//! Layout (see docs/architecture.md):
-//! - `wire/`: messages, codec, fixed-size frames (sans-IO);
-//! - `routing/`: locations, peers, per-request state machines (sans-IO);
-//! - `store/`: the `BlockStore` trait, the memory store and the on-disk slot store;
-//! - `node.rs`: `Node`, the deterministic state machine (`handle_*` in, `poll_*` out);
-//! - `transport/` (feature `net`): tokio TCP + Noise links and the driver loop;
-//! - `sim/` (feature `sim`): the deterministic many-node simulator.
+//! Layout, floor by floor (docs/architecture.md; nothing imports from a floor above it):
+//! - `id`, `location`: the shared vocabulary (peer and request ids, HTL, the circle);
+//! - `wire/`, `store/`, `link/`: messages and frames, block stores, the sans-IO Noise
+//!   session and node references;
+//! - `routing/`: per-request state machines, peers, HTL coins, quenching, swapping;
+//! - `node/`: `Node`, the deterministic state machine (`handle_*` in, `poll_*` out);
+//! - `client/`: splitfiles, FEC, manifests and the pipelines over a `BlockNetwork`;
+//! - `transport/` (feature `net`): tokio TCP links carrying `link/` sessions;
+//! - `api/` (feature `net`): the local HTTP/JSON API and its jobs;
+//! - `sim/` (feature `sim`): the deterministic many-node simulator;
+//! - `daemon/` (feature `net`): a running node assembled from all of the above.
 //!
-//! The contract: nothing outside `transport/` touches tokio, sockets, wall clocks or
+//! The contract: nothing below the drivers touches tokio, sockets, wall clocks or
 //! unseeded randomness, so the same `Node` runs under the tokio driver and the simulator.
 
 #![forbid(unsafe_code)]
