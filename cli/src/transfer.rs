@@ -178,6 +178,25 @@ impl Drop for PartFile {
     }
 }
 
+/// Creates the part file, refusing anything already at `path` (a symlink planted there
+/// would otherwise redirect the download to a file of the attacker's choosing).
+fn create_part(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "it already exists (a file or a symlink): another fetch to the same output may be running; \
+             if not, check what it is and remove it"
+                .to_string()
+        } else {
+            e.to_string()
+        };
+        anyhow::anyhow!("cannot create the temporary file {}: {what}", path.display())
+    })
+}
+
 pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     // Parse here too, so a typo is reported before anything else happens.
     // The message names the key type only: a mistyped insert URI or keyword is a secret.
@@ -188,9 +207,13 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
         _ => PathBuf::from("."),
     };
     let file_name = args.output.file_name().context("the output path has no file name")?;
-    let part = PartFile(out_dir.join(format!(".{}.pamphlet-part", file_name.to_string_lossy())));
-    // Fail on an unwritable output before spending time on the network.
-    std::fs::File::create(&part.0).with_context(|| format!("cannot write to {}", args.output.display()))?;
+    let part_path = out_dir.join(format!(".{}.pamphlet-part", file_name.to_string_lossy()));
+    // Fail on an unwritable output before spending time on the network. The part file is
+    // created new (O_EXCL, which also refuses a symlink in its place): a file or symlink
+    // already there is refused, never written through, and left for the user to inspect
+    // (so the guard that removes it is made only once the file is ours).
+    let mut file = create_part(&part_path)?;
+    let part = PartFile(part_path);
 
     let api = ApiClient::for_dir(dir)?;
     let job = api.post_json("/v1/fetch", &json!({ "uri": args.uri.trim() }))?;
@@ -202,7 +225,6 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     });
     bar.finish_and_clear();
     let status = status.map_err(|e| with_advice(e, "fetch failed"))?;
-    let mut file = std::fs::File::create(&part.0).with_context(|| format!("cannot write to {}", part.0.display()))?;
     let size = api.download(id, &mut file)?;
     file.sync_all().with_context(|| format!("cannot write to {}", part.0.display()))?;
     drop(file);
@@ -221,4 +243,30 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     }
     std::io::stdout().flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_in_place_of_the_part_file_is_refused_not_followed() {
+        let dir = std::env::temp_dir().join(format!("pamphlet-part-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let part = dir.join(".out.pamphlet-part");
+        std::os::unix::fs::symlink(&victim, &part).unwrap();
+        let err = create_part(&part).unwrap_err().to_string();
+        assert!(err.contains("already exists"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // A fresh path is created, owner-only.
+        let fresh = dir.join(".other.pamphlet-part");
+        create_part(&fresh).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

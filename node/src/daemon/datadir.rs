@@ -58,6 +58,50 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
+/// Files of the data directory that hold secrets (or, for `friends`, who your friends
+/// are): owner-only, whoever created them.
+pub const SECRET_FILES: [&str; 5] = ["identity.key", "api.token", "state.toml", "friends", "store/store.header"];
+
+/// Makes `dir` owner-only (0700) and every file of [`SECRET_FILES`] in it owner-only
+/// (0600), at every start: a directory that existed before pamphlet (created 0755 by a
+/// user or a package script) or a file restored from a backup would otherwise stay as
+/// readable as it came. Each change is logged as a warning, since it means someone else
+/// may already have read the file. Returns the paths it had to tighten.
+pub fn secure_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>, DataDirError> {
+    let mut tightened = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut tighten = |path: &Path, mode: u32| -> Result<(), DataDirError> {
+            // symlink_metadata: a planted symlink is neither followed nor chmodded.
+            let meta = match std::fs::symlink_metadata(path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io(path)(e)),
+            };
+            if meta.file_type().is_symlink() || meta.permissions().mode() & 0o077 == 0 {
+                return Ok(());
+            }
+            tracing::warn!(
+                path = %path.display(),
+                was = format_args!("{:o}", meta.permissions().mode() & 0o777),
+                now = format_args!("{mode:o}"),
+                "data directory entry was readable by others; tightened (check who could read it)"
+            );
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))?;
+            tightened.push(path.to_path_buf());
+            Ok(())
+        };
+        tighten(dir, 0o700)?;
+        for f in SECRET_FILES {
+            tighten(&dir.join(f), 0o600)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(tightened)
+}
+
 /// Loads the node's static key from `path`, creating one if the file does not exist.
 pub fn load_or_create_keypair(path: &Path) -> Result<StaticKeypair, DataDirError> {
     let damaged = |what: &str| DataDirError::Damaged { path: path.display().to_string(), what: what.into() };
@@ -220,6 +264,32 @@ mod tests {
         assert_eq!(load_or_create_state(&p).unwrap(), NodeState { location: 5, seed: 7, swap_age: 0 });
         std::fs::write(&p, "location = 5\n").unwrap();
         assert!(matches!(load_or_create_state(&p), Err(DataDirError::Damaged { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_loose_directory_and_its_secret_files_are_tightened_at_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("node");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir(dir.join("store")).unwrap();
+        for f in ["friends", "store/store.header"] {
+            std::fs::write(dir.join(f), b"# planted 0644\n").unwrap();
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        // Init on the pre-existing 0755 directory: the daemon's start path.
+        crate::daemon::init(&dir, None).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for f in SECRET_FILES {
+            if dir.join(f).exists() {
+                assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+            }
+        }
+        // Nothing left to tighten the second time.
+        assert!(secure_dir(&dir).unwrap().is_empty());
     }
 
     #[test]

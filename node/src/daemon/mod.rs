@@ -103,6 +103,8 @@ pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonErro
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(dir_err(dir))?;
+    // The mode above applies only when DIR is new: tighten an existing one every start.
+    datadir::secure_dir(dir)?;
     let path = dir.join("config.toml");
     if path.exists() {
         return Ok(Config::load(&path)?);
