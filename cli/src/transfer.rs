@@ -212,7 +212,7 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     // created new (O_EXCL, which also refuses a symlink in its place): a file or symlink
     // already there is refused, never written through, and left for the user to inspect
     // (so the guard that removes it is made only once the file is ours).
-    let mut file = create_part(&part_path)?;
+    let mut file = create_part(&part_path).with_context(|| format!("cannot write {}", args.output.display()))?;
     let part = PartFile(part_path);
 
     let api = ApiClient::for_dir(dir)?;
