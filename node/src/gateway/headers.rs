@@ -79,9 +79,14 @@ mod tests {
             }
         }
         let names: Vec<&str> = SECURITY_HEADERS.iter().map(|(n, _)| *n).collect();
-        for n in ["X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy",
-            "Cross-Origin-Resource-Policy", "Permissions-Policy"]
-        {
+        for n in [
+            "X-Content-Type-Options",
+            "Referrer-Policy",
+            "X-Frame-Options",
+            "Cross-Origin-Opener-Policy",
+            "Cross-Origin-Resource-Policy",
+            "Permissions-Policy",
+        ] {
             assert!(names.contains(&n), "missing {n}");
         }
     }

@@ -24,9 +24,7 @@
 //! Finally [`audit`] re-tokenises the output and re-checks every URL with the `url` crate;
 //! the filter returns nothing it has not audited.
 
-use cssparser::{
-    Delimiter, ParseError, ParseErrorKind, Parser, ToCss, Token, TokenSerializationType,
-};
+use cssparser::{Delimiter, ParseError, ParseErrorKind, Parser, ToCss, Token, TokenSerializationType};
 
 use super::url::{is_safe_output, rewrite, Location, UrlUse};
 
@@ -236,7 +234,8 @@ impl<'l> Writer<'l> {
     fn declaration<'i>(&mut self, p: &mut Parser<'i>, depth: usize) -> Result<(), Bad> {
         let name = p.expect_ident()?.clone();
         let lower = name.to_ascii_lowercase();
-        if FORBIDDEN_PROPERTIES.contains(&lower.as_str()) || lower.ends_with("-binding") || lower.ends_with("behavior") {
+        if FORBIDDEN_PROPERTIES.contains(&lower.as_str()) || lower.ends_with("-binding") || lower.ends_with("behavior")
+        {
             return Err(reject());
         }
         p.expect_colon()?;
@@ -320,7 +319,7 @@ impl<'l> Writer<'l> {
     }
 
     /// Writes `url("<rewritten>")`, or rejects if the link policy drops the URL.
-    fn url<'i>(&mut self, raw: &str) -> Result<(), Bad> {
+    fn url(&mut self, raw: &str) -> Result<(), Bad> {
         let rewritten = rewrite(raw, UrlUse::Embed, self.loc).ok_or_else(reject)?;
         self.put(&Token::Function("url".into()));
         self.put(&Token::QuotedString(rewritten.as_str().into()));
@@ -460,7 +459,7 @@ fn audit_values<'i>(p: &mut Parser<'i>, url_strings: bool, depth: usize) -> Resu
     }
 }
 
-fn check_url<'i>(u: &str) -> Result<(), Bad> {
+fn check_url(u: &str) -> Result<(), Bad> {
     if is_safe_output(u, UrlUse::Embed) {
         Ok(())
     } else {
@@ -492,11 +491,13 @@ mod tests {
 
     #[test]
     fn good_css_is_kept() {
-        let out = sheet("body { color: #333; margin: 0 auto; font: 12px/1.5 \"Helvetica Neue\", sans-serif }\n\
+        let out = sheet(
+            "body { color: #333; margin: 0 auto; font: 12px/1.5 \"Helvetica Neue\", sans-serif }\n\
              h1 > a:hover, .nav li[lang|=en] { background: url(img/bg.png) no-repeat; }\n\
              @media (max-width: 600px) { p { padding: calc(1em + 2px) !important } }\n\
              @font-face { font-family: X; src: url('../fonts/x.woff2') format(\"woff2\"), local(Arial) }\n\
-             @keyframes spin { from { transform: rotate(0deg) } to { transform: rotate(360deg) } }");
+             @keyframes spin { from { transform: rotate(0deg) } to { transform: rotate(360deg) } }",
+        );
         assert!(out.contains("color:#333"), "{out}");
         assert!(out.contains("margin:0 auto"), "{out}");
         assert!(out.contains(&format!("url(\"/{KEY}/css/img/bg.png\")")), "{out}");
@@ -505,7 +506,10 @@ mod tests {
         assert!(out.contains("calc(1em + 2px)"), "{out}");
         assert!(out.contains("!important"), "{out}");
         assert!(out.contains("@keyframes spin"), "{out}");
-        assert!(out.contains("h1>a:hover,.nav li[lang|=en]") || out.contains("h1 > a:hover, .nav li[lang|=en]"), "{out}");
+        assert!(
+            out.contains("h1>a:hover,.nav li[lang|=en]") || out.contains("h1 > a:hover, .nav li[lang|=en]"),
+            "{out}"
+        );
         assert!(out.contains("local(Arial)"), "{out}");
     }
 
@@ -578,9 +582,11 @@ mod tests {
 
     #[test]
     fn unknown_and_broken_input_is_dropped() {
-        let out = sheet("@namespace svg url(http://www.w3.org/2000/svg); @charset \"utf-8\"; \
+        let out = sheet(
+            "@namespace svg url(http://www.w3.org/2000/svg); @charset \"utf-8\"; \
             @-moz-document url-prefix(http://evil.example) { a { color: red } } \
-            @unknown x { y } p { color: green }");
+            @unknown x { y } p { color: green }",
+        );
         assert_eq!(out, "p{color:green;}");
         // A broken url( or string drops its declaration only.
         let out = sheet("a { background: url(a b); color: red } b { content: \"unterminated\n; color: blue }");

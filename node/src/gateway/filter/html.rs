@@ -37,20 +37,117 @@ use super::FilterError;
 /// Text-level and structural HTML, tables, lists, images, and the head elements a
 /// freesite needs (`title`, filtered `style`, `link rel=stylesheet` to a key).
 const TAGS: &[&str] = &[
-    "a", "abbr", "acronym", "address", "article", "aside", "b", "bdi", "bdo", "big", "blockquote", "br", "caption",
-    "center", "cite", "code", "col", "colgroup", "data", "dd", "del", "details", "dfn", "div", "dl", "dt", "em",
-    "figcaption", "figure", "font", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "i", "img",
-    "ins", "kbd", "li", "link", "main", "mark", "nav", "ol", "p", "pre", "q", "rp", "rt", "rtc", "ruby", "s", "samp",
-    "section", "small", "span", "strike", "strong", "style", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
-    "th", "thead", "time", "title", "tr", "tt", "u", "ul", "var", "wbr",
+    "a",
+    "abbr",
+    "acronym",
+    "address",
+    "article",
+    "aside",
+    "b",
+    "bdi",
+    "bdo",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "data",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "font",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hgroup",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "link",
+    "main",
+    "mark",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "rp",
+    "rt",
+    "rtc",
+    "ruby",
+    "s",
+    "samp",
+    "section",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "style",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "title",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "wbr",
 ];
 
 /// Elements removed together with everything inside them: code, embedded documents,
 /// plug-ins, foreign namespaces (SVG and MathML inside HTML, the classic mXSS carriers),
 /// and raw-text elements whose content is not markup.
 const DROP_WITH_CONTENT: &[&str] = &[
-    "script", "noscript", "iframe", "frame", "frameset", "noframes", "object", "embed", "applet", "param", "template",
-    "svg", "math", "xmp", "noembed", "plaintext", "textarea", "select", "button", "audio", "video", "canvas", "portal",
+    "script",
+    "noscript",
+    "iframe",
+    "frame",
+    "frameset",
+    "noframes",
+    "object",
+    "embed",
+    "applet",
+    "param",
+    "template",
+    "svg",
+    "math",
+    "xmp",
+    "noembed",
+    "plaintext",
+    "textarea",
+    "select",
+    "button",
+    "audio",
+    "video",
+    "canvas",
+    "portal",
     "fencedframe",
 ];
 
@@ -85,7 +182,8 @@ const TAG_ATTRIBUTES: &[(&str, &[&str])] = &[
 /// Absolute-URL schemes ammonia lets through to the callback, which then decides: key
 /// schemes become key links, web schemes become warning-page links (or are dropped when
 /// embedded). ammonia drops every other scheme before the callback sees it.
-const SCHEMES: &[&str] = &["http", "https", "ftp", "mailto", "irc", "ircs", "news", "xmpp", "gemini", "freenet", "pamphlet"];
+const SCHEMES: &[&str] =
+    &["http", "https", "ftp", "mailto", "irc", "ircs", "news", "xmpp", "gemini", "freenet", "pamphlet"];
 
 /// What `<a>` elements get as `rel`.
 const LINK_REL: &str = "noopener noreferrer";
@@ -131,7 +229,9 @@ fn sanitizer(loc: Location) -> Builder<'static> {
         .url_relative(UrlRelative::PassThrough)
         .link_rel(Some(LINK_REL))
         .strip_comments(true)
-        .attribute_filter(move |element: &str, attribute: &str, value: &str| filter_attribute(element, attribute, value, &loc));
+        .attribute_filter(move |element: &str, attribute: &str, value: &str| {
+            filter_attribute(element, attribute, value, &loc)
+        });
     b
 }
 

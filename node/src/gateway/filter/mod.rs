@@ -110,7 +110,8 @@ impl Mime {
         });
         // Anything that is not `type/subtype` made of token characters is no type at all.
         let valid = essence.split_once('/').is_some_and(|(t, s)| {
-            let token = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b));
+            let token =
+                |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b));
             token(t) && token(s)
         });
         Self { essence: if valid { essence } else { String::new() }, charset }

@@ -388,8 +388,7 @@ pub(crate) fn is_safe_output(value: &str, how: UrlUse) -> bool {
             && resolved.query_pairs().count() == 1
             && resolved.query_pairs().all(|(k, _)| k == EXTERNAL_LINK_PARAM);
     }
-    resolved.query().is_none()
-        && path.get(1..).and_then(|p| p.get(..4)).is_some_and(|k| KEY_PREFIXES.contains(&k))
+    resolved.query().is_none() && path.get(1..).and_then(|p| p.get(..4)).is_some_and(|k| KEY_PREFIXES.contains(&k))
 }
 
 #[cfg(test)]
@@ -413,15 +412,17 @@ mod tests {
     #[test]
     fn locations_split_root_and_directory() {
         assert_eq!(loc(&format!("/{KEY}/a/b.html")), Location { root: KEY.into(), dir: vec!["a".into()] });
-        assert_eq!(loc(&format!("{KEY}")), Location { root: KEY.into(), dir: vec![] });
+        assert_eq!(loc(KEY), Location { root: KEY.into(), dir: vec![] });
         assert_eq!(loc(&format!("freenet:{KEY}/")), Location { root: KEY.into(), dir: vec![] });
         assert_eq!(
             loc("/USK@pk,ck,AQAB/blog/7/2026/post.html"),
             Location { root: "USK@pk,ck,AQAB/blog/7".into(), dir: vec!["2026".into()] }
         );
-        assert_eq!(loc("/SSK@pk,ck,AQAB/site/index.html"), Location { root: "SSK@pk,ck,AQAB/site".into(), dir: vec![] });
-        for bad in ["/index.html", "", "http://x/CHK@a", &format!("/{KEY}/../x"), &format!("/{KEY}/%2e%2E/x"), "CHK@"]
-        {
+        assert_eq!(
+            loc("/SSK@pk,ck,AQAB/site/index.html"),
+            Location { root: "SSK@pk,ck,AQAB/site".into(), dir: vec![] }
+        );
+        for bad in ["/index.html", "", "http://x/CHK@a", &format!("/{KEY}/../x"), &format!("/{KEY}/%2e%2E/x"), "CHK@"] {
             assert!(matches!(Location::parse(bad), Err(FilterError::BadLocation { .. })), "{bad}");
         }
     }
@@ -476,9 +477,17 @@ mod tests {
         for raw in ["http://evil.example/x", "//evil.example/x", "\\\\evil.example", "/\\evil.example", "mailto:a@b"] {
             assert_eq!(embed(raw), None, "{raw}");
         }
-        for raw in ["javascript:alert(1)", "JaVaScRiPt:x", "jav\tascript:x", " \u{1}javascript:x", "data:text/html,x",
-            "vbscript:x", "file:///etc/passwd", "blob:x", "about:blank"]
-        {
+        for raw in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:x",
+            "jav\tascript:x",
+            " \u{1}javascript:x",
+            "data:text/html,x",
+            "vbscript:x",
+            "file:///etc/passwd",
+            "blob:x",
+            "about:blank",
+        ] {
             assert_eq!(nav(raw), None, "{raw:?}");
             assert_eq!(embed(raw), None, "{raw:?}");
         }
@@ -486,8 +495,20 @@ mod tests {
 
     #[test]
     fn every_output_passes_the_independent_audit() {
-        let inputs = ["other.html", "../index.html", "#x", "http://e.example/", "//e", "\\\\e", "CHK@a,b,c/x y",
-            "/KSK@k", "freenet:USK@a,b,c/n/1/p", "a%2fb", "%zz", "x#a\"b"];
+        let inputs = [
+            "other.html",
+            "../index.html",
+            "#x",
+            "http://e.example/",
+            "//e",
+            "\\\\e",
+            "CHK@a,b,c/x y",
+            "/KSK@k",
+            "freenet:USK@a,b,c/n/1/p",
+            "a%2fb",
+            "%zz",
+            "x#a\"b",
+        ];
         for raw in inputs {
             for how in [UrlUse::Navigate, UrlUse::Embed] {
                 if let Some(out) = rewrite(raw, how, &loc(&format!("/{KEY}/docs/page.html"))) {
