@@ -489,6 +489,20 @@ fn images_are_checked_by_their_bytes() {
     assert!(matches!(filter(b"<svg onload=alert(1)>", "image/png", &loc), Err(FilterError::TypeMismatch { .. })));
 }
 
+#[test]
+fn deep_nesting_does_not_overflow_the_stack() {
+    let deep = format!(
+        "{}<a href=\"http://evil.example/\">deep</a>{}",
+        "<div><span>".repeat(3_000),
+        "</span></div>".repeat(3_000)
+    );
+    let page = page_of(&deep);
+    assert!(page.text.contains("deep"));
+    let css = format!("a {{ b: {} }} c {{ color: red }}", "(".repeat(50_000));
+    let (out, _) = serve(css.as_bytes(), "text/css", "s.css");
+    assert_css_safe(&out);
+}
+
 // ---------------------------------------------------------------------------------------
 // Property tests: arbitrary input never panics, and whatever is served is safe.
 
