@@ -21,6 +21,8 @@ pub mod api;
 pub mod client;
 #[cfg(feature = "net")]
 pub mod daemon;
+#[cfg(feature = "net")]
+pub mod fcp;
 pub mod id;
 pub mod link;
 pub mod location;

@@ -28,11 +28,15 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
         "transport" => &["id", "location", "wire", "link"],
         "api" => &["id", "location", "wire", "store", "routing", "node", "client", "link"],
         "sim" => &["id", "location", "wire", "store", "routing", "node"],
-        "daemon" => &["id", "location", "wire", "store", "link", "routing", "node", "client", "transport", "api"],
+        "fcp" => &["id", "location", "wire", "store", "routing", "node", "client", "link", "api"],
+        "daemon" => {
+            &["id", "location", "wire", "store", "link", "routing", "node", "client", "transport", "api", "fcp"]
+        }
         "lib" => &[
             "api",
             "client",
             "daemon",
+            "fcp",
             "id",
             "link",
             "location",
