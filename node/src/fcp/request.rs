@@ -25,6 +25,28 @@ use crate::client::{fec, signed as signed_doc};
 /// Bit of `Verbosity` that asks for `SimpleProgress`.
 const VERBOSITY_SIMPLE_PROGRESS: u64 = 1;
 
+/// At most one `SimpleProgress` per request this often (and the last one always): a
+/// client loop like pyfreenet's handles one incoming message per 0.1 s poll, so a message
+/// per block would slow a 5 MiB fetch by tens of seconds.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Decides which progress updates are sent.
+#[derive(Debug, Default)]
+struct Throttle(std::sync::Mutex<Option<std::time::Instant>>);
+
+impl Throttle {
+    fn due(&self, last: bool) -> bool {
+        let mut at = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if last || at.is_none_or(|t| now.duration_since(t) >= PROGRESS_INTERVAL) {
+            *at = Some(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Where a put goes.
 #[derive(Debug)]
 enum Target {
@@ -320,8 +342,9 @@ impl PutJob {
         if let Target::Signed { shown, .. } = &target {
             let _ = out.send(generated(shown).encode()).await;
         }
+        let throttle = Throttle::default();
         let progress = |done: usize, total: usize| {
-            if verbosity & VERBOSITY_SIMPLE_PROGRESS != 0 {
+            if verbosity & VERBOSITY_SIMPLE_PROGRESS != 0 && throttle.due(done == total) {
                 let _ = out.try_send(simple_progress(&id, done, total, 0));
             }
         };
@@ -393,8 +416,9 @@ impl GetJob {
             Uri::SskInsert(i) if i.updatable => Some(i.edition),
             _ => None,
         };
+        let throttle = Throttle::default();
         let progress = |p: Progress| {
-            if verbosity & VERBOSITY_SIMPLE_PROGRESS != 0 {
+            if verbosity & VERBOSITY_SIMPLE_PROGRESS != 0 && throttle.due(p.blocks_have == p.blocks_needed) {
                 let _ = out.try_send(simple_progress(&id, p.blocks_have, p.blocks_needed, p.blocks_failed));
             }
         };
