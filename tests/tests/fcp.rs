@@ -5,8 +5,9 @@
 //! makes one and exports its path as `PAMPHLET_PYFREENET_VENV`. Without it the test is
 //! skipped (with the reason on stderr), except under `CI=true`, where it fails.
 
-// Tests report what they measured or skipped on stderr.
-#![allow(clippy::print_stderr)]
+// Tests report what they measured or skipped on stderr, and drive real processes with
+// real time.
+#![allow(clippy::print_stderr, clippy::disallowed_methods)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
