@@ -26,6 +26,8 @@ pub mod client;
 #[cfg(feature = "net")]
 pub mod daemon;
 #[cfg(feature = "net")]
+pub mod fcp;
+#[cfg(feature = "net")]
 pub mod gateway;
 pub mod id;
 pub mod link;

@@ -5,7 +5,7 @@
 //! commented file with a free loopback port chosen once, so the node's reference (which
 //! friends keep) stays valid across restarts.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,14 @@ pub struct Config {
     /// requests from friends are always answered). Swapping is what makes a darknet of
     /// friends routable; see docs/routing.md.
     pub swap_interval_ms: u64,
+    /// Where FCP (Hyphanet's client protocol, docs/fcp.md) listens: an address, or "off".
+    /// Unset: 127.0.0.1:9481, or a free loopback port if another node has that one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fcp_listen: Option<crate::fcp::FcpListen>,
+    /// Client addresses besides loopback allowed to connect to FCP; needed for a
+    /// non-loopback `fcp_listen` (FCP has no authentication).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fcp_allowed_hosts: Vec<IpAddr>,
 }
 
 impl Default for Config {
@@ -48,6 +56,8 @@ impl Default for Config {
             max_htl: 18,
             parallel: 16,
             swap_interval_ms: 10_000,
+            fcp_listen: None,
+            fcp_allowed_hosts: Vec::new(),
         }
     }
 }
@@ -103,7 +113,8 @@ impl Config {
              # listen: where friends connect (TCP). api_listen: the local client API (loopback only).\n\
              # store_bytes / cache_bytes: sizes of the two store areas (cache 0: no cache). max_htl: at most 18.\n\
              # parallel: block requests in flight per fetch or insert.\n\
-             # swap_interval_ms: how often this node starts a location swap (0: never).\n{body}"
+             # swap_interval_ms: how often this node starts a location swap (0: never).\n\
+             # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -125,6 +136,7 @@ impl Config {
         if !(1..=256).contains(&self.parallel) {
             return Err(format!("parallel = {} is out of range: use 1 to 256", self.parallel));
         }
+        crate::fcp::server::validate(self.fcp_listen, &self.fcp_allowed_hosts)?;
         let min = 1024 * 1024;
         if self.store_bytes < min {
             return Err("store_bytes must be at least 1 MiB (1048576)".into());

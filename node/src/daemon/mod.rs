@@ -9,6 +9,8 @@
 //! DIR/state.toml     location, RNG seed and swap age (0600)
 //! DIR/api.token      the client API's bearer token (0600)
 //! DIR/api.addr       where the running node's API listens (removed at clean shutdown)
+//! DIR/fcp.addr       where the running node's FCP server listens (docs/fcp.md; removed at
+//!                    clean shutdown; absent with fcp_listen = "off")
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
 //! DIR/store/         the block store
 //! DIR/downloads/     blocks of interrupted fetches, removed when they complete
@@ -33,6 +35,7 @@ use self::backend::DaemonBackend;
 use self::config::Config;
 use crate::api::{self, AddFriendError, ApiState};
 use crate::client::pipeline::Downloads;
+use crate::fcp;
 use crate::link::NodeRef;
 use crate::node::{Node, NodeConfig};
 use crate::store::disk::{DiskStore, DiskStoreConfig};
@@ -77,6 +80,14 @@ pub enum DaemonError {
     Api {
         /// The configured address.
         addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The FCP server could not start (e.g. its configured address is taken).
+    #[error("cannot start FCP on {addr}: {source} (set fcp_listen in config.toml, or \"off\")")]
+    Fcp {
+        /// The configured address (or the default).
+        addr: String,
         /// What failed.
         source: std::io::Error,
     },
@@ -134,6 +145,8 @@ pub struct Daemon<S: BlockStore + Send + 'static = DiskStore> {
     shutdown: watch::Sender<bool>,
     node_task: driver::NodeTask<S>,
     api_task: tokio::task::JoinHandle<()>,
+    /// The FCP server, unless `fcp_listen = "off"`.
+    fcp: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     /// Held (locked) while the daemon runs.
     _lock: File,
 }
@@ -233,6 +246,27 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             parallel: config.parallel,
         };
         let app = api::router(Arc::new(state));
+        let fcp_err = |source| DaemonError::Fcp {
+            addr: match config.fcp_listen {
+                Some(fcp::FcpListen::At(a)) => a.to_string(),
+                _ => format!("127.0.0.1:{}", fcp::server::DEFAULT_PORT),
+            },
+            source,
+        };
+        let fcp = match fcp::server::bind(config.fcp_listen).await.map_err(fcp_err)? {
+            None => None,
+            Some(listener) => {
+                let addr = listener.local_addr().map_err(fcp_err)?;
+                let fcp_config = fcp::FcpConfig {
+                    allowed_hosts: config.fcp_allowed_hosts.clone(),
+                    parallel: config.parallel,
+                    ..fcp::FcpConfig::default()
+                };
+                let task = fcp::server::spawn(listener, Arc::new(handle.clone()), fcp_config, shutdown_rx.clone());
+                datadir::write_private(&dir.join("fcp.addr"), addr.to_string().as_bytes())?;
+                Some((addr, task))
+            }
+        };
         let mut api_shutdown = shutdown_rx;
         let api_task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -244,8 +278,9 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         });
         // Written last: its presence tells the CLI the node is ready.
         datadir::write_private(&dir.join("api.addr"), api_addr.to_string().as_bytes())?;
-        tracing::info!(listen = %transport.local_addr(), api = %api_addr, "node running");
-        Ok(Self { dir: dir.to_owned(), handle, transport, api_addr, shutdown, node_task, api_task, _lock: lock })
+        let fcp_addr = fcp.as_ref().map(|(a, _)| *a);
+        tracing::info!(listen = %transport.local_addr(), api = %api_addr, fcp = ?fcp_addr, "node running");
+        Ok(Self { dir: dir.to_owned(), handle, transport, api_addr, shutdown, node_task, api_task, fcp, _lock: lock })
     }
 
     /// This node's reference, to give to friends.
@@ -256,6 +291,11 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     /// Where the client API listens.
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// Where the FCP server listens (`None` with `fcp_listen = "off"`).
+    pub fn fcp_addr(&self) -> Option<SocketAddr> {
+        self.fcp.as_ref().map(|(a, _)| *a)
     }
 
     /// The handle the API uses (a [`crate::client::pipeline::BlockNetwork`] and
@@ -274,8 +314,12 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     /// node's store so the caller can flush it.
     pub async fn stop(self) -> Result<S, DaemonError> {
         let _ = std::fs::remove_file(self.dir.join("api.addr"));
+        let _ = std::fs::remove_file(self.dir.join("fcp.addr"));
         let _ = self.shutdown.send(true);
         let _ = self.api_task.await;
+        if let Some((_, task)) = self.fcp {
+            let _ = task.await;
+        }
         let node = self
             .node_task
             .join()
