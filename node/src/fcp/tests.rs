@@ -265,8 +265,10 @@ async fn unknown_messages_and_bad_fields_keep_the_connection() {
     c.send(Message::new("WatchGlobal").with("Enabled", "true")).await;
     c.send(Message::new("GetNode").with("Identifier", "n").with("WithVolatile", "true")).await;
     let n = c.recv().await;
-    assert_eq!((n.name.as_str(), n.get("volatile.blocks")), ("NodeData", Some("0")));
+    assert_eq!((n.name.as_str(), n.get("volatile.location")), ("NodeData", Some("0.5")));
     c.send(Message::new("ListPeers").with("Identifier", "l")).await;
+    let peer = c.recv().await;
+    assert_eq!((peer.name.as_str(), peer.get("identity")), ("Peer", Some("00000000000000ab")));
     assert_eq!(c.recv().await.name, "EndListPeers");
     c.send(Message::new("Disconnect")).await;
     assert!(c.try_recv().await.is_none());
