@@ -125,7 +125,6 @@ fn a_silent_peer_times_out_and_is_routed_around() {
 fn add_trusting(net: &mut Network, location: f64) -> usize {
     let mut c = net.config(net.len(), Location::from_f64(location));
     c.not_found_cap = u8::MAX;
-    c.relay_not_found_cap = u8::MAX;
     net.add_node_with(c, pamphlet_node::store::MemoryStore::default())
 }
 
@@ -204,9 +203,8 @@ fn htl_exhaustion_ends_with_data_not_found_and_quenches() {
     }
 }
 
-/// The same line with the default black-hole caps: a relay with more hops left than the
-/// relay cap (6), or
-/// the originator, does not let one DataNotFound end the request, but a line offers no
+/// The same line with the default black-hole caps: a node (originator or relay) with more
+/// hops left than the not-found cap does not let one DataNotFound end the request, but a line offers no
 /// other peer, so the request still visits each node once and then ends. The originator
 /// reports RouteNotFound (hops were left, routes were not).
 #[test]
@@ -237,9 +235,9 @@ fn with_the_caps_a_miss_on_a_line_still_visits_each_node_once() {
             "seed {seed}"
         );
         // The node where hops ran out answered DataNotFound and the relays holding at most
-        // the relay cap believed it; the others went on, found no other peer, and said
+        // the not-found cap believed it; the others went on, found no other peer, and said
         // RouteNotFound with the hops they had left.
-        let cap = pamphlet_node::NodeConfig::default().relay_not_found_cap;
+        let cap = pamphlet_node::NodeConfig::default().not_found_cap;
         let believers: Vec<(usize, usize)> = (1..=end).rev().filter(|&k| htls[k] <= cap).map(|k| (k, k - 1)).collect();
         assert!(believers.len() < end, "seed {seed}: some relays held more than {cap} hops");
         assert_eq!(net.hops(|m| matches!(m, Message::DataNotFound { htl: 0, .. })), believers, "seed {seed}");
@@ -535,6 +533,12 @@ fn a_black_hole_on_the_insert_path_does_not_end_the_insert() {
             for (i, off) in [0.4, 0.2, 0.005, 0.1, 0.01].into_iter().enumerate() {
                 let mut c = net.config(i, Location::from_f64(kl + off));
                 c.refuse_false_insert_not_found = refuse;
+                if !refuse {
+                    // The old rule in full: an insert believed every "not found" (relayed
+                    // inserts had no cap; now every request has one, which alone would
+                    // also save this insert).
+                    c.not_found_cap = u8::MAX;
+                }
                 net.add_node_with(c, pamphlet_node::store::MemoryStore::default());
             }
             for (a, b) in [(0, 1), (1, 2), (1, 3), (3, 4)] {

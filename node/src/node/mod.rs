@@ -308,8 +308,7 @@ impl<S: BlockStore> Node<S> {
             self.events.push_back(Event::FetchFailed { op, reason: FailReason::RecentlyFailed, peers_tried: 0 });
             return op;
         }
-        let req = Request::new(kind, key, max, None, now + self.config.request_timeout)
-            .with_not_found_cap(self.config.not_found_cap);
+        let req = self.request(now, kind, key, max, max, None);
         self.launch(now, req, Origin::Local(op), Payload::Fetch, max);
         op
     }
@@ -337,8 +336,7 @@ impl<S: BlockStore> Node<S> {
             return op;
         }
         let max = self.config.max_htl;
-        let req = Request::new(kind, key, max, None, now + self.config.request_timeout)
-            .with_not_found_cap(self.config.not_found_cap);
+        let req = self.request(now, kind, key, max, max, None);
         self.launch(now, req, Origin::Local(op), Payload::Insert(block), max);
         op
     }
@@ -469,8 +467,7 @@ impl<S: BlockStore> Node<S> {
             self.transmits.push_back((peer, Message::DataNotFound { id, htl: 0 }));
             return;
         }
-        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl))
-            .with_not_found_cap(self.config.relay_not_found_cap);
+        let req = self.request(now, kind, key, htl, left, Some(peer));
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Fetch, htl.min(max));
     }
 
@@ -504,7 +501,7 @@ impl<S: BlockStore> Node<S> {
         }
         let max = self.config.max_htl;
         let left = link.decrement(htl, max);
-        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl));
+        let req = self.request(now, kind, key, htl, left, Some(peer));
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Insert(block), htl.min(max));
     }
 
@@ -588,6 +585,26 @@ impl<S: BlockStore> Node<S> {
     /// than its upstream waits for it, so the answer arrives before the upstream gives up.
     fn budget(&self, htl: Htl) -> Duration {
         hop_wait(self.config.request_timeout, self.config.max_htl, htl) * 7 / 8
+    }
+
+    /// The routing state of a request this node routes, whoever started it: it arrived with
+    /// `arrived` hops (a local request counts as arriving at max HTL), goes on with `left`,
+    /// and came from `upstream` (None: local). Deadline and not-found cap depend on nothing
+    /// else: a request this node started and one it relays at max HTL must look the same
+    /// to every neighbour, in when it gives up, what one "not found" costs it (the HTL the
+    /// next hop sees) and how long it answers RejectedLoop for the key (issue 14; the
+    /// adversaries are in tests/routing_anonymity.rs).
+    fn request(
+        &self,
+        now: Instant,
+        kind: BlockKind,
+        key: RoutingKey,
+        arrived: Htl,
+        left: Htl,
+        upstream: Option<PeerId>,
+    ) -> Request {
+        Request::new(kind, key, left, upstream, now + self.budget(arrived))
+            .with_not_found_cap(self.config.not_found_cap)
     }
 
     fn broadcast_location(&mut self) {

@@ -448,7 +448,6 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         if !config.defences {
             // Hyphanet's rules: believe every "not found".
             node_config.not_found_cap = u8::MAX;
-            node_config.relay_not_found_cap = u8::MAX;
             node_config.refuse_false_insert_not_found = false;
         }
         let store = match config.store_blocks {
