@@ -42,7 +42,7 @@ fn forwarded_htl(node: &mut Node, now: Instant, peer: PeerId, key: RoutingKey, h
 fn per_link_htl_decrement_statistics() {
     for seed in seeds(&[11, 12]) {
         let now = Instant::now();
-        let config = NodeConfig { location: Location::from_f64(0.0), seed, ..NodeConfig::default() };
+        let config = NodeConfig { location: Location::from_f64(0.0), ..NodeConfig::seeded(seed) };
         let mut node = Node::new(config, MemoryStore::default());
         let n = 300u64;
         for i in 1..=n {
@@ -326,4 +326,44 @@ fn colluding_neighbours_cannot_read_the_role_from_the_htl() {
             );
         }
     }
+}
+
+/// Randomness on restart (issue 14, item 3): a node started twice from the same data
+/// directory must not repeat its random choices (a neighbour sees request ids and swap
+/// commitments raw: a repeat links the two runs and makes swap shares predictable), while
+/// its per-link HTL coins must stay the same (redrawing them lets a neighbour average the
+/// coin away by reconnecting).
+#[cfg(feature = "net")]
+#[test]
+fn a_restart_does_not_replay_randomness_but_keeps_link_coins() {
+    use pamphlet_node::daemon;
+
+    let dir = tempfile::tempdir().unwrap();
+    let listen = "127.0.0.1:9".parse().unwrap();
+    let config = daemon::init(dir.path(), Some(listen)).unwrap();
+    let start = || {
+        let now = Instant::now();
+        let mut node = Node::new(daemon::node_config(dir.path(), &config).unwrap(), MemoryStore::default());
+        for p in 1..=64 {
+            node.add_peer(now, PeerId(p), Location::from_f64(p as f64 / 65.0));
+        }
+        while node.poll_transmit().is_some() {}
+        node.start_fetch(now, BlockKind::Chk, key(9, 9));
+        let request = std::iter::from_fn(|| node.poll_transmit()).find_map(|(_, m)| match m {
+            Message::DataRequest { id, .. } => Some(id),
+            _ => None,
+        });
+        assert!(node.start_swap(now));
+        let commitment = std::iter::from_fn(|| node.poll_transmit()).find_map(|(_, m)| match m {
+            Message::SwapRequest { commitment, .. } => Some(commitment),
+            _ => None,
+        });
+        let coins: Vec<_> = (1..=64).map(|p| node.peer(PeerId(p)).unwrap().link).collect();
+        (request.unwrap(), commitment.unwrap(), coins)
+    };
+    let (id1, c1, coins1) = start();
+    let (id2, c2, coins2) = start();
+    assert_ne!(id1, id2, "the first request id repeats across restarts");
+    assert_ne!(c1, c2, "the first swap commitment repeats across restarts");
+    assert_eq!(coins1, coins2, "the link coins must survive a restart");
 }

@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 use crate::id::Htl;
 use crate::location::Location;
 use crate::routing::htl::MAX_HTL;
@@ -14,9 +18,16 @@ use crate::routing::swap::SwapConfig;
 pub struct NodeConfig {
     /// This node's location on the circle.
     pub location: Location,
-    /// Seed of the node's RNG (link-local ids, HTL coins). Different nodes need different
-    /// seeds; a real node draws it from the OS once at start.
-    pub seed: u64,
+    /// Seed of the node's RNG: link-local request ids, swap shares and walks, timer jitter,
+    /// location resets. A real node draws 32 fresh bytes from the OS at every start
+    /// (`daemon::node_config`), so no random choice repeats across restarts (a neighbour sees
+    /// request ids and swap commitments raw); the simulator derives it from its seed
+    /// ([`NodeConfig::seeded`]). The default is a fixed value, for tests only.
+    pub seed: NodeSecret,
+    /// Secret from which each link's HTL coins are derived (`Node::add_peer`): unlike
+    /// `seed` it must stay the same for the node's life, so a peer that reconnects meets
+    /// the same coins. A real node keeps it in its data directory (`DIR/link.secret`).
+    pub link_secret: NodeSecret,
     /// Swaps this node has started in its life so far (its swap age: young nodes swap
     /// hotter, `swap::temperature`). State like `location`: a restarted node passes the
     /// saved value (`Node::swap_age`) so it does not start hot again.
@@ -91,7 +102,8 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             location: Location(0),
-            seed: 0,
+            seed: NodeSecret([0; 32]),
+            link_secret: NodeSecret([0; 32]),
             swap_age: 0,
             max_htl: MAX_HTL,
             request_timeout: Duration::from_secs(120),
@@ -107,5 +119,54 @@ impl Default for NodeConfig {
             strategy: RoutingStrategy::Pamphlet,
             cache_passing: true,
         }
+    }
+}
+
+impl NodeConfig {
+    /// The default configuration with both secrets derived from `seed`: for the simulator
+    /// and tests, where one `u64` must replay a whole run. Never for a real node: 64 bits
+    /// can be searched, and the same `seed` repeats every random choice.
+    pub fn seeded(seed: u64) -> Self {
+        NodeConfig {
+            seed: NodeSecret::derive(b"pamphlet/sim-rng/v1", seed),
+            link_secret: NodeSecret::derive(b"pamphlet/sim-link-secret/v1", seed),
+            ..NodeConfig::default()
+        }
+    }
+}
+
+/// 32 secret bytes that seed part of a node ([`NodeConfig::seed`],
+/// [`NodeConfig::link_secret`]). `Debug` prints none of them; they are zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct NodeSecret([u8; 32]);
+
+impl NodeSecret {
+    /// A secret from 32 bytes (a real node: from the OS, or its data directory).
+    pub fn new(bytes: [u8; 32]) -> Self {
+        NodeSecret(bytes)
+    }
+
+    /// The bytes.
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// SHA-256 of `label` and `seed`: a `u64` stretched for the simulator and tests.
+    fn derive(label: &[u8], seed: u64) -> Self {
+        NodeSecret(Sha256::new().chain_update(label).chain_update(seed.to_be_bytes()).finalize().into())
+    }
+}
+
+impl PartialEq for NodeSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for NodeSecret {}
+
+impl std::fmt::Debug for NodeSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NodeSecret(..)")
     }
 }

@@ -5,8 +5,9 @@
 //! [`Node::start_insert`]. After every input the driver drains the outputs until empty:
 //! [`Node::poll_transmit`] (messages for peers), [`Node::poll_event`] (results for the
 //! client) and [`Node::poll_timeout`] (when to call `handle_timeout` next). Time is the
-//! `now` argument and randomness comes from a ChaCha8 RNG seeded from the config, so the
-//! same inputs always give the same outputs: the tokio driver and the simulator run the
+//! `now` argument and randomness comes from a ChaCha8 RNG seeded from the config (32 bytes
+//! the driver draws from the OS, or derives from the simulator's seed), so the same inputs
+//! always give the same outputs: the tokio driver and the simulator run the
 //! very same code.
 //!
 //! Per-request routing lives in [`crate::routing::request::Request`]; this file wires
@@ -30,7 +31,7 @@ use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use config::{NodeConfig, RoutingStrategy};
+pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use stats::NodeStats;
 
@@ -92,8 +93,10 @@ impl<S: BlockStore> std::fmt::Debug for Node<S> {
 impl<S: BlockStore> Node<S> {
     /// A node with no peers.
     pub fn new(config: NodeConfig, store: S) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let link_secret = rng.gen();
+        // Two secrets, not one seed: the RNG must differ at every start, the link coins must
+        // not (see `NodeConfig::seed`).
+        let rng = ChaCha8Rng::from_seed(*config.seed.expose());
+        let link_secret = *config.link_secret.expose();
         Node {
             rng,
             link_secret,
