@@ -305,7 +305,9 @@ fn loops_are_rejected() {
 }
 
 /// The first fetch walks 4 hops and caches on the way back (not at the requester); the
-/// second is answered by the first hop.
+/// second is answered by the first hop. The requester starts below max HTL: a node does not
+/// cache what reached it at max HTL (it might have started at the sender, which does not
+/// cache its own requests; `cache_probe_cannot_tell_an_originator_from_a_relay`).
 #[test]
 fn second_fetch_is_shorter_thanks_to_return_path_caching() {
     for seed in seeds(SEEDS) {
@@ -314,6 +316,7 @@ fn second_fetch_is_shorter_thanks_to_return_path_caching() {
         let mut net = Network::new(seed);
         net.line(&[kl + 0.4, kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]);
         net.node_mut(4).store_mut().put(Area::Store, key, block.clone()).unwrap();
+        net.node_mut(0).set_max_htl(10);
         net.run();
         net.clear_transcript();
         net.fetch(0, BlockKind::Chk, key);
@@ -420,7 +423,15 @@ fn an_insert_runs_its_hops_out() {
         assert_eq!(net.hops(|m| matches!(m, Message::InsertReply { .. })).len(), hops, "seed {seed}");
         assert_eq!(net.events(0), &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true }]);
         let holders = (0..n).filter(|i| net.node(*i).store().contains(BlockKind::Chk, &key)).count();
-        assert_eq!(holders, hops, "seed {seed}: every node on the route but the inserter");
+        // What reached a node at max HTL is not kept (it might have started at the sender).
+        let at_max =
+            net.transcript().iter().filter(|s| matches!(s.msg, Message::InsertRequest { htl: 18, .. })).count();
+        assert!(at_max >= 1, "seed {seed}: the first hop gets max HTL");
+        assert_eq!(
+            holders,
+            hops - at_max,
+            "seed {seed}: every node on the route but the inserter and those at max HTL"
+        );
     }
 }
 
@@ -433,6 +444,9 @@ fn present_chk_and_ssk_collision() {
         let kl = key_loc(&key);
         let mut net = Network::new(seed);
         net.line(&[kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.05]);
+        // Below max HTL, so every node on the route keeps the block (see
+        // `second_fetch_is_shorter_thanks_to_return_path_caching`).
+        net.node_mut(0).set_max_htl(10);
         net.run();
         net.insert(0, block.clone());
         net.run();
@@ -457,6 +471,7 @@ fn present_chk_and_ssk_collision() {
         let mut net = Network::new(seed);
         let skl = key_loc(&skey);
         net.line(&[skl + 0.3, skl + 0.2, skl + 0.1, skl + 0.05]);
+        net.node_mut(0).set_max_htl(10);
         net.run();
         net.insert(0, first.clone());
         net.run();
@@ -495,6 +510,9 @@ fn a_forged_block_is_rejected_and_the_fetch_succeeds_elsewhere() {
         }
         net.node_mut(1).store_mut().put(Area::Store, key, block.clone()).unwrap();
         net.node_mut(3).store_mut().put(Area::Store, key, block.clone()).unwrap();
+        // Below max HTL, so node 0 caches what it returns (see
+        // `second_fetch_is_shorter_thanks_to_return_path_caching`).
+        net.node_mut(4).set_max_htl(10);
         net.set_filter(
             1,
             Box::new(|_, msg| match msg {
@@ -724,6 +742,9 @@ fn local_fetches_join_and_ssk_round_trip() {
         let kl = key_loc(&key);
         let mut net = Network::new(seed);
         net.line(&[kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]);
+        // Below max HTL, so every node on the route keeps the block (see
+        // `second_fetch_is_shorter_thanks_to_return_path_caching`).
+        net.node_mut(3).set_max_htl(10);
         net.run();
         let ins = net.insert(3, block.clone());
         net.run();
