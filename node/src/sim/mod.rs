@@ -325,7 +325,8 @@ pub struct Report {
     pub messages_per_absent_request: f64,
     /// HTL inference (with `observe`): of the DataRequests sent at max HTL, the share sent
     /// by the fetch's originator: the precision of a neighbour who guesses "my sender
-    /// started it" whenever it sees max HTL.
+    /// started it" whenever it sees max HTL. Under the timing-prober attack, the precision
+    /// of the probers' guesses instead (`attack::probe_guesses`).
     pub htl_guess_precision: Option<f64>,
     /// DataRequests at max HTL observed (the guesses made).
     pub htl_guesses: u64,
@@ -556,7 +557,11 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
         let op = net.fetch(from, BlockKind::Chk, block.routing_key());
         net.run_bounded(OP_STEPS);
         if config.observe {
-            let (g, c, t) = observe(&net, from, config.max_htl);
+            let (mut g, mut c, t) = observe(&net, from, config.max_htl);
+            if config.attack.is_some_and(|a| a.kind == AttackKind::TimingProber) {
+                // The probers' guesses replace the passive ones (docs/security.md).
+                (g, c) = attack::probe_guesses(net.transcript(), from, &is_attacker, config.max_htl);
+            }
             guesses += g;
             correct += c;
             ids_on_two_links += t;
