@@ -212,6 +212,10 @@ struct Prober {
     forwarded: Option<(BlockKind, RoutingKey)>,
     /// (upstream, its link-local id) -> the key, for every request it accepted.
     accepted: HashMap<(PeerId, RequestId), (BlockKind, RoutingKey)>,
+    /// (peer, key) pairs already probed: one probe each is all it needs, and probing again
+    /// would let two probers next to one node bounce probes for a key between them forever
+    /// (each probe is a request the node forwards to the other prober).
+    probed: std::collections::HashSet<(PeerId, RoutingKey)>,
 }
 
 impl Prober {
@@ -232,8 +236,10 @@ impl Prober {
             // Its node gives up: instead of the answer, the probe.
             Message::DataNotFound { id, .. } | Message::RouteNotFound { id, .. } => {
                 match self.accepted.remove(&(peer, id)) {
-                    Some((kind, key)) => Some(Message::DataRequest { id: rng.gen(), kind, key, htl: MAX_HTL }),
-                    None => Some(msg),
+                    Some((kind, key)) if self.probed.insert((peer, key)) => {
+                        Some(Message::DataRequest { id: rng.gen(), kind, key, htl: MAX_HTL })
+                    }
+                    _ => Some(msg),
                 }
             }
             Message::DataFound { id, .. } => {
