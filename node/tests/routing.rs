@@ -423,15 +423,7 @@ fn an_insert_runs_its_hops_out() {
         assert_eq!(net.hops(|m| matches!(m, Message::InsertReply { .. })).len(), hops, "seed {seed}");
         assert_eq!(net.events(0), &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true }]);
         let holders = (0..n).filter(|i| net.node(*i).store().contains(BlockKind::Chk, &key)).count();
-        // What reached a node at max HTL is not kept (it might have started at the sender).
-        let at_max =
-            net.transcript().iter().filter(|s| matches!(s.msg, Message::InsertRequest { htl: 18, .. })).count();
-        assert!(at_max >= 1, "seed {seed}: the first hop gets max HTL");
-        assert_eq!(
-            holders,
-            hops - at_max,
-            "seed {seed}: every node on the route but the inserter and those at max HTL"
-        );
+        assert_eq!(holders, hops, "seed {seed}: every node on the route but the inserter");
     }
 }
 
@@ -444,9 +436,6 @@ fn present_chk_and_ssk_collision() {
         let kl = key_loc(&key);
         let mut net = Network::new(seed);
         net.line(&[kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.05]);
-        // Below max HTL, so every node on the route keeps the block (see
-        // `second_fetch_is_shorter_thanks_to_return_path_caching`).
-        net.node_mut(0).set_max_htl(10);
         net.run();
         net.insert(0, block.clone());
         net.run();
@@ -471,7 +460,6 @@ fn present_chk_and_ssk_collision() {
         let mut net = Network::new(seed);
         let skl = key_loc(&skey);
         net.line(&[skl + 0.3, skl + 0.2, skl + 0.1, skl + 0.05]);
-        net.node_mut(0).set_max_htl(10);
         net.run();
         net.insert(0, first.clone());
         net.run();
@@ -742,9 +730,6 @@ fn local_fetches_join_and_ssk_round_trip() {
         let kl = key_loc(&key);
         let mut net = Network::new(seed);
         net.line(&[kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]);
-        // Below max HTL, so every node on the route keeps the block (see
-        // `second_fetch_is_shorter_thanks_to_return_path_caching`).
-        net.node_mut(3).set_max_htl(10);
         net.run();
         let ins = net.insert(3, block.clone());
         net.run();

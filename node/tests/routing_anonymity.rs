@@ -331,33 +331,31 @@ fn colluding_neighbours_cannot_read_the_role_from_the_htl() {
 /// The cache probe (issue 14, item 1, "every way a neighbour can observe"): the first hop A
 /// returns the block, then later asks the victim for the same key. A node never caches its
 /// own requests; had a relay cached a request that reached it at max HTL, the answer
-/// (`DataFound` at once, or a forward) would tell A which the victim was.
+/// (`DataFound` at once, or a forward) would tell A which the victim was. Fetches only: a
+/// relay keeps an insert whatever its HTL (availability first; the residual channel is in
+/// docs/security.md, section 8).
 #[test]
 fn cache_probe_cannot_tell_an_originator_from_a_relay() {
-    for insert in [false, true] {
-        let mut views = Vec::new();
-        for role in [Role::Originated, Role::Relayed] {
-            let t0 = Instant::now();
-            let block = insert_block(99);
-            let k = block.routing_key();
-            let (mut node, up) = victim(t0, Location::of_key(&k));
-            let mut log = Vec::new();
-            let id = begin(&mut node, up, role, insert.then_some(&block), k, t0, &mut log);
-            let t1 = t0 + Duration::from_millis(20);
-            let answer =
-                if insert { Message::InsertReply { id } } else { Message::DataFound { id, block: block.clone() } };
-            node.handle_message(t1, A, answer);
-            drain(&mut node, t0, t1, &mut log);
-            let probe = t0 + Duration::from_secs(60);
-            node.handle_message(probe, A, Message::DataRequest { id: 999, kind: BlockKind::Chk, key: k, htl: 9 });
-            drain(&mut node, t0, probe, &mut log);
-            views.push(log);
-        }
-        assert_eq!(
-            views[0], views[1],
-            "insert {insert}: A's later request for the key is answered differently for an originated (left) and a relayed (right) request"
-        );
+    let mut views = Vec::new();
+    for role in [Role::Originated, Role::Relayed] {
+        let t0 = Instant::now();
+        let block = insert_block(99);
+        let k = block.routing_key();
+        let (mut node, up) = victim(t0, Location::of_key(&k));
+        let mut log = Vec::new();
+        let id = begin(&mut node, up, role, None, k, t0, &mut log);
+        let t1 = t0 + Duration::from_millis(20);
+        node.handle_message(t1, A, Message::DataFound { id, block: block.clone() });
+        drain(&mut node, t0, t1, &mut log);
+        let probe = t0 + Duration::from_secs(60);
+        node.handle_message(probe, A, Message::DataRequest { id: 999, kind: BlockKind::Chk, key: k, htl: 9 });
+        drain(&mut node, t0, probe, &mut log);
+        views.push(log);
     }
+    assert_eq!(
+        views[0], views[1],
+        "A's later request for the key is answered differently for an originated (left) and a relayed (right) fetch"
+    );
 }
 
 /// Randomness on restart (issue 14, item 3): a node started twice from the same data

@@ -62,11 +62,11 @@ struct Audience {
     upstream: Option<(PeerId, RequestId)>,
     /// Whether the request passed through (remote or orphaned): only those are kept here.
     remote: bool,
-    /// Whether its block may go into the cache area: it passed through *and* arrived below
-    /// max HTL. One that arrived at max HTL may have started at the sender, which never
-    /// caches its own requests; caching it would let the sender's neighbour tell the two
-    /// apart by asking for the key afterwards (issue 14; Hyphanet does not cache at high
-    /// HTL either). Inserts still go to the store area of a sink.
+    /// Whether a fetched (or collided) block may go into the cache area: the request passed
+    /// through *and* arrived below max HTL. One that arrived at max HTL may have started at
+    /// the sender, which never caches its own requests; caching it would let the sender's
+    /// neighbour tell the two apart by asking for the key afterwards (issue 14; Hyphanet
+    /// does not cache at high HTL either). Inserts are kept regardless (`insert_ended`).
     cache: bool,
     /// Local operations waiting for this request (the originator and any that joined it).
     local_ops: Vec<OpId>,
@@ -323,10 +323,13 @@ impl<S: BlockStore> Node<S> {
             End::Failed(Outcome::TimedOut { htl }) if htl > 0 => (false, htl, FailReason::TimedOut),
             _ => (true, 0, FailReason::RouteNotFound),
         };
-        if to.remote && self.is_sink(&key) {
-            self.put(Area::Store, key, block);
-        } else if to.cache {
-            self.put(Area::Cache, key, block);
+        // Unlike a fetch's block, an insert is kept whatever HTL it arrived with: the nodes
+        // at max HTL may be the only ones after the inserter (which keeps nothing) to hold
+        // it, e.g. on a 3-node chain whose inserter is the key's sink. The neighbour's probe
+        // this leaves is a residual channel (docs/security.md, section 8).
+        if to.remote {
+            let area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
+            self.put(area, key, block);
         }
         let peers_tried = to.peers_tried;
         for &op in &to.local_ops {
