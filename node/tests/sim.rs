@@ -183,7 +183,7 @@ fn passive_observers_learn_little() {
 /// The timing prober (issue 14; `sim/attack.rs`): silent first hops that ask their sender
 /// for the key just after a relay would have given up. Originators and relays now give up
 /// at the same time, so no probe is ever answered RejectedLoop and the probers make no
-/// guess. With the originator's deadline at 120 s (before the fix) this run gave 6
+/// guess. With the originator's deadline at 120 s (before the fix) this run gave 5
 /// guesses, all right (precision 1.0). Degree 16: a prober needs more than 10 peers for its
 /// own silent request to last until the relay deadline.
 #[test]
