@@ -162,7 +162,7 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         config.max_htl = args.htl;
         config.save(&d.join("config.toml"))?;
         // Random starting locations (seeded), as a new darknet has before swapping.
-        let state = datadir::NodeState { location: rng.gen(), seed: rng.gen(), swap_age: 0 };
+        let state = datadir::NodeState { location: rng.gen(), swap_age: 0 };
         datadir::save_state(&d.join("state.toml"), &state)?;
         initial_locations.push(state.location().as_f64());
         let kp = datadir::load_or_create_keypair(&d.join("identity.key"))?;

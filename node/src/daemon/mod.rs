@@ -6,7 +6,8 @@
 //! DIR/config.toml    configuration (config.rs); written by `init` with a fixed port
 //! DIR/identity.key   the static X25519 key (0600)
 //! DIR/friends        friends' node references, one per line
-//! DIR/state.toml     location, RNG seed and swap age (0600)
+//! DIR/state.toml     location and swap age (0600; a `seed` line from older versions is ignored)
+//! DIR/link.secret    the secret behind the HTL coins of every link, created once (0600)
 //! DIR/api.token      the client API's bearer token (0600)
 //! DIR/api.addr       where the running node's API listens (removed at clean shutdown)
 //! DIR/fcp.addr       where the running node's FCP server listens (docs/fcp.md; removed at
@@ -37,7 +38,7 @@ use crate::api::{self, AddFriendError, ApiState};
 use crate::client::pipeline::Downloads;
 use crate::fcp;
 use crate::link::NodeRef;
-use crate::node::{Node, NodeConfig};
+use crate::node::{Node, NodeConfig, NodeSecret};
 use crate::store::disk::{DiskStore, DiskStoreConfig};
 use crate::store::BlockStore;
 use crate::transport::{Transport, TransportConfig, TransportHandle};
@@ -133,6 +134,7 @@ pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonErro
     datadir::load_or_create_keypair(&dir.join("identity.key"))?;
     datadir::load_or_create_token(&dir.join("api.token"))?;
     datadir::load_or_create_state(&dir.join("state.toml"))?;
+    datadir::load_or_create_link_secret(&dir.join("link.secret"))?;
     Ok(config)
 }
 
@@ -185,6 +187,32 @@ impl Daemon<DiskStore> {
     }
 }
 
+/// The configuration the node of `dir` starts with: its persisted routing state (location,
+/// swap age), its link-coin secret, the settings of `config`, and an RNG seed of 32 fresh
+/// bytes from the OS. Fresh at every start: a persisted seed replayed the first request
+/// id and swap commitment of every run (issue 14). Drawn here because the daemon is a
+/// driver; the sans-IO `Node` never asks the OS for anything.
+pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonError> {
+    use rand::RngCore;
+    let state = datadir::load_or_create_state(&dir.join("state.toml"))?;
+    let link_secret = datadir::load_or_create_link_secret(&dir.join("link.secret"))?;
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let seed = NodeSecret::new(seed);
+    let swap_interval =
+        (config.swap_interval_ms > 0).then(|| std::time::Duration::from_millis(config.swap_interval_ms));
+    Ok(NodeConfig {
+        location: state.location(),
+        seed,
+        link_secret,
+        swap_age: state.swap_age,
+        max_htl: config.max_htl,
+        swap_interval,
+        cache_passing: config.cache_bytes > 0,
+        ..NodeConfig::default()
+    })
+}
+
 fn lock_dir(dir: &Path) -> Result<File, DaemonError> {
     let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
     if lock.try_lock().is_err() {
@@ -204,7 +232,6 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     async fn start_locked(dir: &Path, config: Config, store: S, lock: File) -> Result<Self, DaemonError> {
         let keypair = datadir::load_or_create_keypair(&dir.join("identity.key"))?;
         let token = datadir::load_or_create_token(&dir.join("api.token"))?;
-        let state = datadir::load_or_create_state(&dir.join("state.toml"))?;
         let friends_file = dir.join("friends");
         let mut tconfig = TransportConfig::new(config.listen, keypair);
         tconfig.friends = datadir::load_friends(&friends_file)?;
@@ -212,18 +239,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             .await
             .map_err(|e| DaemonError::Listen { addr: config.listen, message: e.to_string() })?;
 
-        let swap_interval =
-            (config.swap_interval_ms > 0).then(|| std::time::Duration::from_millis(config.swap_interval_ms));
-        let node_config = NodeConfig {
-            location: state.location(),
-            seed: state.seed,
-            swap_age: state.swap_age,
-            max_htl: config.max_htl,
-            swap_interval,
-            cache_passing: config.cache_bytes > 0,
-            ..NodeConfig::default()
-        };
-        let node = Node::new(node_config, store);
+        let node = Node::new(node_config(dir, &config)?, store);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (node_handle, node_task) =
             driver::spawn(node, transport.clone(), events, shutdown_rx.clone()).map_err(|e| {
