@@ -110,6 +110,10 @@ pub struct Located {
     pub edition: Option<u64>,
     /// The URI named a site (the path was looked up in its manifest).
     pub in_site: bool,
+    /// Block requests sent to the network.
+    pub requests: usize,
+    /// Of those, blocks the network could not find (FEC filled in).
+    pub not_found: usize,
 }
 
 /// Turns a fetched document and the path that followed its key into the file they name:
@@ -123,10 +127,11 @@ pub async fn resolve<N: BlockNetwork>(
     options: &FetchOptions,
 ) -> Result<Located, PipelineError> {
     let edition = fetched.edition;
+    let (mut requests, mut not_found) = (fetched.requests, fetched.not_found);
     if !SiteManifest::is_site(&fetched.document.data) {
         return match path {
             Some(p) if p.contains('/') => Err(ClientError::from(SiteError::NotASite).into()),
-            _ => Ok(Located { document: fetched.document, edition, in_site: false }),
+            _ => Ok(Located { document: fetched.document, edition, in_site: false, requests, not_found }),
         };
     }
     let manifest = SiteManifest::from_bytes(&fetched.document.data).map_err(ClientError::from)?;
@@ -136,6 +141,8 @@ pub async fn resolve<N: BlockNetwork>(
         (SiteBody::Inline(data), _) => data.clone(),
         (SiteBody::Chk(_), Some(chk)) => {
             let f = pipeline::fetch(net, &Uri::Chk(chk), options, &|_| {}).await?;
+            requests += f.requests;
+            not_found += f.not_found;
             pipeline::heal(net, f.heal).await;
             if site::sha256(&f.document.data) != file.sha256 {
                 return Err(ClientError::HashMismatch.into());
@@ -144,7 +151,8 @@ pub async fn resolve<N: BlockNetwork>(
         }
         (SiteBody::Chk(_), None) => return Err(ClientError::from(SiteError::Malformed("bad file key")).into()),
     };
-    Ok(Located { document: Document { data, name, mime: Some(file.mime.clone()) }, edition, in_site: true })
+    let document = Document { data, name, mime: Some(file.mime.clone()) };
+    Ok(Located { document, edition, in_site: true, requests, not_found })
 }
 
 /// Fetches a site's manifest, if `uri` names one (for reusing keys in a new edition).
