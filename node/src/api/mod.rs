@@ -174,6 +174,8 @@ fn pipeline_failure(e: &PipelineError) -> JobStatus {
 
 /// The signed target of an insert: the insert key header (SSK/USK insert URI or KSK),
 /// with `doc` and `edition` applied; `None` for a CHK insert. The error is the response.
+// The error is the HTTP answer, built once per bad request: its size does not matter.
+#[allow(clippy::result_large_err)]
 fn signed_target(
     headers: &HeaderMap,
     doc: Option<String>,

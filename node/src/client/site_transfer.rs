@@ -215,11 +215,10 @@ mod tests {
         let previous = fetch_manifest(&net, &first.uri).await.unwrap();
         // One file changes (the 200 kB one); the 100 kB image stays.
         let second = insert_site(&net, files(3), Some(ins.with_edition(2)), Some(&previous), 4).await.unwrap();
-        // The figure docs/gateway.md reports.
-        println!(
-            "site blocks: edition 1 {}, edition 2 with one 200 kB file changed {}",
-            first.blocks_inserted, second.blocks_inserted
-        );
+        // The figures docs/gateway.md reports: edition 1 is the 100 kB image (4 data + 2
+        // check + top), the 200 kB file (7 + 4 + top) and the signed block; edition 2 sends
+        // only the changed file and the signed block.
+        assert_eq!((first.blocks_inserted, second.blocks_inserted), (20, 13));
         assert_eq!(second.files_reused, 1);
         assert!(
             second.blocks_inserted < first.blocks_inserted,
