@@ -28,7 +28,9 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
         "transport" => &["id", "location", "wire", "link"],
         "api" | "gateway" | "fcp" => &["id", "location", "wire", "store", "routing", "node", "client", "link"],
         "sim" => &["id", "location", "wire", "store", "routing", "node"],
-        "daemon" => &["id", "location", "wire", "store", "link", "routing", "node", "client", "transport", "api"],
+        "daemon" => {
+            &["id", "location", "wire", "store", "link", "routing", "node", "client", "transport", "api", "gateway"]
+        }
         "lib" => &[
             "api",
             "client",

@@ -36,6 +36,9 @@ pub struct Config {
     /// requests from friends are always answered). Swapping is what makes a darknet of
     /// friends routable; see docs/routing.md.
     pub swap_interval_ms: u64,
+    /// Where the browser gateway listens (a loopback `ADDR:PORT`, port 0 for a free one),
+    /// or `off`. When the address is taken the node runs without a gateway (and says so).
+    pub gateway_listen: String,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             max_htl: 18,
             parallel: 16,
             swap_interval_ms: 10_000,
+            gateway_listen: "127.0.0.1:8888".into(),
         }
     }
 }

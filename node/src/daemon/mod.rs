@@ -9,6 +9,7 @@
 //! DIR/state.toml     location, RNG seed and swap age (0600)
 //! DIR/api.token      the client API's bearer token (0600)
 //! DIR/api.addr       where the running node's API listens (removed at clean shutdown)
+//! DIR/gateway.addr   where the running node's browser gateway listens (same)
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
 //! DIR/store/         the block store
 //! DIR/downloads/     blocks of interrupted fetches, removed when they complete
@@ -33,6 +34,7 @@ use self::backend::DaemonBackend;
 use self::config::Config;
 use crate::api::{self, AddFriendError, ApiState};
 use crate::client::pipeline::Downloads;
+use crate::gateway;
 use crate::link::NodeRef;
 use crate::node::{Node, NodeConfig};
 use crate::store::disk::{DiskStore, DiskStoreConfig};
@@ -80,6 +82,9 @@ pub enum DaemonError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The browser gateway's configuration is unusable.
+    #[error("cannot start the browser gateway: {0}")]
+    Gateway(String),
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(String),
@@ -172,6 +177,50 @@ impl Daemon<DiskStore> {
     }
 }
 
+/// Starts the browser gateway unless `gateway_listen` is `off`; an address already taken
+/// (another node on 8888) leaves the node without a gateway and a warning, not a failure.
+async fn start_gateway(
+    dir: &Path,
+    config: &Config,
+    handle: &DaemonBackend,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
+    let text = config.gateway_listen.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(());
+    }
+    let addr: SocketAddr =
+        text.parse().map_err(|_| DaemonError::Gateway(format!("gateway_listen {text:?} is not ADDR:PORT or off")))?;
+    if !addr.ip().is_loopback() {
+        return Err(DaemonError::Gateway(format!("gateway_listen {addr} must be a loopback address")));
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "browser gateway not started: its address is not available");
+            return Ok(());
+        }
+    };
+    let bound = listener.local_addr().map_err(|e| DaemonError::Gateway(e.to_string()))?;
+    let backend = handle.clone();
+    let status: gateway::server::StatusFn = Box::new(move || {
+        let s = crate::api::ApiBackend::status(&backend);
+        (s.location, s.peers.len())
+    });
+    let state = gateway::server::GatewayState::new(Arc::new(handle.clone()), bound, config.parallel, status);
+    let app = gateway::server::router(Arc::new(state));
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::warn!(error = %e, "browser gateway stopped");
+        }
+    });
+    datadir::write_private(&dir.join("gateway.addr"), bound.to_string().as_bytes())?;
+    Ok(())
+}
+
 fn lock_dir(dir: &Path) -> Result<File, DaemonError> {
     let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
     if lock.try_lock().is_err() {
@@ -233,6 +282,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             parallel: config.parallel,
         };
         let app = api::router(Arc::new(state));
+        start_gateway(dir, &config, &handle, shutdown_rx.clone()).await?;
         let mut api_shutdown = shutdown_rx;
         let api_task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -274,6 +324,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     /// node's store so the caller can flush it.
     pub async fn stop(self) -> Result<S, DaemonError> {
         let _ = std::fs::remove_file(self.dir.join("api.addr"));
+        let _ = std::fs::remove_file(self.dir.join("gateway.addr"));
         let _ = self.shutdown.send(true);
         let _ = self.api_task.await;
         let node = self
