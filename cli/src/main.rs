@@ -21,6 +21,7 @@ mod failure;
 mod keygen;
 mod node_cmd;
 mod sim;
+mod site;
 mod transfer;
 
 /// Publish and fetch documents anonymously on a friend-to-friend network.
@@ -39,6 +40,7 @@ enum Command {
     /// Create a new signed subspace (SSK): prints its private insert URI and public request URI.
     Keygen(keygen::Args),
     /// Publish a file through the running node; prints the URI that fetches it (last line).
+    /// `insert --site DIR [--ssk URI --name NAME --edition N]` publishes a directory as a site.
     Insert(transfer::InsertArgs),
     /// Fetch a document through the running node and write it to a file.
     Fetch(transfer::FetchArgs),
@@ -81,6 +83,10 @@ fn run() -> Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if site::is_site_insert(&args) {
+        return site::run(args, || data_dir(&Cli { dir: None, command: Command::Demo }));
+    }
     let cli = Cli::parse();
     let dir = data_dir(&cli);
     match &cli.command {

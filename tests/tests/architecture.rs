@@ -31,14 +31,26 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
         "gateway" => &["id", "location", "wire", "store", "routing", "node", "client", "link", "api"],
         "sim" => &["id", "location", "wire", "store", "routing", "node"],
         "fcp" => &["id", "location", "wire", "store", "routing", "node", "client", "link", "api"],
-        "daemon" => {
-            &["id", "location", "wire", "store", "link", "routing", "node", "client", "transport", "api", "fcp"]
-        }
+        "daemon" => &[
+            "id",
+            "location",
+            "wire",
+            "store",
+            "link",
+            "routing",
+            "node",
+            "client",
+            "transport",
+            "api",
+            "gateway",
+            "fcp",
+        ],
         "lib" => &[
             "api",
             "client",
             "daemon",
             "fcp",
+            "gateway",
             "id",
             "link",
             "location",

@@ -44,6 +44,9 @@ pub struct Config {
     /// non-loopback `fcp_listen` (FCP has no authentication).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fcp_allowed_hosts: Vec<IpAddr>,
+    /// Where the browser gateway listens (a loopback `ADDR:PORT`, port 0 for a free one),
+    /// or `off`. When the address is taken the node runs without a gateway (and says so).
+    pub gateway_listen: String,
 }
 
 impl Default for Config {
@@ -58,6 +61,7 @@ impl Default for Config {
             swap_interval_ms: 10_000,
             fcp_listen: None,
             fcp_allowed_hosts: Vec::new(),
+            gateway_listen: "127.0.0.1:8888".into(),
         }
     }
 }

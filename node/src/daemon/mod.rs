@@ -12,6 +12,7 @@
 //! DIR/api.addr       where the running node's API listens (removed at clean shutdown)
 //! DIR/fcp.addr       where the running node's FCP server listens (docs/fcp.md; removed at
 //!                    clean shutdown; absent with fcp_listen = "off")
+//! DIR/gateway.addr   where the running node's browser gateway listens (same)
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
 //! DIR/store/         the block store
 //! DIR/downloads/     blocks of interrupted fetches, removed when they complete
@@ -37,6 +38,7 @@ use self::config::Config;
 use crate::api::{self, AddFriendError, ApiState};
 use crate::client::pipeline::Downloads;
 use crate::fcp;
+use crate::gateway;
 use crate::link::NodeRef;
 use crate::node::{Node, NodeConfig, NodeSecret};
 use crate::store::disk::{DiskStore, DiskStoreConfig};
@@ -92,6 +94,9 @@ pub enum DaemonError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The browser gateway's configuration is unusable.
+    #[error("cannot start the browser gateway: {0}")]
+    Gateway(String),
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(String),
@@ -213,6 +218,50 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
     })
 }
 
+/// Starts the browser gateway unless `gateway_listen` is `off`; an address already taken
+/// (another node on 8888) leaves the node without a gateway and a warning, not a failure.
+async fn start_gateway(
+    dir: &Path,
+    config: &Config,
+    handle: &DaemonBackend,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
+    let text = config.gateway_listen.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(());
+    }
+    let addr: SocketAddr =
+        text.parse().map_err(|_| DaemonError::Gateway(format!("gateway_listen {text:?} is not ADDR:PORT or off")))?;
+    if !addr.ip().is_loopback() {
+        return Err(DaemonError::Gateway(format!("gateway_listen {addr} must be a loopback address")));
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "browser gateway not started: its address is not available");
+            return Ok(());
+        }
+    };
+    let bound = listener.local_addr().map_err(|e| DaemonError::Gateway(e.to_string()))?;
+    let backend = handle.clone();
+    let status: gateway::server::StatusFn = Box::new(move || {
+        let s = crate::api::ApiBackend::status(&backend);
+        (s.location, s.peers.len())
+    });
+    let state = gateway::server::GatewayState::new(Arc::new(handle.clone()), bound, config.parallel, status);
+    let app = gateway::server::router(Arc::new(state));
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::warn!(error = %e, "browser gateway stopped");
+        }
+    });
+    datadir::write_private(&dir.join("gateway.addr"), bound.to_string().as_bytes())?;
+    Ok(())
+}
+
 fn lock_dir(dir: &Path) -> Result<File, DaemonError> {
     let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
     if lock.try_lock().is_err() {
@@ -283,6 +332,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
                 Some((addr, task))
             }
         };
+        start_gateway(dir, &config, &handle, shutdown_rx.clone()).await?;
         let mut api_shutdown = shutdown_rx;
         let api_task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -331,6 +381,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     pub async fn stop(self) -> Result<S, DaemonError> {
         let _ = std::fs::remove_file(self.dir.join("api.addr"));
         let _ = std::fs::remove_file(self.dir.join("fcp.addr"));
+        let _ = std::fs::remove_file(self.dir.join("gateway.addr"));
         let _ = self.shutdown.send(true);
         let _ = self.api_task.await;
         if let Some((_, task)) = self.fcp {
