@@ -156,6 +156,8 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         let _ = std::fs::remove_dir_all(d);
         let mut config = daemon::init(d, Some(listen))?;
         config.api_listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1]));
+        // Every node its own free gateway port (8888 is the default of a lone node).
+        config.gateway_listen = "127.0.0.1:0".into();
         config.store_bytes = args.store_mib << 20;
         config.cache_bytes = if args.no_cache { 0 } else { (args.store_mib << 20) / 2 };
         config.swap_interval_ms = args.swap_ms;
