@@ -146,20 +146,16 @@ fn strip_prefix(uri: &str) -> &str {
 }
 
 fn put_failed(id: &str, code: u32, extra: &str, fatal: bool) -> Message {
-    let (short, long) = codes::put::description(code);
-    Message::new("PutFailed")
-        .with("Identifier", id)
-        .with("Global", false)
-        .with("Code", code)
-        .with("CodeDescription", long)
-        .with("ShortCodeDescription", short)
-        .with("ExtraDescription", extra)
-        .with("Fatal", fatal)
+    failed("PutFailed", codes::put::description(code), id, code, extra, fatal)
 }
 
 fn get_failed(id: &str, code: u32, extra: &str, fatal: bool) -> Message {
-    let (short, long) = codes::get::description(code);
-    Message::new("GetFailed")
+    failed("GetFailed", codes::get::description(code), id, code, extra, fatal)
+}
+
+/// `PutFailed` / `GetFailed`: the same fields, each direction with its own descriptions.
+fn failed(name: &str, (short, long): (&str, &str), id: &str, code: u32, extra: &str, fatal: bool) -> Message {
+    Message::new(name)
         .with("Identifier", id)
         .with("Global", false)
         .with("Code", code)
