@@ -83,6 +83,14 @@ pub struct NodeConfig {
     /// away from the nodes nearest its key. Off (config `cache_bytes = 0`) the node keeps
     /// only what it is a sink for, and data lives only where routing puts it.
     pub cache_passing: bool,
+    /// Check what peers claim about where they are (issue 14): a friend-of-a-friend list
+    /// that fails `swap::plausible_neighbours` (too far, too many, far too evenly spread)
+    /// is ignored; a peer's location changes at most once per `peers::LOCATION_INTERVAL`
+    /// (later claims are held); a peer within `peers::NEAR_EQUAL` of our location does not
+    /// deny our sinkhood; and our re-broadcasts caused by peers' updates are coalesced to
+    /// one per [`super::REBROADCAST_INTERVAL`]. Off: believe every claim at once (for
+    /// measuring the defences).
+    pub check_claims: bool,
 }
 
 /// How a node ranks its peers for a request (docs/simulation.md compares them).
@@ -118,6 +126,7 @@ impl Default for NodeConfig {
             refuse_false_insert_not_found: true,
             strategy: RoutingStrategy::Pamphlet,
             cache_passing: true,
+            check_claims: true,
         }
     }
 }
@@ -147,6 +156,7 @@ impl NodeConfig {
             not_found_cap: Htl::MAX,
             refuse_false_insert_not_found: false,
             swap: SwapConfig { check_neighbours: false, ..self.swap },
+            check_claims: false,
             ..self
         }
     }
@@ -218,10 +228,13 @@ mod tests {
                 not_found_cap: Htl::MAX,
                 refuse_false_insert_not_found: false,
                 swap: SwapConfig { check_neighbours: false, ..d.swap },
+                check_claims: false,
                 ..d.clone()
             }
         );
         // The defaults are pamphlet's defences, on.
-        assert!(d.refuse_false_insert_not_found && d.swap.check_neighbours && d.not_found_cap < Htl::MAX);
+        assert!(
+            d.refuse_false_insert_not_found && d.swap.check_neighbours && d.not_found_cap < Htl::MAX && d.check_claims
+        );
     }
 }

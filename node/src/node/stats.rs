@@ -61,4 +61,10 @@ pub struct NodeStats {
     pub swaps_timed_out: u64,
     /// Times this node took a fresh random location (`SwapConfig::reset_probability`).
     pub location_resets: u64,
+    /// Neighbour lists (`LocationUpdate`) ignored as implausible (`NodeConfig::check_claims`).
+    pub foaf_implausible: u64,
+    /// Peers' location changes held because they came too soon after the last one.
+    pub locations_deferred: u64,
+    /// `LocationUpdate` broadcasts this node sent (one per peer each).
+    pub location_broadcasts: u64,
 }
