@@ -317,3 +317,85 @@ fn a_location_update_flood_is_not_amplified() {
         }
     }
 }
+
+/// A victim (node 0) whose only friend (node 1, the flusher) sits opposite it on the
+/// circle, so the victim is a sink for about half of all keys. `defended` sets the HTL-0
+/// refusal and the store budget (otherwise both are off).
+fn flusher_pair(seed: u64, defended: bool, store_bytes: u64) -> Network {
+    let mut net = Network::new(seed, Instant::now());
+    let mut c = net.config(0, Location::from_f64(0.0));
+    if !defended {
+        c.refuse_zero_htl_inserts = false;
+        c.store_budget = None;
+    }
+    net.add_node_with(c, pamphlet_node::store::MemoryStore::new(store_bytes, 1 << 30));
+    net.add_node(0.5);
+    net.connect(0, 1);
+    net.run();
+    net
+}
+
+/// The first `n` test blocks whose keys the victim is a sink for.
+fn sink_blocks(net: &Network, from: u32, n: usize) -> Vec<(RoutingKey, Block)> {
+    (from..).map(chk_block).filter(|(k, _)| net.node(0).is_sink(k)).take(n).collect()
+}
+
+/// An insert with HTL 0 is never forwarded; honest nodes never send one. It was written to
+/// the store area; now it is refused, counted and its sender penalised like a forger.
+#[test]
+fn an_htl_zero_insert_is_refused() {
+    for seed in seeds(SEEDS) {
+        for defended in [true, false] {
+            let mut net = flusher_pair(seed, defended, 64 << 20);
+            let (key, block) = sink_blocks(&net, 0, 1).remove(0);
+            net.clear_transcript();
+            net.inject(1, 0, Message::InsertRequest { id: 1, htl: 0, block });
+            net.run();
+            let area = net.node(0).store().area_of(BlockKind::Chk, &key);
+            let liar = net.node(0).peer(pamphlet_node::id::PeerId(1)).map(|p| p.forgeries);
+            if defended {
+                assert_eq!(area, None, "seed {seed}");
+                assert_eq!(net.node(0).stats().zero_htl_inserts, 1, "seed {seed}");
+                assert_eq!(liar, Some(1), "seed {seed}");
+                assert!(net.transcript().iter().all(|s| s.from != 0), "seed {seed}: no answer");
+            } else {
+                assert_eq!(area, Some(Area::Store), "seed {seed}: stored");
+            }
+        }
+    }
+}
+
+/// The flusher: a store area of 512 blocks full of sink data, one of them just requested;
+/// then the only friend sends 2,000 junk inserts the victim is a sink for. Unlimited, the
+/// junk fills the store area and pushes the requested block out; with the store budget
+/// only 256 junk blocks reach the store area (the rest go to the cache), and the
+/// requested block, the most recently used, stays.
+#[test]
+fn a_flusher_does_not_evict_requested_sink_data() {
+    let block_len = 32 * 1024 + 64;
+    for seed in seeds(SEEDS) {
+        for defended in [true, false] {
+            let mut net = flusher_pair(seed, defended, 512 * block_len);
+            let held = sink_blocks(&net, 0, 512);
+            for (k, b) in &held {
+                net.node_mut(0).store_mut().put(Area::Store, *k, b.clone()).unwrap();
+            }
+            let (wanted, _) = held[0];
+            assert!(net.node_mut(0).store_mut().get(BlockKind::Chk, &wanted).is_some());
+            for (i, (_, b)) in sink_blocks(&net, 100_000, 2_000).into_iter().enumerate() {
+                net.inject(1, 0, Message::InsertRequest { id: i as u64, htl: 18, block: b });
+            }
+            net.run();
+            let area = net.node(0).store().area_of(BlockKind::Chk, &wanted);
+            let writes = net.node(0).stats().store_writes;
+            if defended {
+                assert_eq!(area, Some(Area::Store), "seed {seed}: the requested block stays");
+                assert_eq!(writes, 256, "seed {seed}");
+                assert_eq!(net.node(0).stats().store_budget_exceeded, 2_000 - 256, "seed {seed}");
+            } else {
+                assert_eq!(area, None, "seed {seed}: flushed");
+                assert_eq!(writes, 2_000, "seed {seed}");
+            }
+        }
+    }
+}

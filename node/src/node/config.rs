@@ -13,6 +13,8 @@ use crate::routing::htl::MAX_HTL;
 use crate::routing::peers::BackoffConfig;
 use crate::routing::swap::SwapConfig;
 
+use super::budget::StoreBudget;
+
 /// Configuration of a node; every constant is explained in docs/routing.md.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeConfig {
@@ -91,6 +93,14 @@ pub struct NodeConfig {
     /// one per [`super::REBROADCAST_INTERVAL`]. Off: believe every claim at once (for
     /// measuring the defences).
     pub check_claims: bool,
+    /// Refuse inserts that arrive with HTL 0 (issue 14, item 8). Honest nodes never send
+    /// one (an insert with no hops left ends where it is), so it is a lie: nothing is
+    /// stored, no answer is sent, and the sender is penalised like a forger. Off: store it
+    /// (it was written to the store area with an fsync each, and never forwarded).
+    pub refuse_zero_htl_inserts: bool,
+    /// How many store-area writes each peer's inserts may cause ([`StoreBudget`]); past it
+    /// they go to the cache area only. `None`: no limit.
+    pub store_budget: Option<StoreBudget>,
 }
 
 /// How a node ranks its peers for a request (docs/simulation.md compares them).
@@ -127,6 +137,8 @@ impl Default for NodeConfig {
             strategy: RoutingStrategy::Pamphlet,
             cache_passing: true,
             check_claims: true,
+            refuse_zero_htl_inserts: true,
+            store_budget: Some(StoreBudget::default()),
         }
     }
 }
@@ -157,6 +169,8 @@ impl NodeConfig {
             refuse_false_insert_not_found: false,
             swap: SwapConfig { check_neighbours: false, ..self.swap },
             check_claims: false,
+            refuse_zero_htl_inserts: false,
+            store_budget: None,
             ..self
         }
     }
@@ -229,6 +243,8 @@ mod tests {
                 refuse_false_insert_not_found: false,
                 swap: SwapConfig { check_neighbours: false, ..d.swap },
                 check_claims: false,
+                refuse_zero_htl_inserts: false,
+                store_budget: None,
                 ..d.clone()
             }
         );

@@ -18,6 +18,7 @@
 //! detected **by key**: while this node routes a key, any other request for that key is
 //! answered RejectedLoop. See docs/routing.md for the residual oracle this leaves.
 
+mod budget;
 mod config;
 mod event;
 mod failure;
@@ -32,6 +33,7 @@ use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use budget::StoreBudget;
 pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
@@ -90,6 +92,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     last_broadcast: Option<Instant>,
     /// A coalesced re-broadcast, due at this instant (see [`REBROADCAST_INTERVAL`]).
     rebroadcast_at: Option<Instant>,
+    /// Each peer's store-area write budget (`NodeConfig::store_budget`).
+    budgets: budget::Buckets,
 }
 
 impl<S: BlockStore> std::fmt::Debug for Node<S> {
@@ -132,6 +136,7 @@ impl<S: BlockStore> Node<S> {
             next_swap: None,
             last_broadcast: None,
             rebroadcast_at: None,
+            budgets: budget::Buckets::default(),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -505,6 +510,13 @@ impl<S: BlockStore> Node<S> {
             // Only a malicious peer sends an unverifiable insert (honest nodes verify before
             // forwarding): no answer, and it is penalised like a forger.
             self.stats.forged_blocks += 1;
+            self.peers.penalise_forgery(peer, now);
+            return;
+        }
+        if htl == 0 && self.config.refuse_zero_htl_inserts {
+            // Honest nodes never send an insert with no hops left: only a flusher does, to
+            // write junk into our store area without it travelling further.
+            self.stats.zero_htl_inserts += 1;
             self.peers.penalise_forgery(peer, now);
             return;
         }

@@ -67,4 +67,8 @@ pub struct NodeStats {
     pub locations_deferred: u64,
     /// `LocationUpdate` broadcasts this node sent (one per peer each).
     pub location_broadcasts: u64,
+    /// Inserts refused because they arrived with HTL 0 (`NodeConfig::refuse_zero_htl_inserts`).
+    pub zero_htl_inserts: u64,
+    /// Sink blocks put in the cache area because their inserter was over its store budget.
+    pub store_budget_exceeded: u64,
 }
