@@ -13,7 +13,7 @@ use common::routing::{chk_block, is_insert, is_request, key_loc, SEEDS};
 use common::seeds;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use pamphlet_node::location::Location;
-use pamphlet_node::sim::network::{black_hole, Network};
+use pamphlet_node::sim::network::{black_hole, silent, Network};
 use pamphlet_node::store::{Area, BlockStore};
 use pamphlet_node::wire::Message;
 use pamphlet_node::Event;
@@ -168,5 +168,61 @@ fn overload_backoff_steers_traffic_away() {
         assert_eq!(p.backoff_next, Duration::from_secs(4), "seed {seed}: backoff doubles");
         assert_eq!(net.events(0).len(), 3);
         assert!(net.events(0).iter().all(|e| matches!(e, Event::FetchSucceeded { .. })), "seed {seed}");
+    }
+}
+
+/// Node 1, the first-ranked peer of node 0 for the key, answers `Accepted` and then stays
+/// silent (issue 14, item 4). With the hop share (default) node 0 waits at most half of its
+/// budget on it, backs it off like a forger and finds the block through 2 - 3 well within
+/// its deadline. Without it (the old rule, `hop_share` 1) the first hop took the whole
+/// budget: the fetch timed out after one peer.
+#[test]
+fn accepted_then_silence_leaves_time_for_another_route() {
+    for seed in seeds(SEEDS) {
+        for defended in [true, false] {
+            let (key, block) = chk_block(900);
+            let kl = key_loc(&key);
+            let mut net = Network::new(seed, Instant::now());
+            for (i, off) in [0.3, 0.01, 0.15, 0.1].into_iter().enumerate() {
+                let mut c = net.config(i, Location::from_f64(kl + off));
+                if !defended {
+                    c.hop_share = 1;
+                    c.penalise_silence = false;
+                }
+                net.add_node_with(c, pamphlet_node::store::MemoryStore::default());
+            }
+            for (a, b) in [(0, 1), (0, 2), (2, 3)] {
+                net.connect(a, b);
+            }
+            net.node_mut(3).store_mut().put(Area::Store, key, block.clone()).unwrap();
+            net.set_filter(1, Box::new(silent));
+            net.run();
+            net.clear_transcript();
+            let start = net.elapsed();
+            let op = net.fetch(0, BlockKind::Chk, key);
+            net.run();
+            let silent_peer = net.node(0).peer(pamphlet_node::id::PeerId(1)).cloned();
+            if defended {
+                assert_eq!(net.hops(is_request), vec![(0, 1), (0, 2), (2, 3)], "seed {seed}");
+                assert_eq!(
+                    net.events(0),
+                    &[Event::FetchSucceeded { op, block: block.clone(), peers_tried: 2, local: false }],
+                    "seed {seed}"
+                );
+                let took = net.transcript().last().map(|s| s.at).unwrap_or_default() - start;
+                let deadline = net.node(0).config().request_timeout * 7 / 8;
+                assert!(took <= deadline / 2 + Duration::from_secs(1), "seed {seed}: took {took:?}");
+                let p = silent_peer.unwrap();
+                assert_eq!(p.silences, 1, "seed {seed}");
+                assert!(p.backed_off(net.now() + Duration::from_secs(500)), "seed {seed}: backed off like a forger");
+            } else {
+                assert_eq!(net.hops(is_request), vec![(0, 1)], "seed {seed}: one peer tried");
+                assert!(
+                    matches!(net.events(0), [Event::FetchFailed { op: o, peers_tried: 1, .. }] if *o == op),
+                    "seed {seed}: {:?}",
+                    net.events(0)
+                );
+            }
+        }
     }
 }

@@ -408,7 +408,8 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// Fires every timer due at `now`: a peer that has not answered is treated like one
-    /// that answered RouteNotFound one hop down, and backed off.
+    /// that answered RouteNotFound one hop down, and backed off (like a forger if it had
+    /// accepted the request, with `penalise_silence`).
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(o) = self.swapper.on_timeout(now) {
             self.apply_swap(now, o);
@@ -430,7 +431,13 @@ impl<S: BlockStore> Node<S> {
                 continue;
             }
             self.by_link.remove(&(w.peer, w.id));
-            self.peers.back_off(w.peer, now);
+            // Accepted, then silence: no honest peer does that within its share of the
+            // budget (it answers by its own deadline, earlier), so it costs like a forgery.
+            if w.accepted && self.config.penalise_silence {
+                self.peers.penalise_silence(w.peer, now);
+            } else {
+                self.peers.back_off(w.peer, now);
+            }
             self.stats.timeouts += 1;
             f.req.on_reply(Reply::TimedOut);
             self.route(h, now);
@@ -610,6 +617,7 @@ impl<S: BlockStore> Node<S> {
     ) -> Request {
         Request::new(kind, key, left, upstream, now + self.budget(arrived))
             .with_not_found_cap(self.config.not_found_cap)
+            .with_hop_share(self.config.hop_share)
     }
 
     fn broadcast_location(&mut self) {

@@ -64,6 +64,8 @@ pub struct PeerEntry {
     pub forgeries: u32,
     /// How many answers it gave that no honest node gives (DataNotFound to an insert).
     pub false_answers: u32,
+    /// How many requests it accepted and then never answered in time.
+    pub silences: u32,
 }
 
 impl PeerEntry {
@@ -107,6 +109,7 @@ impl PeerTable {
             backoff_next: self.backoff.initial,
             forgeries: 0,
             false_answers: 0,
+            silences: 0,
         };
         self.peers.insert(peer, entry);
     }
@@ -210,6 +213,16 @@ impl PeerTable {
         let len = self.backoff.forgery;
         if let Some(p) = self.peers.get_mut(&peer) {
             p.false_answers += 1;
+            p.backoff_until = Some(later(p.backoff_until, now + len));
+        }
+    }
+
+    /// The peer accepted a request and then let it time out: count it and back it off as
+    /// long as a forger (issue 14, "Accepted, then silence").
+    pub fn penalise_silence(&mut self, peer: PeerId, now: Instant) {
+        let len = self.backoff.forgery;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.silences += 1;
             p.backoff_until = Some(later(p.backoff_until, now + len));
         }
     }
