@@ -226,3 +226,51 @@ fn accepted_then_silence_leaves_time_for_another_route() {
         }
     }
 }
+
+/// Node 1 is a reconnector (issue 14, item 6): it accepts node 0's fetch and goes silent,
+/// then reconnects, and fills node 0's request slots (node 2 is silent too, so they stay in
+/// flight), reconnects, and tries to fill them again. Its record is kept by peer id: after
+/// each reconnect it is still backed off as silent, and its requests of the old link still
+/// count, so the cap of 24 holds. Before, a reconnect reset all of it: 48 in flight.
+#[test]
+fn a_reconnect_keeps_the_peers_record_and_the_cap_holds() {
+    for seed in seeds(SEEDS) {
+        let (key, _) = chk_block(950);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed, Instant::now());
+        for off in [0.3, 0.01, 0.2] {
+            net.add_node(kl + off);
+        }
+        net.connect(0, 1);
+        net.connect(0, 2);
+        net.set_filter(1, Box::new(silent));
+        net.set_filter(2, Box::new(silent));
+        net.run();
+        net.fetch(0, BlockKind::Chk, key);
+        net.run_for(Duration::from_secs(120));
+        let p1 = pamphlet_node::id::PeerId(1);
+        assert_eq!(net.node(0).peer(p1).map(|p| p.silences), Some(1), "seed {seed}");
+        net.disconnect(0, 1);
+        net.connect(0, 1);
+        let now = net.now();
+        let rec = net.node(0).peer(p1).cloned().unwrap();
+        assert_eq!(rec.silences, 1, "seed {seed}: the penalty survives the reconnect");
+        assert!(rec.backed_off(now + Duration::from_secs(500)), "seed {seed}: and so does the backoff");
+        let cap = net.node(0).config().max_requests_per_peer;
+        let mut id = 1000;
+        for round in 0..2 {
+            for i in 0..cap {
+                let (k, _) = chk_block(2000 + round * 100 + i);
+                id += 1;
+                net.inject(1, 0, Message::DataRequest { id, kind: BlockKind::Chk, key: k, htl: 18 });
+            }
+            net.run_for(Duration::from_secs(1));
+            net.disconnect(0, 1);
+            net.connect(0, 1);
+        }
+        let in_flight = net.node(0).peer(p1).map(|p| p.in_flight);
+        assert_eq!(in_flight, Some(cap), "seed {seed}: orphans of the old link still count");
+        assert_eq!(net.node(0).in_flight(), cap as usize, "seed {seed}: no more than the cap runs");
+        assert_eq!(net.node(0).stats().rejected_overload, u64::from(cap), "seed {seed}");
+    }
+}

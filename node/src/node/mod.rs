@@ -223,7 +223,8 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// Disconnects a peer. Requests waiting on it move on to their next peer; requests it
-    /// sent us run on, but their answers are dropped.
+    /// sent us run on, but their answers are dropped. Its record (requests in flight,
+    /// backoff, penalties) is kept by peer id and restored if it reconnects.
     pub fn remove_peer(&mut self, now: Instant, peer: PeerId) {
         if !self.peers.remove(peer) {
             return;
@@ -243,10 +244,11 @@ impl<S: BlockStore> Node<S> {
             }
             self.route(h, now);
         }
-        // Requests it sent us run on, answering nobody; a re-added peer starts afresh.
+        // Requests it sent us run on, answering nobody, and still count against it: its
+        // record (load, backoff, penalties) is kept for when it reconnects (PeerTable).
         for f in self.requests.values_mut() {
             if matches!(f.origin, Origin::Remote { peer: p, .. } if p == peer) {
-                f.origin = Origin::Orphan;
+                f.origin = Origin::Orphan { peer };
             }
         }
         self.broadcast_location();
