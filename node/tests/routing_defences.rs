@@ -13,7 +13,7 @@ use common::routing::{chk_block, is_insert, is_request, key_loc, SEEDS};
 use common::seeds;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use pamphlet_node::location::Location;
-use pamphlet_node::sim::network::{black_hole, Network};
+use pamphlet_node::sim::network::{black_hole, silent, Network};
 use pamphlet_node::store::{Area, BlockStore};
 use pamphlet_node::wire::Message;
 use pamphlet_node::Event;
@@ -397,5 +397,109 @@ fn a_flusher_does_not_evict_requested_sink_data() {
                 assert_eq!(writes, 2_000, "seed {seed}");
             }
         }
+    }
+}
+
+/// Node 1, the first-ranked peer of node 0 for the key, answers `Accepted` and then stays
+/// silent (issue 14, item 4). With the hop share (default) node 0 waits at most half of its
+/// budget on it, backs it off like a forger and finds the block through 2 - 3 well within
+/// its deadline. Without it (the old rule, `hop_share` 1) the first hop took the whole
+/// budget: the fetch timed out after one peer.
+#[test]
+fn accepted_then_silence_leaves_time_for_another_route() {
+    for seed in seeds(SEEDS) {
+        for defended in [true, false] {
+            let (key, block) = chk_block(900);
+            let kl = key_loc(&key);
+            let mut net = Network::new(seed, Instant::now());
+            for (i, off) in [0.3, 0.01, 0.15, 0.1].into_iter().enumerate() {
+                let mut c = net.config(i, Location::from_f64(kl + off));
+                if !defended {
+                    c.hop_share = 1;
+                    c.penalise_silence = false;
+                }
+                net.add_node_with(c, pamphlet_node::store::MemoryStore::default());
+            }
+            for (a, b) in [(0, 1), (0, 2), (2, 3)] {
+                net.connect(a, b);
+            }
+            net.node_mut(3).store_mut().put(Area::Store, key, block.clone()).unwrap();
+            net.set_filter(1, Box::new(silent));
+            net.run();
+            net.clear_transcript();
+            let start = net.elapsed();
+            let op = net.fetch(0, BlockKind::Chk, key);
+            net.run();
+            let silent_peer = net.node(0).peer(pamphlet_node::id::PeerId(1)).cloned();
+            if defended {
+                assert_eq!(net.hops(is_request), vec![(0, 1), (0, 2), (2, 3)], "seed {seed}");
+                assert_eq!(
+                    net.events(0),
+                    &[Event::FetchSucceeded { op, block: block.clone(), peers_tried: 2, local: false }],
+                    "seed {seed}"
+                );
+                let took = net.transcript().last().map(|s| s.at).unwrap_or_default() - start;
+                let deadline = net.node(0).config().request_timeout * 7 / 8;
+                assert!(took <= deadline / 2 + Duration::from_secs(1), "seed {seed}: took {took:?}");
+                let p = silent_peer.unwrap();
+                assert_eq!(p.silences, 1, "seed {seed}");
+                assert!(p.backed_off(net.now() + Duration::from_secs(500)), "seed {seed}: backed off like a forger");
+            } else {
+                assert_eq!(net.hops(is_request), vec![(0, 1)], "seed {seed}: one peer tried");
+                assert!(
+                    matches!(net.events(0), [Event::FetchFailed { op: o, peers_tried: 1, .. }] if *o == op),
+                    "seed {seed}: {:?}",
+                    net.events(0)
+                );
+            }
+        }
+    }
+}
+
+/// Node 1 is a reconnector (issue 14, item 6): it accepts node 0's fetch and goes silent,
+/// then reconnects, and fills node 0's request slots (node 2 is silent too, so they stay in
+/// flight), reconnects, and tries to fill them again. Its record is kept by peer id: after
+/// each reconnect it is still backed off as silent, and its requests of the old link still
+/// count, so the cap of 24 holds. Before, a reconnect reset all of it: 48 in flight.
+#[test]
+fn a_reconnect_keeps_the_peers_record_and_the_cap_holds() {
+    for seed in seeds(SEEDS) {
+        let (key, _) = chk_block(950);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed, Instant::now());
+        for off in [0.3, 0.01, 0.2] {
+            net.add_node(kl + off);
+        }
+        net.connect(0, 1);
+        net.connect(0, 2);
+        net.set_filter(1, Box::new(silent));
+        net.set_filter(2, Box::new(silent));
+        net.run();
+        net.fetch(0, BlockKind::Chk, key);
+        net.run_for(Duration::from_secs(120));
+        let p1 = pamphlet_node::id::PeerId(1);
+        assert_eq!(net.node(0).peer(p1).map(|p| p.silences), Some(1), "seed {seed}");
+        net.disconnect(0, 1);
+        net.connect(0, 1);
+        let now = net.now();
+        let rec = net.node(0).peer(p1).cloned().unwrap();
+        assert_eq!(rec.silences, 1, "seed {seed}: the penalty survives the reconnect");
+        assert!(rec.backed_off(now + Duration::from_secs(500)), "seed {seed}: and so does the backoff");
+        let cap = net.node(0).config().max_requests_per_peer;
+        let mut id = 1000;
+        for round in 0..2 {
+            for i in 0..cap {
+                let (k, _) = chk_block(2000 + round * 100 + i);
+                id += 1;
+                net.inject(1, 0, Message::DataRequest { id, kind: BlockKind::Chk, key: k, htl: 18 });
+            }
+            net.run_for(Duration::from_secs(1));
+            net.disconnect(0, 1);
+            net.connect(0, 1);
+        }
+        let in_flight = net.node(0).peer(p1).map(|p| p.in_flight);
+        assert_eq!(in_flight, Some(cap), "seed {seed}: orphans of the old link still count");
+        assert_eq!(net.node(0).in_flight(), cap as usize, "seed {seed}: no more than the cap runs");
+        assert_eq!(net.node(0).stats().rejected_overload, u64::from(cap), "seed {seed}");
     }
 }

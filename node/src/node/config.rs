@@ -77,6 +77,17 @@ pub struct NodeConfig {
     /// without spending hops and the liar is backed off like a forger. Off: believe it and
     /// end the insert (Hyphanet's rule, for comparison in the simulator).
     pub refuse_false_insert_not_found: bool,
+    /// Each hop of a request this node routes may wait at most `1 / hop_share` of the time
+    /// the request has left (for `Accepted` and for the answer; `Request::with_hop_share`).
+    /// Default 2: a peer that answers `Accepted` and then stays silent costs at most half of
+    /// what is left, so backtracking always has budget (issue 14, "Accepted, then silence";
+    /// measured in docs/security.md). 1: the first hop may take the whole deadline.
+    pub hop_share: u32,
+    /// Treat a peer that answered `Accepted` and then let its hop time out like a forger:
+    /// back it off for `backoff.forgery` and count it (`PeerEntry::silences`). The record
+    /// is kept by peer id across reconnects (`PeerTable::remove`). Off: the ordinary
+    /// doubling backoff of a timeout.
+    pub penalise_silence: bool,
     /// How requests pick the next peer. Only [`RoutingStrategy::Pamphlet`] is meant for
     /// real nodes; the others exist so the simulator can compare systems on one code base.
     pub strategy: RoutingStrategy,
@@ -134,6 +145,8 @@ impl Default for NodeConfig {
             swap: SwapConfig::default(),
             not_found_cap: 4,
             refuse_false_insert_not_found: true,
+            hop_share: 2,
+            penalise_silence: true,
             strategy: RoutingStrategy::Pamphlet,
             cache_passing: true,
             check_claims: true,
@@ -160,7 +173,8 @@ impl NodeConfig {
     /// Hyphanet's rules of trust, without pamphlet's defences: every DataNotFound /
     /// RouteNotFound is believed for the HTL it reports, whoever started the request (no
     /// cap), DataNotFound in answer to an insert ends the insert, and any swap reveal
-    /// is accepted (no Pitch Black plausibility check). For comparison only: docs/security.md
+    /// is accepted (no Pitch Black plausibility check), the first hop may wait out the whole
+    /// deadline and a silent peer is only backed off as for a timeout. For comparison only: docs/security.md
     /// measures what each defence buys against its adversary.
     #[must_use]
     pub fn without_defences(self) -> Self {
@@ -171,6 +185,8 @@ impl NodeConfig {
             check_claims: false,
             refuse_zero_htl_inserts: false,
             store_budget: None,
+            hop_share: 1,
+            penalise_silence: false,
             ..self
         }
     }
@@ -245,6 +261,8 @@ mod tests {
                 check_claims: false,
                 refuse_zero_htl_inserts: false,
                 store_budget: None,
+                hop_share: 1,
+                penalise_silence: false,
                 ..d.clone()
             }
         );
@@ -252,5 +270,6 @@ mod tests {
         assert!(
             d.refuse_false_insert_not_found && d.swap.check_neighbours && d.not_found_cap < Htl::MAX && d.check_claims
         );
+        assert!(d.hop_share > 1 && d.penalise_silence);
     }
 }

@@ -30,8 +30,9 @@ pub(super) enum Origin {
     /// A peer's request, answered on its link with its link-local id.
     Remote { peer: PeerId, id: RequestId },
     /// A peer's request whose peer disconnected: it runs to its end (the block is still
-    /// cached on success) but nobody is answered.
-    Orphan,
+    /// cached on success) but nobody is answered. It still counts against the peer's
+    /// requests in flight (kept across a reconnect), so reconnecting cannot double the cap.
+    Orphan { peer: PeerId },
 }
 
 /// What a request in flight carries.
@@ -242,15 +243,19 @@ impl<S: BlockStore> Node<S> {
         }
         // The upstream link to answer on, if the request is remote and the peer still here.
         let upstream = match f.origin {
-            Origin::Remote { peer, id } => self.peers.get_mut(peer).map(|p| {
-                p.in_flight = p.in_flight.saturating_sub(1);
-                (peer, id)
-            }),
-            Origin::Local(_) | Origin::Orphan => None,
+            Origin::Remote { peer, id } => {
+                self.peers.release(peer);
+                self.peers.get(peer).map(|_| (peer, id))
+            }
+            Origin::Orphan { peer } => {
+                self.peers.release(peer);
+                None
+            }
+            Origin::Local(_) => None,
         };
         let local_ops = match f.origin {
             Origin::Local(op) => std::iter::once(op).chain(f.waiters.iter().copied()).collect(),
-            Origin::Remote { .. } | Origin::Orphan => f.waiters.clone(),
+            Origin::Remote { .. } | Origin::Orphan { .. } => f.waiters.clone(),
         };
         Audience {
             upstream,

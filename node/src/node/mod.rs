@@ -250,7 +250,8 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// Disconnects a peer. Requests waiting on it move on to their next peer; requests it
-    /// sent us run on, but their answers are dropped.
+    /// sent us run on, but their answers are dropped. Its record (requests in flight,
+    /// backoff, penalties) is kept by peer id and restored if it reconnects.
     pub fn remove_peer(&mut self, now: Instant, peer: PeerId) {
         if !self.peers.remove(peer) {
             return;
@@ -270,10 +271,11 @@ impl<S: BlockStore> Node<S> {
             }
             self.route(h, now);
         }
-        // Requests it sent us run on, answering nobody; a re-added peer starts afresh.
+        // Requests it sent us run on, answering nobody, and still count against it: its
+        // record (load, backoff, penalties) is kept for when it reconnects (PeerTable).
         for f in self.requests.values_mut() {
             if matches!(f.origin, Origin::Remote { peer: p, .. } if p == peer) {
-                f.origin = Origin::Orphan;
+                f.origin = Origin::Orphan { peer };
             }
         }
         self.broadcast_location(now);
@@ -429,7 +431,8 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// Fires every timer due at `now`: a peer that has not answered is treated like one
-    /// that answered RouteNotFound one hop down, and backed off.
+    /// that answered RouteNotFound one hop down, and backed off (like a forger if it had
+    /// accepted the request, with `penalise_silence`).
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.peers.apply_pending(now) {
             self.schedule_rebroadcast(now);
@@ -457,7 +460,13 @@ impl<S: BlockStore> Node<S> {
                 continue;
             }
             self.by_link.remove(&(w.peer, w.id));
-            self.peers.back_off(w.peer, now);
+            // Accepted, then silence: no honest peer does that within its share of the
+            // budget (it answers by its own deadline, earlier), so it costs like a forgery.
+            if w.accepted && self.config.penalise_silence {
+                self.peers.penalise_silence(w.peer, now);
+            } else {
+                self.peers.back_off(w.peer, now);
+            }
             self.stats.timeouts += 1;
             f.req.on_reply(Reply::TimedOut);
             self.route(h, now);
@@ -644,6 +653,7 @@ impl<S: BlockStore> Node<S> {
     ) -> Request {
         Request::new(kind, key, left, upstream, now + self.budget(arrived))
             .with_not_found_cap(self.config.not_found_cap)
+            .with_hop_share(self.config.hop_share)
     }
 
     /// A peer's `LocationUpdate`. If it moved, our neighbour list changed, so our peers'

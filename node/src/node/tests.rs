@@ -27,10 +27,12 @@ impl<S: BlockStore> Node<S> {
             let remote = self
                 .requests
                 .values()
-                .filter(|f| matches!(f.origin, Origin::Remote { peer: p, .. } if p == peer))
+                .filter(
+                    |f| matches!(f.origin, Origin::Remote { peer: p, .. } | Origin::Orphan { peer: p } if p == peer),
+                )
                 .count();
             let entry = self.peers.get(peer).map_or(0, |p| p.in_flight);
-            assert_eq!(entry as usize, remote, "in-flight count of {peer:?}");
+            assert_eq!(entry as usize, remote, "in-flight count of {peer:?}, orphans of an earlier link included");
             assert!(entry <= self.config.max_requests_per_peer);
         }
         if let Some(t) = self.poll_timeout() {

@@ -12,6 +12,13 @@
 //! not a rejection resets it. A forger (a peer that returned a block that does not verify)
 //! is backed off for the longer `forgery` period. Backed-off peers are still used, but only
 //! after every other candidate.
+//!
+//! Reconnects: a peer's id is derived from its static key, so the same friend comes back
+//! with the same id. Its record (load, backoff, penalties) outlives the connection:
+//! [`PeerTable::remove`] keeps it among the departed, [`PeerTable::insert`] restores it, so
+//! a peer cannot reset its penalties, nor double its share of requests in flight, by
+//! reconnecting (issue 14, item 6). At most [`MAX_DEPARTED`] departed records are kept; the
+//! oldest departure is forgotten first.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -44,6 +51,10 @@ pub struct ClaimOutcome {
     /// The location change came too soon and is held (see [`LOCATION_INTERVAL`]).
     pub deferred: bool,
 }
+/// The most departed peers whose records are remembered (see the module doc): a node has a
+/// few dozen friends, so this covers every friend's churn many times over while bounding
+/// the memory.
+pub const MAX_DEPARTED: usize = 1024;
 
 /// Backoff periods (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +100,8 @@ pub struct PeerEntry {
     pub moved_at: Option<Instant>,
     /// A location change held until [`LOCATION_INTERVAL`] after `moved_at`.
     pub pending: Option<Location>,
+    /// How many requests it accepted and then never answered in time.
+    pub silences: u32,
 }
 
 impl PeerEntry {
@@ -103,10 +116,16 @@ impl PeerEntry {
     }
 }
 
-/// All connected peers, ordered by id (so iteration is deterministic).
+/// All connected peers, ordered by id (so iteration is deterministic), and the records of
+/// recently departed ones.
 #[derive(Clone, Debug, Default)]
 pub struct PeerTable {
     peers: BTreeMap<PeerId, PeerEntry>,
+    /// Departed peers' records, with the sequence number of their departure (the smallest
+    /// is forgotten first when more than [`MAX_DEPARTED`] are kept).
+    departed: BTreeMap<PeerId, (u64, PeerEntry)>,
+    /// Departures so far (the next sequence number).
+    departures: u64,
     backoff: BackoffConfig,
     /// Whether peers' claims are checked (FOAF plausibility, location rate limit, near-equal
     /// locations); off only to measure the defences (`NodeConfig::check_claims`).
@@ -116,7 +135,7 @@ pub struct PeerTable {
 impl PeerTable {
     /// An empty table with these backoff periods.
     pub fn new(backoff: BackoffConfig) -> Self {
-        PeerTable { peers: BTreeMap::new(), backoff, check_claims: true }
+        PeerTable { peers: BTreeMap::new(), departed: BTreeMap::new(), departures: 0, backoff, check_claims: true }
     }
 
     /// Turns the checks of peers' claims on or off (see `NodeConfig::check_claims`).
@@ -125,10 +144,20 @@ impl PeerTable {
     }
 
     /// Adds a peer. If it is already present only its location changes: its load, backoff
-    /// and forgery record stay.
+    /// and forgery record stay. A peer that departed comes back with its record (its
+    /// requests still in flight, backoff and penalties), new location and no FOAF list.
     pub fn insert(&mut self, peer: PeerId, location: Location, link: LinkHtl) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.location = location;
+            return;
+        }
+        if let Some((_, mut entry)) = self.departed.remove(&peer) {
+            entry.location = location;
+            entry.link = link;
+            // A location claim held from the old connection is stale; the rate limit
+            // (`moved_at`) stays, so reconnecting does not reset it.
+            entry.pending = None;
+            self.peers.insert(peer, entry);
             return;
         }
         let entry = PeerEntry {
@@ -142,13 +171,42 @@ impl PeerTable {
             false_answers: 0,
             moved_at: None,
             pending: None,
+            silences: 0,
         };
         self.peers.insert(peer, entry);
     }
 
-    /// Removes a peer; returns whether it was there.
+    /// Removes a peer; returns whether it was there. Its record is remembered (see the
+    /// module doc).
     pub fn remove(&mut self, peer: PeerId) -> bool {
-        self.peers.remove(&peer).is_some()
+        let Some(mut entry) = self.peers.remove(&peer) else { return false };
+        entry.foaf = Vec::new();
+        self.departures += 1;
+        self.departed.insert(peer, (self.departures, entry));
+        if self.departed.len() > MAX_DEPARTED {
+            let oldest = self.departed.iter().min_by_key(|(_, (seq, _))| *seq).map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                self.departed.remove(&id);
+            }
+        }
+        true
+    }
+
+    /// A request from `peer` ended: one fewer in flight, whether the peer is connected or
+    /// departed (requests of a departed peer run on, orphaned, and still count against it).
+    pub fn release(&mut self, peer: PeerId) {
+        let entry = match self.peers.get_mut(&peer) {
+            Some(p) => Some(p),
+            None => self.departed.get_mut(&peer).map(|(_, p)| p),
+        };
+        if let Some(p) = entry {
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// How many departed peers' records are remembered.
+    pub fn departed_len(&self) -> usize {
+        self.departed.len()
     }
 
     /// The entry of `peer`.
@@ -298,6 +356,16 @@ impl PeerTable {
         }
     }
 
+    /// The peer accepted a request and then let it time out: count it and back it off as
+    /// long as a forger (issue 14, "Accepted, then silence").
+    pub fn penalise_silence(&mut self, peer: PeerId, now: Instant) {
+        let len = self.backoff.forgery;
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.silences += 1;
+            p.backoff_until = Some(later(p.backoff_until, now + len));
+        }
+    }
+
     /// The peer answered normally: its next backoff starts from the initial period again.
     pub fn reset_backoff(&mut self, peer: PeerId) {
         let initial = self.backoff.initial;
@@ -366,6 +434,32 @@ mod tests {
         assert_eq!(t.get(p).map(|e| e.backoff_next), Some(Duration::from_secs(1)));
         t.penalise_forgery(p, now);
         assert!(t.get(p).is_some_and(|e| e.backed_off(now + Duration::from_secs(599)) && e.forgeries == 1));
+    }
+
+    /// A reconnect restores the record: in-flight count, backoff, penalties; the FOAF list
+    /// and location are the new connection's. The memory of departures is bounded.
+    #[test]
+    fn records_survive_a_reconnect_and_are_bounded() {
+        let now = Instant::now();
+        let mut t = table(&[0.1, 0.2]);
+        let p = PeerId(0);
+        t.update_location(p, Location::from_f64(0.1), &[Location::from_f64(0.7)], Location::from_f64(0.5), now);
+        t.penalise_silence(p, now);
+        if let Some(e) = t.get_mut(p) {
+            e.in_flight = 5;
+        }
+        assert!(t.remove(p) && !t.remove(p));
+        t.release(p);
+        t.insert(p, Location::from_f64(0.3), LINK);
+        let e = t.get(p).cloned().unwrap();
+        assert_eq!((e.in_flight, e.silences, e.foaf.len()), (4, 1, 0));
+        assert!(e.backed_off(now + Duration::from_secs(599)));
+        assert_eq!(e.location, Location::from_f64(0.3));
+        for i in 10..(10 + MAX_DEPARTED as u64 + 5) {
+            t.insert(PeerId(i), Location::from_f64(0.4), LINK);
+            t.remove(PeerId(i));
+        }
+        assert_eq!(t.departed_len(), MAX_DEPARTED);
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //!
 //! Rules:
 //! - a peer must say `Accepted` within a short time, then answer within a time that grows
-//!   with the HTL it was given; both are capped by the request's own deadline;
+//!   with the HTL it was given; both are capped by the request's own deadline and, with a
+//!   hop share ([`Request::with_hop_share`]), by that share of the time the request has
+//!   left, so a peer that accepts and then stays silent cannot use up the whole budget:
+//!   backtracking always has time left (issue 14, "Accepted, then silence");
 //! - each peer is tried at most once, and never the peer the request came from;
 //! - DataNotFound / RouteNotFound carry the HTL left downstream; the request continues with
 //!   the smaller of its own and that, so hops spent on a dead branch are spent, except that
@@ -117,6 +120,8 @@ pub struct Request {
     reached: bool,
     /// The most HTL one NotFound answer may take away (`Htl::MAX`: all it claims).
     not_found_cap: Htl,
+    /// A hop may wait at most `1 / hop_share` of the time left (1: all of it).
+    hop_share: u32,
 }
 
 impl Request {
@@ -134,7 +139,16 @@ impl Request {
             deadline,
             reached: false,
             not_found_cap: Htl::MAX,
+            hop_share: 1,
         }
+    }
+
+    /// Bounds each hop's wait (accept and answer) at `1 / share` of the time the request has
+    /// left when the hop is sent (`share` 2: at most half), so a peer that accepts and goes
+    /// silent leaves time to try others. 0 and 1 mean no bound beyond the deadline.
+    pub fn with_hop_share(mut self, share: u32) -> Self {
+        self.hop_share = share.max(1);
+        self
     }
 
     /// Caps what one DataNotFound / RouteNotFound may cost this request at `cap` hops,
@@ -194,7 +208,8 @@ impl Request {
         let Some(&peer) = ranked.iter().find(|p| Some(**p) != upstream && !self.tried.contains(p)) else {
             return Step::Finish(Outcome::RouteNotFound { htl: self.htl });
         };
-        let answer_by = (now + hop_wait(self.htl)).min(self.deadline);
+        let share = (now + (self.deadline - now) / self.hop_share).min(self.deadline);
+        let answer_by = (now + hop_wait(self.htl)).min(share);
         let until = (now + accept_wait).min(answer_by);
         self.tried.push(peer);
         self.waiting = Some(Waiting { peer, id, until, answer_by, accepted: false });
@@ -315,6 +330,27 @@ mod tests {
         r.on_reply(Reply::TimedOut);
         let s = r.next(t0 + Duration::from_secs(4), &[PeerId(5), PeerId(6)], 2, ACCEPT, wait);
         assert_eq!(s, Step::Finish(Outcome::TimedOut { htl: 17 }));
+    }
+
+    /// With a hop share of 2, a peer that accepts and stays silent costs at most half of
+    /// what is left: the next peer is tried with time to spare, and so on.
+    #[test]
+    fn a_hop_share_leaves_time_to_backtrack() {
+        let t0 = Instant::now();
+        let long = |_: Htl| Duration::from_secs(1000);
+        let mut r = req(10, None, t0).with_hop_share(2);
+        let s = r.next(t0, &[PeerId(1), PeerId(2)], 1, Duration::from_secs(10), long);
+        assert!(matches!(s, Step::Forward { until, .. } if until == t0 + Duration::from_secs(10)));
+        assert_eq!(r.on_accepted(), Some(t0 + Duration::from_secs(50)), "half of 100 s");
+        r.on_reply(Reply::TimedOut);
+        let t1 = t0 + Duration::from_secs(50);
+        let s = r.next(t1, &[PeerId(1), PeerId(2)], 2, Duration::from_secs(10), long);
+        assert!(matches!(s, Step::Forward { peer: PeerId(2), htl: 9, .. }), "{s:?}");
+        assert_eq!(r.on_accepted(), Some(t1 + Duration::from_secs(25)), "half of the 50 s left");
+        // Without the share the first hop takes the whole budget.
+        let mut all = req(10, None, t0);
+        all.next(t0, &[PeerId(1), PeerId(2)], 1, Duration::from_secs(10), long);
+        assert_eq!(all.on_accepted(), Some(t0 + Duration::from_secs(100)));
     }
 
     fn arb_reply() -> impl Strategy<Value = Reply> {

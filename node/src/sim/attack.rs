@@ -22,6 +22,14 @@
 //!   and answer `RejectedLoop`. [`probe_guesses`] reads the answers off a fetch's
 //!   transcript (with `--observe`): each `RejectedLoop` to a probe of a max-HTL request is
 //!   a guess "my sender started it".
+//! - **Silent** (issue 14, "Accepted, then silence"): never forwards; answers every request
+//!   it takes on with `Accepted` and then nothing ([`silent`]), so its upstream waits out
+//!   the hop. The defence: each hop waits at most a share of what the request has left
+//!   (`NodeConfig::hop_share`) and the silent peer is backed off like a forger.
+//! - **Reconnector** (issue 14, item 6): silent, and before each fetch it drops and
+//!   re-makes its links to the fetching node, hoping the reconnect wipes its record there
+//!   (penalties, backoff, requests in flight). The defence: the record is kept by peer id
+//!   (`PeerTable::remove`).
 //!
 //! And two passive observers on each fetch's messages ([`observe`], with
 //! [`SimConfig::observe`](super::SimConfig::observe)): a neighbour guessing from max HTL
@@ -36,7 +44,7 @@ use pamphlet_crypto::{Block, BlockKind, ChkBlock, RoutingKey, CHK_BLOCK_LEN};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::network::{black_hole, Network, Sent};
+use super::network::{black_hole, silent, Network, Sent};
 use crate::id::PeerId;
 use crate::id::RequestId;
 use crate::location::Location;
@@ -60,6 +68,10 @@ pub enum AttackKind {
     /// Accept, stay silent, then ask the sender for the same key just after a relay would
     /// have given up: a `RejectedLoop` unmasks an originator whose deadline is longer.
     TimingProber,
+    /// Accept every request, then stay silent.
+    Silent,
+    /// Silent, and reconnect to the fetching node before each fetch.
+    Reconnector,
 }
 
 /// An attack: what, and which fraction of the nodes do it.
@@ -79,7 +91,7 @@ pub enum AttackParseError {
     #[error("expected NAME:FRACTION (e.g. blackhole:0.2), got {0:?}")]
     Form(String),
     /// Unknown attack name.
-    #[error("unknown attack {0:?}; known: blackhole, forger, pitchblack, eclipse, timing-prober")]
+    #[error("unknown attack {0:?}; known: blackhole, forger, pitchblack, eclipse, timing-prober, silent, reconnector")]
     Name(String),
     /// The fraction is not a number in [0, 1].
     #[error("attack fraction must be a number in [0, 1], got {0:?}")]
@@ -97,6 +109,8 @@ impl FromStr for Attack {
             "pitchblack" => AttackKind::PitchBlack,
             "eclipse" => AttackKind::Eclipse,
             "timing-prober" => AttackKind::TimingProber,
+            "silent" => AttackKind::Silent,
+            "reconnector" => AttackKind::Reconnector,
             _ => return Err(AttackParseError::Name(name.to_string())),
         };
         let fraction: f64 = frac.parse().map_err(|_| AttackParseError::Fraction(frac.to_string()))?;
@@ -115,6 +129,8 @@ impl fmt::Display for AttackKind {
             AttackKind::PitchBlack => "pitchblack",
             AttackKind::Eclipse => "eclipse",
             AttackKind::TimingProber => "timing-prober",
+            AttackKind::Silent => "silent",
+            AttackKind::Reconnector => "reconnector",
         })
     }
 }
@@ -133,6 +149,8 @@ pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rn
                 net.set_filter(i, Box::new(move |peer, msg| pitch_black(target, &mut own, &mut fakes, peer, msg)));
             }
             AttackKind::Blackhole | AttackKind::Eclipse => net.set_filter(i, Box::new(black_hole)),
+            // The reconnects are the workload's (`Sim::fetch`): a filter cannot reconnect.
+            AttackKind::Silent | AttackKind::Reconnector => net.set_filter(i, Box::new(silent)),
             AttackKind::TimingProber => {
                 let mut own = ChaCha8Rng::seed_from_u64(rng.gen());
                 let mut prober = Prober::default();

@@ -54,6 +54,25 @@ pub fn black_hole(_: PeerId, msg: Message) -> Option<Message> {
     }
 }
 
+/// "Accepted, then silence" (issue 14), as a [`Filter`] body: never forwards a request or
+/// insert, and turns every answer it would give into `Accepted`, then never answers. The
+/// simulator's silent and reconnector attackers use it, and so do the routing tests of the
+/// defence (a hop's wait is a bounded share of what the request has left, and the silent
+/// peer is backed off like a forger).
+pub fn silent(_: PeerId, msg: Message) -> Option<Message> {
+    match msg {
+        Message::DataRequest { .. } | Message::InsertRequest { .. } => None,
+        Message::DataFound { id, .. }
+        | Message::DataNotFound { id, .. }
+        | Message::RouteNotFound { id, .. }
+        | Message::RejectedLoop { id }
+        | Message::RejectedOverload { id }
+        | Message::InsertReply { id }
+        | Message::InsertCollision { id, .. } => Some(Message::Accepted { id }),
+        other => Some(other),
+    }
+}
+
 /// One message as it was sent (after the sender's filter).
 #[derive(Clone, Debug)]
 pub struct Sent {

@@ -122,6 +122,16 @@ impl Sim<'_> {
                     break c;
                 }
             };
+            if config.attack.is_some_and(|a| a.kind == attack::AttackKind::Reconnector) {
+                // Each reconnector next to the fetching node reconnects first (issue 14).
+                for &a in &self.topo.adjacency[from] {
+                    let a = a as usize;
+                    if self.is_attacker[a] && online[a] {
+                        self.net.disconnect(from, a);
+                        self.net.connect(from, a);
+                    }
+                }
+            }
             let before = self.net.counts().data_requests;
             self.net.clear_transcript();
             let op = self.net.fetch(from, BlockKind::Chk, block.routing_key());
