@@ -194,6 +194,12 @@ async fn insert<B: ApiBackend>(
                     i.name = doc;
                 }
                 Some(match q.edition {
+                    Some(e) if e > pamphlet_crypto::uri::MAX_EDITION => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            format!("edition {e} is too large: a fetch could never find it"),
+                        )
+                    }
                     Some(e) => i.with_edition(e),
                     None => i,
                 })
