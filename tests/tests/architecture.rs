@@ -169,7 +169,9 @@ fn no_two_sibling_modules_use_each_other() {
 #[test]
 fn no_source_file_is_longer_than_the_limit() {
     let mut long = Vec::new();
-    for krate in ["crypto/src", "crypto/tests", "node/src", "node/tests", "node/benches", "cli/src", "tests/src", "tests/tests"] {
+    for krate in
+        ["crypto/src", "crypto/tests", "node/src", "node/tests", "node/benches", "cli/src", "tests/src", "tests/tests"]
+    {
         for file in sources(&workspace().join(krate)) {
             let lines = std::fs::read_to_string(&file).expect("readable").lines().count();
             if lines > MAX_LINES {

@@ -78,6 +78,12 @@ pub struct StoreSnapshot {
     pub cache_bytes: u64,
     /// Byte limit of the cache area.
     pub cache_capacity: u64,
+    /// Blocks the store area dropped to make room since the node started (docs/store.md).
+    #[serde(default)]
+    pub store_evictions: u64,
+    /// Blocks the cache area dropped to make room since the node started.
+    #[serde(default)]
+    pub cache_evictions: u64,
 }
 
 /// A friend added.

@@ -36,6 +36,11 @@ pub struct Config {
     /// requests from friends are always answered). Swapping is what makes a darknet of
     /// friends routable; see docs/routing.md.
     pub swap_interval_ms: u64,
+    /// Whether the node may start with a `store_bytes` lower than what its store holds,
+    /// dropping the least recently used blocks that no longer fit. Off by default: lowering
+    /// `store_bytes` by mistake must not lose data silently (`node run --shrink-store` does
+    /// the same for one start).
+    pub shrink_store: bool,
 }
 
 impl Default for Config {
@@ -48,6 +53,7 @@ impl Default for Config {
             max_htl: 18,
             parallel: 16,
             swap_interval_ms: 10_000,
+            shrink_store: false,
         }
     }
 }
@@ -103,7 +109,8 @@ impl Config {
              # listen: where friends connect (TCP). api_listen: the local client API (loopback only).\n\
              # store_bytes / cache_bytes: sizes of the two store areas (cache 0: no cache). max_htl: at most 18.\n\
              # parallel: block requests in flight per fetch or insert.\n\
-             # swap_interval_ms: how often this node starts a location swap (0: never).\n{body}"
+             # swap_interval_ms: how often this node starts a location swap (0: never).\n\
+             # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)

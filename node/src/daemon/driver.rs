@@ -135,6 +135,8 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
             cache_blocks: store.cache_blocks,
             cache_bytes: store.cache_bytes,
             cache_capacity: store.cache_capacity,
+            store_evictions: store.store_evictions,
+            cache_evictions: store.cache_evictions,
         },
     }
 }
