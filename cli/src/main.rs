@@ -17,7 +17,9 @@ use clap::{Parser, Subcommand};
 mod api_client;
 mod darknet;
 mod demo;
+mod error;
 mod failure;
+mod interrupt;
 mod keygen;
 mod node_cmd;
 mod sim;
@@ -27,7 +29,9 @@ mod transfer;
 #[derive(Parser, Debug)]
 #[command(name = "pamphlet", version, about, long_about = None)]
 struct Cli {
-    /// The node's data directory (default: $PAMPHLET_DIR, else ~/.pamphlet).
+    /// insert, fetch, node: the node's data directory (default: $PAMPHLET_DIR, else
+    /// ~/.pamphlet). darknet: the darknet's directory, one node<i> folder per node
+    /// (default: ~/.pamphlet-darknet). Ignored by keygen, demo and sim.
     #[arg(long, global = true, value_name = "DIR")]
     dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -46,7 +50,7 @@ enum Command {
     #[command(subcommand)]
     Darknet(darknet::DarknetCommand),
     /// Show the whole thing working: a darknet, an insert, a fetch from the far side.
-    Demo,
+    Demo(demo::Args),
     /// Run a node, or manage its identity and friends.
     #[command(subcommand)]
     Node(node_cmd::NodeCommand),
@@ -55,26 +59,25 @@ enum Command {
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {
+    // A test darknet never defaults to the person's own node directory.
+    let default = match cli.command {
+        Command::Darknet(_) => ".pamphlet-darknet",
+        _ => ".pamphlet",
+    };
+    let env = match cli.command {
+        Command::Darknet(_) => None,
+        _ => std::env::var_os("PAMPHLET_DIR").map(PathBuf::from),
+    };
     cli.dir
         .clone()
-        .or_else(|| std::env::var_os("PAMPHLET_DIR").map(PathBuf::from))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pamphlet")))
-        .unwrap_or_else(|| PathBuf::from(".pamphlet"))
+        .or(env)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(default)))
+        .unwrap_or_else(|| PathBuf::from(default))
 }
 
 /// Runs the command; an error is printed as `Error: …` with its causes, and the exit status
 /// says which kind of failure it was (docs/api.md, "Exit status").
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e:?}");
-            ExitCode::from(failure::exit_code_of(&e))
-        }
-    }
-}
-
-fn run() -> Result<()> {
     // Logs go to stderr, filtered by RUST_LOG (default: warnings). The node never logs a
     // document name, URI or content.
     tracing_subscriber::fmt()
@@ -82,14 +85,44 @@ fn run() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let dir = data_dir(&cli);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if cli.command.json() {
+                // On stdout, where the result would have been: a script reads one place.
+                println!("{}", failure::json(&e));
+            } else {
+                eprintln!("{}", failure::human(&e));
+            }
+            ExitCode::from(failure::exit_code_of(&e))
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output (results and errors).
+    fn json(&self) -> bool {
+        match self {
+            Command::Keygen(a) => a.json,
+            Command::Insert(a) => a.json,
+            Command::Fetch(a) => a.json,
+            Command::Darknet(c) => c.json(),
+            Command::Demo(a) => a.json,
+            Command::Node(c) => c.json(),
+            Command::Sim(a) => a.json,
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let dir = data_dir(cli);
     match &cli.command {
         Command::Keygen(args) => keygen::run(args),
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
         Command::Node(cmd) => node_cmd::run(&dir, cmd),
         Command::Darknet(cmd) => darknet::run(&dir, cmd),
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
     }
 }

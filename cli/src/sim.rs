@@ -95,7 +95,7 @@ pub(crate) struct Args {
     trace_every: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl Args {
