@@ -425,9 +425,6 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     };
     share(&shared, part.as_ref());
 
-    let api = ApiClient::for_dir(dir)?;
-    let job = api.post_json("/v1/fetch", &json!({ "uri": uri.to_string() }))?;
-    let id = job["job"].as_u64().context("the node did not start a job")?;
     let tidy = std::sync::Arc::clone(&shared);
     crate::interrupt::on_interrupt(move || {
         if let Some(part) = tidy.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
@@ -438,6 +435,9 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
              again to pick it up where it is"
         );
     });
+    let api = ApiClient::for_dir(dir)?;
+    let job = api.post_json("/v1/fetch", &json!({ "uri": uri.to_string() }))?;
+    let id = job["job"].as_u64().context("the node did not start a job")?;
     let mut progress = Progress::new(args.json, "looking for the document", "fetching");
     let status = api.wait_job(id, &mut |done, total| progress.update(done, total));
     drop(progress);

@@ -410,7 +410,7 @@ fn lowering_store_bytes_is_refused_without_shrink_store() {
 }
 
 /// A node that stops answering (SIGSTOP) makes the CLI fail with its own kind after the
-/// time-out, instead of hanging.
+/// time-out, instead of hanging; Ctrl-C meanwhile removes the part file.
 #[test]
 fn a_silent_node_makes_the_cli_fail_after_a_time_out() {
     let root = tempfile::tempdir().unwrap();
@@ -428,8 +428,30 @@ fn a_silent_node_makes_the_cli_fail_after_a_time_out() {
         .env("PAMPHLET_NODE_TIMEOUT", "2")
         .output()
         .unwrap();
+    // Ctrl-C while waiting for it: the part file goes, and the person learns that the job
+    // goes on in the node.
+    let target = root.path().join("wanted.bin");
+    let part = root.path().join(".wanted.bin.pamphlet-part");
+    let fetch = std::process::Command::new(pamphlet_tests::pamphlet_bin())
+        .args(["fetch", "KSK@anything", "-o", target.to_str().unwrap(), "--dir", d])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !part.exists() {
+        assert!(std::time::Instant::now() < deadline, "no part file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let fetch_pid = fetch.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &fetch_pid]).status().unwrap().success());
+    let interrupted = fetch.wait_with_output().unwrap();
     let _ = std::process::Command::new("kill").args(["-CONT", &pid]).status();
-    assert!(started.elapsed() < std::time::Duration::from_secs(15), "{:?}", started.elapsed());
+    let err = String::from_utf8_lossy(&interrupted.stderr);
+    assert_eq!(interrupted.status.code(), Some(130), "{err}");
+    assert!(err.contains("goes on in the node") && err.contains("again"), "{err}");
+    assert!(!part.exists() && !target.exists(), "the part file is removed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "{:?}", started.elapsed());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["kind"], "node_timeout", "{v}");
     assert!(v["error"].as_str().unwrap().contains("did not answer for 2 s"), "{v}");
