@@ -296,6 +296,10 @@ pub(crate) struct Status {
     pub(crate) nodes: Vec<Value>,
     /// Mean of ln(distance) over every friend link (lower: more routable).
     pub(crate) mean_log_link: f64,
+    /// Whether the locations are one instant's: two reads in a row agreed and no two nodes
+    /// shared a location (a swap seen half done would, and one link of length 0 pulls the
+    /// mean down by several units).
+    pub(crate) settled: bool,
 }
 
 /// Mean of ln(circular distance) over the links: Sandberg's measure of how routable a
@@ -314,36 +318,91 @@ pub(crate) fn mean_log_link(edges: &[(usize, usize)], locations: &[f64]) -> f64 
 /// E[ln d] for d uniform on (0, 1/2]: what random locations give.
 pub(crate) const RANDOM_MEAN_LOG_LINK: f64 = -1.693_147_18;
 
+/// Every node's status, read at once (one thread per node).
+fn read_all(file: &DarknetFile) -> Result<Vec<Value>> {
+    std::thread::scope(|scope| {
+        let reads: Vec<_> = file
+            .nodes
+            .iter()
+            .map(|node| scope.spawn(move || ApiClient::for_dir(&node.dir).and_then(|a| a.get_json("/v1/status"))))
+            .collect();
+        reads
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.join()
+                    .map_err(|_| anyhow::anyhow!("reading node {i} panicked"))?
+                    .with_context(|| format!("node {i} does not answer"))
+            })
+            .collect()
+    })
+}
+
+fn locations_of(nodes: &[Value]) -> Vec<f64> {
+    nodes.iter().map(|s| s["location"].as_f64().unwrap_or(0.0)).collect()
+}
+
+fn all_distinct(locations: &[f64]) -> bool {
+    let mut sorted = locations.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.windows(2).all(|w| w[0] != w[1])
+}
+
+/// Every node's status once, as fast as it can be read (counters; locations may be caught
+/// mid-swap).
+pub(crate) fn status_now(dir: &Path) -> Result<Status> {
+    let file = load(dir)?;
+    let nodes = read_all(&file)?;
+    let locations = locations_of(&nodes);
+    let settled = all_distinct(&locations);
+    Ok(Status { mean_log_link: mean_log_link(&file.edges, &locations), nodes, settled })
+}
+
+/// Every node's status with the locations of one instant: reads until two rounds agree
+/// and no location appears twice (nodes refresh their status every 200 ms), at most 12
+/// rounds; `settled` says whether that happened.
 pub(crate) fn status(dir: &Path) -> Result<Status> {
     let file = load(dir)?;
-    let mut nodes = Vec::new();
-    let mut locations = Vec::new();
-    for (i, node) in file.nodes.iter().enumerate() {
-        let s = ApiClient::for_dir(&node.dir)
-            .and_then(|a| a.get_json("/v1/status"))
-            .with_context(|| format!("node {i} does not answer"))?;
-        locations.push(s["location"].as_f64().unwrap_or(0.0));
-        nodes.push(s);
+    let mut nodes = read_all(&file)?;
+    // Failing agreement, the last read without a half-done swap in it.
+    let mut distinct = all_distinct(&locations_of(&nodes)).then(|| nodes.clone());
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(250));
+        let again = read_all(&file)?;
+        let (before, after) = (locations_of(&nodes), locations_of(&again));
+        nodes = again;
+        if all_distinct(&after) {
+            if before == after {
+                let mean_log_link = mean_log_link(&file.edges, &after);
+                return Ok(Status { nodes, mean_log_link, settled: true });
+            }
+            distinct = Some(nodes.clone());
+        }
     }
-    let mean_log_link = mean_log_link(&file.edges, &locations);
-    Ok(Status { nodes, mean_log_link })
+    let nodes = distinct.unwrap_or(nodes);
+    let locations = locations_of(&nodes);
+    Ok(Status { mean_log_link: mean_log_link(&file.edges, &locations), nodes, settled: false })
 }
 
 pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
     let s = status(dir)?;
     if json {
-        println!("{}", serde_json::json!({ "nodes": s.nodes, "mean_log_link_length": s.mean_log_link }));
+        println!(
+            "{}",
+            serde_json::json!({ "nodes": s.nodes, "mean_log_link_length": s.mean_log_link, "settled": s.settled })
+        );
         return Ok(());
     }
-    println!("node  peers  location  swaps  store(blocks)  cache(blocks)  requests");
+    println!("node  peers  location  swaps  store(blocks)  evicted  cache(blocks)  requests");
     for (i, n) in s.nodes.iter().enumerate() {
         let num = |v: &Value| v.as_u64().unwrap_or(0);
         println!(
-            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>13}  {:>8}",
+            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>7}  {:>13}  {:>8}",
             num(&n["peers"]),
             n["location"].as_f64().unwrap_or(0.0),
             num(&n["swaps_done"]),
             num(&n["store"]["store_blocks"]),
+            num(&n["store"]["store_evictions"]),
             num(&n["store"]["cache_blocks"]),
             num(&n["requests_received"])
         );
@@ -352,6 +411,12 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
         "mean ln(link length): {:.3} (random locations: {:.3}; lower is more routable)",
         s.mean_log_link, RANDOM_MEAN_LOG_LINK
     );
+    if !s.settled {
+        println!(
+            "  (swaps kept changing the locations while they were read, so this figure mixes two moments; \
+             run it again, or slow swapping with a larger --swap-ms)"
+        );
+    }
     Ok(())
 }
 

@@ -40,7 +40,7 @@ fn on_interrupt(dir: PathBuf) {
 /// One counter of every node (after the nodes' 200 ms status refresh).
 fn counters(dir: &Path, field: &str) -> Result<Vec<u64>> {
     std::thread::sleep(Duration::from_millis(450));
-    Ok(darknet::status(dir)?.nodes.iter().map(|n| n[field].as_u64().unwrap_or(0)).collect())
+    Ok(darknet::status_now(dir)?.nodes.iter().map(|n| n[field].as_u64().unwrap_or(0)).collect())
 }
 
 /// Arguments of `pamphlet demo`.

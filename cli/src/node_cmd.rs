@@ -108,12 +108,12 @@ pub(crate) fn run(dir: &Path, cmd: &NodeCommand) -> Result<()> {
                 println!("listening  {}", status["listen"].as_str().unwrap_or("?"));
                 let s = &status["store"];
                 println!(
-                    "store      {} blocks, {} of {} bytes",
-                    s["store_blocks"], s["store_bytes"], s["store_capacity"]
+                    "store      {} blocks, {} of {} bytes; {} evicted to make room since start",
+                    s["store_blocks"], s["store_bytes"], s["store_capacity"], s["store_evictions"]
                 );
                 println!(
-                    "cache      {} blocks, {} of {} bytes",
-                    s["cache_blocks"], s["cache_bytes"], s["cache_capacity"]
+                    "cache      {} blocks, {} of {} bytes; {} evicted",
+                    s["cache_blocks"], s["cache_bytes"], s["cache_capacity"], s["cache_evictions"]
                 );
                 println!("requests   {} received, {} found here", status["requests_received"], status["found_locally"]);
             }

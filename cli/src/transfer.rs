@@ -441,7 +441,22 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     let mut progress = Progress::new(args.json, "looking for the document", "fetching");
     let status = api.wait_job(id, &mut |done, total| progress.update(done, total));
     drop(progress);
-    let status = status.map_err(|e| with_advice(e, "fetch failed"))?;
+    let status = status.map_err(|e| {
+        let missing = matches!(
+            e.downcast_ref::<JobFailed>().map(|f| &f.failure),
+            Some(Failure::NotFound { .. } | Failure::RouteNotFound { peers_tried: 1.., .. })
+        );
+        let e = with_advice(e, "fetch failed");
+        // What this node knows of full stores: they forget blocks, and a document inserted
+        // into a network whose stores cannot hold it is lost without the insert failing.
+        match evictions(&api).filter(|&n| missing && n > 0) {
+            Some(n) => e.context(format!(
+                "this node's store has dropped {n} block(s) to make room since it started: the stores of this \
+                 network are full, so blocks of this document may have been evicted after its insert"
+            )),
+            None => e,
+        }
+    })?;
     let name = status["name"].as_str();
     let dest = match dest.take() {
         Some(Dest::Dir(d)) => named_in(&d, name, args.force)?,
