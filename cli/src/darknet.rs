@@ -467,6 +467,17 @@ pub(crate) fn graph_distances(file: &DarknetFile, from: usize) -> Vec<usize> {
     dist
 }
 
+/// `pamphlet darknet`: the directory and a subcommand.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DarknetArgs {
+    /// The darknet's directory, which holds one folder per node (node0, node1, …) and
+    /// darknet.json (default: ~/.pamphlet-darknet; never a node's own directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: DarknetCommand,
+}
+
 /// `pamphlet darknet` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum DarknetCommand {

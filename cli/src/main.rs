@@ -29,10 +29,9 @@ mod transfer;
 #[derive(Parser, Debug)]
 #[command(name = "pamphlet", version, about, long_about = None)]
 struct Cli {
-    /// insert, fetch, node: the node's data directory (default: $PAMPHLET_DIR, else
-    /// ~/.pamphlet). darknet: the darknet's directory, one node<i> folder per node
-    /// (default: ~/.pamphlet-darknet). Ignored by keygen, demo and sim.
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Accepted before the command too (`pamphlet --dir DIR insert …`), as it always was;
+    /// each command that uses a directory says what it means in its own help.
+    #[arg(long, value_name = "DIR", hide = true)]
     dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -47,13 +46,11 @@ enum Command {
     /// Fetch a document through the running node and write it to a file.
     Fetch(transfer::FetchArgs),
     /// A local test darknet of real node processes on this machine.
-    #[command(subcommand)]
-    Darknet(darknet::DarknetCommand),
+    Darknet(darknet::DarknetArgs),
     /// Show the whole thing working: a darknet, an insert, a fetch from the far side.
     Demo(demo::Args),
     /// Run a node, or manage its identity and friends.
-    #[command(subcommand)]
-    Node(node_cmd::NodeCommand),
+    Node(node_cmd::NodeArgs),
     /// Run the deterministic many-node simulator (strategies, topologies, attacks).
     Sim(sim::Args),
 }
@@ -68,8 +65,15 @@ fn data_dir(cli: &Cli) -> PathBuf {
         Command::Darknet(_) => None,
         _ => std::env::var_os("PAMPHLET_DIR").map(PathBuf::from),
     };
-    cli.dir
-        .clone()
+    let given = match &cli.command {
+        Command::Insert(a) => a.dir.clone(),
+        Command::Fetch(a) => a.dir.clone(),
+        Command::Node(a) => a.dir.clone(),
+        Command::Darknet(a) => a.dir.clone(),
+        Command::Keygen(_) | Command::Demo(_) | Command::Sim(_) => None,
+    };
+    given
+        .or_else(|| cli.dir.clone())
         .or(env)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(default)))
         .unwrap_or_else(|| PathBuf::from(default))
@@ -106,9 +110,9 @@ impl Command {
             Command::Keygen(a) => a.json,
             Command::Insert(a) => a.json,
             Command::Fetch(a) => a.json,
-            Command::Darknet(c) => c.json(),
+            Command::Darknet(c) => c.command.json(),
             Command::Demo(a) => a.json,
-            Command::Node(c) => c.json(),
+            Command::Node(c) => c.command.json(),
             Command::Sim(a) => a.json,
         }
     }
@@ -120,8 +124,8 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Keygen(args) => keygen::run(args),
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
-        Command::Node(cmd) => node_cmd::run(&dir, cmd),
-        Command::Darknet(cmd) => darknet::run(&dir, cmd),
+        Command::Node(a) => node_cmd::run(&dir, &a.command),
+        Command::Darknet(a) => darknet::run(&dir, &a.command),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
     }

@@ -9,6 +9,17 @@ use pamphlet_node::link::NodeRef;
 
 use crate::api_client::ApiClient;
 
+/// `pamphlet node`: the directory and a subcommand.
+#[derive(clap::Args, Debug)]
+pub(crate) struct NodeArgs {
+    /// The node's data directory: its configuration, keys, friends and store (default:
+    /// $PAMPHLET_DIR, else ~/.pamphlet).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) dir: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: NodeCommand,
+}
+
 /// `pamphlet node` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum NodeCommand {

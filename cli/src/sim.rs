@@ -169,8 +169,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         let bar = progress(args.json, "{msg} [{bar:30}] run {pos}/{len}, {eta} left ({elapsed})");
         let written = plot::write_all(&config, dir, &bar);
         bar.finish_and_clear();
-        for file in written? {
-            println!("wrote {file}");
+        let written = written?;
+        if args.json {
+            println!("{}", serde_json::json!({ "written": written }));
+        } else {
+            for file in written {
+                println!("wrote {file}");
+            }
         }
         return Ok(());
     }

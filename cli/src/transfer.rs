@@ -51,6 +51,10 @@ pub(crate) struct InsertArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The data directory of the running node that publishes (default: $PAMPHLET_DIR, else
+    /// ~/.pamphlet).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// Arguments of `pamphlet fetch`.
@@ -72,6 +76,10 @@ pub(crate) struct FetchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
+    /// The data directory of the running node that fetches (default: $PAMPHLET_DIR, else
+    /// ~/.pamphlet).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 /// Progress on standard error while a job runs: a spinner with the phase until the block

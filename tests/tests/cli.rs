@@ -492,3 +492,19 @@ fn a_stopped_darknet_comes_back_with_its_data() {
     pamphlet_ok(&["fetch", &uri, "-o", out.to_str().unwrap(), "--dir", node2.to_str().unwrap()]);
     assert!(std::fs::read(&out).unwrap() == data, "the stores kept the document");
 }
+
+/// `--dir` says what it means for each command, and is absent where it would be ignored.
+#[test]
+fn dir_help_is_per_command() {
+    let help = |args: &[&str]| pamphlet_ok(args);
+    assert!(help(&["fetch", "--help"]).contains("node that fetches"));
+    assert!(help(&["node", "status", "--help"]).contains("node's data directory"));
+    assert!(help(&["darknet", "up", "--help"]).contains("darknet's directory"));
+    for ignored in ["keygen", "demo", "sim"] {
+        assert!(!help(&[ignored, "--help"]).contains("--dir"), "{ignored} ignores --dir");
+        assert_eq!(pamphlet(&[ignored, "--dir", "/tmp"]).status.code(), Some(2), "{ignored} refuses --dir");
+    }
+    // The old place, before the command, still works.
+    let out = pamphlet(&["--dir", "/nonexistent-pamphlet-dir", "node", "status"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-pamphlet-dir"));
+}
