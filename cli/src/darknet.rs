@@ -197,13 +197,15 @@ fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         let listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i]));
         let mut config = daemon::init(d, Some(listen))?;
         config.api_listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1]));
+        // Every node its own free gateway port (8888 is the default of a lone node).
+        config.gateway_listen = "127.0.0.1:0".into();
         config.store_bytes = args.store_mib << 20;
         config.cache_bytes = if args.no_cache { 0 } else { (args.store_mib << 20) / 2 };
         config.swap_interval_ms = args.swap_ms;
         config.max_htl = args.htl;
         config.save(&d.join("config.toml"))?;
         // Random starting locations (seeded), as a new darknet has before swapping.
-        let state = datadir::NodeState { location: rng.gen(), seed: rng.gen(), swap_age: 0 };
+        let state = datadir::NodeState { location: rng.gen(), swap_age: 0 };
         datadir::save_state(&d.join("state.toml"), &state)?;
         initial_locations.push(state.location().as_f64());
         let kp = datadir::load_or_create_keypair(&d.join("identity.key"))?;

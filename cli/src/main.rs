@@ -23,6 +23,7 @@ mod interrupt;
 mod keygen;
 mod node_cmd;
 mod sim;
+mod site;
 mod transfer;
 
 /// Publish and fetch documents anonymously on a friend-to-friend network.
@@ -42,6 +43,7 @@ enum Command {
     /// Create a new signed subspace (SSK): prints its private insert URI and public request URI.
     Keygen(keygen::Args),
     /// Publish a file through the running node; prints the URI that fetches it (last line).
+    /// `insert --site DIR [--ssk URI --name NAME --edition N]` publishes a directory as a site.
     Insert(transfer::InsertArgs),
     /// Fetch a document through the running node and write it to a file.
     Fetch(transfer::FetchArgs),
@@ -88,11 +90,21 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if site::is_site_insert(&args) {
+        let json = args.iter().any(|a| a == "--json");
+        return finish(site::run(args, node_dir_default), json);
+    }
     let cli = Cli::parse();
-    match run(&cli) {
+    finish(run(&cli), cli.command.json())
+}
+
+/// The exit status of a command's result, after printing its error (as JSON with `json`).
+fn finish(result: Result<()>, json: bool) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if cli.command.json() {
+            if json {
                 // On stdout, where the result would have been: a script reads one place.
                 println!("{}", failure::json(&e));
             } else {
@@ -101,6 +113,14 @@ fn main() -> ExitCode {
             ExitCode::from(failure::exit_code_of(&e))
         }
     }
+}
+
+/// A node's data directory when none is given: $PAMPHLET_DIR, else ~/.pamphlet.
+fn node_dir_default() -> PathBuf {
+    std::env::var_os("PAMPHLET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pamphlet")))
+        .unwrap_or_else(|| PathBuf::from(".pamphlet"))
 }
 
 impl Command {

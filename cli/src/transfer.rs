@@ -298,6 +298,25 @@ impl Drop for PartFile {
     }
 }
 
+/// Creates the part file, refusing anything already at `path` (a symlink planted there
+/// would otherwise redirect the download to a file of the attacker's choosing).
+fn create_part(path: &Path) -> Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            "it already exists (a file or a symlink): another fetch to the same output may be running; \
+             if not, check what it is and remove it"
+                .to_string()
+        } else {
+            e.to_string()
+        };
+        anyhow::anyhow!("cannot create the temporary file {}: {what}", path.display())
+    })
+}
+
 /// Where a fetched document goes. The CLI replaces only regular files, and those only
 /// whole: it never renames over, truncates or removes anything else.
 #[derive(Debug, PartialEq, Eq)]
@@ -395,23 +414,25 @@ fn named_in(dir: &Path, name: Option<&str>, force: bool) -> Result<Dest> {
     }
 }
 
-/// The part file for a document that will replace `target`.
-fn part_file(target: &Path) -> Result<PartFile> {
+/// The part file for a document that will replace `target`, created new (see
+/// [`create_part`]), with its open handle. The guard that removes it exists only once the
+/// file is ours: a file or symlink already in its place is refused and left alone.
+fn part_file(target: &Path) -> Result<(PartFile, std::fs::File)> {
     let out_dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
     let file_name = target.file_name().context("the output path has no file name")?;
-    let part = PartFile(out_dir.join(format!(".{}.pamphlet-part", file_name.to_string_lossy())));
-    std::fs::File::create(&part.0).with_context(|| format!("cannot write to {}", target.display()))?;
-    Ok(part)
+    let part_path = out_dir.join(format!(".{}.pamphlet-part", file_name.to_string_lossy()));
+    let file = create_part(&part_path).with_context(|| format!("cannot write {}", target.display()))?;
+    Ok((PartFile(part_path), file))
 }
 
 /// The part file's path, for the Ctrl-C handler to remove.
 type SharedPart = std::sync::Arc<std::sync::Mutex<Option<PathBuf>>>;
 
-fn share(shared: &SharedPart, part: Option<&PartFile>) {
-    *shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = part.map(|p| p.0.clone());
+fn share(shared: &SharedPart, part: Option<&(PartFile, std::fs::File)>) {
+    *shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = part.map(|p| p.0 .0.clone());
 }
 
 pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
@@ -485,10 +506,8 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
             share(&shared, part.as_ref());
         }
     }
-    let size = match (&dest, &part) {
-        (Dest::Replace(target), Some(part)) => {
-            let mut file =
-                std::fs::File::create(&part.0).with_context(|| format!("cannot write to {}", part.0.display()))?;
+    let size = match (&dest, part.take()) {
+        (Dest::Replace(target), Some((part, mut file))) => {
             let size = api.download(id, &mut file)?;
             file.sync_all().with_context(|| format!("cannot write to {}", part.0.display()))?;
             drop(file);
@@ -536,4 +555,30 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     }
     std::io::stdout().flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_in_place_of_the_part_file_is_refused_not_followed() {
+        let dir = std::env::temp_dir().join(format!("pamphlet-part-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let part = dir.join(".out.pamphlet-part");
+        std::os::unix::fs::symlink(&victim, &part).unwrap();
+        let err = create_part(&part).unwrap_err().to_string();
+        assert!(err.contains("already exists"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        // A fresh path is created, owner-only.
+        let fresh = dir.join(".other.pamphlet-part");
+        create_part(&fresh).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

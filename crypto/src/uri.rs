@@ -378,6 +378,48 @@ pub fn key_type_of(text: &str) -> Option<&'static str> {
 /// of newer ones, so `u64::MAX` could be inserted but never fetched.
 pub const MAX_EDITION: u64 = u64::MAX - 1;
 
+/// Splits a URI that may address a file inside a site into the key URI and the path after
+/// it: `CHK@…/about/team.html` → (`CHK@…`, `Some("about/team.html")`),
+/// `USK@…/blog/7/2026/post.html` → (`USK@…/blog/7`, `Some("2026/post.html")`),
+/// `SSK@…/blog/` → (`SSK@…/blog`, `Some("")`); `None` when nothing follows the key (a
+/// site root without its trailing slash). A `KSK@` keyword is never split. The path is
+/// returned as written (still percent-encoded if it was); the site layer checks it.
+///
+/// For a CHK the whole path is returned and the key carries no file-name hint: whether
+/// `CHK@…/report.pdf` names a file of a site or is only a hint is known only after the
+/// fetch.
+pub fn split_site_path(text: &str) -> Result<(Uri, Option<String>), UriError> {
+    let body = strip_scheme(text.trim());
+    let Some((kind, rest)) = body.split_once('@') else { return Uri::parse(body).map(|u| (u, None)) };
+    // Segments that belong to the key itself: none for a CHK, the name for an SSK, the name
+    // and the edition for a USK.
+    let key_segments = match kind.to_ascii_uppercase().as_str() {
+        "CHK" => 0,
+        "SSK" => 1,
+        "USK" => 2,
+        _ => return Uri::parse(body).map(|u| (u, None)),
+    };
+    let mut cut = None;
+    let mut seen = 0;
+    for (i, c) in rest.char_indices() {
+        if c == '/' {
+            if seen == key_segments {
+                cut = Some(i);
+                break;
+            }
+            seen += 1;
+        }
+    }
+    match cut {
+        Some(i) => {
+            let key_len = kind.len() + 1 + i;
+            let uri = Uri::parse(&body[..key_len])?;
+            Ok((uri, Some(body[key_len + 1..].to_owned())))
+        }
+        None => Uri::parse(body).map(|u| (u, None)),
+    }
+}
+
 /// Splits `a,b,c[/path…]` into the three key fields and the path segments.
 fn split_fields(rest: &str, first: UriPart, second: UriPart) -> Result<([&str; 3], Vec<&str>), UriError> {
     let (keys, path) = match rest.split_once('/') {
@@ -539,6 +581,26 @@ mod tests {
         assert_eq!(Uri::parse(&format!("{ubase}/blog/seven")), Err(UriError::EditionNotNumber("seven".into())));
         assert_eq!(Uri::parse(&format!("{ubase}/blog/+7")), Err(UriError::EditionNotNumber("+7".into())));
         assert_eq!(Uri::parse(&format!("{ubase}/blog/7/x")), Err(UriError::UnexpectedPath("x".into())));
+    }
+
+    #[test]
+    fn site_paths_split_after_the_key() {
+        let s = sample_chk();
+        let (u, p) = split_site_path(&format!("{s}/about/team.html")).unwrap();
+        assert_eq!((u.to_string(), p.as_deref()), (s.clone(), Some("about/team.html")));
+        assert_eq!(split_site_path(&format!("{s}/")).unwrap().1.as_deref(), Some(""));
+        assert_eq!(split_site_path(&s).unwrap(), (Uri::parse(&s).unwrap(), None));
+        let ins = SskInsertUri::new(SskPrivateKey::from_seed([5; 32]), CryptoKey::from_bytes([6; 32]), "blog", 7, true);
+        let usk = ins.request_uri().to_string();
+        let (u, p) = split_site_path(&format!("pamphlet:{usk}/2026/post.html")).unwrap();
+        assert_eq!((u.to_string(), p.as_deref()), (usk.clone(), Some("2026/post.html")));
+        assert_eq!(split_site_path(&usk).unwrap().1, None);
+        let ssk = ins.request_uri();
+        let ssk = SskRequestUri { updatable: false, edition: 0, ..ssk }.to_string();
+        assert_eq!(split_site_path(&format!("{ssk}/a/b")).unwrap().1.as_deref(), Some("a/b"));
+        let (k, p) = split_site_path("KSK@a/b").unwrap();
+        assert_eq!((k.to_string(), p), ("KSK@a/b".to_owned(), None));
+        assert!(split_site_path("USK@x/blog/7/a").is_err());
     }
 
     #[test]

@@ -40,11 +40,10 @@ const PEERS: u64 = 20;
 fn node_with_peers(now: Instant, max_per_peer: u32) -> Node {
     let config = NodeConfig {
         location: Location::from_f64(0.5),
-        seed: 1,
         max_requests_per_peer: max_per_peer,
         // No quench, so repeated keys are routed again rather than answered from the table.
         quench_time: Duration::ZERO,
-        ..NodeConfig::default()
+        ..NodeConfig::seeded(1)
     };
     let mut node = Node::new(config, MemoryStore::new(1 << 20, 1 << 20));
     let mut rng = ChaCha8Rng::seed_from_u64(2);

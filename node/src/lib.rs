@@ -25,6 +25,10 @@ pub mod api;
 pub mod client;
 #[cfg(feature = "net")]
 pub mod daemon;
+#[cfg(feature = "net")]
+pub mod fcp;
+#[cfg(feature = "net")]
+pub mod gateway;
 pub mod id;
 pub mod link;
 pub mod location;

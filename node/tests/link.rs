@@ -39,7 +39,8 @@ fn config(keypair: StaticKeypair) -> TransportConfig {
     c
 }
 
-/// Two key pairs, the first smaller (so its owner is the dialer).
+/// Two key pairs, the first smaller (so its owner dials first, and its link is the one
+/// both ends keep if the other dials too).
 fn ordered_keys() -> (StaticKeypair, StaticKeypair) {
     let a = StaticKeypair::generate().unwrap();
     let b = StaticKeypair::generate().unwrap();
@@ -624,8 +625,7 @@ async fn shutdown_ends_the_listener_dialers_handshakes_and_links() {
     let (pa, pb) = (peer_id_of(&a.handle.public_key()), peer_id_of(&b.handle.public_key()));
     wait_connected(&mut a.events, pb).await;
     wait_connected(&mut b.events, pa).await;
-    // A dialer stuck in backoff (a friend with a smaller key is never dialled, so pick a
-    // larger one: a's key is the smaller of the pair), and a prober mid-handshake.
+    // A dialer stuck in backoff (a friend at a dead address), and a prober mid-handshake.
     let far = loop {
         let k = StaticKeypair::generate().unwrap();
         if *k.public() > a.handle.public_key() {

@@ -109,7 +109,6 @@ fn a_silent_peer_times_out_and_is_routed_around() {
 fn add_trusting(net: &mut Network, location: f64) -> usize {
     let mut c = net.config(net.len(), Location::from_f64(location));
     c.not_found_cap = u8::MAX;
-    c.relay_not_found_cap = u8::MAX;
     net.add_node_with(c, pamphlet_node::store::MemoryStore::default())
 }
 
@@ -210,9 +209,8 @@ fn route_not_found(events: &[Event], op: pamphlet_node::OpId, tried: u32) -> Opt
     }
 }
 
-/// The same line with the default black-hole caps: a relay with more hops left than the
-/// relay cap (6), or
-/// the originator, does not let one DataNotFound end the request, but a line offers no
+/// The same line with the default black-hole caps: a node (originator or relay) with more
+/// hops left than the not-found cap does not let one DataNotFound end the request, but a line offers no
 /// other peer, so the request still visits each node once and then ends. The originator
 /// reports RouteNotFound (hops were left, routes were not).
 #[test]
@@ -240,9 +238,9 @@ fn with_the_caps_a_miss_on_a_line_still_visits_each_node_once() {
         let htl_left = route_not_found(net.events(0), op, 1);
         assert!(htl_left.is_some_and(|h| h > 0 && h <= max_htl(&net, 0)), "seed {seed}: {:?}", net.events(0));
         // The node where hops ran out answered DataNotFound and the relays holding at most
-        // the relay cap believed it; the others went on, found no other peer, and said
+        // the not-found cap believed it; the others went on, found no other peer, and said
         // RouteNotFound with the hops they had left.
-        let cap = pamphlet_node::NodeConfig::default().relay_not_found_cap;
+        let cap = pamphlet_node::NodeConfig::default().not_found_cap;
         let believers: Vec<(usize, usize)> = (1..=end).rev().filter(|&k| htls[k] <= cap).map(|k| (k, k - 1)).collect();
         assert!(believers.len() < end, "seed {seed}: some relays held more than {cap} hops");
         assert_eq!(net.hops(|m| matches!(m, Message::DataNotFound { htl: 0, .. })), believers, "seed {seed}");
@@ -308,7 +306,9 @@ fn loops_are_rejected() {
 }
 
 /// The first fetch walks 4 hops and caches on the way back (not at the requester); the
-/// second is answered by the first hop.
+/// second is answered by the first hop. The requester starts below max HTL: a node does not
+/// cache what reached it at max HTL (it might have started at the sender, which does not
+/// cache its own requests; `cache_probe_cannot_tell_an_originator_from_a_relay`).
 #[test]
 fn second_fetch_is_shorter_thanks_to_return_path_caching() {
     for seed in seeds(SEEDS) {
@@ -317,6 +317,7 @@ fn second_fetch_is_shorter_thanks_to_return_path_caching() {
         let mut net = Network::new(seed, Instant::now());
         net.line(&[kl + 0.4, kl + 0.3, kl + 0.2, kl + 0.1, kl + 0.01]);
         net.node_mut(4).store_mut().put(Area::Store, key, block.clone()).unwrap();
+        net.node_mut(0).set_max_htl(10);
         net.run();
         net.clear_transcript();
         net.fetch(0, BlockKind::Chk, key);

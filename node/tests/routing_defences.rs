@@ -34,6 +34,9 @@ fn a_forged_block_is_rejected_and_the_fetch_succeeds_elsewhere() {
         }
         net.node_mut(1).store_mut().put(Area::Store, key, block.clone()).unwrap();
         net.node_mut(3).store_mut().put(Area::Store, key, block.clone()).unwrap();
+        // Below max HTL, so node 0 caches what it returns (see
+        // `second_fetch_is_shorter_thanks_to_return_path_caching` in routing.rs).
+        net.node_mut(4).set_max_htl(10);
         net.set_filter(
             1,
             Box::new(|_, msg| match msg {
@@ -72,6 +75,12 @@ fn a_black_hole_on_the_insert_path_does_not_end_the_insert() {
             for (i, off) in [0.4, 0.2, 0.005, 0.1, 0.01].into_iter().enumerate() {
                 let mut c = net.config(i, Location::from_f64(kl + off));
                 c.refuse_false_insert_not_found = refuse;
+                if !refuse {
+                    // The old rule in full: an insert believed every "not found" (relayed
+                    // inserts had no cap; now every request has one, which alone would
+                    // also save this insert).
+                    c.not_found_cap = u8::MAX;
+                }
                 net.add_node_with(c, pamphlet_node::store::MemoryStore::default());
             }
             for (a, b) in [(0, 1), (1, 2), (1, 3), (3, 4)] {

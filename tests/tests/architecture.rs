@@ -16,7 +16,8 @@ const MAX_LINES: usize = 800;
 
 /// What each top-level module of `pamphlet-node` may use, besides itself. Floors, bottom
 /// up: `id`, `location` | `wire`, `store`, `link` | `routing` | `node` | `client`,
-/// `transport` | `api`, `sim` | `daemon`. A module missing here is a new room: add it.
+/// `transport` | `api`, `sim` | `gateway`, `fcp` (they serve through the API's backend) |
+/// `daemon`. A module missing here is a new room: add it.
 fn allowed(module: &str) -> Option<&'static [&'static str]> {
     Some(match module {
         "id" | "location" => &[],
@@ -27,12 +28,29 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
         "client" => &["id", "location", "wire", "store", "routing", "node"],
         "transport" => &["id", "location", "wire", "link"],
         "api" => &["id", "location", "wire", "store", "routing", "node", "client", "link"],
+        "gateway" => &["id", "location", "wire", "store", "routing", "node", "client", "link", "api"],
         "sim" => &["id", "location", "wire", "store", "routing", "node"],
-        "daemon" => &["id", "location", "wire", "store", "link", "routing", "node", "client", "transport", "api"],
+        "fcp" => &["id", "location", "wire", "store", "routing", "node", "client", "link", "api"],
+        "daemon" => &[
+            "id",
+            "location",
+            "wire",
+            "store",
+            "link",
+            "routing",
+            "node",
+            "client",
+            "transport",
+            "api",
+            "gateway",
+            "fcp",
+        ],
         "lib" => &[
             "api",
             "client",
             "daemon",
+            "fcp",
+            "gateway",
             "id",
             "link",
             "location",

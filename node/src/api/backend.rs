@@ -63,28 +63,8 @@ pub struct Counters {
     pub swaps_done: u64,
 }
 
-/// Store and cache fill.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoreSnapshot {
-    /// Blocks in the store area.
-    pub store_blocks: u64,
-    /// Bytes used in the store area.
-    pub store_bytes: u64,
-    /// Byte limit of the store area.
-    pub store_capacity: u64,
-    /// Blocks in the cache area.
-    pub cache_blocks: u64,
-    /// Bytes used in the cache area.
-    pub cache_bytes: u64,
-    /// Byte limit of the cache area.
-    pub cache_capacity: u64,
-    /// Blocks the store area dropped to make room since the node started (docs/store.md).
-    #[serde(default)]
-    pub store_evictions: u64,
-    /// Blocks the cache area dropped to make room since the node started.
-    #[serde(default)]
-    pub cache_evictions: u64,
-}
+/// Store and cache fill: the store's own counters, as the node task last read them.
+pub use crate::store::StoreStats as StoreSnapshot;
 
 /// A friend added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

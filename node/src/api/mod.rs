@@ -29,6 +29,7 @@ use subtle::ConstantTimeEq;
 pub use self::backend::{AddFriendError, ApiBackend, FriendAdded, NodeSnapshot};
 use self::jobs::{JobId, JobProgress, JobStatus, Jobs};
 use crate::client::pipeline::{self, Downloads, PipelineError};
+use crate::client::site_transfer;
 use crate::client::splitfile::InsertOptions;
 use crate::node::Failure;
 
@@ -58,6 +59,7 @@ pub fn router<B: ApiBackend>(state: Arc<ApiState<B>>) -> Router {
         .route("/v1/peers", get(peers::<B>))
         .route("/v1/friends", post(add_friend::<B>))
         .route("/v1/insert", post(insert::<B>))
+        .route("/v1/insert-site", post(insert_site::<B>))
         .route("/v1/fetch", post(fetch::<B>))
         .route("/v1/jobs/{id}", get(job::<B>))
         .route("/v1/jobs/{id}/data", get(job_data::<B>))
@@ -170,6 +172,47 @@ fn pipeline_failure(e: &PipelineError) -> JobStatus {
     JobStatus::Failed { error: e.to_string(), failure: e.failure() }
 }
 
+/// The signed target of an insert: the insert key header (SSK/USK insert URI or KSK),
+/// with `doc` and `edition` applied; `None` for a CHK insert. The error is the response.
+// The error is the HTTP answer, built once per bad request: its size does not matter.
+#[allow(clippy::result_large_err)]
+fn signed_target(
+    headers: &HeaderMap,
+    doc: Option<String>,
+    edition: Option<u64>,
+) -> Result<Option<SskInsertUri>, Response> {
+    Ok(match headers.get(INSERT_KEY_HEADER).map(|v| v.to_str()) {
+        None => None,
+        Some(Err(_)) => return Err(error(StatusCode::BAD_REQUEST, "the insert key header is not text")),
+        Some(Ok(text)) => match Uri::parse(text) {
+            Ok(Uri::SskInsert(mut i)) => {
+                if let Some(doc) = doc {
+                    if let Err(e) = pamphlet_crypto::uri::validate_doc_name(&doc) {
+                        return Err(error(StatusCode::BAD_REQUEST, format!("bad document name: {e}")));
+                    }
+                    i.name = doc;
+                }
+                Some(match edition {
+                    Some(e) if e > pamphlet_crypto::uri::MAX_EDITION => {
+                        let message = format!("edition {e} is too large: a fetch could never find it");
+                        return Err(error(StatusCode::BAD_REQUEST, message));
+                    }
+                    Some(e) => i.with_edition(e),
+                    None => i,
+                })
+            }
+            Ok(Uri::Ksk(k)) => Some(KskUri { keyword: k.keyword }.insert_uri()),
+            Ok(Uri::SskRequest(_)) => {
+                return Err(error(StatusCode::BAD_REQUEST, "that is a request URI; publishing needs the insert URI"))
+            }
+            Ok(_) => {
+                return Err(error(StatusCode::BAD_REQUEST, "the insert key must be an SSK/USK insert URI or KSK@word"))
+            }
+            Err(e) => return Err(error(StatusCode::BAD_REQUEST, format!("bad insert key: {e}"))),
+        },
+    })
+}
+
 async fn insert<B: ApiBackend>(
     State(state): State<Arc<ApiState<B>>>,
     Query(q): Query<InsertQuery>,
@@ -182,35 +225,9 @@ async fn insert<B: ApiBackend>(
         redundancy: q.redundancy.unwrap_or(crate::client::fec::DEFAULT_REDUNDANCY),
         compress: q.compress.unwrap_or(true),
     };
-    let signed: Option<SskInsertUri> = match headers.get(INSERT_KEY_HEADER).map(|v| v.to_str()) {
-        None => None,
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "the insert key header is not text"),
-        Some(Ok(text)) => match Uri::parse(text) {
-            Ok(Uri::SskInsert(mut i)) => {
-                if let Some(doc) = q.doc {
-                    if let Err(e) = pamphlet_crypto::uri::validate_doc_name(&doc) {
-                        return error(StatusCode::BAD_REQUEST, format!("bad document name: {e}"));
-                    }
-                    i.name = doc;
-                }
-                Some(match q.edition {
-                    Some(e) if e > pamphlet_crypto::uri::MAX_EDITION => {
-                        return error(
-                            StatusCode::BAD_REQUEST,
-                            format!("edition {e} is too large: a fetch could never find it"),
-                        )
-                    }
-                    Some(e) => i.with_edition(e),
-                    None => i,
-                })
-            }
-            Ok(Uri::Ksk(k)) => Some(KskUri { keyword: k.keyword }.insert_uri()),
-            Ok(Uri::SskRequest(_)) => {
-                return error(StatusCode::BAD_REQUEST, "that is a request URI; publishing needs the insert URI")
-            }
-            Ok(_) => return error(StatusCode::BAD_REQUEST, "the insert key must be an SSK/USK insert URI or KSK@word"),
-            Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad insert key: {e}")),
-        },
+    let signed = match signed_target(&headers, q.doc, q.edition) {
+        Ok(t) => t,
+        Err(e) => return e,
     };
     let id = state.jobs.create();
     let st = Arc::clone(&state);
@@ -243,6 +260,63 @@ async fn insert<B: ApiBackend>(
     Json(json!({ "job": id })).into_response()
 }
 
+/// Query parameters of `POST /v1/insert-site` (none of them secret).
+#[derive(Debug, Deserialize)]
+struct SiteQuery {
+    /// Document name inside an SSK subspace (overrides the insert URI's).
+    doc: Option<String>,
+    /// Edition to publish (makes the URI a USK).
+    edition: Option<u64>,
+}
+
+/// `POST /v1/insert-site`: the body is a site bundle (`client::site::encode_bundle`); the
+/// optional insert key header publishes it as an SSK or a USK edition. For a USK edition
+/// above 0, files unchanged since the newest earlier edition keep their keys. The job's
+/// `requests` counts the blocks inserted.
+async fn insert_site<B: ApiBackend>(
+    State(state): State<Arc<ApiState<B>>>,
+    Query(q): Query<SiteQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = match signed_target(&headers, q.doc, q.edition) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let files = match crate::client::site::decode_bundle(&body) {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let id = state.jobs.create();
+    let st = Arc::clone(&state);
+    let size = body.len() as u64;
+    spawn_job(Arc::clone(&state.jobs), id, async move {
+        let previous = match &target {
+            Some(ins) if ins.updatable && ins.edition > 0 => {
+                let earlier = Uri::SskRequest(ins.request_uri().with_edition(ins.edition - 1));
+                site_transfer::fetch_manifest(&st.backend, &earlier).await
+            }
+            _ => None,
+        };
+        let edition = target.as_ref().and_then(|t| t.updatable.then_some(t.edition));
+        let result = site_transfer::insert_site(&st.backend, files, target, previous.as_ref(), st.parallel).await;
+        let status = match result {
+            Ok(done) => JobStatus::Done {
+                uri: done.uri.to_string(),
+                size,
+                name: None,
+                mime: Some(site_transfer::SITE_MIME.into()),
+                edition,
+                requests: done.blocks_inserted as u64,
+                not_found: 0,
+            },
+            Err(e) => pipeline_failure(&e),
+        };
+        st.jobs.finish(id, status, None);
+    });
+    Json(json!({ "job": id })).into_response()
+}
+
 /// Body of `POST /v1/fetch`.
 #[derive(Debug, Deserialize)]
 struct FetchBody {
@@ -257,7 +331,8 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("the body must be JSON {{\"uri\": \"…\"}}: {e}")),
     };
-    let uri = match Uri::parse(&body.uri) {
+    // A path after the key names a file inside a site (`CHK@…/about/team.html`).
+    let (uri, path) = match pamphlet_crypto::uri::split_site_path(&body.uri) {
         Ok(u) => u,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad URI: {e}")),
     };
@@ -278,8 +353,16 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
             };
             jobs.progress(id, progress);
         };
-        match pipeline::fetch_resumable(&st.backend, &uri, &st.downloads, st.parallel, &progress).await {
-            Ok(f) => {
+        let fetched = match pipeline::fetch_resumable(&st.backend, &uri, &st.downloads, st.parallel, &progress).await {
+            Ok(mut f) => {
+                let heal = std::mem::take(&mut f.heal);
+                let options = pipeline::FetchOptions { parallel: st.parallel, partial_dir: None };
+                site_transfer::resolve(&st.backend, f, path.as_deref(), &options).await.map(|l| (l, heal))
+            }
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok((f, heal)) => {
                 let doc = f.document;
                 let status = JobStatus::Done {
                     uri: body.uri,
@@ -292,7 +375,7 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                 };
                 st.jobs.finish(id, status, Some(doc.data));
                 // After the user has the file.
-                pipeline::heal(&st.backend, f.heal).await;
+                pipeline::heal(&st.backend, heal).await;
             }
             Err(e) => st.jobs.finish(id, pipeline_failure(&e), None),
         }

@@ -3,7 +3,8 @@
 //! - [`splitfile`]: [`splitfile::encode`] turns bytes into blocks and a top URI;
 //!   [`splitfile::Fetch`] rebuilds a document from blocks as they arrive;
 //! - [`fec`]: Reed-Solomon segments (any k of n blocks rebuild a segment);
-//! - [`manifest`]: the manifest format.
+//! - [`manifest`]: the manifest format;
+//! - [`site`]: site manifests (paths to documents), and [`site_transfer`] to insert and read them.
 //!
 //! Nothing here talks to the network: the daemon drives these with blocks from its node,
 //! and tests drive them with blocks from a map. See docs/client.md.
@@ -16,6 +17,9 @@ pub mod memory_net;
 #[cfg(feature = "net")]
 pub mod pipeline;
 pub mod signed;
+pub mod site;
+#[cfg(feature = "net")]
+pub mod site_transfer;
 pub mod splitfile;
 
 /// Why a client operation failed.
@@ -45,4 +49,7 @@ pub enum ClientError {
     /// An insert option is out of range.
     #[error("{0}")]
     BadOption(String),
+    /// A site manifest, a path inside a site, or a site upload is refused.
+    #[error(transparent)]
+    Site(#[from] site::SiteError),
 }

@@ -85,6 +85,10 @@ impl PipelineError {
         match self {
             Self::Client(ClientError::NotFound { .. }) => Failure::NotFound { htl: None, peers_tried: None },
             Self::Client(ClientError::BadOption(_)) => Failure::BadInput,
+            Self::Client(ClientError::Site(super::site::SiteError::NoSuchFile(_))) => {
+                Failure::NotFound { htl: None, peers_tried: None }
+            }
+            Self::Client(ClientError::Site(_)) => Failure::InvalidData,
             // A block that verified against its routing key but does not decrypt or decode,
             // or a document that does not match its hash: the publisher's (or a forger's)
             // data, or a wrong decryption key in the URI.

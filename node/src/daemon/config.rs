@@ -5,7 +5,7 @@
 //! commented file with a free loopback port chosen once, so the node's reference (which
 //! friends keep) stays valid across restarts.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +41,17 @@ pub struct Config {
     /// `store_bytes` by mistake must not lose data silently (`node run --shrink-store` does
     /// the same for one start).
     pub shrink_store: bool,
+    /// Where FCP (Hyphanet's client protocol, docs/fcp.md) listens: an address, or "off".
+    /// Unset: 127.0.0.1:9481, or a free loopback port if another node has that one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fcp_listen: Option<crate::fcp::FcpListen>,
+    /// Client addresses besides loopback allowed to connect to FCP; needed for a
+    /// non-loopback `fcp_listen` (FCP has no authentication).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fcp_allowed_hosts: Vec<IpAddr>,
+    /// Where the browser gateway listens (a loopback `ADDR:PORT`, port 0 for a free one),
+    /// or `off`. When the address is taken the node runs without a gateway (and says so).
+    pub gateway_listen: String,
 }
 
 impl Default for Config {
@@ -54,6 +65,9 @@ impl Default for Config {
             parallel: 16,
             swap_interval_ms: 10_000,
             shrink_store: false,
+            fcp_listen: None,
+            fcp_allowed_hosts: Vec::new(),
+            gateway_listen: "127.0.0.1:8888".into(),
         }
     }
 }
@@ -110,7 +124,8 @@ impl Config {
              # store_bytes / cache_bytes: sizes of the two store areas (cache 0: no cache). max_htl: at most 18.\n\
              # parallel: block requests in flight per fetch or insert.\n\
              # swap_interval_ms: how often this node starts a location swap (0: never).\n\
-             # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n{body}"
+             # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n\
+             # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -132,6 +147,7 @@ impl Config {
         if !(1..=256).contains(&self.parallel) {
             return Err(format!("parallel = {} is out of range: use 1 to 256", self.parallel));
         }
+        crate::fcp::server::validate(self.fcp_listen, &self.fcp_allowed_hosts)?;
         let min = 1024 * 1024;
         if self.store_bytes < min {
             return Err("store_bytes must be at least 1 MiB (1048576)".into());

@@ -1,5 +1,6 @@
 //! What a node keeps in its data directory besides its store: its static key, its friends,
-//! its routing state (location and RNG seed), and the client API's token.
+//! its routing state (location and swap age), the secret behind its HTL coins, and the
+//! client API's token.
 //!
 //! Secret files are written with mode 0600 and replaced atomically (temp file + rename), so
 //! a crash never leaves half a key behind.
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::{NodeRef, PublicKey, StaticKeypair};
 use crate::location::Location;
+use crate::node::NodeSecret;
+use zeroize::Zeroize;
 
 /// Why a data-directory file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,50 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     let mut f = options.open(&tmp).map_err(io(path))?;
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io(path))?;
     std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Files of the data directory that hold secrets (or, for `friends`, who your friends
+/// are): owner-only, whoever created them.
+pub const SECRET_FILES: [&str; 5] = ["identity.key", "api.token", "state.toml", "friends", "store/store.header"];
+
+/// Makes `dir` owner-only (0700) and every file of [`SECRET_FILES`] in it owner-only
+/// (0600), at every start: a directory that existed before pamphlet (created 0755 by a
+/// user or a package script) or a file restored from a backup would otherwise stay as
+/// readable as it came. Each change is logged as a warning, since it means someone else
+/// may already have read the file. Returns the paths it had to tighten.
+pub fn secure_dir(dir: &Path) -> Result<Vec<std::path::PathBuf>, DataDirError> {
+    let mut tightened = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut tighten = |path: &Path, mode: u32| -> Result<(), DataDirError> {
+            // symlink_metadata: a planted symlink is neither followed nor chmodded.
+            let meta = match std::fs::symlink_metadata(path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io(path)(e)),
+            };
+            if meta.file_type().is_symlink() || meta.permissions().mode() & 0o077 == 0 {
+                return Ok(());
+            }
+            tracing::warn!(
+                path = %path.display(),
+                was = format_args!("{:o}", meta.permissions().mode() & 0o777),
+                now = format_args!("{mode:o}"),
+                "data directory entry was readable by others; tightened (check who could read it)"
+            );
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io(path))?;
+            tightened.push(path.to_path_buf());
+            Ok(())
+        };
+        tighten(dir, 0o700)?;
+        for f in SECRET_FILES {
+            tighten(&dir.join(f), 0o600)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(tightened)
 }
 
 /// Loads the node's static key from `path`, creating one if the file does not exist.
@@ -135,8 +182,6 @@ pub fn append_friend(path: &Path, friend: &NodeRef) -> Result<(), DataDirError> 
 pub struct NodeState {
     /// The node's location (it changes when swapping moves it).
     pub location: u64,
-    /// The node RNG's seed (drawn from the OS once, so per-link HTL coins stay the same).
-    pub seed: u64,
     /// Swaps the node has started (`NodeConfig::swap_age`), so a restart does not make
     /// it swap hot again.
     pub swap_age: u32,
@@ -154,7 +199,11 @@ impl NodeState {
 #[serde(deny_unknown_fields)]
 struct StateFile {
     location: String,
-    seed: String,
+    /// Written before 2026-12 (the RNG seed, then persisted): read and ignored. The RNG is
+    /// now seeded from the OS at every start and the link coins have `link.secret`.
+    #[serde(default, skip_serializing)]
+    #[allow(dead_code)]
+    seed: Option<String>,
     /// Absent in files written before swap ages existed: such a node counts as new.
     #[serde(default)]
     swap_age: u32,
@@ -167,11 +216,11 @@ pub fn load_or_create_state(path: &Path) -> Result<NodeState, DataDirError> {
         Ok(text) => {
             let f: StateFile = toml::from_str(&text).map_err(|e| damaged(e.to_string()))?;
             let hex = |s: &str| u64::from_str_radix(s, 16).map_err(|_| damaged(format!("{s:?} is not a hex number")));
-            Ok(NodeState { location: hex(&f.location)?, seed: hex(&f.seed)?, swap_age: f.swap_age })
+            Ok(NodeState { location: hex(&f.location)?, swap_age: f.swap_age })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut rng = rand::rngs::OsRng;
-            let state = NodeState { location: rng.next_u64(), seed: rng.next_u64(), swap_age: 0 };
+            let state = NodeState { location: rng.next_u64(), swap_age: 0 };
             save_state(path, &state)?;
             Ok(state)
         }
@@ -181,11 +230,35 @@ pub fn load_or_create_state(path: &Path) -> Result<NodeState, DataDirError> {
 
 /// Saves the routing state.
 pub fn save_state(path: &Path, state: &NodeState) -> Result<(), DataDirError> {
-    let text = format!(
-        "location = \"{:016x}\"\nseed = \"{:016x}\"\nswap_age = {}\n",
-        state.location, state.seed, state.swap_age
-    );
+    let text = format!("location = \"{:016x}\"\nswap_age = {}\n", state.location, state.swap_age);
     write_private(path, text.as_bytes())
+}
+
+/// Loads the secret behind the node's HTL coins (`NodeConfig::link_secret`), drawing it
+/// from the OS and saving it (0600) the first time. It is created once and never changes:
+/// a new secret would redraw every link's coins, and a neighbour that sees both outcomes
+/// of its link's coin learns what the coin hides.
+pub fn load_or_create_link_secret(path: &Path) -> Result<NodeSecret, DataDirError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let damaged = || DataDirError::Damaged { path: path.display().to_string(), what: "not 32 bytes".into() };
+            let mut bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| damaged())?;
+            let secret = <[u8; 32]>::try_from(&bytes[..]).map(NodeSecret::new).map_err(|_| damaged());
+            bytes.zeroize();
+            secret
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut b = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut b);
+            let secret = NodeSecret::new(b);
+            b.zeroize();
+            let mut text = URL_SAFE_NO_PAD.encode(secret.expose());
+            let written = write_private(path, text.as_bytes());
+            text.zeroize();
+            written.map(|()| secret)
+        }
+        Err(e) => Err(io(path)(e)),
+    }
 }
 
 /// Loads the API token, creating a random one if there is none.
@@ -212,14 +285,62 @@ mod tests {
     fn state_round_trips_full_u64_range() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state.toml");
-        let s = NodeState { location: u64::MAX - 1, seed: 1 << 63, swap_age: u32::MAX };
+        let s = NodeState { location: u64::MAX - 1, swap_age: u32::MAX };
         save_state(&p, &s).unwrap();
         assert_eq!(load_or_create_state(&p).unwrap(), s);
-        // A file from before swap ages: the node counts as new.
+        assert!(!std::fs::read_to_string(&p).unwrap().contains("seed"), "no seed is persisted any more");
+        // A file from before swap ages, with the RNG seed then persisted: the node counts as
+        // new and the seed is ignored.
         std::fs::write(&p, "location = \"05\"\nseed = \"07\"\n").unwrap();
-        assert_eq!(load_or_create_state(&p).unwrap(), NodeState { location: 5, seed: 7, swap_age: 0 });
+        assert_eq!(load_or_create_state(&p).unwrap(), NodeState { location: 5, swap_age: 0 });
+        std::fs::write(&p, "location = \"05\"\nseed = \"07\"\nswap_age = 3\n").unwrap();
+        assert_eq!(load_or_create_state(&p).unwrap(), NodeState { location: 5, swap_age: 3 });
         std::fs::write(&p, "location = 5\n").unwrap();
         assert!(matches!(load_or_create_state(&p), Err(DataDirError::Damaged { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_loose_directory_and_its_secret_files_are_tightened_at_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("node");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir(dir.join("store")).unwrap();
+        for f in ["friends", "store/store.header"] {
+            std::fs::write(dir.join(f), b"# planted 0644\n").unwrap();
+            std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        // Init on the pre-existing 0755 directory: the daemon's start path.
+        crate::daemon::init(&dir, None).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        for f in SECRET_FILES {
+            if dir.join(f).exists() {
+                assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
+            }
+        }
+        // Nothing left to tighten the second time.
+        assert!(secure_dir(&dir).unwrap().is_empty());
+    }
+
+    #[test]
+    fn link_secret_is_created_once_private_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("link.secret");
+        let a = load_or_create_link_secret(&p).unwrap();
+        assert_eq!(load_or_create_link_secret(&p).unwrap(), a, "created once, then kept");
+        assert_ne!(a.expose(), &[0; 32]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let other = load_or_create_link_secret(&dir.path().join("other")).unwrap();
+        assert_ne!(other, a, "drawn from the OS");
+        std::fs::write(&p, "c2hvcnQ\n").unwrap();
+        assert!(matches!(load_or_create_link_secret(&p), Err(DataDirError::Damaged { .. })));
     }
 
     #[test]

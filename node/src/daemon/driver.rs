@@ -14,7 +14,7 @@ use std::time::Instant;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::api::backend::{Counters, NodeSnapshot, PeerSnapshot, StoreSnapshot};
+use crate::api::backend::{Counters, NodeSnapshot, PeerSnapshot};
 use crate::client::pipeline::{BlockNetwork, InsertOutcome};
 use crate::location::Location;
 use crate::node::{Event, Failure, Node, OpId};
@@ -128,16 +128,7 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
             swaps_attempted: stats.swaps_attempted,
             swaps_done: stats.swaps_done,
         },
-        store: StoreSnapshot {
-            store_blocks: store.store_blocks,
-            store_bytes: store.store_bytes,
-            store_capacity: store.store_capacity,
-            cache_blocks: store.cache_blocks,
-            cache_bytes: store.cache_bytes,
-            cache_capacity: store.cache_capacity,
-            store_evictions: store.store_evictions,
-            cache_evictions: store.cache_evictions,
-        },
+        store,
     }
 }
 

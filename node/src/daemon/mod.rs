@@ -6,9 +6,13 @@
 //! DIR/config.toml    configuration (config.rs); written by `init` with a fixed port
 //! DIR/identity.key   the static X25519 key (0600)
 //! DIR/friends        friends' node references, one per line
-//! DIR/state.toml     location, RNG seed and swap age (0600)
+//! DIR/state.toml     location and swap age (0600; a `seed` line from older versions is ignored)
+//! DIR/link.secret    the secret behind the HTL coins of every link, created once (0600)
 //! DIR/api.token      the client API's bearer token (0600)
 //! DIR/api.addr       where the running node's API listens (removed at clean shutdown)
+//! DIR/fcp.addr       where the running node's FCP server listens (docs/fcp.md; removed at
+//!                    clean shutdown; absent with fcp_listen = "off")
+//! DIR/gateway.addr   where the running node's browser gateway listens (same)
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
 //! DIR/store/         the block store
 //! DIR/downloads/     blocks of interrupted fetches, removed when they complete
@@ -33,8 +37,10 @@ use self::backend::DaemonBackend;
 use self::config::Config;
 use crate::api::{self, AddFriendError, ApiState};
 use crate::client::pipeline::Downloads;
+use crate::fcp;
+use crate::gateway;
 use crate::link::NodeRef;
-use crate::node::{Node, NodeConfig};
+use crate::node::{Node, NodeConfig, NodeSecret};
 use crate::store::disk::{DiskError, DiskStore, DiskStoreConfig};
 use crate::store::{BlockStore, StoreError};
 use crate::transport::{Transport, TransportConfig, TransportHandle};
@@ -80,6 +86,17 @@ pub enum DaemonError {
         /// What failed.
         source: std::io::Error,
     },
+    /// The FCP server could not start (e.g. its configured address is taken).
+    #[error("cannot start FCP on {addr}: {source} (set fcp_listen in config.toml, or \"off\")")]
+    Fcp {
+        /// The configured address (or the default).
+        addr: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The browser gateway's configuration is unusable.
+    #[error("cannot start the browser gateway: {0}")]
+    Gateway(String),
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(String),
@@ -103,6 +120,8 @@ pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonErro
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(dir_err(dir))?;
+    // The mode above applies only when DIR is new: tighten an existing one every start.
+    datadir::secure_dir(dir)?;
     let path = dir.join("config.toml");
     if path.exists() {
         return Ok(Config::load(&path)?);
@@ -120,6 +139,7 @@ pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonErro
     datadir::load_or_create_keypair(&dir.join("identity.key"))?;
     datadir::load_or_create_token(&dir.join("api.token"))?;
     datadir::load_or_create_state(&dir.join("state.toml"))?;
+    datadir::load_or_create_link_secret(&dir.join("link.secret"))?;
     Ok(config)
 }
 
@@ -132,6 +152,8 @@ pub struct Daemon<S: BlockStore + Send + 'static = DiskStore> {
     shutdown: watch::Sender<bool>,
     node_task: driver::NodeTask<S>,
     api_task: tokio::task::JoinHandle<()>,
+    /// The FCP server, unless `fcp_listen = "off"`.
+    fcp: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
     /// Held (locked) while the daemon runs.
     _lock: File,
 }
@@ -200,6 +222,76 @@ impl Daemon<DiskStore> {
     }
 }
 
+/// The configuration the node of `dir` starts with: its persisted routing state (location,
+/// swap age), its link-coin secret, the settings of `config`, and an RNG seed of 32 fresh
+/// bytes from the OS. Fresh at every start: a persisted seed replayed the first request
+/// id and swap commitment of every run (issue 14). Drawn here because the daemon is a
+/// driver; the sans-IO `Node` never asks the OS for anything.
+pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonError> {
+    use rand::RngCore;
+    let state = datadir::load_or_create_state(&dir.join("state.toml"))?;
+    let link_secret = datadir::load_or_create_link_secret(&dir.join("link.secret"))?;
+    let mut seed = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut seed);
+    let seed = NodeSecret::new(seed);
+    let swap_interval =
+        (config.swap_interval_ms > 0).then(|| std::time::Duration::from_millis(config.swap_interval_ms));
+    Ok(NodeConfig {
+        location: state.location(),
+        seed,
+        link_secret,
+        swap_age: state.swap_age,
+        max_htl: config.max_htl,
+        swap_interval,
+        cache_passing: config.cache_bytes > 0,
+        ..NodeConfig::default()
+    })
+}
+
+/// Starts the browser gateway unless `gateway_listen` is `off`; an address already taken
+/// (another node on 8888) leaves the node without a gateway and a warning, not a failure.
+async fn start_gateway(
+    dir: &Path,
+    config: &Config,
+    handle: &DaemonBackend,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
+    let text = config.gateway_listen.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(());
+    }
+    let addr: SocketAddr =
+        text.parse().map_err(|_| DaemonError::Gateway(format!("gateway_listen {text:?} is not ADDR:PORT or off")))?;
+    if !addr.ip().is_loopback() {
+        return Err(DaemonError::Gateway(format!("gateway_listen {addr} must be a loopback address")));
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "browser gateway not started: its address is not available");
+            return Ok(());
+        }
+    };
+    let bound = listener.local_addr().map_err(|e| DaemonError::Gateway(e.to_string()))?;
+    let backend = handle.clone();
+    let status: gateway::server::StatusFn = Box::new(move || {
+        let s = crate::api::ApiBackend::status(&backend);
+        (s.location, s.peers.len())
+    });
+    let state = gateway::server::GatewayState::new(Arc::new(handle.clone()), bound, config.parallel, status);
+    let app = gateway::server::router(Arc::new(state));
+    tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::warn!(error = %e, "browser gateway stopped");
+        }
+    });
+    datadir::write_private(&dir.join("gateway.addr"), bound.to_string().as_bytes())?;
+    Ok(())
+}
+
 fn lock_dir(dir: &Path) -> Result<File, DaemonError> {
     let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
     if lock.try_lock().is_err() {
@@ -219,7 +311,6 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     async fn start_locked(dir: &Path, config: Config, store: S, lock: File) -> Result<Self, DaemonError> {
         let keypair = datadir::load_or_create_keypair(&dir.join("identity.key"))?;
         let token = datadir::load_or_create_token(&dir.join("api.token"))?;
-        let state = datadir::load_or_create_state(&dir.join("state.toml"))?;
         let friends_file = dir.join("friends");
         let mut tconfig = TransportConfig::new(config.listen, keypair);
         tconfig.friends = datadir::load_friends(&friends_file)?;
@@ -227,18 +318,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             .await
             .map_err(|e| DaemonError::Listen { addr: config.listen, message: e.to_string() })?;
 
-        let swap_interval =
-            (config.swap_interval_ms > 0).then(|| std::time::Duration::from_millis(config.swap_interval_ms));
-        let node_config = NodeConfig {
-            location: state.location(),
-            seed: state.seed,
-            swap_age: state.swap_age,
-            max_htl: config.max_htl,
-            swap_interval,
-            cache_passing: config.cache_bytes > 0,
-            ..NodeConfig::default()
-        };
-        let node = Node::new(node_config, store);
+        let node = Node::new(node_config(dir, &config)?, store);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (node_handle, node_task) =
             driver::spawn(node, transport.clone(), events, shutdown_rx.clone()).map_err(|e| {
@@ -261,6 +341,28 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             parallel: config.parallel,
         };
         let app = api::router(Arc::new(state));
+        let fcp_err = |source| DaemonError::Fcp {
+            addr: match config.fcp_listen {
+                Some(fcp::FcpListen::At(a)) => a.to_string(),
+                _ => format!("127.0.0.1:{}", fcp::server::DEFAULT_PORT),
+            },
+            source,
+        };
+        let fcp = match fcp::server::bind(config.fcp_listen).await.map_err(fcp_err)? {
+            None => None,
+            Some(listener) => {
+                let addr = listener.local_addr().map_err(fcp_err)?;
+                let fcp_config = fcp::FcpConfig {
+                    allowed_hosts: config.fcp_allowed_hosts.clone(),
+                    parallel: config.parallel,
+                    ..fcp::FcpConfig::default()
+                };
+                let task = fcp::server::spawn(listener, Arc::new(handle.clone()), fcp_config, shutdown_rx.clone());
+                datadir::write_private(&dir.join("fcp.addr"), addr.to_string().as_bytes())?;
+                Some((addr, task))
+            }
+        };
+        start_gateway(dir, &config, &handle, shutdown_rx.clone()).await?;
         let mut api_shutdown = shutdown_rx;
         let api_task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -272,8 +374,9 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         });
         // Written last: its presence tells the CLI the node is ready.
         datadir::write_private(&dir.join("api.addr"), api_addr.to_string().as_bytes())?;
-        tracing::info!(listen = %transport.local_addr(), api = %api_addr, "node running");
-        Ok(Self { dir: dir.to_owned(), handle, transport, api_addr, shutdown, node_task, api_task, _lock: lock })
+        let fcp_addr = fcp.as_ref().map(|(a, _)| *a);
+        tracing::info!(listen = %transport.local_addr(), api = %api_addr, fcp = ?fcp_addr, "node running");
+        Ok(Self { dir: dir.to_owned(), handle, transport, api_addr, shutdown, node_task, api_task, fcp, _lock: lock })
     }
 
     /// This node's reference, to give to friends.
@@ -284,6 +387,11 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     /// Where the client API listens.
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// Where the FCP server listens (`None` with `fcp_listen = "off"`).
+    pub fn fcp_addr(&self) -> Option<SocketAddr> {
+        self.fcp.as_ref().map(|(a, _)| *a)
     }
 
     /// The handle the API uses (a [`crate::client::pipeline::BlockNetwork`] and
@@ -302,8 +410,13 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     /// node's store so the caller can flush it.
     pub async fn stop(self) -> Result<S, DaemonError> {
         let _ = std::fs::remove_file(self.dir.join("api.addr"));
+        let _ = std::fs::remove_file(self.dir.join("fcp.addr"));
+        let _ = std::fs::remove_file(self.dir.join("gateway.addr"));
         let _ = self.shutdown.send(true);
         let _ = self.api_task.await;
+        if let Some((_, task)) = self.fcp {
+            let _ = task.await;
+        }
         let node = self
             .node_task
             .join()

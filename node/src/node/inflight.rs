@@ -60,8 +60,14 @@ pub(super) struct InFlight {
 struct Audience {
     /// The upstream peer and its link-local id, if the request came from a peer still here.
     upstream: Option<(PeerId, RequestId)>,
-    /// Whether the request passed through (remote or orphaned): only those are cached.
+    /// Whether the request passed through (remote or orphaned): only those are kept here.
     remote: bool,
+    /// Whether a fetched (or collided) block may go into the cache area: the request passed
+    /// through *and* arrived below max HTL. One that arrived at max HTL may have started at
+    /// the sender, which never caches its own requests; caching it would let the sender's
+    /// neighbour tell the two apart by asking for the key afterwards (issue 14; Hyphanet
+    /// does not cache at high HTL either). Inserts are kept regardless (`insert_ended`).
+    cache: bool,
     /// Local operations waiting for this request (the originator and any that joined it).
     local_ops: Vec<OpId>,
     /// Peers this node tried.
@@ -247,15 +253,16 @@ impl<S: BlockStore> Node<S> {
         Audience {
             upstream,
             remote: !matches!(f.origin, Origin::Local(_)),
+            cache: !matches!(f.origin, Origin::Local(_)) && f.arrived_htl < self.config.max_htl,
             local_ops,
             peers_tried: f.req.tried().len() as u32,
         }
     }
 
-    /// A fetch found its block: cache it if it passed through, hand it to the local
-    /// waiters, return it upstream.
+    /// A fetch found its block: cache it if it passed through below max HTL, hand it to the
+    /// local waiters, return it upstream.
     fn fetch_found(&mut self, to: &Audience, key: RoutingKey, block: Block) -> Option<Message> {
-        if to.remote {
+        if to.cache {
             self.put(Area::Cache, key, block.clone());
         }
         for &op in &to.local_ops {
@@ -296,7 +303,7 @@ impl<S: BlockStore> Node<S> {
     /// An SSK insert met a different block under its key: keep that one (it verified) and
     /// tell everyone who asked.
     fn insert_collided(&mut self, to: &Audience, key: RoutingKey, existing: Block) -> Option<Message> {
-        if to.remote {
+        if to.cache {
             self.put(Area::Cache, key, existing.clone());
         }
         for &op in &to.local_ops {
@@ -319,6 +326,10 @@ impl<S: BlockStore> Node<S> {
             // Unused: an insert that ran its hops out succeeded.
             _ => (true, 0, FailReason::RouteNotFound { htl_left: 0 }),
         };
+        // Unlike a fetch's block, an insert is kept whatever HTL it arrived with: the nodes
+        // at max HTL may be the only ones after the inserter (which keeps nothing) to hold
+        // it, e.g. on a 3-node chain whose inserter is the key's sink. The neighbour's probe
+        // this leaves is a residual channel (docs/security.md, section 8).
         if to.remote {
             let area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
             self.put(area, key, block);

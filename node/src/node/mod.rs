@@ -5,8 +5,9 @@
 //! [`Node::start_insert`]. After every input the driver drains the outputs until empty:
 //! [`Node::poll_transmit`] (messages for peers), [`Node::poll_event`] (results for the
 //! client) and [`Node::poll_timeout`] (when to call `handle_timeout` next). Time is the
-//! `now` argument and randomness comes from a ChaCha8 RNG seeded from the config, so the
-//! same inputs always give the same outputs: the tokio driver and the simulator run the
+//! `now` argument and randomness comes from a ChaCha8 RNG seeded from the config (32 bytes
+//! the driver draws from the OS, or derives from the simulator's seed), so the same inputs
+//! always give the same outputs: the tokio driver and the simulator run the
 //! very same code.
 //!
 //! Per-request routing lives in [`crate::routing::request::Request`]; this file wires
@@ -31,7 +32,7 @@ use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use config::{NodeConfig, RoutingStrategy};
+pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
 pub use stats::NodeStats;
@@ -94,8 +95,10 @@ impl<S: BlockStore> std::fmt::Debug for Node<S> {
 impl<S: BlockStore> Node<S> {
     /// A node with no peers.
     pub fn new(config: NodeConfig, store: S) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let link_secret = rng.gen();
+        // Two secrets, not one seed: the RNG must differ at every start, the link coins must
+        // not (see `NodeConfig::seed`).
+        let rng = ChaCha8Rng::from_seed(*config.seed.expose());
+        let link_secret = *config.link_secret.expose();
         Node {
             rng,
             link_secret,
@@ -310,8 +313,7 @@ impl<S: BlockStore> Node<S> {
             self.events.push_back(Event::FetchFailed { op, reason: FailReason::RecentlyFailed, peers_tried: 0 });
             return op;
         }
-        let req = Request::new(kind, key, max, None, now + self.config.request_timeout)
-            .with_not_found_cap(self.config.not_found_cap);
+        let req = self.request(now, kind, key, max, max, None);
         self.launch(now, req, Origin::Local(op), Payload::Fetch, max);
         op
     }
@@ -339,8 +341,7 @@ impl<S: BlockStore> Node<S> {
             return op;
         }
         let max = self.config.max_htl;
-        let req = Request::new(kind, key, max, None, now + self.config.request_timeout)
-            .with_not_found_cap(self.config.not_found_cap);
+        let req = self.request(now, kind, key, max, max, None);
         self.launch(now, req, Origin::Local(op), Payload::Insert(block), max);
         op
     }
@@ -471,8 +472,7 @@ impl<S: BlockStore> Node<S> {
             self.transmits.push_back((peer, Message::DataNotFound { id, htl: 0 }));
             return;
         }
-        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl))
-            .with_not_found_cap(self.config.relay_not_found_cap);
+        let req = self.request(now, kind, key, htl, left, Some(peer));
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Fetch, htl.min(max));
     }
 
@@ -506,7 +506,7 @@ impl<S: BlockStore> Node<S> {
         }
         let max = self.config.max_htl;
         let left = link.decrement(htl, max);
-        let req = Request::new(kind, key, left, Some(peer), now + self.budget(htl));
+        let req = self.request(now, kind, key, htl, left, Some(peer));
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Insert(block), htl.min(max));
     }
 
@@ -590,6 +590,26 @@ impl<S: BlockStore> Node<S> {
     /// than its upstream waits for it, so the answer arrives before the upstream gives up.
     fn budget(&self, htl: Htl) -> Duration {
         hop_wait(self.config.request_timeout, self.config.max_htl, htl) * 7 / 8
+    }
+
+    /// The routing state of a request this node routes, whoever started it: it arrived with
+    /// `arrived` hops (a local request counts as arriving at max HTL), goes on with `left`,
+    /// and came from `upstream` (None: local). Deadline and not-found cap depend on nothing
+    /// else: a request this node started and one it relays at max HTL must look the same
+    /// to every neighbour, in when it gives up, what one "not found" costs it (the HTL the
+    /// next hop sees) and how long it answers RejectedLoop for the key (issue 14; the
+    /// adversaries are in tests/routing_anonymity.rs).
+    fn request(
+        &self,
+        now: Instant,
+        kind: BlockKind,
+        key: RoutingKey,
+        arrived: Htl,
+        left: Htl,
+        upstream: Option<PeerId>,
+    ) -> Request {
+        Request::new(kind, key, left, upstream, now + self.budget(arrived))
+            .with_not_found_cap(self.config.not_found_cap)
     }
 
     fn broadcast_location(&mut self) {

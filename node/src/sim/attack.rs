@@ -14,25 +14,33 @@
 //!   makes keeping one's own location look costly, so honest partners take the clustered
 //!   location. It then opens exactly that commitment, so the honest side's commitment
 //!   check passes: only a plausibility check of the claims can stop it.
+//! - **Timing prober** (issue 14): tries to tell whether the neighbour that sent it a
+//!   request started it. It answers `Accepted` and never forwards (silence); when its own
+//!   node gives the request up (at its deadline, 105 s after a request at max HTL) it sends
+//!   the neighbour, instead of the answer, its own request for the same key. A relay has
+//!   given up by then; an originator with a longer deadline would still be routing the key
+//!   and answer `RejectedLoop`. [`probe_guesses`] reads the answers off a fetch's
+//!   transcript (with `--observe`): each `RejectedLoop` to a probe of a max-HTL request is
+//!   a guess "my sender started it".
 //!
 //! And two passive observers on each fetch's messages ([`observe`], with
 //! [`SimConfig::observe`](super::SimConfig::observe)): a neighbour guessing from max HTL
 //! who started a request, and request-id traceback.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use std::collections::HashMap;
-
-use pamphlet_crypto::{Block, ChkBlock, CHK_BLOCK_LEN};
+use pamphlet_crypto::{Block, BlockKind, ChkBlock, RoutingKey, CHK_BLOCK_LEN};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::network::{black_hole, Network};
+use super::network::{black_hole, Network, Sent};
 use crate::id::PeerId;
 use crate::id::RequestId;
 use crate::location::Location;
+use crate::routing::htl::MAX_HTL;
 use crate::routing::swap::Reveal;
 use crate::wire::message::Message;
 
@@ -49,6 +57,9 @@ pub enum AttackKind {
     /// Sybils around one key: the attackers are the nodes closest to the first document's
     /// key (instead of random nodes), and they behave as black holes.
     Eclipse,
+    /// Accept, stay silent, then ask the sender for the same key just after a relay would
+    /// have given up: a `RejectedLoop` unmasks an originator whose deadline is longer.
+    TimingProber,
 }
 
 /// An attack: what, and which fraction of the nodes do it.
@@ -68,7 +79,7 @@ pub enum AttackParseError {
     #[error("expected NAME:FRACTION (e.g. blackhole:0.2), got {0:?}")]
     Form(String),
     /// Unknown attack name.
-    #[error("unknown attack {0:?}; known: blackhole, forger, pitchblack, eclipse")]
+    #[error("unknown attack {0:?}; known: blackhole, forger, pitchblack, eclipse, timing-prober")]
     Name(String),
     /// The fraction is not a number in [0, 1].
     #[error("attack fraction must be a number in [0, 1], got {0:?}")]
@@ -85,6 +96,7 @@ impl FromStr for Attack {
             "forger" => AttackKind::Forger,
             "pitchblack" => AttackKind::PitchBlack,
             "eclipse" => AttackKind::Eclipse,
+            "timing-prober" => AttackKind::TimingProber,
             _ => return Err(AttackParseError::Name(name.to_string())),
         };
         let fraction: f64 = frac.parse().map_err(|_| AttackParseError::Fraction(frac.to_string()))?;
@@ -102,6 +114,7 @@ impl fmt::Display for AttackKind {
             AttackKind::Forger => "forger",
             AttackKind::PitchBlack => "pitchblack",
             AttackKind::Eclipse => "eclipse",
+            AttackKind::TimingProber => "timing-prober",
         })
     }
 }
@@ -120,6 +133,11 @@ pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rn
                 net.set_filter(i, Box::new(move |peer, msg| pitch_black(target, &mut own, &mut fakes, peer, msg)));
             }
             AttackKind::Blackhole | AttackKind::Eclipse => net.set_filter(i, Box::new(black_hole)),
+            AttackKind::TimingProber => {
+                let mut own = ChaCha8Rng::seed_from_u64(rng.gen());
+                let mut prober = Prober::default();
+                net.set_filter(i, Box::new(move |peer, msg| prober.filter(&mut own, peer, msg)));
+            }
             AttackKind::Forger => {
                 let mut bytes = vec![0u8; CHK_BLOCK_LEN];
                 rng.fill(&mut bytes[..]);
@@ -210,4 +228,100 @@ pub(crate) fn observe(net: &Network, origin: usize, max_htl: u8) -> (u64, u64, u
         }
     }
     (g, c, reused)
+}
+
+/// The timing prober's memory: which key each request it accepted was for.
+#[derive(Default)]
+struct Prober {
+    /// The key of the request its node just forwarded (the forward comes right before the
+    /// `Accepted` for the same request, see `Node::launch`).
+    forwarded: Option<(BlockKind, RoutingKey)>,
+    /// (upstream, its link-local id) -> the key, for every request it accepted.
+    accepted: HashMap<(PeerId, RequestId), (BlockKind, RoutingKey)>,
+    /// (peer, key) pairs already probed: one probe each is all it needs, and probing again
+    /// would let two probers next to one node bounce probes for a key between them forever
+    /// (each probe is a request the node forwards to the other prober).
+    probed: std::collections::HashSet<(PeerId, RoutingKey)>,
+}
+
+impl Prober {
+    fn filter(&mut self, rng: &mut ChaCha8Rng, peer: PeerId, msg: Message) -> Option<Message> {
+        match msg {
+            // Silence: nothing is forwarded, so its node times each hop out and gives the
+            // request up at its deadline.
+            Message::DataRequest { kind, key, .. } => {
+                self.forwarded = Some((kind, key));
+                None
+            }
+            Message::Accepted { id } => {
+                if let Some(k) = self.forwarded.take() {
+                    self.accepted.insert((peer, id), k);
+                }
+                Some(msg)
+            }
+            // Its node gives up: instead of the answer, the probe.
+            Message::DataNotFound { id, .. } | Message::RouteNotFound { id, .. } => {
+                match self.accepted.remove(&(peer, id)) {
+                    Some((kind, key)) if self.probed.insert((peer, key)) => {
+                        Some(Message::DataRequest { id: rng.gen(), kind, key, htl: MAX_HTL })
+                    }
+                    _ => Some(msg),
+                }
+            }
+            Message::DataFound { id, .. } => {
+                self.accepted.remove(&(peer, id));
+                Some(msg)
+            }
+            other => Some(other),
+        }
+    }
+}
+
+/// The timing probers' guesses in one fetch's transcript: (guesses, correct ones). A prober
+/// that received a request at max HTL from a neighbour and probed that neighbour for the
+/// key once a relay would have given it up (7/8 of `request_timeout`, the deadline of a
+/// request relayed at max HTL) guesses "it started the request" when the neighbour answers
+/// the probe with `RejectedLoop`; the guess is correct when the neighbour is `origin`.
+/// Probes sent earlier are not counted (relays still route then, too).
+pub(crate) fn probe_guesses(transcript: &[Sent], origin: usize, probers: &[bool], max_htl: u8) -> (u64, u64) {
+    let relay_deadline = crate::node::NodeConfig::default().request_timeout * 7 / 8;
+    let (mut guesses, mut correct) = (0, 0);
+    for (n, seen) in transcript.iter().enumerate() {
+        let Message::DataRequest { key, htl, .. } = seen.msg else { continue };
+        if htl < max_htl || !probers.get(seen.to).copied().unwrap_or(false) {
+            continue;
+        }
+        let (prober, sender) = (seen.to, seen.from);
+        let probe = transcript[n + 1..].iter().find_map(|p| match p.msg {
+            Message::DataRequest { id, key: k, .. } if (p.from, p.to) == (prober, sender) && k == key => {
+                Some((id, p.at))
+            }
+            _ => None,
+        });
+        let Some((id, at)) = probe else { continue };
+        if at < seen.at + relay_deadline {
+            continue;
+        }
+        let answer = transcript
+            .iter()
+            .find(|a| (a.from, a.to) == (sender, prober) && a.at >= at && answer_id(&a.msg) == Some(id));
+        if answer.is_some_and(|a| matches!(a.msg, Message::RejectedLoop { .. })) {
+            guesses += 1;
+            correct += u64::from(sender == origin);
+        }
+    }
+    (guesses, correct)
+}
+
+/// The request id an answer refers to.
+fn answer_id(msg: &Message) -> Option<RequestId> {
+    match *msg {
+        Message::Accepted { id }
+        | Message::RejectedLoop { id }
+        | Message::RejectedOverload { id }
+        | Message::DataFound { id, .. }
+        | Message::DataNotFound { id, .. }
+        | Message::RouteNotFound { id, .. } => Some(id),
+        _ => None,
+    }
 }

@@ -173,7 +173,7 @@ impl Network {
     /// and the index.
     pub fn config(&self, index: usize, location: Location) -> NodeConfig {
         let seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index as u64 + 1);
-        NodeConfig { location, seed, ..NodeConfig::default() }
+        NodeConfig { location, ..NodeConfig::seeded(seed) }
     }
 
     /// Adds a node at `location` (fraction of the circle) with the default config and a

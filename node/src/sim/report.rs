@@ -79,7 +79,8 @@ pub struct Report {
     pub messages_per_absent_request: f64,
     /// HTL inference (with `observe`): of the DataRequests sent at max HTL, the share sent
     /// by the fetch's originator: the precision of a neighbour who guesses "my sender
-    /// started it" whenever it sees max HTL.
+    /// started it" whenever it sees max HTL. Under the timing-prober attack, the precision
+    /// of the probers' guesses instead (`attack::probe_guesses`).
     pub htl_guess_precision: Option<f64>,
     /// DataRequests at max HTL observed (the guesses made).
     pub htl_guesses: u64,

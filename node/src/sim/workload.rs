@@ -127,7 +127,12 @@ impl Sim<'_> {
             let op = self.net.fetch(from, BlockKind::Chk, block.routing_key());
             settle(&mut self.net, OP_STEPS, Phase::Fetch(r))?;
             if config.observe {
-                let (guesses, right, reused) = attack::observe(&self.net, from, config.max_htl);
+                let (mut guesses, mut right, reused) = attack::observe(&self.net, from, config.max_htl);
+                if config.attack.is_some_and(|a| a.kind == attack::AttackKind::TimingProber) {
+                    // The probers' guesses replace the passive ones (docs/security.md).
+                    (guesses, right) =
+                        attack::probe_guesses(self.net.transcript(), from, &self.is_attacker, config.max_htl);
+                }
                 self.report.htl_guesses += guesses;
                 self.report.htl_guesses_right += right;
                 self.report.ids_on_two_links += reused;

@@ -27,7 +27,7 @@ pub enum Area {
 }
 
 /// Fill and traffic figures for `status` displays.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoreStats {
     /// Blocks in the store area.
     pub store_blocks: u64,

@@ -2,7 +2,9 @@
 //!
 //! Layout:
 //! - `connection`: one established link (reader + writer in one task);
-//! - this file: [`Transport::start`], the listener, the dialers and shutdown.
+//! - `pending`: the bounded table of incoming connections still handshaking;
+//! - this file: [`Transport::start`], the listener, the dialers, which of two links to a
+//!   friend is kept, and shutdown.
 //!
 //! The sans-IO half of a link (static keys, the Noise session, node references) lives in
 //! `crate::link`; this folder holds only the tokio code that moves its bytes.
@@ -13,25 +15,40 @@
 //! across restarts). `send` waits when a link's bounded queue is full (backpressure);
 //! `try_send` reports `Full` instead. `shutdown` ends every task and waits for them.
 //!
-//! Who dials: of two friends, the one with the smaller static public key dials and the
-//! other only listens, so two friends never race two links into existence. The dialer
-//! retries with exponential backoff and ±25% jitter. A listener accepts any friend, and a
-//! new link from a friend replaces an older one (the friend restarted).
+//! Who dials: both friends, whenever they have no link to each other, so a friend whose
+//! inbound connections cannot reach it (a wrong or firewalled address) still gets its
+//! link from the other side. The dialer with the larger key waits one jittered
+//! `backoff_initial` before its first attempt, so the usual outcome of two friends
+//! starting together is one dial, not two; a failed attempt backs off exponentially with
+//! ±25% jitter. When two links to one friend are up at once, [`keep_new_link`] decides,
+//! the same way on both ends: the link dialled by the smaller key wins, and a newer link
+//! dialled by the larger key replaces an older one only once the older is past
+//! [`TransportConfig::tie_window`] (then it is a restart, not a race).
+//!
+//! Before the handshake: an incoming connection waits at most a random time, uniform in
+//! [`handshake_timeout`/4, `handshake_timeout`], for message 1, so a prober sees no
+//! fixed close time. Pending connections are bounded per source address, per /24 (/64)
+//! and in all, and a full bound evicts its **oldest** pending connection (see `pending`).
+//!
+//! [`handshake_timeout`/4, `handshake_timeout`]: TransportConfig::handshake_timeout
 
 // A driver: reads the clock for handshake timestamps, keepalives and timeouts.
 #![allow(clippy::disallowed_methods)]
 
 pub mod connection;
+mod pending;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rand::Rng;
+
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 pub use connection::LinkError;
 
@@ -61,21 +78,32 @@ pub struct TransportConfig {
     pub keepalive: Duration,
     /// Close a link after this long without receiving (keep above `keepalive`).
     pub idle_timeout: Duration,
-    /// Give up on a handshake (and on draining a failed one) after this long.
+    /// A dial (connect and handshake) gives up after this long. An incoming connection
+    /// gets a random time, uniform in [`handshake_timeout`/4, `handshake_timeout`], to
+    /// deliver message 1 (and a refused one is drained silently until then).
+    ///
+    /// [`handshake_timeout`/4, `handshake_timeout`]: TransportConfig::handshake_timeout
     pub handshake_timeout: Duration,
     /// First redial delay after a failure.
     pub backoff_initial: Duration,
     /// Largest redial delay.
     pub backoff_max: Duration,
-    /// Incoming connections still handshaking at once; more are closed at once.
+    /// Incoming connections still handshaking at once; a new one beyond this evicts the
+    /// oldest pending one.
     pub max_pending_handshakes: usize,
+    /// Incoming connections still handshaking from one source address; a new one beyond
+    /// this evicts that address's oldest.
+    pub max_pending_per_ip: usize,
+    /// The same for one /24 (IPv4) or /64 (IPv6) network.
+    pub max_pending_per_prefix: usize,
     /// Frames per direction between rekeys.
     pub rekey_interval: u64,
 }
 
 impl TransportConfig {
-    /// Defaults: queue 64 messages, keepalive 20 s, idle timeout 60 s, handshake 10 s,
-    /// backoff 1 s doubling to 5 min, 64 pending handshakes, rekey every 2^16 frames.
+    /// Defaults: queue 64 messages, keepalive 20 s, idle timeout 60 s, handshake 4 s (an
+    /// incoming one 1–4 s), backoff 1 s doubling to 5 min, 64 pending handshakes of which
+    /// 8 per address and 16 per /24 or /64, rekey every 2^16 frames.
     pub fn new(listen: SocketAddr, keypair: StaticKeypair) -> Self {
         Self {
             listen,
@@ -85,13 +113,65 @@ impl TransportConfig {
             event_capacity: 1024,
             keepalive: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(4),
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
             max_pending_handshakes: 64,
+            max_pending_per_ip: 8,
+            max_pending_per_prefix: 16,
             rekey_interval: noise::DEFAULT_REKEY_INTERVAL,
         }
     }
+
+    /// How long after a link dialled by the smaller key came up a link dialled by the
+    /// larger key is still taken for a simultaneous dial and refused (3 × the handshake
+    /// timeout). It must exceed a dial plus an incoming handshake (2 × the timeout), so
+    /// both ends of a race classify it the same; see [`keep_new_link`].
+    pub fn tie_window(&self) -> Duration {
+        self.handshake_timeout * 3
+    }
+
+    fn pending_limits(&self) -> pending::Limits {
+        pending::Limits {
+            per_ip: self.max_pending_per_ip,
+            per_prefix: self.max_pending_per_prefix,
+            total: self.max_pending_handshakes,
+        }
+    }
+}
+
+/// What the transport holds now (for tests, the status page and adversary measurements).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportStats {
+    /// Incoming connections still handshaking.
+    pub pending_handshakes: usize,
+    /// Pending connections evicted since start (oldest first, by the bounds).
+    pub evicted_handshakes: u64,
+    /// Links up.
+    pub links: usize,
+}
+
+/// One of two links to the same friend, for [`keep_new_link`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkOrigin {
+    /// The link was dialled by the friend of the two with the smaller static key.
+    pub dialled_by_smaller: bool,
+    /// How long ago it came up (zero for the new link).
+    pub age: Duration,
+}
+
+/// Whether a new link to a friend replaces the `existing` one (else the new one is
+/// closed). Both ends apply the same rule, so after a simultaneous dial both keep the
+/// same TCP connection:
+/// - a link dialled by the smaller key always replaces (the smaller side dials only when
+///   it has no link, so its old one is gone or a loser of a race);
+/// - a link dialled by the larger key replaces one dialled by the larger key (the friend
+///   restarted), and one dialled by the smaller key only once that is older than
+///   `tie_window`: younger, the two were dialled at once and the smaller key's wins;
+///   older, the larger side dialled because it lost that link (it restarted).
+pub fn keep_new_link(existing: LinkOrigin, new_dialled_by_smaller: bool, tie_window: Duration) -> bool {
+    new_dialled_by_smaller || !existing.dialled_by_smaller || existing.age >= tie_window
 }
 
 /// What the transport tells the daemon.
@@ -163,6 +243,10 @@ struct LinkEntry {
     bulk: mpsc::Sender<Vec<u8>>,
     /// Distinguishes it from an older or newer link to the same friend.
     generation: u64,
+    /// Whether the friend with the smaller key dialled it.
+    dialled_by_smaller: bool,
+    /// When it came up.
+    since: tokio::time::Instant,
 }
 
 /// State shared by the handle and every task.
@@ -170,6 +254,9 @@ struct LinkEntry {
 struct State {
     /// Friends by static key.
     friends: HashMap<PublicKey, PeerId>,
+    /// Each friend's dialer waits on its `Notify` while a link is up; the link's end
+    /// wakes it.
+    dialers: HashMap<PeerId, Arc<Notify>>,
     /// Up links by friend.
     links: HashMap<PeerId, LinkEntry>,
     /// Next link generation.
@@ -181,6 +268,8 @@ struct Shared {
     config: TransportConfig,
     local_addr: SocketAddr,
     state: Mutex<State>,
+    /// Incoming connections still handshaking.
+    pending: Mutex<pending::PendingTable>,
     /// Message-1 ephemeral keys already accepted. Its own lock, held for a whole
     /// responder handshake (four X25519 operations), so handshakes only wait for each
     /// other, never `send`.
@@ -198,6 +287,10 @@ struct Shared {
 impl Shared {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, pending::PendingTable> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A completion token for a new task, or `None` once shutdown began.
@@ -235,6 +328,7 @@ impl Transport {
             config,
             local_addr,
             state: Mutex::new(State::default()),
+            pending: Mutex::new(pending::PendingTable::default()),
             replay: Mutex::new(noise::ReplayCache::new()),
             events,
             shutdown,
@@ -273,25 +367,33 @@ impl TransportHandle {
         NodeRef { addr: self.shared.local_addr, key: self.public_key() }
     }
 
-    /// Adds a friend: accepts its handshakes from now on, and dials it if this node's key
-    /// is the smaller. Adding a known friend again returns its id and does nothing more.
+    /// Adds a friend: accepts its handshakes from now on, and dials it whenever no link to
+    /// it is up. Adding a known friend again returns its id and does nothing more.
     pub fn add_friend(&self, friend: NodeRef) -> Result<PeerId, TransportError> {
         let peer = peer_id_of(&friend.key);
         if friend.key == self.public_key() {
             return Err(TransportError::Conflict(peer));
         }
-        {
+        let wake = {
             let mut st = self.shared.state();
             match st.friends.get(&friend.key) {
                 Some(_) => return Ok(peer),
                 None if st.friends.values().any(|p| *p == peer) => return Err(TransportError::Conflict(peer)),
                 None => st.friends.insert(friend.key, peer),
             };
-        }
-        if self.public_key() < friend.key {
-            self.shared.spawn(move |s, t| dial(s, friend, peer, t));
-        }
+            st.dialers.entry(peer).or_default().clone()
+        };
+        self.shared.spawn(move |s, t| dial(s, friend, peer, wake, t));
         Ok(peer)
+    }
+
+    /// Counts of pending handshakes and links, now.
+    pub fn stats(&self) -> TransportStats {
+        let (pending_handshakes, evicted_handshakes) = {
+            let p = self.shared.pending();
+            (p.len(), p.evicted())
+        };
+        TransportStats { pending_handshakes, evicted_handshakes, links: self.shared.state().links.len() }
     }
 
     /// The friends with a link up now.
@@ -339,36 +441,69 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// How long the listener pauses after `accept` fails (out of file descriptors, most
+/// likely), rather than spinning on the error.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// How long an incoming connection may take to deliver message 1: uniform in
+/// [`handshake_timeout`/4, `handshake_timeout`], so a prober sees no fixed close time.
+fn responder_deadline(config: &TransportConfig) -> Duration {
+    let max = config.handshake_timeout;
+    rand::thread_rng().gen_range(max / 4..=max)
+}
+
+/// An incoming connection's place in the pending table, removed when dropped.
+struct PendingGuard {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        self.shared.pending().remove(self.id);
+    }
+}
+
 async fn listen(shared: Arc<Shared>, listener: TcpListener, _done: mpsc::Sender<()>) {
     let mut shutdown = shared.shutdown.subscribe();
-    let pending = Arc::new(Semaphore::new(shared.config.max_pending_handshakes.max(1)));
+    let limits = shared.config.pending_limits();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        let Ok((stream, from)) = accepted else { continue };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            tracing::debug!(%from, "too many pending handshakes; dropping connection");
-            continue;
+        let (stream, from) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "accept failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+            }
         };
-        shared.spawn(move |s, t| async move {
-            accept(s, stream, permit, t).await;
-        });
+        // Admitting may evict the oldest pending connection of this address, network or
+        // the whole table; never this one.
+        let (id, evicted) = shared.pending().admit(from.ip(), limits);
+        let guard = PendingGuard { shared: shared.clone(), id };
+        shared.spawn(move |s, t| accept(s, stream, guard, evicted, t));
     }
 }
 
 /// Responder side of one incoming connection. Any failure: say nothing, read and discard
-/// until the prober gives up or the handshake timeout passes, then close. So a prober
-/// cannot tell by our reaction how many bytes we wanted.
+/// until the prober gives up or this connection's random deadline passes, then close. So
+/// a prober can tell neither how many bytes we wanted nor, from a fixed delay, that this
+/// is a pamphlet node. An evicted connection is closed at once (it was the oldest
+/// pending one, so its close time is set by other connections, not by a constant).
 async fn accept(
     shared: Arc<Shared>,
     mut stream: TcpStream,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    guard: PendingGuard,
+    mut evicted: oneshot::Receiver<()>,
     done: mpsc::Sender<()>,
 ) {
     let mut shutdown = shared.shutdown.subscribe();
-    let deadline = tokio::time::Instant::now() + shared.config.handshake_timeout;
+    let deadline = tokio::time::Instant::now() + responder_deadline(&shared.config);
     let handshake = async {
         let mut m1 = [0u8; FRAME_LEN];
         stream.read_exact(&mut m1).await.map_err(|_| None)?;
@@ -391,14 +526,18 @@ async fn accept(
     };
     let outcome = tokio::select! {
         r = tokio::time::timeout_at(deadline, handshake) => r,
+        _ = &mut evicted => {
+            tracing::debug!("pending handshake evicted by newer connections");
+            return;
+        }
         _ = shutdown.wait_for(|s| *s) => return,
     };
     match outcome {
         Ok(Ok((key, sess))) => {
-            drop(permit);
+            drop(guard);
             let peer = shared.state().friends.get(&key).copied();
             if let Some(peer) = peer {
-                run_link(&shared, stream, sess, peer).await;
+                run_link(&shared, stream, sess, key, peer, false).await;
             }
         }
         Ok(Err(e)) => {
@@ -407,6 +546,7 @@ async fn accept(
             let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
             tokio::select! {
                 _ = tokio::time::timeout_at(deadline, drain) => {}
+                _ = &mut evicted => {}
                 _ = shutdown.wait_for(|s| *s) => {}
             }
         }
@@ -415,24 +555,52 @@ async fn accept(
     drop(done);
 }
 
-/// Initiator side: keeps a link to `friend` up, redialing with exponential backoff.
-async fn dial(shared: Arc<Shared>, friend: NodeRef, peer: PeerId, _done: mpsc::Sender<()>) {
+/// Initiator side: whenever no link to `friend` is up (whoever dialled the last one),
+/// dials it, redialing with exponential backoff after failures.
+async fn dial(shared: Arc<Shared>, friend: NodeRef, peer: PeerId, wake: Arc<Notify>, _done: mpsc::Sender<()>) {
     let mut shutdown = shared.shutdown.subscribe();
-    let mut backoff = shared.config.backoff_initial;
+    let initial = shared.config.backoff_initial;
+    let mut backoff = initial;
+    // The larger key waits before its first dial: when two friends start together the
+    // smaller one's dial then usually lands first, and one handshake beats a race.
+    let mut delay = if shared.config.keypair.public() < &friend.key { Duration::ZERO } else { initial };
     loop {
-        if *shutdown.borrow() {
-            return;
+        // Wait while a link is up; the link's end wakes us (a stored permit, so an end
+        // between the check and the wait is not missed).
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if !shared.state().links.contains_key(&peer) {
+                break;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+        }
+        if !delay.is_zero() {
+            // ±25% jitter, so friends that lost their links together do not redial in step.
+            let jittered = delay.mul_f64(rand::thread_rng().gen_range(0.75..1.25));
+            tokio::select! {
+                _ = tokio::time::sleep(jittered) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            if shared.state().links.contains_key(&peer) {
+                // The friend dialled us meanwhile.
+                continue;
+            }
         }
         let attempt = tokio::time::timeout(shared.config.handshake_timeout, connect(&shared, &friend));
         let result = tokio::select! {
             r = attempt => r,
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        let delay = match result {
+        delay = match result {
             Ok(Ok((stream, sess))) => {
-                backoff = shared.config.backoff_initial;
-                run_link(&shared, stream, sess, peer).await;
-                shared.config.backoff_initial
+                backoff = initial;
+                run_link(&shared, stream, sess, friend.key, peer, true).await;
+                initial
             }
             Ok(Err(e)) => {
                 tracing::debug!(?peer, error = %e, "dial failed");
@@ -447,15 +615,8 @@ async fn dial(shared: Arc<Shared>, friend: NodeRef, peer: PeerId, _done: mpsc::S
                 d
             }
         };
-        // ±25% jitter, so friends that lost their links together do not redial in step.
-        let delay = delay.mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.75..1.25));
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
     }
 }
-
 /// Why a dial failed (logged only).
 #[derive(Debug, Error)]
 enum DialError {
@@ -476,9 +637,19 @@ async fn connect(shared: &Shared, friend: &NodeRef) -> Result<(TcpStream, noise:
     Ok((stream, sess))
 }
 
-/// Registers a link, runs it, and unregisters it.
-async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: noise::Session, peer: PeerId) {
+/// Registers a link (unless the friend's other link wins the tie-break, see
+/// [`keep_new_link`]), runs it, and unregisters it. `outbound`: we dialled it.
+async fn run_link(
+    shared: &Arc<Shared>,
+    stream: TcpStream,
+    sess: noise::Session,
+    key: PublicKey,
+    peer: PeerId,
+    outbound: bool,
+) {
     let mut shutdown = shared.shutdown.subscribe();
+    let ours = *shared.config.keypair.public();
+    let dialled_by_smaller = if outbound { ours < key } else { key < ours };
     let (small, small_rx) = mpsc::channel(shared.config.queue_capacity.max(1));
     let (bulk, bulk_rx) = mpsc::channel(shared.config.queue_capacity.max(1));
     let queues = connection::Queues { small: small_rx, bulk: bulk_rx };
@@ -487,11 +658,21 @@ async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: noise::Session,
         if *shutdown.borrow() {
             return;
         }
+        let now = tokio::time::Instant::now();
+        if let Some(old) = st.links.get(&peer) {
+            let existing = LinkOrigin { dialled_by_smaller: old.dialled_by_smaller, age: now - old.since };
+            if !keep_new_link(existing, dialled_by_smaller, shared.config.tie_window()) {
+                // Dropping the stream closes it; the friend drops it by the same rule.
+                tracing::debug!(?peer, outbound, "second link to a friend lost the tie-break");
+                return;
+            }
+        }
         st.next_generation += 1;
         let generation = st.next_generation;
         // Replacing drops the old link's queue; it ends with `Replaced` and reports
         // nothing itself, so its Disconnected is sent here, before the new Connected.
-        let replaced = st.links.insert(peer, LinkEntry { small, bulk, generation }).is_some();
+        let entry = LinkEntry { small, bulk, generation, dialled_by_smaller, since: now };
+        let replaced = st.links.insert(peer, entry).is_some();
         (generation, replaced)
     };
     if replaced {
@@ -515,6 +696,10 @@ async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: noise::Session,
         let current = st.links.get(&peer).is_some_and(|l| l.generation == generation);
         if current {
             st.links.remove(&peer);
+            // Our dialer (idle while a link was up) may dial again.
+            if let Some(wake) = st.dialers.get(&peer) {
+                wake.notify_one();
+            }
         }
         current
     };
@@ -524,5 +709,36 @@ async fn run_link(shared: &Arc<Shared>, stream: TcpStream, sess: noise::Session,
             _ = shared.events.send(TransportEvent::Disconnected { peer, reason }) => {}
             _ = shutdown.wait_for(|s| *s) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_secs(12);
+
+    fn link(dialled_by_smaller: bool, age_secs: u64) -> LinkOrigin {
+        LinkOrigin { dialled_by_smaller, age: Duration::from_secs(age_secs) }
+    }
+
+    #[test]
+    fn the_smaller_keys_link_wins_a_race_on_both_ends() {
+        // Each end sees the two links of a race in either order; both keep the smaller's.
+        for (first, second) in [(true, false), (false, true)] {
+            let keep_second = keep_new_link(link(first, 0), second, WINDOW);
+            let kept = if keep_second { second } else { first };
+            assert!(kept, "kept the larger key's link when it came {}", if second { "first" } else { "second" });
+        }
+    }
+
+    #[test]
+    fn a_restarted_friend_replaces_its_stale_link() {
+        // Same direction: the dialler lost its link (restart), always replace.
+        assert!(keep_new_link(link(false, 0), false, WINDOW));
+        assert!(keep_new_link(link(true, 0), true, WINDOW));
+        // The larger side redials long after the smaller's link came up: a restart.
+        assert!(keep_new_link(link(true, 13), false, WINDOW));
+        assert!(!keep_new_link(link(true, 11), false, WINDOW));
     }
 }

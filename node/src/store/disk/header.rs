@@ -77,8 +77,14 @@ pub(crate) fn create(dir: &Path, secret: &[u8; 32]) -> Result<(), DiskError> {
     bytes[16..48].copy_from_slice(secret);
     let sum = Sha256::digest(&bytes[..48]);
     bytes[48..80].copy_from_slice(&sum);
-    let mut f =
-        OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(|e| DiskError::io(&tmp, e))?;
+    // The secret is in this file: owner-only whatever the umask, and a leftover (or
+    // planted) temp file is removed rather than written through.
+    let _ = fs::remove_file(&tmp);
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp).map_err(|e| DiskError::io(&tmp, e))?;
     f.write_all(bytes.as_slice()).and_then(|()| f.sync_all()).map_err(|e| DiskError::io(&tmp, e))?;
     fs::rename(&tmp, &path).map_err(|e| DiskError::io(&path, e))?;
     sync_dir(dir)
@@ -98,6 +104,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(read(dir.path()).unwrap().is_none());
         create(dir.path(), &[9; 32]).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(HEADER_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the store secret is readable by others");
+        }
         assert_eq!(*read(dir.path()).unwrap().unwrap(), [9; 32]);
 
         let path = dir.path().join(HEADER_FILE);

@@ -1,0 +1,465 @@
+//! One FCP connection: a reader task that parses messages, a writer task that sends them
+//! (and gives up on a client that stops reading), and the session loop between them that
+//! answers each message and runs `ClientPut`/`ClientGet` as tasks told apart by
+//! `Identifier`.
+//!
+//! Requests live as long as the connection (`Persistence=connection`): when it closes,
+//! for whatever reason, every request still running is aborted. An insert aborted halfway
+//! has inserted no top block, so no key names half a document.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use super::codes::{get, protocol, put};
+use super::dda::Dda;
+use super::fields::{boolean, required, Reject};
+use super::message::{HeaderParser, Limits, Message, ParseError, Step};
+use super::request::{parse_get, parse_put, Ctx, Refusal};
+use crate::api::ApiBackend;
+
+/// pamphlet's FCP build number (`Build` in `NodeHello`); raised when the FCP dialect changes.
+pub const BUILD: u32 = 1;
+
+/// Knobs of one connection.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Parser limits.
+    pub limits: Limits,
+    /// Requests running at once on one connection.
+    pub max_requests: usize,
+    /// How long one write may wait for a client that does not read before the connection
+    /// is dropped.
+    pub write_timeout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { limits: Limits::default(), max_requests: 64, write_timeout: Duration::from_secs(60) }
+    }
+}
+
+/// Messages queued for the writer; beyond this the session waits for the client to read.
+const OUT_QUEUE: usize = 32;
+
+/// Reads one line of at most `max` bytes (without the `\n`) into `line`. `Ok(false)` at a
+/// clean end of stream before any byte of the line.
+async fn read_line<R: AsyncBufRead + Unpin>(r: &mut R, line: &mut Vec<u8>, max: usize) -> Result<bool, ReadError> {
+    line.clear();
+    loop {
+        let buf = r.fill_buf().await.map_err(|_| ReadError::Gone)?;
+        if buf.is_empty() {
+            return if line.is_empty() { Ok(false) } else { Err(ReadError::Parse(ParseError::Truncated)) };
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i, true),
+            None => (buf.len(), false),
+        };
+        if line.len() + take > max {
+            return Err(ReadError::Parse(ParseError::LineTooLong { max: max.saturating_sub(1) }));
+        }
+        line.extend_from_slice(&buf[..take]);
+        r.consume(take + usize::from(done));
+        if done {
+            return Ok(true);
+        }
+    }
+}
+
+/// Why reading stopped.
+#[derive(Debug)]
+enum ReadError {
+    /// The client sent something that is not FCP.
+    Parse(ParseError),
+    /// The connection failed.
+    Gone,
+}
+
+/// Reads one message; `Ok(None)` at a clean end of stream between messages. A payload
+/// buffer grows only with bytes that arrive.
+async fn read_message<R: AsyncBufRead + Unpin>(r: &mut R, limits: Limits) -> Result<Option<Message>, ReadError> {
+    let mut parser = HeaderParser::new(limits);
+    let mut line = Vec::new();
+    loop {
+        // +1: a `\r` before the `\n` is allowed on a line of the maximum length.
+        if !read_line(r, &mut line, limits.max_line.saturating_add(1)).await? {
+            return if parser.started() { Err(ReadError::Parse(ParseError::Truncated)) } else { Ok(None) };
+        }
+        match parser.line(&line).map_err(ReadError::Parse)? {
+            Step::More => {}
+            Step::Done(m) => return Ok(Some(m)),
+            Step::Data(mut m, len) => {
+                let mut data = Vec::with_capacity(usize::try_from(len.min(64 * 1024)).unwrap_or(0));
+                (&mut *r).take(len).read_to_end(&mut data).await.map_err(|_| ReadError::Gone)?;
+                if (data.len() as u64) < len {
+                    return Err(ReadError::Parse(ParseError::Truncated));
+                }
+                m.data = Some(data);
+                return Ok(Some(m));
+            }
+        }
+    }
+}
+
+/// A request running on this connection.
+#[derive(Debug)]
+struct Running {
+    /// Tells this run from a later one that reuses the identifier.
+    token: u64,
+    abort: AbortHandle,
+    /// `PersistentGet` or `PersistentPut`.
+    kind: &'static str,
+    uri: String,
+}
+
+/// What the session loop does next.
+enum Flow {
+    Continue,
+    Close,
+}
+
+struct Session<B> {
+    ctx: Arc<Ctx<B>>,
+    config: SessionConfig,
+    out: mpsc::Sender<Vec<u8>>,
+    done: mpsc::UnboundedSender<(u64, String, Vec<Message>)>,
+    hello: bool,
+    connection_id: String,
+    running: HashMap<String, Running>,
+    next_token: u64,
+    dda: Dda,
+}
+
+/// Serves one client until it disconnects, breaks the protocol fatally, or stops reading.
+pub async fn serve<B, S>(ctx: Arc<Ctx<B>>, config: SessionConfig, stream: S)
+where
+    B: ApiBackend,
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, mut wr) = tokio::io::split(stream);
+    let (in_tx, mut in_rx) = mpsc::channel::<Result<Message, ParseError>>(1);
+    let limits = config.limits;
+    let reader = tokio::spawn(async move {
+        let mut r = BufReader::with_capacity(64 * 1024, rd);
+        loop {
+            let item = match read_message(&mut r, limits).await {
+                Ok(Some(m)) => Ok(m),
+                Ok(None) | Err(ReadError::Gone) => return,
+                Err(ReadError::Parse(e)) => Err(e),
+            };
+            let last = item.is_err();
+            if in_tx.send(item).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    let (out, mut out_rx) = mpsc::channel::<Vec<u8>>(OUT_QUEUE);
+    let write_timeout = config.write_timeout;
+    let mut writer = tokio::spawn(async move {
+        while let Some(bytes) = out_rx.recv().await {
+            match tokio::time::timeout(write_timeout, wr.write_all(&bytes)).await {
+                Ok(Ok(())) => {}
+                // A client that does not read for this long is gone as far as we care.
+                _ => return,
+            }
+        }
+        let _ = tokio::time::timeout(write_timeout, wr.shutdown()).await;
+    });
+    let (done, mut done_rx) = mpsc::unbounded_channel();
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    let mut s = Session {
+        ctx,
+        config,
+        out,
+        done,
+        hello: false,
+        connection_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+        running: HashMap::new(),
+        next_token: 0,
+        dda: Dda::default(),
+    };
+    loop {
+        let flow = tokio::select! {
+            biased;
+            _ = &mut writer => Flow::Close,
+            Some((token, id, messages)) = done_rx.recv() => s.finished(token, &id, messages).await,
+            item = in_rx.recv() => match item {
+                None => Flow::Close,
+                Some(Ok(m)) => s.handle(m).await,
+                Some(Err(e)) => {
+                    let mut r = Reject::new(protocol::MESSAGE_PARSE_ERROR, e.to_string());
+                    r.fatal = true;
+                    let _ = s.send(r.to_message()).await;
+                    Flow::Close
+                }
+            },
+        };
+        if matches!(flow, Flow::Close) {
+            break;
+        }
+    }
+    for r in s.running.values() {
+        r.abort.abort();
+    }
+    reader.abort();
+    drop(s);
+    // Let the writer flush what is queued (a final ProtocolError); it gives up by itself on
+    // a client that does not read.
+    let _ = writer.await;
+}
+
+impl<B: ApiBackend> Session<B> {
+    async fn send(&self, m: Message) -> Result<(), ()> {
+        self.out.send(m.encode()).await.map_err(|_| ())
+    }
+
+    async fn reply(&self, m: Message) -> Flow {
+        match self.send(m).await {
+            Ok(()) => Flow::Continue,
+            Err(()) => Flow::Close,
+        }
+    }
+
+    async fn reject(&self, r: Reject) -> Flow {
+        let fatal = r.fatal;
+        match (self.send(r.to_message()).await, fatal) {
+            (Ok(()), false) => Flow::Continue,
+            _ => Flow::Close,
+        }
+    }
+
+    async fn finished(&mut self, token: u64, id: &str, messages: Vec<Message>) -> Flow {
+        if self.running.get(id).is_some_and(|r| r.token == token) {
+            self.running.remove(id);
+        } else {
+            // Removed by RemoveRequest: its answer has been given already.
+            return Flow::Continue;
+        }
+        for m in messages {
+            if self.send(m).await.is_err() {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn handle(&mut self, m: Message) -> Flow {
+        if !self.hello {
+            if m.name != "ClientHello" {
+                let mut r = Reject::new(protocol::CLIENT_HELLO_MUST_BE_FIRST, "send ClientHello first");
+                r.fatal = true;
+                return self.reject(r).await;
+            }
+            return match required(&m, "Name").and_then(|_| required(&m, "ExpectedVersion")) {
+                Ok(_) => {
+                    self.hello = true;
+                    self.reply(self.node_hello()).await
+                }
+                Err(r) => self.reject(r).await,
+            };
+        }
+        if m.data.is_some() && m.name != "ClientPut" {
+            return self.reject(Reject::new(protocol::INVALID_MESSAGE, "only ClientPut carries Data")).await;
+        }
+        let result = match m.name.as_str() {
+            "ClientHello" => Err(Reject::new(protocol::NO_LATE_CLIENT_HELLOS, "this connection has said hello")),
+            "GenerateSSK" => Ok(Some(generate_ssk(m.get("Identifier")))),
+            "ClientPut" | "ClientGet" => return self.start(m).await,
+            "GetNode" => self.node_data(&m).map(Some),
+            "ListPeers" => return self.list_peers(&m).await,
+            "WatchGlobal" => boolean(&m, "Enabled", true).map(|_| None),
+            "ListPersistentRequests" => return self.list_requests().await,
+            "RemoveRequest" | "RemovePersistentRequest" => self.remove(&m),
+            "TestDDARequest" => self.dda.request(&m).await.map(Some),
+            "TestDDAResponse" => self.dda.response(&m).await.map(Some),
+            "Disconnect" => return Flow::Close,
+            other => Err(Reject::new(
+                protocol::INVALID_MESSAGE,
+                format!("unknown message {} (docs/fcp.md lists what pamphlet supports)", other),
+            )),
+        };
+        match result {
+            Ok(Some(reply)) => self.reply(reply).await,
+            Ok(None) => Flow::Continue,
+            Err(r) => self.reject(r.about(m.get("Identifier"))).await,
+        }
+    }
+
+    fn node_hello(&self) -> Message {
+        let version = env!("CARGO_PKG_VERSION");
+        Message::new("NodeHello")
+            .with("FCPVersion", "2.0")
+            .with("Node", "pamphlet")
+            .with("Version", format!("pamphlet,{version},2.0,{BUILD}"))
+            .with("Build", BUILD)
+            .with("Revision", version)
+            .with("ExtBuild", BUILD)
+            .with("ExtRevision", version)
+            .with("Testnet", false)
+            .with("CompressionCodecs", "1 - GZIP(0)")
+            .with("ConnectionIdentifier", &self.connection_id)
+            .with("NodeLanguage", "ENGLISH")
+    }
+
+    /// `ClientPut`/`ClientGet`: checks the identifier and starts the job.
+    async fn start(&mut self, m: Message) -> Flow {
+        let put = m.name == "ClientPut";
+        let Some(id) = m.get("Identifier").map(str::to_owned) else {
+            return self.reject(Reject::new(protocol::MISSING_FIELD, format!("{} needs an Identifier", m.name))).await;
+        };
+        if self.running.contains_key(&id) {
+            return self.reply(Message::new("IdentifierCollision").with("Identifier", &id).with("Global", false)).await;
+        }
+        if self.running.len() >= self.config.max_requests {
+            let why = format!("{} requests are running on this connection; wait for one to finish", self.running.len());
+            let m = if put {
+                Message::new("PutFailed").with("Code", put::REJECTED_OVERLOAD)
+            } else {
+                Message::new("GetFailed").with("Code", get::REJECTED_OVERLOAD)
+            };
+            return self.reply(m.with("Identifier", &id).with("ExtraDescription", why).with("Fatal", false)).await;
+        }
+        let ctx = Arc::clone(&self.ctx);
+        let out = self.out.clone();
+        let (kind, uri, job): (_, _, std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Message>> + Send>>) = if put
+        {
+            match parse_put(m, &self.dda, self.config.limits.max_data).await {
+                Ok(j) => ("PersistentPut", j.describe(), Box::pin(j.run(ctx, out))),
+                Err(r) => return self.refused(r).await,
+            }
+        } else {
+            match parse_get(&m, &self.dda).await {
+                Ok(j) => ("PersistentGet", j.describe(), Box::pin(j.run(ctx, out))),
+                Err(r) => return self.refused(r).await,
+            }
+        };
+        self.next_token += 1;
+        let token = self.next_token;
+        let handle = tokio::spawn(job);
+        let abort = handle.abort_handle();
+        let done = self.done.clone();
+        let task_id = id.clone();
+        tokio::spawn(async move {
+            let messages = match handle.await {
+                Ok(m) => m,
+                Err(e) if e.is_cancelled() => Vec::new(),
+                Err(_) => {
+                    let r = Reject::new(
+                        protocol::INTERNAL_ERROR,
+                        "the request failed inside the node (a bug: see the log)",
+                    );
+                    vec![r.about(Some(&task_id)).to_message()]
+                }
+            };
+            let _ = done.send((token, task_id, messages));
+        });
+        self.running.insert(id, Running { token, abort, kind, uri });
+        Flow::Continue
+    }
+
+    async fn refused(&self, r: Refusal) -> Flow {
+        match r {
+            Refusal::Protocol(r) => self.reject(r).await,
+            Refusal::Failed(m) => self.reply(m).await,
+        }
+    }
+
+    fn remove(&mut self, m: &Message) -> Result<Option<Message>, Reject> {
+        let id = required(m, "Identifier")?;
+        let r = self
+            .running
+            .remove(id)
+            .ok_or_else(|| Reject::new(protocol::NO_SUCH_IDENTIFIER, "no request with that Identifier is running"))?;
+        r.abort.abort();
+        Ok(Some(Message::new("PersistentRequestRemoved").with("Identifier", id).with("Global", false)))
+    }
+
+    async fn list_requests(&self) -> Flow {
+        for (id, r) in &self.running {
+            let m = Message::new(r.kind)
+                .with("Identifier", id)
+                .with("URI", &r.uri)
+                .with("Global", false)
+                .with("PersistenceType", "connection")
+                .with("Started", true);
+            if self.send(m).await.is_err() {
+                return Flow::Close;
+            }
+        }
+        self.reply(Message::new("EndListPersistentRequests")).await
+    }
+
+    fn node_data(&self, m: &Message) -> Result<Message, Reject> {
+        let version = format!("pamphlet,{},2.0,{BUILD}", env!("CARGO_PKG_VERSION"));
+        let mut out = Message::new("NodeData")
+            .with_opt("Identifier", m.get("Identifier"))
+            .with("myName", "pamphlet")
+            .with("opennet", false)
+            .with("version", &version)
+            .with("lastGoodVersion", &version);
+        if boolean(m, "WithVolatile", false)? {
+            let status = serde_json::to_value(self.ctx.backend.status()).unwrap_or(Value::Null);
+            flatten("volatile", &status, &mut out);
+        }
+        Ok(out)
+    }
+
+    async fn list_peers(&self, m: &Message) -> Flow {
+        let id = m.get("Identifier");
+        for p in self.ctx.backend.status().peers {
+            let identity = format!("{:016x}", p.peer.0);
+            let mut peer = Message::new("Peer")
+                .with_opt("Identifier", id)
+                .with("identity", &identity)
+                .with("peer", &identity)
+                .with("opennet", false)
+                .with("volatile.status", "CONNECTED");
+            if let Some(location) = p.location {
+                peer = peer.with("location", location);
+            }
+            if self.send(peer).await.is_err() {
+                return Flow::Close;
+            }
+        }
+        self.reply(Message::new("EndListPeers").with_opt("Identifier", id)).await
+    }
+}
+
+/// `GenerateSSK` → `SSKKeypair`, in fred's form: `SSK@…/`, to which the client appends a
+/// document name.
+fn generate_ssk(id: Option<&str>) -> Message {
+    let insert = pamphlet_crypto::generate_ssk(&mut rand::rngs::OsRng, "x");
+    let base = |uri: String| uri.strip_suffix('x').map(str::to_owned).unwrap_or(uri);
+    Message::new("SSKKeypair")
+        .with_opt("Identifier", id)
+        .with("InsertURI", base(insert.to_string()))
+        .with("RequestURI", base(insert.request_uri().to_string()))
+}
+
+/// Writes a JSON value as `prefix.key.sub=value` fields.
+fn flatten(prefix: &str, v: &Value, out: &mut Message) {
+    let join = |k: &str| if prefix.is_empty() { k.to_owned() } else { format!("{prefix}.{k}") };
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&join(k), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&join(&i.to_string()), v, out);
+            }
+        }
+        Value::String(s) if !prefix.is_empty() => out.fields.push((prefix.to_owned(), s.clone())),
+        Value::Null => {}
+        other if !prefix.is_empty() => out.fields.push((prefix.to_owned(), other.to_string())),
+        _ => {}
+    }
+}

@@ -1,0 +1,276 @@
+//! The gateway's HTTP server (axum): keys in the path, filtered documents out.
+//!
+//! Routes (docs/gateway.md): `/` the home page; `/CHK@…`, `/SSK@…`, `/KSK@…`,
+//! `/USK@…/name/N/path` a document or a file of a site; `/external?url=…` the warning page
+//! for outside links; `POST /open` (the home page's box) redirects to a key.
+//!
+//! Every response, refusals included, carries [`SECURITY_HEADERS`]. Requests whose `Host`
+//! is not the gateway's own address are refused (DNS rebinding); requests other than
+//! GET/HEAD need an `Origin` equal to the gateway's and the per-session form token. No
+//! CORS header is ever sent.
+
+// A driver: serves HTTP on tokio.
+#![allow(clippy::disallowed_methods)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri as HttpUri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use pamphlet_crypto::Uri;
+use percent_encoding::percent_decode_str;
+use subtle::ConstantTimeEq;
+
+use super::filter::{self, Verdict, EXTERNAL_LINK_PARAM, EXTERNAL_LINK_PATH};
+use super::headers::SECURITY_HEADERS;
+use crate::client::pipeline::{self, BlockNetwork, FetchOptions};
+use crate::client::site_transfer;
+
+/// What the home page shows about the node: (location, connected peers).
+pub type StatusFn = Box<dyn Fn() -> (f64, usize) + Send + Sync>;
+
+/// Everything the gateway's handlers share.
+pub struct GatewayState<N: BlockNetwork> {
+    /// The node.
+    pub net: Arc<N>,
+    /// `Host` values this gateway answers to (`127.0.0.1:8888`, `localhost:8888`).
+    pub hosts: Vec<String>,
+    /// The per-session form token (random at each start) that POSTs must carry.
+    pub form_token: String,
+    /// Block requests in flight per fetch.
+    pub parallel: usize,
+    /// The node's status for the home page.
+    pub status: StatusFn,
+}
+
+impl<N: BlockNetwork> GatewayState<N> {
+    /// The state of a gateway listening on `addr`, with a fresh form token.
+    pub fn new(net: Arc<N>, addr: SocketAddr, parallel: usize, status: StatusFn) -> Self {
+        let port = addr.port();
+        let mut hosts = vec![addr.to_string(), format!("localhost:{port}")];
+        if addr.ip().is_loopback() && addr.is_ipv4() {
+            hosts.push(format!("127.0.0.1:{port}"));
+        }
+        let mut token = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
+        let form_token = token.iter().map(|b| format!("{b:02x}")).collect();
+        Self { net, hosts, form_token, parallel, status }
+    }
+}
+
+/// The router: every route behind the Host/Origin guard, every response with the headers.
+pub fn router<N: BlockNetwork>(state: Arc<GatewayState<N>>) -> Router {
+    Router::new()
+        .route("/", get(home::<N>))
+        .route(EXTERNAL_LINK_PATH, get(external))
+        .route("/open", post(open::<N>))
+        .fallback(document::<N>)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), guard::<N>))
+        .with_state(state)
+}
+
+/// Escapes text for HTML.
+fn esc(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".into(),
+            '<' => "&lt;".into(),
+            '>' => "&gt;".into(),
+            '"' => "&quot;".into(),
+            '\'' => "&#39;".into(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// A gateway page (no script, no outside resource).
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{}</title></head><body><h1>{}</h1>{body}\
+         <p><a href=\"/\">pamphlet gateway</a></p></body></html>",
+        esc(title),
+        esc(title)
+    );
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+fn refuse(why: &str) -> Response {
+    page(StatusCode::FORBIDDEN, "Refused", &format!("<p>{}</p>", esc(why)))
+}
+
+/// Host check (DNS rebinding), Origin check for anything but GET/HEAD; then the security
+/// headers on whatever the answer is.
+async fn guard<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let mut resp = if !st.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        refuse("this gateway answers only to its own address (the Host header names another)")
+    } else if req.method() != Method::GET && req.method() != Method::HEAD {
+        let origin = req.headers().get(header::ORIGIN).and_then(|h| h.to_str().ok()).unwrap_or("");
+        if origin.eq_ignore_ascii_case(&format!("http://{host}")) {
+            next.run(req).await
+        } else {
+            refuse("a request that changes something must come from the gateway's own pages")
+        }
+    } else {
+        next.run(req).await
+    };
+    let headers = resp.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(*name, HeaderValue::from_static(value));
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn home<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>) -> Response {
+    let (location, peers) = (st.status)();
+    let body = format!(
+        "<p>Node location {location:.4}, {peers} connected peer(s).</p>\
+         <form method=\"post\" action=\"/open\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
+         <label>Key: <input name=\"key\" size=\"80\"></label> <button>Open</button></form>",
+        esc(&st.form_token)
+    );
+    page(StatusCode::OK, "pamphlet", &body)
+}
+
+/// Decodes an `application/x-www-form-urlencoded` field.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let body = std::str::from_utf8(body).ok()?;
+    body.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
+    })
+}
+
+async fn open<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, body: Bytes) -> Response {
+    let token = form_field(&body, "token").unwrap_or_default();
+    if !bool::from(token.as_bytes().ct_eq(st.form_token.as_bytes())) {
+        return refuse("the form token is missing or stale; reload the gateway's home page");
+    }
+    let key = form_field(&body, "key").unwrap_or_default();
+    match pamphlet_crypto::uri::split_site_path(&key) {
+        Ok((uri, path)) => {
+            let target = format!("/{uri}{}", path.map(|p| format!("/{p}")).unwrap_or_default());
+            redirect(StatusCode::SEE_OTHER, &target)
+        }
+        Err(e) => page(StatusCode::BAD_REQUEST, "Not a key", &format!("<p>{}</p>", esc(&e.to_string()))),
+    }
+}
+
+async fn external(uri: HttpUri) -> Response {
+    let address = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|p| p.strip_prefix(EXTERNAL_LINK_PARAM).and_then(|r| r.strip_prefix('=')))
+        .map(|v| percent_decode_str(v).decode_utf8_lossy().into_owned())
+        .unwrap_or_default();
+    let body = format!(
+        "<p>This page links to an address outside pamphlet:</p><p><code>{}</code></p>\
+         <p>Opening it would leave pamphlet: the site there learns your address. The gateway does \
+         not follow it; copy it into another browser only if you accept that.</p>",
+        esc(&address)
+    );
+    page(StatusCode::OK, "A link outside pamphlet", &body)
+}
+
+fn redirect(code: StatusCode, to: &str) -> Response {
+    match HeaderValue::from_str(to) {
+        Ok(v) => (code, [(header::LOCATION, v)]).into_response(),
+        Err(_) => page(StatusCode::BAD_REQUEST, "Bad address", ""),
+    }
+}
+
+/// Percent-decodes each segment on its own: `%2F` never becomes a separator.
+fn decode_path(path: &str) -> Option<String> {
+    let segments: Option<Vec<String>> = path
+        .split('/')
+        .map(|s| {
+            let d = percent_decode_str(s).decode_utf8().ok()?;
+            (!d.contains('/')).then(|| d.into_owned())
+        })
+        .collect();
+    segments.map(|s| s.join("/"))
+}
+
+/// `/CHK@…`, `/SSK@…`, `/KSK@…`, `/USK@…/name/N/path`.
+async fn document<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, uri: HttpUri) -> Response {
+    let raw = uri.path();
+    let text = raw.strip_prefix('/').unwrap_or(raw);
+    if !["CHK@", "SSK@", "USK@", "KSK@"].iter().any(|k| text.starts_with(k)) {
+        return page(StatusCode::NOT_FOUND, "Not found", "<p>Open a key from the home page.</p>");
+    }
+    let bad = |e: String| page(StatusCode::BAD_REQUEST, "Not a key", &format!("<p>{}</p>", esc(&e)));
+    let (key, path) = match pamphlet_crypto::uri::split_site_path(text) {
+        Ok(k) => k,
+        Err(e) => return bad(e.to_string()),
+    };
+    let decoded = match path.as_deref().map(decode_path) {
+        Some(None) => return bad("the path has an encoded slash or is not UTF-8".into()),
+        Some(Some(p)) => Some(p),
+        None => None,
+    };
+    let options = FetchOptions { parallel: st.parallel, partial_dir: None };
+    let fail = |e: pipeline::PipelineError| {
+        page(StatusCode::NOT_FOUND, "Could not fetch", &format!("<p>{}</p>", esc(&e.to_string())))
+    };
+    let fetched = match pipeline::fetch(&st.net, &key, &options, &|_| {}).await {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    // A USK shows its newest edition at or after the one asked for, under that edition's address.
+    if let (Uri::SskRequest(r), Some(found)) = (&key, fetched.edition) {
+        if r.updatable && found != r.edition {
+            let rest = path.as_deref().map(|p| format!("/{p}")).unwrap_or_default();
+            return redirect(StatusCode::FOUND, &format!("/{}{rest}", r.with_edition(found)));
+        }
+    }
+    let located = match site_transfer::resolve(&st.net, fetched, decoded.as_deref(), &options).await {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    if located.in_site && path.is_none() {
+        // Relative links of the site resolve against a directory.
+        return redirect(StatusCode::MOVED_PERMANENTLY, &format!("{raw}/"));
+    }
+    let data = located.document.data;
+    if uri.query().is_some_and(|q| q.split('&').any(|p| p == "download=1")) {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream"), (header::CONTENT_DISPOSITION, "attachment")],
+            Body::from(data),
+        )
+            .into_response();
+    }
+    let mime = located.document.mime.unwrap_or_else(|| "application/octet-stream".into());
+    match filter::filter(&data, &mime, raw) {
+        Ok(Verdict::Serve { body, mime }) => match HeaderValue::from_str(&mime) {
+            Ok(m) => (StatusCode::OK, [(header::CONTENT_TYPE, m)], Body::from(body)).into_response(),
+            Err(_) => page(StatusCode::UNPROCESSABLE_ENTITY, "Refused", "<p>bad type</p>"),
+        },
+        Ok(Verdict::DownloadOnly { mime }) => page(
+            StatusCode::OK,
+            "Download only",
+            &format!(
+                "<p>This file is of type <code>{}</code>, which the gateway cannot check. Opened \
+                 outside the browser, it could contact the internet and reveal who you are.</p>\
+                 <p><a href=\"{}?download=1\">Download it anyway</a></p>",
+                esc(&mime),
+                esc(raw)
+            ),
+        ),
+        Err(e) => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Refused by the content filter",
+            &format!("<p>{}</p>", esc(&e.to_string())),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+use axum::http::Request as HttpRequest;
+use http_body_util::BodyExt;
+use pamphlet_crypto::{CryptoKey, SskInsertUri, SskPrivateKey};
+use tower::ServiceExt;
+
+use super::*;
+use crate::client::memory_net::MemoryNetwork;
+use crate::client::site_transfer::insert_site;
+
+const HOST: &str = "127.0.0.1:8888";
+
+struct Gw {
+    router: Router,
+    net: Arc<MemoryNetwork>,
+    token: String,
+}
+
+impl Gw {
+    fn new() -> Self {
+        let net = Arc::new(MemoryNetwork::default());
+        let state = GatewayState::new(Arc::clone(&net), HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3)));
+        let token = state.form_token.clone();
+        Self { router: router(Arc::new(state)), net, token }
+    }
+
+    async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (Response, String) {
+        let mut req = HttpRequest::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self.router.clone().oneshot(req.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (Response::from_parts(parts, Body::empty()), String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn get(&self, path: &str) -> (Response, String) {
+        self.call("GET", path, &[("host", HOST)], "").await
+    }
+}
+
+fn site(edition_text: &str) -> Vec<(String, Vec<u8>)> {
+    let index = format!(
+        "<html><head><title>A freesite</title><script>document.title='pwned'</script></head>\
+         <body><p onclick=\"steal()\">{edition_text}</p><img src=\"http://evil.example/t.png\">\
+         <a href=\"about/team.html\">team</a><a href=\"https://example.org/\">out</a></body></html>"
+    );
+    vec![
+        ("index.html".into(), index.into_bytes()),
+        ("about/team.html".into(), b"<p>the team</p><a href=\"../index.html\">home</a>".to_vec()),
+        ("notes.pdf".into(), b"%PDF-1.4 not really".to_vec()),
+    ]
+}
+
+fn assert_security_headers(resp: &Response) {
+    for (name, value) in SECURITY_HEADERS {
+        assert_eq!(resp.headers().get(*name).and_then(|v| v.to_str().ok()), Some(*value), "{name}");
+    }
+    assert!(resp.headers().keys().all(|k| !k.as_str().starts_with("access-control-")), "no CORS");
+}
+
+#[tokio::test]
+async fn a_hostile_page_is_served_filtered_with_the_headers() {
+    let gw = Gw::new();
+    let uri = insert_site(&gw.net, site("hello"), None, None, 4).await.unwrap().uri.to_string();
+    let (resp, _) = gw.get(&format!("/{uri}")).await;
+    assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY, "a site root gets its slash");
+    assert_eq!(resp.headers()[header::LOCATION], format!("/{uri}/"));
+    assert_security_headers(&resp);
+
+    let (resp, body) = gw.get(&format!("/{uri}/")).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    assert!(resp.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert_security_headers(&resp);
+    assert!(body.contains("hello") && body.contains("A freesite"), "{body}");
+    for gone in ["<script", "pwned", "onclick", "evil.example", "href=\"https://example.org"] {
+        assert!(!body.contains(gone), "{gone} in {body}");
+    }
+    assert!(body.contains(&format!("/{uri}/about/team.html")), "relative links resolve in the site: {body}");
+    assert!(body.contains("/external?url="), "{body}");
+
+    let (resp, body) = gw.get(&format!("/{uri}/about/team.html")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(body.contains("the team") && body.contains(&format!("/{uri}/index.html")), "{body}");
+
+    // A type the filter cannot check: a warning page, and the bytes only as an attachment.
+    let (resp, body) = gw.get(&format!("/{uri}/notes.pdf")).await;
+    assert!(body.contains("Download it anyway") && body.contains("?download=1"), "{body}");
+    assert_security_headers(&resp);
+    let (resp, body) = gw.get(&format!("/{uri}/notes.pdf?download=1")).await;
+    assert_eq!(resp.headers()[header::CONTENT_DISPOSITION], "attachment");
+    assert!(body.starts_with("%PDF"));
+
+    let (resp, _) = gw.get(&format!("/{uri}/missing.html")).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_security_headers(&resp);
+}
+
+#[tokio::test]
+async fn another_host_is_refused() {
+    let gw = Gw::new();
+    for host in ["evil.example", "evil.example:8888", "127.0.0.1:9999"] {
+        let (resp, body) = gw.call("GET", "/", &[("host", host)], "").await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{host}");
+        assert!(!body.contains("connected peer"), "nothing about the node leaks");
+        assert_security_headers(&resp);
+    }
+    let (resp, _) = gw.call("GET", "/", &[], "").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "no Host at all");
+    let (resp, body) = gw.call("GET", "/", &[("host", "localhost:8888")], "").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(body.contains("3 connected peer(s)") && body.contains(&gw.token));
+}
+
+#[tokio::test]
+async fn posts_need_the_origin_and_the_token() {
+    let gw = Gw::new();
+    let form = format!("token={}&key=KSK%40hello", gw.token);
+    let evil = [("host", HOST), ("origin", "http://evil.example")];
+    assert_eq!(gw.call("POST", "/open", &evil, &form).await.0.status(), StatusCode::FORBIDDEN, "cross-origin");
+    let none = [("host", HOST)];
+    assert_eq!(gw.call("POST", "/open", &none, &form).await.0.status(), StatusCode::FORBIDDEN, "no Origin");
+    let ours = [("host", HOST), ("origin", "http://127.0.0.1:8888")];
+    let stale = gw.call("POST", "/open", &ours, "token=nope&key=KSK%40hello").await.0;
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN, "wrong token");
+    let (resp, _) = gw.call("POST", "/open", &ours, &form).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()[header::LOCATION], "/KSK@hello");
+    assert_security_headers(&resp);
+}
+
+#[tokio::test]
+async fn a_usk_redirects_to_its_newest_edition() {
+    let gw = Gw::new();
+    let ins = SskInsertUri::new(SskPrivateKey::from_seed([9; 32]), CryptoKey::from_bytes([1; 32]), "site", 1, true);
+    insert_site(&gw.net, site("first"), Some(ins.clone()), None, 4).await.unwrap();
+    insert_site(&gw.net, site("second"), Some(ins.with_edition(2)), None, 4).await.unwrap();
+    let old = ins.request_uri().with_edition(1);
+    let (resp, _) = gw.get(&format!("/{old}/about/team.html")).await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let new = ins.request_uri().with_edition(2);
+    assert_eq!(resp.headers()[header::LOCATION], format!("/{new}/about/team.html"));
+    let (resp, body) = gw.get(&format!("/{new}/")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(body.contains("second"), "{body}");
+}
+
+#[tokio::test]
+async fn the_external_page_shows_and_does_not_follow() {
+    let gw = Gw::new();
+    let (resp, body) = gw.get("/external?url=http%3A%2F%2Fexample.org%2F%3Ca%3E").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(body.contains("http://example.org/&lt;a&gt;"), "{body}");
+    assert!(!body.contains("href=\"http://example.org"), "{body}");
+    let (resp, _) = gw.get("/CHK@nonsense").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}

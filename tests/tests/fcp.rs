@@ -1,0 +1,249 @@
+//! FCP against real node processes on 127.0.0.1: raw TCP clients that misbehave, and the
+//! reference client, pyfreenet3's installed commands, run unchanged against a darknet.
+//!
+//! The pyfreenet test needs a virtual environment with pyfreenet3 from PyPI; `.ci/run`
+//! makes one and exports its path as `PAMPHLET_PYFREENET_VENV`. Without it the test is
+//! skipped (with the reason on stderr), except under `CI=true`, where it fails.
+
+// Tests report what they measured or skipped on stderr, and drive real processes with
+// real time.
+#![allow(clippy::print_stderr, clippy::disallowed_methods)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use pamphlet_node::fcp::message::{decode, Limits, Message};
+use pamphlet_tests::{pamphlet_ok, start_chain};
+use serde_json::Value;
+
+fn fcp_addr(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("fcp.addr")).expect("DIR/fcp.addr of a running node").trim().to_owned()
+}
+
+/// A raw FCP client over TCP.
+struct Raw {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    fn connect(dir: &Path) -> Self {
+        let s = TcpStream::connect(fcp_addr(dir)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Self { s, buf: Vec::new() }
+    }
+
+    fn hello(dir: &Path) -> Self {
+        let mut r = Self::connect(dir);
+        r.send(&Message::new("ClientHello").with("Name", "raw").with("ExpectedVersion", "2.0"));
+        assert_eq!(r.recv().unwrap().name, "NodeHello");
+        r
+    }
+
+    fn send(&mut self, m: &Message) {
+        self.s.write_all(&m.encode()).unwrap();
+    }
+
+    /// The next message; `None` once the node closed the connection.
+    fn recv(&mut self) -> Option<Message> {
+        loop {
+            if let Some((m, n)) = decode(&self.buf, Limits::default()).unwrap() {
+                self.buf.drain(..n);
+                return Some(m);
+            }
+            let mut chunk = [0u8; 65536];
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// The message that ends request `id` (skipping progress).
+    fn outcome(&mut self) -> Message {
+        loop {
+            let m = self.recv().expect("an answer");
+            if m.name != "SimpleProgress" && m.name != "URIGenerated" {
+                return m;
+            }
+        }
+    }
+}
+
+fn store_blocks(dir: &Path) -> u64 {
+    let s: Value =
+        serde_json::from_str(&pamphlet_ok(&["node", "status", "--json", "--dir", dir.to_str().unwrap()])).unwrap();
+    s["store"]["store_blocks"].as_u64().unwrap_or(0) + s["store"]["cache_blocks"].as_u64().unwrap_or(0)
+}
+
+fn random(len: usize, seed: u64) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut v = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+#[test]
+fn misbehaving_clients_leave_the_node_healthy_and_insert_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_chain(root.path(), 2);
+    let dir = nodes[0].dir.clone();
+    // Before the hello: ProtocolError 1, then the node hangs up.
+    let mut c = Raw::connect(&dir);
+    c.send(&Message::new("ClientGet").with("Identifier", "a").with("URI", "KSK@x"));
+    let e = c.recv().unwrap();
+    assert_eq!((e.name.as_str(), e.get("Code")), ("ProtocolError", Some("1")));
+    assert!(c.recv().is_none());
+
+    // Binary garbage: ProtocolError 3, fatal.
+    let mut c = Raw::hello(&dir);
+    c.s.write_all(&random(5000, 1)).unwrap();
+    let e = c.recv().unwrap();
+    assert_eq!((e.get("Code"), e.get("Fatal")), (Some("3"), Some("true")));
+    assert!(c.recv().is_none());
+
+    let before = store_blocks(&dir);
+    // A payload shorter than announced, then the client leaves.
+    let mut c = Raw::hello(&dir);
+    c.s.write_all(b"ClientPut\nIdentifier=short\nURI=CHK@\nDataLength=100000\nData\n").unwrap();
+    c.s.write_all(&random(40_000, 2)).unwrap();
+    drop(c);
+    // A client that leaves in the middle of a large transfer to a signed key.
+    let mut c = Raw::hello(&dir);
+    c.s.write_all(b"ClientPut\nIdentifier=mid\nURI=KSK@half-inserted\nDataLength=3000000\nData\n").unwrap();
+    c.s.write_all(&random(1_000_000, 3)).unwrap();
+    drop(c);
+    // A client that asks for a lot and never reads an answer.
+    let mut deaf = Raw::hello(&dir);
+    deaf.s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    for i in 0..3000 {
+        if deaf.s.write_all(&Message::new("GenerateSSK").with("Identifier", i).encode()).is_err() {
+            break;
+        }
+    }
+
+    // Meanwhile another client is served, and nothing of the abandoned inserts is there.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(store_blocks(&dir), before, "no block of an insert whose data never fully arrived");
+    let mut c = Raw::hello(&dir);
+    c.send(&Message::new("ClientGet").with("Identifier", "g").with("URI", "KSK@half-inserted"));
+    let f = c.outcome();
+    assert_eq!(f.name, "GetFailed", "nothing was published under the key");
+    let data = random(70_000, 4);
+    c.send(
+        &Message { data: Some(data.clone()), ..Message::new("ClientPut") }.with("Identifier", "p").with("URI", "CHK@"),
+    );
+    let done = c.outcome();
+    assert_eq!(done.name, "PutSuccessful", "{:?}", done.get("ExtraDescription"));
+    c.send(&Message::new("ClientGet").with("Identifier", "g2").with("URI", done.get("URI").unwrap()));
+    assert_eq!(c.outcome().name, "DataFound");
+    assert_eq!(c.recv().unwrap().data.unwrap(), data);
+    drop(deaf);
+}
+
+/// The pyfreenet3 virtual environment, or `None` (skip) outside CI.
+fn pyfreenet() -> Option<PathBuf> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    match std::env::var_os("PAMPHLET_PYFREENET_VENV").map(PathBuf::from) {
+        Some(v) if v.join("bin/fcpput").exists() => Some(v),
+        other => {
+            let why = match other {
+                Some(v) => format!("{} has no bin/fcpput", v.display()),
+                None => "PAMPHLET_PYFREENET_VENV is not set".to_owned(),
+            };
+            assert!(!ci, "{why}: .ci/run installs pyfreenet3 and exports it");
+            eprintln!("skipping the pyfreenet3 test: {why} (run .ci/run, or make a venv with pyfreenet3 and set it)");
+            None
+        }
+    }
+}
+
+/// Runs an installed pyfreenet command against the FCP server of `node`.
+fn tool(venv: &Path, node: &Path, args: &[&str]) -> Output {
+    let port = fcp_addr(node).rsplit(':').next().unwrap().to_owned();
+    let out = Command::new(venv.join("bin").join(args[0]))
+        .args(["-H", "127.0.0.1", "-P", &port])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+fn tool_ok(venv: &Path, node: &Path, args: &[&str]) -> String {
+    let out = tool(venv, node, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn pyfreenet_tools_work_unchanged_against_two_nodes() {
+    let Some(venv) = pyfreenet() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_chain(root.path(), 3);
+    let (a, b) = (&nodes[0].dir, &nodes[2].dir);
+    let path = |s: &str| root.path().join(s).to_str().unwrap().to_owned();
+
+    let keys = tool_ok(&venv, a, &["fcpgenkey"]);
+    let (public, private) = keys.split_once('\n').expect("fcpgenkey prints two lines");
+    assert!(public.starts_with("SSK@") && public.ends_with('/') && private.starts_with("SSK@"), "{keys}");
+
+    let started = Instant::now();
+    let sizes = [0usize, 1, 32 * 1024, 5 * 1024 * 1024];
+    for (i, &len) in sizes.iter().enumerate() {
+        let data = random(len, 10 + i as u64);
+        let file = path(&format!("in{len}.bin"));
+        std::fs::write(&file, &data).unwrap();
+        let targets = [
+            ("CHK@".to_owned(), None),
+            (format!("{private}doc{len}"), Some(format!("{public}doc{len}"))),
+            (format!("{}site{len}/1", private.replacen("SSK@", "USK@", 1)), None),
+        ];
+        for (target, expect) in targets {
+            let t = Instant::now();
+            let uri = tool_ok(&venv, a, &["fcpput", &target, &file]);
+            let put = t.elapsed();
+            if let Some(e) = expect {
+                assert_eq!(uri, e, "an SSK put answers with its request URI");
+            }
+            let out = path("out.bin");
+            let _ = std::fs::remove_file(&out);
+            let t = Instant::now();
+            tool_ok(&venv, b, &["fcpget", &uri, &out]);
+            eprintln!("{len} B as {}: fcpput {put:?}, fcpget {:?}", &target[..3], t.elapsed());
+            assert!(std::fs::read(&out).unwrap() == data, "{len} B via {uri} is byte-identical on the other node");
+        }
+    }
+    eprintln!("all puts and gets: {:?}", started.elapsed());
+
+    // A second USK edition: asking for edition 1 is redirected to 2, and pyfreenet follows.
+    let usk_priv = private.replacen("SSK@", "USK@", 1);
+    let usk_pub = public.replacen("SSK@", "USK@", 1);
+    let two = random(5000, 99);
+    std::fs::write(path("two.bin"), &two).unwrap();
+    let uri = tool_ok(&venv, a, &["fcpput", &format!("{usk_priv}site1/2"), &path("two.bin")]);
+    assert_eq!(uri, format!("{usk_pub}site1/2"));
+    tool_ok(&venv, b, &["fcpget", &format!("{usk_pub}site1/1"), &path("latest.bin")]);
+    assert!(std::fs::read(path("latest.bin")).unwrap() == two, "edition 1 redirects to the newer edition 2");
+
+    // fcpinvertkey, on an SSK and on a USK insert URI.
+    assert_eq!(tool_ok(&venv, b, &["fcpinvertkey", &format!("{private}doc")]), format!("{public}doc"));
+    assert_eq!(tool_ok(&venv, b, &["fcpinvertkey", &format!("{usk_priv}site/3")]), format!("{usk_pub}site/3"));
+
+    // A key nobody inserted: GetFailed with fred's route-not-found code (14), since the
+    // request visits every node of this small darknet before its hops run out.
+    let out = tool(&venv, b, &["fcpget", "-v", "KSK@never-inserted-anywhere", &path("none.bin")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("GetFailed;Route not found") || err.contains("GetFailed;Data not found"), "{err}");
+    let mut raw = Raw::hello(b);
+    raw.send(&Message::new("ClientGet").with("Identifier", "n").with("URI", "KSK@never-inserted-either"));
+    let f = raw.outcome();
+    assert_eq!((f.name.as_str(), f.get("Code")), ("GetFailed", Some("14")), "{f:?}");
+}
