@@ -129,9 +129,10 @@ fn memory_report() {
     let mut table = PeerTable::new(BackoffConfig::default());
     let link = LinkHtl { decrement_at_max: true, decrement_at_min: false };
     let foaf: Vec<Location> = (0..20).map(|i| Location(i * 7919)).collect();
+    let now = Instant::now();
     for i in 0..n {
         table.insert(PeerId(i), Location(i), link);
-        table.update_location(PeerId(i), Location(i), &foaf, Location(u64::MAX));
+        table.update_location(PeerId(i), Location(i), &foaf, Location(u64::MAX), now);
     }
     if let (Some(a), Some(b)) = (before, rss_bytes()) {
         println!("memory per peer (20 FOAF locations): {} B (RSS delta over {n} peers)", b.saturating_sub(a) / n);

@@ -170,3 +170,232 @@ fn overload_backoff_steers_traffic_away() {
         assert!(net.events(0).iter().all(|e| matches!(e, Event::FetchSucceeded { .. })), "seed {seed}");
     }
 }
+
+/// A victim (node 0) with 13 friends at random locations, each with a few friends of its
+/// own, all advertised; returns the network once the adverts have settled.
+fn victim_with_friends(seed: u64, check_claims: bool) -> Network {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut net = Network::new(seed, Instant::now());
+    for i in 0..40 {
+        let mut c = net.config(i, Location(rng.gen()));
+        c.check_claims = check_claims;
+        net.add_node_with(c, pamphlet_node::store::MemoryStore::default());
+    }
+    for f in 1..=13 {
+        net.connect(0, f);
+    }
+    for a in 1..40 {
+        for _ in 0..3 {
+            let b = rng.gen_range(1..40);
+            if b != a {
+                net.connect(a, b);
+            }
+        }
+    }
+    net.run();
+    net
+}
+
+/// How often peer `who` is the victim's first choice (smallest effective distance) over
+/// 10,000 evenly spread keys.
+fn first_choice_share(net: &Network, who: u64) -> f64 {
+    let node = net.node(0);
+    let mut wins = 0;
+    for i in 0..10_000u64 {
+        let key = Location(i.wrapping_mul(u64::MAX / 10_000));
+        let best = node
+            .peer_ids()
+            .into_iter()
+            .filter_map(|p| node.peer(p).map(|e| (e.effective_distance(key), e.location.distance(key), p)))
+            .min()
+            .map(|(_, _, p)| p);
+        wins += u64::from(best == Some(pamphlet_node::id::PeerId(who)));
+    }
+    wins as f64 / 10_000.0
+}
+
+/// The FOAF liar (issue 14, item 7): friend 1 advertises 64 evenly spaced neighbours and is
+/// the victim's first hop for most keys. Its advert fails the plausibility test (far too
+/// evenly spread) and is ignored: it is first for no more than its honest share (about
+/// 1/13) again.
+#[test]
+fn a_foaf_liar_is_not_ranked_first_for_most_keys() {
+    for seed in seeds(SEEDS) {
+        for check in [true, false] {
+            let mut net = victim_with_friends(seed, check);
+            let honest = first_choice_share(&net, 1);
+            let liar = net.node(1).location();
+            let spread: Vec<Location> = (0..64u64).map(|i| Location(i.wrapping_mul(u64::MAX / 64))).collect();
+            net.inject(1, 0, Message::LocationUpdate { location: liar, neighbours: spread });
+            net.run();
+            let share = first_choice_share(&net, 1);
+            if check {
+                // Its whole advert is ignored, so it ranks by its own location alone.
+                assert!(share <= honest && share < 0.2, "seed {seed}: {share} (honest {honest})");
+                assert_eq!(net.node(0).stats().foaf_implausible, 1, "seed {seed}");
+            } else {
+                assert!(share > 0.4, "seed {seed}: believed, the liar is first for {share}");
+            }
+        }
+    }
+}
+
+/// Honest adverts pass: in a network of random locations no honest neighbour list is
+/// judged implausible.
+#[test]
+fn honest_neighbour_lists_are_plausible() {
+    for seed in seeds(SEEDS) {
+        let net = victim_with_friends(seed, true);
+        for i in 0..net.len() {
+            assert_eq!(net.node(i).stats().foaf_implausible, 0, "seed {seed} node {i}");
+        }
+    }
+}
+
+/// The location liar: friend 1 claims the victim's own location, which made the victim a
+/// sink for no key at all (a stored insert then lands nowhere near where fetches go).
+#[test]
+fn a_location_liar_does_not_deny_sinkhood() {
+    for seed in seeds(SEEDS) {
+        for check in [true, false] {
+            let mut net = victim_with_friends(seed, check);
+            let own = net.node(0).location();
+            // 10,000 keys around the victim's location, as the real `Node::is_sink` sees them.
+            let sinks = |net: &Network| {
+                (0..10_000u64)
+                    .filter(|i| {
+                        let k = own.0.wrapping_add(i.wrapping_mul(1 << 44)).wrapping_sub(5_000 << 44);
+                        let mut bytes = [0u8; 32];
+                        bytes[..8].copy_from_slice(&k.to_be_bytes());
+                        net.node(0).is_sink(&RoutingKey(bytes))
+                    })
+                    .count()
+            };
+            let before = sinks(&net);
+            assert!(before > 0, "seed {seed}");
+            net.inject(1, 0, Message::LocationUpdate { location: own, neighbours: vec![] });
+            net.run();
+            let after = sinks(&net);
+            if check {
+                assert!(after >= before, "seed {seed}: {after} < {before}");
+            } else {
+                assert_eq!(after, 0, "seed {seed}: believed, the victim sinks nothing");
+            }
+        }
+    }
+}
+
+/// The update flood: 1,000 location updates from one friend made the victim send one
+/// `LocationUpdate` to each of its 13 peers per update (13,000 out). Coalesced, the
+/// victim re-broadcasts at most once per second, and the liar's location moves at most
+/// once per second too.
+#[test]
+fn a_location_update_flood_is_not_amplified() {
+    for seed in seeds(SEEDS) {
+        for check in [true, false] {
+            let mut net = victim_with_friends(seed, check);
+            net.clear_transcript();
+            for i in 0..1000u64 {
+                let l = Location(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                net.inject(1, 0, Message::LocationUpdate { location: l, neighbours: vec![] });
+            }
+            net.run();
+            let out = net
+                .transcript()
+                .iter()
+                .filter(|s| s.from == 0 && matches!(s.msg, Message::LocationUpdate { .. }))
+                .count();
+            if check {
+                assert!(out <= 3 * 13, "seed {seed}: {out} updates out");
+                let last = Location(999u64.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let liar = net.node(0).peer(pamphlet_node::id::PeerId(1)).map(|e| e.location);
+                assert_eq!(liar, Some(last), "seed {seed}: the last claim wins in the end");
+            } else {
+                assert!(out >= 1000 * 13, "seed {seed}: {out} updates out");
+            }
+        }
+    }
+}
+
+/// A victim (node 0) whose only friend (node 1, the flusher) sits opposite it on the
+/// circle, so the victim is a sink for about half of all keys. `defended` sets the HTL-0
+/// refusal and the store budget (otherwise both are off).
+fn flusher_pair(seed: u64, defended: bool, store_bytes: u64) -> Network {
+    let mut net = Network::new(seed, Instant::now());
+    let mut c = net.config(0, Location::from_f64(0.0));
+    if !defended {
+        c.refuse_zero_htl_inserts = false;
+        c.store_budget = None;
+    }
+    net.add_node_with(c, pamphlet_node::store::MemoryStore::new(store_bytes, 1 << 30));
+    net.add_node(0.5);
+    net.connect(0, 1);
+    net.run();
+    net
+}
+
+/// The first `n` test blocks whose keys the victim is a sink for.
+fn sink_blocks(net: &Network, from: u32, n: usize) -> Vec<(RoutingKey, Block)> {
+    (from..).map(chk_block).filter(|(k, _)| net.node(0).is_sink(k)).take(n).collect()
+}
+
+/// An insert with HTL 0 is never forwarded; honest nodes never send one. It was written to
+/// the store area; now it is refused, counted and its sender penalised like a forger.
+#[test]
+fn an_htl_zero_insert_is_refused() {
+    for seed in seeds(SEEDS) {
+        for defended in [true, false] {
+            let mut net = flusher_pair(seed, defended, 64 << 20);
+            let (key, block) = sink_blocks(&net, 0, 1).remove(0);
+            net.clear_transcript();
+            net.inject(1, 0, Message::InsertRequest { id: 1, htl: 0, block });
+            net.run();
+            let area = net.node(0).store().area_of(BlockKind::Chk, &key);
+            let liar = net.node(0).peer(pamphlet_node::id::PeerId(1)).map(|p| p.forgeries);
+            if defended {
+                assert_eq!(area, None, "seed {seed}");
+                assert_eq!(net.node(0).stats().zero_htl_inserts, 1, "seed {seed}");
+                assert_eq!(liar, Some(1), "seed {seed}");
+                assert!(net.transcript().iter().all(|s| s.from != 0), "seed {seed}: no answer");
+            } else {
+                assert_eq!(area, Some(Area::Store), "seed {seed}: stored");
+            }
+        }
+    }
+}
+
+/// The flusher: a store area of 512 blocks full of sink data, one of them just requested;
+/// then the only friend sends 2,000 junk inserts the victim is a sink for. Unlimited, the
+/// junk fills the store area and pushes the requested block out; with the store budget
+/// only 256 junk blocks reach the store area (the rest go to the cache), and the
+/// requested block, the most recently used, stays.
+#[test]
+fn a_flusher_does_not_evict_requested_sink_data() {
+    let block_len = 32 * 1024 + 64;
+    for seed in seeds(SEEDS) {
+        for defended in [true, false] {
+            let mut net = flusher_pair(seed, defended, 512 * block_len);
+            let held = sink_blocks(&net, 0, 512);
+            for (k, b) in &held {
+                net.node_mut(0).store_mut().put(Area::Store, *k, b.clone()).unwrap();
+            }
+            let (wanted, _) = held[0];
+            assert!(net.node_mut(0).store_mut().get(BlockKind::Chk, &wanted).is_some());
+            for (i, (_, b)) in sink_blocks(&net, 100_000, 2_000).into_iter().enumerate() {
+                net.inject(1, 0, Message::InsertRequest { id: i as u64, htl: 18, block: b });
+            }
+            net.run();
+            let area = net.node(0).store().area_of(BlockKind::Chk, &wanted);
+            let writes = net.node(0).stats().store_writes;
+            if defended {
+                assert_eq!(area, Some(Area::Store), "seed {seed}: the requested block stays");
+                assert_eq!(writes, 256, "seed {seed}");
+                assert_eq!(net.node(0).stats().store_budget_exceeded, 2_000 - 256, "seed {seed}");
+            } else {
+                assert_eq!(area, None, "seed {seed}: flushed");
+                assert_eq!(writes, 2_000, "seed {seed}");
+            }
+        }
+    }
+}

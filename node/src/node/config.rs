@@ -13,6 +13,8 @@ use crate::routing::htl::MAX_HTL;
 use crate::routing::peers::BackoffConfig;
 use crate::routing::swap::SwapConfig;
 
+use super::budget::StoreBudget;
+
 /// Configuration of a node; every constant is explained in docs/routing.md.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeConfig {
@@ -83,6 +85,22 @@ pub struct NodeConfig {
     /// away from the nodes nearest its key. Off (config `cache_bytes = 0`) the node keeps
     /// only what it is a sink for, and data lives only where routing puts it.
     pub cache_passing: bool,
+    /// Check what peers claim about where they are (issue 14): a friend-of-a-friend list
+    /// that fails `swap::plausible_neighbours` (too far, too many, far too evenly spread)
+    /// is ignored; a peer's location changes at most once per `peers::LOCATION_INTERVAL`
+    /// (later claims are held); a peer within `peers::NEAR_EQUAL` of our location does not
+    /// deny our sinkhood; and our re-broadcasts caused by peers' updates are coalesced to
+    /// one per [`super::REBROADCAST_INTERVAL`]. Off: believe every claim at once (for
+    /// measuring the defences).
+    pub check_claims: bool,
+    /// Refuse inserts that arrive with HTL 0 (issue 14, item 8). Honest nodes never send
+    /// one (an insert with no hops left ends where it is), so it is a lie: nothing is
+    /// stored, no answer is sent, and the sender is penalised like a forger. Off: store it
+    /// (it was written to the store area with an fsync each, and never forwarded).
+    pub refuse_zero_htl_inserts: bool,
+    /// How many store-area writes each peer's inserts may cause ([`StoreBudget`]); past it
+    /// they go to the cache area only. `None`: no limit.
+    pub store_budget: Option<StoreBudget>,
 }
 
 /// How a node ranks its peers for a request (docs/simulation.md compares them).
@@ -118,6 +136,9 @@ impl Default for NodeConfig {
             refuse_false_insert_not_found: true,
             strategy: RoutingStrategy::Pamphlet,
             cache_passing: true,
+            check_claims: true,
+            refuse_zero_htl_inserts: true,
+            store_budget: Some(StoreBudget::default()),
         }
     }
 }
@@ -147,6 +168,9 @@ impl NodeConfig {
             not_found_cap: Htl::MAX,
             refuse_false_insert_not_found: false,
             swap: SwapConfig { check_neighbours: false, ..self.swap },
+            check_claims: false,
+            refuse_zero_htl_inserts: false,
+            store_budget: None,
             ..self
         }
     }
@@ -218,10 +242,15 @@ mod tests {
                 not_found_cap: Htl::MAX,
                 refuse_false_insert_not_found: false,
                 swap: SwapConfig { check_neighbours: false, ..d.swap },
+                check_claims: false,
+                refuse_zero_htl_inserts: false,
+                store_budget: None,
                 ..d.clone()
             }
         );
         // The defaults are pamphlet's defences, on.
-        assert!(d.refuse_false_insert_not_found && d.swap.check_neighbours && d.not_found_cap < Htl::MAX);
+        assert!(
+            d.refuse_false_insert_not_found && d.swap.check_neighbours && d.not_found_cap < Htl::MAX && d.check_claims
+        );
     }
 }

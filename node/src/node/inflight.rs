@@ -62,6 +62,8 @@ struct Audience {
     upstream: Option<(PeerId, RequestId)>,
     /// Whether the request passed through (remote or orphaned): only those are kept here.
     remote: bool,
+    /// The peer that sent the request, while it is connected (whose store budget it spends).
+    from: Option<PeerId>,
     /// Whether a fetched (or collided) block may go into the cache area: the request passed
     /// through *and* arrived below max HTL. One that arrived at max HTL may have started at
     /// the sender, which never caches its own requests; caching it would let the sender's
@@ -223,7 +225,7 @@ impl<S: BlockStore> Node<S> {
                 self.fetch_failed(&to, now, (f.req.kind, f.req.key), f.arrived_htl, outcome)
             }
             (Payload::Insert(_), End::Collision(existing)) => self.insert_collided(&to, f.req.key, existing),
-            (Payload::Insert(block), end) => Some(self.insert_ended(&to, f.req.key, block, end, f.req.reached())),
+            (Payload::Insert(block), end) => Some(self.insert_ended(&to, now, f.req.key, block, end, f.req.reached())),
             (Payload::Fetch, End::Collision(_) | End::Inserted) => None,
         };
         if let (Some((peer, _)), Some(msg)) = (to.upstream, msg) {
@@ -253,6 +255,7 @@ impl<S: BlockStore> Node<S> {
         Audience {
             upstream,
             remote: !matches!(f.origin, Origin::Local(_)),
+            from: upstream.map(|(p, _)| p),
             cache: !matches!(f.origin, Origin::Local(_)) && f.arrived_htl < self.config.max_htl,
             local_ops,
             peers_tried: f.req.tried().len() as u32,
@@ -314,7 +317,15 @@ impl<S: BlockStore> Node<S> {
 
     /// An insert ended without a collision: store the block here (in the store area if this
     /// node is a sink for it), report success or failure locally, and answer upstream.
-    fn insert_ended(&mut self, to: &Audience, key: RoutingKey, block: Block, end: End, reached: bool) -> Message {
+    fn insert_ended(
+        &mut self,
+        to: &Audience,
+        now: Instant,
+        key: RoutingKey,
+        block: Block,
+        end: End,
+        reached: bool,
+    ) -> Message {
         // An insert that ran out of hops, however (even by timing out with none left),
         // answers InsertReply: an honest node never answers an insert with DataNotFound,
         // which lets the upstream treat that answer as a lie.
@@ -331,7 +342,14 @@ impl<S: BlockStore> Node<S> {
         // it, e.g. on a 3-node chain whose inserter is the key's sink. The neighbour's probe
         // this leaves is a residual channel (docs/security.md, section 8).
         if to.remote {
-            let area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
+            let mut area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
+            // A peer's inserts may push out only so much sink data (`NodeConfig::store_budget`).
+            if let (Area::Store, Some(budget)) = (area, self.config.store_budget) {
+                if !to.from.is_some_and(|p| self.budgets.take(budget, p, now)) {
+                    self.stats.store_budget_exceeded += 1;
+                    area = Area::Cache;
+                }
+            }
             self.put(area, key, block);
         }
         let peers_tried = to.peers_tried;

@@ -18,6 +18,7 @@
 //! detected **by key**: while this node routes a key, any other request for that key is
 //! answered RejectedLoop. See docs/routing.md for the residual oracle this leaves.
 
+mod budget;
 mod config;
 mod event;
 mod failure;
@@ -32,6 +33,7 @@ use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+pub use budget::StoreBudget;
 pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
@@ -50,6 +52,12 @@ use crate::routing::swap::{self, Reveal, Swapper};
 use crate::store::memory::MemoryStore;
 use crate::store::{Area, BlockStore};
 use crate::wire::message::Message;
+
+/// The shortest time between two `LocationUpdate` broadcasts caused by peers' updates
+/// (issue 14: 1,000 updates in from one peer caused 11,988 out). Updates that come
+/// sooner are coalesced into one broadcast when the interval is over. Our own moves and
+/// peer changes still broadcast at once.
+pub const REBROADCAST_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The sans-IO node. `S` is its block store ([`MemoryStore`] unless the driver picks the
 /// on-disk store).
@@ -80,6 +88,12 @@ pub struct Node<S: BlockStore = MemoryStore> {
     /// When the next periodic swap starts (set once the node has a peer, if
     /// `swap_interval` is on).
     next_swap: Option<Instant>,
+    /// When our last `LocationUpdate` broadcast went out.
+    last_broadcast: Option<Instant>,
+    /// A coalesced re-broadcast, due at this instant (see [`REBROADCAST_INTERVAL`]).
+    rebroadcast_at: Option<Instant>,
+    /// Each peer's store-area write budget (`NodeConfig::store_budget`).
+    budgets: budget::Buckets,
 }
 
 impl<S: BlockStore> std::fmt::Debug for Node<S> {
@@ -102,7 +116,6 @@ impl<S: BlockStore> Node<S> {
         Node {
             rng,
             link_secret,
-            peers: PeerTable::new(config.backoff),
             quench: Quench::new(config.quench_time, config.quench_capacity),
             store,
             requests: BTreeMap::new(),
@@ -121,6 +134,14 @@ impl<S: BlockStore> Node<S> {
                 s
             },
             next_swap: None,
+            last_broadcast: None,
+            rebroadcast_at: None,
+            budgets: budget::Buckets::default(),
+            peers: {
+                let mut t = PeerTable::new(config.backoff);
+                t.set_check_claims(config.check_claims);
+                t
+            },
             config,
         }
     }
@@ -202,10 +223,16 @@ impl<S: BlockStore> Node<S> {
 
     /// When `handle_timeout` should be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.timers.peek().map(|Reverse((t, _, _))| *t), self.next_swap, self.swapper.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timers.peek().map(|Reverse((t, _, _))| *t),
+            self.next_swap,
+            self.swapper.next_deadline(),
+            self.rebroadcast_at,
+            self.peers.next_pending(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ----- commands --------------------------------------------------------------------
@@ -219,7 +246,7 @@ impl<S: BlockStore> Node<S> {
         if let (None, Some(every)) = (self.next_swap, self.config.swap_interval) {
             self.next_swap = Some(now + self.jittered(every));
         }
-        self.broadcast_location();
+        self.broadcast_location(now);
     }
 
     /// Disconnects a peer. Requests waiting on it move on to their next peer; requests it
@@ -249,14 +276,14 @@ impl<S: BlockStore> Node<S> {
                 f.origin = Origin::Orphan;
             }
         }
-        self.broadcast_location();
+        self.broadcast_location(now);
         self.prune_timers();
     }
 
     /// Moves this node to a new location (after a swap) and tells the peers.
-    pub fn set_location(&mut self, _now: Instant, location: Location) {
+    pub fn set_location(&mut self, now: Instant, location: Location) {
         self.config.location = location;
-        self.broadcast_location();
+        self.broadcast_location(now);
     }
 
     /// Changes the HTL of requests started from now on, and the cap on incoming ones.
@@ -365,13 +392,7 @@ impl<S: BlockStore> Node<S> {
             Message::InsertCollision { id, block } => self.on_reply(now, peer, id, Answer::Collision(block)),
             Message::Accepted { id } => self.on_accepted(peer, id),
             Message::LocationUpdate { location, neighbours } => {
-                let moved = self.peers.get(peer).is_some_and(|p| p.location != location);
-                self.peers.update_location(peer, location, &neighbours, self.config.location);
-                // A neighbour swapped: our neighbour list changed, so our peers' FOAF view of
-                // us is stale. (Our own location did not change, so this does not cascade.)
-                if moved {
-                    self.broadcast_location();
-                }
+                self.on_location_update(now, peer, location, &neighbours)
             }
             Message::SwapRequest { id, htl, commitment } => {
                 let mut out = Vec::new();
@@ -410,6 +431,12 @@ impl<S: BlockStore> Node<S> {
     /// Fires every timer due at `now`: a peer that has not answered is treated like one
     /// that answered RouteNotFound one hop down, and backed off.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.peers.apply_pending(now) {
+            self.schedule_rebroadcast(now);
+        }
+        if self.rebroadcast_at.is_some_and(|t| t <= now) {
+            self.broadcast_location(now);
+        }
         if let Some(o) = self.swapper.on_timeout(now) {
             self.apply_swap(now, o);
         }
@@ -483,6 +510,13 @@ impl<S: BlockStore> Node<S> {
             // Only a malicious peer sends an unverifiable insert (honest nodes verify before
             // forwarding): no answer, and it is penalised like a forger.
             self.stats.forged_blocks += 1;
+            self.peers.penalise_forgery(peer, now);
+            return;
+        }
+        if htl == 0 && self.config.refuse_zero_htl_inserts {
+            // Honest nodes never send an insert with no hops left: only a flusher does, to
+            // write junk into our store area without it travelling further.
+            self.stats.zero_htl_inserts += 1;
             self.peers.penalise_forgery(peer, now);
             return;
         }
@@ -612,7 +646,42 @@ impl<S: BlockStore> Node<S> {
             .with_not_found_cap(self.config.not_found_cap)
     }
 
-    fn broadcast_location(&mut self) {
+    /// A peer's `LocationUpdate`. If it moved, our neighbour list changed, so our peers'
+    /// FOAF view of us is stale: re-broadcast (coalesced with claims checked). Our own
+    /// location did not change, so this does not cascade.
+    fn on_location_update(&mut self, now: Instant, peer: PeerId, location: Location, neighbours: &[Location]) {
+        let neighbours = &neighbours[..neighbours.len().min(crate::routing::peers::MAX_FOAF)];
+        let plausible = !self.config.check_claims || swap::plausible_neighbours(location, neighbours);
+        if !plausible {
+            self.stats.foaf_implausible += 1;
+        }
+        let list = if plausible { neighbours } else { &[] };
+        let o = self.peers.update_location(peer, location, list, self.config.location, now);
+        self.stats.locations_deferred += u64::from(o.deferred);
+        if o.moved {
+            self.schedule_rebroadcast(now);
+        }
+    }
+
+    /// Broadcasts now (claims unchecked), or at most [`REBROADCAST_INTERVAL`] after the last
+    /// broadcast, once for every update in between.
+    fn schedule_rebroadcast(&mut self, now: Instant) {
+        if !self.config.check_claims {
+            return self.broadcast_location(now);
+        }
+        if self.rebroadcast_at.is_none() {
+            let at = self.last_broadcast.map_or(now, |t| (t + REBROADCAST_INTERVAL).max(now));
+            self.rebroadcast_at = Some(at);
+        }
+        if self.rebroadcast_at.is_some_and(|t| t <= now) {
+            self.broadcast_location(now);
+        }
+    }
+
+    fn broadcast_location(&mut self, now: Instant) {
+        self.last_broadcast = Some(now);
+        self.rebroadcast_at = None;
+        self.stats.location_broadcasts += 1;
         let neighbours = self.peers.locations();
         let location = self.config.location;
         for peer in self.peers.ids() {

@@ -61,4 +61,14 @@ pub struct NodeStats {
     pub swaps_timed_out: u64,
     /// Times this node took a fresh random location (`SwapConfig::reset_probability`).
     pub location_resets: u64,
+    /// Neighbour lists (`LocationUpdate`) ignored as implausible (`NodeConfig::check_claims`).
+    pub foaf_implausible: u64,
+    /// Peers' location changes held because they came too soon after the last one.
+    pub locations_deferred: u64,
+    /// `LocationUpdate` broadcasts this node sent (one per peer each).
+    pub location_broadcasts: u64,
+    /// Inserts refused because they arrived with HTL 0 (`NodeConfig::refuse_zero_htl_inserts`).
+    pub zero_htl_inserts: u64,
+    /// Sink blocks put in the cache area because their inserter was over its store budget.
+    pub store_budget_exceeded: u64,
 }

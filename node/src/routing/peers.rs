@@ -24,6 +24,27 @@ use crate::routing::htl::LinkHtl;
 /// us spend and the cost of ranking (Hyphanet peers have at most a few dozen friends).
 pub const MAX_FOAF: usize = 64;
 
+/// The shortest time between two accepted location changes of one peer. A location only
+/// changes by a swap, which takes a walk and two round trips and is one at a time per
+/// node; a peer claiming new locations faster is lying (chasing keys). A change that comes
+/// sooner is held and applied when the interval is over (the latest claim wins).
+pub const LOCATION_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Peers whose location is this close to ours (a fraction 2^-24 of the circle, either
+/// side) do not deny our sinkhood: a peer claiming our own location plus epsilon would
+/// otherwise be "closer" to half of every key range we sink. Two honest nodes this close
+/// are rare (about 1 pair in 8 million) and then both keep the block.
+pub const NEAR_EQUAL: u64 = 1 << 40;
+
+/// What [`PeerTable::update_location`] did with a `LocationUpdate`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClaimOutcome {
+    /// The peer's location changed now.
+    pub moved: bool,
+    /// The location change came too soon and is held (see [`LOCATION_INTERVAL`]).
+    pub deferred: bool,
+}
+
 /// Backoff periods (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BackoffConfig {
@@ -64,6 +85,10 @@ pub struct PeerEntry {
     pub forgeries: u32,
     /// How many answers it gave that no honest node gives (DataNotFound to an insert).
     pub false_answers: u32,
+    /// When its location last changed (rate limit, [`LOCATION_INTERVAL`]).
+    pub moved_at: Option<Instant>,
+    /// A location change held until [`LOCATION_INTERVAL`] after `moved_at`.
+    pub pending: Option<Location>,
 }
 
 impl PeerEntry {
@@ -83,12 +108,20 @@ impl PeerEntry {
 pub struct PeerTable {
     peers: BTreeMap<PeerId, PeerEntry>,
     backoff: BackoffConfig,
+    /// Whether peers' claims are checked (FOAF plausibility, location rate limit, near-equal
+    /// locations); off only to measure the defences (`NodeConfig::check_claims`).
+    check_claims: bool,
 }
 
 impl PeerTable {
     /// An empty table with these backoff periods.
     pub fn new(backoff: BackoffConfig) -> Self {
-        PeerTable { peers: BTreeMap::new(), backoff }
+        PeerTable { peers: BTreeMap::new(), backoff, check_claims: true }
+    }
+
+    /// Turns the checks of peers' claims on or off (see `NodeConfig::check_claims`).
+    pub fn set_check_claims(&mut self, on: bool) {
+        self.check_claims = on;
     }
 
     /// Adds a peer. If it is already present only its location changes: its load, backoff
@@ -107,6 +140,8 @@ impl PeerTable {
             backoff_next: self.backoff.initial,
             forgeries: 0,
             false_answers: 0,
+            moved_at: None,
+            pending: None,
         };
         self.peers.insert(peer, entry);
     }
@@ -146,21 +181,70 @@ impl PeerTable {
         self.peers.values().map(|p| p.location).collect()
     }
 
-    /// Records a peer's `LocationUpdate`. Entries equal to `own` (this node itself, as the
-    /// peer's neighbour) are dropped: they would make the peer look as close as we are.
-    pub fn update_location(&mut self, peer: PeerId, location: Location, neighbours: &[Location], own: Location) {
-        if let Some(p) = self.peers.get_mut(&peer) {
+    /// Records a peer's `LocationUpdate` at `now`. Entries equal to `own` (this node itself,
+    /// as the peer's neighbour) are dropped: they would make the peer look as close as we
+    /// are. The caller has already judged the list's plausibility (`swap::plausible_neighbours`;
+    /// an implausible list arrives empty). With claims checked, a location change sooner
+    /// than [`LOCATION_INTERVAL`] after the last one is held (see [`PeerTable::apply_pending`]).
+    pub fn update_location(
+        &mut self,
+        peer: PeerId,
+        location: Location,
+        neighbours: &[Location],
+        own: Location,
+        now: Instant,
+    ) -> ClaimOutcome {
+        let check = self.check_claims;
+        let Some(p) = self.peers.get_mut(&peer) else { return ClaimOutcome::default() };
+        let mut out = ClaimOutcome::default();
+        p.foaf.clear();
+        p.foaf.extend(neighbours.iter().copied().filter(|l| *l != own).take(MAX_FOAF));
+        if location == p.location {
+            p.pending = None;
+        } else if check && p.moved_at.is_some_and(|t| now < t + LOCATION_INTERVAL) {
+            p.pending = Some(location);
+            out.deferred = true;
+        } else {
             p.location = location;
-            p.foaf.clear();
-            p.foaf.extend(neighbours.iter().copied().filter(|l| *l != own).take(MAX_FOAF));
+            p.moved_at = Some(now);
+            p.pending = None;
+            out.moved = true;
         }
+        out
+    }
+
+    /// Applies held location changes whose interval is over at `now`; returns whether any
+    /// peer moved.
+    pub fn apply_pending(&mut self, now: Instant) -> bool {
+        let mut moved = false;
+        for p in self.peers.values_mut() {
+            let due = p.moved_at.is_none_or(|t| now >= t + LOCATION_INTERVAL);
+            if let (Some(l), true) = (p.pending, due) {
+                p.location = l;
+                p.moved_at = Some(now);
+                p.pending = None;
+                moved = true;
+            }
+        }
+        moved
+    }
+
+    /// When the earliest held location change may be applied.
+    pub fn next_pending(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .filter(|p| p.pending.is_some())
+            .filter_map(|p| p.moved_at.map(|t| t + LOCATION_INTERVAL))
+            .min()
     }
 
     /// Whether a node at `own` is a sink for `target`: strictly closer to it than every
-    /// peer's own location (FOAF locations do not count: they are not our neighbours).
+    /// peer's own location (FOAF locations do not count: they are not our neighbours). With
+    /// claims checked, a peer within [`NEAR_EQUAL`] of `own` does not count either.
     pub fn is_sink(&self, own: Location, target: Location) -> bool {
         let d = own.distance(target);
-        self.peers.values().all(|p| p.location.distance(target) > d)
+        let near = if self.check_claims { NEAR_EQUAL } else { 0 };
+        self.peers.values().filter(|p| p.location.distance(own) >= near).all(|p| p.location.distance(target) > d)
     }
 
     /// All peers ranked for `target` at `now`: not backed off first, then by effective
@@ -260,7 +344,7 @@ mod tests {
         let mut t = table(&[0.1, 0.3]);
         let key = Location::from_f64(0.45);
         assert_eq!(t.ranked(key, now), vec![PeerId(1), PeerId(0)]);
-        t.update_location(PeerId(0), Location::from_f64(0.1), &[own, Location::from_f64(0.44)], own);
+        t.update_location(PeerId(0), Location::from_f64(0.1), &[own, Location::from_f64(0.44)], own, now);
         assert_eq!(t.get(PeerId(0)).map(|p| p.foaf.len()), Some(1));
         assert_eq!(t.ranked(key, now), vec![PeerId(0), PeerId(1)]);
     }
@@ -290,8 +374,45 @@ mod tests {
         let mut t = table(&[0.4, 0.7]);
         assert!(t.is_sink(own, Location::from_f64(0.52)));
         assert!(!t.is_sink(own, Location::from_f64(0.44)));
-        t.update_location(PeerId(0), Location::from_f64(0.4), &[Location::from_f64(0.52)], own);
+        t.update_location(PeerId(0), Location::from_f64(0.4), &[Location::from_f64(0.52)], own, Instant::now());
         assert!(t.is_sink(own, Location::from_f64(0.52)));
         assert!(PeerTable::default().is_sink(own, Location::from_f64(0.9)));
+    }
+
+    /// The location liar: a peer at our own location plus a hair is closer than us to half
+    /// of every key; without the near-equal rule we are a sink for nothing it is next to.
+    #[test]
+    fn a_peer_at_our_location_does_not_deny_sinkhood() {
+        let own = Location::from_f64(0.5);
+        for check in [true, false] {
+            let mut t = table(&[0.4, 0.7]);
+            t.set_check_claims(check);
+            t.update_location(PeerId(1), own, &[], own, Instant::now());
+            // Keys in [0.4505, 0.5405): all ours but for the liar.
+            let sinks = (0..1000).filter(|i| t.is_sink(own, Location::from_f64(0.4505 + f64::from(*i) * 9e-5))).count();
+            assert_eq!(sinks, if check { 1000 } else { 0 });
+        }
+    }
+
+    #[test]
+    fn location_changes_are_rate_limited_and_the_last_claim_wins() {
+        let own = Location::from_f64(0.5);
+        let now = Instant::now();
+        let mut t = table(&[0.4]);
+        let p = PeerId(0);
+        assert!(t.update_location(p, Location::from_f64(0.41), &[], own, now).moved);
+        for i in 0..100 {
+            let o = t.update_location(p, Location::from_f64(0.1 + f64::from(i) * 1e-3), &[], own, now);
+            assert!(o.deferred && !o.moved);
+        }
+        assert_eq!(t.get(p).map(|e| e.location), Some(Location::from_f64(0.41)));
+        assert_eq!(t.next_pending(), Some(now + LOCATION_INTERVAL));
+        assert!(!t.apply_pending(now + LOCATION_INTERVAL / 2));
+        assert!(t.apply_pending(now + LOCATION_INTERVAL));
+        assert_eq!(t.get(p).map(|e| e.location), Some(Location::from_f64(0.1 + 99.0 * 1e-3)));
+        assert_eq!(t.next_pending(), None);
+        // Unchecked, every claim is taken at once.
+        t.set_check_claims(false);
+        assert!(t.update_location(p, Location::from_f64(0.3), &[], own, now).moved);
     }
 }

@@ -37,7 +37,10 @@ use crate::wire::message::Message;
 
 mod rule;
 
-pub use rule::{decide, plausible, temperature, Decision, COOLING_SWAPS, HEAT, MAX_TEMPERATURE};
+pub use rule::{
+    decide, plausible, plausible_neighbours, temperature, too_even, Decision, COOLING_SWAPS, EVENNESS_MIN_POINTS, HEAT,
+    MAX_TEMPERATURE,
+};
 
 /// Shortest random walk a swap request takes.
 pub const WALK_HTL_MIN: Htl = 6;

@@ -110,11 +110,55 @@ pub fn decide(a: &Reveal, b: &Reveal, check_neighbours: bool) -> Decision {
 /// three standard errors (`3/sqrt(k)` for `k` neighbours) is rejected, as is one claiming
 /// no neighbour or more than [`MAX_FOAF`].
 pub fn plausible(r: &Reveal) -> bool {
-    let k = r.neighbours.len();
-    if k == 0 || k > MAX_FOAF {
+    !r.neighbours.is_empty() && not_too_far(r.location, &r.neighbours)
+}
+
+/// The mean `ln(distance)` test of [`plausible`] (no count check beyond [`MAX_FOAF`]).
+fn not_too_far(location: Location, neighbours: &[Location]) -> bool {
+    let k = neighbours.len();
+    if k == 0 {
+        return true;
+    }
+    if k > MAX_FOAF {
         return false;
     }
-    let mean = log_product(r.location, &r.neighbours, None) / k as f64 - (u64::MAX as f64).ln();
+    let mean = log_product(location, neighbours, None) / k as f64 - (u64::MAX as f64).ln();
     let uniform_mean = 0.5f64.ln() - 1.0;
     mean <= uniform_mean + 3.0 / (k as f64).sqrt()
+}
+
+/// The fewest claimed points (the peer and its neighbours) for which [`too_even`] judges.
+pub const EVENNESS_MIN_POINTS: usize = 16;
+
+/// Whether `points` cover the circle far too evenly for an honest neighbour list: the
+/// largest gap between consecutive points is too small. For `n` points placed uniformly
+/// at random (the most spread an honest list is: before swapping; after it, neighbours
+/// cluster near the node and leave a gap of most of the circle) the largest gap `M`
+/// satisfies `n*M - ln(n)` → Gumbel, so `P(n*M < ln(n) - 2) ≈ exp(-e^2) ≈ 6e-4`, while
+/// `n` evenly spaced points have `n*M = 1`. A FOAF liar that spreads 64 claimed locations
+/// evenly (to look closest to every key) fails this from 32 points on.
+pub fn too_even(points: &[Location]) -> bool {
+    let n = points.len();
+    if n < EVENNESS_MIN_POINTS {
+        return false;
+    }
+    let mut v: Vec<u64> = points.iter().map(|l| l.0).collect();
+    v.sort_unstable();
+    let wrap = v[0].wrapping_sub(v[n - 1]);
+    let max_gap = v.windows(2).map(|w| w[1] - w[0]).fold(wrap, u64::max);
+    let scaled = n as f64 * (max_gap as f64 / 18_446_744_073_709_551_616.0);
+    scaled < (n as f64).ln() - 2.0
+}
+
+/// The plausibility test of a friend-of-a-friend advert (`LocationUpdate`): the same
+/// statistics as a swap reveal's ([`plausible`]: not far more distant than random, at most
+/// [`MAX_FOAF`]) and not far too evenly spread ([`too_even`]). An empty list is plausible
+/// (a peer whose only friend is us).
+pub fn plausible_neighbours(location: Location, neighbours: &[Location]) -> bool {
+    if !not_too_far(location, neighbours) {
+        return false;
+    }
+    let mut points = neighbours.to_vec();
+    points.push(location);
+    !too_even(&points)
 }
