@@ -4,16 +4,46 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{Context, Result};
 use pamphlet_node::api::jobs::JobStatus;
 use pamphlet_node::Failure;
 use serde_json::Value;
+
+use crate::error::cli_error;
 
 /// The API of the node whose data directory is `dir`.
 pub(crate) struct ApiClient {
     base: String,
     token: String,
     dir: PathBuf,
+    agent: ureq::Agent,
+    /// How long the node may stay silent before the CLI gives up on it.
+    silence: Duration,
+}
+
+/// How long a node may leave one request unanswered (`PAMPHLET_NODE_TIMEOUT`, seconds,
+/// overrides it). Jobs report progress at every poll, so a live node answers in
+/// milliseconds; one that is stopped, stuck or swapping for minutes does not.
+const DEFAULT_SILENCE: Duration = Duration::from_secs(30);
+
+fn silence() -> Duration {
+    std::env::var("PAMPHLET_NODE_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(DEFAULT_SILENCE, Duration::from_secs)
+}
+
+/// Whether a transport error is the node not answering in time (rather than refusing).
+fn is_timeout(t: &ureq::Transport) -> bool {
+    let mut source = std::error::Error::source(t);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock);
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// A job that ended in failure: the node's [`Failure`], read back from the job status.
@@ -50,18 +80,39 @@ impl ApiClient {
     /// Finds the running node of `dir` from `DIR/api.addr` and `DIR/api.token`.
     pub(crate) fn for_dir(dir: &Path) -> Result<Self> {
         let not_running = || {
-            anyhow!("no running node in {}: start one with `pamphlet node run --dir {}`", dir.display(), dir.display())
+            cli_error(
+                "no_node",
+                format!(
+                    "no running node in {}: start one with `pamphlet node run --dir {}`",
+                    dir.display(),
+                    dir.display()
+                ),
+            )
         };
         let addr = std::fs::read_to_string(dir.join("api.addr")).map_err(|_| not_running())?;
         let token = std::fs::read_to_string(dir.join("api.token"))
             .with_context(|| format!("cannot read the API token {}", dir.join("api.token").display()))?;
-        Ok(Self { base: format!("http://{}", addr.trim()), token: token.trim().to_owned(), dir: dir.to_owned() })
+        let silence = silence();
+        // Read and write time-outs bound each wait for the node, not a whole transfer: a
+        // 1 GiB upload or download may take minutes while every read returns promptly.
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10).min(silence))
+            .timeout_read(silence)
+            .timeout_write(silence)
+            .build();
+        Ok(Self {
+            base: format!("http://{}", addr.trim()),
+            token: token.trim().to_owned(),
+            dir: dir.to_owned(),
+            agent,
+            silence,
+        })
     }
 
     fn request(&self, method: &str, path: &str) -> ureq::Request {
-        ureq::request(method, &format!("{}{path}", self.base))
+        self.agent
+            .request(method, &format!("{}{path}", self.base))
             .set("Authorization", &format!("Bearer {}", self.token))
-            .timeout(Duration::from_secs(600))
     }
 
     fn check(&self, r: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response> {
@@ -70,13 +121,26 @@ impl ApiClient {
             Err(ureq::Error::Status(code, resp)) => {
                 let body: Value = resp.into_json().unwrap_or(Value::Null);
                 let msg = body["error"].as_str().unwrap_or("no message").to_owned();
-                bail!("the node refused the request ({code}): {msg}")
+                Err(cli_error("node_refused", format!("the node refused the request ({code}): {msg}")))
             }
-            Err(ureq::Error::Transport(_)) => bail!(
-                "cannot reach the node of {} (is it running? start it with `pamphlet node run --dir {}`)",
-                self.dir.display(),
-                self.dir.display()
-            ),
+            Err(ureq::Error::Transport(t)) if is_timeout(&t) => Err(cli_error(
+                "node_timeout",
+                format!(
+                    "the node of {} did not answer for {} s: it is stopped, stuck or overloaded (see its log; \
+                     `PAMPHLET_NODE_TIMEOUT=SECONDS` waits longer); a job it started goes on if it recovers, and \
+                     running the command again resumes a fetch",
+                    self.dir.display(),
+                    self.silence.as_secs()
+                ),
+            )),
+            Err(ureq::Error::Transport(_)) => Err(cli_error(
+                "node_unreachable",
+                format!(
+                    "cannot reach the node of {} (is it running? start it with `pamphlet node run --dir {}`)",
+                    self.dir.display(),
+                    self.dir.display()
+                ),
+            )),
         }
     }
 

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::api_client::ApiClient;
+use crate::error::cli_error;
 
 /// Arguments of `pamphlet darknet up`.
 #[derive(clap::Args, Debug, Clone)]
@@ -119,17 +120,59 @@ fn pick_ports(count: usize, rng: &mut impl Rng) -> Result<Vec<u16>> {
     Ok(ports)
 }
 
-/// Starts the darknet; returns when every link is up.
-pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
-    if let Ok(existing) = load(dir) {
-        if existing.nodes.iter().any(|n| is_our_node(n.pid, &n.dir)) {
-            bail!(
-                "a darknet is already up in {}: `pamphlet darknet down --dir {}` first",
-                dir.display(),
-                dir.display()
-            );
-        }
+/// What `up` finds in its directory.
+enum Found {
+    /// Nothing (or an empty directory): a new darknet goes there.
+    Nothing,
+    /// A darknet this command made, stopped: it comes back with its data.
+    Stopped(DarknetFile),
+}
+
+/// Refuses a directory that holds anything but a darknet of ours: `up` must never build
+/// inside, or delete, a real node's data directory or anything else.
+fn inspect(dir: &Path) -> Result<Found> {
+    let entries: Vec<std::ffi::OsString> = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+        Ok(d) => d.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>()?,
+    };
+    if entries.is_empty() {
+        return Ok(Found::Nothing);
     }
+    let shown = dir.display();
+    let foreign = || {
+        cli_error(
+            "exists",
+            format!(
+                "{shown} is not empty and holds no darknet of pamphlet's: `darknet up` creates a darknet only \
+                 in a new or empty directory (and restarts one it made); choose another one with --dir (e.g. \
+                 --dir /tmp/pamphlet-darknet), or remove {shown} yourself if you are sure nothing in it is needed"
+            ),
+        )
+    };
+    if !entries.iter().any(|e| e == "darknet.json") {
+        return Err(foreign());
+    }
+    let file = load(dir)?;
+    if file.nodes.iter().any(|n| is_our_node(n.pid, &n.dir)) {
+        return Err(cli_error(
+            "exists",
+            format!("a darknet is already up in {shown}: `pamphlet darknet down --dir {shown}` first"),
+        ));
+    }
+    Ok(Found::Stopped(file))
+}
+
+/// Starts the darknet; returns when every link is up. In a directory holding a stopped
+/// darknet of ours, starts its nodes again with their data (`args` then do not apply).
+pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<(DarknetFile, bool)> {
+    match inspect(dir)? {
+        Found::Stopped(file) => restart(dir, file).map(|f| (f, true)),
+        Found::Nothing => create(dir, args).map(|f| (f, false)),
+    }
+}
+
+fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     let seed = args.seed.unwrap_or_else(|| rand::rngs::OsRng.gen());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let topology = match &args.graph {
@@ -152,8 +195,6 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     let mut initial_locations = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
         let listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i]));
-        // A fresh node directory every time: old friends and locations would confuse a test.
-        let _ = std::fs::remove_dir_all(d);
         let mut config = daemon::init(d, Some(listen))?;
         config.api_listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1]));
         // Every node its own free gateway port (8888 is the default of a lone node).
@@ -175,27 +216,62 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         datadir::append_friend(&dirs[a].join("friends"), &refs[b])?;
         datadir::append_friend(&dirs[b].join("friends"), &refs[a])?;
     }
+    let nodes = dirs.iter().zip(&refs).map(|(d, r)| NodeEntry { dir: d.clone(), pid: 0, listen: r.addr }).collect();
+    let file = DarknetFile { nodes, edges, initial_locations };
+    // Recorded before any start: a darknet cut short can be brought back or stopped whole.
+    std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
+    start_nodes(dir, file)
+}
+
+/// Starts a stopped darknet's nodes again: same directories, keys, friends and stores.
+fn restart(dir: &Path, file: DarknetFile) -> Result<DarknetFile> {
+    for (i, node) in file.nodes.iter().enumerate() {
+        if !node.dir.join("config.toml").exists() {
+            return Err(cli_error(
+                "exists",
+                format!(
+                    "{} records node {i} in {}, which is gone: remove {} to start a new darknet",
+                    darknet_file(dir).display(),
+                    node.dir.display(),
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    start_nodes(dir, file)
+}
+
+/// Starts every node process of `file` and waits until every link is up.
+fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
     let exe = std::env::current_exe().context("cannot find the pamphlet binary")?;
-    let mut file = DarknetFile { nodes: Vec::new(), edges, initial_locations };
     let hint = format!("; `pamphlet darknet down --dir {}` stops what started", dir.display());
-    for (i, d) in dirs.iter().enumerate() {
-        let log = std::fs::File::create(d.join("node.log")).with_context(|| format!("cannot write {}", d.display()))?;
+    for i in 0..file.nodes.len() {
+        let d = file.nodes[i].dir.clone();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("node.log"))
+            .with_context(|| format!("cannot write {}", d.display()))?;
         let child = Command::new(&exe)
             .args(["node", "run", "--dir"])
-            .arg(d)
+            .arg(&d)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start node {i}{hint}"))?;
-        file.nodes.push(NodeEntry { dir: d.clone(), pid: child.id(), listen: refs[i].addr });
+        file.nodes[i].pid = child.id();
         // Recorded after every start, so `down` finds every process even if a later one fails.
         std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
     }
 
     // Wait for every node's API, then for every link.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let degree: Vec<usize> = (0..n).map(|i| topology.adjacency[i].len()).collect();
+    let mut degree = vec![0usize; file.nodes.len()];
+    for &(a, b) in &file.edges {
+        degree[a] += 1;
+        degree[b] += 1;
+    }
     for (i, node) in file.nodes.iter().enumerate() {
         loop {
             let peers = ApiClient::for_dir(&node.dir).ok().and_then(|a| a.get_json("/v1/status").ok());
@@ -222,6 +298,10 @@ pub(crate) struct Status {
     pub(crate) nodes: Vec<Value>,
     /// Mean of ln(distance) over every friend link (lower: more routable).
     pub(crate) mean_log_link: f64,
+    /// Whether the locations are one instant's: two reads in a row agreed and no two nodes
+    /// shared a location (a swap seen half done would, and one link of length 0 pulls the
+    /// mean down by several units).
+    pub(crate) settled: bool,
 }
 
 /// Mean of ln(circular distance) over the links: Sandberg's measure of how routable a
@@ -240,36 +320,91 @@ pub(crate) fn mean_log_link(edges: &[(usize, usize)], locations: &[f64]) -> f64 
 /// E[ln d] for d uniform on (0, 1/2]: what random locations give.
 pub(crate) const RANDOM_MEAN_LOG_LINK: f64 = -1.693_147_18;
 
+/// Every node's status, read at once (one thread per node).
+fn read_all(file: &DarknetFile) -> Result<Vec<Value>> {
+    std::thread::scope(|scope| {
+        let reads: Vec<_> = file
+            .nodes
+            .iter()
+            .map(|node| scope.spawn(move || ApiClient::for_dir(&node.dir).and_then(|a| a.get_json("/v1/status"))))
+            .collect();
+        reads
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.join()
+                    .map_err(|_| anyhow::anyhow!("reading node {i} panicked"))?
+                    .with_context(|| format!("node {i} does not answer"))
+            })
+            .collect()
+    })
+}
+
+fn locations_of(nodes: &[Value]) -> Vec<f64> {
+    nodes.iter().map(|s| s["location"].as_f64().unwrap_or(0.0)).collect()
+}
+
+fn all_distinct(locations: &[f64]) -> bool {
+    let mut sorted = locations.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.windows(2).all(|w| w[0] != w[1])
+}
+
+/// Every node's status once, as fast as it can be read (counters; locations may be caught
+/// mid-swap).
+pub(crate) fn status_now(dir: &Path) -> Result<Status> {
+    let file = load(dir)?;
+    let nodes = read_all(&file)?;
+    let locations = locations_of(&nodes);
+    let settled = all_distinct(&locations);
+    Ok(Status { mean_log_link: mean_log_link(&file.edges, &locations), nodes, settled })
+}
+
+/// Every node's status with the locations of one instant: reads until two rounds agree
+/// and no location appears twice (nodes refresh their status every 200 ms), at most 12
+/// rounds; `settled` says whether that happened.
 pub(crate) fn status(dir: &Path) -> Result<Status> {
     let file = load(dir)?;
-    let mut nodes = Vec::new();
-    let mut locations = Vec::new();
-    for (i, node) in file.nodes.iter().enumerate() {
-        let s = ApiClient::for_dir(&node.dir)
-            .and_then(|a| a.get_json("/v1/status"))
-            .with_context(|| format!("node {i} does not answer"))?;
-        locations.push(s["location"].as_f64().unwrap_or(0.0));
-        nodes.push(s);
+    let mut nodes = read_all(&file)?;
+    // Failing agreement, the last read without a half-done swap in it.
+    let mut distinct = all_distinct(&locations_of(&nodes)).then(|| nodes.clone());
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(250));
+        let again = read_all(&file)?;
+        let (before, after) = (locations_of(&nodes), locations_of(&again));
+        nodes = again;
+        if all_distinct(&after) {
+            if before == after {
+                let mean_log_link = mean_log_link(&file.edges, &after);
+                return Ok(Status { nodes, mean_log_link, settled: true });
+            }
+            distinct = Some(nodes.clone());
+        }
     }
-    let mean_log_link = mean_log_link(&file.edges, &locations);
-    Ok(Status { nodes, mean_log_link })
+    let nodes = distinct.unwrap_or(nodes);
+    let locations = locations_of(&nodes);
+    Ok(Status { mean_log_link: mean_log_link(&file.edges, &locations), nodes, settled: false })
 }
 
 pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
     let s = status(dir)?;
     if json {
-        println!("{}", serde_json::json!({ "nodes": s.nodes, "mean_log_link_length": s.mean_log_link }));
+        println!(
+            "{}",
+            serde_json::json!({ "nodes": s.nodes, "mean_log_link_length": s.mean_log_link, "settled": s.settled })
+        );
         return Ok(());
     }
-    println!("node  peers  location  swaps  store(blocks)  cache(blocks)  requests");
+    println!("node  peers  location  swaps  store(blocks)  evicted  cache(blocks)  requests");
     for (i, n) in s.nodes.iter().enumerate() {
         let num = |v: &Value| v.as_u64().unwrap_or(0);
         println!(
-            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>13}  {:>8}",
+            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>7}  {:>13}  {:>8}",
             num(&n["peers"]),
             n["location"].as_f64().unwrap_or(0.0),
             num(&n["swaps_done"]),
             num(&n["store"]["store_blocks"]),
+            num(&n["store"]["store_evictions"]),
             num(&n["store"]["cache_blocks"]),
             num(&n["requests_received"])
         );
@@ -278,12 +413,19 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
         "mean ln(link length): {:.3} (random locations: {:.3}; lower is more routable)",
         s.mean_log_link, RANDOM_MEAN_LOG_LINK
     );
+    if !s.settled {
+        println!(
+            "  (swaps kept changing the locations while they were read, so this figure mixes two moments; \
+             run it again, or slow swapping with a larger --swap-ms)"
+        );
+    }
     Ok(())
 }
 
-/// Stops every node (SIGTERM, then SIGKILL after 10 s) and forgets the darknet.
+/// Stops every node (SIGTERM, then SIGKILL after 10 s). The darknet's record stays, so
+/// `up` can bring it back with its data.
 pub(crate) fn down(dir: &Path) -> Result<()> {
-    let file = load(dir)?;
+    let mut file = load(dir)?;
     let ours: Vec<&NodeEntry> = file.nodes.iter().filter(|n| is_our_node(n.pid, &n.dir)).collect();
     for node in &ours {
         let _ = Command::new("kill").arg("-TERM").arg(node.pid.to_string()).status();
@@ -297,8 +439,11 @@ pub(crate) fn down(dir: &Path) -> Result<()> {
             let _ = Command::new("kill").arg("-KILL").arg(node.pid.to_string()).status();
         }
     }
-    std::fs::remove_file(darknet_file(dir))
-        .with_context(|| format!("cannot remove {}", darknet_file(dir).display()))?;
+    for node in &mut file.nodes {
+        node.pid = 0;
+    }
+    std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)
+        .with_context(|| format!("cannot write {}", darknet_file(dir).display()))?;
     Ok(())
 }
 
@@ -324,38 +469,89 @@ pub(crate) fn graph_distances(file: &DarknetFile, from: usize) -> Vec<usize> {
     dist
 }
 
+/// `pamphlet darknet`: the directory and a subcommand.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DarknetArgs {
+    /// The darknet's directory, which holds one folder per node (node0, node1, …) and
+    /// darknet.json (default: ~/.pamphlet-darknet; never a node's own directory).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: DarknetCommand,
+}
+
 /// `pamphlet darknet` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum DarknetCommand {
-    /// Start N node processes wired as friends, and wait until every link is up.
-    Up(UpArgs),
+    /// Start N node processes wired as friends, and wait until every link is up. --dir
+    /// (default ~/.pamphlet-darknet) must be new or empty, or hold a stopped darknet made
+    /// there, which then comes back with its data.
+    Up {
+        #[command(flatten)]
+        args: UpArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show each node's peers, location, swaps, store and cache fill, requests served.
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Stop every node of the darknet cleanly.
-    Down,
+    /// Stop every node of the darknet cleanly (`up` brings it back with its data).
+    Down {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl DarknetCommand {
+    /// Whether JSON output was asked for.
+    pub(crate) fn json(&self) -> bool {
+        match self {
+            DarknetCommand::Up { json, .. } | DarknetCommand::Status { json } | DarknetCommand::Down { json } => *json,
+        }
+    }
 }
 
 pub(crate) fn run(dir: &Path, cmd: &DarknetCommand) -> Result<()> {
     match cmd {
-        DarknetCommand::Up(args) => {
-            let file = up(dir, args)?;
+        DarknetCommand::Up { args, json } => {
+            let (file, restarted) = up(dir, args)?;
+            let node0 = dir.join("node0");
+            if *json {
+                let nodes: Vec<&Path> = file.nodes.iter().map(|n| n.dir.as_path()).collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "dir": dir, "nodes": nodes, "links": file.edges.len(), "restarted": restarted })
+                );
+                return Ok(());
+            }
+            let how = if restarted { "back up, with its data," } else { "up" };
             println!(
-                "darknet of {} nodes up in {} ({} friend links)",
+                "darknet of {} nodes {how} in {} ({} friend links)",
                 file.nodes.len(),
                 dir.display(),
                 file.edges.len()
             );
-            println!("use it with: pamphlet --dir {}/node0 insert FILE", dir.display());
+            println!("use it with: pamphlet insert FILE --dir {}", node0.display());
             Ok(())
         }
         DarknetCommand::Status { json } => print_status(dir, *json),
-        DarknetCommand::Down => {
+        DarknetCommand::Down { json } => {
             down(dir)?;
-            println!("darknet in {} stopped", dir.display());
+            if *json {
+                println!("{}", serde_json::json!({ "dir": dir, "stopped": true }));
+            } else {
+                println!(
+                    "darknet in {} stopped; `pamphlet darknet up --dir {}` brings it back with its data, or remove \
+                     the directory",
+                    dir.display(),
+                    dir.display()
+                );
+            }
             Ok(())
         }
     }

@@ -30,48 +30,44 @@ impl Drop for Cleanup {
 
 /// Ctrl-C or SIGTERM: the same cleanup, then exit 130.
 fn on_interrupt(dir: PathBuf) {
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        rt.block_on(async {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{signal, SignalKind};
-                if let Ok(mut term) = signal(SignalKind::terminate()) {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = term.recv() => {}
-                    }
-                } else {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-            #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
-        });
+    crate::interrupt::on_interrupt(move || {
         eprintln!("\ninterrupted: stopping the nodes and removing {}", dir.display());
         let _ = darknet::down(&dir);
         let _ = std::fs::remove_dir_all(&dir);
-        std::process::exit(130);
     });
 }
 
 /// One counter of every node (after the nodes' 200 ms status refresh).
 fn counters(dir: &Path, field: &str) -> Result<Vec<u64>> {
     std::thread::sleep(Duration::from_millis(450));
-    Ok(darknet::status(dir)?.nodes.iter().map(|n| n[field].as_u64().unwrap_or(0)).collect())
+    Ok(darknet::status_now(dir)?.nodes.iter().map(|n| n[field].as_u64().unwrap_or(0)).collect())
 }
 
-pub(crate) fn run() -> Result<()> {
+/// Arguments of `pamphlet demo`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Print one JSON object with what was measured instead of the story.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let json_out = args.json;
+    let say = |text: String| {
+        if !json_out {
+            println!("{text}");
+        }
+    };
     let started = Instant::now();
     let tmp = tempfile::Builder::new().prefix("pamphlet-demo-").tempdir().context("cannot create a temp dir")?;
     let dir = tmp.keep();
     on_interrupt(dir.clone());
     let _cleanup = Cleanup { dir: dir.clone() };
 
-    println!("pamphlet demo: a friend-to-friend darknet of {NODES} real node processes on 127.0.0.1");
+    say(format!("pamphlet demo: a friend-to-friend darknet of {NODES} real node processes on 127.0.0.1"));
     // HTL 6: on 16 nodes the network's usual 18 would carry the insert to nearly every node,
     // and the fetch would find the block at home.
-    let args = UpArgs {
+    let up_args = UpArgs {
         nodes: NODES,
         degree: 4,
         seed: None,
@@ -81,22 +77,22 @@ pub(crate) fn run() -> Result<()> {
         htl: 6,
         no_cache: false,
     };
-    let file = darknet::up(&dir, &args)?;
-    println!(
+    let (file, _) = darknet::up(&dir, &up_args)?;
+    say(format!(
         "  {} nodes up, {} friend links (a ring plus long links), in {:.1?}",
         NODES,
         file.edges.len(),
         started.elapsed()
-    );
+    ));
 
     let before = darknet::mean_log_link(&file.edges, &file.initial_locations);
     std::thread::sleep(SETTLE);
     let after = darknet::status(&dir)?;
     let swaps: u64 = after.nodes.iter().map(|n| n["swaps_done"].as_u64().unwrap_or(0)).sum();
-    println!(
+    say(format!(
         "  location swapping: {swaps} swaps in {SETTLE:?}; mean ln(link length) {before:.2} -> {:.2} (lower routes better)",
         after.mean_log_link
-    );
+    ));
 
     let text = format!(
         "This is a pamphlet.\nIt was published anonymously on a local test darknet of {NODES} nodes.\n\
@@ -108,7 +104,7 @@ pub(crate) fn run() -> Result<()> {
     let job = publisher.post_bytes("/v1/insert?name=pamphlet.txt&mime=text/plain", &[], text.as_bytes())?;
     let status = publisher.wait_job(job["job"].as_u64().context("no job")?, &mut |_, _| {})?;
     let uri = status["uri"].as_str().context("no URI")?.to_owned();
-    println!("  node 0 published a {}-byte document:\n    {uri}", text.len());
+    say(format!("  node 0 published a {}-byte document:\n    {uri}", text.len()));
 
     // The farthest node from the publisher in the friend graph, among those the insert did
     // not pass through (they would find the block at home).
@@ -123,7 +119,7 @@ pub(crate) fn run() -> Result<()> {
         .max_by_key(|&(i, d)| (untouched(&i), d))
         .context("no nodes")?;
     let visited = (1..NODES).filter(|i| !untouched(i)).count();
-    println!("  the insert was stored or cached by {visited} nodes on its way towards the key's location");
+    say(format!("  the insert was stored or cached by {visited} nodes on its way towards the key's location"));
     let requests_before: u64 = counters(&dir, "requests_received")?.iter().sum();
     let fetch_start = Instant::now();
     let fetcher = ApiClient::for_dir(&file.nodes[far].dir)?;
@@ -137,10 +133,11 @@ pub(crate) fn run() -> Result<()> {
         bail!("the fetched document differs from the published one");
     }
     let hops = counters(&dir, "requests_received")?.iter().sum::<u64>() - requests_before;
-    println!("  node {far}, {hops_apart} friend links away from node 0, fetched it in {took:.1?}:");
+    say(format!("  node {far}, {hops_apart} friend links away from node 0, fetched it in {took:.1?}:"));
+    let hop_count = hops;
     let hops = if hops == 1 { "1 hop".to_owned() } else { format!("{hops} hops") };
-    println!("    the request took {hops} through the darknet, and the verified block came back the same way");
-    println!(
+    say(format!("    the request took {hops} through the darknet, and the verified block came back the same way"));
+    say(format!(
         "What happened: node 0 encrypted the document into a self-verifying block whose key is a hash of\n\
          its content, and sent it towards the nodes whose locations are closest to that key. Node {far}\n\
          knew only the URI: its request went from friend to friend, each time to the one closest to the\n\
@@ -148,7 +145,17 @@ pub(crate) fn run() -> Result<()> {
          it; none of them could read it, and none could be sure who asked (a request looks the same\n\
          whether it started at the sender or passed through it). All links were Noise-encrypted, in\n\
          frames of one size."
-    );
-    println!("done in {:.1?}; stopping the nodes and removing {}", started.elapsed(), dir.display());
+    ));
+    say(format!("done in {:.1?}; stopping the nodes and removing {}", started.elapsed(), dir.display()));
+    if json_out {
+        println!(
+            "{}",
+            json!({ "nodes": NODES, "links": file.edges.len(), "swaps": swaps,
+                    "mean_log_link_before": before, "mean_log_link_after": after.mean_log_link,
+                    "uri": uri, "size": text.len(), "stored_or_cached_by": visited, "fetcher": far,
+                    "friend_links_apart": hops_apart, "request_hops": hop_count,
+                    "fetch_ms": took.as_millis() as u64, "total_ms": started.elapsed().as_millis() as u64 })
+        );
+    }
     Ok(())
 }

@@ -5,6 +5,9 @@
 use pamphlet_node::{Failure, RetryCause};
 
 use crate::api_client::JobFailed;
+#[cfg(test)]
+use crate::error::cli_error;
+use crate::error::CliError;
 
 /// Exit status of an error that is not a failed job (bad arguments, no node running, …).
 pub(crate) const EXIT_OTHER: u8 = 1;
@@ -83,6 +86,58 @@ pub(crate) fn exit_code_of(e: &anyhow::Error) -> u8 {
     e.chain().find_map(|c| c.downcast_ref::<JobFailed>()).map_or(EXIT_OTHER, |f| exit_code(&f.failure))
 }
 
+/// The stable kind of any error of a command: a failed job's kind (docs/api.md), else the
+/// CLI's own.
+pub(crate) fn kind_of(e: &anyhow::Error) -> &'static str {
+    for cause in e.chain() {
+        if let Some(f) = cause.downcast_ref::<JobFailed>() {
+            return f.failure.kind();
+        }
+        if let Some(c) = cause.downcast_ref::<CliError>() {
+            return c.kind;
+        }
+        if cause.downcast_ref::<pamphlet_crypto::UriError>().is_some() {
+            return "bad_uri";
+        }
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return "file";
+        }
+    }
+    "other"
+}
+
+/// An error as people read it: the message, then its causes, never a backtrace (which
+/// `RUST_BACKTRACE=1` would add to anyhow's `Debug` form: a user error is not a crash).
+pub(crate) fn human(e: &anyhow::Error) -> String {
+    let mut out = format!("Error: {e}");
+    let causes: Vec<String> = e.chain().skip(1).map(ToString::to_string).collect();
+    if !causes.is_empty() {
+        out.push_str("\n\nCaused by:");
+        for (i, c) in causes.iter().enumerate() {
+            if causes.len() == 1 {
+                out.push_str(&format!("\n    {c}"));
+            } else {
+                out.push_str(&format!("\n    {i}: {c}"));
+            }
+        }
+    }
+    out
+}
+
+/// An error as `--json` prints it: `{"error": "…", "kind": "…"}`, with the failed job's
+/// details (htl, peers tried, cause) beside them.
+pub(crate) fn json(e: &anyhow::Error) -> serde_json::Value {
+    let message: Vec<String> = e.chain().map(ToString::to_string).collect();
+    let mut v = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<JobFailed>())
+        .and_then(|f| serde_json::to_value(&f.failure).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    v["error"] = message.join(": ").into();
+    v["kind"] = kind_of(e).into();
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +178,19 @@ mod tests {
         let done = serde_json::json!({ "state": "done", "uri": "CHK@x", "size": 1, "name": null, "mime": null,
                                        "edition": null, "requests": 1, "not_found": 0 });
         assert!(JobFailed::from_status(&done).unwrap().is_none());
+    }
+
+    #[test]
+    fn errors_as_json_carry_a_stable_kind() {
+        let failed =
+            JobFailed { failure: Failure::TimedOut { htl_left: Some(2), peers_tried: 1 }, message: "t".into() };
+        let v = json(&anyhow::Error::from(failed).context("fetch failed"));
+        assert_eq!((v["kind"].as_str(), v["htl_left"].as_u64()), (Some("timed_out"), Some(2)), "{v}");
+        assert_eq!(v["error"], "fetch failed: t");
+        assert_eq!(json(&cli_error("exists", "x"))["kind"], "exists");
+        let bad = anyhow::Error::from(pamphlet_crypto::Uri::parse("XYZ@a").unwrap_err()).context("bad URI");
+        assert_eq!(json(&bad)["kind"], "bad_uri");
+        assert_eq!(json(&anyhow::anyhow!("?"))["kind"], "other");
     }
 
     #[test]

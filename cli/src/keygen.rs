@@ -11,7 +11,7 @@ pub(crate) struct Args {
     name: String,
     /// Print the URIs as a JSON object instead of labelled lines.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {

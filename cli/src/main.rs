@@ -17,7 +17,9 @@ use clap::{Parser, Subcommand};
 mod api_client;
 mod darknet;
 mod demo;
+mod error;
 mod failure;
+mod interrupt;
 mod keygen;
 mod node_cmd;
 mod sim;
@@ -28,8 +30,9 @@ mod transfer;
 #[derive(Parser, Debug)]
 #[command(name = "pamphlet", version, about, long_about = None)]
 struct Cli {
-    /// The node's data directory (default: $PAMPHLET_DIR, else ~/.pamphlet).
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Accepted before the command too (`pamphlet --dir DIR insert …`), as it always was;
+    /// each command that uses a directory says what it means in its own help.
+    #[arg(long, value_name = "DIR", hide = true)]
     dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -45,38 +48,42 @@ enum Command {
     /// Fetch a document through the running node and write it to a file.
     Fetch(transfer::FetchArgs),
     /// A local test darknet of real node processes on this machine.
-    #[command(subcommand)]
-    Darknet(darknet::DarknetCommand),
+    Darknet(darknet::DarknetArgs),
     /// Show the whole thing working: a darknet, an insert, a fetch from the far side.
-    Demo,
+    Demo(demo::Args),
     /// Run a node, or manage its identity and friends.
-    #[command(subcommand)]
-    Node(node_cmd::NodeCommand),
+    Node(node_cmd::NodeArgs),
     /// Run the deterministic many-node simulator (strategies, topologies, attacks).
     Sim(sim::Args),
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {
-    cli.dir
-        .clone()
-        .or_else(|| std::env::var_os("PAMPHLET_DIR").map(PathBuf::from))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pamphlet")))
-        .unwrap_or_else(|| PathBuf::from(".pamphlet"))
+    // A test darknet never defaults to the person's own node directory.
+    let default = match cli.command {
+        Command::Darknet(_) => ".pamphlet-darknet",
+        _ => ".pamphlet",
+    };
+    let env = match cli.command {
+        Command::Darknet(_) => None,
+        _ => std::env::var_os("PAMPHLET_DIR").map(PathBuf::from),
+    };
+    let given = match &cli.command {
+        Command::Insert(a) => a.dir.clone(),
+        Command::Fetch(a) => a.dir.clone(),
+        Command::Node(a) => a.dir.clone(),
+        Command::Darknet(a) => a.dir.clone(),
+        Command::Keygen(_) | Command::Demo(_) | Command::Sim(_) => None,
+    };
+    given
+        .or_else(|| cli.dir.clone())
+        .or(env)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(default)))
+        .unwrap_or_else(|| PathBuf::from(default))
 }
 
 /// Runs the command; an error is printed as `Error: …` with its causes, and the exit status
 /// says which kind of failure it was (docs/api.md, "Exit status").
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e:?}");
-            ExitCode::from(failure::exit_code_of(&e))
-        }
-    }
-}
-
-fn run() -> Result<()> {
     // Logs go to stderr, filtered by RUST_LOG (default: warnings). The node never logs a
     // document name, URI or content.
     tracing_subscriber::fmt()
@@ -85,17 +92,61 @@ fn run() -> Result<()> {
         .init();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if site::is_site_insert(&args) {
-        return site::run(args, || data_dir(&Cli { dir: None, command: Command::Demo }));
+        let json = args.iter().any(|a| a == "--json");
+        return finish(site::run(args, node_dir_default), json);
     }
     let cli = Cli::parse();
-    let dir = data_dir(&cli);
+    finish(run(&cli), cli.command.json())
+}
+
+/// The exit status of a command's result, after printing its error (as JSON with `json`).
+fn finish(result: Result<()>, json: bool) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if json {
+                // On stdout, where the result would have been: a script reads one place.
+                println!("{}", failure::json(&e));
+            } else {
+                eprintln!("{}", failure::human(&e));
+            }
+            ExitCode::from(failure::exit_code_of(&e))
+        }
+    }
+}
+
+/// A node's data directory when none is given: $PAMPHLET_DIR, else ~/.pamphlet.
+fn node_dir_default() -> PathBuf {
+    std::env::var_os("PAMPHLET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pamphlet")))
+        .unwrap_or_else(|| PathBuf::from(".pamphlet"))
+}
+
+impl Command {
+    /// Whether the command was asked for JSON output (results and errors).
+    fn json(&self) -> bool {
+        match self {
+            Command::Keygen(a) => a.json,
+            Command::Insert(a) => a.json,
+            Command::Fetch(a) => a.json,
+            Command::Darknet(c) => c.command.json(),
+            Command::Demo(a) => a.json,
+            Command::Node(c) => c.command.json(),
+            Command::Sim(a) => a.json,
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let dir = data_dir(cli);
     match &cli.command {
         Command::Keygen(args) => keygen::run(args),
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
-        Command::Node(cmd) => node_cmd::run(&dir, cmd),
-        Command::Darknet(cmd) => darknet::run(&dir, cmd),
-        Command::Demo => demo::run(),
+        Command::Node(a) => node_cmd::run(&dir, &a.command),
+        Command::Darknet(a) => darknet::run(&dir, &a.command),
+        Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
     }
 }

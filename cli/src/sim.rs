@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
 
 mod plot;
 use pamphlet_node::sim::{self, Attack, Placement, SimConfig, Topology, TopologyKind};
@@ -95,7 +97,7 @@ pub(crate) struct Args {
     trace_every: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl Args {
@@ -146,17 +148,44 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Progress on standard error with `template`; hidden when it is not a terminal or the
+/// output is JSON.
+fn progress(json: bool, template: &str) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// Runs `pamphlet sim`.
 pub(crate) fn run(args: &Args) -> Result<()> {
     let config = args.config()?;
     if let Some(dir) = &args.plot {
-        for file in plot::write_all(&config, dir)? {
-            println!("wrote {file}");
+        let bar = progress(args.json, "{msg} [{bar:30}] run {pos}/{len}, {eta} left ({elapsed})");
+        let written = plot::write_all(&config, dir, &bar);
+        bar.finish_and_clear();
+        let written = written?;
+        if args.json {
+            println!("{}", serde_json::json!({ "written": written }));
+        } else {
+            for file in written {
+                println!("wrote {file}");
+            }
         }
         return Ok(());
     }
     let started = Instant::now();
-    let report = sim::run(&config, started).with_context(|| format!("simulation failed (seed {})", config.seed))?;
+    // The simulator reports nothing until it ends: a spinner says it is working.
+    let bar = progress(args.json, "{spinner} simulating {msg} ({elapsed})");
+    bar.set_message(format!("{} nodes, {} fetches", config.nodes, config.requests));
+    let report = sim::run(&config, started).with_context(|| format!("simulation failed (seed {})", config.seed));
+    bar.finish_and_clear();
+    let report = report?;
     let wall = started.elapsed().as_secs_f64();
     let rps = report.requests as f64 / wall.max(1e-9);
     let rss = peak_rss_bytes();

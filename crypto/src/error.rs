@@ -89,6 +89,9 @@ pub enum UriError {
     /// The edition of a USK URI is not a non-negative integer.
     #[error("edition {0:?} is not a number")]
     EditionNotNumber(String),
+    /// The edition of a USK URI is past [`crate::uri::MAX_EDITION`].
+    #[error("edition {0} is too large: the last usable edition is 18446744073709551614 (2^64 - 2)")]
+    EditionTooLarge(u64),
     /// More `/` path segments than the key type allows.
     #[error("unexpected path segment {0:?} at the end of the URI")]
     UnexpectedPath(String),

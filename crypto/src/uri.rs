@@ -332,11 +332,7 @@ impl FromStr for Uri {
     type Err = UriError;
 
     fn from_str(text: &str) -> Result<Self, UriError> {
-        let text = text.trim();
-        let text = match text.get(..9) {
-            Some(p) if p.eq_ignore_ascii_case("pamphlet:") => &text[9..],
-            _ => text,
-        };
+        let text = strip_scheme(text.trim());
         if text.is_empty() {
             return Err(UriError::Empty);
         }
@@ -357,6 +353,31 @@ impl FromStr for Uri {
     }
 }
 
+/// `text` without a leading `pamphlet:` or `freenet:` (Hyphanet users paste URIs with the
+/// latter; the key types are the same words).
+fn strip_scheme(text: &str) -> &str {
+    for scheme in ["pamphlet:", "freenet:"] {
+        if let Some(p) = text.get(..scheme.len()) {
+            if p.eq_ignore_ascii_case(scheme) {
+                return text[scheme.len()..].trim_start_matches('/');
+            }
+        }
+    }
+    text
+}
+
+/// The key type a URI text starts with (`CHK`, `SSK`, `USK` or `KSK`), if it names one:
+/// for error messages, which must not echo the rest (a mistyped insert URI or keyword is a
+/// secret).
+pub fn key_type_of(text: &str) -> Option<&'static str> {
+    let (kind, _) = strip_scheme(text.trim()).split_once('@')?;
+    ["CHK", "SSK", "USK", "KSK"].into_iter().find(|k| k.eq_ignore_ascii_case(kind))
+}
+
+/// The highest edition a USK can have: a fetch of edition `e` also asks for `e + 1` to learn
+/// of newer ones, so `u64::MAX` could be inserted but never fetched.
+pub const MAX_EDITION: u64 = u64::MAX - 1;
+
 /// Splits a URI that may address a file inside a site into the key URI and the path after
 /// it: `CHK@…/about/team.html` → (`CHK@…`, `Some("about/team.html")`),
 /// `USK@…/blog/7/2026/post.html` → (`USK@…/blog/7`, `Some("2026/post.html")`),
@@ -368,11 +389,7 @@ impl FromStr for Uri {
 /// `CHK@…/report.pdf` names a file of a site or is only a hint is known only after the
 /// fetch.
 pub fn split_site_path(text: &str) -> Result<(Uri, Option<String>), UriError> {
-    let trimmed = text.trim();
-    let body = match trimmed.get(..9) {
-        Some(p) if p.eq_ignore_ascii_case("pamphlet:") => &trimmed[9..],
-        _ => trimmed,
-    };
+    let body = strip_scheme(text.trim());
     let Some((kind, rest)) = body.split_once('@') else { return Uri::parse(body).map(|u| (u, None)) };
     // Segments that belong to the key itself: none for a CHK, the name for an SSK, the name
     // and the edition for a USK.
@@ -456,7 +473,11 @@ fn parse_ssk(rest: &str, updatable: bool) -> Result<Uri, UriError> {
         (true, [_]) => return Err(UriError::MissingEdition),
         (true, [name, edition]) => {
             let e = edition.parse::<u64>().ok().filter(|_| edition.bytes().all(|b| b.is_ascii_digit()));
-            (*name, e.ok_or_else(|| UriError::EditionNotNumber((*edition).chars().take(24).collect()))?)
+            let e = e.ok_or_else(|| UriError::EditionNotNumber((*edition).chars().take(24).collect()))?;
+            if e > MAX_EDITION {
+                return Err(UriError::EditionTooLarge(e));
+            }
+            (*name, e)
         }
         (true, [_, _, extra, ..]) => return Err(UriError::UnexpectedPath((*extra).to_owned())),
     };
@@ -478,6 +499,32 @@ fn parse_ssk(rest: &str, updatable: bool) -> Result<Uri, UriError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn freenet_prefix_is_accepted_and_error_headers_name_only_the_key_type() {
+        let chk = sample_chk();
+        assert_eq!(Uri::parse(&format!("freenet:{chk}")).unwrap().to_string(), chk);
+        assert_eq!(Uri::parse(&format!("FREENET:{chk}")).unwrap().to_string(), chk);
+        assert_eq!(Uri::parse("freenet:KSK@word").unwrap().to_string(), "KSK@word");
+        assert_eq!(key_type_of("freenet:usk@abc"), Some("USK"));
+        assert_eq!(key_type_of("freenet:@x"), None);
+        assert_eq!(key_type_of("my secret"), None);
+    }
+
+    #[test]
+    fn the_last_edition_is_refused() {
+        let req = SskRequestUri {
+            public_key_hash: PublicKeyHash([3; 32]),
+            crypto_key: CryptoKey::from_bytes([4; 32]),
+            name: "blog".into(),
+            edition: 0,
+            updatable: true,
+        };
+        let last = req.with_edition(MAX_EDITION).to_string();
+        assert!(Uri::parse(&last).is_ok());
+        let over = req.with_edition(u64::MAX).to_string();
+        assert!(matches!(Uri::parse(&over), Err(UriError::EditionTooLarge(u64::MAX))));
+    }
 
     fn sample_chk() -> String {
         let uri = ChkUri::new(RoutingKey([1; 32]), DecryptionKey::from_bytes([2; 32]), ChkFlags::default());

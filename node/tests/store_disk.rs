@@ -433,3 +433,31 @@ fn an_unwritable_store_serves_read_only() {
         set_mode(0o755, 0o644);
     }
 }
+
+/// Lowering the store area's size drops nothing unless allowed: the open fails and says how
+/// many blocks would go; allowed, it evicts them. Evictions to make room are counted.
+#[test]
+fn shrinking_the_store_area_needs_permission_and_evictions_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = DiskStore::open(dir.path(), config_chk_slots(10)).unwrap();
+        for i in 0..12 {
+            let (key, block) = chk_block(i);
+            store.put(Area::Store, key, block).unwrap();
+        }
+        let stats = store.stats();
+        assert_eq!((stats.store_blocks, stats.store_evictions, stats.cache_evictions), (10, 2, 0));
+    }
+    let mut refused = config_chk_slots(4);
+    refused.shrink_store = false;
+    match DiskStore::open(dir.path(), refused) {
+        Err(StoreError::Disk(DiskError::ShrinkRefused { blocks: 6, .. })) => {}
+        other => panic!("expected a refusal to drop 6 blocks, got {other:?}"),
+    }
+    let kept = DiskStore::open(dir.path(), config_chk_slots(10)).unwrap();
+    assert_eq!(kept.stats().store_blocks, 10, "the refusal dropped nothing");
+    drop(kept);
+    let mut allowed = config_chk_slots(4);
+    allowed.shrink_store = true;
+    assert_eq!(DiskStore::open(dir.path(), allowed).unwrap().stats().store_blocks, 4);
+}

@@ -98,6 +98,11 @@ impl NodeProcess {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).ok().and_then(|v| v["peers"].as_u64()).unwrap_or(0)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the process at once (no clean shutdown).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

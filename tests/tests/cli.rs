@@ -205,3 +205,306 @@ fn fetch_killed_halfway_resumes() {
     assert!(requests <= 387 - kept + not_found, "{requests} requests ({not_found} not found) after {kept} kept");
     assert!(count() == 0, "the resume directory is removed when the fetch completes");
 }
+
+/// Inserts `data` named `name` at the first node of a fresh two-node chain; returns the
+/// chain and the URI.
+fn chain_with_document(root: &std::path::Path, name: &str, data_len: usize) -> (Vec<NodeProcess>, String, Vec<u8>) {
+    let nodes = start_chain(root, 2);
+    let (file, data) = random_file(root, "source.bin", data_len, 3);
+    let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--filename", name, "--dir", nodes[0].dir_str()]);
+    (nodes, out.lines().last().unwrap().trim().to_owned(), data)
+}
+
+fn fetch_in(cwd: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(pamphlet_tests::pamphlet_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `fetch -o` replaces only regular files, whole: `-` is standard output, a FIFO is written
+/// in place, a symlink to a regular file keeps being a symlink, and without -o the
+/// publisher's (sanitised) file name is used, never overwriting without --force.
+#[test]
+fn fetch_never_destroys_what_it_did_not_create() {
+    use std::os::unix::fs::FileTypeExt;
+    let root = tempfile::tempdir().unwrap();
+    let (nodes, uri, data) = chain_with_document(root.path(), "../../report.bin", 50_000);
+    let d = nodes[1].dir_str();
+
+    // `-o -`: the document on standard output, the summary on standard error.
+    let out = pamphlet(&["fetch", &uri, "-o", "-", "--dir", d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == data, "standard output holds the document");
+
+    // A FIFO is written in place and stays a FIFO.
+    let fifo = root.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = pamphlet(&["fetch", &uri, "-o", fifo.to_str().unwrap(), "--dir", d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(reader.join().unwrap() == data, "the reader of the FIFO got the document");
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO is still a FIFO");
+
+    // A symlink to a regular file: the target gets the document, the link stays a link.
+    let target = root.path().join("target.bin");
+    std::fs::write(&target, b"old").unwrap();
+    let link = root.path().join("link.bin");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    pamphlet_ok(&["fetch", &uri, "-o", link.to_str().unwrap(), "--dir", d]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link is kept");
+    assert!(std::fs::read(&target).unwrap() == data, "its target holds the document");
+
+    // A symlink to nothing is refused and left alone.
+    let dangling = root.path().join("dangling");
+    std::os::unix::fs::symlink(root.path().join("nowhere"), &dangling).unwrap();
+    let out = pamphlet(&["fetch", &uri, "-o", dangling.to_str().unwrap(), "--dir", d]);
+    assert!(!out.status.success());
+    assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+
+    // No -o: the publisher's name, stripped of its path, in the current directory.
+    let cwd = root.path().join("cwd");
+    std::fs::create_dir(&cwd).unwrap();
+    let out = fetch_in(&cwd, &["fetch", &uri, "--dir", d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written: Vec<_> = std::fs::read_dir(&cwd).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(written.len(), 1, "one file, inside the current directory: {written:?}");
+    let name = written[0].to_str().unwrap().to_owned();
+    assert!(name.ends_with("report.bin") && !name.starts_with('.'), "{name}");
+    assert!(std::fs::read(cwd.join(&name)).unwrap() == data);
+    // Again: refused without --force (JSON error with its kind), replaced with it.
+    std::fs::write(cwd.join(&name), b"mine").unwrap();
+    let out = fetch_in(&cwd, &["fetch", &uri, "--json", "--dir", d]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "exists", "{v}");
+    assert_eq!(std::fs::read(cwd.join(&name)).unwrap(), b"mine", "not overwritten");
+    let out = fetch_in(&cwd, &["fetch", &uri, "--force", "--dir", d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(cwd.join(&name)).unwrap() == data);
+    assert!(!root.path().join("report.bin").exists() && !root.path().parent().unwrap().join("report.bin").exists());
+}
+
+/// Errors carry a stable kind with --json, on standard output; a Hyphanet `freenet:`
+/// prefix is accepted; a URI error names only the key type; RUST_BACKTRACE does not turn
+/// a user error into a backtrace; the last edition is refused.
+#[test]
+fn errors_as_json_and_uris_as_people_paste_them() {
+    let root = tempfile::tempdir().unwrap();
+    let never = root.path().join("never-started");
+    let never = never.to_str().unwrap();
+    let out_path = root.path().join("out");
+    let out_path = out_path.to_str().unwrap();
+
+    let kind = |args: &[&str]| -> (serde_json::Value, Option<i32>) {
+        let out = pamphlet(args);
+        let v = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {:?} {:?}", out.stdout, String::from_utf8_lossy(&out.stderr)));
+        (v, out.status.code())
+    };
+    let (v, code) = kind(&["fetch", "KSK@word", "-o", out_path, "--json", "--dir", never]);
+    assert_eq!((v["kind"].as_str(), code), (Some("no_node"), Some(1)), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("no running node"), "{v}");
+    let (v, _) = kind(&["fetch", "CHK@abc,def,AQEA", "-o", out_path, "--json", "--dir", never]);
+    assert_eq!(v["kind"], "bad_uri", "{v}");
+
+    let out = std::process::Command::new(pamphlet_tests::pamphlet_bin())
+        .args(["fetch", "freenet:@x", "-o", out_path, "--dir", never])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("freenet:@") && err.contains("bad URI"), "{err}");
+    assert!(!err.contains("Stack backtrace") && !err.contains("backtrace"), "{err}");
+
+    let keys: serde_json::Value = serde_json::from_str(&pamphlet_ok(&["keygen", "--json"])).unwrap();
+    let request = keys["request_uri"].as_str().unwrap().replace("SSK@", "USK@").replace("/index", "/index/");
+    let last = format!("{request}{}", u64::MAX);
+    let (v, _) = kind(&["fetch", &last, "-o", out_path, "--json", "--dir", never]);
+    assert_eq!(v["kind"], "bad_uri", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("too large"), "{v}");
+    let file = root.path().join("a.txt");
+    std::fs::write(&file, "x").unwrap();
+    let insert = keys["insert_uri"].as_str().unwrap();
+    let max = u64::MAX.to_string();
+    let (v, _) =
+        kind(&["insert", file.to_str().unwrap(), "--ssk", insert, "--edition", &max, "--json", "--dir", never]);
+    assert_eq!(v["kind"], "usage", "{v}");
+
+    // With nodes: a KSK insert prints KSK@word, a freenet: URI fetches, and a failed job
+    // reports its kind and exit status in JSON.
+    let nodes = start_chain(root.path(), 2);
+    let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--ksk", "pasted-word", "--dir", nodes[0].dir_str()]);
+    assert_eq!(out.trim(), "KSK@pasted-word");
+    let out = pamphlet_ok(&["fetch", "freenet:KSK@pasted-word", "-o", out_path, "--dir", nodes[1].dir_str()]);
+    assert!(out.starts_with("wrote 1 bytes"), "{out}");
+    let (v, code) = kind(&["fetch", "KSK@nobody-has-this", "-o", out_path, "--json", "--dir", nodes[1].dir_str()]);
+    assert!(matches!(v["kind"].as_str(), Some("not_found" | "no_route")), "{v}");
+    assert!(matches!(code, Some(3 | 4)), "{code:?}");
+    // A KSK collision speaks of the keyword, not of editions.
+    std::fs::write(&file, "y").unwrap();
+    let out = pamphlet(&["insert", file.to_str().unwrap(), "--ksk", "pasted-word", "--dir", nodes[0].dir_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{err}");
+    assert!(err.contains("keyword") && !err.contains("edition"), "{err}");
+}
+
+/// `darknet up` never builds in, or deletes, a directory it did not make.
+#[test]
+fn darknet_up_refuses_a_foreign_directory() {
+    let root = tempfile::tempdir().unwrap();
+    let node = root.path().join("my-node");
+    pamphlet_ok(&["node", "init", "--dir", node.to_str().unwrap()]);
+    std::fs::create_dir_all(node.join("node0")).unwrap();
+    std::fs::write(node.join("node0/precious"), "keep me").unwrap();
+    let out = pamphlet(&["darknet", "up", "--nodes", "2", "--json", "--dir", node.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "exists", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("--dir"), "says how to go on: {v}");
+    assert_eq!(std::fs::read_to_string(node.join("node0/precious")).unwrap(), "keep me");
+    assert!(node.join("identity.key").exists() && !node.join("darknet.json").exists());
+}
+
+/// A store that holds more than a lowered `store_bytes` fits: the node refuses to start
+/// and says how many blocks would go, and keeps them all.
+#[test]
+fn lowering_store_bytes_is_refused_without_shrink_store() {
+    use pamphlet_node::store::disk::{DiskStore, DiskStoreConfig};
+    use pamphlet_node::store::{Area, BlockStore};
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("n");
+    let d = dir.to_str().unwrap();
+    pamphlet_ok(&["node", "init", "--dir", d]);
+    let config_path = dir.join("config.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap();
+    let set_store = |bytes: u64| {
+        let text: String = config
+            .lines()
+            .map(|l| if l.starts_with("store_bytes") { format!("store_bytes = {bytes}\n") } else { format!("{l}\n") })
+            .collect();
+        std::fs::write(&config_path, text).unwrap();
+    };
+    let held = {
+        let mut store = DiskStore::open(dir.join("store"), DiskStoreConfig::new(4 << 20, 1 << 20)).unwrap();
+        for i in 0..100u32 {
+            let (block, uri) =
+                pamphlet_crypto::chk::encode(&i.to_le_bytes(), pamphlet_crypto::ChkFlags::default()).unwrap();
+            store.put(Area::Store, uri.routing_key, pamphlet_crypto::Block::Chk(block)).unwrap();
+        }
+        store.stats().store_blocks
+    };
+    set_store(1 << 20);
+    let out = pamphlet(&["node", "run", "--dir", d]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("would be dropped") && err.contains("--shrink-store"), "{err}");
+    set_store(4 << 20);
+    let store = DiskStore::open(dir.join("store"), DiskStoreConfig::new(4 << 20, 1 << 20)).unwrap();
+    assert_eq!(store.stats().store_blocks, held, "nothing was dropped");
+}
+
+/// A node that stops answering (SIGSTOP) makes the CLI fail with its own kind after the
+/// time-out, instead of hanging; Ctrl-C meanwhile removes the part file.
+#[test]
+fn a_silent_node_makes_the_cli_fail_after_a_time_out() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("n");
+    let d = dir.to_str().unwrap();
+    let _turn = pamphlet_tests::setup_turn();
+    pamphlet_ok(&["node", "init", "--dir", d]);
+    let node = NodeProcess::start(&dir);
+    drop(_turn);
+    let pid = node.pid().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(pamphlet_tests::pamphlet_bin())
+        .args(["fetch", "KSK@anything", "-o", root.path().join("out").to_str().unwrap(), "--json", "--dir", d])
+        .env("PAMPHLET_NODE_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    // Ctrl-C while waiting for it: the part file goes, and the person learns that the job
+    // goes on in the node.
+    let target = root.path().join("wanted.bin");
+    let part = root.path().join(".wanted.bin.pamphlet-part");
+    let fetch = std::process::Command::new(pamphlet_tests::pamphlet_bin())
+        .args(["fetch", "KSK@anything", "-o", target.to_str().unwrap(), "--dir", d])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !part.exists() {
+        assert!(std::time::Instant::now() < deadline, "no part file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let fetch_pid = fetch.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &fetch_pid]).status().unwrap().success());
+    let interrupted = fetch.wait_with_output().unwrap();
+    let _ = std::process::Command::new("kill").args(["-CONT", &pid]).status();
+    let err = String::from_utf8_lossy(&interrupted.stderr);
+    assert_eq!(interrupted.status.code(), Some(130), "{err}");
+    assert!(err.contains("goes on in the node") && err.contains("again"), "{err}");
+    assert!(!part.exists() && !target.exists(), "the part file is removed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "{:?}", started.elapsed());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "node_timeout", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("did not answer for 2 s"), "{v}");
+}
+
+/// `darknet down` then `darknet up` on the same directory brings the same nodes back with
+/// their keys, friends and stores.
+#[test]
+fn a_stopped_darknet_comes_back_with_its_data() {
+    let root = tempfile::tempdir().unwrap();
+    let dn = root.path().join("dn");
+    let d = dn.to_str().unwrap();
+    struct Down<'a>(&'a str);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = pamphlet(&["darknet", "down", "--dir", self.0]);
+        }
+    }
+    let _down = Down(d);
+    let _turn = pamphlet_tests::setup_turn();
+    let up: serde_json::Value =
+        serde_json::from_str(&pamphlet_ok(&["darknet", "up", "--nodes", "3", "--htl", "4", "--json", "--dir", d]))
+            .unwrap();
+    assert_eq!(up["restarted"], false, "{up}");
+    let node0 = dn.join("node0");
+    let node2 = dn.join("node2");
+    let key_before = pamphlet_ok(&["node", "noderef", "--dir", node0.to_str().unwrap()]);
+    let (file, data) = random_file(root.path(), "doc.bin", 40_000, 5);
+    let uri = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", node0.to_str().unwrap()]);
+    let uri = uri.lines().last().unwrap().trim().to_owned();
+    pamphlet_ok(&["darknet", "down", "--dir", d]);
+    let again: serde_json::Value =
+        serde_json::from_str(&pamphlet_ok(&["darknet", "up", "--json", "--dir", d])).unwrap();
+    assert_eq!(again["restarted"], true, "{again}");
+    drop(_turn);
+    assert_eq!(pamphlet_ok(&["node", "noderef", "--dir", node0.to_str().unwrap()]), key_before);
+    let out = root.path().join("back.bin");
+    pamphlet_ok(&["fetch", &uri, "-o", out.to_str().unwrap(), "--dir", node2.to_str().unwrap()]);
+    assert!(std::fs::read(&out).unwrap() == data, "the stores kept the document");
+}
+
+/// `--dir` says what it means for each command, and is absent where it would be ignored.
+#[test]
+fn dir_help_is_per_command() {
+    let help = |args: &[&str]| pamphlet_ok(args);
+    assert!(help(&["fetch", "--help"]).contains("node that fetches"));
+    assert!(help(&["node", "status", "--help"]).contains("node's data directory"));
+    assert!(help(&["darknet", "up", "--help"]).contains("darknet's directory"));
+    for ignored in ["keygen", "demo", "sim"] {
+        assert!(!help(&[ignored, "--help"]).contains("--dir"), "{ignored} ignores --dir");
+        assert_eq!(pamphlet(&[ignored, "--dir", "/tmp"]).status.code(), Some(2), "{ignored} refuses --dir");
+    }
+    // The old place, before the command, still works.
+    let out = pamphlet(&["--dir", "/nonexistent-pamphlet-dir", "node", "status"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-pamphlet-dir"));
+}

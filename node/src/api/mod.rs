@@ -193,6 +193,10 @@ fn signed_target(
                     i.name = doc;
                 }
                 Some(match edition {
+                    Some(e) if e > pamphlet_crypto::uri::MAX_EDITION => {
+                        let message = format!("edition {e} is too large: a fetch could never find it");
+                        return Err(error(StatusCode::BAD_REQUEST, message));
+                    }
                     Some(e) => i.with_edition(e),
                     None => i,
                 })

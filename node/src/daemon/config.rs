@@ -36,6 +36,11 @@ pub struct Config {
     /// requests from friends are always answered). Swapping is what makes a darknet of
     /// friends routable; see docs/routing.md.
     pub swap_interval_ms: u64,
+    /// Whether the node may start with a `store_bytes` lower than what its store holds,
+    /// dropping the least recently used blocks that no longer fit. Off by default: lowering
+    /// `store_bytes` by mistake must not lose data silently (`node run --shrink-store` does
+    /// the same for one start).
+    pub shrink_store: bool,
     /// Where FCP (Hyphanet's client protocol, docs/fcp.md) listens: an address, or "off".
     /// Unset: 127.0.0.1:9481, or a free loopback port if another node has that one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +64,7 @@ impl Default for Config {
             max_htl: 18,
             parallel: 16,
             swap_interval_ms: 10_000,
+            shrink_store: false,
             fcp_listen: None,
             fcp_allowed_hosts: Vec::new(),
             gateway_listen: "127.0.0.1:8888".into(),
@@ -118,6 +124,7 @@ impl Config {
              # store_bytes / cache_bytes: sizes of the two store areas (cache 0: no cache). max_htl: at most 18.\n\
              # parallel: block requests in flight per fetch or insert.\n\
              # swap_interval_ms: how often this node starts a location swap (0: never).\n\
+             # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n\
              # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");

@@ -41,8 +41,8 @@ use crate::fcp;
 use crate::gateway;
 use crate::link::NodeRef;
 use crate::node::{Node, NodeConfig, NodeSecret};
-use crate::store::disk::{DiskStore, DiskStoreConfig};
-use crate::store::BlockStore;
+use crate::store::disk::{DiskError, DiskStore, DiskStoreConfig};
+use crate::store::{BlockStore, StoreError};
 use crate::transport::{Transport, TransportConfig, TransportHandle};
 
 /// Why the daemon could not start or stop cleanly. Each message names the file or
@@ -164,20 +164,50 @@ impl<S: BlockStore + Send + 'static> std::fmt::Debug for Daemon<S> {
     }
 }
 
+/// How [`Daemon::start_with_options`] starts a node, beyond its configuration file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StartOptions {
+    /// Drop stored blocks that no longer fit a lowered `store_bytes` (as `shrink_store =
+    /// true` in the configuration does).
+    pub shrink_store: bool,
+}
+
+impl StartOptions {
+    /// Options that allow, or not, dropping stored blocks that no longer fit.
+    pub fn shrinking(shrink_store: bool) -> Self {
+        Self { shrink_store }
+    }
+}
+
 impl Daemon<DiskStore> {
     /// Starts the node of `dir` (initialising the directory first if needed) with its
     /// on-disk store in `DIR/store`.
     pub async fn start(dir: &Path) -> Result<Self, DaemonError> {
+        Self::start_with_options(dir, StartOptions::default()).await
+    }
+
+    /// [`Daemon::start`] with options.
+    pub async fn start_with_options(dir: &Path, options: StartOptions) -> Result<Self, DaemonError> {
         let config = init(dir, None)?;
         // Lock the directory before touching the store, so a second node on the same DIR
         // is told exactly that (the store has its own lock too).
         let lock = lock_dir(dir)?;
         let store_dir = dir.join("store");
-        let store_config = DiskStoreConfig::new(config.store_bytes, config.cache_bytes);
+        let mut store_config = DiskStoreConfig::new(config.store_bytes, config.cache_bytes);
+        store_config.shrink_store = config.shrink_store || options.shrink_store;
         let store = tokio::task::spawn_blocking(move || DiskStore::open(store_dir, store_config))
             .await
             .map_err(|e| DaemonError::Store(e.to_string()))?
-            .map_err(|e| DaemonError::Store(e.to_string()))?;
+            .map_err(|e| match e {
+                StoreError::Disk(DiskError::ShrinkRefused { held_bytes, .. }) => DaemonError::Store(format!(
+                    "{e}; to keep them, set store_bytes in {} back to at least {held_bytes}; to drop the least \
+                     recently used ones, start once with `pamphlet node run --shrink-store` (or set shrink_store = \
+                     true in config.toml)",
+                    dir.join("config.toml").display()
+                )),
+                e => DaemonError::Store(e.to_string()),
+            })?;
         Self::start_locked(dir, config, store, lock).await
     }
 

@@ -17,11 +17,13 @@ struct Lru {
     map: LruCache<Key, Block>,
     bytes: u64,
     capacity: u64,
+    /// Entries dropped to make room.
+    evictions: u64,
 }
 
 impl Lru {
     fn new(capacity: u64) -> Self {
-        Lru { map: LruCache::unbounded(), bytes: 0, capacity }
+        Lru { map: LruCache::unbounded(), bytes: 0, capacity, evictions: 0 }
     }
 
     fn remove(&mut self, key: &Key) -> bool {
@@ -42,7 +44,10 @@ impl Lru {
         self.remove(&key);
         while self.bytes + len > self.capacity {
             match self.map.pop_lru() {
-                Some((_, old)) => self.bytes -= old.as_bytes().len() as u64,
+                Some((_, old)) => {
+                    self.bytes -= old.as_bytes().len() as u64;
+                    self.evictions += 1;
+                }
                 None => break,
             }
         }
@@ -138,6 +143,8 @@ impl BlockStore for MemoryStore {
             cache_blocks: self.cache.map.len() as u64,
             cache_bytes: self.cache.bytes,
             cache_capacity: self.cache.capacity,
+            store_evictions: self.store.evictions,
+            cache_evictions: self.cache.evictions,
         }
     }
 }

@@ -41,6 +41,14 @@ pub struct StoreStats {
     pub cache_bytes: u64,
     /// Byte limit of the cache area.
     pub cache_capacity: u64,
+    /// Blocks the store area dropped to make room since the store was opened: when this
+    /// grows, the network's stores are full and it forgets the least recently used data.
+    #[serde(default)]
+    pub store_evictions: u64,
+    /// Blocks the cache area dropped to make room since the store was opened (the cache
+    /// turning over is normal).
+    #[serde(default)]
+    pub cache_evictions: u64,
 }
 
 /// Why a store operation failed. Reads never fail this way: an unreadable or corrupt

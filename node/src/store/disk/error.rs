@@ -7,6 +7,20 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiskError {
+    /// `store_bytes` was lowered below what the store area holds, and dropping blocks was
+    /// not allowed ([`super::DiskStoreConfig::shrink_store`]).
+    #[error(
+        "the configured store size is smaller than the store in {dir}: {blocks} stored blocks would be dropped \
+         (the store files take {held_bytes} bytes)"
+    )]
+    ShrinkRefused {
+        /// The store directory.
+        dir: PathBuf,
+        /// Blocks of the store area that would be dropped.
+        blocks: u64,
+        /// Bytes the store area's files take now.
+        held_bytes: u64,
+    },
     /// Another process (another node) holds the data directory's lock.
     #[error(
         "the data directory {dir} is in use by another pamphlet process; stop that node or choose another directory"

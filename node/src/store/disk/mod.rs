@@ -80,6 +80,11 @@ pub struct DiskStoreConfig {
     pub cache_durability: Durability,
     /// Open without writing anything: serve what the store holds, refuse puts.
     pub read_only: bool,
+    /// Whether [`DiskStore::open`] may drop blocks of the store area that no longer fit
+    /// `store_bytes` (it was lowered). When false, such an open fails with
+    /// [`DiskError::ShrinkRefused`] and leaves every block in place. The cache area always
+    /// shrinks: it holds copies.
+    pub shrink_store: bool,
 }
 
 impl DiskStoreConfig {
@@ -93,6 +98,7 @@ impl DiskStoreConfig {
             store_durability: Durability::EveryPut,
             cache_durability: Durability::OnFlush,
             read_only: false,
+            shrink_store: true,
         }
     }
 
@@ -150,6 +156,8 @@ pub struct DiskStore {
     /// The next LRU stamp; larger than every stamp on disk.
     next_stamp: u64,
     read_only: bool,
+    /// Entries each area dropped to make room since open (store, cache).
+    evictions: [u64; 2],
     /// Holds the directory's lock until the store is dropped.
     _lock: File,
 }
@@ -280,7 +288,27 @@ impl DiskStore {
             part.lru.put(digest, f.slot);
         }
 
-        let mut store = Self { dir: dir.to_path_buf(), config, keys, parts, next_stamp, read_only, _lock: lock };
+        if !read_only && !config.shrink_store {
+            let dropped: usize = FileId::ALL
+                .iter()
+                .filter(|id| id.area == Area::Store)
+                .map(|&id| parts[id.index()].lru.len().saturating_sub(config.slots(id) as usize))
+                .sum();
+            if dropped > 0 {
+                let held = FileId::ALL
+                    .iter()
+                    .filter(|id| id.area == Area::Store)
+                    .map(|id| layout::file_len(id.kind, parts[id.index()].file.slots))
+                    .sum();
+                return Err(DiskError::ShrinkRefused {
+                    dir: dir.to_path_buf(),
+                    blocks: dropped as u64,
+                    held_bytes: held,
+                });
+            }
+        }
+        let mut store =
+            Self { dir: dir.to_path_buf(), config, keys, parts, next_stamp, read_only, evictions: [0; 2], _lock: lock };
         if read_only {
             if FileId::ALL.iter().any(|&id| store.parts[id.index()].file.slots != config.slots(id)) {
                 tracing::warn!(dir = %dir.display(), "read-only store: configured size differs from the files; not resizing");
@@ -545,7 +573,10 @@ impl BlockStore for DiskStore {
         let slot = match self.parts[pi].take_free(start) {
             Some(slot) => slot,
             None => match self.parts[pi].lru.pop_lru() {
-                Some((_, victim)) => victim,
+                Some((_, victim)) => {
+                    self.evictions[usize::from(area == Area::Cache)] += 1;
+                    victim
+                }
                 None => return Err(StoreError::NoCapacity(area)),
             },
         };
@@ -608,6 +639,8 @@ impl BlockStore for DiskStore {
             cache_blocks,
             cache_bytes,
             cache_capacity: self.config.cache_bytes,
+            store_evictions: self.evictions[0],
+            cache_evictions: self.evictions[1],
         }
     }
 }
