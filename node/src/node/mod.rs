@@ -45,7 +45,7 @@ use crate::id::PeerId;
 use crate::id::{Htl, RequestId};
 use crate::location::Location;
 use crate::routing::htl::LinkHtl;
-use crate::routing::peers::{PeerEntry, PeerTable};
+use crate::routing::peers::{claim_interval, PeerEntry, PeerTable};
 use crate::routing::quench::Quench;
 use crate::routing::request::{Reply, Request};
 use crate::routing::swap::{self, Reveal, Swapper};
@@ -140,6 +140,7 @@ impl<S: BlockStore> Node<S> {
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
+                t.set_location_interval(claim_interval(config.swap_interval));
                 t
             },
             config,
@@ -674,13 +675,15 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// Broadcasts now (claims unchecked), or at most [`REBROADCAST_INTERVAL`] after the last
-    /// broadcast, once for every update in between.
+    /// broadcast (less on a darknet that swaps faster, as for peers' claims:
+    /// `peers::claim_interval`), once for every update in between.
     fn schedule_rebroadcast(&mut self, now: Instant) {
         if !self.config.check_claims {
             return self.broadcast_location(now);
         }
         if self.rebroadcast_at.is_none() {
-            let at = self.last_broadcast.map_or(now, |t| (t + REBROADCAST_INTERVAL).max(now));
+            let every = claim_interval(self.config.swap_interval).min(REBROADCAST_INTERVAL);
+            let at = self.last_broadcast.map_or(now, |t| (t + every).max(now));
             self.rebroadcast_at = Some(at);
         }
         if self.rebroadcast_at.is_some_and(|t| t <= now) {

@@ -37,6 +37,13 @@ pub const MAX_FOAF: usize = 64;
 /// sooner is held and applied when the interval is over (the latest claim wins).
 pub const LOCATION_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The location-claim interval for a node that swaps every `swap_interval`: a quarter of
+/// it, at most [`LOCATION_INTERVAL`] (a location changes at most once per swap, and a swap
+/// involves a node as initiator or as responder, so honest peers stay well inside it).
+pub fn claim_interval(swap_interval: Option<Duration>) -> Duration {
+    swap_interval.map_or(LOCATION_INTERVAL, |every| LOCATION_INTERVAL.min(every / 4))
+}
+
 /// Peers whose location is this close to ours (a fraction 2^-24 of the circle, either
 /// side) do not deny our sinkhood: a peer claiming our own location plus epsilon would
 /// otherwise be "closer" to half of every key range we sink. Two honest nodes this close
@@ -130,17 +137,36 @@ pub struct PeerTable {
     /// Whether peers' claims are checked (FOAF plausibility, location rate limit, near-equal
     /// locations); off only to measure the defences (`NodeConfig::check_claims`).
     check_claims: bool,
+    /// The shortest time between two accepted location changes of one peer
+    /// ([`LOCATION_INTERVAL`], or less on a darknet that swaps faster: see
+    /// [`PeerTable::set_location_interval`]).
+    location_interval: Duration,
 }
 
 impl PeerTable {
     /// An empty table with these backoff periods.
     pub fn new(backoff: BackoffConfig) -> Self {
-        PeerTable { peers: BTreeMap::new(), departed: BTreeMap::new(), departures: 0, backoff, check_claims: true }
+        PeerTable {
+            peers: BTreeMap::new(),
+            departed: BTreeMap::new(),
+            departures: 0,
+            backoff,
+            check_claims: true,
+            location_interval: LOCATION_INTERVAL,
+        }
     }
 
     /// Turns the checks of peers' claims on or off (see `NodeConfig::check_claims`).
     pub fn set_check_claims(&mut self, on: bool) {
         self.check_claims = on;
+    }
+
+    /// Sets the shortest time between two accepted location changes of one peer. The node
+    /// passes [`claim_interval`] of its own swap interval: friends run the same software
+    /// and usually the same settings, and a test darknet swapping every 50 ms must not see
+    /// its peers' locations a second late (swap decisions on stale locations go wrong).
+    pub fn set_location_interval(&mut self, every: Duration) {
+        self.location_interval = every;
     }
 
     /// Adds a peer. If it is already present only its location changes: its load, backoff
@@ -259,7 +285,7 @@ impl PeerTable {
         p.foaf.extend(neighbours.iter().copied().filter(|l| *l != own).take(MAX_FOAF));
         if location == p.location {
             p.pending = None;
-        } else if check && p.moved_at.is_some_and(|t| now < t + LOCATION_INTERVAL) {
+        } else if check && p.moved_at.is_some_and(|t| now < t + self.location_interval) {
             p.pending = Some(location);
             out.deferred = true;
         } else {
@@ -275,8 +301,9 @@ impl PeerTable {
     /// peer moved.
     pub fn apply_pending(&mut self, now: Instant) -> bool {
         let mut moved = false;
+        let every = self.location_interval;
         for p in self.peers.values_mut() {
-            let due = p.moved_at.is_none_or(|t| now >= t + LOCATION_INTERVAL);
+            let due = p.moved_at.is_none_or(|t| now >= t + every);
             if let (Some(l), true) = (p.pending, due) {
                 p.location = l;
                 p.moved_at = Some(now);
@@ -292,7 +319,7 @@ impl PeerTable {
         self.peers
             .values()
             .filter(|p| p.pending.is_some())
-            .filter_map(|p| p.moved_at.map(|t| t + LOCATION_INTERVAL))
+            .filter_map(|p| p.moved_at.map(|t| t + self.location_interval))
             .min()
     }
 
