@@ -20,8 +20,16 @@
 //! the bounded event channel (so a node that stops draining events stops reading, and TCP
 //! pushes back on the peer). Nothing received for `idle_timeout` closes the link.
 //!
-//! Both halves live in one `select!`, so when either ends (error, peer gone, queue
-//! dropped, shutdown) the other is dropped with it: no task outlives its link.
+//! Both halves live in one `select!`, so when either ends (error, peer gone, shutdown)
+//! the other is dropped with it: no task outlives its link.
+//!
+//! The exception is retiring a link, when a newer one replaced it (see
+//! `transport::run_link`): its queues are dropped, its writer sends what they held and
+//! closes its half of the connection, and its reader goes on delivering until the friend
+//! closes its half too. The friend, reading that clean close, stops queueing on the link,
+//! sends what it had queued and closes. Either phase lasts [`LinkTimers::drain`] at most.
+//! So when both friends dial at once, or one restarts, what either end queued on the
+//! link that lost is still delivered, not dropped with the socket.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -87,6 +95,9 @@ pub(crate) struct LinkTimers {
     pub(crate) keepalive: Duration,
     /// Close after this long without receiving.
     pub(crate) idle_timeout: Duration,
+    /// How long a retired link goes on reading, at most, for what the friend wrote on it
+    /// before it closed its half.
+    pub(crate) drain: Duration,
 }
 
 /// The receiving ends of a link's two queues.
@@ -99,6 +110,11 @@ pub(crate) struct Queues {
 }
 
 /// Runs a link until it ends; returns why.
+///
+/// `unregister` is called when the friend closes its half cleanly: it must stop further
+/// sends to this link (drop its queues' senders) so the writer can send what they hold,
+/// which the friend, retiring the link, still reads.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     stream: TcpStream,
     session: Session,
@@ -107,6 +123,7 @@ pub(crate) async fn run(
     events: mpsc::Sender<TransportEvent>,
     timers: LinkTimers,
     mut shutdown: watch::Receiver<bool>,
+    unregister: &(dyn Fn() + Sync),
 ) -> LinkError {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
@@ -115,11 +132,39 @@ pub(crate) async fn run(
     let session = Mutex::new(session);
     let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout);
     let writer = write_loop(wr, &session, queues, timers.keepalive);
+    tokio::pin!(reader, writer);
+    let (reason, rest) = tokio::select! {
+        e = &mut reader => match e {
+            // The friend retired the link (or stopped): send it what we queued.
+            LinkError::Closed => {
+                unregister();
+                (LinkError::Closed, Either::Write(writer))
+            }
+            e => return e,
+        },
+        e = &mut writer => match e {
+            // We retired it: read what the friend wrote until it closes its half.
+            LinkError::Replaced => (LinkError::Replaced, Either::Read(reader)),
+            e => return e,
+        },
+        _ = shutdown.wait_for(|s| *s) => return LinkError::Shutdown,
+    };
+    let finish = async {
+        match rest {
+            Either::Write(w) => drop(w.await),
+            Either::Read(r) => drop(r.await),
+        }
+    };
     tokio::select! {
-        e = reader => e,
-        e = writer => e,
+        _ = tokio::time::timeout(timers.drain, finish) => reason,
         _ = shutdown.wait_for(|s| *s) => LinkError::Shutdown,
     }
+}
+
+/// The half of a link still running after the other ended.
+enum Either<R, W> {
+    Read(R),
+    Write(W),
 }
 
 fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
@@ -204,8 +249,15 @@ async fn write_loop(
             });
             let pushed = match next.await {
                 Ok(Some(m)) => framer.push_encoded(m),
-                // Both senders went together: the link was replaced or the transport stopped.
-                Ok(None) => return LinkError::Replaced,
+                // Both senders went together (the link was retired, or the transport
+                // stopped): send what the other queue still holds, then close our half.
+                Ok(None) => match queues.small.try_recv().or_else(|_| queues.bulk.try_recv()) {
+                    Ok(m) => framer.push_encoded(m),
+                    Err(_) => {
+                        let _ = wr.shutdown().await;
+                        return LinkError::Replaced;
+                    }
+                },
                 Err(_) => framer.push(&Message::Keepalive),
             };
             if let Err(e) = pushed {

@@ -40,6 +40,7 @@ mod pending;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -637,6 +638,13 @@ async fn connect(shared: &Shared, friend: &NodeRef) -> Result<(TcpStream, noise:
     Ok((stream, sess))
 }
 
+fn link_timers(config: &TransportConfig) -> connection::LinkTimers {
+    // A retired link drains for as long as the friend may take to retire it too: its
+    // replacement reaches the friend within the tie window (see `keep_new_link`).
+    let drain = config.tie_window().min(config.idle_timeout);
+    connection::LinkTimers { keepalive: config.keepalive, idle_timeout: config.idle_timeout, drain }
+}
+
 /// Registers a link (unless the friend's other link wins the tie-break, see
 /// [`keep_new_link`]), runs it, and unregisters it. `outbound`: we dialled it.
 async fn run_link(
@@ -653,27 +661,34 @@ async fn run_link(
     let (small, small_rx) = mpsc::channel(shared.config.queue_capacity.max(1));
     let (bulk, bulk_rx) = mpsc::channel(shared.config.queue_capacity.max(1));
     let queues = connection::Queues { small: small_rx, bulk: bulk_rx };
-    let (generation, replaced) = {
+    let registered = {
         let mut st = shared.state();
         if *shutdown.borrow() {
             return;
         }
         let now = tokio::time::Instant::now();
-        if let Some(old) = st.links.get(&peer) {
+        let wins = st.links.get(&peer).is_none_or(|old| {
             let existing = LinkOrigin { dialled_by_smaller: old.dialled_by_smaller, age: now - old.since };
-            if !keep_new_link(existing, dialled_by_smaller, shared.config.tie_window()) {
-                // Dropping the stream closes it; the friend drops it by the same rule.
-                tracing::debug!(?peer, outbound, "second link to a friend lost the tie-break");
-                return;
-            }
-        }
-        st.next_generation += 1;
-        let generation = st.next_generation;
-        // Replacing drops the old link's queue; it ends with `Replaced` and reports
-        // nothing itself, so its Disconnected is sent here, before the new Connected.
-        let entry = LinkEntry { small, bulk, generation, dialled_by_smaller, since: now };
-        let replaced = st.links.insert(peer, entry).is_some();
-        (generation, replaced)
+            keep_new_link(existing, dialled_by_smaller, shared.config.tie_window())
+        });
+        wins.then(|| {
+            st.next_generation += 1;
+            let generation = st.next_generation;
+            // Replacing drops the old link's queues: it sends what they held and retires
+            // (see `connection`), reporting nothing itself, so its Disconnected is sent
+            // here, before the new Connected.
+            let entry = LinkEntry { small, bulk, generation, dialled_by_smaller, since: now };
+            let replaced = st.links.insert(peer, entry).is_some();
+            (generation, replaced)
+        })
+    };
+    let timers = link_timers(&shared.config);
+    let Some((generation, replaced)) = registered else {
+        // The friend retires this link by the same rule. Until it has, it may have
+        // written on it: read that (our queues are dropped, so the link only drains).
+        tracing::debug!(?peer, outbound, "second link to a friend lost the tie-break");
+        connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shutdown, &|| {}).await;
+        return;
     };
     if replaced {
         let gone = TransportEvent::Disconnected { peer, reason: LinkError::Replaced };
@@ -682,27 +697,30 @@ async fn run_link(
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }
-    let timers =
-        connection::LinkTimers { keepalive: shared.config.keepalive, idle_timeout: shared.config.idle_timeout };
-    let connected = async {
-        if shared.events.send(TransportEvent::Connected { peer }).await.is_err() {
-            return LinkError::Shutdown;
-        }
-        connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shared.shutdown.subscribe()).await
-    };
-    let reason = connected.await;
-    let current = {
+    // Removes the link if it is still this one (not replaced), once.
+    let was_current = AtomicBool::new(false);
+    let unregister = || {
         let mut st = shared.state();
-        let current = st.links.get(&peer).is_some_and(|l| l.generation == generation);
-        if current {
+        if st.links.get(&peer).is_some_and(|l| l.generation == generation) {
             st.links.remove(&peer);
             // Our dialer (idle while a link was up) may dial again.
             if let Some(wake) = st.dialers.get(&peer) {
                 wake.notify_one();
             }
+            was_current.store(true, Ordering::Relaxed);
         }
-        current
     };
+    let connected = async {
+        if shared.events.send(TransportEvent::Connected { peer }).await.is_err() {
+            return LinkError::Shutdown;
+        }
+        let run =
+            connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shutdown.clone(), &unregister);
+        run.await
+    };
+    let reason = connected.await;
+    unregister();
+    let current = was_current.load(Ordering::Relaxed);
     tracing::debug!(?peer, %reason, "link closed");
     if current && !matches!(reason, LinkError::Shutdown) {
         tokio::select! {
