@@ -70,6 +70,10 @@ pub(crate) struct Args {
     /// checks), to measure what they buy.
     #[arg(long)]
     no_defence: bool,
+    /// Turn one defence off, the others staying on (repeatable): claims, silence,
+    /// zero-htl, store-budget or not-found-cap.
+    #[arg(long, value_name = "DEFENCE")]
+    without: Vec<pamphlet_node::sim::config::Defence>,
     /// Extra fetches of never-inserted keys, to measure what a miss costs.
     #[arg(long, default_value_t = 0)]
     absent: usize,
@@ -127,6 +131,7 @@ impl Args {
             store_blocks: self.store_blocks,
             max_htl: self.htl,
             defences: !self.no_defence,
+            without: self.without.clone(),
             absent_requests: self.absent,
             recovery_rounds: self.recovery_rounds,
             reset_probability: self.reset_probability,

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use common::seeds;
 use pamphlet_node::routing::swap::COOLING_SWAPS;
+use pamphlet_node::sim::config::Defence;
 use pamphlet_node::sim::{run, Attack, Placement, Report, SimConfig, SwapMode, TopologyKind};
 
 fn small(seed: u64) -> SimConfig {
@@ -142,6 +143,45 @@ fn blackhole_defence_beats_no_defence() {
         without += n.success_rate;
     }
     assert!(with > without + 0.4 * runs, "with defence {with}, without {without}");
+}
+
+/// FOAF liars (issue 14, item 7): 10% silent nodes advertising 64 evenly spread
+/// neighbours. With the claim checks their lists are refused, so they are not ranked first
+/// for most keys; without them inserts die in the liars and fetches cost more messages.
+#[test]
+fn foaf_liars_are_not_believed() {
+    let (mut ok_with, mut ok_without, mut msgs_with, mut msgs_without) = (0, 0, 0.0, 0.0);
+    for seed in seeds(&[1, 2]) {
+        let config =
+            SimConfig { placement: Placement::Ideal, attack: Some("foaf-liar:0.1".parse().unwrap()), ..small(seed) };
+        let d = sim(&config);
+        let n = sim(&SimConfig { without: vec![Defence::Claims], ..config });
+        assert!(d.success_rate >= 0.95, "seed {seed}: with the claim checks {}", d.success_rate);
+        (ok_with, ok_without) = (ok_with + d.inserts_ok, ok_without + n.inserts_ok);
+        (msgs_with, msgs_without) = (msgs_with + d.messages_per_request, msgs_without + n.messages_per_request);
+    }
+    assert!(ok_with > ok_without, "inserts that succeeded: {ok_with} with the checks, {ok_without} without");
+    assert!(msgs_with < msgs_without, "messages per fetch: {msgs_with} with the checks, {msgs_without} without");
+}
+
+/// Location liars (issue 14, item 7): 20% black holes that claim to sit right next to
+/// each peer. With pamphlet's defences fetches still succeed; with Hyphanet's rules of
+/// trust they mostly fail. (The claim checks alone make no difference to fetches here: the
+/// black-hole caps route around the liars; what a near-equal claim does to sinkhood is
+/// tested on the peer table, `routing::peers`.)
+#[test]
+fn location_liars_do_not_stop_fetches() {
+    for seed in seeds(&[1]) {
+        let config = SimConfig {
+            placement: Placement::Ideal,
+            attack: Some("location-liar:0.2".parse().unwrap()),
+            ..small(seed)
+        };
+        let d = sim(&config);
+        let n = sim(&SimConfig { defences: false, ..config });
+        assert!(d.success_rate >= 0.95, "seed {seed}: with defences {}", d.success_rate);
+        assert!(n.success_rate < d.success_rate - 0.3, "seed {seed}: without defences {}", n.success_rate);
+    }
 }
 
 /// Pitch Black: 1% of nodes poison swaps. Without the plausibility check honest locations

@@ -31,6 +31,16 @@
 //!   (penalties, backoff, requests in flight). The defence: the record is kept by peer id
 //!   (`PeerTable::remove`).
 //!
+//! - **FOAF liar** (issue 14, item 7): silent, and every `LocationUpdate` it sends claims
+//!   [`MAX_FOAF`] neighbours spread evenly round the circle (at a random rotation), so it
+//!   looks one hop from every key and is ranked first for a large share of them. The
+//!   defences: neighbour lists must pass the swap plausibility and evenness tests
+//!   (`swap::plausible_neighbours`), and silence is backed off.
+//! - **Location liar** (issue 14, item 7): a black hole that claims to each peer a location
+//!   right next to that peer's own ([`Network::set_claim`]), so the peer never thinks it is
+//!   the sink for keys on that side of itself and hands their inserts to the liar. The
+//!   defence: a peer within `peers::NEAR_EQUAL` of a node does not deny its sinkhood.
+//!
 //! And two passive observers on each fetch's messages ([`observe`], with
 //! [`SimConfig::observe`](super::SimConfig::observe)): a neighbour guessing from max HTL
 //! who started a request, and request-id traceback.
@@ -49,6 +59,7 @@ use crate::id::PeerId;
 use crate::id::RequestId;
 use crate::location::Location;
 use crate::routing::htl::MAX_HTL;
+use crate::routing::peers::MAX_FOAF;
 use crate::routing::swap::Reveal;
 use crate::wire::message::Message;
 
@@ -72,6 +83,10 @@ pub enum AttackKind {
     Silent,
     /// Silent, and reconnect to the fetching node before each fetch.
     Reconnector,
+    /// Silent, and advertise neighbours spread evenly round the circle.
+    FoafLiar,
+    /// A black hole that claims to each peer a location right next to that peer's.
+    LocationLiar,
 }
 
 /// An attack: what, and which fraction of the nodes do it.
@@ -91,7 +106,10 @@ pub enum AttackParseError {
     #[error("expected NAME:FRACTION (e.g. blackhole:0.2), got {0:?}")]
     Form(String),
     /// Unknown attack name.
-    #[error("unknown attack {0:?}; known: blackhole, forger, pitchblack, eclipse, timing-prober, silent, reconnector")]
+    #[error(
+        "unknown attack {0:?}; known: blackhole, forger, pitchblack, eclipse, timing-prober, silent, reconnector, \
+         foaf-liar, location-liar, flusher"
+    )]
     Name(String),
     /// The fraction is not a number in [0, 1].
     #[error("attack fraction must be a number in [0, 1], got {0:?}")]
@@ -111,6 +129,8 @@ impl FromStr for Attack {
             "timing-prober" => AttackKind::TimingProber,
             "silent" => AttackKind::Silent,
             "reconnector" => AttackKind::Reconnector,
+            "foaf-liar" => AttackKind::FoafLiar,
+            "location-liar" => AttackKind::LocationLiar,
             _ => return Err(AttackParseError::Name(name.to_string())),
         };
         let fraction: f64 = frac.parse().map_err(|_| AttackParseError::Fraction(frac.to_string()))?;
@@ -131,6 +151,8 @@ impl fmt::Display for AttackKind {
             AttackKind::TimingProber => "timing-prober",
             AttackKind::Silent => "silent",
             AttackKind::Reconnector => "reconnector",
+            AttackKind::FoafLiar => "foaf-liar",
+            AttackKind::LocationLiar => "location-liar",
         })
     }
 }
@@ -156,6 +178,28 @@ pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rn
                 let mut prober = Prober::default();
                 net.set_filter(i, Box::new(move |peer, msg| prober.filter(&mut own, peer, msg)));
             }
+            AttackKind::FoafLiar => {
+                let rotation: u64 = rng.gen();
+                let step = u64::MAX / MAX_FOAF as u64;
+                let even: Vec<Location> =
+                    (0..MAX_FOAF as u64).map(|k| Location(rotation.wrapping_add(k.wrapping_mul(step)))).collect();
+                net.set_filter(
+                    i,
+                    Box::new(move |peer, msg| match msg {
+                        Message::LocationUpdate { location, .. } => {
+                            Some(Message::LocationUpdate { location, neighbours: even.clone() })
+                        }
+                        other => silent(peer, other),
+                    }),
+                );
+                readvertise(net, i);
+            }
+            AttackKind::LocationLiar => {
+                // One step past the peer: closer to every key on that side than the peer is.
+                net.set_claim(i, Box::new(|theirs: Location| Location(theirs.0.wrapping_add(1))));
+                net.set_filter(i, Box::new(black_hole));
+                readvertise(net, i);
+            }
             AttackKind::Forger => {
                 let mut bytes = vec![0u8; CHK_BLOCK_LEN];
                 rng.fill(&mut bytes[..]);
@@ -165,6 +209,14 @@ pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rn
             }
         }
     }
+}
+
+/// Makes node `i` advertise its location again, now through its lies (the first
+/// advertisements went out honestly when the network was built).
+fn readvertise(net: &mut Network, i: usize) {
+    let (now, here) = (net.now(), net.node(i).location());
+    net.node_mut(i).set_location(now, here);
+    net.flush(i);
 }
 
 /// How far from the target a Pitch Black attacker's claimed locations fall (fraction of

@@ -156,6 +156,9 @@ pub struct SimConfig {
     /// at relays; DataNotFound to an insert refused as a lie) and the Pitch Black swap
     /// checks. Off: trust every DataNotFound (Hyphanet's rule) and accept any swap reveal.
     pub defences: bool,
+    /// With `defences` on, these ones off: what one defence buys against its adversary
+    /// while the others stay (`--no-defence` turns them all off at once).
+    pub without: Vec<Defence>,
     /// After measuring, stop the attack (attackers turn honest) and run this many more
     /// swap rounds, then measure again on fresh documents: how fast the network recovers.
     pub recovery_rounds: usize,
@@ -200,6 +203,7 @@ impl Default for SimConfig {
             store_blocks: None,
             max_htl: crate::routing::htl::MAX_HTL,
             defences: true,
+            without: Vec::new(),
             absent_requests: 0,
             recovery_rounds: 0,
             reset_probability: 0.0,
@@ -258,10 +262,58 @@ impl SimConfig {
             Strategy::RandomWalk => NodeConfig { strategy: RoutingStrategy::RandomWalk, ..c },
             Strategy::Pamphlet | Strategy::Flooding | Strategy::Chord => c,
         };
-        if self.defences {
-            c
-        } else {
-            c.without_defences()
+        if !self.defences {
+            return c.without_defences();
         }
+        self.without.iter().fold(c, |c, d| d.switch_off(c))
+    }
+}
+
+/// One of pamphlet's defences, to switch off alone (`SimConfig::without`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Defence {
+    /// FOAF plausibility and evenness, location-change rate limit, near-equal locations
+    /// not denying sinkhood (`NodeConfig::check_claims`).
+    Claims,
+    /// A hop waits at most half of what is left, and a silent peer is backed off like a
+    /// forger (`hop_share`, `penalise_silence`).
+    Silence,
+    /// HTL-0 inserts refused (`refuse_zero_htl_inserts`).
+    ZeroHtl,
+    /// The per-peer store-write budget (`store_budget`).
+    StoreBudget,
+    /// The cap on what one not-found answer may cost (`not_found_cap`).
+    NotFoundCap,
+}
+
+impl Defence {
+    fn switch_off(self, c: NodeConfig) -> NodeConfig {
+        match self {
+            Defence::Claims => NodeConfig { check_claims: false, ..c },
+            Defence::Silence => NodeConfig { hop_share: 1, penalise_silence: false, ..c },
+            Defence::ZeroHtl => NodeConfig { refuse_zero_htl_inserts: false, ..c },
+            Defence::StoreBudget => NodeConfig { store_budget: None, ..c },
+            Defence::NotFoundCap => NodeConfig { not_found_cap: crate::id::Htl::MAX, ..c },
+        }
+    }
+}
+
+impl std::str::FromStr for Defence {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "claims" => Defence::Claims,
+            "silence" => Defence::Silence,
+            "zero-htl" => Defence::ZeroHtl,
+            "store-budget" => Defence::StoreBudget,
+            "not-found-cap" => Defence::NotFoundCap,
+            _ => {
+                return Err(format!(
+                    "unknown defence {s:?}; known: claims, silence, zero-htl, store-budget, not-found-cap"
+                ))
+            }
+        })
     }
 }

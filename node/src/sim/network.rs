@@ -39,6 +39,11 @@ use crate::wire::message::Message;
 /// Rewrites (or drops, with `None`) a node's outgoing message to the given peer.
 pub type Filter = Box<dyn FnMut(PeerId, Message) -> Option<Message>>;
 
+/// A lie about a node's own location ([`Network::set_claim`]): given the location of the
+/// peer a `LocationUpdate` goes to, the location the node claims to it. Applied before the
+/// node's [`Filter`].
+pub type Claim = Box<dyn FnMut(Location) -> Location>;
+
 /// A black hole, as a [`Filter`] body: never forwards a request or insert, and turns every
 /// answer it would give (Accepted, a found block, RouteNotFound, InsertReply) into
 /// `DataNotFound { htl: 0 }`, the lie that ends a request at once. The simulator's
@@ -111,6 +116,7 @@ pub struct Network {
     rng: ChaCha8Rng,
     nodes: Vec<Node<MemoryStore>>,
     filters: BTreeMap<usize, Filter>,
+    claims: BTreeMap<usize, Claim>,
     /// Pending deliveries by (arrival time, sequence number).
     queue: BTreeMap<(Instant, u64), (usize, usize, Message)>,
     seq: u64,
@@ -149,6 +155,7 @@ impl Network {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6E65_7477_6F72_6B21),
             nodes: Vec::new(),
             filters: BTreeMap::new(),
+            claims: BTreeMap::new(),
             queue: BTreeMap::new(),
             seq: 0,
             wakeups: BinaryHeap::new(),
@@ -267,9 +274,16 @@ impl Network {
         self.filters.insert(node, filter);
     }
 
-    /// Removes `node`'s filter (the node behaves honestly again).
+    /// Removes `node`'s filter and claim (the node behaves honestly again).
     pub fn clear_filter(&mut self, node: usize) {
         self.filters.remove(&node);
+        self.claims.remove(&node);
+    }
+
+    /// Makes `node` claim, in every `LocationUpdate` it sends, the location `claim` gives
+    /// for the receiving peer's location (a location liar).
+    pub fn set_claim(&mut self, node: usize, claim: Claim) {
+        self.claims.insert(node, claim);
     }
 
     /// Node `i`.
@@ -348,7 +362,10 @@ impl Network {
 
     /// Drains node `i`'s outputs into the queue and its event list.
     pub fn flush(&mut self, i: usize) {
-        while let Some((peer, msg)) = self.nodes[i].poll_transmit() {
+        while let Some((peer, mut msg)) = self.nodes[i].poll_transmit() {
+            if let (Some(claim), Message::LocationUpdate { location, .. }) = (self.claims.get_mut(&i), &mut msg) {
+                *location = claim(self.nodes[peer.0 as usize].location());
+            }
             let msg = match self.filters.get_mut(&i) {
                 Some(f) => f(peer, msg),
                 None => Some(msg),

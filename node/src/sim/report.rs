@@ -91,6 +91,15 @@ pub struct Report {
     pub recovery_success_rate: Option<f64>,
     /// Location KS distance after the recovery rounds.
     pub recovery_location_ks: Option<f64>,
+    /// Cache flushing (with `junk_inserts`): the mean number of nodes holding each measured
+    /// document in their store area (not the cache) before the junk, and after it (`None`:
+    /// no junk). What a flusher evicts from the sinks shows here, even when cached copies
+    /// elsewhere still answer the fetches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_copies_before_junk: Option<f64>,
+    /// See `store_copies_before_junk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_copies_after_junk: Option<f64>,
     /// Mean bytes of blocks held per node at the end.
     pub stored_bytes_per_node: f64,
     /// Virtual time the run took, in seconds.
@@ -183,6 +192,8 @@ pub(crate) struct ReportBuilder {
     pub(crate) ids_on_two_links: u64,
     /// Success rate and location KS distance after the recovery rounds.
     pub(crate) recovery: Option<(f64, f64)>,
+    /// Mean store-area copies per document before and after the junk inserts.
+    pub(crate) store_copies: Option<(f64, f64)>,
     /// Bytes of blocks held by all nodes after the measured fetches.
     pub(crate) stored_bytes: u64,
     /// Virtual time the run took, in seconds.
@@ -234,6 +245,8 @@ impl ReportBuilder {
             htl_guesses: self.htl_guesses,
             ids_on_two_links: self.ids_on_two_links,
             recovery_success_rate: self.recovery.map(|(rate, _)| rate),
+            store_copies_before_junk: self.store_copies.map(|(before, _)| before),
+            store_copies_after_junk: self.store_copies.map(|(_, after)| after),
             recovery_location_ks: self.recovery.map(|(_, ks)| ks),
             stored_bytes_per_node: self.stored_bytes as f64 / nodes,
             virtual_seconds: self.virtual_seconds,

@@ -17,6 +17,7 @@ use super::network::Network;
 use super::topology::Topology;
 use super::{attack, settle, Phase, Sim, SimError, OP_STEPS};
 use crate::node::Event;
+use crate::store::Area;
 
 /// Every document a run inserts, encoded once.
 pub(crate) struct Documents {
@@ -70,7 +71,8 @@ impl Sim<'_> {
     }
 
     /// Cache flushing (with `junk_inserts`): every document is fetched once (so it is
-    /// cached along its paths), then the junk is inserted from random nodes.
+    /// cached along its paths, and recently requested), then the junk is inserted from
+    /// random nodes.
     pub(super) fn flush_caches(&mut self, docs: &Documents) -> Result<(), SimError> {
         if docs.junk.is_empty() {
             return Ok(());
@@ -81,13 +83,30 @@ impl Sim<'_> {
             settle(&mut self.net, OP_STEPS, Phase::Warm(d))?;
             self.net.take_events(from);
         }
+        let before = self.store_copies(docs);
         for (j, block) in docs.junk.iter().enumerate() {
             let from = self.rng.gen_range(0..self.net.len());
             self.net.insert(from, block.clone());
             settle(&mut self.net, OP_STEPS, Phase::Junk(j))?;
             self.net.take_events(from);
         }
+        self.report.store_copies = Some((before, self.store_copies(docs)));
         Ok(())
+    }
+
+    /// The mean number of nodes holding each measured document in their store area.
+    fn store_copies(&self, docs: &Documents) -> f64 {
+        let copies: usize = docs
+            .measured
+            .iter()
+            .map(|block| {
+                let key = block.routing_key();
+                (0..self.net.len())
+                    .filter(|&i| self.net.node(i).store().area_of(BlockKind::Chk, &key) == Some(Area::Store))
+                    .count()
+            })
+            .sum();
+        copies as f64 / docs.measured.len().max(1) as f64
     }
 
     /// The measured fetches: `requests` fetches of the documents in turn, each from a
