@@ -515,6 +515,16 @@ impl<S: BlockStore> Node<S> {
 
     fn on_insert_request(&mut self, now: Instant, peer: PeerId, id: RequestId, htl: Htl, block: Block) {
         self.stats.inserts_received += 1;
+        if htl == 0 && self.config.refuse_zero_htl_inserts {
+            // Honest nodes never send an insert with no hops left: only a flusher does, to
+            // write junk into our store area without it travelling further.
+            self.stats.zero_htl_inserts += 1;
+            self.peers.penalise_forgery(peer, now);
+            return;
+        }
+        // The per-peer load limit comes before the check of the block: an SSK's is a
+        // signature verification, which a peer past its limit must not make us spend.
+        let Some(link) = self.accept(peer, id) else { return };
         let key = block.routing_key();
         if !verifies_derived(&block, &key) {
             // Only a malicious peer sends an unverifiable insert (honest nodes verify before
@@ -523,14 +533,6 @@ impl<S: BlockStore> Node<S> {
             self.peers.penalise_forgery(peer, now);
             return;
         }
-        if htl == 0 && self.config.refuse_zero_htl_inserts {
-            // Honest nodes never send an insert with no hops left: only a flusher does, to
-            // write junk into our store area without it travelling further.
-            self.stats.zero_htl_inserts += 1;
-            self.peers.penalise_forgery(peer, now);
-            return;
-        }
-        let Some(link) = self.accept(peer, id) else { return };
         let kind = block.kind();
         if let Some(existing) = self.store.get(kind, &key) {
             if existing == block {

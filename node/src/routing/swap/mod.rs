@@ -165,7 +165,20 @@ struct Relay {
     id: RequestId,
     deadline: Instant,
     reveals: u8,
+    /// This is the side the walk came from (each relayed walk has one such entry, keyed
+    /// by the upstream peer): what [`MAX_RELAYS_PER_PEER`] counts.
+    upstream: bool,
 }
+
+/// The most relayed walks in all ([`Swapper::relays`]): bounds the table's memory.
+pub const MAX_RELAYS: usize = 1024;
+
+/// The most walks one peer may have relayed through this node at once. Far above what an
+/// honest friend needs (each node starts one swap at a time, and a friend relays others'
+/// walks at the same low rate), and far below [`MAX_RELAYS`], so one friend sending walk
+/// after walk can neither fill the table nor, past it, make every further walk end here
+/// and hold this node's one swap session: its extra walks are rejected.
+pub const MAX_RELAYS_PER_PEER: usize = 64;
 
 /// One node's swapping state.
 #[derive(Debug)]
@@ -257,13 +270,21 @@ impl Swapper {
         peers: &[PeerId],
         out: &mut Vec<(PeerId, Message)>,
     ) {
-        // Relaying is bounded; past the bound this node ends the walk itself.
-        let step = if self.relays.len() < 2 * 1024 { walk_step(rng, htl, from, peers) } else { None };
+        // Relaying is bounded per peer (past it the walk is refused) and in all (past it
+        // this node ends the walk itself).
+        let step = walk_step(rng, htl, from, peers);
+        if step.is_some()
+            && self.relays.iter().filter(|(k, r)| k.0 == from && r.upstream).count() >= MAX_RELAYS_PER_PEER
+        {
+            out.push((from, Message::SwapRejected { id }));
+            return;
+        }
+        let step = step.filter(|_| self.relays.len() < 2 * MAX_RELAYS);
         if let Some((next, left)) = step {
             let out_id = rng.gen();
             let deadline = now + self.config.timeout;
-            self.relays.insert((from, id), Relay { peer: next, id: out_id, deadline, reveals: 0 });
-            self.relays.insert((next, out_id), Relay { peer: from, id, deadline, reveals: 0 });
+            self.relays.insert((from, id), Relay { peer: next, id: out_id, deadline, reveals: 0, upstream: true });
+            self.relays.insert((next, out_id), Relay { peer: from, id, deadline, reveals: 0, upstream: false });
             out.push((next, Message::SwapRequest { id: out_id, htl: left, commitment }));
             return;
         }

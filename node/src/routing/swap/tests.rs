@@ -281,3 +281,28 @@ fn plausibility_rejects_far_claimed_neighbours() {
     }));
     assert!(!plausible(&Reveal { location: loc(0.5), neighbours: vec![], age: 0, random: [0; 32] }));
 }
+
+/// Issue 14, item 9: one friend sending walk after walk. Before the per-peer quota, 1,024
+/// of them filled the relay table, the next one ended here and took the one swap session,
+/// and an honest friend's walk was then turned away. Now the flooder's walks past
+/// [`MAX_RELAYS_PER_PEER`] are rejected, and the honest walk is relayed.
+#[test]
+fn one_friend_cannot_fill_the_relay_table_or_take_the_session() {
+    let t = now();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let (flooder, honest, other) = (PeerId(1), PeerId(2), PeerId(3));
+    let peers = [flooder, honest, other];
+    let mut r = Swapper::new(SwapConfig::default());
+    let mut out = Vec::new();
+    for id in 0..(MAX_RELAYS as u64 + 100) {
+        r.on_request(t, &mut rng, (flooder, id), 5, [1; 32], (loc(0.5), vec![]), &peers, &mut out);
+    }
+    assert_eq!(r.relays(), MAX_RELAYS_PER_PEER);
+    assert!(!r.busy(), "no flooder walk ended here");
+    let rejected = out.iter().filter(|(to, m)| *to == flooder && matches!(m, Message::SwapRejected { .. })).count();
+    assert_eq!(rejected, MAX_RELAYS + 100 - MAX_RELAYS_PER_PEER);
+    out.clear();
+    r.on_request(t, &mut rng, (honest, 7), 5, [2; 32], (loc(0.5), vec![]), &peers, &mut out);
+    assert!(matches!(out.as_slice(), [(to, Message::SwapRequest { .. })] if *to != honest), "{out:?}");
+    assert_eq!(r.relays(), MAX_RELAYS_PER_PEER + 1);
+}
