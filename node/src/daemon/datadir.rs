@@ -13,7 +13,7 @@ use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::link::{NodeRef, PublicKey, StaticKeypair};
+use crate::link::{NodeRef, PeerAddr, PublicKey, StaticKeypair};
 use crate::location::Location;
 use crate::node::NodeSecret;
 use zeroize::Zeroize;
@@ -177,6 +177,93 @@ pub fn append_friend(path: &Path, friend: &NodeRef) -> Result<(), DataDirError> 
     writeln!(f, "{friend}").and_then(|()| f.sync_all()).map_err(io(path))
 }
 
+/// Rewrites the friends file line by line: each line holding a reference is passed to
+/// `edit` (with its parsed reference), which returns the line to keep (`None` drops it).
+/// Comments and blank lines stay. Atomic (temp file + rename, 0600).
+fn edit_friends(path: &Path, mut edit: impl FnMut(&NodeRef) -> Option<String>) -> Result<(), DataDirError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let kept = match trimmed.parse::<NodeRef>() {
+            Ok(r) if !trimmed.starts_with('#') => edit(&r),
+            _ => Some(line.to_owned()),
+        };
+        if let Some(l) = kept {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    write_private(path, out.as_bytes())
+}
+
+/// Replaces the friend's line with `friend` (its newer reference), or appends it.
+pub fn replace_friend(path: &Path, friend: &NodeRef) -> Result<(), DataDirError> {
+    let mut found = false;
+    edit_friends(path, |r| {
+        if r.key == friend.key {
+            found = true;
+            Some(friend.to_string())
+        } else {
+            Some(r.to_string())
+        }
+    })?;
+    if !found {
+        append_friend(path, friend)?;
+    }
+    Ok(())
+}
+
+/// Drops the friend with `key` from the friends file; whether it was there.
+pub fn remove_friend(path: &Path, key: &PublicKey) -> Result<bool, DataDirError> {
+    let mut found = false;
+    edit_friends(path, |r| {
+        if &r.key == key {
+            found = true;
+            None
+        } else {
+            Some(r.to_string())
+        }
+    })?;
+    Ok(found)
+}
+
+/// The addresses this node last signed, and the sequence number it signed them with:
+/// `DIR/advertised.toml`. Kept so a restart with the same addresses keeps the sequence
+/// (friends then see the same record, not a new one) and a restart with new ones bumps it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvertisedFile {
+    seq: u64,
+    addresses: Vec<String>,
+}
+
+/// The sequence number to sign `addresses` with: the stored one if they are what was
+/// signed last, else one more (1 the first time), saved before it is used so a crash
+/// never reuses a sequence number for other addresses.
+pub fn advertised_seq(path: &Path, addresses: &[PeerAddr]) -> Result<u64, DataDirError> {
+    let texts: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+    let damaged = |what: String| DataDirError::Damaged { path: path.display().to_string(), what };
+    let seq = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let f: AdvertisedFile = toml::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+            if f.addresses == texts {
+                return Ok(f.seq);
+            }
+            f.seq.checked_add(1).ok_or_else(|| damaged("sequence number exhausted".into()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
+        Err(e) => return Err(io(path)(e)),
+    };
+    let body = toml::to_string(&AdvertisedFile { seq, addresses: texts }).map_err(|e| damaged(e.to_string()))?;
+    write_private(path, body.as_bytes())?;
+    Ok(seq)
+}
+
 /// Routing state that survives restarts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeState {
@@ -280,6 +367,41 @@ pub fn load_or_create_token(path: &Path) -> Result<String, DataDirError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn friends_are_replaced_and_removed_in_place_keeping_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("friends");
+        let a = StaticKeypair::generate().unwrap();
+        let b = StaticKeypair::generate().unwrap();
+        let ra = NodeRef::v1("127.0.0.1:1".parse().unwrap(), *a.public());
+        let rb = NodeRef::v1("127.0.0.1:2".parse().unwrap(), *b.public());
+        std::fs::write(&p, format!("# my friends\n{ra}\n\n{rb}\n")).unwrap();
+        let moved = NodeRef::signed(&a, vec!["10.231.0.3:1".parse().unwrap()], 2).unwrap();
+        replace_friend(&p, &moved).unwrap();
+        assert_eq!(load_friends(&p).unwrap(), vec![moved.clone(), rb.clone()]);
+        assert!(std::fs::read_to_string(&p).unwrap().starts_with("# my friends\n"));
+        assert!(remove_friend(&p, &rb.key).unwrap());
+        assert!(!remove_friend(&p, &rb.key).unwrap(), "gone already");
+        assert_eq!(load_friends(&p).unwrap(), vec![moved]);
+        // Replacing a friend not in the file appends it.
+        replace_friend(&p, &rb).unwrap();
+        assert_eq!(load_friends(&p).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_advertised_sequence_moves_only_when_the_addresses_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("advertised.toml");
+        let a: Vec<PeerAddr> = vec!["10.231.0.1:4000".parse().unwrap()];
+        let b: Vec<PeerAddr> = vec!["10.231.0.2:4000".parse().unwrap(), "n.example.org:4000".parse().unwrap()];
+        assert_eq!(advertised_seq(&p, &a).unwrap(), 1);
+        assert_eq!(advertised_seq(&p, &a).unwrap(), 1, "same addresses, same record");
+        assert_eq!(advertised_seq(&p, &b).unwrap(), 2);
+        assert_eq!(advertised_seq(&p, &a).unwrap(), 3, "going back is a change too");
+        std::fs::write(&p, "seq = \"x\"\n").unwrap();
+        assert!(matches!(advertised_seq(&p, &a), Err(DataDirError::Damaged { .. })));
+    }
 
     #[test]
     fn state_round_trips_full_u64_range() {
