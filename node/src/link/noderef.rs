@@ -303,3 +303,33 @@ mod tests {
         assert_eq!(rechecksummed("pamphlet-noderef:v2:a:b").parse::<NodeRef>(), Err(NodeRefError::MissingField));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,300}") {
+            let _ = text.parse::<NodeRef>();
+        }
+
+        #[test]
+        fn mangled_references_never_panic_and_what_parses_round_trips(
+            cut in 0usize..400, insert in "[:,\\[\\]0-9a-zA-Z._-]{0,12}", at in 0usize..400,
+        ) {
+            let kp = StaticKeypair::from_secret([3; 32]).unwrap();
+            let addrs = vec!["10.231.0.1:4000".parse().unwrap(), "[2001:db8::1]:9".parse().unwrap()];
+            let text = NodeRef::signed(&kp, addrs, 4).unwrap().to_string();
+            let mut t = text[..cut.min(text.len())].to_owned();
+            let at = at.min(t.len());
+            t.insert_str(at, &insert);
+            if let Ok(r) = t.parse::<NodeRef>() {
+                prop_assert_eq!(r.to_string().parse::<NodeRef>().unwrap(), r);
+            }
+        }
+    }
+}
