@@ -99,6 +99,7 @@ pub(crate) fn add_friend(dir: &Path, text: &str, json_out: bool) -> Result<()> {
 /// The friends of a stopped node, from its friends file, in the API's shape.
 fn friends_from_file(dir: &Path) -> Result<Vec<Value>> {
     let friends = datadir::load_friends(&dir.join("friends"))?;
+    let seen = datadir::load_seen(&dir.join("friends.seen"))?;
     Ok(friends
         .iter()
         .map(|f| {
@@ -109,6 +110,7 @@ fn friends_from_file(dir: &Path) -> Result<Vec<Value>> {
                 "addresses": f.addresses().iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "seq": f.record().seq(),
                 "state": "node not running",
+                "last_seen": seen.get(&f.key),
             })
         })
         .collect())
@@ -151,7 +153,7 @@ pub(crate) fn friends(dir: &Path, json_out: bool) -> Result<()> {
             "connected" => format!("connected since {}", ago(since)),
             "connecting" => format!("connecting since {} (last seen {})", ago(since), ago(f["last_seen"].as_u64())),
             "never connected" => format!("never connected (trying since {})", ago(since)),
-            other => other.to_owned(),
+            other => format!("{other} (last seen {})", ago(f["last_seen"].as_u64())),
         };
         println!("{}  peer {}  {state}", &key[..key.len().min(8)], f["peer"].as_str().unwrap_or("?"));
         let addresses: Vec<&str> = f["addresses"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();

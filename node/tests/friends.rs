@@ -178,6 +178,17 @@ async fn a_friend_that_moved_and_restarted_is_found_again_without_a_new_referenc
     let saved = datadir::load_friends(&da.join("friends")).unwrap();
     assert_eq!(saved, vec![b.noderef()], "A persisted B's signed record");
     assert_eq!(saved[0].record().seq(), 2);
+    let b_key = b.noderef().key;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+
+    // A clean stop remembers when B was last seen, so after a restart B is "connecting",
+    // not "never connected", until the link is back.
+    let seen = datadir::load_seen(&da.join("friends.seen")).unwrap();
+    assert!(seen.contains_key(&b_key), "{seen:?}");
+    let a = Daemon::start(&da).await.unwrap();
+    let f = a.handle().friends().remove(0);
+    assert_eq!(f.last_seen, seen.get(&b_key).copied());
+    assert_ne!(f.state, "never connected");
+    a.shutdown().await.unwrap();
 }

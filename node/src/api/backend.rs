@@ -34,12 +34,12 @@ pub struct FriendSnapshot {
     pub addresses: Vec<String>,
     /// The sequence number of its address record (0: a version-1 reference).
     pub seq: u64,
-    /// `connected`, `connecting` (tried, no link yet or any more) or `never connected`
-    /// (since this node started).
+    /// `connected`, `connecting` (was connected at `last_seen`; no link now) or `never
+    /// connected` (as far as the data directory remembers).
     pub state: String,
     /// Since when (Unix seconds) the link is up, or this node has been trying.
     pub since: Option<u64>,
-    /// When (Unix seconds) a link to it was last up, since this node started.
+    /// When (Unix seconds) a link to it was last up (remembered across clean restarts).
     pub last_seen: Option<u64>,
     /// Why the last dial failed, for people.
     pub last_error: Option<String>,

@@ -63,7 +63,8 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
 
 /// Files of the data directory that hold secrets (or, for `friends`, who your friends
 /// are): owner-only, whoever created them.
-pub const SECRET_FILES: [&str; 5] = ["identity.key", "api.token", "state.toml", "friends", "store/store.header"];
+pub const SECRET_FILES: [&str; 6] =
+    ["identity.key", "api.token", "state.toml", "friends", "friends.seen", "store/store.header"];
 
 /// Makes `dir` owner-only (0700) and every file of [`SECRET_FILES`] in it owner-only
 /// (0600), at every start: a directory that existed before pamphlet (created 0755 by a
@@ -232,6 +233,31 @@ pub fn remove_friend(path: &Path, key: &PublicKey) -> Result<bool, DataDirError>
     Ok(found)
 }
 
+/// Reads `DIR/friends.seen`: when a link to each friend was last up, one `KEY UNIXSECS`
+/// line each (written at every clean stop). Missing: nothing known. A line that does not
+/// parse is skipped: this is status, not state a node needs to run.
+pub fn load_seen(path: &Path) -> Result<std::collections::HashMap<PublicKey, u64>, DataDirError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (key, t) = l.trim().split_once(' ')?;
+            let key: [u8; 32] = URL_SAFE_NO_PAD.decode(key).ok()?.try_into().ok()?;
+            Some((PublicKey(key), t.parse().ok()?))
+        })
+        .collect())
+}
+
+/// Writes `DIR/friends.seen` (see [`load_seen`]).
+pub fn save_seen(path: &Path, seen: &[(PublicKey, u64)]) -> Result<(), DataDirError> {
+    let text: String = seen.iter().map(|(k, t)| format!("{} {t}\n", k.to_base64())).collect();
+    write_private(path, text.as_bytes())
+}
+
 /// The addresses this node last signed, and the sequence number it signed them with:
 /// `DIR/advertised.toml`. Kept so a restart with the same addresses keeps the sequence
 /// (friends then see the same record, not a new one) and a restart with new ones bumps it.
@@ -387,6 +413,19 @@ mod tests {
         // Replacing a friend not in the file appends it.
         replace_friend(&p, &rb).unwrap();
         assert_eq!(load_friends(&p).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn last_seen_times_round_trip_and_bad_lines_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("friends.seen");
+        assert!(load_seen(&p).unwrap().is_empty());
+        let (a, b) = (PublicKey([1; 32]), PublicKey([2; 32]));
+        save_seen(&p, &[(a, 100), (b, u64::MAX)]).unwrap();
+        let seen = load_seen(&p).unwrap();
+        assert_eq!((seen[&a], seen[&b]), (100, u64::MAX));
+        std::fs::write(&p, format!("garbage\n{} x\n{} 7\n", a.to_base64(), b.to_base64())).unwrap();
+        assert_eq!(load_seen(&p).unwrap().into_iter().collect::<Vec<_>>(), vec![(b, 7)]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! DIR/identity.key   the static X25519 key (0600)
 //! DIR/friends        friends' node references, one per line (a friend's line is replaced
 //!                    when it sends a newer signed address record)
+//! DIR/friends.seen  when a link to each friend was last up (0600; written at a clean stop)
 //! DIR/advertised.toml the addresses this node last signed and their sequence number
 //! DIR/state.toml     location and swap age (0600; a `seed` line from older versions is ignored)
 //! DIR/link.secret    the secret behind the HTL coins of every link, created once (0600)
@@ -342,6 +343,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let friends_lock = Arc::new(std::sync::Mutex::new(()));
         let mut tconfig = TransportConfig::new(config.listen, keypair);
         tconfig.friends = datadir::load_friends(&friends_file)?;
+        tconfig.last_seen = datadir::load_seen(&dir.join("friends.seen"))?;
         tconfig.on_friend_update = Some(save_updated_friends(friends_file.clone(), Arc::clone(&friends_lock)));
         let (transport, events) = Transport::start(tconfig)
             .await
@@ -457,6 +459,9 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             .await
             .ok_or(DaemonError::NodeTask("failed (see the log); the store recovers at the next start"))?;
         self.transport.shutdown().await;
+        let seen: Vec<_> =
+            self.transport.friends().iter().filter_map(|f| Some((f.noderef.key, f.last_seen?))).collect();
+        datadir::save_seen(&self.dir.join("friends.seen"), &seen)?;
         let state_path = self.dir.join("state.toml");
         let mut state = datadir::load_or_create_state(&state_path)?;
         state.location = node.location().0;

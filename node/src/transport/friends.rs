@@ -127,7 +127,8 @@ pub struct FriendInfo {
     pub connected_since: Option<u64>,
     /// Since when (Unix seconds) this node has been trying to reach it without a link.
     pub connecting_since: Option<u64>,
-    /// When (Unix seconds) a link to it was last up, since this node started.
+    /// When (Unix seconds) a link to it was last up (`None`: never, as far as this data
+    /// directory remembers).
     pub last_seen: Option<u64>,
     /// Why the last dial failed (cleared when a link comes up).
     pub last_error: Option<DialFailure>,

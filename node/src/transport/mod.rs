@@ -77,6 +77,9 @@ pub struct TransportConfig {
     pub keypair: StaticKeypair,
     /// Friends known at start.
     pub friends: Vec<NodeRef>,
+    /// When (Unix seconds) a link to each friend was last up, as saved at the last stop,
+    /// so `node friends` can tell "not yet reconnected" from "never connected".
+    pub last_seen: HashMap<PublicKey, u64>,
     /// Messages queued per link before `send` waits, for each of the link's two queues
     /// (one-frame messages, and longer ones).
     pub queue_capacity: usize,
@@ -120,6 +123,7 @@ impl TransportConfig {
             listen,
             keypair,
             friends: Vec::new(),
+            last_seen: HashMap::new(),
             queue_capacity: 64,
             event_capacity: 1024,
             keepalive: Duration::from_secs(20),
@@ -451,7 +455,9 @@ impl TransportHandle {
             }
             st.next_generation += 1;
             let dialer = st.next_generation;
-            st.friends.by_key.insert(friend.key, Friend::new(peer, friend.clone(), dialer));
+            let mut entry = Friend::new(peer, friend.clone(), dialer);
+            entry.last_seen = self.shared.config.last_seen.get(&friend.key).copied();
+            st.friends.by_key.insert(friend.key, entry);
             (st.dialers.entry(peer).or_default().clone(), dialer)
         };
         let key = friend.key;
