@@ -151,7 +151,6 @@ async fn a_friend_that_moved_and_restarted_is_found_again_without_a_new_referenc
     let (da, db) = (root.path().join("a"), root.path().join("b"));
     let turn = SETUP.lock().await;
     let (ra, rb) = (own(&da), own(&db));
-    assert_eq!(rb.record().seq(), 1);
     datadir::append_friend(&da.join("friends"), &rb).unwrap();
     datadir::append_friend(&db.join("friends"), &ra).unwrap();
     let a = Daemon::start(&da).await.unwrap();
@@ -168,7 +167,7 @@ async fn a_friend_that_moved_and_restarted_is_found_again_without_a_new_referenc
     config.advertise = vec![PeerAddr::Ip(moved)];
     config.save(&db.join("config.toml")).unwrap();
     let b = Daemon::start(&db).await.unwrap();
-    assert_eq!(b.noderef().record().seq(), 2, "a new advertise bumps the sequence");
+    assert!(b.noderef().record().seq() > rb.record().seq(), "a new advertise raises the sequence");
 
     // B dials A (whose address did not change) and sends its new record over the link.
     until("A learned B's new address", || {
@@ -177,7 +176,6 @@ async fn a_friend_that_moved_and_restarted_is_found_again_without_a_new_referenc
     .await;
     let saved = datadir::load_friends(&da.join("friends")).unwrap();
     assert_eq!(saved, vec![b.noderef()], "A persisted B's signed record");
-    assert_eq!(saved[0].record().seq(), 2);
     let b_key = b.noderef().key;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();

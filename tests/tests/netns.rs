@@ -214,7 +214,7 @@ fn friends_on_two_hosts_find_each_other_again_after_one_moves() {
     let f = wait_friend(&names[0], sa, "A reconnected to B at its new address", |f| {
         f["state"] == "connected" && f["addresses"] == serde_json::json!([adv_moved])
     });
-    assert_eq!(f["seq"], 2, "B's record after the move: {f}");
+    assert!(f["seq"].as_u64() > stale["seq"].as_u64(), "B's record after the move: {f}, before: {stale}");
     let saved = std::fs::read_to_string(da.join("friends")).unwrap();
     assert!(saved.contains(&adv_moved) && !saved.contains(&adv_b), "A persisted the new address: {saved}");
     let from_b = wait_friend(&names[1], sb, "B connected to A", |f| f["state"] == "connected");

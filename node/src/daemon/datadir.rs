@@ -269,9 +269,12 @@ struct AdvertisedFile {
 }
 
 /// The sequence number to sign `addresses` with: the stored one if they are what was
-/// signed last, else one more (1 the first time), saved before it is used so a crash
-/// never reuses a sequence number for other addresses.
-pub fn advertised_seq(path: &Path, addresses: &[PeerAddr]) -> Result<u64, DataDirError> {
+/// signed last, else the larger of one more and `now` (Unix seconds), saved before it is
+/// used so a crash never reuses a sequence number for other addresses. Starting from the
+/// clock rather than 1 means a node that lost this file (but kept its key) still signs
+/// records its friends take, since theirs came from an earlier second; one more than the
+/// stored number keeps it rising if the clock goes back.
+pub fn advertised_seq(path: &Path, addresses: &[PeerAddr], now: u64) -> Result<u64, DataDirError> {
     let texts: Vec<String> = addresses.iter().map(ToString::to_string).collect();
     let damaged = |what: String| DataDirError::Damaged { path: path.display().to_string(), what };
     let seq = match std::fs::read_to_string(path) {
@@ -280,9 +283,9 @@ pub fn advertised_seq(path: &Path, addresses: &[PeerAddr]) -> Result<u64, DataDi
             if f.addresses == texts {
                 return Ok(f.seq);
             }
-            f.seq.checked_add(1).ok_or_else(|| damaged("sequence number exhausted".into()))?
+            f.seq.checked_add(1).ok_or_else(|| damaged("sequence number exhausted".into()))?.max(now)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 1,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => now.max(1),
         Err(e) => return Err(io(path)(e)),
     };
     let body = toml::to_string(&AdvertisedFile { seq, addresses: texts }).map_err(|e| damaged(e.to_string()))?;
@@ -434,12 +437,16 @@ mod tests {
         let p = dir.path().join("advertised.toml");
         let a: Vec<PeerAddr> = vec!["10.231.0.1:4000".parse().unwrap()];
         let b: Vec<PeerAddr> = vec!["10.231.0.2:4000".parse().unwrap(), "n.example.org:4000".parse().unwrap()];
-        assert_eq!(advertised_seq(&p, &a).unwrap(), 1);
-        assert_eq!(advertised_seq(&p, &a).unwrap(), 1, "same addresses, same record");
-        assert_eq!(advertised_seq(&p, &b).unwrap(), 2);
-        assert_eq!(advertised_seq(&p, &a).unwrap(), 3, "going back is a change too");
+        assert_eq!(advertised_seq(&p, &a, 1000).unwrap(), 1000, "the first record starts at the clock");
+        assert_eq!(advertised_seq(&p, &a, 2000).unwrap(), 1000, "same addresses, same record");
+        assert_eq!(advertised_seq(&p, &b, 1000).unwrap(), 1001, "the clock went back: one more");
+        assert_eq!(advertised_seq(&p, &a, 5000).unwrap(), 5000, "going back is a change too");
+        // The file lost: the clock still puts the new record above what friends hold.
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(advertised_seq(&p, &b, 6000).unwrap(), 6000);
+        assert_eq!(advertised_seq(&dir.path().join("other"), &a, 0).unwrap(), 1, "never 0");
         std::fs::write(&p, "seq = \"x\"\n").unwrap();
-        assert!(matches!(advertised_seq(&p, &a), Err(DataDirError::Damaged { .. })));
+        assert!(matches!(advertised_seq(&p, &a, 1), Err(DataDirError::Damaged { .. })));
     }
 
     #[test]

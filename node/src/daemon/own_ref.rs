@@ -23,11 +23,13 @@ pub fn advertised_addresses(config: &Config, bound: SocketAddr) -> Vec<PeerAddr>
 }
 
 /// This node's reference, signed: its key, its advertised addresses and their sequence
-/// number (bumped and saved first if they changed since the last signature).
+/// number (raised, to at least the clock's Unix seconds, and saved first if they changed
+/// since the last signature).
 pub fn own_noderef(dir: &Path, config: &Config, bound: SocketAddr) -> Result<NodeRef, DaemonError> {
     let keypair = datadir::load_or_create_keypair(&dir.join("identity.key"))?;
     let addresses = advertised_addresses(config, bound);
-    let seq = datadir::advertised_seq(&dir.join("advertised.toml"), &addresses)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let seq = datadir::advertised_seq(&dir.join("advertised.toml"), &addresses, now)?;
     NodeRef::signed(&keypair, addresses, seq).map_err(|e| DaemonError::Advertise(e.to_string()))
 }
 
@@ -86,12 +88,12 @@ mod tests {
         let mut config = Config::default();
         let first = own_noderef(dir.path(), &config, bound).unwrap();
         assert_eq!(first.addresses(), &[PeerAddr::Ip(bound)], "no advertise: the listen address");
-        assert_eq!(first.record().seq(), 1);
+        assert!(first.record().seq() > 1_700_000_000, "starts at the clock");
         let again = own_noderef(dir.path(), &config, bound).unwrap();
         assert_eq!(again, first, "a restart with the same addresses hands out the same reference");
         config.advertise = vec!["10.231.0.1:4000".parse().unwrap()];
         let moved = own_noderef(dir.path(), &config, bound).unwrap();
-        assert_eq!(moved.record().seq(), 2);
+        assert!(moved.record().seq() > first.record().seq());
         assert_eq!(moved.to_string().parse::<NodeRef>().unwrap(), moved, "verifies");
         assert!(moved.record().supersedes(first.record()));
     }

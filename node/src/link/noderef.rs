@@ -89,7 +89,7 @@ impl NodeRef {
     /// A version-1 reference: one IP address, unsigned (tests, and friends' old
     /// references).
     pub fn v1(addr: SocketAddr, key: PublicKey) -> Self {
-        Self { key, record: AddressRecord::unsigned(PeerAddr::Ip(addr)) }
+        Self { key, record: AddressRecord::unsigned(addr) }
     }
 
     /// This node's own reference: `addresses` signed as sequence `seq`.

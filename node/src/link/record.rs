@@ -1,7 +1,7 @@
 //! Address records, pamphlet's version of Hyphanet's ARKs: the addresses a node can be
 //! dialled at, a sequence number, and the node's signature over both.
 //!
-//! A node signs a new record (sequence + 1) whenever its advertised addresses change, puts
+//! A node signs a new record (a higher sequence number) whenever its advertised addresses change, puts
 //! it in its node reference and sends it to every friend over their authenticated link
 //! (`Message::AddressRecord`). A friend replaces the addresses it keeps for the node only
 //! with a record of a **higher** sequence number that the node's own static key signed
@@ -94,9 +94,9 @@ fn signed_bytes(key: &PublicKey, seq: u64, addresses: &[PeerAddr]) -> Vec<u8> {
 }
 
 impl AddressRecord {
-    /// An unsigned record of one address: what a version-1 node reference carries.
-    pub fn unsigned(address: PeerAddr) -> Self {
-        Self { addresses: vec![address], seq: 0, signature: None }
+    /// An unsigned record of one IP address: what a version-1 node reference carries.
+    pub fn unsigned(address: std::net::SocketAddr) -> Self {
+        Self { addresses: vec![PeerAddr::Ip(address)], seq: 0, signature: None }
     }
 
     /// Signs `addresses` as version `seq` (at least 1) with the node's static key.
