@@ -190,3 +190,23 @@ async fn a_friend_that_moved_and_restarted_is_found_again_without_a_new_referenc
     assert_ne!(f.state, "never connected");
     a.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dialler_tries_each_address_in_turn_and_resolves_names() {
+    let ka = StaticKeypair::generate().unwrap();
+    let kb = StaticKeypair::generate().unwrap();
+    let kb_copy = StaticKeypair::from_secret(*kb.expose_secret()).unwrap();
+    let (ha, mut ea) = Transport::start(config(ka)).await.unwrap();
+    let (hb, mut eb) = Transport::start(config(kb)).await.unwrap();
+    tokio::spawn(async move { while ea.recv().await.is_some() {} });
+    tokio::spawn(async move { while eb.recv().await.is_some() {} });
+    // B knows A at a dead port, so only A's dial can bring the link up.
+    hb.add_friend(NodeRef::v1(free_loopback(), ha.public_key())).unwrap();
+    // A knows B at a dead port first, then by name: the name must be tried and resolved.
+    let port = hb.local_addr().port();
+    let addresses = vec![PeerAddr::Ip(free_loopback()), format!("localhost:{port}").parse().unwrap()];
+    ha.add_friend(NodeRef::signed(&kb_copy, addresses, 1).unwrap()).unwrap();
+    until("A linked through B's second address", || ha.connected_peers().len() == 1).await;
+    ha.shutdown().await;
+    hb.shutdown().await;
+}
