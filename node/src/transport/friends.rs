@@ -2,7 +2,7 @@
 //! record), how its link is doing (for `pamphlet node friends`), and what happens when it
 //! sends a new address record.
 //!
-//! A friend's addresses change only through [`FriendBook::offer_record`]: a record signed
+//! A friend's addresses change only through `FriendBook::offer_record`: a record signed
 //! by the friend's own static key with a sequence number higher than the one kept. A
 //! record arriving over the friend's authenticated link, or inside a newer reference
 //! added by hand, go the same way. Refusals (a stale or replayed sequence, a bad
