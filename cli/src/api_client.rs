@@ -158,6 +158,11 @@ impl ApiClient {
         Ok(self.check(req.send_bytes(body))?.into_json()?)
     }
 
+    /// `DELETE path`; JSON answer.
+    pub(crate) fn delete_json(&self, path: &str) -> Result<Value> {
+        Ok(self.check(self.request("DELETE", path).call())?.into_json()?)
+    }
+
     /// `POST path` with a JSON body; JSON answer.
     pub(crate) fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
         Ok(self.check(self.request("POST", path).send_json(body.clone()))?.into_json()?)

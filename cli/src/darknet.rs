@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use pamphlet_node::daemon::{self, datadir};
-use pamphlet_node::link::NodeRef;
 use pamphlet_node::sim::topology::Topology;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -208,15 +207,16 @@ fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         let state = datadir::NodeState { location: rng.gen(), swap_age: 0 };
         datadir::save_state(&d.join("state.toml"), &state)?;
         initial_locations.push(state.location().as_f64());
-        let kp = datadir::load_or_create_keypair(&d.join("identity.key"))?;
-        refs.push(NodeRef { addr: listen, key: *kp.public() });
+        // Signed, as `node noderef` would hand it out.
+        refs.push((listen, daemon::own_ref::own_noderef(d, &config, listen)?));
     }
     let edges = topology.edges();
     for &(a, b) in &edges {
-        datadir::append_friend(&dirs[a].join("friends"), &refs[b])?;
-        datadir::append_friend(&dirs[b].join("friends"), &refs[a])?;
+        datadir::append_friend(&dirs[a].join("friends"), &refs[b].1)?;
+        datadir::append_friend(&dirs[b].join("friends"), &refs[a].1)?;
     }
-    let nodes = dirs.iter().zip(&refs).map(|(d, r)| NodeEntry { dir: d.clone(), pid: 0, listen: r.addr }).collect();
+    let nodes =
+        dirs.iter().zip(&refs).map(|(d, (listen, _))| NodeEntry { dir: d.clone(), pid: 0, listen: *listen }).collect();
     let file = DarknetFile { nodes, edges, initial_locations };
     // Recorded before any start: a darknet cut short can be brought back or stopped whole.
     std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;

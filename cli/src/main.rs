@@ -19,6 +19,7 @@ mod darknet;
 mod demo;
 mod error;
 mod failure;
+mod friends_cmd;
 mod interrupt;
 mod keygen;
 mod node_cmd;

@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use pamphlet_node::daemon::{self, Daemon, StartOptions};
-use pamphlet_node::link::NodeRef;
+use anyhow::Result;
+use pamphlet_node::daemon::{self, own_ref, Daemon, StartOptions};
+use pamphlet_node::link::PeerAddr;
 
 use crate::api_client::ApiClient;
+use crate::friends_cmd;
 
 /// `pamphlet node`: the directory and a subcommand.
 #[derive(clap::Args, Debug)]
@@ -25,9 +26,15 @@ pub(crate) struct NodeArgs {
 pub(crate) enum NodeCommand {
     /// Create the data directory and its configuration (picking a free loopback port).
     Init {
-        /// Address friends connect to (default: 127.0.0.1 and a free port).
+        /// Address to listen on for friends (default: 127.0.0.1 and a free port; 0.0.0.0:PORT
+        /// for every interface).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// An address friends dial, put in your node reference: IP:PORT, [IPv6]:PORT or
+        /// HOST:PORT (resolved when they dial). Repeat for several (at most 8). Default: the
+        /// listen address.
+        #[arg(long, value_name = "ADDR")]
+        advertise: Vec<PeerAddr>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -41,12 +48,30 @@ pub(crate) enum NodeCommand {
         #[arg(long)]
         shrink_store: bool,
     },
-    /// Print this node's reference, to give to a friend.
+    /// Print this node's reference, to give to a friend (warns on stderr when it lists an
+    /// address nobody else can dial).
     Noderef,
-    /// Add a friend by its node reference (works while the node runs, too).
+    /// Add a friend by its node reference (works while the node runs, too). A friendship
+    /// works once both sides have added each other.
     AddFriend {
         /// The friend's reference, as `pamphlet node noderef` prints it.
         noderef: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List friends: each one's state (connected, connecting, never connected, and why the
+    /// last attempt failed), addresses and when it was last seen.
+    Friends {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a friend, named by its key (or the first 8 or more characters of it), its
+    /// peer id, or its reference.
+    RemoveFriend {
+        /// The friend, as `pamphlet node friends` shows it.
+        friend: String,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -63,9 +88,11 @@ impl NodeCommand {
     /// Whether JSON output was asked for.
     pub(crate) fn json(&self) -> bool {
         match self {
-            NodeCommand::Init { json, .. } | NodeCommand::AddFriend { json, .. } | NodeCommand::Status { json } => {
-                *json
-            }
+            NodeCommand::Init { json, .. }
+            | NodeCommand::AddFriend { json, .. }
+            | NodeCommand::Friends { json }
+            | NodeCommand::RemoveFriend { json, .. }
+            | NodeCommand::Status { json } => *json,
             NodeCommand::Run { .. } | NodeCommand::Noderef => false,
         }
     }
@@ -73,41 +100,30 @@ impl NodeCommand {
 
 pub(crate) fn run(dir: &Path, cmd: &NodeCommand) -> Result<()> {
     match cmd {
-        NodeCommand::Init { listen, json } => {
-            let config = daemon::init(dir, *listen)?;
+        NodeCommand::Init { listen, advertise, json } => {
+            let config = daemon::init_with(dir, *listen, advertise)?;
+            let advertised = own_ref::advertised_addresses(&config, config.listen);
+            let advertised: Vec<String> = advertised.iter().map(ToString::to_string).collect();
             if *json {
-                println!("{}", serde_json::json!({ "dir": dir, "listen": config.listen.to_string() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "dir": dir, "listen": config.listen.to_string(), "advertise": advertised })
+                );
             } else {
-                println!("initialised {} (friends connect to {})", dir.display(), config.listen);
+                println!(
+                    "initialised {} (listening on {}; friends dial {})",
+                    dir.display(),
+                    config.listen,
+                    advertised.join(", ")
+                );
             }
             Ok(())
         }
         NodeCommand::Run { shrink_store } => run_node(dir, *shrink_store),
-        NodeCommand::Noderef => {
-            let config = daemon::init(dir, None)?;
-            let kp = daemon::datadir::load_or_create_keypair(&dir.join("identity.key"))?;
-            println!("{}", NodeRef { addr: config.listen, key: *kp.public() });
-            Ok(())
-        }
-        NodeCommand::AddFriend { noderef, json } => {
-            let friend: NodeRef = noderef.trim().parse().context("that is not a valid node reference")?;
-            match ApiClient::for_dir(dir) {
-                // Running: the node connects at once and remembers the friend.
-                Ok(api) if api.get_json("/v1/status").is_ok() => {
-                    api.post_bytes("/v1/friends", &[], friend.to_string().as_bytes())?;
-                }
-                _ => {
-                    daemon::init(dir, None)?;
-                    daemon::datadir::append_friend(&dir.join("friends"), &friend)?;
-                }
-            }
-            if *json {
-                println!("{}", serde_json::json!({ "added": friend.key.short().to_string() }));
-            } else {
-                println!("added friend {}", friend.key.short());
-            }
-            Ok(())
-        }
+        NodeCommand::Noderef => friends_cmd::noderef(dir),
+        NodeCommand::AddFriend { noderef, json } => friends_cmd::add_friend(dir, noderef, *json),
+        NodeCommand::Friends { json } => friends_cmd::friends(dir, *json),
+        NodeCommand::RemoveFriend { friend, json } => friends_cmd::remove_friend(dir, friend, *json),
         NodeCommand::Status { json } => {
             let api = ApiClient::for_dir(dir)?;
             let status = api.get_json("/v1/status")?;
@@ -137,7 +153,8 @@ fn run_node(dir: &Path, shrink_store: bool) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let daemon = Daemon::start_with_options(dir, StartOptions::shrinking(shrink_store)).await?;
-        eprintln!("node running: friends connect to {}, API on {}", daemon.noderef().addr, daemon.api_addr());
+        let advertised: Vec<String> = daemon.noderef().addresses().iter().map(ToString::to_string).collect();
+        eprintln!("node running: friends dial {}, API on {}", advertised.join(", "), daemon.api_addr());
         eprintln!("noderef: {}", daemon.noderef());
         crate::interrupt::signalled().await;
         eprintln!("shutting down");

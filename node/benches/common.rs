@@ -38,8 +38,8 @@ pub(crate) async fn link_pair() -> LinkPair {
     let (ra, rb) = (*ka.public(), *kb.public());
     let (a, _ea) = Transport::start(TransportConfig::new("127.0.0.1:0".parse().unwrap(), ka)).await.unwrap();
     let (b, mut b_events) = Transport::start(TransportConfig::new("127.0.0.1:0".parse().unwrap(), kb)).await.unwrap();
-    b.add_friend(NodeRef { addr: a.local_addr(), key: ra }).unwrap();
-    a.add_friend(NodeRef { addr: b.local_addr(), key: rb }).unwrap();
+    b.add_friend(NodeRef::v1(a.local_addr(), ra)).unwrap();
+    a.add_friend(NodeRef::v1(b.local_addr(), rb)).unwrap();
     while !matches!(b_events.recv().await, Some(TransportEvent::Connected { peer }) if peer == pa) {}
     while !a.connected_peers().contains(&pb) {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -57,7 +57,7 @@ pub(crate) async fn chain(root: &Path, n: usize, preload: &[Block]) -> Vec<Daemo
         (c.store_bytes, c.cache_bytes) = (512 << 20, 256 << 20);
         c.save(&d.join("config.toml")).unwrap();
         let kp = datadir::load_or_create_keypair(&d.join("identity.key")).unwrap();
-        refs.push(NodeRef { addr: c.listen, key: *kp.public() });
+        refs.push(NodeRef::v1(c.listen, *kp.public()));
     }
     for i in 0..n - 1 {
         datadir::append_friend(&dirs[i].join("friends"), &refs[i + 1]).unwrap();

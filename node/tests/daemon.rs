@@ -15,7 +15,7 @@ use pamphlet_node::Failure;
 fn noderef(dir: &Path) -> NodeRef {
     let config = daemon::init(dir, None).unwrap();
     let kp = datadir::load_or_create_keypair(&dir.join("identity.key")).unwrap();
-    NodeRef { addr: config.listen, key: *kp.public() }
+    NodeRef::v1(config.listen, *kp.public())
 }
 
 /// Tests in this file run in parallel; `init` picks a free port and `start` binds it later,

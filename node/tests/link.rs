@@ -203,7 +203,7 @@ async fn pair(
     let relay = match through_relay {
         Some(stall) => {
             let r = relay(hb.local_addr(), stall).await;
-            b_ref.addr = r.addr;
+            b_ref = NodeRef::v1(r.addr, b_ref.key);
             Some(r)
         }
         None => None,
@@ -357,7 +357,7 @@ struct RawFriend {
 }
 
 async fn raw_connect(key: &StaticKeypair, node: &NodeRef) -> RawFriend {
-    let mut stream = TcpStream::connect(node.addr).await.unwrap();
+    let mut stream = TcpStream::connect(node.addresses()[0].to_string()).await.unwrap();
     let mut m1 = [0u8; FRAME_LEN];
     let init = Initiator::start(key, &node.key, now_unix(), &mut m1).unwrap();
     stream.write_all(&m1).await.unwrap();
@@ -397,7 +397,7 @@ async fn bad_frames_close_only_the_offending_link() {
             break k;
         }
     };
-    let pr = b.handle.add_friend(NodeRef { addr: "127.0.0.1:9".parse().unwrap(), key: *raw_key.public() }).unwrap();
+    let pr = b.handle.add_friend(NodeRef::v1("127.0.0.1:9".parse().unwrap(), *raw_key.public())).unwrap();
     let hello = encode(&Message::RejectedOverload { id: 5 }).unwrap();
     let node = b.handle.node_ref();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -558,7 +558,7 @@ async fn keepalives_hold_a_quiet_link_and_silence_closes_it() {
             break k;
         }
     };
-    let pr = b.handle.add_friend(NodeRef { addr: "127.0.0.1:9".parse().unwrap(), key: *raw_key.public() }).unwrap();
+    let pr = b.handle.add_friend(NodeRef::v1("127.0.0.1:9".parse().unwrap(), *raw_key.public())).unwrap();
     let _silent = raw_connect(&raw_key, &b.handle.node_ref()).await;
     assert!(matches!(wait_disconnected(&mut b.events, pr).await, LinkError::IdleTimeout));
     a.handle.shutdown().await;
@@ -574,7 +574,7 @@ async fn a_new_link_from_a_friend_replaces_the_old_one() {
             break k;
         }
     };
-    let pr = b.handle.add_friend(NodeRef { addr: "127.0.0.1:9".parse().unwrap(), key: *raw_key.public() }).unwrap();
+    let pr = b.handle.add_friend(NodeRef::v1("127.0.0.1:9".parse().unwrap(), *raw_key.public())).unwrap();
     let node = b.handle.node_ref();
     let _first = raw_connect(&raw_key, &node).await;
     wait_connected(&mut b.events, pr).await;
@@ -632,7 +632,7 @@ async fn shutdown_ends_the_listener_dialers_handshakes_and_links() {
             break k;
         }
     };
-    a.handle.add_friend(NodeRef { addr: "127.0.0.1:9".parse().unwrap(), key: *far.public() }).unwrap();
+    a.handle.add_friend(NodeRef::v1("127.0.0.1:9".parse().unwrap(), *far.public())).unwrap();
     let addr = a.handle.local_addr();
     let mut prober = TcpStream::connect(addr).await.unwrap();
     prober.write_all(&[1, 2, 3]).await.unwrap();

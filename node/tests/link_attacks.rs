@@ -284,14 +284,22 @@ async fn scene() -> Scene {
         // A transport whose events are not read stops its links: drain them.
         tokio::spawn(async move { while events.recv().await.is_some() {} });
         node.ask(&format!("add {}", h.node_ref()));
-        h.add_friend(node.node_ref).unwrap();
+        h.add_friend(node.node_ref.clone()).unwrap();
         linked.push(h);
     }
     // The node has a wrong address for the late friend, so the link can only come from
     // the late friend's dial: through the listener under attack.
-    node.ask(&format!("add {}", NodeRef { addr: free_port(), key: *late.public() }));
+    node.ask(&format!("add {}", NodeRef::v1(free_port(), *late.public())));
     assert_eq!(node.wait_peers(2).await, 2, "the friends did not link before the flood");
     Scene { node, linked, late }
+}
+
+/// The IP address a test node's reference lists (test nodes listen on loopback).
+fn node_addr(r: &NodeRef) -> SocketAddr {
+    match &r.addresses()[0] {
+        pamphlet_node::link::PeerAddr::Ip(a) => *a,
+        other => panic!("test nodes listen on an IP, not {other}"),
+    }
 }
 
 fn free_port() -> SocketAddr {
@@ -319,13 +327,13 @@ async fn flood_then_measure(sources: Vec<IpAddr>, per_source: usize, churn: bool
     // high-water behind, and sixteen floods in a row plateau at +0.9 MB (no growth per
     // connection; see docs/security.md). What must not grow is what a flood leaves.
     let warm = s.node.footprint();
-    flood(s.node.node_ref.addr, &sources, per_source, churn).await.end().await;
+    flood(node_addr(&s.node.node_ref), &sources, per_source, churn).await.end().await;
     let before = settles(&mut s.node, warm).await;
-    let addr = s.node.node_ref.addr;
+    let addr = node_addr(&s.node.node_ref);
     let f = flood(addr, &sources, per_source, churn).await;
     let during = s.node.footprint();
     let (late, mut late_events) = Transport::start(config(s.late.clone())).await.unwrap();
-    late.add_friend(s.node.node_ref).unwrap();
+    late.add_friend(s.node.node_ref.clone()).unwrap();
     let took = linked_within(&mut late_events, peer_id_of(&s.node.node_ref.key), LINK_WITHIN).await;
     // The friends linked before the flood are still linked (the node registers a link
     // just after the friend sees it up, hence the wait).
@@ -431,7 +439,7 @@ async fn a_friend_with_a_wrong_address_still_gets_its_link_from_the_other_side()
     let (hl, mut el) = Transport::start(config(large)).await.unwrap();
     // The smaller key (the only dialler on the old transport) has a stale address for
     // its friend: nothing listens there. The larger knows the right address.
-    hs.add_friend(NodeRef { addr: free_port(), key: hl.public_key() }).unwrap();
+    hs.add_friend(NodeRef::v1(free_port(), hl.public_key())).unwrap();
     hl.add_friend(hs.node_ref()).unwrap();
     let (ps, pl) = (peer_id_of(&hs.public_key()), peer_id_of(&hl.public_key()));
     let took = linked_within(&mut es, pl, LINK_WITHIN).await;

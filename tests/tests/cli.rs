@@ -508,3 +508,50 @@ fn dir_help_is_per_command() {
     let out = pamphlet(&["--dir", "/nonexistent-pamphlet-dir", "node", "status"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent-pamphlet-dir"));
 }
+
+/// Friend management as a person meets it: a one-sided add says the friend must add you
+/// back, your own reference is refused, `node noderef` warns of an address nobody else can
+/// dial, and `node friends` / `node remove-friend` work on a stopped node and a running one.
+#[test]
+fn friends_are_added_listed_and_removed_with_clear_messages() {
+    let root = tempfile::tempdir().unwrap();
+    let (da, db) = (root.path().join("a"), root.path().join("b"));
+    let (a, b) = (da.to_str().unwrap(), db.to_str().unwrap());
+    let _turn = pamphlet_tests::setup_turn();
+    pamphlet_ok(&["node", "init", "--dir", a]);
+    // Listening everywhere without `advertise`: the reference would carry 0.0.0.0.
+    pamphlet_ok(&["node", "init", "--listen", "0.0.0.0:0", "--dir", b]);
+    let ra = pamphlet_ok(&["node", "noderef", "--dir", a]);
+    assert!(ra.starts_with("pamphlet-noderef:v2:127.0.0.1:"), "{ra}");
+    let out = pamphlet(&["node", "noderef", "--dir", b]);
+    let warn = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && warn.contains("0.0.0.0") && warn.contains("advertise"), "{warn}");
+    let rb = String::from_utf8(out.stdout).unwrap();
+
+    let own = pamphlet(&["node", "add-friend", "--dir", a, ra.trim()]);
+    let err = String::from_utf8_lossy(&own.stderr);
+    assert!(!own.status.success() && err.contains("own reference"), "{err}");
+
+    let added = pamphlet_ok(&["node", "add-friend", "--dir", a, rb.trim()]);
+    assert!(added.contains("They must add you too") && added.contains("pamphlet node noderef"), "{added}");
+    let again = pamphlet_ok(&["node", "add-friend", "--dir", a, rb.trim()]);
+    assert!(again.contains("already a friend"), "{again}");
+    let list = pamphlet_ok(&["node", "friends", "--json", "--dir", a]);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list[0]["state"], "node not running");
+    let key = list[0]["key"].as_str().unwrap().to_owned();
+
+    // Running: the list comes from the node, with why B does not answer (B is not running:
+    // its port refuses, or nothing answers).
+    let mut node = NodeProcess::start(&da);
+    let listed = pamphlet_ok(&["node", "friends", "--dir", a]);
+    assert!(listed.contains(&key[..8]) && listed.contains("never connected"), "{listed}");
+    let removed = pamphlet_ok(&["node", "remove-friend", "--dir", a, &key[..10]]);
+    assert!(removed.contains("removed friend"), "{removed}");
+    let list = pamphlet_ok(&["node", "friends", "--json", "--dir", a]);
+    assert_eq!(list.trim(), "[]");
+    let missing = pamphlet(&["node", "remove-friend", "--dir", a, &key[..10]]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no friend"));
+    assert!(node.stop());
+    assert!(!std::fs::read_to_string(da.join("friends")).unwrap().contains(&key), "removal persisted");
+}

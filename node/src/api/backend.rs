@@ -14,6 +14,52 @@ pub trait ApiBackend: BlockNetwork {
     fn status(&self) -> NodeSnapshot;
     /// Adds a friend from its node reference (connects now, remembers it across restarts).
     fn add_friend(&self, noderef: &str) -> Result<FriendAdded, AddFriendError>;
+    /// Every friend with its addresses and link state (`GET /v1/friends`).
+    fn friends(&self) -> Vec<FriendSnapshot>;
+    /// Removes a friend named by its peer id (16 hex digits), its key (43 characters of
+    /// base64) or its node reference (`DELETE /v1/friends/{friend}`).
+    fn remove_friend(&self, friend: &str) -> Result<FriendSnapshot, RemoveFriendError>;
+}
+
+/// One friend as `pamphlet node friends` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendSnapshot {
+    /// Its id on this node (16 hex digits).
+    pub peer: String,
+    /// Its static key (base64).
+    pub key: String,
+    /// Its reference as kept now (the latest addresses it signed).
+    pub noderef: String,
+    /// Its addresses, in its order of preference.
+    pub addresses: Vec<String>,
+    /// The sequence number of its address record (0: a version-1 reference).
+    pub seq: u64,
+    /// `connected`, `connecting` (was connected at `last_seen`; no link now) or `never
+    /// connected` (as far as the data directory remembers).
+    pub state: String,
+    /// Since when (Unix seconds) the link is up, or this node has been trying.
+    pub since: Option<u64>,
+    /// When (Unix seconds) a link to it was last up (remembered across clean restarts).
+    pub last_seen: Option<u64>,
+    /// Why the last dial failed, for people.
+    pub last_error: Option<String>,
+    /// The failure's stable kind (`unanswered`, `refused`, `timed_out`, …).
+    pub last_error_kind: Option<String>,
+    /// Address records refused from it (stale, replayed, badly signed).
+    pub records_refused: u64,
+}
+
+/// Why a friend could not be removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoveFriendError {
+    /// No friend matches.
+    #[error("no friend {0:?}: name one by the peer id or key `pamphlet node friends` shows, or by its reference")]
+    NotFound(String),
+    /// The friend was dropped but the friends file could not be rewritten, so it comes
+    /// back at the next start.
+    #[error("the friend was removed but the friends file could not be saved ({0}); fix the data directory and remove it again")]
+    Save(String),
 }
 
 /// The node as status displays see it: a plain value the node task refreshes.
@@ -67,12 +113,28 @@ pub struct Counters {
 pub use crate::store::StoreStats as StoreSnapshot;
 
 /// A friend added.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FriendAdded {
     /// Its reference.
     pub noderef: NodeRef,
     /// The peer id it has on this node.
     pub peer: PeerId,
+    /// Whether it was new, already known, or known with older addresses.
+    pub outcome: AddOutcome,
+}
+
+/// What adding a reference did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AddOutcome {
+    /// A new friend.
+    Added,
+    /// Already a friend; the reference's signed addresses were newer and replaced the kept
+    /// ones.
+    Updated,
+    /// Already a friend with these addresses or newer ones: nothing changed.
+    Known,
 }
 
 /// Why a friend could not be added. Each message says what to do.

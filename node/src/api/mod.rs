@@ -19,14 +19,16 @@ use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use pamphlet_crypto::{KskUri, SskInsertUri, Uri};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-pub use self::backend::{AddFriendError, ApiBackend, FriendAdded, NodeSnapshot};
+pub use self::backend::{
+    AddFriendError, AddOutcome, ApiBackend, FriendAdded, FriendSnapshot, NodeSnapshot, RemoveFriendError,
+};
 use self::jobs::{JobId, JobProgress, JobStatus, Jobs};
 use crate::client::pipeline::{self, Downloads, PipelineError};
 use crate::client::site_transfer;
@@ -57,7 +59,8 @@ pub fn router<B: ApiBackend>(state: Arc<ApiState<B>>) -> Router {
     Router::new()
         .route("/v1/status", get(status::<B>))
         .route("/v1/peers", get(peers::<B>))
-        .route("/v1/friends", post(add_friend::<B>))
+        .route("/v1/friends", post(add_friend::<B>).get(friends::<B>))
+        .route("/v1/friends/{friend}", delete(remove_friend::<B>))
         .route("/v1/insert", post(insert::<B>))
         .route("/v1/insert-site", post(insert_site::<B>))
         .route("/v1/fetch", post(fetch::<B>))
@@ -125,8 +128,23 @@ async fn peers<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>) -> Json<Val
 
 async fn add_friend<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: String) -> Response {
     match state.backend.add_friend(body.trim()) {
-        Ok(f) => Json(json!({ "added": f.noderef.to_string(), "peer": peer_hex(f.peer) })).into_response(),
+        Ok(f) => Json(json!({ "added": f.noderef.to_string(), "peer": peer_hex(f.peer), "outcome": f.outcome }))
+            .into_response(),
         Err(e) if e.is_caller_error() => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// `GET /v1/friends`: every friend with its addresses and link state.
+async fn friends<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>) -> Json<Value> {
+    Json(json!(state.backend.friends()))
+}
+
+/// `DELETE /v1/friends/{friend}`: forget a friend (by peer id, key or reference).
+async fn remove_friend<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, Path(friend): Path<String>) -> Response {
+    match state.backend.remove_friend(&friend) {
+        Ok(f) => Json(json!({ "removed": f })).into_response(),
+        Err(e @ RemoveFriendError::NotFound(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -417,7 +435,13 @@ mod tests {
         }
         fn add_friend(&self, noderef: &str) -> Result<FriendAdded, AddFriendError> {
             let noderef: crate::link::NodeRef = noderef.parse()?;
-            Ok(FriendAdded { noderef, peer: crate::id::PeerId(1) })
+            Ok(FriendAdded { noderef, peer: crate::id::PeerId(1), outcome: AddOutcome::Added })
+        }
+        fn friends(&self) -> Vec<FriendSnapshot> {
+            Vec::new()
+        }
+        fn remove_friend(&self, friend: &str) -> Result<FriendSnapshot, RemoveFriendError> {
+            Err(RemoveFriendError::NotFound(friend.to_owned()))
         }
     }
 

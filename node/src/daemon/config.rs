@@ -10,6 +10,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::link::record::MAX_ADDRESSES;
+use crate::link::PeerAddr;
+
 /// Default size of the store area (blocks this node is a sink for).
 pub const DEFAULT_STORE_BYTES: u64 = 256 * 1024 * 1024;
 /// Default size of the cache area (blocks that passed through).
@@ -21,6 +24,13 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct Config {
     /// Where friends connect to this node (TCP). Loopback by default.
     pub listen: SocketAddr,
+    /// The addresses friends should dial, as they put them in their node reference: IP
+    /// literals (`[…]` for IPv6) or host names (resolved when dialling), each with its
+    /// port; at most 8, the preferred first. Separate from `listen` because the address
+    /// a node binds (`0.0.0.0:4000`, or a private one behind a port forward) is often not
+    /// one anybody else can dial. Empty: the listen address.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub advertise: Vec<PeerAddr>,
     /// Where the local client API listens (HTTP). Must be a loopback address.
     pub api_listen: SocketAddr,
     /// Bytes of the store area.
@@ -58,6 +68,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise: Vec::new(),
             api_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             store_bytes: DEFAULT_STORE_BYTES,
             cache_bytes: DEFAULT_CACHE_BYTES,
@@ -121,6 +132,8 @@ impl Config {
         let text = format!(
             "# pamphlet node configuration. Every field is optional; unknown fields are errors.\n\
              # listen: where friends connect (TCP). api_listen: the local client API (loopback only).\n\
+             # advertise: the addresses friends dial, in your node reference, e.g. [\"192.0.2.7:4000\", \"node.example.org:4000\"]\n\
+             #   (default: the listen address; set it when listening on 0.0.0.0 or behind a port forward).\n\
              # store_bytes / cache_bytes: sizes of the two store areas (cache 0: no cache). max_htl: at most 18.\n\
              # parallel: block requests in flight per fetch or insert.\n\
              # swap_interval_ms: how often this node starts a location swap (0: never).\n\
@@ -140,6 +153,14 @@ impl Config {
                 "api_listen = {} is not a loopback address; the client API must only be reachable from this machine",
                 self.api_listen
             ));
+        }
+        if self.advertise.len() > MAX_ADDRESSES {
+            return Err(format!("advertise lists {} addresses: at most {MAX_ADDRESSES}", self.advertise.len()));
+        }
+        for (i, a) in self.advertise.iter().enumerate() {
+            if self.advertise[..i].contains(a) {
+                return Err(format!("advertise lists {a} twice"));
+            }
         }
         if !(1..=18).contains(&self.max_htl) {
             return Err(format!("max_htl = {} is out of range: use 1 to 18", self.max_htl));
@@ -179,7 +200,12 @@ mod tests {
     #[test]
     fn save_and_load_round_trip() {
         let (_d, p) = write("");
-        let c = Config { max_htl: 10, listen: "127.0.0.1:4100".parse().unwrap(), ..Config::default() };
+        let advertise = vec![
+            "10.231.0.1:4100".parse().unwrap(),
+            "[2001:db8::1]:4100".parse().unwrap(),
+            "n.example.org:1".parse().unwrap(),
+        ];
+        let c = Config { max_htl: 10, listen: "0.0.0.0:4100".parse().unwrap(), advertise, ..Config::default() };
         c.save(&p).unwrap();
         assert_eq!(Config::load(&p).unwrap(), c);
     }
@@ -199,6 +225,13 @@ mod tests {
         assert!(Config::load(&p).unwrap_err().to_string().contains("0 (no cache)"));
         let (_d, p) = write("cache_bytes = 0\n");
         assert_eq!(Config::load(&p).unwrap().cache_bytes, 0, "0 turns the cache off");
+        let (_d, p) = write("advertise = [\"10.231.0.1\"]\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("no port"));
+        let (_d, p) = write("advertise = [\"10.231.0.1:1\", \"10.231.0.1:1\"]\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("twice"));
+        let nine: Vec<String> = (1..=9).map(|i| format!("\"10.0.0.{i}:1\"")).collect();
+        let (_d, p) = write(&format!("advertise = [{}]\n", nine.join(", ")));
+        assert!(Config::load(&p).unwrap_err().to_string().contains("at most 8"));
         let missing = Config::load(Path::new("/nonexistent/pamphlet/config.toml")).unwrap_err();
         assert!(matches!(missing, ConfigError::Io { .. }));
     }

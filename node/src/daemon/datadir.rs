@@ -13,7 +13,7 @@ use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::link::{NodeRef, PublicKey, StaticKeypair};
+use crate::link::{NodeRef, PeerAddr, PublicKey, StaticKeypair};
 use crate::location::Location;
 use crate::node::NodeSecret;
 use zeroize::Zeroize;
@@ -63,7 +63,8 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
 
 /// Files of the data directory that hold secrets (or, for `friends`, who your friends
 /// are): owner-only, whoever created them.
-pub const SECRET_FILES: [&str; 5] = ["identity.key", "api.token", "state.toml", "friends", "store/store.header"];
+pub const SECRET_FILES: [&str; 6] =
+    ["identity.key", "api.token", "state.toml", "friends", "friends.seen", "store/store.header"];
 
 /// Makes `dir` owner-only (0700) and every file of [`SECRET_FILES`] in it owner-only
 /// (0600), at every start: a directory that existed before pamphlet (created 0755 by a
@@ -177,6 +178,121 @@ pub fn append_friend(path: &Path, friend: &NodeRef) -> Result<(), DataDirError> 
     writeln!(f, "{friend}").and_then(|()| f.sync_all()).map_err(io(path))
 }
 
+/// Rewrites the friends file line by line: each line holding a reference is passed to
+/// `edit` (with its parsed reference), which returns the line to keep (`None` drops it).
+/// Comments and blank lines stay. Atomic (temp file + rename, 0600).
+fn edit_friends(path: &Path, mut edit: impl FnMut(&NodeRef) -> Option<String>) -> Result<(), DataDirError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let kept = match trimmed.parse::<NodeRef>() {
+            Ok(r) if !trimmed.starts_with('#') => edit(&r),
+            _ => Some(line.to_owned()),
+        };
+        if let Some(l) = kept {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    write_private(path, out.as_bytes())
+}
+
+/// Replaces the friend's line with `friend` (its newer reference), or appends it.
+pub fn replace_friend(path: &Path, friend: &NodeRef) -> Result<(), DataDirError> {
+    let mut found = false;
+    edit_friends(path, |r| {
+        if r.key == friend.key {
+            found = true;
+            Some(friend.to_string())
+        } else {
+            Some(r.to_string())
+        }
+    })?;
+    if !found {
+        append_friend(path, friend)?;
+    }
+    Ok(())
+}
+
+/// Drops the friend with `key` from the friends file; whether it was there.
+pub fn remove_friend(path: &Path, key: &PublicKey) -> Result<bool, DataDirError> {
+    let mut found = false;
+    edit_friends(path, |r| {
+        if &r.key == key {
+            found = true;
+            None
+        } else {
+            Some(r.to_string())
+        }
+    })?;
+    Ok(found)
+}
+
+/// Reads `DIR/friends.seen`: when a link to each friend was last up, one `KEY UNIXSECS`
+/// line each (written at every clean stop). Missing: nothing known. A line that does not
+/// parse is skipped: this is status, not state a node needs to run.
+pub fn load_seen(path: &Path) -> Result<std::collections::HashMap<PublicKey, u64>, DataDirError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(io(path)(e)),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let (key, t) = l.trim().split_once(' ')?;
+            let key: [u8; 32] = URL_SAFE_NO_PAD.decode(key).ok()?.try_into().ok()?;
+            Some((PublicKey(key), t.parse().ok()?))
+        })
+        .collect())
+}
+
+/// Writes `DIR/friends.seen` (see [`load_seen`]).
+pub fn save_seen(path: &Path, seen: &[(PublicKey, u64)]) -> Result<(), DataDirError> {
+    let text: String = seen.iter().map(|(k, t)| format!("{} {t}\n", k.to_base64())).collect();
+    write_private(path, text.as_bytes())
+}
+
+/// The addresses this node last signed, and the sequence number it signed them with:
+/// `DIR/advertised.toml`. Kept so a restart with the same addresses keeps the sequence
+/// (friends then see the same record, not a new one) and a restart with new ones bumps it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvertisedFile {
+    seq: u64,
+    addresses: Vec<String>,
+}
+
+/// The sequence number to sign `addresses` with: the stored one if they are what was
+/// signed last, else the larger of one more and `now` (Unix seconds), saved before it is
+/// used so a crash never reuses a sequence number for other addresses. Starting from the
+/// clock rather than 1 means a node that lost this file (but kept its key) still signs
+/// records its friends take, since theirs came from an earlier second; one more than the
+/// stored number keeps it rising if the clock goes back.
+pub fn advertised_seq(path: &Path, addresses: &[PeerAddr], now: u64) -> Result<u64, DataDirError> {
+    let texts: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+    let damaged = |what: String| DataDirError::Damaged { path: path.display().to_string(), what };
+    let seq = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let f: AdvertisedFile = toml::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+            if f.addresses == texts {
+                return Ok(f.seq);
+            }
+            f.seq.checked_add(1).ok_or_else(|| damaged("sequence number exhausted".into()))?.max(now)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => now.max(1),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let body = toml::to_string(&AdvertisedFile { seq, addresses: texts }).map_err(|e| damaged(e.to_string()))?;
+    write_private(path, body.as_bytes())?;
+    Ok(seq)
+}
+
 /// Routing state that survives restarts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NodeState {
@@ -280,6 +396,58 @@ pub fn load_or_create_token(path: &Path) -> Result<String, DataDirError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn friends_are_replaced_and_removed_in_place_keeping_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("friends");
+        let a = StaticKeypair::generate().unwrap();
+        let b = StaticKeypair::generate().unwrap();
+        let ra = NodeRef::v1("127.0.0.1:1".parse().unwrap(), *a.public());
+        let rb = NodeRef::v1("127.0.0.1:2".parse().unwrap(), *b.public());
+        std::fs::write(&p, format!("# my friends\n{ra}\n\n{rb}\n")).unwrap();
+        let moved = NodeRef::signed(&a, vec!["10.231.0.3:1".parse().unwrap()], 2).unwrap();
+        replace_friend(&p, &moved).unwrap();
+        assert_eq!(load_friends(&p).unwrap(), vec![moved.clone(), rb.clone()]);
+        assert!(std::fs::read_to_string(&p).unwrap().starts_with("# my friends\n"));
+        assert!(remove_friend(&p, &rb.key).unwrap());
+        assert!(!remove_friend(&p, &rb.key).unwrap(), "gone already");
+        assert_eq!(load_friends(&p).unwrap(), vec![moved]);
+        // Replacing a friend not in the file appends it.
+        replace_friend(&p, &rb).unwrap();
+        assert_eq!(load_friends(&p).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn last_seen_times_round_trip_and_bad_lines_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("friends.seen");
+        assert!(load_seen(&p).unwrap().is_empty());
+        let (a, b) = (PublicKey([1; 32]), PublicKey([2; 32]));
+        save_seen(&p, &[(a, 100), (b, u64::MAX)]).unwrap();
+        let seen = load_seen(&p).unwrap();
+        assert_eq!((seen[&a], seen[&b]), (100, u64::MAX));
+        std::fs::write(&p, format!("garbage\n{} x\n{} 7\n", a.to_base64(), b.to_base64())).unwrap();
+        assert_eq!(load_seen(&p).unwrap().into_iter().collect::<Vec<_>>(), vec![(b, 7)]);
+    }
+
+    #[test]
+    fn the_advertised_sequence_moves_only_when_the_addresses_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("advertised.toml");
+        let a: Vec<PeerAddr> = vec!["10.231.0.1:4000".parse().unwrap()];
+        let b: Vec<PeerAddr> = vec!["10.231.0.2:4000".parse().unwrap(), "n.example.org:4000".parse().unwrap()];
+        assert_eq!(advertised_seq(&p, &a, 1000).unwrap(), 1000, "the first record starts at the clock");
+        assert_eq!(advertised_seq(&p, &a, 2000).unwrap(), 1000, "same addresses, same record");
+        assert_eq!(advertised_seq(&p, &b, 1000).unwrap(), 1001, "the clock went back: one more");
+        assert_eq!(advertised_seq(&p, &a, 5000).unwrap(), 5000, "going back is a change too");
+        // The file lost: the clock still puts the new record above what friends hold.
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(advertised_seq(&p, &b, 6000).unwrap(), 6000);
+        assert_eq!(advertised_seq(&dir.path().join("other"), &a, 0).unwrap(), 1, "never 0");
+        std::fs::write(&p, "seq = \"x\"\n").unwrap();
+        assert!(matches!(advertised_seq(&p, &a, 1), Err(DataDirError::Damaged { .. })));
+    }
 
     #[test]
     fn state_round_trips_full_u64_range() {

@@ -5,7 +5,10 @@
 //! ```text
 //! DIR/config.toml    configuration (config.rs); written by `init` with a fixed port
 //! DIR/identity.key   the static X25519 key (0600)
-//! DIR/friends        friends' node references, one per line
+//! DIR/friends        friends' node references, one per line (a friend's line is replaced
+//!                    when it sends a newer signed address record)
+//! DIR/friends.seen  when a link to each friend was last up (0600; written at a clean stop)
+//! DIR/advertised.toml the addresses this node last signed and their sequence number
 //! DIR/state.toml     location and swap age (0600; a `seed` line from older versions is ignored)
 //! DIR/link.secret    the secret behind the HTL coins of every link, created once (0600)
 //! DIR/api.token      the client API's bearer token (0600)
@@ -25,6 +28,7 @@ pub mod backend;
 pub mod config;
 pub mod datadir;
 pub mod driver;
+pub mod own_ref;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -39,7 +43,7 @@ use crate::api::{self, AddFriendError, ApiState};
 use crate::client::pipeline::Downloads;
 use crate::fcp;
 use crate::gateway;
-use crate::link::NodeRef;
+use crate::link::{NodeRef, PeerAddr};
 use crate::node::{Node, NodeConfig, NodeSecret};
 use crate::store::disk::{DiskError, DiskStore, DiskStoreConfig};
 use crate::store::{BlockStore, StoreError};
@@ -100,6 +104,9 @@ pub enum DaemonError {
     /// The store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(String),
+    /// The advertised addresses cannot be signed into a reference.
+    #[error("cannot sign this node's addresses: {0}")]
+    Advertise(String),
     /// The node task could not start (no thread or timer from the OS) or it failed while
     /// running (a bug: see the log).
     #[error("the node task {0}")]
@@ -114,6 +121,11 @@ fn dir_err(dir: &Path) -> impl FnOnce(std::io::Error) -> DaemonError + '_ {
 /// a free loopback port is picked now, so the node reference stays the same across
 /// restarts. An existing configuration is left as it is.
 pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonError> {
+    init_with(dir, listen, &[])
+}
+
+/// [`init`] that also sets the addresses friends dial (`advertise`) in a new configuration.
+pub fn init_with(dir: &Path, listen: Option<SocketAddr>, advertise: &[PeerAddr]) -> Result<Config, DaemonError> {
     // Owner-only: the directory holds the store, the friend list and interrupted downloads.
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -135,6 +147,8 @@ pub fn init(dir: &Path, listen: Option<SocketAddr>) -> Result<Config, DaemonErro
             probe.local_addr().map_err(dir_err(dir))?
         }
     };
+    config.advertise = advertise.to_vec();
+    config.validate().map_err(|message| config::ConfigError::Invalid { path: path.display().to_string(), message })?;
     config.save(&path)?;
     datadir::load_or_create_keypair(&dir.join("identity.key"))?;
     datadir::load_or_create_token(&dir.join("api.token"))?;
@@ -292,6 +306,18 @@ async fn start_gateway(
     Ok(())
 }
 
+/// The hook that saves a friend's newer reference (a signed address record it sent) in the
+/// friends file. A failure is logged: the friend stays reachable now, and at the next
+/// start it sends its record again.
+fn save_updated_friends(friends_file: PathBuf, lock: Arc<std::sync::Mutex<()>>) -> crate::transport::FriendUpdateHook {
+    crate::transport::FriendUpdateHook(Arc::new(move |friend: &NodeRef| {
+        let _held = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = datadir::replace_friend(&friends_file, friend) {
+            tracing::warn!(error = %e, "cannot save a friend's new addresses");
+        }
+    }))
+}
+
 fn lock_dir(dir: &Path) -> Result<File, DaemonError> {
     let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
     if lock.try_lock().is_err() {
@@ -312,11 +338,21 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let keypair = datadir::load_or_create_keypair(&dir.join("identity.key"))?;
         let token = datadir::load_or_create_token(&dir.join("api.token"))?;
         let friends_file = dir.join("friends");
+        // One lock for every writer of the friends file: the API adding and removing
+        // friends, and links saving a friend's newer addresses.
+        let friends_lock = Arc::new(std::sync::Mutex::new(()));
         let mut tconfig = TransportConfig::new(config.listen, keypair);
         tconfig.friends = datadir::load_friends(&friends_file)?;
+        tconfig.last_seen = datadir::load_seen(&dir.join("friends.seen"))?;
+        tconfig.on_friend_update = Some(save_updated_friends(friends_file.clone(), Arc::clone(&friends_lock)));
         let (transport, events) = Transport::start(tconfig)
             .await
             .map_err(|e| DaemonError::Listen { addr: config.listen, message: e.to_string() })?;
+        let own = own_ref::own_noderef(dir, &config, transport.local_addr())?;
+        for warning in own_ref::unroutable_warnings(&own, transport.local_addr()) {
+            tracing::warn!("{warning}");
+        }
+        transport.set_own_ref(own);
 
         let node = Node::new(node_config(dir, &config)?, store);
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -325,7 +361,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
                 tracing::error!(error = %e, "cannot start the node thread");
                 DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
             })?;
-        let handle = DaemonBackend::new(node_handle, transport.clone(), friends_file);
+        let handle = DaemonBackend::new(node_handle, transport.clone(), friends_file, friends_lock);
 
         let listener = tokio::net::TcpListener::bind(config.api_listen)
             .await
@@ -402,7 +438,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
 
     /// Adds a friend while running (and remembers it).
     pub fn add_friend(&self, friend: &NodeRef) -> Result<(), DaemonError> {
-        self.handle.add(*friend)?;
+        self.handle.add(friend.clone())?;
         Ok(())
     }
 
@@ -423,6 +459,9 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             .await
             .ok_or(DaemonError::NodeTask("failed (see the log); the store recovers at the next start"))?;
         self.transport.shutdown().await;
+        let seen: Vec<_> =
+            self.transport.friends().iter().filter_map(|f| Some((f.noderef.key, f.last_seen?))).collect();
+        datadir::save_seen(&self.dir.join("friends.seen"), &seen)?;
         let state_path = self.dir.join("state.toml");
         let mut state = datadir::load_or_create_state(&state_path)?;
         state.location = node.location().0;

@@ -427,6 +427,9 @@ impl<S: BlockStore> Node<S> {
             }
             // Keepalives need no answer.
             Message::Keepalive => {}
+            // A link-level message: the transport checks and keeps address records; one
+            // that reached the node anyway is no routing input.
+            Message::AddressRecord { .. } => {}
         }
         self.prune_timers();
     }

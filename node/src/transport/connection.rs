@@ -83,6 +83,9 @@ pub enum LinkError {
     /// The transport is shutting down.
     #[error("shutting down")]
     Shutdown,
+    /// The friend was removed from the friend list.
+    #[error("the friend was removed")]
+    Removed,
     /// A message could not be encoded (local error).
     #[error("local codec error: {0}")]
     Codec(#[from] CodecError),
@@ -113,7 +116,9 @@ pub(crate) struct Queues {
 ///
 /// `unregister` is called when the friend closes its half cleanly: it must stop further
 /// sends to this link (drop its queues' senders) so the writer can send what they hold,
-/// which the friend, retiring the link, still reads.
+/// which the friend, retiring the link, still reads. `on_record` takes the link-level
+/// `Message::AddressRecord`s the friend sends (the transport keeps its friends'
+/// addresses); every other message goes to `events`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     stream: TcpStream,
@@ -124,13 +129,14 @@ pub(crate) async fn run(
     timers: LinkTimers,
     mut shutdown: watch::Receiver<bool>,
     unregister: &(dyn Fn() + Sync),
+    on_record: &(dyn Fn(Message) + Sync),
 ) -> LinkError {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     // One task polls both halves, so this lock is never contended; it only lets the two
     // futures share the session's two directions.
     let session = Mutex::new(session);
-    let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout);
+    let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout, on_record);
     let writer = write_loop(wr, &session, queues, timers.keepalive);
     tokio::pin!(reader, writer);
     let (reason, rest) = tokio::select! {
@@ -179,6 +185,7 @@ async fn read_loop(
     peer: PeerId,
     events: &mpsc::Sender<TransportEvent>,
     idle: Duration,
+    on_record: &(dyn Fn(Message) + Sync),
 ) -> LinkError {
     let mut buf = vec![0u8; FRAME_LEN * READ_FRAMES];
     let mut filled = 0;
@@ -217,6 +224,10 @@ async fn read_loop(
             }
         }
         for message in msgs.drain(..) {
+            if matches!(message, Message::AddressRecord { .. }) {
+                on_record(message);
+                continue;
+            }
             if events.send(TransportEvent::Received { peer, message }).await.is_err() {
                 return LinkError::Shutdown;
             }

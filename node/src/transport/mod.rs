@@ -3,8 +3,12 @@
 //! Layout:
 //! - `connection`: one established link (reader + writer in one task);
 //! - `pending`: the bounded table of incoming connections still handshaking;
-//! - this file: [`Transport::start`], the listener, the dialers, which of two links to a
-//!   friend is kept, and shutdown.
+//! - `dial`: the dial task of each friend, trying each of its addresses;
+//! - `friends`: the friend book (each friend's latest addresses and link state) and
+//!   address records received;
+//! - `tie`: which of two links to one friend is kept ([`keep_new_link`]);
+//! - this file: [`Transport::start`], the listener, which of two links to a friend is
+//!   kept, this node's own record, and shutdown.
 //!
 //! The sans-IO half of a link (static keys, the Noise session, node references) lives in
 //! `crate::link`; this folder holds only the tokio code that moves its bytes.
@@ -36,13 +40,16 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod connection;
+mod dial;
+pub mod friends;
 mod pending;
+mod tie;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::Rng;
 
@@ -52,9 +59,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 pub use connection::LinkError;
+pub use friends::{DialFailure, FriendInfo, FriendUpdateHook};
+pub use tie::{keep_new_link, LinkOrigin};
 
 use crate::link::noise;
-use crate::link::{NodeRef, PublicKey, SessionError, StaticKeypair};
+use crate::link::{AddressRecord, NodeRef, PublicKey, SessionError, StaticKeypair};
+use friends::{unix_now, Friend, FriendBook, Offer};
 
 use crate::id::PeerId;
 use crate::wire::frame::{FRAME_LEN, MAX_FRAGMENT};
@@ -70,6 +80,9 @@ pub struct TransportConfig {
     pub keypair: StaticKeypair,
     /// Friends known at start.
     pub friends: Vec<NodeRef>,
+    /// When (Unix seconds) a link to each friend was last up, as saved at the last stop,
+    /// so `node friends` can tell "not yet reconnected" from "never connected".
+    pub last_seen: HashMap<PublicKey, u64>,
     /// Messages queued per link before `send` waits, for each of the link's two queues
     /// (one-frame messages, and longer ones).
     pub queue_capacity: usize,
@@ -99,6 +112,9 @@ pub struct TransportConfig {
     pub max_pending_per_prefix: usize,
     /// Frames per direction between rekeys.
     pub rekey_interval: u64,
+    /// Called when a friend's addresses change (a newer signed record arrived), so the
+    /// daemon can persist them.
+    pub on_friend_update: Option<FriendUpdateHook>,
 }
 
 impl TransportConfig {
@@ -110,6 +126,7 @@ impl TransportConfig {
             listen,
             keypair,
             friends: Vec::new(),
+            last_seen: HashMap::new(),
             queue_capacity: 64,
             event_capacity: 1024,
             keepalive: Duration::from_secs(20),
@@ -121,6 +138,7 @@ impl TransportConfig {
             max_pending_per_ip: 8,
             max_pending_per_prefix: 16,
             rekey_interval: noise::DEFAULT_REKEY_INTERVAL,
+            on_friend_update: None,
         }
     }
 
@@ -151,28 +169,6 @@ pub struct TransportStats {
     pub evicted_handshakes: u64,
     /// Links up.
     pub links: usize,
-}
-
-/// One of two links to the same friend, for [`keep_new_link`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LinkOrigin {
-    /// The link was dialled by the friend of the two with the smaller static key.
-    pub dialled_by_smaller: bool,
-    /// How long ago it came up (zero for the new link).
-    pub age: Duration,
-}
-
-/// Whether a new link to a friend replaces the `existing` one (else the new one is
-/// closed). Both ends apply the same rule, so after a simultaneous dial both keep the
-/// same TCP connection:
-/// - a link dialled by the smaller key always replaces (the smaller side dials only when
-///   it has no link, so its old one is gone or a loser of a race);
-/// - a link dialled by the larger key replaces one dialled by the larger key (the friend
-///   restarted), and one dialled by the smaller key only once that is older than
-///   `tie_window`: younger, the two were dialled at once and the smaller key's wins;
-///   older, the larger side dialled because it lost that link (it restarted).
-pub fn keep_new_link(existing: LinkOrigin, new_dialled_by_smaller: bool, tie_window: Duration) -> bool {
-    new_dialled_by_smaller || !existing.dialled_by_smaller || existing.age >= tie_window
 }
 
 /// What the transport tells the daemon.
@@ -253,15 +249,25 @@ struct LinkEntry {
 /// State shared by the handle and every task.
 #[derive(Debug, Default)]
 struct State {
-    /// Friends by static key.
-    friends: HashMap<PublicKey, PeerId>,
+    /// Friends by static key, with their addresses and link state.
+    friends: FriendBook,
+    /// This node's own reference, once the daemon signed it ([`TransportHandle::set_own_ref`]).
+    own: Option<NodeRef>,
     /// Each friend's dialer waits on its `Notify` while a link is up; the link's end
     /// wakes it.
     dialers: HashMap<PeerId, Arc<Notify>>,
     /// Up links by friend.
     links: HashMap<PeerId, LinkEntry>,
-    /// Next link generation.
+    /// Next link (and dial task) generation.
     next_generation: u64,
+}
+
+impl State {
+    /// This node's signed address record as a message, if it has one.
+    fn own_record(&self) -> Option<Vec<u8>> {
+        let (seq, addresses, signature) = self.own.as_ref()?.record().to_wire()?;
+        codec::encode(&Message::AddressRecord { seq, addresses, signature }).ok()
+    }
 }
 
 #[derive(Debug)]
@@ -297,6 +303,31 @@ impl Shared {
     /// A completion token for a new task, or `None` once shutdown began.
     fn token(&self) -> Option<mpsc::Sender<()>> {
         self.done.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A friend's `Message::AddressRecord`, received over its authenticated link: kept if
+    /// signed by its key with a higher sequence (and persisted through the update hook),
+    /// else refused, counted and logged.
+    fn receive_record(&self, key: &PublicKey, msg: Message) {
+        let Message::AddressRecord { seq, addresses, signature } = msg else {
+            return;
+        };
+        let verified = AddressRecord::from_wire(key, seq, &addresses, &signature);
+        let offer = self.state().friends.offer_record(key, verified);
+        match offer {
+            Offer::Replaced(noderef) => {
+                tracing::info!(friend = %key.short(), seq, addresses = ?addresses, "friend's addresses updated");
+                // A small file write on this link's task: rare (a friend moved), and the
+                // link has nothing else to do while its friend's new record is saved.
+                if let Some(hook) = &self.config.on_friend_update {
+                    (hook.0)(&noderef);
+                }
+            }
+            Offer::Same => {}
+            Offer::Refused(why) => {
+                tracing::warn!(friend = %key.short(), seq, error = %why, "address record refused");
+            }
+        }
     }
 
     fn spawn<F>(self: &Arc<Self>, f: impl FnOnce(Arc<Self>, mpsc::Sender<()>) -> F)
@@ -363,29 +394,87 @@ impl TransportHandle {
         *self.shared.config.keypair.public()
     }
 
-    /// This node's reference (listening address and key), to hand to friends.
+    /// This node's reference: the signed one the daemon set ([`TransportHandle::set_own_ref`]),
+    /// else an unsigned one with the listening address.
     pub fn node_ref(&self) -> NodeRef {
-        NodeRef { addr: self.shared.local_addr, key: self.public_key() }
+        let own = self.shared.state().own.clone();
+        own.unwrap_or_else(|| NodeRef::v1(self.shared.local_addr, self.public_key()))
+    }
+
+    /// Sets this node's own reference (its signed address record) and sends the record to
+    /// every friend connected now; every link that comes up later gets it first.
+    pub fn set_own_ref(&self, own: NodeRef) {
+        let mut st = self.shared.state();
+        st.own = Some(own);
+        if let Some(bytes) = st.own_record() {
+            for link in st.links.values() {
+                let _ = link.small.try_send(bytes.clone());
+            }
+        }
     }
 
     /// Adds a friend: accepts its handshakes from now on, and dials it whenever no link to
-    /// it is up. Adding a known friend again returns its id and does nothing more.
+    /// it is up. Adding a known friend again returns its id; if the reference carries a
+    /// newer signed record than the one kept, its addresses replace the kept ones (the
+    /// update hook is not called: the caller persists what it added).
     pub fn add_friend(&self, friend: NodeRef) -> Result<PeerId, TransportError> {
         let peer = peer_id_of(&friend.key);
         if friend.key == self.public_key() {
             return Err(TransportError::Conflict(peer));
         }
-        let wake = {
+        let (wake, dialer) = {
             let mut st = self.shared.state();
-            match st.friends.get(&friend.key) {
-                Some(_) => return Ok(peer),
-                None if st.friends.values().any(|p| *p == peer) => return Err(TransportError::Conflict(peer)),
-                None => st.friends.insert(friend.key, peer),
-            };
-            st.dialers.entry(peer).or_default().clone()
+            if st.friends.by_key.contains_key(&friend.key) {
+                let record = friend.record().clone();
+                if record.signature().is_some() {
+                    st.friends.offer_record(&friend.key, Ok(record));
+                }
+                return Ok(peer);
+            }
+            if st.friends.by_key.values().any(|f| f.peer == peer) {
+                return Err(TransportError::Conflict(peer));
+            }
+            st.next_generation += 1;
+            let dialer = st.next_generation;
+            let mut entry = Friend::new(peer, friend.clone(), dialer);
+            entry.last_seen = self.shared.config.last_seen.get(&friend.key).copied();
+            st.friends.by_key.insert(friend.key, entry);
+            (st.dialers.entry(peer).or_default().clone(), dialer)
         };
-        self.shared.spawn(move |s, t| dial(s, friend, peer, wake, t));
+        let key = friend.key;
+        self.shared.spawn(move |s, t| dial::dial(s, key, peer, dialer, wake, t));
         Ok(peer)
+    }
+
+    /// Removes a friend: its dial task ends, its link (if up) is retired, and its
+    /// handshakes are refused from now on. Returns its id, or `None` if it was no friend.
+    pub fn remove_friend(&self, key: &PublicKey) -> Option<PeerId> {
+        let (peer, had_link) = {
+            let mut st = self.shared.state();
+            let friend = st.friends.by_key.remove(key)?;
+            // Dropping the entry drops its queues: the link sends what they hold and
+            // closes (see `connection`), reporting nothing itself.
+            let had_link = st.links.remove(&friend.peer).is_some();
+            if let Some(wake) = st.dialers.remove(&friend.peer) {
+                wake.notify_one();
+            }
+            (friend.peer, had_link)
+        };
+        if had_link {
+            let events = self.shared.events.clone();
+            self.shared.spawn(move |_, done| async move {
+                let _ = events.send(TransportEvent::Disconnected { peer, reason: LinkError::Removed }).await;
+                drop(done);
+            });
+        }
+        Some(peer)
+    }
+
+    /// Every friend with its addresses and link state, by peer id.
+    pub fn friends(&self) -> Vec<FriendInfo> {
+        let mut v: Vec<FriendInfo> = self.shared.state().friends.by_key.values().map(Friend::info).collect();
+        v.sort_by_key(|f| f.peer);
+        v
     }
 
     /// Counts of pending handshakes and links, now.
@@ -436,10 +525,6 @@ impl TransportHandle {
         let mut rx = self.shared.done_rx.lock().await;
         while rx.recv().await.is_some() {}
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// How long the listener pauses after `accept` fails (out of file descriptors, most
@@ -516,7 +601,7 @@ async fn accept(
                 &m1,
                 unix_now(),
                 &mut replay,
-                |k| shared.state().friends.contains_key(k),
+                |k| shared.state().friends.by_key.contains_key(k),
                 shared.config.rekey_interval,
                 &mut m2,
             )
@@ -536,7 +621,7 @@ async fn accept(
     match outcome {
         Ok(Ok((key, sess))) => {
             drop(guard);
-            let peer = shared.state().friends.get(&key).copied();
+            let peer = shared.state().friends.by_key.get(&key).map(|f| f.peer);
             if let Some(peer) = peer {
                 run_link(&shared, stream, sess, key, peer, false).await;
             }
@@ -554,88 +639,6 @@ async fn accept(
         Err(_) => tracing::debug!("incoming handshake timed out"),
     }
     drop(done);
-}
-
-/// Initiator side: whenever no link to `friend` is up (whoever dialled the last one),
-/// dials it, redialing with exponential backoff after failures.
-async fn dial(shared: Arc<Shared>, friend: NodeRef, peer: PeerId, wake: Arc<Notify>, _done: mpsc::Sender<()>) {
-    let mut shutdown = shared.shutdown.subscribe();
-    let initial = shared.config.backoff_initial;
-    let mut backoff = initial;
-    // The larger key waits before its first dial: when two friends start together the
-    // smaller one's dial then usually lands first, and one handshake beats a race.
-    let mut delay = if shared.config.keypair.public() < &friend.key { Duration::ZERO } else { initial };
-    loop {
-        // Wait while a link is up; the link's end wakes us (a stored permit, so an end
-        // between the check and the wait is not missed).
-        loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            if !shared.state().links.contains_key(&peer) {
-                break;
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = shutdown.wait_for(|s| *s) => return,
-            }
-        }
-        if !delay.is_zero() {
-            // ±25% jitter, so friends that lost their links together do not redial in step.
-            let jittered = delay.mul_f64(rand::thread_rng().gen_range(0.75..1.25));
-            tokio::select! {
-                _ = tokio::time::sleep(jittered) => {}
-                _ = shutdown.wait_for(|s| *s) => return,
-            }
-            if shared.state().links.contains_key(&peer) {
-                // The friend dialled us meanwhile.
-                continue;
-            }
-        }
-        let attempt = tokio::time::timeout(shared.config.handshake_timeout, connect(&shared, &friend));
-        let result = tokio::select! {
-            r = attempt => r,
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        delay = match result {
-            Ok(Ok((stream, sess))) => {
-                backoff = initial;
-                run_link(&shared, stream, sess, friend.key, peer, true).await;
-                initial
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(?peer, error = %e, "dial failed");
-                let d = backoff;
-                backoff = (backoff * 2).min(shared.config.backoff_max);
-                d
-            }
-            Err(_) => {
-                tracing::debug!(?peer, "dial timed out");
-                let d = backoff;
-                backoff = (backoff * 2).min(shared.config.backoff_max);
-                d
-            }
-        };
-    }
-}
-/// Why a dial failed (logged only).
-#[derive(Debug, Error)]
-enum DialError {
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("handshake: {0}")]
-    Session(#[from] SessionError),
-}
-
-async fn connect(shared: &Shared, friend: &NodeRef) -> Result<(TcpStream, noise::Session), DialError> {
-    let mut stream = TcpStream::connect(friend.addr).await?;
-    let mut m1 = [0u8; FRAME_LEN];
-    let init = noise::Initiator::start(&shared.config.keypair, &friend.key, unix_now(), &mut m1)?;
-    stream.write_all(&m1).await?;
-    let mut m2 = [0u8; FRAME_LEN];
-    stream.read_exact(&mut m2).await?;
-    let sess = init.finish(&m2, shared.config.rekey_interval)?;
-    Ok((stream, sess))
 }
 
 fn link_timers(config: &TransportConfig) -> connection::LinkTimers {
@@ -666,6 +669,10 @@ async fn run_link(
         if *shutdown.borrow() {
             return;
         }
+        // A friend removed while this handshake was under way gets no link.
+        if !st.friends.by_key.contains_key(&key) {
+            return;
+        }
         let now = tokio::time::Instant::now();
         let wins = st.links.get(&peer).is_none_or(|old| {
             let existing = LinkOrigin { dialled_by_smaller: old.dialled_by_smaller, age: now - old.since };
@@ -674,6 +681,15 @@ async fn run_link(
         wins.then(|| {
             st.next_generation += 1;
             let generation = st.next_generation;
+            // Our address record goes first on every new link: a friend that kept an old
+            // address (we moved and restarted) learns the new one as soon as one of us
+            // reaches the other.
+            if let Some(record) = st.own_record() {
+                let _ = small.try_send(record);
+            }
+            if let Some(f) = st.friends.by_key.get_mut(&key) {
+                f.link_up();
+            }
             // Replacing drops the old link's queues: it sends what they held and retires
             // (see `connection`), reporting nothing itself, so its Disconnected is sent
             // here, before the new Connected.
@@ -687,7 +703,8 @@ async fn run_link(
         // The friend retires this link by the same rule. Until it has, it may have
         // written on it: read that (our queues are dropped, so the link only drains).
         tracing::debug!(?peer, outbound, "second link to a friend lost the tie-break");
-        connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shutdown, &|| {}).await;
+        let on_record = |m| shared.receive_record(&key, m);
+        connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shutdown, &|| {}, &on_record).await;
         return;
     };
     if replaced {
@@ -703,6 +720,9 @@ async fn run_link(
         let mut st = shared.state();
         if st.links.get(&peer).is_some_and(|l| l.generation == generation) {
             st.links.remove(&peer);
+            if let Some(f) = st.friends.by_key.get_mut(&key) {
+                f.link_down();
+            }
             // Our dialer (idle while a link was up) may dial again.
             if let Some(wake) = st.dialers.get(&peer) {
                 wake.notify_one();
@@ -714,9 +734,9 @@ async fn run_link(
         if shared.events.send(TransportEvent::Connected { peer }).await.is_err() {
             return LinkError::Shutdown;
         }
-        let run =
-            connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shutdown.clone(), &unregister);
-        run.await
+        let on_record = |m| shared.receive_record(&key, m);
+        let events = shared.events.clone();
+        connection::run(stream, sess, peer, queues, events, timers, shutdown.clone(), &unregister, &on_record).await
     };
     let reason = connected.await;
     unregister();
@@ -727,36 +747,5 @@ async fn run_link(
             _ = shared.events.send(TransportEvent::Disconnected { peer, reason }) => {}
             _ = shutdown.wait_for(|s| *s) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WINDOW: Duration = Duration::from_secs(12);
-
-    fn link(dialled_by_smaller: bool, age_secs: u64) -> LinkOrigin {
-        LinkOrigin { dialled_by_smaller, age: Duration::from_secs(age_secs) }
-    }
-
-    #[test]
-    fn the_smaller_keys_link_wins_a_race_on_both_ends() {
-        // Each end sees the two links of a race in either order; both keep the smaller's.
-        for (first, second) in [(true, false), (false, true)] {
-            let keep_second = keep_new_link(link(first, 0), second, WINDOW);
-            let kept = if keep_second { second } else { first };
-            assert!(kept, "kept the larger key's link when it came {}", if second { "first" } else { "second" });
-        }
-    }
-
-    #[test]
-    fn a_restarted_friend_replaces_its_stale_link() {
-        // Same direction: the dialler lost its link (restart), always replace.
-        assert!(keep_new_link(link(false, 0), false, WINDOW));
-        assert!(keep_new_link(link(true, 0), true, WINDOW));
-        // The larger side redials long after the smaller's link came up: a restart.
-        assert!(keep_new_link(link(true, 13), false, WINDOW));
-        assert!(!keep_new_link(link(true, 11), false, WINDOW));
     }
 }

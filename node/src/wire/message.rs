@@ -135,4 +135,18 @@ pub enum Message {
         /// The id of the request this answers.
         id: RequestId,
     },
+    /// The sender's signed address record (Hyphanet's ARK): where it can be dialled now.
+    /// Sent on every new link and whenever the sender's advertised addresses change. The
+    /// transport checks it (`link::record`) and keeps it only with a higher sequence number
+    /// than the one it has; it never reaches the routing core.
+    AddressRecord {
+        /// The record's sequence number (at least 1).
+        seq: u64,
+        /// One to eight addresses as text (`192.0.2.7:4000`, `[2001:db8::7]:4000`,
+        /// `node.example.org:4000`).
+        addresses: Vec<String>,
+        /// The ed25519 signature (XEdDSA-style, by the sender's static key), in two halves
+        /// because serde derives arrays only up to 32 elements.
+        signature: [[u8; 32]; 2],
+    },
 }

@@ -10,7 +10,7 @@ use crate::location::Location;
 
 /// How many variants [`arb_message`] covers. The exhaustive match in [`variant_index`]
 /// stops compiling when a variant is added, as a reminder to extend the strategy.
-pub(crate) const VARIANTS: usize = 16;
+pub(crate) const VARIANTS: usize = 17;
 
 /// The index of a message's variant (exhaustive on purpose, see [`VARIANTS`]).
 pub(crate) fn variant_index(m: &Message) -> usize {
@@ -31,6 +31,7 @@ pub(crate) fn variant_index(m: &Message) -> usize {
         Message::LocationUpdate { .. } => 13,
         Message::Keepalive => 14,
         Message::Accepted { .. } => 15,
+        Message::AddressRecord { .. } => 16,
     }
 }
 
@@ -96,5 +97,7 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
             .prop_map(|(l, neighbours)| Message::LocationUpdate { location: Location(l), neighbours }),
         Just(Message::Keepalive),
         id().prop_map(|id| Message::Accepted { id }),
+        (any::<u64>(), proptest::collection::vec("[a-z0-9.:\\[\\]-]{0,40}", 0..10), any::<[[u8; 32]; 2]>())
+            .prop_map(|(seq, addresses, signature)| Message::AddressRecord { seq, addresses, signature }),
     ]
 }
