@@ -538,10 +538,12 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
         Dest::Stdout => "-".to_owned(),
     };
     let edition = status["edition"].as_u64().map(|e| format!(" (edition {e})")).unwrap_or_default();
+    let may_be_stale = status["may_be_stale"].as_bool().unwrap_or(false);
     if args.json {
         let summary = json!({ "uri": args.uri.trim(), "size": size, "output": shown, "name": status["name"],
                               "mime": status["mime"], "edition": status["edition"], "requests": status["requests"],
-                              "not_found": status["not_found"] });
+                              "not_found": status["not_found"], "retries": status["retries"],
+                              "may_be_stale": may_be_stale });
         // Standard output holds the document itself when it is the destination.
         if dest == Dest::Stdout {
             eprintln!("{summary}");
@@ -552,6 +554,13 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
         eprintln!("wrote {size} bytes to standard output{edition}");
     } else {
         println!("wrote {size} bytes to {shown}{edition}");
+    }
+    if may_be_stale && !args.json {
+        // Never silently: a stalled probe must not pass an old edition off as the latest.
+        eprintln!(
+            "warning: this may not be the latest edition: a newer one could not be ruled out (probes for it \
+             timed out); fetch again later to check"
+        );
     }
     std::io::stdout().flush()?;
     Ok(())

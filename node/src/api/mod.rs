@@ -12,7 +12,8 @@
 pub mod backend;
 pub mod jobs;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -168,6 +169,31 @@ fn spawn_job(jobs: Arc<Jobs>, id: JobId, job: impl std::future::Future<Output = 
     });
 }
 
+/// Sweeps expired jobs every [`jobs::SWEEP_INTERVAL`] until the jobs are dropped (the API
+/// is gone) or `shutdown` turns true: finished jobs and their documents go after their TTL
+/// whether or not anyone starts another job.
+pub fn spawn_job_expiry(
+    jobs: &Arc<Jobs>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let jobs: Weak<Jobs> = Arc::downgrade(jobs);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(jobs::SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            let Some(jobs) = jobs.upgrade() else { return };
+            let gone = jobs.expire(std::time::Instant::now());
+            if gone > 0 {
+                tracing::debug!(jobs = gone, "finished jobs expired");
+            }
+        }
+    })
+}
+
 fn pipeline_failure(e: &PipelineError) -> JobStatus {
     JobStatus::Failed { error: e.to_string(), failure: e.failure() }
 }
@@ -235,24 +261,37 @@ async fn insert<B: ApiBackend>(
     let size = data.len() as u64;
     spawn_job(Arc::clone(&state.jobs), id, async move {
         let jobs = Arc::clone(&st.jobs);
-        let progress = move |done: usize, total: usize| {
-            jobs.progress(id, JobProgress { done: done as u64, total: total as u64, failed: 0 });
+        let retries = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&retries);
+        let progress = move |p: pipeline::InsertProgress| {
+            seen.store(p.retries as u64, Ordering::Relaxed);
+            let progress =
+                JobProgress { done: p.done as u64, total: p.total as u64, failed: 0, retries: p.retries as u64 };
+            jobs.progress(id, progress);
         };
         let result = match signed {
-            None => pipeline::insert_chk(&st.backend, data, options, st.parallel, &progress)
+            None => pipeline::insert_chk_tracked(&st.backend, data, options, st.parallel, &progress)
                 .await
                 .map(|uri| (uri.to_string(), None)),
             Some(ins) => {
                 let edition = ins.updatable.then_some(ins.edition);
-                pipeline::insert_signed(&st.backend, ins, data, options, st.parallel, &progress)
+                pipeline::insert_signed_tracked(&st.backend, ins, data, options, st.parallel, &progress)
                     .await
                     .map(|uri| (uri.to_string(), edition))
             }
         };
         let status = match result {
-            Ok((uri, edition)) => {
-                JobStatus::Done { uri, size, name: None, mime: None, edition, requests: 0, not_found: 0 }
-            }
+            Ok((uri, edition)) => JobStatus::Done {
+                uri,
+                size,
+                name: None,
+                mime: None,
+                edition,
+                requests: 0,
+                not_found: 0,
+                retries: retries.load(Ordering::Relaxed),
+                may_be_stale: false,
+            },
             Err(e) => pipeline_failure(&e),
         };
         st.jobs.finish(id, status, None);
@@ -309,6 +348,8 @@ async fn insert_site<B: ApiBackend>(
                 edition,
                 requests: done.blocks_inserted as u64,
                 not_found: 0,
+                retries: 0,
+                may_be_stale: false,
             },
             Err(e) => pipeline_failure(&e),
         };
@@ -350,19 +391,23 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                 done: p.blocks_have as u64,
                 total: p.blocks_needed as u64,
                 failed: p.blocks_failed as u64,
+                retries: p.retries as u64,
             };
             jobs.progress(id, progress);
         };
         let fetched = match pipeline::fetch_resumable(&st.backend, &uri, &st.downloads, st.parallel, &progress).await {
             Ok(mut f) => {
                 let heal = std::mem::take(&mut f.heal);
+                let (retries, may_be_stale) = (f.retries as u64, f.may_be_stale);
                 let options = pipeline::FetchOptions { parallel: st.parallel, partial_dir: None };
-                site_transfer::resolve(&st.backend, f, path.as_deref(), &options).await.map(|l| (l, heal))
+                site_transfer::resolve(&st.backend, f, path.as_deref(), &options)
+                    .await
+                    .map(|l| (l, heal, retries, may_be_stale))
             }
             Err(e) => Err(e),
         };
         match fetched {
-            Ok((f, heal)) => {
+            Ok((f, heal, retries, may_be_stale)) => {
                 let doc = f.document;
                 let status = JobStatus::Done {
                     uri: body.uri,
@@ -372,6 +417,8 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                     edition: f.edition,
                     requests: f.requests as u64,
                     not_found: f.not_found as u64,
+                    retries,
+                    may_be_stale,
                 };
                 st.jobs.finish(id, status, Some(doc.data));
                 // After the user has the file.
