@@ -8,8 +8,8 @@
 //! answering `Accepted` and then nothing, shows the whole loop: the node backs the silent
 //! friend off, the client's fresh request is routed around it, the job completes.
 
-// Tests read the clock only for the simulator's base instant.
-#![allow(clippy::disallowed_methods)]
+// Tests read the clock only for the simulator's base instant; the measurement prints.
+#![allow(clippy::disallowed_methods, clippy::print_stdout)]
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -334,5 +334,100 @@ async fn a_victim_with_one_silent_friend_completes_its_insert_and_fetch() {
                 assert!(hops[0] == 1 && hops[1..].iter().all(|&p| p != 1), "seed {seed}: {hops:?}");
             }
         }
+    }
+}
+
+// ----- measurement (not a pass/fail test) -----------------------------------------------
+
+/// The figure for docs/security.md: a victim with one silent friend among 8, in a
+/// 500-node small world (ideal locations) where 20% of the nodes answer `Accepted` and then
+/// nothing, inserts 20 documents of 13 blocks through the client pipeline on the real
+/// `Node` (default configuration), waits until every silence penalty is over (700 s), and
+/// fetches them back. Prints what completed, how many blocks' *first* request failed, and
+/// how many jobs had such a block (an insert job without retries aborted at its first
+/// failed block). Run with
+/// `cargo test -p pamphlet-node --all-features --test client_retry -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement: prints figures"]
+async fn measure_a_victim_with_one_silent_friend_in_a_20_percent_silent_network() {
+    use pamphlet_node::sim::topology::Topology;
+    use rand::{Rng, SeedableRng};
+    const N: usize = 500;
+    const DOCS: u64 = 20;
+    for seed in [14, 15, 16] {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let topo = Topology::small_world(N, 8, &mut rng);
+        let victim = (0..N).find(|&i| topo.adjacency[i].len() == 8).expect("a node with 8 friends");
+        let friends: Vec<usize> = topo.adjacency[victim].iter().map(|&f| f as usize).collect();
+        let mut silent_nodes: Vec<bool> = (0..N).map(|_| rng.gen_bool(0.2)).collect();
+        silent_nodes[victim] = false;
+        for (i, &f) in friends.iter().enumerate() {
+            silent_nodes[f] = i == 0;
+        }
+        let silent_count = silent_nodes.iter().filter(|s| **s).count();
+        let edges = topo.edges();
+        let mut sim = SimNet::start(move || {
+            let mut net = Network::new(seed, Instant::now());
+            for i in 0..N {
+                net.add_node(i as f64 / N as f64);
+            }
+            net.connect_many(&edges);
+            for (i, s) in silent_nodes.iter().enumerate() {
+                if *s {
+                    net.set_filter(i, Box::new(silent));
+                }
+            }
+            net.run();
+            net
+        });
+        sim.victim = victim;
+        let sim = Arc::new(sim);
+        // Blocks asked for, blocks whose first request failed (asked more than once).
+        let first_try = |sim: &SimNet| {
+            let hops = std::mem::take(&mut *sim.first_hops.lock().unwrap());
+            (hops.len(), hops.values().filter(|h| h.len() > 1).count())
+        };
+        let mut failures: HashMap<&'static str, usize> = HashMap::new();
+        let mut uris = Vec::new();
+        let mut jobs_hit = 0;
+        for d in 0..DOCS {
+            let retries = Mutex::new(0);
+            let progress = |p: InsertProgress| *retries.lock().unwrap() = p.retries;
+            let r =
+                pipeline::insert_chk_tracked(&sim, data(EIGHT_BLOCKS, 100 + d), InsertOptions::default(), 4, &progress);
+            match r.await {
+                Ok(uri) => uris.push(uri),
+                Err(e) => *failures.entry(e.failure().kind()).or_default() += 1,
+            }
+            jobs_hit += usize::from(*retries.lock().unwrap() > 0);
+        }
+        let (insert_blocks, insert_first_failed) = first_try(&sim);
+        // Silence penalties the victim gave its friends (the first is the silent one).
+        let penalised = sim.with(move |net| {
+            let of = |f: &usize| net.node(victim).peer(PeerId(*f as u64)).map_or(0, |p| p.silences);
+            friends.iter().map(of).collect::<Vec<u32>>()
+        });
+        sim.with(|net| net.run_for(Duration::from_secs(700)));
+        let (mut fetched, mut fetch_hit, mut fec) = (0, 0, 0);
+        for uri in &uris {
+            match pipeline::fetch(&sim, &Uri::Chk(uri.clone()), &FetchOptions::default(), &|_| {}).await {
+                Ok(f) => {
+                    fetched += 1;
+                    fetch_hit += usize::from(f.retries > 0);
+                    fec += f.not_found;
+                }
+                Err(e) => *failures.entry(e.failure().kind()).or_default() += 1,
+            }
+        }
+        let (fetch_blocks, fetch_first_failed) = first_try(&sim);
+        println!(
+            "seed {seed}: {N} nodes, {silent_count} silent; victim {victim} with 8 friends, 1 silent\n  \
+             inserts {}/{DOCS} completed; blocks whose first request failed {insert_first_failed}/{insert_blocks}; \
+             jobs with such a block {jobs_hit}; silences counted per friend {penalised:?}\n  \
+             fetches {fetched}/{} completed; blocks whose first request failed {fetch_first_failed}/{fetch_blocks}; \
+             jobs with such a block {fetch_hit}; blocks given up to FEC {fec}\n  failed jobs by kind {failures:?}",
+            uris.len(),
+            uris.len(),
+        );
     }
 }

@@ -167,9 +167,10 @@ impl Jobs {
         }
     }
 
-    /// Ends a job now (see [`Jobs::finish_at`]).
+    /// Ends a job now (see [`Jobs::finish_at`]), by tokio's clock, which the sweep
+    /// ([`super::spawn_job_expiry`]) reads too (and tests can pause).
     pub fn finish(&self, id: JobId, status: JobStatus, data: Option<Vec<u8>>) {
-        self.finish_at(id, status, data, Instant::now());
+        self.finish_at(id, status, data, tokio::time::Instant::now().into_std());
     }
 
     /// Ends a job at `now`. If its document takes the documents held past the bound, the

@@ -186,7 +186,8 @@ pub fn spawn_job_expiry(
                 _ = shutdown.wait_for(|s| *s) => return,
             }
             let Some(jobs) = jobs.upgrade() else { return };
-            let gone = jobs.expire(std::time::Instant::now());
+            // Tokio's clock (the real one, or a test's paused one): `Jobs::finish` reads it too.
+            let gone = jobs.expire(tokio::time::Instant::now().into_std());
             if gone > 0 {
                 tracing::debug!(jobs = gone, "finished jobs expired");
             }
@@ -672,5 +673,22 @@ mod tests {
         assert_eq!(s["store"]["store_capacity"], 0);
         let (_, p) = api.json("GET", "/v1/peers", &[], vec![]).await;
         assert_eq!(p, json!([{ "peer": "00000000000000ab", "location": 0.25 }]));
+    }
+
+    /// Finished jobs go after their TTL with no other job started: the sweep drives it.
+    #[tokio::test(start_paused = true)]
+    async fn the_sweep_expires_finished_jobs_without_a_new_job() {
+        let jobs = Arc::new(Jobs::default());
+        let (_stop, stop) = tokio::sync::watch::channel(false);
+        let sweep = spawn_job_expiry(&jobs, stop);
+        let id = jobs.create();
+        jobs.finish(id, JobStatus::Failed { error: "x".into(), failure: Failure::Internal }, Some(vec![0; 1000]));
+        tokio::time::sleep(jobs::JOB_TTL - jobs::SWEEP_INTERVAL).await;
+        assert!(jobs.get(id).is_some(), "kept within the TTL");
+        tokio::time::sleep(jobs::SWEEP_INTERVAL * 2).await;
+        assert_eq!(jobs.get(id), None, "swept after the TTL");
+        drop(jobs);
+        tokio::time::sleep(jobs::SWEEP_INTERVAL * 2).await;
+        assert!(sweep.is_finished(), "the sweep ends with the jobs");
     }
 }
