@@ -691,4 +691,47 @@ mod tests {
         tokio::time::sleep(jobs::SWEEP_INTERVAL * 2).await;
         assert!(sweep.is_finished(), "the sweep ends with the jobs");
     }
+
+    /// A job's status carries the retries and, for a USK whose newer edition never
+    /// answered, `may_be_stale`: the person is told, not handed an old edition as the latest.
+    #[tokio::test]
+    async fn retries_and_a_possibly_stale_edition_reach_the_job_status() {
+        use crate::client::memory_net::Flaky;
+        let timed_out = Failure::TimedOut { htl_left: Some(17), peers_tried: 1 };
+        // Every insert request times out once; the job completes, its retries counted.
+        let flaky = MemoryNetwork { flaky: Flaky::new(timed_out.clone(), 1, []), ..MemoryNetwork::default() };
+        let api = Api::with(flaky, tempfile::tempdir().unwrap());
+        let (_, job) = api.json("POST", "/v1/insert", &[], vec![7; 10]).await;
+        let done = api.wait(&job).await;
+        assert_eq!(done["status"]["state"], "done", "{done}");
+        assert_eq!((done["status"]["retries"].as_u64(), done["progress"]["retries"].as_u64()), (Some(1), Some(1)));
+
+        // Editions 1 and 2 published; the probe of 2 never answers.
+        let source = Arc::new(MemoryNetwork::default());
+        let ins = SskInsertUri::new(
+            pamphlet_crypto::SskPrivateKey::from_seed([1; 32]),
+            pamphlet_crypto::CryptoKey::from_bytes([2; 32]),
+            "news",
+            1,
+            true,
+        );
+        for e in 1..=2u64 {
+            let opts = InsertOptions::default();
+            pipeline::insert_signed(&source, ins.with_edition(e), vec![e as u8], opts, 1, &|_, _| {}).await.unwrap();
+        }
+        let second = ins.request_uri().with_edition(2).routing_key();
+        let net = MemoryNetwork {
+            blocks: std::sync::Mutex::new(source.blocks.lock().unwrap().clone()),
+            flaky: Flaky::new(timed_out, usize::MAX, [second]),
+            ..MemoryNetwork::default()
+        };
+        let api = Api::with(net, tempfile::tempdir().unwrap());
+        let body = serde_json::to_vec(&json!({ "uri": ins.request_uri().to_string() })).unwrap();
+        let (_, job) = api.json("POST", "/v1/fetch", &[], body).await;
+        let done = api.wait(&job).await;
+        let st = &done["status"];
+        assert_eq!((st["state"].as_str(), st["edition"].as_u64()), (Some("done"), Some(1)), "{done}");
+        assert_eq!(st["may_be_stale"], true, "{done}");
+        assert_eq!(st["retries"], 2, "{done}");
+    }
 }
