@@ -538,10 +538,12 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
         Dest::Stdout => "-".to_owned(),
     };
     let edition = status["edition"].as_u64().map(|e| format!(" (edition {e})")).unwrap_or_default();
+    let may_be_stale = stale_warning(&status).is_some();
     if args.json {
         let summary = json!({ "uri": args.uri.trim(), "size": size, "output": shown, "name": status["name"],
                               "mime": status["mime"], "edition": status["edition"], "requests": status["requests"],
-                              "not_found": status["not_found"] });
+                              "not_found": status["not_found"], "retries": status["retries"],
+                              "may_be_stale": may_be_stale });
         // Standard output holds the document itself when it is the destination.
         if dest == Dest::Stdout {
             eprintln!("{summary}");
@@ -553,13 +555,39 @@ pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
     } else {
         println!("wrote {size} bytes to {shown}{edition}");
     }
+    if let Some(warning) = stale_warning(&status).filter(|_| !args.json) {
+        eprintln!("{warning}");
+    }
     std::io::stdout().flush()?;
     Ok(())
+}
+
+/// The warning for a USK fetch whose result may not be the latest edition (a probe for a
+/// newer one never answered): never silently (issue 14).
+fn stale_warning(status: &serde_json::Value) -> Option<String> {
+    if status["may_be_stale"].as_bool() != Some(true) {
+        return None;
+    }
+    let edition = status["edition"].as_u64().map(|e| format!("edition {e}")).unwrap_or_else(|| "this".into());
+    Some(format!(
+        "warning: {edition} may not be the latest: a newer edition could not be ruled out (its probes \
+         did not answer); fetch again later to check"
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_possibly_stale_edition_is_said_not_hidden() {
+        let stale = json!({ "state": "done", "edition": 4, "may_be_stale": true });
+        let warning = stale_warning(&stale).unwrap();
+        assert!(warning.contains("edition 4 may not be the latest"), "{warning}");
+        assert_eq!(stale_warning(&json!({ "state": "done", "edition": 4, "may_be_stale": false })), None);
+        // An older node says nothing about it: no warning.
+        assert_eq!(stale_warning(&json!({ "state": "done", "edition": 4 })), None);
+    }
 
     #[cfg(unix)]
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,10 @@ pub struct JobProgress {
     pub total: u64,
     /// Blocks that could not be found (fetches).
     pub failed: u64,
+    /// Requests sent again for blocks (or USK editions) whose earlier request timed out or
+    /// found no route: a count that climbs while the network routes around a bad peer.
+    #[serde(default)]
+    pub retries: u64,
 }
 
 /// The outcome of a job. This is where a [`Failure`] is serialised, once: its `kind`
@@ -48,6 +53,13 @@ pub enum JobStatus {
         requests: u64,
         /// Of those, blocks the network could not find (FEC filled in; fetches).
         not_found: u64,
+        /// Of the requests, those sent again after a timeout or "no route".
+        #[serde(default)]
+        retries: u64,
+        /// USK fetches: an edition above the one fetched never answered, so a newer one may
+        /// exist (the document is the newest found, not surely the latest).
+        #[serde(default)]
+        may_be_stale: bool,
     },
     /// Failed; the message is for the person who started it.
     Failed {
@@ -66,33 +78,55 @@ struct Job {
     /// The fetched document, until it is downloaded.
     data: Option<Vec<u8>>,
     /// When it ended, for expiry.
-    finished: Option<std::time::Instant>,
+    finished: Option<Instant>,
     /// The key of a running fetch (one job per document at a time).
     fetch_key: Option<String>,
 }
 
 /// How long a finished job (and a document nobody downloaded) is kept.
-pub const JOB_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+pub const JOB_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The most bytes of finished fetches' documents kept for download at once. A document
+/// may be up to 1 GiB (`splitfile::MAX_DOCUMENT_BYTES`); without a bound, a few fetches
+/// nobody downloads would hold gigabytes for the whole TTL. When a finished document would
+/// take the total past this, the oldest finished jobs are forgotten first.
+pub const MAX_HELD_BYTES: u64 = 2 << 30;
+
+/// How often the API layer sweeps expired jobs ([`Jobs::expire`]): a finished job lives at
+/// most `JOB_TTL` plus this, whether or not any other job is started.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// All jobs of a daemon.
+///
+/// Expiry is driven from outside, with the time as an argument ([`Jobs::expire`],
+/// [`Jobs::finish_at`]): the API layer sweeps every [`SWEEP_INTERVAL`], and tests pass
+/// their own instants instead of sleeping.
 #[derive(Debug)]
 pub struct Jobs {
     next: AtomicU64,
     jobs: Mutex<HashMap<JobId, Job>>,
     /// How long a finished job is kept ([`JOB_TTL`]).
-    ttl: std::time::Duration,
+    ttl: Duration,
+    /// The most document bytes held for download ([`MAX_HELD_BYTES`]).
+    max_held: u64,
 }
 
 impl Default for Jobs {
     fn default() -> Self {
-        Self::with_ttl(JOB_TTL)
+        Self::with_limits(JOB_TTL, MAX_HELD_BYTES)
     }
 }
 
 impl Jobs {
     /// No jobs yet; finished ones are kept for `ttl`.
-    pub fn with_ttl(ttl: std::time::Duration) -> Self {
-        Self { next: AtomicU64::new(0), jobs: Mutex::new(HashMap::new()), ttl }
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self::with_limits(ttl, MAX_HELD_BYTES)
+    }
+
+    /// No jobs yet; finished ones are kept for `ttl`, and their documents up to
+    /// `max_held` bytes in all.
+    pub fn with_limits(ttl: Duration, max_held: u64) -> Self {
+        Self { next: AtomicU64::new(0), jobs: Mutex::new(HashMap::new()), ttl, max_held }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Job>> {
@@ -100,7 +134,7 @@ impl Jobs {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a new running job (and forgets jobs that ended more than the TTL ago).
+    /// Registers a new running job.
     pub fn create(self: &Arc<Self>) -> JobId {
         self.create_keyed(None).0
     }
@@ -109,8 +143,6 @@ impl Jobs {
     /// same document): then returns that job and `false`.
     pub fn create_keyed(self: &Arc<Self>, key: Option<String>) -> (JobId, bool) {
         let mut jobs = self.lock();
-        let ttl = self.ttl;
-        jobs.retain(|_, j| j.finished.is_none_or(|t| t.elapsed() < ttl));
         if let Some(k) = &key {
             if let Some((id, _)) = jobs.iter().find(|(_, j)| j.finished.is_none() && j.fetch_key.as_ref() == Some(k)) {
                 return (*id, false);
@@ -135,15 +167,48 @@ impl Jobs {
         }
     }
 
-    /// Ends a job.
+    /// Ends a job now (see [`Jobs::finish_at`]), by tokio's clock, which the sweep
+    /// ([`super::spawn_job_expiry`]) reads too (and tests can pause).
     pub fn finish(&self, id: JobId, status: JobStatus, data: Option<Vec<u8>>) {
-        if let Some(j) = self.lock().get_mut(&id) {
-            if j.finished.is_none() {
-                j.status = status;
-                j.data = data;
-                j.finished = Some(std::time::Instant::now());
-            }
+        self.finish_at(id, status, data, tokio::time::Instant::now().into_std());
+    }
+
+    /// Ends a job at `now`. If its document takes the documents held past the bound, the
+    /// oldest finished jobs are forgotten until it fits (this one last: a document larger
+    /// than the whole bound is not kept at all).
+    pub fn finish_at(&self, id: JobId, status: JobStatus, data: Option<Vec<u8>>, now: Instant) {
+        let mut jobs = self.lock();
+        let Some(j) = jobs.get_mut(&id) else { return };
+        if j.finished.is_some() {
+            return;
         }
+        j.status = status;
+        j.data = data;
+        j.finished = Some(now);
+        let held = |jobs: &HashMap<JobId, Job>| {
+            jobs.values().filter_map(|j| j.data.as_ref()).map(|d| d.len() as u64).sum::<u64>()
+        };
+        while held(&jobs) > self.max_held {
+            let oldest = jobs
+                .iter()
+                .filter(|(_, j)| j.data.is_some())
+                .filter_map(|(i, j)| j.finished.map(|t| (*i == id, t, *i)))
+                .min()
+                .map(|(_, _, i)| i);
+            let Some(oldest) = oldest else { break };
+            tracing::info!(job = oldest, "a finished fetch nobody downloaded is dropped to bound memory");
+            jobs.remove(&oldest);
+        }
+    }
+
+    /// Forgets every job that finished more than the TTL before `now`, with its document.
+    /// The API layer calls it every [`SWEEP_INTERVAL`]; returns how many were forgotten.
+    pub fn expire(&self, now: Instant) -> usize {
+        let mut jobs = self.lock();
+        let before = jobs.len();
+        let ttl = self.ttl;
+        jobs.retain(|_, j| j.finished.is_none_or(|t| now.saturating_duration_since(t) < ttl));
+        before - jobs.len()
     }
 
     /// A job's progress and status.
@@ -164,12 +229,20 @@ impl Jobs {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn done(size: u64) -> JobStatus {
-        JobStatus::Done { uri: "CHK@x".into(), size, name: None, mime: None, edition: None, requests: 1, not_found: 0 }
+        JobStatus::Done {
+            uri: "CHK@x".into(),
+            size,
+            name: None,
+            mime: None,
+            edition: None,
+            requests: 1,
+            not_found: 0,
+            retries: 0,
+            may_be_stale: false,
+        }
     }
 
     #[test]
@@ -179,7 +252,7 @@ mod tests {
         let b = jobs.create();
         assert_ne!(a, b);
         assert_eq!(jobs.get(a), Some((JobProgress::default(), JobStatus::Running)));
-        let p = JobProgress { done: 3, total: 10, failed: 1 };
+        let p = JobProgress { done: 3, total: 10, failed: 1, retries: 2 };
         jobs.progress(a, p.clone());
         assert_eq!(jobs.get(a), Some((p.clone(), JobStatus::Running)));
         jobs.finish(a, done(7), Some(vec![1, 2, 3]));
@@ -206,18 +279,43 @@ mod tests {
         assert!(new && again != a, "after the first ends, the key starts a new job");
     }
 
+    /// Expiry is driven by the sweep's `now`, not by the next job: before, a finished job
+    /// (and up to 1 GiB of document) was only forgotten when another job was created.
     #[test]
-    fn finished_jobs_expire_running_ones_do_not() {
-        let jobs = Arc::new(Jobs::with_ttl(Duration::from_millis(20)));
+    fn finished_jobs_expire_without_a_new_job_running_ones_do_not() {
+        let jobs = Arc::new(Jobs::with_ttl(Duration::from_secs(60)));
+        let t0 = Instant::now();
         let finished = jobs.create();
         let running = jobs.create();
-        jobs.finish(finished, done(1), Some(vec![9]));
-        jobs.create();
+        jobs.finish_at(finished, done(1), Some(vec![9]), t0);
+        assert_eq!(jobs.expire(t0 + Duration::from_secs(59)), 0);
         assert!(jobs.get(finished).is_some(), "kept within the TTL");
-        std::thread::sleep(Duration::from_millis(40));
-        jobs.create();
+        assert_eq!(jobs.expire(t0 + Duration::from_secs(60)), 1);
         assert_eq!(jobs.get(finished), None, "forgotten after the TTL, document and all");
+        assert_eq!(jobs.take_data(finished), None);
+        assert_eq!(jobs.expire(t0 + Duration::from_secs(3600)), 0);
         assert_eq!(jobs.get(running), Some((JobProgress::default(), JobStatus::Running)));
+    }
+
+    #[test]
+    fn documents_held_for_download_are_bounded_oldest_dropped_first() {
+        let jobs = Arc::new(Jobs::with_limits(Duration::from_secs(60), 10));
+        let t0 = Instant::now();
+        let ids: Vec<JobId> = (0..4).map(|_| jobs.create()).collect();
+        jobs.finish_at(ids[0], done(4), Some(vec![0; 4]), t0);
+        jobs.finish_at(ids[1], done(4), Some(vec![1; 4]), t0 + Duration::from_secs(1));
+        jobs.finish_at(ids[2], done(0), None, t0 + Duration::from_secs(2));
+        assert!(jobs.get(ids[0]).is_some() && jobs.get(ids[1]).is_some());
+        // 4 + 4 + 4 > 10: the oldest document goes; a failed job holding nothing stays.
+        jobs.finish_at(ids[3], done(4), Some(vec![3; 4]), t0 + Duration::from_secs(3));
+        assert_eq!(jobs.get(ids[0]), None);
+        assert_eq!(jobs.take_data(ids[1]), Some(vec![1; 4]));
+        assert!(jobs.get(ids[2]).is_some());
+        assert_eq!(jobs.take_data(ids[3]), Some(vec![3; 4]));
+        // A document larger than the whole bound is not kept at all.
+        let big = jobs.create();
+        jobs.finish_at(big, done(11), Some(vec![7; 11]), t0 + Duration::from_secs(4));
+        assert_eq!(jobs.get(big), None);
     }
 
     #[test]

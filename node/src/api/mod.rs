@@ -12,7 +12,8 @@
 pub mod backend;
 pub mod jobs;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -186,6 +187,32 @@ fn spawn_job(jobs: Arc<Jobs>, id: JobId, job: impl std::future::Future<Output = 
     });
 }
 
+/// Sweeps expired jobs every [`jobs::SWEEP_INTERVAL`] until the jobs are dropped (the API
+/// is gone) or `shutdown` turns true: finished jobs and their documents go after their TTL
+/// whether or not anyone starts another job.
+pub fn spawn_job_expiry(
+    jobs: &Arc<Jobs>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let jobs: Weak<Jobs> = Arc::downgrade(jobs);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(jobs::SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            let Some(jobs) = jobs.upgrade() else { return };
+            // Tokio's clock (the real one, or a test's paused one): `Jobs::finish` reads it too.
+            let gone = jobs.expire(tokio::time::Instant::now().into_std());
+            if gone > 0 {
+                tracing::debug!(jobs = gone, "finished jobs expired");
+            }
+        }
+    })
+}
+
 fn pipeline_failure(e: &PipelineError) -> JobStatus {
     JobStatus::Failed { error: e.to_string(), failure: e.failure() }
 }
@@ -253,24 +280,37 @@ async fn insert<B: ApiBackend>(
     let size = data.len() as u64;
     spawn_job(Arc::clone(&state.jobs), id, async move {
         let jobs = Arc::clone(&st.jobs);
-        let progress = move |done: usize, total: usize| {
-            jobs.progress(id, JobProgress { done: done as u64, total: total as u64, failed: 0 });
+        let retries = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&retries);
+        let progress = move |p: pipeline::InsertProgress| {
+            seen.store(p.retries as u64, Ordering::Relaxed);
+            let progress =
+                JobProgress { done: p.done as u64, total: p.total as u64, failed: 0, retries: p.retries as u64 };
+            jobs.progress(id, progress);
         };
         let result = match signed {
-            None => pipeline::insert_chk(&st.backend, data, options, st.parallel, &progress)
+            None => pipeline::insert_chk_tracked(&st.backend, data, options, st.parallel, &progress)
                 .await
                 .map(|uri| (uri.to_string(), None)),
             Some(ins) => {
                 let edition = ins.updatable.then_some(ins.edition);
-                pipeline::insert_signed(&st.backend, ins, data, options, st.parallel, &progress)
+                pipeline::insert_signed_tracked(&st.backend, ins, data, options, st.parallel, &progress)
                     .await
                     .map(|uri| (uri.to_string(), edition))
             }
         };
         let status = match result {
-            Ok((uri, edition)) => {
-                JobStatus::Done { uri, size, name: None, mime: None, edition, requests: 0, not_found: 0 }
-            }
+            Ok((uri, edition)) => JobStatus::Done {
+                uri,
+                size,
+                name: None,
+                mime: None,
+                edition,
+                requests: 0,
+                not_found: 0,
+                retries: retries.load(Ordering::Relaxed),
+                may_be_stale: false,
+            },
             Err(e) => pipeline_failure(&e),
         };
         st.jobs.finish(id, status, None);
@@ -327,6 +367,8 @@ async fn insert_site<B: ApiBackend>(
                 edition,
                 requests: done.blocks_inserted as u64,
                 not_found: 0,
+                retries: 0,
+                may_be_stale: false,
             },
             Err(e) => pipeline_failure(&e),
         };
@@ -368,19 +410,23 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                 done: p.blocks_have as u64,
                 total: p.blocks_needed as u64,
                 failed: p.blocks_failed as u64,
+                retries: p.retries as u64,
             };
             jobs.progress(id, progress);
         };
         let fetched = match pipeline::fetch_resumable(&st.backend, &uri, &st.downloads, st.parallel, &progress).await {
             Ok(mut f) => {
                 let heal = std::mem::take(&mut f.heal);
+                let (retries, may_be_stale) = (f.retries as u64, f.may_be_stale);
                 let options = pipeline::FetchOptions { parallel: st.parallel, partial_dir: None };
-                site_transfer::resolve(&st.backend, f, path.as_deref(), &options).await.map(|l| (l, heal))
+                site_transfer::resolve(&st.backend, f, path.as_deref(), &options)
+                    .await
+                    .map(|l| (l, heal, retries, may_be_stale))
             }
             Err(e) => Err(e),
         };
         match fetched {
-            Ok((f, heal)) => {
+            Ok((f, heal, retries, may_be_stale)) => {
                 let doc = f.document;
                 let status = JobStatus::Done {
                     uri: body.uri,
@@ -390,6 +436,8 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                     edition: f.edition,
                     requests: f.requests as u64,
                     not_found: f.not_found as u64,
+                    retries,
+                    may_be_stale,
                 };
                 st.jobs.finish(id, status, Some(doc.data));
                 // After the user has the file.
@@ -649,5 +697,65 @@ mod tests {
         assert_eq!(s["store"]["store_capacity"], 0);
         let (_, p) = api.json("GET", "/v1/peers", &[], vec![]).await;
         assert_eq!(p, json!([{ "peer": "00000000000000ab", "location": 0.25 }]));
+    }
+
+    /// Finished jobs go after their TTL with no other job started: the sweep drives it.
+    #[tokio::test(start_paused = true)]
+    async fn the_sweep_expires_finished_jobs_without_a_new_job() {
+        let jobs = Arc::new(Jobs::default());
+        let (_stop, stop) = tokio::sync::watch::channel(false);
+        let sweep = spawn_job_expiry(&jobs, stop);
+        let id = jobs.create();
+        jobs.finish(id, JobStatus::Failed { error: "x".into(), failure: Failure::Internal }, Some(vec![0; 1000]));
+        tokio::time::sleep(jobs::JOB_TTL - jobs::SWEEP_INTERVAL).await;
+        assert!(jobs.get(id).is_some(), "kept within the TTL");
+        tokio::time::sleep(jobs::SWEEP_INTERVAL * 2).await;
+        assert_eq!(jobs.get(id), None, "swept after the TTL");
+        drop(jobs);
+        tokio::time::sleep(jobs::SWEEP_INTERVAL * 2).await;
+        assert!(sweep.is_finished(), "the sweep ends with the jobs");
+    }
+
+    /// A job's status carries the retries and, for a USK whose newer edition never
+    /// answered, `may_be_stale`: the person is told, not handed an old edition as the latest.
+    #[tokio::test]
+    async fn retries_and_a_possibly_stale_edition_reach_the_job_status() {
+        use crate::client::memory_net::Flaky;
+        let timed_out = Failure::TimedOut { htl_left: Some(17), peers_tried: 1 };
+        // Every insert request times out once; the job completes, its retries counted.
+        let flaky = MemoryNetwork { flaky: Flaky::new(timed_out.clone(), 1, []), ..MemoryNetwork::default() };
+        let api = Api::with(flaky, tempfile::tempdir().unwrap());
+        let (_, job) = api.json("POST", "/v1/insert", &[], vec![7; 10]).await;
+        let done = api.wait(&job).await;
+        assert_eq!(done["status"]["state"], "done", "{done}");
+        assert_eq!((done["status"]["retries"].as_u64(), done["progress"]["retries"].as_u64()), (Some(1), Some(1)));
+
+        // Editions 1 and 2 published; the probe of 2 never answers.
+        let source = Arc::new(MemoryNetwork::default());
+        let ins = SskInsertUri::new(
+            pamphlet_crypto::SskPrivateKey::from_seed([1; 32]),
+            pamphlet_crypto::CryptoKey::from_bytes([2; 32]),
+            "news",
+            1,
+            true,
+        );
+        for e in 1..=2u64 {
+            let opts = InsertOptions::default();
+            pipeline::insert_signed(&source, ins.with_edition(e), vec![e as u8], opts, 1, &|_, _| {}).await.unwrap();
+        }
+        let second = ins.request_uri().with_edition(2).routing_key();
+        let net = MemoryNetwork {
+            blocks: std::sync::Mutex::new(source.blocks.lock().unwrap().clone()),
+            flaky: Flaky::new(timed_out, usize::MAX, [second]),
+            ..MemoryNetwork::default()
+        };
+        let api = Api::with(net, tempfile::tempdir().unwrap());
+        let body = serde_json::to_vec(&json!({ "uri": ins.request_uri().to_string() })).unwrap();
+        let (_, job) = api.json("POST", "/v1/fetch", &[], body).await;
+        let done = api.wait(&job).await;
+        let st = &done["status"];
+        assert_eq!((st["state"].as_str(), st["edition"].as_u64()), (Some("done"), Some(1)), "{done}");
+        assert_eq!(st["may_be_stale"], true, "{done}");
+        assert_eq!(st["retries"], 2, "{done}");
     }
 }

@@ -4,6 +4,7 @@
 //!   [`splitfile::Fetch`] rebuilds a document from blocks as they arrive;
 //! - [`fec`]: Reed-Solomon segments (any k of n blocks rebuild a segment);
 //! - [`manifest`]: the manifest format;
+//! - [`retry`]: when a failed block is sent again, and when a USK probe is "not sure";
 //! - [`site`]: site manifests (paths to documents), and [`site_transfer`] to insert and read them.
 //!
 //! Nothing here talks to the network: the daemon drives these with blocks from its node,
@@ -16,6 +17,7 @@ pub mod manifest;
 pub mod memory_net;
 #[cfg(feature = "net")]
 pub mod pipeline;
+pub mod retry;
 pub mod signed;
 pub mod site;
 #[cfg(feature = "net")]

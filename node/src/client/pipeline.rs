@@ -13,6 +13,7 @@ use pamphlet_crypto::{Block, BlockKind, ChkBlock, ChkUri, RoutingKey, SskInsertU
 use sha2::{Digest, Sha256};
 use tokio::task::{JoinError, JoinSet};
 
+use super::retry::Tries;
 use super::signed::{self, LatestSearch, SskPayload};
 use super::splitfile::{self, Document, Fetch, InsertOptions, Progress};
 use super::ClientError;
@@ -187,6 +188,12 @@ pub struct Fetched {
     pub requests: usize,
     /// Of those, blocks the network could not find (FEC filled in for them).
     pub not_found: usize,
+    /// Of the requests, those that asked again for a block (or a USK edition) whose
+    /// earlier request timed out or found no route ([`super::retry`]).
+    pub retries: usize,
+    /// For a USK: some edition above the one fetched stayed unknown (its probes timed out
+    /// every time), so a newer edition may exist. The document is the newest *found*.
+    pub may_be_stale: bool,
 }
 
 /// Fetches whatever `uri` names: a CHK splitfile, an SSK/KSK document, or the latest
@@ -204,39 +211,78 @@ pub async fn fetch<N: BlockNetwork>(
         Uri::Ksk(k) => k.request_uri(),
         _ => return Err(ClientError::BadOption("unsupported URI kind".into()).into()),
     };
-    let (edition, payload) = resolve_signed(net, &request).await?;
-    match payload {
+    let signed = resolve_signed(net, &request).await?;
+    match signed.payload {
         SskPayload::Inline(data) => Ok(Fetched {
             document: Document { data, name: None, mime: None },
-            edition,
+            edition: signed.edition,
             heal: Vec::new(),
-            requests: 1,
+            requests: 1 + signed.retries,
             not_found: 0,
+            retries: signed.retries,
+            may_be_stale: signed.may_be_stale,
         }),
         SskPayload::Redirect { routing_key, key } => {
             let mut f = fetch_chk(net, &SskPayload::redirect_uri(routing_key, key), options, progress).await?;
-            f.edition = edition;
-            f.requests += 1;
+            f.edition = signed.edition;
+            f.requests += 1 + signed.retries;
+            f.retries += signed.retries;
+            f.may_be_stale = signed.may_be_stale;
             Ok(f)
+        }
+    }
+}
+
+/// A signed block found and decoded, and how sure the search is that it is the latest.
+struct Signed {
+    /// The edition (USKs).
+    edition: Option<u64>,
+    payload: SskPayload,
+    /// Requests sent again.
+    retries: usize,
+    /// A newer edition may exist (see [`Fetched::may_be_stale`]).
+    may_be_stale: bool,
+}
+
+/// Fetches one block, sending a fresh request (which the node routes anew, around the
+/// peers that failed it) while the failure is worth it and tries remain.
+async fn fetch_retrying<N: BlockNetwork>(
+    net: &Arc<N>,
+    kind: BlockKind,
+    key: RoutingKey,
+    tries: &mut Tries,
+) -> Result<Block, Failure> {
+    loop {
+        match net.fetch(kind, key).await {
+            Err(e) if tries.retry(key, &e) => tracing::debug!(error = %e, "fetching a block again"),
+            result => return result,
         }
     }
 }
 
 /// Fetches the signed block a request URI names (the latest edition for a USK) and
 /// decodes its payload.
-async fn resolve_signed<N: BlockNetwork>(
-    net: &Arc<N>,
-    request: &SskRequestUri,
-) -> Result<(Option<u64>, SskPayload), PipelineError> {
+///
+/// A USK edition probe that fails without settling that the edition is absent (it timed
+/// out, the key was busy: [`super::retry::settles_absence`]) is "not sure": it is probed
+/// again, and an edition still unknown after [`super::retry::BLOCK_TRIES`] probes makes the
+/// result `may_be_stale` (or, when no edition was found at all, the error).
+async fn resolve_signed<N: BlockNetwork>(net: &Arc<N>, request: &SskRequestUri) -> Result<Signed, PipelineError> {
     if !request.updatable {
-        return match net.fetch(BlockKind::Ssk, request.routing_key()).await {
-            Ok(Block::Ssk(b)) => Ok((None, signed::decode(&b, request)?)),
+        let mut tries = Tries::default();
+        return match fetch_retrying(net, BlockKind::Ssk, request.routing_key(), &mut tries).await {
+            Ok(Block::Ssk(b)) => Ok(Signed {
+                edition: None,
+                payload: signed::decode(&b, request)?,
+                retries: tries.retries(),
+                may_be_stale: false,
+            }),
             Ok(Block::Chk(_)) => Err(ClientError::BadManifest("a CHK block answered an SSK request").into()),
             Err(e) => Err(PipelineError::Top(e)),
         };
     }
     let mut search = LatestSearch::new(request);
-    // Why a probe failed, when it was not simply "no such edition": reported if none is found.
+    // Why a probe was not sure: reported if no edition is found at all.
     let mut cause = None;
     while !search.is_done() {
         let mut set = JoinSet::new();
@@ -247,23 +293,30 @@ async fn resolve_signed<N: BlockNetwork>(
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((e, Ok(Block::Ssk(b)))) => search.on_found(e, b)?,
+                // The node checks blocks against the key: a bug or a lie, not an absence.
                 Ok((e, Ok(Block::Chk(_)))) => {
                     cause = Some(Failure::InvalidData);
-                    search.on_not_found(e);
+                    search.on_unsure(e);
                 }
-                Ok((e, Err(Failure::NotFound { .. }))) => search.on_not_found(e),
+                Ok((e, Err(f))) if super::retry::settles_absence(&f) => search.on_not_found(e),
                 Ok((e, Err(f))) => {
+                    tracing::debug!(edition = e, error = %f, "an edition probe was not sure");
                     cause = Some(f);
-                    search.on_not_found(e);
+                    search.on_unsure(e);
                 }
                 Err(join) => return Err(task_failure(&join)),
             }
         }
     }
+    let (retries, may_be_stale) = (search.retries(), search.may_be_stale());
     let Some((edition, block)) = search.result() else {
         return Err(cause.map_or(PipelineError::NoEdition(request.edition), PipelineError::Top));
     };
-    Ok((Some(edition), signed::decode(block, &request.with_edition(edition))?))
+    if may_be_stale {
+        tracing::info!(edition, "a newer edition may exist: some probes above it never answered");
+    }
+    let payload = signed::decode(block, &request.with_edition(edition))?;
+    Ok(Signed { edition: Some(edition), payload, retries, may_be_stale })
 }
 
 /// Where a long-running client (the daemon) keeps the blocks of interrupted fetches: one
@@ -353,6 +406,7 @@ async fn fetch_chk<N: BlockNetwork>(
     }
     let parallel = options.parallel.max(1);
     let mut requests = 0;
+    let mut tries = Tries::default();
     // Why blocks went missing, when it was not simply "not found".
     let mut cause = None;
     let mut in_flight = JoinSet::new();
@@ -393,10 +447,18 @@ async fn fetch_chk<N: BlockNetwork>(
             }
             // The node checks blocks against the key it asked for: this is a bug or a lie.
             Ok(Block::Ssk(_)) => missing(&mut fetch, &key, &mut cause, Failure::InvalidData)?,
+            // A fresh request, routed anew (around the peers that failed this one); FEC
+            // fills in only for blocks that failed every try.
+            Err(e) if tries.retry(key, &e) => {
+                tracing::debug!(error = %e, "fetching a block again");
+                requests += 1;
+                let net = Arc::clone(net);
+                in_flight.spawn(async move { (key, net.fetch(BlockKind::Chk, key).await) });
+            }
             Err(e) if key == top.routing_key => return Err(PipelineError::Top(e)),
             Err(e) => missing(&mut fetch, &key, &mut cause, e)?,
         }
-        progress(fetch.progress());
+        progress(Progress { retries: tries.retries(), ..fetch.progress() });
     }
     in_flight.abort_all();
     let heal = fetch.heal().to_vec();
@@ -405,7 +467,8 @@ async fn fetch_chk<N: BlockNetwork>(
     if let Some(p) = partial {
         p.remove()?;
     }
-    Ok(Fetched { document, edition: None, heal, requests, not_found })
+    let retries = tries.retries();
+    Ok(Fetched { document, edition: None, heal, requests, not_found, retries, may_be_stale: false })
 }
 
 /// Records a block that could not be had (FEC may fill in for it); when too few blocks of
@@ -426,13 +489,28 @@ fn missing(
     })
 }
 
-/// Inserts blocks with up to `parallel` in flight; fails on the first block that fails.
+/// How far an insert has come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InsertProgress {
+    /// Blocks stored.
+    pub done: usize,
+    /// Blocks to store in all (of the current step: the top block is a step of its own).
+    pub total: usize,
+    /// Requests sent again for blocks whose earlier insert timed out or found no route.
+    pub retries: usize,
+}
+
+/// Inserts blocks with up to `parallel` in flight. A block whose insert timed out or found
+/// no route is sent again (the node routes it anew, around the peers that failed it), up
+/// to [`super::retry::BLOCK_TRIES`] requests; the job fails only when a block failed every
+/// try, with the failure of its last one. Returns how many (distinct) blocks it stored.
 async fn insert_blocks<N: BlockNetwork>(
     net: &Arc<N>,
     blocks: Vec<Block>,
     parallel: usize,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<(), PipelineError> {
+    tries: &mut Tries,
+    progress: &(dyn Fn(InsertProgress) + Sync),
+) -> Result<usize, PipelineError> {
     // Identical shards make identical blocks: insert each once (two concurrent inserts of
     // one key would also be refused by the node as a duplicate).
     let mut seen = std::collections::HashSet::new();
@@ -441,31 +519,52 @@ async fn insert_blocks<N: BlockNetwork>(
     let mut done = 0;
     let mut set = JoinSet::new();
     let mut queue = blocks.into_iter();
+    let spawn = |set: &mut JoinSet<_>, block: Block| {
+        let net = Arc::clone(net);
+        set.spawn(async move {
+            let result = net.insert(block.clone()).await;
+            (block, result)
+        });
+    };
     loop {
         while set.len() < parallel.max(1) {
             let Some(block) = queue.next() else { break };
-            let net = Arc::clone(net);
-            set.spawn(async move { net.insert(block).await });
+            spawn(&mut set, block);
         }
-        let Some(joined) = set.join_next().await else { return Ok(()) };
+        let Some(joined) = set.join_next().await else { return Ok(total) };
         match joined.map_err(|e| task_failure(&e))? {
-            Ok(InsertOutcome::Stored) => {}
+            (_, Ok(InsertOutcome::Stored)) => done += 1,
             // CHKs cannot collide (same key, same content); a collision here is an SSK.
-            Ok(InsertOutcome::Collision(_)) => return Err(PipelineError::Collision),
-            Err(e) => return Err(PipelineError::Insert(e)),
+            (_, Ok(InsertOutcome::Collision(_))) => return Err(PipelineError::Collision),
+            (block, Err(e)) if tries.retry(block.routing_key(), &e) => {
+                tracing::debug!(error = %e, "inserting a block again");
+                spawn(&mut set, block);
+            }
+            (_, Err(e)) => return Err(PipelineError::Insert(e)),
         }
-        done += 1;
-        progress(done, total);
+        progress(InsertProgress { done, total, retries: tries.retries() });
     }
 }
 
-/// Inserts `data` as a CHK splitfile; returns the URI that fetches it.
+/// Inserts `data` as a CHK splitfile; returns the URI that fetches it. `progress` hears
+/// blocks done and blocks in all ([`insert_chk_tracked`] also reports retries).
 pub async fn insert_chk<N: BlockNetwork>(
     net: &Arc<N>,
     data: Vec<u8>,
     options: InsertOptions,
     parallel: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<ChkUri, PipelineError> {
+    insert_chk_tracked(net, data, options, parallel, &|p: InsertProgress| progress(p.done, p.total)).await
+}
+
+/// [`insert_chk`], reporting its [`InsertProgress`] (retries included).
+pub async fn insert_chk_tracked<N: BlockNetwork>(
+    net: &Arc<N>,
+    data: Vec<u8>,
+    options: InsertOptions,
+    parallel: usize,
+    progress: &(dyn Fn(InsertProgress) + Sync),
 ) -> Result<ChkUri, PipelineError> {
     // Encoding hashes and encrypts every byte: keep it off the async workers.
     let encoded = tokio::task::spawn_blocking(move || splitfile::encode(&data, &options))
@@ -476,8 +575,16 @@ pub async fn insert_chk<N: BlockNetwork>(
     // The top block goes last, so a published URI never names a manifest whose blocks are
     // not yet in the network.
     let top_block = blocks.pop();
-    insert_blocks(net, blocks, parallel, progress).await?;
-    insert_blocks(net, top_block.into_iter().collect(), 1, &|_, _| {}).await?;
+    let mut tries = Tries::default();
+    let n = insert_blocks(net, blocks, parallel, &mut tries, progress).await?;
+    let before = tries.retries();
+    insert_blocks(net, top_block.into_iter().collect(), 1, &mut tries, &|p| {
+        // The top block's own count is not news; its retries are.
+        if p.retries > before {
+            progress(InsertProgress { done: n, total: n, retries: p.retries });
+        }
+    })
+    .await?;
     Ok(top)
 }
 
@@ -492,13 +599,37 @@ pub async fn insert_signed<N: BlockNetwork>(
     parallel: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<SskRequestUri, PipelineError> {
+    insert_signed_tracked(net, insert, data, options, parallel, &|p: InsertProgress| progress(p.done, p.total)).await
+}
+
+/// [`insert_signed`], reporting its [`InsertProgress`] (retries included).
+pub async fn insert_signed_tracked<N: BlockNetwork>(
+    net: &Arc<N>,
+    insert: SskInsertUri,
+    data: Vec<u8>,
+    options: InsertOptions,
+    parallel: usize,
+    progress: &(dyn Fn(InsertProgress) + Sync),
+) -> Result<SskRequestUri, PipelineError> {
     let signed = tokio::task::spawn_blocking(move || signed::encode(&insert, &data, &options))
         .await
         .map_err(|e| task_failure(&e))??;
+    let mut tries = Tries::default();
+    let mut n = 0;
     if let Some(e) = signed.splitfile {
-        insert_blocks(net, e.blocks.into_iter().map(Block::Chk).collect(), parallel, progress).await?;
+        n = insert_blocks(net, e.blocks.into_iter().map(Block::Chk).collect(), parallel, &mut tries, progress).await?;
     }
-    match net.insert(Block::Ssk(signed.block.clone())).await.map_err(PipelineError::Insert)? {
+    let block = Block::Ssk(signed.block.clone());
+    let outcome = loop {
+        match net.insert(block.clone()).await {
+            Err(e) if tries.retry(block.routing_key(), &e) => {
+                tracing::debug!(error = %e, "inserting the signed block again");
+                progress(InsertProgress { done: n, total: n, retries: tries.retries() });
+            }
+            result => break result.map_err(PipelineError::Insert)?,
+        }
+    };
+    match outcome {
         InsertOutcome::Stored => Ok(signed.request),
         // The same bytes again (convergent: deterministic signature) is not a conflict.
         InsertOutcome::Collision(Block::Ssk(existing)) if existing == signed.block => Ok(signed.request),

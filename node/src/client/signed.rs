@@ -4,11 +4,14 @@
 //! stored inline; a larger one is inserted as a CHK splitfile and the SSK block holds a
 //! redirect to its top URI. Either way the fetcher needs only the SSK/USK/KSK URI.
 
+use std::collections::HashMap;
+
 use pamphlet_crypto::{
     ssk, ChkFlags, ChkUri, DecryptionKey, RoutingKey, SskBlock, SskInsertUri, SskRequestUri, SSK_PAYLOAD_LEN,
 };
 use serde::{Deserialize, Serialize};
 
+use super::retry::BLOCK_TRIES;
 use super::splitfile::{self, Encoded, InsertOptions};
 use super::ClientError;
 
@@ -88,6 +91,13 @@ pub const SEARCH_WINDOW: u64 = 4;
 ///
 /// It probes a window of [`SEARCH_WINDOW`] editions from the hint, moves the window past
 /// every edition it finds, and finishes when a whole window past the highest find is empty.
+///
+/// A probe has three answers, not two (issue 14, item 4): found, absent (a real search
+/// found nothing: [`LatestSearch::on_not_found`]) and "not sure" (it timed out, the key was
+/// busy: [`LatestSearch::on_unsure`]). A probe that is not sure is asked again, up to
+/// [`BLOCK_TRIES`] times; an edition still unknown after that and above the best one found
+/// makes the result [`LatestSearch::may_be_stale`], so one stalled probe cannot pass off an
+/// old edition as the latest.
 #[derive(Debug)]
 pub struct LatestSearch {
     base: SskRequestUri,
@@ -97,12 +107,29 @@ pub struct LatestSearch {
     next: u64,
     /// Editions asked for and not answered.
     pending: Vec<u64>,
+    /// Probes sent per edition that was not sure at least once.
+    tries: HashMap<u64, u32>,
+    /// Editions to probe again (still pending).
+    again: Vec<u64>,
+    /// Editions that stayed unknown after every try.
+    unsure: Vec<u64>,
+    /// Probes sent again in all.
+    retries: usize,
 }
 
 impl LatestSearch {
     /// Searches from the edition `uri` names (its hint) upward.
     pub fn new(uri: &SskRequestUri) -> Self {
-        Self { base: uri.clone(), best: None, next: uri.edition, pending: Vec::new() }
+        Self {
+            base: uri.clone(),
+            best: None,
+            next: uri.edition,
+            pending: Vec::new(),
+            tries: HashMap::new(),
+            again: Vec::new(),
+            unsure: Vec::new(),
+            retries: 0,
+        }
     }
 
     fn horizon(&self) -> u64 {
@@ -112,7 +139,7 @@ impl LatestSearch {
 
     /// Editions to probe now, with their URIs.
     pub fn next_requests(&mut self) -> Vec<SskRequestUri> {
-        let mut out = Vec::new();
+        let mut out: Vec<SskRequestUri> = self.again.drain(..).map(|e| self.base.with_edition(e)).collect();
         while self.next < self.horizon() {
             self.pending.push(self.next);
             out.push(self.base.with_edition(self.next));
@@ -131,14 +158,43 @@ impl LatestSearch {
         Ok(())
     }
 
-    /// An edition could not be found.
+    /// An edition could not be found: a real search says it does not exist (yet).
     pub fn on_not_found(&mut self, edition: u64) {
         self.pending.retain(|&e| e != edition);
+    }
+
+    /// The probe of an edition could not tell (it timed out, the key was busy): it is asked
+    /// again by the next [`LatestSearch::next_requests`] unless it had [`BLOCK_TRIES`]
+    /// probes; then the edition stays unknown. Returns whether it will be probed again.
+    pub fn on_unsure(&mut self, edition: u64) -> bool {
+        let sent = self.tries.entry(edition).or_insert(1);
+        if *sent < BLOCK_TRIES {
+            *sent += 1;
+            self.retries += 1;
+            self.again.push(edition);
+            return true;
+        }
+        self.pending.retain(|&e| e != edition);
+        self.unsure.push(edition);
+        false
     }
 
     /// Whether the search is over: nothing pending and the window past the best is probed.
     pub fn is_done(&self) -> bool {
         self.pending.is_empty() && self.next >= self.horizon()
+    }
+
+    /// Whether a newer edition than the result may exist: some edition above it stayed
+    /// unknown after every probe. The result is then the best *found*, not surely the
+    /// latest, and must be reported as such.
+    pub fn may_be_stale(&self) -> bool {
+        let best = self.best.as_ref().map(|(e, _)| *e);
+        self.unsure.iter().any(|&e| best.is_none_or(|b| e > b))
+    }
+
+    /// Probes sent again because the first could not tell.
+    pub fn retries(&self) -> usize {
+        self.retries
     }
 
     /// The latest edition found and its block (`None`: no edition at or after the hint).
@@ -149,8 +205,6 @@ impl LatestSearch {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use pamphlet_crypto::{CryptoKey, SskPrivateKey};
 
     use super::*;
@@ -196,6 +250,39 @@ mod tests {
         }
         assert_eq!(search.result().unwrap().0, 5, "4 is skipped, 12 is beyond the window");
         assert_eq!(probes, 9, "editions 1..=9");
+        // A probe that is not sure is asked again; one never sure leaves the result
+        // flagged, and only if it is above the best found.
+        let mut s = LatestSearch::new(&ins.request_uri().with_edition(4));
+        let first: Vec<u64> = s.next_requests().iter().map(|u| u.edition).collect();
+        assert_eq!(first, [4, 5, 6, 7]);
+        s.on_not_found(4);
+        s.on_found(5, net[&5].clone()).unwrap();
+        s.on_not_found(7);
+        assert!(s.on_unsure(6));
+        let again: Vec<u64> = s.next_requests().iter().map(|u| u.edition).collect();
+        assert_eq!(again, [6, 8, 9], "6 again, then the window past 5");
+        for e in [8, 9] {
+            s.on_not_found(e);
+        }
+        assert!(s.on_unsure(6));
+        assert_eq!(s.next_requests().iter().map(|u| u.edition).collect::<Vec<_>>(), [6]);
+        assert!(!s.is_done());
+        assert!(!s.on_unsure(6), "three probes in all");
+        assert!(s.is_done() && s.may_be_stale() && s.retries() == 2);
+        assert_eq!(s.result().map(|(e, _)| e), Some(5));
+        let mut s = LatestSearch::new(&ins.request_uri().with_edition(5));
+        s.next_requests();
+        for _ in 0..BLOCK_TRIES {
+            s.on_unsure(6);
+            s.next_requests();
+        }
+        s.on_found(5, net[&5].clone()).unwrap();
+        assert_eq!(s.next_requests().iter().map(|u| u.edition).collect::<Vec<_>>(), [9]);
+        for e in [7, 8, 9] {
+            s.on_not_found(e);
+        }
+        assert!(s.is_done() && s.may_be_stale(), "6 above 5 unknown");
+
         // A block for another edition does not count as this one.
         let mut s2 = LatestSearch::new(&ins.request_uri());
         s2.next_requests();

@@ -150,6 +150,9 @@ pub struct Progress {
     pub blocks_failed: usize,
     /// Manifest level being fetched (0 = top).
     pub depth: u8,
+    /// Requests sent again for blocks whose request timed out or found no route (counted
+    /// by the driver that sends them, `client::retry`; 0 from [`Fetch::progress`]).
+    pub retries: usize,
 }
 
 /// A segment being fetched.

@@ -369,13 +369,10 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let api_addr = listener.local_addr().map_err(|source| DaemonError::Api { addr: config.api_listen, source })?;
         // The token keys the resume directories' names.
         let downloads = Downloads::new(dir.join("downloads"), token.as_bytes());
-        let state = ApiState {
-            backend: Arc::new(handle.clone()),
-            jobs: Arc::default(),
-            token,
-            downloads,
-            parallel: config.parallel,
-        };
+        let jobs = Arc::default();
+        // Finished jobs expire on a timer, not only when another job starts (issue 14).
+        api::spawn_job_expiry(&jobs, shutdown_rx.clone());
+        let state = ApiState { backend: Arc::new(handle.clone()), jobs, token, downloads, parallel: config.parallel };
         let app = api::router(Arc::new(state));
         let fcp_err = |source| DaemonError::Fcp {
             addr: match config.fcp_listen {
