@@ -33,6 +33,8 @@ use std::path::{Path, PathBuf};
 
 use lru::LruCache;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
@@ -158,6 +160,10 @@ pub struct DiskStore {
     read_only: bool,
     /// Entries each area dropped to make room since open (store, cache).
     evictions: [u64; 2],
+    /// Draws each entry's nonce (seeded at open from the caller's RNG, the OS's by
+    /// default): kept only in the slot's header, so clearing the header leaves nothing
+    /// that could decrypt the body (see `slot::seal`).
+    nonces: ChaCha20Rng,
     /// Holds the directory's lock until the store is dropped.
     _lock: File,
 }
@@ -307,8 +313,22 @@ impl DiskStore {
                 });
             }
         }
-        let mut store =
-            Self { dir: dir.to_path_buf(), config, keys, parts, next_stamp, read_only, evictions: [0; 2], _lock: lock };
+        let nonces = ChaCha20Rng::from_seed({
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            seed
+        });
+        let mut store = Self {
+            dir: dir.to_path_buf(),
+            config,
+            keys,
+            parts,
+            next_stamp,
+            read_only,
+            evictions: [0; 2],
+            nonces,
+            _lock: lock,
+        };
         if read_only {
             if FileId::ALL.iter().any(|&id| store.parts[id.index()].file.slots != config.slots(id)) {
                 tracing::warn!(dir = %dir.display(), "read-only store: configured size differs from the files; not resizing");
@@ -581,7 +601,8 @@ impl BlockStore for DiskStore {
             },
         };
         let stamp = self.take_stamp();
-        let (header, body) = slot::seal(&self.keys, id, slot, &key, &block, stamp);
+        let nonce: [u8; 12] = self.nonces.gen();
+        let (header, body) = slot::seal(&self.keys, id, slot, (&key, &block), stamp, nonce);
         let file = &self.parts[pi].file;
         let written = file.write_entry(slot, &header, &body).and_then(|()| match self.config.durability(area) {
             Durability::EveryPut => file.sync(),
@@ -650,5 +671,41 @@ impl Drop for DiskStore {
         if let Err(e) = self.flush() {
             tracing::warn!(error = %e, "store flush on drop failed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pamphlet_crypto::{chk, ChkFlags};
+
+    /// The disk thief of issue 14 (item 9): the nonce was derived from the routing key
+    /// and the salt on disk, so whoever held both could re-derive a removed CHK entry's
+    /// keystream after its header was zeroed (ChaCha20 needs no tag to decrypt). Now each
+    /// write draws its nonce, kept only in the header: the same block written twice gets
+    /// two nonces, neither the derived one.
+    #[test]
+    fn entry_nonces_are_drawn_not_derived() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let config = DiskStoreConfig::new(1 << 20, 0);
+        let mut store = DiskStore::open_with_rng(dir.path(), config, &mut rng).unwrap();
+        let (block, uri) = chk::encode(b"a removed document", ChkFlags::default()).unwrap();
+        let (block, key) = (Block::Chk(block), uri.routing_key);
+        let id = FileId { area: Area::Store, kind: BlockKind::Chk };
+        let derived = slot::derived_nonce(&store.keys, BlockKind::Chk, &key);
+        let mut nonces = Vec::new();
+        for _ in 0..2 {
+            store.put(Area::Store, key, block.clone()).unwrap();
+            let digest = store.keys.digest(BlockKind::Chk, &key);
+            let slot = *store.parts[id.index()].lru.peek(&digest).unwrap();
+            let mut bytes = [0u8; slot::SLOT_HEADER_LEN];
+            store.parts[id.index()].file.read_header(slot, &mut bytes).unwrap();
+            let header = SlotHeader::decode(&bytes, &store.keys, id, slot).unwrap();
+            nonces.push(header.nonce);
+            assert!(store.remove(BlockKind::Chk, &key));
+        }
+        assert_ne!(nonces[0], nonces[1]);
+        assert!(nonces.iter().all(|n| *n != derived), "{nonces:?}");
     }
 }

@@ -6,8 +6,8 @@
 //! offset  size  field
 //!      0    32  D     = SHA-256(label "pamphlet/store/digest/v1", salt, kind, routing key)
 //!     32     8  stamp   LRU access stamp, u64 little-endian (store-wide counter)
-//!     40    12  nonce = SHA-256(label "pamphlet/store/nonce/v1", K)[..12]          (CHK)
-//!                       SHA-256(label "pamphlet/store/nonce/v1", K, block)[..12]   (SSK)
+//!     40    12  nonce   random, drawn per write (stores written before 2026-12 derived
+//!                       it from K, and from the block for an SSK; those still open)
 //!     52    16  tag     Poly1305 tag of the body
 //!     68    12  reserved, zero
 //!     80    16  MAC   = SHA-256(label "pamphlet/store/mac/v1", mac key, file id, slot index,
@@ -152,7 +152,7 @@ pub(crate) struct SlotHeader {
     pub(crate) digest: Digest,
     /// LRU access stamp: larger is more recent.
     pub(crate) stamp: u64,
-    nonce: [u8; 12],
+    pub(crate) nonce: [u8; 12],
     tag: [u8; 16],
 }
 
@@ -198,31 +198,35 @@ fn aad(kind: BlockKind) -> [u8; AAD_LABEL.len() + 1] {
     a
 }
 
-/// Seals `block` (stored under `key`) for slot `slot` of `file`: its header and its body.
+/// The nonce the store used to derive for a CHK entry (before drawing it at random): for
+/// the test that it no longer does.
+#[cfg(test)]
+pub(crate) fn derived_nonce(keys: &StoreKeys, kind: BlockKind, key: &RoutingKey) -> [u8; 12] {
+    let k = keys.entry_key(kind, key);
+    let full = hash("pamphlet/store/nonce/v1", &[k.as_slice()]);
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&full[..12]);
+    nonce
+}
+
+/// Seals `block` (stored under `key`) for slot `slot` of `file` with `nonce`: its header
+/// and its body.
 ///
-/// The nonce is derived, so no RNG is needed. For an SSK it is synthetic (a hash of K and
-/// the block): two different SSK blocks put under one routing key never share a keystream.
-/// For a CHK the routing key pins the block's bytes (the caller has verified it), so a
-/// nonce derived from K alone is unique per plaintext.
+/// The nonce is random (the store's seeded RNG) and lives only in the header. A nonce
+/// derived from the routing key (as before) let whoever held the store's salt and a
+/// routing key re-derive K and the nonce of a removed entry and decrypt the body, tag or
+/// no tag (ChaCha20 is a stream cipher); zeroing the header did not destroy it. 96 random
+/// bits never repeat in practice, whatever is written under one key.
 pub(crate) fn seal(
     keys: &StoreKeys,
     file: FileId,
     slot: u32,
-    key: &RoutingKey,
-    block: &Block,
+    (key, block): (&RoutingKey, &Block),
     stamp: u64,
+    nonce: [u8; 12],
 ) -> ([u8; SLOT_HEADER_LEN], Vec<u8>) {
     let kind = block.kind();
     let k = keys.entry_key(kind, key);
-    let full_nonce = match kind {
-        // A CHK routing key is the hash of the block, so K (derived from it) only ever
-        // encrypts that one block: a nonce fixed per K is unique without hashing 32 KiB.
-        BlockKind::Chk => hash("pamphlet/store/nonce/v1", &[k.as_slice()]),
-        BlockKind::Ssk => hash("pamphlet/store/nonce/v1", &[k.as_slice(), block.as_bytes()]),
-    };
-    let mut nonce = [0u8; 12];
-    nonce.copy_from_slice(&full_nonce[..12]);
-
     let mut body = block.as_bytes().to_vec();
     let cipher = ChaCha20Poly1305::new(k.as_slice().into());
     // Encryption fails only for plaintexts over 256 GiB (blocks are at most 32 KiB); a
@@ -281,7 +285,7 @@ mod tests {
         let (block, uri) = chk::encode(b"hello store", ChkFlags::default()).unwrap();
         let block = Block::Chk(block);
         let rk = uri.routing_key;
-        let (head, sealed) = seal(&keys, F, 3, &rk, &block, 42);
+        let (head, sealed) = seal(&keys, F, 3, (&rk, &block), 42, [5; 12]);
         let header = SlotHeader::decode(&head, &keys, F, 3).unwrap();
         assert_eq!(header.stamp, 42);
         assert!(SlotHeader::decode(&head, &keys, F, 4).is_none(), "MAC binds the position");
