@@ -503,3 +503,26 @@ fn a_reconnect_keeps_the_peers_record_and_the_cap_holds() {
         assert_eq!(net.node(0).stats().rejected_overload, u64::from(cap), "seed {seed}");
     }
 }
+
+/// An honest relay whose own next hop went silent answers after its upstream's share of
+/// the wait ran out: it was slow, not silent. Node 0 penalises relay 1 as silent when its
+/// wait ends, and the late answer turns that into an ordinary timeout's backoff (before,
+/// every honest relay behind a silent node stayed counted and backed off like a forger).
+#[test]
+fn a_late_answer_excuses_a_silence_penalty() {
+    for seed in seeds(SEEDS) {
+        let (key, _) = chk_block(950);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed, Instant::now());
+        net.line(&[kl + 0.3, kl + 0.2, kl + 0.01]);
+        net.set_filter(2, Box::new(silent));
+        net.run();
+        let op = net.fetch(0, BlockKind::Chk, key);
+        net.run();
+        assert!(matches!(net.events(0), [Event::FetchFailed { op: o, .. }] if *o == op), "seed {seed}");
+        let relay = net.node(0).peer(pamphlet_node::id::PeerId(1)).unwrap();
+        assert_eq!(net.node(0).stats().late_answers, 1, "seed {seed}: relay 1 answered after the wait");
+        assert_eq!(relay.silences, 0, "seed {seed}: and is not counted as silent");
+        assert_eq!(net.node(1).peer(pamphlet_node::id::PeerId(2)).unwrap().silences, 1, "seed {seed}");
+    }
+}

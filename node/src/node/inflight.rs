@@ -165,6 +165,14 @@ impl<S: BlockStore> Node<S> {
     pub(super) fn on_reply(&mut self, now: Instant, peer: PeerId, id: RequestId, answer: Answer) {
         let Some(h) = self.by_link.remove(&(peer, id)) else {
             self.stats.unexpected_replies += 1;
+            // An answer to a hop we gave up on as silent: the peer was slow (an honest
+            // relay's own deadline can outlast the share we wait), not silent. It keeps an
+            // ordinary timeout's backoff instead of a forger's.
+            if let Some(i) = self.silent_hops.iter().position(|(hop, _)| *hop == (peer, id)) {
+                self.silent_hops.remove(i);
+                self.peers.excuse_silence(peer, now);
+                self.stats.late_answers += 1;
+            }
             return;
         };
         let Some(f) = self.requests.get_mut(&h) else { return };

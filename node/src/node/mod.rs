@@ -94,7 +94,14 @@ pub struct Node<S: BlockStore = MemoryStore> {
     rebroadcast_at: Option<Instant>,
     /// Each peer's store-area write budget (`NodeConfig::store_budget`).
     budgets: budget::Buckets,
+    /// Hops penalised as silent, by (peer, link-local id), oldest first: an answer that
+    /// comes after all shows the peer was slow, not silent (see `inflight::on_reply`).
+    silent_hops: VecDeque<((PeerId, RequestId), Instant)>,
 }
+
+/// The most penalised-as-silent hops remembered for a late answer (bounds the memory a
+/// run of silent peers can make us spend; the oldest are forgotten first).
+const SILENT_HOPS_REMEMBERED: usize = 4096;
 
 impl<S: BlockStore> std::fmt::Debug for Node<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -137,6 +144,7 @@ impl<S: BlockStore> Node<S> {
             last_broadcast: None,
             rebroadcast_at: None,
             budgets: budget::Buckets::default(),
+            silent_hops: VecDeque::new(),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -466,13 +474,17 @@ impl<S: BlockStore> Node<S> {
             self.by_link.remove(&(w.peer, w.id));
             // Accepted, then silence: no honest peer does that within its share of the
             // budget (it answers by its own deadline, earlier), so it costs like a forgery.
-            if w.accepted && self.config.penalise_silence {
+            let silent = w.accepted && self.config.penalise_silence;
+            if silent {
                 self.peers.penalise_silence(w.peer, now);
             } else {
                 self.peers.back_off(w.peer, now);
             }
             self.stats.timeouts += 1;
             f.req.on_reply(Reply::TimedOut);
+            if silent {
+                self.remember_silent_hop((w.peer, w.id), now);
+            }
             self.route(h, now);
         }
         self.prune_timers();
@@ -694,6 +706,19 @@ impl<S: BlockStore> Node<S> {
         if self.rebroadcast_at.is_some_and(|t| t <= now) {
             self.broadcast_location(now);
         }
+    }
+
+    /// Remembers a hop penalised as silent for as long as an answer to it could still come
+    /// (a relayed request's deadline), at most [`SILENT_HOPS_REMEMBERED`] of them.
+    fn remember_silent_hop(&mut self, hop: (PeerId, RequestId), now: Instant) {
+        let horizon = self.config.request_timeout;
+        while self.silent_hops.front().is_some_and(|&(_, at)| at + horizon <= now) {
+            self.silent_hops.pop_front();
+        }
+        if self.silent_hops.len() >= SILENT_HOPS_REMEMBERED {
+            self.silent_hops.pop_front();
+        }
+        self.silent_hops.push_back((hop, now));
     }
 
     fn broadcast_location(&mut self, now: Instant) {

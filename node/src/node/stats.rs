@@ -42,6 +42,9 @@ pub struct NodeStats {
     pub false_not_found: u64,
     /// Replies that matched no request (late, after a timeout, or bogus).
     pub unexpected_replies: u64,
+    /// Late answers from peers penalised as silent on that hop (their penalty was eased
+    /// to an ordinary timeout's backoff).
+    pub late_answers: u64,
     /// Swaps this node started.
     pub swaps_attempted: u64,
     /// Swaps (started here or by a partner) that changed this node's location.

@@ -393,6 +393,19 @@ impl PeerTable {
         }
     }
 
+    /// The peer answered a request after we had penalised it as silent there: it was slow,
+    /// not silent. Uncount that silence and, unless it is backed off for something else
+    /// too (another silence, a forgery, a false answer), replace the forger-length backoff
+    /// by an ordinary timeout's, from now.
+    pub fn excuse_silence(&mut self, peer: PeerId, now: Instant) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.silences = p.silences.saturating_sub(1);
+            if p.silences == 0 && p.forgeries == 0 && p.false_answers == 0 {
+                p.backoff_until = Some(now + p.backoff_next);
+            }
+        }
+    }
+
     /// The peer answered normally: its next backoff starts from the initial period again.
     pub fn reset_backoff(&mut self, peer: PeerId) {
         let initial = self.backoff.initial;
