@@ -248,7 +248,15 @@ async fn document<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, uri: 
             .into_response();
     }
     let mime = located.document.mime.unwrap_or_else(|| "application/octet-stream".into());
-    match filter::filter(&data, &mime, raw) {
+    // The filter is CPU work bounded by the page's size (docs/gateway.md, "Deep nesting"),
+    // up to seconds for the largest page it accepts: off the async workers, so one page
+    // cannot stall every other request.
+    let location = raw.to_owned();
+    let filtered = tokio::task::spawn_blocking(move || filter::filter(&data, &mime, &location)).await;
+    let Ok(filtered) = filtered else {
+        return page(StatusCode::INTERNAL_SERVER_ERROR, "Filter failed", "<p>The content filter stopped.</p>");
+    };
+    match filtered {
         Ok(Verdict::Serve { body, mime }) => match HeaderValue::from_str(&mime) {
             Ok(m) => (StatusCode::OK, [(header::CONTENT_TYPE, m)], Body::from(body)).into_response(),
             Err(_) => page(StatusCode::UNPROCESSABLE_ENTITY, "Refused", "<p>bad type</p>"),
