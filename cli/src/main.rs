@@ -21,6 +21,7 @@ mod error;
 mod failure;
 mod interrupt;
 mod keygen;
+mod mirror;
 mod node_cmd;
 mod sim;
 mod site;
@@ -45,7 +46,8 @@ enum Command {
     /// Publish a file through the running node; prints the URI that fetches it (last line).
     /// `insert --site DIR [--ssk URI --name NAME --edition N]` publishes a directory as a site.
     Insert(transfer::InsertArgs),
-    /// Fetch a document through the running node and write it to a file.
+    /// Fetch a document through the running node and write it to a file
+    /// (`fetch --site URI -o DIR` mirrors a whole site).
     Fetch(transfer::FetchArgs),
     /// A local test darknet of real node processes on this machine.
     Darknet(darknet::DarknetArgs),

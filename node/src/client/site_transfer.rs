@@ -155,6 +155,20 @@ pub async fn resolve<N: BlockNetwork>(
     Ok(Located { document, edition, in_site: true, requests, not_found })
 }
 
+/// A fetched site manifest as it is (checked, so a mirror can trust its paths), for
+/// `pamphlet fetch --site`; [`SiteError::NotASite`] when the document is not a site.
+pub fn manifest_of(fetched: Fetched) -> Result<Located, PipelineError> {
+    SiteManifest::from_bytes(&fetched.document.data).map_err(ClientError::from)?;
+    let document = Document { data: fetched.document.data, name: None, mime: Some(SITE_MIME.to_owned()) };
+    Ok(Located {
+        document,
+        edition: fetched.edition,
+        in_site: true,
+        requests: fetched.requests,
+        not_found: fetched.not_found,
+    })
+}
+
 /// Fetches a site's manifest, if `uri` names one (for reusing keys in a new edition).
 pub async fn fetch_manifest<N: BlockNetwork>(net: &Arc<N>, uri: &Uri) -> Option<SiteManifest> {
     let f = pipeline::fetch(net, uri, &FetchOptions::default(), &|_| {}).await.ok()?;
