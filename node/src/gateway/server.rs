@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri as HttpUri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri as HttpUri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -28,6 +28,7 @@ use subtle::ConstantTimeEq;
 
 use super::filter::{self, Verdict, EXTERNAL_LINK_PARAM, EXTERNAL_LINK_PATH};
 use super::headers::SECURITY_HEADERS;
+use super::progress::{Download, Downloads, PROGRESS_AFTER};
 use crate::client::pipeline::{self, BlockNetwork, FetchOptions};
 use crate::client::site_transfer;
 
@@ -46,6 +47,8 @@ pub struct GatewayState<N: BlockNetwork> {
     pub parallel: usize,
     /// The node's status for the home page.
     pub status: StatusFn,
+    /// Fetches in the background, for progress pages.
+    pub downloads: Downloads,
 }
 
 impl<N: BlockNetwork> GatewayState<N> {
@@ -59,7 +62,7 @@ impl<N: BlockNetwork> GatewayState<N> {
         let mut token = [0u8; 24];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
         let form_token = token.iter().map(|b| format!("{b:02x}")).collect();
-        Self { net, hosts, form_token, parallel, status }
+        Self { net, hosts, form_token, parallel, status, downloads: Downloads::default() }
     }
 }
 
@@ -198,8 +201,72 @@ fn decode_path(path: &str) -> Option<String> {
     segments.map(|s| s.join("/"))
 }
 
-/// `/CHK@…`, `/SSK@…`, `/KSK@…`, `/USK@…/name/N/path`.
-async fn document<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, uri: HttpUri) -> Response {
+/// Whether a request is a navigation (a person waiting on a page, who can be shown a
+/// progress page) rather than a sub-resource (an image, a stylesheet). Browsers say so in
+/// `Sec-Fetch-Dest`; without it, an `Accept` that asks for HTML.
+fn is_navigation(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match value("sec-fetch-dest") {
+        Some(dest) => dest.eq_ignore_ascii_case("document"),
+        None => value("accept").is_some_and(|a| a.contains("text/html")),
+    }
+}
+
+/// The progress page: what is being fetched, how far, and a reload every second (no
+/// script).
+fn progress_page(download: &Download) -> Response {
+    let (have, needed, failed) = download.blocks();
+    let blocks = if needed > 0 {
+        format!("<p><progress max=\"{needed}\" value=\"{have}\"></progress> {have} of {needed} blocks{}</p>", {
+            if failed > 0 {
+                format!(", {failed} not found so far (error correction may fill them in)")
+            } else {
+                String::new()
+            }
+        })
+    } else {
+        "<p>Looking for the document…</p>".to_owned()
+    };
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"1\">\
+         <title>Fetching…</title></head><body><h1>Fetching…</h1>{blocks}<p>{} s so far. This page \
+         reloads itself and shows the document when it is here.</p><p><a href=\"/\">pamphlet gateway</a></p>\
+         </body></html>",
+        download.elapsed().as_secs()
+    );
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+/// `/CHK@…`, `/SSK@…`, `/KSK@…`, `/USK@…/name/N/path`: fetched in the background
+/// ([`Downloads`]); a navigation still waiting after [`PROGRESS_AFTER`] gets the progress
+/// page, which reloads until the document is here.
+async fn document<N: BlockNetwork>(
+    State(st): State<Arc<GatewayState<N>>>,
+    uri: HttpUri,
+    headers: HeaderMap,
+) -> Response {
+    let address = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let wait = is_navigation(&headers).then_some(PROGRESS_AFTER);
+    // A second request for the same address can take the response first; then fetch again
+    // (from the node's cache by now).
+    for _ in 0..2 {
+        let state = Arc::clone(&st);
+        let target = uri.clone();
+        let Some(download) = st.downloads.get_or_start(&address, move |d| fetch_document(state, target, d)) else {
+            return page(StatusCode::SERVICE_UNAVAILABLE, "Busy", "<p>Too many fetches at once; try again soon.</p>");
+        };
+        if !download.wait(wait).await {
+            return progress_page(&download);
+        }
+        if let Some(response) = st.downloads.take(&address, &download) {
+            return response;
+        }
+    }
+    page(StatusCode::SERVICE_UNAVAILABLE, "Busy", "<p>Another request took this document; reload.</p>")
+}
+
+/// Fetches, resolves and filters one address: the response to send.
+async fn fetch_document<N: BlockNetwork>(st: Arc<GatewayState<N>>, uri: HttpUri, download: Arc<Download>) -> Response {
     let raw = uri.path();
     let text = raw.strip_prefix('/').unwrap_or(raw);
     if !["CHK@", "SSK@", "USK@", "KSK@"].iter().any(|k| text.starts_with(k)) {
@@ -219,7 +286,8 @@ async fn document<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, uri: 
     let fail = |e: pipeline::PipelineError| {
         page(StatusCode::NOT_FOUND, "Could not fetch", &format!("<p>{}</p>", esc(&e.to_string())))
     };
-    let fetched = match pipeline::fetch(&st.net, &key, &options, &|_| {}).await {
+    let progress = |p| download.progress(p);
+    let fetched = match pipeline::fetch(&st.net, &key, &options, &progress).await {
         Ok(f) => f,
         Err(e) => return fail(e),
     };
@@ -230,10 +298,11 @@ async fn document<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, uri: 
             return redirect(StatusCode::FOUND, &format!("/{}{rest}", r.with_edition(found)));
         }
     }
-    let located = match site_transfer::resolve(&st.net, fetched, decoded.as_deref(), &options).await {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
+    let located =
+        match site_transfer::resolve_with_progress(&st.net, fetched, decoded.as_deref(), &options, &progress).await {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
     if located.in_site && path.is_none() {
         // Relative links of the site resolve against a directory.
         return redirect(StatusCode::MOVED_PERMANENTLY, &format!("{raw}/"));

@@ -155,3 +155,88 @@ async fn the_external_page_shows_and_does_not_follow() {
     let (resp, _) = gw.get("/CHK@nonsense").await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A network whose every block fetch takes `delay`: a slow route.
+struct SlowNet {
+    inner: MemoryNetwork,
+    delay: std::time::Duration,
+}
+
+impl BlockNetwork for SlowNet {
+    fn fetch(
+        &self,
+        kind: pamphlet_crypto::BlockKind,
+        key: pamphlet_crypto::RoutingKey,
+    ) -> impl std::future::Future<Output = Result<pamphlet_crypto::Block, crate::node::Failure>> + Send {
+        let fetch = self.inner.fetch(kind, key);
+        let delay = self.delay;
+        async move {
+            tokio::time::sleep(delay).await;
+            fetch.await
+        }
+    }
+
+    fn insert(
+        &self,
+        block: pamphlet_crypto::Block,
+    ) -> impl std::future::Future<Output = Result<pipeline::InsertOutcome, crate::node::Failure>> + Send {
+        self.inner.insert(block)
+    }
+}
+
+#[tokio::test]
+async fn a_slow_page_shows_progress_then_itself_and_a_slow_image_just_waits() {
+    let net = Arc::new(SlowNet { inner: MemoryNetwork::default(), delay: std::time::Duration::from_millis(300) });
+    let mut files = site("slow");
+    // Seven data blocks, fetched four at a time, after the manifest: well over a second.
+    // Random bytes, so that compression cannot make it one block.
+    let mut noise = vec![0u8; 200_000];
+    rand::RngCore::fill_bytes(&mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3), &mut noise);
+    let png = [b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0".as_slice(), &noise].concat();
+    files.push(("big.png".into(), png.clone()));
+    let uri = insert_site(&net, files, None, None, 4).await.unwrap().uri.to_string();
+    let state = Arc::new(GatewayState::new(Arc::clone(&net), HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3))));
+    let app = router(Arc::clone(&state));
+    let get = |path: String, dest: &'static str| {
+        let app = app.clone();
+        async move {
+            let req = HttpRequest::builder().uri(path).header("host", HOST).header("sec-fetch-dest", dest);
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let (parts, body) = resp.into_parts();
+            (parts, body.collect().await.unwrap().to_bytes())
+        }
+    };
+    let address = format!("/{uri}/big.png");
+
+    // A navigation: the progress page first, reloading itself…
+    let (parts, body) = get(address.clone(), "document").await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(parts.status, StatusCode::OK);
+    assert!(text.contains("Fetching") && text.contains("http-equiv=\"refresh\""), "{}", &text[..text.len().min(300)]);
+    assert!(!text.contains("<script"), "no script on the gateway's pages");
+    assert_eq!(parts.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(state.downloads.len(), 1);
+    // …then, on a reload, the image itself.
+    let mut reloads = 0;
+    let (parts, body) = loop {
+        let (parts, body) = get(address.clone(), "document").await;
+        if parts.headers[header::CONTENT_TYPE] != "text/html; charset=utf-8" {
+            break (parts, body);
+        }
+        reloads += 1;
+        assert!(reloads < 30, "still fetching after 30 reloads");
+    };
+    assert_eq!(parts.headers[header::CONTENT_TYPE], "image/png");
+    assert!(body == png, "the whole image");
+    assert!(state.downloads.is_empty(), "a taken download is forgotten");
+
+    // A sub-resource cannot show a page: it waits for the whole file.
+    let other = Arc::new(SlowNet { inner: MemoryNetwork::default(), delay: std::time::Duration::from_millis(300) });
+    let uri = insert_site(&other, vec![("big.png".into(), png.clone())], None, None, 4).await.unwrap().uri;
+    let state = Arc::new(GatewayState::new(other, HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3))));
+    let req =
+        HttpRequest::builder().uri(format!("/{uri}/big.png")).header("host", HOST).header("sec-fetch-dest", "image");
+    let resp = router(state).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/png");
+    assert!(resp.into_body().collect().await.unwrap().to_bytes() == png);
+}
