@@ -1,5 +1,6 @@
 //! The browser gateway (DESIGN.md §8):
 //!
+//! - [`bookmarks`]: bookmarked USK sites and the newest edition known of each;
 //! - [`filter`]: the content filter, a pure function from a document's bytes, declared
 //!   type and key path to safe bytes, a download-only verdict, or a refusal;
 //! - [`headers`]: the defence-in-depth response headers for every gateway response;
@@ -7,6 +8,7 @@
 //! - [`server`]: the HTTP server (routes, the `/external` warning page, Host/Origin checks,
 //!   form tokens); see docs/gateway.md.
 
+pub mod bookmarks;
 pub mod filter;
 pub mod headers;
 pub mod progress;

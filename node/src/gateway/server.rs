@@ -26,6 +26,7 @@ use pamphlet_crypto::Uri;
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
+use super::bookmarks::Bookmarks;
 use super::filter::{self, Verdict, EXTERNAL_LINK_PARAM, EXTERNAL_LINK_PATH};
 use super::headers::SECURITY_HEADERS;
 use super::progress::{Download, Downloads, PROGRESS_AFTER};
@@ -49,6 +50,8 @@ pub struct GatewayState<N: BlockNetwork> {
     pub status: StatusFn,
     /// Fetches in the background, for progress pages.
     pub downloads: Downloads,
+    /// Bookmarked sites (in memory unless [`GatewayState::with_bookmarks`] names a file).
+    pub bookmarks: Bookmarks,
 }
 
 impl<N: BlockNetwork> GatewayState<N> {
@@ -62,7 +65,22 @@ impl<N: BlockNetwork> GatewayState<N> {
         let mut token = [0u8; 24];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
         let form_token = token.iter().map(|b| format!("{b:02x}")).collect();
-        Self { net, hosts, form_token, parallel, status, downloads: Downloads::default() }
+        Self {
+            net,
+            hosts,
+            form_token,
+            parallel,
+            status,
+            downloads: Downloads::default(),
+            bookmarks: Bookmarks::default(),
+        }
+    }
+
+    /// Keeps the bookmarks in `path` (the daemon's `DIR/bookmarks.json`).
+    #[must_use]
+    pub fn with_bookmarks(mut self, path: std::path::PathBuf) -> Self {
+        self.bookmarks = Bookmarks::load(path);
+        self
     }
 }
 
@@ -72,6 +90,8 @@ pub fn router<N: BlockNetwork>(state: Arc<GatewayState<N>>) -> Router {
         .route("/", get(home::<N>))
         .route(EXTERNAL_LINK_PATH, get(external))
         .route("/open", post(open::<N>))
+        .route("/bookmarks", post(bookmark::<N>))
+        .route("/bookmarks/remove", post(unbookmark::<N>))
         .fallback(document::<N>)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), guard::<N>))
         .with_state(state)
@@ -132,13 +152,72 @@ async fn guard<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, req: Req
 
 async fn home<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>) -> Response {
     let (location, peers) = (st.status)();
+    let token = esc(&st.form_token);
+    let mut marks = String::new();
+    for b in st.bookmarks.list() {
+        let Ok(Uri::SskRequest(site)) = Uri::parse(&b.site) else { continue };
+        let newest = site.with_edition(b.newest);
+        let news = if b.newest > b.seen {
+            format!(" <strong>new edition {} (you last opened {})</strong>", b.newest, b.seen)
+        } else {
+            format!(" edition {}", b.newest)
+        };
+        marks.push_str(&format!(
+            "<li><a href=\"/{}/\">{}</a>{news} <form method=\"post\" action=\"/bookmarks/remove\" \
+             style=\"display:inline\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <input type=\"hidden\" name=\"key\" value=\"{}\"><button>Remove</button></form></li>",
+            esc(&newest.to_string()),
+            esc(&b.title),
+            esc(&b.site)
+        ));
+    }
+    let marks = if marks.is_empty() { "<p>No bookmarks yet.</p>".to_owned() } else { format!("<ul>{marks}</ul>") };
     let body = format!(
         "<p>Node location {location:.4}, {peers} connected peer(s).</p>\
-         <form method=\"post\" action=\"/open\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
-         <label>Key: <input name=\"key\" size=\"80\"></label> <button>Open</button></form>",
-        esc(&st.form_token)
+         <form method=\"post\" action=\"/open\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <label>Key: <input name=\"key\" size=\"80\"></label> <button>Open</button></form>\
+         <h2>Bookmarks</h2>{marks}\
+         <form method=\"post\" action=\"/bookmarks\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <label>USK: <input name=\"key\" size=\"60\"></label> <label>Title: <input name=\"title\"></label> \
+         <button>Bookmark</button></form>"
     );
     page(StatusCode::OK, "pamphlet", &body)
+}
+
+/// Checks a form's token (the Origin was checked by the guard).
+fn token_ok<N: BlockNetwork>(st: &GatewayState<N>, body: &[u8]) -> bool {
+    let token = form_field(body, "token").unwrap_or_default();
+    bool::from(token.as_bytes().ct_eq(st.form_token.as_bytes()))
+}
+
+/// `POST /bookmarks`: `key` (a USK), `title`.
+async fn bookmark<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, body: Bytes) -> Response {
+    if !token_ok(&st, &body) {
+        return refuse("the form token is missing or stale; reload the gateway's home page");
+    }
+    let key = form_field(&body, "key").unwrap_or_default();
+    let title = form_field(&body, "title").unwrap_or_default();
+    let added = pamphlet_crypto::uri::split_site_path(&key)
+        .map_err(|e| e.to_string())
+        .and_then(|(uri, _)| st.bookmarks.add(&uri, &title).map_err(|e| e.to_string()));
+    match added {
+        Ok(()) => redirect(StatusCode::SEE_OTHER, "/"),
+        Err(e) => page(StatusCode::BAD_REQUEST, "Not bookmarked", &format!("<p>{}</p>", esc(&e))),
+    }
+}
+
+/// `POST /bookmarks/remove`: `key`.
+async fn unbookmark<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, body: Bytes) -> Response {
+    if !token_ok(&st, &body) {
+        return refuse("the form token is missing or stale; reload the gateway's home page");
+    }
+    let key = form_field(&body, "key").unwrap_or_default();
+    let removed =
+        Uri::parse(&key).map_err(|e| e.to_string()).and_then(|u| st.bookmarks.remove(&u).map_err(|e| e.to_string()));
+    match removed {
+        Ok(()) => redirect(StatusCode::SEE_OTHER, "/"),
+        Err(e) => page(StatusCode::BAD_REQUEST, "Not removed", &format!("<p>{}</p>", esc(&e))),
+    }
 }
 
 /// Decodes an `application/x-www-form-urlencoded` field.
@@ -293,6 +372,8 @@ async fn fetch_document<N: BlockNetwork>(st: Arc<GatewayState<N>>, uri: HttpUri,
     };
     // A USK shows its newest edition at or after the one asked for, under that edition's address.
     if let (Uri::SskRequest(r), Some(found)) = (&key, fetched.edition) {
+        // Opened when served at the edition asked for; otherwise the redirect opens it.
+        st.bookmarks.saw(r, found, found == r.edition);
         if r.updatable && found != r.edition {
             let rest = path.as_deref().map(|p| format!("/{p}")).unwrap_or_default();
             return redirect(StatusCode::FOUND, &format!("/{}{rest}", r.with_edition(found)));

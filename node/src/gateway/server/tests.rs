@@ -13,6 +13,7 @@ struct Gw {
     router: Router,
     net: Arc<MemoryNetwork>,
     token: String,
+    state: Arc<GatewayState<MemoryNetwork>>,
 }
 
 impl Gw {
@@ -20,7 +21,12 @@ impl Gw {
         let net = Arc::new(MemoryNetwork::default());
         let state = GatewayState::new(Arc::clone(&net), HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3)));
         let token = state.form_token.clone();
-        Self { router: router(Arc::new(state)), net, token }
+        let state = Arc::new(state);
+        Self { router: router(Arc::clone(&state)), net, token, state }
+    }
+
+    fn bookmarks(&self) -> &crate::gateway::bookmarks::Bookmarks {
+        &self.state.bookmarks
     }
 
     async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (Response, String) {
@@ -239,4 +245,44 @@ async fn a_slow_page_shows_progress_then_itself_and_a_slow_image_just_waits() {
     let resp = router(state).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/png");
     assert!(resp.into_body().collect().await.unwrap().to_bytes() == png);
+}
+
+#[tokio::test]
+async fn bookmarks_show_new_editions_and_need_the_form_token() {
+    let gw = Gw::new();
+    let ins = SskInsertUri::new(SskPrivateKey::from_seed([5; 32]), CryptoKey::from_bytes([6; 32]), "blog", 1, true);
+    insert_site(&gw.net, site("first"), Some(ins.clone()), None, 4).await.unwrap();
+    let usk = ins.request_uri().with_edition(1).to_string();
+    let ours = [("host", HOST), ("origin", "http://127.0.0.1:8888")];
+    let form = |token: &str| format!("token={token}&key={}&title=My+blog", usk.replace('@', "%40").replace('/', "%2F"));
+    // A page elsewhere cannot bookmark (no Origin of ours), nor a form without the token.
+    let evil = [("host", HOST), ("origin", "http://evil.example")];
+    assert_eq!(gw.call("POST", "/bookmarks", &evil, &form(&gw.token)).await.0.status(), StatusCode::FORBIDDEN);
+    assert_eq!(gw.call("POST", "/bookmarks", &ours, &form("stale")).await.0.status(), StatusCode::FORBIDDEN);
+    assert!(gw.get("/").await.1.contains("No bookmarks yet"));
+    // A CHK is not followable.
+    let chk = insert_site(&gw.net, site("x"), None, None, 4).await.unwrap().uri.to_string();
+    let not_usk = format!("token={}&key={}", gw.token, chk.replace('@', "%40"));
+    assert_eq!(gw.call("POST", "/bookmarks", &ours, &not_usk).await.0.status(), StatusCode::BAD_REQUEST);
+
+    let (resp, _) = gw.call("POST", "/bookmarks", &ours, &form(&gw.token)).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, home) = gw.get("/").await;
+    assert!(home.contains("My blog") && home.contains(&format!("/{usk}/")) && !home.contains("new edition"), "{home}");
+
+    // A new edition appears; the check finds it and the home page says so.
+    insert_site(&gw.net, site("second"), Some(ins.with_edition(2)), None, 4).await.unwrap();
+    let state_bookmarks = gw.bookmarks();
+    crate::gateway::bookmarks::check_editions(&gw.net, state_bookmarks, 4).await;
+    let (_, home) = gw.get("/").await;
+    let new = ins.request_uri().with_edition(2).to_string();
+    assert!(home.contains("new edition 2 (you last opened 1)") && home.contains(&format!("/{new}/")), "{home}");
+    // Opening it marks it seen.
+    let (resp, body) = gw.get(&format!("/{new}/")).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    assert!(!gw.get("/").await.1.contains("new edition"));
+
+    let remove = format!("token={}&key={}", gw.token, new.replace('@', "%40").replace('/', "%2F"));
+    assert_eq!(gw.call("POST", "/bookmarks/remove", &ours, &remove).await.0.status(), StatusCode::SEE_OTHER);
+    assert!(gw.get("/").await.1.contains("No bookmarks yet"));
 }
