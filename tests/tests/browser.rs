@@ -266,6 +266,47 @@ fn a_hostile_freesite_renders_in_chromium_and_nothing_leaves_the_gateway() {
     assert!(nested.dom.contains("We write pages."), "the nested page renders:\n{}", nested.dom);
     only_gateway(&nested, "the nested page");
 
+    // An updatable site: edition 1, then edition 2 with a changed page; the browser, sent
+    // to edition 1's address, shows edition 2.
+    let keys: Value = serde_json::from_str(&pamphlet_ok(&["keygen", "--json"])).unwrap();
+    let insert = keys["insert_uri"].as_str().unwrap();
+    let copy = root.path().join("site-copy");
+    std::fs::create_dir_all(copy.join("about")).unwrap();
+    for f in ["index.html", "style.css", "logo.png", "about/team.html"] {
+        std::fs::copy(site.join(f), copy.join(f)).unwrap();
+    }
+    let publish = |edition: &str| {
+        let out = pamphlet_ok(&[
+            "insert",
+            "--site",
+            copy.to_str().unwrap(),
+            "--ssk",
+            insert,
+            "--name",
+            "fixture",
+            "--edition",
+            edition,
+            "--dir",
+            &node(0),
+        ]);
+        out.lines().last().unwrap().trim().to_owned()
+    };
+    let first = publish("1");
+    assert!(first.starts_with("USK@") && first.ends_with("/fixture/1/"), "{first}");
+    let page_one = std::fs::read_to_string(copy.join("index.html")).unwrap();
+    std::fs::write(copy.join("index.html"), page_one.replace("Welcome to the freesite", "Edition two is here"))
+        .unwrap();
+    let second = publish("2");
+    let updated = browser.run("usk", &["--dump-dom".into()], &format!("{gateway}/{first}"));
+    assert!(updated.dom.contains("Edition two is here"), "the USK address shows the new edition:\n{}", updated.dom);
+    assert!(updated.dom.contains("<title>A freesite</title>") && !updated.dom.contains("PWNED"));
+    assert!(
+        updated.page_requests.iter().any(|u| u.starts_with(&format!("{gateway}/{second}"))),
+        "its stylesheet and logo come from edition 2: {:?}",
+        updated.page_requests
+    );
+    only_gateway(&updated, "the new edition");
+
     // A screenshot for a person to look at (kept when PAMPHLET_SCREENSHOT names a file).
     let shot = root.path().join("index.png");
     let visit = browser.run(
