@@ -20,7 +20,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
 
 use crate::client::splitfile::Progress;
@@ -135,7 +136,11 @@ impl Downloads {
         let fut = start(Arc::clone(&download));
         let finisher = Arc::clone(&download);
         tokio::spawn(async move {
-            let response = fut.await;
+            // In a task of its own, so that a panic (a bug) still finishes the download:
+            // otherwise its waiters would wait forever and it would hold a place for good.
+            let response = tokio::spawn(fut).await.unwrap_or_else(|_| {
+                (StatusCode::INTERNAL_SERVER_ERROR, "the gateway failed while fetching this document").into_response()
+            });
             finisher.finish(response);
         });
         Some(download)
@@ -160,5 +165,37 @@ impl Downloads {
     /// True when none is tracked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_fetch_still_finishes_its_download() {
+        let downloads = Downloads::default();
+        let d = downloads
+            .get_or_start("/CHK@x", |_| async {
+                panic!("a bug in a fetch");
+                #[allow(unreachable_code)]
+                StatusCode::OK.into_response()
+            })
+            .unwrap();
+        assert!(d.wait(Some(Duration::from_secs(10))).await, "finished, not hanging");
+        let response = downloads.take("/CHK@x", &d).unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(downloads.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_number_of_downloads_is_bounded() {
+        let downloads = Downloads::default();
+        for i in 0..MAX_DOWNLOADS {
+            assert!(downloads.get_or_start(&format!("/KSK@{i}"), |_| std::future::pending::<Response>()).is_some());
+        }
+        assert!(downloads.get_or_start("/KSK@one-more", |_| std::future::pending::<Response>()).is_none());
+        // Joining one already tracked is still fine.
+        assert!(downloads.get_or_start("/KSK@0", |_| std::future::pending::<Response>()).is_some());
     }
 }
