@@ -22,6 +22,7 @@ mod failure;
 mod friends_cmd;
 mod interrupt;
 mod keygen;
+mod mirror;
 mod node_cmd;
 mod sim;
 mod site;
@@ -46,7 +47,8 @@ enum Command {
     /// Publish a file through the running node; prints the URI that fetches it (last line).
     /// `insert --site DIR [--ssk URI --name NAME --edition N]` publishes a directory as a site.
     Insert(transfer::InsertArgs),
-    /// Fetch a document through the running node and write it to a file.
+    /// Fetch a document through the running node and write it to a file
+    /// (`fetch --site URI -o DIR` mirrors a whole site).
     Fetch(transfer::FetchArgs),
     /// A local test darknet of real node processes on this machine.
     Darknet(darknet::DarknetArgs),

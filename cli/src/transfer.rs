@@ -73,6 +73,11 @@ pub(crate) struct FetchArgs {
     /// -o DIR). A path given with -o is always replaced.
     #[arg(long)]
     force: bool,
+    /// Mirror a whole site: every file of the site URI names, written below -o DIR at its
+    /// path in the site (existing files are replaced only with --force; symbolic links are
+    /// never followed).
+    #[arg(long)]
+    site: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub(crate) json: bool,
@@ -436,6 +441,9 @@ fn share(shared: &SharedPart, part: Option<&(PartFile, std::fs::File)>) {
 }
 
 pub(crate) fn fetch(dir: &Path, args: &FetchArgs) -> Result<()> {
+    if args.site {
+        return crate::mirror::run(dir, &args.uri, args.output.as_deref(), args.force, args.json);
+    }
     // Parse here too, so a typo is reported before anything else happens.
     // The message names the key type only: a mistyped insert URI or keyword is a secret.
     let uri = Uri::parse(&args.uri).map_err(|e| {

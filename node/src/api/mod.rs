@@ -382,6 +382,11 @@ async fn insert_site<B: ApiBackend>(
 struct FetchBody {
     /// The URI to fetch.
     uri: String,
+    /// Return the site manifest itself rather than the file the URI names
+    /// (`pamphlet fetch --site` mirrors a site from it); refused when the URI names no
+    /// site or names a file inside one.
+    #[serde(default)]
+    site: bool,
 }
 
 async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes) -> Response {
@@ -396,6 +401,9 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
         Ok(u) => u,
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("bad URI: {e}")),
     };
+    if body.site && path.as_deref().is_some_and(|p| !p.is_empty()) {
+        return error(StatusCode::BAD_REQUEST, "\"site\": true takes the site's own URI, without a path");
+    }
     // One job per document at a time: a second request for it joins the first (two jobs
     // would share, and trample, one resume directory).
     let (id, new) = state.jobs.create_keyed(Some(state.downloads.key(&uri)));
@@ -419,9 +427,13 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                 let heal = std::mem::take(&mut f.heal);
                 let (retries, may_be_stale) = (f.retries as u64, f.may_be_stale);
                 let options = pipeline::FetchOptions { parallel: st.parallel, partial_dir: None };
-                site_transfer::resolve(&st.backend, f, path.as_deref(), &options)
-                    .await
-                    .map(|l| (l, heal, retries, may_be_stale))
+                if body.site {
+                    site_transfer::manifest_of(f).map(|l| (l, heal, retries, may_be_stale))
+                } else {
+                    site_transfer::resolve(&st.backend, f, path.as_deref(), &options)
+                        .await
+                        .map(|l| (l, heal, retries, may_be_stale))
+                }
             }
             Err(e) => Err(e),
         };
@@ -579,6 +591,32 @@ mod tests {
         assert_eq!((s, body), (StatusCode::OK, data));
         // Downloaded once; the job is gone.
         assert_eq!(api.call("GET", &format!("/v1/jobs/{id}/data"), &[], vec![]).await.0, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_site_fetch_returns_the_checked_manifest() {
+        let api = Api::new();
+        let files = vec![("index.html".to_owned(), b"<p>home</p>".to_vec()), ("a/b.css".to_owned(), b"p{}".to_vec())];
+        let bundle = crate::client::site::encode_bundle(&files);
+        let (_, job) = api.json("POST", "/v1/insert-site", &[], bundle).await;
+        let site = api.wait(&job).await["status"]["uri"].as_str().unwrap().to_owned();
+        let fetch = |uri: String, site: bool| serde_json::to_vec(&json!({ "uri": uri, "site": site })).unwrap();
+        let (_, job) = api.json("POST", "/v1/fetch", &[], fetch(site.clone(), true)).await;
+        assert_eq!(api.wait(&job).await["status"]["mime"], site_transfer::SITE_MIME);
+        let id = job["job"].as_u64().unwrap();
+        let (_, body) = api.call("GET", &format!("/v1/jobs/{id}/data"), &[], vec![]).await;
+        let manifest = crate::client::site::SiteManifest::from_bytes(&body).unwrap();
+        assert_eq!(manifest.files.len(), 2);
+        // Without the flag, the same URI is the default document.
+        let (_, job) = api.json("POST", "/v1/fetch", &[], fetch(site.clone(), false)).await;
+        assert_eq!(api.wait(&job).await["status"]["mime"], "text/html");
+        // A path inside the site, or a document that is no site, is refused.
+        let (s, _) = api.json("POST", "/v1/fetch", &[], fetch(format!("{site}/index.html"), true)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let (_, job) = api.json("POST", "/v1/insert", &[], b"plain".to_vec()).await;
+        let plain = api.wait(&job).await["status"]["uri"].as_str().unwrap().to_owned();
+        let (_, job) = api.json("POST", "/v1/fetch", &[], fetch(plain, true)).await;
+        assert_eq!(api.wait(&job).await["status"]["state"], "failed");
     }
 
     #[tokio::test]

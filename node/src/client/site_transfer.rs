@@ -126,6 +126,18 @@ pub async fn resolve<N: BlockNetwork>(
     path: Option<&str>,
     options: &FetchOptions,
 ) -> Result<Located, PipelineError> {
+    resolve_with_progress(net, fetched, path, options, &|_| {}).await
+}
+
+/// [`resolve`], reporting the progress of the file's own fetch (for a site file stored
+/// outside the manifest) to `progress`.
+pub async fn resolve_with_progress<N: BlockNetwork>(
+    net: &Arc<N>,
+    fetched: Fetched,
+    path: Option<&str>,
+    options: &FetchOptions,
+    progress: &(dyn Fn(super::splitfile::Progress) + Sync),
+) -> Result<Located, PipelineError> {
     let edition = fetched.edition;
     let (mut requests, mut not_found) = (fetched.requests, fetched.not_found);
     if !SiteManifest::is_site(&fetched.document.data) {
@@ -140,7 +152,7 @@ pub async fn resolve<N: BlockNetwork>(
     let data = match (&file.body, file.chk()) {
         (SiteBody::Inline(data), _) => data.clone(),
         (SiteBody::Chk(_), Some(chk)) => {
-            let f = pipeline::fetch(net, &Uri::Chk(chk), options, &|_| {}).await?;
+            let f = pipeline::fetch(net, &Uri::Chk(chk), options, progress).await?;
             requests += f.requests;
             not_found += f.not_found;
             pipeline::heal(net, f.heal).await;
@@ -153,6 +165,20 @@ pub async fn resolve<N: BlockNetwork>(
     };
     let document = Document { data, name, mime: Some(file.mime.clone()) };
     Ok(Located { document, edition, in_site: true, requests, not_found })
+}
+
+/// A fetched site manifest as it is (checked, so a mirror can trust its paths), for
+/// `pamphlet fetch --site`; [`SiteError::NotASite`] when the document is not a site.
+pub fn manifest_of(fetched: Fetched) -> Result<Located, PipelineError> {
+    SiteManifest::from_bytes(&fetched.document.data).map_err(ClientError::from)?;
+    let document = Document { data: fetched.document.data, name: None, mime: Some(SITE_MIME.to_owned()) };
+    Ok(Located {
+        document,
+        edition: fetched.edition,
+        in_site: true,
+        requests: fetched.requests,
+        not_found: fetched.not_found,
+    })
 }
 
 /// Fetches a site's manifest, if `uri` names one (for reusing keys in a new edition).

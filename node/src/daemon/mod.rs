@@ -16,6 +16,7 @@
 //! DIR/fcp.addr       where the running node's FCP server listens (docs/fcp.md; removed at
 //!                    clean shutdown; absent with fcp_listen = "off")
 //! DIR/gateway.addr   where the running node's browser gateway listens (same)
+//! DIR/bookmarks.json the gateway's bookmarked sites (gateway/bookmarks.rs)
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
 //! DIR/store/         the block store
 //! DIR/downloads/     blocks of interrupted fetches, removed when they complete
@@ -292,8 +293,24 @@ async fn start_gateway(
         let s = crate::api::ApiBackend::status(&backend);
         (s.location, s.peers.len())
     });
-    let state = gateway::server::GatewayState::new(Arc::new(handle.clone()), bound, config.parallel, status);
-    let app = gateway::server::router(Arc::new(state));
+    let state = gateway::server::GatewayState::new(Arc::new(handle.clone()), bound, config.parallel, status)
+        .with_bookmarks(dir.join("bookmarks.json"));
+    let state = Arc::new(state);
+    // New editions of bookmarked sites: looked for at start and then every ten minutes.
+    let checker = Arc::clone(&state);
+    let mut stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(BOOKMARK_CHECK_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    gateway::bookmarks::check_editions(&checker.net, &checker.bookmarks, checker.parallel).await;
+                }
+                () = async { let _ = stop.wait_for(|s| *s).await; } => return,
+            }
+        }
+    });
+    let app = gateway::server::router(state);
     tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|s| *s).await;
@@ -317,6 +334,9 @@ fn save_updated_friends(friends_file: PathBuf, lock: Arc<std::sync::Mutex<()>>) 
         }
     }))
 }
+
+/// How often the gateway looks for new editions of bookmarked sites.
+const BOOKMARK_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn lock_dir(dir: &Path) -> Result<File, DaemonError> {
     let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;

@@ -1,11 +1,15 @@
 //! The browser gateway (DESIGN.md §8):
 //!
+//! - [`bookmarks`]: bookmarked USK sites and the newest edition known of each;
 //! - [`filter`]: the content filter, a pure function from a document's bytes, declared
 //!   type and key path to safe bytes, a download-only verdict, or a refusal;
 //! - [`headers`]: the defence-in-depth response headers for every gateway response;
+//! - [`progress`]: fetches run in the background, for the progress page of slow ones;
 //! - [`server`]: the HTTP server (routes, the `/external` warning page, Host/Origin checks,
 //!   form tokens); see docs/gateway.md.
 
+pub mod bookmarks;
 pub mod filter;
 pub mod headers;
+pub mod progress;
 pub mod server;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri as HttpUri};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri as HttpUri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,8 +26,10 @@ use pamphlet_crypto::Uri;
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
+use super::bookmarks::Bookmarks;
 use super::filter::{self, Verdict, EXTERNAL_LINK_PARAM, EXTERNAL_LINK_PATH};
 use super::headers::SECURITY_HEADERS;
+use super::progress::{Download, Downloads, PROGRESS_AFTER};
 use crate::client::pipeline::{self, BlockNetwork, FetchOptions};
 use crate::client::site_transfer;
 
@@ -46,6 +48,10 @@ pub struct GatewayState<N: BlockNetwork> {
     pub parallel: usize,
     /// The node's status for the home page.
     pub status: StatusFn,
+    /// Fetches in the background, for progress pages.
+    pub downloads: Downloads,
+    /// Bookmarked sites (in memory unless [`GatewayState::with_bookmarks`] names a file).
+    pub bookmarks: Bookmarks,
 }
 
 impl<N: BlockNetwork> GatewayState<N> {
@@ -59,7 +65,22 @@ impl<N: BlockNetwork> GatewayState<N> {
         let mut token = [0u8; 24];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
         let form_token = token.iter().map(|b| format!("{b:02x}")).collect();
-        Self { net, hosts, form_token, parallel, status }
+        Self {
+            net,
+            hosts,
+            form_token,
+            parallel,
+            status,
+            downloads: Downloads::default(),
+            bookmarks: Bookmarks::default(),
+        }
+    }
+
+    /// Keeps the bookmarks in `path` (the daemon's `DIR/bookmarks.json`).
+    #[must_use]
+    pub fn with_bookmarks(mut self, path: std::path::PathBuf) -> Self {
+        self.bookmarks = Bookmarks::load(path);
+        self
     }
 }
 
@@ -69,6 +90,8 @@ pub fn router<N: BlockNetwork>(state: Arc<GatewayState<N>>) -> Router {
         .route("/", get(home::<N>))
         .route(EXTERNAL_LINK_PATH, get(external))
         .route("/open", post(open::<N>))
+        .route("/bookmarks", post(bookmark::<N>))
+        .route("/bookmarks/remove", post(unbookmark::<N>))
         .fallback(document::<N>)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), guard::<N>))
         .with_state(state)
@@ -129,13 +152,72 @@ async fn guard<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, req: Req
 
 async fn home<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>) -> Response {
     let (location, peers) = (st.status)();
+    let token = esc(&st.form_token);
+    let mut marks = String::new();
+    for b in st.bookmarks.list() {
+        let Ok(Uri::SskRequest(site)) = Uri::parse(&b.site) else { continue };
+        let newest = site.with_edition(b.newest);
+        let news = if b.newest > b.seen {
+            format!(" <strong>new edition {} (you last opened {})</strong>", b.newest, b.seen)
+        } else {
+            format!(" edition {}", b.newest)
+        };
+        marks.push_str(&format!(
+            "<li><a href=\"/{}/\">{}</a>{news} <form method=\"post\" action=\"/bookmarks/remove\" \
+             style=\"display:inline\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+             <input type=\"hidden\" name=\"key\" value=\"{}\"><button>Remove</button></form></li>",
+            esc(&newest.to_string()),
+            esc(&b.title),
+            esc(&b.site)
+        ));
+    }
+    let marks = if marks.is_empty() { "<p>No bookmarks yet.</p>".to_owned() } else { format!("<ul>{marks}</ul>") };
     let body = format!(
         "<p>Node location {location:.4}, {peers} connected peer(s).</p>\
-         <form method=\"post\" action=\"/open\"><input type=\"hidden\" name=\"token\" value=\"{}\">\
-         <label>Key: <input name=\"key\" size=\"80\"></label> <button>Open</button></form>",
-        esc(&st.form_token)
+         <form method=\"post\" action=\"/open\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <label>Key: <input name=\"key\" size=\"80\"></label> <button>Open</button></form>\
+         <h2>Bookmarks</h2>{marks}\
+         <form method=\"post\" action=\"/bookmarks\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <label>USK: <input name=\"key\" size=\"60\"></label> <label>Title: <input name=\"title\"></label> \
+         <button>Bookmark</button></form>"
     );
     page(StatusCode::OK, "pamphlet", &body)
+}
+
+/// Checks a form's token (the Origin was checked by the guard).
+fn token_ok<N: BlockNetwork>(st: &GatewayState<N>, body: &[u8]) -> bool {
+    let token = form_field(body, "token").unwrap_or_default();
+    bool::from(token.as_bytes().ct_eq(st.form_token.as_bytes()))
+}
+
+/// `POST /bookmarks`: `key` (a USK), `title`.
+async fn bookmark<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, body: Bytes) -> Response {
+    if !token_ok(&st, &body) {
+        return refuse("the form token is missing or stale; reload the gateway's home page");
+    }
+    let key = form_field(&body, "key").unwrap_or_default();
+    let title = form_field(&body, "title").unwrap_or_default();
+    let added = pamphlet_crypto::uri::split_site_path(&key)
+        .map_err(|e| e.to_string())
+        .and_then(|(uri, _)| st.bookmarks.add(&uri, &title).map_err(|e| e.to_string()));
+    match added {
+        Ok(()) => redirect(StatusCode::SEE_OTHER, "/"),
+        Err(e) => page(StatusCode::BAD_REQUEST, "Not bookmarked", &format!("<p>{}</p>", esc(&e))),
+    }
+}
+
+/// `POST /bookmarks/remove`: `key`.
+async fn unbookmark<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, body: Bytes) -> Response {
+    if !token_ok(&st, &body) {
+        return refuse("the form token is missing or stale; reload the gateway's home page");
+    }
+    let key = form_field(&body, "key").unwrap_or_default();
+    let removed =
+        Uri::parse(&key).map_err(|e| e.to_string()).and_then(|u| st.bookmarks.remove(&u).map_err(|e| e.to_string()));
+    match removed {
+        Ok(()) => redirect(StatusCode::SEE_OTHER, "/"),
+        Err(e) => page(StatusCode::BAD_REQUEST, "Not removed", &format!("<p>{}</p>", esc(&e))),
+    }
 }
 
 /// Decodes an `application/x-www-form-urlencoded` field.
@@ -198,8 +280,72 @@ fn decode_path(path: &str) -> Option<String> {
     segments.map(|s| s.join("/"))
 }
 
-/// `/CHK@…`, `/SSK@…`, `/KSK@…`, `/USK@…/name/N/path`.
-async fn document<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, uri: HttpUri) -> Response {
+/// Whether a request is a navigation (a person waiting on a page, who can be shown a
+/// progress page) rather than a sub-resource (an image, a stylesheet). Browsers say so in
+/// `Sec-Fetch-Dest`; without it, an `Accept` that asks for HTML.
+fn is_navigation(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match value("sec-fetch-dest") {
+        Some(dest) => dest.eq_ignore_ascii_case("document"),
+        None => value("accept").is_some_and(|a| a.contains("text/html")),
+    }
+}
+
+/// The progress page: what is being fetched, how far, and a reload every second (no
+/// script).
+fn progress_page(download: &Download) -> Response {
+    let (have, needed, failed) = download.blocks();
+    let blocks = if needed > 0 {
+        format!("<p><progress max=\"{needed}\" value=\"{have}\"></progress> {have} of {needed} blocks{}</p>", {
+            if failed > 0 {
+                format!(", {failed} not found so far (error correction may fill them in)")
+            } else {
+                String::new()
+            }
+        })
+    } else {
+        "<p>Looking for the document…</p>".to_owned()
+    };
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"1\">\
+         <title>Fetching…</title></head><body><h1>Fetching…</h1>{blocks}<p>{} s so far. This page \
+         reloads itself and shows the document when it is here.</p><p><a href=\"/\">pamphlet gateway</a></p>\
+         </body></html>",
+        download.elapsed().as_secs()
+    );
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+/// `/CHK@…`, `/SSK@…`, `/KSK@…`, `/USK@…/name/N/path`: fetched in the background
+/// ([`Downloads`]); a navigation still waiting after [`PROGRESS_AFTER`] gets the progress
+/// page, which reloads until the document is here.
+async fn document<N: BlockNetwork>(
+    State(st): State<Arc<GatewayState<N>>>,
+    uri: HttpUri,
+    headers: HeaderMap,
+) -> Response {
+    let address = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let wait = is_navigation(&headers).then_some(PROGRESS_AFTER);
+    // A second request for the same address can take the response first; then fetch again
+    // (from the node's cache by now).
+    for _ in 0..2 {
+        let state = Arc::clone(&st);
+        let target = uri.clone();
+        let Some(download) = st.downloads.get_or_start(&address, move |d| fetch_document(state, target, d)) else {
+            return page(StatusCode::SERVICE_UNAVAILABLE, "Busy", "<p>Too many fetches at once; try again soon.</p>");
+        };
+        if !download.wait(wait).await {
+            return progress_page(&download);
+        }
+        if let Some(response) = st.downloads.take(&address, &download) {
+            return response;
+        }
+    }
+    page(StatusCode::SERVICE_UNAVAILABLE, "Busy", "<p>Another request took this document; reload.</p>")
+}
+
+/// Fetches, resolves and filters one address: the response to send.
+async fn fetch_document<N: BlockNetwork>(st: Arc<GatewayState<N>>, uri: HttpUri, download: Arc<Download>) -> Response {
     let raw = uri.path();
     let text = raw.strip_prefix('/').unwrap_or(raw);
     if !["CHK@", "SSK@", "USK@", "KSK@"].iter().any(|k| text.starts_with(k)) {
@@ -219,21 +365,25 @@ async fn document<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, uri: 
     let fail = |e: pipeline::PipelineError| {
         page(StatusCode::NOT_FOUND, "Could not fetch", &format!("<p>{}</p>", esc(&e.to_string())))
     };
-    let fetched = match pipeline::fetch(&st.net, &key, &options, &|_| {}).await {
+    let progress = |p| download.progress(p);
+    let fetched = match pipeline::fetch(&st.net, &key, &options, &progress).await {
         Ok(f) => f,
         Err(e) => return fail(e),
     };
     // A USK shows its newest edition at or after the one asked for, under that edition's address.
     if let (Uri::SskRequest(r), Some(found)) = (&key, fetched.edition) {
+        // Opened when served at the edition asked for; otherwise the redirect opens it.
+        st.bookmarks.saw(r, found, found == r.edition);
         if r.updatable && found != r.edition {
             let rest = path.as_deref().map(|p| format!("/{p}")).unwrap_or_default();
             return redirect(StatusCode::FOUND, &format!("/{}{rest}", r.with_edition(found)));
         }
     }
-    let located = match site_transfer::resolve(&st.net, fetched, decoded.as_deref(), &options).await {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
+    let located =
+        match site_transfer::resolve_with_progress(&st.net, fetched, decoded.as_deref(), &options, &progress).await {
+            Ok(l) => l,
+            Err(e) => return fail(e),
+        };
     if located.in_site && path.is_none() {
         // Relative links of the site resolve against a directory.
         return redirect(StatusCode::MOVED_PERMANENTLY, &format!("{raw}/"));
@@ -248,7 +398,15 @@ async fn document<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, uri: 
             .into_response();
     }
     let mime = located.document.mime.unwrap_or_else(|| "application/octet-stream".into());
-    match filter::filter(&data, &mime, raw) {
+    // The filter is CPU work bounded by the page's size (docs/gateway.md, "Deep nesting"),
+    // up to seconds for the largest page it accepts: off the async workers, so one page
+    // cannot stall every other request.
+    let location = raw.to_owned();
+    let filtered = tokio::task::spawn_blocking(move || filter::filter(&data, &mime, &location)).await;
+    let Ok(filtered) = filtered else {
+        return page(StatusCode::INTERNAL_SERVER_ERROR, "Filter failed", "<p>The content filter stopped.</p>");
+    };
+    match filtered {
         Ok(Verdict::Serve { body, mime }) => match HeaderValue::from_str(&mime) {
             Ok(m) => (StatusCode::OK, [(header::CONTENT_TYPE, m)], Body::from(body)).into_response(),
             Err(_) => page(StatusCode::UNPROCESSABLE_ENTITY, "Refused", "<p>bad type</p>"),

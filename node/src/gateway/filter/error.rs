@@ -59,4 +59,18 @@ pub enum FilterError {
         /// What failed the audit (`"HTML"` or `"CSS"`).
         what: &'static str,
     },
+    /// The page nests elements deeper than the filter parses. Parsing cost grows with the
+    /// square of the depth, so a deeply nested page could stall the gateway; browsers stop
+    /// nesting at 512 too.
+    #[error("the page nests elements more than {limit} deep; refused (no real page needs this, and parsing it would stall the gateway)")]
+    TooDeep {
+        /// The limit ([`super::shape::MAX_DEPTH`]).
+        limit: u32,
+    },
+    /// The page has more elements than the filter parses in one document.
+    #[error("the page has more than {limit} elements; refused")]
+    TooManyElements {
+        /// The limit ([`super::shape::MAX_ELEMENTS`]).
+        limit: usize,
+    },
 }

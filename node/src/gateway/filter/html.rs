@@ -30,6 +30,7 @@ use html5ever::{local_name, ns, parse_fragment, ParseOpts, QualName};
 use markup5ever_rcdom::{Handle, Node, NodeData, RcDom, SerializableHandle};
 
 use super::css;
+use super::shape;
 use super::url::{is_safe_output, rewrite, Location, UrlUse};
 use super::FilterError;
 
@@ -207,6 +208,10 @@ fn url_use(element: &str, attribute: &str) -> Option<UrlUse> {
 
 /// Filters an HTML page (already decoded to text) that lives at `loc`.
 pub(crate) fn filter_html(text: &str, loc: &Location) -> Result<String, FilterError> {
+    // First, so that neither ammonia's parse nor the audit's ever sees a page deep enough
+    // to be slow (see `shape`). ammonia only removes elements or unwraps them, so its
+    // output is no deeper and has no more elements than this input.
+    shape::check(text)?;
     let cleaned = sanitizer(loc.clone()).clean(text).to_string();
     let fragment = second_pass(&cleaned, loc)?;
     let mut page = String::with_capacity(DOCUMENT_HEAD.len() + fragment.len() + DOCUMENT_TAIL.len());

@@ -12,6 +12,7 @@
 //! - `html`: ammonia whitelist, a second parse that filters `<style>` and audits;
 //! - `css`: a `cssparser` token walker that rewrites `url()` and drops the rest;
 //! - `image`: PNG, JPEG, GIF and WebP recognised by their bytes;
+//! - [`shape`]: the depth and element-count limits, checked before HTML is sanitised;
 //! - [`FilterError`]: why a document was refused.
 //!
 //! The contract, tested in this module and fuzzed by property tests: for any bytes, the
@@ -23,6 +24,7 @@ mod css;
 mod error;
 mod html;
 mod image;
+pub mod shape;
 pub mod url;
 
 pub use error::FilterError;

@@ -13,6 +13,7 @@ struct Gw {
     router: Router,
     net: Arc<MemoryNetwork>,
     token: String,
+    state: Arc<GatewayState<MemoryNetwork>>,
 }
 
 impl Gw {
@@ -20,7 +21,12 @@ impl Gw {
         let net = Arc::new(MemoryNetwork::default());
         let state = GatewayState::new(Arc::clone(&net), HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3)));
         let token = state.form_token.clone();
-        Self { router: router(Arc::new(state)), net, token }
+        let state = Arc::new(state);
+        Self { router: router(Arc::clone(&state)), net, token, state }
+    }
+
+    fn bookmarks(&self) -> &crate::gateway::bookmarks::Bookmarks {
+        &self.state.bookmarks
     }
 
     async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (Response, String) {
@@ -154,4 +160,129 @@ async fn the_external_page_shows_and_does_not_follow() {
     assert!(!body.contains("href=\"http://example.org"), "{body}");
     let (resp, _) = gw.get("/CHK@nonsense").await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+/// A network whose every block fetch takes `delay`: a slow route.
+struct SlowNet {
+    inner: MemoryNetwork,
+    delay: std::time::Duration,
+}
+
+impl BlockNetwork for SlowNet {
+    fn fetch(
+        &self,
+        kind: pamphlet_crypto::BlockKind,
+        key: pamphlet_crypto::RoutingKey,
+    ) -> impl std::future::Future<Output = Result<pamphlet_crypto::Block, crate::node::Failure>> + Send {
+        let fetch = self.inner.fetch(kind, key);
+        let delay = self.delay;
+        async move {
+            tokio::time::sleep(delay).await;
+            fetch.await
+        }
+    }
+
+    fn insert(
+        &self,
+        block: pamphlet_crypto::Block,
+    ) -> impl std::future::Future<Output = Result<pipeline::InsertOutcome, crate::node::Failure>> + Send {
+        self.inner.insert(block)
+    }
+}
+
+#[tokio::test]
+async fn a_slow_page_shows_progress_then_itself_and_a_slow_image_just_waits() {
+    let net = Arc::new(SlowNet { inner: MemoryNetwork::default(), delay: std::time::Duration::from_millis(300) });
+    let mut files = site("slow");
+    // Seven data blocks, fetched four at a time, after the manifest: well over a second.
+    // Random bytes, so that compression cannot make it one block.
+    let mut noise = vec![0u8; 200_000];
+    rand::RngCore::fill_bytes(&mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3), &mut noise);
+    let png = [b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0".as_slice(), &noise].concat();
+    files.push(("big.png".into(), png.clone()));
+    let uri = insert_site(&net, files, None, None, 4).await.unwrap().uri.to_string();
+    let state = Arc::new(GatewayState::new(Arc::clone(&net), HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3))));
+    let app = router(Arc::clone(&state));
+    let get = |path: String, dest: &'static str| {
+        let app = app.clone();
+        async move {
+            let req = HttpRequest::builder().uri(path).header("host", HOST).header("sec-fetch-dest", dest);
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let (parts, body) = resp.into_parts();
+            (parts, body.collect().await.unwrap().to_bytes())
+        }
+    };
+    let address = format!("/{uri}/big.png");
+
+    // A navigation: the progress page first, reloading itself…
+    let (parts, body) = get(address.clone(), "document").await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(parts.status, StatusCode::OK);
+    assert!(text.contains("Fetching") && text.contains("http-equiv=\"refresh\""), "{}", &text[..text.len().min(300)]);
+    assert!(!text.contains("<script"), "no script on the gateway's pages");
+    assert_eq!(parts.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(state.downloads.len(), 1);
+    // …then, on a reload, the image itself.
+    let mut reloads = 0;
+    let (parts, body) = loop {
+        let (parts, body) = get(address.clone(), "document").await;
+        if parts.headers[header::CONTENT_TYPE] != "text/html; charset=utf-8" {
+            break (parts, body);
+        }
+        reloads += 1;
+        assert!(reloads < 30, "still fetching after 30 reloads");
+    };
+    assert_eq!(parts.headers[header::CONTENT_TYPE], "image/png");
+    assert!(body == png, "the whole image");
+    assert!(state.downloads.is_empty(), "a taken download is forgotten");
+
+    // A sub-resource cannot show a page: it waits for the whole file.
+    let other = Arc::new(SlowNet { inner: MemoryNetwork::default(), delay: std::time::Duration::from_millis(300) });
+    let uri = insert_site(&other, vec![("big.png".into(), png.clone())], None, None, 4).await.unwrap().uri;
+    let state = Arc::new(GatewayState::new(other, HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3))));
+    let req =
+        HttpRequest::builder().uri(format!("/{uri}/big.png")).header("host", HOST).header("sec-fetch-dest", "image");
+    let resp = router(state).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.headers()[header::CONTENT_TYPE], "image/png");
+    assert!(resp.into_body().collect().await.unwrap().to_bytes() == png);
+}
+
+#[tokio::test]
+async fn bookmarks_show_new_editions_and_need_the_form_token() {
+    let gw = Gw::new();
+    let ins = SskInsertUri::new(SskPrivateKey::from_seed([5; 32]), CryptoKey::from_bytes([6; 32]), "blog", 1, true);
+    insert_site(&gw.net, site("first"), Some(ins.clone()), None, 4).await.unwrap();
+    let usk = ins.request_uri().with_edition(1).to_string();
+    let ours = [("host", HOST), ("origin", "http://127.0.0.1:8888")];
+    let form = |token: &str| format!("token={token}&key={}&title=My+blog", usk.replace('@', "%40").replace('/', "%2F"));
+    // A page elsewhere cannot bookmark (no Origin of ours), nor a form without the token.
+    let evil = [("host", HOST), ("origin", "http://evil.example")];
+    assert_eq!(gw.call("POST", "/bookmarks", &evil, &form(&gw.token)).await.0.status(), StatusCode::FORBIDDEN);
+    assert_eq!(gw.call("POST", "/bookmarks", &ours, &form("stale")).await.0.status(), StatusCode::FORBIDDEN);
+    assert!(gw.get("/").await.1.contains("No bookmarks yet"));
+    // A CHK is not followable.
+    let chk = insert_site(&gw.net, site("x"), None, None, 4).await.unwrap().uri.to_string();
+    let not_usk = format!("token={}&key={}", gw.token, chk.replace('@', "%40"));
+    assert_eq!(gw.call("POST", "/bookmarks", &ours, &not_usk).await.0.status(), StatusCode::BAD_REQUEST);
+
+    let (resp, _) = gw.call("POST", "/bookmarks", &ours, &form(&gw.token)).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, home) = gw.get("/").await;
+    assert!(home.contains("My blog") && home.contains(&format!("/{usk}/")) && !home.contains("new edition"), "{home}");
+
+    // A new edition appears; the check finds it and the home page says so.
+    insert_site(&gw.net, site("second"), Some(ins.with_edition(2)), None, 4).await.unwrap();
+    let state_bookmarks = gw.bookmarks();
+    crate::gateway::bookmarks::check_editions(&gw.net, state_bookmarks, 4).await;
+    let (_, home) = gw.get("/").await;
+    let new = ins.request_uri().with_edition(2).to_string();
+    assert!(home.contains("new edition 2 (you last opened 1)") && home.contains(&format!("/{new}/")), "{home}");
+    // Opening it marks it seen.
+    let (resp, body) = gw.get(&format!("/{new}/")).await;
+    assert_eq!(resp.status(), StatusCode::OK, "{body}");
+    assert!(!gw.get("/").await.1.contains("new edition"));
+
+    let remove = format!("token={}&key={}", gw.token, new.replace('@', "%40").replace('/', "%2F"));
+    assert_eq!(gw.call("POST", "/bookmarks/remove", &ours, &remove).await.0.status(), StatusCode::SEE_OTHER);
+    assert!(gw.get("/").await.1.contains("No bookmarks yet"));
 }
