@@ -247,3 +247,86 @@ fn pyfreenet_tools_work_unchanged_against_two_nodes() {
     let f = raw.outcome();
     assert_eq!((f.name.as_str(), f.get("Code")), ("GetFailed", Some("14")), "{f:?}");
 }
+
+/// Waits for the FCP server of a (re)started node.
+fn wait_fcp(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("fcp.addr").exists() {
+        assert!(Instant::now() < deadline, "no fcp.addr in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_forever_request_survives_a_node_killed_mid_insert_and_completes() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = start_chain(root.path(), 3);
+    let dir = nodes[0].dir.clone();
+    let data = random(5 * 1024 * 1024, 77);
+    let mut c = Raw::hello(&dir);
+    c.send(&Message::new("WatchGlobal").with("Enabled", "true"));
+    c.send(
+        &Message { data: Some(data.clone()), ..Message::new("ClientPut") }
+            .with("Identifier", "big")
+            .with("URI", "CHK@")
+            .with("Persistence", "forever")
+            .with("Global", "true")
+            .with("Verbosity", 1),
+    );
+    // Mid-request: the first progress report, well before the last block.
+    let t = Instant::now();
+    loop {
+        let m = c.recv().unwrap_or_else(|| panic!("progress before the node is killed ({:?})", t.elapsed()));
+        assert_ne!(m.name, "PutSuccessful", "the insert finished before the node could be killed");
+        if m.name == "SimpleProgress" && m.get("Succeeded") != m.get("Required") {
+            break;
+        }
+    }
+    // Killed (SIGKILL: no clean shutdown), then started again.
+    nodes[0].kill();
+    drop(c);
+    let _ = std::fs::remove_file(dir.join("fcp.addr"));
+    nodes[0] = pamphlet_tests::NodeProcess::start(&dir);
+    wait_fcp(&dir);
+
+    let mut c = Raw::hello(&dir);
+    c.send(&Message::new("WatchGlobal").with("Enabled", "true"));
+    c.send(&Message::new("ListPersistentRequests"));
+    let mut listed = Vec::new();
+    let mut uri = None;
+    loop {
+        let m = c.recv().expect("the listing");
+        if m.name == "PutSuccessful" {
+            uri = m.get("URI").map(str::to_owned);
+        }
+        if m.name == "EndListPersistentRequests" {
+            break;
+        }
+        listed.push(m);
+    }
+    let tag = listed.iter().find(|m| m.name == "PersistentPut").expect("the request is listed after the restart");
+    assert_eq!(
+        (tag.get("Identifier"), tag.get("Global"), tag.get("PersistenceType")),
+        (Some("big"), Some("true"), Some("forever"))
+    );
+    let started = Instant::now();
+    let uri = uri.unwrap_or_else(|| loop {
+        let m = c.recv().expect("the resumed insert's outcome");
+        match m.name.as_str() {
+            "PutSuccessful" => break m.get("URI").unwrap().to_owned(),
+            "PutFailed" => panic!("the resumed insert failed: {m:?}"),
+            _ => {}
+        }
+    });
+    eprintln!("resumed insert finished {:?} after the listing", started.elapsed());
+    // The document is whole on the far node.
+    let mut far = Raw::hello(&nodes[2].dir);
+    far.send(&Message::new("ClientGet").with("Identifier", "check").with("URI", &uri));
+    assert_eq!(far.outcome().name, "DataFound");
+    assert!(far.recv().unwrap().data.unwrap() == data, "byte-identical after the restart");
+    // Removed, it is gone for good (also from the data directory).
+    c.send(&Message::new("RemoveRequest").with("Identifier", "big").with("Global", "true"));
+    while c.recv().expect("the removal").name != "PersistentRequestRemoved" {}
+    let left: Vec<_> = std::fs::read_dir(dir.join("fcp")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

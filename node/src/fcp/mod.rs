@@ -8,6 +8,9 @@
 //! - [`fields`]: typed field access and the `ProtocolError` a bad field earns;
 //! - [`dda`]: the `TestDDA` handshake that guards disk access;
 //! - [`request`]: `ClientPut`/`ClientGet` as jobs on the client pipelines the JSON API uses;
+//! - [`queue`]: persistent requests and the global queue, shared by all connections;
+//! - [`persist`]: `Persistence=forever` requests on disk (atomic, strict records);
+//! - [`persistent`]: starting, finishing, removing and resuming persistent requests;
 //! - [`session`]: one connection (reader, writer, requests by `Identifier`);
 //! - [`server`]: the listener and who may connect.
 //!
@@ -21,6 +24,9 @@ pub mod codes;
 pub mod dda;
 pub mod fields;
 pub mod message;
+pub mod persist;
+pub mod persistent;
+pub mod queue;
 pub mod request;
 pub mod server;
 pub mod session;

@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use pamphlet_crypto::{Block, SskInsertUri, Uri};
-use tokio::sync::mpsc;
 
 use super::codes::{self, failure, protocol, Direction};
 use super::dda::Dda;
 use super::fields::{boolean, choice, number, required, signed, Reject};
 use super::message::Message;
+use super::queue::{Persistence, Sink};
 use crate::api::ApiBackend;
 use crate::client::pipeline::{self, FetchOptions};
 use crate::client::splitfile::{self, InsertOptions, Progress};
@@ -109,20 +109,31 @@ pub struct Ctx<B> {
     pub backend: Arc<B>,
     /// Block requests in flight per job.
     pub parallel: usize,
+    /// Persistent requests and the global queue.
+    pub queue: Arc<super::queue::Queue>,
+    /// Where `forever` requests are kept (none: `forever` lasts until the node stops).
+    pub store: Option<super::persist::Store>,
+}
+
+/// `Persistence` and `Global`: `None` for `connection`; the global queue needs a
+/// persistent request (as fred says).
+pub fn persistence(m: &Message) -> Result<(Option<Persistence>, bool), Reject> {
+    let word = choice(m, "Persistence", &["connection", "reboot", "forever"], "connection")?.to_ascii_lowercase();
+    let persistence = match word.as_str() {
+        "reboot" => Some(Persistence::Reboot),
+        "forever" => Some(Persistence::Forever),
+        _ => None,
+    };
+    let global = boolean(m, "Global", false)?;
+    if global && persistence.is_none() {
+        return Err(Reject::new(protocol::INVALID_FIELD, "Global=true needs Persistence=reboot or forever"));
+    }
+    Ok((persistence, global))
 }
 
 /// Checks the fields every request shares: persistence, queue, priority, retries.
 fn common(m: &Message) -> Result<u64, Reject> {
-    let persistence = choice(m, "Persistence", &["connection", "reboot", "forever"], "connection")?;
-    if !persistence.eq_ignore_ascii_case("connection") {
-        return Err(Reject::new(
-            protocol::NOT_SUPPORTED,
-            "only Persistence=connection is supported so far: requests end with their connection (docs/fcp.md)",
-        ));
-    }
-    if boolean(m, "Global", false)? {
-        return Err(Reject::new(protocol::NOT_SUPPORTED, "the global queue needs persistent requests (docs/fcp.md)"));
-    }
+    persistence(m)?;
     if number(m, "PriorityClass")?.is_some_and(|p| p > 6) {
         return Err(Reject::new(protocol::INVALID_FIELD, "PriorityClass must be 0 (highest) to 6 (lowest)"));
     }
@@ -292,7 +303,7 @@ fn millis_now() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
-fn simple_progress(id: &str, succeeded: usize, required: usize, failed: usize) -> Vec<u8> {
+fn simple_progress(id: &str, succeeded: usize, required: usize, failed: usize) -> Message {
     Message::new("SimpleProgress")
         .with("Identifier", id)
         .with("Global", false)
@@ -302,13 +313,17 @@ fn simple_progress(id: &str, succeeded: usize, required: usize, failed: usize) -
         .with("FatallyFailed", 0)
         .with("Succeeded", succeeded)
         .with("FinalizedTotal", true)
-        .encode()
 }
 
 impl PutJob {
     /// The request's identifier.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The bytes to insert.
+    pub fn data(&self) -> &[u8] {
+        &self.data
     }
 
     /// The URI and kind, for `ListPersistentRequests`.
@@ -322,7 +337,7 @@ impl PutJob {
     /// Runs the insert; returns the messages that end it. Progress goes to `out` when the
     /// client asked for it and has room for it (progress is dropped, never queued without
     /// bound, for a client that does not read).
-    pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: mpsc::Sender<Vec<u8>>) -> Vec<Message> {
+    pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: Sink) -> Vec<Message> {
         let Self { id, target, data, options, verbosity, chk_only } = self;
         let started = millis_now();
         let generated =
@@ -336,12 +351,12 @@ impl PutJob {
                 .with("CompletionTime", millis_now())
         };
         if let Target::Signed { shown, .. } = &target {
-            let _ = out.send(generated(shown).encode()).await;
+            out.send(generated(shown)).await;
         }
         let throttle = Throttle::default();
         let progress = |done: usize, total: usize| {
             if verbosity & VERBOSITY_SIMPLE_PROGRESS != 0 && throttle.due(done == total) {
-                let _ = out.try_send(simple_progress(&id, done, total, 0));
+                out.try_send(simple_progress(&id, done, total, 0));
             }
         };
         let internal = |e: String| put_failed(&id, codes::put::INTERNAL_ERROR, &e, false);
@@ -404,7 +419,7 @@ impl GetJob {
     }
 
     /// Runs the fetch; returns the messages that end it.
-    pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: mpsc::Sender<Vec<u8>>) -> Vec<Message> {
+    pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: Sink) -> Vec<Message> {
         let Self { id, uri, return_type, max_size, verbosity, file } = self;
         let started = millis_now();
         let requested_edition = match &uri {
@@ -415,7 +430,7 @@ impl GetJob {
         let throttle = Throttle::default();
         let progress = |p: Progress| {
             if verbosity & VERBOSITY_SIMPLE_PROGRESS != 0 && throttle.due(p.blocks_have == p.blocks_needed) {
-                let _ = out.try_send(simple_progress(&id, p.blocks_have, p.blocks_needed, p.blocks_failed));
+                out.try_send(simple_progress(&id, p.blocks_have, p.blocks_needed, p.blocks_failed));
             }
         };
         let options = FetchOptions { parallel: ctx.parallel, partial_dir: None };
