@@ -135,6 +135,20 @@ impl Dda {
         }
     }
 
+    /// The canonical path of directory `dir` if this connection may read it
+    /// (`ClientPutDiskDir`).
+    pub async fn check_dir(&self, dir: &str) -> Result<PathBuf, Reject> {
+        let dir = canonical_dir(dir).await?;
+        if self.grants.iter().any(|(d, (r, _))| *r && dir.starts_with(d)) {
+            Ok(dir)
+        } else {
+            Err(Reject::new(
+                protocol::DIRECT_DISK_ACCESS_DENIED,
+                "run TestDDARequest/TestDDAResponse for this directory on this connection first",
+            ))
+        }
+    }
+
     /// Grants a directory without a handshake: for a resumed persistent request, whose
     /// client proved access when it asked.
     pub fn grant(&mut self, dir: PathBuf, read: bool, write: bool) {

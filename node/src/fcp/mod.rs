@@ -8,6 +8,7 @@
 //! - [`fields`]: typed field access and the `ProtocolError` a bad field earns;
 //! - [`dda`]: the `TestDDA` handshake that guards disk access;
 //! - [`request`]: `ClientPut`/`ClientGet` as jobs on the client pipelines the JSON API uses;
+//! - [`dir`]: `ClientPutComplexDir`/`ClientPutDiskDir`, sites published like `insert --site`;
 //! - [`queue`]: persistent requests and the global queue, shared by all connections;
 //! - [`persist`]: `Persistence=forever` requests on disk (atomic, strict records);
 //! - [`persistent`]: starting, finishing, removing and resuming persistent requests;
@@ -22,6 +23,7 @@
 
 pub mod codes;
 pub mod dda;
+pub mod dir;
 pub mod fields;
 pub mod message;
 pub mod persist;
@@ -32,5 +34,7 @@ pub mod server;
 pub mod session;
 
 pub use server::{FcpConfig, FcpListen};
+#[cfg(test)]
+mod dir_tests;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::codes::protocol;
 use super::dda::Dda;
+use super::dir::{self, DirJob};
 use super::fields::Reject;
 use super::message::Message;
 use super::persist::{self, Record, StoredMessage};
@@ -25,6 +26,8 @@ pub enum Job {
     Put(PutJob),
     /// `ClientGet` (boxed: its URI is large, and jobs are moved around).
     Get(Box<GetJob>),
+    /// `ClientPutComplexDir` or `ClientPutDiskDir`.
+    Dir(DirJob),
 }
 
 impl Job {
@@ -33,6 +36,7 @@ impl Job {
         match self {
             Job::Put(_) => "PersistentPut",
             Job::Get(_) => "PersistentGet",
+            Job::Dir(_) => "PersistentPutDir",
         }
     }
 
@@ -41,14 +45,26 @@ impl Job {
         match self {
             Job::Put(j) => j.describe(),
             Job::Get(j) => j.describe(),
+            Job::Dir(j) => j.describe(),
         }
     }
 
-    /// The payload a `forever` record must keep.
-    fn data(&self) -> Option<&[u8]> {
+    /// The request as a `forever` record keeps it, and its payload. A disk upload is
+    /// stored as the bytes read now: the file may change or vanish, and the client's disk
+    /// grant ends with its connection.
+    fn stored(&self, request: &Message) -> (StoredMessage, Option<Vec<u8>>) {
         match self {
-            Job::Put(j) => Some(j.data()),
-            Job::Get(_) => None,
+            Job::Put(j) => {
+                let mut stored = StoredMessage::from(request);
+                stored.fields.retain(|(k, _)| k != "UploadFrom" && k != "Filename" && k != "DataLength");
+                stored.fields.push(("UploadFrom".to_owned(), "direct".to_owned()));
+                (stored, Some(j.data().to_vec()))
+            }
+            Job::Get(_) => (StoredMessage::from(request), None),
+            Job::Dir(j) => {
+                let (stored, data) = j.stored(request);
+                (stored, Some(data))
+            }
         }
     }
 
@@ -59,6 +75,7 @@ impl Job {
         match self {
             Job::Put(j) => Box::pin(j.run(ctx, out)).await,
             Job::Get(j) => Box::pin(j.run(ctx, out)).await,
+            Job::Dir(j) => Box::pin(j.run(ctx, out)).await,
         }
     }
 }
@@ -67,6 +84,8 @@ impl Job {
 pub async fn parse(m: Message, dda: &Dda, max_data: u64) -> Result<Job, Refusal> {
     match m.name.as_str() {
         "ClientPut" => parse_put(m, dda, max_data).await.map(Job::Put),
+        "ClientPutComplexDir" => dir::parse_complex(m, dda, max_data).await.map(Job::Dir),
+        "ClientPutDiskDir" => dir::parse_disk(m, dda, max_data).await.map(Job::Dir),
         _ => parse_get(&m, dda).await.map(|j| Job::Get(Box::new(j))),
     }
 }
@@ -76,6 +95,7 @@ pub async fn parse(m: Message, dda: &Dda, max_data: u64) -> Result<Job, Refusal>
 pub fn tag(request: &Message, job: &Job, persistence: Persistence, global: bool) -> Message {
     let data_len = match job {
         Job::Put(j) => Some(j.data().len()),
+        Job::Dir(j) => Some(j.size()),
         Job::Get(_) => None,
     };
     tag_of(request, job.kind(), &job.describe(), data_len, persistence, global)
@@ -156,15 +176,8 @@ pub async fn start<B: ApiBackend>(
         }
     };
     if let (Persistence::Forever, Some(store)) = (persistence, &ctx.store) {
-        // A disk upload is stored as the bytes read now: the file may change or vanish,
-        // and the client's disk grant ends with its connection.
-        let mut stored = StoredMessage::from(request);
-        if job.data().is_some() {
-            stored.fields.retain(|(k, _)| k != "UploadFrom" && k != "Filename" && k != "DataLength");
-            stored.fields.push(("UploadFrom".to_owned(), "direct".to_owned()));
-        }
-        let record = persist::record(&key, stored, job.data());
-        let data = job.data().map(<[u8]>::to_vec);
+        let (stored, data) = job.stored(request);
+        let record = persist::record(&key, stored, data.as_deref());
         let store = store.clone();
         let saved = tokio::task::spawn_blocking(move || store.save(&record, data.as_deref())).await;
         if !matches!(saved, Ok(Ok(()))) {

@@ -321,6 +321,12 @@ impl Queue {
         Some(if only_data { e.data.iter().cloned().collect() } else { e.messages(true) })
     }
 
+    /// Persistent single-file inserts still running (a site whose redirect target is not
+    /// there yet waits for them).
+    pub fn running_puts(&self) -> usize {
+        self.lock().entries.values().filter(|e| e.outcome.is_none() && e.tag.name == "PersistentPut").count()
+    }
+
     /// How many requests are kept.
     pub fn len(&self) -> usize {
         self.lock().entries.len()

@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pamphlet_crypto::uri::split_site_path;
 use pamphlet_crypto::{Block, SskInsertUri, Uri};
 
 use super::codes::{self, failure, protocol, Direction};
@@ -20,7 +21,7 @@ use super::queue::{Persistence, Sink};
 use crate::api::ApiBackend;
 use crate::client::pipeline::{self, FetchOptions};
 use crate::client::splitfile::{self, InsertOptions, Progress};
-use crate::client::{fec, signed as signed_doc};
+use crate::client::{fec, signed as signed_doc, site_transfer};
 
 /// Bit of `Verbosity` that asks for `SimpleProgress`.
 const VERBOSITY_SIMPLE_PROGRESS: u64 = 1;
@@ -80,6 +81,8 @@ enum ReturnType {
 pub struct GetJob {
     id: String,
     uri: Uri,
+    /// The path after the key: a file of a site (or a file-name hint).
+    path: Option<String>,
     return_type: ReturnType,
     max_size: u64,
     verbosity: u64,
@@ -132,7 +135,7 @@ pub fn persistence(m: &Message) -> Result<(Option<Persistence>, bool), Reject> {
 }
 
 /// Checks the fields every request shares: persistence, queue, priority, retries.
-fn common(m: &Message) -> Result<u64, Reject> {
+pub(super) fn common(m: &Message) -> Result<u64, Reject> {
     persistence(m)?;
     if number(m, "PriorityClass")?.is_some_and(|p| p > 6) {
         return Err(Reject::new(protocol::INVALID_FIELD, "PriorityClass must be 0 (highest) to 6 (lowest)"));
@@ -148,7 +151,7 @@ fn common(m: &Message) -> Result<u64, Reject> {
     Ok(number(m, "Verbosity")?.unwrap_or(0))
 }
 
-fn strip_prefix(uri: &str) -> &str {
+pub(super) fn strip_prefix(uri: &str) -> &str {
     let uri = uri.trim();
     match uri.get(..8) {
         Some(p) if p.eq_ignore_ascii_case("freenet:") => &uri[8..],
@@ -156,7 +159,7 @@ fn strip_prefix(uri: &str) -> &str {
     }
 }
 
-fn put_failed(id: &str, code: u32, extra: &str, fatal: bool) -> Message {
+pub(super) fn put_failed(id: &str, code: u32, extra: &str, fatal: bool) -> Message {
     failed("PutFailed", codes::put::description(code), id, code, extra, fatal)
 }
 
@@ -294,12 +297,13 @@ pub async fn parse_get(m: &Message, dda: &Dda) -> Result<GetJob, Refusal> {
     } else {
         None
     };
-    let uri = Uri::parse(uri_text)
+    // A path after the key names a file inside a site (`USK@…/site/3/about/team.html`).
+    let (uri, path) = split_site_path(uri_text)
         .map_err(|e| Refusal::Failed(get_failed(&id, codes::get::INVALID_URI, &e.to_string(), true)))?;
-    Ok(GetJob { id, uri, return_type, max_size, verbosity, file })
+    Ok(GetJob { id, uri, path, return_type, max_size, verbosity, file })
 }
 
-fn millis_now() -> u128 {
+pub(super) fn millis_now() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
@@ -415,12 +419,15 @@ impl GetJob {
 
     /// The URI, for `ListPersistentRequests`.
     pub fn describe(&self) -> String {
-        self.uri.to_string()
+        match &self.path {
+            Some(p) => format!("{}/{p}", self.uri),
+            None => self.uri.to_string(),
+        }
     }
 
     /// Runs the fetch; returns the messages that end it.
     pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: Sink) -> Vec<Message> {
-        let Self { id, uri, return_type, max_size, verbosity, file } = self;
+        let Self { id, uri, path, return_type, max_size, verbosity, file } = self;
         let started = millis_now();
         let requested_edition = match &uri {
             Uri::SskRequest(r) if r.updatable => Some(r.edition),
@@ -434,7 +441,7 @@ impl GetJob {
             }
         };
         let options = FetchOptions { parallel: ctx.parallel, partial_dir: None };
-        let fetched = match pipeline::fetch(&ctx.backend, &uri, &options, &progress).await {
+        let mut fetched = match pipeline::fetch(&ctx.backend, &uri, &options, &progress).await {
             Ok(f) => f,
             Err(e) => {
                 let f = failure(&e, Direction::Get);
@@ -444,7 +451,7 @@ impl GetJob {
         // Healing: put back what had to be rebuilt (as the JSON API does).
         if !fetched.heal.is_empty() {
             let backend = Arc::clone(&ctx.backend);
-            let heal = fetched.heal;
+            let heal = std::mem::take(&mut fetched.heal);
             tokio::spawn(async move {
                 for block in heal {
                     let _ = backend.insert(Block::Chk(block)).await;
@@ -459,11 +466,22 @@ impl GetJob {
                     Uri::SskInsert(i) => i.request_uri().with_edition(found).to_string(),
                     _ => String::new(),
                 };
+                let newer = match &path {
+                    Some(p) => format!("{newer}/{p}"),
+                    None => newer,
+                };
                 let why = format!("edition {found} is the latest found");
                 return vec![get_failed(&id, codes::get::PERMANENT_REDIRECT, &why, false).with("RedirectURI", newer)];
             }
         }
-        let doc = fetched.document;
+        // A site: the file the path names (the default document without a path).
+        let doc = match site_transfer::resolve(&ctx.backend, fetched, path.as_deref(), &options).await {
+            Ok(located) => located.document,
+            Err(e) => {
+                let f = failure(&e, Direction::Get);
+                return vec![get_failed(&id, f.code, &f.extra, f.fatal)];
+            }
+        };
         let len = doc.data.len() as u64;
         if len > max_size {
             let why = format!("the document has {len} bytes; MaxSize is {max_size}");

@@ -298,13 +298,17 @@ impl<B: ApiBackend> Session<B> {
                 Err(r) => self.reject(r).await,
             };
         }
-        if m.data.is_some() && m.name != "ClientPut" {
-            return self.reject(Reject::new(protocol::INVALID_MESSAGE, "only ClientPut carries Data")).await;
+        if m.data.is_some() && m.name != "ClientPut" && m.name != "ClientPutComplexDir" {
+            return self
+                .reject(Reject::new(protocol::INVALID_MESSAGE, "only ClientPut and ClientPutComplexDir carry Data"))
+                .await;
         }
         let result = match m.name.as_str() {
             "ClientHello" => Err(Reject::new(protocol::NO_LATE_CLIENT_HELLOS, "this connection has said hello")),
             "GenerateSSK" => Ok(Some(generate_ssk(m.get("Identifier")))),
-            "ClientPut" | "ClientGet" => return Box::pin(self.start(m)).await,
+            "ClientPut" | "ClientGet" | "ClientPutComplexDir" | "ClientPutDiskDir" => {
+                return Box::pin(self.start(m)).await
+            }
             "GetNode" => self.node_data(&m).map(Some),
             "ListPeers" => return self.list_peers(&m).await,
             "WatchGlobal" => match boolean(&m, "Enabled", true) {
@@ -352,7 +356,7 @@ impl<B: ApiBackend> Session<B> {
     /// `ClientPut`/`ClientGet`: checks the identifier and starts the job, on this
     /// connection or in the queue.
     async fn start(&mut self, m: Message) -> Flow {
-        let put = m.name == "ClientPut";
+        let put = m.name != "ClientGet";
         let Some(id) = m.get("Identifier").map(str::to_owned) else {
             return self.reject(Reject::new(protocol::MISSING_FIELD, format!("{} needs an Identifier", m.name))).await;
         };

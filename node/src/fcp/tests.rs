@@ -11,27 +11,27 @@ use super::request::Ctx;
 use super::session::{serve, SessionConfig};
 use crate::client::memory_net::MemoryNetwork;
 
-struct Client {
+pub(super) struct Client {
     io: DuplexStream,
     buf: Vec<u8>,
     net: Arc<MemoryNetwork>,
 }
 
 impl Client {
-    fn with(net: MemoryNetwork, config: SessionConfig) -> Self {
+    pub(super) fn with(net: MemoryNetwork, config: SessionConfig) -> Self {
         let ctx = Arc::new(Ctx { backend: Arc::new(net), parallel: 4, queue: Arc::default(), store: None });
         Self::on(&ctx, config)
     }
 
     /// A connection to a node shared with other clients.
-    fn on(ctx: &Arc<Ctx<MemoryNetwork>>, config: SessionConfig) -> Self {
+    pub(super) fn on(ctx: &Arc<Ctx<MemoryNetwork>>, config: SessionConfig) -> Self {
         let (a, b) = tokio::io::duplex(1 << 16);
         tokio::spawn(serve(Arc::clone(ctx), config, b));
         Self { io: a, buf: Vec::new(), net: Arc::clone(&ctx.backend) }
     }
 
     /// Connects to a shared node and says hello as `name`.
-    async fn named(ctx: &Arc<Ctx<MemoryNetwork>>, name: &str) -> Self {
+    pub(super) async fn named(ctx: &Arc<Ctx<MemoryNetwork>>, name: &str) -> Self {
         let mut c = Self::on(ctx, SessionConfig::default());
         c.send(Message::new("ClientHello").with("Name", name).with("ExpectedVersion", "2.0")).await;
         assert_eq!(c.recv().await.name, "NodeHello");
@@ -39,7 +39,7 @@ impl Client {
     }
 
     /// Messages until (and with) the first one named `name`.
-    async fn until(&mut self, name: &str) -> Vec<Message> {
+    pub(super) async fn until(&mut self, name: &str) -> Vec<Message> {
         let mut seen = Vec::new();
         loop {
             let m = self.recv().await;
@@ -55,7 +55,7 @@ impl Client {
         Self::with(MemoryNetwork::default(), SessionConfig::default())
     }
 
-    async fn hello() -> Self {
+    pub(super) async fn hello() -> Self {
         let mut c = Self::new();
         c.send(Message::new("ClientHello").with("Name", "t").with("ExpectedVersion", "2.0")).await;
         let m = c.recv().await;
@@ -63,8 +63,13 @@ impl Client {
         c
     }
 
-    async fn send(&mut self, m: Message) {
+    pub(super) async fn send(&mut self, m: Message) {
         self.io.write_all(&m.encode()).await.unwrap();
+    }
+
+    /// Sends bytes as they are (a message `Message::encode` would not write).
+    pub(super) async fn send_raw(&mut self, bytes: &[u8]) {
+        self.io.write_all(bytes).await.unwrap();
     }
 
     /// The next message, or `None` when the node closed the connection.
@@ -84,12 +89,12 @@ impl Client {
         }
     }
 
-    async fn recv(&mut self) -> Message {
+    pub(super) async fn recv(&mut self) -> Message {
         self.try_recv().await.expect("a message")
     }
 
     /// The next message that is not `SimpleProgress`/`URIGenerated`.
-    async fn outcome(&mut self) -> Message {
+    pub(super) async fn outcome(&mut self) -> Message {
         loop {
             let m = self.recv().await;
             if m.name != "SimpleProgress" && m.name != "URIGenerated" {
@@ -98,7 +103,7 @@ impl Client {
         }
     }
 
-    async fn put(&mut self, id: &str, uri: &str, data: &[u8]) -> Message {
+    pub(super) async fn put(&mut self, id: &str, uri: &str, data: &[u8]) -> Message {
         let m = Message { data: Some(data.to_vec()), ..Message::new("ClientPut") }
             .with("Identifier", id)
             .with("URI", uri)
@@ -107,7 +112,7 @@ impl Client {
         self.outcome().await
     }
 
-    async fn get(&mut self, id: &str, uri: &str) -> (Message, Option<Message>) {
+    pub(super) async fn get(&mut self, id: &str, uri: &str) -> (Message, Option<Message>) {
         self.send(Message::new("ClientGet").with("Identifier", id).with("URI", uri).with("Verbosity", 1)).await;
         let first = self.outcome().await;
         if first.name == "DataFound" {
@@ -345,7 +350,7 @@ async fn a_client_that_never_reads_is_dropped() {
     assert!(end.is_ok(), "the node closed the connection of a client that did not read");
 }
 
-fn shared(net: MemoryNetwork, store: Option<super::persist::Store>) -> Arc<Ctx<MemoryNetwork>> {
+pub(super) fn shared(net: MemoryNetwork, store: Option<super::persist::Store>) -> Arc<Ctx<MemoryNetwork>> {
     Arc::new(Ctx { backend: Arc::new(net), parallel: 4, queue: Arc::default(), store })
 }
 
