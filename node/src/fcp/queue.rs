@@ -84,6 +84,8 @@ struct Entry {
     generated: Option<Message>,
     /// The last `SimpleProgress`.
     progress: Option<Message>,
+    /// `ExpectedMIME`/`ExpectedDataLength` once sent (fred lists them too).
+    expected: Vec<Message>,
     /// The messages that ended it (`PutSuccessful`, `DataFound`, `GetFailed`, …).
     outcome: Option<Vec<Message>>,
     /// A finished `ReturnType=direct` fetch's `AllData`, kept for `GetRequestStatus`.
@@ -161,6 +163,7 @@ impl Entry {
         let mut out = vec![self.tag.clone()];
         out.extend(self.generated.iter().cloned());
         out.extend(self.progress.iter().cloned());
+        out.extend(self.expected.iter().cloned());
         out.extend(self.outcome.iter().flatten().cloned());
         if include_data {
             out.extend(self.data.iter().cloned());
@@ -220,8 +223,17 @@ impl Queue {
         inner.next_token += 1;
         let token = inner.next_token;
         let tag = globalised(tag, key.0.is_global());
-        let entry =
-            Entry { tag, persistence, token, abort: None, generated: None, progress: None, outcome: None, data: None };
+        let entry = Entry {
+            tag,
+            persistence,
+            token,
+            abort: None,
+            generated: None,
+            progress: None,
+            expected: Vec::new(),
+            outcome: None,
+            data: None,
+        };
         inner.entries.insert(key, entry);
         Ok(token)
     }
@@ -243,6 +255,10 @@ impl Queue {
         match m.name.as_str() {
             "URIGenerated" => e.generated = Some(m.clone()),
             "SimpleProgress" => e.progress = Some(m.clone()),
+            "ExpectedMIME" | "ExpectedDataLength" => {
+                e.expected.retain(|x| x.name != m.name);
+                e.expected.push(m.clone());
+            }
             _ => {}
         }
         inner.deliver(&key.0, &m);

@@ -25,6 +25,12 @@ use crate::client::{fec, signed as signed_doc, site_transfer};
 
 /// Bit of `Verbosity` that asks for `SimpleProgress`.
 const VERBOSITY_SIMPLE_PROGRESS: u64 = 1;
+/// `ClientGet`: asks for `ExpectedMIME` (fred's `VERBOSITY_EXPECTED_TYPE`).
+const VERBOSITY_EXPECTED_TYPE: u64 = 32;
+/// `ClientGet`: asks for `ExpectedDataLength` (fred's `VERBOSITY_EXPECTED_SIZE`).
+const VERBOSITY_EXPECTED_SIZE: u64 = 64;
+/// `ClientPut`: asks for `StartedCompression`/`FinishedCompression`.
+const VERBOSITY_COMPRESSION: u64 = 512;
 
 /// At most one `SimpleProgress` per request this often (and the last one always): a
 /// client loop like pyfreenet's handles one incoming message per 0.1 s poll, so a message
@@ -303,6 +309,31 @@ pub async fn parse_get(m: &Message, dda: &Dda) -> Result<GetJob, Refusal> {
     Ok(GetJob { id, uri, path, return_type, max_size, verbosity, file })
 }
 
+/// `StartedCompression` (sent at once) and `FinishedCompression` with the sizes the
+/// insert's own compression gives (the same deterministic `compress::maybe_compress` the
+/// pipeline runs: deflate, which FCP calls GZIP, codec 0; -1 when it does not pay). The
+/// pipeline compresses inside its encoder, so this runs it once more, only for clients
+/// that ask (Verbosity bit 512).
+async fn compression_messages(id: &str, data: &[u8], out: &Sink) -> Vec<Message> {
+    out.send(Message::new("StartedCompression").with("Identifier", id).with("Codec", "GZIP").with("Global", false))
+        .await;
+    let copy = data.to_vec();
+    let packed = tokio::task::spawn_blocking(move || crate::client::compress::maybe_compress(&copy).map(|p| p.len()))
+        .await
+        .ok()
+        .flatten();
+    let (codec, size) = match packed {
+        Some(len) => (0, len),
+        None => (-1, data.len()),
+    };
+    vec![Message::new("FinishedCompression")
+        .with("Identifier", id)
+        .with("Codec", codec)
+        .with("OriginalSize", data.len())
+        .with("CompressedSize", size)
+        .with("Global", false)]
+}
+
 pub(super) fn millis_now() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
@@ -364,6 +395,11 @@ impl PutJob {
             }
         };
         let internal = |e: String| put_failed(&id, codes::put::INTERNAL_ERROR, &e, false);
+        if verbosity & VERBOSITY_COMPRESSION != 0 && options.compress {
+            for m in compression_messages(&id, &data, &out).await {
+                out.send(m).await;
+            }
+        }
         match (target, chk_only) {
             (Target::Chk, true) => {
                 let name = options.name.clone();
@@ -483,11 +519,26 @@ impl GetJob {
             }
         };
         let len = doc.data.len() as u64;
+        let mime = doc.mime.unwrap_or_else(|| "application/octet-stream".to_owned());
+        // fred sends these as soon as the metadata says; pamphlet's pipeline reports them
+        // with the document, so they come just before `DataFound` (or `GetFailed` 21).
+        if verbosity & VERBOSITY_EXPECTED_TYPE != 0 {
+            let m = Message::new("ExpectedMIME").with("Identifier", &id).with("Metadata.ContentType", &mime);
+            out.send(m.with("Global", false)).await;
+        }
+        if verbosity & VERBOSITY_EXPECTED_SIZE != 0 {
+            out.send(
+                Message::new("ExpectedDataLength")
+                    .with("Identifier", &id)
+                    .with("DataLength", len)
+                    .with("Global", false),
+            )
+            .await;
+        }
         if len > max_size {
             let why = format!("the document has {len} bytes; MaxSize is {max_size}");
             return vec![get_failed(&id, codes::get::TOO_BIG, &why, true).with("ExpectedDataLength", len)];
         }
-        let mime = doc.mime.unwrap_or_else(|| "application/octet-stream".to_owned());
         let found = Message::new("DataFound")
             .with("Identifier", &id)
             .with("Global", false)

@@ -468,3 +468,50 @@ async fn forever_requests_survive_a_restart_and_resume() {
     super::persistent::resume(&third, 1 << 30, Duration::ZERO).await;
     assert_eq!(third.queue.len(), 1);
 }
+
+#[tokio::test]
+async fn compression_and_expected_type_and_size_when_the_verbosity_asks() {
+    let mut c = Client::hello().await;
+    let text: Vec<u8> = b"a line of text that repeats\n".repeat(2000);
+    let put = |id: &str, data: &[u8], verbosity: u64| {
+        Message { data: Some(data.to_vec()), ..Message::new("ClientPut") }
+            .with("Identifier", id)
+            .with("URI", "CHK@")
+            .with("Metadata.ContentType", "text/plain")
+            .with("Verbosity", verbosity)
+    };
+    c.send(put("t", &text, 512)).await;
+    let seen = c.until("PutSuccessful").await;
+    assert_eq!(names(&seen)[..2], ["StartedCompression", "FinishedCompression"]);
+    let f = &seen[1];
+    assert_eq!((f.get("Codec"), f.get("OriginalSize")), (Some("0"), Some("56000")));
+    let packed: usize = f.get("CompressedSize").unwrap().parse().unwrap();
+    assert!(packed < 2000, "{packed}");
+    let uri = seen.last().unwrap().get("URI").unwrap().to_owned();
+    // Incompressible: codec -1, same size. Not asked, or DontCompress: nothing.
+    let mut noise = vec![0u8; 5000];
+    {
+        use rand::{RngCore, SeedableRng};
+        rand_chacha::ChaCha8Rng::seed_from_u64(5).fill_bytes(&mut noise);
+    }
+    c.send(put("n", &noise, 512)).await;
+    let f = c.until("PutSuccessful").await.into_iter().find(|m| m.name == "FinishedCompression").unwrap();
+    assert_eq!((f.get("Codec"), f.get("CompressedSize")), (Some("-1"), Some("5000")));
+    c.send(put("q", &text, 1)).await;
+    assert!(!names(&c.until("PutSuccessful").await).iter().any(|n| n.contains("Compression")));
+    c.send(put("d", &text, 512).with("DontCompress", "true")).await;
+    assert!(!names(&c.until("PutSuccessful").await).iter().any(|n| n.contains("Compression")));
+
+    // ExpectedMIME (32) and ExpectedDataLength (64) come before DataFound.
+    c.send(Message::new("ClientGet").with("Identifier", "g").with("URI", &uri).with("Verbosity", 96)).await;
+    let seen = c.until("DataFound").await;
+    assert_eq!(names(&seen), ["ExpectedMIME", "ExpectedDataLength", "DataFound"]);
+    assert_eq!(seen[0].get("Metadata.ContentType"), Some("text/plain"));
+    assert_eq!(seen[1].get("DataLength"), Some("56000"));
+    c.recv().await;
+    c.send(Message::new("ClientGet").with("Identifier", "h").with("URI", &uri).with("Verbosity", 64)).await;
+    assert_eq!(names(&c.until("DataFound").await), ["ExpectedDataLength", "DataFound"]);
+    c.recv().await;
+    c.send(Message::new("ClientGet").with("Identifier", "i").with("URI", &uri)).await;
+    assert_eq!(names(&c.until("DataFound").await), ["DataFound"]);
+}
