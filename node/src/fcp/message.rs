@@ -153,8 +153,24 @@ impl Message {
     /// The bytes of this message on the wire. With a payload, `DataLength` is written
     /// from it (a `DataLength` among the fields is skipped).
     pub fn encode(&self) -> Vec<u8> {
-        let data_len = self.data.as_ref().map_or(0, Vec::len);
-        let mut out = Vec::with_capacity(64 + data_len + self.fields.len() * 32);
+        let mut out = self.head(self.data.as_ref().map_or(0, Vec::len));
+        if let Some(d) = &self.data {
+            out.extend_from_slice(d);
+        }
+        out
+    }
+
+    /// The header on the wire and the payload apart, so a large payload is written as it
+    /// is rather than copied behind its header first.
+    pub fn into_wire(self) -> (Vec<u8>, Option<Vec<u8>>) {
+        let head = self.head(0);
+        (head, self.data)
+    }
+
+    /// Name, fields and terminator (`EndMessage`, or `DataLength=N` and `Data`), with room
+    /// for `extra` more bytes.
+    fn head(&self, extra: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + extra + self.fields.len() * 32);
         out.extend_from_slice(self.name.as_bytes());
         out.push(b'\n');
         for (k, v) in &self.fields {
@@ -168,10 +184,7 @@ impl Message {
             out.push(b'\n');
         }
         match &self.data {
-            Some(d) => {
-                out.extend_from_slice(format!("DataLength={}\nData\n", d.len()).as_bytes());
-                out.extend_from_slice(d);
-            }
+            Some(d) => out.extend_from_slice(format!("DataLength={}\nData\n", d.len()).as_bytes()),
             None => out.extend_from_slice(b"EndMessage\n"),
         }
         out
@@ -397,6 +410,15 @@ mod tests {
         assert_eq!(e(format!("{many}\n").as_bytes()), ParseError::HeaderTooLarge { max: 200 });
         // Blank lines before the name count against the header limit too.
         assert_eq!(e(&[b'\n'; 250]), ParseError::HeaderTooLarge { max: 200 });
+    }
+
+    #[test]
+    fn into_wire_is_encode_in_two_parts() {
+        let m = Message { data: Some(b"payload".to_vec()), ..Message::new("AllData").with("Identifier", "x") };
+        let (head, data) = m.clone().into_wire();
+        assert_eq!([head, data.unwrap()].concat(), m.encode());
+        let plain = Message::new("NodeHello").with("A", "b");
+        assert_eq!(plain.clone().into_wire(), (plain.encode(), None));
     }
 
     #[test]

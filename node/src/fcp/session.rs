@@ -244,7 +244,14 @@ where
 
 impl<B: ApiBackend> Session<B> {
     async fn send(&self, m: Message) -> Result<(), ()> {
-        self.out.send(m.encode()).await.map_err(|_| ())
+        // A payload (a fetched document) goes to the writer as it is, not copied behind
+        // its header.
+        let (head, data) = m.into_wire();
+        self.out.send(head).await.map_err(|_| ())?;
+        match data {
+            Some(d) => self.out.send(d).await.map_err(|_| ()),
+            None => Ok(()),
+        }
     }
 
     async fn reply(&self, m: Message) -> Flow {
