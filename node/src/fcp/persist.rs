@@ -122,10 +122,19 @@ pub struct Store {
 }
 
 /// Writes `bytes` to `path` atomically: temporary file, sync, rename, sync the directory.
+/// Owner-only (0600): a record holds the client's insert URI, a private key.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    // A leftover from a crash may have looser permissions: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -140,6 +149,8 @@ impl Store {
     /// The store in `dir` (created if missing).
     pub fn open(dir: PathBuf) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         Ok(Self { dir, lock: Arc::default() })
     }
 
@@ -267,6 +278,11 @@ mod tests {
         store.save(&record(&other, StoredMessage::from(&get), None), None).unwrap();
         let loaded = store.load();
         assert_eq!(loaded.len(), 2);
+        // Records hold insert URIs: only the owner may read them.
+        use std::os::unix::fs::PermissionsExt;
+        let req = dir.path().join(format!("fcp/{}.request", stem(&key)));
+        assert_eq!(std::fs::metadata(&req).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(dir.path().join("fcp")).unwrap().permissions().mode() & 0o777, 0o700);
         let (back, data) = loaded.iter().find(|(r, _)| r.owner == Owner::Global).unwrap();
         assert_eq!((back, data.as_deref()), (&r, Some(b"payload".as_slice())));
 
