@@ -250,7 +250,7 @@ pub async fn resume<B: ApiBackend>(ctx: &Arc<Ctx<B>>, max_data: u64, wait_for_pe
             continue;
         }
         m.data = data;
-        let tag_request = Message { data: None, ..m.clone() };
+        let tag_request = Message { name: m.name.clone(), fields: m.fields.clone(), data: None };
         let dda = resume_grants(&m).await;
         let job = match parse(m, &dda, max_data).await {
             Ok(j) => j,

@@ -377,7 +377,8 @@ impl<B: ApiBackend> Session<B> {
             if self.ctx.queue.contains(&key) {
                 return self.reply(collision).await;
             }
-            let request = Message { data: None, ..m.clone() };
+            // The fields only: cloning the message would copy its payload too.
+            let request = Message { name: m.name.clone(), fields: m.fields.clone(), data: None };
             let job = match Box::pin(persistent::parse(m, &self.dda, self.config.limits.max_data)).await {
                 Ok(j) => j,
                 Err(r) => return self.refused(r).await,
