@@ -30,7 +30,7 @@ use super::fields::{boolean, required, Reject};
 use super::message::Message;
 use super::persist::StoredMessage;
 use super::queue::Sink;
-use super::request::{common, millis_now, put_failed, strip_prefix, Ctx, Refusal};
+use super::request::{common, millis_now, put_failed, strip_prefix, Ctx, Refusal, EDITION_TRIES};
 use crate::api::ApiBackend;
 use crate::client::pipeline::{self, FetchOptions};
 use crate::client::site::{self, DEFAULT_DOCUMENT, MAX_FILES};
@@ -365,9 +365,6 @@ impl DirJob {
         }
     }
 }
-
-/// Editions a site insert moves on after collisions before it gives up.
-const EDITION_TRIES: u32 = 16;
 
 /// fred inserts a USK site at the first free edition from the one asked (freesitemgr asks
 /// for its last edition again and reads the new one from `PutSuccessful`): finds the

@@ -23,6 +23,9 @@ use crate::client::pipeline::{self, FetchOptions};
 use crate::client::splitfile::{self, InsertOptions, Progress};
 use crate::client::{fec, signed as signed_doc, site_transfer};
 
+/// Editions a USK insert moves on after collisions before it gives up.
+pub(super) const EDITION_TRIES: u32 = 16;
+
 /// Bit of `Verbosity` that asks for `SimpleProgress`.
 const VERBOSITY_SIMPLE_PROGRESS: u64 = 1;
 /// `ClientGet`: asks for `ExpectedMIME` (fred's `VERBOSITY_EXPECTED_TYPE`).
@@ -434,12 +437,39 @@ impl PutJob {
                     }
                 }
             }
-            (Target::Signed { insert, shown }, false) => {
+            (Target::Signed { insert, shown }, false) if !insert.updatable => {
                 match pipeline::insert_signed(&ctx.backend, *insert, data, options, ctx.parallel, &progress).await {
                     Ok(_) => vec![success(&shown)],
                     Err(e) => {
                         let f = failure(&e, Direction::Put);
                         vec![put_failed(&id, f.code, &f.extra, f.fatal)]
+                    }
+                }
+            }
+            // A USK edition that holds other content: the next one, as fred's USK inserter
+            // does (at most EDITION_TRIES times); `PutSuccessful` names the edition used.
+            (Target::Signed { mut insert, .. }, false) => {
+                let mut tries = 0;
+                loop {
+                    let attempt = pipeline::insert_signed(
+                        &ctx.backend,
+                        (*insert).clone(),
+                        data.clone(),
+                        options.clone(),
+                        ctx.parallel,
+                        &progress,
+                    )
+                    .await;
+                    match attempt {
+                        Ok(uri) => break vec![success(&uri.to_string())],
+                        Err(pipeline::PipelineError::Collision) if tries < EDITION_TRIES => {
+                            tries += 1;
+                            *insert = insert.with_edition(insert.edition.saturating_add(1));
+                        }
+                        Err(e) => {
+                            let f = failure(&e, Direction::Put);
+                            break vec![put_failed(&id, f.code, &f.extra, f.fatal)];
+                        }
                     }
                 }
             }

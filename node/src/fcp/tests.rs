@@ -242,8 +242,16 @@ async fn ksk_and_usk_editions_with_redirect() {
     assert_eq!((f.get("Code"), f.get("RedirectURI")), (Some("27"), Some(format!("{req}site/2").as_str())));
     // The identifier is free again at once: pyfreenet reuses it to follow the redirect.
     assert_eq!(c.get("g1", &format!("{req}site/2")).await.1.unwrap().data.unwrap(), b"two");
-    // A different document under a taken edition collides.
-    assert_eq!(c.put("u3", &format!("{ins}site/2"), b"other").await.get("Code"), Some("9"));
+    // A different document under a taken USK edition goes to the next free one, as in
+    // fred; the same document under it is simply there.
+    let moved = c.put("u3", &format!("{ins}site/1"), b"other").await;
+    assert_eq!(moved.get("URI"), Some(format!("{req}site/3").as_str()), "{moved:?}");
+    assert_eq!(c.get("g3", &format!("{req}site/3")).await.1.unwrap().data.unwrap(), b"other");
+    assert_eq!(c.put("u4", &format!("{ins}site/2"), b"two").await.get("URI"), Some(format!("{req}site/2").as_str()));
+    // An SSK has no next edition: a different document under its name collides.
+    let ssk = k.get("InsertURI").unwrap();
+    assert_eq!(c.put("s1", &format!("{ssk}doc"), b"first").await.name, "PutSuccessful");
+    assert_eq!(c.put("s2", &format!("{ssk}doc"), b"second").await.get("Code"), Some("9"));
 }
 
 #[tokio::test]
