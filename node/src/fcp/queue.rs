@@ -441,6 +441,18 @@ mod tests {
         assert_eq!(q.remove(&mine), None);
     }
 
+    #[test]
+    fn the_queue_is_bounded() {
+        let q = Queue::default();
+        for i in 0..MAX_PERSISTENT {
+            q.add(key(Owner::Global, &i.to_string()), Message::new("PersistentGet"), Persistence::Reboot).unwrap();
+        }
+        let more = q.add(key(Owner::Global, "one more"), Message::new("PersistentGet"), Persistence::Reboot);
+        assert_eq!(more, Err(Refused::Full));
+        q.remove(&key(Owner::Global, "0"));
+        assert!(q.add(key(Owner::Global, "one more"), Message::new("PersistentGet"), Persistence::Reboot).is_ok());
+    }
+
     #[tokio::test]
     async fn a_watcher_that_does_not_read_is_dropped_not_buffered() {
         let q = Queue::default();
