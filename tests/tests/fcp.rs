@@ -247,3 +247,180 @@ fn pyfreenet_tools_work_unchanged_against_two_nodes() {
     let f = raw.outcome();
     assert_eq!((f.name.as_str(), f.get("Code")), ("GetFailed", Some("14")), "{f:?}");
 }
+
+/// Waits for the FCP server of a (re)started node.
+fn wait_fcp(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("fcp.addr").exists() {
+        assert!(Instant::now() < deadline, "no fcp.addr in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_forever_request_survives_a_node_killed_mid_insert_and_completes() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = start_chain(root.path(), 3);
+    let dir = nodes[0].dir.clone();
+    let data = random(5 * 1024 * 1024, 77);
+    let mut c = Raw::hello(&dir);
+    c.send(&Message::new("WatchGlobal").with("Enabled", "true"));
+    c.send(
+        &Message { data: Some(data.clone()), ..Message::new("ClientPut") }
+            .with("Identifier", "big")
+            .with("URI", "CHK@")
+            .with("Persistence", "forever")
+            .with("Global", "true")
+            .with("Verbosity", 1),
+    );
+    // Mid-request: the first progress report, well before the last block.
+    let t = Instant::now();
+    loop {
+        let m = c.recv().unwrap_or_else(|| panic!("progress before the node is killed ({:?})", t.elapsed()));
+        assert_ne!(m.name, "PutSuccessful", "the insert finished before the node could be killed");
+        if m.name == "SimpleProgress" && m.get("Succeeded") != m.get("Required") {
+            break;
+        }
+    }
+    // Killed (SIGKILL: no clean shutdown), then started again.
+    nodes[0].kill();
+    drop(c);
+    let _ = std::fs::remove_file(dir.join("fcp.addr"));
+    nodes[0] = pamphlet_tests::NodeProcess::start(&dir);
+    wait_fcp(&dir);
+
+    let mut c = Raw::hello(&dir);
+    c.send(&Message::new("WatchGlobal").with("Enabled", "true"));
+    c.send(&Message::new("ListPersistentRequests"));
+    let mut listed = Vec::new();
+    let mut uri = None;
+    loop {
+        let m = c.recv().expect("the listing");
+        if m.name == "PutSuccessful" {
+            uri = m.get("URI").map(str::to_owned);
+        }
+        if m.name == "EndListPersistentRequests" {
+            break;
+        }
+        listed.push(m);
+    }
+    let tag = listed.iter().find(|m| m.name == "PersistentPut").expect("the request is listed after the restart");
+    assert_eq!(
+        (tag.get("Identifier"), tag.get("Global"), tag.get("PersistenceType")),
+        (Some("big"), Some("true"), Some("forever"))
+    );
+    let started = Instant::now();
+    let uri = uri.unwrap_or_else(|| loop {
+        let m = c.recv().expect("the resumed insert's outcome");
+        match m.name.as_str() {
+            "PutSuccessful" => break m.get("URI").unwrap().to_owned(),
+            "PutFailed" => panic!("the resumed insert failed: {m:?}"),
+            _ => {}
+        }
+    });
+    eprintln!("resumed insert finished {:?} after the listing", started.elapsed());
+    // The document is whole on the far node.
+    let mut far = Raw::hello(&nodes[2].dir);
+    far.send(&Message::new("ClientGet").with("Identifier", "check").with("URI", &uri));
+    assert_eq!(far.outcome().name, "DataFound");
+    assert!(far.recv().unwrap().data.unwrap() == data, "byte-identical after the restart");
+    // Removed, it is gone for good (also from the data directory).
+    c.send(&Message::new("RemoveRequest").with("Identifier", "big").with("Global", "true"));
+    while c.recv().expect("the removal").name != "PersistentRequestRemoved" {}
+    let left: Vec<_> = std::fs::read_dir(dir.join("fcp")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Runs an installed pyfreenet command that finds its node through `FCP_HOST`/`FCP_PORT`
+/// (freesitemgr and fcpputdir take no address options), with `HOME` for its state.
+fn site_tool(venv: &Path, node: &Path, home: &Path, args: &[&str], stdin: &str) -> String {
+    let port = fcp_addr(node).rsplit(':').next().unwrap().to_owned();
+    let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let mut child = Command::new(venv.join("bin").join(args[0]))
+        .args(&args[1..])
+        .env("HOME", home)
+        .env("FCP_HOST", "127.0.0.1")
+        .env("FCP_PORT", &port)
+        .env("PATH", path)
+        .current_dir(home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{args:?}: {text}");
+    text
+}
+
+/// Fetches `uri` through FCP on `node`, waiting (up to 120 s) for a site still being
+/// inserted on another node's global queue.
+fn fetch_when_there(node: &Path, uri: &str) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut c = Raw::hello(node);
+    loop {
+        c.send(&Message::new("ClientGet").with("Identifier", "w").with("URI", uri));
+        let m = c.outcome();
+        if m.name == "DataFound" {
+            return c.recv().unwrap().data.unwrap();
+        }
+        assert!(Instant::now() < deadline, "{uri} never appeared: {m:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn freesitemgr_and_fcpputdir_publish_sites_unchanged() {
+    let Some(venv) = pyfreenet() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let nodes = start_chain(root.path(), 3);
+    let (a, b) = (&nodes[0].dir, &nodes[2].dir);
+    let home = root.path().join("home");
+    let site = root.path().join("mysite");
+    std::fs::create_dir_all(site.join("sub")).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(site.join("index.html"), b"<html><body><a href=\"sub/page.html\">page</a></body></html>").unwrap();
+    std::fs::write(site.join("sub/page.html"), b"<p>first</p>").unwrap();
+    let big = random(300_000, 5);
+    std::fs::write(site.join("big.bin"), &big).unwrap();
+
+    // `add` asks for a name, the directory and a key (empty: a new one), then inserts on
+    // the node's global queue, persistent; each `update` checks the queue.
+    let dir = site.to_str().unwrap();
+    site_tool(&venv, a, &home, &["freesitemgr", "add"], &format!("mysite\n{dir}\n\n"));
+    let published = |edition: u64| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let out = site_tool(&venv, a, &home, &["freesitemgr", "update", "mysite"], "");
+            let list = site_tool(&venv, a, &home, &["freesitemgr", "list", "mysite"], "");
+            let uri = list.lines().find_map(|l| l.trim().strip_prefix("uri: ")).unwrap().to_owned();
+            if out.contains("No update required") && uri.ends_with(&format!("/mysite/{edition}/")) {
+                return uri;
+            }
+            assert!(Instant::now() < deadline, "edition {edition} not published: {out}\n{list}");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    };
+    let uri = published(0);
+    assert!(uri.starts_with("USK@"), "{uri}");
+    assert_eq!(fetch_when_there(b, &format!("{uri}sub/page.html")), b"<p>first</p>");
+    assert!(fetch_when_there(b, &format!("{uri}big.bin")) == big);
+    assert!(fetch_when_there(b, &format!("{uri}index.html")).starts_with(b"<html>"));
+
+    // A change: the next `update` inserts edition 1 (freesitemgr asks for edition 0 again;
+    // the node moves on to the next free edition, as fred does).
+    std::fs::write(site.join("sub/page.html"), b"<p>second</p>").unwrap();
+    let uri = published(1);
+    assert_eq!(fetch_when_there(b, &format!("{uri}sub/page.html")), b"<p>second</p>");
+    assert!(fetch_when_there(b, &format!("{uri}big.bin")) == big);
+
+    // fcpputdir: a directory in one command; it prints the site's URI.
+    let other = root.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("index.html"), b"<p>other site</p>").unwrap();
+    let out = site_tool(&venv, a, &home, &["fcpputdir", other.to_str().unwrap()], "");
+    let uri = out.lines().rev().find(|l| l.starts_with("USK@")).unwrap_or_else(|| panic!("no URI in {out}"));
+    assert_eq!(fetch_when_there(b, &format!("{uri}/index.html")), b"<p>other site</p>");
+}

@@ -15,6 +15,7 @@
 //! DIR/api.addr       where the running node's API listens (removed at clean shutdown)
 //! DIR/fcp.addr       where the running node's FCP server listens (docs/fcp.md; removed at
 //!                    clean shutdown; absent with fcp_listen = "off")
+//! DIR/fcp/           FCP requests with Persistence=forever, resumed at start (fcp/persist.rs)
 //! DIR/gateway.addr   where the running node's browser gateway listens (same)
 //! DIR/bookmarks.json the gateway's bookmarked sites (gateway/bookmarks.rs)
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
@@ -408,9 +409,11 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
                 let fcp_config = fcp::FcpConfig {
                     allowed_hosts: config.fcp_allowed_hosts.clone(),
                     parallel: config.parallel,
+                    state_dir: Some(dir.join("fcp")),
                     ..fcp::FcpConfig::default()
                 };
-                let task = fcp::server::spawn(listener, Arc::new(handle.clone()), fcp_config, shutdown_rx.clone());
+                let task = fcp::server::spawn(listener, Arc::new(handle.clone()), fcp_config, shutdown_rx.clone())
+                    .map_err(fcp_err)?;
                 datadir::write_private(&dir.join("fcp.addr"), addr.to_string().as_bytes())?;
                 Some((addr, task))
             }

@@ -5,6 +5,7 @@
 //! Only the codes pamphlet can produce are named here; docs/fcp.md has the table.
 
 use crate::client::pipeline::PipelineError;
+use crate::client::site::SiteError;
 use crate::client::ClientError;
 use crate::node::Failure as NodeFailure;
 
@@ -69,6 +70,10 @@ pub mod protocol {
 pub mod get {
     /// A block of the document did not decode.
     pub const BLOCK_DECODE_ERROR: u32 = 6;
+    /// The site has no file at that path.
+    pub const NOT_IN_ARCHIVE: u32 = 10;
+    /// A path inside a document that is not a site.
+    pub const TOO_MANY_PATH_COMPONENTS: u32 = 11;
     /// The manifest is not one this node can read.
     pub const INVALID_METADATA: u32 = 4;
     /// The resume directory (temporary files) failed.
@@ -103,6 +108,10 @@ pub mod get {
         match code {
             INVALID_METADATA => ("Invalid metadata", "Failed to parse metadata"),
             BLOCK_DECODE_ERROR => ("Block decode error", "Failed to decode a block"),
+            NOT_IN_ARCHIVE => ("Not in archive", "Not in archive"),
+            TOO_MANY_PATH_COMPONENTS => {
+                ("Too many path components", "Too many path components - should be a manifest?")
+            }
             BUCKET_ERROR => {
                 ("Temporary files error", "Internal temp files error, maybe disk full or permissions problem?")
             }
@@ -186,6 +195,11 @@ pub fn failure(e: &PipelineError, direction: Direction) -> Failure {
         (Get, PipelineError::Client(ClientError::BadManifest(_))) => (get::INVALID_METADATA, true),
         (Get, PipelineError::Client(ClientError::HashMismatch)) => (get::CONTENT_HASH_FAILED, true),
         (Get, PipelineError::Client(ClientError::Fec(_))) => (get::SPLITFILE_DECODE_ERROR, true),
+        (Get, PipelineError::Client(ClientError::Site(SiteError::NoSuchFile(_) | SiteError::BadPath { .. }))) => {
+            (get::NOT_IN_ARCHIVE, true)
+        }
+        (Get, PipelineError::Client(ClientError::Site(SiteError::NotASite))) => (get::TOO_MANY_PATH_COMPONENTS, true),
+        (Get, PipelineError::Client(ClientError::Site(_))) => (get::INVALID_METADATA, true),
         (Get, PipelineError::Partial { .. }) => (get::BUCKET_ERROR, false),
         (Get, _) => match e.failure() {
             NodeFailure::NotFound { .. } => (get::DATA_NOT_FOUND, false),
@@ -247,5 +261,9 @@ mod tests {
         assert_eq!(r.code, 5);
         assert!(r.extra.contains("no route"), "{}", r.extra);
         assert_eq!(failure(&PipelineError::Insert(busy), Direction::Put).code, 4);
+        let missing = PipelineError::Client(ClientError::Site(SiteError::NoSuchFile("a.html".into())));
+        assert_eq!(failure(&missing, Direction::Get).code, 10);
+        let flat = PipelineError::Client(ClientError::Site(SiteError::NotASite));
+        assert_eq!(failure(&flat, Direction::Get).code, 11);
     }
 }

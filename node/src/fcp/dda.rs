@@ -135,6 +135,28 @@ impl Dda {
         }
     }
 
+    /// The canonical path of directory `dir` if this connection may read it
+    /// (`ClientPutDiskDir`).
+    pub async fn check_dir(&self, dir: &str) -> Result<PathBuf, Reject> {
+        let dir = canonical_dir(dir).await?;
+        if self.grants.iter().any(|(d, (r, _))| *r && dir.starts_with(d)) {
+            Ok(dir)
+        } else {
+            Err(Reject::new(
+                protocol::DIRECT_DISK_ACCESS_DENIED,
+                "run TestDDARequest/TestDDAResponse for this directory on this connection first",
+            ))
+        }
+    }
+
+    /// Grants a directory without a handshake: for a resumed persistent request, whose
+    /// client proved access when it asked.
+    pub fn grant(&mut self, dir: PathBuf, read: bool, write: bool) {
+        let g = self.grants.entry(dir).or_default();
+        g.0 |= read;
+        g.1 |= write;
+    }
+
     async fn forget(&mut self, dir: &Path) {
         if let Some(Pending { read: Some((file, _)), .. }) = self.pending.remove(dir) {
             let _ = tokio::fs::remove_file(file).await;

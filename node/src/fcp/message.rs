@@ -153,8 +153,24 @@ impl Message {
     /// The bytes of this message on the wire. With a payload, `DataLength` is written
     /// from it (a `DataLength` among the fields is skipped).
     pub fn encode(&self) -> Vec<u8> {
-        let data_len = self.data.as_ref().map_or(0, Vec::len);
-        let mut out = Vec::with_capacity(64 + data_len + self.fields.len() * 32);
+        let mut out = self.head(self.data.as_ref().map_or(0, Vec::len));
+        if let Some(d) = &self.data {
+            out.extend_from_slice(d);
+        }
+        out
+    }
+
+    /// The header on the wire and the payload apart, so a large payload is written as it
+    /// is rather than copied behind its header first.
+    pub fn into_wire(self) -> (Vec<u8>, Option<Vec<u8>>) {
+        let head = self.head(0);
+        (head, self.data)
+    }
+
+    /// Name, fields and terminator (`EndMessage`, or `DataLength=N` and `Data`), with room
+    /// for `extra` more bytes.
+    fn head(&self, extra: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + extra + self.fields.len() * 32);
         out.extend_from_slice(self.name.as_bytes());
         out.push(b'\n');
         for (k, v) in &self.fields {
@@ -168,10 +184,7 @@ impl Message {
             out.push(b'\n');
         }
         match &self.data {
-            Some(d) => {
-                out.extend_from_slice(format!("DataLength={}\nData\n", d.len()).as_bytes());
-                out.extend_from_slice(d);
-            }
+            Some(d) => out.extend_from_slice(format!("DataLength={}\nData\n", d.len()).as_bytes()),
             None => out.extend_from_slice(b"EndMessage\n"),
         }
         out
@@ -241,9 +254,14 @@ impl HeaderParser {
             "EndMessage" => Ok(Step::Done(std::mem::take(message))),
             "Data" => {
                 let mut m = std::mem::take(message);
-                let at = m.fields.iter().position(|(k, _)| k == "DataLength").ok_or(ParseError::MissingDataLength)?;
-                let (_, value) = m.fields.remove(at);
-                let len = parse_u64(&value).ok_or(ParseError::BadDataLength)?;
+                let len = match m.fields.iter().position(|(k, _)| k == "DataLength") {
+                    Some(at) => {
+                        let (_, value) = m.fields.remove(at);
+                        parse_u64(&value).ok_or(ParseError::BadDataLength)?
+                    }
+                    None if m.name == "ClientPutComplexDir" => complex_dir_length(&m)?,
+                    None => return Err(ParseError::MissingDataLength),
+                };
                 if len > self.limits.max_data {
                     return Err(ParseError::DataTooLong { len, max: self.limits.max_data });
                 }
@@ -265,6 +283,25 @@ impl HeaderParser {
             }
         }
     }
+}
+
+/// The payload of a `ClientPutComplexDir`: fred announces no `DataLength`; the bytes of
+/// its `UploadFrom=direct` files (`Files.N.DataLength`, N = 0, 1, … without a gap) follow
+/// `Data` one after the other.
+fn complex_dir_length(m: &Message) -> Result<u64, ParseError> {
+    let mut total: u64 = 0;
+    for i in 0.. {
+        if m.get(&format!("Files.{i}.Name")).is_none() {
+            break;
+        }
+        let from = m.get(&format!("Files.{i}.UploadFrom")).unwrap_or("direct");
+        if from.eq_ignore_ascii_case("direct") {
+            let len = m.get(&format!("Files.{i}.DataLength")).ok_or(ParseError::MissingDataLength)?;
+            let len = parse_u64(len).ok_or(ParseError::BadDataLength)?;
+            total = total.checked_add(len).ok_or(ParseError::BadDataLength)?;
+        }
+    }
+    Ok(total)
 }
 
 /// A decimal `u64` of digits only (no sign, no spaces, at most 20 digits).
@@ -352,6 +389,18 @@ mod tests {
         assert_eq!(e(b"A\n=v\n"), ParseError::BadField { line: 2 });
         assert_eq!(e(b"A\nK=1\nK=2\n"), ParseError::DuplicateField("K".into()));
         assert_eq!(e(b"A\nData\n"), ParseError::MissingDataLength);
+        // ClientPutComplexDir: the direct files' lengths add up to the payload.
+        let dir = b"ClientPutComplexDir\nFiles.0.Name=a\nFiles.0.DataLength=2\nFiles.1.Name=b\nFiles.1.UploadFrom=disk\nFiles.2.Name=c\nFiles.2.UploadFrom=direct\nFiles.2.DataLength=3\nData\nxxyyyREST";
+        let (m, used) = decode(dir, Limits::default()).unwrap().unwrap();
+        assert_eq!((m.data.as_deref(), used), (Some(b"xxyyy".as_slice()), dir.len() - 4));
+        assert_eq!(e(b"ClientPutComplexDir\nFiles.0.Name=a\nData\n"), ParseError::MissingDataLength);
+        let huge = b"ClientPutComplexDir\nFiles.0.Name=a\nFiles.0.DataLength=18446744073709551615\nFiles.1.Name=b\nFiles.1.DataLength=1\nData\n";
+        assert_eq!(e(huge), ParseError::BadDataLength);
+        let big = b"ClientPutComplexDir\nFiles.0.Name=a\nFiles.0.DataLength=900\nFiles.1.Name=b\nFiles.1.DataLength=900\nData\n";
+        assert!(matches!(
+            decode(big, Limits { max_data: 1000, ..Limits::default() }),
+            Err(ParseError::DataTooLong { len: 1800, .. })
+        ));
         assert_eq!(e(b"A\nDataLength=-1\nData\n"), ParseError::BadDataLength);
         assert_eq!(e(b"A\nDataLength=1001\nData\n"), ParseError::DataTooLong { len: 1001, max: 1000 });
         assert_eq!(e(b"A\nK=\xff\n"), ParseError::NotText { line: 2 });
@@ -361,6 +410,15 @@ mod tests {
         assert_eq!(e(format!("{many}\n").as_bytes()), ParseError::HeaderTooLarge { max: 200 });
         // Blank lines before the name count against the header limit too.
         assert_eq!(e(&[b'\n'; 250]), ParseError::HeaderTooLarge { max: 200 });
+    }
+
+    #[test]
+    fn into_wire_is_encode_in_two_parts() {
+        let m = Message { data: Some(b"payload".to_vec()), ..Message::new("AllData").with("Identifier", "x") };
+        let (head, data) = m.clone().into_wire();
+        assert_eq!([head, data.unwrap()].concat(), m.encode());
+        let plain = Message::new("NodeHello").with("A", "b");
+        assert_eq!(plain.clone().into_wire(), (plain.encode(), None));
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! - [`fields`]: typed field access and the `ProtocolError` a bad field earns;
 //! - [`dda`]: the `TestDDA` handshake that guards disk access;
 //! - [`request`]: `ClientPut`/`ClientGet` as jobs on the client pipelines the JSON API uses;
+//! - [`dir`]: `ClientPutComplexDir`/`ClientPutDiskDir`, sites published like `insert --site`;
+//! - [`queue`]: persistent requests and the global queue, shared by all connections;
+//! - [`persist`]: `Persistence=forever` requests on disk (atomic, strict records);
+//! - [`persistent`]: starting, finishing, removing and resuming persistent requests;
 //! - [`session`]: one connection (reader, writer, requests by `Identifier`);
 //! - [`server`]: the listener and who may connect.
 //!
@@ -19,12 +23,18 @@
 
 pub mod codes;
 pub mod dda;
+pub mod dir;
 pub mod fields;
 pub mod message;
+pub mod persist;
+pub mod persistent;
+pub mod queue;
 pub mod request;
 pub mod server;
 pub mod session;
 
 pub use server::{FcpConfig, FcpListen};
+#[cfg(test)]
+mod dir_tests;
 #[cfg(test)]
 mod tests;

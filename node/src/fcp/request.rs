@@ -10,20 +10,30 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pamphlet_crypto::uri::split_site_path;
 use pamphlet_crypto::{Block, SskInsertUri, Uri};
-use tokio::sync::mpsc;
 
 use super::codes::{self, failure, protocol, Direction};
 use super::dda::Dda;
 use super::fields::{boolean, choice, number, required, signed, Reject};
 use super::message::Message;
+use super::queue::{Persistence, Sink};
 use crate::api::ApiBackend;
 use crate::client::pipeline::{self, FetchOptions};
 use crate::client::splitfile::{self, InsertOptions, Progress};
-use crate::client::{fec, signed as signed_doc};
+use crate::client::{fec, signed as signed_doc, site_transfer};
+
+/// Editions a USK insert moves on after collisions before it gives up.
+pub(super) const EDITION_TRIES: u32 = 16;
 
 /// Bit of `Verbosity` that asks for `SimpleProgress`.
 const VERBOSITY_SIMPLE_PROGRESS: u64 = 1;
+/// `ClientGet`: asks for `ExpectedMIME` (fred's `VERBOSITY_EXPECTED_TYPE`).
+const VERBOSITY_EXPECTED_TYPE: u64 = 32;
+/// `ClientGet`: asks for `ExpectedDataLength` (fred's `VERBOSITY_EXPECTED_SIZE`).
+const VERBOSITY_EXPECTED_SIZE: u64 = 64;
+/// `ClientPut`: asks for `StartedCompression`/`FinishedCompression`.
+const VERBOSITY_COMPRESSION: u64 = 512;
 
 /// At most one `SimpleProgress` per request this often (and the last one always): a
 /// client loop like pyfreenet's handles one incoming message per 0.1 s poll, so a message
@@ -80,6 +90,8 @@ enum ReturnType {
 pub struct GetJob {
     id: String,
     uri: Uri,
+    /// The path after the key: a file of a site (or a file-name hint).
+    path: Option<String>,
     return_type: ReturnType,
     max_size: u64,
     verbosity: u64,
@@ -109,20 +121,31 @@ pub struct Ctx<B> {
     pub backend: Arc<B>,
     /// Block requests in flight per job.
     pub parallel: usize,
+    /// Persistent requests and the global queue.
+    pub queue: Arc<super::queue::Queue>,
+    /// Where `forever` requests are kept (none: `forever` lasts until the node stops).
+    pub store: Option<super::persist::Store>,
+}
+
+/// `Persistence` and `Global`: `None` for `connection`; the global queue needs a
+/// persistent request (as fred says).
+pub fn persistence(m: &Message) -> Result<(Option<Persistence>, bool), Reject> {
+    let word = choice(m, "Persistence", &["connection", "reboot", "forever"], "connection")?.to_ascii_lowercase();
+    let persistence = match word.as_str() {
+        "reboot" => Some(Persistence::Reboot),
+        "forever" => Some(Persistence::Forever),
+        _ => None,
+    };
+    let global = boolean(m, "Global", false)?;
+    if global && persistence.is_none() {
+        return Err(Reject::new(protocol::INVALID_FIELD, "Global=true needs Persistence=reboot or forever"));
+    }
+    Ok((persistence, global))
 }
 
 /// Checks the fields every request shares: persistence, queue, priority, retries.
-fn common(m: &Message) -> Result<u64, Reject> {
-    let persistence = choice(m, "Persistence", &["connection", "reboot", "forever"], "connection")?;
-    if !persistence.eq_ignore_ascii_case("connection") {
-        return Err(Reject::new(
-            protocol::NOT_SUPPORTED,
-            "only Persistence=connection is supported so far: requests end with their connection (docs/fcp.md)",
-        ));
-    }
-    if boolean(m, "Global", false)? {
-        return Err(Reject::new(protocol::NOT_SUPPORTED, "the global queue needs persistent requests (docs/fcp.md)"));
-    }
+pub(super) fn common(m: &Message) -> Result<u64, Reject> {
+    persistence(m)?;
     if number(m, "PriorityClass")?.is_some_and(|p| p > 6) {
         return Err(Reject::new(protocol::INVALID_FIELD, "PriorityClass must be 0 (highest) to 6 (lowest)"));
     }
@@ -137,7 +160,7 @@ fn common(m: &Message) -> Result<u64, Reject> {
     Ok(number(m, "Verbosity")?.unwrap_or(0))
 }
 
-fn strip_prefix(uri: &str) -> &str {
+pub(super) fn strip_prefix(uri: &str) -> &str {
     let uri = uri.trim();
     match uri.get(..8) {
         Some(p) if p.eq_ignore_ascii_case("freenet:") => &uri[8..],
@@ -145,7 +168,7 @@ fn strip_prefix(uri: &str) -> &str {
     }
 }
 
-fn put_failed(id: &str, code: u32, extra: &str, fatal: bool) -> Message {
+pub(super) fn put_failed(id: &str, code: u32, extra: &str, fatal: bool) -> Message {
     failed("PutFailed", codes::put::description(code), id, code, extra, fatal)
 }
 
@@ -283,16 +306,42 @@ pub async fn parse_get(m: &Message, dda: &Dda) -> Result<GetJob, Refusal> {
     } else {
         None
     };
-    let uri = Uri::parse(uri_text)
+    // A path after the key names a file inside a site (`USK@…/site/3/about/team.html`).
+    let (uri, path) = split_site_path(uri_text)
         .map_err(|e| Refusal::Failed(get_failed(&id, codes::get::INVALID_URI, &e.to_string(), true)))?;
-    Ok(GetJob { id, uri, return_type, max_size, verbosity, file })
+    Ok(GetJob { id, uri, path, return_type, max_size, verbosity, file })
 }
 
-fn millis_now() -> u128 {
+/// `StartedCompression` (sent at once) and `FinishedCompression` with the sizes the
+/// insert's own compression gives (the same deterministic `compress::maybe_compress` the
+/// pipeline runs: deflate, which FCP calls GZIP, codec 0; -1 when it does not pay). The
+/// pipeline compresses inside its encoder, so this runs it once more, only for clients
+/// that ask (Verbosity bit 512).
+async fn compression_messages(id: &str, data: &[u8], out: &Sink) -> Vec<Message> {
+    out.send(Message::new("StartedCompression").with("Identifier", id).with("Codec", "GZIP").with("Global", false))
+        .await;
+    let copy = data.to_vec();
+    let packed = tokio::task::spawn_blocking(move || crate::client::compress::maybe_compress(&copy).map(|p| p.len()))
+        .await
+        .ok()
+        .flatten();
+    let (codec, size) = match packed {
+        Some(len) => (0, len),
+        None => (-1, data.len()),
+    };
+    vec![Message::new("FinishedCompression")
+        .with("Identifier", id)
+        .with("Codec", codec)
+        .with("OriginalSize", data.len())
+        .with("CompressedSize", size)
+        .with("Global", false)]
+}
+
+pub(super) fn millis_now() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
-fn simple_progress(id: &str, succeeded: usize, required: usize, failed: usize) -> Vec<u8> {
+fn simple_progress(id: &str, succeeded: usize, required: usize, failed: usize) -> Message {
     Message::new("SimpleProgress")
         .with("Identifier", id)
         .with("Global", false)
@@ -302,13 +351,17 @@ fn simple_progress(id: &str, succeeded: usize, required: usize, failed: usize) -
         .with("FatallyFailed", 0)
         .with("Succeeded", succeeded)
         .with("FinalizedTotal", true)
-        .encode()
 }
 
 impl PutJob {
     /// The request's identifier.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The bytes to insert.
+    pub fn data(&self) -> &[u8] {
+        &self.data
     }
 
     /// The URI and kind, for `ListPersistentRequests`.
@@ -322,7 +375,7 @@ impl PutJob {
     /// Runs the insert; returns the messages that end it. Progress goes to `out` when the
     /// client asked for it and has room for it (progress is dropped, never queued without
     /// bound, for a client that does not read).
-    pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: mpsc::Sender<Vec<u8>>) -> Vec<Message> {
+    pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: Sink) -> Vec<Message> {
         let Self { id, target, data, options, verbosity, chk_only } = self;
         let started = millis_now();
         let generated =
@@ -336,15 +389,20 @@ impl PutJob {
                 .with("CompletionTime", millis_now())
         };
         if let Target::Signed { shown, .. } = &target {
-            let _ = out.send(generated(shown).encode()).await;
+            out.send(generated(shown)).await;
         }
         let throttle = Throttle::default();
         let progress = |done: usize, total: usize| {
             if verbosity & VERBOSITY_SIMPLE_PROGRESS != 0 && throttle.due(done == total) {
-                let _ = out.try_send(simple_progress(&id, done, total, 0));
+                out.try_send(simple_progress(&id, done, total, 0));
             }
         };
         let internal = |e: String| put_failed(&id, codes::put::INTERNAL_ERROR, &e, false);
+        if verbosity & VERBOSITY_COMPRESSION != 0 && options.compress {
+            for m in compression_messages(&id, &data, &out).await {
+                out.send(m).await;
+            }
+        }
         match (target, chk_only) {
             (Target::Chk, true) => {
                 let name = options.name.clone();
@@ -379,12 +437,39 @@ impl PutJob {
                     }
                 }
             }
-            (Target::Signed { insert, shown }, false) => {
+            (Target::Signed { insert, shown }, false) if !insert.updatable => {
                 match pipeline::insert_signed(&ctx.backend, *insert, data, options, ctx.parallel, &progress).await {
                     Ok(_) => vec![success(&shown)],
                     Err(e) => {
                         let f = failure(&e, Direction::Put);
                         vec![put_failed(&id, f.code, &f.extra, f.fatal)]
+                    }
+                }
+            }
+            // A USK edition that holds other content: the next one, as fred's USK inserter
+            // does (at most EDITION_TRIES times); `PutSuccessful` names the edition used.
+            (Target::Signed { mut insert, .. }, false) => {
+                let mut tries = 0;
+                loop {
+                    let attempt = pipeline::insert_signed(
+                        &ctx.backend,
+                        (*insert).clone(),
+                        data.clone(),
+                        options.clone(),
+                        ctx.parallel,
+                        &progress,
+                    )
+                    .await;
+                    match attempt {
+                        Ok(uri) => break vec![success(&uri.to_string())],
+                        Err(pipeline::PipelineError::Collision) if tries < EDITION_TRIES => {
+                            tries += 1;
+                            *insert = insert.with_edition(insert.edition.saturating_add(1));
+                        }
+                        Err(e) => {
+                            let f = failure(&e, Direction::Put);
+                            break vec![put_failed(&id, f.code, &f.extra, f.fatal)];
+                        }
                     }
                 }
             }
@@ -400,12 +485,15 @@ impl GetJob {
 
     /// The URI, for `ListPersistentRequests`.
     pub fn describe(&self) -> String {
-        self.uri.to_string()
+        match &self.path {
+            Some(p) => format!("{}/{p}", self.uri),
+            None => self.uri.to_string(),
+        }
     }
 
     /// Runs the fetch; returns the messages that end it.
-    pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: mpsc::Sender<Vec<u8>>) -> Vec<Message> {
-        let Self { id, uri, return_type, max_size, verbosity, file } = self;
+    pub async fn run<B: ApiBackend>(self, ctx: Arc<Ctx<B>>, out: Sink) -> Vec<Message> {
+        let Self { id, uri, path, return_type, max_size, verbosity, file } = self;
         let started = millis_now();
         let requested_edition = match &uri {
             Uri::SskRequest(r) if r.updatable => Some(r.edition),
@@ -415,11 +503,11 @@ impl GetJob {
         let throttle = Throttle::default();
         let progress = |p: Progress| {
             if verbosity & VERBOSITY_SIMPLE_PROGRESS != 0 && throttle.due(p.blocks_have == p.blocks_needed) {
-                let _ = out.try_send(simple_progress(&id, p.blocks_have, p.blocks_needed, p.blocks_failed));
+                out.try_send(simple_progress(&id, p.blocks_have, p.blocks_needed, p.blocks_failed));
             }
         };
         let options = FetchOptions { parallel: ctx.parallel, partial_dir: None };
-        let fetched = match pipeline::fetch(&ctx.backend, &uri, &options, &progress).await {
+        let mut fetched = match pipeline::fetch(&ctx.backend, &uri, &options, &progress).await {
             Ok(f) => f,
             Err(e) => {
                 let f = failure(&e, Direction::Get);
@@ -429,7 +517,7 @@ impl GetJob {
         // Healing: put back what had to be rebuilt (as the JSON API does).
         if !fetched.heal.is_empty() {
             let backend = Arc::clone(&ctx.backend);
-            let heal = fetched.heal;
+            let heal = std::mem::take(&mut fetched.heal);
             tokio::spawn(async move {
                 for block in heal {
                     let _ = backend.insert(Block::Chk(block)).await;
@@ -444,17 +532,43 @@ impl GetJob {
                     Uri::SskInsert(i) => i.request_uri().with_edition(found).to_string(),
                     _ => String::new(),
                 };
+                let newer = match &path {
+                    Some(p) => format!("{newer}/{p}"),
+                    None => newer,
+                };
                 let why = format!("edition {found} is the latest found");
                 return vec![get_failed(&id, codes::get::PERMANENT_REDIRECT, &why, false).with("RedirectURI", newer)];
             }
         }
-        let doc = fetched.document;
+        // A site: the file the path names (the default document without a path).
+        let doc = match site_transfer::resolve(&ctx.backend, fetched, path.as_deref(), &options).await {
+            Ok(located) => located.document,
+            Err(e) => {
+                let f = failure(&e, Direction::Get);
+                return vec![get_failed(&id, f.code, &f.extra, f.fatal)];
+            }
+        };
         let len = doc.data.len() as u64;
+        let mime = doc.mime.unwrap_or_else(|| "application/octet-stream".to_owned());
+        // fred sends these as soon as the metadata says; pamphlet's pipeline reports them
+        // with the document, so they come just before `DataFound` (or `GetFailed` 21).
+        if verbosity & VERBOSITY_EXPECTED_TYPE != 0 {
+            let m = Message::new("ExpectedMIME").with("Identifier", &id).with("Metadata.ContentType", &mime);
+            out.send(m.with("Global", false)).await;
+        }
+        if verbosity & VERBOSITY_EXPECTED_SIZE != 0 {
+            out.send(
+                Message::new("ExpectedDataLength")
+                    .with("Identifier", &id)
+                    .with("DataLength", len)
+                    .with("Global", false),
+            )
+            .await;
+        }
         if len > max_size {
             let why = format!("the document has {len} bytes; MaxSize is {max_size}");
             return vec![get_failed(&id, codes::get::TOO_BIG, &why, true).with("ExpectedDataLength", len)];
         }
-        let mime = doc.mime.unwrap_or_else(|| "application/octet-stream".to_owned());
         let found = Message::new("DataFound")
             .with("Identifier", &id)
             .with("Global", false)

@@ -1,6 +1,7 @@
 //! The FCP listener: where it binds, who may connect, and one task per connection.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -8,6 +9,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::persist::Store;
+use super::persistent;
+use super::queue::Queue;
 use super::request::Ctx;
 use super::session::{self, SessionConfig};
 use crate::api::ApiBackend;
@@ -58,11 +62,23 @@ pub struct FcpConfig {
     pub max_connections: usize,
     /// Block requests in flight per request.
     pub parallel: usize,
+    /// Where `Persistence=forever` requests are kept (`DIR/fcp`); `None`: they last until
+    /// the node stops.
+    pub state_dir: Option<PathBuf>,
+    /// How long resumed requests wait for the node's first link before they start anyway.
+    pub resume_wait: std::time::Duration,
 }
 
 impl Default for FcpConfig {
     fn default() -> Self {
-        Self { allowed_hosts: Vec::new(), session: SessionConfig::default(), max_connections: 64, parallel: 16 }
+        Self {
+            allowed_hosts: Vec::new(),
+            session: SessionConfig::default(),
+            max_connections: 64,
+            parallel: 16,
+            state_dir: None,
+            resume_wait: std::time::Duration::from_secs(30),
+        }
     }
 }
 
@@ -97,16 +113,20 @@ pub async fn bind(listen: Option<FcpListen>) -> std::io::Result<Option<TcpListen
 }
 
 /// Serves FCP on `listener` until `shutdown` turns true; then closes every connection
-/// (aborting their requests).
+/// (aborting their requests). Forever requests kept in `config.state_dir` are resumed
+/// first. An unusable state directory is an error (the node would silently forget them).
 pub fn spawn<B: ApiBackend>(
     listener: TcpListener,
     backend: Arc<B>,
     config: FcpConfig,
     mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    let ctx = Arc::new(Ctx { backend, parallel: config.parallel });
+) -> std::io::Result<JoinHandle<()>> {
+    let store = config.state_dir.clone().map(Store::open).transpose()?;
+    let ctx = Arc::new(Ctx { backend, parallel: config.parallel, queue: Arc::new(Queue::default()), store });
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    tokio::spawn(async move {
+    let max_data = config.session.limits.max_data;
+    Ok(tokio::spawn(async move {
+        persistent::resume(&ctx, max_data, config.resume_wait).await;
         let mut sessions = JoinSet::new();
         loop {
             let accepted = tokio::select! {
@@ -140,7 +160,7 @@ pub fn spawn<B: ApiBackend>(
             });
         }
         sessions.shutdown().await;
-    })
+    }))
 }
 
 #[cfg(test)]

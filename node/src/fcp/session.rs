@@ -3,9 +3,12 @@
 //! answers each message and runs `ClientPut`/`ClientGet` as tasks told apart by
 //! `Identifier`.
 //!
-//! Requests live as long as the connection (`Persistence=connection`): when it closes,
-//! for whatever reason, every request still running is aborted. An insert aborted halfway
-//! has inserted no top block, so no key names half a document.
+//! `Persistence=connection` requests live as long as the connection: when it closes, for
+//! whatever reason, every such request still running is aborted. An insert aborted
+//! halfway has inserted no top block, so no key names half a document. Persistent requests
+//! (`reboot`, `forever`, and the global queue) live in the node's [`super::queue::Queue`];
+//! the session only watches them: after the hello it receives its client's requests'
+//! messages, and after `WatchGlobal` the global queue's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +24,9 @@ use super::codes::{get, protocol, put};
 use super::dda::Dda;
 use super::fields::{boolean, required, Reject};
 use super::message::{HeaderParser, Limits, Message, ParseError, Step};
-use super::request::{parse_get, parse_put, Ctx, Refusal};
+use super::persistent::{self, NotStarted};
+use super::queue::{Key, Sink, WATCHER_QUEUE};
+use super::request::{self as req, Ctx, Refusal};
 use crate::api::ApiBackend;
 
 /// pamphlet's FCP build number (`Build` in `NodeHello`); raised when the FCP dialect changes.
@@ -134,7 +139,18 @@ struct Session<B> {
     running: HashMap<String, Running>,
     next_token: u64,
     dda: Dda,
+    /// The `Name` of `ClientHello`: whose persistent requests this connection sees.
+    client: String,
+    /// This connection in the queue's list of watchers.
+    conn: u64,
+    /// Where the queue sends persistent requests' messages (taken at the hello).
+    watch_tx: Option<mpsc::Sender<Vec<u8>>>,
+    /// Whether `WatchGlobal` is on.
+    global: bool,
 }
+
+/// Numbers connections for the queue.
+static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Serves one client until it disconnects, breaks the protocol fatally, or stops reading.
 pub async fn serve<B, S>(ctx: Arc<Ctx<B>>, config: SessionConfig, stream: S)
@@ -172,6 +188,7 @@ where
         let _ = tokio::time::timeout(write_timeout, wr.shutdown()).await;
     });
     let (done, mut done_rx) = mpsc::unbounded_channel();
+    let (watch_tx, mut watch_rx) = mpsc::channel::<Vec<u8>>(WATCHER_QUEUE);
     let mut id = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut id);
     let mut s = Session {
@@ -184,12 +201,21 @@ where
         running: HashMap::new(),
         next_token: 0,
         dda: Dda::default(),
+        client: String::new(),
+        conn: NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        watch_tx: Some(watch_tx),
+        global: false,
     };
     loop {
         let flow = tokio::select! {
             biased;
             _ = &mut writer => Flow::Close,
             Some((token, id, messages)) = done_rx.recv() => s.finished(token, &id, messages).await,
+            // `None`: the queue dropped this connection for falling too far behind.
+            bytes = watch_rx.recv(), if s.watch_tx.is_none() => match bytes {
+                Some(b) => if s.out.send(b).await.is_ok() { Flow::Continue } else { Flow::Close },
+                None => Flow::Close,
+            },
             item = in_rx.recv() => match item {
                 None => Flow::Close,
                 Some(Ok(m)) => s.handle(m).await,
@@ -208,6 +234,7 @@ where
     for r in s.running.values() {
         r.abort.abort();
     }
+    s.ctx.queue.unwatch(s.conn);
     reader.abort();
     drop(s);
     // Let the writer flush what is queued (a final ProtocolError); it gives up by itself on
@@ -217,7 +244,14 @@ where
 
 impl<B: ApiBackend> Session<B> {
     async fn send(&self, m: Message) -> Result<(), ()> {
-        self.out.send(m.encode()).await.map_err(|_| ())
+        // A payload (a fetched document) goes to the writer as it is, not copied behind
+        // its header.
+        let (head, data) = m.into_wire();
+        self.out.send(head).await.map_err(|_| ())?;
+        match data {
+            Some(d) => self.out.send(d).await.map_err(|_| ()),
+            None => Ok(()),
+        }
     }
 
     async fn reply(&self, m: Message) -> Flow {
@@ -257,26 +291,44 @@ impl<B: ApiBackend> Session<B> {
                 r.fatal = true;
                 return self.reject(r).await;
             }
-            return match required(&m, "Name").and_then(|_| required(&m, "ExpectedVersion")) {
-                Ok(_) => {
+            return match required(&m, "Name").and_then(|n| required(&m, "ExpectedVersion").map(|_| n)) {
+                Ok(name) => {
                     self.hello = true;
-                    self.reply(self.node_hello()).await
+                    self.client = name.to_owned();
+                    if let Flow::Close = self.reply(self.node_hello()).await {
+                        return Flow::Close;
+                    }
+                    let Some(tx) = self.watch_tx.take() else { return Flow::Continue };
+                    let pending = self.ctx.queue.watch(self.conn, &self.client, tx);
+                    self.send_all(pending).await
                 }
                 Err(r) => self.reject(r).await,
             };
         }
-        if m.data.is_some() && m.name != "ClientPut" {
-            return self.reject(Reject::new(protocol::INVALID_MESSAGE, "only ClientPut carries Data")).await;
+        if m.data.is_some() && m.name != "ClientPut" && m.name != "ClientPutComplexDir" {
+            return self
+                .reject(Reject::new(protocol::INVALID_MESSAGE, "only ClientPut and ClientPutComplexDir carry Data"))
+                .await;
         }
         let result = match m.name.as_str() {
             "ClientHello" => Err(Reject::new(protocol::NO_LATE_CLIENT_HELLOS, "this connection has said hello")),
             "GenerateSSK" => Ok(Some(generate_ssk(m.get("Identifier")))),
-            "ClientPut" | "ClientGet" => return self.start(m).await,
+            "ClientPut" | "ClientGet" | "ClientPutComplexDir" | "ClientPutDiskDir" => {
+                return Box::pin(self.start(m)).await
+            }
             "GetNode" => self.node_data(&m).map(Some),
             "ListPeers" => return self.list_peers(&m).await,
-            "WatchGlobal" => boolean(&m, "Enabled", true).map(|_| None),
+            "WatchGlobal" => match boolean(&m, "Enabled", true) {
+                Ok(on) => {
+                    self.global = on;
+                    let pending = self.ctx.queue.watch_global(self.conn, on);
+                    return self.send_all(pending).await;
+                }
+                Err(r) => Err(r),
+            },
             "ListPersistentRequests" => return self.list_requests().await,
-            "RemoveRequest" | "RemovePersistentRequest" => self.remove(&m),
+            "RemoveRequest" | "RemovePersistentRequest" => return self.remove(&m).await,
+            "GetRequestStatus" => return self.request_status(&m).await,
             "TestDDARequest" => self.dda.request(&m).await.map(Some),
             "TestDDAResponse" => self.dda.response(&m).await.map(Some),
             "Disconnect" => return Flow::Close,
@@ -308,14 +360,38 @@ impl<B: ApiBackend> Session<B> {
             .with("NodeLanguage", "ENGLISH")
     }
 
-    /// `ClientPut`/`ClientGet`: checks the identifier and starts the job.
+    /// `ClientPut`/`ClientGet`: checks the identifier and starts the job, on this
+    /// connection or in the queue.
     async fn start(&mut self, m: Message) -> Flow {
-        let put = m.name == "ClientPut";
+        let put = m.name != "ClientGet";
         let Some(id) = m.get("Identifier").map(str::to_owned) else {
             return self.reject(Reject::new(protocol::MISSING_FIELD, format!("{} needs an Identifier", m.name))).await;
         };
+        let (persistence, global) = match req::persistence(&m) {
+            Ok(p) => p,
+            Err(r) => return self.reject(r.about(Some(&id))).await,
+        };
+        let collision = Message::new("IdentifierCollision").with("Identifier", &id).with("Global", global);
+        if let Some(persistence) = persistence {
+            let key: Key = (persistent::owner(&self.client, global), id);
+            if self.ctx.queue.contains(&key) {
+                return self.reply(collision).await;
+            }
+            // The fields only: cloning the message would copy its payload too.
+            let request = Message { name: m.name.clone(), fields: m.fields.clone(), data: None };
+            let job = match Box::pin(persistent::parse(m, &self.dda, self.config.limits.max_data)).await {
+                Ok(j) => j,
+                Err(r) => return self.refused(r).await,
+            };
+            // Boxed: the job's state lives on the heap, not in every session's future.
+            return match Box::pin(persistent::start(&self.ctx, key, &request, job, persistence)).await {
+                Ok(()) => Flow::Continue,
+                Err(NotStarted::Collision) => self.reply(collision).await,
+                Err(NotStarted::Refused(m)) => self.reply(m).await,
+            };
+        }
         if self.running.contains_key(&id) {
-            return self.reply(Message::new("IdentifierCollision").with("Identifier", &id).with("Global", false)).await;
+            return self.reply(collision).await;
         }
         if self.running.len() >= self.config.max_requests {
             let why = format!("{} requests are running on this connection; wait for one to finish", self.running.len());
@@ -326,23 +402,14 @@ impl<B: ApiBackend> Session<B> {
             };
             return self.reply(m.with("Identifier", &id).with("ExtraDescription", why).with("Fatal", false)).await;
         }
-        let ctx = Arc::clone(&self.ctx);
-        let out = self.out.clone();
-        let (kind, uri, job): (_, _, std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Message>> + Send>>) = if put
-        {
-            match parse_put(m, &self.dda, self.config.limits.max_data).await {
-                Ok(j) => ("PersistentPut", j.describe(), Box::pin(j.run(ctx, out))),
-                Err(r) => return self.refused(r).await,
-            }
-        } else {
-            match parse_get(&m, &self.dda).await {
-                Ok(j) => ("PersistentGet", j.describe(), Box::pin(j.run(ctx, out))),
-                Err(r) => return self.refused(r).await,
-            }
+        let job = match Box::pin(persistent::parse(m, &self.dda, self.config.limits.max_data)).await {
+            Ok(j) => j,
+            Err(r) => return self.refused(r).await,
         };
+        let (kind, uri) = (job.kind(), job.describe());
         self.next_token += 1;
         let token = self.next_token;
-        let handle = tokio::spawn(job);
+        let handle = tokio::spawn(job.run(Arc::clone(&self.ctx), Sink::Connection(self.out.clone())));
         let abort = handle.abort_handle();
         let done = self.done.clone();
         let task_id = id.clone();
@@ -364,6 +431,15 @@ impl<B: ApiBackend> Session<B> {
         Flow::Continue
     }
 
+    async fn send_all(&self, messages: Vec<Message>) -> Flow {
+        for m in messages {
+            if self.send(m).await.is_err() {
+                return Flow::Close;
+            }
+        }
+        Flow::Continue
+    }
+
     async fn refused(&self, r: Refusal) -> Flow {
         match r {
             Refusal::Protocol(r) => self.reject(r).await,
@@ -371,14 +447,37 @@ impl<B: ApiBackend> Session<B> {
         }
     }
 
-    fn remove(&mut self, m: &Message) -> Result<Option<Message>, Reject> {
-        let id = required(m, "Identifier")?;
-        let r = self
-            .running
-            .remove(id)
-            .ok_or_else(|| Reject::new(protocol::NO_SUCH_IDENTIFIER, "no request with that Identifier is running"))?;
-        r.abort.abort();
-        Ok(Some(Message::new("PersistentRequestRemoved").with("Identifier", id).with("Global", false)))
+    /// `RemoveRequest`: a request of this connection, else a persistent one (`Global`
+    /// says which queue). The queue tells every watching connection, this one included.
+    async fn remove(&mut self, m: &Message) -> Flow {
+        let id = match required(m, "Identifier") {
+            Ok(id) => id.to_owned(),
+            Err(r) => return self.reject(r).await,
+        };
+        let global = match boolean(m, "Global", false) {
+            Ok(g) => g,
+            Err(r) => return self.reject(r.about(Some(&id))).await,
+        };
+        if !global {
+            if let Some(r) = self.running.remove(&id) {
+                r.abort.abort();
+                return self
+                    .reply(Message::new("PersistentRequestRemoved").with("Identifier", &id).with("Global", false))
+                    .await;
+            }
+        }
+        let key: Key = (persistent::owner(&self.client, global), id.clone());
+        if persistent::remove(&self.ctx, &key).await {
+            // Told through the queue: unless this connection does not watch that queue.
+            if global && !self.global {
+                return self
+                    .reply(Message::new("PersistentRequestRemoved").with("Identifier", &id).with("Global", true))
+                    .await;
+            }
+            return Flow::Continue;
+        }
+        let r = Reject::new(protocol::NO_SUCH_IDENTIFIER, "no request with that Identifier");
+        self.reject(r.about(Some(&id))).await
     }
 
     async fn list_requests(&self) -> Flow {
@@ -393,7 +492,29 @@ impl<B: ApiBackend> Session<B> {
                 return Flow::Close;
             }
         }
+        if let Flow::Close = self.send_all(self.ctx.queue.list(&self.client, self.global)).await {
+            return Flow::Close;
+        }
         self.reply(Message::new("EndListPersistentRequests")).await
+    }
+
+    /// `GetRequestStatus`: a persistent request's messages, with the data of a finished
+    /// direct fetch (how a persistent client gets its `AllData`, as in fred).
+    async fn request_status(&self, m: &Message) -> Flow {
+        let checked = required(m, "Identifier")
+            .and_then(|id| Ok((id, boolean(m, "Global", false)?, boolean(m, "OnlyData", false)?)));
+        let (id, global, only_data) = match checked {
+            Ok(c) => c,
+            Err(r) => return self.reject(r.about(m.get("Identifier"))).await,
+        };
+        let key: Key = (persistent::owner(&self.client, global), id.to_owned());
+        match self.ctx.queue.status(&key, only_data) {
+            Some(messages) => self.send_all(messages).await,
+            None => {
+                let why = "no persistent request with that Identifier (requests of this connection only end)";
+                self.reject(Reject::new(protocol::NO_SUCH_IDENTIFIER, why).about(Some(id))).await
+            }
+        }
     }
 
     fn node_data(&self, m: &Message) -> Result<Message, Reject> {

@@ -11,26 +11,51 @@ use super::request::Ctx;
 use super::session::{serve, SessionConfig};
 use crate::client::memory_net::MemoryNetwork;
 
-struct Client {
+pub(super) struct Client {
     io: DuplexStream,
     buf: Vec<u8>,
     net: Arc<MemoryNetwork>,
 }
 
 impl Client {
-    fn with(net: MemoryNetwork, config: SessionConfig) -> Self {
+    pub(super) fn with(net: MemoryNetwork, config: SessionConfig) -> Self {
+        let ctx = Arc::new(Ctx { backend: Arc::new(net), parallel: 4, queue: Arc::default(), store: None });
+        Self::on(&ctx, config)
+    }
+
+    /// A connection to a node shared with other clients.
+    pub(super) fn on(ctx: &Arc<Ctx<MemoryNetwork>>, config: SessionConfig) -> Self {
         let (a, b) = tokio::io::duplex(1 << 16);
-        let net = Arc::new(net);
-        let ctx = Arc::new(Ctx { backend: Arc::clone(&net), parallel: 4 });
-        tokio::spawn(serve(ctx, config, b));
-        Self { io: a, buf: Vec::new(), net }
+        tokio::spawn(serve(Arc::clone(ctx), config, b));
+        Self { io: a, buf: Vec::new(), net: Arc::clone(&ctx.backend) }
+    }
+
+    /// Connects to a shared node and says hello as `name`.
+    pub(super) async fn named(ctx: &Arc<Ctx<MemoryNetwork>>, name: &str) -> Self {
+        let mut c = Self::on(ctx, SessionConfig::default());
+        c.send(Message::new("ClientHello").with("Name", name).with("ExpectedVersion", "2.0")).await;
+        assert_eq!(c.recv().await.name, "NodeHello");
+        c
+    }
+
+    /// Messages until (and with) the first one named `name`.
+    pub(super) async fn until(&mut self, name: &str) -> Vec<Message> {
+        let mut seen = Vec::new();
+        loop {
+            let m = self.recv().await;
+            let last = m.name == name;
+            seen.push(m);
+            if last {
+                return seen;
+            }
+        }
     }
 
     fn new() -> Self {
         Self::with(MemoryNetwork::default(), SessionConfig::default())
     }
 
-    async fn hello() -> Self {
+    pub(super) async fn hello() -> Self {
         let mut c = Self::new();
         c.send(Message::new("ClientHello").with("Name", "t").with("ExpectedVersion", "2.0")).await;
         let m = c.recv().await;
@@ -38,8 +63,13 @@ impl Client {
         c
     }
 
-    async fn send(&mut self, m: Message) {
+    pub(super) async fn send(&mut self, m: Message) {
         self.io.write_all(&m.encode()).await.unwrap();
+    }
+
+    /// Sends bytes as they are (a message `Message::encode` would not write).
+    pub(super) async fn send_raw(&mut self, bytes: &[u8]) {
+        self.io.write_all(bytes).await.unwrap();
     }
 
     /// The next message, or `None` when the node closed the connection.
@@ -49,7 +79,8 @@ impl Client {
                 self.buf.drain(..n);
                 return Some(m);
             }
-            let mut chunk = [0u8; 65536];
+            // On the heap: a 64 KiB array in every inlined receive overflows a test's stack.
+            let mut chunk = vec![0u8; 65536];
             let n = tokio::time::timeout(Duration::from_secs(10), self.io.read(&mut chunk)).await.unwrap().unwrap();
             if n == 0 {
                 return None;
@@ -58,12 +89,12 @@ impl Client {
         }
     }
 
-    async fn recv(&mut self) -> Message {
+    pub(super) async fn recv(&mut self) -> Message {
         self.try_recv().await.expect("a message")
     }
 
     /// The next message that is not `SimpleProgress`/`URIGenerated`.
-    async fn outcome(&mut self) -> Message {
+    pub(super) async fn outcome(&mut self) -> Message {
         loop {
             let m = self.recv().await;
             if m.name != "SimpleProgress" && m.name != "URIGenerated" {
@@ -72,7 +103,7 @@ impl Client {
         }
     }
 
-    async fn put(&mut self, id: &str, uri: &str, data: &[u8]) -> Message {
+    pub(super) async fn put(&mut self, id: &str, uri: &str, data: &[u8]) -> Message {
         let m = Message { data: Some(data.to_vec()), ..Message::new("ClientPut") }
             .with("Identifier", id)
             .with("URI", uri)
@@ -81,7 +112,7 @@ impl Client {
         self.outcome().await
     }
 
-    async fn get(&mut self, id: &str, uri: &str) -> (Message, Option<Message>) {
+    pub(super) async fn get(&mut self, id: &str, uri: &str) -> (Message, Option<Message>) {
         self.send(Message::new("ClientGet").with("Identifier", id).with("URI", uri).with("Verbosity", 1)).await;
         let first = self.outcome().await;
         if first.name == "DataFound" {
@@ -211,8 +242,16 @@ async fn ksk_and_usk_editions_with_redirect() {
     assert_eq!((f.get("Code"), f.get("RedirectURI")), (Some("27"), Some(format!("{req}site/2").as_str())));
     // The identifier is free again at once: pyfreenet reuses it to follow the redirect.
     assert_eq!(c.get("g1", &format!("{req}site/2")).await.1.unwrap().data.unwrap(), b"two");
-    // A different document under a taken edition collides.
-    assert_eq!(c.put("u3", &format!("{ins}site/2"), b"other").await.get("Code"), Some("9"));
+    // A different document under a taken USK edition goes to the next free one, as in
+    // fred; the same document under it is simply there.
+    let moved = c.put("u3", &format!("{ins}site/1"), b"other").await;
+    assert_eq!(moved.get("URI"), Some(format!("{req}site/3").as_str()), "{moved:?}");
+    assert_eq!(c.get("g3", &format!("{req}site/3")).await.1.unwrap().data.unwrap(), b"other");
+    assert_eq!(c.put("u4", &format!("{ins}site/2"), b"two").await.get("URI"), Some(format!("{req}site/2").as_str()));
+    // An SSK has no next edition: a different document under its name collides.
+    let ssk = k.get("InsertURI").unwrap();
+    assert_eq!(c.put("s1", &format!("{ssk}doc"), b"first").await.name, "PutSuccessful");
+    assert_eq!(c.put("s2", &format!("{ssk}doc"), b"second").await.get("Code"), Some("9"));
 }
 
 #[tokio::test]
@@ -247,8 +286,9 @@ async fn unknown_messages_and_bad_fields_keep_the_connection() {
     assert_eq!(c.recv().await.get("Code"), Some("6"));
     c.send(Message::new("ClientGet").with("Identifier", "r").with("URI", "KSK@a").with("ReturnType", "chunked")).await;
     assert_eq!(c.recv().await.get("Code"), Some("8"));
-    c.send(Message::new("ClientGet").with("Identifier", "p").with("URI", "KSK@a").with("Persistence", "forever")).await;
-    assert_eq!(c.recv().await.get("Code"), Some("16"));
+    c.send(Message::new("ClientGet").with("Identifier", "p").with("URI", "KSK@a").with("Persistence", "sometimes"))
+        .await;
+    assert_eq!(c.recv().await.get("Code"), Some("8"));
     c.send(Message::new("ClientGet").with("URI", "KSK@a")).await;
     assert_eq!(c.recv().await.get("Code"), Some("5"));
     c.send(
@@ -316,4 +356,170 @@ async fn a_client_that_never_reads_is_dropped() {
     let mut rest = Vec::new();
     let end = tokio::time::timeout(Duration::from_secs(5), c.io.read_to_end(&mut rest)).await;
     assert!(end.is_ok(), "the node closed the connection of a client that did not read");
+}
+
+pub(super) fn shared(net: MemoryNetwork, store: Option<super::persist::Store>) -> Arc<Ctx<MemoryNetwork>> {
+    Arc::new(Ctx { backend: Arc::new(net), parallel: 4, queue: Arc::default(), store })
+}
+
+fn names(ms: &[Message]) -> Vec<&str> {
+    ms.iter().map(|m| m.name.as_str()).collect()
+}
+
+#[tokio::test]
+async fn persistent_requests_outlive_their_connection_and_reach_global_watchers() {
+    let ctx = shared(MemoryNetwork::default(), None);
+    // A client queues a global insert and leaves at once; the insert goes on.
+    let mut a = Client::named(&ctx, "a").await;
+    let put = Message { data: Some(b"kept".to_vec()), ..Message::new("ClientPut") }
+        .with("Identifier", "p1")
+        .with("URI", "KSK@queued")
+        .with("Persistence", "reboot")
+        .with("Global", "true");
+    a.send(put.clone()).await;
+    a.send(Message::new("ListPersistentRequests")).await;
+    assert_eq!(a.recv().await.name, "EndListPersistentRequests", "a does not watch the global queue");
+    drop(a);
+
+    let mut b = Client::named(&ctx, "b").await;
+    b.send(Message::new("WatchGlobal").with("Enabled", "true")).await;
+    let seen = b.until("PutSuccessful").await;
+    let done = seen.last().unwrap();
+    assert_eq!(
+        (done.get("Identifier"), done.get("Global"), done.get("URI")),
+        (Some("p1"), Some("true"), Some("KSK@queued"))
+    );
+    b.send(Message::new("ListPersistentRequests")).await;
+    let listed = b.until("EndListPersistentRequests").await;
+    assert_eq!(names(&listed)[0], "PersistentPut");
+    assert_eq!(listed[0].get("PersistenceType"), Some("reboot"));
+    assert!(names(&listed).contains(&"PutSuccessful"), "{:?}", names(&listed));
+
+    // A finished request keeps its identifier until it is removed.
+    b.send(put.clone()).await;
+    let m = b.recv().await;
+    assert_eq!((m.name.as_str(), m.get("Global")), ("IdentifierCollision", Some("true")));
+
+    // A persistent direct fetch: DataFound, then the data on GetRequestStatus.
+    let get = |id: &str| {
+        Message::new("ClientGet").with("Identifier", id).with("URI", "KSK@queued").with("Persistence", "forever")
+    };
+    b.send(get("g1")).await;
+    let found = b.until("DataFound").await;
+    assert_eq!(found.last().unwrap().get("Global"), Some("false"));
+    b.send(Message::new("GetRequestStatus").with("Identifier", "g1")).await;
+    let status = b.until("AllData").await;
+    assert_eq!(names(&status)[0], "PersistentGet");
+    assert_eq!(status.last().unwrap().data.as_deref(), Some(b"kept".as_slice()));
+    // A second connection of the same client sees the request; another client does not.
+    let mut b2 = Client::named(&ctx, "b").await;
+    let pending = b2.until("DataFound").await;
+    assert_eq!(pending[0].get("Identifier"), Some("g1"), "finished requests are sent on reconnection");
+    let mut c = Client::named(&ctx, "c").await;
+    c.send(Message::new("GetRequestStatus").with("Identifier", "g1")).await;
+    assert_eq!(c.recv().await.get("Code"), Some("15"));
+
+    // Removal is told to every watching connection, and frees the identifier.
+    b.send(Message::new("RemoveRequest").with("Identifier", "p1").with("Global", "true")).await;
+    let removed = b.until("PersistentRequestRemoved").await;
+    assert_eq!(removed.last().unwrap().get("Global"), Some("true"));
+    b2.send(Message::new("RemoveRequest").with("Identifier", "g1")).await;
+    assert_eq!(b.until("PersistentRequestRemoved").await.last().unwrap().get("Identifier"), Some("g1"));
+    assert_eq!(b2.until("PersistentRequestRemoved").await.last().unwrap().get("Identifier"), Some("g1"));
+    assert!(ctx.queue.is_empty());
+    // Connection requests cannot be global.
+    b.send(Message::new("ClientGet").with("Identifier", "x").with("URI", "KSK@queued").with("Global", "true")).await;
+    assert_eq!(b.recv().await.get("Code"), Some("8"));
+}
+
+#[tokio::test]
+async fn forever_requests_survive_a_restart_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = || Some(super::persist::Store::open(dir.path().join("fcp")).unwrap());
+    // First life: the insert finishes (a CHK insert fetches nothing), the fetch hangs
+    // (the network stalls every fetch).
+    let first = shared(MemoryNetwork { stall_after: Some(0), ..MemoryNetwork::default() }, store());
+    let mut a = Client::named(&first, "a").await;
+    let put = Message { data: Some(b"survives".to_vec()), ..Message::new("ClientPut") }
+        .with("Identifier", "put")
+        .with("URI", "CHK@")
+        .with("Persistence", "forever");
+    a.send(put).await;
+    let chk = a.until("PutSuccessful").await.pop().unwrap().get("URI").unwrap().to_owned();
+    let get = Message::new("ClientGet").with("Identifier", "get").with("URI", &chk).with("Persistence", "forever");
+    a.send(get.with("ReturnType", "direct")).await;
+    a.send(Message::new("ListPersistentRequests")).await;
+    let listed = a.until("EndListPersistentRequests").await;
+    assert!(names(&listed).contains(&"PersistentGet") && !names(&listed).contains(&"DataFound"));
+    // A damaged record beside them is skipped, not fatal.
+    std::fs::write(dir.path().join("fcp/0123.request"), b"{\"version\":1,").unwrap();
+
+    // Second life, on a network that has the block: the fetch resumes and completes; the
+    // finished insert is still listed with its outcome.
+    let second = shared(MemoryNetwork::default(), store());
+    second.backend.blocks.lock().unwrap().extend(first.backend.blocks.lock().unwrap().clone());
+    super::persistent::resume(&second, 1 << 30, Duration::ZERO).await;
+    let mut a = Client::named(&second, "a").await;
+    let mut seen = Vec::new();
+    while !(seen.iter().any(|m: &Message| m.name == "DataFound") && seen.iter().any(|m| m.name == "PutSuccessful")) {
+        let m = a.recv().await;
+        seen.push(m);
+    }
+    let put_done = seen.iter().find(|m| m.name == "PutSuccessful").unwrap();
+    assert_eq!(put_done.get("URI"), Some(chk.as_str()));
+    a.send(Message::new("GetRequestStatus").with("Identifier", "get").with("OnlyData", "true")).await;
+    assert_eq!(a.recv().await.data.as_deref(), Some(b"survives".as_slice()));
+    // Removing forgets it on disk too: a third life has only the insert.
+    a.send(Message::new("RemoveRequest").with("Identifier", "get")).await;
+    a.until("PersistentRequestRemoved").await;
+    let third = shared(MemoryNetwork::default(), store());
+    super::persistent::resume(&third, 1 << 30, Duration::ZERO).await;
+    assert_eq!(third.queue.len(), 1);
+}
+
+#[tokio::test]
+async fn compression_and_expected_type_and_size_when_the_verbosity_asks() {
+    let mut c = Client::hello().await;
+    let text: Vec<u8> = b"a line of text that repeats\n".repeat(2000);
+    let put = |id: &str, data: &[u8], verbosity: u64| {
+        Message { data: Some(data.to_vec()), ..Message::new("ClientPut") }
+            .with("Identifier", id)
+            .with("URI", "CHK@")
+            .with("Metadata.ContentType", "text/plain")
+            .with("Verbosity", verbosity)
+    };
+    c.send(put("t", &text, 512)).await;
+    let seen = c.until("PutSuccessful").await;
+    assert_eq!(names(&seen)[..2], ["StartedCompression", "FinishedCompression"]);
+    let f = &seen[1];
+    assert_eq!((f.get("Codec"), f.get("OriginalSize")), (Some("0"), Some("56000")));
+    let packed: usize = f.get("CompressedSize").unwrap().parse().unwrap();
+    assert!(packed < 2000, "{packed}");
+    let uri = seen.last().unwrap().get("URI").unwrap().to_owned();
+    // Incompressible: codec -1, same size. Not asked, or DontCompress: nothing.
+    let mut noise = vec![0u8; 5000];
+    {
+        use rand::{RngCore, SeedableRng};
+        rand_chacha::ChaCha8Rng::seed_from_u64(5).fill_bytes(&mut noise);
+    }
+    c.send(put("n", &noise, 512)).await;
+    let f = c.until("PutSuccessful").await.into_iter().find(|m| m.name == "FinishedCompression").unwrap();
+    assert_eq!((f.get("Codec"), f.get("CompressedSize")), (Some("-1"), Some("5000")));
+    c.send(put("q", &text, 1)).await;
+    assert!(!names(&c.until("PutSuccessful").await).iter().any(|n| n.contains("Compression")));
+    c.send(put("d", &text, 512).with("DontCompress", "true")).await;
+    assert!(!names(&c.until("PutSuccessful").await).iter().any(|n| n.contains("Compression")));
+
+    // ExpectedMIME (32) and ExpectedDataLength (64) come before DataFound.
+    c.send(Message::new("ClientGet").with("Identifier", "g").with("URI", &uri).with("Verbosity", 96)).await;
+    let seen = c.until("DataFound").await;
+    assert_eq!(names(&seen), ["ExpectedMIME", "ExpectedDataLength", "DataFound"]);
+    assert_eq!(seen[0].get("Metadata.ContentType"), Some("text/plain"));
+    assert_eq!(seen[1].get("DataLength"), Some("56000"));
+    c.recv().await;
+    c.send(Message::new("ClientGet").with("Identifier", "h").with("URI", &uri).with("Verbosity", 64)).await;
+    assert_eq!(names(&c.until("DataFound").await), ["ExpectedDataLength", "DataFound"]);
+    c.recv().await;
+    c.send(Message::new("ClientGet").with("Identifier", "i").with("URI", &uri)).await;
+    assert_eq!(names(&c.until("DataFound").await), ["DataFound"]);
 }
