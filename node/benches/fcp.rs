@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey, Uri};
-use pamphlet_node::api::{AddFriendError, ApiBackend, FriendAdded, NodeSnapshot};
+use pamphlet_node::api::{AddFriendError, ApiBackend, FriendAdded, FriendSnapshot, NodeSnapshot, RemoveFriendError};
 use pamphlet_node::client::memory_net::MemoryNetwork;
 use pamphlet_node::client::pipeline::{self, BlockNetwork, FetchOptions, InsertOutcome};
 use pamphlet_node::client::splitfile::InsertOptions;
@@ -48,6 +48,12 @@ impl ApiBackend for Net {
     }
     fn add_friend(&self, _noderef: &str) -> Result<FriendAdded, AddFriendError> {
         Err(AddFriendError::Transport("a benchmark has no friends".into()))
+    }
+    fn friends(&self) -> Vec<FriendSnapshot> {
+        Vec::new()
+    }
+    fn remove_friend(&self, friend: &str) -> Result<FriendSnapshot, RemoveFriendError> {
+        Err(RemoveFriendError::NotFound(friend.to_owned()))
     }
 }
 
