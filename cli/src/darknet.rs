@@ -326,7 +326,17 @@ fn read_all(file: &DarknetFile) -> Result<Vec<Value>> {
         let reads: Vec<_> = file
             .nodes
             .iter()
-            .map(|node| scope.spawn(move || ApiClient::for_dir(&node.dir).and_then(|a| a.get_json("/v1/status"))))
+            .map(|node| {
+                scope.spawn(move || {
+                    let mut status = ApiClient::for_dir(&node.dir).and_then(|a| a.get_json("/v1/status"))?;
+                    // Where a browser and FCP tools reach the node (files the node writes).
+                    for (field, file) in [("gateway", "gateway.addr"), ("fcp", "fcp.addr")] {
+                        let addr = std::fs::read_to_string(node.dir.join(file)).ok().map(|a| a.trim().to_owned());
+                        status[field] = addr.map_or(Value::Null, Value::String);
+                    }
+                    Ok::<Value, anyhow::Error>(status)
+                })
+            })
             .collect();
         reads
             .into_iter()
@@ -395,18 +405,19 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
         );
         return Ok(());
     }
-    println!("node  peers  location  swaps  store(blocks)  evicted  cache(blocks)  requests");
+    println!("node  peers  location  swaps  store(blocks)  evicted  cache(blocks)  requests  gateway");
     for (i, n) in s.nodes.iter().enumerate() {
         let num = |v: &Value| v.as_u64().unwrap_or(0);
         println!(
-            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>7}  {:>13}  {:>8}",
+            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>7}  {:>13}  {:>8}  http://{}/",
             num(&n["peers"]),
             n["location"].as_f64().unwrap_or(0.0),
             num(&n["swaps_done"]),
             num(&n["store"]["store_blocks"]),
             num(&n["store"]["store_evictions"]),
             num(&n["store"]["cache_blocks"]),
-            num(&n["requests_received"])
+            num(&n["requests_received"]),
+            n["gateway"].as_str().unwrap_or("-")
         );
     }
     println!(

@@ -71,6 +71,13 @@ fn twenty_nodes_survive_three_failures_and_a_restart_keeps_the_store() {
 
     // Kill three nodes that hold blocks (not the two ends), then fetch again elsewhere.
     let before = status(&d);
+    // Status names where each node's browser gateway and FCP server listen.
+    for n in before["nodes"].as_array().unwrap() {
+        for field in ["gateway", "fcp"] {
+            let addr: std::net::SocketAddr = n[field].as_str().unwrap_or_default().parse().expect("an address");
+            assert!(addr.ip().is_loopback(), "{field} on {addr}");
+        }
+    }
     let holders: Vec<usize> =
         (1..19).filter(|&i| before["nodes"][i]["store"]["store_blocks"].as_u64() > Some(0)).collect();
     assert!(holders.len() >= 3, "the insert stored blocks on at least three nodes: {holders:?}");
