@@ -150,6 +150,10 @@ pub(crate) struct Args {
     /// them as a Markdown table; with --plot DIR also draw durability-survival.svg.
     #[arg(long, help_heading = "Durability model")]
     table: bool,
+    /// With --table: only the first two rows (the Hyphanet-like reference and pamphlet's
+    /// defaults), for large runs.
+    #[arg(long, requires = "table", help_heading = "Durability model")]
+    headline: bool,
 }
 
 impl Args {
