@@ -140,6 +140,10 @@ pub(crate) struct Args {
     /// least recently used, the one farthest from the node's location).
     #[arg(long, value_parser = durability::parse_eviction, help_heading = "Durability model")]
     store_eviction: Option<pamphlet_node::sim::durability::Eviction>,
+    /// Only the sink closest to the key among those an insert entered stores it (an ideal:
+    /// what fewer store writes per insert buy).
+    #[arg(long, help_heading = "Durability model")]
+    store_once: bool,
     /// A node back online offers its stored blocks to the peers closest to their keys.
     #[arg(long, help_heading = "Durability model")]
     offer_on_return: bool,

@@ -41,6 +41,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
         rules.store_eviction = e;
     }
     rules.offer_on_return |= args.offer_on_return;
+    rules.store_once |= args.store_once;
     if let Some(r) = args.redundancy {
         rules.redundancy = r;
     }
@@ -154,6 +155,7 @@ fn rows() -> Vec<(String, Rules)> {
         ),
         ("offers on return".into(), Rules { offer_on_return: true, ..p.clone() }),
         ("all three mechanisms".into(), all),
+        ("one store write per insert (ideal)".into(), Rules { store_once: true, ..p.clone() }),
     ]
     .into_iter()
     .map(|(n, r)| (n.clone(), Rules { name: n, ..r }))

@@ -72,6 +72,11 @@ pub struct Rules {
     pub first_store_hop: usize,
     /// Which block a full store area drops.
     pub store_eviction: Eviction,
+    /// Of the sinks an insert entered, only the one closest to the key writes it to its
+    /// store area (the others cache it). An ideal, to measure what fewer store writes buy:
+    /// a real insert would have to carry the closest location it has seen and learn, at
+    /// its end, which node that was.
+    pub store_once: bool,
     /// A node coming back online offers each block of its store area to its online peer
     /// closest to the block's key, which keeps it if it lacks it and is where inserts of
     /// that key go while the returning node is away (a sink without it).
@@ -88,6 +93,7 @@ impl Rules {
             sink_rank: 1,
             first_store_hop: 1,
             store_eviction: Eviction::Lru,
+            store_once: false,
             offer_on_return: false,
         }
     }
@@ -104,6 +110,7 @@ impl Rules {
             sink_rank: 1,
             first_store_hop: 3,
             store_eviction: Eviction::Random,
+            store_once: false,
             offer_on_return: false,
         }
     }
@@ -382,10 +389,6 @@ impl<'a> World<'a> {
         );
     }
 
-    fn graph(&self) -> Graph<'_> {
-        Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location }
-    }
-
     /// A random online node, from `rng`.
     fn random_online(online: &[bool], rng: &mut ChaCha8Rng) -> Option<usize> {
         if !online.iter().any(|&o| o) {
@@ -451,9 +454,21 @@ impl<'a> World<'a> {
         let r = &self.config.rules;
         let hops = route.visited.len() as u64;
         self.costs[cost].add(2 * hops, hops * BLOCK_BYTES);
-        for (h, &v) in route.visited.iter().enumerate() {
+        let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+        let mut sinks: Vec<bool> = route
+            .visited
+            .iter()
+            .enumerate()
+            .map(|(h, &v)| h + 1 >= r.first_store_hop && g.is_sink(v as usize, target, r.sink_rank))
+            .collect();
+        if r.store_once {
+            let best = (0..sinks.len())
+                .filter(|&h| sinks[h])
+                .min_by_key(|&h| g.location[route.visited[h] as usize].distance(target));
+            sinks.iter_mut().enumerate().for_each(|(h, s)| *s = Some(h) == best);
+        }
+        for (&v, sink) in route.visited.iter().zip(sinks) {
             let v = v as usize;
-            let sink = h + 1 >= r.first_store_hop && self.graph().is_sink(v, target, r.sink_rank);
             let place = if sink { Place::Store } else { Place::Cache };
             self.holdings.put(v, self.location[v], b, place, &self.blocks.location, &mut self.evict_rng);
         }

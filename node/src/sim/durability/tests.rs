@@ -74,3 +74,13 @@ fn bad_parameters_are_refused() {
     let c = DurabilityConfig { fill_days: 0.0, ..small(Rules::pamphlet()) };
     assert!(run(&c).is_err());
 }
+
+/// With `store_once`, an insert is written to one store area at most; without it, to every
+/// sink on its path (several).
+#[test]
+fn store_once_writes_each_block_once() {
+    let once = run(&small(Rules { store_once: true, heal: false, ..Rules::pamphlet() })).unwrap();
+    let every = run(&small(Rules { heal: false, ..Rules::pamphlet() })).unwrap();
+    assert!(once.store_writes_per_block <= 1.0, "{}", once.store_writes_per_block);
+    assert!(every.store_writes_per_block > 2.0, "{}", every.store_writes_per_block);
+}
