@@ -236,3 +236,19 @@ fn table(base: &DurabilityConfig, plot_dir: Option<&Path>, headline: bool) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_eviction_names_parse_and_bad_ones_say_what_is_accepted() {
+        assert_eq!(parse_eviction("lru"), Ok(Eviction::Lru));
+        assert_eq!(parse_eviction("random"), Ok(Eviction::Random));
+        assert_eq!(parse_eviction("near:32"), Ok(Eviction::NearOwn(32)));
+        for bad in ["near:0", "near:x", "fifo", ""] {
+            let e = parse_eviction(bad).unwrap_err();
+            assert!(e.contains("lru, random or near:W"), "{bad}: {e}");
+        }
+    }
+}
