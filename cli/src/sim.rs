@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
+mod durability;
 mod plot;
 use pamphlet_node::sim::{self, Attack, Placement, SimConfig, Topology, TopologyKind};
 
@@ -102,6 +103,65 @@ pub(crate) struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Run the long-run durability model for this many days instead (docs/durability.md):
+    /// a population with Hyphanet's uptimes, daily inserts and fetches, survival by age.
+    /// `--nodes`, `--degree`, `--seed`, `--swap-rounds` (before day 0) and
+    /// `--store-blocks` (store area per node, default 256) apply.
+    #[arg(long, help_heading = "Durability model")]
+    days: Option<u32>,
+    /// Cache area per node, in blocks (default: as --store-blocks).
+    #[arg(long, help_heading = "Durability model")]
+    cache_blocks: Option<u32>,
+    /// Days after which the documents inserted equal the network's total store area.
+    #[arg(long, default_value_t = 120.0, help_heading = "Durability model")]
+    fill_days: f64,
+    /// Fraction of the nodes that leave for good each week (replaced by newcomers).
+    #[arg(long, default_value_t = 0.05, help_heading = "Durability model")]
+    weekly_departures: f64,
+    /// Document fetches per day.
+    #[arg(long, default_value_t = 500.0, help_heading = "Durability model")]
+    fetches_per_day: f64,
+    /// Fraction of documents never fetched after their insert.
+    #[arg(long, default_value_t = 0.5, help_heading = "Durability model")]
+    never_fetched: f64,
+    /// Zipf exponent of the other documents' popularity.
+    #[arg(long, default_value_t = 1.0, help_heading = "Durability model")]
+    zipf: f64,
+    /// Direct swap rounds each day among the nodes online.
+    #[arg(long, default_value_t = 4, help_heading = "Durability model")]
+    daily_swap_rounds: usize,
+    /// Storage rules: pamphlet (its defaults) or hyphanet (the reference).
+    #[arg(long, default_value = "pamphlet", value_parser = ["pamphlet", "hyphanet"], help_heading = "Durability model")]
+    rules: String,
+    /// Turn healing on fetch off.
+    #[arg(long, help_heading = "Durability model")]
+    no_heal: bool,
+    /// Store an insert at every node on its path with fewer than this many online peers
+    /// closer to the key (1: sinks only).
+    #[arg(long, help_heading = "Durability model")]
+    sinks: Option<usize>,
+    /// Which block a full store area drops: lru, random (Hyphanet) or near:W (of the W
+    /// least recently used, the one farthest from the node's location).
+    #[arg(long, value_parser = durability::parse_eviction, help_heading = "Durability model")]
+    store_eviction: Option<pamphlet_node::sim::durability::Eviction>,
+    /// Only the sink closest to the key among those an insert entered stores it (an ideal:
+    /// what fewer store writes per insert buy).
+    #[arg(long, help_heading = "Durability model")]
+    store_once: bool,
+    /// A node back online offers its stored blocks to the peers closest to their keys.
+    #[arg(long, help_heading = "Durability model")]
+    offer_on_return: bool,
+    /// FEC check blocks per data block (default: the rules').
+    #[arg(long, help_heading = "Durability model")]
+    redundancy: Option<f64>,
+    /// Run the rows of docs/durability.md (reference, defaults, each mechanism) and print
+    /// them as a Markdown table; with --plot DIR also draw durability-survival.svg.
+    #[arg(long, help_heading = "Durability model")]
+    table: bool,
+    /// With --table: only the first two rows (the Hyphanet-like reference and pamphlet's
+    /// defaults), for large runs.
+    #[arg(long, requires = "table", help_heading = "Durability model")]
+    headline: bool,
 }
 
 impl Args {
@@ -169,6 +229,9 @@ fn progress(json: bool, template: &str) -> ProgressBar {
 
 /// Runs `pamphlet sim`.
 pub(crate) fn run(args: &Args) -> Result<()> {
+    if let Some(days) = args.days {
+        return durability::run(args, days);
+    }
     let config = args.config()?;
     if let Some(dir) = &args.plot {
         let bar = progress(args.json, "{msg} [{bar:30}] run {pos}/{len}, {eta} left ({elapsed})");

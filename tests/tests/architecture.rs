@@ -29,7 +29,7 @@ fn allowed(module: &str) -> Option<&'static [&'static str]> {
         "transport" => &["id", "location", "wire", "link"],
         "api" => &["id", "location", "wire", "store", "routing", "node", "client", "link"],
         "gateway" => &["id", "location", "wire", "store", "routing", "node", "client", "link", "api"],
-        "sim" => &["id", "location", "wire", "store", "routing", "node"],
+        "sim" => &["id", "location", "wire", "store", "routing", "node", "client"],
         "fcp" => &["id", "location", "wire", "store", "routing", "node", "client", "link", "api"],
         "daemon" => &[
             "id",

@@ -17,9 +17,9 @@ const W: u32 = 800;
 const H: u32 = 500;
 
 /// One named series of (x, y) points.
-struct Series {
-    name: String,
-    points: Vec<(f64, f64)>,
+pub(super) struct Series {
+    pub(super) name: String,
+    pub(super) points: Vec<(f64, f64)>,
 }
 
 /// How each series is drawn, in order: colour, dashed or not, marker. Colour-blind safe
@@ -38,29 +38,29 @@ enum Marker {
 }
 
 /// A chart's frame: the x axis and its labels, the y range.
-struct Axes<'a> {
-    title: &'a str,
+pub(super) struct Axes<'a> {
+    pub(super) title: &'a str,
     /// The settings the data was measured with, shown under the title.
-    settings: &'a str,
-    xlabel: &'a str,
-    ylabel: &'a str,
-    x: std::ops::Range<f64>,
+    pub(super) settings: &'a str,
+    pub(super) xlabel: &'a str,
+    pub(super) ylabel: &'a str,
+    pub(super) x: std::ops::Range<f64>,
     /// The label of a tick at x, or None for no tick there.
-    xtick: &'a dyn Fn(f64) -> Option<String>,
-    y: std::ops::Range<f64>,
+    pub(super) xtick: &'a dyn Fn(f64) -> Option<String>,
+    pub(super) y: std::ops::Range<f64>,
     /// Sideways shift between series, in x units (0: none).
-    dodge: f64,
+    pub(super) dodge: f64,
 }
 
 /// Success rates on a y axis that starts just below the lowest point, at a multiple of 5
 /// points, so that differences of a few points are visible (the axis says where it starts).
-fn success_range(series: &[Series]) -> std::ops::Range<f64> {
+pub(super) fn success_range(series: &[Series]) -> std::ops::Range<f64> {
     let low = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).fold(1.0, f64::min);
     let bottom = ((low - 0.03) * 20.0).floor() / 20.0;
     bottom.clamp(0.0, 0.9)..1.005
 }
 
-fn percent(v: f64) -> String {
+pub(super) fn percent(v: f64) -> String {
     let p = v * 100.0;
     if (p - p.round()).abs() < 0.05 {
         format!("{p:.0}%")
@@ -93,7 +93,7 @@ fn titled<'a>(
     Ok(body)
 }
 
-fn line_chart(path: &Path, axes: &Axes<'_>, series: &[Series]) -> Result<()> {
+pub(super) fn line_chart(path: &Path, axes: &Axes<'_>, series: &[Series]) -> Result<()> {
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     let body = titled(&root, axes.title, axes.settings)?;
     let mut chart = ChartBuilder::on(&body)

@@ -58,36 +58,7 @@ pub(crate) fn run_rounds(
     let mut age: Vec<u32> = (0..n).map(|i| net.node(i).swap_age()).collect();
     let mut loc = start.clone();
     let mut counts = SwapCounts::default();
-    let mut trace = Vec::new();
-    let mut order: Vec<usize> = (0..n).collect();
-    for round in 1..=rounds {
-        order.shuffle(rng);
-        for &a in &order {
-            if topo.adjacency[a].is_empty() {
-                continue;
-            }
-            counts.attempted += 1;
-            age[a] = age[a].saturating_add(1);
-            let b = walk_end(topo, a, rng);
-            if b == a {
-                counts.refused += 1;
-                continue;
-            }
-            let ra = reveal(topo, &loc, &age, a, rng);
-            let rb = reveal(topo, &loc, &age, b, rng);
-            match decide(&ra, &rb, check_neighbours) {
-                Decision::Swap => {
-                    loc.swap(a, b);
-                    counts.done += 2;
-                }
-                Decision::Keep => counts.kept += 2,
-                Decision::Implausible => counts.implausible += 2,
-            }
-        }
-        if trace_every > 0 && (round % trace_every == 0 || round == rounds) {
-            trace.push(TracePoint { round, mean_link_length: mean_link_length_of(topo, &loc), swaps: counts });
-        }
-    }
+    let trace = chain(topo, &mut loc, &mut age, rounds, trace_every, check_neighbours, &mut counts, rng);
     // A moved node tells each peer, and each peer then tells its own peers about its
     // changed neighbour list: about 150 messages per moved node. Moving all of 100,000
     // nodes at once would queue 15 million messages (3 GiB), so they move in batches.
@@ -105,6 +76,55 @@ pub(crate) fn run_rounds(
         settle(net, u64::MAX, Phase::DirectSwapMoves)?;
     }
     Ok((counts, trace))
+}
+
+/// Runs `rounds` rounds of the chain on `loc` and `age` (node `i` at `loc[i]`, aged
+/// `age[i]`), adding to `counts`; returns a trace point every `trace_every` rounds. A node
+/// without neighbours in `topo` sits the rounds out: the durability model
+/// (`sim::durability`) passes the graph of the nodes online at the time, so offline nodes
+/// neither start swaps nor end walks.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn chain(
+    topo: &Topology,
+    loc: &mut [Location],
+    age: &mut [u32],
+    rounds: usize,
+    trace_every: usize,
+    check_neighbours: bool,
+    counts: &mut SwapCounts,
+    rng: &mut ChaCha8Rng,
+) -> Vec<TracePoint> {
+    let mut trace = Vec::new();
+    let mut order: Vec<usize> = (0..loc.len()).collect();
+    for round in 1..=rounds {
+        order.shuffle(rng);
+        for &a in &order {
+            if topo.adjacency[a].is_empty() {
+                continue;
+            }
+            counts.attempted += 1;
+            age[a] = age[a].saturating_add(1);
+            let b = walk_end(topo, a, rng);
+            if b == a {
+                counts.refused += 1;
+                continue;
+            }
+            let ra = reveal(topo, loc, age, a, rng);
+            let rb = reveal(topo, loc, age, b, rng);
+            match decide(&ra, &rb, check_neighbours) {
+                Decision::Swap => {
+                    loc.swap(a, b);
+                    counts.done += 2;
+                }
+                Decision::Keep => counts.kept += 2,
+                Decision::Implausible => counts.implausible += 2,
+            }
+        }
+        if trace_every > 0 && (round % trace_every == 0 || round == rounds) {
+            trace.push(TracePoint { round, mean_link_length: mean_link_length_of(topo, loc), swaps: *counts });
+        }
+    }
+    trace
 }
 
 /// Where a swap walk from `a` ends (see the module comment).

@@ -13,6 +13,8 @@
 //! - `direct_swap`: swap rounds as a central chain, for networks too large for the
 //!   message-level swap protocol ([`SwapMode::Direct`]);
 //! - `reference`: flooding and Chord, computed on the graph;
+//! - [`durability`]: the long-run durability model (`pamphlet sim --days`): months of
+//!   churn and store pressure, routes computed on the graph (docs/durability.md);
 //! - [`report`]: the [`Report`] and the one builder every run fills;
 //! - this file: [`run`], the script of a run (build, attackers, swap rounds, inserts,
 //!   fetches, absent keys, recovery, report), and [`SimError`].
@@ -30,6 +32,7 @@
 pub mod attack;
 pub mod config;
 mod direct_swap;
+pub mod durability;
 pub mod network;
 mod reference;
 pub mod report;

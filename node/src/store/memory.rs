@@ -7,7 +7,8 @@
 use lru::LruCache;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 
-use crate::store::{Area, BlockStore, StoreError, StoreStats};
+use crate::location::Location;
+use crate::store::{eviction, Area, BlockStore, StoreError, StoreStats};
 
 type Key = (BlockKind, RoutingKey);
 
@@ -36,14 +37,27 @@ impl Lru {
         }
     }
 
-    fn put(&mut self, key: Key, block: Block) -> bool {
+    /// The entry to drop: the least recently used, or with `near` = (home, w) the one
+    /// farthest from home among the `w` least recently used.
+    fn victim(&self, near: Option<(Location, usize)>) -> Option<Key> {
+        let (home, window) = near?;
+        let tail: Vec<Key> = self.map.iter().rev().take(window).map(|(k, _)| *k).collect();
+        let i = eviction::farthest(home, tail.iter().map(|k| Location::of_key(&k.1)))?;
+        Some(tail[i])
+    }
+
+    fn put(&mut self, key: Key, block: Block, near: Option<(Location, usize)>) -> bool {
         let len = block.as_bytes().len() as u64;
         if len > self.capacity {
             return false;
         }
         self.remove(&key);
         while self.bytes + len > self.capacity {
-            match self.map.pop_lru() {
+            let dropped = match self.victim(near) {
+                Some(k) => self.map.pop_entry(&k),
+                None => self.map.pop_lru(),
+            };
+            match dropped {
                 Some((_, old)) => {
                     self.bytes -= old.as_bytes().len() as u64;
                     self.evictions += 1;
@@ -62,12 +76,24 @@ impl Lru {
 pub struct MemoryStore {
     store: Lru,
     cache: Lru,
+    /// With [`MemoryStore::prefer_near`]: the node's location and the eviction window of
+    /// the store area.
+    near: Option<(Location, usize)>,
 }
 
 impl MemoryStore {
     /// A store whose areas hold at most `store_bytes` and `cache_bytes` of blocks.
     pub fn new(store_bytes: u64, cache_bytes: u64) -> Self {
-        MemoryStore { store: Lru::new(store_bytes), cache: Lru::new(cache_bytes) }
+        MemoryStore { store: Lru::new(store_bytes), cache: Lru::new(cache_bytes), near: None }
+    }
+
+    /// When the store area is full, drop the block whose key is farthest from `home` among
+    /// its `window` least recently used ([`eviction::farthest`]) instead of the least
+    /// recently used; call again when the node's location changes. The cache area stays
+    /// LRU. Off by default: the durability model (docs/durability.md, "near-own store")
+    /// measures what it buys. A window of 0 or 1 is plain LRU.
+    pub fn prefer_near(&mut self, home: Location, window: usize) {
+        self.near = (window > 1).then_some((home, window));
     }
 
     /// Which area holds `key`, if any (without touching LRU order). Tests and status
@@ -112,13 +138,13 @@ impl BlockStore for MemoryStore {
         let ok = match area {
             Area::Store => {
                 self.cache.remove(&k);
-                self.store.put(k, block)
+                self.store.put(k, block, self.near)
             }
             Area::Cache => {
                 if self.store.map.get(&k).is_some() {
                     return Ok(());
                 }
-                self.cache.put(k, block)
+                self.cache.put(k, block, None)
             }
         };
         if ok {
@@ -192,6 +218,30 @@ mod tests {
         s.put(Area::Cache, k, b).unwrap();
         let st = s.stats();
         assert_eq!((st.store_blocks, st.cache_blocks), (1, 0));
+    }
+
+    /// With `prefer_near`, a full store area drops the block farthest from the node among
+    /// its least recently used, not the least recently used; without it, plain LRU.
+    #[test]
+    fn prefer_near_drops_the_farthest_of_the_oldest() {
+        let len = BlockKind::Chk.block_len() as u64;
+        let blocks: Vec<_> = (0..3).map(chk_block).collect();
+        let home = Location::of_key(&blocks[0].0);
+        // Home is block 0's own key: of the two oldest (0 and 1), block 1 is the farther.
+        let fill = |s: &mut MemoryStore| {
+            for (k, b) in &blocks {
+                s.put(Area::Store, *k, b.clone()).unwrap();
+            }
+        };
+        let mut lru = MemoryStore::new(2 * len, 0);
+        fill(&mut lru);
+        assert_eq!(lru.area_of(BlockKind::Chk, &blocks[0].0), None, "LRU drops the oldest");
+        let mut near = MemoryStore::new(2 * len, 0);
+        near.prefer_near(home, 2);
+        fill(&mut near);
+        assert_eq!(near.area_of(BlockKind::Chk, &blocks[0].0), Some(Area::Store), "the block at home stays");
+        assert_eq!(near.area_of(BlockKind::Chk, &blocks[1].0), None);
+        assert_eq!(near.stats().store_evictions, 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 #[cfg(unix)]
 pub mod disk;
+pub mod eviction;
 pub mod memory;
 
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};

@@ -1,0 +1,254 @@
+//! `pamphlet sim --days D`: the long-run durability model (pamphlet-node's
+//! `sim::durability`, docs/durability.md). One run prints its survival table (or JSON);
+//! `--table` runs the rows docs/durability.md compares (the Hyphanet-like reference,
+//! pamphlet's defaults, each mechanism on and off) and prints them as a Markdown table;
+//! with `--plot DIR` it also draws `durability-survival.svg` there.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use pamphlet_node::sim::durability::{self, DurabilityConfig, DurabilityReport, Eviction, Rules};
+
+use super::plot::{self, Axes, Series};
+use super::Args;
+
+/// Blocks of the least recently used end a near-own store looks at (see docs/durability.md).
+const NEAR_WINDOW: usize = 32;
+
+/// Parses `lru`, `random` or `near:W`.
+pub(crate) fn parse_eviction(s: &str) -> Result<Eviction, String> {
+    match s {
+        "lru" => Ok(Eviction::Lru),
+        "random" => Ok(Eviction::Random),
+        _ => match s.strip_prefix("near:").map(str::parse::<usize>) {
+            Some(Ok(w)) if w >= 1 => Ok(Eviction::NearOwn(w)),
+            _ => Err(format!("unknown store eviction {s:?}: lru, random or near:W (W >= 1)")),
+        },
+    }
+}
+
+fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
+    let mut rules = match args.rules.as_str() {
+        "hyphanet" => Rules::hyphanet(),
+        _ => Rules::pamphlet(),
+    };
+    if args.no_heal {
+        rules.heal = false;
+    }
+    rules.sink_rank = args.sinks.unwrap_or(rules.sink_rank);
+    if let Some(e) = args.store_eviction {
+        rules.store_eviction = e;
+    }
+    rules.offer_on_return |= args.offer_on_return;
+    rules.store_once |= args.store_once;
+    if let Some(r) = args.redundancy {
+        rules.redundancy = r;
+    }
+    let store = u32::try_from(args.store_blocks.unwrap_or(256)).context("--store-blocks is too large")?;
+    Ok(DurabilityConfig {
+        nodes: args.nodes,
+        degree: args.degree,
+        days,
+        seed: args.seed,
+        store_blocks: store,
+        cache_blocks: args.cache_blocks.unwrap_or(store),
+        fill_days: args.fill_days,
+        weekly_departures: args.weekly_departures,
+        fetches_per_day: args.fetches_per_day,
+        never_fetched: args.never_fetched,
+        zipf: args.zipf,
+        swap_rounds: args.swap_rounds,
+        daily_swap_rounds: args.daily_swap_rounds,
+        rules,
+    })
+}
+
+fn timed(config: &DurabilityConfig) -> Result<(DurabilityReport, f64)> {
+    let started = Instant::now();
+    let r = durability::run(config).with_context(|| format!("durability model (seed {})", config.seed))?;
+    Ok((r, started.elapsed().as_secs_f64()))
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// Runs `pamphlet sim --days D …`.
+pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
+    let base = config(args, days)?;
+    if args.table {
+        return table(&base, args.plot.as_deref(), args.headline);
+    }
+    let (r, wall) = timed(&base)?;
+    if args.json {
+        let mut v = serde_json::to_value(&r)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("wall_seconds".into(), wall.into());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("{} (seed {}), {} nodes, {} days, {wall:.1} s wall", r.rules, r.seed, r.nodes, r.days);
+    println!(
+        "online {:.0} on average (always-on / regular / occasional: {:.2} / {:.2} / {:.2}), {} departures",
+        r.mean_online, r.online_share[0], r.online_share[1], r.online_share[2], r.departures
+    );
+    println!(
+        "{} documents, {} blocks ({:.1} store writes each); inserted {:.2} of the total store; store areas {:.0}% full, {} evictions",
+        r.documents,
+        r.blocks,
+        r.store_writes_per_block,
+        r.final_fill,
+        r.store_use * 100.0,
+        r.store_evictions
+    );
+    println!(
+        "workload fetches {} / {} complete; healed {} blocks; offered {} blocks",
+        r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks
+    );
+    println!(
+        "\n{:>5} {:>10} {:>8}  by popularity (documents)                  by fill at insert",
+        "age", "documents", "blocks"
+    );
+    for p in &r.survival {
+        let by = |v: &[(String, durability::Tally)]| {
+            v.iter()
+                .filter(|(_, t)| t.documents > 0)
+                .map(|(n, t)| format!("{n} {:.0}%", 100.0 * t.documents_ok as f64 / t.documents as f64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{:>5} {:>10} {:>8}  {}  |  {}",
+            p.age_days,
+            pct(p.documents),
+            pct(p.blocks),
+            by(&p.by_popularity),
+            by(&p.by_fill)
+        );
+    }
+    for (what, c) in [
+        ("inserts", r.insert_cost_per_day),
+        ("fetches", r.fetch_cost_per_day),
+        ("healing", r.heal_cost_per_day),
+        ("offers", r.offer_cost_per_day),
+    ] {
+        println!("{what:<8} {:>12} messages/day {:>10.2} GiB/day", c.messages, c.bytes as f64 / (1u64 << 30) as f64);
+    }
+    Ok(())
+}
+
+/// The rows of docs/durability.md's table.
+fn rows() -> Vec<(String, Rules)> {
+    let p = Rules::pamphlet();
+    let all =
+        Rules { sink_rank: 2, store_eviction: Eviction::NearOwn(NEAR_WINDOW), offer_on_return: true, ..p.clone() };
+    vec![
+        ("Hyphanet-like reference".into(), Rules::hyphanet()),
+        ("pamphlet defaults (healing on)".into(), p.clone()),
+        ("healing off".into(), Rules { heal: false, ..p.clone() }),
+        ("two sinks per insert".into(), Rules { sink_rank: 2, ..p.clone() }),
+        (
+            format!("near-own store (window {NEAR_WINDOW})"),
+            Rules { store_eviction: Eviction::NearOwn(NEAR_WINDOW), ..p.clone() },
+        ),
+        ("offers on return".into(), Rules { offer_on_return: true, ..p.clone() }),
+        ("all three mechanisms".into(), all),
+        ("one store write per insert (ideal)".into(), Rules { store_once: true, ..p.clone() }),
+    ]
+    .into_iter()
+    .map(|(n, r)| (n.clone(), Rules { name: n, ..r }))
+    .collect()
+}
+
+fn table(base: &DurabilityConfig, plot_dir: Option<&Path>, headline: bool) -> Result<()> {
+    let ages: Vec<u32> = durability::AGES.iter().copied().filter(|&a| a < base.days).collect();
+    let head: Vec<String> = ages.iter().map(|a| format!("day {a}")).collect();
+    println!(
+        "| rules | documents retrievable at {} | blocks at day {} | never-fetched at day {} | messages / day | GiB / day | wall |",
+        head.join(" / "),
+        ages.last().copied().unwrap_or(0),
+        ages.last().copied().unwrap_or(0),
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let mut series = Vec::new();
+    for (name, rules) in rows().into_iter().take(if headline { 2 } else { usize::MAX }) {
+        let (r, wall) = timed(&DurabilityConfig { rules, ..base.clone() })?;
+        let last = r.survival.last();
+        let never = last
+            .and_then(|p| p.by_popularity.iter().find(|(n, _)| n.starts_with("never")))
+            .map(|(_, t)| t.documents_ok as f64 / t.documents.max(1) as f64);
+        let costs = [r.insert_cost_per_day, r.fetch_cost_per_day, r.heal_cost_per_day, r.offer_cost_per_day];
+        let messages: u64 = costs.iter().map(|c| c.messages).sum();
+        let bytes: u64 = costs.iter().map(|c| c.bytes).sum();
+        println!(
+            "| {name} | {} | {} | {} | {} (heal {}, offers {}) | {:.1} | {wall:.0} s |",
+            r.survival.iter().map(|p| pct(p.documents)).collect::<Vec<_>>().join(" / "),
+            pct(last.and_then(|p| p.blocks)),
+            pct(never),
+            messages,
+            r.heal_cost_per_day.messages,
+            r.offer_cost_per_day.messages,
+            bytes as f64 / (1u64 << 30) as f64,
+        );
+        if matches!(
+            name.as_str(),
+            "Hyphanet-like reference" | "pamphlet defaults (healing on)" | "all three mechanisms"
+        ) {
+            let points = r.survival.iter().filter_map(|p| p.documents.map(|d| (f64::from(p.age_days), d))).collect();
+            series.push(Series { name, points });
+        }
+    }
+    if let Some(dir) = plot_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // pamphlet's series first: it is drawn wide, underneath.
+        series.rotate_left(1);
+        let path = dir.join("durability-survival.svg");
+        let settings = format!(
+            "{} nodes, degree {}, {} days, store {} + cache {} blocks/node, load fills the store in {} days, {}% leave/week, seed {}",
+            base.nodes,
+            base.degree,
+            base.days,
+            base.store_blocks,
+            base.cache_blocks,
+            base.fill_days,
+            base.weekly_departures * 100.0,
+            base.seed
+        );
+        let ages_f: Vec<f64> = ages.iter().map(|&a| f64::from(a)).collect();
+        let tick = |x: f64| ((x - x.round()).abs() < 1e-6).then(|| format!("{x:.0}"));
+        plot::line_chart(
+            &path,
+            &Axes {
+                title: "Survival vs age: documents retrievable in full",
+                settings: &settings,
+                xlabel: "age of the document (days)",
+                ylabel: "documents retrievable",
+                x: 0.0..(ages_f.last().copied().unwrap_or(1.0) + 1.0),
+                xtick: &tick,
+                y: plot::success_range(&series),
+                dodge: 0.0,
+            },
+            &series,
+        )?;
+        println!("\nwrote {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_eviction_names_parse_and_bad_ones_say_what_is_accepted() {
+        assert_eq!(parse_eviction("lru"), Ok(Eviction::Lru));
+        assert_eq!(parse_eviction("random"), Ok(Eviction::Random));
+        assert_eq!(parse_eviction("near:32"), Ok(Eviction::NearOwn(32)));
+        for bad in ["near:0", "near:x", "fifo", ""] {
+            let e = parse_eviction(bad).unwrap_err();
+            assert!(e.contains("lru, random or near:W"), "{bad}: {e}");
+        }
+    }
+}

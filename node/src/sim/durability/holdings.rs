@@ -1,0 +1,328 @@
+//! What every node holds: a store area and a cache area per node, counted in blocks, and
+//! for every block the nodes that hold it.
+//!
+//! The real `MemoryStore` keeps whole 32 KiB blocks; 10,000 nodes' stores would not fit in
+//! memory, so this model keeps block numbers only, with the same rules: each area is
+//! bounded; a block lives in at most one area of a node (putting it in the store moves it
+//! out of the cache; putting a stored block in the cache only refreshes it); reading a
+//! block refreshes it. Which block an area drops when full is its [`Eviction`] rule:
+//! - `Lru`: the least recently used (pamphlet's store, `store::memory`);
+//! - `Random`: a random one (Hyphanet's salted-hash store overwrites one of the slots the
+//!   new key hashes to, which, for an unrelated key, is any slot);
+//! - `NearOwn(w)`: of the `w` least recently used, the one whose key is farthest from the
+//!   node's location (`store::eviction::farthest`, the rule the real store offers).
+//!
+//! Each area is a doubly linked list (most recent first) threaded through one slab of
+//! slots per node, so touching, inserting and evicting cost O(1) (`NearOwn`: O(w)).
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::location::Location;
+use crate::store::eviction;
+
+/// Which block a full area drops (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// Least recently used.
+    Lru,
+    /// A random block (Hyphanet).
+    Random,
+    /// Of the `w` least recently used, the one farthest from the node's location.
+    NearOwn(usize),
+}
+
+const NONE: u32 = u32::MAX;
+
+/// One bounded area of one node.
+#[derive(Clone, Copy, Debug)]
+struct Area {
+    /// First slot of this area in the slab; the area owns `base..base + cap`.
+    base: u32,
+    cap: u32,
+    len: u32,
+    head: u32,
+    tail: u32,
+    /// Slots never used yet start at `base + used`; freed ones are chained from `free`.
+    used: u32,
+    free: u32,
+}
+
+/// Where a node keeps a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    Store,
+    Cache,
+}
+
+/// One copy: node, slot, area.
+#[derive(Clone, Copy, Debug)]
+struct Copy_ {
+    node: u32,
+    slot: u32,
+    place: Place,
+}
+
+/// Every node's two areas and every block's copies.
+pub(crate) struct Holdings {
+    areas: Vec<[Area; 2]>,
+    /// Per slot: the block in it, and its neighbours in the list.
+    block: Vec<u32>,
+    prev: Vec<u32>,
+    next: Vec<u32>,
+    /// Per block: where its copies are.
+    copies: Vec<Vec<Copy_>>,
+    pub(crate) store_rule: Eviction,
+    pub(crate) cache_rule: Eviction,
+    /// Blocks dropped from store areas to make room.
+    pub(crate) store_evictions: u64,
+    /// Blocks written to store areas (each copy once).
+    pub(crate) store_writes: u64,
+}
+
+impl Holdings {
+    pub(crate) fn new(nodes: usize, store: u32, cache: u32, store_rule: Eviction, cache_rule: Eviction) -> Self {
+        let per = store + cache;
+        let areas = (0..nodes as u32)
+            .map(|i| {
+                let area = |base, cap| Area { base, cap, len: 0, head: NONE, tail: NONE, used: 0, free: NONE };
+                [area(i * per, store), area(i * per + store, cache)]
+            })
+            .collect();
+        let slots = nodes * per as usize;
+        Holdings {
+            areas,
+            block: vec![NONE; slots],
+            prev: vec![NONE; slots],
+            next: vec![NONE; slots],
+            copies: Vec::new(),
+            store_rule,
+            cache_rule,
+            store_evictions: 0,
+            store_writes: 0,
+        }
+    }
+
+    /// Makes room for blocks `0..n` (new blocks have no copies).
+    pub(crate) fn grow(&mut self, n: usize) {
+        if self.copies.len() < n {
+            self.copies.resize(n, Vec::new());
+        }
+    }
+
+    /// Where `node` keeps `block`, if it does.
+    pub(crate) fn place(&self, node: usize, block: u32) -> Option<Place> {
+        self.copies[block as usize].iter().find(|c| c.node == node as u32).map(|c| c.place)
+    }
+
+    /// The nodes holding `block` and where.
+    #[cfg(test)]
+    pub(crate) fn holders(&self, block: u32) -> impl Iterator<Item = (usize, Place)> + '_ {
+        self.copies[block as usize].iter().map(|c| (c.node as usize, c.place))
+    }
+
+    /// Blocks in `node`'s store area, most recent first.
+    pub(crate) fn stored(&self, node: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut s = self.areas[node][0].head;
+        while s != NONE {
+            out.push(self.block[s as usize]);
+            s = self.next[s as usize];
+        }
+        out
+    }
+
+    /// Blocks held per node (store, cache), summed.
+    pub(crate) fn held(&self) -> (u64, u64) {
+        self.areas.iter().fold((0, 0), |(s, c), a| (s + u64::from(a[0].len), c + u64::from(a[1].len)))
+    }
+
+    /// `node` reads `block`: refreshes its copy.
+    pub(crate) fn touch(&mut self, node: usize, block: u32) {
+        if let Some(c) = self.copies[block as usize].iter().find(|c| c.node == node as u32).copied() {
+            let a = c.place as usize;
+            self.unlink(node, a, c.slot);
+            self.link_front(node, a, c.slot);
+        }
+    }
+
+    /// `node` (at `own`) puts `block` into `place` (see the module doc for the rules).
+    pub(crate) fn put(
+        &mut self,
+        node: usize,
+        own: Location,
+        block: u32,
+        place: Place,
+        locations: &[Location],
+        rng: &mut ChaCha8Rng,
+    ) {
+        match (self.place(node, block), place) {
+            (Some(Place::Store), _) | (Some(Place::Cache), Place::Cache) => return self.touch(node, block),
+            (Some(Place::Cache), Place::Store) => self.remove(node, block),
+            (None, _) => {}
+        }
+        let a = place as usize;
+        if self.areas[node][a].cap == 0 {
+            return;
+        }
+        if self.areas[node][a].len == self.areas[node][a].cap {
+            let rule = if place == Place::Store { self.store_rule } else { self.cache_rule };
+            let victim = self.victim(node, a, rule, own, locations, rng);
+            let old = self.block[victim as usize];
+            self.remove(node, old);
+            if place == Place::Store {
+                self.store_evictions += 1;
+            }
+        }
+        let area = &mut self.areas[node][a];
+        let slot = if area.free != NONE {
+            let s = area.free;
+            area.free = self.next[s as usize];
+            s
+        } else {
+            area.used += 1;
+            area.base + area.used - 1
+        };
+        self.block[slot as usize] = block;
+        self.store_writes += u64::from(place == Place::Store);
+        self.link_front(node, a, slot);
+        self.copies[block as usize].push(Copy_ { node: node as u32, slot, place });
+    }
+
+    /// Drops `node`'s copy of `block`, if any.
+    pub(crate) fn remove(&mut self, node: usize, block: u32) {
+        let copies = &mut self.copies[block as usize];
+        let Some(i) = copies.iter().position(|c| c.node == node as u32) else { return };
+        let c = copies.swap_remove(i);
+        let a = c.place as usize;
+        self.unlink(node, a, c.slot);
+        self.block[c.slot as usize] = NONE;
+        let area = &mut self.areas[node][a];
+        self.next[c.slot as usize] = area.free;
+        area.free = c.slot;
+    }
+
+    /// Empties `node`'s areas (a newcomer in its place).
+    pub(crate) fn clear(&mut self, node: usize) {
+        for a in 0..2 {
+            while self.areas[node][a].head != NONE {
+                let b = self.block[self.areas[node][a].head as usize];
+                self.remove(node, b);
+            }
+        }
+    }
+
+    fn victim(
+        &self,
+        node: usize,
+        a: usize,
+        rule: Eviction,
+        own: Location,
+        loc: &[Location],
+        rng: &mut ChaCha8Rng,
+    ) -> u32 {
+        let area = self.areas[node][a];
+        match rule {
+            Eviction::Lru => area.tail,
+            Eviction::Random => {
+                // Every slot of a full area is in use.
+                area.base + rng.gen_range(0..area.cap)
+            }
+            Eviction::NearOwn(w) => {
+                let mut tail = Vec::with_capacity(w);
+                let mut s = area.tail;
+                while s != NONE && tail.len() < w {
+                    tail.push(s);
+                    s = self.prev[s as usize];
+                }
+                let keys = tail.iter().map(|&s| loc[self.block[s as usize] as usize]);
+                tail[eviction::farthest(own, keys).unwrap_or(0)]
+            }
+        }
+    }
+
+    fn unlink(&mut self, node: usize, a: usize, s: u32) {
+        let (p, n) = (self.prev[s as usize], self.next[s as usize]);
+        let area = &mut self.areas[node][a];
+        if p == NONE {
+            area.head = n;
+        } else {
+            self.next[p as usize] = n;
+        }
+        if n == NONE {
+            area.tail = p;
+        } else {
+            self.prev[n as usize] = p;
+        }
+        area.len -= 1;
+    }
+
+    fn link_front(&mut self, node: usize, a: usize, s: u32) {
+        let area = &mut self.areas[node][a];
+        self.prev[s as usize] = NONE;
+        self.next[s as usize] = area.head;
+        if area.head != NONE {
+            self.prev[area.head as usize] = s;
+        } else {
+            area.tail = s;
+        }
+        area.head = s;
+        area.len += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn locs(n: usize) -> Vec<Location> {
+        (0..n).map(|i| Location::from_f64(i as f64 / n as f64)).collect()
+    }
+
+    #[test]
+    fn lru_areas_evict_the_least_recently_used_and_move_cache_to_store() {
+        let loc = locs(8);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut h = Holdings::new(2, 2, 1, Eviction::Lru, Eviction::Lru);
+        h.grow(8);
+        let own = Location(0);
+        h.put(0, own, 0, Place::Store, &loc, &mut rng);
+        h.put(0, own, 1, Place::Store, &loc, &mut rng);
+        h.touch(0, 0);
+        h.put(0, own, 2, Place::Store, &loc, &mut rng);
+        assert_eq!(h.stored(0), vec![2, 0], "1 was the least recently used");
+        assert_eq!(h.store_evictions, 1);
+        h.put(0, own, 3, Place::Cache, &loc, &mut rng);
+        assert_eq!(h.place(0, 3), Some(Place::Cache));
+        h.put(0, own, 3, Place::Store, &loc, &mut rng);
+        assert_eq!(h.place(0, 3), Some(Place::Store));
+        assert_eq!(h.held(), (2, 0), "a block lives in one area");
+        h.put(1, own, 3, Place::Cache, &loc, &mut rng);
+        assert_eq!(h.holders(3).count(), 2);
+        h.clear(0);
+        assert_eq!(h.held(), (0, 1));
+        assert_eq!(h.holders(3).count(), 1);
+        // Slots freed by the clear are reused.
+        for b in 4..8 {
+            h.put(0, own, b, Place::Store, &loc, &mut rng);
+        }
+        assert_eq!(h.stored(0), vec![7, 6]);
+    }
+
+    #[test]
+    fn near_own_keeps_the_blocks_near_the_node() {
+        let loc = locs(10);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut h = Holdings::new(1, 3, 0, Eviction::NearOwn(3), Eviction::Lru);
+        h.grow(10);
+        let own = Location::from_f64(0.0);
+        // Blocks at 0.1, 0.5 (farthest), 0.2: the new one at 0.3 evicts 0.5, not 0.1.
+        for b in [1, 5, 2, 3] {
+            h.put(0, own, b, Place::Store, &loc, &mut rng);
+        }
+        let mut held = h.stored(0);
+        held.sort_unstable();
+        assert_eq!(held, vec![1, 2, 3]);
+    }
+}

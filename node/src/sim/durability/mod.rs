@@ -1,0 +1,653 @@
+//! The long-run durability model (`pamphlet sim --days D`): how long documents stay
+//! retrievable over months of churn and store pressure (issue 20; docs/durability.md).
+//!
+//! Layout:
+//! - `population`: node classes and their sessions (Hyphanet's measured uptimes), diurnal
+//!   windows, permanent departures replaced by newcomers;
+//! - `load`: document sizes, the blocks the real encoder makes of them, popularity;
+//! - `holdings`: every node's store and cache area, in blocks, with the eviction rules;
+//! - `route`: routes computed on the graph of online nodes (no messages: see there);
+//! - `report`: the [`DurabilityReport`] and its tallies;
+//! - this file: the [`DurabilityConfig`], the storage [`Rules`] compared, and [`run`], an
+//!   hour-by-hour loop (population, daily swap rounds, inserts, fetches, probes).
+//!
+//! The friend graph is the simulator's small world, swapped by the direct swap chain
+//! (`direct_swap::chain`), first on the whole graph to settle a darknet, then every day on
+//! the graph of the nodes online at midnight (newcomers start at random locations, hot).
+//! Four RNG streams from the seed keep runs comparable: the graph, locations and swaps;
+//! the population; the load (sizes, keys, popularity, who inserts and fetches); and the
+//! probes. Block keys, eviction draws (Hyphanet's random replacement) and the order in
+//! which a fetch asks for a segment's blocks use streams of their own. So two runs with the
+//! same seed and different [`Rules`] see the same people, the same documents and the same
+//! fetchers (test `rules_change_storage_not_the_world`); probes are the same too while
+//! the redundancy is.
+//!
+//! Survival is measured by probes that change nothing: at each age of [`AGES`] every
+//! document is probed block by block, each block by a route from a random online node;
+//! it is retrievable in full if its top block and `k` of every segment's `n` blocks are
+//! found.
+
+mod holdings;
+mod load;
+mod population;
+mod report;
+mod route;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::direct_swap;
+use super::report::SwapCounts;
+use super::topology::Topology;
+use crate::client::fec;
+use crate::location::Location;
+use holdings::{Holdings, Place};
+use load::{Blocks, Document, Popularity, Segment, Weights};
+use population::{Class, Population};
+use report::Survival;
+use route::{Graph, Router};
+
+pub use holdings::Eviction;
+pub use report::{AgePoint, Cost, DurabilityReport, Tally, AGES, FILL_BINS};
+
+/// Bytes of one block on the wire (a CHK block: 32 KiB of payload and its header).
+const BLOCK_BYTES: u64 = pamphlet_crypto::CHK_BLOCK_LEN as u64;
+/// Bytes per key in a returning node's offer.
+const KEY_BYTES: u64 = 32;
+
+/// The storage rules of a run: what differs between Hyphanet, pamphlet and each mechanism.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    /// A name for reports.
+    pub name: String,
+    /// FEC check blocks per data block.
+    pub redundancy: f64,
+    /// Re-insert the blocks a fetch had to rebuild with FEC.
+    pub heal: bool,
+    /// A node on an insert's path writes it to its store area if at most `sink_rank - 1`
+    /// of its online peers are closer to the key (1: only a sink, as today).
+    pub sink_rank: usize,
+    /// The first node on an insert's path that may write to its store area (1: any).
+    pub first_store_hop: usize,
+    /// Which block a full store area drops.
+    pub store_eviction: Eviction,
+    /// Of the sinks an insert entered, only the one closest to the key writes it to its
+    /// store area (the others cache it). An ideal, to measure what fewer store writes buy:
+    /// a real insert would have to carry the closest location it has seen and learn, at
+    /// its end, which node that was.
+    pub store_once: bool,
+    /// A node coming back online offers each block of its store area to its online peer
+    /// closest to the block's key, which keeps it if it lacks it and is where inserts of
+    /// that key go while the returning node is away (a sink without it).
+    pub offer_on_return: bool,
+}
+
+impl Rules {
+    /// pamphlet as it is: redundancy 0.5, healing, one sink, LRU store.
+    pub fn pamphlet() -> Self {
+        Rules {
+            name: "pamphlet defaults".into(),
+            redundancy: fec::DEFAULT_REDUNDANCY,
+            heal: true,
+            sink_rank: 1,
+            first_store_hop: 1,
+            store_eviction: Eviction::Lru,
+            store_once: false,
+            offer_on_return: false,
+        }
+    }
+
+    /// Hyphanet-like, as issue 20 asks for the reference: redundancy 1.0, no healing, its
+    /// store's random replacement, and nothing stored in the store area by the first two
+    /// nodes after the inserter (Hyphanet keeps inserts out of the store near their
+    /// originator; our reading of fred, see docs/durability.md).
+    pub fn hyphanet() -> Self {
+        Rules {
+            name: "Hyphanet-like".into(),
+            redundancy: 1.0,
+            heal: false,
+            sink_rank: 1,
+            first_store_hop: 3,
+            store_eviction: Eviction::Random,
+            store_once: false,
+            offer_on_return: false,
+        }
+    }
+}
+
+/// One durability run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DurabilityConfig {
+    /// Nodes in the population (about 35% of them online at a time).
+    pub nodes: usize,
+    /// Mean degree of the friend graph.
+    pub degree: usize,
+    /// Days simulated.
+    pub days: u32,
+    /// Seed of everything.
+    pub seed: u64,
+    /// Store area of each node, in blocks.
+    pub store_blocks: u32,
+    /// Cache area of each node, in blocks.
+    pub cache_blocks: u32,
+    /// Days after which the documents inserted (their bytes, before FEC) equal the
+    /// network's total store area: the daily insert load is the total store divided by
+    /// this.
+    pub fill_days: f64,
+    /// Fraction of the population that leaves for good each week.
+    pub weekly_departures: f64,
+    /// Document fetches by the workload per day.
+    pub fetches_per_day: f64,
+    /// Fraction of documents never fetched after their insert.
+    pub never_fetched: f64,
+    /// Zipf exponent of the other documents' popularity.
+    pub zipf: f64,
+    /// Direct swap rounds on the whole graph before day 0 (a settled darknet).
+    pub swap_rounds: usize,
+    /// Direct swap rounds each day among the nodes online at midnight.
+    pub daily_swap_rounds: usize,
+    /// The storage rules.
+    pub rules: Rules,
+}
+
+impl Default for DurabilityConfig {
+    fn default() -> Self {
+        DurabilityConfig {
+            nodes: 10_000,
+            degree: 12,
+            days: 60,
+            seed: 1,
+            store_blocks: 256,
+            cache_blocks: 256,
+            fill_days: 120.0,
+            weekly_departures: 0.05,
+            fetches_per_day: 500.0,
+            never_fetched: 0.5,
+            zipf: 1.0,
+            swap_rounds: 350,
+            daily_swap_rounds: 4,
+            rules: Rules::pamphlet(),
+        }
+    }
+}
+
+/// Why a durability run cannot start.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum DurabilityError {
+    /// A parameter is outside what the model means.
+    #[error("{0}")]
+    Bad(&'static str),
+}
+
+impl DurabilityConfig {
+    fn check(&self) -> Result<(), DurabilityError> {
+        let bad = |ok: bool, why| if ok { Ok(()) } else { Err(DurabilityError::Bad(why)) };
+        bad(self.nodes >= 10, "the durability model needs at least 10 nodes")?;
+        bad(
+            self.nodes as u64 * u64::from(self.store_blocks + self.cache_blocks) < u64::from(u32::MAX),
+            "too many store slots in all (nodes x blocks must stay below 2^32)",
+        )?;
+        bad(self.days >= 1, "--days must be at least 1")?;
+        bad(self.store_blocks >= 1, "the store area needs at least one block")?;
+        bad(self.fill_days > 0.0 && self.fill_days.is_finite(), "--fill-days must be positive")?;
+        bad((0.0..=1.0).contains(&self.weekly_departures), "--weekly-departures must be between 0 and 1")?;
+        bad((0.0..=1.0).contains(&self.never_fetched), "--never-fetched must be between 0 and 1")?;
+        bad(self.fetches_per_day >= 0.0 && self.fetches_per_day.is_finite(), "--fetches-per-day must be >= 0")?;
+        bad(self.zipf >= 0.0 && self.zipf.is_finite(), "--zipf must be >= 0")?;
+        bad((0.0..=fec::MAX_REDUNDANCY).contains(&self.rules.redundancy), "redundancy must be between 0 and 4")?;
+        bad(self.rules.sink_rank >= 1, "--sinks must be at least 1")?;
+        bad(self.rules.store_eviction != Eviction::NearOwn(0), "the near-own window needs at least one block")
+    }
+
+    /// The network's total store area, in bytes of documents it could hold once.
+    fn total_store_bytes(&self) -> f64 {
+        self.nodes as f64 * f64::from(self.store_blocks) * fec::SHARD_LEN as f64
+    }
+}
+
+/// The RNG for stream `s` of `seed` (see the module doc).
+fn stream(seed: u64, s: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(s);
+    r
+}
+
+/// Runs the model (see the module doc).
+pub fn run(config: &DurabilityConfig) -> Result<DurabilityReport, DurabilityError> {
+    config.check()?;
+    let mut w = World::new(config);
+    for day in 0..config.days {
+        for hour in 0..24 {
+            w.hour(day, hour);
+        }
+    }
+    Ok(w.finish())
+}
+
+/// The run's state.
+struct World<'a> {
+    config: &'a DurabilityConfig,
+    topo: Topology,
+    location: Vec<Location>,
+    swap_age: Vec<u32>,
+    online: Vec<bool>,
+    population: Population,
+    holdings: Holdings,
+    router: Router,
+    blocks: Blocks,
+    docs: Vec<Document>,
+    /// First document of each hour (`docs_at[h]..docs_at[h + 1]` were inserted in hour h).
+    docs_at: Vec<u32>,
+    weights: Weights,
+    swap_rng: ChaCha8Rng,
+    load_rng: ChaCha8Rng,
+    probe_rng: ChaCha8Rng,
+    evict_rng: ChaCha8Rng,
+    /// The order a fetch asks for a segment's blocks (its own stream: how far a fetch
+    /// gets depends on the rules, and must not shift the load's draws).
+    order_rng: ChaCha8Rng,
+    /// Block keys (their own stream: how many blocks a document makes depends on the
+    /// rules' redundancy).
+    key_rng: ChaCha8Rng,
+    /// Document bytes owed to the load (carried between hours), fetches likewise.
+    owed_bytes: f64,
+    owed_fetches: f64,
+    inserted_bytes: f64,
+    survival: Survival,
+    costs: [Cost; 4],
+    swaps: SwapCounts,
+    online_samples: [f64; 3],
+    hours: u64,
+    departures: u64,
+    fetches: u64,
+    fetches_ok: u64,
+    healed: u64,
+    offered: u64,
+}
+
+/// Indices into `World::costs`.
+const INSERT: usize = 0;
+const FETCH: usize = 1;
+const HEAL: usize = 2;
+const OFFER: usize = 3;
+
+impl<'a> World<'a> {
+    fn new(config: &'a DurabilityConfig) -> Self {
+        let mut swap_rng = stream(config.seed, 1);
+        let topo = Topology::small_world(config.nodes, config.degree, &mut swap_rng);
+        let mut location: Vec<Location> = (0..config.nodes).map(|_| Location(swap_rng.gen())).collect();
+        let mut swap_age = vec![0u32; config.nodes];
+        let mut swaps = SwapCounts::default();
+        direct_swap::chain(&topo, &mut location, &mut swap_age, config.swap_rounds, 0, true, &mut swaps, &mut swap_rng);
+        let population = Population::new(config.nodes, config.weekly_departures, stream(config.seed, 2));
+        let online = (0..config.nodes).map(|i| population.online(i)).collect();
+        let r = &config.rules;
+        World {
+            config,
+            holdings: Holdings::new(
+                config.nodes,
+                config.store_blocks,
+                config.cache_blocks,
+                r.store_eviction,
+                Eviction::Lru,
+            ),
+            router: Router::new(config.nodes),
+            topo,
+            location,
+            swap_age,
+            online,
+            population,
+            blocks: Blocks::default(),
+            docs: Vec::new(),
+            docs_at: vec![0],
+            weights: Weights::default(),
+            swap_rng,
+            load_rng: stream(config.seed, 3),
+            probe_rng: stream(config.seed, 4),
+            evict_rng: stream(config.seed, 5),
+            order_rng: stream(config.seed, 6),
+            key_rng: stream(config.seed, 7),
+            owed_bytes: 0.0,
+            owed_fetches: 0.0,
+            inserted_bytes: 0.0,
+            survival: Survival::default(),
+            costs: [Cost::default(); 4],
+            swaps: SwapCounts::default(),
+            online_samples: [0.0; 3],
+            hours: 0,
+            departures: 0,
+            fetches: 0,
+            fetches_ok: 0,
+            healed: 0,
+            offered: 0,
+        }
+    }
+
+    fn hour(&mut self, day: u32, hour: u32) {
+        let changes = self.population.step(hour);
+        for &i in &changes.replaced {
+            self.holdings.clear(i);
+            self.location[i] = Location(self.swap_rng.gen());
+            self.swap_age[i] = 0;
+        }
+        self.departures += changes.replaced.len() as u64;
+        for i in 0..self.config.nodes {
+            self.online[i] = self.population.online(i);
+            if self.online[i] {
+                self.online_samples[self.population.members[i].class.index()] += 1.0;
+            }
+        }
+        self.hours += 1;
+        if hour == 0 {
+            self.swap_day();
+        }
+        if self.config.rules.offer_on_return {
+            for &i in &changes.returned {
+                self.offer(i);
+            }
+        }
+        let now = day * 24 + hour;
+        self.insert_hour();
+        self.fetch_hour();
+        self.probe_hour(now);
+    }
+
+    /// The day's swap rounds, among the nodes online now.
+    fn swap_day(&mut self) {
+        if self.config.daily_swap_rounds == 0 {
+            return;
+        }
+        let online = &self.online;
+        let adjacency = self
+            .topo
+            .adjacency
+            .iter()
+            .enumerate()
+            .map(
+                |(i, n)| {
+                    if online[i] {
+                        n.iter().copied().filter(|&j| online[j as usize]).collect()
+                    } else {
+                        Vec::new()
+                    }
+                },
+            )
+            .collect();
+        let topo = Topology { adjacency };
+        let rounds = self.config.daily_swap_rounds;
+        direct_swap::chain(
+            &topo,
+            &mut self.location,
+            &mut self.swap_age,
+            rounds,
+            0,
+            true,
+            &mut self.swaps,
+            &mut self.swap_rng,
+        );
+    }
+
+    /// A random online node, from `rng`.
+    fn random_online(online: &[bool], rng: &mut ChaCha8Rng) -> Option<usize> {
+        if !online.iter().any(|&o| o) {
+            return None;
+        }
+        loop {
+            let i = rng.gen_range(0..online.len());
+            if online[i] {
+                return Some(i);
+            }
+        }
+    }
+
+    /// Inserts this hour's share of the load.
+    fn insert_hour(&mut self) {
+        let c = self.config;
+        self.owed_bytes += c.total_store_bytes() / c.fill_days / 24.0;
+        loop {
+            let size = load::draw_size(&mut self.load_rng);
+            if size as f64 > self.owed_bytes {
+                break;
+            }
+            self.owed_bytes -= size as f64;
+            self.inserted_bytes += size as f64;
+            let Some(from) = Self::random_online(&self.online, &mut self.load_rng) else { break };
+            let popularity = if self.load_rng.gen_bool(c.never_fetched) {
+                self.weights.push(0.0);
+                Popularity::Never
+            } else {
+                // Zipf rank among the documents the whole run is expected to insert.
+                let expected = (c.total_store_bytes() / c.fill_days * f64::from(c.days) / load::mean_size()).max(1.0);
+                let r = self.load_rng.gen_range(1..=expected as u64);
+                self.weights.push((r as f64).powf(-c.zipf));
+                match r as f64 / expected {
+                    x if x <= 0.01 => Popularity::Popular,
+                    x if x <= 0.1 => Popularity::Occasional,
+                    _ => Popularity::Rare,
+                }
+            };
+            let mut segments = Vec::new();
+            for (k, n) in load::layout(size, c.rules.redundancy) {
+                let first = self.blocks.add(n, &mut self.key_rng);
+                segments.push(Segment { first, n, k });
+            }
+            self.holdings.grow(self.blocks.location.len());
+            let doc = Document { segments, popularity, fill_at_insert: self.inserted_bytes / c.total_store_bytes() };
+            for s in &doc.segments {
+                for b in s.first..s.first + s.n {
+                    self.insert_block(from, b, INSERT);
+                }
+            }
+            self.docs.push(doc);
+        }
+        self.docs_at.push(self.docs.len() as u32);
+    }
+
+    /// Routes block `b` from `from` until its hops run out; every node entered keeps it, in
+    /// its store area if the rules say it is a sink for it, else in its cache.
+    fn insert_block(&mut self, from: usize, b: u32, cost: usize) {
+        let target = self.blocks.location[b as usize];
+        let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+        let route = self.router.route(&g, from, target, |_| false);
+        let r = &self.config.rules;
+        let hops = route.visited.len() as u64;
+        self.costs[cost].add(2 * hops, hops * BLOCK_BYTES);
+        let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+        let mut sinks: Vec<bool> = route
+            .visited
+            .iter()
+            .enumerate()
+            .map(|(h, &v)| h + 1 >= r.first_store_hop && g.is_sink(v as usize, target, r.sink_rank))
+            .collect();
+        if r.store_once {
+            let best = (0..sinks.len())
+                .filter(|&h| sinks[h])
+                .min_by_key(|&h| g.location[route.visited[h] as usize].distance(target));
+            sinks.iter_mut().enumerate().for_each(|(h, s)| *s = Some(h) == best);
+        }
+        for (&v, sink) in route.visited.iter().zip(sinks) {
+            let v = v as usize;
+            let place = if sink { Place::Store } else { Place::Cache };
+            self.holdings.put(v, self.location[v], b, place, &self.blocks.location, &mut self.evict_rng);
+        }
+    }
+
+    /// This hour's share of the workload's fetches.
+    fn fetch_hour(&mut self) {
+        self.owed_fetches += self.config.fetches_per_day / 24.0;
+        while self.owed_fetches >= 1.0 {
+            self.owed_fetches -= 1.0;
+            let Some(d) = self.weights.draw(&mut self.load_rng) else { return };
+            let Some(from) = Self::random_online(&self.online, &mut self.load_rng) else { return };
+            self.fetches += 1;
+            if self.fetch(d, from) {
+                self.fetches_ok += 1;
+            }
+        }
+    }
+
+    /// Fetches document `d` from `from` as the client pipeline does: the top block first,
+    /// then each segment's blocks (in a random order) until `k` arrived; found blocks are
+    /// refreshed where found and cached on the way back; with healing, a decodable
+    /// segment's missing blocks are inserted again. Whether the whole document arrived.
+    fn fetch(&mut self, d: usize, from: usize) -> bool {
+        let segments = self.docs[d].segments.clone();
+        for s in segments.iter().rev() {
+            let mut order: Vec<u32> = (s.first..s.first + s.n).collect();
+            order.shuffle(&mut self.order_rng);
+            let (mut got, mut missing) = (0, Vec::new());
+            for b in order {
+                if got == s.k {
+                    break;
+                }
+                if self.fetch_block(from, b) {
+                    got += 1;
+                } else {
+                    missing.push(b);
+                }
+            }
+            if got < s.k {
+                return false;
+            }
+            if self.config.rules.heal {
+                self.healed += missing.len() as u64;
+                for b in missing {
+                    self.insert_block(from, b, HEAL);
+                }
+            }
+        }
+        true
+    }
+
+    fn fetch_block(&mut self, from: usize, b: u32) -> bool {
+        let target = self.blocks.location[b as usize];
+        let holdings = &self.holdings;
+        let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+        let route = self.router.route(&g, from, target, |v| holdings.place(v, b).is_some());
+        let hops = route.visited.len() as u64;
+        let back = route.path.len().saturating_sub(1) as u64;
+        self.costs[FETCH].add(2 * hops, if route.found { back * BLOCK_BYTES } else { 0 });
+        if !route.found {
+            return false;
+        }
+        let holder = route.path[route.path.len() - 1] as usize;
+        self.holdings.touch(holder, b);
+        for &v in &route.path[1..route.path.len() - 1] {
+            let v = v as usize;
+            self.holdings.put(v, self.location[v], b, Place::Cache, &self.blocks.location, &mut self.evict_rng);
+        }
+        true
+    }
+
+    /// A node back online offers its stored blocks to the online peer closest to each
+    /// block's key; that peer keeps those it lacks if, with the returning node away, it
+    /// would be a sink for them (the copy that answers while this node is offline).
+    fn offer(&mut self, i: usize) {
+        let stored = self.holdings.stored(i);
+        let peers: Vec<usize> =
+            self.topo.adjacency[i].iter().map(|&j| j as usize).filter(|&j| self.online[j]).collect();
+        if peers.is_empty() || stored.is_empty() {
+            return;
+        }
+        let mut contacted = vec![false; peers.len()];
+        for b in stored {
+            let key = self.blocks.location[b as usize];
+            let Some((p, &peer)) = peers.iter().enumerate().min_by_key(|(_, &j)| self.location[j].distance(key)) else {
+                continue;
+            };
+            contacted[p] = true;
+            self.costs[OFFER].add(0, KEY_BYTES);
+            let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+            let wanted = g.is_sink_without(peer, key, self.config.rules.sink_rank, i);
+            if wanted && self.holdings.place(peer, b).is_none() {
+                self.costs[OFFER].add(2, BLOCK_BYTES);
+                self.offered += 1;
+                self.holdings.put(
+                    peer,
+                    self.location[peer],
+                    b,
+                    Place::Store,
+                    &self.blocks.location,
+                    &mut self.evict_rng,
+                );
+            }
+        }
+        // One offer message and its answer per peer offered anything.
+        self.costs[OFFER].add(2 * contacted.iter().filter(|&&c| c).count() as u64, 0);
+    }
+
+    /// Probes every document whose age reaches one of [`AGES`] this hour.
+    fn probe_hour(&mut self, now: u32) {
+        for (ai, &age) in AGES.iter().enumerate() {
+            let Some(born) = now.checked_sub(age * 24) else { continue };
+            let (lo, hi) = (self.docs_at[born as usize], self.docs_at[born as usize + 1]);
+            for d in lo..hi {
+                let (ok, blocks, found) = self.probe(d as usize);
+                let doc = &self.docs[d as usize];
+                self.survival.record(ai, doc.popularity, doc.fill_at_insert, ok, blocks, found);
+            }
+        }
+    }
+
+    /// Probes every block of document `d`, each from a random online node, changing
+    /// nothing: (retrievable in full, blocks, blocks found).
+    fn probe(&mut self, d: usize) -> (bool, u64, u64) {
+        let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+        let (mut ok, mut blocks, mut found) = (true, 0u64, 0u64);
+        for s in &self.docs[d].segments {
+            let mut got = 0;
+            for b in s.first..s.first + s.n {
+                let Some(from) = Self::random_online(g.online, &mut self.probe_rng) else { return (false, 0, 0) };
+                let holdings = &self.holdings;
+                let hit = self
+                    .router
+                    .route(&g, from, self.blocks.location[b as usize], |v| holdings.place(v, b).is_some())
+                    .found;
+                got += u32::from(hit);
+            }
+            ok &= got >= s.k;
+            blocks += u64::from(s.n);
+            found += u64::from(got);
+        }
+        (ok, blocks, found)
+    }
+
+    fn finish(self) -> DurabilityReport {
+        let c = self.config;
+        let days = f64::from(c.days);
+        let per_day =
+            |x: Cost| Cost { messages: (x.messages as f64 / days) as u64, bytes: (x.bytes as f64 / days) as u64 };
+        let total_online: f64 = self.online_samples.iter().sum();
+        let (store_held, _) = self.holdings.held();
+        DurabilityReport {
+            rules: c.rules.name.clone(),
+            seed: c.seed,
+            nodes: c.nodes,
+            days: c.days,
+            mean_online: total_online / self.hours.max(1) as f64,
+            online_share: Class::ALL.map(|k| self.online_samples[k.index()] / total_online.max(1.0)),
+            departures: self.departures,
+            documents: self.docs.len() as u64,
+            blocks: self.blocks.location.len() as u64,
+            final_fill: self.inserted_bytes / c.total_store_bytes(),
+            store_use: store_held as f64 / (c.nodes as f64 * f64::from(c.store_blocks)),
+            store_evictions: self.holdings.store_evictions,
+            store_writes_per_block: self.holdings.store_writes as f64 / self.blocks.location.len().max(1) as f64,
+            survival: self.survival.points(c.days),
+            fetches: self.fetches,
+            fetches_ok: self.fetches_ok,
+            healed_blocks: self.healed,
+            offered_blocks: self.offered,
+            insert_cost_per_day: per_day(self.costs[INSERT]),
+            fetch_cost_per_day: per_day(self.costs[FETCH]),
+            heal_cost_per_day: per_day(self.costs[HEAL]),
+            offer_cost_per_day: per_day(self.costs[OFFER]),
+            swaps_done: self.swaps.done,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! Routing on the graph of online nodes, computed rather than sent as messages.
+//!
+//! Months of traffic on 10,000 nodes are far too many messages to pass between real
+//! `Node`s (the message-level simulator runs about a thousand fetches a second), and what
+//! durability depends on is *where* a block goes and *who* a fetch reaches, not the
+//! messages' timing. So a route here is the path a `Node` request would take, computed
+//! on the friend graph restricted to the nodes online at that hour: greedy by the
+//! neighbours' own locations, each node visited once, backtracking from a node with no
+//! untried online neighbour, one hop of HTL spent per node entered (HTL 18, decremented
+//! every hop: the real node's probabilistic decrements at 18 and 1 are left out), ending
+//! when a fetch finds the block or the hops run out. Costs are counted per hop: a request
+//! and its answer (two messages), and the block's 32 KiB on every hop it crosses. What
+//! this leaves out: friend-of-a-friend locations (pamphlet routes by them; here both
+//! systems route by own locations), overload and backoff, timeouts, and attackers.
+
+use crate::location::Location;
+
+/// Hops-to-live of every request and insert.
+pub(crate) const HTL: u32 = 18;
+
+/// Scratch space for routes (a visit mark per node, reused without clearing).
+pub(crate) struct Router {
+    mark: Vec<u32>,
+    generation: u32,
+}
+
+/// Where a route went.
+#[derive(Debug, Default)]
+pub(crate) struct Route {
+    /// Nodes entered, in order (not the origin).
+    pub(crate) visited: Vec<u32>,
+    /// The path from the origin (first) to where the route stopped (last), without the
+    /// branches it backtracked from: the way an answer comes back.
+    pub(crate) path: Vec<u32>,
+    /// Whether `stop` said yes (the last node of `path` is where).
+    pub(crate) found: bool,
+}
+
+/// The graph and who is online: what a route needs.
+pub(crate) struct Graph<'a> {
+    pub(crate) adjacency: &'a [Vec<u32>],
+    pub(crate) online: &'a [bool],
+    pub(crate) location: &'a [Location],
+}
+
+impl Graph<'_> {
+    /// Whether at most `rank - 1` of `node`'s online neighbours are closer to `target`
+    /// than it is (`rank` 1: it is a sink, closer than all its peers, as `Node::is_sink`).
+    pub(crate) fn is_sink(&self, node: usize, target: Location, rank: usize) -> bool {
+        self.is_sink_without(node, target, rank, usize::MAX)
+    }
+
+    /// [`Graph::is_sink`] as if `absent` were offline: whether `node` is where inserts of
+    /// `target` go while `absent` is away.
+    pub(crate) fn is_sink_without(&self, node: usize, target: Location, rank: usize, absent: usize) -> bool {
+        let d = self.location[node].distance(target);
+        let closer = self.adjacency[node]
+            .iter()
+            .filter(|&&j| {
+                j as usize != absent && self.online[j as usize] && self.location[j as usize].distance(target) < d
+            })
+            .take(rank)
+            .count();
+        closer < rank
+    }
+}
+
+impl Router {
+    pub(crate) fn new(nodes: usize) -> Self {
+        Router { mark: vec![0; nodes], generation: 0 }
+    }
+
+    /// Routes from `from` towards `target` with [`HTL`] hops, stopping early at the first
+    /// entered node for which `stop` is true.
+    pub(crate) fn route(
+        &mut self,
+        g: &Graph<'_>,
+        from: usize,
+        target: Location,
+        mut stop: impl FnMut(usize) -> bool,
+    ) -> Route {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.mark.iter_mut().for_each(|m| *m = 0);
+            self.generation = 1;
+        }
+        let gen = self.generation;
+        self.mark[from] = gen;
+        let mut route = Route { path: vec![from as u32], ..Route::default() };
+        let mut htl = HTL;
+        while htl > 0 {
+            let Some(&cur) = route.path.last() else { break };
+            let next = g.adjacency[cur as usize]
+                .iter()
+                .filter(|&&j| g.online[j as usize] && self.mark[j as usize] != gen)
+                .min_by_key(|&&j| (g.location[j as usize].distance(target), j));
+            match next {
+                Some(&j) => {
+                    self.mark[j as usize] = gen;
+                    htl -= 1;
+                    route.visited.push(j);
+                    route.path.push(j);
+                    if stop(j as usize) {
+                        route.found = true;
+                        return route;
+                    }
+                }
+                None => {
+                    route.path.pop();
+                }
+            }
+        }
+        route
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ring of 40 nodes at i/40, all online but node 11.
+    fn ring() -> (Vec<Vec<u32>>, Vec<bool>, Vec<Location>) {
+        let n = 40u32;
+        let adj = (0..n).map(|i| vec![(i + n - 1) % n, (i + 1) % n]).collect();
+        let mut online = vec![true; n as usize];
+        online[11] = false;
+        let loc = (0..n).map(|i| Location::from_f64(f64::from(i) / f64::from(n))).collect();
+        (adj, online, loc)
+    }
+
+    #[test]
+    fn routes_greedily_around_offline_nodes_within_the_hops() {
+        let (adj, online, loc) = ring();
+        let g = Graph { adjacency: &adj, online: &online, location: &loc };
+        let mut r = Router::new(40);
+        let route = r.route(&g, 0, Location::from_f64(5.0 / 40.0), |i| i == 5);
+        assert!(route.found);
+        assert_eq!(route.path, vec![0, 1, 2, 3, 4, 5]);
+        // Node 11 is offline: the ring is cut there, and 18 hops the other way do not reach 12.
+        let route = r.route(&g, 10, Location::from_f64(12.0 / 40.0), |i| i == 12);
+        assert!(!route.found);
+        assert_eq!(route.visited.len(), HTL as usize, "it backtracked and spent every hop");
+        assert!(!route.visited.contains(&11));
+    }
+
+    #[test]
+    fn sinks_are_the_nodes_no_online_peer_beats() {
+        let (adj, online, loc) = ring();
+        let g = Graph { adjacency: &adj, online: &online, location: &loc };
+        let target = Location::from_f64(11.2 / 40.0);
+        assert!(g.is_sink(12, target, 1), "11 is offline, so 12 is the closest online");
+        assert!(g.is_sink(10, target, 1), "10's only online peer, 9, is farther");
+        assert!(!g.is_sink(13, target, 1));
+        assert!(g.is_sink(13, target, 2), "one peer closer is allowed at rank 2");
+        assert!(g.is_sink_without(13, target, 1, 12), "with 12 away, 13 is where inserts go");
+    }
+}
