@@ -137,6 +137,12 @@ pub fn start_chain(root: &Path, n: usize) -> Vec<NodeProcess> {
     for d in &dirs {
         let d = d.to_str().expect("utf-8 path");
         pamphlet_ok(&["node", "init", "--dir", d]);
+        // Every node its own free gateway port: 8888, the default, is one port for all of
+        // them (and for other tests running at the same time).
+        let config = Path::new(d).join("config.toml");
+        let text = std::fs::read_to_string(&config).expect("config.toml");
+        let text = text.replace("gateway_listen = \"127.0.0.1:8888\"", "gateway_listen = \"127.0.0.1:0\"");
+        std::fs::write(&config, text).expect("write config.toml");
         refs.push(pamphlet_ok(&["node", "noderef", "--dir", d]).trim().to_owned());
     }
     for i in 0..n.saturating_sub(1) {

@@ -420,7 +420,52 @@ fn freesitemgr_and_fcpputdir_publish_sites_unchanged() {
     let other = root.path().join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("index.html"), b"<p>other site</p>").unwrap();
+    std::fs::create_dir_all(other.join("notes")).unwrap();
+    std::fs::write(other.join("notes/a.txt"), b"plain notes\n").unwrap();
     let out = site_tool(&venv, a, &home, &["fcpputdir", other.to_str().unwrap()], "");
     let uri = out.lines().rev().find(|l| l.starts_with("USK@")).unwrap_or_else(|| panic!("no URI in {out}"));
     assert_eq!(fetch_when_there(b, &format!("{uri}/index.html")), b"<p>other site</p>");
+    fcpgetdir_lists_the_site(&venv, b, root.path(), uri.trim_end_matches('/'));
+}
+
+/// `fcpgetdir` (a shell script) mirrors a site published by `fcpputdir` through the
+/// browser gateway, as with fred: it downloads the site's sitemap (an M3U playlist that
+/// `fcpputdir` added, `./index.html` per line), which the gateway's M3U filter serves with
+/// absolute URLs on the gateway, makes the directories, then downloads every file.
+///
+/// In pyfreenet3 0.7.0 that last step cannot work against any node: it runs
+/// `xargs -I % wget "%" -O "$(echo "%" | sed …)"`, whose command substitution runs once,
+/// before xargs, so `-O` is the whole URL (`http://…`), a path whose directories do not
+/// exist. So this checks what fcpgetdir does get right (the sitemap, filtered; the URLs it
+/// asks for; the directories), then takes the step it meant to, byte-identical.
+fn fcpgetdir_lists_the_site(venv: &Path, node: &Path, root: &Path, uri: &str) {
+    let gateway = format!("http://{}", std::fs::read_to_string(node.join("gateway.addr")).unwrap().trim());
+    let into = root.join("mirror");
+    std::fs::create_dir_all(&into).unwrap();
+    let out = Command::new(venv.join("bin/fcpgetdir"))
+        .args(["--host", &gateway, uri, into.join("other").to_str().unwrap()])
+        .current_dir(&into)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The key path as the gateway rewrote it, e.g. `USK@…/other/0`.
+    let site = uri.split_once('@').map(|(_, rest)| rest).unwrap();
+    let wanted = |file: &str| format!("{gateway}/USK@{site}/{file}");
+    for file in ["index.html", "notes/a.txt"] {
+        assert!(log.contains(&wanted(file)), "fcpgetdir never asked for {file}: {log}");
+    }
+    // The directories it made from the sitemap: `<name>/<edition>/notes` below `into`.
+    let edition_dir = into.join(site.split_once('/').unwrap().1);
+    assert!(edition_dir.join("notes").is_dir(), "no directories from the sitemap: {log}");
+    // The step fcpgetdir meant to take: every URL to its path below the edition directory.
+    let get = |file: &str| {
+        let path = edition_dir.join(file);
+        let status = Command::new("wget").args(["-q", &wanted(file), "-O"]).arg(&path).status().unwrap();
+        assert!(status.success(), "wget {}", wanted(file));
+        std::fs::read(path).unwrap()
+    };
+    assert_eq!(get("notes/a.txt"), b"plain notes\n");
+    // Pages are served filtered, with their text.
+    assert!(String::from_utf8(get("index.html")).unwrap().contains("other site"));
 }

@@ -273,6 +273,7 @@ pub fn guess_mime(path: &str, data: &[u8]) -> String {
         "html" | "htm" => "text/html",
         "css" => "text/css",
         "txt" | "md" => "text/plain",
+        "m3u" => "audio/x-mpegurl",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
         "gif" => "image/gif",
@@ -294,7 +295,7 @@ pub fn guess_mime(path: &str, data: &[u8]) -> String {
         "image/jpeg" => data.starts_with(&[0xff, 0xd8, 0xff]),
         "image/gif" => data.starts_with(b"GIF87a") || data.starts_with(b"GIF89a"),
         "image/webp" => data.starts_with(b"RIFF") && data.get(8..12) == Some(b"WEBP"),
-        "text/html" | "text/css" | "text/plain" => !image && !data.contains(&0),
+        "text/html" | "text/css" | "text/plain" | "audio/x-mpegurl" => !image && !data.contains(&0),
         _ => true,
     };
     if fits { by_ext } else { octet }.to_owned()
@@ -413,6 +414,7 @@ mod tests {
         assert_eq!(guess_mime("liar.png", b"<script>"), "application/octet-stream");
         assert_eq!(guess_mime("page.html", b"\x89PNG\r\n\x1a\n"), "application/octet-stream");
         assert_eq!(guess_mime("noext", b"x"), "application/octet-stream");
+        assert_eq!(guess_mime("sitemap.m3u", b"./index.html\n"), "audio/x-mpegurl");
     }
 
     #[test]

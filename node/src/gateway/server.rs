@@ -402,7 +402,10 @@ async fn fetch_document<N: BlockNetwork>(st: Arc<GatewayState<N>>, uri: HttpUri,
     // up to seconds for the largest page it accepts: off the async workers, so one page
     // cannot stall every other request.
     let location = raw.to_owned();
-    let filtered = tokio::task::spawn_blocking(move || filter::filter(&data, &mime, &location)).await;
+    // Playlists get absolute URLs on the address the gateway is bound to (always one of
+    // the `Host` values the guard accepts), never on whatever `Host` the request named.
+    let origin = st.hosts.first().map(|h| format!("http://{h}")).unwrap_or_default();
+    let filtered = tokio::task::spawn_blocking(move || filter::filter_at(&data, &mime, &location, &origin)).await;
     let Ok(filtered) = filtered else {
         return page(StatusCode::INTERNAL_SERVER_ERROR, "Filter failed", "<p>The content filter stopped.</p>");
     };

@@ -56,7 +56,7 @@ pub enum FilterError {
     /// bug in the filter, not in the page; the document is refused rather than served.
     #[error("the filtered {what} did not pass re-verification; refused rather than served")]
     Unverified {
-        /// What failed the audit (`"HTML"` or `"CSS"`).
+        /// What failed the audit (`"HTML"`, `"CSS"` or `"M3U"`).
         what: &'static str,
     },
     /// The page nests elements deeper than the filter parses. Parsing cost grows with the

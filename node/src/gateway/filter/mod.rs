@@ -12,6 +12,7 @@
 //! - `html`: ammonia whitelist, a second parse that filters `<style>` and audits;
 //! - `css`: a `cssparser` token walker that rewrites `url()` and drops the rest;
 //! - `image`: PNG, JPEG, GIF and WebP recognised by their bytes;
+//! - `m3u`: playlists, whose entries a player opens outside the browser;
 //! - [`shape`]: the depth and element-count limits, checked before HTML is sanitised;
 //! - [`FilterError`]: why a document was refused.
 //!
@@ -24,6 +25,7 @@ mod css;
 mod error;
 mod html;
 mod image;
+mod m3u;
 pub mod shape;
 pub mod url;
 
@@ -64,6 +66,14 @@ pub enum Verdict {
 /// - `location`: its key path, e.g. `/USK@…/blog/7/2026/post.html`; relative links are
 ///   resolved against it and may not climb above its site root.
 pub fn filter(bytes: &[u8], declared_mime: &str, location: &str) -> Result<Verdict, FilterError> {
+    filter_at(bytes, declared_mime, location, "")
+}
+
+/// [`filter`] for a gateway at `origin` (`http://127.0.0.1:8888`, one of the `Host` values
+/// it answers to): documents opened outside the browser (playlists) get absolute URLs on
+/// it, since a player has no base to resolve `/CHK@…` against. Pages and stylesheets keep
+/// gateway-absolute paths whatever the origin.
+pub fn filter_at(bytes: &[u8], declared_mime: &str, location: &str, origin: &str) -> Result<Verdict, FilterError> {
     let loc = Location::parse(location)?;
     let mime = Mime::parse(declared_mime);
     let essence = mime.essence.as_str();
@@ -85,6 +95,14 @@ pub fn filter(bytes: &[u8], declared_mime: &str, location: &str) -> Result<Verdi
                 return Err(FilterError::Unverified { what: "CSS" });
             }
             Ok(Verdict::Serve { body: css.into_bytes(), mime: "text/css; charset=utf-8".to_owned() })
+        }
+        "audio/x-mpegurl" | "audio/mpegurl" | "application/x-mpegurl" => {
+            let text = decode_text(bytes, &mime)?;
+            let playlist = m3u::filter_playlist(&text, &loc, origin);
+            if !m3u::audit(&playlist, origin) {
+                return Err(FilterError::Unverified { what: "M3U" });
+            }
+            Ok(Verdict::Serve { body: playlist.into_bytes(), mime: "audio/x-mpegurl; charset=utf-8".to_owned() })
         }
         "text/plain" => {
             // Shown as text: with nosniff the browser never renders it as anything else.

@@ -647,6 +647,20 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_playlists_list_only_keys_on_the_gateway(lines in prop::collection::vec("\\PC{0,40}", 0..8)) {
+        let text = lines.join("\n");
+        match filter_at(text.as_bytes(), "audio/x-mpegurl", &location("music/list.m3u"), GATEWAY) {
+            Ok(Verdict::Serve { body, .. }) => {
+                for line in String::from_utf8(body).unwrap().lines().filter(|l| *l != "#EXTM3U") {
+                    let path = line.strip_prefix(GATEWAY);
+                    prop_assert!(path.is_some_and(|p| stays_on_gateway(p, false)), "{text:?} -> {line:?}");
+                }
+            }
+            other => prop_assert!(false, "{other:?}"),
+        }
+    }
+
+    #[test]
     fn arbitrary_urls_are_safe_or_dropped(raw in "\\PC{0,40}") {
         for how in [url::UrlUse::Navigate, url::UrlUse::Embed] {
             if let Some(out) = url::rewrite(&raw, how, &Location::parse(&location("d/p.html")).unwrap()) {
@@ -654,4 +668,21 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_playlist_is_served_with_absolute_urls_on_the_gateway() {
+    let text = b"#EXTM3U\n#EXTINF:10,Song\n./song.ogg\nhttp://tracker.example/x.mp3\n";
+    match filter_at(text, "audio/x-mpegurl", &location("music/list.m3u"), GATEWAY) {
+        Ok(Verdict::Serve { body, mime }) => {
+            assert_eq!(mime, "audio/x-mpegurl; charset=utf-8");
+            assert_eq!(String::from_utf8(body).unwrap(), format!("#EXTM3U\n{GATEWAY}/{KEY}/music/song.ogg\n"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A playlist that is really a binary file is refused like any other text type.
+    assert!(matches!(
+        filter_at(b"\x89PNG\r\n\x1a\n", "audio/x-mpegurl", &location("l.m3u"), GATEWAY),
+        Err(FilterError::TypeMismatch { .. })
+    ));
 }
