@@ -111,6 +111,12 @@ impl Bookmarks {
         })
     }
 
+    /// The newest edition known of the site of `uri`, if it is bookmarked.
+    pub fn newest(&self, uri: &SskRequestUri) -> Option<u64> {
+        let site = site_of(uri);
+        self.list.lock().unwrap_or_else(PoisonError::into_inner).iter().find(|b| b.site == site).map(|b| b.newest)
+    }
+
     /// Records that edition `edition` of the site of `uri` exists, and (with `opened`)
     /// that the reader opened it. Changes nothing for a site not bookmarked.
     pub fn saw(&self, uri: &SskRequestUri, edition: u64, opened: bool) {

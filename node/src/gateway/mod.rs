@@ -1,6 +1,7 @@
 //! The browser gateway (DESIGN.md §8):
 //!
 //! - [`bookmarks`]: bookmarked USK sites and the newest edition known of each;
+//! - [`editions`]: the newest edition served of each site, for the "newer edition" note;
 //! - [`filter`]: the content filter, a pure function from a document's bytes, declared
 //!   type and key path to safe bytes, a download-only verdict, or a refusal;
 //! - [`headers`]: the defence-in-depth response headers for every gateway response;
@@ -9,6 +10,7 @@
 //!   form tokens); see docs/gateway.md.
 
 pub mod bookmarks;
+pub mod editions;
 pub mod filter;
 pub mod headers;
 pub mod progress;

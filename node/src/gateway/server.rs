@@ -22,11 +22,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use pamphlet_crypto::Uri;
+use pamphlet_crypto::{SskRequestUri, Uri};
 use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 
 use super::bookmarks::Bookmarks;
+use super::editions::Editions;
 use super::filter::{self, Verdict, EXTERNAL_LINK_PARAM, EXTERNAL_LINK_PATH};
 use super::headers::SECURITY_HEADERS;
 use super::progress::{Download, Downloads, PROGRESS_AFTER};
@@ -52,6 +53,8 @@ pub struct GatewayState<N: BlockNetwork> {
     pub downloads: Downloads,
     /// Bookmarked sites (in memory unless [`GatewayState::with_bookmarks`] names a file).
     pub bookmarks: Bookmarks,
+    /// The newest edition seen of each site, for the "newer edition" note.
+    pub editions: Editions,
 }
 
 impl<N: BlockNetwork> GatewayState<N> {
@@ -73,6 +76,7 @@ impl<N: BlockNetwork> GatewayState<N> {
             status,
             downloads: Downloads::default(),
             bookmarks: Bookmarks::default(),
+            editions: Editions::default(),
         }
     }
 
@@ -374,6 +378,7 @@ async fn fetch_document<N: BlockNetwork>(st: Arc<GatewayState<N>>, uri: HttpUri,
     if let (Uri::SskRequest(r), Some(found)) = (&key, fetched.edition) {
         // Opened when served at the edition asked for; otherwise the redirect opens it.
         st.bookmarks.saw(r, found, found == r.edition);
+        st.editions.learn(r, found);
         if r.updatable && found != r.edition {
             let rest = path.as_deref().map(|p| format!("/{p}")).unwrap_or_default();
             return redirect(StatusCode::FOUND, &format!("/{}{rest}", r.with_edition(found)));
@@ -409,11 +414,27 @@ async fn fetch_document<N: BlockNetwork>(st: Arc<GatewayState<N>>, uri: HttpUri,
     let Ok(filtered) = filtered else {
         return page(StatusCode::INTERNAL_SERVER_ERROR, "Filter failed", "<p>The content filter stopped.</p>");
     };
+    // A page of an edition older than one the gateway has seen says so (editions.rs).
+    let newer = match &key {
+        Uri::SskRequest(r) if r.updatable => {
+            st.editions.newer_than(r).max(st.bookmarks.newest(r).filter(|&n| n > r.edition)).map(|n| (r, n))
+        }
+        _ => None,
+    };
     match filtered {
-        Ok(Verdict::Serve { body, mime }) => match HeaderValue::from_str(&mime) {
-            Ok(m) => (StatusCode::OK, [(header::CONTENT_TYPE, m)], Body::from(body)).into_response(),
-            Err(_) => page(StatusCode::UNPROCESSABLE_ENTITY, "Refused", "<p>bad type</p>"),
-        },
+        Ok(Verdict::Serve { body, mime }) => {
+            let body = match newer {
+                Some((r, newest)) if mime.starts_with("text/html") => {
+                    let rest = path.as_deref().map(|p| format!("/{p}")).unwrap_or_else(|| "/".to_owned());
+                    with_note(&String::from_utf8_lossy(&body), r, newest, &rest).into_bytes()
+                }
+                _ => body,
+            };
+            match HeaderValue::from_str(&mime) {
+                Ok(m) => (StatusCode::OK, [(header::CONTENT_TYPE, m)], Body::from(body)).into_response(),
+                Err(_) => page(StatusCode::UNPROCESSABLE_ENTITY, "Refused", "<p>bad type</p>"),
+            }
+        }
         Ok(Verdict::DownloadOnly { mime }) => page(
             StatusCode::OK,
             "Download only",
@@ -430,6 +451,23 @@ async fn fetch_document<N: BlockNetwork>(st: Arc<GatewayState<N>>, uri: HttpUri,
             "Refused by the content filter",
             &format!("<p>{}</p>", esc(&e.to_string())),
         ),
+    }
+}
+
+/// Puts the note about edition `newest` of `uri`'s site at the top of a filtered page's
+/// body (or at the start, for a page without one). `rest` is the path inside the site,
+/// so the link opens the same page in the newer edition.
+fn with_note(page: &str, uri: &SskRequestUri, newest: u64, rest: &str) -> String {
+    let href = format!("/{}{rest}", uri.with_edition(newest));
+    let note = format!(
+        "<p style=\"border:1px solid #b80;padding:.5em\">This is edition {} of this site; edition {newest} \
+         exists. <a href=\"{}\">Open edition {newest}</a></p>",
+        uri.edition,
+        esc(&href)
+    );
+    match page.find("<body").and_then(|i| page[i..].find('>').map(|j| i + j + 1)) {
+        Some(at) => format!("{}{note}{}", &page[..at], &page[at..]),
+        None => format!("{note}{page}"),
     }
 }
 

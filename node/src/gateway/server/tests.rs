@@ -152,6 +152,28 @@ async fn a_usk_redirects_to_its_newest_edition() {
 }
 
 #[tokio::test]
+async fn a_page_of_an_older_edition_notes_the_newest_seen() {
+    let gw = Gw::new();
+    let ins = SskInsertUri::new(SskPrivateKey::from_seed([9; 32]), CryptoKey::from_bytes([1; 32]), "site", 1, true);
+    // Editions 1 and a later one, with a gap the USK lookup from 1 does not cross.
+    let later = 1 + 2 * crate::client::signed::SEARCH_WINDOW;
+    insert_site(&gw.net, site("first"), Some(ins.clone()), None, 4).await.unwrap();
+    insert_site(&gw.net, site("later"), Some(ins.with_edition(later)), None, 4).await.unwrap();
+    let (old, new) = (ins.request_uri().with_edition(1), ins.request_uri().with_edition(later));
+    let (resp, body) = gw.get(&format!("/{old}/")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(body.contains("first") && !body.contains("exists"), "nothing newer known yet: {body}");
+    // A link to the later edition is followed: the gateway has now seen it.
+    assert!(gw.get(&format!("/{new}/")).await.1.contains("later"));
+    let (resp, body) = gw.get(&format!("/{old}/about/team.html")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(body.contains("the team") && body.contains(&format!("edition {later} exists")), "{body}");
+    assert!(body.contains(&format!("href=\"/{new}/about/team.html\"")), "{body}");
+    // Not on the newest edition itself, nor on other types.
+    assert!(!gw.get(&format!("/{new}/")).await.1.contains("exists"));
+}
+
+#[tokio::test]
 async fn the_external_page_shows_and_does_not_follow() {
     let gw = Gw::new();
     let (resp, body) = gw.get("/external?url=http%3A%2F%2Fexample.org%2F%3Ca%3E").await;
@@ -285,4 +307,19 @@ async fn bookmarks_show_new_editions_and_need_the_form_token() {
     let remove = format!("token={}&key={}", gw.token, new.replace('@', "%40").replace('/', "%2F"));
     assert_eq!(gw.call("POST", "/bookmarks/remove", &ours, &remove).await.0.status(), StatusCode::SEE_OTHER);
     assert!(gw.get("/").await.1.contains("No bookmarks yet"));
+}
+
+#[test]
+fn the_note_goes_inside_the_body_and_links_the_same_page() {
+    let page = "<html><head></head><body class=\"x\"><p>old</p></body></html>";
+    let out = with_note(page, &usk_at(1), 3, "/about/team.html");
+    let body = out.find("<body class=\"x\">").unwrap();
+    let note = out.find("edition 3 exists").unwrap();
+    assert!(body < note && note < out.find("<p>old</p>").unwrap(), "{out}");
+    assert!(out.contains(&format!("href=\"/{}/about/team.html\"", usk_at(3))), "{out}");
+}
+
+fn usk_at(edition: u64) -> pamphlet_crypto::SskRequestUri {
+    SskInsertUri::new(SskPrivateKey::from_seed([4; 32]), CryptoKey::from_bytes([2; 32]), "blog", edition, true)
+        .request_uri()
 }
