@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use pamphlet_crypto::{SskInsertUri, Uri};
 
-use super::pipeline::{self, BlockNetwork, FetchOptions, Fetched, PipelineError};
+use super::pipeline::{self, BlockNetwork, FetchOptions, Fetched, InsertProgress, PipelineError};
 use super::site::{self, SiteBody, SiteError, SiteFile, SiteManifest, DEFAULT_DOCUMENT, INLINE_MAX};
 use super::splitfile::{Document, InsertOptions};
 use super::ClientError;
@@ -34,11 +34,14 @@ struct Counter(AtomicUsize);
 
 impl Counter {
     /// A progress callback for one insert: its last `total` is that insert's block count.
-    fn last_total(&self) -> impl Fn(usize, usize) + Sync + '_ {
+    /// `outer` hears the site's blocks so far (those of earlier files plus this one's).
+    fn last_total<'a>(&'a self, outer: &'a (dyn Fn(InsertProgress) + Sync)) -> impl Fn(usize, usize) + Sync + 'a {
         let last = AtomicUsize::new(0);
-        move |_done, total| {
+        let base = self.0.load(Ordering::Relaxed);
+        move |done, total| {
             let before = last.swap(total, Ordering::Relaxed);
             self.0.fetch_add(total.saturating_sub(before), Ordering::Relaxed);
+            outer(InsertProgress { done: base + done, total: base + total, retries: 0 });
         }
     }
 }
@@ -53,6 +56,20 @@ pub async fn insert_site<N: BlockNetwork>(
     target: Option<SskInsertUri>,
     previous: Option<&SiteManifest>,
     parallel: usize,
+) -> Result<SiteInserted, PipelineError> {
+    insert_site_tracked(net, files, target, previous, parallel, &|_| {}).await
+}
+
+/// [`insert_site`], reporting the blocks stored so far: `done` of `total` counts the
+/// blocks of the files already inserted and of the current one (a site's total is known
+/// only file by file).
+pub async fn insert_site_tracked<N: BlockNetwork>(
+    net: &Arc<N>,
+    files: Vec<(String, Vec<u8>)>,
+    target: Option<SskInsertUri>,
+    previous: Option<&SiteManifest>,
+    parallel: usize,
+    progress: &(dyn Fn(InsertProgress) + Sync),
 ) -> Result<SiteInserted, PipelineError> {
     let bundle_checked = site::decode_bundle(&site::encode_bundle(&files)).map_err(ClientError::from)?;
     let counter = Counter(AtomicUsize::new(0));
@@ -71,8 +88,8 @@ pub async fn insert_site<N: BlockNetwork>(
             old.body.clone()
         } else {
             let options = InsertOptions { mime: Some(mime.clone()), ..InsertOptions::default() };
-            let progress = counter.last_total();
-            let uri = pipeline::insert_chk(net, data, options, parallel, &progress).await?;
+            let file_progress = counter.last_total(progress);
+            let uri = pipeline::insert_chk(net, data, options, parallel, &file_progress).await?;
             // The top block is inserted on its own, outside the progress count.
             counter.0.fetch_add(1, Ordering::Relaxed);
             SiteBody::Chk(uri.to_string())
@@ -85,15 +102,15 @@ pub async fn insert_site<N: BlockNetwork>(
     let count = manifest.files.len();
     let bytes = manifest.to_bytes();
     let options = InsertOptions { mime: Some(SITE_MIME.to_owned()), ..InsertOptions::default() };
-    let progress = counter.last_total();
+    let manifest_progress = counter.last_total(progress);
     let uri = match target {
         None => {
-            let uri = pipeline::insert_chk(net, bytes, options, parallel, &progress).await?;
+            let uri = pipeline::insert_chk(net, bytes, options, parallel, &manifest_progress).await?;
             counter.0.fetch_add(1, Ordering::Relaxed);
             Uri::Chk(uri)
         }
         Some(ins) => {
-            let uri = pipeline::insert_signed(net, ins, bytes, options, parallel, &progress).await?;
+            let uri = pipeline::insert_signed(net, ins, bytes, options, parallel, &manifest_progress).await?;
             counter.0.fetch_add(1, Ordering::Relaxed);
             Uri::SskRequest(uri)
         }

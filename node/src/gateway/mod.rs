@@ -6,6 +6,7 @@
 //!   type and key path to safe bytes, a download-only verdict, or a refusal;
 //! - [`headers`]: the defence-in-depth response headers for every gateway response;
 //! - [`progress`]: fetches run in the background, for the progress page of slow ones;
+//! - [`publish`]: files and sites uploaded from the home page, inserted in the background;
 //! - [`server`]: the HTTP server (routes, the `/external` warning page, Host/Origin checks,
 //!   form tokens); see docs/gateway.md.
 
@@ -14,4 +15,5 @@ pub mod editions;
 pub mod filter;
 pub mod headers;
 pub mod progress;
+pub mod publish;
 pub mod server;

@@ -2,7 +2,8 @@
 //!
 //! Routes (docs/gateway.md): `/` the home page; `/CHK@…`, `/SSK@…`, `/KSK@…`,
 //! `/USK@…/name/N/path` a document or a file of a site; `/external?url=…` the warning page
-//! for outside links; `POST /open` (the home page's box) redirects to a key.
+//! for outside links; `POST /open` (the home page's box) redirects to a key; `POST
+//! /publish` and `/publish/<id>` publish a file or a folder from the home page.
 //!
 //! Every response, refusals included, carries [`SECURITY_HEADERS`]. Requests whose `Host`
 //! is not the gateway's own address are refused (DNS rebinding); requests other than
@@ -16,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri as HttpUri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -31,8 +32,10 @@ use super::editions::Editions;
 use super::filter::{self, Verdict, EXTERNAL_LINK_PARAM, EXTERNAL_LINK_PATH};
 use super::headers::SECURITY_HEADERS;
 use super::progress::{Download, Downloads, PROGRESS_AFTER};
+use super::publish::{self, Publications, Upload};
 use crate::client::pipeline::{self, BlockNetwork, FetchOptions};
 use crate::client::site_transfer;
+use crate::client::splitfile::InsertOptions;
 
 /// What the home page shows about the node: (location, connected peers).
 pub type StatusFn = Box<dyn Fn() -> (f64, usize) + Send + Sync>;
@@ -55,6 +58,8 @@ pub struct GatewayState<N: BlockNetwork> {
     pub bookmarks: Bookmarks,
     /// The newest edition seen of each site, for the "newer edition" note.
     pub editions: Editions,
+    /// Files and sites published from the home page.
+    pub publications: Publications,
 }
 
 impl<N: BlockNetwork> GatewayState<N> {
@@ -77,6 +82,7 @@ impl<N: BlockNetwork> GatewayState<N> {
             downloads: Downloads::default(),
             bookmarks: Bookmarks::default(),
             editions: Editions::default(),
+            publications: Publications::default(),
         }
     }
 
@@ -96,6 +102,12 @@ pub fn router<N: BlockNetwork>(state: Arc<GatewayState<N>>) -> Router {
         .route("/open", post(open::<N>))
         .route("/bookmarks", post(bookmark::<N>))
         .route("/bookmarks/remove", post(unbookmark::<N>))
+        .route(
+            "/publish",
+            // The form's few fields and multipart framing, on top of the files.
+            post(publish_upload::<N>).layer(DefaultBodyLimit::max(publish::MAX_PUBLISH_BYTES + (64 << 10))),
+        )
+        .route("/publish/{id}", get(publication::<N>))
         .fallback(document::<N>)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), guard::<N>))
         .with_state(state)
@@ -176,16 +188,102 @@ async fn home<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>) -> Respon
         ));
     }
     let marks = if marks.is_empty() { "<p>No bookmarks yet.</p>".to_owned() } else { format!("<ul>{marks}</ul>") };
+    let max = publish::MAX_PUBLISH_BYTES >> 20;
     let body = format!(
         "<p>Node location {location:.4}, {peers} connected peer(s).</p>\
          <form method=\"post\" action=\"/open\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <label>Key: <input name=\"key\" size=\"80\"></label> <button>Open</button></form>\
+         <h2>Publish</h2>\
+         <form method=\"post\" action=\"/publish\" enctype=\"multipart/form-data\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\"><input type=\"hidden\" name=\"kind\" value=\"file\">\
+         <label>A file: <input type=\"file\" name=\"file\" required></label> <button>Publish the file</button></form>\
+         <form method=\"post\" action=\"/publish\" enctype=\"multipart/form-data\">\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\"><input type=\"hidden\" name=\"kind\" value=\"site\">\
+         <label>A folder, as a site: <input type=\"file\" name=\"file\" webkitdirectory multiple required></label> \
+         <button>Publish the site</button></form>\
+         <p>Up to {max} MiB from here; anything can be published with <code>pamphlet insert</code>. \
+         Everyone who learns the address can fetch what you publish, and nobody can take it back.</p>\
          <h2>Bookmarks</h2>{marks}\
          <form method=\"post\" action=\"/bookmarks\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <label>USK: <input name=\"key\" size=\"60\"></label> <label>Title: <input name=\"title\"></label> \
          <button>Bookmark</button></form>"
     );
     page(StatusCode::OK, "pamphlet", &body)
+}
+
+/// `POST /publish`: the home page's upload (publish.rs); inserted in the background, and
+/// `303` to its progress page.
+async fn publish_upload<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, form: Multipart) -> Response {
+    let upload = match publish::read_upload(form, &st.form_token).await {
+        Ok(u) => u,
+        Err(e @ publish::UploadError::Token) => return refuse(&e.to_string()),
+        Err(e) => return page(StatusCode::BAD_REQUEST, "Not published", &format!("<p>{}</p>", esc(&e.to_string()))),
+    };
+    let Some((id, job)) = st.publications.start(upload.describe()) else {
+        return page(StatusCode::SERVICE_UNAVAILABLE, "Busy", "<p>Too many publications at once; try again soon.</p>");
+    };
+    let (net, parallel) = (Arc::clone(&st.net), st.parallel);
+    tokio::spawn(async move {
+        let progress = |p: pipeline::InsertProgress| job.progress(p.done, p.total);
+        let outcome = match upload {
+            Upload::File { name, data } => {
+                let mime = crate::client::site::guess_mime(&name, &data);
+                let options = InsertOptions { name: Some(name), mime: Some(mime), ..InsertOptions::default() };
+                pipeline::insert_chk_tracked(&net, data, options, parallel, &progress).await.map(|u| u.to_string())
+            }
+            Upload::Site(files) => site_transfer::insert_site_tracked(&net, files, None, None, parallel, &progress)
+                .await
+                .map(|s| format!("{}/", s.uri)),
+        };
+        job.finish(outcome.map_err(|e| e.to_string()));
+    });
+    redirect(StatusCode::SEE_OTHER, &format!("/publish/{id}"))
+}
+
+/// `GET /publish/<id>`: a publication's progress (reloading itself), then its address.
+async fn publication<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, Path(id): Path<String>) -> Response {
+    let Some(job) = st.publications.get(&id) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "No such publication",
+            "<p>It finished over an hour ago, or never was.</p>",
+        );
+    };
+    match job.outcome() {
+        Some(Ok(uri)) => page(
+            StatusCode::OK,
+            "Published",
+            &format!(
+                "<p>{} is in the network. Its address (give it to whoever should read it):</p>\
+                 <p><code>{}</code></p><p><a href=\"/{}\">Open it</a></p>",
+                esc(&job.what),
+                esc(&uri),
+                esc(&uri)
+            ),
+        ),
+        Some(Err(e)) => page(
+            StatusCode::OK,
+            "Not published",
+            &format!("<p>{} could not be published: {}</p>", esc(&job.what), esc(&e)),
+        ),
+        None => {
+            let (done, total) = job.blocks();
+            let blocks = if total > 0 {
+                format!("<p><progress max=\"{total}\" value=\"{done}\"></progress> {done} of {total} blocks</p>")
+            } else {
+                "<p>Encoding…</p>".to_owned()
+            };
+            let html = format!(
+                "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"1\">\
+                 <title>Publishing…</title></head><body><h1>Publishing…</h1><p>{}</p>{blocks}<p>{} s so far. \
+                 This page reloads itself and shows the address when it is done.</p>\
+                 <p><a href=\"/\">pamphlet gateway</a></p></body></html>",
+                esc(&job.what),
+                job.elapsed().as_secs()
+            );
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        }
+    }
 }
 
 /// Checks a form's token (the Origin was checked by the guard).

@@ -40,6 +40,50 @@ impl Gw {
         (Response::from_parts(parts, Body::empty()), String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// `POST /publish` with a multipart body of `fields` (name, file name, bytes), from the
+    /// gateway's own origin.
+    async fn publish(&self, fields: &[(&str, Option<&str>, &[u8])]) -> (Response, String) {
+        const BOUNDARY: &str = "----pamphlet-test-boundary";
+        let mut body = Vec::new();
+        for (name, file, data) in fields {
+            body.extend(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes());
+            if let Some(f) = file {
+                body.extend(format!("; filename=\"{f}\"\r\nContent-Type: application/octet-stream").as_bytes());
+            }
+            body.extend(b"\r\n\r\n");
+            body.extend(*data);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let req = HttpRequest::builder()
+            .method("POST")
+            .uri("/publish")
+            .header("host", HOST)
+            .header("origin", format!("http://{HOST}"))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(Body::from(body))
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (Response::from_parts(parts, Body::empty()), String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Follows a publication's page until it is done; returns the address it shows.
+    async fn published(&self, resp: &Response) -> String {
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let page = resp.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        for _ in 0..500 {
+            let (_, body) = self.get(&page).await;
+            if let Some(rest) = body.split_once("<code>").map(|(_, r)| r) {
+                return rest.split_once("</code>").unwrap().0.replace("&amp;", "&");
+            }
+            assert!(body.contains("Publishing…"), "{body}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{page} never finished");
+    }
+
     async fn get(&self, path: &str) -> (Response, String) {
         self.call("GET", path, &[("host", HOST)], "").await
     }
@@ -171,6 +215,68 @@ async fn a_page_of_an_older_edition_notes_the_newest_seen() {
     assert!(body.contains(&format!("href=\"/{new}/about/team.html\"")), "{body}");
     // Not on the newest edition itself, nor on other types.
     assert!(!gw.get(&format!("/{new}/")).await.1.contains("exists"));
+}
+
+#[tokio::test]
+async fn a_file_and_a_folder_are_published_from_the_home_page() {
+    let gw = Gw::new();
+    let (_, home) = gw.get("/").await;
+    assert!(home.contains("action=\"/publish\"") && home.contains("webkitdirectory"), "{home}");
+    let token = gw.token.clone();
+    let text = b"a leaflet\n".repeat(5000);
+    let (resp, _) = gw
+        .publish(&[("token", None, token.as_bytes()), ("kind", None, b"file"), ("file", Some("leaflet.txt"), &text)])
+        .await;
+    let uri = gw.published(&resp).await;
+    assert!(uri.starts_with("CHK@"), "{uri}");
+    let (resp, body) = gw.get(&format!("/{uri}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(body.as_bytes(), text.as_slice());
+
+    // A folder: the browser names each file under the folder's own name, which is dropped.
+    let (resp, _) = gw
+        .publish(&[
+            ("token", None, token.as_bytes()),
+            ("kind", None, b"site"),
+            ("file", Some("www/index.html"), b"<p>home page</p><a href=\"about/team.html\">team</a>"),
+            ("file", Some("www/about/team.html"), b"<p>the team</p>"),
+        ])
+        .await;
+    let site = gw.published(&resp).await;
+    assert!(site.starts_with("CHK@") && site.ends_with('/'), "{site}");
+    assert!(gw.get(&format!("/{site}")).await.1.contains("home page"));
+    assert!(gw.get(&format!("/{site}about/team.html")).await.1.contains("the team"));
+}
+
+#[tokio::test]
+async fn publishing_needs_the_token_first_and_refuses_bad_folders() {
+    let gw = Gw::new();
+    let file = ("file", Some("x.txt"), b"x".as_slice());
+    // No token, a wrong one, or the token after the file: refused before anything is read.
+    for fields in [
+        vec![("kind", None, b"file".as_slice()), file],
+        vec![("token", None, b"0000".as_slice()), ("kind", None, b"file".as_slice()), file],
+        vec![("kind", None, b"file".as_slice()), file, ("token", None, gw.token.as_bytes())],
+    ] {
+        let (resp, body) = gw.publish(&fields).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{body}");
+    }
+    // A folder with a path that climbs out, and nothing chosen at all.
+    let token = gw.token.clone();
+    let climbing = ("file", Some("www/../../etc/passwd"), b"x".as_slice());
+    let (resp, body) = gw.publish(&[("token", None, token.as_bytes()), ("kind", None, b"site"), climbing]).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+    let (resp, body) = gw.publish(&[("token", None, token.as_bytes()), ("kind", None, b"file")]).await;
+    assert!(resp.status() == StatusCode::BAD_REQUEST && body.contains("no file"), "{body}");
+    // Over the size limit: refused, nothing published.
+    let big = vec![0u8; publish::MAX_PUBLISH_BYTES + 1];
+    let (resp, _) =
+        gw.publish(&[("token", None, token.as_bytes()), ("kind", None, b"file"), ("file", Some("big"), &big)]).await;
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    assert_eq!(gw.net.inserts.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing was inserted");
+    // A page elsewhere cannot post the form at all (the guard's Origin check).
+    let (resp, _) = gw.call("POST", "/publish", &[("host", HOST), ("origin", "http://evil.example")], "").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
