@@ -21,6 +21,7 @@ mod error;
 mod failure;
 mod friends_cmd;
 mod interrupt;
+mod keepalive;
 mod keygen;
 mod mirror;
 mod node_cmd;
@@ -50,6 +51,8 @@ enum Command {
     /// Fetch a document through the running node and write it to a file
     /// (`fetch --site URI -o DIR` mirrors a whole site).
     Fetch(transfer::FetchArgs),
+    /// Keep a document or site alive: probe every block and insert again what the network lost.
+    Keepalive(keepalive::Args),
     /// A local test darknet of real node processes on this machine.
     Darknet(darknet::DarknetArgs),
     /// Show the whole thing working: a darknet, an insert, a fetch from the far side.
@@ -73,6 +76,7 @@ fn data_dir(cli: &Cli) -> PathBuf {
     let given = match &cli.command {
         Command::Insert(a) => a.dir.clone(),
         Command::Fetch(a) => a.dir.clone(),
+        Command::Keepalive(a) => a.dir.clone(),
         Command::Node(a) => a.dir.clone(),
         Command::Darknet(a) => a.dir.clone(),
         Command::Keygen(_) | Command::Demo(_) | Command::Sim(_) => None,
@@ -133,6 +137,7 @@ impl Command {
             Command::Keygen(a) => a.json,
             Command::Insert(a) => a.json,
             Command::Fetch(a) => a.json,
+            Command::Keepalive(a) => a.json,
             Command::Darknet(c) => c.command.json(),
             Command::Demo(a) => a.json,
             Command::Node(c) => c.command.json(),
@@ -147,6 +152,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Keygen(args) => keygen::run(args),
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
+        Command::Keepalive(args) => keepalive::run(&dir, args),
         Command::Node(a) => node_cmd::run(&dir, &a.command),
         Command::Darknet(a) => darknet::run(&dir, &a.command),
         Command::Demo(args) => demo::run(args),

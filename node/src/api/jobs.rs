@@ -168,7 +168,7 @@ impl Jobs {
     }
 
     /// Ends a job now (see [`Jobs::finish_at`]), by tokio's clock, which the sweep
-    /// ([`super::spawn_job_expiry`]) reads too (and tests can pause).
+    /// ([`spawn_job_expiry`]) reads too (and tests can pause).
     pub fn finish(&self, id: JobId, status: JobStatus, data: Option<Vec<u8>>) {
         self.finish_at(id, status, data, tokio::time::Instant::now().into_std());
     }
@@ -225,6 +225,32 @@ impl Jobs {
         }
         data
     }
+}
+
+/// Sweeps expired jobs every [`SWEEP_INTERVAL`] until the jobs are dropped (the API
+/// is gone) or `shutdown` turns true: finished jobs and their documents go after their TTL
+/// whether or not anyone starts another job.
+pub fn spawn_job_expiry(
+    jobs: &Arc<Jobs>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let jobs: std::sync::Weak<Jobs> = Arc::downgrade(jobs);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            let Some(jobs) = jobs.upgrade() else { return };
+            // Tokio's clock (the real one, or a test's paused one): `Jobs::finish` reads it too.
+            let gone = jobs.expire(tokio::time::Instant::now().into_std());
+            if gone > 0 {
+                tracing::debug!(jobs = gone, "finished jobs expired");
+            }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@
 
 pub mod backend;
 pub mod jobs;
+mod keepalive;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -30,6 +31,7 @@ use subtle::ConstantTimeEq;
 pub use self::backend::{
     AddFriendError, AddOutcome, ApiBackend, FriendAdded, FriendSnapshot, NodeSnapshot, RemoveFriendError,
 };
+pub use self::jobs::spawn_job_expiry;
 use self::jobs::{JobId, JobProgress, JobStatus, Jobs};
 use crate::client::pipeline::{self, Downloads, PipelineError};
 use crate::client::site_transfer;
@@ -65,6 +67,7 @@ pub fn router<B: ApiBackend>(state: Arc<ApiState<B>>) -> Router {
         .route("/v1/insert", post(insert::<B>))
         .route("/v1/insert-site", post(insert_site::<B>))
         .route("/v1/fetch", post(fetch::<B>))
+        .route("/v1/keepalive", post(keepalive::keepalive::<B>))
         .route("/v1/jobs/{id}", get(job::<B>))
         .route("/v1/jobs/{id}/data", get(job_data::<B>))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
@@ -185,32 +188,6 @@ fn spawn_job(jobs: Arc<Jobs>, id: JobId, job: impl std::future::Future<Output = 
             jobs.finish(id, status, None);
         }
     });
-}
-
-/// Sweeps expired jobs every [`jobs::SWEEP_INTERVAL`] until the jobs are dropped (the API
-/// is gone) or `shutdown` turns true: finished jobs and their documents go after their TTL
-/// whether or not anyone starts another job.
-pub fn spawn_job_expiry(
-    jobs: &Arc<Jobs>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    let jobs: Weak<Jobs> = Arc::downgrade(jobs);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(jobs::SWEEP_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.wait_for(|s| *s) => return,
-            }
-            let Some(jobs) = jobs.upgrade() else { return };
-            // Tokio's clock (the real one, or a test's paused one): `Jobs::finish` reads it too.
-            let gone = jobs.expire(tokio::time::Instant::now().into_std());
-            if gone > 0 {
-                tracing::debug!(jobs = gone, "finished jobs expired");
-            }
-        }
-    })
 }
 
 fn pipeline_failure(e: &PipelineError) -> JobStatus {

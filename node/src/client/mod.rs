@@ -3,6 +3,7 @@
 //! - [`splitfile`]: [`splitfile::encode`] turns bytes into blocks and a top URI;
 //!   [`splitfile::Fetch`] rebuilds a document from blocks as they arrive;
 //! - [`fec`]: Reed-Solomon segments (any k of n blocks rebuild a segment);
+//! - `keepalive`: probe every block of a document and reinsert the missing ones;
 //! - [`manifest`]: the manifest format;
 //! - [`retry`]: when a failed block is sent again, and when a USK probe is "not sure";
 //! - [`site`]: site manifests (paths to documents), and [`site_transfer`] to insert and read them.
@@ -12,6 +13,8 @@
 
 pub mod compress;
 pub mod fec;
+#[cfg(feature = "net")]
+pub mod keepalive;
 pub mod manifest;
 #[cfg(feature = "net")]
 pub mod memory_net;

@@ -204,8 +204,20 @@ pub async fn fetch<N: BlockNetwork>(
     options: &FetchOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Fetched, PipelineError> {
+    fetch_probing(net, uri, options, false, progress).await
+}
+
+/// [`fetch`]; with `probe_all`, every block of the document is asked for and every one the
+/// network lacks is rebuilt into [`Fetched::heal`] ([`Fetch::probing_every_block`]).
+pub(super) async fn fetch_probing<N: BlockNetwork>(
+    net: &Arc<N>,
+    uri: &Uri,
+    options: &FetchOptions,
+    probe_all: bool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Fetched, PipelineError> {
     let request = match uri {
-        Uri::Chk(chk) => return fetch_chk(net, chk, options, progress).await,
+        Uri::Chk(chk) => return fetch_chk(net, chk, options, probe_all, progress).await,
         Uri::SskRequest(r) => r.clone(),
         Uri::SskInsert(i) => i.request_uri(),
         Uri::Ksk(k) => k.request_uri(),
@@ -223,7 +235,8 @@ pub async fn fetch<N: BlockNetwork>(
             may_be_stale: signed.may_be_stale,
         }),
         SskPayload::Redirect { routing_key, key } => {
-            let mut f = fetch_chk(net, &SskPayload::redirect_uri(routing_key, key), options, progress).await?;
+            let top = SskPayload::redirect_uri(routing_key, key);
+            let mut f = fetch_chk(net, &top, options, probe_all, progress).await?;
             f.edition = signed.edition;
             f.requests += 1 + signed.retries;
             f.retries += signed.retries;
@@ -394,9 +407,10 @@ async fn fetch_chk<N: BlockNetwork>(
     net: &Arc<N>,
     top: &ChkUri,
     options: &FetchOptions,
+    probe_all: bool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Fetched, PipelineError> {
-    let mut fetch = Fetch::new(top.clone());
+    let mut fetch = if probe_all { Fetch::probing_every_block(top.clone()) } else { Fetch::new(top.clone()) };
     let mut partial = None;
     let mut known: HashMap<RoutingKey, ChkBlock> = HashMap::new();
     if let Some(dir) = &options.partial_dir {

@@ -215,6 +215,10 @@ pub struct Fetch {
     depth: u8,
     /// Blocks that had to be rebuilt with FEC, re-encoded for healing.
     healed: Vec<ChkBlock>,
+    /// Ask for every block of every segment, not just enough to rebuild it, and rebuild a
+    /// segment only when every block has been answered, so [`Fetch::heal`] lists every
+    /// block the network lacks ([`Fetch::probing_every_block`], what keepalive uses).
+    probe_all: bool,
 }
 
 impl Fetch {
@@ -222,7 +226,25 @@ impl Fetch {
     /// manifest; one without names a single raw block.
     pub fn new(top: ChkUri) -> Self {
         let manifest = top.flags.manifest;
-        Self { stage: Stage::Single { uri: top, requested: false, manifest }, depth: 0, healed: Vec::new() }
+        Self {
+            stage: Stage::Single { uri: top, requested: false, manifest },
+            depth: 0,
+            healed: Vec::new(),
+            probe_all: false,
+        }
+    }
+
+    /// Like [`Fetch::new`], but asks for every data and check block of every segment (of
+    /// nested manifests too), so that [`Fetch::heal`] ends up listing every block of the
+    /// document that the network could not find, rebuilt for reinsertion. A segment is
+    /// rebuilt once every one of its blocks has been answered.
+    pub fn probing_every_block(top: ChkUri) -> Self {
+        Self { probe_all: true, ..Self::new(top) }
+    }
+
+    /// Whether segment `seg` can be rebuilt now.
+    fn ready(probe_all: bool, seg: &SegmentFetch) -> bool {
+        seg.have() >= seg.k() && (!probe_all || seg.have() + seg.failed.len() == seg.total())
     }
 
     /// Up to `max` more block URIs to request now. Each is returned once; a block reported
@@ -239,7 +261,9 @@ impl Fetch {
             Stage::Split { segments, .. } => {
                 for seg in segments.iter_mut().filter(|s| s.done.is_none()) {
                     let pending = seg.requested.len().saturating_sub(seg.have() + seg.failed.len());
-                    let mut want = seg.k().saturating_sub(seg.have() + pending);
+                    let enough = if self.probe_all { seg.total() } else { seg.k() };
+                    let mut want =
+                        enough.saturating_sub(seg.have() + pending + if self.probe_all { seg.failed.len() } else { 0 });
                     let mut i = 0;
                     while want > 0 && out.len() < max && i < seg.total() {
                         if seg.requested.insert(i) {
@@ -292,7 +316,7 @@ impl Fetch {
                     } else {
                         seg.check.insert(i - k, shard);
                     }
-                    if seg.have() >= k && !complete.contains(&s) {
+                    if Self::ready(self.probe_all, seg) && !complete.contains(&s) {
                         complete.push(s);
                     }
                 }
@@ -312,6 +336,7 @@ impl Fetch {
             Stage::Single { uri, .. } if uri.routing_key == *key => Err(ClientError::NotFound { missing: 1, of: 1 }),
             Stage::Split { segments, by_key, .. } => {
                 let Some(places) = by_key.get(key) else { return Ok(()) };
+                let mut complete = Vec::new();
                 for &(s, i) in places {
                     let seg = &mut segments[s];
                     let k = seg.k();
@@ -324,6 +349,13 @@ impl Fetch {
                     if seg.total() - seg.failed.len() < seg.k() {
                         return Err(ClientError::NotFound { missing: seg.failed.len(), of: seg.total() });
                     }
+                    // Probing every block, the last answer of a segment may be a miss.
+                    if self.probe_all && Self::ready(true, seg) && !complete.contains(&s) {
+                        complete.push(s);
+                    }
+                }
+                for s in complete {
+                    self.rebuild(s)?;
                 }
                 Ok(())
             }
@@ -488,7 +520,10 @@ mod tests {
     /// Drives a fetch against a map of blocks; returns the result and how many blocks were
     /// requested.
     fn fetch(top: &ChkUri, blocks: &HashMap<RoutingKey, ChkBlock>) -> (Result<Document, ClientError>, Fetch, usize) {
-        let mut f = Fetch::new(top.clone());
+        drive(Fetch::new(top.clone()), blocks)
+    }
+
+    fn drive(mut f: Fetch, blocks: &HashMap<RoutingKey, ChkBlock>) -> (Result<Document, ClientError>, Fetch, usize) {
         let mut asked = 0;
         loop {
             if f.document().is_some() {
@@ -648,6 +683,37 @@ mod tests {
         blocks.remove(&RoutingKey(seg.check[3].routing_key));
         let (doc, _, _) = fetch(&e.top, &blocks);
         assert!(matches!(doc, Err(ClientError::NotFound { .. })), "{doc:?}");
+    }
+
+    /// Keepalive's mode: every block of every segment is asked for, and every one the
+    /// network lacks (data or check) is rebuilt for reinsertion, not just the data blocks
+    /// a plain fetch happened to ask for.
+    #[test]
+    fn probing_every_block_heals_every_missing_block() {
+        let data = pattern(300 * SHARD_LEN + 9, 6);
+        let e = encode(&data, &InsertOptions::default()).unwrap();
+        let mut blocks = store(&e);
+        let all = blocks.len();
+        let manifest = Manifest::from_bytes(&chk::decode(&blocks[&e.top.routing_key], &e.top).unwrap()).unwrap();
+        let Body::Split { segments, .. } = &manifest.body else { panic!("expected a split body") };
+        assert!(segments.len() > 1, "several segments");
+        let mut lost = HashSet::new();
+        for seg in segments {
+            for r in [&seg.data[1], &seg.data[2], &seg.check[0], &seg.check[seg.check.len() - 1]] {
+                lost.insert(RoutingKey(r.routing_key));
+            }
+        }
+        for k in &lost {
+            blocks.remove(k);
+        }
+        let (doc, f, asked) = drive(Fetch::probing_every_block(e.top.clone()), &blocks);
+        assert_eq!(doc.unwrap().data, data);
+        assert_eq!(asked, all, "every block was asked for");
+        let healed: HashSet<RoutingKey> = f.heal().iter().map(ChkBlock::routing_key).collect();
+        assert_eq!(healed, lost, "exactly the missing blocks, check blocks included");
+        // A plain fetch asks for less and heals only what it asked for.
+        let (_, plain, plain_asked) = fetch(&e.top, &blocks);
+        assert!(plain_asked < all && plain.heal().len() < lost.len());
     }
 
     #[test]
