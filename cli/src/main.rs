@@ -25,6 +25,7 @@ mod keepalive;
 mod keygen;
 mod mirror;
 mod node_cmd;
+mod pin;
 mod sim;
 mod site;
 mod transfer;
@@ -53,6 +54,8 @@ enum Command {
     Fetch(transfer::FetchArgs),
     /// Keep a document or site alive: probe every block and insert again what the network lost.
     Keepalive(keepalive::Args),
+    /// Pin a document or site: the node keeps it alive on its own (without a URI: list pins).
+    Pin(pin::Args),
     /// A local test darknet of real node processes on this machine.
     Darknet(darknet::DarknetArgs),
     /// Show the whole thing working: a darknet, an insert, a fetch from the far side.
@@ -77,6 +80,7 @@ fn data_dir(cli: &Cli) -> PathBuf {
         Command::Insert(a) => a.dir.clone(),
         Command::Fetch(a) => a.dir.clone(),
         Command::Keepalive(a) => a.dir.clone(),
+        Command::Pin(a) => a.dir.clone(),
         Command::Node(a) => a.dir.clone(),
         Command::Darknet(a) => a.dir.clone(),
         Command::Keygen(_) | Command::Demo(_) | Command::Sim(_) => None,
@@ -138,6 +142,7 @@ impl Command {
             Command::Insert(a) => a.json,
             Command::Fetch(a) => a.json,
             Command::Keepalive(a) => a.json,
+            Command::Pin(a) => a.json,
             Command::Darknet(c) => c.command.json(),
             Command::Demo(a) => a.json,
             Command::Node(c) => c.command.json(),
@@ -153,6 +158,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Insert(args) => transfer::insert(&dir, args),
         Command::Fetch(args) => transfer::fetch(&dir, args),
         Command::Keepalive(args) => keepalive::run(&dir, args),
+        Command::Pin(args) => pin::run(&dir, args),
         Command::Node(a) => node_cmd::run(&dir, &a.command),
         Command::Darknet(a) => darknet::run(&dir, &a.command),
         Command::Demo(args) => demo::run(args),

@@ -555,3 +555,32 @@ fn friends_are_added_listed_and_removed_with_clear_messages() {
     assert!(node.stop());
     assert!(!std::fs::read_to_string(da.join("friends")).unwrap().contains(&key), "removal persisted");
 }
+
+/// `pamphlet pin` without a node running: bad URIs and paths inside a site are refused
+/// with `bad_uri` (never echoing the text, which may be an insert URI), an insert URI is
+/// pinned as its request URI, and a directory that is no node's says so.
+#[test]
+fn pins_are_kept_as_request_uris_and_bad_ones_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let node = root.path().join("node");
+    let node = node.to_str().unwrap();
+    pamphlet_ok(&["node", "init", "--dir", node]);
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = pamphlet(args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let keys: serde_json::Value = serde_json::from_str(&pamphlet_ok(&["keygen", "--json"])).unwrap();
+    let insert = keys["insert_uri"].as_str().unwrap();
+    let v = json(&["pin", "CHK@nonsense", "--json", "--dir", node]);
+    assert_eq!(v["kind"], "bad_uri", "{v}");
+    let v = json(&["pin", &format!("{}/index.html", keys["request_uri"].as_str().unwrap()), "--json", "--dir", node]);
+    assert_eq!(v["kind"], "bad_uri", "{v}");
+    let v = json(&["pin", insert, "--json", "--dir", node]);
+    assert_eq!(v["changed"], true, "{v}");
+    let list = json(&["pin", "--json", "--dir", node]);
+    assert_eq!(list["pins"][0].as_str(), keys["request_uri"].as_str(), "the request URI, not the secret: {list}");
+    assert!(!std::fs::read_to_string(root.path().join("node/pins")).unwrap().contains(insert));
+    let elsewhere = root.path().join("nothing");
+    let v = json(&["pin", "--json", "--dir", elsewhere.to_str().unwrap()]);
+    assert_eq!(v["kind"], "no_node", "{v}");
+}

@@ -1,15 +1,15 @@
-//! `pamphlet keepalive` on real node processes (issue 20): a document loses a third of its
-//! blocks from every node that held them, keepalive at one node finds exactly those
-//! missing, rebuilds them with FEC and inserts them again, and the document is whole:
-//! a second keepalive elsewhere finds nothing missing, and a node that never fetched it
-//! gets it byte for byte.
+//! `pamphlet keepalive` and `pamphlet pin` on real node processes (issue 20): a document
+//! loses a third of its blocks from every node that held them; keepalive at one node (by
+//! hand, or the node's own pass over its pins) finds exactly those missing, rebuilds them
+//! with FEC and inserts them again, and the document is whole: a second keepalive
+//! elsewhere finds nothing missing, and a node that never fetched it gets it byte for byte.
 //!
 //! Blocks are removed precisely rather than by wiping whole nodes: with the nodes stopped,
 //! the test opens each node's store itself and removes the chosen blocks (their keys come
 //! from encoding the same bytes here: CHK blocks are convergent).
 
-// A test drives real processes with real time.
-#![allow(clippy::disallowed_methods)]
+// A test drives real processes with real time, and reports what it removed on stderr.
+#![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -37,13 +37,19 @@ fn keepalive(node: &Path, uri: &str) -> Value {
     serde_json::from_str::<Value>(out.trim()).unwrap()["kept"].clone()
 }
 
-#[test]
-fn keepalive_makes_a_document_that_lost_a_third_of_its_blocks_whole_again() {
-    let root = tempfile::tempdir().unwrap();
-    let mut nodes = start_chain(root.path(), 4);
+/// A chain of four nodes holding a fresh 1 MiB document inserted at node 0, then stopped
+/// while every third of its data and check blocks is removed from every store, and started
+/// again (`edit` may change a node's config meanwhile). Returns the nodes, the URI, the
+/// bytes, how many blocks were removed and how many the document has.
+fn a_document_missing_a_third(
+    root: &Path,
+    seed: u64,
+    edit: impl Fn(usize, &mut Config),
+) -> (Vec<NodeProcess>, String, Vec<u8>, usize, usize) {
+    let mut nodes = start_chain(root, 4);
     let mut data = vec![0u8; 1 << 20];
-    rand_chacha::ChaCha8Rng::seed_from_u64(20).fill_bytes(&mut data);
-    let file = root.path().join("leaflet.bin");
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
+    let file = root.join("leaflet.bin");
     std::fs::write(&file, &data).unwrap();
     let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", nodes[0].dir_str()]);
     let uri = out.lines().last().unwrap().trim().to_owned();
@@ -61,10 +67,15 @@ fn keepalive_makes_a_document_that_lost_a_third_of_its_blocks_whole_again() {
         assert!(n.stop(), "node {} stops cleanly", n.dir.display());
     }
     let mut held = HashSet::new();
-    for n in &nodes {
+    for (i, n) in nodes.iter().enumerate() {
         held.extend(remove_blocks(&n.dir, &lost));
+        let path = n.dir.join("config.toml");
+        let mut config = Config::load(&path).unwrap();
+        edit(i, &mut config);
+        config.save(&path).unwrap();
     }
     assert_eq!(held.len(), lost.len(), "every chosen block was held somewhere, and is gone now");
+    eprintln!("removed {} of the document's {total} blocks from every store", lost.len());
     let dirs: Vec<_> = nodes.iter().map(|n| n.dir.clone()).collect();
     drop(nodes);
     let nodes: Vec<NodeProcess> = dirs.iter().map(|d| NodeProcess::start(d)).collect();
@@ -73,16 +84,53 @@ fn keepalive_makes_a_document_that_lost_a_third_of_its_blocks_whole_again() {
         assert!(Instant::now() < deadline, "links did not come back");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (nodes, uri, data, lost.len(), total)
+}
 
-    let kept = keepalive(&nodes[3].dir, &uri);
-    assert_eq!(kept["missing"].as_u64(), Some(lost.len() as u64), "{kept}");
-    assert_eq!(kept["reinserted"].as_u64(), Some(lost.len() as u64), "{kept}");
-    assert_eq!(kept["probed"].as_u64().map(|p| p >= total as u64), Some(true), "every block probed: {kept}");
-    // Whole again: another node's keepalive finds nothing missing, and a node that never
-    // fetched it gets it.
-    let again = keepalive(&nodes[1].dir, &uri);
+/// Whole again: another node's keepalive finds nothing missing, and a node that never
+/// fetched it gets it byte for byte.
+fn assert_whole(root: &Path, nodes: &[NodeProcess], uri: &str, data: &[u8]) {
+    let again = keepalive(&nodes[1].dir, uri);
     assert_eq!(again["missing"].as_u64(), Some(0), "{again}");
-    let got = root.path().join("got.bin");
-    pamphlet_ok(&["fetch", &uri, "-o", got.to_str().unwrap(), "--dir", nodes[2].dir_str()]);
+    let got = root.join("got.bin");
+    pamphlet_ok(&["fetch", uri, "-o", got.to_str().unwrap(), "--dir", nodes[2].dir_str()]);
     assert!(std::fs::read(&got).unwrap() == data, "byte for byte");
+}
+
+#[test]
+fn keepalive_makes_a_document_that_lost_a_third_of_its_blocks_whole_again() {
+    let root = tempfile::tempdir().unwrap();
+    let (nodes, uri, data, lost, total) = a_document_missing_a_third(root.path(), 20, |_, _| {});
+    let kept = keepalive(&nodes[3].dir, &uri);
+    assert_eq!(kept["missing"].as_u64(), Some(lost as u64), "{kept}");
+    assert_eq!(kept["reinserted"].as_u64(), Some(lost as u64), "{kept}");
+    assert_eq!(kept["probed"].as_u64().map(|p| p >= total as u64), Some(true), "every block probed: {kept}");
+    assert_whole(root.path(), &nodes, &uri, &data);
+}
+
+/// `pamphlet pin`: the node keeps the document alive on its own, every
+/// `keepalive_interval_secs` (3 s here), and `pamphlet pin` shows what the pass found.
+#[test]
+fn a_pinned_document_is_kept_alive_by_the_node() {
+    let root = tempfile::tempdir().unwrap();
+    let (nodes, uri, data, lost, _) =
+        a_document_missing_a_third(root.path(), 21, |i, c| c.keepalive_interval_secs = if i == 3 { 3 } else { 0 });
+    let dir = nodes[3].dir_str();
+    let out = pamphlet_ok(&["pin", &uri, "--dir", dir]);
+    assert!(out.contains("pinned") && out.contains("every"), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let list: Value = serde_json::from_str(pamphlet_ok(&["pin", "--json", "--dir", dir]).trim()).unwrap();
+        assert_eq!(list["pins"][0].as_str(), Some(uri.as_str()), "{list}");
+        let last = &list["last"][0];
+        if last["uri"].as_str() == Some(uri.as_str()) && last["kept"]["missing"].as_u64() == Some(lost as u64) {
+            assert_eq!(last["kept"]["reinserted"].as_u64(), Some(lost as u64), "{last}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no pass found the missing blocks: {list}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_whole(root.path(), &nodes, &uri, &data);
+    let out = pamphlet_ok(&["pin", "--remove", &uri, "--dir", dir]);
+    assert!(out.contains("unpinned"), "{out}");
 }

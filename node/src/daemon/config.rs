@@ -62,6 +62,9 @@ pub struct Config {
     /// Where the browser gateway listens (a loopback `ADDR:PORT`, port 0 for a free one),
     /// or `off`. When the address is taken the node runs without a gateway (and says so).
     pub gateway_listen: String,
+    /// Seconds between two keepalive passes over the pinned documents (`pamphlet pin`,
+    /// docs/durability.md); 0: never. The first pass runs one interval after the start.
+    pub keepalive_interval_secs: u64,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             fcp_listen: None,
             fcp_allowed_hosts: Vec::new(),
             gateway_listen: "127.0.0.1:8888".into(),
+            keepalive_interval_secs: 24 * 3600,
         }
     }
 }

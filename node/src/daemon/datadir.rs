@@ -63,8 +63,16 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
 
 /// Files of the data directory that hold secrets (or, for `friends`, who your friends
 /// are): owner-only, whoever created them.
-pub const SECRET_FILES: [&str; 6] =
-    ["identity.key", "api.token", "state.toml", "friends", "friends.seen", "store/store.header"];
+pub const SECRET_FILES: [&str; 8] = [
+    "identity.key",
+    "api.token",
+    "state.toml",
+    "friends",
+    "friends.seen",
+    "store/store.header",
+    "pins",
+    "pins-state.json",
+];
 
 /// Makes `dir` owner-only (0700) and every file of [`SECRET_FILES`] in it owner-only
 /// (0600), at every start: a directory that existed before pamphlet (created 0755 by a

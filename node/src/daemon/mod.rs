@@ -18,6 +18,8 @@
 //! DIR/fcp/           FCP requests with Persistence=forever, resumed at start (fcp/persist.rs)
 //! DIR/gateway.addr   where the running node's browser gateway listens (same)
 //! DIR/bookmarks.json the gateway's bookmarked sites (gateway/bookmarks.rs)
+//! DIR/pins           documents to keep alive, one URI per line (`pamphlet pin`, pins.rs)
+//! DIR/pins-state.json what the last keepalive pass found for each pin
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
 //! DIR/store/         the block store
 //! DIR/downloads/     blocks of interrupted fetches, removed when they complete
@@ -31,6 +33,7 @@ pub mod config;
 pub mod datadir;
 pub mod driver;
 pub mod own_ref;
+pub mod pins;
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -393,6 +396,10 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let jobs = Arc::default();
         // Finished jobs expire on a timer, not only when another job starts (issue 14).
         api::spawn_job_expiry(&jobs, shutdown_rx.clone());
+        if config.keepalive_interval_secs > 0 {
+            let every = std::time::Duration::from_secs(config.keepalive_interval_secs);
+            pins::spawn(dir.to_path_buf(), Arc::new(handle.clone()), every, shutdown_rx.clone());
+        }
         let state = ApiState { backend: Arc::new(handle.clone()), jobs, token, downloads, parallel: config.parallel };
         let app = api::router(Arc::new(state));
         let fcp_err = |source| DaemonError::Fcp {
