@@ -160,6 +160,20 @@ impl Jobs {
         (id, true)
     }
 
+    /// A fetch's progress callback that reports to job `id`.
+    pub fn fetch_progress(self: &Arc<Self>, id: JobId) -> impl Fn(crate::client::splitfile::Progress) + Send + Sync {
+        let jobs = Arc::clone(self);
+        move |p| {
+            let progress = JobProgress {
+                done: p.blocks_have as u64,
+                total: p.blocks_needed as u64,
+                failed: p.blocks_failed as u64,
+                retries: p.retries as u64,
+            };
+            jobs.progress(id, progress);
+        }
+    }
+
     /// Updates a job's progress.
     pub fn progress(&self, id: JobId, progress: JobProgress) {
         if let Some(j) = self.lock().get_mut(&id) {

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::jobs::{JobProgress, JobStatus};
+use super::jobs::JobStatus;
 use super::{error, pipeline_failure, spawn_job, ApiBackend, ApiState};
 use crate::client::keepalive::{keepalive as keep, KeptAlive};
 
@@ -40,16 +40,7 @@ pub(super) async fn keepalive<B: ApiBackend>(State(state): State<Arc<ApiState<B>
     let id = state.jobs.create();
     let st = Arc::clone(&state);
     spawn_job(Arc::clone(&state.jobs), id, async move {
-        let jobs = Arc::clone(&st.jobs);
-        let progress = move |p: crate::client::splitfile::Progress| {
-            let progress = JobProgress {
-                done: p.blocks_have as u64,
-                total: p.blocks_needed as u64,
-                failed: p.blocks_failed as u64,
-                retries: p.retries as u64,
-            };
-            jobs.progress(id, progress);
-        };
+        let progress = st.jobs.fetch_progress(id);
         match keep(&st.backend, &uri, KEEPALIVE_PARALLEL.min(st.parallel.max(1)), &progress).await {
             Ok(kept) => {
                 let KeptAlive { probed, missing, .. } = kept;

@@ -389,16 +389,7 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
     }
     let st = Arc::clone(&state);
     spawn_job(Arc::clone(&state.jobs), id, async move {
-        let jobs = Arc::clone(&st.jobs);
-        let progress = move |p: crate::client::splitfile::Progress| {
-            let progress = JobProgress {
-                done: p.blocks_have as u64,
-                total: p.blocks_needed as u64,
-                failed: p.blocks_failed as u64,
-                retries: p.retries as u64,
-            };
-            jobs.progress(id, progress);
-        };
+        let progress = st.jobs.fetch_progress(id);
         let fetched = match pipeline::fetch_resumable(&st.backend, &uri, &st.downloads, st.parallel, &progress).await {
             Ok(mut f) => {
                 let heal = std::mem::take(&mut f.heal);

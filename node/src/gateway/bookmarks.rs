@@ -173,13 +173,11 @@ pub async fn check_editions<N: crate::client::pipeline::BlockNetwork>(
 
 #[cfg(test)]
 mod tests {
-    use pamphlet_crypto::{CryptoKey, SskInsertUri, SskPrivateKey};
 
     use super::*;
 
     fn usk(edition: u64) -> SskRequestUri {
-        SskInsertUri::new(SskPrivateKey::from_seed([4; 32]), CryptoKey::from_bytes([2; 32]), "blog", edition, true)
-            .request_uri()
+        crate::gateway::test_usk(edition)
     }
 
     #[test]

@@ -17,3 +17,11 @@ pub mod headers;
 pub mod progress;
 pub mod publish;
 pub mod server;
+
+/// A USK of a fixed test subspace at `edition`, for the gateway's tests.
+#[cfg(test)]
+fn test_usk(edition: u64) -> pamphlet_crypto::SskRequestUri {
+    use pamphlet_crypto::{CryptoKey, SskInsertUri, SskPrivateKey};
+    SskInsertUri::new(SskPrivateKey::from_seed([4; 32]), CryptoKey::from_bytes([2; 32]), "blog", edition, true)
+        .request_uri()
+}

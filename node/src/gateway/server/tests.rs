@@ -426,6 +426,5 @@ fn the_note_goes_inside_the_body_and_links_the_same_page() {
 }
 
 fn usk_at(edition: u64) -> pamphlet_crypto::SskRequestUri {
-    SskInsertUri::new(SskPrivateKey::from_seed([4; 32]), CryptoKey::from_bytes([2; 32]), "blog", edition, true)
-        .request_uri()
+    crate::gateway::test_usk(edition)
 }
