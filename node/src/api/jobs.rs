@@ -109,6 +109,8 @@ pub struct Jobs {
     ttl: Duration,
     /// The most document bytes held for download ([`MAX_HELD_BYTES`]).
     max_held: u64,
+    /// One lock per document being fetched ([`Jobs::document_lock`]).
+    documents: Mutex<HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
 }
 
 impl Default for Jobs {
@@ -126,7 +128,7 @@ impl Jobs {
     /// No jobs yet; finished ones are kept for `ttl`, and their documents up to
     /// `max_held` bytes in all.
     pub fn with_limits(ttl: Duration, max_held: u64) -> Self {
-        Self { next: AtomicU64::new(0), jobs: Mutex::new(HashMap::new()), ttl, max_held }
+        Self { next: AtomicU64::new(0), jobs: Mutex::new(HashMap::new()), ttl, max_held, documents: Mutex::default() }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Job>> {
@@ -158,6 +160,21 @@ impl Jobs {
         };
         jobs.insert(id, job);
         (id, true)
+    }
+
+    /// The lock of the document whose resume directory is `key`: fetches of two files of
+    /// one site (or of a site and its manifest) are different jobs but fetch the same top
+    /// document, and must not share its resume directory at the same time. The second
+    /// waits for the first's top fetch, then finds its blocks in the node's cache.
+    pub fn document_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut docs = self.documents.lock().unwrap_or_else(PoisonError::into_inner);
+        docs.retain(|_, w| w.strong_count() > 0);
+        if let Some(lock) = docs.get(key).and_then(std::sync::Weak::upgrade) {
+            return lock;
+        }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        docs.insert(key.to_owned(), Arc::downgrade(&lock));
+        lock
     }
 
     /// A fetch's progress callback that reports to job `id`.

@@ -381,16 +381,22 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
     if body.site && path.as_deref().is_some_and(|p| !p.is_empty()) {
         return error(StatusCode::BAD_REQUEST, "\"site\": true takes the site's own URI, without a path");
     }
-    // One job per document at a time: a second request for it joins the first (two jobs
-    // would share, and trample, one resume directory).
-    let (id, new) = state.jobs.create_keyed(Some(state.downloads.key(&uri)));
+    // The same request again joins the running job; another file of the same site is
+    // another job, which waits for the document's lock (one resume directory each).
+    let doc = state.downloads.key(&uri);
+    let (id, new) = state.jobs.create_keyed(Some(format!("{doc} {} {}", body.site, path.as_deref().unwrap_or(""))));
     if !new {
         return Json(json!({ "job": id })).into_response();
     }
     let st = Arc::clone(&state);
     spawn_job(Arc::clone(&state.jobs), id, async move {
         let progress = st.jobs.fetch_progress(id);
-        let fetched = match pipeline::fetch_resumable(&st.backend, &uri, &st.downloads, st.parallel, &progress).await {
+        let lock = st.jobs.document_lock(&doc);
+        let top = {
+            let _held = lock.lock().await;
+            pipeline::fetch_resumable(&st.backend, &uri, &st.downloads, st.parallel, &progress).await
+        };
+        let fetched = match top {
             Ok(mut f) => {
                 let heal = std::mem::take(&mut f.heal);
                 let (retries, may_be_stale) = (f.retries as u64, f.may_be_stale);
@@ -585,6 +591,33 @@ mod tests {
         let plain = api.wait(&job).await["status"]["uri"].as_str().unwrap().to_owned();
         let (_, job) = api.json("POST", "/v1/fetch", &[], fetch(plain, true)).await;
         assert_eq!(api.wait(&job).await["status"]["state"], "failed");
+    }
+
+    /// Two files of one site, asked for at once, are two jobs with their own bytes (they
+    /// were one job, keyed by the site's URI alone, and both got the first file), and
+    /// the site and its default document likewise.
+    #[tokio::test]
+    async fn files_of_one_site_fetched_at_once_each_get_their_own() {
+        let api = Api::new();
+        let files = vec![("index.html".to_owned(), b"<p>home</p>".to_vec()), ("a/b.css".to_owned(), b"p{}".to_vec())];
+        let (_, job) = api.json("POST", "/v1/insert-site", &[], crate::client::site::encode_bundle(&files)).await;
+        let site = api.wait(&job).await["status"]["uri"].as_str().unwrap().to_owned();
+        let asks = [(format!("{site}/a/b.css"), false), (format!("{site}/index.html"), false), (site.clone(), true)];
+        let mut jobs = Vec::new();
+        for (uri, site) in &asks {
+            let body = serde_json::to_vec(&json!({ "uri": uri, "site": site })).unwrap();
+            jobs.push(api.json("POST", "/v1/fetch", &[], body).await.1);
+        }
+        let ids: std::collections::HashSet<_> = jobs.iter().map(|j| j["job"].as_u64()).collect();
+        assert_eq!(ids.len(), 3, "three jobs: {jobs:?}");
+        let mut got = Vec::new();
+        for job in &jobs {
+            api.wait(job).await;
+            let id = job["job"].as_u64().unwrap();
+            got.push(api.call("GET", &format!("/v1/jobs/{id}/data"), &[], vec![]).await.1);
+        }
+        assert_eq!((got[0].as_slice(), got[1].as_slice()), (b"p{}".as_slice(), b"<p>home</p>".as_slice()));
+        assert_eq!(crate::client::site::SiteManifest::from_bytes(&got[2]).unwrap().files.len(), 2);
     }
 
     #[tokio::test]
