@@ -151,6 +151,13 @@ pub(crate) struct Args {
     /// A node back online offers its stored blocks to the peers closest to their keys.
     #[arg(long, help_heading = "Durability model")]
     offer_on_return: bool,
+    /// Every N days each pinned document's publisher runs keepalive on it (probe every
+    /// block, insert again the missing ones: `pamphlet pin`); 0: never.
+    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
+    keepalive_days: u32,
+    /// The share of documents their publishers pin (with --keepalive-days).
+    #[arg(long, default_value_t = 1.0, help_heading = "Durability model")]
+    keepalive_share: f64,
     /// FEC check blocks per data block (default: the rules').
     #[arg(long, help_heading = "Durability model")]
     redundancy: Option<f64>,

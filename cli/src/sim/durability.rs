@@ -45,6 +45,16 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     if let Some(r) = args.redundancy {
         rules.redundancy = r;
     }
+    if args.keepalive_days > 0 {
+        rules.keepalive_days = args.keepalive_days;
+        rules.keepalive_share = args.keepalive_share;
+        rules.name = format!(
+            "{}, keepalive every {} days of {:.0}% of documents",
+            rules.name,
+            args.keepalive_days,
+            args.keepalive_share * 100.0
+        );
+    }
     let store = u32::try_from(args.store_blocks.unwrap_or(256)).context("--store-blocks is too large")?;
     Ok(DurabilityConfig {
         nodes: args.nodes,
@@ -104,8 +114,8 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
         r.store_evictions
     );
     println!(
-        "workload fetches {} / {} complete; healed {} blocks; offered {} blocks",
-        r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks
+        "workload fetches {} / {} complete; healed {} blocks; offered {} blocks; kept alive {} blocks",
+        r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks, r.kept_alive_blocks
     );
     println!(
         "\n{:>5} {:>10} {:>8}  by popularity (documents)                  by fill at insert",
@@ -119,8 +129,12 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let pinned = match p.pinned.documents {
+            0 => String::new(),
+            n => format!("  |  pinned {:.0}%", 100.0 * p.pinned.documents_ok as f64 / n as f64),
+        };
         println!(
-            "{:>5} {:>10} {:>8}  {}  |  {}",
+            "{:>5} {:>10} {:>8}  {}  |  {}{pinned}",
             p.age_days,
             pct(p.documents),
             pct(p.blocks),
@@ -133,8 +147,9 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
         ("fetches", r.fetch_cost_per_day),
         ("healing", r.heal_cost_per_day),
         ("offers", r.offer_cost_per_day),
+        ("keepalive", r.keepalive_cost_per_day),
     ] {
-        println!("{what:<8} {:>12} messages/day {:>10.2} GiB/day", c.messages, c.bytes as f64 / (1u64 << 30) as f64);
+        println!("{what:<9} {:>12} messages/day {:>10.2} GiB/day", c.messages, c.bytes as f64 / (1u64 << 30) as f64);
     }
     Ok(())
 }
@@ -179,7 +194,13 @@ fn table(base: &DurabilityConfig, plot_dir: Option<&Path>, headline: bool) -> Re
         let never = last
             .and_then(|p| p.by_popularity.iter().find(|(n, _)| n.starts_with("never")))
             .map(|(_, t)| t.documents_ok as f64 / t.documents.max(1) as f64);
-        let costs = [r.insert_cost_per_day, r.fetch_cost_per_day, r.heal_cost_per_day, r.offer_cost_per_day];
+        let costs = [
+            r.insert_cost_per_day,
+            r.fetch_cost_per_day,
+            r.heal_cost_per_day,
+            r.offer_cost_per_day,
+            r.keepalive_cost_per_day,
+        ];
         let messages: u64 = costs.iter().map(|c| c.messages).sum();
         let bytes: u64 = costs.iter().map(|c| c.bytes).sum();
         println!(

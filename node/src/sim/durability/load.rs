@@ -69,6 +69,12 @@ pub(crate) struct Document {
     pub(crate) popularity: Popularity,
     /// Fraction of the network's total store inserted (documents' bytes) when it was inserted.
     pub(crate) fill_at_insert: f64,
+    /// Its publisher keeps it alive (`Rules::keepalive_share`).
+    pub(crate) pinned: bool,
+    /// The node that inserted it, which keeps it alive when pinned.
+    pub(crate) publisher: u32,
+    /// The hour of its next keepalive, when pinned.
+    pub(crate) next_keepalive: u32,
 }
 
 /// `(k, n)` of every segment of a document of `bytes` (incompressible), top block last.

@@ -81,6 +81,12 @@ pub struct Rules {
     /// closest to the block's key, which keeps it if it lacks it and is where inserts of
     /// that key go while the returning node is away (a sink without it).
     pub offer_on_return: bool,
+    /// Every this many days, each pinned document's publisher (when online) runs keepalive
+    /// on it: probes every block and inserts again the ones missing from segments that can
+    /// still be rebuilt (`pamphlet pin`). 0: never.
+    pub keepalive_days: u32,
+    /// The share of documents their publishers pin (drawn at insert).
+    pub keepalive_share: f64,
 }
 
 impl Rules {
@@ -95,6 +101,8 @@ impl Rules {
             store_eviction: Eviction::Lru,
             store_once: false,
             offer_on_return: false,
+            keepalive_days: 0,
+            keepalive_share: 0.0,
         }
     }
 
@@ -112,6 +120,8 @@ impl Rules {
             store_eviction: Eviction::Random,
             store_once: false,
             offer_on_return: false,
+            keepalive_days: 0,
+            keepalive_share: 0.0,
         }
     }
 }
@@ -198,6 +208,7 @@ impl DurabilityConfig {
         bad(self.zipf >= 0.0 && self.zipf.is_finite(), "--zipf must be >= 0")?;
         bad((0.0..=fec::MAX_REDUNDANCY).contains(&self.rules.redundancy), "redundancy must be between 0 and 4")?;
         bad(self.rules.sink_rank >= 1, "--sinks must be at least 1")?;
+        bad((0.0..=1.0).contains(&self.rules.keepalive_share), "--keepalive-share must be between 0 and 1")?;
         bad(self.rules.store_eviction != Eviction::NearOwn(0), "the near-own window needs at least one block")
     }
 
@@ -251,12 +262,14 @@ struct World<'a> {
     /// Block keys (their own stream: how many blocks a document makes depends on the
     /// rules' redundancy).
     key_rng: ChaCha8Rng,
+    /// Which documents are pinned (its own stream, so pinning shifts no other draw).
+    pin_rng: ChaCha8Rng,
     /// Document bytes owed to the load (carried between hours), fetches likewise.
     owed_bytes: f64,
     owed_fetches: f64,
     inserted_bytes: f64,
     survival: Survival,
-    costs: [Cost; 4],
+    costs: [Cost; 5],
     swaps: SwapCounts,
     online_samples: [f64; 3],
     hours: u64,
@@ -265,6 +278,7 @@ struct World<'a> {
     fetches_ok: u64,
     healed: u64,
     offered: u64,
+    kept_alive: u64,
 }
 
 /// Indices into `World::costs`.
@@ -272,6 +286,7 @@ const INSERT: usize = 0;
 const FETCH: usize = 1;
 const HEAL: usize = 2;
 const OFFER: usize = 3;
+const KEEPALIVE: usize = 4;
 
 impl<'a> World<'a> {
     fn new(config: &'a DurabilityConfig) -> Self {
@@ -309,11 +324,12 @@ impl<'a> World<'a> {
             evict_rng: stream(config.seed, 5),
             order_rng: stream(config.seed, 6),
             key_rng: stream(config.seed, 7),
+            pin_rng: stream(config.seed, 8),
             owed_bytes: 0.0,
             owed_fetches: 0.0,
             inserted_bytes: 0.0,
             survival: Survival::default(),
-            costs: [Cost::default(); 4],
+            costs: [Cost::default(); 5],
             swaps: SwapCounts::default(),
             online_samples: [0.0; 3],
             hours: 0,
@@ -322,6 +338,7 @@ impl<'a> World<'a> {
             fetches_ok: 0,
             healed: 0,
             offered: 0,
+            kept_alive: 0,
         }
     }
 
@@ -351,6 +368,9 @@ impl<'a> World<'a> {
         let now = day * 24 + hour;
         self.insert_hour();
         self.fetch_hour();
+        if self.config.rules.keepalive_days > 0 {
+            self.keepalive_hour(now);
+        }
         self.probe_hour(now);
     }
 
@@ -434,7 +454,15 @@ impl<'a> World<'a> {
                 segments.push(Segment { first, n, k });
             }
             self.holdings.grow(self.blocks.location.len());
-            let doc = Document { segments, popularity, fill_at_insert: self.inserted_bytes / c.total_store_bytes() };
+            let pinned = self.pin_rng.gen_bool(c.rules.keepalive_share);
+            let doc = Document {
+                segments,
+                popularity,
+                fill_at_insert: self.inserted_bytes / c.total_store_bytes(),
+                pinned,
+                publisher: from as u32,
+                next_keepalive: self.hours as u32 - 1 + c.rules.keepalive_days * 24,
+            };
             for s in &doc.segments {
                 for b in s.first..s.first + s.n {
                     self.insert_block(from, b, INSERT);
@@ -502,7 +530,7 @@ impl<'a> World<'a> {
                 if got == s.k {
                     break;
                 }
-                if self.fetch_block(from, b) {
+                if self.fetch_block(from, b, FETCH) {
                     got += 1;
                 } else {
                     missing.push(b);
@@ -521,14 +549,14 @@ impl<'a> World<'a> {
         true
     }
 
-    fn fetch_block(&mut self, from: usize, b: u32) -> bool {
+    fn fetch_block(&mut self, from: usize, b: u32, cost: usize) -> bool {
         let target = self.blocks.location[b as usize];
         let holdings = &self.holdings;
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
         let route = self.router.route(&g, from, target, |v| holdings.place(v, b).is_some());
         let hops = route.visited.len() as u64;
         let back = route.path.len().saturating_sub(1) as u64;
-        self.costs[FETCH].add(2 * hops, if route.found { back * BLOCK_BYTES } else { 0 });
+        self.costs[cost].add(2 * hops, if route.found { back * BLOCK_BYTES } else { 0 });
         if !route.found {
             return false;
         }
@@ -539,6 +567,37 @@ impl<'a> World<'a> {
             self.holdings.put(v, self.location[v], b, Place::Cache, &self.blocks.location, &mut self.evict_rng);
         }
         true
+    }
+
+    /// Runs keepalive on every pinned document that is due and whose publisher is online
+    /// (one that is offline is kept alive the next hour it is online).
+    fn keepalive_hour(&mut self, now: u32) {
+        for d in 0..self.docs.len() {
+            let doc = &self.docs[d];
+            if !doc.pinned || doc.next_keepalive > now || !self.online[doc.publisher as usize] {
+                continue;
+            }
+            let from = doc.publisher as usize;
+            self.docs[d].next_keepalive = now + self.config.rules.keepalive_days * 24;
+            self.keepalive(d, from);
+        }
+    }
+
+    /// `pamphlet keepalive` from `from`: every block of document `d` asked for (found ones
+    /// refreshed and cached on the way back, as a fetch does), and in each segment that can
+    /// still be rebuilt, the missing blocks inserted again.
+    fn keepalive(&mut self, d: usize, from: usize) {
+        let segments = self.docs[d].segments.clone();
+        for s in segments.iter().rev() {
+            let missing: Vec<u32> =
+                (s.first..s.first + s.n).filter(|&b| !self.fetch_block(from, b, KEEPALIVE)).collect();
+            if s.n - missing.len() as u32 >= s.k {
+                self.kept_alive += missing.len() as u64;
+                for b in missing {
+                    self.insert_block(from, b, KEEPALIVE);
+                }
+            }
+        }
     }
 
     /// A node back online offers its stored blocks to the online peer closest to each
@@ -585,8 +644,7 @@ impl<'a> World<'a> {
             let (lo, hi) = (self.docs_at[born as usize], self.docs_at[born as usize + 1]);
             for d in lo..hi {
                 let (ok, blocks, found) = self.probe(d as usize);
-                let doc = &self.docs[d as usize];
-                self.survival.record(ai, doc.popularity, doc.fill_at_insert, ok, blocks, found);
+                self.survival.record(ai, &self.docs[d as usize], ok, blocks, found);
             }
         }
     }
@@ -640,10 +698,12 @@ impl<'a> World<'a> {
             fetches_ok: self.fetches_ok,
             healed_blocks: self.healed,
             offered_blocks: self.offered,
+            kept_alive_blocks: self.kept_alive,
             insert_cost_per_day: per_day(self.costs[INSERT]),
             fetch_cost_per_day: per_day(self.costs[FETCH]),
             heal_cost_per_day: per_day(self.costs[HEAL]),
             offer_cost_per_day: per_day(self.costs[OFFER]),
+            keepalive_cost_per_day: per_day(self.costs[KEEPALIVE]),
             swaps_done: self.swaps.done,
         }
     }

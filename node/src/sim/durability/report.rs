@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::load::Popularity;
+use super::load::{Document, Popularity};
 
 /// The ages (days) at which every document is probed.
 pub const AGES: [u32; 6] = [1, 3, 7, 14, 30, 60];
@@ -51,6 +51,8 @@ pub struct AgePoint {
     pub by_popularity: Vec<(String, Tally)>,
     /// Per fill at insert, labelled by the bin's range.
     pub by_fill: Vec<(String, Tally)>,
+    /// The pinned documents (kept alive by their publishers; none unless the rules pin).
+    pub pinned: Tally,
 }
 
 /// Messages and bytes of one kind of traffic.
@@ -110,6 +112,8 @@ pub struct DurabilityReport {
     pub healed_blocks: u64,
     /// Blocks a returning node handed to the sinks that lacked them.
     pub offered_blocks: u64,
+    /// Blocks keepalive inserted again.
+    pub kept_alive_blocks: u64,
     /// Cost per day: inserts.
     pub insert_cost_per_day: Cost,
     /// Cost per day: the workload's fetches (probes are not counted: they measure).
@@ -118,6 +122,8 @@ pub struct DurabilityReport {
     pub heal_cost_per_day: Cost,
     /// Cost per day: returning nodes' offers and the blocks they handed over.
     pub offer_cost_per_day: Cost,
+    /// Cost per day: keepalive's probes of every block and its inserts.
+    pub keepalive_cost_per_day: Cost,
     /// Location swaps done during the run (both ends counted, as the nodes count them).
     pub swaps_done: u64,
 }
@@ -135,6 +141,7 @@ pub(crate) struct Survival {
     all: [Tally; AGES.len()],
     popularity: [[Tally; 4]; AGES.len()],
     fill: [[Tally; FILL_BINS.len()]; AGES.len()],
+    pinned: [Tally; AGES.len()],
 }
 
 pub(crate) fn fill_bin(fill: f64) -> usize {
@@ -153,11 +160,14 @@ fn ratio(ok: u64, all: u64) -> Option<f64> {
 }
 
 impl Survival {
-    pub(crate) fn record(&mut self, age: usize, pop: Popularity, fill: f64, ok: bool, blocks: u64, found: u64) {
+    pub(crate) fn record(&mut self, age: usize, doc: &Document, ok: bool, blocks: u64, found: u64) {
         self.all[age].add(ok, blocks, found);
-        let p = Popularity::ALL.iter().position(|&x| x == pop).unwrap_or(0);
+        if doc.pinned {
+            self.pinned[age].add(ok, blocks, found);
+        }
+        let p = Popularity::ALL.iter().position(|&x| x == doc.popularity).unwrap_or(0);
         self.popularity[age][p].add(ok, blocks, found);
-        self.fill[age][fill_bin(fill)].add(ok, blocks, found);
+        self.fill[age][fill_bin(doc.fill_at_insert)].add(ok, blocks, found);
     }
 
     pub(crate) fn points(&self, days: u32) -> Vec<AgePoint> {
@@ -175,6 +185,7 @@ impl Survival {
                     .map(|(p, t)| (p.name().to_string(), t))
                     .collect(),
                 by_fill: (0..FILL_BINS.len()).map(|b| (fill_label(b), self.fill[i][b])).collect(),
+                pinned: self.pinned[i],
             })
             .collect()
     }

@@ -84,3 +84,24 @@ fn store_once_writes_each_block_once() {
     assert!(once.store_writes_per_block <= 1.0, "{}", once.store_writes_per_block);
     assert!(every.store_writes_per_block > 2.0, "{}", every.store_writes_per_block);
 }
+
+/// Keepalive: the pinned documents (a tenth, kept alive daily by their publishers) survive
+/// better than the same tenth of the same world without keepalive, the probes and inserts
+/// are counted, and the unpinned ones are no better off for it.
+#[test]
+fn pinned_documents_kept_alive_survive_better() {
+    let with = |keepalive_days| {
+        let c = small(Rules { keepalive_days, keepalive_share: 0.1, ..Rules::pamphlet() });
+        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+    };
+    let (off, on) = (with(0), with(1));
+    let pinned = |r: &DurabilityReport| {
+        let t = r.at(7).unwrap().pinned;
+        assert!(t.documents > 0, "some documents are pinned");
+        t.documents_ok as f64 / t.documents as f64
+    };
+    assert_eq!(off.at(7).unwrap().pinned.documents, on.at(7).unwrap().pinned.documents, "the same documents");
+    assert!(off.kept_alive_blocks == 0 && off.keepalive_cost_per_day.messages == 0);
+    assert!(on.kept_alive_blocks > 0 && on.keepalive_cost_per_day.messages > 0);
+    assert!(pinned(&on) > pinned(&off), "kept alive {} vs not {}", pinned(&on), pinned(&off));
+}
