@@ -63,7 +63,8 @@ pub struct Config {
     /// or `off`. When the address is taken the node runs without a gateway (and says so).
     pub gateway_listen: String,
     /// Seconds between two keepalive passes over the pinned documents (`pamphlet pin`,
-    /// docs/durability.md); 0: never. The first pass runs one interval after the start.
+    /// docs/durability.md: every 3 days kept as many documents as daily passes, at half
+    /// the traffic); 0: never. The first pass runs one interval after the start.
     pub keepalive_interval_secs: u64,
 }
 
@@ -82,7 +83,7 @@ impl Default for Config {
             fcp_listen: None,
             fcp_allowed_hosts: Vec::new(),
             gateway_listen: "127.0.0.1:8888".into(),
-            keepalive_interval_secs: 24 * 3600,
+            keepalive_interval_secs: 3 * 24 * 3600,
         }
     }
 }
@@ -142,7 +143,8 @@ impl Config {
              # parallel: block requests in flight per fetch or insert.\n\
              # swap_interval_ms: how often this node starts a location swap (0: never).\n\
              # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n\
-             # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n{body}"
+             # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n\
+             # keepalive_interval_secs: how often the node keeps its pinned documents alive (`pamphlet pin`; 0: never).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
