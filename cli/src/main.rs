@@ -27,6 +27,7 @@ mod node_cmd;
 mod sim;
 mod site;
 mod transfer;
+mod wan;
 
 /// Publish and fetch documents anonymously on a friend-to-friend network.
 #[derive(Parser, Debug)]
