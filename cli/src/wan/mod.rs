@@ -145,6 +145,9 @@ impl Plan {
             let ns = self.netns(i);
             ip(&["netns", "add", &ns])?;
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+            if let Some(cc) = self.spec.cc {
+                set_congestion_control(&ns, cc.name())?;
+            }
             std::fs::write(node_dir.join("netns"), &ns)?;
         }
         let ready = dir.join("wan-relay.ready");
@@ -172,6 +175,24 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Sets `net.ipv4.tcp_congestion_control` inside namespace `ns` (the setting is per
+/// namespace; `/proc/sys/net` shows the namespace of the thread that opens it).
+fn set_congestion_control(ns: &str, cc: &str) -> Result<()> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            enter(ns)?;
+            std::fs::write("/proc/sys/net/ipv4/tcp_congestion_control", cc).with_context(|| {
+                format!(
+                    "cannot set TCP congestion control {cc} in {ns}: a namespace may use only those the host \
+                     lists in net.ipv4.tcp_allowed_congestion_control"
+                )
+            })
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("setting congestion control panicked"))?
+    })
 }
 
 /// Process ids of the relays serving `dir` (found by their command line, so a killed

@@ -19,11 +19,39 @@ pub(crate) struct LinkSpec {
     /// Longest a packet may wait for a busy link before it is dropped (a router's buffer,
     /// as tbf's `latency`), nanoseconds.
     pub(crate) queue_ns: u64,
+    /// The TCP congestion control of every node's namespace (the kernel's default, BBR on
+    /// this machine, when absent): the links' TCP decides how loss slows them.
+    #[serde(default)]
+    pub(crate) cc: Option<CongestionControl>,
+}
+
+/// A TCP congestion control algorithm the kernel offers
+/// (`net.ipv4.tcp_available_congestion_control`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CongestionControl {
+    /// Loss-based, the classic.
+    Reno,
+    /// Loss-based, Linux's usual default.
+    Cubic,
+    /// Model-based: paces to the measured bottleneck rate, barely slowed by random loss.
+    Bbr,
+}
+
+impl CongestionControl {
+    /// The kernel's name for it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Reno => "reno",
+            Self::Cubic => "cubic",
+            Self::Bbr => "bbr",
+        }
+    }
 }
 
 impl Default for LinkSpec {
     fn default() -> Self {
-        Self { delay_ns: 0, jitter_ns: 0, loss: 0.0, rate_bps: 0, queue_ns: 100_000_000 }
+        Self { delay_ns: 0, jitter_ns: 0, loss: 0.0, rate_bps: 0, queue_ns: 100_000_000, cc: None }
     }
 }
 
@@ -89,8 +117,18 @@ impl LinkSpec {
                     }
                     spec.loss = pct / 100.0;
                 }
+                "cc" => {
+                    spec.cc = Some(match value.trim() {
+                        "reno" => CongestionControl::Reno,
+                        "cubic" => CongestionControl::Cubic,
+                        "bbr" => CongestionControl::Bbr,
+                        v => return Err(format!("`{v}`: cc is reno, cubic or bbr")),
+                    })
+                }
                 other => {
-                    return Err(format!("unknown --wan setting `{other}` (known: delay, jitter, loss, rate, queue)"))
+                    return Err(format!(
+                        "unknown --wan setting `{other}` (known: delay, jitter, loss, rate, queue, cc)"
+                    ))
                 }
             }
         }
@@ -110,7 +148,11 @@ impl fmt::Display for LinkSpec {
         } else {
             write!(f, " rate={}mbit", self.rate_bps as f64 / 1e6)?;
         }
-        write!(f, " queue={}ms", ms(self.queue_ns))
+        write!(f, " queue={}ms", ms(self.queue_ns))?;
+        match self.cc {
+            Some(cc) => write!(f, " cc={}", cc.name()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -136,5 +178,7 @@ mod tests {
         }
         assert_eq!(LinkSpec::parse("delay=1.5s").unwrap().delay_ns, 1_500_000_000);
         assert_eq!(LinkSpec::parse("rate=512kbit,queue=20ms").unwrap().rate_bps, 512_000);
+        assert_eq!(LinkSpec::parse("cc=cubic").unwrap().cc, Some(CongestionControl::Cubic));
+        assert!(LinkSpec::parse("cc=vegas").is_err());
     }
 }
