@@ -5,6 +5,7 @@
 //! - [`fec`]: Reed-Solomon segments (any k of n blocks rebuild a segment);
 //! - [`manifest`]: the manifest format;
 //! - [`retry`]: when a failed block is sent again, and when a USK probe is "not sure";
+//! - [`window`]: how many block requests a fetch keeps in flight (adapted to the path);
 //! - [`site`]: site manifests (paths to documents), and [`site_transfer`] to insert and read them.
 //!
 //! Nothing here talks to the network: the daemon drives these with blocks from its node,
@@ -23,6 +24,7 @@ pub mod site;
 #[cfg(feature = "net")]
 pub mod site_transfer;
 pub mod splitfile;
+pub mod window;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
