@@ -350,8 +350,6 @@ pub async fn heal<N: BlockNetwork>(net: &Arc<N>, blocks: Vec<ChkBlock>) -> usize
 /// Fetches a CHK document (splitfile or single block) with a window of requests in flight
 /// that starts at `options.parallel` and follows the path ([`Window`]), resuming from and
 /// saving to `options.partial_dir`.
-// A driver: it times the blocks it asks for, which is what the window adapts to.
-#[allow(clippy::disallowed_methods)]
 async fn fetch_chk<N: BlockNetwork>(
     net: &Arc<N>,
     top: &ChkUri,
@@ -438,13 +436,13 @@ async fn fetch_chk<N: BlockNetwork>(
     Ok(Fetched { document, edition: None, heal, requests, not_found, retries, may_be_stale: false })
 }
 
-/// Fetches one CHK block; returns how long the network took with it.
-#[allow(clippy::disallowed_methods)] // a driver's clock, for the window (client/window.rs)
+/// Fetches one CHK block; returns how long the network took with it. The runtime's clock,
+/// so a test with paused time drives the window (client/window.rs) deterministically.
 async fn timed_fetch<N: BlockNetwork>(
     net: Arc<N>,
     key: RoutingKey,
 ) -> (RoutingKey, Result<Block, Failure>, std::time::Duration) {
-    let asked = std::time::Instant::now();
+    let asked = tokio::time::Instant::now();
     let result = net.fetch(BlockKind::Chk, key).await;
     (key, result, asked.elapsed())
 }

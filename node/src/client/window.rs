@@ -35,13 +35,15 @@ pub struct Window {
     max: f64,
     /// Doubling (one more per block that came back fast) until the first queue sign.
     slow_start: bool,
-    /// The smallest block latency of this epoch and of the one before: the path's latency
-    /// with nothing queued. Epochs (a window of answers, at least 16) let it follow a path
-    /// that got slower, and forget a block that came from close by.
-    epoch_min: Option<Duration>,
-    previous_min: Option<Duration>,
-    /// Answers in this epoch.
+    /// The smallest block latency seen: the path's latency with nothing queued. It is kept
+    /// for the whole fetch (a minimum that followed recent latencies would follow a queue
+    /// that stays, and the window would creep up on a narrow path), but replaced when even
+    /// the smallest window stays slow (the path itself got slower).
+    min_latency: Option<Duration>,
+    /// Answers in this epoch (a window of answers, at least 16).
     in_epoch: u64,
+    /// Epochs completed: latency-driven shrinking waits for the first.
+    epochs: u64,
     /// Exponentially weighted mean latency (1/8 per sample, as TCP's SRTT).
     smoothed: Option<f64>,
     /// Blocks answered so far.
@@ -51,6 +53,12 @@ pub struct Window {
     last_decrease: Option<u64>,
 }
 
+/// Blocks answered faster than this came from the node's own store.
+const LOCAL_BELOW: Duration = Duration::from_millis(5);
+
+/// The window never shrinks below this.
+const FLOOR: f64 = 2.0;
+
 impl Window {
     /// A window starting at `initial` blocks (the configured `parallel`), at most `max`.
     pub fn new(initial: usize, max: usize) -> Self {
@@ -59,9 +67,9 @@ impl Window {
             size: (initial.max(1) as f64).min(max),
             max,
             slow_start: true,
-            epoch_min: None,
-            previous_min: None,
+            min_latency: None,
             in_epoch: 0,
+            epochs: 0,
             smoothed: None,
             answered: 0,
             last_decrease: None,
@@ -76,28 +84,30 @@ impl Window {
     /// A block came back `latency` after it was asked for.
     pub fn on_block(&mut self, latency: Duration) {
         let l = latency.as_secs_f64();
-        // A block far faster than the usual came from this node's own store or a friend
-        // that had it: it says nothing of the path the others take.
-        if self.smoothed.is_some_and(|s| l < s / 4.0) {
+        // A block this fast came from this node's own store: it says nothing of the path
+        // the others take. (A relative rule, "far below the usual", took a narrow path's
+        // own first blocks, before the queue built, for such blocks, and the window then
+        // followed the queue up: tests/fetch_window.rs.)
+        if latency < LOCAL_BELOW {
             return;
         }
         self.answered += 1;
         self.in_epoch += 1;
-        if self.in_epoch > (self.size as u64).max(16) {
-            // An epoch whose minimum was a block from close by (the first block of a fetch
-            // cannot be told from one yet) leaves no minimum behind.
-            let typical = self.smoothed.unwrap_or(0.0) / 4.0;
-            self.previous_min = self.epoch_min.take().filter(|m| m.as_secs_f64() >= typical);
-            self.in_epoch = 1;
-        }
-        let epoch_min = self.epoch_min.map_or(latency, |m| m.min(latency));
-        self.epoch_min = Some(epoch_min);
-        let min = self.previous_min.map_or(epoch_min, |p| p.min(epoch_min));
         let smoothed = self.smoothed.map_or(l, |s| s + (l - s) / 8.0);
         self.smoothed = Some(smoothed);
+        if self.in_epoch >= (self.size as u64).max(16) {
+            self.epochs += 1;
+            self.in_epoch = 0;
+        }
+        let min = self.min_latency.map_or(latency, |m| m.min(latency));
+        self.min_latency = Some(min);
         let base = min.as_secs_f64().max(1e-6);
         // Queueing is judged only once a whole epoch has shown the path's latency.
-        if self.previous_min.is_some() && smoothed > SHRINK_ABOVE * base {
+        if self.epochs > 0 && smoothed > SHRINK_ABOVE * base {
+            if self.size <= FLOOR {
+                // Slow even with almost nothing in flight: the path is slower now.
+                self.min_latency = Some(Duration::from_secs_f64(smoothed));
+            }
             self.decrease();
         } else if l <= GROW_BELOW * base {
             let step = if self.slow_start { 1.0 } else { 1.0 / self.size };
@@ -117,7 +127,7 @@ impl Window {
         self.slow_start = false;
         let recent = self.last_decrease.is_some_and(|at| self.answered < at + self.size as u64);
         if !recent {
-            self.size = (self.size * BACK_OFF).max(1.0);
+            self.size = (self.size * BACK_OFF).max(FLOOR.min(self.size));
             self.last_decrease = Some(self.answered);
         }
     }
@@ -172,6 +182,18 @@ mod tests {
     }
 
     #[test]
+    fn a_path_that_got_slower_is_followed_not_starved() {
+        let mut w = Window::new(16, MAX_WINDOW);
+        for _ in 0..100 {
+            w.on_block(100 * MS);
+        }
+        for _ in 0..300 {
+            w.on_block(300 * MS);
+        }
+        assert!(w.allowed() >= 8, "stuck at {} after the path slowed down", w.allowed());
+    }
+
+    #[test]
     fn an_overload_cuts_it_once_per_window() {
         let mut w = Window::new(32, MAX_WINDOW);
         w.on_overload();
@@ -183,8 +205,11 @@ mod tests {
         }
         w.on_overload();
         assert_eq!(w.allowed(), 18);
-        let mut tiny = Window::new(1, MAX_WINDOW);
-        tiny.on_overload();
-        assert_eq!(tiny.allowed(), 1, "never below one");
+        let mut small = Window::new(2, MAX_WINDOW);
+        small.on_overload();
+        assert_eq!(small.allowed(), 2, "never below two");
+        let mut one = Window::new(1, MAX_WINDOW);
+        one.on_overload();
+        assert_eq!(one.allowed(), 1, "nor above what was asked for");
     }
 }
