@@ -90,6 +90,8 @@ impl ApiClient {
             )
         };
         let addr = std::fs::read_to_string(dir.join("api.addr")).map_err(|_| not_running())?;
+        // A node of a --wan darknet listens inside its own network namespace.
+        crate::wan::enter_node_netns(dir)?;
         let token = std::fs::read_to_string(dir.join("api.token"))
             .with_context(|| format!("cannot read the API token {}", dir.join("api.token").display()))?;
         let silence = silence();

@@ -50,6 +50,11 @@ pub(crate) struct UpArgs {
     /// 0): data then lives only where routing puts it, so hop counts show routing alone.
     #[arg(long)]
     pub(crate) no_cache: bool,
+    /// WAN links: every node in its own network namespace, packets between them delayed,
+    /// rate-limited and dropped by a relay, e.g. `delay=40ms,jitter=5ms,loss=0.5%,rate=20mbit`
+    /// (also `queue=100ms`, the longest wait for a busy link). Needs root. docs/darknet.md.
+    #[arg(long, value_name = "SPEC", value_parser = crate::wan::LinkSpec::parse)]
+    pub(crate) wan: Option<crate::wan::LinkSpec>,
 }
 
 /// What `up` records for `status` and `down`.
@@ -189,11 +194,13 @@ fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     let n = topology.len();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let ports = pick_ports(2 * n, &mut rng)?;
+    let wan = args.wan.map(|spec| crate::wan::Plan::create(dir, n, spec, seed)).transpose()?;
     let dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("node{i}"))).collect();
     let mut refs = Vec::new();
     let mut initial_locations = Vec::new();
     for (i, d) in dirs.iter().enumerate() {
-        let listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i]));
+        let ip = wan.as_ref().map_or([127, 0, 0, 1], |_| crate::wan::node_addr(i).octets());
+        let listen = SocketAddr::from((ip, ports[2 * i]));
         let mut config = daemon::init(d, Some(listen))?;
         config.api_listen = SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1]));
         // Every node its own free gateway port (8888 is the default of a lone node).
@@ -245,6 +252,11 @@ fn restart(dir: &Path, file: DarknetFile) -> Result<DarknetFile> {
 fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
     let exe = std::env::current_exe().context("cannot find the pamphlet binary")?;
     let hint = format!("; `pamphlet darknet down --dir {}` stops what started", dir.display());
+    let wan = crate::wan::Plan::load(dir)?;
+    if let Some(plan) = &wan {
+        let dirs: Vec<&Path> = file.nodes.iter().map(|n| n.dir.as_path()).collect();
+        plan.bring_up(dir, &dirs).with_context(|| format!("cannot set up the WAN links{hint}"))?;
+    }
     for i in 0..file.nodes.len() {
         let d = file.nodes[i].dir.clone();
         let log = std::fs::OpenOptions::new()
@@ -252,7 +264,9 @@ fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
             .append(true)
             .open(d.join("node.log"))
             .with_context(|| format!("cannot write {}", d.display()))?;
-        let child = Command::new(&exe)
+        let child = wan
+            .as_ref()
+            .map_or_else(|| Command::new(&exe), |plan| plan.command(i, &exe))
             .args(["node", "run", "--dir"])
             .arg(&d)
             .stdin(Stdio::null())
@@ -398,10 +412,11 @@ pub(crate) fn status(dir: &Path) -> Result<Status> {
 
 pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
     let s = status(dir)?;
+    let wan = crate::wan::links_status(dir, &load(dir)?.edges)?;
     if json {
         println!(
             "{}",
-            serde_json::json!({ "nodes": s.nodes, "mean_log_link_length": s.mean_log_link, "settled": s.settled })
+            serde_json::json!({ "nodes": s.nodes, "mean_log_link_length": s.mean_log_link, "settled": s.settled, "wan": wan })
         );
         return Ok(());
     }
@@ -430,6 +445,9 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
              run it again, or slow swapping with a larger --swap-ms)"
         );
     }
+    if let Some(wan) = wan {
+        crate::wan::print_links(&wan);
+    }
     Ok(())
 }
 
@@ -452,6 +470,10 @@ pub(crate) fn down(dir: &Path) -> Result<()> {
     }
     for node in &mut file.nodes {
         node.pid = 0;
+    }
+    // The relay and the namespaces of --wan (found by name: also after a killed `up`).
+    if crate::wan::Plan::load(dir)?.is_some() {
+        crate::wan::tear_down(dir)?;
     }
     std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)
         .with_context(|| format!("cannot write {}", darknet_file(dir).display()))?;
@@ -516,6 +538,9 @@ pub(crate) enum DarknetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The packet relay of a --wan darknet (`up` starts it; `down` stops it).
+    #[command(hide = true)]
+    WanRelay,
 }
 
 impl DarknetCommand {
@@ -523,6 +548,7 @@ impl DarknetCommand {
     pub(crate) fn json(&self) -> bool {
         match self {
             DarknetCommand::Up { json, .. } | DarknetCommand::Status { json } | DarknetCommand::Down { json } => *json,
+            DarknetCommand::WanRelay => false,
         }
     }
 }
@@ -551,6 +577,7 @@ pub(crate) fn run(dir: &Path, cmd: &DarknetCommand) -> Result<()> {
             Ok(())
         }
         DarknetCommand::Status { json } => print_status(dir, *json),
+        DarknetCommand::WanRelay => crate::wan::relay::run(dir),
         DarknetCommand::Down { json } => {
             down(dir)?;
             if *json {

@@ -76,6 +76,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         store_mib: 8,
         htl: 6,
         no_cache: false,
+        wan: None,
     };
     let (file, _) = darknet::up(&dir, &up_args)?;
     say(format!(

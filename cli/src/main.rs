@@ -29,6 +29,7 @@ mod pin;
 mod sim;
 mod site;
 mod transfer;
+mod wan;
 
 /// Publish and fetch documents anonymously on a friend-to-friend network.
 #[derive(Parser, Debug)]

@@ -6,6 +6,7 @@
 //! - `keepalive`: probe every block of a document and reinsert the missing ones;
 //! - [`manifest`]: the manifest format;
 //! - [`retry`]: when a failed block is sent again, and when a USK probe is "not sure";
+//! - [`window`]: how many block requests a fetch keeps in flight (adapted to the path);
 //! - [`site`]: site manifests (paths to documents), and [`site_transfer`] to insert and read them.
 //!
 //! Nothing here talks to the network: the daemon drives these with blocks from its node,
@@ -26,6 +27,7 @@ pub mod site;
 #[cfg(feature = "net")]
 pub mod site_transfer;
 pub mod splitfile;
+pub mod window;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use pamphlet_crypto::{Block, BlockKind, ChkBlock, ChkUri, RoutingKey, SskInsertUri, SskRequestUri, Uri};
@@ -16,8 +16,12 @@ use tokio::task::{JoinError, JoinSet};
 use super::retry::Tries;
 use super::signed::{self, LatestSearch, SskPayload};
 use super::splitfile::{self, Document, Fetch, InsertOptions, Progress};
+use super::window::{Window, MAX_WINDOW};
+
+mod partial;
 use super::ClientError;
 use crate::node::Failure;
+pub use partial::PartialDir;
 
 /// What became of an insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,51 +116,6 @@ fn task_failure(e: &JoinError) -> PipelineError {
         PipelineError::Task(Failure::Internal)
     } else {
         PipelineError::Task(Failure::Cancelled)
-    }
-}
-
-/// Blocks already fetched by an interrupted run, one file per block named by its index in
-/// arrival order (not by its key, so a directory listing names nothing).
-#[derive(Debug)]
-pub struct PartialDir {
-    dir: PathBuf,
-    next: usize,
-}
-
-impl PartialDir {
-    /// Opens (creating if needed) the resume directory.
-    pub fn open(dir: &Path) -> Result<(Self, Vec<ChkBlock>), PipelineError> {
-        let err = |source| PipelineError::Partial { path: dir.to_owned(), source };
-        std::fs::create_dir_all(dir).map_err(err)?;
-        let mut blocks = Vec::new();
-        let mut next = 0;
-        for entry in std::fs::read_dir(dir).map_err(err)? {
-            let entry = entry.map_err(err)?;
-            if let Some(i) = entry.file_name().to_str().and_then(|n| n.parse::<usize>().ok()) {
-                next = next.max(i + 1);
-                // A torn write from a crash is simply not a valid block: skip it.
-                if let Ok(block) = std::fs::read(entry.path()).map_err(err).and_then(|b| {
-                    ChkBlock::from_bytes(b).map_err(|e| err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
-                }) {
-                    blocks.push(block);
-                }
-            }
-        }
-        Ok((Self { dir: dir.to_owned(), next }, blocks))
-    }
-
-    fn save(&mut self, block: &ChkBlock) -> Result<(), PipelineError> {
-        let path = self.dir.join(self.next.to_string());
-        self.next += 1;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, block.as_bytes())
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|source| PipelineError::Partial { path: self.dir.clone(), source })
-    }
-
-    /// Deletes the directory after the fetch completed.
-    pub fn remove(self) -> Result<(), PipelineError> {
-        std::fs::remove_dir_all(&self.dir).map_err(|source| PipelineError::Partial { path: self.dir, source })
     }
 }
 
@@ -401,8 +360,9 @@ pub async fn heal<N: BlockNetwork>(net: &Arc<N>, blocks: Vec<ChkBlock>) -> usize
     stored
 }
 
-/// Fetches a CHK document (splitfile or single block) with up to `options.parallel`
-/// requests in flight, resuming from and saving to `options.partial_dir`.
+/// Fetches a CHK document (splitfile or single block) with a window of requests in flight
+/// that starts at `options.parallel` and follows the path ([`Window`]), resuming from and
+/// saving to `options.partial_dir`.
 async fn fetch_chk<N: BlockNetwork>(
     net: &Arc<N>,
     top: &ChkUri,
@@ -418,7 +378,7 @@ async fn fetch_chk<N: BlockNetwork>(
         known = blocks.into_iter().map(|b| (b.routing_key(), b)).collect();
         partial = Some(p);
     }
-    let parallel = options.parallel.max(1);
+    let mut window = Window::new(options.parallel, MAX_WINDOW);
     let mut requests = 0;
     let mut tries = Tries::default();
     // Why blocks went missing, when it was not simply "not found".
@@ -430,11 +390,11 @@ async fn fetch_chk<N: BlockNetwork>(
             break;
         }
         // Serve what earlier runs already fetched without asking the network.
-        let mut wanted = fetch.next_requests(parallel.saturating_sub(in_flight.len()));
+        let mut wanted = fetch.next_requests(window.allowed().saturating_sub(in_flight.len()));
         while let Some(uri) = wanted.pop() {
             if let Some(block) = known.get(&uri.routing_key) {
                 fetch.on_block(&uri.routing_key, block)?;
-                wanted.extend(fetch.next_requests(parallel.saturating_sub(in_flight.len() + wanted.len())));
+                wanted.extend(fetch.next_requests(window.allowed().saturating_sub(in_flight.len() + wanted.len())));
                 continue;
             }
             // One request per key: its answer fills every place the key occurs.
@@ -442,8 +402,7 @@ async fn fetch_chk<N: BlockNetwork>(
                 continue;
             }
             requests += 1;
-            let net = Arc::clone(net);
-            in_flight.spawn(async move { (uri.routing_key, net.fetch(BlockKind::Chk, uri.routing_key).await) });
+            in_flight.spawn(timed_fetch(Arc::clone(net), uri.routing_key));
         }
         if fetch.document().is_some() {
             break;
@@ -451,7 +410,14 @@ async fn fetch_chk<N: BlockNetwork>(
         let Some(joined) = in_flight.join_next().await else {
             return Err(ClientError::BadManifest("fetch stalled with nothing to request").into());
         };
-        let (key, result) = joined.map_err(|e| task_failure(&e))?;
+        let (key, result, latency) = joined.map_err(|e| task_failure(&e))?;
+        match &result {
+            Ok(_) => window.on_block(latency),
+            Err(Failure::TimedOut { .. } | Failure::RetryLater { .. } | Failure::RouteNotFound { .. }) => {
+                window.on_overload();
+            }
+            Err(_) => {}
+        }
         match result {
             Ok(Block::Chk(block)) => {
                 if let Some(p) = partial.as_mut() {
@@ -466,8 +432,7 @@ async fn fetch_chk<N: BlockNetwork>(
             Err(e) if tries.retry(key, &e) => {
                 tracing::debug!(error = %e, "fetching a block again");
                 requests += 1;
-                let net = Arc::clone(net);
-                in_flight.spawn(async move { (key, net.fetch(BlockKind::Chk, key).await) });
+                in_flight.spawn(timed_fetch(Arc::clone(net), key));
             }
             Err(e) if key == top.routing_key => return Err(PipelineError::Top(e)),
             Err(e) => missing(&mut fetch, &key, &mut cause, e)?,
@@ -483,6 +448,17 @@ async fn fetch_chk<N: BlockNetwork>(
     }
     let retries = tries.retries();
     Ok(Fetched { document, edition: None, heal, requests, not_found, retries, may_be_stale: false })
+}
+
+/// Fetches one CHK block; returns how long the network took with it. The runtime's clock,
+/// so a test with paused time drives the window (client/window.rs) deterministically.
+async fn timed_fetch<N: BlockNetwork>(
+    net: Arc<N>,
+    key: RoutingKey,
+) -> (RoutingKey, Result<Block, Failure>, std::time::Duration) {
+    let asked = tokio::time::Instant::now();
+    let result = net.fetch(BlockKind::Chk, key).await;
+    (key, result, asked.elapsed())
 }
 
 /// Records a block that could not be had (FEC may fill in for it); when too few blocks of

@@ -137,7 +137,7 @@ impl Default for NodeConfig {
             max_htl: MAX_HTL,
             request_timeout: Duration::from_secs(120),
             accept_timeout: Duration::from_secs(10),
-            max_requests_per_peer: 24,
+            max_requests_per_peer: 64,
             backoff: BackoffConfig::default(),
             quench_time: Duration::from_secs(30),
             quench_capacity: 4096,
