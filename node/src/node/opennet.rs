@@ -75,6 +75,10 @@ pub struct OpennetStats {
     pub admitted: u64,
     /// Strangers refused (full, seed full, darknet).
     pub refused: u64,
+    /// Of those, newcomers a seed refused at its cap.
+    pub refused_seed_full: u64,
+    /// Times the node asked for the seeds again (it had no peer left).
+    pub need_seeds: u64,
     /// Strangers dropped to make room for another.
     pub replaced: u64,
     /// Seeds and newcomers dropped once they had other peers.
@@ -200,6 +204,7 @@ impl<S: BlockStore> Node<S> {
             Ok(v) => v,
             Err(e) => {
                 self.opennet.stats.refused += 1;
+                self.opennet.stats.refused_seed_full += u64::from(e == Refusal::SeedFull);
                 return Err(e);
             }
         };
@@ -259,6 +264,7 @@ impl<S: BlockStore> Node<S> {
             if self.opennet.strangers.seeds().is_empty() && have == 0 {
                 // Alone: back to the seeds (the driver dials them), announce next time.
                 self.opennet.last_announce = Some(now);
+                self.opennet.stats.need_seeds += 1;
                 self.opennet.actions.push_back(LinkAction::NeedSeeds);
             } else {
                 self.start_announce(now);

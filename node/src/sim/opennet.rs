@@ -181,6 +181,8 @@ struct Run<'a> {
     /// Nodes online.
     online: Vec<bool>,
     target: Location,
+    /// Opennet counters of the nodes churn replaced (so sums over the run never fall).
+    retired: Vec<crate::node::OpennetStats>,
 }
 
 /// Runs an opennet simulation; `base` is the virtual clock's origin.
@@ -215,7 +217,7 @@ pub fn run(cfg: &OpennetSimConfig, base: Instant) -> Result<OpennetReport, SimEr
             net.set_filter(i, Box::new(move |_, m| withhold(&key, m)));
         }
     }
-    let mut run = Run { cfg, net, rng, attacker, online: vec![true; cfg.nodes], target };
+    let mut run = Run { cfg, net, rng, attacker, online: vec![true; cfg.nodes], target, retired: Vec::new() };
     let mut report = run.join_all()?;
     report.attackers = attackers;
     let (ok, total) = run.insert(&docs)?;
@@ -223,7 +225,6 @@ pub fn run(cfg: &OpennetSimConfig, base: Instant) -> Result<OpennetReport, SimEr
     let mut admitted = run.sum(|s| s.admitted);
     let mut replaced = run.sum(|s| s.replaced);
     for round in 1..=cfg.rounds {
-        run.churn(round)?;
         let (r, target_success) = run.round(round, &docs)?;
         let (a, p) = (run.sum(|s| s.admitted), run.sum(|s| s.replaced));
         report.rounds.push(Round { admitted: a - admitted, replaced: p - replaced, ..r });
@@ -292,7 +293,7 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 
 impl Run<'_> {
     fn sum(&self, f: impl Fn(crate::node::OpennetStats) -> u64) -> u64 {
-        (0..self.net.len()).map(|i| f(self.net.node(i).opennet_stats())).sum()
+        (0..self.net.len()).map(|i| f(self.net.node(i).opennet_stats())).chain(self.retired.iter().map(|&s| f(s))).sum()
     }
 
     /// Seeds link up, the others join one by one; then the upkeep runs until every node
@@ -453,7 +454,25 @@ impl Run<'_> {
         order.shuffle(&mut self.rng);
         let mut hops = Vec::new();
         let (mut target_asked, mut target_ok) = (0usize, 0usize);
+        // Churn is spread over the round: `churn` of the nodes leave, one every `every`
+        // fetches, each replaced at once by a newcomer.
+        let leaving = (order.len() as f64 * self.cfg.churn).round() as usize;
+        let every = order.len().checked_div(leaving);
         for (k, &i) in order.iter().enumerate() {
+            if every.is_some_and(|e| k % e == 0) {
+                let honest = self.honest_online();
+                let gone = honest[self.rng.gen_range(0..honest.len())];
+                self.replace(gone, round)?;
+            }
+            // The seeds' upkeep runs every 20 fetches (it lets their newcomers go), each
+            // node's before its own fetch (as its timer would have fired in the meantime).
+            if k % 20 == 0 {
+                for s in 0..self.cfg.seeds {
+                    self.upkeep_one(s);
+                }
+            }
+            self.upkeep_one(i);
+            settle(&mut self.net, Phase::Fetch(k))?;
             // With Sybils, a tenth of the fetches ask for the target key.
             let d = if self.cfg.sybil > 0.0 && k % 10 == 0 { 0 } else { self.rng.gen_range(0..docs.len()) };
             let block = &docs[d];
@@ -491,31 +510,18 @@ impl Run<'_> {
         Ok((r, target))
     }
 
-    /// Before round `round`: `churn` of the nodes (never seeds) leave and fresh nodes take
-    /// their places (same index, new location, empty store), joining through the seeds.
-    fn churn(&mut self, round: usize) -> Result<(), SimError> {
-        if self.cfg.churn <= 0.0 {
-            return Ok(());
+    /// Churn: honest node `i` leaves and a fresh node (same index, new location, empty
+    /// store) takes its place, joining through the seeds.
+    fn replace(&mut self, i: usize, round: usize) -> Result<(), SimError> {
+        for p in self.net.node(i).peer_ids() {
+            self.net.disconnect(i, p.0 as usize);
         }
-        let honest = self.honest_online();
-        let leaving = ((honest.len() as f64) * self.cfg.churn).round() as usize;
-        let mut chosen = honest;
-        chosen.shuffle(&mut self.rng);
-        for &i in chosen.iter().take(leaving) {
-            for p in self.net.node(i).peer_ids() {
-                self.net.disconnect(i, p.0 as usize);
-            }
-            let loc = Location(self.rng.gen());
-            let config = node_config(self.cfg, self.net.config(i, loc), i, false);
-            self.net.replace_node(i, config, MemoryStore::new(128 * 1024, 128 * 1024));
-            self.join(i);
-            settle(&mut self.net, Phase::Churn(round))?;
-        }
-        for _ in 0..3 {
-            self.upkeep();
-            settle(&mut self.net, Phase::Churn(round))?;
-        }
-        Ok(())
+        let loc = Location(self.rng.gen());
+        let config = node_config(self.cfg, self.net.config(i, loc), i, false);
+        self.retired.push(self.net.node(i).opennet_stats());
+        self.net.replace_node(i, config, MemoryStore::new(128 * 1024, 128 * 1024));
+        self.join(i);
+        settle(&mut self.net, Phase::Churn(round))
     }
 
     /// Of the honest peers' slots of the 20 honest nodes closest to the target, the share

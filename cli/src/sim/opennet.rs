@@ -1,0 +1,83 @@
+//! `pamphlet sim --topology opennet`: the opennet simulation (pamphlet-node's
+//! `sim::opennet`, docs/opennet.md). Prints one row per round (success, hops, degree, link
+//! length, connections made) and the bootstrap figures, or JSON.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use pamphlet_node::sim::opennet::{self, OpennetSimConfig};
+
+use super::Args;
+
+fn config(args: &Args) -> OpennetSimConfig {
+    let d = OpennetSimConfig::default();
+    OpennetSimConfig {
+        nodes: args.nodes,
+        seeds: args.seeds,
+        seeds_per_node: args.seeds_per_node,
+        rounds: args.rounds,
+        docs: args.docs.unwrap_or(args.nodes / 5).max(1),
+        churn: args.churn,
+        seed: args.seed,
+        floor: args.floor.unwrap_or(d.floor),
+        ceiling: args.ceiling.unwrap_or(d.ceiling),
+        limits: !args.no_limits,
+        sybil: args.sybil,
+        join_gap: Duration::from_millis(500),
+        max_htl: args.htl,
+    }
+}
+
+/// Runs `pamphlet sim --topology opennet …`.
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let config = config(args);
+    anyhow::ensure!((0.0..1.0).contains(&config.churn), "--churn is a fraction of the nodes per round, in [0, 1)");
+    anyhow::ensure!((0.0..0.5).contains(&config.sybil), "--sybil is a fraction of the nodes, in [0, 0.5)");
+    let started = Instant::now();
+    let report =
+        opennet::run(&config, started).with_context(|| format!("opennet simulation (seed {})", config.seed))?;
+    let wall = started.elapsed().as_secs_f64();
+    if args.json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("wall_seconds".into(), wall.into());
+            o.insert("peak_rss_bytes".into(), super::peak_rss_bytes().into());
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("nodes / seeds / attackers        {} / {} / {}", report.nodes, report.seeds, report.attackers);
+    println!("after joining: mean degree       {:.1}", report.bootstrap_mean_degree);
+    println!("after joining: below the floor   {}", report.bootstrap_below_floor);
+    println!("most newcomers at one seed       {}", report.seed_max_strangers);
+    println!("announcements / join msgs/node   {} / {:.0}", report.announcements, report.join_messages_per_node);
+    println!("inserts ok                       {} / {}", report.inserts_ok, report.inserts);
+    println!(
+        "\n{:>5} {:>8} {:>8} {:>6} {:>6} {:>7} {:>8} {:>9} {:>8}",
+        "round", "fetches", "success", "hops50", "hops95", "degree", "link len", "admitted", "replaced"
+    );
+    for r in &report.rounds {
+        println!(
+            "{:>5} {:>8} {:>8.3} {:>6} {:>6} {:>7.1} {:>8.4} {:>9} {:>8}",
+            r.round,
+            r.requests,
+            r.success_rate,
+            r.hops_median,
+            r.hops_p95,
+            r.mean_degree,
+            r.mean_link_length,
+            r.admitted,
+            r.replaced
+        );
+    }
+    println!(
+        "\nroutable (success >= 0.99, median <= 6 hops) from round {}",
+        report.routable_after.map_or("never".into(), |r| r.to_string())
+    );
+    if let (Some(share), Some(t)) = (report.sybil_peer_share, report.target_success) {
+        println!("Sybil share of the peers near the key  {share:.3}");
+        println!("fetches of the key that succeeded      {t:.3}");
+    }
+    println!("virtual time {:.0} s, wall {wall:.1} s", report.virtual_seconds);
+    Ok(())
+}
