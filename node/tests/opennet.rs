@@ -262,3 +262,16 @@ fn a_small_opennet_bootstraps_from_seeds_and_becomes_routable() {
     assert!(last.success_rate >= 0.95, "{r:#?}");
     assert!(r.rounds.iter().map(|x| x.admitted).sum::<u64>() > 0, "path folding made links: {r:#?}");
 }
+
+/// Churn spread over the rounds (a tenth of the nodes replaced per round, each newcomer
+/// joining through the seeds): the network stays one and routable, and the seeds under
+/// their cap.
+#[test]
+fn a_small_opennet_holds_under_churn() {
+    let cfg = OpennetSimConfig { nodes: 150, seeds: 3, rounds: 4, docs: 30, churn: 0.1, ..OpennetSimConfig::default() };
+    let r = opennet::run(&cfg, Instant::now()).expect("the run completes");
+    for round in &r.rounds {
+        assert!(round.success_rate >= 0.95, "{r:#?}");
+        assert!(round.mean_degree >= cfg.floor as f64, "{r:#?}");
+    }
+}
