@@ -110,6 +110,9 @@ pub struct Round {
     pub admitted: u64,
     /// Strangers dropped for better ones during the round.
     pub replaced: u64,
+    /// Failed fetches whose block no node online held any more (lost to churn, not to
+    /// routing).
+    pub failed_lost: usize,
 }
 
 /// What an opennet run measured.
@@ -454,6 +457,7 @@ impl Run<'_> {
         order.shuffle(&mut self.rng);
         let mut hops = Vec::new();
         let (mut target_asked, mut target_ok) = (0usize, 0usize);
+        let mut lost = 0;
         // Churn is spread over the round: `churn` of the nodes leave, one every `every`
         // fetches, each replaced at once by a newcomer.
         let leaving = (order.len() as f64 * self.cfg.churn).round() as usize;
@@ -488,6 +492,8 @@ impl Run<'_> {
                 .any(|e| matches!(e, Event::FetchSucceeded { block: b, .. } if b == block));
             if ok {
                 hops.push(self.net.counts().data_requests - before);
+            } else if !(0..self.net.len()).any(|j| self.net.node(j).store().peek(BlockKind::Ssk, &key).is_some()) {
+                lost += 1;
             }
             if d == 0 && self.cfg.sybil > 0.0 {
                 target_asked += 1;
@@ -505,6 +511,7 @@ impl Run<'_> {
             mean_link_length: self.mean_link_length(),
             admitted: 0,
             replaced: 0,
+            failed_lost: lost,
         };
         let target = (target_asked > 0).then(|| target_ok as f64 / target_asked as f64);
         Ok((r, target))
