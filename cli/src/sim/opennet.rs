@@ -9,9 +9,12 @@ use pamphlet_node::sim::opennet::{self, OpennetSimConfig};
 
 use super::Args;
 
-fn config(args: &Args) -> OpennetSimConfig {
+fn config(args: &Args) -> Result<OpennetSimConfig> {
+    anyhow::ensure!((0.0..1.0).contains(&args.churn), "--churn is a fraction of the nodes per round, in [0, 1)");
+    anyhow::ensure!((0.0..0.5).contains(&args.sybil), "--sybil is a fraction of the nodes, in [0, 0.5)");
+    anyhow::ensure!(args.seeds >= 1 && args.seeds_per_node >= 1, "--seeds and --seeds-per-node must be at least 1");
     let d = OpennetSimConfig::default();
-    OpennetSimConfig {
+    Ok(OpennetSimConfig {
         nodes: args.nodes,
         seeds: args.seeds,
         seeds_per_node: args.seeds_per_node,
@@ -25,14 +28,12 @@ fn config(args: &Args) -> OpennetSimConfig {
         sybil: args.sybil,
         join_gap: Duration::from_millis(500),
         max_htl: args.htl,
-    }
+    })
 }
 
 /// Runs `pamphlet sim --topology opennet …`.
 pub(crate) fn run(args: &Args) -> Result<()> {
-    let config = config(args);
-    anyhow::ensure!((0.0..1.0).contains(&config.churn), "--churn is a fraction of the nodes per round, in [0, 1)");
-    anyhow::ensure!((0.0..0.5).contains(&config.sybil), "--sybil is a fraction of the nodes, in [0, 0.5)");
+    let config = config(args)?;
     let started = Instant::now();
     let report =
         opennet::run(&config, started).with_context(|| format!("opennet simulation (seed {})", config.seed))?;
@@ -81,4 +82,32 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     }
     println!("virtual time {:.0} s, wall {wall:.1} s", report.virtual_seconds);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::Args,
+    }
+
+    fn config(line: &str) -> anyhow::Result<super::OpennetSimConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("sim").chain(line.split_whitespace()))?;
+        super::config(&cli.args)
+    }
+
+    #[test]
+    fn opennet_options_parse_and_bad_fractions_say_what_is_accepted() {
+        let c = config("--topology opennet --nodes 500 --seeds 3 --rounds 7 --churn 0.1 --no-limits").unwrap();
+        assert_eq!((c.nodes, c.seeds, c.rounds, c.churn, c.limits, c.docs), (500, 3, 7, 0.1, false, 100));
+        let e = config("--topology opennet --churn 1.5").unwrap_err().to_string();
+        assert!(e.contains("--churn is a fraction"), "{e}");
+        let e = config("--topology opennet --sybil 0.7").unwrap_err().to_string();
+        assert!(e.contains("--sybil is a fraction"), "{e}");
+        let e = config("--topology opennet --seeds 0").unwrap_err().to_string();
+        assert!(e.contains("--seeds"), "{e}");
+    }
 }
