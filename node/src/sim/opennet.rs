@@ -458,6 +458,7 @@ impl Run<'_> {
         let mut hops = Vec::new();
         let (mut target_asked, mut target_ok) = (0usize, 0usize);
         let mut lost = 0;
+        let mut made = 0usize;
         // Churn is spread over the round: `churn` of the nodes leave, one every `every`
         // fetches, each replaced at once by a newcomer.
         let leaving = (order.len() as f64 * self.cfg.churn).round() as usize;
@@ -475,6 +476,10 @@ impl Run<'_> {
                     self.upkeep_one(s);
                 }
             }
+            if !self.online[i] {
+                continue; // it left earlier in this round
+            }
+            made += 1;
             self.upkeep_one(i);
             settle(&mut self.net, Phase::Fetch(k))?;
             // With Sybils, a tenth of the fetches ask for the target key.
@@ -492,7 +497,9 @@ impl Run<'_> {
                 .any(|e| matches!(e, Event::FetchSucceeded { block: b, .. } if b == block));
             if ok {
                 hops.push(self.net.counts().data_requests - before);
-            } else if !(0..self.net.len()).any(|j| self.net.node(j).store().peek(BlockKind::Ssk, &key).is_some()) {
+            } else if !(0..self.net.len())
+                .any(|j| self.online[j] && self.net.node(j).store().peek(BlockKind::Ssk, &key).is_some())
+            {
                 lost += 1;
             }
             if d == 0 && self.cfg.sybil > 0.0 {
@@ -503,8 +510,8 @@ impl Run<'_> {
         hops.sort_unstable();
         let r = Round {
             round,
-            requests: order.len(),
-            success_rate: hops.len() as f64 / order.len().max(1) as f64,
+            requests: made,
+            success_rate: hops.len() as f64 / made.max(1) as f64,
             hops_median: percentile(&hops, 0.5),
             hops_p95: percentile(&hops, 0.95),
             mean_degree: self.mean_degree(),
@@ -517,17 +524,23 @@ impl Run<'_> {
         Ok((r, target))
     }
 
-    /// Churn: honest node `i` leaves and a fresh node (same index, new location, empty
-    /// store) takes its place, joining through the seeds.
+    /// Churn: honest node `i` leaves for good and a fresh node (a new number, so a new
+    /// identity to its peers, a new location, an empty store) joins through the seeds.
+    /// The one that left keeps its number, offline, with its store emptied.
     fn replace(&mut self, i: usize, round: usize) -> Result<(), SimError> {
         for p in self.net.node(i).peer_ids() {
             self.net.disconnect(i, p.0 as usize);
         }
-        let loc = Location(self.rng.gen());
-        let config = node_config(self.cfg, self.net.config(i, loc), i, false);
         self.retired.push(self.net.node(i).opennet_stats());
-        self.net.replace_node(i, config, MemoryStore::new(128 * 1024, 128 * 1024));
-        self.join(i);
+        let gone = NodeConfig { opennet: OpennetConfig::default(), ..self.net.config(i, Location(0)) };
+        self.net.replace_node(i, gone, MemoryStore::new(0, 0));
+        self.online[i] = false;
+        let j = self.net.len();
+        let config = node_config(self.cfg, self.net.config(j, Location(self.rng.gen())), j, false);
+        self.net.add_node_with(config, MemoryStore::new(128 * 1024, 128 * 1024));
+        self.online.push(true);
+        self.attacker.push(false);
+        self.join(j);
         settle(&mut self.net, Phase::Churn(round))
     }
 
