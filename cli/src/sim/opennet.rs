@@ -54,12 +54,22 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     println!("announcements / join msgs/node   {} / {:.0}", report.announcements, report.join_messages_per_node);
     println!("inserts ok                       {} / {}", report.inserts_ok, report.inserts);
     println!(
-        "\n{:>5} {:>8} {:>8} {:>6} {:>6} {:>7} {:>8} {:>9} {:>8} {:>5}",
-        "round", "fetches", "success", "hops50", "hops95", "degree", "link len", "admitted", "replaced", "lost"
+        "\n{:>5} {:>8} {:>8} {:>6} {:>6} {:>7} {:>8} {:>9} {:>8} {:>5} {:>5}",
+        "round",
+        "fetches",
+        "success",
+        "hops50",
+        "hops95",
+        "degree",
+        "link len",
+        "admitted",
+        "replaced",
+        "lost",
+        "parts"
     );
     for r in &report.rounds {
         println!(
-            "{:>5} {:>8} {:>8.3} {:>6} {:>6} {:>7.1} {:>8.4} {:>9} {:>8} {:>5}",
+            "{:>5} {:>8} {:>8.3} {:>6} {:>6} {:>7.1} {:>8.4} {:>9} {:>8} {:>5} {:>5}",
             r.round,
             r.requests,
             r.success_rate,
@@ -69,7 +79,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             r.mean_link_length,
             r.admitted,
             r.replaced,
-            r.failed_lost
+            r.failed_lost,
+            r.components
         );
     }
     println!(

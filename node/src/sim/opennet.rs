@@ -113,6 +113,8 @@ pub struct Round {
     /// Failed fetches whose block no node online held any more (lost to churn, not to
     /// routing).
     pub failed_lost: usize,
+    /// Connected components among the nodes online at the end of the round.
+    pub components: usize,
 }
 
 /// What an opennet run measured.
@@ -228,6 +230,11 @@ pub fn run(cfg: &OpennetSimConfig, base: Instant) -> Result<OpennetReport, SimEr
     let mut admitted = run.sum(|s| s.admitted);
     let mut replaced = run.sum(|s| s.replaced);
     for round in 1..=cfg.rounds {
+        // Under churn the nodes that stored the documents leave: their publishers insert
+        // them again before every round, so the rounds measure routing, not data loss.
+        if cfg.churn > 0.0 && round > 1 {
+            run.insert(&docs)?;
+        }
         let (r, target_success) = run.round(round, &docs)?;
         let (a, p) = (run.sum(|s| s.admitted), run.sum(|s| s.replaced));
         report.rounds.push(Round { admitted: a - admitted, replaced: p - replaced, ..r });
@@ -519,6 +526,7 @@ impl Run<'_> {
             admitted: 0,
             replaced: 0,
             failed_lost: lost,
+            components: self.components(),
         };
         let target = (target_asked > 0).then(|| target_ok as f64 / target_asked as f64);
         Ok((r, target))
