@@ -64,7 +64,7 @@ enum Command {
     /// Run a node, or manage its identity and friends.
     Node(node_cmd::NodeArgs),
     /// Run the deterministic many-node simulator (strategies, topologies, attacks).
-    Sim(sim::Args),
+    Sim(Box<sim::Args>),
 }
 
 fn data_dir(cli: &Cli) -> PathBuf {

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
 mod durability;
+mod opennet;
 mod plot;
 use pamphlet_node::sim::{self, Attack, Placement, SimConfig, Topology, TopologyKind};
 
@@ -35,8 +36,10 @@ pub(crate) struct Args {
     /// Routing strategy: pamphlet, hyphanet, nbo, randomwalk, flooding or chord.
     #[arg(long, default_value = "pamphlet")]
     strategy: sim::Strategy,
-    /// Graph: small-world (darknet: ring + 1/d links) or random (opennet-like).
-    #[arg(long, default_value = "small-world", value_parser = ["small-world", "random"])]
+    /// Graph: small-world (darknet: ring + 1/d links), random (opennet-like), or opennet
+    /// (every node knows only the seeds; announcement and path folding build the graph:
+    /// docs/opennet.md).
+    #[arg(long, default_value = "small-world", value_parser = ["small-world", "random", "opennet"])]
     topology: String,
     /// Read the graph from an edge-list file (`a b` per line) instead.
     #[arg(long, value_name = "FILE")]
@@ -100,6 +103,28 @@ pub(crate) struct Args {
     /// after the table; `swap_trace` in --json): how fast swapping converges.
     #[arg(long, value_name = "K", default_value_t = 0)]
     trace_every: usize,
+    /// Seed nodes (--topology opennet).
+    #[arg(long, default_value_t = 5, help_heading = "Opennet")]
+    seeds: usize,
+    /// Seeds each newcomer connects to (--topology opennet).
+    #[arg(long, default_value_t = 2, help_heading = "Opennet")]
+    seeds_per_node: usize,
+    /// Fetch rounds, one fetch per node each (--topology opennet).
+    #[arg(long, default_value_t = 50, help_heading = "Opennet")]
+    rounds: usize,
+    /// Peer floor of every node (--topology opennet; default: the node's).
+    #[arg(long, help_heading = "Opennet")]
+    floor: Option<usize>,
+    /// Peer ceiling of every node (--topology opennet; default: the node's).
+    #[arg(long, help_heading = "Opennet")]
+    ceiling: Option<usize>,
+    /// Turn the opennet limits off (grace period, replacement rate, announcement rate,
+    /// seed cap), to measure what they buy.
+    #[arg(long, help_heading = "Opennet")]
+    no_limits: bool,
+    /// Fraction of the joining nodes that are Sybils surrounding one key (--topology opennet).
+    #[arg(long, default_value_t = 0.0, help_heading = "Opennet")]
+    sybil: f64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -238,6 +263,9 @@ fn progress(json: bool, template: &str) -> ProgressBar {
 pub(crate) fn run(args: &Args) -> Result<()> {
     if let Some(days) = args.days {
         return durability::run(args, days);
+    }
+    if args.topology == "opennet" {
+        return opennet::run(args);
     }
     let config = args.config()?;
     if let Some(dir) = &args.plot {

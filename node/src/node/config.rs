@@ -10,6 +10,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::id::Htl;
 use crate::location::Location;
 use crate::routing::htl::MAX_HTL;
+use crate::routing::opennet::OpennetConfig;
 use crate::routing::peers::BackoffConfig;
 use crate::routing::swap::SwapConfig;
 
@@ -112,6 +113,9 @@ pub struct NodeConfig {
     /// How many store-area writes each peer's inserts may cause ([`StoreBudget`]); past it
     /// they go to the cache area only. `None`: no limit.
     pub store_budget: Option<StoreBudget>,
+    /// Darknet (the default), opennet or hybrid, and the opennet limits
+    /// (docs/opennet.md).
+    pub opennet: OpennetConfig,
 }
 
 /// How a node ranks its peers for a request (docs/simulation.md compares them).
@@ -152,6 +156,7 @@ impl Default for NodeConfig {
             check_claims: true,
             refuse_zero_htl_inserts: true,
             store_budget: Some(StoreBudget::default()),
+            opennet: OpennetConfig::default(),
         }
     }
 }

@@ -15,9 +15,10 @@ use rand::Rng;
 
 use super::{Event, FailReason, Node, OpId, RoutingStrategy};
 use crate::id::{Htl, PeerId, RequestId};
+use crate::location::Location;
 use crate::routing::request::{Outcome, Reply, Request, Step};
 use crate::store::{Area, BlockStore};
-use crate::wire::message::Message;
+use crate::wire::message::{Message, Reference};
 
 /// Internal handle of a request in flight at this node.
 pub(super) type Handle = u64;
@@ -55,6 +56,8 @@ pub(super) struct InFlight {
     pub(super) waiters: Vec<OpId>,
     /// Sequence number of the request's live timer (older heap entries are stale).
     pub(super) timer: u64,
+    /// A path-folding offer that came with the answer (opennet).
+    pub(super) fold: Option<(Location, Reference)>,
 }
 
 /// Who hears how a request ended (see `Node::detach`).
@@ -108,7 +111,8 @@ impl<S: BlockStore> Node<S> {
             }
         }
         self.by_key.insert((req.kind, req.key), h);
-        self.requests.insert(h, InFlight { req, origin, payload, arrived_htl, waiters: Vec::new(), timer: 0 });
+        self.requests
+            .insert(h, InFlight { req, origin, payload, arrived_htl, waiters: Vec::new(), timer: 0, fold: None });
         self.route(h, now);
         // Still routing it: tell the upstream, which then waits the longer answer time.
         if let Origin::Remote { peer, id } = origin {
@@ -180,10 +184,12 @@ impl<S: BlockStore> Node<S> {
             (Answer::Found(block), Payload::Fetch) if block.kind() == f.req.kind && verifies(&block, &f.req.key) => {
                 self.stats.data_found += 1;
                 self.peers.reset_backoff(peer);
+                self.opennet_success(peer, now);
                 return self.finish(h, now, End::Found(block));
             }
             (Answer::Inserted, Payload::Insert(_)) => {
                 self.peers.reset_backoff(peer);
+                self.opennet_success(peer, now);
                 return self.finish(h, now, End::Inserted);
             }
             (Answer::Collision(existing), Payload::Insert(ours))
@@ -226,8 +232,19 @@ impl<S: BlockStore> Node<S> {
 
     /// Ends request `h`: answers its origin, stores what should be stored, quenches.
     fn finish(&mut self, h: Handle, now: Instant, end: End) {
-        let Some(f) = self.requests.remove(&h) else { return };
+        let Some(mut f) = self.requests.remove(&h) else { return };
         let to = self.detach(&f);
+        // Path folding rides on success: a found block, or an insert that ran its hops out
+        // here (this node is then where the data is).
+        match (&f.payload, &end) {
+            (Payload::Fetch, End::Found(_)) | (Payload::Insert(_), End::Inserted) => {
+                self.fold(now, f.fold.take(), false, to.upstream)
+            }
+            (Payload::Insert(_), End::Failed(Outcome::HtlExhausted)) if to.upstream.is_some() => {
+                self.fold(now, None, true, to.upstream)
+            }
+            _ => {}
+        }
         let msg = match (f.payload, end) {
             (Payload::Fetch, End::Found(block)) => self.fetch_found(&to, f.req.key, block),
             (Payload::Fetch, End::Failed(outcome)) => {

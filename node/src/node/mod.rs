@@ -23,6 +23,7 @@ mod config;
 mod event;
 mod failure;
 mod inflight;
+mod opennet;
 mod stats;
 
 use std::cmp::Reverse;
@@ -37,6 +38,7 @@ pub use budget::StoreBudget;
 pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
+pub use opennet::{LinkAction, OpennetStats};
 pub use stats::NodeStats;
 
 use inflight::{hop_wait, verifies_derived, Answer, Handle, InFlight, Origin, Payload};
@@ -97,6 +99,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     /// Hops penalised as silent, by (peer, link-local id), oldest first: an answer that
     /// comes after all shows the peer was slow, not silent (see `inflight::on_reply`).
     silent_hops: VecDeque<((PeerId, RequestId), Instant)>,
+    /// Strangers, announcements and path folding (opennet and hybrid modes).
+    opennet: opennet::OpennetState,
 }
 
 /// The most penalised-as-silent hops remembered for a late answer (bounds the memory a
@@ -145,6 +149,7 @@ impl<S: BlockStore> Node<S> {
             rebroadcast_at: None,
             budgets: budget::Buckets::default(),
             silent_hops: VecDeque::new(),
+            opennet: opennet::OpennetState::default(),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -238,6 +243,7 @@ impl<S: BlockStore> Node<S> {
             self.swapper.next_deadline(),
             self.rebroadcast_at,
             self.peers.next_pending(),
+            self.opennet.next_upkeep,
         ]
         .into_iter()
         .flatten()
@@ -265,6 +271,7 @@ impl<S: BlockStore> Node<S> {
         if !self.peers.remove(peer) {
             return;
         }
+        self.opennet_peer_removed(peer);
         if let Some(o) = self.swapper.on_peer_removed(peer) {
             self.apply_swap(now, o);
         }
@@ -309,6 +316,9 @@ impl<S: BlockStore> Node<S> {
     /// (`swap_interval`) calls this; a driver may call it directly.
     pub fn start_swap(&mut self, now: Instant) -> bool {
         let p = self.config.swap.reset_probability;
+        if self.config.opennet.mode.strangers() {
+            return false; // opennet locations are fixed (docs/opennet.md)
+        }
         if p > 0.0 && self.rng.gen::<f64>() < p {
             self.stats.location_resets += 1;
             let fresh = Location(self.rng.gen());
@@ -405,6 +415,10 @@ impl<S: BlockStore> Node<S> {
             Message::LocationUpdate { location, neighbours } => {
                 self.on_location_update(now, peer, location, &neighbours)
             }
+            // Opennet locations are fixed: no swaps (Hyphanet does not swap with opennet on).
+            Message::SwapRequest { id, .. } if self.config.opennet.mode.strangers() => {
+                self.transmits.push_back((peer, Message::SwapRejected { id }))
+            }
             Message::SwapRequest { id, htl, commitment } => {
                 let mut out = Vec::new();
                 let me = (self.config.location, self.peers.locations());
@@ -438,6 +452,10 @@ impl<S: BlockStore> Node<S> {
             // A link-level message: the transport checks and keeps address records; one
             // that reached the node anyway is no routing input.
             Message::AddressRecord { .. } => {}
+            m @ (Message::Announce { .. }
+            | Message::AnnounceReply { .. }
+            | Message::AnnounceDone { .. }
+            | Message::FoldOffer { .. }) => self.on_opennet_message(now, peer, m),
         }
         self.prune_timers();
     }
@@ -451,6 +469,12 @@ impl<S: BlockStore> Node<S> {
         }
         if self.rebroadcast_at.is_some_and(|t| t <= now) {
             self.broadcast_location(now);
+        }
+        if let (Some(at), Some(every)) = (self.opennet.next_upkeep, self.config.opennet.upkeep_interval) {
+            if at <= now {
+                self.opennet.next_upkeep = Some(now + every);
+                self.opennet_upkeep(now);
+            }
         }
         if let Some(o) = self.swapper.on_timeout(now) {
             self.apply_swap(now, o);
@@ -505,6 +529,7 @@ impl<S: BlockStore> Node<S> {
         let Some(link) = self.accept(peer, id) else { return };
         if let Some(block) = self.store.get(kind, &key) {
             self.stats.found_locally += 1;
+            self.fold(now, None, true, Some((peer, id)));
             self.transmits.push_back((peer, Message::DataFound { id, block }));
             return;
         }

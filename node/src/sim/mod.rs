@@ -12,6 +12,8 @@
 //! - `workload`: the documents (encoded once) and the phases that insert and fetch them;
 //! - `direct_swap`: swap rounds as a central chain, for networks too large for the
 //!   message-level swap protocol ([`SwapMode::Direct`]);
+//! - [`opennet`]: the opennet run (`--topology opennet`): seeds, announcement, path
+//!   folding and churn on the same `Node`s, and a Sybil adversary;
 //! - `reference`: flooding and Chord, computed on the graph;
 //! - [`durability`]: the long-run durability model (`pamphlet sim --days`): months of
 //!   churn and store pressure, routes computed on the graph (docs/durability.md);
@@ -34,6 +36,7 @@ pub mod config;
 mod direct_swap;
 pub mod durability;
 pub mod network;
+pub mod opennet;
 mod reference;
 pub mod report;
 pub mod topology;

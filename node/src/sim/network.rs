@@ -32,9 +32,10 @@ use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 
 use crate::id::PeerId;
 use crate::location::Location;
-use crate::node::{Event, Node, NodeConfig, OpId};
+use crate::node::{Event, LinkAction, Node, NodeConfig, OpId};
+use crate::routing::opennet::Found;
 use crate::store::memory::MemoryStore;
-use crate::wire::message::Message;
+use crate::wire::message::{Message, Reference};
 
 /// Rewrites (or drops, with `None`) a node's outgoing message to the given peer.
 pub type Filter = Box<dyn FnMut(PeerId, Message) -> Option<Message>>;
@@ -130,6 +131,15 @@ pub struct Network {
     /// Messages each node received (its load).
     received: Vec<u64>,
     steps: u64,
+    /// Opennet link actions waiting for [`Network::apply_links`] (node, action).
+    links: std::collections::VecDeque<(usize, LinkAction)>,
+    /// Whether `apply_links` is running (it is not re-entered).
+    applying: bool,
+    /// Opennet connections refused by one end.
+    pub refused_links: u64,
+    /// Nodes that asked for the seeds again ([`LinkAction::NeedSeeds`]), for the opennet
+    /// run to reconnect.
+    pub need_seeds: Vec<usize>,
 }
 
 impl std::fmt::Debug for Network {
@@ -165,6 +175,10 @@ impl Network {
             counts: Counts::default(),
             received: Vec::new(),
             steps: 0,
+            links: std::collections::VecDeque::new(),
+            applying: false,
+            refused_links: 0,
+            need_seeds: Vec::new(),
         }
     }
 
@@ -215,6 +229,13 @@ impl Network {
         self.events.push(Vec::new());
         self.received.push(0);
         self.nodes.len() - 1
+    }
+
+    /// Replaces node `i` (already disconnected from everyone) by a fresh one: a node that
+    /// left and a newcomer that took its number (opennet churn).
+    pub fn replace_node(&mut self, i: usize, config: NodeConfig, store: MemoryStore) {
+        self.nodes[i] = Node::new(config, store);
+        self.events[i].clear();
     }
 
     /// Adds nodes at these locations and connects them in a line, in order.
@@ -377,10 +398,89 @@ impl Network {
         while let Some(e) = self.nodes[i].poll_event() {
             self.events[i].push(e);
         }
+        while let Some(a) = self.nodes[i].poll_link_action() {
+            self.links.push_back((i, a));
+        }
         if let Some(t) = self.nodes[i].poll_timeout() {
             self.wakeups.push(Reverse((t, i)));
         }
         self.prune_wakeups();
+        self.apply_links();
+    }
+
+    /// Carries out the nodes' opennet link actions: a connection at once (both ends admit
+    /// it or it is closed), a drop by closing the other end. A node's reference in the
+    /// simulator is its index, 8 bytes little-endian ([`Network::reference`]).
+    fn apply_links(&mut self) {
+        if self.applying {
+            return;
+        }
+        self.applying = true;
+        while let Some((i, action)) = self.links.pop_front() {
+            let now = self.now;
+            match action {
+                LinkAction::Connect { reference, found, .. } => {
+                    let Some(j) = Self::index_of(reference.as_bytes()).filter(|&j| j < self.nodes.len() && j != i)
+                    else {
+                        continue;
+                    };
+                    self.open_link(i, j, found);
+                }
+                LinkAction::NeedSeeds => self.need_seeds.push(i),
+                LinkAction::Drop { peer } => {
+                    let j = peer.0 as usize;
+                    if j < self.nodes.len() {
+                        self.nodes[j].remove_peer(now, PeerId(i as u64));
+                        self.flush(j);
+                    }
+                }
+            }
+        }
+        self.applying = false;
+    }
+
+    /// Opens an opennet link from `a` (which found `b` as `found`) to `b`: `b` admits an
+    /// inbound stranger, then `a` admits `b`; a refusal at either end closes the link.
+    /// Returns whether the link is up.
+    pub fn open_link(&mut self, a: usize, b: usize, found: Found) -> bool {
+        self.open_link_as(a, b, found, Found::Inbound)
+    }
+
+    /// [`Network::open_link`], `b` admitting `a` as `b_found` (two seeds that know each
+    /// other from the seeds file: [`Found::Seed`] both ways).
+    pub fn open_link_as(&mut self, a: usize, b: usize, found: Found, b_found: Found) -> bool {
+        let now = self.now;
+        if self.nodes[a].peer(PeerId(b as u64)).is_some() {
+            return true;
+        }
+        let (la, lb) = (self.nodes[a].location(), self.nodes[b].location());
+        let ok = self.nodes[b].admit_stranger(now, PeerId(a as u64), la, b_found).is_ok();
+        let ok = ok && {
+            let up = self.nodes[a].admit_stranger(now, PeerId(b as u64), lb, found).is_ok();
+            if !up {
+                self.nodes[b].remove_peer(now, PeerId(a as u64));
+            }
+            up
+        };
+        self.refused_links += u64::from(!ok);
+        let was = self.applying;
+        self.applying = true;
+        self.flush(b);
+        self.flush(a);
+        self.applying = was;
+        if !was {
+            self.apply_links();
+        }
+        ok
+    }
+
+    /// Node `i`'s opennet reference in the simulator.
+    pub fn reference(i: usize) -> Reference {
+        Reference::new((i as u64).to_le_bytes().to_vec()).unwrap_or_default()
+    }
+
+    fn index_of(bytes: &[u8]) -> Option<usize> {
+        Some(u64::from_le_bytes(bytes.try_into().ok()?) as usize)
     }
 
     fn enqueue(&mut self, from: usize, to: usize, msg: Message) {

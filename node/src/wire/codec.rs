@@ -165,6 +165,28 @@ mod tests {
     }
 
     #[test]
+    fn an_over_long_reference_is_refused() {
+        use crate::wire::message::{Reference, MAX_REFERENCE_LEN};
+        let ok = Message::AnnounceDone { id: 3 };
+        assert_eq!(decode(&encode(&ok).unwrap()).unwrap(), ok);
+        // A FoldOffer whose reference is one byte too long, built by hand: the encoder
+        // cannot make one (Reference::new refuses it).
+        let at_max = Message::FoldOffer {
+            id: 1,
+            location: crate::location::Location(2),
+            reference: Reference::new(vec![7; MAX_REFERENCE_LEN]).unwrap(),
+        };
+        let mut bytes = encode(&at_max).unwrap();
+        assert_eq!(decode(&bytes).unwrap(), at_max);
+        // The length varint of 2048 is [0x80, 0x10]; 2049 is [0x81, 0x10].
+        let at = bytes.len() - MAX_REFERENCE_LEN - 2;
+        assert_eq!(&bytes[at..at + 2], &[0x80, 0x10]);
+        bytes[at] = 0x81;
+        bytes.push(7);
+        assert!(matches!(decode(&bytes), Err(CodecError::Malformed(_))), "{:?}", decode(&bytes));
+    }
+
+    #[test]
     fn huge_claimed_vector_length_does_not_allocate_or_panic() {
         // LocationUpdate (tag 13), location 0, then a neighbour count of 2^32-1 with no data.
         let bytes = [13u8, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];

@@ -149,4 +149,79 @@ pub enum Message {
         /// because serde derives arrays only up to 32 elements.
         signature: [[u8; 32]; 2],
     },
+    /// Opennet (issue 19): a newcomer's announcement, routed toward its location. Nodes on
+    /// the way that want a peer answer [`Message::AnnounceReply`]; the end answers
+    /// [`Message::AnnounceDone`]. Darknet nodes ignore it.
+    Announce {
+        /// Link-local id.
+        id: RequestId,
+        /// Hops left.
+        htl: Htl,
+        /// The newcomer's location (fixed for an opennet node).
+        location: Location,
+        /// The newcomer's reference, for the nodes that want it.
+        reference: Reference,
+    },
+    /// Opennet: a node near the announced location offers its reference; relayed back to
+    /// the newcomer, which may connect.
+    AnnounceReply {
+        /// The announcement's link-local id.
+        id: RequestId,
+        /// The offering node's location.
+        location: Location,
+        /// The offering node's reference.
+        reference: Reference,
+    },
+    /// Opennet: the announcement ended downstream.
+    AnnounceDone {
+        /// The announcement's link-local id.
+        id: RequestId,
+    },
+    /// Opennet path folding: sent just before a `DataFound` or `InsertReply`, on the same
+    /// link with the same id: the reference of the node that had the data (or of a node on
+    /// the path that put its own in its place). The requester may connect to it.
+    FoldOffer {
+        /// The id of the request whose answer follows.
+        id: RequestId,
+        /// The offered node's location.
+        location: Location,
+        /// The offered node's reference.
+        reference: Reference,
+    },
+}
+
+/// A node reference carried by an opennet message: opaque bytes here (the driver encodes
+/// and checks them), at most [`MAX_REFERENCE_LEN`] long. The codec refuses a longer one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<u8>", into = "Vec<u8>")]
+pub struct Reference(Vec<u8>);
+
+/// The longest [`Reference`] (a node reference with a few addresses fits in a quarter).
+pub const MAX_REFERENCE_LEN: usize = 2048;
+
+impl Reference {
+    /// A reference, if it is at most [`MAX_REFERENCE_LEN`] bytes.
+    pub fn new(bytes: Vec<u8>) -> Option<Self> {
+        (bytes.len() <= MAX_REFERENCE_LEN).then_some(Reference(bytes))
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<u8>> for Reference {
+    type Error = String;
+
+    fn try_from(bytes: Vec<u8>) -> Result<Self, Self::Error> {
+        let len = bytes.len();
+        Reference::new(bytes).ok_or_else(|| format!("reference of {len} bytes exceeds {MAX_REFERENCE_LEN}"))
+    }
+}
+
+impl From<Reference> for Vec<u8> {
+    fn from(r: Reference) -> Self {
+        r.0
+    }
 }

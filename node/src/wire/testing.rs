@@ -5,12 +5,12 @@ use proptest::prelude::*;
 use rand::RngCore;
 use rand_chacha::rand_core::SeedableRng;
 
-use super::message::Message;
+use super::message::{Message, Reference, MAX_REFERENCE_LEN};
 use crate::location::Location;
 
 /// How many variants [`arb_message`] covers. The exhaustive match in [`variant_index`]
 /// stops compiling when a variant is added, as a reminder to extend the strategy.
-pub(crate) const VARIANTS: usize = 17;
+pub(crate) const VARIANTS: usize = 21;
 
 /// The index of a message's variant (exhaustive on purpose, see [`VARIANTS`]).
 pub(crate) fn variant_index(m: &Message) -> usize {
@@ -32,6 +32,10 @@ pub(crate) fn variant_index(m: &Message) -> usize {
         Message::Keepalive => 14,
         Message::Accepted { .. } => 15,
         Message::AddressRecord { .. } => 16,
+        Message::Announce { .. } => 17,
+        Message::AnnounceReply { .. } => 18,
+        Message::AnnounceDone { .. } => 19,
+        Message::FoldOffer { .. } => 20,
     }
 }
 
@@ -57,6 +61,10 @@ fn arb_block() -> impl Strategy<Value = Block> {
 
 fn arb_locations() -> impl Strategy<Value = Vec<Location>> {
     proptest::collection::vec(any::<u64>().prop_map(Location), 0..40)
+}
+
+fn arb_reference() -> impl Strategy<Value = Reference> {
+    proptest::collection::vec(any::<u8>(), 0..=MAX_REFERENCE_LEN).prop_map(|b| Reference::new(b).unwrap())
 }
 
 /// Any message, every variant.
@@ -99,5 +107,22 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
         id().prop_map(|id| Message::Accepted { id }),
         (any::<u64>(), proptest::collection::vec("[a-z0-9.:\\[\\]-]{0,40}", 0..10), any::<[[u8; 32]; 2]>())
             .prop_map(|(seq, addresses, signature)| Message::AddressRecord { seq, addresses, signature }),
+        (id(), any::<u8>(), any::<u64>(), arb_reference()).prop_map(|(id, htl, l, reference)| Message::Announce {
+            id,
+            htl,
+            location: Location(l),
+            reference
+        }),
+        (id(), any::<u64>(), arb_reference()).prop_map(|(id, l, reference)| Message::AnnounceReply {
+            id,
+            location: Location(l),
+            reference
+        }),
+        id().prop_map(|id| Message::AnnounceDone { id }),
+        (id(), any::<u64>(), arb_reference()).prop_map(|(id, l, reference)| Message::FoldOffer {
+            id,
+            location: Location(l),
+            reference
+        }),
     ]
 }

@@ -1,0 +1,438 @@
+//! Opennet peer management, sans-IO: which strangers a node keeps, which it takes, and which
+//! it drops (issue 19; docs/opennet.md).
+//!
+//! A darknet node talks only to friends whose references were exchanged by hand. An opennet
+//! node also connects to *strangers*: first to a few seed nodes, then to the nodes its
+//! announcement reaches near its own location, then to the nodes path folding introduces
+//! (the node that answered a successful request offers its reference back along the return
+//! path). This file holds the policy, as plain values the `Node` consults:
+//!
+//! - [`Mode`]: darknet (friends only, the default), opennet (strangers only) or hybrid
+//!   (friends kept, strangers added; a friend is never dropped for a stranger);
+//! - [`OpennetConfig`]: the floor and ceiling of the peer count, the grace period, the rate
+//!   limits;
+//! - [`Strangers`]: what the node knows of each stranger (how it was found, when, how
+//!   useful it has been lately) and the decisions: whether the node wants another peer
+//!   ([`Strangers::want`]), whom it would drop for it (the least useful stranger past its
+//!   grace period: fewest recent successes, Hyphanet's LRU in spirit), and the limits that
+//!   stop a stranger from churning the node's peers.
+//!
+//! Nothing here sends a message or reads a clock: `now` is an argument.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::id::{Htl, PeerId};
+use crate::wire::message::Reference;
+
+/// Which peers a node has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Friends only, whose references were exchanged by hand (the default: the mode for
+    /// people at risk).
+    #[default]
+    Darknet,
+    /// Strangers, found through seed nodes, announcement and path folding.
+    Opennet,
+    /// Friends, and strangers beside them; friends are never dropped for strangers.
+    Hybrid,
+}
+
+impl Mode {
+    /// The name in config.toml and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Darknet => "darknet",
+            Mode::Opennet => "opennet",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+
+    /// Whether the node takes strangers.
+    pub fn strangers(self) -> bool {
+        self != Mode::Darknet
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "darknet" => Ok(Mode::Darknet),
+            "opennet" => Ok(Mode::Opennet),
+            "hybrid" => Ok(Mode::Hybrid),
+            other => Err(format!("unknown mode {other:?} (darknet, opennet or hybrid)")),
+        }
+    }
+}
+
+/// What a peer is to this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PeerKind {
+    /// A friend: its reference was exchanged by hand. Never dropped by opennet.
+    Friend,
+    /// A stranger found by opennet.
+    Stranger,
+    /// A seed node this node bootstraps through (dropped once the node has its own peers).
+    Seed,
+}
+
+impl PeerKind {
+    /// The name `node status` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerKind::Friend => "friend",
+            PeerKind::Stranger => "stranger",
+            PeerKind::Seed => "seed",
+        }
+    }
+}
+
+/// How a stranger was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Found {
+    /// From the seeds file: a seed this node connected to.
+    Seed,
+    /// It offered its reference in answer to our announcement.
+    Announcement,
+    /// Its reference came back with a successful request (path folding).
+    PathFold,
+    /// A stranger we had before a restart (persisted reference).
+    Reconnect,
+    /// It connected to us (a newcomer at a seed, or a node that took our offer).
+    Inbound,
+}
+
+impl Found {
+    /// The name `node status` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Found::Seed => "seeds file",
+            Found::Announcement => "announcement",
+            Found::PathFold => "path folding",
+            Found::Reconnect => "reconnect",
+            Found::Inbound => "inbound",
+        }
+    }
+}
+
+/// Opennet settings of a node. Every default is explained in docs/opennet.md.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpennetConfig {
+    /// Darknet (default), opennet or hybrid.
+    pub mode: Mode,
+    /// Accept newcomers and their announcements (a seed node).
+    pub seed_node: bool,
+    /// This node's own reference, as the driver encodes it (a node reference for the real
+    /// transport, a node number in the simulator). Offered to strangers in announcement
+    /// replies and path folding.
+    pub reference: Reference,
+    /// Below this many peers (friends and strangers, seeds not counted) the node announces.
+    pub floor: usize,
+    /// The most peers (friends and strangers) the node keeps; past it a new stranger must
+    /// replace the least useful one.
+    pub ceiling: usize,
+    /// The most newcomers a seed node holds at once.
+    pub seed_cap: usize,
+    /// How long a seed holds a newcomer at most (it drops it sooner once the newcomer
+    /// advertises more than `floor` peers of its own).
+    pub seed_hold: Duration,
+    /// A new stranger cannot be dropped for another until it is this old (its grace period:
+    /// time to prove itself useful).
+    pub min_age: Duration,
+    /// The shortest time between two replacements (a stranger dropped for another).
+    pub replace_interval: Duration,
+    /// Successful requests needed between two replacements (Hyphanet: 10).
+    pub successes_per_replace: u32,
+    /// The shortest time between two announcements this node starts.
+    pub announce_interval: Duration,
+    /// Announcements this node relays or answers per second, on average (token bucket).
+    pub announce_rate: f64,
+    /// The token bucket's depth.
+    pub announce_burst: f64,
+    /// Hops an announcement travels toward the newcomer's location.
+    pub announce_htl: Htl,
+    /// Probability that a node relaying a path-folding offer, which wants a peer, takes the
+    /// offer itself and offers its own reference upstream instead (Hyphanet: 1 in 20): the
+    /// requester cannot tell whether a reference is the data source's.
+    pub fold_take: f64,
+    /// Half-life of a stranger's success score (its recent successful requests).
+    pub success_half_life: Duration,
+    /// The limits above (grace period, replacement rate and successes, announcement rate,
+    /// seed cap) on; off only to measure what they buy against a Sybil (docs/opennet.md).
+    pub limits: bool,
+    /// How often the node runs its opennet upkeep on its own (announce while below the
+    /// floor, drop seeds once it has peers); `None`: only when the driver calls
+    /// `Node::opennet_upkeep` (the simulator).
+    pub upkeep_interval: Option<Duration>,
+}
+
+impl Default for OpennetConfig {
+    fn default() -> Self {
+        OpennetConfig {
+            mode: Mode::Darknet,
+            seed_node: false,
+            reference: Reference::default(),
+            floor: 8,
+            ceiling: 20,
+            seed_cap: 40,
+            seed_hold: Duration::from_secs(30),
+            min_age: Duration::from_secs(300),
+            replace_interval: Duration::from_secs(30),
+            successes_per_replace: 10,
+            announce_interval: Duration::from_secs(30),
+            announce_rate: 2.0,
+            announce_burst: 20.0,
+            announce_htl: 10,
+            fold_take: 0.05,
+            success_half_life: Duration::from_secs(3600),
+            limits: true,
+            upkeep_interval: Some(Duration::from_secs(10)),
+        }
+    }
+}
+
+impl OpennetConfig {
+    /// The peer ceiling for an upload budget, Hyphanet's rule: the square root of 12 times
+    /// the budget in kB/s, between 10 and 40 (11 peers at 10 kB/s, 34 at 100 kB/s). The
+    /// floor is half of it.
+    #[must_use]
+    pub fn with_bandwidth(self, upload_bytes_per_sec: u64) -> Self {
+        let ceiling = ((upload_bytes_per_sec as f64 / 1000.0 * 12.0).sqrt().round() as usize).clamp(10, 40);
+        OpennetConfig { ceiling, floor: ceiling / 2, ..self }
+    }
+}
+
+/// What a node knows of one stranger.
+#[derive(Clone, Debug)]
+pub struct Stranger {
+    /// Seed or stranger.
+    pub kind: PeerKind,
+    /// How it was found.
+    pub found: Found,
+    /// When it was added.
+    pub added: Instant,
+    /// Recent successes, decayed with `success_half_life` (as of `scored_at`).
+    score: f64,
+    scored_at: Instant,
+}
+
+impl Stranger {
+    /// Its success score at `now`.
+    pub fn score(&self, now: Instant, half_life: Duration) -> f64 {
+        let dt = now.saturating_duration_since(self.scored_at).as_secs_f64();
+        self.score * 0.5f64.powf(dt / half_life.as_secs_f64().max(1e-9))
+    }
+}
+
+/// Whether the node wants one more stranger now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// There is room.
+    Room,
+    /// Only by dropping this stranger.
+    Replace(PeerId),
+    /// No.
+    No,
+}
+
+/// Why a stranger was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// This node runs darknet only.
+    Darknet,
+    /// Full, and no stranger may be dropped for it now (grace periods, rate limits).
+    Full,
+    /// A seed at its cap of newcomers.
+    SeedFull,
+}
+
+/// The strangers among a node's peers, and the state of its limits.
+#[derive(Clone, Debug, Default)]
+pub struct Strangers {
+    map: BTreeMap<PeerId, Stranger>,
+    /// When a stranger was last dropped for another.
+    last_replace: Option<Instant>,
+    /// Successful requests since then.
+    successes_since_replace: u32,
+    /// Announcement tokens and when they were last refilled.
+    tokens: f64,
+    tokens_at: Option<Instant>,
+}
+
+impl Strangers {
+    /// The stranger `peer`, if it is one.
+    pub fn get(&self, peer: PeerId) -> Option<&Stranger> {
+        self.map.get(&peer)
+    }
+
+    /// Every stranger (seeds included), by id.
+    pub fn iter(&self) -> impl Iterator<Item = (PeerId, &Stranger)> {
+        self.map.iter().map(|(p, s)| (*p, s))
+    }
+
+    /// Strangers that are not seeds.
+    pub fn count(&self) -> usize {
+        self.map.values().filter(|s| s.kind == PeerKind::Stranger).count()
+    }
+
+    /// Seeds among the peers.
+    pub fn seeds(&self) -> Vec<PeerId> {
+        self.map.iter().filter(|(_, s)| s.kind == PeerKind::Seed).map(|(p, _)| *p).collect()
+    }
+
+    /// Records a new stranger.
+    pub fn insert(&mut self, peer: PeerId, kind: PeerKind, found: Found, now: Instant) {
+        self.map.insert(peer, Stranger { kind, found, added: now, score: 0.0, scored_at: now });
+    }
+
+    /// Forgets a stranger (it disconnected or was dropped).
+    pub fn remove(&mut self, peer: PeerId) -> bool {
+        self.map.remove(&peer).is_some()
+    }
+
+    /// A request succeeded through `peer` (whoever it is: the count toward the next
+    /// replacement grows with every success, a stranger's score with its own).
+    pub fn record_success(&mut self, peer: PeerId, now: Instant, half_life: Duration) {
+        self.successes_since_replace = self.successes_since_replace.saturating_add(1);
+        if let Some(s) = self.map.get_mut(&peer) {
+            s.score = s.score(now, half_life) + 1.0;
+            s.scored_at = now;
+        }
+    }
+
+    /// The stranger to drop for a better one: fewest recent successes, then oldest, among
+    /// those past their grace period (all of them, with the limits off). Seeds are not
+    /// candidates (they leave on their own once the node has peers).
+    pub fn least_useful(&self, now: Instant, config: &OpennetConfig) -> Option<PeerId> {
+        self.map
+            .iter()
+            .filter(|(_, s)| s.kind == PeerKind::Stranger)
+            .filter(|(_, s)| !config.limits || s.added + config.min_age <= now)
+            .min_by(|(a, sa), (b, sb)| {
+                let (x, y) = (sa.score(now, config.success_half_life), sb.score(now, config.success_half_life));
+                x.total_cmp(&y).then(sa.added.cmp(&sb.added)).then(a.cmp(b))
+            })
+            .map(|(p, _)| *p)
+    }
+
+    /// Whether the node wants one more stranger, having `friends` friends.
+    pub fn want(&self, now: Instant, friends: usize, config: &OpennetConfig) -> Want {
+        if !config.mode.strangers() {
+            return Want::No;
+        }
+        if friends + self.count() < config.ceiling {
+            return Want::Room;
+        }
+        if config.limits {
+            let too_soon = self.last_replace.is_some_and(|t| now < t + config.replace_interval);
+            if too_soon || self.successes_since_replace < config.successes_per_replace {
+                return Want::No;
+            }
+        }
+        self.least_useful(now, config).map_or(Want::No, Want::Replace)
+    }
+
+    /// A stranger was dropped to make room for another: the limits start over.
+    pub fn replaced(&mut self, now: Instant) {
+        self.last_replace = Some(now);
+        self.successes_since_replace = 0;
+    }
+
+    /// Takes one announcement token if there is one (always, with the limits off).
+    pub fn take_announce_token(&mut self, now: Instant, config: &OpennetConfig) -> bool {
+        if !config.limits {
+            return true;
+        }
+        let elapsed = self
+            .tokens_at
+            .map_or(config.announce_burst, |t| now.saturating_duration_since(t).as_secs_f64() * config.announce_rate);
+        self.tokens = (self.tokens + elapsed).min(config.announce_burst);
+        self.tokens_at = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> OpennetConfig {
+        OpennetConfig { mode: Mode::Opennet, ceiling: 3, ..OpennetConfig::default() }
+    }
+
+    #[test]
+    fn darknet_wants_no_strangers() {
+        let s = Strangers::default();
+        let c = OpennetConfig::default();
+        assert_eq!(s.want(Instant::now(), 0, &c), Want::No);
+    }
+
+    #[test]
+    fn room_until_the_ceiling_counting_friends_but_not_seeds() {
+        let t = Instant::now();
+        let c = config();
+        let mut s = Strangers::default();
+        s.insert(PeerId(1), PeerKind::Seed, Found::Seed, t);
+        s.insert(PeerId(2), PeerKind::Stranger, Found::Announcement, t);
+        assert_eq!(s.want(t, 1, &c), Want::Room);
+        assert_eq!(s.want(t, 2, &c), Want::No, "full, and nobody past the grace period");
+    }
+
+    #[test]
+    fn replacement_needs_grace_period_successes_and_time() {
+        let t = Instant::now();
+        let c = config();
+        let mut s = Strangers::default();
+        for p in 1..=3 {
+            s.insert(PeerId(p), PeerKind::Stranger, Found::PathFold, t);
+        }
+        let later = t + c.min_age;
+        assert_eq!(s.want(later, 0, &c), Want::No, "no successes yet");
+        for _ in 0..c.successes_per_replace {
+            s.record_success(PeerId(1), later, c.success_half_life);
+            s.record_success(PeerId(3), later, c.success_half_life);
+        }
+        assert_eq!(s.want(later, 0, &c), Want::Replace(PeerId(2)), "the one with no successes");
+        s.replaced(later);
+        assert_eq!(s.want(later, 0, &c), Want::No, "the limits start over");
+        // With the limits off, a stranger is replaced at once, grace period or not.
+        let off = OpennetConfig { limits: false, ..c };
+        assert_eq!(s.want(t, 0, &off), Want::Replace(PeerId(2)));
+    }
+
+    #[test]
+    fn scores_decay() {
+        let t = Instant::now();
+        let c = config();
+        let mut s = Strangers::default();
+        s.insert(PeerId(1), PeerKind::Stranger, Found::PathFold, t);
+        s.record_success(PeerId(1), t, c.success_half_life);
+        let later = t + c.success_half_life;
+        assert!((s.get(PeerId(1)).unwrap().score(later, c.success_half_life) - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn announcement_tokens_refill_at_the_rate() {
+        let t = Instant::now();
+        let c = OpennetConfig { announce_rate: 1.0, announce_burst: 2.0, ..config() };
+        let mut s = Strangers::default();
+        assert!(s.take_announce_token(t, &c) && s.take_announce_token(t, &c));
+        assert!(!s.take_announce_token(t, &c));
+        assert!(s.take_announce_token(t + Duration::from_secs(1), &c));
+    }
+
+    #[test]
+    fn ceiling_follows_bandwidth() {
+        let c = OpennetConfig::default();
+        assert_eq!(c.clone().with_bandwidth(10_000).ceiling, 11);
+        assert_eq!(c.clone().with_bandwidth(1_000).ceiling, 10);
+        assert_eq!(c.with_bandwidth(10_000_000).ceiling, 40);
+    }
+}
