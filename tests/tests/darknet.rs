@@ -101,7 +101,10 @@ fn twenty_nodes_survive_three_failures_and_a_restart_keeps_the_store() {
     std::thread::sleep(Duration::from_millis(500));
     let s: Value =
         serde_json::from_str(&pamphlet_ok(&["node", "status", "--json", "--dir", restarted.dir_str()])).unwrap();
-    assert_eq!(s["store"]["store_blocks"].as_u64(), Some(kept), "a restarted node keeps its stored blocks");
+    // At least what it held at the status snapshot: a block can still arrive between the
+    // snapshot and the kill (the first fetch's healing inserts run after it returned).
+    let held = s["store"]["store_blocks"].as_u64().unwrap_or(0);
+    assert!(held >= kept, "a restarted node keeps its stored blocks: {kept} before, {held} after");
 }
 
 /// Inserts `docs` one-block documents from random nodes and fetches each from
