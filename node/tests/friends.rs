@@ -174,8 +174,10 @@ async fn a_friend_that_moved_and_restarted_is_found_again_without_a_new_referenc
         a.handle().friends().first().is_some_and(|f| f.addresses == vec![moved.to_string()] && f.state == "connected")
     })
     .await;
-    let saved = datadir::load_friends(&da.join("friends")).unwrap();
-    assert_eq!(saved, vec![b.noderef()], "A persisted B's signed record");
+    // The friends file is written by a hook after the link took the record: wait for it.
+    let wanted = vec![b.noderef()];
+    until("A persisted B's signed record", || datadir::load_friends(&da.join("friends")).is_ok_and(|s| s == wanted))
+        .await;
     let b_key = b.noderef().key;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
