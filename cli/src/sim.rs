@@ -334,9 +334,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ),
         (
             "max-HTL guess precision",
-            report
-                .htl_guess_precision
-                .map_or("not observed".into(), |p| format!("{p:.3} ({} guesses)", report.htl_guesses)),
+            report.htl_guess_precision.map_or("not observed".into(), |p| {
+                format!("{p:.3} ({} guesses; chance {:.3})", report.htl_guesses, report.htl_guess_chance.unwrap_or(0.0))
+            }),
         ),
         ("ids seen on two links", report.ids_on_two_links.to_string()),
         ("messages per miss", format!("{:.1}", report.messages_per_absent_request)),

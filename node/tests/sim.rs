@@ -248,6 +248,11 @@ fn passive_observers_learn_little() {
         let p = r.htl_guess_precision.unwrap_or_else(|| panic!("seed {seed}: no guesses"));
         assert!(r.htl_guesses > 20, "seed {seed}: {}", r.htl_guesses);
         assert!(p < 0.85, "seed {seed}: max-HTL guess precision {p}");
+        // Issue 14's target: no better than picking one of the fetch's max-HTL senders at
+        // random. An originator that sent at max HTL twice as often as a relay (say, to
+        // every peer it backtracked to while relays did not) would show here.
+        let chance = r.htl_guess_chance.expect("chance level");
+        assert!(p <= chance + 1e-9, "seed {seed}: precision {p} above chance {chance}");
     }
 }
 

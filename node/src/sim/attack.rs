@@ -279,25 +279,43 @@ fn forger(junk: &Block, msg: Message) -> Option<Message> {
 }
 
 /// The passive observers (see [`SimConfig::observe`](super::SimConfig::observe)): the two
-/// passive attacks on one fetch's transcript: (guesses at max HTL, correct ones,
-/// ids seen on two links).
-pub(crate) fn observe(net: &Network, origin: usize, max_htl: u8) -> (u64, u64, u64) {
-    let (mut g, mut c) = (0, 0);
+/// passive attacks on one fetch's transcript: guesses at max HTL, the right ones and the
+/// chance level, and ids seen on two links.
+pub(crate) fn observe(net: &Network, origin: usize, max_htl: u8) -> Observed {
+    let mut o = Observed::default();
     let mut links: std::collections::HashMap<u64, (usize, usize)> = std::collections::HashMap::new();
-    let mut reused = 0;
+    let senders: std::collections::HashSet<usize> = net
+        .transcript()
+        .iter()
+        .filter(|s| matches!(s.msg, crate::wire::message::Message::DataRequest { htl, .. } if htl >= max_htl))
+        .map(|s| s.from)
+        .collect();
     for sent in net.transcript() {
         if let crate::wire::message::Message::DataRequest { id, htl, .. } = sent.msg {
             if htl >= max_htl {
-                g += 1;
-                c += u64::from(sent.from == origin);
+                o.at_max.0 += 1;
+                o.at_max.1 += u64::from(sent.from == origin);
+                // A guess no better than picking one of this fetch's max-HTL senders.
+                o.chance += 1.0 / senders.len() as f64;
             }
             match links.insert(id, (sent.from, sent.to)) {
-                Some(l) if l != (sent.from, sent.to) => reused += 1,
+                Some(l) if l != (sent.from, sent.to) => o.reused += 1,
                 _ => {}
             }
         }
     }
-    (g, c, reused)
+    o
+}
+
+/// What the passive observers saw on one fetch: (guesses, right ones) at max HTL, and
+/// DataRequest ids seen on two links.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Observed {
+    pub(crate) at_max: (u64, u64),
+    pub(crate) reused: u64,
+    /// Sum over the max-HTL guesses of 1 / (the fetch's distinct max-HTL senders): the
+    /// right guesses expected if the senders could not be told apart (chance level).
+    pub(crate) chance: f64,
 }
 
 /// The timing prober's memory: which key each request it accepted was for.

@@ -84,6 +84,10 @@ pub struct Report {
     pub htl_guess_precision: Option<f64>,
     /// DataRequests at max HTL observed (the guesses made).
     pub htl_guesses: u64,
+    /// Chance level for the max-HTL guesses: the precision a neighbour would have if the
+    /// fetch's max-HTL senders could not be told apart (each guess right with probability
+    /// 1 / their number). Issue 14's target: precision at most this.
+    pub htl_guess_chance: Option<f64>,
     /// Request-id traceback (with `observe`): DataRequest ids seen on more than one link
     /// within one fetch (0 means an id never leads anywhere past its link).
     pub ids_on_two_links: u64,
@@ -189,6 +193,7 @@ pub(crate) struct ReportBuilder {
     /// Passive observers' tallies: guesses at max HTL, right ones, ids on two links.
     pub(crate) htl_guesses: u64,
     pub(crate) htl_guesses_right: u64,
+    pub(crate) htl_guesses_chance: f64,
     pub(crate) ids_on_two_links: u64,
     /// Success rate and location KS distance after the recovery rounds.
     pub(crate) recovery: Option<(f64, f64)>,
@@ -243,6 +248,8 @@ impl ReportBuilder {
             htl_guess_precision: (config.observe && self.htl_guesses > 0)
                 .then(|| self.htl_guesses_right as f64 / self.htl_guesses as f64),
             htl_guesses: self.htl_guesses,
+            htl_guess_chance: (config.observe && self.htl_guesses > 0)
+                .then(|| self.htl_guesses_chance / self.htl_guesses as f64),
             ids_on_two_links: self.ids_on_two_links,
             recovery_success_rate: self.recovery.map(|(rate, _)| rate),
             store_copies_before_junk: self.store_copies.map(|(before, _)| before),

@@ -156,7 +156,8 @@ impl Sim<'_> {
             let op = self.net.fetch(from, BlockKind::Chk, block.routing_key());
             settle(&mut self.net, OP_STEPS, Phase::Fetch(r))?;
             if config.observe {
-                let (mut guesses, mut right, reused) = attack::observe(&self.net, from, config.max_htl);
+                let seen = attack::observe(&self.net, from, config.max_htl);
+                let (mut guesses, mut right) = seen.at_max;
                 if config.attack.is_some_and(|a| a.kind == attack::AttackKind::TimingProber) {
                     // The probers' guesses replace the passive ones (docs/security.md).
                     (guesses, right) =
@@ -164,7 +165,8 @@ impl Sim<'_> {
                 }
                 self.report.htl_guesses += guesses;
                 self.report.htl_guesses_right += right;
-                self.report.ids_on_two_links += reused;
+                self.report.htl_guesses_chance += seen.chance;
+                self.report.ids_on_two_links += seen.reused;
             }
             for e in self.net.take_events(from) {
                 if let Event::FetchSucceeded { op: o, block: got, .. } = e {
