@@ -526,3 +526,93 @@ fn a_late_answer_excuses_a_silence_penalty() {
         assert_eq!(net.node(1).peer(pamphlet_node::id::PeerId(2)).unwrap().silences, 1, "seed {seed}");
     }
 }
+
+/// Issue 14, item 9: a neighbour (0) keeps a request for a key in flight at its friend (1),
+/// whose next hop (2) accepts and stays silent. Node 1's own insert of that key used to fail
+/// at once with "busy, retry later" (`KeyBusy`), so a neighbour could deny its friend the
+/// insert of any key it chose. Now the insert waits for the neighbour's request to end and
+/// then goes out: the block reaches the sink (3).
+#[test]
+fn a_neighbours_request_in_flight_does_not_block_the_nodes_own_insert() {
+    for seed in seeds(SEEDS) {
+        let (key, block) = chk_block(900);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed, Instant::now());
+        for off in [0.3, 0.2, 0.01, 0.02] {
+            net.add_node(kl + off);
+        }
+        net.connect_many(&[(0, 1), (1, 2), (1, 3)]);
+        net.set_filter(2, Box::new(silent));
+        net.run();
+        let _held = net.fetch(0, BlockKind::Chk, key);
+        // Let the neighbour's request reach node 1 and go on to the silent node 2.
+        net.run_for(Duration::from_millis(50));
+        assert!(net.hops(is_request).contains(&(1, 2)), "seed {seed}: node 1 routes it to 2");
+        net.clear_transcript();
+        let op = net.insert(1, block.clone());
+        assert!(
+            !net.events(1).iter().any(|e| matches!(e, Event::InsertFailed { op: o, .. } if *o == op)),
+            "seed {seed}: the insert must not fail while the key is held: {:?}",
+            net.events(1)
+        );
+        net.run();
+        assert!(net.hops(is_insert).contains(&(1, 3)), "seed {seed}: {:?}", net.hops(is_insert));
+        assert_eq!(net.node(3).store().peek(BlockKind::Chk, &key), Some(&block), "seed {seed}: at the sink");
+        assert!(
+            net.events(1).iter().any(|e| matches!(e, Event::InsertSucceeded { op: o, .. } if *o == op)),
+            "seed {seed}: {:?}",
+            net.events(1)
+        );
+        assert_eq!(net.node(1).stats().deferred_local, 1, "seed {seed}");
+    }
+}
+
+/// Issue 14, item 9: a neighbour (0) asks its friend (1) for a key nobody has; the request
+/// runs its hops out and node 1 quenches the key. The quench used to fail node 1's own
+/// fetches at once for half a minute ("recently failed"), so a neighbour whose colluders
+/// made one request fail could deny its friend the key, again and again. Now a quench only
+/// neighbours caused makes node 1's own fetch wait for its end and then go out; the
+/// neighbour's repeat is still answered at once.
+#[test]
+fn a_neighbours_failed_request_does_not_quench_the_nodes_own_fetch() {
+    for seed in seeds(SEEDS) {
+        let (key, _) = chk_block(901);
+        let kl = key_loc(&key);
+        let mut net = Network::new(seed, Instant::now());
+        // Node 1 has eight friends (2..=9) that answer "not found, no hops left" at once:
+        // each costs the request the not-found cap (4 hops), so the neighbour's max-HTL
+        // request runs its hops out at node 1, which quenches the key at max HTL (and that
+        // bound node 1's own fetches too, before).
+        for off in [0.3, 0.2, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08] {
+            net.add_node(kl + off);
+        }
+        net.connect_many(&[(0, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (1, 8), (1, 9)]);
+        for leaf in 2..=9 {
+            net.set_filter(leaf, Box::new(black_hole));
+        }
+        net.run();
+        let first = net.fetch(0, BlockKind::Chk, key);
+        net.run();
+        assert!(
+            net.events(0).iter().any(|e| matches!(e, Event::FetchFailed { op, .. } if *op == first)),
+            "seed {seed}"
+        );
+        assert!(net.node(1).stats().quenched == 0, "seed {seed}: nothing quenched yet");
+        net.clear_transcript();
+        let again = net.fetch(0, BlockKind::Chk, key);
+        net.run();
+        assert!(!net.hops(is_request).contains(&(1, 2)), "seed {seed}: the neighbour's repeat is quenched at 1");
+        assert!(net.events(0).iter().any(|e| matches!(e, Event::FetchFailed { op, .. } if *op == again)));
+        net.clear_transcript();
+        let own = net.fetch(1, BlockKind::Chk, key);
+        net.run();
+        assert!(
+            !net.events(1)
+                .iter()
+                .any(|e| matches!(e, Event::FetchFailed { op, reason: pamphlet_node::FailReason::RecentlyFailed, .. } if *op == own)),
+            "seed {seed}: node 1's own fetch must not be quenched by its neighbour's: {:?}",
+            net.events(1)
+        );
+        assert!(net.hops(is_request).contains(&(1, 2)), "seed {seed}: node 1's own fetch is routed");
+    }
+}

@@ -68,6 +68,8 @@ struct Audience {
     remote: bool,
     /// The peer that sent the request, while it is connected (whose store budget it spends).
     from: Option<PeerId>,
+    /// Whose request it was, connected or not (`None`: this node's own; see `Quench`).
+    source: Option<PeerId>,
     /// Whether a fetched (or collided) block may go into the cache area: the request passed
     /// through *and* arrived below max HTL. One that arrived at max HTL may have started at
     /// the sender, which never caches its own requests; caching it would let the sender's
@@ -257,6 +259,7 @@ impl<S: BlockStore> Node<S> {
         if let (Some((peer, _)), Some(msg)) = (to.upstream, msg) {
             self.transmits.push_back((peer, msg));
         }
+        self.resume_deferred(now, f.req.kind, f.req.key);
     }
 
     /// Forgets request `f` in the lookup tables and releases its upstream's load slot;
@@ -286,6 +289,10 @@ impl<S: BlockStore> Node<S> {
             upstream,
             remote: !matches!(f.origin, Origin::Local(_)),
             from: upstream.map(|(p, _)| p),
+            source: match f.origin {
+                Origin::Remote { peer, .. } | Origin::Orphan { peer } => Some(peer),
+                Origin::Local(_) => None,
+            },
             cache: !matches!(f.origin, Origin::Local(_)) && f.arrived_htl < self.config.max_htl,
             local_ops,
             peers_tried: f.req.tried().len() as u32,
@@ -321,7 +328,7 @@ impl<S: BlockStore> Node<S> {
     ) -> Option<Message> {
         let (reason, htl_left) = match outcome {
             Outcome::HtlExhausted => {
-                self.quench.record(now, kind, key, arrived_htl);
+                self.quench.record(now, kind, key, arrived_htl, to.source.is_none());
                 (FailReason::DataNotFound { htl: arrived_htl }, 0)
             }
             Outcome::RouteNotFound { htl } => (FailReason::RouteNotFound { htl_left: htl }, htl),

@@ -20,6 +20,7 @@
 
 mod budget;
 mod config;
+mod deferred;
 mod event;
 mod failure;
 mod inflight;
@@ -101,6 +102,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     silent_hops: VecDeque<((PeerId, RequestId), Instant)>,
     /// Strangers, announcements and path folding (opennet and hybrid modes).
     opennet: opennet::OpennetState,
+    /// Own operations waiting for another request for their key to end.
+    deferred: deferred::Deferred,
 }
 
 /// The most penalised-as-silent hops remembered for a late answer (bounds the memory a
@@ -150,6 +153,7 @@ impl<S: BlockStore> Node<S> {
             budgets: budget::Buckets::default(),
             silent_hops: VecDeque::new(),
             opennet: opennet::OpennetState::default(),
+            deferred: deferred::Deferred::default(),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -244,6 +248,7 @@ impl<S: BlockStore> Node<S> {
             self.rebroadcast_at,
             self.peers.next_pending(),
             self.opennet.next_upkeep,
+            self.deferred.next_due(),
         ]
         .into_iter()
         .flatten()
@@ -340,30 +345,42 @@ impl<S: BlockStore> Node<S> {
     pub fn start_fetch(&mut self, now: Instant, kind: BlockKind, key: RoutingKey) -> OpId {
         let op = self.new_op();
         self.stats.local_fetches += 1;
+        self.fetch_as(now, op, kind, key, false);
+        op
+    }
+
+    /// `start_fetch` under an id already handed out (also for a fetch that waited).
+    /// `resumed`: it already waited out a quench that neighbours caused, and goes out now
+    /// whatever they did meanwhile (so colluders re-failing the key cannot hold it forever).
+    fn fetch_as(&mut self, now: Instant, op: OpId, kind: BlockKind, key: RoutingKey, resumed: bool) {
         if let Some(block) = self.store.get(kind, &key) {
             self.stats.found_locally += 1;
             self.events.push_back(Event::FetchSucceeded { op, block, peers_tried: 0, local: true });
-            return op;
+            return;
         }
         if let Some(&h) = self.by_key.get(&(kind, key)) {
             if let Some(f) = self.requests.get_mut(&h) {
                 if matches!(f.payload, Payload::Fetch) {
                     f.waiters.push(op);
-                    return op;
+                    return;
                 }
             }
-            self.events.push_back(Event::FetchFailed { op, reason: FailReason::KeyBusy, peers_tried: 0 });
-            return op;
+            // An insert of the key is in flight: fetch once it has ended.
+            return self.defer(kind, key, deferred::Waiting::Fetch(op));
         }
         let max = self.config.max_htl;
-        if self.quench.is_quenched(now, kind, &key, max) {
-            self.stats.quenched += 1;
-            self.events.push_back(Event::FetchFailed { op, reason: FailReason::RecentlyFailed, peers_tried: 0 });
-            return op;
+        match self.quench.quenched(now, kind, &key, max) {
+            Some(q) if q.local => {
+                self.stats.quenched += 1;
+                self.events.push_back(Event::FetchFailed { op, reason: FailReason::RecentlyFailed, peers_tried: 0 });
+                return;
+            }
+            // Only neighbours' requests failed: wait for the quench to end, then go out.
+            Some(q) if !resumed => return self.defer_until(q.until, kind, key, op),
+            _ => {}
         }
         let req = self.request(now, kind, key, max, max, None);
         self.launch(now, req, Origin::Local(op), Payload::Fetch, max);
-        op
     }
 
     /// Starts inserting `block`. The result comes as an `InsertSucceeded`,
@@ -372,26 +389,31 @@ impl<S: BlockStore> Node<S> {
     pub fn start_insert(&mut self, now: Instant, block: Block) -> OpId {
         let op = self.new_op();
         self.stats.local_inserts += 1;
+        self.insert_as(now, op, block);
+        op
+    }
+
+    /// `start_insert` under an id already handed out (also for an insert that waited).
+    fn insert_as(&mut self, now: Instant, op: OpId, block: Block) {
         let key = block.routing_key();
         if !verifies_derived(&block, &key) {
             self.events.push_back(Event::InsertFailed { op, reason: FailReason::InvalidBlock, peers_tried: 0 });
-            return op;
+            return;
         }
         let kind = block.kind();
         if let Some(existing) = self.store.get(kind, &key) {
             if existing != block {
                 self.events.push_back(Event::InsertCollision { op, existing });
-                return op;
+                return;
             }
         }
         if self.by_key.contains_key(&(kind, key)) {
-            self.events.push_back(Event::InsertFailed { op, reason: FailReason::KeyBusy, peers_tried: 0 });
-            return op;
+            // Someone's request holds the key: insert once it has ended.
+            return self.defer(kind, key, deferred::Waiting::Insert(op, block));
         }
         let max = self.config.max_htl;
         let req = self.request(now, kind, key, max, max, None);
         self.launch(now, req, Origin::Local(op), Payload::Insert(block), max);
-        op
     }
 
     // ----- inputs ----------------------------------------------------------------------
@@ -464,6 +486,7 @@ impl<S: BlockStore> Node<S> {
     /// that answered RouteNotFound one hop down, and backed off (like a forger if it had
     /// accepted the request, with `penalise_silence`).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.resume_due(now);
         if self.peers.apply_pending(now) {
             self.schedule_rebroadcast(now);
         }

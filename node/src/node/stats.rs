@@ -11,6 +11,9 @@ pub struct NodeStats {
     pub local_fetches: u64,
     /// Inserts started locally.
     pub local_inserts: u64,
+    /// Local fetches and inserts that waited for someone else's request for their key to end
+    /// (`deferred.rs`) instead of failing busy.
+    pub deferred_local: u64,
     /// Requests (local or remote) answered from this node's store or cache.
     pub found_locally: u64,
     /// Requests and inserts sent to a peer (each hop, including backtracking).

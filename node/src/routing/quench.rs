@@ -9,6 +9,12 @@
 //! HTL than the failed one is still routed: it may search further. This is Hyphanet's
 //! "recently failed" idea with a short, fixed time.
 //!
+//! Each entry remembers whether one of the node's *own* fetches failed. Only then does the
+//! quench fail the node's own fetches at once; a quench that neighbours' requests caused
+//! makes the node's own fetch wait until it ends and then go out (`node/deferred.rs`).
+//! Otherwise a neighbour whose colluders made one request for a key fail here could deny
+//! its friend that key, again and again, half a minute at a time (issue 14, item 9).
+//!
 //! The table is bounded (least-recently-quenched entries go first) so a flood of distinct
 //! missing keys cannot grow it without limit.
 
@@ -23,8 +29,19 @@ use crate::id::Htl;
 /// Recently failed keys, with when their quench ends and the HTL they failed at.
 #[derive(Debug)]
 pub struct Quench {
-    entries: LruCache<(BlockKind, RoutingKey), (Instant, Htl)>,
+    entries: LruCache<(BlockKind, RoutingKey), Entry>,
     time: Duration,
+}
+
+/// One quenched key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// When the quench ends.
+    pub until: Instant,
+    /// The most HTL a failed request for it had.
+    pub htl: Htl,
+    /// Whether one of the node's own fetches failed (not only neighbours' requests).
+    pub local: bool,
 }
 
 impl Quench {
@@ -33,26 +50,31 @@ impl Quench {
         Quench { entries: LruCache::new(NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN)), time }
     }
 
-    /// Records that a request for `key` at `htl` failed at `now`.
-    pub fn record(&mut self, now: Instant, kind: BlockKind, key: RoutingKey, htl: Htl) {
-        let htl = match self.entries.get(&(kind, key)) {
-            Some((until, old)) if *until > now => htl.max(*old),
-            _ => htl,
+    /// Records that a request for `key` at `htl` failed at `now`; `local`: the node's own.
+    pub fn record(&mut self, now: Instant, kind: BlockKind, key: RoutingKey, htl: Htl, local: bool) {
+        let (htl, local) = match self.entries.get(&(kind, key)) {
+            Some(e) if e.until > now => (htl.max(e.htl), local || e.local),
+            _ => (htl, local),
         };
         if !self.time.is_zero() {
-            self.entries.put((kind, key), (now + self.time, htl));
+            self.entries.put((kind, key), Entry { until: now + self.time, htl, local });
         }
     }
 
     /// Whether a request for `key` arriving with `htl` is quenched at `now`.
     pub fn is_quenched(&mut self, now: Instant, kind: BlockKind, key: &RoutingKey, htl: Htl) -> bool {
+        self.quenched(now, kind, key, htl).is_some()
+    }
+
+    /// The quench that holds for a request for `key` arriving with `htl` at `now`, if any.
+    pub fn quenched(&mut self, now: Instant, kind: BlockKind, key: &RoutingKey, htl: Htl) -> Option<Entry> {
         match self.entries.peek(&(kind, *key)) {
-            Some((until, failed)) if *until > now => htl <= *failed,
+            Some(e) if e.until > now => (htl <= e.htl).then_some(*e),
             Some(_) => {
                 self.entries.pop(&(kind, *key));
-                false
+                None
             }
-            None => false,
+            None => None,
         }
     }
 
@@ -77,7 +99,10 @@ mod tests {
         let k = RoutingKey([1; 32]);
         let mut q = Quench::new(Duration::from_secs(30), 4);
         assert!(!q.is_quenched(t0, BlockKind::Chk, &k, 5));
-        q.record(t0, BlockKind::Chk, k, 10);
+        q.record(t0, BlockKind::Chk, k, 10, false);
+        assert_eq!(q.quenched(t0, BlockKind::Chk, &k, 10).map(|e| e.local), Some(false));
+        q.record(t0, BlockKind::Chk, k, 3, true);
+        assert_eq!(q.quenched(t0, BlockKind::Chk, &k, 10).map(|e| (e.local, e.htl)), Some((true, 10)), "merged");
         assert!(q.is_quenched(t0, BlockKind::Chk, &k, 10));
         assert!(q.is_quenched(t0 + Duration::from_secs(29), BlockKind::Chk, &k, 3));
         assert!(!q.is_quenched(t0, BlockKind::Chk, &k, 11), "more HTL may search further");
@@ -91,7 +116,7 @@ mod tests {
         let t0 = Instant::now();
         let mut q = Quench::new(Duration::from_secs(30), 2);
         for i in 0..5u8 {
-            q.record(t0, BlockKind::Chk, RoutingKey([i; 32]), 18);
+            q.record(t0, BlockKind::Chk, RoutingKey([i; 32]), 18, false);
         }
         assert_eq!(q.len(), 2);
         assert!(q.is_quenched(t0, BlockKind::Chk, &RoutingKey([4; 32]), 18));
