@@ -75,7 +75,7 @@ pub(crate) struct Args {
     #[arg(long)]
     no_defence: bool,
     /// Turn one defence off, the others staying on (repeatable): claims, silence,
-    /// zero-htl, store-budget or not-found-cap.
+    /// zero-htl, store-budget, not-found-cap or close-liars.
     #[arg(long, value_name = "DEFENCE")]
     without: Vec<pamphlet_node::sim::config::Defence>,
     /// Extra fetches of never-inserted keys, to measure what a miss costs.

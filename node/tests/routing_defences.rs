@@ -616,3 +616,54 @@ fn a_neighbours_failed_request_does_not_quench_the_nodes_own_fetch() {
         assert!(net.hops(is_request).contains(&(1, 2)), "seed {seed}: node 1's own fetch is routed");
     }
 }
+
+/// Issue 14: repeated misbehaviour closes the link, for longer each time. A friend (1)
+/// sends HTL-0 inserts, a lie no honest node tells. Each is refused and backs it off; at the
+/// eighth the node asks its driver to close the link until 10 minutes from now (the harness
+/// closes it both ways). Linked again and lying again, the friend is suspended for 20
+/// minutes. With `close_after_lies` off (the old node) the link stays up however much it lies.
+#[test]
+fn a_friend_that_keeps_lying_loses_its_link_for_longer_each_time() {
+    use pamphlet_node::id::PeerId;
+    use pamphlet_node::node::FIRST_SUSPENSION;
+    for seed in seeds(SEEDS) {
+        for close in [true, false] {
+            let mut net = Network::new(seed, Instant::now());
+            for off in [0.1, 0.2, 0.3] {
+                let mut c = net.config(net.len(), Location::from_f64(off));
+                if !close {
+                    c.close_after_lies = None;
+                }
+                net.add_node_with(c, pamphlet_node::store::MemoryStore::default());
+            }
+            net.connect_many(&[(0, 1), (0, 2)]);
+            net.run_for(Duration::from_secs(1));
+            for round in 1..=2u32 {
+                if round == 2 {
+                    net.connect(0, 1);
+                    net.run_for(Duration::from_secs(1));
+                }
+                for i in 0..8u64 {
+                    assert!(net.node(0).peer(PeerId(1)).is_some(), "seed {seed}: linked before lie {i}");
+                    let (_, block) = chk_block(1000 + i as u32 + 100 * round);
+                    net.inject(1, 0, Message::InsertRequest { id: i, htl: 0, block });
+                    net.run_for(Duration::from_millis(100));
+                }
+                let until = net.node(0).suspended_until(PeerId(1), net.now());
+                if close {
+                    assert!(net.node(0).peer(PeerId(1)).is_none(), "seed {seed} round {round}: link closed");
+                    assert!(net.node(1).peer(PeerId(0)).is_none(), "seed {seed} round {round}: both ways");
+                    assert!(net.node(0).peer(PeerId(2)).is_some(), "seed {seed}: the honest friend stays");
+                    let len = until.expect("suspended") - net.now();
+                    let want = FIRST_SUSPENSION * round;
+                    assert!(len <= want && len + Duration::from_secs(5) > want, "seed {seed} round {round}: {len:?}");
+                    assert_eq!(net.node(0).stats().links_suspended, u64::from(round));
+                } else {
+                    assert!(net.node(0).peer(PeerId(1)).is_some(), "seed {seed}: never closed");
+                    assert_eq!(until, None);
+                    assert_eq!(net.node(0).stats().links_suspended, 0);
+                }
+            }
+        }
+    }
+}

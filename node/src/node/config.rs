@@ -110,6 +110,11 @@ pub struct NodeConfig {
     /// stored, no answer is sent, and the sender is penalised like a forger. Off: store it
     /// (it was written to the store area with an fsync each, and never forwarded).
     pub refuse_zero_htl_inserts: bool,
+    /// Close the link to a peer after this many lies (forged blocks, "not found" to an
+    /// insert, HTL-0 inserts; one leaks away every 10 minutes), for 10 minutes doubling
+    /// each time (`node/misbehaviour.rs`). `None`: never (links stay up, liars are only
+    /// backed off).
+    pub close_after_lies: Option<u32>,
     /// How many store-area writes each peer's inserts may cause ([`StoreBudget`]); past it
     /// they go to the cache area only. `None`: no limit.
     pub store_budget: Option<StoreBudget>,
@@ -155,6 +160,7 @@ impl Default for NodeConfig {
             cache_passing: true,
             check_claims: true,
             refuse_zero_htl_inserts: true,
+            close_after_lies: Some(8),
             store_budget: Some(StoreBudget::default()),
             opennet: OpennetConfig::default(),
         }
@@ -189,6 +195,7 @@ impl NodeConfig {
             swap: SwapConfig { check_neighbours: false, ..self.swap },
             check_claims: false,
             refuse_zero_htl_inserts: false,
+            close_after_lies: None,
             store_budget: None,
             hop_share: 1,
             penalise_silence: false,
@@ -265,6 +272,7 @@ mod tests {
                 swap: SwapConfig { check_neighbours: false, ..d.swap },
                 check_claims: false,
                 refuse_zero_htl_inserts: false,
+                close_after_lies: None,
                 store_budget: None,
                 hop_share: 1,
                 penalise_silence: false,

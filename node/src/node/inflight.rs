@@ -229,6 +229,10 @@ impl<S: BlockStore> Node<S> {
             }
         };
         f.req.on_reply(reply);
+        if reply == Reply::Forged {
+            // A forged block or a false "not found": a lie (`misbehaviour.rs`).
+            self.lie(now, peer);
+        }
         self.route(h, now);
     }
 

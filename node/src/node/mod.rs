@@ -24,6 +24,7 @@ mod deferred;
 mod event;
 mod failure;
 mod inflight;
+mod misbehaviour;
 mod opennet;
 mod stats;
 
@@ -39,6 +40,7 @@ pub use budget::StoreBudget;
 pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
+pub use misbehaviour::{FIRST_SUSPENSION, MAX_SUSPENSION};
 pub use opennet::{LinkAction, OpennetStats};
 pub use stats::NodeStats;
 
@@ -104,6 +106,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     opennet: opennet::OpennetState,
     /// Own operations waiting for another request for their key to end.
     deferred: deferred::Deferred,
+    /// Peers' lies and the suspensions of their links.
+    misbehaviour: misbehaviour::Misbehaviour,
 }
 
 /// The most penalised-as-silent hops remembered for a late answer (bounds the memory a
@@ -154,6 +158,7 @@ impl<S: BlockStore> Node<S> {
             silent_hops: VecDeque::new(),
             opennet: opennet::OpennetState::default(),
             deferred: deferred::Deferred::default(),
+            misbehaviour: misbehaviour::Misbehaviour::default(),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -583,6 +588,7 @@ impl<S: BlockStore> Node<S> {
             // write junk into our store area without it travelling further.
             self.stats.zero_htl_inserts += 1;
             self.peers.penalise_forgery(peer, now);
+            self.lie(now, peer);
             return;
         }
         // The per-peer load limit comes before the check of the block: an SSK's is a
@@ -594,6 +600,7 @@ impl<S: BlockStore> Node<S> {
             // forwarding): no answer, and it is penalised like a forger.
             self.stats.forged_blocks += 1;
             self.peers.penalise_forgery(peer, now);
+            self.lie(now, peer);
             return;
         }
         let kind = block.kind();

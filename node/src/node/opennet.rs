@@ -35,7 +35,7 @@ use crate::routing::opennet::{Found, OpennetConfig, PeerKind, Refusal, Strangers
 use crate::store::BlockStore;
 use crate::wire::message::{Message, Reference};
 
-/// What the node asks its driver to do with links (opennet only).
+/// What the node asks its driver to do with links (opennet, and suspending liars).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkAction {
     /// Dial this node; once the link is up, call [`Node::admit_stranger`] with `found`.
@@ -54,6 +54,15 @@ pub enum LinkAction {
     },
     /// The node has no peer left: dial the seeds again (admitting each as [`Found::Seed`]).
     NeedSeeds,
+    /// Close the link to this peer (friend or stranger) for its repeated lies, and neither
+    /// dial nor accept it before `until` (`node/misbehaviour.rs`). The node forgets it as a
+    /// connected peer when the driver reports the link down, as for any closed link.
+    Suspend {
+        /// The peer.
+        peer: PeerId,
+        /// When it may link again.
+        until: Instant,
+    },
 }
 
 /// Opennet counters, for status displays, the simulator and tests. Monotonic.
@@ -113,7 +122,7 @@ const MAX_REPLIES: u32 = 32;
 #[derive(Debug, Default)]
 pub(super) struct OpennetState {
     pub(super) strangers: Strangers,
-    actions: VecDeque<LinkAction>,
+    pub(super) actions: VecDeque<LinkAction>,
     announces: BTreeMap<u64, Ann>,
     ann_by_link: BTreeMap<(PeerId, RequestId), u64>,
     next_ann: u64,
@@ -123,7 +132,7 @@ pub(super) struct OpennetState {
 }
 
 impl<S: BlockStore> Node<S> {
-    /// The next link action for the driver (opennet only).
+    /// The next link action for the driver (opennet, and suspensions of lying peers).
     pub fn poll_link_action(&mut self) -> Option<LinkAction> {
         self.opennet.actions.pop_front()
     }

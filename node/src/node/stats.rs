@@ -14,6 +14,8 @@ pub struct NodeStats {
     /// Local fetches and inserts that waited for someone else's request for their key to end
     /// (`deferred.rs`) instead of failing busy.
     pub deferred_local: u64,
+    /// Links closed for a while because the peer kept lying (`node/misbehaviour.rs`).
+    pub links_suspended: u64,
     /// Requests (local or remote) answered from this node's store or cache.
     pub found_locally: u64,
     /// Requests and inserts sent to a peer (each hop, including backtracking).

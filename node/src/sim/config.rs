@@ -285,6 +285,8 @@ pub enum Defence {
     StoreBudget,
     /// The cap on what one not-found answer may cost (`not_found_cap`).
     NotFoundCap,
+    /// Closing the link to a peer that keeps lying (`close_after_lies`).
+    CloseLiars,
 }
 
 impl Defence {
@@ -295,6 +297,7 @@ impl Defence {
             Defence::ZeroHtl => NodeConfig { refuse_zero_htl_inserts: false, ..c },
             Defence::StoreBudget => NodeConfig { store_budget: None, ..c },
             Defence::NotFoundCap => NodeConfig { not_found_cap: crate::id::Htl::MAX, ..c },
+            Defence::CloseLiars => NodeConfig { close_after_lies: None, ..c },
         }
     }
 }
@@ -309,9 +312,10 @@ impl std::str::FromStr for Defence {
             "zero-htl" => Defence::ZeroHtl,
             "store-budget" => Defence::StoreBudget,
             "not-found-cap" => Defence::NotFoundCap,
+            "close-liars" => Defence::CloseLiars,
             _ => {
                 return Err(format!(
-                    "unknown defence {s:?}; known: claims, silence, zero-htl, store-budget, not-found-cap"
+                    "unknown defence {s:?}; known: claims, silence, zero-htl, store-budget, not-found-cap, close-liars"
                 ))
             }
         })

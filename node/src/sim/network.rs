@@ -427,6 +427,17 @@ impl Network {
                     self.open_link(i, j, found);
                 }
                 LinkAction::NeedSeeds => self.need_seeds.push(i),
+                // The simulator does not reconnect a suspended pair (runs are shorter
+                // than a suspension).
+                LinkAction::Suspend { peer, .. } => {
+                    let j = peer.0 as usize;
+                    if j < self.nodes.len() {
+                        self.nodes[i].remove_peer(now, peer);
+                        self.nodes[j].remove_peer(now, PeerId(i as u64));
+                        self.flush(i);
+                        self.flush(j);
+                    }
+                }
                 LinkAction::Drop { peer } => {
                     let j = peer.0 as usize;
                     if j < self.nodes.len() {
