@@ -95,6 +95,10 @@ impl Audience {
     }
 }
 
+/// The store-area bytes one CHK block takes, for counting an area in blocks (the store
+/// budget's scale; SSK blocks are smaller, so this errs towards a smaller budget).
+const CHK_SLOT_BYTES: u64 = 32 * 1024;
+
 /// How a request in flight ends.
 pub(super) enum End {
     Found(Block),
@@ -386,6 +390,7 @@ impl<S: BlockStore> Node<S> {
             let mut area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
             // A peer's inserts may push out only so much sink data (`NodeConfig::store_budget`).
             if let (Area::Store, Some(budget)) = (area, self.config.store_budget) {
+                let budget = budget.for_area(self.store.stats().store_capacity / CHK_SLOT_BYTES);
                 if !to.from.is_some_and(|p| self.budgets.take(budget, p, now)) {
                     self.stats.store_budget_exceeded += 1;
                     area = Area::Cache;
