@@ -262,10 +262,18 @@ pub(crate) fn insert(dir: &Path, args: &InsertArgs) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            json!({ "uri": uri, "size": data.len(), "edition": status["edition"], "evicted_here": evicted })
+            json!({ "uri": uri, "size": data.len(), "edition": status["edition"], "evicted_here": evicted,
+                    "displaced": status["displaced"] })
         );
     } else {
         eprintln!("inserted {} bytes", data.len());
+        if let Some(n) = status["displaced"].as_u64().filter(|&n| n > 0) {
+            eprintln!(
+                "warning: {n} block(s) of this document reached nodes whose stores are full: they kept them only \
+                 by dropping older data, or only in their caches. This document (or others) may not stay \
+                 fetchable for long; see docs/durability.md"
+            );
+        }
         if let Some(n) = evicted.filter(|&n| n > 0) {
             eprintln!(
                 "warning: this node's store dropped {n} older block(s) to make room while inserting: stores \

@@ -262,7 +262,7 @@ impl BlockNetwork for SimNet {
         let v = self.victim;
         let key = block.routing_key();
         let result = match self.run(key, move |n| n.insert(v, block)) {
-            Event::InsertSucceeded { .. } => Ok(InsertOutcome::Stored),
+            Event::InsertSucceeded { displaced, .. } => Ok(InsertOutcome::Stored { displaced }),
             Event::InsertCollision { existing, .. } => Ok(InsertOutcome::Collision(existing)),
             Event::InsertFailed { reason, peers_tried, .. } => Err(Failure::from_reason(reason, peers_tried)),
             other => panic!("an insert ended with {other:?}"),

@@ -45,7 +45,7 @@ impl BlockNetwork for Path {
     }
 
     async fn insert(&self, _block: Block) -> Result<InsertOutcome, Failure> {
-        Ok(InsertOutcome::Stored)
+        Ok(InsertOutcome::Stored { displaced: false })
     }
 }
 

@@ -399,7 +399,7 @@ fn inserts_land_on_the_sinks() {
         assert_eq!(net.hops(is_insert), chain(&[0, 1, 2, 3, 4, 5, 6, 7]), "seed {seed}");
         assert_eq!(
             net.events(0),
-            &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: false }],
+            &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: false, displaced: false }],
             "seed {seed}"
         );
         assert_eq!(net.node(0).store().area_of(BlockKind::Chk, &key), None, "seed {seed}: not at the inserter");
@@ -430,7 +430,10 @@ fn an_insert_runs_its_hops_out() {
         let hops = net.hops(is_insert).len();
         assert!((17..n - 1).contains(&hops), "seed {seed}: {hops}");
         assert_eq!(net.hops(|m| matches!(m, Message::InsertReply { .. })).len(), hops, "seed {seed}");
-        assert_eq!(net.events(0), &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true }]);
+        assert_eq!(
+            net.events(0),
+            &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true, displaced: false }]
+        );
         let holders = (0..n).filter(|i| net.node(*i).store().contains(BlockKind::Chk, &key)).count();
         assert_eq!(holders, hops, "seed {seed}: every node on the route but the inserter");
     }
@@ -453,7 +456,13 @@ fn present_chk_and_ssk_collision() {
         net.run();
         assert_eq!(net.hops(is_insert), vec![(0, 1)], "seed {seed}");
         assert_eq!(net.node(1).stats().inserts_already_present, 1, "seed {seed}");
-        assert!(net.events(0).contains(&Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true }));
+        assert!(net.events(0).contains(&Event::InsertSucceeded {
+            op,
+            key,
+            peers_tried: 1,
+            htl_exhausted: true,
+            displaced: false
+        }));
 
         let uri = SskInsertUri::new(
             SskPrivateKey::from_seed([seed as u8; 32]),

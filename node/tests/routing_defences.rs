@@ -104,7 +104,7 @@ fn a_black_hole_on_the_insert_path_does_not_end_the_insert() {
                 assert!(backed_off, "seed {seed}: the liar is backed off");
                 assert_eq!(
                     net.events(0),
-                    &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: false }],
+                    &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: false, displaced: false }],
                     "seed {seed}"
                 );
             } else {
@@ -113,7 +113,7 @@ fn a_black_hole_on_the_insert_path_does_not_end_the_insert() {
                 assert_eq!(lies, Some(0), "seed {seed}");
                 assert_eq!(
                     net.events(0),
-                    &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true }],
+                    &[Event::InsertSucceeded { op, key, peers_tried: 1, htl_exhausted: true, displaced: false }],
                     "seed {seed}: and the inserter is told it ran its course"
                 );
             }

@@ -584,3 +584,42 @@ fn pins_are_kept_as_request_uris_and_bad_ones_refused() {
     let v = json(&["pin", "--json", "--dir", elsewhere.to_str().unwrap()]);
     assert_eq!(v["kind"], "no_node", "{v}");
 }
+
+/// Issue 15: a small darknet whose stores cannot hold a document used to report the insert
+/// as a plain success. Nodes 1 and 2 get 1 MiB store areas (32 blocks); a 3 MB document
+/// (about 100 blocks) is inserted at node 0: the sinks on the way keep what they cannot
+/// hold only in their caches (the per-peer budget) or by dropping older blocks, say so in
+/// their `InsertReply`, and the insert reports how many blocks that happened to, in JSON and
+/// in words.
+#[test]
+fn an_insert_into_full_stores_says_the_document_may_not_last() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = start_chain(root.path(), 3);
+    for i in 1..3 {
+        assert!(nodes[i].stop(), "node {i} stops cleanly");
+        let config = root.path().join(format!("node{i}")).join("config.toml");
+        let text: String = std::fs::read_to_string(&config)
+            .unwrap()
+            .lines()
+            .map(|l| if l.starts_with("store_bytes") { "store_bytes = 1048576\n".to_owned() } else { format!("{l}\n") })
+            .collect();
+        std::fs::write(&config, text).unwrap();
+        nodes[i] = NodeProcess::start(&root.path().join(format!("node{i}")));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while nodes[1].peers() < 2 || nodes[0].peers() < 1 || nodes[2].peers() < 1 {
+        assert!(std::time::Instant::now() < deadline, "links did not come back");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let (file, _) = random_file(root.path(), "big.bin", 3_000_000, 7);
+    let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--json", "--dir", nodes[0].dir_str()]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let displaced = v["displaced"].as_u64().unwrap_or(0);
+    assert!(displaced > 0, "the insert must say that sinks could not keep blocks: {v}");
+    // In words, too (a second insert of other bytes: the stores are still full).
+    let (file, _) = random_file(root.path(), "big2.bin", 3_000_000, 8);
+    let out = pamphlet(&["insert", file.to_str().unwrap(), "--dir", nodes[0].dir_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("may not stay") && err.contains("stores are full"), "{err}");
+}

@@ -60,6 +60,10 @@ pub enum JobStatus {
         /// exist (the document is the newest found, not surely the latest).
         #[serde(default)]
         may_be_stale: bool,
+        /// Inserts: blocks that a sink on their route could not keep for good (its store
+        /// area full, or its cache only): the document may not last (issue 15).
+        #[serde(default)]
+        displaced: u64,
     },
     /// Failed; the message is for the person who started it.
     Failed {
@@ -299,6 +303,7 @@ mod tests {
             not_found: 0,
             retries: 0,
             may_be_stale: false,
+            displaced: 0,
         }
     }
 

@@ -54,6 +54,7 @@ pub(super) async fn keepalive<B: ApiBackend>(State(state): State<Arc<ApiState<B>
                     not_found: missing as u64,
                     retries: 0,
                     may_be_stale: false,
+                    displaced: 0,
                 };
                 st.jobs.finish(id, status, serde_json::to_vec(&kept).ok());
             }

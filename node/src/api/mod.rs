@@ -258,9 +258,11 @@ async fn insert<B: ApiBackend>(
     spawn_job(Arc::clone(&state.jobs), id, async move {
         let jobs = Arc::clone(&st.jobs);
         let retries = Arc::new(AtomicU64::new(0));
-        let seen = Arc::clone(&retries);
+        let displaced = Arc::new(AtomicU64::new(0));
+        let (seen, seen_displaced) = (Arc::clone(&retries), Arc::clone(&displaced));
         let progress = move |p: pipeline::InsertProgress| {
             seen.store(p.retries as u64, Ordering::Relaxed);
+            seen_displaced.store(p.displaced as u64, Ordering::Relaxed);
             let progress =
                 JobProgress { done: p.done as u64, total: p.total as u64, failed: 0, retries: p.retries as u64 };
             jobs.progress(id, progress);
@@ -287,6 +289,7 @@ async fn insert<B: ApiBackend>(
                 not_found: 0,
                 retries: retries.load(Ordering::Relaxed),
                 may_be_stale: false,
+                displaced: displaced.load(Ordering::Relaxed),
             },
             Err(e) => pipeline_failure(&e),
         };
@@ -346,6 +349,7 @@ async fn insert_site<B: ApiBackend>(
                 not_found: 0,
                 retries: 0,
                 may_be_stale: false,
+                displaced: 0,
             },
             Err(e) => pipeline_failure(&e),
         };
@@ -424,6 +428,7 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
                     not_found: f.not_found as u64,
                     retries,
                     may_be_stale,
+                    displaced: 0,
                 };
                 st.jobs.finish(id, status, Some(doc.data));
                 // After the user has the file.

@@ -98,7 +98,7 @@ impl BlockNetwork for MemoryNetwork {
             Some(existing) if *existing != block => InsertOutcome::Collision(existing.clone()),
             _ => {
                 map.insert(block.routing_key(), block);
-                InsertOutcome::Stored
+                InsertOutcome::Stored { displaced: false }
             }
         };
         std::future::ready(Ok(outcome))

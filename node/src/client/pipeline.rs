@@ -26,8 +26,12 @@ pub use partial::PartialDir;
 /// What became of an insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertOutcome {
-    /// The block was stored (or was already present).
-    Stored,
+    /// The block was stored (or was already present). `displaced`: a sink on its route
+    /// could not keep it for good (full store area, or its cache only).
+    Stored {
+        /// A sink dropped older data for it, or kept it in its cache only.
+        displaced: bool,
+    },
     /// An SSK slot already holds a different block: the network keeps the first.
     Collision(Block),
 }
@@ -488,6 +492,8 @@ pub struct InsertProgress {
     pub total: usize,
     /// Requests sent again for blocks whose earlier insert timed out or found no route.
     pub retries: usize,
+    /// Blocks a sink could not keep for good (full store area, or cache only).
+    pub displaced: usize,
 }
 
 /// Inserts blocks with up to `parallel` in flight. A block whose insert timed out or found
@@ -523,7 +529,12 @@ async fn insert_blocks<N: BlockNetwork>(
         }
         let Some(joined) = set.join_next().await else { return Ok(total) };
         match joined.map_err(|e| task_failure(&e))? {
-            (_, Ok(InsertOutcome::Stored)) => done += 1,
+            (_, Ok(InsertOutcome::Stored { displaced })) => {
+                done += 1;
+                if displaced {
+                    tries.note_displaced();
+                }
+            }
             // CHKs cannot collide (same key, same content); a collision here is an SSK.
             (_, Ok(InsertOutcome::Collision(_))) => return Err(PipelineError::Collision),
             (block, Err(e)) if tries.retry(block.routing_key(), &e) => {
@@ -532,7 +543,7 @@ async fn insert_blocks<N: BlockNetwork>(
             }
             (_, Err(e)) => return Err(PipelineError::Insert(e)),
         }
-        progress(InsertProgress { done, total, retries: tries.retries() });
+        progress(InsertProgress { done, total, retries: tries.retries(), displaced: tries.displaced() });
     }
 }
 
@@ -567,11 +578,11 @@ pub async fn insert_chk_tracked<N: BlockNetwork>(
     let top_block = blocks.pop();
     let mut tries = Tries::default();
     let n = insert_blocks(net, blocks, parallel, &mut tries, progress).await?;
-    let before = tries.retries();
+    let before = (tries.retries(), tries.displaced());
     insert_blocks(net, top_block.into_iter().collect(), 1, &mut tries, &|p| {
-        // The top block's own count is not news; its retries are.
-        if p.retries > before {
-            progress(InsertProgress { done: n, total: n, retries: p.retries });
+        // The top block's own count is not news; its retries and displacements are.
+        if (p.retries, p.displaced) != before {
+            progress(InsertProgress { done: n, total: n, retries: p.retries, displaced: p.displaced });
         }
     })
     .await?;
@@ -614,13 +625,19 @@ pub async fn insert_signed_tracked<N: BlockNetwork>(
         match net.insert(block.clone()).await {
             Err(e) if tries.retry(block.routing_key(), &e) => {
                 tracing::debug!(error = %e, "inserting the signed block again");
-                progress(InsertProgress { done: n, total: n, retries: tries.retries() });
+                progress(InsertProgress { done: n, total: n, retries: tries.retries(), displaced: tries.displaced() });
             }
             result => break result.map_err(PipelineError::Insert)?,
         }
     };
     match outcome {
-        InsertOutcome::Stored => Ok(signed.request),
+        InsertOutcome::Stored { displaced } => {
+            if displaced {
+                tries.note_displaced();
+                progress(InsertProgress { done: n, total: n, retries: tries.retries(), displaced: tries.displaced() });
+            }
+            Ok(signed.request)
+        }
         // The same bytes again (convergent: deterministic signature) is not a conflict.
         InsertOutcome::Collision(Block::Ssk(existing)) if existing == signed.block => Ok(signed.request),
         InsertOutcome::Collision(_) => Err(PipelineError::Collision),

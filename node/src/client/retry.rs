@@ -74,6 +74,9 @@ pub struct Tries {
     sent: HashMap<RoutingKey, u32>,
     /// Retries sent in all (what the job reports).
     retries: usize,
+    /// Blocks a sink could not keep for good (full store area, or cache only); also
+    /// reported by the job: the document may not last.
+    displaced: usize,
 }
 
 impl Tries {
@@ -96,6 +99,16 @@ impl Tries {
     /// Retries sent so far.
     pub fn retries(&self) -> usize {
         self.retries
+    }
+
+    /// A block was stored by displacing older data somewhere on its route.
+    pub fn note_displaced(&mut self) {
+        self.displaced += 1;
+    }
+
+    /// Blocks stored by displacing older data, so far.
+    pub fn displaced(&self) -> usize {
+        self.displaced
     }
 }
 

@@ -41,7 +41,7 @@ impl Counter {
         move |done, total| {
             let before = last.swap(total, Ordering::Relaxed);
             self.0.fetch_add(total.saturating_sub(before), Ordering::Relaxed);
-            outer(InsertProgress { done: base + done, total: base + total, retries: 0 });
+            outer(InsertProgress { done: base + done, total: base + total, retries: 0, displaced: 0 });
         }
     }
 }

@@ -86,9 +86,9 @@ impl Pending {
                     let _ = r.send(Err(Failure::from_reason(reason, peers_tried)));
                 }
             }
-            Event::InsertSucceeded { op, .. } => {
+            Event::InsertSucceeded { op, displaced, .. } => {
                 if let Some(r) = self.inserts.remove(&op) {
-                    let _ = r.send(Ok(InsertOutcome::Stored));
+                    let _ = r.send(Ok(InsertOutcome::Stored { displaced }));
                 }
             }
             Event::InsertCollision { op, existing } => {
@@ -311,8 +311,9 @@ mod tests {
             key: block(2).routing_key(),
             peers_tried: 1,
             htl_exhausted: true,
+            displaced: true,
         });
-        assert_eq!(insert.try_recv().unwrap(), Ok(InsertOutcome::Stored));
+        assert_eq!(insert.try_recv().unwrap(), Ok(InsertOutcome::Stored { displaced: true }));
 
         let (_, mut insert) = waiting(&mut pending);
         pending.deliver(Event::InsertCollision { op: OpId(2), existing: block(3) });

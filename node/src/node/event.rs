@@ -74,6 +74,9 @@ pub enum Event {
         /// True when the insert ran its hops out; false when the network had no further
         /// route first (normal on a small network: every reachable node was visited).
         htl_exhausted: bool,
+        /// A sink on the route (this one included) could not keep the block for good: it
+        /// dropped older data for it, or kept it in its cache only (see `InsertReply`).
+        displaced: bool,
     },
     /// An SSK insert found a different block already published under the key.
     InsertCollision {

@@ -58,6 +58,8 @@ pub(super) struct InFlight {
     pub(super) timer: u64,
     /// A path-folding offer that came with the answer (opennet).
     pub(super) fold: Option<(Location, Reference)>,
+    /// Inserts: a downstream sink could not keep the block for good (`Message::StoreFull`).
+    pub(super) displaced: bool,
 }
 
 /// Who hears how a request ended (see `Node::detach`).
@@ -80,6 +82,8 @@ struct Audience {
     local_ops: Vec<OpId>,
     /// Peers this node tried.
     peers_tried: u32,
+    /// Inserts: a downstream sink said it could not keep the block for good.
+    displaced: bool,
 }
 
 impl Audience {
@@ -117,8 +121,10 @@ impl<S: BlockStore> Node<S> {
             }
         }
         self.by_key.insert((req.kind, req.key), h);
-        self.requests
-            .insert(h, InFlight { req, origin, payload, arrived_htl, waiters: Vec::new(), timer: 0, fold: None });
+        self.requests.insert(
+            h,
+            InFlight { req, origin, payload, arrived_htl, waiters: Vec::new(), timer: 0, fold: None, displaced: false },
+        );
         self.route(h, now);
         // Still routing it: tell the upstream, which then waits the longer answer time.
         if let Origin::Remote { peer, id } = origin {
@@ -304,6 +310,7 @@ impl<S: BlockStore> Node<S> {
             cache: !matches!(f.origin, Origin::Local(_)) && f.arrived_htl < self.config.max_htl,
             local_ops,
             peers_tried: f.req.tried().len() as u32,
+            displaced: f.displaced,
         }
     }
 
@@ -374,6 +381,7 @@ impl<S: BlockStore> Node<S> {
         // An insert that ran out of hops, however (even by timing out with none left),
         // answers InsertReply: an honest node never answers an insert with DataNotFound,
         // which lets the upstream treat that answer as a lie.
+        let mut displaced = to.displaced;
         let (htl_exhausted, htl_left, reason) = match end {
             End::Failed(Outcome::RouteNotFound { htl }) if htl > 0 => {
                 (false, htl, FailReason::RouteNotFound { htl_left: htl })
@@ -394,22 +402,42 @@ impl<S: BlockStore> Node<S> {
                 if !to.from.is_some_and(|p| self.budgets.take(budget, p, now)) {
                     self.stats.store_budget_exceeded += 1;
                     area = Area::Cache;
+                    // A sink that keeps it only in its cache will forget it soon.
+                    displaced = true;
                 }
             }
+            let evictions = self.store.stats().store_evictions;
             self.put(area, key, block);
+            displaced |= self.store.stats().store_evictions > evictions;
         }
         let peers_tried = to.peers_tried;
         for &op in &to.local_ops {
             self.events.push_back(if htl_exhausted || reached {
-                Event::InsertSucceeded { op, key, peers_tried, htl_exhausted }
+                Event::InsertSucceeded { op, key, peers_tried, htl_exhausted, displaced }
             } else {
                 Event::InsertFailed { op, reason, peers_tried }
             });
+        }
+        if let (true, Some((peer, id))) = (displaced, to.upstream) {
+            // Ahead of the answer, on the same link with the same id (as `FoldOffer`).
+            self.transmits.push_back((peer, Message::StoreFull { id }));
         }
         if htl_exhausted {
             Message::InsertReply { id: to.upstream.map_or(0, |(_, id)| id) }
         } else {
             to.not_found(htl_left)
+        }
+    }
+
+    /// `Message::StoreFull` from `peer`: the insert it answers next could not be kept for
+    /// good somewhere downstream. Remembered on the request, passed on with its answer.
+    pub(super) fn on_store_full(&mut self, peer: PeerId, id: RequestId) {
+        let Some(&h) = self.by_link.get(&(peer, id)) else {
+            self.stats.unexpected_replies += 1;
+            return;
+        };
+        if let Some(f) = self.requests.get_mut(&h).filter(|f| matches!(f.payload, Payload::Insert(_))) {
+            f.displaced = true;
         }
     }
 

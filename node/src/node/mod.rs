@@ -437,6 +437,7 @@ impl<S: BlockStore> Node<S> {
             Message::RejectedLoop { id } => self.on_reply(now, peer, id, Answer::Loop),
             Message::RejectedOverload { id } => self.on_reply(now, peer, id, Answer::Overload),
             Message::InsertReply { id } => self.on_reply(now, peer, id, Answer::Inserted),
+            Message::StoreFull { id } => self.on_store_full(peer, id),
             Message::InsertCollision { id, block } => self.on_reply(now, peer, id, Answer::Collision(block)),
             Message::Accepted { id } => self.on_accepted(peer, id),
             Message::LocationUpdate { location, neighbours } => {

@@ -55,7 +55,7 @@ pub fn black_hole(_: PeerId, msg: Message) -> Option<Message> {
         Message::Accepted { id }
         | Message::DataFound { id, .. }
         | Message::RouteNotFound { id, .. }
-        | Message::InsertReply { id } => Some(Message::DataNotFound { id, htl: 0 }),
+        | Message::InsertReply { id, .. } => Some(Message::DataNotFound { id, htl: 0 }),
         other => Some(other),
     }
 }
@@ -73,7 +73,7 @@ pub fn silent(_: PeerId, msg: Message) -> Option<Message> {
         | Message::RouteNotFound { id, .. }
         | Message::RejectedLoop { id }
         | Message::RejectedOverload { id }
-        | Message::InsertReply { id }
+        | Message::InsertReply { id, .. }
         | Message::InsertCollision { id, .. } => Some(Message::Accepted { id }),
         other => Some(other),
     }

@@ -188,6 +188,15 @@ pub enum Message {
         /// The offered node's reference.
         reference: Reference,
     },
+    /// Sent just before the answer to an insert, on the same link with the same id: a sink
+    /// on the way could not keep the block for good — its store area was full (it dropped
+    /// older data for it) or over the sender's write budget (it kept it in its cache only).
+    /// The network's stores are short where this key lives; the inserter warns that the
+    /// document may not last (issue 15).
+    StoreFull {
+        /// The id of the insert whose answer follows.
+        id: RequestId,
+    },
 }
 
 /// A node reference carried by an opennet message: opaque bytes here (the driver encodes

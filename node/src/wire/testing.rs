@@ -10,7 +10,7 @@ use crate::location::Location;
 
 /// How many variants [`arb_message`] covers. The exhaustive match in [`variant_index`]
 /// stops compiling when a variant is added, as a reminder to extend the strategy.
-pub(crate) const VARIANTS: usize = 21;
+pub(crate) const VARIANTS: usize = 22;
 
 /// The index of a message's variant (exhaustive on purpose, see [`VARIANTS`]).
 pub(crate) fn variant_index(m: &Message) -> usize {
@@ -36,6 +36,7 @@ pub(crate) fn variant_index(m: &Message) -> usize {
         Message::AnnounceReply { .. } => 18,
         Message::AnnounceDone { .. } => 19,
         Message::FoldOffer { .. } => 20,
+        Message::StoreFull { .. } => 21,
     }
 }
 
@@ -124,5 +125,6 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
             location: Location(l),
             reference
         }),
+        id().prop_map(|id| Message::StoreFull { id }),
     ]
 }
