@@ -67,6 +67,10 @@ pub struct Config {
     /// docs/durability.md: every 3 days kept as many documents as daily passes, at half
     /// the traffic); 0: never. The first pass runs one interval after the start.
     pub keepalive_interval_secs: u64,
+    /// How long a request this node starts may take, in seconds (relayed ones get a
+    /// share of it by their HTL; docs/routing.md). Lower it on fast test networks, where a
+    /// friend that accepts and stays silent then costs seconds, not a minute.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -85,6 +89,7 @@ impl Default for Config {
             fcp_allowed_hosts: Vec::new(),
             gateway_listen: "127.0.0.1:8888".into(),
             keepalive_interval_secs: 3 * 24 * 3600,
+            request_timeout_secs: 120,
         }
     }
 }
@@ -145,7 +150,8 @@ impl Config {
              # swap_interval_ms: how often this node starts a location swap (0: never).\n\
              # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n\
              # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n\
-             # keepalive_interval_secs: how often the node keeps its pinned documents alive (`pamphlet pin`; 0: never).\n{body}"
+             # keepalive_interval_secs: how often the node keeps its pinned documents alive (`pamphlet pin`; 0: never).\n\
+             # request_timeout_secs: how long a request this node starts may take (2 to 600; default 120).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -171,6 +177,9 @@ impl Config {
         }
         if !(1..=18).contains(&self.max_htl) {
             return Err(format!("max_htl = {} is out of range: use 1 to 18", self.max_htl));
+        }
+        if !(2..=600).contains(&self.request_timeout_secs) {
+            return Err(format!("request_timeout_secs = {} is out of range: use 2 to 600", self.request_timeout_secs));
         }
         if !(1..=256).contains(&self.parallel) {
             return Err(format!("parallel = {} is out of range: use 1 to 256", self.parallel));

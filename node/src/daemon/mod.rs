@@ -263,6 +263,7 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
         max_htl: config.max_htl,
         swap_interval,
         cache_passing: config.cache_bytes > 0,
+        request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
         ..NodeConfig::default()
     })
 }
