@@ -297,6 +297,29 @@ fn cache_flushing_runs_and_only_hurts() {
     }
 }
 
+/// The flusher at scale (issue 14, `sim/flusher.rs`) runs: flushers send their junk to
+/// every honest neighbour and it can only take store copies away. What the store budget
+/// buys at 2,000 nodes is measured in docs/security.md (at this size the ground keys are too
+/// far from the victims to show it; the budget's own tests are in routing_defences.rs).
+#[test]
+fn flushers_send_junk_and_it_only_hurts() {
+    for seed in seeds(&[3]) {
+        let config = SimConfig {
+            nodes: 100,
+            degree: 8,
+            placement: Placement::Ideal,
+            store_blocks: Some(8),
+            attack: Some("flusher:0.1".parse().unwrap()),
+            ..small(seed)
+        };
+        let r = sim(&config);
+        assert_eq!(r.attackers, 10, "seed {seed}");
+        assert!(r.flusher_inserts >= 10 * 256, "seed {seed}: {}", r.flusher_inserts);
+        let (before, after) = (r.store_copies_before_junk.unwrap(), r.store_copies_after_junk.unwrap());
+        assert!(after <= before, "seed {seed}: {before} -> {after}");
+    }
+}
+
 /// Eclipse: the nodes closest to one key are Sybil black holes. The insert refuses their
 /// "not found" and lands on the nearest honest nodes, where fetches find it; trusting their
 /// DataNotFound finds almost nothing.

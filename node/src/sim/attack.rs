@@ -87,6 +87,9 @@ pub enum AttackKind {
     FoafLiar,
     /// A black hole that claims to each peer a location right next to that peer's.
     LocationLiar,
+    /// Routes honestly; sends its neighbours junk inserts ground near their locations
+    /// (`sim/flusher.rs`).
+    Flusher,
 }
 
 /// An attack: what, and which fraction of the nodes do it.
@@ -131,6 +134,7 @@ impl FromStr for Attack {
             "reconnector" => AttackKind::Reconnector,
             "foaf-liar" => AttackKind::FoafLiar,
             "location-liar" => AttackKind::LocationLiar,
+            "flusher" => AttackKind::Flusher,
             _ => return Err(AttackParseError::Name(name.to_string())),
         };
         let fraction: f64 = frac.parse().map_err(|_| AttackParseError::Fraction(frac.to_string()))?;
@@ -153,6 +157,7 @@ impl fmt::Display for AttackKind {
             AttackKind::Reconnector => "reconnector",
             AttackKind::FoafLiar => "foaf-liar",
             AttackKind::LocationLiar => "location-liar",
+            AttackKind::Flusher => "flusher",
         })
     }
 }
@@ -200,6 +205,8 @@ pub(crate) fn install(net: &mut Network, attack: &Attack, attackers: &[bool], rn
                 net.set_filter(i, Box::new(black_hole));
                 readvertise(net, i);
             }
+            // Honest routing; its junk is the workload's (`Sim::flush_by_attackers`).
+            AttackKind::Flusher => {}
             AttackKind::Forger => {
                 let mut bytes = vec![0u8; CHK_BLOCK_LEN];
                 rng.fill(&mut bytes[..]);

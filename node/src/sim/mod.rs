@@ -35,6 +35,7 @@ pub mod attack;
 pub mod config;
 mod direct_swap;
 pub mod durability;
+mod flusher;
 pub mod network;
 pub mod opennet;
 mod reference;

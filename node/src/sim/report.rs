@@ -104,6 +104,8 @@ pub struct Report {
     /// See `store_copies_before_junk`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_copies_after_junk: Option<f64>,
+    /// Junk inserts the flushers sent (`--attack flusher:F`, `sim/flusher.rs`).
+    pub flusher_inserts: usize,
     /// Mean bytes of blocks held per node at the end.
     pub stored_bytes_per_node: f64,
     /// Virtual time the run took, in seconds.
@@ -199,6 +201,8 @@ pub(crate) struct ReportBuilder {
     pub(crate) recovery: Option<(f64, f64)>,
     /// Mean store-area copies per document before and after the junk inserts.
     pub(crate) store_copies: Option<(f64, f64)>,
+    /// Junk inserts the flushers sent.
+    pub(crate) flusher_inserts: usize,
     /// Bytes of blocks held by all nodes after the measured fetches.
     pub(crate) stored_bytes: u64,
     /// Virtual time the run took, in seconds.
@@ -254,6 +258,7 @@ impl ReportBuilder {
             recovery_success_rate: self.recovery.map(|(rate, _)| rate),
             store_copies_before_junk: self.store_copies.map(|(before, _)| before),
             store_copies_after_junk: self.store_copies.map(|(_, after)| after),
+            flusher_inserts: self.flusher_inserts,
             recovery_location_ks: self.recovery.map(|(_, ks)| ks),
             stored_bytes_per_node: self.stored_bytes as f64 / nodes,
             virtual_seconds: self.virtual_seconds,

@@ -74,7 +74,8 @@ impl Sim<'_> {
     /// cached along its paths, and recently requested), then the junk is inserted from
     /// random nodes.
     pub(super) fn flush_caches(&mut self, docs: &Documents) -> Result<(), SimError> {
-        if docs.junk.is_empty() {
+        let flusher = self.config.attack.is_some_and(|a| a.kind == attack::AttackKind::Flusher);
+        if docs.junk.is_empty() && !flusher {
             return Ok(());
         }
         for (d, (block, &inserter)) in docs.measured.iter().zip(&self.inserters).enumerate() {
@@ -89,6 +90,9 @@ impl Sim<'_> {
             self.net.insert(from, block.clone());
             settle(&mut self.net, OP_STEPS, Phase::Junk(j))?;
             self.net.take_events(from);
+        }
+        if flusher {
+            self.report.flusher_inserts = self.flush_by_attackers()?;
         }
         self.report.store_copies = Some((before, self.store_copies(docs)));
         Ok(())
