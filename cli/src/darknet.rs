@@ -420,11 +420,11 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
         );
         return Ok(());
     }
-    println!("node  peers  location  swaps  store(blocks)  evicted  cache(blocks)  requests  gateway");
+    println!("node  peers  location  swaps  store(blocks)  evicted  cache(blocks)  requests  gateway  kinds");
     for (i, n) in s.nodes.iter().enumerate() {
         let num = |v: &Value| v.as_u64().unwrap_or(0);
         println!(
-            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>7}  {:>13}  {:>8}  http://{}/",
+            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>7}  {:>13}  {:>8}  http://{}/  {}",
             num(&n["peers"]),
             n["location"].as_f64().unwrap_or(0.0),
             num(&n["swaps_done"]),
@@ -432,7 +432,8 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
             num(&n["store"]["store_evictions"]),
             num(&n["store"]["cache_blocks"]),
             num(&n["requests_received"]),
-            n["gateway"].as_str().unwrap_or("-")
+            n["gateway"].as_str().unwrap_or("-"),
+            counts_text(&n["peers_by_kind"]),
         );
     }
     println!(
@@ -449,6 +450,22 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
         crate::wan::print_links(&wan);
     }
     Ok(())
+}
+
+/// `{"friend": 2, "stranger": 5}` as `friend 2, stranger 5` (empty for no peers).
+pub(crate) fn counts_text(counts: &Value) -> String {
+    let Some(map) = counts.as_object() else { return String::new() };
+    map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A node status's peers by kind, after `prefix`, or nothing when it has none.
+pub(crate) fn kinds_text(status: &Value, prefix: &str) -> String {
+    let text = counts_text(&status["peers_by_kind"]);
+    if text.is_empty() {
+        text
+    } else {
+        format!("{prefix}{text}")
+    }
 }
 
 /// Stops every node (SIGTERM, then SIGKILL after 10 s). The darknet's record stays, so

@@ -82,12 +82,27 @@ pub struct NodeSnapshot {
 }
 
 /// One connected peer.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PeerSnapshot {
     /// The peer.
     pub peer: PeerId,
     /// Its location as it last told us (none before its first update).
     pub location: Option<f64>,
+    /// What it is to this node: `friend`, `stranger` or `seed` (opennet, docs/opennet.md).
+    #[serde(default = "friend_kind")]
+    pub kind: String,
+    /// How it was found: `friends file`, or for strangers `seeds file`, `announcement`,
+    /// `path folding`, `reconnect` or `inbound`.
+    #[serde(default = "friends_file")]
+    pub found: String,
+}
+
+fn friend_kind() -> String {
+    "friend".into()
+}
+
+fn friends_file() -> String {
+    "friends file".into()
 }
 
 /// The counters status displays show (a subset of `NodeStats`).

@@ -21,6 +21,8 @@
 //! DIR/pins           documents to keep alive, one URI per line (`pamphlet pin`, pins.rs)
 //! DIR/pins-state.json what the last keepalive pass found for each pin
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
+//! DIR/seednodes      seed nodes' references (opennet and hybrid modes; opennet.rs)
+//! DIR/opennet-peers  the strangers this node had lately, dialled again at start (0600)
 //! DIR/store/         the block store
 //! DIR/downloads/     blocks of interrupted fetches, removed when they complete
 //! ```
@@ -32,6 +34,7 @@ pub mod backend;
 pub mod config;
 pub mod datadir;
 pub mod driver;
+pub mod opennet;
 pub mod own_ref;
 pub mod pins;
 
@@ -369,6 +372,9 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         tconfig.friends = datadir::load_friends(&friends_file)?;
         tconfig.last_seen = datadir::load_seen(&dir.join("friends.seen"))?;
         tconfig.on_friend_update = Some(save_updated_friends(friends_file.clone(), Arc::clone(&friends_lock)));
+        tconfig.accept_strangers = config.mode.strangers();
+        tconfig.max_strangers_per_ip = config.strangers_per_ip;
+        tconfig.max_strangers_per_subnet = config.strangers_per_subnet;
         let (transport, events) = Transport::start(tconfig)
             .await
             .map_err(|e| DaemonError::Listen { addr: config.listen, message: e.to_string() })?;
@@ -378,10 +384,18 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         }
         transport.set_own_ref(own);
 
-        let node = Node::new(node_config(dir, &config)?, store);
+        let mut nconfig = node_config(dir, &config)?;
+        let links = if config.mode.strangers() {
+            let own = transport.node_ref();
+            nconfig.opennet = opennet::opennet_config(&config, &own);
+            Some(opennet::OpennetLinks::load(dir, &config, &own.key)?)
+        } else {
+            None
+        };
+        let node = Node::new(nconfig, store);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (node_handle, node_task) =
-            driver::spawn(node, transport.clone(), events, shutdown_rx.clone()).map_err(|e| {
+            driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), links).map_err(|e| {
                 tracing::error!(error = %e, "cannot start the node thread");
                 DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
             })?;
