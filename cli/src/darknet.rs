@@ -55,6 +55,18 @@ pub(crate) struct UpArgs {
     /// (also `queue=100ms`, the longest wait for a busy link). Needs root. docs/darknet.md.
     #[arg(long, value_name = "SPEC", value_parser = crate::wan::LinkSpec::parse)]
     pub(crate) wan: Option<crate::wan::LinkSpec>,
+    /// An opennet instead of a darknet: --seeds seed nodes, and the other nodes knowing
+    /// only the seeds (no friends); they find each other by announcement and path
+    /// folding (docs/opennet.md).
+    #[arg(long)]
+    pub(crate) opennet: bool,
+    /// Seed nodes of an --opennet network (node0, node1, …).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) seeds: usize,
+    /// Milliseconds between the opennet upkeeps of an --opennet network's nodes (the
+    /// other opennet timers scale with it; a real node's default is 10000).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) opennet_upkeep_ms: u64,
 }
 
 /// What `up` records for `status` and `down`.
@@ -67,6 +79,9 @@ pub(crate) struct DarknetFile {
     /// The random locations the nodes started at (before any swap).
     #[serde(default)]
     pub(crate) initial_locations: Vec<f64>,
+    /// An opennet's seed nodes (the first ones); 0 for a darknet.
+    #[serde(default)]
+    pub(crate) seeds: usize,
 }
 
 /// One node of the darknet.
@@ -80,7 +95,7 @@ pub(crate) struct NodeEntry {
     pub(crate) listen: SocketAddr,
 }
 
-fn darknet_file(dir: &Path) -> PathBuf {
+pub(crate) fn darknet_file(dir: &Path) -> PathBuf {
     dir.join("darknet.json")
 }
 
@@ -107,7 +122,7 @@ fn is_our_node(pid: u32, dir: &Path) -> bool {
 
 /// Loopback ports below Linux's ephemeral range (32768+), so no outgoing connection of
 /// another node can take a port before its node binds it.
-fn pick_ports(count: usize, rng: &mut impl Rng) -> Result<Vec<u16>> {
+pub(crate) fn pick_ports(count: usize, rng: &mut impl Rng) -> Result<Vec<u16>> {
     let mut ports = Vec::new();
     let mut held = Vec::new();
     let mut candidate: u16 = rng.gen_range(20_000..30_000);
@@ -172,6 +187,7 @@ fn inspect(dir: &Path) -> Result<Found> {
 pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<(DarknetFile, bool)> {
     match inspect(dir)? {
         Found::Stopped(file) => restart(dir, file).map(|f| (f, true)),
+        Found::Nothing if args.opennet => crate::opennet_up::create(dir, args).map(|f| (f, false)),
         Found::Nothing => create(dir, args).map(|f| (f, false)),
     }
 }
@@ -224,7 +240,7 @@ fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     }
     let nodes =
         dirs.iter().zip(&refs).map(|(d, (listen, _))| NodeEntry { dir: d.clone(), pid: 0, listen: *listen }).collect();
-    let file = DarknetFile { nodes, edges, initial_locations };
+    let file = DarknetFile { nodes, edges, initial_locations, seeds: 0 };
     // Recorded before any start: a darknet cut short can be brought back or stopped whole.
     std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
     start_nodes(dir, file)
@@ -249,7 +265,7 @@ fn restart(dir: &Path, file: DarknetFile) -> Result<DarknetFile> {
 }
 
 /// Starts every node process of `file` and waits until every link is up.
-fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
+pub(crate) fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
     let exe = std::env::current_exe().context("cannot find the pamphlet binary")?;
     let hint = format!("; `pamphlet darknet down --dir {}` stops what started", dir.display());
     let wan = crate::wan::Plan::load(dir)?;
@@ -279,7 +295,7 @@ fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
         std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
     }
 
-    // Wait for every node's API, then for every link.
+    // Wait for every node's API, then for every link (an opennet: for a peer at every node).
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut degree = vec![0usize; file.nodes.len()];
     for &(a, b) in &file.edges {
@@ -289,7 +305,8 @@ fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
     for (i, node) in file.nodes.iter().enumerate() {
         loop {
             let peers = ApiClient::for_dir(&node.dir).ok().and_then(|a| a.get_json("/v1/status").ok());
-            if peers.as_ref().and_then(|s| s["peers"].as_u64()) == Some(degree[i] as u64) {
+            let have = peers.as_ref().and_then(|s| s["peers"].as_u64());
+            if have == Some(degree[i] as u64) || (file.seeds > 0 && have >= Some(1)) {
                 break;
             }
             if !alive(node.pid) {
@@ -436,6 +453,10 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
             counts_text(&n["peers_by_kind"]),
         );
     }
+    if load(dir)?.seeds > 0 {
+        println!("an opennet: {} seed nodes (node0 on); peers by kind in the last column", load(dir)?.seeds);
+        return Ok(());
+    }
     println!(
         "mean ln(link length): {:.3} (random locations: {:.3}; lower is more routable)",
         s.mean_log_link, RANDOM_MEAN_LOG_LINK
@@ -533,7 +554,8 @@ pub(crate) struct DarknetArgs {
 /// `pamphlet darknet` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum DarknetCommand {
-    /// Start N node processes wired as friends, and wait until every link is up. --dir
+    /// Start N node processes wired as friends, and wait until every link is up (with
+    /// --opennet: seeds and strangers, until every node has a peer). --dir
     /// (default ~/.pamphlet-darknet) must be new or empty, or hold a stopped darknet made
     /// there, which then comes back with its data.
     Up {

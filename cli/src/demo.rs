@@ -77,6 +77,9 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         htl: 6,
         no_cache: false,
         wan: None,
+        opennet: false,
+        seeds: 0,
+        opennet_upkeep_ms: 1000,
     };
     let (file, _) = darknet::up(&dir, &up_args)?;
     say(format!(

@@ -25,6 +25,7 @@ mod keepalive;
 mod keygen;
 mod mirror;
 mod node_cmd;
+mod opennet_up;
 mod pin;
 mod sim;
 mod site;

@@ -79,6 +79,10 @@ pub struct NodeSnapshot {
     pub counters: Counters,
     /// Store and cache fill.
     pub store: StoreSnapshot,
+    /// Opennet counters by name (announcements, offers, strangers admitted and refused;
+    /// empty for a darknet node). docs/opennet.md.
+    #[serde(default)]
+    pub opennet: std::collections::BTreeMap<String, u64>,
 }
 
 /// One connected peer.

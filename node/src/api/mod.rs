@@ -116,6 +116,7 @@ fn render_status(s: &NodeSnapshot) -> Value {
         "swaps_attempted": c.swaps_attempted,
         "swaps_done": c.swaps_done,
         "store": s.store,
+        "opennet": s.opennet,
     })
 }
 

@@ -77,7 +77,8 @@ pub struct Config {
     pub seed_node: bool,
     /// Milliseconds between two opennet upkeeps (default 10 s); the other opennet timers
     /// keep their ratio to it (announce interval, seed hold and replacement interval 3x,
-    /// a new peer's grace period 30x). Lowered only by test networks (`darknet up --opennet`).
+    /// a new peer's grace period 30x; the announcement rate as much faster). Lowered only
+    /// by test networks (`darknet up --opennet`).
     pub opennet_upkeep_ms: u64,
     /// Stranger peers at most from one IP address (friends do not count).
     pub strangers_per_ip: usize,

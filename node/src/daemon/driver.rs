@@ -143,7 +143,33 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
             swaps_done: stats.swaps_done,
         },
         store,
+        opennet: opennet_counters(node),
     }
+}
+
+/// The node's opennet counters by name (none for a darknet node).
+fn opennet_counters<S: BlockStore>(node: &Node<S>) -> std::collections::BTreeMap<String, u64> {
+    if !node.config().opennet.mode.strangers() {
+        return Default::default();
+    }
+    let o = node.opennet_stats();
+    [
+        ("announces_started", o.announces_started),
+        ("announces_handled", o.announces_handled),
+        ("announces_refused", o.announces_refused),
+        ("announce_offers", o.announce_offers),
+        ("fold_offers", o.fold_offers),
+        ("connects_asked", o.connects_asked),
+        ("admitted", o.admitted),
+        ("refused", o.refused),
+        ("refused_seed_full", o.refused_seed_full),
+        ("need_seeds", o.need_seeds),
+        ("replaced", o.replaced),
+        ("bootstrap_dropped", o.bootstrap_dropped),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// The node task, on its own OS thread (see [`spawn`]); [`NodeTask::join`] hands the node

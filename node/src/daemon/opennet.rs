@@ -73,8 +73,9 @@ pub fn save_refs(path: &Path, refs: &[NodeRef]) -> Result<(), DataDirError> {
 }
 
 /// The node's opennet settings from config.toml, with this node's reference (offered to
-/// strangers in announcement replies and path folding). The timers keep the defaults'
-/// ratios to `opennet_upkeep_ms` (see [`Config::opennet_upkeep_ms`]).
+/// strangers in announcement replies and path folding). The timers, and the rate of
+/// announcements a node handles, keep the defaults' ratios to `opennet_upkeep_ms` (see
+/// [`Config::opennet_upkeep_ms`]).
 pub fn opennet_config(config: &Config, own: &NodeRef) -> OpennetConfig {
     let upkeep = Duration::from_millis(config.opennet_upkeep_ms);
     let d = OpennetConfig::default();
@@ -87,11 +88,13 @@ pub fn opennet_config(config: &Config, own: &NodeRef) -> OpennetConfig {
         seed_hold: upkeep * 3,
         replace_interval: upkeep * 3,
         min_age: upkeep * 30,
+        // The announcement bucket refills in the same time scale (2 a second at 10 s).
+        announce_rate: d.announce_rate * 10_000.0 / config.opennet_upkeep_ms as f64,
         ..d
     }
 }
 
-/// How long a node with no peer waits before it dials the seeds again, in upkeeps.
+/// How long a node without enough peers waits before it dials the seeds again, in upkeeps.
 const SEED_RETRY_UPKEEPS: u32 = 3;
 
 /// The driver's opennet state: the seeds, the dials under way and how each was found, and
@@ -162,9 +165,10 @@ impl OpennetLinks {
             return;
         }
         match transport.dial_stranger(r) {
-            Ok(peer) => {
+            Ok(Some(peer)) => {
                 self.dialing.insert(peer, (location, found));
             }
+            Ok(None) => {}
             Err(e) => tracing::debug!(error = %e, "not dialled"),
         }
     }
@@ -190,7 +194,8 @@ impl OpennetLinks {
         self.dialing.remove(&peer);
     }
 
-    /// Carries out the node's link actions; with no peer for a while, dials the seeds.
+    /// Carries out the node's link actions; with no peer, or below the floor without a
+    /// seed, dials the seeds again (at most every `SEED_RETRY_UPKEEPS` upkeeps).
     pub fn carry_out<S: BlockStore>(&mut self, node: &mut Node<S>, transport: &TransportHandle, now: Instant) {
         while let Some(action) = node.poll_link_action() {
             match action {
@@ -206,8 +211,14 @@ impl OpennetLinks {
                 LinkAction::NeedSeeds => self.dial_seeds(node, transport, now),
             }
         }
+        // Back to the seeds when the node has no peer, or is below its floor with no seed
+        // to announce through (Hyphanet's announcer does the same): newcomers that joined
+        // together can pair up into islands that announcing among themselves never leaves.
         let idle = self.seeds_dialled.is_none_or(|t| now.duration_since(t) >= self.seed_retry);
-        if node.peer_ids().is_empty() && self.dialing.is_empty() && idle {
+        let peers = node.peer_ids();
+        let has_seed = peers.iter().any(|p| node.peer_kind(*p).0 == PeerKind::Seed);
+        let stranded = peers.is_empty() || (peers.len() < node.config().opennet.floor && !has_seed);
+        if stranded && self.dialing.is_empty() && idle {
             self.dial_seeds(node, transport, now);
         }
     }

@@ -128,8 +128,9 @@ impl TransportHandle {
     /// Dials a stranger once (every address of its reference, in order). When the
     /// handshake completes its link comes up as [`TransportEvent::StrangerConnected`];
     /// when every address fails, [`TransportEvent::StrangerDialFailed`]. A friend, a
-    /// stranger with a link up and a dial under way are left alone. Returns its id.
-    pub fn dial_stranger(&self, noderef: NodeRef) -> Result<PeerId, TransportError> {
+    /// stranger with a link up and a dial under way are left alone. Returns its id if a
+    /// dial started (and so one of those two events will follow).
+    pub fn dial_stranger(&self, noderef: NodeRef) -> Result<Option<PeerId>, TransportError> {
         let key = noderef.key;
         let peer = peer_id_of(&key);
         if key == self.public_key() {
@@ -141,11 +142,11 @@ impl TransportHandle {
                 || st.strangers.by_key.contains_key(&key)
                 || !st.strangers.dialing.insert(key)
             {
-                return Ok(peer);
+                return Ok(None);
             }
         }
         self.shared.spawn(move |s, t| dial_once(s, noderef, peer, t));
-        Ok(peer)
+        Ok(Some(peer))
     }
 
     /// Closes a stranger's link (the node refused or dropped it). Reports

@@ -1,0 +1,187 @@
+//! Opennet on real processes (issue 19): `pamphlet darknet up --opennet` starts 2 seed
+//! nodes and 38 nodes that know only the seeds; they find each other by announcement and
+//! path folding over real TCP + Noise links.
+
+// Tests report what they measured on stderr, and wait on the real clock.
+#![allow(clippy::print_stderr, clippy::disallowed_methods)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pamphlet_node::routing::opennet::OpennetConfig;
+use pamphlet_tests::{pamphlet, pamphlet_ok, setup_turn, NodeProcess};
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+/// Nodes in all, of which the first `SEEDS` are seeds.
+const NODES: usize = 40;
+const SEEDS: usize = 2;
+/// The fewest peers every node must reach (the node's floor is 8; announcement keeps a
+/// node below it announcing).
+const MIN_PEERS: u64 = 5;
+/// The most newcomers a seed holds (`seed_cap`; with the other seed, at most that many
+/// peers: its upkeep trims it to the larger of cap and ceiling). In a network of 40 the
+/// cap itself hardly binds; the sans-IO test `a_seed_holds_no_more_newcomers_than_its_cap`
+/// (node/tests/opennet.rs) drives it past the cap.
+fn seed_most() -> u64 {
+    OpennetConfig::default().seed_cap as u64
+}
+
+fn status(d: &str) -> Value {
+    serde_json::from_str(&pamphlet_ok(&["darknet", "status", "--json", "--dir", d])).unwrap()
+}
+
+fn peers(s: &Value) -> Vec<u64> {
+    s["nodes"].as_array().unwrap().iter().map(|n| n["peers"].as_u64().unwrap_or(0)).collect()
+}
+
+fn requests(s: &Value) -> u64 {
+    s["nodes"].as_array().unwrap().iter().map(|n| n["requests_received"].as_u64().unwrap_or(0)).sum()
+}
+
+fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> (std::path::PathBuf, Vec<u8>) {
+    use rand::RngCore;
+    let mut data = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
+    let path = dir.join(name);
+    std::fs::write(&path, &data).unwrap();
+    (path, data)
+}
+
+/// Stops the network even when the test fails.
+struct Down(String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
+    }
+}
+
+/// Fetches random documents from random nodes (never the publisher); returns the mean
+/// number of hops per fetch (requests received by all nodes, over fetches; a failed fetch
+/// costs its hops too).
+fn fetch_hops(root: &Path, d: &str, uris: &[(usize, String)], fetches: usize, rng: &mut impl Rng) -> f64 {
+    let node = |i: usize| format!("{d}/node{i}");
+    std::thread::sleep(Duration::from_millis(450));
+    let before = requests(&status(d));
+    let out = root.join("fetched");
+    for _ in 0..fetches {
+        let (from, uri) = &uris[rng.gen_range(0..uris.len())];
+        let to = (from + rng.gen_range(1..NODES)) % NODES;
+        let _ = pamphlet(&["fetch", uri, "-o", out.to_str().unwrap(), "--dir", &node(to)]);
+    }
+    std::thread::sleep(Duration::from_millis(450));
+    (requests(&status(d)) - before) as f64 / fetches as f64
+}
+
+#[test]
+fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restarts_rejoin() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("on");
+    let d = dir.to_str().unwrap().to_owned();
+    let started = Instant::now();
+    {
+        let _turn = setup_turn();
+        pamphlet_ok(&[
+            "darknet",
+            "up",
+            "--opennet",
+            "--seeds",
+            &SEEDS.to_string(),
+            "--nodes",
+            &NODES.to_string(),
+            "--seed",
+            "19",
+            "--store-mib",
+            "4",
+            "--htl",
+            "10",
+            "--no-cache",
+            "--opennet-upkeep-ms",
+            "500",
+            "--dir",
+            &d,
+        ]);
+    }
+    let _down = Down(d.clone());
+    let node = |i: usize| format!("{d}/node{i}");
+
+    // Every node reaches the floor set here, within a minute; seeds stay small.
+    let mut s = status(&d);
+    while peers(&s).iter().any(|&p| p < MIN_PEERS) {
+        assert!(started.elapsed() < Duration::from_secs(60), "not every node reached {MIN_PEERS} peers: {:?}", peers(&s));
+        std::thread::sleep(Duration::from_millis(500));
+        s = status(&d);
+    }
+    eprintln!("every node has at least {MIN_PEERS} peers after {:.1?}: {:?}", started.elapsed(), peers(&s));
+    for (i, n) in s["nodes"].as_array().unwrap().iter().enumerate() {
+        let kinds = &n["peers_by_kind"];
+        if i < SEEDS {
+            assert!(n["peers"].as_u64() <= Some(seed_most()), "seed {i} holds {}", n["peers"]);
+        } else {
+            assert!(kinds["friend"].is_null(), "node {i} has no friends: {kinds}");
+            assert!(kinds["stranger"].as_u64() >= Some(1), "node {i} found strangers: {kinds}");
+        }
+    }
+    let found = &s["nodes"][SEEDS + 1]["peers_by_found"];
+    assert!(!found.as_object().unwrap().is_empty(), "status says how peers were found: {found}");
+
+    // A 2 MiB document inserted at one node is fetched byte-identical at another.
+    let (file, data) = random_file(root.path(), "two.bin", 2 * 1024 * 1024, 5);
+    let uri = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", &node(5)]).lines().last().unwrap().to_owned();
+    let out = root.path().join("two.out");
+    pamphlet_ok(&["fetch", &uri, "-o", out.to_str().unwrap(), "--dir", &node(NODES - 3)]);
+    assert!(std::fs::read(&out).unwrap() == data, "2 MiB fetched byte-identical");
+
+    // Path folding on real links: hops per fetch over the first 50 fetches and over the
+    // last 50 of 200 (one-block documents, no cache: only routing decides the hops).
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut uris = Vec::new();
+    for k in 0..20 {
+        let (file, _) = random_file(root.path(), &format!("doc{k}.bin"), 1000, 100 + k);
+        let from = rng.gen_range(0..NODES);
+        let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", &node(from)]);
+        uris.push((from, out.lines().last().unwrap().to_owned()));
+    }
+    let degree_before: u64 = peers(&status(&d)).iter().sum();
+    let first = fetch_hops(root.path(), &d, &uris, 50, &mut rng);
+    let _ = fetch_hops(root.path(), &d, &uris, 100, &mut rng);
+    let last = fetch_hops(root.path(), &d, &uris, 50, &mut rng);
+    let degree_after: u64 = peers(&status(&d)).iter().sum();
+    eprintln!(
+        "mean hops per fetch: {first:.2} over the first 50 fetches, {last:.2} over the last 50 of 200; mean degree \
+         {:.1} -> {:.1}",
+        degree_before as f64 / NODES as f64,
+        degree_after as f64 / NODES as f64
+    );
+    assert!(last < first, "path folding must shorten routes: {first:.2} -> {last:.2} hops per fetch");
+
+    // A restarted node reconnects from its saved strangers, with both seeds gone.
+    let k = NODES - 1;
+    let layout: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("darknet.json")).unwrap()).unwrap();
+    let pid = |i: usize| layout["nodes"][i]["pid"].as_u64().unwrap().to_string();
+    let saved = std::fs::read_to_string(dir.join(format!("node{k}/opennet-peers"))).unwrap_or_default();
+    assert!(saved.lines().count() >= 1, "node {k} saved its strangers' references");
+    for victim in [k, 0, 1] {
+        Command::new("kill").arg("-TERM").arg(pid(victim)).status().unwrap();
+    }
+    let gone = Instant::now();
+    while [k, 0, 1].iter().any(|&i| Path::new(&format!("/proc/{}", pid(i))).exists()) {
+        assert!(gone.elapsed() < Duration::from_secs(20), "nodes did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let restarted = {
+        let _turn = setup_turn();
+        NodeProcess::start(&dir.join(format!("node{k}")))
+    };
+    let back = Instant::now();
+    while restarted.peers() < 3 {
+        assert!(back.elapsed() < Duration::from_secs(30), "the restarted node did not reconnect without the seeds");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let s: Value = serde_json::from_str(&pamphlet_ok(&["node", "status", "--json", "--dir", &node(k)])).unwrap();
+    eprintln!("restarted node: {} peers, by kind {}, found by {}", s["peers"], s["peers_by_kind"], s["peers_by_found"]);
+    assert!(s["peers_by_found"]["reconnect"].as_u64() >= Some(1), "{}", s["peers_by_found"]);
+    assert!(s["peers_by_kind"]["seed"].is_null(), "no seed: both are down");
+}
