@@ -67,6 +67,12 @@ pub(crate) struct UpArgs {
     /// other opennet timers scale with it; a real node's default is 10000).
     #[arg(long, default_value_t = 1000)]
     pub(crate) opennet_upkeep_ms: u64,
+    /// An --opennet node's peer floor (it announces below it) and ceiling.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) floor: usize,
+    /// See --floor.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) ceiling: usize,
 }
 
 /// What `up` records for `status` and `down`.

@@ -80,6 +80,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         opennet: false,
         seeds: 0,
         opennet_upkeep_ms: 1000,
+        floor: 8,
+        ceiling: 20,
     };
     let (file, _) = darknet::up(&dir, &up_args)?;
     say(format!(

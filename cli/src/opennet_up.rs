@@ -43,6 +43,8 @@ pub(crate) fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         config.mode = Mode::Opennet;
         config.seed_node = i < args.seeds;
         config.opennet_upkeep_ms = args.opennet_upkeep_ms;
+        config.opennet_floor = args.floor;
+        config.opennet_ceiling = args.ceiling;
         // Every node of a local test network shares 127.0.0.1.
         config.strangers_per_ip = n;
         config.strangers_per_subnet = n;

@@ -80,6 +80,11 @@ pub struct Config {
     /// a new peer's grace period 30x; the announcement rate as much faster). Lowered only
     /// by test networks (`darknet up --opennet`).
     pub opennet_upkeep_ms: u64,
+    /// Below this many peers (friends and strangers) an opennet node announces itself.
+    pub opennet_floor: usize,
+    /// The most peers (friends and strangers) an opennet node keeps; past it a new
+    /// stranger replaces the least useful one (within the limits of docs/opennet.md).
+    pub opennet_ceiling: usize,
     /// Stranger peers at most from one IP address (friends do not count).
     pub strangers_per_ip: usize,
     /// Stranger peers at most from one /24 (IPv4) or /48 (IPv6) network.
@@ -105,6 +110,8 @@ impl Default for Config {
             mode: Mode::Darknet,
             seed_node: false,
             opennet_upkeep_ms: 10_000,
+            opennet_floor: 8,
+            opennet_ceiling: 20,
             strangers_per_ip: 1,
             strangers_per_subnet: 4,
         }
@@ -213,6 +220,13 @@ impl Config {
         if !(100..=3_600_000).contains(&self.opennet_upkeep_ms) {
             return Err(format!("opennet_upkeep_ms = {} is out of range: use 100 to 3600000", self.opennet_upkeep_ms));
         }
+        if self.opennet_floor == 0 || self.opennet_ceiling < self.opennet_floor || self.opennet_ceiling > 1000 {
+            return Err(format!(
+                "opennet_floor = {} and opennet_ceiling = {}: use a floor of at least 1 and a ceiling between the \
+                 floor and 1000",
+                self.opennet_floor, self.opennet_ceiling
+            ));
+        }
         if self.strangers_per_ip == 0 || self.strangers_per_subnet < self.strangers_per_ip {
             return Err(format!(
                 "strangers_per_ip = {} and strangers_per_subnet = {}: use at least 1, and a subnet limit no lower \
@@ -304,6 +318,8 @@ mod tests {
         assert_eq!(Config::load(&p).unwrap(), c, "mode and seed_node survive a save");
         let (_d, p) = write("mode = \"opennet\"\nstrangers_per_ip = 0\n");
         assert!(Config::load(&p).unwrap_err().to_string().contains("strangers_per_ip = 0"));
+        let (_d, p) = write("opennet_floor = 9\nopennet_ceiling = 4\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("ceiling between the floor and 1000"));
         let (_d, p) = write("seed_node = \"yes\"\n");
         assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })));
         let missing = Config::load(Path::new("/nonexistent/pamphlet/config.toml")).unwrap_err();

@@ -84,6 +84,8 @@ pub fn opennet_config(config: &Config, own: &NodeRef) -> OpennetConfig {
         seed_node: config.seed_node,
         reference: Reference::new(own.to_string().into_bytes()).unwrap_or_default(),
         upkeep_interval: Some(upkeep),
+        floor: config.opennet_floor,
+        ceiling: config.opennet_ceiling,
         announce_interval: upkeep * 3,
         seed_hold: upkeep * 3,
         replace_interval: upkeep * 3,
