@@ -20,9 +20,10 @@ const SEEDS: usize = 2;
 /// The nodes' peer floor (below it a node announces) and ceiling. Lower than a real
 /// node's 8 and 20: with up to 20 peers among 40 nodes nearly every fetch takes one or two
 /// hops from the start (measured: 1.50 hops over the first 50 fetches), and there is
-/// nothing for path folding to shorten.
+/// nothing for path folding to shorten. With a ceiling of 10 most requesters were full
+/// and took few folding offers (the same 50 fetches: 2.04 -> 1.66, 2.12 -> 1.82 hops).
 const FLOOR: u64 = 5;
-const CEILING: u64 = 10;
+const CEILING: u64 = 16;
 /// The fewest peers every node must reach: the floor.
 const MIN_PEERS: u64 = FLOOR;
 /// The most newcomers a seed holds (`seed_cap`; with the other seed, at most that many
@@ -63,21 +64,28 @@ impl Drop for Down {
     }
 }
 
-/// Fetches random documents from random nodes (never the publisher); returns the mean
-/// number of hops per fetch (requests received by all nodes, over fetches; a failed fetch
-/// costs its hops too).
-fn fetch_hops(root: &Path, d: &str, uris: &[(usize, String)], fetches: usize, rng: &mut impl Rng) -> f64 {
-    let node = |i: usize| format!("{d}/node{i}");
+/// `count` random fetches: a random document from a random node other than its
+/// publisher, as (document, node) pairs.
+fn random_pairs(count: usize, docs: usize, publishers: &[usize], rng: &mut impl Rng) -> Vec<(usize, usize)> {
+    (0..count)
+        .map(|_| {
+            let doc = rng.gen_range(0..docs);
+            (doc, (publishers[doc] + rng.gen_range(1..NODES)) % NODES)
+        })
+        .collect()
+}
+
+/// Runs the fetches; returns the mean number of hops per fetch (requests received by all
+/// nodes, over fetches; a failed fetch costs its hops too).
+fn fetch_hops(root: &Path, d: &str, uris: &[String], pairs: &[(usize, usize)]) -> f64 {
     std::thread::sleep(Duration::from_millis(450));
     let before = requests(&status(d));
     let out = root.join("fetched");
-    for _ in 0..fetches {
-        let (from, uri) = &uris[rng.gen_range(0..uris.len())];
-        let to = (from + rng.gen_range(1..NODES)) % NODES;
-        let _ = pamphlet(&["fetch", uri, "-o", out.to_str().unwrap(), "--dir", &node(to)]);
+    for &(doc, node) in pairs {
+        let _ = pamphlet(&["fetch", &uris[doc], "-o", out.to_str().unwrap(), "--dir", &format!("{d}/node{node}")]);
     }
     std::thread::sleep(Duration::from_millis(450));
-    (requests(&status(d)) - before) as f64 / fetches as f64
+    (requests(&status(d)) - before) as f64 / pairs.len() as f64
 }
 
 #[test]
@@ -136,29 +144,39 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
     let found = &s["nodes"][SEEDS + 1]["peers_by_found"];
     assert!(!found.as_object().unwrap().is_empty(), "status says how peers were found: {found}");
 
-    // Path folding on real links: hops per fetch over the first 50 fetches and over the
-    // last 50 of 200 (one-block documents, no cache: only routing decides the hops),
-    // measured first, before the 2 MiB transfer's hundred fetches fold paths too.
+    // Path folding on real links (one-block documents, no cache: only routing decides
+    // the hops), measured before the 2 MiB transfer's hundred fetches fold paths too. 200
+    // fetches: the first 50 random (document, node) pairs, 100 more random ones, and the
+    // first 50 again. Asserted: the same 50 fetches take fewer hops the second time (path
+    // folding connected their requesters to where the data was; measured 1.88 -> 1.06 and
+    // 1.82 -> 1.30). Printed beside it: 50 fresh random pairs after those, against the
+    // first 50 (1.66 and 1.72): among 40 nodes the first fetches already take under 2
+    // hops, and that difference is within the noise of 50 fetches (at a ceiling of 10 one
+    // run in three measured none: 1.92 -> 1.96).
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
     let mut uris = Vec::new();
+    let mut publishers = Vec::new();
     for k in 0..20 {
         let (file, _) = random_file(root.path(), &format!("doc{k}.bin"), 1000, 100 + k);
         let from = rng.gen_range(0..NODES);
         let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", &node(from)]);
-        uris.push((from, out.lines().last().unwrap().to_owned()));
+        uris.push(out.lines().last().unwrap().to_owned());
+        publishers.push(from);
     }
     let degree_before: u64 = peers(&status(&d)).iter().sum();
-    let first = fetch_hops(root.path(), &d, &uris, 50, &mut rng);
-    let _ = fetch_hops(root.path(), &d, &uris, 100, &mut rng);
-    let last = fetch_hops(root.path(), &d, &uris, 50, &mut rng);
+    let first_pairs = random_pairs(50, uris.len(), &publishers, &mut rng);
+    let first = fetch_hops(root.path(), &d, &uris, &first_pairs);
+    let _ = fetch_hops(root.path(), &d, &uris, &random_pairs(100, uris.len(), &publishers, &mut rng));
+    let again = fetch_hops(root.path(), &d, &uris, &first_pairs);
+    let fresh = fetch_hops(root.path(), &d, &uris, &random_pairs(50, uris.len(), &publishers, &mut rng));
     let degree_after: u64 = peers(&status(&d)).iter().sum();
     eprintln!(
-        "mean hops per fetch: {first:.2} over the first 50 fetches, {last:.2} over the last 50 of 200; mean degree \
-         {:.1} -> {:.1}",
+        "mean hops per fetch: {first:.2} over the first 50 fetches, {again:.2} over the same 50 as fetches 151-200, \
+         {fresh:.2} over 50 fresh random ones after them; mean degree {:.1} -> {:.1}",
         degree_before as f64 / NODES as f64,
         degree_after as f64 / NODES as f64
     );
-    assert!(last < first, "path folding must shorten routes: {first:.2} -> {last:.2} hops per fetch");
+    assert!(again < first, "path folding must shorten the routes of fetches made before: {first:.2} -> {again:.2}");
 
     // A 2 MiB document inserted at one node is fetched byte-identical at another.
     let (file, data) = random_file(root.path(), "two.bin", 2 * 1024 * 1024, 5);
