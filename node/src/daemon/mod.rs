@@ -300,8 +300,11 @@ async fn start_gateway(
         let s = crate::api::ApiBackend::status(&backend);
         (s.location, s.peers.len())
     });
+    let backend = handle.clone();
+    let kinds: gateway::server::PeerKindsFn = Box::new(move || peer_kinds_text(&crate::api::ApiBackend::status(&backend)));
     let state = gateway::server::GatewayState::new(Arc::new(handle.clone()), bound, config.parallel, status)
-        .with_bookmarks(dir.join("bookmarks.json"));
+        .with_bookmarks(dir.join("bookmarks.json"))
+        .with_peer_kinds(kinds);
     let state = Arc::new(state);
     // New editions of bookmarked sites: looked for at start and then every ten minutes.
     let checker = Arc::clone(&state);
@@ -328,6 +331,23 @@ async fn start_gateway(
     });
     datadir::write_private(&dir.join("gateway.addr"), bound.to_string().as_bytes())?;
     Ok(())
+}
+
+/// The peers by kind and by how they were found, in words (the gateway's home page):
+/// `stranger 6, seed 2; found by announcement 4, seeds file 2`.
+fn peer_kinds_text(s: &crate::api::backend::NodeSnapshot) -> String {
+    let count = |label: fn(&crate::api::backend::PeerSnapshot) -> &str| {
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for p in &s.peers {
+            *counts.entry(label(p)).or_default() += 1;
+        }
+        counts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    let kinds = count(|p| &p.kind);
+    if kinds.is_empty() {
+        return kinds;
+    }
+    format!("{kinds}; found by {}", count(|p| &p.found))
 }
 
 /// The hook that saves a friend's newer reference (a signed address record it sent) in the
