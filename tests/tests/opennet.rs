@@ -127,7 +127,11 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
     // Every node reaches the floor set here, within a minute; seeds stay small.
     let mut s = status(&d);
     while peers(&s).iter().any(|&p| p < MIN_PEERS) {
-        assert!(started.elapsed() < Duration::from_secs(60), "not every node reached {MIN_PEERS} peers: {:?}", peers(&s));
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not every node reached {MIN_PEERS} peers: {:?}",
+            peers(&s)
+        );
         std::thread::sleep(Duration::from_millis(500));
         s = status(&d);
     }

@@ -215,7 +215,9 @@ impl Config {
             return Err("cache_bytes must be 0 (no cache) or at least 1 MiB (1048576)".into());
         }
         if self.seed_node && !self.mode.strangers() {
-            return Err("seed_node = true needs mode = \"opennet\" or \"hybrid\" (a darknet node takes no strangers)".into());
+            return Err(
+                "seed_node = true needs mode = \"opennet\" or \"hybrid\" (a darknet node takes no strangers)".into()
+            );
         }
         if !(100..=3_600_000).contains(&self.opennet_upkeep_ms) {
             return Err(format!("opennet_upkeep_ms = {} is out of range: use 100 to 3600000", self.opennet_upkeep_ms));

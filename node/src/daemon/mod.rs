@@ -301,7 +301,8 @@ async fn start_gateway(
         (s.location, s.peers.len())
     });
     let backend = handle.clone();
-    let kinds: gateway::server::PeerKindsFn = Box::new(move || peer_kinds_text(&crate::api::ApiBackend::status(&backend)));
+    let kinds: gateway::server::PeerKindsFn =
+        Box::new(move || peer_kinds_text(&crate::api::ApiBackend::status(&backend)));
     let state = gateway::server::GatewayState::new(Arc::new(handle.clone()), bound, config.parallel, status)
         .with_bookmarks(dir.join("bookmarks.json"))
         .with_peer_kinds(kinds);
@@ -414,8 +415,8 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         };
         let node = Node::new(nconfig, store);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (node_handle, node_task) =
-            driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), links).map_err(|e| {
+        let (node_handle, node_task) = driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), links)
+            .map_err(|e| {
                 tracing::error!(error = %e, "cannot start the node thread");
                 DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
             })?;
