@@ -5,6 +5,8 @@
 //! `status` and `down` read it. Each node is its own OS process with its own data
 //! directory (`DIR/node<i>`), port and log file (`DIR/node<i>/node.log`).
 
+mod opennet_up;
+
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -193,7 +195,7 @@ fn inspect(dir: &Path) -> Result<Found> {
 pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<(DarknetFile, bool)> {
     match inspect(dir)? {
         Found::Stopped(file) => restart(dir, file).map(|f| (f, true)),
-        Found::Nothing if args.opennet => crate::opennet_up::create(dir, args).map(|f| (f, false)),
+        Found::Nothing if args.opennet => opennet_up::create(dir, args).map(|f| (f, false)),
         Found::Nothing => create(dir, args).map(|f| (f, false)),
     }
 }

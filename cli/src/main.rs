@@ -25,7 +25,6 @@ mod keepalive;
 mod keygen;
 mod mirror;
 mod node_cmd;
-mod opennet_up;
 mod pin;
 mod sim;
 mod site;

@@ -12,7 +12,7 @@ use pamphlet_node::daemon::{self, datadir, opennet};
 use pamphlet_node::routing::opennet::Mode;
 use rand::{Rng, SeedableRng};
 
-use crate::darknet::{self, DarknetFile, NodeEntry, UpArgs};
+use super::{self as darknet, DarknetFile, NodeEntry, UpArgs};
 
 /// Creates the nodes' directories (seeds first) and starts them; returns once every node
 /// has a peer.
