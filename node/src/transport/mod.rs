@@ -1,4 +1,5 @@
-//! The tokio driver of links: TCP + Noise, fixed-size frames, friends only.
+//! The tokio driver of links: TCP + Noise, fixed-size frames, to friends and (opennet and
+//! hybrid modes) strangers.
 //!
 //! Layout:
 //! - `connection`: one established link (reader + writer in one task);
@@ -7,6 +8,8 @@
 //! - `friends`: the friend book (each friend's latest addresses and link state) and
 //!   address records received;
 //! - `tie`: which of two links to one friend is kept ([`keep_new_link`]);
+//! - `strangers`: links to nodes that are not friends (opennet): who may connect, the
+//!   per-address bounds, one-shot dials, drops;
 //! - this file: [`Transport::start`], the listener, which of two links to a friend is
 //!   kept, this node's own record, and shutdown.
 //!
