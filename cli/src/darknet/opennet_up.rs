@@ -24,6 +24,15 @@ pub(crate) fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     if args.graph.is_some() || args.wan.is_some() {
         bail!("--opennet builds no friend graph and runs on loopback: drop --graph and --wan");
     }
+    // The opennet settings are checked before any directory is made.
+    let check = daemon::config::Config {
+        mode: Mode::Opennet,
+        opennet_upkeep_ms: args.opennet_upkeep_ms,
+        opennet_floor: args.floor,
+        opennet_ceiling: args.ceiling,
+        ..daemon::config::Config::default()
+    };
+    check.validate().map_err(|e| anyhow::anyhow!("{e} (from --floor, --ceiling or --opennet-upkeep-ms)"))?;
     let seed = args.seed.unwrap_or_else(|| rand::rngs::OsRng.gen());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     std::fs::create_dir_all(dir)?;
