@@ -217,3 +217,63 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
     assert!(s["peers_by_found"]["reconnect"].as_u64() >= Some(1), "{}", s["peers_by_found"]);
     assert!(s["peers_by_kind"]["seed"].is_null(), "no seed: both are down");
 }
+
+/// A data directory initialised with `edit` applied to its configuration; returns its
+/// node reference.
+fn init_node(dir: &Path, edit: impl FnOnce(&mut pamphlet_node::daemon::config::Config)) -> String {
+    use pamphlet_node::daemon;
+    let mut config = daemon::init(dir, None).unwrap();
+    config.gateway_listen = "off".into();
+    config.strangers_per_ip = 8;
+    config.strangers_per_subnet = 8;
+    config.opennet_upkeep_ms = 500;
+    edit(&mut config);
+    config.save(&dir.join("config.toml")).unwrap();
+    daemon::own_ref::own_noderef(dir, &config, config.listen).unwrap().to_string()
+}
+
+fn node_status(dir: &Path) -> Value {
+    serde_json::from_str(&pamphlet_ok(&["node", "status", "--json", "--dir", dir.to_str().unwrap()])).unwrap()
+}
+
+/// Hybrid keeps its friends and adds strangers beside them; a darknet node listed as a
+/// seed answers nobody it does not know (its handshake stays silent), so it gets no peer.
+#[test]
+fn hybrid_nodes_keep_friends_beside_strangers_and_a_darknet_node_stays_closed() {
+    use pamphlet_node::routing::opennet::Mode;
+    let root = tempfile::tempdir().unwrap();
+    let [s, a, b, dark] = ["seed", "a", "b", "dark"].map(|n| root.path().join(n));
+    let _turn = setup_turn();
+    let seed_ref = init_node(&s, |c| {
+        c.mode = Mode::Opennet;
+        c.seed_node = true;
+    });
+    let dark_ref = init_node(&dark, |_| {});
+    let a_ref = init_node(&a, |c| c.mode = Mode::Hybrid);
+    let b_ref = init_node(&b, |c| c.mode = Mode::Hybrid);
+    std::fs::write(a.join("friends"), format!("{b_ref}\n")).unwrap();
+    std::fs::write(b.join("friends"), format!("{a_ref}\n")).unwrap();
+    for d in [&a, &b] {
+        std::fs::write(d.join("seednodes"), format!("{seed_ref}\n{dark_ref}\n")).unwrap();
+    }
+    let procs: Vec<NodeProcess> = [&s, &dark, &a, &b].iter().map(|d| NodeProcess::start(d)).collect();
+    drop(_turn);
+    let started = Instant::now();
+    let ready = |st: &Value| st["peers_by_kind"]["friend"] == 1 && st["peers_by_kind"]["seed"] == 1;
+    while !(ready(&node_status(&a)) && ready(&node_status(&b))) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "hybrid nodes did not get their friend and the seed: {} / {}",
+            node_status(&a)["peers_by_kind"],
+            node_status(&b)["peers_by_kind"]
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let st = node_status(&a);
+    assert_eq!(st["peers_by_found"]["friends file"], 1, "{}", st["peers_by_found"]);
+    assert_eq!(node_status(&s)["peers_by_kind"]["stranger"], 2, "the seed took both as strangers");
+    // The darknet node was dialled by both (it is in their seeds file) and answered neither.
+    assert_eq!(node_status(&dark)["peers"], 0);
+    assert!(st["peers_by_kind"]["stranger"].is_null(), "no stranger link to the darknet node: {}", st["peers_by_kind"]);
+    drop(procs);
+}
