@@ -75,6 +75,9 @@ pub(crate) struct UpArgs {
     /// See --floor.
     #[arg(long, default_value_t = 20)]
     pub(crate) ceiling: usize,
+    /// The most newcomers an --opennet seed holds at once.
+    #[arg(long, default_value_t = 40)]
+    pub(crate) seed_cap: usize,
 }
 
 /// What `up` records for `status` and `down`.

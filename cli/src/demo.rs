@@ -82,6 +82,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         opennet_upkeep_ms: 1000,
         floor: 8,
         ceiling: 20,
+        seed_cap: 40,
     };
     let (file, _) = darknet::up(&dir, &up_args)?;
     say(format!(

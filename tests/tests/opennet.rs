@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pamphlet_node::routing::opennet::OpennetConfig;
 use pamphlet_tests::{pamphlet, pamphlet_ok, setup_turn, NodeProcess};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -26,13 +25,9 @@ const FLOOR: u64 = 5;
 const CEILING: u64 = 16;
 /// The fewest peers every node must reach: the floor.
 const MIN_PEERS: u64 = FLOOR;
-/// The most newcomers a seed holds (`seed_cap`; with the other seed, at most that many
-/// peers: its upkeep trims it to the larger of cap and ceiling). In a network of 40 the
-/// cap itself hardly binds; the sans-IO test `a_seed_holds_no_more_newcomers_than_its_cap`
-/// (node/tests/opennet.rs) drives it past the cap.
-fn seed_most() -> u64 {
-    OpennetConfig::default().seed_cap as u64
-}
+/// The most newcomers a seed holds at once (`seed_cap`, 40 by default): lowered so that
+/// 38 newcomers arriving together are more than the two seeds hold, and the cap binds.
+const SEED_CAP: u64 = 12;
 
 fn status(d: &str) -> Value {
     serde_json::from_str(&pamphlet_ok(&["darknet", "status", "--json", "--dir", d])).unwrap()
@@ -117,6 +112,8 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
             &FLOOR.to_string(),
             "--ceiling",
             &CEILING.to_string(),
+            "--seed-cap",
+            &SEED_CAP.to_string(),
             "--dir",
             &d,
         ]);
@@ -124,8 +121,16 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
     let _down = Down(d.clone());
     let node = |i: usize| format!("{d}/node{i}");
 
-    // Every node reaches the floor set here, within a minute; seeds stay small.
+    // Every node reaches the floor set here, within a minute; seeds never hold more
+    // newcomers (strangers that dialled in) than their cap.
+    let seeds_within_cap = |s: &Value| {
+        for i in 0..SEEDS {
+            let inbound = s["nodes"][i]["peers_by_found"]["inbound"].as_u64().unwrap_or(0);
+            assert!(inbound <= SEED_CAP, "seed {i} holds {inbound} newcomers, over its cap of {SEED_CAP}");
+        }
+    };
     let mut s = status(&d);
+    seeds_within_cap(&s);
     while peers(&s).iter().any(|&p| p < MIN_PEERS) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -134,17 +139,19 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
         );
         std::thread::sleep(Duration::from_millis(500));
         s = status(&d);
+        seeds_within_cap(&s);
     }
     eprintln!("every node has at least {MIN_PEERS} peers after {:.1?}: {:?}", started.elapsed(), peers(&s));
     for (i, n) in s["nodes"].as_array().unwrap().iter().enumerate() {
         let kinds = &n["peers_by_kind"];
-        if i < SEEDS {
-            assert!(n["peers"].as_u64() <= Some(seed_most()), "seed {i} holds {}", n["peers"]);
-        } else {
+        if i >= SEEDS {
             assert!(kinds["friend"].is_null(), "node {i} has no friends: {kinds}");
             assert!(kinds["stranger"].as_u64() >= Some(1), "node {i} found strangers: {kinds}");
         }
     }
+    let full: u64 = (0..SEEDS).map(|i| s["nodes"][i]["opennet"]["refused_seed_full"].as_u64().unwrap_or(0)).sum();
+    eprintln!("the seeds refused {full} newcomers at their cap");
+    assert!(full > 0, "38 newcomers at two seeds of cap {SEED_CAP}: the cap must have refused some");
     let found = &s["nodes"][SEEDS + 1]["peers_by_found"];
     assert!(!found.as_object().unwrap().is_empty(), "status says how peers were found: {found}");
 

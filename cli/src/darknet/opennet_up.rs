@@ -30,9 +30,12 @@ pub(crate) fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         opennet_upkeep_ms: args.opennet_upkeep_ms,
         opennet_floor: args.floor,
         opennet_ceiling: args.ceiling,
+        seed_cap: args.seed_cap,
         ..daemon::config::Config::default()
     };
-    check.validate().map_err(|e| anyhow::anyhow!("{e} (from --floor, --ceiling or --opennet-upkeep-ms)"))?;
+    check
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e} (from --floor, --ceiling, --seed-cap or --opennet-upkeep-ms)"))?;
     let seed = args.seed.unwrap_or_else(|| rand::rngs::OsRng.gen());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     std::fs::create_dir_all(dir)?;
@@ -54,6 +57,7 @@ pub(crate) fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         config.opennet_upkeep_ms = args.opennet_upkeep_ms;
         config.opennet_floor = args.floor;
         config.opennet_ceiling = args.ceiling;
+        config.seed_cap = args.seed_cap;
         // Every node of a local test network shares 127.0.0.1.
         config.strangers_per_ip = n;
         config.strangers_per_subnet = n;

@@ -75,6 +75,8 @@ pub struct Config {
     pub mode: Mode,
     /// Accept newcomers and their announcements (a seed node; opennet or hybrid only).
     pub seed_node: bool,
+    /// The most newcomers a seed node holds at once (it lets each go once it has peers).
+    pub seed_cap: usize,
     /// Milliseconds between two opennet upkeeps (default 10 s); the other opennet timers
     /// keep their ratio to it (announce interval, seed hold and replacement interval 3x,
     /// a new peer's grace period 30x; the announcement rate as much faster). Lowered only
@@ -109,6 +111,7 @@ impl Default for Config {
             keepalive_interval_secs: 3 * 24 * 3600,
             mode: Mode::Darknet,
             seed_node: false,
+            seed_cap: 40,
             opennet_upkeep_ms: 10_000,
             opennet_floor: 8,
             opennet_ceiling: 20,
@@ -218,6 +221,9 @@ impl Config {
             return Err(
                 "seed_node = true needs mode = \"opennet\" or \"hybrid\" (a darknet node takes no strangers)".into()
             );
+        }
+        if !(1..=10_000).contains(&self.seed_cap) {
+            return Err(format!("seed_cap = {} is out of range: use 1 to 10000", self.seed_cap));
         }
         if !(100..=3_600_000).contains(&self.opennet_upkeep_ms) {
             return Err(format!("opennet_upkeep_ms = {} is out of range: use 100 to 3600000", self.opennet_upkeep_ms));

@@ -82,6 +82,7 @@ pub fn opennet_config(config: &Config, own: &NodeRef) -> OpennetConfig {
     OpennetConfig {
         mode: config.mode,
         seed_node: config.seed_node,
+        seed_cap: config.seed_cap,
         reference: Reference::new(own.to_string().into_bytes()).unwrap_or_default(),
         upkeep_interval: Some(upkeep),
         floor: config.opennet_floor,
