@@ -123,13 +123,20 @@ pub struct OpennetLinks {
 impl OpennetLinks {
     /// Reads `DIR/seednodes` and `DIR/opennet-peers` (either may be missing).
     pub fn load(dir: &Path, config: &Config, own: &PublicKey) -> Result<Self, DataDirError> {
-        let seeds = load_refs(&dir.join(SEEDNODES))?.into_iter().filter(|r| r.key != *own).collect();
+        let seeds: Vec<NodeRef> = load_refs(&dir.join(SEEDNODES))?.into_iter().filter(|r| r.key != *own).collect();
         let peers_file = dir.join(OPENNET_PEERS);
         // A damaged peers file is only a cache: start from the seeds, and say so.
         let saved = load_refs(&peers_file).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "opennet peers not reloaded; starting from the seeds");
             Vec::new()
         });
+        if seeds.is_empty() && saved.is_empty() {
+            tracing::warn!(
+                "{} mode with no seed in {} and no saved stranger: this node waits for strangers to dial it",
+                config.mode.name(),
+                dir.join(SEEDNODES).display()
+            );
+        }
         let written = saved.iter().map(|r| r.key).collect();
         Ok(Self {
             seeds,
