@@ -5,6 +5,8 @@
 //! `status` and `down` read it. Each node is its own OS process with its own data
 //! directory (`DIR/node<i>`), port and log file (`DIR/node<i>/node.log`).
 
+mod opennet_up;
+
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -55,6 +57,27 @@ pub(crate) struct UpArgs {
     /// (also `queue=100ms`, the longest wait for a busy link). Needs root. docs/darknet.md.
     #[arg(long, value_name = "SPEC", value_parser = crate::wan::LinkSpec::parse)]
     pub(crate) wan: Option<crate::wan::LinkSpec>,
+    /// An opennet instead of a darknet: --seeds seed nodes, and the other nodes knowing
+    /// only the seeds (no friends); they find each other by announcement and path
+    /// folding (docs/opennet.md).
+    #[arg(long)]
+    pub(crate) opennet: bool,
+    /// Seed nodes of an --opennet network (node0, node1, …).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) seeds: usize,
+    /// Milliseconds between the opennet upkeeps of an --opennet network's nodes (the
+    /// other opennet timers scale with it; a real node's default is 10000).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) opennet_upkeep_ms: u64,
+    /// An --opennet node's peer floor (it announces below it) and ceiling.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) floor: usize,
+    /// See --floor.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) ceiling: usize,
+    /// The most newcomers an --opennet seed holds at once.
+    #[arg(long, default_value_t = 40)]
+    pub(crate) seed_cap: usize,
 }
 
 /// What `up` records for `status` and `down`.
@@ -67,6 +90,9 @@ pub(crate) struct DarknetFile {
     /// The random locations the nodes started at (before any swap).
     #[serde(default)]
     pub(crate) initial_locations: Vec<f64>,
+    /// An opennet's seed nodes (the first ones); 0 for a darknet.
+    #[serde(default)]
+    pub(crate) seeds: usize,
 }
 
 /// One node of the darknet.
@@ -80,7 +106,7 @@ pub(crate) struct NodeEntry {
     pub(crate) listen: SocketAddr,
 }
 
-fn darknet_file(dir: &Path) -> PathBuf {
+pub(crate) fn darknet_file(dir: &Path) -> PathBuf {
     dir.join("darknet.json")
 }
 
@@ -107,7 +133,7 @@ fn is_our_node(pid: u32, dir: &Path) -> bool {
 
 /// Loopback ports below Linux's ephemeral range (32768+), so no outgoing connection of
 /// another node can take a port before its node binds it.
-fn pick_ports(count: usize, rng: &mut impl Rng) -> Result<Vec<u16>> {
+pub(crate) fn pick_ports(count: usize, rng: &mut impl Rng) -> Result<Vec<u16>> {
     let mut ports = Vec::new();
     let mut held = Vec::new();
     let mut candidate: u16 = rng.gen_range(20_000..30_000);
@@ -172,6 +198,7 @@ fn inspect(dir: &Path) -> Result<Found> {
 pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<(DarknetFile, bool)> {
     match inspect(dir)? {
         Found::Stopped(file) => restart(dir, file).map(|f| (f, true)),
+        Found::Nothing if args.opennet => opennet_up::create(dir, args).map(|f| (f, false)),
         Found::Nothing => create(dir, args).map(|f| (f, false)),
     }
 }
@@ -224,7 +251,7 @@ fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     }
     let nodes =
         dirs.iter().zip(&refs).map(|(d, (listen, _))| NodeEntry { dir: d.clone(), pid: 0, listen: *listen }).collect();
-    let file = DarknetFile { nodes, edges, initial_locations };
+    let file = DarknetFile { nodes, edges, initial_locations, seeds: 0 };
     // Recorded before any start: a darknet cut short can be brought back or stopped whole.
     std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
     start_nodes(dir, file)
@@ -249,7 +276,7 @@ fn restart(dir: &Path, file: DarknetFile) -> Result<DarknetFile> {
 }
 
 /// Starts every node process of `file` and waits until every link is up.
-fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
+pub(crate) fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
     let exe = std::env::current_exe().context("cannot find the pamphlet binary")?;
     let hint = format!("; `pamphlet darknet down --dir {}` stops what started", dir.display());
     let wan = crate::wan::Plan::load(dir)?;
@@ -279,7 +306,7 @@ fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
         std::fs::write(darknet_file(dir), serde_json::to_string_pretty(&file)?)?;
     }
 
-    // Wait for every node's API, then for every link.
+    // Wait for every node's API, then for every link (an opennet: for a peer at every node).
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut degree = vec![0usize; file.nodes.len()];
     for &(a, b) in &file.edges {
@@ -289,7 +316,8 @@ fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFile> {
     for (i, node) in file.nodes.iter().enumerate() {
         loop {
             let peers = ApiClient::for_dir(&node.dir).ok().and_then(|a| a.get_json("/v1/status").ok());
-            if peers.as_ref().and_then(|s| s["peers"].as_u64()) == Some(degree[i] as u64) {
+            let have = peers.as_ref().and_then(|s| s["peers"].as_u64());
+            if have == Some(degree[i] as u64) || (file.seeds > 0 && have >= Some(1)) {
                 break;
             }
             if !alive(node.pid) {
@@ -420,11 +448,11 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
         );
         return Ok(());
     }
-    println!("node  peers  location  swaps  store(blocks)  evicted  cache(blocks)  requests  gateway");
+    println!("node  peers  location  swaps  store(blocks)  evicted  cache(blocks)  requests  gateway  kinds");
     for (i, n) in s.nodes.iter().enumerate() {
         let num = |v: &Value| v.as_u64().unwrap_or(0);
         println!(
-            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>7}  {:>13}  {:>8}  http://{}/",
+            "{i:>4}  {:>5}  {:>8.4}  {:>5}  {:>13}  {:>7}  {:>13}  {:>8}  http://{}/  {}",
             num(&n["peers"]),
             n["location"].as_f64().unwrap_or(0.0),
             num(&n["swaps_done"]),
@@ -432,8 +460,13 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
             num(&n["store"]["store_evictions"]),
             num(&n["store"]["cache_blocks"]),
             num(&n["requests_received"]),
-            n["gateway"].as_str().unwrap_or("-")
+            n["gateway"].as_str().unwrap_or("-"),
+            counts_text(&n["peers_by_kind"]),
         );
+    }
+    if load(dir)?.seeds > 0 {
+        println!("an opennet: {} seed nodes (node0 on); peers by kind in the last column", load(dir)?.seeds);
+        return Ok(());
     }
     println!(
         "mean ln(link length): {:.3} (random locations: {:.3}; lower is more routable)",
@@ -449,6 +482,22 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
         crate::wan::print_links(&wan);
     }
     Ok(())
+}
+
+/// `{"friend": 2, "stranger": 5}` as `friend 2, stranger 5` (empty for no peers).
+pub(crate) fn counts_text(counts: &Value) -> String {
+    let Some(map) = counts.as_object() else { return String::new() };
+    map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// A node status's peers by kind, after `prefix`, or nothing when it has none.
+pub(crate) fn kinds_text(status: &Value, prefix: &str) -> String {
+    let text = counts_text(&status["peers_by_kind"]);
+    if text.is_empty() {
+        text
+    } else {
+        format!("{prefix}{text}")
+    }
 }
 
 /// Stops every node (SIGTERM, then SIGKILL after 10 s). The darknet's record stays, so
@@ -516,7 +565,8 @@ pub(crate) struct DarknetArgs {
 /// `pamphlet darknet` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum DarknetCommand {
-    /// Start N node processes wired as friends, and wait until every link is up. --dir
+    /// Start N node processes wired as friends, and wait until every link is up (with
+    /// --opennet: seeds and strangers, until every node has a peer). --dir
     /// (default ~/.pamphlet-darknet) must be new or empty, or hold a stopped darknet made
     /// there, which then comes back with its data.
     Up {

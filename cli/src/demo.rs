@@ -77,6 +77,12 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         htl: 6,
         no_cache: false,
         wan: None,
+        opennet: false,
+        seeds: 0,
+        opennet_upkeep_ms: 1000,
+        floor: 8,
+        ceiling: 20,
+        seed_cap: 40,
     };
     let (file, _) = darknet::up(&dir, &up_args)?;
     say(format!(

@@ -131,7 +131,11 @@ pub(crate) fn run(dir: &Path, cmd: &NodeCommand) -> Result<()> {
                 println!("{status}");
             } else {
                 println!("location   {:.6}", status["location"].as_f64().unwrap_or(0.0));
-                println!("peers      {}", status["peers"]);
+                println!("peers      {}{}", status["peers"], crate::darknet::kinds_text(&status, " by kind: "));
+                let found = crate::darknet::counts_text(&status["peers_by_found"]);
+                if !found.is_empty() {
+                    println!("found by   {found}");
+                }
                 println!("listening  {}", status["listen"].as_str().unwrap_or("?"));
                 let s = &status["store"];
                 println!(

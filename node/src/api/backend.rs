@@ -79,15 +79,34 @@ pub struct NodeSnapshot {
     pub counters: Counters,
     /// Store and cache fill.
     pub store: StoreSnapshot,
+    /// Opennet counters by name (announcements, offers, strangers admitted and refused;
+    /// empty for a darknet node). docs/opennet.md.
+    #[serde(default)]
+    pub opennet: std::collections::BTreeMap<String, u64>,
 }
 
 /// One connected peer.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PeerSnapshot {
     /// The peer.
     pub peer: PeerId,
     /// Its location as it last told us (none before its first update).
     pub location: Option<f64>,
+    /// What it is to this node: `friend`, `stranger` or `seed` (opennet, docs/opennet.md).
+    #[serde(default = "friend_kind")]
+    pub kind: String,
+    /// How it was found: `friends file`, or for strangers `seeds file`, `announcement`,
+    /// `path folding`, `reconnect` or `inbound`.
+    #[serde(default = "friends_file")]
+    pub found: String,
+}
+
+fn friend_kind() -> String {
+    "friend".into()
+}
+
+fn friends_file() -> String {
+    "friends file".into()
 }
 
 /// The counters status displays show (a subset of `NodeStats`).

@@ -103,6 +103,8 @@ fn render_status(s: &NodeSnapshot) -> Value {
     json!({
         "location": s.location,
         "peers": s.peers.len(),
+        "peers_by_kind": peers_by(s, |p| &p.kind),
+        "peers_by_found": peers_by(s, |p| &p.found),
         "listen": s.listen,
         "noderef": s.noderef,
         "in_flight": s.in_flight,
@@ -114,12 +116,25 @@ fn render_status(s: &NodeSnapshot) -> Value {
         "swaps_attempted": c.swaps_attempted,
         "swaps_done": c.swaps_done,
         "store": s.store,
+        "opennet": s.opennet,
     })
 }
 
-/// `GET /v1/peers`: each peer with its location.
+/// Peers counted by one of their labels (kind: friend, stranger, seed; or how found).
+fn peers_by(s: &NodeSnapshot, label: impl Fn(&backend::PeerSnapshot) -> &String) -> Value {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for p in &s.peers {
+        *counts.entry(label(p).as_str()).or_default() += 1;
+    }
+    json!(counts)
+}
+
+/// `GET /v1/peers`: each peer with its location, its kind and how it was found.
 fn render_peers(s: &NodeSnapshot) -> Value {
-    s.peers.iter().map(|p| json!({ "peer": peer_hex(p.peer), "location": p.location })).collect()
+    s.peers
+        .iter()
+        .map(|p| json!({ "peer": peer_hex(p.peer), "location": p.location, "kind": p.kind, "found": p.found }))
+        .collect()
 }
 
 async fn status<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>) -> Json<Value> {

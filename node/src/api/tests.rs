@@ -9,7 +9,12 @@ use crate::client::memory_net::MemoryNetwork;
 
 impl ApiBackend for MemoryNetwork {
     fn status(&self) -> NodeSnapshot {
-        let peers = vec![backend::PeerSnapshot { peer: crate::id::PeerId(0xab), location: Some(0.25) }];
+        let peers = vec![backend::PeerSnapshot {
+            peer: crate::id::PeerId(0xab),
+            location: Some(0.25),
+            kind: "stranger".into(),
+            found: "path folding".into(),
+        }];
         NodeSnapshot { location: 0.5, peers, listen: "127.0.0.1:9".into(), ..NodeSnapshot::default() }
     }
     fn add_friend(&self, noderef: &str) -> Result<FriendAdded, AddFriendError> {
@@ -273,7 +278,12 @@ async fn status_and_peers_are_rendered_from_the_snapshot() {
     assert_eq!(s["listen"], "127.0.0.1:9");
     assert_eq!(s["store"]["store_capacity"], 0);
     let (_, p) = api.json("GET", "/v1/peers", &[], vec![]).await;
-    assert_eq!(p, json!([{ "peer": "00000000000000ab", "location": 0.25 }]));
+    assert_eq!(
+        p,
+        json!([{ "peer": "00000000000000ab", "location": 0.25, "kind": "stranger", "found": "path folding" }])
+    );
+    assert_eq!(s["peers_by_kind"], json!({ "stranger": 1 }));
+    assert_eq!(s["peers_by_found"], json!({ "path folding": 1 }));
 }
 
 /// Finished jobs go after their TTL with no other job started: the sweep drives it.

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::link::record::MAX_ADDRESSES;
 use crate::link::PeerAddr;
+use crate::routing::opennet::Mode;
 
 /// Default size of the store area (blocks this node is a sink for).
 pub const DEFAULT_STORE_BYTES: u64 = 256 * 1024 * 1024;
@@ -71,6 +72,29 @@ pub struct Config {
     /// share of it by their HTL; docs/routing.md). Lower it on fast test networks, where a
     /// friend that accepts and stays silent then costs seconds, not a minute.
     pub request_timeout_secs: u64,
+    /// Which peers the node has: "darknet" (friends only, the default), "opennet"
+    /// (strangers found through seed nodes, announcement and path folding) or "hybrid"
+    /// (friends, and strangers beside them). docs/opennet.md.
+    #[serde(with = "mode_text")]
+    pub mode: Mode,
+    /// Accept newcomers and their announcements (a seed node; opennet or hybrid only).
+    pub seed_node: bool,
+    /// The most newcomers a seed node holds at once (it lets each go once it has peers).
+    pub seed_cap: usize,
+    /// Milliseconds between two opennet upkeeps (default 10 s); the other opennet timers
+    /// keep their ratio to it (announce interval, seed hold and replacement interval 3x,
+    /// a new peer's grace period 30x; the announcement rate as much faster). Lowered only
+    /// by test networks (`darknet up --opennet`).
+    pub opennet_upkeep_ms: u64,
+    /// Below this many peers (friends and strangers) an opennet node announces itself.
+    pub opennet_floor: usize,
+    /// The most peers (friends and strangers) an opennet node keeps; past it a new
+    /// stranger replaces the least useful one (within the limits of docs/opennet.md).
+    pub opennet_ceiling: usize,
+    /// Stranger peers at most from one IP address (friends do not count).
+    pub strangers_per_ip: usize,
+    /// Stranger peers at most from one /24 (IPv4) or /48 (IPv6) network.
+    pub strangers_per_subnet: usize,
 }
 
 impl Default for Config {
@@ -90,6 +114,14 @@ impl Default for Config {
             gateway_listen: "127.0.0.1:8888".into(),
             keepalive_interval_secs: 3 * 24 * 3600,
             request_timeout_secs: 120,
+            mode: Mode::Darknet,
+            seed_node: false,
+            seed_cap: 40,
+            opennet_upkeep_ms: 10_000,
+            opennet_floor: 8,
+            opennet_ceiling: 20,
+            strangers_per_ip: 1,
+            strangers_per_subnet: 4,
         }
     }
 }
@@ -151,7 +183,9 @@ impl Config {
              # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n\
              # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n\
              # keepalive_interval_secs: how often the node keeps its pinned documents alive (`pamphlet pin`; 0: never).\n\
-             # request_timeout_secs: how long a request this node starts may take (2 to 600; default 120).\n{body}"
+             # request_timeout_secs: how long a request this node starts may take (2 to 600; default 120).\n\
+             # mode: \"darknet\" (friends only), \"opennet\" (strangers, through the seeds in DIR/seednodes) or \"hybrid\".\n\
+             # seed_node: accept newcomers' announcements. strangers_per_ip / strangers_per_subnet: stranger peers per address / /24.\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -192,7 +226,48 @@ impl Config {
         if self.cache_bytes != 0 && self.cache_bytes < min {
             return Err("cache_bytes must be 0 (no cache) or at least 1 MiB (1048576)".into());
         }
+        if self.seed_node && !self.mode.strangers() {
+            return Err(
+                "seed_node = true needs mode = \"opennet\" or \"hybrid\" (a darknet node takes no strangers)".into()
+            );
+        }
+        if !(1..=10_000).contains(&self.seed_cap) {
+            return Err(format!("seed_cap = {} is out of range: use 1 to 10000", self.seed_cap));
+        }
+        if !(100..=3_600_000).contains(&self.opennet_upkeep_ms) {
+            return Err(format!("opennet_upkeep_ms = {} is out of range: use 100 to 3600000", self.opennet_upkeep_ms));
+        }
+        if self.opennet_floor == 0 || self.opennet_ceiling < self.opennet_floor || self.opennet_ceiling > 1000 {
+            return Err(format!(
+                "opennet_floor = {} and opennet_ceiling = {}: use a floor of at least 1 and a ceiling between the \
+                 floor and 1000",
+                self.opennet_floor, self.opennet_ceiling
+            ));
+        }
+        if self.strangers_per_ip == 0 || self.strangers_per_subnet < self.strangers_per_ip {
+            return Err(format!(
+                "strangers_per_ip = {} and strangers_per_subnet = {}: use at least 1, and a subnet limit no lower \
+                 than the address limit",
+                self.strangers_per_ip, self.strangers_per_subnet
+            ));
+        }
         Ok(())
+    }
+}
+
+/// `mode` as its name in the file; a wrong name is a parse error with its line.
+mod mode_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::routing::opennet::Mode;
+
+    pub(super) fn serialize<S: Serializer>(mode: &Mode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(mode.name())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -248,6 +323,22 @@ mod tests {
         let nine: Vec<String> = (1..=9).map(|i| format!("\"10.0.0.{i}:1\"")).collect();
         let (_d, p) = write(&format!("advertise = [{}]\n", nine.join(", ")));
         assert!(Config::load(&p).unwrap_err().to_string().contains("at most 8"));
+        let (_d, p) = write("max_htl = 9\nmode = \"open\"\n");
+        let e = Config::load(&p).unwrap_err().to_string();
+        assert!(e.contains("unknown mode \"open\"") && e.contains("hybrid") && e.contains("line 2"), "{e}");
+        let (_d, p) = write("seed_node = true\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("needs mode"));
+        let (_d, p) = write("mode = \"hybrid\"\nseed_node = true\n");
+        let c = Config::load(&p).unwrap();
+        assert_eq!((c.mode, c.seed_node), (Mode::Hybrid, true));
+        c.save(&p).unwrap();
+        assert_eq!(Config::load(&p).unwrap(), c, "mode and seed_node survive a save");
+        let (_d, p) = write("mode = \"opennet\"\nstrangers_per_ip = 0\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("strangers_per_ip = 0"));
+        let (_d, p) = write("opennet_floor = 9\nopennet_ceiling = 4\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("ceiling between the floor and 1000"));
+        let (_d, p) = write("seed_node = \"yes\"\n");
+        assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })));
         let missing = Config::load(Path::new("/nonexistent/pamphlet/config.toml")).unwrap_err();
         assert!(matches!(missing, ConfigError::Io { .. }));
     }

@@ -18,8 +18,14 @@ use crate::api::backend::{Counters, NodeSnapshot, PeerSnapshot};
 use crate::client::pipeline::{BlockNetwork, InsertOutcome};
 use crate::location::Location;
 use crate::node::{Event, Failure, Node, OpId};
+use crate::routing::opennet::Found;
 use crate::store::BlockStore;
 use crate::transport::{SendError, TransportEvent, TransportHandle};
+
+use super::opennet::OpennetLinks;
+
+/// How often the opennet peers file is refreshed (when the strangers changed).
+const OPENNET_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How often the status snapshot is refreshed while the node is busy.
 const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
@@ -111,7 +117,15 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
     let peers = node
         .peer_ids()
         .into_iter()
-        .map(|peer| PeerSnapshot { peer, location: node.peer(peer).map(|e| e.location.as_f64()) })
+        .map(|peer| {
+            let (kind, found) = node.peer_kind(peer);
+            PeerSnapshot {
+                peer,
+                location: node.peer(peer).map(|e| e.location.as_f64()),
+                kind: kind.name().into(),
+                found: found.map_or("friends file", Found::name).into(),
+            }
+        })
         .collect();
     NodeSnapshot {
         location: node.location().as_f64(),
@@ -129,7 +143,33 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
             swaps_done: stats.swaps_done,
         },
         store,
+        opennet: opennet_counters(node),
     }
+}
+
+/// The node's opennet counters by name (none for a darknet node).
+fn opennet_counters<S: BlockStore>(node: &Node<S>) -> std::collections::BTreeMap<String, u64> {
+    if !node.config().opennet.mode.strangers() {
+        return Default::default();
+    }
+    let o = node.opennet_stats();
+    [
+        ("announces_started", o.announces_started),
+        ("announces_handled", o.announces_handled),
+        ("announces_refused", o.announces_refused),
+        ("announce_offers", o.announce_offers),
+        ("fold_offers", o.fold_offers),
+        ("connects_asked", o.connects_asked),
+        ("admitted", o.admitted),
+        ("refused", o.refused),
+        ("refused_seed_full", o.refused_seed_full),
+        ("need_seeds", o.need_seeds),
+        ("replaced", o.replaced),
+        ("bootstrap_dropped", o.bootstrap_dropped),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// The node task, on its own OS thread (see [`spawn`]); [`NodeTask::join`] hands the node
@@ -173,6 +213,7 @@ pub fn spawn<S: BlockStore + Send + 'static>(
     transport: TransportHandle,
     mut events: mpsc::Receiver<TransportEvent>,
     mut shutdown: watch::Receiver<bool>,
+    mut opennet: Option<OpennetLinks>,
 ) -> std::io::Result<(NodeHandle, NodeTask<S>)> {
     let (commands, mut command_rx) = mpsc::channel::<Command>(256);
     let shared = Arc::new(Mutex::new(snapshot(&node, &transport)));
@@ -185,6 +226,10 @@ pub fn spawn<S: BlockStore + Send + 'static>(
         // Wakes the loop so the snapshot is never more than one period stale when idle.
         let mut tick = tokio::time::interval(SNAPSHOT_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if let Some(o) = opennet.as_mut() {
+            o.start(&node, &transport, Instant::now());
+        }
+        let mut last_save = Instant::now();
         loop {
             let wake = node.poll_timeout();
             let sleep = async {
@@ -202,6 +247,15 @@ pub fn spawn<S: BlockStore + Send + 'static>(
                         Some(TransportEvent::Connected { peer }) => node.add_peer(now, peer, node.location()),
                         Some(TransportEvent::Disconnected { peer, .. }) => node.remove_peer(now, peer),
                         Some(TransportEvent::Received { peer, message }) => node.handle_message(now, peer, message),
+                        Some(TransportEvent::StrangerConnected { peer, .. }) => match opennet.as_mut() {
+                            Some(o) => o.on_connected(&mut node, &transport, now, peer),
+                            None => transport.drop_stranger(peer),
+                        },
+                        Some(TransportEvent::StrangerDialFailed { peer }) => {
+                            if let Some(o) = opennet.as_mut() {
+                                o.on_dial_failed(peer);
+                            }
+                        }
                         None => break,
                     }
                 }
@@ -232,12 +286,30 @@ pub fn spawn<S: BlockStore + Send + 'static>(
             while let Some(event) = node.poll_event() {
                 pending.deliver(event);
             }
+            if opennet.is_none() {
+                // A darknet node's only link action: suspending a friend that keeps lying.
+                while let Some(action) = node.poll_link_action() {
+                    if let crate::node::LinkAction::Suspend { peer, until } = action {
+                        transport.suspend(peer, until);
+                    }
+                }
+            }
+            if let Some(o) = opennet.as_mut() {
+                o.carry_out(&mut node, &transport, Instant::now());
+                if last_save.elapsed() >= OPENNET_SAVE_EVERY {
+                    o.save_peers(&node, &transport);
+                    last_save = Instant::now();
+                }
+            }
             // Status is for people and scripts polling it: refreshing it after every message
             // would cost more than routing the message.
             if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
                 *shared.lock().unwrap_or_else(PoisonError::into_inner) = snapshot(&node, &transport);
                 last_snapshot = Instant::now();
             }
+        }
+        if let Some(o) = opennet.as_mut() {
+            o.save_peers(&node, &transport);
         }
         node
     };

@@ -21,6 +21,8 @@
 //! DIR/pins           documents to keep alive, one URI per line (`pamphlet pin`, pins.rs)
 //! DIR/pins-state.json what the last keepalive pass found for each pin
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
+//! DIR/seednodes      seed nodes' references (opennet and hybrid modes; opennet.rs)
+//! DIR/opennet-peers  the strangers this node had lately, dialled again at start (0600)
 //! DIR/store/         the block store
 //! DIR/downloads/     blocks of interrupted fetches, removed when they complete
 //! ```
@@ -32,6 +34,7 @@ pub mod backend;
 pub mod config;
 pub mod datadir;
 pub mod driver;
+pub mod opennet;
 pub mod own_ref;
 pub mod pins;
 
@@ -298,8 +301,12 @@ async fn start_gateway(
         let s = crate::api::ApiBackend::status(&backend);
         (s.location, s.peers.len())
     });
+    let backend = handle.clone();
+    let kinds: gateway::server::PeerKindsFn =
+        Box::new(move || peer_kinds_text(&crate::api::ApiBackend::status(&backend)));
     let state = gateway::server::GatewayState::new(Arc::new(handle.clone()), bound, config.parallel, status)
-        .with_bookmarks(dir.join("bookmarks.json"));
+        .with_bookmarks(dir.join("bookmarks.json"))
+        .with_peer_kinds(kinds);
     let state = Arc::new(state);
     // New editions of bookmarked sites: looked for at start and then every ten minutes.
     let checker = Arc::clone(&state);
@@ -326,6 +333,23 @@ async fn start_gateway(
     });
     datadir::write_private(&dir.join("gateway.addr"), bound.to_string().as_bytes())?;
     Ok(())
+}
+
+/// The peers by kind and by how they were found, in words (the gateway's home page):
+/// `stranger 6, seed 2; found by announcement 4, seeds file 2`.
+fn peer_kinds_text(s: &crate::api::backend::NodeSnapshot) -> String {
+    let count = |label: fn(&crate::api::backend::PeerSnapshot) -> &str| {
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        for p in &s.peers {
+            *counts.entry(label(p)).or_default() += 1;
+        }
+        counts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    let kinds = count(|p| &p.kind);
+    if kinds.is_empty() {
+        return kinds;
+    }
+    format!("{kinds}; found by {}", count(|p| &p.found))
 }
 
 /// The hook that saves a friend's newer reference (a signed address record it sent) in the
@@ -370,6 +394,9 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         tconfig.friends = datadir::load_friends(&friends_file)?;
         tconfig.last_seen = datadir::load_seen(&dir.join("friends.seen"))?;
         tconfig.on_friend_update = Some(save_updated_friends(friends_file.clone(), Arc::clone(&friends_lock)));
+        tconfig.accept_strangers = config.mode.strangers();
+        tconfig.max_strangers_per_ip = config.strangers_per_ip;
+        tconfig.max_strangers_per_subnet = config.strangers_per_subnet;
         let (transport, events) = Transport::start(tconfig)
             .await
             .map_err(|e| DaemonError::Listen { addr: config.listen, message: e.to_string() })?;
@@ -379,10 +406,18 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         }
         transport.set_own_ref(own);
 
-        let node = Node::new(node_config(dir, &config)?, store);
+        let mut nconfig = node_config(dir, &config)?;
+        let links = if config.mode.strangers() {
+            let own = transport.node_ref();
+            nconfig.opennet = opennet::opennet_config(&config, &own);
+            Some(opennet::OpennetLinks::load(dir, &config, &own.key)?)
+        } else {
+            None
+        };
+        let node = Node::new(nconfig, store);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (node_handle, node_task) =
-            driver::spawn(node, transport.clone(), events, shutdown_rx.clone()).map_err(|e| {
+        let (node_handle, node_task) = driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), links)
+            .map_err(|e| {
                 tracing::error!(error = %e, "cannot start the node thread");
                 DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
             })?;

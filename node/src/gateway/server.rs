@@ -40,6 +40,10 @@ use crate::client::splitfile::InsertOptions;
 /// What the home page shows about the node: (location, connected peers).
 pub type StatusFn = Box<dyn Fn() -> (f64, usize) + Send + Sync>;
 
+/// The node's peers by kind and by how they were found, as the home page words them
+/// (e.g. `seed 2, stranger 6; found by announcement 4, seeds file 2, …`).
+pub type PeerKindsFn = Box<dyn Fn() -> String + Send + Sync>;
+
 /// Everything the gateway's handlers share.
 pub struct GatewayState<N: BlockNetwork> {
     /// The node.
@@ -60,6 +64,8 @@ pub struct GatewayState<N: BlockNetwork> {
     pub editions: Editions,
     /// Files and sites published from the home page.
     pub publications: Publications,
+    /// The peers by kind, for the home page (`None`: not shown).
+    pub peer_kinds: Option<PeerKindsFn>,
 }
 
 impl<N: BlockNetwork> GatewayState<N> {
@@ -83,7 +89,16 @@ impl<N: BlockNetwork> GatewayState<N> {
             bookmarks: Bookmarks::default(),
             editions: Editions::default(),
             publications: Publications::default(),
+            peer_kinds: None,
         }
+    }
+
+    /// Shows the node's peers by kind (friend, stranger, seed) and how each was found on
+    /// the home page.
+    #[must_use]
+    pub fn with_peer_kinds(mut self, kinds: PeerKindsFn) -> Self {
+        self.peer_kinds = Some(kinds);
+        self
     }
 
     /// Keeps the bookmarks in `path` (the daemon's `DIR/bookmarks.json`).
@@ -168,6 +183,8 @@ async fn guard<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>, req: Req
 
 async fn home<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>) -> Response {
     let (location, peers) = (st.status)();
+    let kinds = st.peer_kinds.as_ref().map(|k| k()).filter(|k| !k.is_empty());
+    let kinds = kinds.map(|k| format!(" ({})", esc(&k))).unwrap_or_default();
     let token = esc(&st.form_token);
     let mut marks = String::new();
     for b in st.bookmarks.list() {
@@ -190,7 +207,7 @@ async fn home<N: BlockNetwork>(State(st): State<Arc<GatewayState<N>>>) -> Respon
     let marks = if marks.is_empty() { "<p>No bookmarks yet.</p>".to_owned() } else { format!("<ul>{marks}</ul>") };
     let max = publish::MAX_PUBLISH_BYTES >> 20;
     let body = format!(
-        "<p>Node location {location:.4}, {peers} connected peer(s).</p>\
+        "<p>Node location {location:.4}, {peers} connected peer(s){kinds}.</p>\
          <form method=\"post\" action=\"/open\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
          <label>Key: <input name=\"key\" size=\"80\"></label> <button>Open</button></form>\
          <h2>Publish</h2>\

@@ -426,17 +426,22 @@ impl<S: BlockStore> Node<S> {
         // most one hop left (they ask their own closest few). Never a seed: the newcomer
         // knows the seeds already, and a walk that ends at a seed finds nobody new.
         let me = self.config.location.distance(target);
-        let mut ranked: Vec<(u64, PeerId)> = self
-            .peers
-            .ids()
-            .filter(|&p| p != peer)
-            .filter(|&p| self.opennet.strangers.get(p).is_none_or(|s| s.kind != PeerKind::Seed))
-            .filter_map(|p| self.peers.get(p).map(|e| (e.location, p)))
-            .filter(|(l, _)| *l != target)
-            .map(|(l, p)| (l.distance(target), p))
-            .collect();
-        ranked.sort_unstable();
-        let next: Vec<(PeerId, Htl)> = match ranked.first() {
+        let ranked_peers = |established: bool| -> Vec<(u64, PeerId)> {
+            let mut v: Vec<(u64, PeerId)> = self
+                .peers
+                .ids()
+                .filter(|&p| p != peer)
+                .filter(|&p| self.opennet.strangers.get(p).is_none_or(|s| s.kind != PeerKind::Seed))
+                .filter_map(|p| self.peers.get(p).map(|e| (e, p)))
+                .filter(|(e, _)| !established || e.foaf.len() >= self.config.opennet.floor)
+                .filter(|(e, _)| e.location != target)
+                .map(|(e, p)| (e.location.distance(target), p))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let ranked = ranked_peers(false);
+        let mut next: Vec<(PeerId, Htl)> = match ranked.first() {
             _ if htl == 0 => Vec::new(),
             Some(&(d, p)) if d < me => vec![(p, htl - 1)],
             _ => {
@@ -447,6 +452,17 @@ impl<S: BlockStore> Node<S> {
                 near.into_iter().take(ANNOUNCE_FAN_OUT).map(|p| (p, (htl - 1).min(1))).collect()
             }
         };
+        // A seed also sends the announcement into the network through its established
+        // peer closest to the newcomer (one with as many neighbours as the floor):
+        // newcomers that joined together sit near each other with few peers, and a walk
+        // among the ones the seed holds finds nobody new (measured on real processes: 5 of
+        // 40 nodes started at once stayed at 3 peers for a minute).
+        if self.config.opennet.seed_node && htl > 0 {
+            let established = ranked_peers(true).into_iter().map(|(_, p)| p).find(|p| next.iter().all(|(q, _)| q != p));
+            if let Some(p) = established {
+                next.push((p, htl - 1));
+            }
+        }
         if next.is_empty() {
             self.transmits.push_back((peer, Message::AnnounceDone { id }));
             return;

@@ -86,6 +86,12 @@ pub enum LinkError {
     /// The friend was removed from the friend list.
     #[error("the friend was removed")]
     Removed,
+    /// The node dropped this stranger (opennet: refused, replaced, or no longer needed).
+    #[error("the stranger was dropped")]
+    Dropped,
+    /// The node suspended the link for the peer's repeated lies (`transport/suspend.rs`).
+    #[error("suspended for repeated misbehaviour")]
+    Suspended,
     /// A message could not be encoded (local error).
     #[error("local codec error: {0}")]
     Codec(#[from] CodecError),

@@ -77,6 +77,17 @@ pub(super) async fn dial(
                 continue;
             }
         }
+        // A suspended friend (its lies, `transport/suspend.rs`) is not dialled before the
+        // suspension ends.
+        let suspended = shared.state().friends.by_key.get(&key).map(|f| f.suspended_until);
+        let left = super::suspend::wait_left(suspended.flatten());
+        if !left.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(left) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            continue;
+        }
         let result = tokio::select! {
             r = dial_once(&shared, &key) => r,
             _ = shutdown.wait_for(|s| *s) => return,
@@ -107,6 +118,16 @@ async fn dial_once(shared: &Shared, key: &PublicKey) -> Result<Option<(TcpStream
     let Some(addresses) = shared.state().friends.by_key.get(key).map(|f| f.noderef.addresses().to_vec()) else {
         return Ok(None);
     };
+    dial_addresses(shared, key, addresses).await.map(Some)
+}
+
+/// Tries each address (and each IP a name resolves to) in turn: the first completed
+/// handshake, or the most telling failure.
+pub(super) async fn dial_addresses(
+    shared: &Shared,
+    key: &PublicKey,
+    addresses: Vec<PeerAddr>,
+) -> Result<(TcpStream, noise::Session), DialFailure> {
     let timeout = shared.config.handshake_timeout;
     let mut worst: Option<DialFailure> = None;
     let mut note = |f: DialFailure| {
@@ -133,7 +154,7 @@ async fn dial_once(shared: &Shared, key: &PublicKey) -> Result<Option<(TcpStream
         };
         for target in targets {
             match connect(shared, key, target, timeout).await {
-                Ok(done) => return Ok(Some(done)),
+                Ok(done) => return Ok(done),
                 Err(f) => note(f),
             }
         }

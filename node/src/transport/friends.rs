@@ -153,6 +153,8 @@ pub(crate) struct Friend {
     pub(crate) last_error: Option<DialFailure>,
     pub(crate) records_accepted: u64,
     pub(crate) records_refused: u64,
+    /// No link before this instant: the node suspended the friend for its lies.
+    pub(crate) suspended_until: Option<std::time::Instant>,
 }
 
 impl Friend {
@@ -167,6 +169,7 @@ impl Friend {
             last_error: None,
             records_accepted: 0,
             records_refused: 0,
+            suspended_until: None,
         }
     }
 

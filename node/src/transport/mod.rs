@@ -1,4 +1,5 @@
-//! The tokio driver of links: TCP + Noise, fixed-size frames, friends only.
+//! The tokio driver of links: TCP + Noise, fixed-size frames, to friends and (opennet and
+//! hybrid modes) strangers.
 //!
 //! Layout:
 //! - `connection`: one established link (reader + writer in one task);
@@ -7,6 +8,8 @@
 //! - `friends`: the friend book (each friend's latest addresses and link state) and
 //!   address records received;
 //! - `tie`: which of two links to one friend is kept ([`keep_new_link`]);
+//! - `strangers`: links to nodes that are not friends (opennet): who may connect, the
+//!   per-address bounds, one-shot dials, drops;
 //! - this file: [`Transport::start`], the listener, which of two links to a friend is
 //!   kept, this node's own record, and shutdown.
 //!
@@ -43,6 +46,8 @@ pub mod connection;
 mod dial;
 pub mod friends;
 mod pending;
+mod strangers;
+mod suspend;
 mod tie;
 
 use std::collections::HashMap;
@@ -115,6 +120,13 @@ pub struct TransportConfig {
     /// Called when a friend's addresses change (a newer signed record arrived), so the
     /// daemon can persist them.
     pub on_friend_update: Option<FriendUpdateHook>,
+    /// Answer initiators that are not friends (opennet and hybrid modes; see
+    /// `strangers`). Off: only friends' handshakes are answered.
+    pub accept_strangers: bool,
+    /// Stranger links at most to or from one IP address.
+    pub max_strangers_per_ip: usize,
+    /// Stranger links at most to or from one /24 (IPv4) or /48 (IPv6) network.
+    pub max_strangers_per_subnet: usize,
 }
 
 impl TransportConfig {
@@ -139,6 +151,9 @@ impl TransportConfig {
             max_pending_per_prefix: 16,
             rekey_interval: noise::DEFAULT_REKEY_INTERVAL,
             on_friend_update: None,
+            accept_strangers: false,
+            max_strangers_per_ip: 1,
+            max_strangers_per_subnet: 4,
         }
     }
 
@@ -186,6 +201,18 @@ pub enum TransportEvent {
         peer: PeerId,
         /// Why it closed.
         reason: LinkError,
+    },
+    /// A link to a stranger (not a friend) is up: the daemon asks the node to admit it.
+    StrangerConnected {
+        /// The stranger.
+        peer: PeerId,
+        /// Whether we dialled it ([`TransportHandle::dial_stranger`]).
+        outbound: bool,
+    },
+    /// A dial of a stranger failed on every address (or its address is over a bound).
+    StrangerDialFailed {
+        /// The stranger.
+        peer: PeerId,
     },
     /// A friend sent a message.
     Received {
@@ -258,6 +285,8 @@ struct State {
     dialers: HashMap<PeerId, Arc<Notify>>,
     /// Up links by friend.
     links: HashMap<PeerId, LinkEntry>,
+    /// Strangers with links up, and stranger dials under way.
+    strangers: strangers::StrangerBook,
     /// Next link (and dial task) generation.
     next_generation: u64,
 }
@@ -313,7 +342,14 @@ impl Shared {
             return;
         };
         let verified = AddressRecord::from_wire(key, seq, &addresses, &signature);
-        let offer = self.state().friends.offer_record(key, verified);
+        let offer = {
+            let mut st = self.state();
+            if !st.friends.by_key.contains_key(key) {
+                st.strangers.offer_record(key, verified);
+                return;
+            }
+            st.friends.offer_record(key, verified)
+        };
         match offer {
             Offer::Replaced(noderef) => {
                 tracing::info!(friend = %key.short(), seq, addresses = ?addresses, "friend's addresses updated");
@@ -572,7 +608,7 @@ async fn listen(shared: Arc<Shared>, listener: TcpListener, _done: mpsc::Sender<
         // the whole table; never this one.
         let (id, evicted) = shared.pending().admit(from.ip(), limits);
         let guard = PendingGuard { shared: shared.clone(), id };
-        shared.spawn(move |s, t| accept(s, stream, guard, evicted, t));
+        shared.spawn(move |s, t| accept(s, stream, from, guard, evicted, t));
     }
 }
 
@@ -584,6 +620,7 @@ async fn listen(shared: Arc<Shared>, listener: TcpListener, _done: mpsc::Sender<
 async fn accept(
     shared: Arc<Shared>,
     mut stream: TcpStream,
+    from: SocketAddr,
     guard: PendingGuard,
     mut evicted: oneshot::Receiver<()>,
     done: mpsc::Sender<()>,
@@ -601,7 +638,7 @@ async fn accept(
                 &m1,
                 unix_now(),
                 &mut replay,
-                |k| shared.state().friends.by_key.contains_key(k),
+                |k| shared.answers(k, from.ip()),
                 shared.config.rekey_interval,
                 &mut m2,
             )
@@ -621,7 +658,8 @@ async fn accept(
     match outcome {
         Ok(Ok((key, sess))) => {
             drop(guard);
-            let peer = shared.state().friends.by_key.get(&key).map(|f| f.peer);
+            let friend = shared.state().friends.by_key.get(&key).map(|f| f.peer);
+            let peer = friend.or_else(|| shared.register_stranger(key, from.ip(), None));
             if let Some(peer) = peer {
                 run_link(&shared, stream, sess, key, peer, false).await;
             }
@@ -669,8 +707,10 @@ async fn run_link(
         if *shutdown.borrow() {
             return;
         }
-        // A friend removed while this handshake was under way gets no link.
-        if !st.friends.by_key.contains_key(&key) {
+        // A friend removed (or a stranger dropped) while this handshake was under way
+        // gets no link.
+        let suspended = st.friends.by_key.get(&key).is_some_and(|f| !suspend::wait_left(f.suspended_until).is_zero());
+        if suspended || (!st.friends.by_key.contains_key(&key) && !st.strangers.by_key.contains_key(&key)) {
             return;
         }
         let now = tokio::time::Instant::now();
@@ -699,6 +739,7 @@ async fn run_link(
         })
     };
     let timers = link_timers(&shared.config);
+    let stranger = !shared.state().friends.by_key.contains_key(&key);
     let Some((generation, replaced)) = registered else {
         // The friend retires this link by the same rule. Until it has, it may have
         // written on it: read that (our queues are dropped, so the link only drains).
@@ -723,6 +764,8 @@ async fn run_link(
             if let Some(f) = st.friends.by_key.get_mut(&key) {
                 f.link_down();
             }
+            // Nobody redials a stranger: it is forgotten with its link.
+            st.strangers.by_key.remove(&key);
             // Our dialer (idle while a link was up) may dial again.
             if let Some(wake) = st.dialers.get(&peer) {
                 wake.notify_one();
@@ -731,7 +774,12 @@ async fn run_link(
         }
     };
     let connected = async {
-        if shared.events.send(TransportEvent::Connected { peer }).await.is_err() {
+        let up = if stranger {
+            TransportEvent::StrangerConnected { peer, outbound }
+        } else {
+            TransportEvent::Connected { peer }
+        };
+        if shared.events.send(up).await.is_err() {
             return LinkError::Shutdown;
         }
         let on_record = |m| shared.receive_record(&key, m);

@@ -19,7 +19,8 @@ struct Gw {
 impl Gw {
     fn new() -> Self {
         let net = Arc::new(MemoryNetwork::default());
-        let state = GatewayState::new(Arc::clone(&net), HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3)));
+        let state = GatewayState::new(Arc::clone(&net), HOST.parse().unwrap(), 4, Box::new(|| (0.5, 3)))
+            .with_peer_kinds(Box::new(|| "seed 1, stranger 2; found by announcement 2, seeds file 1".into()));
         let token = state.form_token.clone();
         let state = Arc::new(state);
         Self { router: router(Arc::clone(&state)), net, token, state }
@@ -160,6 +161,7 @@ async fn another_host_is_refused() {
     let (resp, body) = gw.call("GET", "/", &[("host", "localhost:8888")], "").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(body.contains("3 connected peer(s)") && body.contains(&gw.token));
+    assert!(body.contains("(seed 1, stranger 2; found by announcement 2, seeds file 1)"), "peers by kind: {body}");
 }
 
 #[tokio::test]
