@@ -6,6 +6,7 @@
 //! reconnect erased the peer's record (penalty and backoff), so each fetch would wait on it
 //! again; now a hop waits at most half of what the request has left, the silence is
 //! penalised like a forgery, and the penalty is kept by the friend's key across reconnects.
+//! A second friend tells lies no honest node tells, and loses its link for a while.
 
 // The test waits on real daemons with the real clock and prints its figures to stderr.
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
@@ -138,4 +139,57 @@ async fn a_silent_friend_that_keeps_reconnecting_is_waited_on_once() {
     adversary.shutdown().await;
     victim.shutdown().await.unwrap();
     honest.stop().await.unwrap();
+}
+
+/// Issue 14: repeated misbehaviour closes the link, on real daemons. A friend running
+/// modified code sends HTL-0 inserts (a lie no honest node tells). At the eighth the
+/// victim closes the link and, though the liar keeps dialling, gives it no link for the
+/// suspension (10 minutes; the test watches 3 s of it); the honest friend keeps its link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friend_that_keeps_lying_loses_its_link_on_a_real_daemon() {
+    let root = tempfile::tempdir().unwrap();
+    let (vdir, hdir) = (root.path().join("victim"), root.path().join("honest"));
+    let (vref, href) = (init(&vdir), init(&hdir));
+    let mut liar_config = TransportConfig::new("127.0.0.1:0".parse().unwrap(), StaticKeypair::generate().unwrap());
+    liar_config.backoff_initial = Duration::from_millis(100);
+    liar_config.backoff_max = Duration::from_millis(200);
+    let (liar, mut events) = Transport::start(liar_config).await.unwrap();
+    datadir::append_friend(&vdir.join("friends"), &href).unwrap();
+    datadir::append_friend(&hdir.join("friends"), &vref).unwrap();
+    datadir::append_friend(&vdir.join("friends"), &liar.node_ref()).unwrap();
+    let victim = Daemon::start(&vdir).await.unwrap();
+    let honest = Daemon::start(&hdir).await.unwrap();
+    liar.add_friend(vref.clone()).unwrap();
+    wait_peers(&victim, 2).await;
+    let peer = liar.connected_peers()[0];
+    for i in 0..8u64 {
+        let block = splitfile::encode(&data(100 + i), &InsertOptions::default()).unwrap().blocks.remove(0);
+        liar.send(peer, &Message::InsertRequest { id: i, htl: 0, block: Block::Chk(block) }).await.unwrap();
+    }
+    // The link goes down...
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(ev) = events.recv().await {
+            if matches!(ev, TransportEvent::Disconnected { .. }) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the victim did not close the liar's link");
+    // ...and stays down while the liar redials every 100-200 ms.
+    let relinked = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(ev) = events.recv().await {
+            if matches!(ev, TransportEvent::Connected { .. }) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(relinked.is_err(), "the liar got a link back within the suspension: {relinked:?}");
+    assert_eq!(victim.handle().status().peers.len(), 1, "the honest friend keeps its link");
+    liar.shutdown().await;
+    victim.shutdown().await.unwrap();
+    honest.shutdown().await.unwrap();
 }

@@ -95,8 +95,9 @@ impl Shared {
     /// and network are under their bounds.
     pub(super) fn answers(&self, key: &PublicKey, ip: IpAddr) -> bool {
         let st = self.state();
-        if st.friends.by_key.contains_key(key) {
-            return true;
+        if let Some(f) = st.friends.by_key.get(key) {
+            // A friend suspended for its lies gets silence, like a stranger we refuse.
+            return super::suspend::wait_left(f.suspended_until).is_zero();
         }
         let c = &self.config;
         c.accept_strangers && st.strangers.room_for(key, ip, c.max_strangers_per_ip, c.max_strangers_per_subnet)
