@@ -67,6 +67,11 @@ pub struct Config {
     /// docs/durability.md: every 3 days kept as many documents as daily passes, at half
     /// the traffic); 0: never. The first pass runs one interval after the start.
     pub keepalive_interval_secs: u64,
+    /// Bytes per second this node sends over all its links together (0: unlimited).
+    /// Requests and replies go ahead of blocks; friends with blocks waiting take turns.
+    pub upload_limit: u64,
+    /// Bytes per second this node reads from all its links together (0: unlimited).
+    pub download_limit: u64,
 }
 
 impl Default for Config {
@@ -85,6 +90,8 @@ impl Default for Config {
             fcp_allowed_hosts: Vec::new(),
             gateway_listen: "127.0.0.1:8888".into(),
             keepalive_interval_secs: 3 * 24 * 3600,
+            upload_limit: 0,
+            download_limit: 0,
         }
     }
 }
@@ -145,7 +152,8 @@ impl Config {
              # swap_interval_ms: how often this node starts a location swap (0: never).\n\
              # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n\
              # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n\
-             # keepalive_interval_secs: how often the node keeps its pinned documents alive (`pamphlet pin`; 0: never).\n{body}"
+             # keepalive_interval_secs: how often the node keeps its pinned documents alive (`pamphlet pin`; 0: never).\n\
+             # upload_limit / download_limit: bytes per second over all links (0: unlimited).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)

@@ -368,6 +368,8 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let mut tconfig = TransportConfig::new(config.listen, keypair);
         tconfig.friends = datadir::load_friends(&friends_file)?;
         tconfig.last_seen = datadir::load_seen(&dir.join("friends.seen"))?;
+        tconfig.upload_limit = config.upload_limit;
+        tconfig.download_limit = config.download_limit;
         tconfig.on_friend_update = Some(save_updated_friends(friends_file.clone(), Arc::clone(&friends_lock)));
         let (transport, events) = Transport::start(tconfig)
             .await

@@ -40,6 +40,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
+use super::limit::Limits;
 use super::TransportEvent;
 use crate::id::PeerId;
 use crate::link::noise::{Session, SessionError};
@@ -130,14 +131,15 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
     unregister: &(dyn Fn() + Sync),
     on_record: &(dyn Fn(Message) + Sync),
+    limits: &Limits,
 ) -> LinkError {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     // One task polls both halves, so this lock is never contended; it only lets the two
     // futures share the session's two directions.
     let session = Mutex::new(session);
-    let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout, on_record);
-    let writer = write_loop(wr, &session, queues, timers.keepalive);
+    let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout, on_record, limits);
+    let writer = write_loop(wr, &session, queues, timers.keepalive, limits);
     tokio::pin!(reader, writer);
     let (reason, rest) = tokio::select! {
         e = &mut reader => match e {
@@ -186,6 +188,7 @@ async fn read_loop(
     events: &mpsc::Sender<TransportEvent>,
     idle: Duration,
     on_record: &(dyn Fn(Message) + Sync),
+    limits: &Limits,
 ) -> LinkError {
     let mut buf = vec![0u8; FRAME_LEN * READ_FRAMES];
     let mut filled = 0;
@@ -201,6 +204,8 @@ async fn read_loop(
         if n == 0 {
             return if filled == 0 { LinkError::Closed } else { LinkError::Truncated };
         }
+        // The download limit: wait until these bytes are paid for before reading more.
+        limits.down.received(n).await;
         filled += n;
         let whole = filled - filled % FRAME_LEN;
         // Messages completed by frames before a bad one were authenticated in order and
@@ -245,12 +250,15 @@ async fn write_loop(
     session: &Mutex<Session>,
     mut queues: Queues,
     keepalive: Duration,
+    limits: &Limits,
 ) -> LinkError {
     let mut framer = FrameWriter::new();
     let mut out = vec![0u8; FRAME_LEN * BATCH_FRAMES];
     let mut body = [0u8; BODY_LEN];
+    // A frame body taken from the framer but left for the next batch.
+    let mut held: Option<[u8; BODY_LEN]> = None;
     loop {
-        if framer.is_empty() {
+        if framer.is_empty() && held.is_none() {
             let next = tokio::time::timeout(keepalive, async {
                 tokio::select! {
                     biased;
@@ -287,10 +295,26 @@ async fn write_loop(
                 return e.into();
             }
         }
+        // Under an upload limit a batch is all control frames or all data frames, so the
+        // control ones can pass other links' waiting data (see `limit`): the first frame
+        // of the other kind is kept back (unsealed) for the next batch.
+        let split = limits.up.limited();
         let mut len = 0;
+        let mut control: Option<bool> = None;
         {
             let mut s = lock(session);
-            while len < out.len() && framer.next_frame(&mut body) {
+            while len < out.len() {
+                match held.take() {
+                    Some(b) => body = b,
+                    None if framer.next_frame(&mut body) => {}
+                    None => break,
+                }
+                // Stream 0 carries the one-frame messages: requests, replies, rejections.
+                let is_control = body[1..3] == [0, 0];
+                if split && *control.get_or_insert(is_control) != is_control {
+                    held = Some(body);
+                    break;
+                }
                 let frame: &mut [u8; FRAME_LEN] = match (&mut out[len..len + FRAME_LEN]).try_into() {
                     Ok(f) => f,
                     Err(_) => break,
@@ -301,6 +325,8 @@ async fn write_loop(
                 len += FRAME_LEN;
             }
         }
+        // The upload limit, shared by every link (see `limit`).
+        limits.up.send(len, control.unwrap_or(false)).await;
         if let Err(e) = wr.write_all(&out[..len]).await {
             return e.into();
         }

@@ -6,6 +6,7 @@
 //! - `dial`: the dial task of each friend, trying each of its addresses;
 //! - `friends`: the friend book (each friend's latest addresses and link state) and
 //!   address records received;
+//! - `limit`: the upload and download limits shared by every link, and byte counters;
 //! - `tie`: which of two links to one friend is kept ([`keep_new_link`]);
 //! - this file: [`Transport::start`], the listener, which of two links to a friend is
 //!   kept, this node's own record, and shutdown.
@@ -42,6 +43,7 @@
 pub mod connection;
 mod dial;
 pub mod friends;
+mod limit;
 mod pending;
 mod tie;
 
@@ -112,6 +114,11 @@ pub struct TransportConfig {
     pub max_pending_per_prefix: usize,
     /// Frames per direction between rekeys.
     pub rekey_interval: u64,
+    /// Bytes per second all links together may send (0: unlimited); see
+    /// `link::bandwidth`: control frames go ahead of data, links with data take turns.
+    pub upload_limit: u64,
+    /// Bytes per second all links together may read (0: unlimited).
+    pub download_limit: u64,
     /// Called when a friend's addresses change (a newer signed record arrived), so the
     /// daemon can persist them.
     pub on_friend_update: Option<FriendUpdateHook>,
@@ -138,6 +145,8 @@ impl TransportConfig {
             max_pending_per_ip: 8,
             max_pending_per_prefix: 16,
             rekey_interval: noise::DEFAULT_REKEY_INTERVAL,
+            upload_limit: 0,
+            download_limit: 0,
             on_friend_update: None,
         }
     }
@@ -169,6 +178,10 @@ pub struct TransportStats {
     pub evicted_handshakes: u64,
     /// Links up.
     pub links: usize,
+    /// Bytes written to links since start (frames, after the upload limit).
+    pub bytes_sent: u64,
+    /// Bytes read from links since start.
+    pub bytes_received: u64,
 }
 
 /// What the transport tells the daemon.
@@ -282,6 +295,8 @@ struct Shared {
     /// other, never `send`.
     replay: Mutex<noise::ReplayCache>,
     events: mpsc::Sender<TransportEvent>,
+    /// The upload and download limits, shared by every link, with their byte counters.
+    limits: limit::Limits,
     shutdown: watch::Sender<bool>,
     /// Each task holds a clone; shutdown waits until all are dropped (mini-redis style).
     done: Mutex<Option<mpsc::Sender<()>>>,
@@ -356,7 +371,12 @@ impl Transport {
         let (shutdown, _) = watch::channel(false);
         let (done, done_rx) = mpsc::channel(1);
         let friends = config.friends.clone();
+        let limits = limit::Limits {
+            up: limit::Limiter::new(config.upload_limit),
+            down: limit::Limiter::new(config.download_limit),
+        };
         let shared = Arc::new(Shared {
+            limits,
             config,
             local_addr,
             state: Mutex::new(State::default()),
@@ -483,7 +503,13 @@ impl TransportHandle {
             let p = self.shared.pending();
             (p.len(), p.evicted())
         };
-        TransportStats { pending_handshakes, evicted_handshakes, links: self.shared.state().links.len() }
+        TransportStats {
+            pending_handshakes,
+            evicted_handshakes,
+            links: self.shared.state().links.len(),
+            bytes_sent: self.shared.limits.up.moved(),
+            bytes_received: self.shared.limits.down.moved(),
+        }
     }
 
     /// The friends with a link up now.
@@ -704,7 +730,19 @@ async fn run_link(
         // written on it: read that (our queues are dropped, so the link only drains).
         tracing::debug!(?peer, outbound, "second link to a friend lost the tie-break");
         let on_record = |m| shared.receive_record(&key, m);
-        connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shutdown, &|| {}, &on_record).await;
+        connection::run(
+            stream,
+            sess,
+            peer,
+            queues,
+            shared.events.clone(),
+            timers,
+            shutdown,
+            &|| {},
+            &on_record,
+            &shared.limits,
+        )
+        .await;
         return;
     };
     if replaced {
@@ -736,7 +774,9 @@ async fn run_link(
         }
         let on_record = |m| shared.receive_record(&key, m);
         let events = shared.events.clone();
-        connection::run(stream, sess, peer, queues, events, timers, shutdown.clone(), &unregister, &on_record).await
+        let limits = &shared.limits;
+        connection::run(stream, sess, peer, queues, events, timers, shutdown.clone(), &unregister, &on_record, limits)
+            .await
     };
     let reason = connected.await;
     unregister();
