@@ -49,7 +49,7 @@ use crate::client::pipeline::Downloads;
 use crate::fcp;
 use crate::gateway;
 use crate::link::{NodeRef, PeerAddr};
-use crate::node::{Node, NodeConfig, NodeSecret};
+use crate::node::{LoadConfig, Node, NodeConfig, NodeSecret};
 use crate::store::disk::{DiskError, DiskStore, DiskStoreConfig};
 use crate::store::{BlockStore, StoreError};
 use crate::transport::{Transport, TransportConfig, TransportHandle};
@@ -263,6 +263,7 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
         max_htl: config.max_htl,
         swap_interval,
         cache_passing: config.cache_bytes > 0,
+        load: LoadConfig { upload_limit: config.upload_limit, peer_windows: true },
         ..NodeConfig::default()
     })
 }

@@ -23,6 +23,7 @@ mod config;
 mod event;
 mod failure;
 mod inflight;
+mod load;
 mod opennet;
 mod stats;
 
@@ -38,6 +39,7 @@ pub use budget::StoreBudget;
 pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
+pub use load::{LoadConfig, BLOCK_WIRE_BYTES};
 pub use opennet::{LinkAction, OpennetStats};
 pub use stats::NodeStats;
 
@@ -101,6 +103,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     silent_hops: VecDeque<((PeerId, RequestId), Instant)>,
     /// Strangers, announcements and path folding (opennet and hybrid modes).
     opennet: opennet::OpennetState,
+    /// What this node accepts and how many requests it sends each peer (see `load`).
+    load: load::Load,
 }
 
 /// The most penalised-as-silent hops remembered for a late answer (bounds the memory a
@@ -150,6 +154,7 @@ impl<S: BlockStore> Node<S> {
             budgets: budget::Buckets::default(),
             silent_hops: VecDeque::new(),
             opennet: opennet::OpennetState::default(),
+            load: load::Load::new(config.load, config.max_requests_per_peer),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -227,7 +232,11 @@ impl<S: BlockStore> Node<S> {
 
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<(PeerId, Message)> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        if let Some((_, m)) = &t {
+            self.load.on_transmit(m);
+        }
+        t
     }
 
     /// The next event for the client.
@@ -271,6 +280,7 @@ impl<S: BlockStore> Node<S> {
         if !self.peers.remove(peer) {
             return;
         }
+        self.load.forget_peer(peer);
         self.opennet_peer_removed(peer);
         if let Some(o) = self.swapper.on_peer_removed(peer) {
             self.apply_swap(now, o);
@@ -496,6 +506,7 @@ impl<S: BlockStore> Node<S> {
                 continue;
             }
             self.by_link.remove(&(w.peer, w.id));
+            self.load.on_timeout(w.peer);
             // Accepted, then silence: no honest peer does that within its share of the
             // budget (it answers by its own deadline, earlier), so it costs like a forgery.
             let silent = w.accepted && self.config.penalise_silence;
@@ -526,7 +537,7 @@ impl<S: BlockStore> Node<S> {
         htl: Htl,
     ) {
         self.stats.requests_received += 1;
-        let Some(link) = self.accept(peer, id) else { return };
+        let Some(link) = self.accept(now, peer, id, htl) else { return };
         if let Some(block) = self.store.get(kind, &key) {
             self.stats.found_locally += 1;
             self.fold(now, None, true, Some((peer, id)));
@@ -564,7 +575,7 @@ impl<S: BlockStore> Node<S> {
         }
         // The per-peer load limit comes before the check of the block: an SSK's is a
         // signature verification, which a peer past its limit must not make us spend.
-        let Some(link) = self.accept(peer, id) else { return };
+        let Some(link) = self.accept(now, peer, id, htl) else { return };
         let key = block.routing_key();
         if !verifies_derived(&block, &key) {
             // Only a malicious peer sends an unverifiable insert (honest nodes verify before
@@ -598,15 +609,16 @@ impl<S: BlockStore> Node<S> {
 
     /// Load check for an incoming request: the link's HTL coins if accepted; otherwise
     /// RejectedOverload is queued and None returned.
-    fn accept(&mut self, peer: PeerId, id: RequestId) -> Option<LinkHtl> {
+    fn accept(&mut self, now: Instant, peer: PeerId, id: RequestId, htl: Htl) -> Option<LinkHtl> {
         let cap = self.config.max_requests_per_peer;
         let entry = self.peers.get(peer)?;
-        if entry.in_flight >= cap {
+        let (held, link) = (entry.in_flight, entry.link);
+        if held >= cap || !self.admit_load(now, peer, htl, held) {
             self.stats.rejected_overload += 1;
             self.transmits.push_back((peer, Message::RejectedOverload { id }));
             return None;
         }
-        Some(entry.link)
+        Some(link)
     }
 
     // ----- helpers ---------------------------------------------------------------------
