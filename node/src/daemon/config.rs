@@ -18,6 +18,11 @@ pub const DEFAULT_STORE_BYTES: u64 = 256 * 1024 * 1024;
 /// Default size of the cache area (blocks that passed through).
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The highest `link_rate`: 1,000 frames (1 MB) per second per link. The pacing timer
+/// (tokio's, 1 ms resolution) sends one frame per tick, so it cannot keep a higher rate
+/// evenly.
+pub const MAX_LINK_RATE: u32 = 1000;
+
 /// `DIR/config.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -72,6 +77,9 @@ pub struct Config {
     pub upload_limit: u64,
     /// Bytes per second this node reads from all its links together (0: unlimited).
     pub download_limit: u64,
+    /// Cover traffic: frames (1 KiB) per second each link sends, padding when it has
+    /// nothing to send (0: off, the default). docs/wire.md says what it hides and costs.
+    pub link_rate: u32,
 }
 
 impl Default for Config {
@@ -92,6 +100,7 @@ impl Default for Config {
             keepalive_interval_secs: 3 * 24 * 3600,
             upload_limit: 0,
             download_limit: 0,
+            link_rate: 0,
         }
     }
 }
@@ -153,7 +162,8 @@ impl Config {
              # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n\
              # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n\
              # keepalive_interval_secs: how often the node keeps its pinned documents alive (`pamphlet pin`; 0: never).\n\
-             # upload_limit / download_limit: bytes per second over all links (0: unlimited).\n{body}"
+             # upload_limit / download_limit: bytes per second over all links (0: unlimited).\n\
+             # link_rate: cover traffic, frames per second per link, padding when idle (0: off).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -184,6 +194,12 @@ impl Config {
             return Err(format!("parallel = {} is out of range: use 1 to 256", self.parallel));
         }
         crate::fcp::server::validate(self.fcp_listen, &self.fcp_allowed_hosts)?;
+        if self.link_rate > MAX_LINK_RATE {
+            return Err(format!(
+                "link_rate = {} frames per second per link is too high: at most {MAX_LINK_RATE} (0: off)",
+                self.link_rate
+            ));
+        }
         let min = 1024 * 1024;
         if self.store_bytes < min {
             return Err("store_bytes must be at least 1 MiB (1048576)".into());

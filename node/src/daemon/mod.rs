@@ -371,6 +371,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         tconfig.last_seen = datadir::load_seen(&dir.join("friends.seen"))?;
         tconfig.upload_limit = config.upload_limit;
         tconfig.download_limit = config.download_limit;
+        tconfig.link_rate = config.link_rate;
         tconfig.on_friend_update = Some(save_updated_friends(friends_file.clone(), Arc::clone(&friends_lock)));
         let (transport, events) = Transport::start(tconfig)
             .await

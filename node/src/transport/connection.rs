@@ -44,7 +44,7 @@ use super::limit::Limits;
 use super::TransportEvent;
 use crate::id::PeerId;
 use crate::link::noise::{Session, SessionError};
-use crate::wire::frame::{FrameError, FrameReader, FrameWriter, BODY_LEN, FRAME_LEN};
+use crate::wire::frame::{padding_frame, FrameError, FrameReader, FrameWriter, BODY_LEN, FRAME_LEN};
 use crate::wire::{CodecError, Message};
 
 /// The writer takes more messages from its queue only below this many framed-but-unsent bytes.
@@ -102,6 +102,9 @@ pub(crate) struct LinkTimers {
     /// How long a retired link goes on reading, at most, for what the friend wrote on it
     /// before it closed its half.
     pub(crate) drain: Duration,
+    /// Cover traffic (`link_rate`): one frame every this long, data or padding (None:
+    /// frames only when there is something to send).
+    pub(crate) frame_interval: Option<Duration>,
 }
 
 /// The receiving ends of a link's two queues.
@@ -139,7 +142,7 @@ pub(crate) async fn run(
     // futures share the session's two directions.
     let session = Mutex::new(session);
     let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout, on_record, limits);
-    let writer = write_loop(wr, &session, queues, timers.keepalive, limits);
+    let writer = write_loop(wr, &session, queues, timers, limits);
     tokio::pin!(reader, writer);
     let (reason, rest) = tokio::select! {
         e = &mut reader => match e {
@@ -249,9 +252,13 @@ async fn write_loop(
     mut wr: OwnedWriteHalf,
     session: &Mutex<Session>,
     mut queues: Queues,
-    keepalive: Duration,
+    timers: LinkTimers,
     limits: &Limits,
 ) -> LinkError {
+    if let Some(every) = timers.frame_interval {
+        return paced_write_loop(wr, session, queues, every, limits).await;
+    }
+    let keepalive = timers.keepalive;
     let mut framer = FrameWriter::new();
     let mut out = vec![0u8; FRAME_LEN * BATCH_FRAMES];
     let mut body = [0u8; BODY_LEN];
@@ -328,6 +335,77 @@ async fn write_loop(
         // The upload limit, shared by every link (see `limit`).
         limits.up.send(len, control.unwrap_or(false)).await;
         if let Err(e) = wr.write_all(&out[..len]).await {
+            return e.into();
+        }
+    }
+}
+
+/// The writer under cover traffic: exactly one frame per `every`, the next data frame if
+/// there is one, else a padding frame, so an observer of the link sees the same frames at
+/// the same times whether it is idle or busy. Small messages still go first (the framer
+/// alternates them with blocks); no keepalive is needed. Under an upload limit each frame
+/// is claimed like a batch of one.
+async fn paced_write_loop(
+    mut wr: OwnedWriteHalf,
+    session: &Mutex<Session>,
+    mut queues: Queues,
+    every: Duration,
+    limits: &Limits,
+) -> LinkError {
+    use tokio::sync::mpsc::error::TryRecvError;
+    let mut framer = FrameWriter::new();
+    let mut body = [0u8; BODY_LEN];
+    let mut frame = [0u8; FRAME_LEN];
+    let mut tick = tokio::time::interval(every);
+    // A late tick (a busy runtime) delays the ones after it rather than bursting to catch
+    // up: a burst would show load.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut small_open = true;
+        for _ in 0..SMALL_DRAIN {
+            match queues.small.try_recv() {
+                Ok(m) => {
+                    if let Err(e) = framer.push_encoded(m) {
+                        return e.into();
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    small_open = false;
+                    break;
+                }
+            }
+        }
+        let mut bulk_open = true;
+        while framer.queued_bytes() < LOW_WATER {
+            match queues.bulk.try_recv() {
+                Ok(m) => {
+                    if let Err(e) = framer.push_encoded(m) {
+                        return e.into();
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    bulk_open = false;
+                    break;
+                }
+            }
+        }
+        if framer.is_empty() && !small_open && !bulk_open {
+            // Retired and drained (see `write_loop`).
+            let _ = wr.shutdown().await;
+            return LinkError::Replaced;
+        }
+        if !framer.next_frame(&mut body) {
+            padding_frame(&mut body);
+        }
+        let control = body[1..3] == [0, 0];
+        if let Err(e) = lock(session).seal(&body, &mut frame) {
+            return e.into();
+        }
+        limits.up.send(FRAME_LEN, control).await;
+        if let Err(e) = wr.write_all(&frame).await {
             return e.into();
         }
     }

@@ -119,6 +119,10 @@ pub struct TransportConfig {
     pub upload_limit: u64,
     /// Bytes per second all links together may read (0: unlimited).
     pub download_limit: u64,
+    /// Cover traffic: frames per second each link sends, whether it has data or not (0,
+    /// the default: off). A link then carries at most this many frames (1,003 payload
+    /// bytes each) a second, and an idle one sends padding at the same rate.
+    pub link_rate: u32,
     /// Called when a friend's addresses change (a newer signed record arrived), so the
     /// daemon can persist them.
     pub on_friend_update: Option<FriendUpdateHook>,
@@ -147,6 +151,7 @@ impl TransportConfig {
             rekey_interval: noise::DEFAULT_REKEY_INTERVAL,
             upload_limit: 0,
             download_limit: 0,
+            link_rate: 0,
             on_friend_update: None,
         }
     }
@@ -671,7 +676,8 @@ fn link_timers(config: &TransportConfig) -> connection::LinkTimers {
     // A retired link drains for as long as the friend may take to retire it too: its
     // replacement reaches the friend within the tie window (see `keep_new_link`).
     let drain = config.tie_window().min(config.idle_timeout);
-    connection::LinkTimers { keepalive: config.keepalive, idle_timeout: config.idle_timeout, drain }
+    let frame_interval = (config.link_rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.link_rate)));
+    connection::LinkTimers { keepalive: config.keepalive, idle_timeout: config.idle_timeout, drain, frame_interval }
 }
 
 /// Registers a link (unless the friend's other link wins the tie-break, see
