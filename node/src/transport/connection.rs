@@ -357,9 +357,11 @@ async fn paced_write_loop(
     let mut body = [0u8; BODY_LEN];
     let mut frame = [0u8; FRAME_LEN];
     let mut tick = tokio::time::interval(every);
-    // A late tick (a busy runtime) delays the ones after it rather than bursting to catch
-    // up: a burst would show load.
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Ticks keep an absolute schedule (start + k × every): a late one fires when it can
+    // and the next is still due on time, so lateness changes single gaps, not the rate.
+    // (Delaying the rest after a late tick let the mean gap follow how awake the runtime
+    // was, which an idle link and a busy one are not alike: docs/wire.md.)
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     loop {
         tick.tick().await;
         let mut small_open = true;
