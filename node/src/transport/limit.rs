@@ -21,12 +21,19 @@ pub(crate) struct Limiter {
     turn: tokio::sync::Mutex<()>,
     /// Bytes moved through this direction since start.
     moved: AtomicU64,
+    /// Whether a limit is set (fixed at start, so the unlimited path takes no lock).
+    limited: bool,
 }
 
 impl Limiter {
     /// A limiter of `rate` bytes per second (0: unlimited).
     pub(crate) fn new(rate: u64) -> Self {
-        Self { bucket: Mutex::new(TokenBucket::new(rate)), turn: tokio::sync::Mutex::new(()), moved: AtomicU64::new(0) }
+        Self {
+            bucket: Mutex::new(TokenBucket::new(rate)),
+            turn: tokio::sync::Mutex::new(()),
+            moved: AtomicU64::new(0),
+            limited: rate > 0,
+        }
     }
 
     fn bucket(&self) -> std::sync::MutexGuard<'_, TokenBucket> {
@@ -40,7 +47,7 @@ impl Limiter {
 
     /// Whether a limit is set.
     pub(crate) fn limited(&self) -> bool {
-        self.bucket().is_limited()
+        self.limited
     }
 
     /// Waits until a batch of `bytes` may be sent, then counts it. A batch of `control`
@@ -72,7 +79,7 @@ impl Limiter {
     /// paid (TCP then pushes back on the sender). Readers take turns like data claims.
     pub(crate) async fn received(&self, bytes: usize) {
         self.moved.fetch_add(bytes as u64, Ordering::Relaxed);
-        if !self.limited() || bytes == 0 {
+        if !self.limited || bytes == 0 {
             return;
         }
         let _turn = self.turn.lock().await;
