@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use super::inflight::{Handle, InFlight, Payload};
 use super::{Event, FailReason, Node};
-use crate::id::{Htl, PeerId};
+use crate::id::{Htl, PeerId, RequestId};
+use crate::routing::htl::LinkHtl;
 use crate::store::BlockStore;
 use crate::wire::message::Message;
 
@@ -154,6 +155,21 @@ impl Load {
 }
 
 impl<S: BlockStore> Node<S> {
+    /// Load check for an incoming request (the per-peer cap, then [`Self::admit_load`]):
+    /// the link's HTL coins if accepted; otherwise RejectedOverload is queued and None
+    /// returned.
+    pub(super) fn accept(&mut self, now: Instant, peer: PeerId, id: RequestId, htl: Htl) -> Option<LinkHtl> {
+        let cap = self.config.max_requests_per_peer;
+        let entry = self.peers.get(peer)?;
+        let (held, link) = (entry.in_flight, entry.link);
+        if held >= cap || !self.admit_load(now, peer, htl, held) {
+            self.stats.rejected_overload += 1;
+            self.transmits.push_back((peer, Message::RejectedOverload { id }));
+            return None;
+        }
+        Some(link)
+    }
+
     /// Whether this node takes on a request that arrived from `peer` with `htl` (it holds
     /// `held_by_peer` of that peer's already); if not, the caller answers RejectedOverload.
     pub(super) fn admit_load(&mut self, now: Instant, peer: PeerId, htl: Htl, held_by_peer: u32) -> bool {

@@ -607,20 +607,6 @@ impl<S: BlockStore> Node<S> {
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Insert(block), htl.min(max));
     }
 
-    /// Load check for an incoming request: the link's HTL coins if accepted; otherwise
-    /// RejectedOverload is queued and None returned.
-    fn accept(&mut self, now: Instant, peer: PeerId, id: RequestId, htl: Htl) -> Option<LinkHtl> {
-        let cap = self.config.max_requests_per_peer;
-        let entry = self.peers.get(peer)?;
-        let (held, link) = (entry.in_flight, entry.link);
-        if held >= cap || !self.admit_load(now, peer, htl, held) {
-            self.stats.rejected_overload += 1;
-            self.transmits.push_back((peer, Message::RejectedOverload { id }));
-            return None;
-        }
-        Some(link)
-    }
-
     // ----- helpers ---------------------------------------------------------------------
 
     /// `every` times a random factor in [0.5, 1.5): nodes started together must not all

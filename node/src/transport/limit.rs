@@ -99,3 +99,10 @@ pub(crate) struct Limits {
     /// What every link reads (`download_limit`).
     pub(crate) down: Limiter,
 }
+
+impl Limits {
+    /// Limits of `up` and `down` bytes per second (0: unlimited).
+    pub(crate) fn new(up: u64, down: u64) -> Self {
+        Limits { up: Limiter::new(up), down: Limiter::new(down) }
+    }
+}

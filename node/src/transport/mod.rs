@@ -119,9 +119,7 @@ pub struct TransportConfig {
     pub upload_limit: u64,
     /// Bytes per second all links together may read (0: unlimited).
     pub download_limit: u64,
-    /// Cover traffic: frames per second each link sends, whether it has data or not (0,
-    /// the default: off). A link then carries at most this many frames (1,003 payload
-    /// bytes each) a second, and an idle one sends padding at the same rate.
+    /// Cover traffic: frames per second each link sends, data or padding (0: off).
     pub link_rate: u32,
     /// Called when a friend's addresses change (a newer signed record arrived), so the
     /// daemon can persist them.
@@ -376,12 +374,8 @@ impl Transport {
         let (shutdown, _) = watch::channel(false);
         let (done, done_rx) = mpsc::channel(1);
         let friends = config.friends.clone();
-        let limits = limit::Limits {
-            up: limit::Limiter::new(config.upload_limit),
-            down: limit::Limiter::new(config.download_limit),
-        };
         let shared = Arc::new(Shared {
-            limits,
+            limits: limit::Limits::new(config.upload_limit, config.download_limit),
             config,
             local_addr,
             state: Mutex::new(State::default()),
@@ -508,13 +502,9 @@ impl TransportHandle {
             let p = self.shared.pending();
             (p.len(), p.evicted())
         };
-        TransportStats {
-            pending_handshakes,
-            evicted_handshakes,
-            links: self.shared.state().links.len(),
-            bytes_sent: self.shared.limits.up.moved(),
-            bytes_received: self.shared.limits.down.moved(),
-        }
+        let (links, l) = (self.shared.state().links.len(), &self.shared.limits);
+        let (bytes_sent, bytes_received) = (l.up.moved(), l.down.moved());
+        TransportStats { pending_handshakes, evicted_handshakes, links, bytes_sent, bytes_received }
     }
 
     /// The friends with a link up now.
@@ -736,19 +726,8 @@ async fn run_link(
         // written on it: read that (our queues are dropped, so the link only drains).
         tracing::debug!(?peer, outbound, "second link to a friend lost the tie-break");
         let on_record = |m| shared.receive_record(&key, m);
-        connection::run(
-            stream,
-            sess,
-            peer,
-            queues,
-            shared.events.clone(),
-            timers,
-            shutdown,
-            &|| {},
-            &on_record,
-            &shared.limits,
-        )
-        .await;
+        let (events, limits) = (shared.events.clone(), &shared.limits);
+        connection::run(stream, sess, peer, queues, events, timers, shutdown, &|| {}, &on_record, limits).await;
         return;
     };
     if replaced {
