@@ -32,11 +32,16 @@ fn window() -> Duration {
 const FETCH_BASE: u64 = 1 << 40;
 
 fn config(upload_limit: u64) -> TransportConfig {
+    limited(upload_limit, 0)
+}
+
+fn limited(upload_limit: u64, download_limit: u64) -> TransportConfig {
     let mut c = TransportConfig::new("127.0.0.1:0".parse().unwrap(), StaticKeypair::generate().unwrap());
     c.handshake_timeout = Duration::from_millis(800);
     c.backoff_initial = Duration::from_millis(20);
     c.backoff_max = Duration::from_millis(200);
     c.upload_limit = upload_limit;
+    c.download_limit = download_limit;
     c
 }
 
@@ -180,4 +185,72 @@ async fn an_upload_limit_holds_in_every_window_while_fetches_progress() {
     for f in friends {
         f.abort();
     }
+}
+
+/// The worst rate over any `window` of a counter sampled every 100 ms for `run`.
+async fn worst_window(counter: impl Fn() -> u64, window: Duration, run: Duration) -> (f64, u64) {
+    let start = Instant::now();
+    let mut samples = vec![(Duration::ZERO, counter())];
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    while start.elapsed() < run {
+        tick.tick().await;
+        samples.push((start.elapsed(), counter()));
+    }
+    let mut worst: f64 = 0.0;
+    for (i, &(t0, b0)) in samples.iter().enumerate() {
+        if let Some(&(t1, b1)) = samples[i..].iter().find(|(t, _)| *t - t0 >= window) {
+            worst = worst.max((b1 - b0) as f64 / (t1 - t0).as_secs_f64());
+        }
+    }
+    (worst, samples.last().map_or(0, |s| s.1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_limit_holds_in_every_window() {
+    let (a, mut ea) = Transport::start(limited(0, LIMIT)).await.unwrap();
+    let (b, mut eb) = Transport::start(config(0)).await.unwrap();
+    let (c, mut ec) = Transport::start(config(0)).await.unwrap();
+    let (pa, pb, pc) = (peer_id_of(&a.public_key()), peer_id_of(&b.public_key()), peer_id_of(&c.public_key()));
+    b.add_friend(a.node_ref()).unwrap();
+    c.add_friend(a.node_ref()).unwrap();
+    a.add_friend(b.node_ref()).unwrap();
+    a.add_friend(c.node_ref()).unwrap();
+    wait_connected(&mut ea, vec![pb, pc]).await;
+    wait_connected(&mut eb, vec![pa]).await;
+    wait_connected(&mut ec, vec![pa]).await;
+    let got = Arc::new(AtomicU64::new(0));
+    let drain = friend_loop(a.clone(), ea, got.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let floods: Vec<_> = [b.clone(), c.clone()]
+        .into_iter()
+        .map(|h| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut id = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    id += 1;
+                    if h.send(pa, &Message::DataFound { id, block: block(2) }).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    let (window, run) = (window(), window() * 2 + Duration::from_secs(1));
+    let (worst, total) = worst_window(|| a.stats().bytes_received, window, run).await;
+    stop.store(true, Ordering::Relaxed);
+    eprintln!(
+        "download: worst {window:?} window {worst:.0} B/s; {total} B read; {} B of blocks",
+        got.load(Ordering::Relaxed)
+    );
+    assert!(worst <= LIMIT as f64 * 1.1, "a {window:?} window read {worst:.0} B/s, limit {LIMIT}");
+    assert!(total as f64 >= LIMIT as f64 * run.as_secs_f64() * 0.7, "only {total} B read");
+    for h in [&a, &b, &c] {
+        h.shutdown().await;
+    }
+    for t in floods {
+        t.abort();
+    }
+    drain.abort();
+    drop((eb, ec));
 }

@@ -256,6 +256,13 @@ mod tests {
         assert!(Config::load(&p).unwrap_err().to_string().contains("0 (no cache)"));
         let (_d, p) = write("cache_bytes = 0\n");
         assert_eq!(Config::load(&p).unwrap().cache_bytes, 0, "0 turns the cache off");
+        let (_d, p) = write("link_rate = 5000\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("at most 1000"));
+        let (_d, p) = write("upload_limit = 1000000\ndownload_limit = 2000000\nlink_rate = 500\n");
+        let c = Config::load(&p).unwrap();
+        assert_eq!((c.upload_limit, c.download_limit, c.link_rate), (1_000_000, 2_000_000, 500));
+        let (_d, p) = write("upload_limit = -1\n");
+        assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })), "a negative limit is refused");
         let (_d, p) = write("advertise = [\"10.231.0.1\"]\n");
         assert!(Config::load(&p).unwrap_err().to_string().contains("no port"));
         let (_d, p) = write("advertise = [\"10.231.0.1:1\", \"10.231.0.1:1\"]\n");
