@@ -58,6 +58,11 @@ pub(crate) fn advice(failed: &JobFailed) -> String {
         Failure::RetryLater { cause: RetryCause::InProgress } => {
             "this node is already working on that key: wait for that transfer to end, then try again".to_owned()
         }
+        Failure::RetryLater { cause: RetryCause::Overloaded } => {
+            "the network is overloaded: every friend's route refused the request for now (their upload limits are \
+             full); try again in a minute, or fetch fewer documents at once"
+                .to_owned()
+        }
         Failure::RetryLater { .. } => "the network is busy: try again in a while".to_owned(),
         Failure::InvalidData => "the data does not decode: check the URI (its decryption key); if it is right, \
                                  the document is corrupt or forged"

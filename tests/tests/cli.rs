@@ -595,8 +595,8 @@ fn pins_are_kept_as_request_uris_and_bad_ones_refused() {
 fn an_insert_into_full_stores_says_the_document_may_not_last() {
     let root = tempfile::tempdir().unwrap();
     let mut nodes = start_chain(root.path(), 3);
-    for i in 1..3 {
-        assert!(nodes[i].stop(), "node {i} stops cleanly");
+    for (i, node) in nodes.iter_mut().enumerate().skip(1) {
+        assert!(node.stop(), "node {i} stops cleanly");
         let config = root.path().join(format!("node{i}")).join("config.toml");
         let text: String = std::fs::read_to_string(&config)
             .unwrap()
@@ -604,7 +604,7 @@ fn an_insert_into_full_stores_says_the_document_may_not_last() {
             .map(|l| if l.starts_with("store_bytes") { "store_bytes = 1048576\n".to_owned() } else { format!("{l}\n") })
             .collect();
         std::fs::write(&config, text).unwrap();
-        nodes[i] = NodeProcess::start(&root.path().join(format!("node{i}")));
+        *node = NodeProcess::start(&root.path().join(format!("node{i}")));
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while nodes[1].peers() < 2 || nodes[0].peers() < 1 || nodes[2].peers() < 1 {

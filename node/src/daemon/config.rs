@@ -19,6 +19,11 @@ pub const DEFAULT_STORE_BYTES: u64 = 256 * 1024 * 1024;
 /// Default size of the cache area (blocks that passed through).
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The highest `link_rate`: 1,000 frames (1 MB) per second per link. The pacing timer
+/// (tokio's, 1 ms resolution) sends one frame per tick, so it cannot keep a higher rate
+/// evenly.
+pub const MAX_LINK_RATE: u32 = 1000;
+
 /// `DIR/config.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -95,6 +100,14 @@ pub struct Config {
     pub strangers_per_ip: usize,
     /// Stranger peers at most from one /24 (IPv4) or /48 (IPv6) network.
     pub strangers_per_subnet: usize,
+    /// Bytes per second this node sends over all its links together (0: unlimited).
+    /// Requests and replies go ahead of blocks; friends with blocks waiting take turns.
+    pub upload_limit: u64,
+    /// Bytes per second this node reads from all its links together (0: unlimited).
+    pub download_limit: u64,
+    /// Cover traffic: frames (1 KiB) per second each link sends, padding when it has
+    /// nothing to send (0: off, the default). docs/wire.md says what it hides and costs.
+    pub link_rate: u32,
 }
 
 impl Default for Config {
@@ -122,6 +135,9 @@ impl Default for Config {
             opennet_ceiling: 20,
             strangers_per_ip: 1,
             strangers_per_subnet: 4,
+            upload_limit: 0,
+            download_limit: 0,
+            link_rate: 0,
         }
     }
 }
@@ -185,7 +201,9 @@ impl Config {
              # keepalive_interval_secs: how often the node keeps its pinned documents alive (`pamphlet pin`; 0: never).\n\
              # request_timeout_secs: how long a request this node starts may take (2 to 600; default 120).\n\
              # mode: \"darknet\" (friends only), \"opennet\" (strangers, through the seeds in DIR/seednodes) or \"hybrid\".\n\
-             # seed_node: accept newcomers' announcements. strangers_per_ip / strangers_per_subnet: stranger peers per address / /24.\n{body}"
+             # seed_node: accept newcomers' announcements. strangers_per_ip / strangers_per_subnet: stranger peers per address / /24.\n\
+             # upload_limit / download_limit: bytes per second over all links (0: unlimited).\n\
+             # link_rate: cover traffic, frames per second per link, padding when idle (0: off).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -219,6 +237,12 @@ impl Config {
             return Err(format!("parallel = {} is out of range: use 1 to 256", self.parallel));
         }
         crate::fcp::server::validate(self.fcp_listen, &self.fcp_allowed_hosts)?;
+        if self.link_rate > MAX_LINK_RATE {
+            return Err(format!(
+                "link_rate = {} frames per second per link is too high: at most {MAX_LINK_RATE} (0: off)",
+                self.link_rate
+            ));
+        }
         let min = 1024 * 1024;
         if self.store_bytes < min {
             return Err("store_bytes must be at least 1 MiB (1048576)".into());
@@ -316,6 +340,13 @@ mod tests {
         assert!(Config::load(&p).unwrap_err().to_string().contains("0 (no cache)"));
         let (_d, p) = write("cache_bytes = 0\n");
         assert_eq!(Config::load(&p).unwrap().cache_bytes, 0, "0 turns the cache off");
+        let (_d, p) = write("link_rate = 5000\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("at most 1000"));
+        let (_d, p) = write("upload_limit = 1000000\ndownload_limit = 2000000\nlink_rate = 500\n");
+        let c = Config::load(&p).unwrap();
+        assert_eq!((c.upload_limit, c.download_limit, c.link_rate), (1_000_000, 2_000_000, 500));
+        let (_d, p) = write("upload_limit = -1\n");
+        assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })), "a negative limit is refused");
         let (_d, p) = write("advertise = [\"10.231.0.1\"]\n");
         assert!(Config::load(&p).unwrap_err().to_string().contains("no port"));
         let (_d, p) = write("advertise = [\"10.231.0.1:1\", \"10.231.0.1:1\"]\n");

@@ -52,7 +52,7 @@ use crate::client::pipeline::Downloads;
 use crate::fcp;
 use crate::gateway;
 use crate::link::{NodeRef, PeerAddr};
-use crate::node::{Node, NodeConfig, NodeSecret};
+use crate::node::{LoadConfig, Node, NodeConfig, NodeSecret};
 use crate::store::disk::{DiskError, DiskStore, DiskStoreConfig};
 use crate::store::{BlockStore, StoreError};
 use crate::transport::{Transport, TransportConfig, TransportHandle};
@@ -267,6 +267,7 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
         swap_interval,
         cache_passing: config.cache_bytes > 0,
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
+        load: LoadConfig { upload_limit: config.upload_limit, peer_windows: true },
         ..NodeConfig::default()
     })
 }
@@ -393,6 +394,9 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         let mut tconfig = TransportConfig::new(config.listen, keypair);
         tconfig.friends = datadir::load_friends(&friends_file)?;
         tconfig.last_seen = datadir::load_seen(&dir.join("friends.seen"))?;
+        tconfig.upload_limit = config.upload_limit;
+        tconfig.download_limit = config.download_limit;
+        tconfig.link_rate = config.link_rate;
         tconfig.on_friend_update = Some(save_updated_friends(friends_file.clone(), Arc::clone(&friends_lock)));
         tconfig.accept_strangers = config.mode.strangers();
         tconfig.max_strangers_per_ip = config.strangers_per_ip;

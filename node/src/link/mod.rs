@@ -6,12 +6,14 @@
 //! - [`sign`]: signatures by the static key itself (XEdDSA-style);
 //! - [`record`]: the signed, sequenced list of a node's addresses ([`AddressRecord`],
 //!   Hyphanet's ARK);
-//! - [`noderef`]: the pasteable node reference ([`NodeRef`]) friends exchange.
+//! - [`noderef`]: the pasteable node reference ([`NodeRef`]) friends exchange;
+//! - [`bandwidth`]: the token bucket behind `upload_limit` / `download_limit`.
 //!
 //! The tokio code that moves these bytes over TCP is in `transport/`; the tests and the
 //! link benchmark drive a [`noise::Session`] pair directly.
 
 pub mod addr;
+pub mod bandwidth;
 pub mod noderef;
 pub mod noise;
 pub mod record;

@@ -15,6 +15,7 @@ use crate::routing::peers::BackoffConfig;
 use crate::routing::swap::SwapConfig;
 
 use super::budget::StoreBudget;
+use super::load::LoadConfig;
 
 /// Configuration of a node; every constant is explained in docs/routing.md.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +122,9 @@ pub struct NodeConfig {
     /// Darknet (the default), opennet or hybrid, and the opennet limits
     /// (docs/opennet.md).
     pub opennet: OpennetConfig,
+    /// Load management: the upload limit requests are accepted by, and per-peer request
+    /// windows (`node::load`, issue 18).
+    pub load: LoadConfig,
 }
 
 /// How a node ranks its peers for a request (docs/simulation.md compares them).
@@ -163,6 +167,7 @@ impl Default for NodeConfig {
             close_after_lies: Some(8),
             store_budget: Some(StoreBudget::default()),
             opennet: OpennetConfig::default(),
+            load: LoadConfig::default(),
         }
     }
 }

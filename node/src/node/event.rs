@@ -37,6 +37,9 @@ pub enum FailReason {
     KeyBusy,
     /// The block given to `start_insert` does not verify (a corrupt SSK).
     InvalidBlock,
+    /// Every route left was overloaded: its window here was full, or it answered
+    /// RejectedOverload (see `node::load`). Try again later.
+    Overloaded,
 }
 
 /// Results for the client, drained with `Node::poll_event`.

@@ -95,6 +95,10 @@ pub enum RetryCause {
     /// This node is already inserting (or otherwise using) the key.
     #[error("the key is in use by another request of this node")]
     InProgress,
+    /// Every route was overloaded: the friends' request windows were full or they
+    /// answered RejectedOverload (issue 18's load management).
+    #[error("the network is overloaded: every route refused the request for now")]
+    Overloaded,
 }
 
 fn htl_text(htl: Option<Htl>) -> String {
@@ -116,6 +120,7 @@ impl Failure {
             FailReason::RecentlyFailed => Self::RetryLater { cause: RetryCause::RecentlyFailed },
             FailReason::KeyBusy => Self::RetryLater { cause: RetryCause::InProgress },
             FailReason::InvalidBlock => Self::BadInput,
+            FailReason::Overloaded => Self::RetryLater { cause: RetryCause::Overloaded },
         }
     }
 
@@ -180,6 +185,7 @@ mod tests {
             FailReason::RecentlyFailed,
             FailReason::KeyBusy,
             FailReason::InvalidBlock,
+            FailReason::Overloaded,
         ];
         let failures: Vec<Failure> = reasons.iter().map(|r| Failure::from_reason(*r, 2)).collect();
         assert_eq!(
@@ -191,6 +197,7 @@ mod tests {
                 Failure::RetryLater { cause: RetryCause::RecentlyFailed },
                 Failure::RetryLater { cause: RetryCause::InProgress },
                 Failure::BadInput,
+                Failure::RetryLater { cause: RetryCause::Overloaded },
             ]
         );
     }

@@ -63,9 +63,9 @@ pub(super) struct InFlight {
 }
 
 /// Who hears how a request ended (see `Node::detach`).
-struct Audience {
+pub(super) struct Audience {
     /// The upstream peer and its link-local id, if the request came from a peer still here.
-    upstream: Option<(PeerId, RequestId)>,
+    pub(super) upstream: Option<(PeerId, RequestId)>,
     /// Whether the request passed through (remote or orphaned): only those are kept here.
     remote: bool,
     /// The peer that sent the request, while it is connected (whose store budget it spends).
@@ -79,11 +79,11 @@ struct Audience {
     /// does not cache at high HTL either). Inserts are kept regardless (`insert_ended`).
     cache: bool,
     /// Local operations waiting for this request (the originator and any that joined it).
-    local_ops: Vec<OpId>,
+    pub(super) local_ops: Vec<OpId>,
     /// Peers this node tried.
-    peers_tried: u32,
+    pub(super) peers_tried: u32,
     /// Inserts: a downstream sink said it could not keep the block for good.
-    displaced: bool,
+    pub(super) displaced: bool,
 }
 
 impl Audience {
@@ -149,16 +149,18 @@ impl<S: BlockStore> Node<S> {
 
     /// Asks the request for its next step and carries it out.
     pub(super) fn route(&mut self, h: Handle, now: Instant) {
-        let Some(f) = self.requests.get_mut(&h) else { return };
+        let Some(target) = self.requests.get(&h).map(|f| f.req.target) else { return };
         let ranked = match self.config.strategy {
-            RoutingStrategy::Pamphlet => self.peers.ranked(f.req.target, now),
-            RoutingStrategy::Greedy => self.peers.ranked_with(f.req.target, now, false),
+            RoutingStrategy::Pamphlet => self.peers.ranked(target, now),
+            RoutingStrategy::Greedy => self.peers.ranked_with(target, now, false),
             RoutingStrategy::RandomWalk => {
                 let mut v: Vec<PeerId> = self.peers.ids().collect();
                 rand::seq::SliceRandom::shuffle(&mut v[..], &mut self.rng);
                 v
             }
         };
+        let ranked = self.route_around_full(h, ranked);
+        let Some(f) = self.requests.get_mut(&h) else { return };
         let id: RequestId = self.rng.gen();
         let (timeout, max, accept) = (self.config.request_timeout, self.config.max_htl, self.config.accept_timeout);
         match f.req.next(now, &ranked, id, accept, |htl| hop_wait(timeout, max, htl)) {
@@ -174,6 +176,7 @@ impl<S: BlockStore> Node<S> {
                 self.transmits.push_back((peer, msg));
                 self.stats.forwarded += 1;
             }
+            Step::Finish(Outcome::RouteNotFound { .. }) if self.ended_by_overload(h) => self.finish_overloaded(h),
             Step::Finish(outcome) => self.finish(h, now, End::Failed(outcome)),
         }
     }
@@ -191,6 +194,7 @@ impl<S: BlockStore> Node<S> {
             }
             return;
         };
+        self.load.on_answer(h, peer, matches!(answer, Answer::Overload));
         let Some(f) = self.requests.get_mut(&h) else { return };
         let reply = match (answer, &f.payload) {
             (Answer::Found(block), Payload::Fetch) if block.kind() == f.req.kind && verifies(&block, &f.req.key) => {
@@ -249,6 +253,7 @@ impl<S: BlockStore> Node<S> {
     /// Ends request `h`: answers its origin, stores what should be stored, quenches.
     fn finish(&mut self, h: Handle, now: Instant, end: End) {
         let Some(mut f) = self.requests.remove(&h) else { return };
+        self.load.forget(h);
         let to = self.detach(&f);
         // Path folding rides on success: a found block, or an insert that ran its hops out
         // here (this node is then where the data is).
@@ -278,7 +283,7 @@ impl<S: BlockStore> Node<S> {
 
     /// Forgets request `f` in the lookup tables and releases its upstream's load slot;
     /// returns who must hear how it ended.
-    fn detach(&mut self, f: &InFlight) -> Audience {
+    pub(super) fn detach(&mut self, f: &InFlight) -> Audience {
         self.by_key.remove(&(f.req.kind, f.req.key));
         if let Some(w) = f.req.waiting() {
             self.by_link.remove(&(w.peer, w.id));

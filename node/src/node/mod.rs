@@ -24,6 +24,7 @@ mod deferred;
 mod event;
 mod failure;
 mod inflight;
+mod load;
 mod misbehaviour;
 mod opennet;
 mod stats;
@@ -40,6 +41,7 @@ pub use budget::StoreBudget;
 pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
+pub use load::{LoadConfig, BLOCK_WIRE_BYTES};
 pub use misbehaviour::{FIRST_SUSPENSION, MAX_SUSPENSION};
 pub use opennet::{LinkAction, OpennetStats};
 pub use stats::NodeStats;
@@ -108,6 +110,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     deferred: deferred::Deferred,
     /// Peers' lies and the suspensions of their links.
     misbehaviour: misbehaviour::Misbehaviour,
+    /// What this node accepts and how many requests it sends each peer (see `load`).
+    load: load::Load,
 }
 
 /// The most penalised-as-silent hops remembered for a late answer (bounds the memory a
@@ -159,6 +163,7 @@ impl<S: BlockStore> Node<S> {
             opennet: opennet::OpennetState::default(),
             deferred: deferred::Deferred::default(),
             misbehaviour: misbehaviour::Misbehaviour::default(),
+            load: load::Load::new(config.load, config.max_requests_per_peer),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -236,7 +241,11 @@ impl<S: BlockStore> Node<S> {
 
     /// The next message to send.
     pub fn poll_transmit(&mut self) -> Option<(PeerId, Message)> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        if let Some((_, m)) = &t {
+            self.load.on_transmit(m);
+        }
+        t
     }
 
     /// The next event for the client.
@@ -281,6 +290,7 @@ impl<S: BlockStore> Node<S> {
         if !self.peers.remove(peer) {
             return;
         }
+        self.load.forget_peer(peer);
         self.opennet_peer_removed(peer);
         if let Some(o) = self.swapper.on_peer_removed(peer) {
             self.apply_swap(now, o);
@@ -525,6 +535,7 @@ impl<S: BlockStore> Node<S> {
                 continue;
             }
             self.by_link.remove(&(w.peer, w.id));
+            self.load.on_timeout(w.peer);
             // Accepted, then silence: no honest peer does that within its share of the
             // budget (it answers by its own deadline, earlier), so it costs like a forgery.
             let silent = w.accepted && self.config.penalise_silence;
@@ -555,7 +566,7 @@ impl<S: BlockStore> Node<S> {
         htl: Htl,
     ) {
         self.stats.requests_received += 1;
-        let Some(link) = self.accept(peer, id) else { return };
+        let Some(link) = self.accept(now, peer, id, htl) else { return };
         if let Some(block) = self.store.get(kind, &key) {
             self.stats.found_locally += 1;
             self.fold(now, None, true, Some((peer, id)));
@@ -594,7 +605,7 @@ impl<S: BlockStore> Node<S> {
         }
         // The per-peer load limit comes before the check of the block: an SSK's is a
         // signature verification, which a peer past its limit must not make us spend.
-        let Some(link) = self.accept(peer, id) else { return };
+        let Some(link) = self.accept(now, peer, id, htl) else { return };
         let key = block.routing_key();
         if !verifies_derived(&block, &key) {
             // Only a malicious peer sends an unverifiable insert (honest nodes verify before
@@ -625,19 +636,6 @@ impl<S: BlockStore> Node<S> {
         let left = link.decrement(htl, max);
         let req = self.request(now, kind, key, htl, left, Some(peer));
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Insert(block), htl.min(max));
-    }
-
-    /// Load check for an incoming request: the link's HTL coins if accepted; otherwise
-    /// RejectedOverload is queued and None returned.
-    fn accept(&mut self, peer: PeerId, id: RequestId) -> Option<LinkHtl> {
-        let cap = self.config.max_requests_per_peer;
-        let entry = self.peers.get(peer)?;
-        if entry.in_flight >= cap {
-            self.stats.rejected_overload += 1;
-            self.transmits.push_back((peer, Message::RejectedOverload { id }));
-            return None;
-        }
-        Some(entry.link)
     }
 
     // ----- helpers ---------------------------------------------------------------------

@@ -26,6 +26,8 @@ pub struct NodeStats {
     pub rejected_loop: u64,
     /// RejectedOverload sent.
     pub rejected_overload: u64,
+    /// Requests ended as overloaded: every route left was full or refused them (`load`).
+    pub overload_ends: u64,
     /// Requests answered at once because their key was quenched.
     pub quenched: u64,
     /// Blocks received that did not verify (forged or corrupt), and invalid inserts.

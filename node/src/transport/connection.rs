@@ -40,10 +40,11 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
+use super::limit::Limits;
 use super::TransportEvent;
 use crate::id::PeerId;
 use crate::link::noise::{Session, SessionError};
-use crate::wire::frame::{FrameError, FrameReader, FrameWriter, BODY_LEN, FRAME_LEN};
+use crate::wire::frame::{padding_frame, FrameError, FrameReader, FrameWriter, BODY_LEN, FRAME_LEN};
 use crate::wire::{CodecError, Message};
 
 /// The writer takes more messages from its queue only below this many framed-but-unsent bytes.
@@ -107,6 +108,9 @@ pub(crate) struct LinkTimers {
     /// How long a retired link goes on reading, at most, for what the friend wrote on it
     /// before it closed its half.
     pub(crate) drain: Duration,
+    /// Cover traffic (`link_rate`): one frame every this long, data or padding (None:
+    /// frames only when there is something to send).
+    pub(crate) frame_interval: Option<Duration>,
 }
 
 /// The receiving ends of a link's two queues.
@@ -136,14 +140,15 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
     unregister: &(dyn Fn() + Sync),
     on_record: &(dyn Fn(Message) + Sync),
+    limits: &Limits,
 ) -> LinkError {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     // One task polls both halves, so this lock is never contended; it only lets the two
     // futures share the session's two directions.
     let session = Mutex::new(session);
-    let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout, on_record);
-    let writer = write_loop(wr, &session, queues, timers.keepalive);
+    let reader = read_loop(rd, &session, peer, &events, timers.idle_timeout, on_record, limits);
+    let writer = write_loop(wr, &session, queues, timers, limits);
     tokio::pin!(reader, writer);
     let (reason, rest) = tokio::select! {
         e = &mut reader => match e {
@@ -192,6 +197,7 @@ async fn read_loop(
     events: &mpsc::Sender<TransportEvent>,
     idle: Duration,
     on_record: &(dyn Fn(Message) + Sync),
+    limits: &Limits,
 ) -> LinkError {
     let mut buf = vec![0u8; FRAME_LEN * READ_FRAMES];
     let mut filled = 0;
@@ -207,6 +213,8 @@ async fn read_loop(
         if n == 0 {
             return if filled == 0 { LinkError::Closed } else { LinkError::Truncated };
         }
+        // The download limit: wait until these bytes are paid for before reading more.
+        limits.down.received(n).await;
         filled += n;
         let whole = filled - filled % FRAME_LEN;
         // Messages completed by frames before a bad one were authenticated in order and
@@ -250,13 +258,20 @@ async fn write_loop(
     mut wr: OwnedWriteHalf,
     session: &Mutex<Session>,
     mut queues: Queues,
-    keepalive: Duration,
+    timers: LinkTimers,
+    limits: &Limits,
 ) -> LinkError {
+    if let Some(every) = timers.frame_interval {
+        return paced_write_loop(wr, session, queues, every, limits).await;
+    }
+    let keepalive = timers.keepalive;
     let mut framer = FrameWriter::new();
     let mut out = vec![0u8; FRAME_LEN * BATCH_FRAMES];
     let mut body = [0u8; BODY_LEN];
+    // A frame body taken from the framer but left for the next batch.
+    let mut held: Option<[u8; BODY_LEN]> = None;
     loop {
-        if framer.is_empty() {
+        if framer.is_empty() && held.is_none() {
             let next = tokio::time::timeout(keepalive, async {
                 tokio::select! {
                     biased;
@@ -293,10 +308,26 @@ async fn write_loop(
                 return e.into();
             }
         }
+        // Under an upload limit a batch is all control frames or all data frames, so the
+        // control ones can pass other links' waiting data (see `limit`): the first frame
+        // of the other kind is kept back (unsealed) for the next batch.
+        let split = limits.up.limited();
         let mut len = 0;
+        let mut control: Option<bool> = None;
         {
             let mut s = lock(session);
-            while len < out.len() && framer.next_frame(&mut body) {
+            while len < out.len() {
+                match held.take() {
+                    Some(b) => body = b,
+                    None if framer.next_frame(&mut body) => {}
+                    None => break,
+                }
+                // Stream 0 carries the one-frame messages: requests, replies, rejections.
+                let is_control = body[1..3] == [0, 0];
+                if split && *control.get_or_insert(is_control) != is_control {
+                    held = Some(body);
+                    break;
+                }
                 let frame: &mut [u8; FRAME_LEN] = match (&mut out[len..len + FRAME_LEN]).try_into() {
                     Ok(f) => f,
                     Err(_) => break,
@@ -307,7 +338,82 @@ async fn write_loop(
                 len += FRAME_LEN;
             }
         }
+        // The upload limit, shared by every link (see `limit`).
+        limits.up.send(len, control.unwrap_or(false)).await;
         if let Err(e) = wr.write_all(&out[..len]).await {
+            return e.into();
+        }
+    }
+}
+
+/// The writer under cover traffic: exactly one frame per `every`, the next data frame if
+/// there is one, else a padding frame, so an observer of the link sees the same frames at
+/// the same times whether it is idle or busy. Small messages still go first (the framer
+/// alternates them with blocks); no keepalive is needed. Under an upload limit each frame
+/// is claimed like a batch of one.
+async fn paced_write_loop(
+    mut wr: OwnedWriteHalf,
+    session: &Mutex<Session>,
+    mut queues: Queues,
+    every: Duration,
+    limits: &Limits,
+) -> LinkError {
+    use tokio::sync::mpsc::error::TryRecvError;
+    let mut framer = FrameWriter::new();
+    let mut body = [0u8; BODY_LEN];
+    let mut frame = [0u8; FRAME_LEN];
+    let mut tick = tokio::time::interval(every);
+    // Ticks keep an absolute schedule (start + k × every): a late one fires when it can
+    // and the next is still due on time, so lateness changes single gaps, not the rate.
+    // (Delaying the rest after a late tick let the mean gap follow how awake the runtime
+    // was, which an idle link and a busy one are not alike: docs/wire.md.)
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    loop {
+        tick.tick().await;
+        let mut small_open = true;
+        for _ in 0..SMALL_DRAIN {
+            match queues.small.try_recv() {
+                Ok(m) => {
+                    if let Err(e) = framer.push_encoded(m) {
+                        return e.into();
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    small_open = false;
+                    break;
+                }
+            }
+        }
+        let mut bulk_open = true;
+        while framer.queued_bytes() < LOW_WATER {
+            match queues.bulk.try_recv() {
+                Ok(m) => {
+                    if let Err(e) = framer.push_encoded(m) {
+                        return e.into();
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    bulk_open = false;
+                    break;
+                }
+            }
+        }
+        if framer.is_empty() && !small_open && !bulk_open {
+            // Retired and drained (see `write_loop`).
+            let _ = wr.shutdown().await;
+            return LinkError::Replaced;
+        }
+        if !framer.next_frame(&mut body) {
+            padding_frame(&mut body);
+        }
+        let control = body[1..3] == [0, 0];
+        if let Err(e) = lock(session).seal(&body, &mut frame) {
+            return e.into();
+        }
+        limits.up.send(FRAME_LEN, control).await;
+        if let Err(e) = wr.write_all(&frame).await {
             return e.into();
         }
     }

@@ -7,6 +7,7 @@
 //! - `dial`: the dial task of each friend, trying each of its addresses;
 //! - `friends`: the friend book (each friend's latest addresses and link state) and
 //!   address records received;
+//! - `limit`: the upload and download limits shared by every link, and byte counters;
 //! - `tie`: which of two links to one friend is kept ([`keep_new_link`]);
 //! - `strangers`: links to nodes that are not friends (opennet): who may connect, the
 //!   per-address bounds, one-shot dials, drops;
@@ -45,6 +46,8 @@
 pub mod connection;
 mod dial;
 pub mod friends;
+mod limit;
+mod listen;
 mod pending;
 mod strangers;
 mod suspend;
@@ -56,23 +59,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::Rng;
-
 use thiserror::Error;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 pub use connection::LinkError;
 pub use friends::{DialFailure, FriendInfo, FriendUpdateHook};
 pub use tie::{keep_new_link, LinkOrigin};
 
 use crate::link::noise;
-use crate::link::{AddressRecord, NodeRef, PublicKey, SessionError, StaticKeypair};
-use friends::{unix_now, Friend, FriendBook, Offer};
+use crate::link::{AddressRecord, NodeRef, PublicKey, StaticKeypair};
+use friends::{Friend, FriendBook, Offer};
 
 use crate::id::PeerId;
-use crate::wire::frame::{FRAME_LEN, MAX_FRAGMENT};
+use crate::wire::frame::MAX_FRAGMENT;
 use crate::wire::{codec, CodecError, Message};
 
 /// Everything the transport needs to start. Build with [`TransportConfig::new`] and
@@ -117,6 +117,13 @@ pub struct TransportConfig {
     pub max_pending_per_prefix: usize,
     /// Frames per direction between rekeys.
     pub rekey_interval: u64,
+    /// Bytes per second all links together may send (0: unlimited); see
+    /// `link::bandwidth`: control frames go ahead of data, links with data take turns.
+    pub upload_limit: u64,
+    /// Bytes per second all links together may read (0: unlimited).
+    pub download_limit: u64,
+    /// Cover traffic: frames per second each link sends, data or padding (0: off).
+    pub link_rate: u32,
     /// Called when a friend's addresses change (a newer signed record arrived), so the
     /// daemon can persist them.
     pub on_friend_update: Option<FriendUpdateHook>,
@@ -150,6 +157,9 @@ impl TransportConfig {
             max_pending_per_ip: 8,
             max_pending_per_prefix: 16,
             rekey_interval: noise::DEFAULT_REKEY_INTERVAL,
+            upload_limit: 0,
+            download_limit: 0,
+            link_rate: 0,
             on_friend_update: None,
             accept_strangers: false,
             max_strangers_per_ip: 1,
@@ -184,6 +194,10 @@ pub struct TransportStats {
     pub evicted_handshakes: u64,
     /// Links up.
     pub links: usize,
+    /// Bytes written to links since start (frames, after the upload limit).
+    pub bytes_sent: u64,
+    /// Bytes read from links since start.
+    pub bytes_received: u64,
 }
 
 /// What the transport tells the daemon.
@@ -311,6 +325,8 @@ struct Shared {
     /// other, never `send`.
     replay: Mutex<noise::ReplayCache>,
     events: mpsc::Sender<TransportEvent>,
+    /// The upload and download limits, shared by every link, with their byte counters.
+    limits: limit::Limits,
     shutdown: watch::Sender<bool>,
     /// Each task holds a clone; shutdown waits until all are dropped (mini-redis style).
     done: Mutex<Option<mpsc::Sender<()>>>,
@@ -393,6 +409,7 @@ impl Transport {
         let (done, done_rx) = mpsc::channel(1);
         let friends = config.friends.clone();
         let shared = Arc::new(Shared {
+            limits: limit::Limits::new(config.upload_limit, config.download_limit),
             config,
             local_addr,
             state: Mutex::new(State::default()),
@@ -404,7 +421,7 @@ impl Transport {
             done_rx: tokio::sync::Mutex::new(done_rx),
             runtime: tokio::runtime::Handle::current(),
         });
-        shared.spawn(|s, t| listen(s, listener, t));
+        shared.spawn(|s, t| listen::listen(s, listener, t));
         let handle = TransportHandle { shared };
         for f in friends {
             handle.add_friend(f)?;
@@ -519,7 +536,9 @@ impl TransportHandle {
             let p = self.shared.pending();
             (p.len(), p.evicted())
         };
-        TransportStats { pending_handshakes, evicted_handshakes, links: self.shared.state().links.len() }
+        let (links, l) = (self.shared.state().links.len(), &self.shared.limits);
+        let (bytes_sent, bytes_received) = (l.up.moved(), l.down.moved());
+        TransportStats { pending_handshakes, evicted_handshakes, links, bytes_sent, bytes_received }
     }
 
     /// The friends with a link up now.
@@ -563,127 +582,12 @@ impl TransportHandle {
     }
 }
 
-/// How long the listener pauses after `accept` fails (out of file descriptors, most
-/// likely), rather than spinning on the error.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
-
-/// How long an incoming connection may take to deliver message 1: uniform in
-/// [`handshake_timeout`/4, `handshake_timeout`], so a prober sees no fixed close time.
-fn responder_deadline(config: &TransportConfig) -> Duration {
-    let max = config.handshake_timeout;
-    rand::thread_rng().gen_range(max / 4..=max)
-}
-
-/// An incoming connection's place in the pending table, removed when dropped.
-struct PendingGuard {
-    shared: Arc<Shared>,
-    id: u64,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        self.shared.pending().remove(self.id);
-    }
-}
-
-async fn listen(shared: Arc<Shared>, listener: TcpListener, _done: mpsc::Sender<()>) {
-    let mut shutdown = shared.shutdown.subscribe();
-    let limits = shared.config.pending_limits();
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
-        let (stream, from) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::debug!(error = %e, "accept failed");
-                tokio::select! {
-                    _ = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
-                    _ = shutdown.wait_for(|s| *s) => return,
-                }
-            }
-        };
-        // Admitting may evict the oldest pending connection of this address, network or
-        // the whole table; never this one.
-        let (id, evicted) = shared.pending().admit(from.ip(), limits);
-        let guard = PendingGuard { shared: shared.clone(), id };
-        shared.spawn(move |s, t| accept(s, stream, from, guard, evicted, t));
-    }
-}
-
-/// Responder side of one incoming connection. Any failure: say nothing, read and discard
-/// until the prober gives up or this connection's random deadline passes, then close. So
-/// a prober can tell neither how many bytes we wanted nor, from a fixed delay, that this
-/// is a pamphlet node. An evicted connection is closed at once (it was the oldest
-/// pending one, so its close time is set by other connections, not by a constant).
-async fn accept(
-    shared: Arc<Shared>,
-    mut stream: TcpStream,
-    from: SocketAddr,
-    guard: PendingGuard,
-    mut evicted: oneshot::Receiver<()>,
-    done: mpsc::Sender<()>,
-) {
-    let mut shutdown = shared.shutdown.subscribe();
-    let deadline = tokio::time::Instant::now() + responder_deadline(&shared.config);
-    let handshake = async {
-        let mut m1 = [0u8; FRAME_LEN];
-        stream.read_exact(&mut m1).await.map_err(|_| None)?;
-        let mut m2 = [0u8; FRAME_LEN];
-        let result = {
-            let mut replay = shared.replay.lock().unwrap_or_else(|p| p.into_inner());
-            noise::respond(
-                &shared.config.keypair,
-                &m1,
-                unix_now(),
-                &mut replay,
-                |k| shared.answers(k, from.ip()),
-                shared.config.rekey_interval,
-                &mut m2,
-            )
-        };
-        let (key, sess) = result.map_err(Some)?;
-        stream.write_all(&m2).await.map_err(|_| None)?;
-        Ok::<_, Option<SessionError>>((key, sess))
-    };
-    let outcome = tokio::select! {
-        r = tokio::time::timeout_at(deadline, handshake) => r,
-        _ = &mut evicted => {
-            tracing::debug!("pending handshake evicted by newer connections");
-            return;
-        }
-        _ = shutdown.wait_for(|s| *s) => return,
-    };
-    match outcome {
-        Ok(Ok((key, sess))) => {
-            drop(guard);
-            let friend = shared.state().friends.by_key.get(&key).map(|f| f.peer);
-            let peer = friend.or_else(|| shared.register_stranger(key, from.ip(), None));
-            if let Some(peer) = peer {
-                run_link(&shared, stream, sess, key, peer, false).await;
-            }
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(error = ?e, "incoming handshake refused");
-            let mut sink = [0u8; 4096];
-            let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
-            tokio::select! {
-                _ = tokio::time::timeout_at(deadline, drain) => {}
-                _ = &mut evicted => {}
-                _ = shutdown.wait_for(|s| *s) => {}
-            }
-        }
-        Err(_) => tracing::debug!("incoming handshake timed out"),
-    }
-    drop(done);
-}
-
 fn link_timers(config: &TransportConfig) -> connection::LinkTimers {
     // A retired link drains for as long as the friend may take to retire it too: its
     // replacement reaches the friend within the tie window (see `keep_new_link`).
     let drain = config.tie_window().min(config.idle_timeout);
-    connection::LinkTimers { keepalive: config.keepalive, idle_timeout: config.idle_timeout, drain }
+    let frame_interval = (config.link_rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.link_rate)));
+    connection::LinkTimers { keepalive: config.keepalive, idle_timeout: config.idle_timeout, drain, frame_interval }
 }
 
 /// Registers a link (unless the friend's other link wins the tie-break, see
@@ -745,7 +649,8 @@ async fn run_link(
         // written on it: read that (our queues are dropped, so the link only drains).
         tracing::debug!(?peer, outbound, "second link to a friend lost the tie-break");
         let on_record = |m| shared.receive_record(&key, m);
-        connection::run(stream, sess, peer, queues, shared.events.clone(), timers, shutdown, &|| {}, &on_record).await;
+        let (events, limits) = (shared.events.clone(), &shared.limits);
+        connection::run(stream, sess, peer, queues, events, timers, shutdown, &|| {}, &on_record, limits).await;
         return;
     };
     if replaced {
@@ -784,7 +689,9 @@ async fn run_link(
         }
         let on_record = |m| shared.receive_record(&key, m);
         let events = shared.events.clone();
-        connection::run(stream, sess, peer, queues, events, timers, shutdown.clone(), &unregister, &on_record).await
+        let limits = &shared.limits;
+        connection::run(stream, sess, peer, queues, events, timers, shutdown.clone(), &unregister, &on_record, limits)
+            .await
     };
     let reason = connected.await;
     unregister();
