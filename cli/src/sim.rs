@@ -122,6 +122,10 @@ pub(crate) struct Args {
     /// seed cap), to measure what they buy.
     #[arg(long, help_heading = "Opennet")]
     no_limits: bool,
+    /// Turn Hyphanet's link-length classes off (--topology opennet): one pool of strangers,
+    /// least useful first, and announcing only below the floor; to measure what they buy.
+    #[arg(long, help_heading = "Opennet")]
+    no_link_classes: bool,
     /// Fraction of the joining nodes that are Sybils surrounding one key (--topology opennet).
     #[arg(long, default_value_t = 0.0, help_heading = "Opennet")]
     sybil: f64,
