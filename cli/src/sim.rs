@@ -33,7 +33,7 @@ pub(crate) struct Args {
     /// Seed: the same seed gives the same result.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Routing strategy: pamphlet, hyphanet, nbo, randomwalk, flooding or chord.
+    /// Routing strategy: pamphlet, hyphanet, greedy, nbo, randomwalk, flooding, chord or freenet2000.
     #[arg(long, default_value = "pamphlet")]
     strategy: sim::Strategy,
     /// Graph: small-world (darknet: ring + 1/d links), random (opennet-like), or opennet
@@ -122,6 +122,10 @@ pub(crate) struct Args {
     /// seed cap), to measure what they buy.
     #[arg(long, help_heading = "Opennet")]
     no_limits: bool,
+    /// Turn Hyphanet's link-length classes off (--topology opennet): one pool of strangers,
+    /// least useful first, and announcing only below the floor; to measure what they buy.
+    #[arg(long, help_heading = "Opennet")]
+    no_link_classes: bool,
     /// Fraction of the joining nodes that are Sybils surrounding one key (--topology opennet).
     #[arg(long, default_value_t = 0.0, help_heading = "Opennet")]
     sybil: f64,
@@ -313,6 +317,22 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         ("success rate", format!("{:.3} ({} / {})", report.success_rate, report.successes, report.requests)),
         ("invalid blocks accepted", report.invalid_accepted.to_string()),
         ("hops median / p95 / max", format!("{} / {} / {}", report.hops_median, report.hops_p95, report.hops_max)),
+        (
+            "to the node closest to the key: reached, hops median / p95",
+            match (report.closest_reached, report.closest_hops_median, report.closest_hops_p95) {
+                (Some(r), Some(m), Some(p)) => format!("{r:.3}, {m} / {p}"),
+                (Some(r), _, _) => format!("{r:.3}"),
+                _ => "n/a".into(),
+            },
+        ),
+        (
+            "absent keys: closest reached, hops median / p95",
+            match (report.absent_closest_reached, report.absent_closest_hops_median, report.absent_closest_hops_p95) {
+                (Some(r), Some(m), Some(p)) => format!("{r:.3}, {m} / {p}"),
+                (Some(r), _, _) => format!("{r:.3}"),
+                _ => "n/a".into(),
+            },
+        ),
         ("messages per request", format!("{:.1}", report.messages_per_request)),
         ("busiest node load / mean", format!("{:.2} / {:.3}", report.busiest_node_load, report.mean_node_load)),
         ("swaps done / attempted", format!("{} / {}", report.swaps_done, report.swaps_attempted)),
@@ -359,6 +379,19 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 p.round, p.mean_link_length, c.attempted, c.done, c.kept, c.refused, c.timed_out
             );
         }
+    }
+    if !report.request_rounds.is_empty() {
+        println!("\n{:>18} {:>8} {:>7}", "requests per node", "success", "hops50");
+        for r in &report.request_rounds {
+            println!("{:>18.2} {:>8.3} {:>7}", r.requests_per_node, r.success_rate, r.hops_median);
+        }
+        let routable = report.request_rounds.iter().rposition(|r| r.success_rate < 0.99 || r.hops_median > 6.0);
+        let from = match routable {
+            None => "round 1".to_string(),
+            Some(i) if i + 1 < report.request_rounds.len() => format!("round {}", i + 2),
+            Some(_) => "never".to_string(),
+        };
+        println!("routable (success >= 0.99, median <= 6 hops) from {from}");
     }
     Ok(())
 }

@@ -248,6 +248,45 @@ fn a_seed_holds_no_more_newcomers_than_its_cap() {
     assert_eq!(s.admit_stranger(t, PeerId(4), Location(4 << 40), Found::Inbound), Err(Refusal::SeedFull));
 }
 
+/// Under churn a seed must stay a door into the network: it lets its newest newcomers go
+/// first and keeps its longest-held strangers. (It used to go by peer id, which kept the
+/// latest newcomers: the seeds and their newcomers drifted into a network of their own, and
+/// 10% churn per round at 3,000 nodes fell to 0.79-0.86; docs/benchmarks.md.)
+#[test]
+fn a_seed_keeps_its_oldest_strangers_and_lets_the_newest_go() {
+    let t = Instant::now();
+    let opennet = OpennetConfig {
+        mode: Mode::Opennet,
+        seed_node: true,
+        floor: 2,
+        upkeep_interval: None,
+        ..OpennetConfig::default()
+    };
+    let mut s = Node::new(NodeConfig { opennet, ..NodeConfig::seeded(3) }, MemoryStore::default());
+    // Peer ids grow as the newcomers arrive (as a driver numbers its links).
+    for k in 0..5u64 {
+        let at = t + Duration::from_secs(k);
+        s.admit_stranger(at, PeerId(k + 1), Location((k + 1) << 40), Found::Inbound).unwrap();
+    }
+    let later = t + Duration::from_secs(4) + OpennetConfig::default().seed_hold;
+    s.opennet_upkeep(later);
+    let kept: Vec<u64> = s.peer_ids().iter().map(|p| p.0).collect();
+    assert_eq!(kept, vec![1, 2], "the two oldest stay");
+}
+
+/// A node below its floor with no seed left goes back to the seeds instead of announcing
+/// through its own peers, which in a small island cut off by churn meet only that island.
+#[test]
+fn a_node_below_its_floor_without_seeds_goes_back_to_them() {
+    let t = Instant::now();
+    let mut n = opennet_node(20, true, Mode::Opennet);
+    n.admit_stranger(t, PeerId(1), Location(1 << 40), Found::Announcement).unwrap();
+    n.opennet_upkeep(t);
+    let actions: Vec<_> = std::iter::from_fn(|| n.poll_link_action()).collect();
+    assert_eq!(actions, vec![pamphlet_node::node::LinkAction::NeedSeeds]);
+    assert_eq!(n.opennet_stats().announces_started, 0);
+}
+
 /// The whole bootstrap on a small network: every node reaches its floor, the seeds stay
 /// under their cap, and fetches get shorter as path folding shapes the graph.
 #[test]

@@ -63,10 +63,12 @@ fn strategy_case(s: Strategy) -> &'static str {
     match s {
         Strategy::Pamphlet => "strategy-pamphlet",
         Strategy::Hyphanet => "strategy-hyphanet",
+        Strategy::Greedy => "strategy-greedy",
         Strategy::NextBestOnce => "strategy-nbo",
         Strategy::RandomWalk => "strategy-randomwalk",
         Strategy::Flooding => "strategy-flooding",
         Strategy::Chord => "strategy-chord",
+        Strategy::Freenet2000 => "strategy-freenet2000",
         _ => "strategy-unknown",
     }
 }

@@ -25,6 +25,7 @@ fn config(args: &Args) -> Result<OpennetSimConfig> {
         floor: args.floor.unwrap_or(d.floor),
         ceiling: args.ceiling.unwrap_or(d.ceiling),
         limits: !args.no_limits,
+        link_classes: !args.no_link_classes,
         sybil: args.sybil,
         join_gap: Duration::from_millis(500),
         max_htl: args.htl,
@@ -54,7 +55,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     println!("announcements / join msgs/node   {} / {:.0}", report.announcements, report.join_messages_per_node);
     println!("inserts ok                       {} / {}", report.inserts_ok, report.inserts);
     println!(
-        "\n{:>5} {:>8} {:>8} {:>6} {:>6} {:>7} {:>8} {:>9} {:>8} {:>5} {:>5}",
+        "\n{:>5} {:>8} {:>8} {:>6} {:>6} {:>7} {:>8} {:>6} {:>9} {:>8} {:>5} {:>5}",
         "round",
         "fetches",
         "success",
@@ -62,6 +63,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         "hops95",
         "degree",
         "link len",
+        "short",
         "admitted",
         "replaced",
         "lost",
@@ -69,7 +71,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     );
     for r in &report.rounds {
         println!(
-            "{:>5} {:>8} {:>8.3} {:>6} {:>6} {:>7.1} {:>8.4} {:>9} {:>8} {:>5} {:>5}",
+            "{:>5} {:>8} {:>8.3} {:>6} {:>6} {:>7.1} {:>8.4} {:>6.1} {:>9} {:>8} {:>5} {:>5}",
             r.round,
             r.requests,
             r.success_rate,
@@ -77,6 +79,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             r.hops_p95,
             r.mean_degree,
             r.mean_link_length,
+            r.mean_short_links,
             r.admitted,
             r.replaced,
             r.failed_lost,

@@ -221,7 +221,13 @@ impl OpennetLinks {
                 LinkAction::Suspend { peer, until } => {
                     transport.suspend(peer, until);
                 }
-                LinkAction::NeedSeeds => self.dial_seeds(node, transport, now),
+                // The node asks whenever it is below its floor with no seed (each upkeep):
+                // dial them at most once per `seed_retry`.
+                LinkAction::NeedSeeds => {
+                    if self.seeds_dialled.is_none_or(|t| now.duration_since(t) >= self.seed_retry) {
+                        self.dial_seeds(node, transport, now);
+                    }
+                }
             }
         }
         // Back to the seeds when the node has no peer, or is below its floor with no seed

@@ -175,14 +175,15 @@ impl Default for NodeConfig {
 /// Named presets: the rules other systems run by, on pamphlet's code, so the simulator
 /// (and anyone comparing) says *which* rules it means rather than setting fields itself.
 /// Each is a builder step on a config; they combine (`NodeConfig::default()
-/// .hyphanet_routing().without_defences()` is a node that routes and trusts as Hyphanet
-/// does).
+/// .without_defences()` is a node that routes and trusts as Hyphanet does: Hyphanet routes
+/// on its peers' neighbours too, fred's `PeerManager.closerPeer`, as pamphlet's default
+/// ranking does).
 impl NodeConfig {
-    /// Hyphanet's routing: greedy by the peers' own locations with backtracking, without
-    /// friend-of-a-friend locations ([`RoutingStrategy::Greedy`]). HTL and the defences are
-    /// left as they are.
+    /// Greedy by the peers' own locations with backtracking, without friend-of-a-friend
+    /// locations ([`RoutingStrategy::Greedy`]; the simulator's `greedy` row, which it
+    /// called `hyphanet` until issue 19). HTL and the defences are left as they are.
     #[must_use]
-    pub fn hyphanet_routing(self) -> Self {
+    pub fn greedy_routing(self) -> Self {
         NodeConfig { strategy: RoutingStrategy::Greedy, ..self }
     }
 
@@ -265,7 +266,7 @@ mod tests {
     #[test]
     fn presets_change_only_what_they_name() {
         let d = NodeConfig::default();
-        assert_eq!(d.clone().hyphanet_routing(), NodeConfig { strategy: RoutingStrategy::Greedy, ..d.clone() });
+        assert_eq!(d.clone().greedy_routing(), NodeConfig { strategy: RoutingStrategy::Greedy, ..d.clone() });
         let trusting = d.clone().without_defences();
         assert_eq!(trusting.not_found_cap, Htl::MAX);
         assert!(!trusting.refuse_false_insert_not_found && !trusting.swap.check_neighbours);

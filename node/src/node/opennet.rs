@@ -159,8 +159,10 @@ impl<S: BlockStore> Node<S> {
         self.peers.len().saturating_sub(self.opennet.strangers.iter().count())
     }
 
-    fn want(&self, now: Instant) -> Want {
-        self.opennet.strangers.want(now, self.friends(), &self.config.opennet)
+    /// Whether the node wants a stranger at `location` (its link-length class counts).
+    fn want(&self, now: Instant, location: Location) -> Want {
+        let link = self.config.location.distance_f64(location);
+        self.opennet.strangers.want(now, self.friends(), &self.config.opennet, link)
     }
 
     /// Whether a peer sits at `location` already (a stranger's reference we hold is known
@@ -199,11 +201,11 @@ impl<S: BlockStore> Node<S> {
                     Ok(None)
                 }
             }
-            Found::Reconnect => match self.want(now) {
+            Found::Reconnect => match self.want(now, location) {
                 Want::Room => Ok(None),
                 _ => Err(Refusal::Full),
             },
-            _ => match self.want(now) {
+            _ => match self.want(now, location) {
                 Want::Room => Ok(None),
                 Want::Replace(v) => Ok(Some(v)),
                 Want::No => Err(Refusal::Full),
@@ -223,7 +225,8 @@ impl<S: BlockStore> Node<S> {
             self.drop_stranger(now, v);
         }
         let kind = if found == Found::Seed { PeerKind::Seed } else { PeerKind::Stranger };
-        self.opennet.strangers.insert(peer, kind, found, now);
+        let link = self.config.location.distance_f64(location);
+        self.opennet.strangers.insert(peer, kind, found, now, link);
         self.opennet.stats.admitted += 1;
         if let (None, Some(every)) = (self.opennet.next_upkeep, self.config.opennet.upkeep_interval) {
             self.opennet.next_upkeep = Some(now + every);
@@ -259,7 +262,7 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// Opennet upkeep (every `upkeep_interval`, or when the simulator calls it): announce
-    /// while below the floor (alone: ask the driver for the seeds again); a seed drops the
+    /// while below the floor or short of short links (alone: ask the driver for the seeds again); a seed drops the
     /// newcomers that advertise peers of their own or were held `seed_hold`, keeping
     /// `floor` strangers (so seeds stay small); past the ceiling (friends added), drop the
     /// least useful strangers.
@@ -269,9 +272,13 @@ impl<S: BlockStore> Node<S> {
             return;
         }
         let have = self.friends() + self.opennet.strangers.count();
-        if !c.seed_node && have < c.floor && self.opennet.last_announce.is_none_or(|t| t + c.announce_interval <= now) {
-            if self.opennet.strangers.seeds().is_empty() && have == 0 {
-                // Alone: back to the seeds (the driver dials them), announce next time.
+        let short = have < c.floor || self.opennet.strangers.short_of_local(&c);
+        if !c.seed_node && short && self.opennet.last_announce.is_none_or(|t| t + c.announce_interval <= now) {
+            if self.opennet.strangers.seeds().is_empty() && have < c.floor {
+                // Below the floor without a seed: back to the seeds (the driver dials
+                // them), announce through one next time, as Hyphanet's `Announcer` does.
+                // Announcing through its own peers, a node in a small island (churn took
+                // the links to the rest) would only ever meet that island.
                 self.opennet.last_announce = Some(now);
                 self.opennet.stats.need_seeds += 1;
                 self.opennet.actions.push_back(LinkAction::NeedSeeds);
@@ -283,8 +290,13 @@ impl<S: BlockStore> Node<S> {
             // Newcomers that have peers of their own (or were held long enough) go, but the
             // seed keeps `floor` of its strangers: it is an opennet node too, and through
             // them the next newcomers' announcements reach the network.
+            // The newest go first: the strangers a seed keeps are its longest-held ones,
+            // members of the network by now, so the next newcomers' announcements reach it.
+            // (Dropping by peer id, as before, kept the latest newcomers under churn, and
+            // the seeds with their newcomers drifted into a network of their own:
+            // docs/benchmarks.md, "Opennet bootstrap".)
             let mut keep = self.opennet.strangers.count();
-            let held: Vec<PeerId> = self
+            let mut held: Vec<(Instant, PeerId)> = self
                 .opennet
                 .strangers
                 .iter()
@@ -294,9 +306,10 @@ impl<S: BlockStore> Node<S> {
                         && s.found == Found::Inbound
                         && (has_peers || s.added + c.seed_hold <= now)
                 })
-                .map(|(p, _)| p)
+                .map(|(p, s)| (s.added, p))
                 .collect();
-            for p in held {
+            held.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, p) in held {
                 if keep <= c.floor {
                     break;
                 }
@@ -417,7 +430,7 @@ impl<S: BlockStore> Node<S> {
         }
         self.opennet.stats.announces_handled += 1;
         let own = self.config.opennet.reference.clone();
-        if !self.has_peer_at(target) && self.want(now) != Want::No && !own.as_bytes().is_empty() {
+        if !self.has_peer_at(target) && self.want(now, target) != Want::No && !own.as_bytes().is_empty() {
             self.opennet.stats.announce_offers += 1;
             let location = self.config.location;
             self.transmits.push_back((peer, Message::AnnounceReply { id, location, reference: own }));
@@ -507,7 +520,7 @@ impl<S: BlockStore> Node<S> {
         if reference.as_bytes().is_empty() {
             return;
         }
-        let wants = !self.has_peer_at(location) && self.want(now) != Want::No;
+        let wants = !self.has_peer_at(location) && self.want(now, location) != Want::No;
         match upstream {
             None => {
                 if wants {

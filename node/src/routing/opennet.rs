@@ -15,7 +15,13 @@
 //!   useful it has been lately) and the decisions: whether the node wants another peer
 //!   ([`Strangers::want`]), whom it would drop for it (the least useful stranger past its
 //!   grace period: fewest recent successes, Hyphanet's LRU in spirit), and the limits that
-//!   stop a stranger from churning the node's peers.
+//!   stop a stranger from churning the node's peers;
+//! - link-length classes (Hyphanet's `OpennetManager.LinkLengthClass`): a stranger within
+//!   `long_distance` (0.01) of the node's location is a *short* link, any other a *long*
+//!   one; a full node drops for a newcomer a stranger of the newcomer's class while that
+//!   class holds its share (70% short, 30% long), else one of the other class, so path
+//!   folding's long links cannot push out the short links greedy routing ends on, and a
+//!   node short of short links announces again ([`Strangers::short_of_local`]).
 //!
 //! Nothing here sends a message or reads a clock: `now` is an argument.
 
@@ -166,6 +172,18 @@ pub struct OpennetConfig {
     /// floor, drop seeds once it has peers); `None`: only when the driver calls
     /// `Node::opennet_upkeep` (the simulator).
     pub upkeep_interval: Option<Duration>,
+    /// Link-length classes on (Hyphanet's rule, the default): a full node replaces a
+    /// stranger of the newcomer's class while that class holds its share of the ceiling,
+    /// else one of the other class; and it announces while it has fewer short links than
+    /// the short share of its floor. Off: one pool, least useful first (only to measure
+    /// what the classes buy under churn, `pamphlet sim --topology opennet --no-link-classes`).
+    pub link_classes: bool,
+    /// A stranger farther than this from the node's location (circle of circumference 1)
+    /// is a long link (Hyphanet: `LONG_DISTANCE` 0.01).
+    pub long_distance: f64,
+    /// The share of the peers meant to be long links (Hyphanet: `LONG_PROPORTION` 0.3,
+    /// "close to the Kleinberg optimum, and nodes with 10 peers still have 3 long links").
+    pub long_share: f64,
 }
 
 impl Default for OpennetConfig {
@@ -189,6 +207,9 @@ impl Default for OpennetConfig {
             success_half_life: Duration::from_secs(3600),
             limits: true,
             upkeep_interval: Some(Duration::from_secs(10)),
+            link_classes: true,
+            long_distance: 0.01,
+            long_share: 0.3,
         }
     }
 }
@@ -202,6 +223,17 @@ impl OpennetConfig {
         let ceiling = ((upload_bytes_per_sec as f64 / 1000.0 * 12.0).sqrt().round() as usize).clamp(10, 40);
         OpennetConfig { ceiling, floor: ceiling / 2, ..self }
     }
+
+    /// Whether a link of length `link` (circular distance) is a long one.
+    pub fn is_long(&self, link: f64) -> bool {
+        link > self.long_distance
+    }
+
+    /// Of `total` peer slots, how many are meant for long links (the rest for short ones):
+    /// Hyphanet's `(int) (target * LONG_PROPORTION)`.
+    pub fn long_slots(&self, total: usize) -> usize {
+        (total as f64 * self.long_share) as usize
+    }
 }
 
 /// What a node knows of one stranger.
@@ -213,6 +245,8 @@ pub struct Stranger {
     pub found: Found,
     /// When it was added.
     pub added: Instant,
+    /// Its distance from this node's location (the link's length).
+    pub link: f64,
     /// Recent successes, decayed with `success_half_life` (as of `scored_at`).
     score: f64,
     scored_at: Instant,
@@ -282,9 +316,22 @@ impl Strangers {
         self.map.iter().filter(|(_, s)| s.kind == PeerKind::Seed).map(|(p, _)| *p).collect()
     }
 
-    /// Records a new stranger.
-    pub fn insert(&mut self, peer: PeerId, kind: PeerKind, found: Found, now: Instant) {
-        self.map.insert(peer, Stranger { kind, found, added: now, score: 0.0, scored_at: now });
+    /// Records a new stranger, `link` away from this node's location.
+    pub fn insert(&mut self, peer: PeerId, kind: PeerKind, found: Found, now: Instant, link: f64) {
+        self.map.insert(peer, Stranger { kind, found, added: now, link, score: 0.0, scored_at: now });
+    }
+
+    /// Strangers (not seeds) of one link-length class.
+    pub fn count_class(&self, long: bool, config: &OpennetConfig) -> usize {
+        self.map.values().filter(|s| s.kind == PeerKind::Stranger && config.is_long(s.link) == long).count()
+    }
+
+    /// Whether the node has fewer short links than the short share of its floor, so it
+    /// should announce again although it may be at its floor: churn takes the short links
+    /// announcement made, and path folding mostly brings long ones (measured in
+    /// docs/benchmarks.md, "Opennet bootstrap"). Always false with the classes off.
+    pub fn short_of_local(&self, config: &OpennetConfig) -> bool {
+        config.link_classes && self.count_class(false, config) < config.floor - config.long_slots(config.floor)
     }
 
     /// Forgets a stranger (it disconnected or was dropped).
@@ -306,9 +353,16 @@ impl Strangers {
     /// those past their grace period (all of them, with the limits off). Seeds are not
     /// candidates (they leave on their own once the node has peers).
     pub fn least_useful(&self, now: Instant, config: &OpennetConfig) -> Option<PeerId> {
+        self.least_useful_of(now, config, None)
+    }
+
+    /// [`Strangers::least_useful`] among the long links (`Some(true)`), the short ones
+    /// (`Some(false)`) or all (`None`).
+    pub fn least_useful_of(&self, now: Instant, config: &OpennetConfig, long: Option<bool>) -> Option<PeerId> {
         self.map
             .iter()
             .filter(|(_, s)| s.kind == PeerKind::Stranger)
+            .filter(|(_, s)| long.is_none_or(|l| config.is_long(s.link) == l))
             .filter(|(_, s)| !config.limits || s.added + config.min_age <= now)
             .min_by(|(a, sa), (b, sb)| {
                 let (x, y) = (sa.score(now, config.success_half_life), sb.score(now, config.success_half_life));
@@ -317,8 +371,11 @@ impl Strangers {
             .map(|(p, _)| *p)
     }
 
-    /// Whether the node wants one more stranger, having `friends` friends.
-    pub fn want(&self, now: Instant, friends: usize, config: &OpennetConfig) -> Want {
+    /// Whether the node wants one more stranger `link` away from its location, having
+    /// `friends` friends. When it is full, the stranger it would drop is of the newcomer's
+    /// link-length class if that class holds its share of the slots, else of the other
+    /// class (with the classes on; Hyphanet's per-class LRUs over one shared ceiling).
+    pub fn want(&self, now: Instant, friends: usize, config: &OpennetConfig, link: f64) -> Want {
         if !config.mode.strangers() {
             return Want::No;
         }
@@ -331,7 +388,15 @@ impl Strangers {
                 return Want::No;
             }
         }
-        self.least_useful(now, config).map_or(Want::No, Want::Replace)
+        let class = if config.link_classes {
+            let long = config.is_long(link);
+            let slots = config.ceiling.saturating_sub(friends);
+            let share = if long { config.long_slots(slots) } else { slots - config.long_slots(slots) };
+            Some(if self.count_class(long, config) < share { !long } else { long })
+        } else {
+            None
+        };
+        self.least_useful_of(now, config, class).map_or(Want::No, Want::Replace)
     }
 
     /// A stranger was dropped to make room for another: the limits start over.
@@ -371,7 +436,7 @@ mod tests {
     fn darknet_wants_no_strangers() {
         let s = Strangers::default();
         let c = OpennetConfig::default();
-        assert_eq!(s.want(Instant::now(), 0, &c), Want::No);
+        assert_eq!(s.want(Instant::now(), 0, &c, 0.2), Want::No);
     }
 
     #[test]
@@ -379,10 +444,10 @@ mod tests {
         let t = Instant::now();
         let c = config();
         let mut s = Strangers::default();
-        s.insert(PeerId(1), PeerKind::Seed, Found::Seed, t);
-        s.insert(PeerId(2), PeerKind::Stranger, Found::Announcement, t);
-        assert_eq!(s.want(t, 1, &c), Want::Room);
-        assert_eq!(s.want(t, 2, &c), Want::No, "full, and nobody past the grace period");
+        s.insert(PeerId(1), PeerKind::Seed, Found::Seed, t, 0.2);
+        s.insert(PeerId(2), PeerKind::Stranger, Found::Announcement, t, 0.2);
+        assert_eq!(s.want(t, 1, &c, 0.2), Want::Room);
+        assert_eq!(s.want(t, 2, &c, 0.2), Want::No, "full, and nobody past the grace period");
     }
 
     #[test]
@@ -391,20 +456,50 @@ mod tests {
         let c = config();
         let mut s = Strangers::default();
         for p in 1..=3 {
-            s.insert(PeerId(p), PeerKind::Stranger, Found::PathFold, t);
+            s.insert(PeerId(p), PeerKind::Stranger, Found::PathFold, t, 0.2);
         }
         let later = t + c.min_age;
-        assert_eq!(s.want(later, 0, &c), Want::No, "no successes yet");
+        assert_eq!(s.want(later, 0, &c, 0.2), Want::No, "no successes yet");
         for _ in 0..c.successes_per_replace {
             s.record_success(PeerId(1), later, c.success_half_life);
             s.record_success(PeerId(3), later, c.success_half_life);
         }
-        assert_eq!(s.want(later, 0, &c), Want::Replace(PeerId(2)), "the one with no successes");
+        assert_eq!(s.want(later, 0, &c, 0.2), Want::Replace(PeerId(2)), "the one with no successes");
         s.replaced(later);
-        assert_eq!(s.want(later, 0, &c), Want::No, "the limits start over");
+        assert_eq!(s.want(later, 0, &c, 0.2), Want::No, "the limits start over");
         // With the limits off, a stranger is replaced at once, grace period or not.
         let off = OpennetConfig { limits: false, ..c };
-        assert_eq!(s.want(t, 0, &off), Want::Replace(PeerId(2)));
+        assert_eq!(s.want(t, 0, &off, 0.2), Want::Replace(PeerId(2)));
+    }
+
+    /// Hyphanet's link-length classes: a full node drops a long link for a short newcomer
+    /// while short links are under their share (so folding's long links cannot push out
+    /// the short ones), and a short one for a short newcomer once they hold it.
+    #[test]
+    fn a_full_node_replaces_within_the_newcomers_class_once_it_holds_its_share() {
+        let t = Instant::now();
+        let c = OpennetConfig { ceiling: 10, floor: 5, limits: false, ..config() };
+        let mut s = Strangers::default();
+        for p in 0..10 {
+            s.insert(PeerId(p), PeerKind::Stranger, Found::PathFold, t, 0.1 + p as f64 * 0.01);
+        }
+        assert!(s.short_of_local(&c), "no short links: announce again");
+        // 10 long links: a short newcomer (under its share of 7) replaces a long one, a
+        // long newcomer (over its share of 3) too.
+        assert!(matches!(s.want(t, 0, &c, 0.001), Want::Replace(p) if s.get(p).unwrap().link > c.long_distance));
+        // 7 short links and 3 long: a short newcomer replaces a short one, a long one a long.
+        let mut s = Strangers::default();
+        for p in 0..10 {
+            let link = if p < 7 { 0.001 * (p + 1) as f64 } else { 0.2 };
+            s.insert(PeerId(p), PeerKind::Stranger, Found::PathFold, t, link);
+        }
+        assert!(!s.short_of_local(&c));
+        assert!(matches!(s.want(t, 0, &c, 0.002), Want::Replace(p) if p.0 < 7));
+        assert!(matches!(s.want(t, 0, &c, 0.3), Want::Replace(p) if p.0 >= 7));
+        // With the classes off: the least useful whatever its class (the oldest: p 0).
+        let off = OpennetConfig { link_classes: false, ..c };
+        assert_eq!(s.want(t, 0, &off, 0.3), Want::Replace(PeerId(0)));
+        assert!(!s.short_of_local(&off));
     }
 
     #[test]
@@ -412,7 +507,7 @@ mod tests {
         let t = Instant::now();
         let c = config();
         let mut s = Strangers::default();
-        s.insert(PeerId(1), PeerKind::Stranger, Found::PathFold, t);
+        s.insert(PeerId(1), PeerKind::Stranger, Found::PathFold, t, 0.2);
         s.record_success(PeerId(1), t, c.success_half_life);
         let later = t + c.success_half_life;
         assert!((s.get(PeerId(1)).unwrap().score(later, c.success_half_life) - 0.5).abs() < 1e-9);

@@ -27,8 +27,14 @@ pub enum Strategy {
     /// pamphlet's default: greedy by effective (FOAF) distance with backtracking.
     #[default]
     Pamphlet,
-    /// Hyphanet-like: greedy by own distance with backtracking, HTL 18, no FOAF.
+    /// Hyphanet's rules as fred has them: greedy by effective (FOAF) distance (fred's
+    /// `PeerManager.closerPeer`), HTL 18 with the same per-link probabilistic decrement,
+    /// and none of pamphlet's defences (`NodeConfig::without_defences`: every not-found
+    /// believed for the HTL it reports, no caps; a silent peer backed off as a timeout).
     Hyphanet,
+    /// Greedy by the peers' own locations with backtracking, HTL 18, no FOAF, pamphlet's
+    /// defences (the row called `hyphanet` before issue 19).
+    Greedy,
     /// NextBestOnce (Roos et al.): greedy depth-first search with backtracking, each
     /// neighbour tried once, no FOAF, and no hop limit to speak of (HTL 255).
     NextBestOnce,
@@ -38,6 +44,10 @@ pub enum Strategy {
     Flooding,
     /// Chord on its own ideal ring of the same size (structured reference).
     Chord,
+    /// The original Freenet (Clarke et al. 2000): routing tables of key → node learnt from
+    /// successful requests, routed to the entry whose key is closest; computed
+    /// (`freenet2000.rs`).
+    Freenet2000,
 }
 
 impl std::str::FromStr for Strategy {
@@ -47,13 +57,15 @@ impl std::str::FromStr for Strategy {
         Ok(match s {
             "pamphlet" => Strategy::Pamphlet,
             "hyphanet" => Strategy::Hyphanet,
+            "greedy" => Strategy::Greedy,
             "nbo" | "nextbestonce" => Strategy::NextBestOnce,
             "randomwalk" | "random-walk" => Strategy::RandomWalk,
             "flooding" | "flood" => Strategy::Flooding,
             "chord" => Strategy::Chord,
+            "freenet2000" => Strategy::Freenet2000,
             _ => {
                 return Err(format!(
-                    "unknown strategy {s:?}; known: pamphlet, hyphanet, nbo, randomwalk, flooding, chord"
+                    "unknown strategy {s:?}; known: pamphlet, hyphanet, greedy, nbo, randomwalk, flooding, chord, freenet2000"
                 ))
             }
         })
@@ -62,13 +74,15 @@ impl std::str::FromStr for Strategy {
 
 impl Strategy {
     /// Every strategy, in table order.
-    pub const ALL: [Strategy; 6] = [
+    pub const ALL: [Strategy; 8] = [
         Strategy::Pamphlet,
         Strategy::Hyphanet,
+        Strategy::Greedy,
         Strategy::NextBestOnce,
         Strategy::RandomWalk,
         Strategy::Flooding,
         Strategy::Chord,
+        Strategy::Freenet2000,
     ];
 
     /// The name the CLI takes.
@@ -76,10 +90,12 @@ impl Strategy {
         match self {
             Strategy::Pamphlet => "pamphlet",
             Strategy::Hyphanet => "hyphanet",
+            Strategy::Greedy => "greedy",
             Strategy::NextBestOnce => "nbo",
             Strategy::RandomWalk => "randomwalk",
             Strategy::Flooding => "flooding",
             Strategy::Chord => "chord",
+            Strategy::Freenet2000 => "freenet2000",
         }
     }
 }
@@ -243,7 +259,7 @@ impl SimConfig {
     /// Whether the strategy is a reference system computed on the graph, not run on `Node`s
     /// (see `reference.rs`).
     pub(crate) fn is_reference(&self) -> bool {
-        matches!(self.strategy, Strategy::Flooding | Strategy::Chord)
+        matches!(self.strategy, Strategy::Flooding | Strategy::Chord | Strategy::Freenet2000)
     }
 
     /// A simulated node's configuration: `base` (the harness's, with its location and
@@ -255,12 +271,13 @@ impl SimConfig {
         c.swap_age = self.swap_age;
         c.swap.reset_probability = self.reset_probability;
         let c = match self.strategy {
-            Strategy::Hyphanet => c.hyphanet_routing(),
+            Strategy::Hyphanet => c.without_defences(),
+            Strategy::Greedy => c.greedy_routing(),
             // Greedy without FOAF too; inserts keep HTL max_htl, fetches get 255 (set
             // before the fetches, `workload.rs`).
             Strategy::NextBestOnce => NodeConfig { strategy: RoutingStrategy::Greedy, ..c },
             Strategy::RandomWalk => NodeConfig { strategy: RoutingStrategy::RandomWalk, ..c },
-            Strategy::Pamphlet | Strategy::Flooding | Strategy::Chord => c,
+            Strategy::Pamphlet | Strategy::Flooding | Strategy::Chord | Strategy::Freenet2000 => c,
         };
         if !self.defences {
             return c.without_defences();

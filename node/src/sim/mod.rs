@@ -15,6 +15,8 @@
 //! - [`opennet`]: the opennet run (`--topology opennet`): seeds, announcement, path
 //!   folding and churn on the same `Node`s, and a Sybil adversary;
 //! - `reference`: flooding and Chord, computed on the graph;
+//! - `freenet2000`: the original Freenet's key-closeness routing tables (Clarke et al.
+//!   2000), computed on their own data structures;
 //! - [`durability`]: the long-run durability model (`pamphlet sim --days`): months of
 //!   churn and store pressure, routes computed on the graph (docs/durability.md);
 //! - [`report`]: the [`Report`] and the one builder every run fills;
@@ -36,6 +38,7 @@ pub mod config;
 mod direct_swap;
 pub mod durability;
 mod flusher;
+mod freenet2000;
 pub mod network;
 pub mod opennet;
 mod reference;
@@ -59,7 +62,7 @@ use workload::Documents;
 
 pub use attack::{Attack, AttackKind};
 pub use config::{SimConfig, Strategy, SwapMode, TopologyKind};
-pub use report::{Report, SwapCounts, TracePoint};
+pub use report::{Report, RequestRound, SwapCounts, TracePoint};
 pub use topology::{Placement, Topology, TopologyError};
 
 /// Why a simulation could not run.
@@ -159,6 +162,9 @@ pub fn run(config: &SimConfig, base: Instant) -> Result<Report, SimError> {
     config.check()?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let topo = config.graph(&mut rng);
+    if config.strategy == Strategy::Freenet2000 {
+        return Ok(freenet2000::run(config, &topo, &mut rng));
+    }
     if config.is_reference() {
         return Ok(reference::run(config, &topo, &mut rng));
     }

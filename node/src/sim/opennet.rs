@@ -60,6 +60,8 @@ pub struct OpennetSimConfig {
     pub ceiling: usize,
     /// The honest nodes' limits (grace period, replacement rate, announcement rate, seed cap).
     pub limits: bool,
+    /// Hyphanet's link-length classes (`OpennetConfig::link_classes`).
+    pub link_classes: bool,
     /// Fraction of the joining nodes that are Sybils around the first document's key.
     pub sybil: f64,
     /// Virtual time between two joins.
@@ -81,6 +83,7 @@ impl Default for OpennetSimConfig {
             floor: OpennetConfig::default().floor,
             ceiling: OpennetConfig::default().ceiling,
             limits: true,
+            link_classes: true,
             sybil: 0.0,
             join_gap: Duration::from_millis(500),
             max_htl: 18,
@@ -105,6 +108,8 @@ pub struct Round {
     pub mean_degree: f64,
     /// Mean over nodes of the mean circular distance to their peers.
     pub mean_link_length: f64,
+    /// Mean short links per node (peers within `OpennetConfig::long_distance`).
+    pub mean_short_links: f64,
     /// Strangers admitted during the round, counted at both ends (path folding and
     /// announcements).
     pub admitted: u64,
@@ -270,6 +275,7 @@ fn node_config(cfg: &OpennetSimConfig, base: NodeConfig, i: usize, attacker: boo
         floor: cfg.floor,
         ceiling: cfg.ceiling,
         limits: cfg.limits,
+        link_classes: cfg.link_classes,
         upkeep_interval: None,
         ..OpennetConfig::default()
     };
@@ -399,6 +405,17 @@ impl Run<'_> {
         on.iter().map(|&i| self.net.node(i).peer_ids().len()).sum::<usize>() as f64 / on.len().max(1) as f64
     }
 
+    fn mean_short_links(&self) -> f64 {
+        let long = OpennetConfig::default().long_distance;
+        let on: Vec<usize> = (0..self.net.len()).filter(|&i| self.online[i]).collect();
+        let short = on.iter().map(|&i| {
+            let node = self.net.node(i);
+            let me = node.location();
+            node.peer_ids().iter().filter_map(|&p| node.peer(p)).filter(|e| me.distance_f64(e.location) <= long).count()
+        });
+        short.sum::<usize>() as f64 / on.len().max(1) as f64
+    }
+
     fn mean_link_length(&self) -> f64 {
         let mut total = 0.0;
         let mut counted = 0usize;
@@ -523,6 +540,7 @@ impl Run<'_> {
             hops_p95: percentile(&hops, 0.95),
             mean_degree: self.mean_degree(),
             mean_link_length: self.mean_link_length(),
+            mean_short_links: self.mean_short_links(),
             admitted: 0,
             replaced: 0,
             failed_lost: lost,

@@ -44,6 +44,11 @@ pub(crate) fn run(config: &SimConfig, topo: &Topology, rng: &mut ChaCha8Rng) -> 
             None => flood(topo, from, holder, config.max_htl.min(7)),
         };
         report.fetch_messages += messages;
+        if chord.is_some() {
+            // The key's successor is the node Chord routes to: its "closest" node.
+            report.closest_probes += 1;
+            report.closest_hops.push(hops);
+        }
         if found {
             report.successes += 1;
             report.hops.push(hops);

@@ -110,6 +110,45 @@ pub struct Report {
     pub stored_bytes_per_node: f64,
     /// Virtual time the run took, in seconds.
     pub virtual_seconds: f64,
+    /// Of the measured fetches, the share whose request reached the node closest to the
+    /// key (`None` where nodes have no location: freenet2000). A fetch answered by a copy
+    /// on the way may stop before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closest_reached: Option<f64>,
+    /// Hops (requests sent, backtracking included) until the request first reached the
+    /// node closest to the key: median and 95th percentile over the fetches that reached
+    /// it. Compares with Kleinberg's and Sandberg's route lengths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closest_hops_median: Option<f64>,
+    /// See `closest_hops_median`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closest_hops_p95: Option<f64>,
+    /// The same three over the fetches of keys nobody inserted (`absent_requests`): no
+    /// copy stops them early, so these are the route lengths to the closest node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absent_closest_reached: Option<f64>,
+    /// See `absent_closest_reached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absent_closest_hops_median: Option<f64>,
+    /// See `absent_closest_reached`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absent_closest_hops_p95: Option<f64>,
+    /// Freenet 2000 only: success and median hops per round of `nodes` fetches (one
+    /// request per node on average), to see how many requests per node its routing tables
+    /// need to become useful.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_rounds: Vec<RequestRound>,
+}
+
+/// One round of `nodes` fetches (see [`Report::request_rounds`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RequestRound {
+    /// Requests per node so far.
+    pub requests_per_node: f64,
+    /// Success rate in this round.
+    pub success_rate: f64,
+    /// Median hops of its successful fetches.
+    pub hops_median: f64,
 }
 
 /// The state of swapping after some rounds (see [`SimConfig::trace_every`]).
@@ -207,6 +246,15 @@ pub(crate) struct ReportBuilder {
     pub(crate) stored_bytes: u64,
     /// Virtual time the run took, in seconds.
     pub(crate) virtual_seconds: f64,
+    /// Fetches for which the hops to the node closest to the key were looked for, and the
+    /// hops of those that reached it.
+    pub(crate) closest_probes: usize,
+    pub(crate) closest_hops: Vec<u64>,
+    /// The same for the absent-key fetches.
+    pub(crate) absent_closest_probes: usize,
+    pub(crate) absent_closest_hops: Vec<u64>,
+    /// Freenet 2000's rounds.
+    pub(crate) request_rounds: Vec<RequestRound>,
 }
 
 impl ReportBuilder {
@@ -216,6 +264,12 @@ impl ReportBuilder {
         let nodes = self.nodes.max(1) as f64;
         let mut hops = self.hops;
         hops.sort_unstable();
+        let mut closest = self.closest_hops;
+        closest.sort_unstable();
+        let probed = self.closest_probes > 0;
+        let mut absent = self.absent_closest_hops;
+        absent.sort_unstable();
+        let absent_probed = self.absent_closest_probes > 0 && !absent.is_empty();
         Report {
             strategy: config.strategy.name(),
             swap_mode: config.swap_mode.name(),
@@ -262,6 +316,14 @@ impl ReportBuilder {
             recovery_location_ks: self.recovery.map(|(_, ks)| ks),
             stored_bytes_per_node: self.stored_bytes as f64 / nodes,
             virtual_seconds: self.virtual_seconds,
+            closest_reached: probed.then(|| closest.len() as f64 / self.closest_probes as f64),
+            closest_hops_median: (probed && !closest.is_empty()).then(|| percentile(&closest, 0.5)),
+            closest_hops_p95: (probed && !closest.is_empty()).then(|| percentile(&closest, 0.95)),
+            absent_closest_reached: (self.absent_closest_probes > 0)
+                .then(|| absent.len() as f64 / self.absent_closest_probes as f64),
+            absent_closest_hops_median: absent_probed.then(|| percentile(&absent, 0.5)),
+            absent_closest_hops_p95: absent_probed.then(|| percentile(&absent, 0.95)),
+            request_rounds: self.request_rounds,
         }
     }
 }

@@ -16,8 +16,10 @@ use super::config::{SimConfig, Strategy};
 use super::network::Network;
 use super::topology::Topology;
 use super::{attack, settle, Phase, Sim, SimError, OP_STEPS};
+use crate::location::Location;
 use crate::node::Event;
 use crate::store::Area;
+use crate::wire::message::Message;
 
 /// Every document a run inserts, encoded once.
 pub(crate) struct Documents {
@@ -129,7 +131,9 @@ impl Sim<'_> {
         self.report.loads = (0..n).map(|i| self.net.received(i)).collect();
         // Neighbour-list updates caused by churn are not the fetches' messages.
         let mut churn_messages = 0u64;
-        self.net.set_recording(config.observe);
+        // Recorded per fetch (cleared before each): the hops to the node closest to the key
+        // are read from it, and the passive observers with `observe`.
+        self.net.set_recording(true);
         for r in 0..config.requests {
             if config.churn > 0.0 && self.rng.gen::<f64>() < config.churn {
                 let before = self.net.counts().messages;
@@ -159,6 +163,7 @@ impl Sim<'_> {
             self.net.clear_transcript();
             let op = self.net.fetch(from, BlockKind::Chk, block.routing_key());
             settle(&mut self.net, OP_STEPS, Phase::Fetch(r))?;
+            self.closest_hops(from, block.routing_key(), &online, false);
             if config.observe {
                 let seen = attack::observe(&self.net, from, config.max_htl);
                 let (mut guesses, mut right) = seen.at_max;
@@ -192,17 +197,56 @@ impl Sim<'_> {
         Ok(())
     }
 
+    /// Reads from the transcript of the fetch just made how many requests it sent before
+    /// one reached the node (online) closest to `key`, if one did (`absent`: a fetch of a
+    /// key nobody inserted).
+    fn closest_hops(&mut self, from: usize, key: RoutingKey, online: &[bool], absent: bool) {
+        let target = Location::of_key(&key);
+        let closest = (0..self.net.len())
+            .filter(|&i| online[i])
+            .min_by_key(|&i| (self.net.node(i).location().distance(target), i));
+        let Some(closest) = closest else { return };
+        let (probes, hops) = if absent {
+            (&mut self.report.absent_closest_probes, &mut self.report.absent_closest_hops)
+        } else {
+            (&mut self.report.closest_probes, &mut self.report.closest_hops)
+        };
+        *probes += 1;
+        if closest == from {
+            hops.push(0);
+            return;
+        }
+        let mut sent = 0u64;
+        for s in self.net.transcript() {
+            if let Message::DataRequest { .. } = s.msg {
+                sent += 1;
+                if s.to == closest {
+                    hops.push(sent);
+                    return;
+                }
+            }
+        }
+    }
+
     /// The absent-key fetches (what a genuine miss costs); then closes the load and forgery
     /// tallies the measured fetches opened.
     pub(super) fn fetch_absent(&mut self) -> Result<(), SimError> {
         let before = self.net.counts().messages;
+        self.net.set_recording(true);
+        let online = vec![true; self.net.len()];
         for a in 0..self.config.absent_requests {
             let key = RoutingKey(self.rng.gen());
             let from = self.honest[self.rng.gen_range(0..self.honest.len())];
+            self.net.clear_transcript();
             self.net.fetch(from, BlockKind::Chk, key);
             settle(&mut self.net, OP_STEPS, Phase::Absent(a))?;
             self.net.take_events(from);
+            // No copy anywhere: the request routes on until its hops run out, so this is
+            // the route length to the key's closest node, undisturbed by caches.
+            self.closest_hops(from, key, &online, true);
         }
+        self.net.set_recording(false);
+        self.net.clear_transcript();
         self.report.absent_messages = self.net.counts().messages - before;
         for (i, load) in self.report.loads.iter_mut().enumerate() {
             *load = self.net.received(i) - *load;
