@@ -267,9 +267,7 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
         swap_interval,
         cache_passing: config.cache_bytes > 0,
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
-        // Windows off: on real daemons under opennet churn they left peers "full" and
-        // routes long (docs/wire.md, "load management"); acceptance by upload limit stays.
-        load: LoadConfig { upload_limit: config.upload_limit, peer_windows: false },
+        load: LoadConfig { upload_limit: config.upload_limit, peer_windows: true },
         ..NodeConfig::default()
     })
 }

@@ -2,7 +2,8 @@
 //! the store area (issue 14, item 8: a flusher's junk inserts pushed sink data out).
 //!
 //! A bucket holds at most `burst` tokens and gains one every `every`; a store-area write
-//! caused by a peer's insert takes one. An insert from a peer whose bucket is empty is
+//! caused by a peer's insert takes one when the store area is full (a write that pushes
+//! older data out; writes into free room cost nothing). An insert from a peer whose bucket is empty is
 //! still kept, in the cache area only, so an honest burst loses nothing but long-term
 //! placement. Buckets are keyed by peer id and survive reconnections (a reconnect must not
 //! refill them).

@@ -401,9 +401,13 @@ impl<S: BlockStore> Node<S> {
         // this leaves is a residual channel (docs/security.md, section 8).
         if to.remote {
             let mut area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
-            // A peer's inserts may push out only so much sink data (`NodeConfig::store_budget`).
-            if let (Area::Store, Some(budget)) = (area, self.config.store_budget) {
-                let budget = budget.for_area(self.store.stats().store_capacity / CHK_SLOT_BYTES);
+            // A peer's inserts may push out only so much sink data (`NodeConfig::store_budget`):
+            // a write into free room pushes nothing out and costs no token, so an honest bulk
+            // insert into a store with room (and no cache to fall back on) loses nothing.
+            let stats = self.store.stats();
+            let full = stats.store_bytes + block.as_bytes().len() as u64 > stats.store_capacity;
+            if let (Area::Store, Some(budget), true) = (area, self.config.store_budget, full) {
+                let budget = budget.for_area(stats.store_capacity / CHK_SLOT_BYTES);
                 if !to.from.is_some_and(|p| self.budgets.take(budget, p, now)) {
                     self.stats.store_budget_exceeded += 1;
                     area = Area::Cache;
