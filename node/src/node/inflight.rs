@@ -176,7 +176,7 @@ impl<S: BlockStore> Node<S> {
                 self.transmits.push_back((peer, msg));
                 self.stats.forwarded += 1;
             }
-            Step::Finish(Outcome::RouteNotFound { .. }) if self.ended_by_overload(h) => self.finish_overloaded(h),
+            Step::Finish(Outcome::RouteNotFound { .. }) if self.ended_by_overload(h) => self.finish_overloaded(h, now),
             Step::Finish(outcome) => self.finish(h, now, End::Failed(outcome)),
         }
     }

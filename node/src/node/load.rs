@@ -213,9 +213,10 @@ impl<S: BlockStore> Node<S> {
 
     /// Ends request `h` as overloaded: its local operations fail with
     /// [`FailReason::Overloaded`], its upstream gets `RejectedOverload`.
-    pub(super) fn finish_overloaded(&mut self, h: Handle) {
+    pub(super) fn finish_overloaded(&mut self, h: Handle, now: Instant) {
         let Some(f) = self.requests.remove(&h) else { return };
         let to = self.detach(&f);
+        let (kind, key) = (f.req.kind, f.req.key);
         self.stats.overload_ends += 1;
         let reason = FailReason::Overloaded;
         let InFlight { payload, .. } = f;
@@ -228,6 +229,8 @@ impl<S: BlockStore> Node<S> {
         if let Some((peer, id)) = to.upstream {
             self.transmits.push_back((peer, Message::RejectedOverload { id }));
         }
+        // Own operations that waited for this key start now (`deferred.rs`).
+        self.resume_deferred(now, kind, key);
     }
 }
 
