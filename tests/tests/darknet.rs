@@ -12,6 +12,15 @@ use pamphlet_node::routing::swap::COOLING_SWAPS;
 use pamphlet_tests::{pamphlet, pamphlet_ok, setup_turn, NodeProcess};
 use serde_json::Value;
 
+/// The tests here start 20 to 128 node processes each; on a 2-core CI machine two at once
+/// starved each other's handshakes (links not up within `darknet up`'s 60 s), so they
+/// take turns.
+static ONE_DARKNET_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_DARKNET_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> (std::path::PathBuf, Vec<u8>) {
     use rand::{RngCore, SeedableRng};
     let mut data = vec![0u8; len];
@@ -40,6 +49,7 @@ impl Drop for Down {
 
 #[test]
 fn twenty_nodes_survive_three_failures_and_a_restart_keeps_the_store() {
+    let _turn = one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("dn");
     let d = dir.to_str().unwrap().to_owned();
@@ -196,6 +206,7 @@ fn restart_all(dir: &Path, degree: &[u64], swap_ms: u64) -> Vec<NodeProcess> {
 /// printed (see the end of the test for why it is not asserted).
 #[test]
 fn swapping_brings_friends_close_and_shortens_routes() {
+    let _turn = one_at_a_time();
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("dn");
     let d = dir.to_str().unwrap().to_owned();
@@ -309,6 +320,7 @@ fn restarted_darknet_json(dir: &Path, n: usize) -> String {
 
 #[test]
 fn demo_runs_and_prints_the_uri() {
+    let _turn = one_at_a_time();
     let out = pamphlet(&["demo"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "demo failed: {text}\n{}", String::from_utf8_lossy(&out.stderr));
