@@ -121,8 +121,10 @@ fn announcement_brings_peers_near_the_newcomer_and_the_seed_lets_it_go() {
                 "seed {seed}: peer {p} is far from the newcomer"
             );
         }
-        // The seed lets the newcomer go once it held it `seed_hold`.
-        net.run_for(OpennetConfig::default().seed_hold);
+        // The newcomer advertises fewer peers than the seed's floor (8): the seed holds it
+        // while it announces again, ten `seed_hold`s at most
+        // (`a_seed_holds_a_newcomer_whose_peers_are_all_fellow_newcomers` for the rule).
+        net.run_for(OpennetConfig::default().seed_hold * 10);
         let now = net.now();
         net.node_mut(s).opennet_upkeep(now);
         net.flush(s);
@@ -252,26 +254,83 @@ fn a_seed_holds_no_more_newcomers_than_its_cap() {
 /// first and keeps its longest-held strangers. (It used to go by peer id, which kept the
 /// latest newcomers: the seeds and their newcomers drifted into a network of their own, and
 /// 10% churn per round at 3,000 nodes fell to 0.79-0.86; docs/benchmarks.md.)
-#[test]
-fn a_seed_keeps_its_oldest_strangers_and_lets_the_newest_go() {
-    let t = Instant::now();
+fn seed_with_newcomers(floor: usize, newcomers: u64, t: Instant) -> Node {
     let opennet = OpennetConfig {
         mode: Mode::Opennet,
         seed_node: true,
-        floor: 2,
+        floor,
         upkeep_interval: None,
         ..OpennetConfig::default()
     };
-    let mut s = Node::new(NodeConfig { opennet, ..NodeConfig::seeded(3) }, MemoryStore::default());
+    let config = NodeConfig { opennet, check_claims: false, ..NodeConfig::seeded(3) };
+    let mut s = Node::new(config, MemoryStore::default());
     // Peer ids grow as the newcomers arrive (as a driver numbers its links).
-    for k in 0..5u64 {
+    for k in 0..newcomers {
         let at = t + Duration::from_secs(k);
         s.admit_stranger(at, PeerId(k + 1), Location((k + 1) << 40), Found::Inbound).unwrap();
     }
-    let later = t + Duration::from_secs(4) + OpennetConfig::default().seed_hold;
-    s.opennet_upkeep(later);
+    s
+}
+
+/// The location the seed of [`seed_with_newcomers`] knows newcomer `k` at.
+fn newcomer_at(k: u64) -> Location {
+    Location(k << 40)
+}
+
+#[test]
+fn a_seed_keeps_its_oldest_strangers_and_lets_the_newest_go() {
+    let t = Instant::now();
+    let mut s = seed_with_newcomers(2, 5, t);
+    // None of them shows a link outside the seed's nursery: held, up to ten holds.
+    let hold = OpennetConfig::default().seed_hold;
+    s.opennet_upkeep(t + Duration::from_secs(4) + hold);
+    assert_eq!(s.peer_ids().len(), 5, "newcomers with no link out are held");
+    s.opennet_upkeep(t + Duration::from_secs(4) + hold * 10);
     let kept: Vec<u64> = s.peer_ids().iter().map(|p| p.0).collect();
     assert_eq!(kept, vec![1, 2], "the two oldest stay");
+}
+
+/// Newcomers arriving together find each other through the seed; one whose peers are all
+/// fellow newcomers the seed holds stays held (announcing again through it), one linked
+/// outside goes. Letting a newcomer go once it had `floor` peers of any kind split 40
+/// real processes started at once into islands that never met (`tests/tests/opennet.rs`).
+#[test]
+fn a_seed_holds_a_newcomer_whose_peers_are_all_fellow_newcomers() {
+    let t = Instant::now();
+    let mut s = seed_with_newcomers(2, 8, t);
+    let now = t + Duration::from_secs(9);
+    // Newcomer 7: four peers, every one a newcomer the seed holds past its two anchors.
+    let fellows: Vec<Location> = [3, 4, 5, 6].map(newcomer_at).to_vec();
+    s.handle_message(now, PeerId(7), Message::LocationUpdate { location: newcomer_at(7), neighbours: fellows });
+    // Newcomer 8: four peers, one of them a node the seed does not hold.
+    let mixed = vec![newcomer_at(3), newcomer_at(4), newcomer_at(5), Location(0xdead << 40)];
+    s.handle_message(now, PeerId(8), Message::LocationUpdate { location: newcomer_at(8), neighbours: mixed });
+    s.opennet_upkeep(now);
+    let kept: Vec<u64> = s.peer_ids().iter().map(|p| p.0).collect();
+    assert_eq!(kept, vec![1, 2, 3, 4, 5, 6, 7], "newcomer 8 goes, 7 stays");
+    // An anchor counts as outside: linked to newcomer 1, newcomer 7 goes too.
+    let with_anchor = vec![newcomer_at(1), newcomer_at(4), newcomer_at(5), newcomer_at(6)];
+    s.handle_message(now, PeerId(7), Message::LocationUpdate { location: newcomer_at(7), neighbours: with_anchor });
+    s.opennet_upkeep(now);
+    assert!(!s.peer_ids().contains(&PeerId(7)));
+}
+
+/// A newcomer still held by a seed announces through it at every interval, although it
+/// has its floor of peers: the seed lets it go only once it links outside its nursery.
+#[test]
+fn a_newcomer_held_by_a_seed_announces_again_at_its_floor() {
+    let t = Instant::now();
+    let mut n = opennet_node(20, true, Mode::Opennet);
+    n.admit_stranger(t, PeerId(100), Location(1 << 60), Found::Seed).unwrap();
+    // Its floor of peers, all short links (so it is not short of those either).
+    let here = n.location().0;
+    for k in 0..OpennetConfig::default().floor as u64 {
+        n.admit_stranger(t, PeerId(k + 1), Location(here.wrapping_add((k + 1) << 40)), Found::Announcement).unwrap();
+    }
+    let every = OpennetConfig::default().announce_interval;
+    n.opennet_upkeep(t);
+    n.opennet_upkeep(t + every);
+    assert_eq!(n.opennet_stats().announces_started, 2);
 }
 
 /// A node below its floor with no seed left goes back to the seeds instead of announcing

@@ -46,6 +46,40 @@ pub fn pamphlet_ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
+/// Writes `len` pseudo-random bytes (from `seed`) to `dir/name`; returns the path and
+/// the bytes, to compare a fetched copy with.
+///
+/// # Panics
+/// If the file cannot be written.
+pub fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> (PathBuf, Vec<u8>) {
+    use rand::{RngCore, SeedableRng};
+    let mut data = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
+    let path = dir.join(name);
+    std::fs::write(&path, &data).expect("write the test file");
+    (path, data)
+}
+
+/// `GET path` from the HTTP API of the node whose directory is `dir` (its `api.addr` and
+/// `api.token` files), parsed as JSON.
+///
+/// # Panics
+/// If the node does not answer 200 with JSON.
+pub fn api_get(dir: &Path, path: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("the node's API files").trim().to_owned();
+    let (addr, token) = (read("api.addr"), read("api.token"));
+    let mut s = std::net::TcpStream::connect(&addr).expect("connect to the node API");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n")
+        .expect("send the request");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read the answer");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
 /// Node setup takes turns within one test binary: `node init` picks a free port that
 /// `node run` binds later, and another test's process could take it in between.
 static SETUP: Mutex<()> = Mutex::new(());

@@ -4,16 +4,7 @@
 // Tests and benchmarks measure with, or drive nodes by, the real clock.
 #![allow(clippy::disallowed_methods)]
 
-use pamphlet_tests::{pamphlet, pamphlet_ok, start_chain, NodeProcess};
-
-fn random_file(dir: &std::path::Path, name: &str, len: usize, seed: u64) -> (std::path::PathBuf, Vec<u8>) {
-    use rand::{RngCore, SeedableRng};
-    let mut data = vec![0u8; len];
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
-    let path = dir.join(name);
-    std::fs::write(&path, &data).unwrap();
-    (path, data)
-}
+use pamphlet_tests::{pamphlet, pamphlet_ok, random_file, start_chain, NodeProcess};
 
 #[test]
 fn insert_at_one_end_fetch_at_the_other() {

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use pamphlet_node::routing::swap::COOLING_SWAPS;
-use pamphlet_tests::{pamphlet, pamphlet_ok, setup_turn, NodeProcess};
+use pamphlet_tests::{pamphlet, pamphlet_ok, random_file, setup_turn, NodeProcess};
 use serde_json::Value;
 
 /// The tests here start 20 to 128 node processes each; on a 2-core CI machine two at once
@@ -19,15 +19,6 @@ static ONE_DARKNET_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_DARKNET_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn random_file(dir: &Path, name: &str, len: usize, seed: u64) -> (std::path::PathBuf, Vec<u8>) {
-    use rand::{RngCore, SeedableRng};
-    let mut data = vec![0u8; len];
-    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
-    let path = dir.join(name);
-    std::fs::write(&path, &data).unwrap();
-    (path, data)
 }
 
 fn status(dir: &str) -> Value {

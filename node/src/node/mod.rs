@@ -739,6 +739,7 @@ impl<S: BlockStore> Node<S> {
         }
         let list = if plausible { neighbours } else { &[] };
         let o = self.peers.update_location(peer, location, list, self.config.location, now);
+        self.opennet_location_known(peer, location);
         self.stats.locations_deferred += u64::from(o.deferred);
         if o.moved {
             self.schedule_rebroadcast(now);

@@ -112,6 +112,9 @@ struct Ann {
 /// The most announcements relayed at once; the oldest is forgotten past it.
 const MAX_ANNOUNCES: usize = 256;
 
+/// How many `seed_hold`s a seed holds a newcomer that found no link outside its nursery.
+const NURSERY_HOLDS: u32 = 10;
+
 /// Peers asked at the end of an announcement's walk (where no peer is closer).
 const ANNOUNCE_FAN_OUT: usize = 3;
 
@@ -254,6 +257,16 @@ impl<S: BlockStore> Node<S> {
         }
     }
 
+    /// A peer told its location: a stranger's link length (its link-length class) is known
+    /// now. The driver admits a stranger that dialled in, a seed and a reconnecting
+    /// stranger before their first `LocationUpdate`, at this node's own location; recorded
+    /// as such, every one of them counted as a short link of length 0 for good, and the
+    /// classes replaced the wrong peers (the 40-node real-process test split into islands).
+    pub(super) fn opennet_location_known(&mut self, peer: PeerId, location: Location) {
+        let link = self.config.location.distance_f64(location);
+        self.opennet.strangers.set_link(peer, link);
+    }
+
     /// A request succeeded through `peer`: its score and the count toward the next
     /// replacement grow.
     pub(super) fn opennet_success(&mut self, peer: PeerId, now: Instant) {
@@ -272,7 +285,15 @@ impl<S: BlockStore> Node<S> {
             return;
         }
         let have = self.friends() + self.opennet.strangers.count();
-        let short = have < c.floor || self.opennet.strangers.short_of_local(&c);
+        // A newcomer still held by a seed announces through it again each interval: the
+        // seed lets it go only once it links outside the seed's nursery (below), and
+        // having `floor` peers among fellow newcomers is not that.
+        let held = self
+            .opennet
+            .strangers
+            .iter()
+            .any(|(_, s)| s.kind == PeerKind::Seed && now < s.added + c.seed_hold * NURSERY_HOLDS);
+        let short = have < c.floor || held || self.opennet.strangers.short_of_local(&c);
         if !c.seed_node && short && self.opennet.last_announce.is_none_or(|t| t + c.announce_interval <= now) {
             if self.opennet.strangers.seeds().is_empty() && have < c.floor {
                 // Below the floor without a seed: back to the seeds (the driver dials
@@ -287,33 +308,32 @@ impl<S: BlockStore> Node<S> {
             }
         }
         if c.seed_node {
-            // Newcomers that have peers of their own (or were held long enough) go, but the
-            // seed keeps `floor` of its strangers: it is an opennet node too, and through
-            // them the next newcomers' announcements reach the network.
-            // The newest go first: the strangers a seed keeps are its longest-held ones,
-            // members of the network by now, so the next newcomers' announcements reach it.
-            // (Dropping by peer id, as before, kept the latest newcomers under churn, and
-            // the seeds with their newcomers drifted into a network of their own:
-            // docs/benchmarks.md, "Opennet bootstrap".)
-            let mut keep = self.opennet.strangers.count();
-            let mut held: Vec<(Instant, PeerId)> = self
-                .opennet
-                .strangers
-                .iter()
-                .filter(|(p, s)| {
-                    let has_peers = self.peers.get(*p).is_some_and(|e| e.foaf.len() > c.floor);
-                    s.kind == PeerKind::Stranger
-                        && s.found == Found::Inbound
-                        && (has_peers || s.added + c.seed_hold <= now)
+            // A seed keeps its `floor` longest-held strangers (its anchors: members of the
+            // network by now, through which the next newcomers' announcements reach it) and
+            // lets a newcomer go once it advertises more than `floor` peers, one of them
+            // outside the seed's nursery (the newcomers it holds besides the anchors), or
+            // was held `seed_hold` ×
+            // NURSERY_HOLDS. Letting newcomers go once they had `floor` peers of any kind
+            // split the 40-node real-process test into islands: newcomers arriving together
+            // found each other through the seed's fan-out, had their peers, were dropped,
+            // and no link led from their clique to the rest.
+            let nursery = self.seed_nursery();
+            let outside = |p: PeerId| {
+                self.peers.get(p).is_some_and(|e| {
+                    e.foaf.len() > c.floor
+                        && e.foaf.iter().any(|l| {
+                            *l != self.config.location
+                                && !nursery.iter().any(|&q| self.peers.get(q).is_some_and(|n| n.location == *l))
+                        })
                 })
-                .map(|(p, s)| (s.added, p))
+            };
+            let mut go: Vec<(Instant, PeerId)> = nursery
+                .iter()
+                .filter_map(|&p| self.opennet.strangers.get(p).map(|s| (s.added, p)))
+                .filter(|&(added, p)| outside(p) || added + c.seed_hold * NURSERY_HOLDS <= now)
                 .collect();
-            held.sort_unstable_by(|a, b| b.cmp(a));
-            for (_, p) in held {
-                if keep <= c.floor {
-                    break;
-                }
-                keep -= 1;
+            go.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, p) in go {
                 self.opennet.stats.bootstrap_dropped += 1;
                 self.drop_stranger(now, p);
             }
@@ -326,6 +346,23 @@ impl<S: BlockStore> Node<S> {
             };
             self.drop_stranger(now, v);
         }
+    }
+
+    /// A seed's nursery: the newcomers (strangers that dialled in) it holds, except its
+    /// longest-held ones, its anchors into the network: as many as make `floor`
+    /// strangers with the ones it found itself.
+    fn seed_nursery(&self) -> Vec<PeerId> {
+        let mut inbound: Vec<(Instant, PeerId)> = self
+            .opennet
+            .strangers
+            .iter()
+            .filter(|(_, s)| s.kind == PeerKind::Stranger && s.found == Found::Inbound)
+            .map(|(p, s)| (s.added, p))
+            .collect();
+        inbound.sort_unstable();
+        let others = self.opennet.strangers.count() - inbound.len();
+        let anchors = self.config.opennet.floor.saturating_sub(others);
+        inbound.into_iter().skip(anchors).map(|(_, p)| p).collect()
     }
 
     /// Starts an announcement through a seed (or, with no seed left, any peer); returns
@@ -439,6 +476,9 @@ impl<S: BlockStore> Node<S> {
         // most one hop left (they ask their own closest few). Never a seed: the newcomer
         // knows the seeds already, and a walk that ends at a seed finds nobody new.
         let me = self.config.location.distance(target);
+        // At a seed, the newcomers it holds besides its anchors are the announcing
+        // newcomer's fellows, not the network: the second branch (below) avoids them.
+        let nursery = if self.config.opennet.seed_node { self.seed_nursery() } else { Vec::new() };
         let ranked_peers = |established: bool| -> Vec<(u64, PeerId)> {
             let mut v: Vec<(u64, PeerId)> = self
                 .peers
@@ -446,7 +486,7 @@ impl<S: BlockStore> Node<S> {
                 .filter(|&p| p != peer)
                 .filter(|&p| self.opennet.strangers.get(p).is_none_or(|s| s.kind != PeerKind::Seed))
                 .filter_map(|p| self.peers.get(p).map(|e| (e, p)))
-                .filter(|(e, _)| !established || e.foaf.len() >= self.config.opennet.floor)
+                .filter(|(e, p)| !established || (e.foaf.len() >= self.config.opennet.floor && !nursery.contains(p)))
                 .filter(|(e, _)| e.location != target)
                 .map(|(e, p)| (e.location.distance(target), p))
                 .collect();

@@ -321,6 +321,13 @@ impl Strangers {
         self.map.insert(peer, Stranger { kind, found, added: now, link, score: 0.0, scored_at: now });
     }
 
+    /// A stranger's link length, once its location is known (no-op for anyone else).
+    pub fn set_link(&mut self, peer: PeerId, link: f64) {
+        if let Some(s) = self.map.get_mut(&peer) {
+            s.link = link;
+        }
+    }
+
     /// Strangers (not seeds) of one link-length class.
     pub fn count_class(&self, long: bool, config: &OpennetConfig) -> usize {
         self.map.values().filter(|s| s.kind == PeerKind::Stranger && config.is_long(s.link) == long).count()
