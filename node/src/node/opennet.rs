@@ -312,8 +312,7 @@ impl<S: BlockStore> Node<S> {
             // network by now, through which the next newcomers' announcements reach it) and
             // lets a newcomer go once it advertises more than `floor` peers, one of them
             // outside the seed's nursery (the newcomers it holds besides the anchors), or
-            // was held `seed_hold` ×
-            // NURSERY_HOLDS. Letting newcomers go once they had `floor` peers of any kind
+            // was held `seed_hold` × NURSERY_HOLDS. Letting newcomers go once they had `floor` peers of any kind
             // split the 40-node real-process test into islands: newcomers arriving together
             // found each other through the seed's fan-out, had their peers, were dropped,
             // and no link led from their clique to the rest.
