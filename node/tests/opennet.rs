@@ -281,11 +281,13 @@ fn newcomer_at(k: u64) -> Location {
 fn a_seed_keeps_its_oldest_strangers_and_lets_the_newest_go() {
     let t = Instant::now();
     let mut s = seed_with_newcomers(2, 5, t);
-    // None of them shows a link outside the seed's nursery: held, up to ten holds.
+    // None of them advertises a peer: after `seed_hold` they go (to come back to a seed
+    // and announce again), the newest first, down to the two anchors.
     let hold = OpennetConfig::default().seed_hold;
+    s.opennet_upkeep(t + Duration::from_secs(3) + hold);
+    let kept: Vec<u64> = s.peer_ids().iter().map(|p| p.0).collect();
+    assert_eq!(kept, vec![1, 2, 5], "newcomer 5 was held less than seed_hold");
     s.opennet_upkeep(t + Duration::from_secs(4) + hold);
-    assert_eq!(s.peer_ids().len(), 5, "newcomers with no link out are held");
-    s.opennet_upkeep(t + Duration::from_secs(4) + hold * 10);
     let kept: Vec<u64> = s.peer_ids().iter().map(|p| p.0).collect();
     assert_eq!(kept, vec![1, 2], "the two oldest stay");
 }
@@ -308,6 +310,9 @@ fn a_seed_holds_a_newcomer_whose_peers_are_all_fellow_newcomers() {
     s.opennet_upkeep(now);
     let kept: Vec<u64> = s.peer_ids().iter().map(|p| p.0).collect();
     assert_eq!(kept, vec![1, 2, 3, 4, 5, 6, 7], "newcomer 8 goes, 7 stays");
+    // Past `seed_hold` too: its peers are all fellows, and it has its floor of them.
+    s.opennet_upkeep(now + OpennetConfig::default().seed_hold);
+    assert!(s.peer_ids().contains(&PeerId(7)), "a newcomer among fellows only is held past seed_hold");
     // An anchor counts as outside: linked to newcomer 1, newcomer 7 goes too.
     let with_anchor = vec![newcomer_at(1), newcomer_at(4), newcomer_at(5), newcomer_at(6)];
     s.handle_message(now, PeerId(7), Message::LocationUpdate { location: newcomer_at(7), neighbours: with_anchor });
@@ -344,6 +349,23 @@ fn a_node_below_its_floor_without_seeds_goes_back_to_them() {
     let actions: Vec<_> = std::iter::from_fn(|| n.poll_link_action()).collect();
     assert_eq!(actions, vec![pamphlet_node::node::LinkAction::NeedSeeds]);
     assert_eq!(n.opennet_stats().announces_started, 0);
+}
+
+/// Back at a seed after asking for one, a node announces through it at once: a seed may
+/// let it go again before its announcement interval is up (on real processes a node whose
+/// peers kept dropping it asked for the seeds 28 times and never announced).
+#[test]
+fn a_node_that_asked_for_the_seeds_announces_as_soon_as_one_takes_it() {
+    let t = Instant::now();
+    let mut n = opennet_node(20, true, Mode::Opennet);
+    n.admit_stranger(t, PeerId(1), Location(1 << 40), Found::Announcement).unwrap();
+    n.opennet_upkeep(t);
+    assert_eq!(n.poll_link_action(), Some(pamphlet_node::node::LinkAction::NeedSeeds));
+    let later = t + Duration::from_millis(10);
+    n.admit_stranger(later, PeerId(2), Location(2 << 40), Found::Seed).unwrap();
+    assert_eq!(n.opennet_stats().announces_started, 1);
+    let sent: Vec<_> = std::iter::from_fn(|| n.poll_transmit()).collect();
+    assert!(sent.iter().any(|(p, m)| *p == PeerId(2) && matches!(m, Message::Announce { .. })));
 }
 
 /// The whole bootstrap on a small network: every node reaches its floor, the seeds stay

@@ -24,7 +24,7 @@
 //! requester connects if it wants a peer.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
@@ -130,6 +130,9 @@ pub(super) struct OpennetState {
     ann_by_link: BTreeMap<(PeerId, RequestId), u64>,
     next_ann: u64,
     last_announce: Option<Instant>,
+    /// The node asked for the seeds ([`LinkAction::NeedSeeds`]) and has not announced
+    /// through one since.
+    seeds_asked: bool,
     pub(super) next_upkeep: Option<Instant>,
     pub(super) stats: OpennetStats,
 }
@@ -235,6 +238,13 @@ impl<S: BlockStore> Node<S> {
             self.opennet.next_upkeep = Some(now + every);
         }
         self.add_peer(now, peer, location);
+        if found == Found::Seed && std::mem::take(&mut self.opennet.seeds_asked) {
+            // Back at a seed after asking for one: announce through it now, not at the
+            // next interval. Found on real processes: a node whose peers kept dropping it
+            // asked for the seeds 28 times and never announced, because the seed let it go
+            // (it had briefly advertised its floor of peers) before its interval was up.
+            self.start_announce(now);
+        }
         Ok(())
     }
 
@@ -301,6 +311,7 @@ impl<S: BlockStore> Node<S> {
                 // Announcing through its own peers, a node in a small island (churn took
                 // the links to the rest) would only ever meet that island.
                 self.opennet.last_announce = Some(now);
+                self.opennet.seeds_asked = true;
                 self.opennet.stats.need_seeds += 1;
                 self.opennet.actions.push_back(LinkAction::NeedSeeds);
             } else {
@@ -309,27 +320,28 @@ impl<S: BlockStore> Node<S> {
         }
         if c.seed_node {
             // A seed keeps its `floor` longest-held strangers (its anchors: members of the
-            // network by now, through which the next newcomers' announcements reach it) and
-            // lets a newcomer go once it advertises more than `floor` peers, one of them
-            // outside the seed's nursery (the newcomers it holds besides the anchors), or
-            // was held `seed_hold` × NURSERY_HOLDS. Letting newcomers go once they had `floor` peers of any kind
-            // split the 40-node real-process test into islands: newcomers arriving together
-            // found each other through the seed's fan-out, had their peers, were dropped,
-            // and no link led from their clique to the rest.
+            // network by now, through which the next newcomers' announcements reach it).
+            // It lets a newcomer go once it advertises more than `floor` peers, one of them
+            // outside the seed's nursery (the newcomers it holds besides the anchors); after
+            // `seed_hold`, once it has one link outside or fewer than `floor` peers (it will
+            // come back to a seed and announce again); in any case after NURSERY_HOLDS
+            // holds. What it holds longer is a newcomer whose floor of peers are all fellow
+            // newcomers: letting those go split 40 real nodes started at once into islands
+            // (their clique had no link to the rest), and while held they announce again.
             let nursery = self.seed_nursery();
-            let outside = |p: PeerId| {
-                self.peers.get(p).is_some_and(|e| {
-                    e.foaf.len() > c.floor
-                        && e.foaf.iter().any(|l| {
-                            *l != self.config.location
-                                && !nursery.iter().any(|&q| self.peers.get(q).is_some_and(|n| n.location == *l))
-                        })
-                })
+            let go_now = |p: PeerId, held: Duration| {
+                let Some(e) = self.peers.get(p) else { return true };
+                let fellow =
+                    |l: &Location| nursery.iter().any(|&q| self.peers.get(q).is_some_and(|n| n.location == *l));
+                let outside = e.foaf.iter().any(|l| !fellow(l));
+                (outside && e.foaf.len() > c.floor)
+                    || (held >= c.seed_hold && (outside || e.foaf.len() < c.floor))
+                    || held >= c.seed_hold * NURSERY_HOLDS
             };
             let mut go: Vec<(Instant, PeerId)> = nursery
                 .iter()
                 .filter_map(|&p| self.opennet.strangers.get(p).map(|s| (s.added, p)))
-                .filter(|&(added, p)| outside(p) || added + c.seed_hold * NURSERY_HOLDS <= now)
+                .filter(|&(added, p)| go_now(p, now.saturating_duration_since(added)))
                 .collect();
             go.sort_unstable_by(|a, b| b.cmp(a));
             for (_, p) in go {
