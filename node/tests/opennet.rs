@@ -368,6 +368,33 @@ fn a_node_that_asked_for_the_seeds_announces_as_soon_as_one_takes_it() {
     assert!(sent.iter().any(|(p, m)| *p == PeerId(2) && matches!(m, Message::Announce { .. })));
 }
 
+/// A stranger that keeps lying loses its link, and cannot come back before its suspension
+/// ends, whichever way its link comes up again: dialling in, or brought back by an
+/// announcement or a path-folding offer.
+#[test]
+fn a_stranger_suspended_for_its_lies_is_not_admitted_again_until_its_time_is_up() {
+    use pamphlet_node::node::{LinkAction, FIRST_SUSPENSION};
+    let t = Instant::now();
+    let mut n = opennet_node(20, true, Mode::Opennet);
+    let liar = PeerId(7);
+    n.admit_stranger(t, liar, Location(7 << 40), Found::Inbound).unwrap();
+    for i in 0..8u32 {
+        let (_, block) = chk_block(3000 + i);
+        n.handle_message(t, liar, Message::InsertRequest { id: u64::from(i), htl: 0, block });
+    }
+    let actions: Vec<_> = std::iter::from_fn(|| n.poll_link_action()).collect();
+    assert!(actions.iter().any(|a| matches!(a, LinkAction::Suspend { peer, .. } if *peer == liar)), "{actions:?}");
+    n.remove_peer(t, liar); // the driver closed the link
+    for found in [Found::Inbound, Found::Announcement, Found::PathFold, Found::Reconnect] {
+        assert_eq!(
+            n.admit_stranger(t + Duration::from_secs(1), liar, Location(7 << 40), found),
+            Err(Refusal::Suspended)
+        );
+    }
+    let after = t + FIRST_SUSPENSION + Duration::from_secs(1);
+    assert_eq!(n.admit_stranger(after, liar, Location(7 << 40), Found::Inbound), Ok(()));
+}
+
 /// The whole bootstrap on a small network: every node reaches its floor, the seeds stay
 /// under their cap, and fetches get shorter as path folding shapes the graph.
 #[test]

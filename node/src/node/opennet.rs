@@ -196,6 +196,10 @@ impl<S: BlockStore> Node<S> {
         if self.peers.get(peer).is_some() {
             return Ok(());
         }
+        if self.suspended_until(peer, now).is_some() {
+            self.opennet.stats.refused += 1;
+            return Err(Refusal::Suspended);
+        }
         let seed_full = c.seed_node && c.limits && self.opennet.strangers.count() >= c.seed_cap;
         let verdict = match found {
             // Bootstrap links are always taken: a seed we dial, a reconnect while there is room.

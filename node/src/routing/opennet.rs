@@ -280,6 +280,9 @@ pub enum Refusal {
     Full,
     /// A seed at its cap of newcomers.
     SeedFull,
+    /// Suspended for its lies (`node/misbehaviour.rs`), whichever way its link came up
+    /// again (it dialled in, or an announcement or a folding offer brought it back).
+    Suspended,
 }
 
 /// The strangers among a node's peers, and the state of its limits.
