@@ -194,6 +194,10 @@ pub(crate) struct Args {
     /// them as a Markdown table; with --plot DIR also draw durability-survival.svg.
     #[arg(long, help_heading = "Durability model")]
     table: bool,
+    /// Print the most documents any placement can keep retrievable at once, by fill, when
+    /// only online nodes' stores answer (docs/durability.md, "The bound"), and exit.
+    #[arg(long, help_heading = "Durability model")]
+    pub(crate) bound: bool,
     /// With --table: only the first two rows (the Hyphanet-like reference and pamphlet's
     /// defaults), for large runs.
     #[arg(long, requires = "table", help_heading = "Durability model")]
@@ -265,6 +269,9 @@ fn progress(json: bool, template: &str) -> ProgressBar {
 
 /// Runs `pamphlet sim`.
 pub(crate) fn run(args: &Args) -> Result<()> {
+    if args.bound {
+        return durability::bound(args);
+    }
     if let Some(days) = args.days {
         return durability::run(args, days);
     }

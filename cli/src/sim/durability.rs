@@ -114,6 +114,11 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
         r.store_evictions
     );
     println!(
+        "bound: at this fill, at most {:.1}% of documents can be retrievable at once (online share {:.3}; docs/durability.md)",
+        r.bound_documents * 100.0,
+        r.mean_online / r.nodes as f64
+    );
+    println!(
         "workload fetches {} / {} complete; healed {} blocks; offered {} blocks; kept alive {} blocks",
         r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks, r.kept_alive_blocks
     );
@@ -150,6 +155,37 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
         ("keepalive", r.keepalive_cost_per_day),
     ] {
         println!("{what:<9} {:>12} messages/day {:>10.2} GiB/day", c.messages, c.bytes as f64 / (1u64 << 30) as f64);
+    }
+    Ok(())
+}
+
+/// `pamphlet sim --bound`: the most documents any placement can keep retrievable at one
+/// moment, by fill, when a given share of the store area answers (docs/durability.md).
+pub(crate) fn bound(args: &Args) -> Result<()> {
+    let redundancy = args.redundancy.unwrap_or(Rules::pamphlet().redundancy);
+    let u = durability::mean_uptime();
+    // Always-on nodes only (13.5% of the population, 96% uptime), and the store plus the
+    // cache area of every node (the model's caches are as large as its stores).
+    let always_on = 0.37 / 0.96 * u * 0.96;
+    let columns = [("all nodes' store", u), ("always-on nodes only", always_on), ("store and cache", 2.0 * u)];
+    println!(
+        "online share of the store area: {u:.3} (all nodes), {always_on:.3} (always-on only); redundancy {redundancy}"
+    );
+    println!(
+        "| fill | {} |",
+        columns.iter().map(|(n, u)| format!("{n} ({u:.3}): documents / bytes")).collect::<Vec<_>>().join(" | ")
+    );
+    println!("|{}", " --- |".repeat(columns.len() + 1));
+    for i in 1..=10 {
+        let fill = f64::from(i) * 0.05;
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|&(_, u)| {
+                let b = durability::retrievable_bound(fill, u, redundancy);
+                format!("{} / {}", pct(Some(b.documents)), pct(Some(b.bytes)))
+            })
+            .collect();
+        println!("| {fill:.2} | {} |", cells.join(" | "));
     }
     Ok(())
 }

@@ -27,6 +27,7 @@
 //! it is retrievable in full if its top block and `k` of every segment's `n` blocks are
 //! found.
 
+mod bound;
 mod holdings;
 mod load;
 mod population;
@@ -48,6 +49,7 @@ use population::{Class, Population};
 use report::Survival;
 use route::{Graph, Router};
 
+pub use bound::{mean_uptime, retrievable_bound, Bound};
 pub use holdings::Eviction;
 pub use report::{AgePoint, Cost, DurabilityReport, Tally, AGES, FILL_BINS};
 
@@ -690,6 +692,12 @@ impl<'a> World<'a> {
             documents: self.docs.len() as u64,
             blocks: self.blocks.location.len() as u64,
             final_fill: self.inserted_bytes / c.total_store_bytes(),
+            bound_documents: bound::retrievable_bound(
+                self.inserted_bytes / c.total_store_bytes(),
+                total_online / self.hours.max(1) as f64 / c.nodes as f64,
+                c.rules.redundancy,
+            )
+            .documents,
             store_use: store_held as f64 / (c.nodes as f64 * f64::from(c.store_blocks)),
             store_evictions: self.holdings.store_evictions,
             store_writes_per_block: self.holdings.store_writes as f64 / self.blocks.location.len().max(1) as f64,

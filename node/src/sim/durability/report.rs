@@ -95,6 +95,9 @@ pub struct DurabilityReport {
     pub blocks: u64,
     /// Documents' bytes inserted / the network's total store, at the end.
     pub final_fill: f64,
+    /// The most documents any placement could keep retrievable at one moment at the final
+    /// fill, with the measured share of the population online (`bound.rs`).
+    pub bound_documents: f64,
     /// Blocks held in store areas at the end / their capacity.
     pub store_use: f64,
     /// Blocks dropped from store areas to make room.
