@@ -180,6 +180,23 @@ pub(crate) struct Args {
     /// A node back online offers its stored blocks to the peers closest to their keys.
     #[arg(long, help_heading = "Durability model")]
     offer_on_return: bool,
+    /// A node moved by a swap hands its stored blocks to the peers now closest to their keys.
+    #[arg(long, help_heading = "Durability model")]
+    offer_on_swap: bool,
+    /// A full store area hands the block it drops to its online peer closest to the
+    /// block's key that has room, instead of losing it.
+    #[arg(long, help_heading = "Durability model")]
+    evict_to_peer: bool,
+    /// At most this many sinks on an insert's path store it (the first ones; 0: all).
+    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
+    max_store_copies: usize,
+    /// Offers hand a block over only while the peer's store area has room.
+    #[arg(long, help_heading = "Durability model")]
+    offer_into_room: bool,
+    /// Store an insert only at nodes whose uptime over the last week is at least this and
+    /// that no online peer of such uptime beats to the key (0: off).
+    #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]
+    store_uptime: f64,
     /// Every N days each pinned document's publisher runs keepalive on it (probe every
     /// block, insert again the missing ones: `pamphlet pin`); 0: never.
     #[arg(long, default_value_t = 0, help_heading = "Durability model")]

@@ -42,6 +42,15 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     }
     rules.offer_on_return |= args.offer_on_return;
     rules.store_once |= args.store_once;
+    rules.offer_on_swap |= args.offer_on_swap;
+    rules.offer_into_room |= args.offer_into_room;
+    rules.evict_to_peer |= args.evict_to_peer;
+    if args.max_store_copies > 0 {
+        rules.max_store_copies = args.max_store_copies;
+    }
+    if args.store_uptime > 0.0 {
+        rules.store_uptime = args.store_uptime;
+    }
     if let Some(r) = args.redundancy {
         rules.redundancy = r;
     }
@@ -119,8 +128,8 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
         r.mean_online / r.nodes as f64
     );
     println!(
-        "workload fetches {} / {} complete; healed {} blocks; offered {} blocks; kept alive {} blocks",
-        r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks, r.kept_alive_blocks
+        "workload fetches {} / {} complete; healed {} blocks; offered {} blocks; passed on {} evicted blocks; kept alive {} blocks",
+        r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks, r.passed_on_blocks, r.kept_alive_blocks
     );
     println!(
         "\n{:>5} {:>10} {:>8}  by popularity (documents)                  by fill at insert",

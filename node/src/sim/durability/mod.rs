@@ -57,6 +57,8 @@ pub use report::{AgePoint, Cost, DurabilityReport, Tally, AGES, FILL_BINS};
 const BLOCK_BYTES: u64 = pamphlet_crypto::CHK_BLOCK_LEN as u64;
 /// Bytes per key in a returning node's offer.
 const KEY_BYTES: u64 = 32;
+/// Time constant of the uptime average, in hours (a week).
+const UPTIME_HOURS: f32 = 168.0;
 
 /// The storage rules of a run: what differs between Hyphanet, pamphlet and each mechanism.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,6 +81,27 @@ pub struct Rules {
     /// a real insert would have to carry the closest location it has seen and learn, at
     /// its end, which node that was.
     pub store_once: bool,
+    /// The uptime rule (0: off): a node on an insert's path writes it to its store area only
+    /// if its own uptime over about the last week is at least this and no online peer with
+    /// such an uptime is closer to the key (see `Graph::is_steady_sink`); otherwise it
+    /// caches it. Uptimes are exponential averages of hours online with a one-week time
+    /// constant, which a node can keep for itself and for each friend it sees connected.
+    pub store_uptime: f64,
+    /// A node whose location changed in a swap hands each block of its store area to its
+    /// online peer now closest to the block's key, if that peer is a sink for it and lacks
+    /// it (as `offer_on_return`, at the swap).
+    pub offer_on_swap: bool,
+    /// Offers (on return or swap) hand a block over only while the peer's store area has
+    /// room (they never evict).
+    pub offer_into_room: bool,
+    /// A node whose full store area drops a block to make room hands the block to its
+    /// online peer closest to the block's key among those whose store area has room (and
+    /// that lack it), instead of losing it.
+    pub evict_to_peer: bool,
+    /// At most this many nodes on an insert's path write it to their store areas (0: no
+    /// limit): the first ones the rules make sinks; the insert carries the count, and the
+    /// sinks after them cache it.
+    pub max_store_copies: usize,
     /// A node coming back online offers each block of its store area to its online peer
     /// closest to the block's key, which keeps it if it lacks it and is where inserts of
     /// that key go while the returning node is away (a sink without it).
@@ -102,6 +125,11 @@ impl Rules {
             first_store_hop: 1,
             store_eviction: Eviction::Lru,
             store_once: false,
+            store_uptime: 0.0,
+            offer_on_swap: false,
+            offer_into_room: false,
+            evict_to_peer: false,
+            max_store_copies: 0,
             offer_on_return: false,
             keepalive_days: 0,
             keepalive_share: 0.0,
@@ -121,6 +149,11 @@ impl Rules {
             first_store_hop: 3,
             store_eviction: Eviction::Random,
             store_once: false,
+            store_uptime: 0.0,
+            offer_on_swap: false,
+            offer_into_room: false,
+            evict_to_peer: false,
+            max_store_copies: 0,
             offer_on_return: false,
             keepalive_days: 0,
             keepalive_share: 0.0,
@@ -210,6 +243,7 @@ impl DurabilityConfig {
         bad(self.zipf >= 0.0 && self.zipf.is_finite(), "--zipf must be >= 0")?;
         bad((0.0..=fec::MAX_REDUNDANCY).contains(&self.rules.redundancy), "redundancy must be between 0 and 4")?;
         bad(self.rules.sink_rank >= 1, "--sinks must be at least 1")?;
+        bad((0.0..=1.0).contains(&self.rules.store_uptime), "--store-uptime must be between 0 and 1")?;
         bad((0.0..=1.0).contains(&self.rules.keepalive_share), "--keepalive-share must be between 0 and 1")?;
         bad(self.rules.store_eviction != Eviction::NearOwn(0), "the near-own window needs at least one block")
     }
@@ -246,6 +280,9 @@ struct World<'a> {
     location: Vec<Location>,
     swap_age: Vec<u32>,
     online: Vec<bool>,
+    /// Each node's uptime, an exponential average of its hours online (one-week time
+    /// constant; `Rules::store_uptime`).
+    uptime: Vec<f32>,
     population: Population,
     holdings: Holdings,
     router: Router,
@@ -280,6 +317,10 @@ struct World<'a> {
     fetches_ok: u64,
     healed: u64,
     offered: u64,
+    /// Blocks evicted from store areas to make room for offered blocks.
+    offer_evictions: u64,
+    /// Blocks handed to a peer with room instead of being dropped (`evict_to_peer`).
+    passed_on: u64,
     kept_alive: u64,
 }
 
@@ -300,6 +341,8 @@ impl<'a> World<'a> {
         direct_swap::chain(&topo, &mut location, &mut swap_age, config.swap_rounds, 0, true, &mut swaps, &mut swap_rng);
         let population = Population::new(config.nodes, config.weekly_departures, stream(config.seed, 2));
         let online = (0..config.nodes).map(|i| population.online(i)).collect();
+        // A settled network: every node starts at its class's uptime.
+        let uptime = population.members.iter().map(|m| population::UPTIME[m.class.index()] as f32).collect();
         let r = &config.rules;
         World {
             config,
@@ -315,6 +358,7 @@ impl<'a> World<'a> {
             location,
             swap_age,
             online,
+            uptime,
             population,
             blocks: Blocks::default(),
             docs: Vec::new(),
@@ -340,6 +384,8 @@ impl<'a> World<'a> {
             fetches_ok: 0,
             healed: 0,
             offered: 0,
+            offer_evictions: 0,
+            passed_on: 0,
             kept_alive: 0,
         }
     }
@@ -350,10 +396,12 @@ impl<'a> World<'a> {
             self.holdings.clear(i);
             self.location[i] = Location(self.swap_rng.gen());
             self.swap_age[i] = 0;
+            self.uptime[i] = 0.0;
         }
         self.departures += changes.replaced.len() as u64;
         for i in 0..self.config.nodes {
             self.online[i] = self.population.online(i);
+            self.uptime[i] += (f32::from(u8::from(self.online[i])) - self.uptime[i]) / UPTIME_HOURS;
             if self.online[i] {
                 self.online_samples[self.population.members[i].class.index()] += 1.0;
             }
@@ -399,6 +447,7 @@ impl<'a> World<'a> {
             .collect();
         let topo = Topology { adjacency };
         let rounds = self.config.daily_swap_rounds;
+        let before = self.location.clone();
         direct_swap::chain(
             &topo,
             &mut self.location,
@@ -409,6 +458,13 @@ impl<'a> World<'a> {
             &mut self.swaps,
             &mut self.swap_rng,
         );
+        if self.config.rules.offer_on_swap {
+            for i in 0..self.config.nodes {
+                if self.location[i] != before[i] {
+                    self.offer(i);
+                }
+            }
+        }
     }
 
     /// A random online node, from `rng`.
@@ -489,7 +545,14 @@ impl<'a> World<'a> {
             .visited
             .iter()
             .enumerate()
-            .map(|(h, &v)| h + 1 >= r.first_store_hop && g.is_sink(v as usize, target, r.sink_rank))
+            .map(|(h, &v)| {
+                h + 1 >= r.first_store_hop
+                    && if r.store_uptime > 0.0 {
+                        g.is_steady_sink(v as usize, target, &self.uptime, r.store_uptime as f32)
+                    } else {
+                        g.is_sink(v as usize, target, r.sink_rank)
+                    }
+            })
             .collect();
         if r.store_once {
             let best = (0..sinks.len())
@@ -497,10 +560,20 @@ impl<'a> World<'a> {
                 .min_by_key(|&h| g.location[route.visited[h] as usize].distance(target));
             sinks.iter_mut().enumerate().for_each(|(h, s)| *s = Some(h) == best);
         }
+        if r.max_store_copies > 0 {
+            let mut n = 0;
+            for s in &mut sinks {
+                *s &= n < r.max_store_copies;
+                n += usize::from(*s);
+            }
+        }
         for (&v, sink) in route.visited.iter().zip(sinks) {
             let v = v as usize;
             let place = if sink { Place::Store } else { Place::Cache };
-            self.holdings.put(v, self.location[v], b, place, &self.blocks.location, &mut self.evict_rng);
+            let evicted = self.holdings.put(v, self.location[v], b, place, &self.blocks.location, &mut self.evict_rng);
+            if let Some(old) = evicted {
+                self.pass_on(v, old);
+            }
         }
     }
 
@@ -602,9 +675,11 @@ impl<'a> World<'a> {
         }
     }
 
-    /// A node back online offers its stored blocks to the online peer closest to each
-    /// block's key; that peer keeps those it lacks if, with the returning node away, it
-    /// would be a sink for them (the copy that answers while this node is offline).
+    /// A node back online (or moved by a swap) offers its stored blocks to the online peer
+    /// closest to each block's key; that peer keeps those it lacks if, with the offering
+    /// node away, it would be a sink for them (the copy that answers while this node is
+    /// offline, or now that it is elsewhere), and with `offer_into_room` only while its
+    /// store area has room.
     fn offer(&mut self, i: usize) {
         let stored = self.holdings.stored(i);
         let peers: Vec<usize> =
@@ -622,10 +697,11 @@ impl<'a> World<'a> {
             self.costs[OFFER].add(0, KEY_BYTES);
             let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
             let wanted = g.is_sink_without(peer, key, self.config.rules.sink_rank, i);
-            if wanted && self.holdings.place(peer, b).is_none() {
+            let room = !self.config.rules.offer_into_room || self.holdings.has_room(peer);
+            if wanted && room && self.holdings.place(peer, b).is_none() {
                 self.costs[OFFER].add(2, BLOCK_BYTES);
                 self.offered += 1;
-                self.holdings.put(
+                let evicted = self.holdings.put(
                     peer,
                     self.location[peer],
                     b,
@@ -633,10 +709,34 @@ impl<'a> World<'a> {
                     &self.blocks.location,
                     &mut self.evict_rng,
                 );
+                if let Some(old) = evicted {
+                    self.offer_evictions += 1;
+                    self.pass_on(peer, old);
+                }
             }
         }
         // One offer message and its answer per peer offered anything.
         self.costs[OFFER].add(2 * contacted.iter().filter(|&&c| c).count() as u64, 0);
+    }
+
+    /// With `evict_to_peer`, node `i` has just dropped block `b` from its full store area:
+    /// it hands `b` to its online peer closest to `b`'s key among those with room in their
+    /// store area that lack it (one request and answer, and the block, on one hop).
+    fn pass_on(&mut self, i: usize, b: u32) {
+        if !self.config.rules.evict_to_peer {
+            return;
+        }
+        let key = self.blocks.location[b as usize];
+        let holdings = &self.holdings;
+        let peer = self.topo.adjacency[i]
+            .iter()
+            .map(|&j| j as usize)
+            .filter(|&j| self.online[j] && holdings.has_room(j) && holdings.place(j, b) != Some(Place::Store))
+            .min_by_key(|&j| self.location[j].distance(key));
+        let Some(peer) = peer else { return };
+        self.costs[OFFER].add(2, BLOCK_BYTES);
+        self.passed_on += 1;
+        self.holdings.put(peer, self.location[peer], b, Place::Store, &self.blocks.location, &mut self.evict_rng);
     }
 
     /// Probes every document whose age reaches one of [`AGES`] this hour.
@@ -706,6 +806,8 @@ impl<'a> World<'a> {
             fetches_ok: self.fetches_ok,
             healed_blocks: self.healed,
             offered_blocks: self.offered,
+            offer_evictions: self.offer_evictions,
+            passed_on_blocks: self.passed_on,
             kept_alive_blocks: self.kept_alive,
             insert_cost_per_day: per_day(self.costs[INSERT]),
             fetch_cost_per_day: per_day(self.costs[FETCH]),
