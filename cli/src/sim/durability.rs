@@ -79,6 +79,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
         zipf: args.zipf,
         swap_rounds: args.swap_rounds,
         daily_swap_rounds: args.daily_swap_rounds,
+        max_document_bytes: DurabilityConfig::default().max_document_bytes,
         rules,
     })
 }

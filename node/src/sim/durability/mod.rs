@@ -192,6 +192,9 @@ pub struct DurabilityConfig {
     pub swap_rounds: usize,
     /// Direct swap rounds each day among the nodes online at midnight.
     pub daily_swap_rounds: usize,
+    /// The largest document (sizes are log-uniform from 32 KiB to this): 100 MiB, as issue
+    /// 20 says; the small test runs use less, to have many documents in small stores.
+    pub max_document_bytes: f64,
     /// The storage rules.
     pub rules: Rules,
 }
@@ -212,6 +215,7 @@ impl Default for DurabilityConfig {
             zipf: 1.0,
             swap_rounds: 350,
             daily_swap_rounds: 4,
+            max_document_bytes: load::MAX_DOC,
             rules: Rules::pamphlet(),
         }
     }
@@ -242,6 +246,10 @@ impl DurabilityConfig {
         bad(self.fetches_per_day >= 0.0 && self.fetches_per_day.is_finite(), "--fetches-per-day must be >= 0")?;
         bad(self.zipf >= 0.0 && self.zipf.is_finite(), "--zipf must be >= 0")?;
         bad((0.0..=fec::MAX_REDUNDANCY).contains(&self.rules.redundancy), "redundancy must be between 0 and 4")?;
+        bad(
+            self.max_document_bytes >= load::MIN_DOC && self.max_document_bytes <= load::MAX_DOC,
+            "the largest document must be between 32 KiB and 100 MiB",
+        )?;
         bad(self.rules.sink_rank >= 1, "--sinks must be at least 1")?;
         bad((0.0..=1.0).contains(&self.rules.store_uptime), "--store-uptime must be between 0 and 1")?;
         bad((0.0..=1.0).contains(&self.rules.keepalive_share), "--keepalive-share must be between 0 and 1")?;
@@ -305,6 +313,10 @@ struct World<'a> {
     pin_rng: ChaCha8Rng,
     /// Document bytes owed to the load (carried between hours), fetches likewise.
     owed_bytes: f64,
+    /// The size of the next document, drawn and waiting until the load owes that much (a
+    /// size that does not fit this hour's bytes waits rather than being drawn again, which
+    /// would favour small documents).
+    next_size: Option<u64>,
     owed_fetches: f64,
     inserted_bytes: f64,
     survival: Survival,
@@ -372,6 +384,7 @@ impl<'a> World<'a> {
             key_rng: stream(config.seed, 7),
             pin_rng: stream(config.seed, 8),
             owed_bytes: 0.0,
+            next_size: None,
             owed_fetches: 0.0,
             inserted_bytes: 0.0,
             survival: Survival::default(),
@@ -485,10 +498,11 @@ impl<'a> World<'a> {
         let c = self.config;
         self.owed_bytes += c.total_store_bytes() / c.fill_days / 24.0;
         loop {
-            let size = load::draw_size(&mut self.load_rng);
+            let size = *self.next_size.get_or_insert_with(|| load::draw_size(&mut self.load_rng, c.max_document_bytes));
             if size as f64 > self.owed_bytes {
                 break;
             }
+            self.next_size = None;
             self.owed_bytes -= size as f64;
             self.inserted_bytes += size as f64;
             let Some(from) = Self::random_online(&self.online, &mut self.load_rng) else { break };
@@ -497,7 +511,9 @@ impl<'a> World<'a> {
                 Popularity::Never
             } else {
                 // Zipf rank among the documents the whole run is expected to insert.
-                let expected = (c.total_store_bytes() / c.fill_days * f64::from(c.days) / load::mean_size()).max(1.0);
+                let expected = (c.total_store_bytes() / c.fill_days * f64::from(c.days)
+                    / load::mean_size(c.max_document_bytes))
+                .max(1.0);
                 let r = self.load_rng.gen_range(1..=expected as u64);
                 self.weights.push((r as f64).powf(-c.zipf));
                 match r as f64 / expected {
