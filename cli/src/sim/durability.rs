@@ -215,6 +215,15 @@ fn rows() -> Vec<(String, Rules)> {
             Rules { store_eviction: Eviction::NearOwn(NEAR_WINDOW), ..p.clone() },
         ),
         ("offers on return".into(), Rules { offer_on_return: true, ..p.clone() }),
+        ("offers on swap".into(), Rules { offer_on_swap: true, ..p.clone() }),
+        (
+            "offers on swap and return, into room only".into(),
+            Rules { offer_on_swap: true, offer_on_return: true, offer_into_room: true, ..p.clone() },
+        ),
+        (
+            "evicted blocks passed on, offers on swap".into(),
+            Rules { evict_to_peer: true, offer_on_swap: true, ..p.clone() },
+        ),
         ("all three mechanisms".into(), all),
         ("one store write per insert (ideal)".into(), Rules { store_once: true, ..p.clone() }),
     ]

@@ -472,10 +472,9 @@ impl<'a> World<'a> {
             &mut self.swap_rng,
         );
         if self.config.rules.offer_on_swap {
-            for i in 0..self.config.nodes {
-                if self.location[i] != before[i] {
-                    self.offer(i);
-                }
+            let moved: Vec<usize> = (0..self.config.nodes).filter(|&i| self.location[i] != before[i]).collect();
+            for i in moved {
+                self.offer(i);
             }
         }
     }
