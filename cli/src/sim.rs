@@ -187,6 +187,10 @@ pub(crate) struct Args {
     /// block's key that has room, instead of losing it.
     #[arg(long, help_heading = "Durability model")]
     evict_to_peer: bool,
+    /// Blocks FEC cannot rebuild (top blocks) are stored by every node on the insert's path
+    /// with fewer than this many online peers closer to the key (0: as other blocks).
+    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
+    top_sinks: usize,
     /// At most this many sinks on an insert's path store it (the first ones; 0: all).
     #[arg(long, default_value_t = 0, help_heading = "Durability model")]
     max_store_copies: usize,

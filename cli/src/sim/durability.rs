@@ -45,6 +45,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.offer_on_swap |= args.offer_on_swap;
     rules.offer_into_room |= args.offer_into_room;
     rules.evict_to_peer |= args.evict_to_peer;
+    rules.unprotected_sink_rank = args.top_sinks;
     if args.max_store_copies > 0 {
         rules.max_store_copies = args.max_store_copies;
     }

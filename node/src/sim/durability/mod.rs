@@ -102,6 +102,11 @@ pub struct Rules {
     /// limit): the first ones the rules make sinks; the insert carries the count, and the
     /// sinks after them cache it.
     pub max_store_copies: usize,
+    /// The sink rule for blocks FEC cannot rebuild (a document's top block, manifest
+    /// segments without check blocks): a node on the insert's path stores one if fewer than
+    /// this many online peers are closer to its key (0: as every other block). One block per
+    /// document, the one every fetch needs first: more copies of it cost little store.
+    pub unprotected_sink_rank: usize,
     /// A node coming back online offers each block of its store area to its online peer
     /// closest to the block's key, which keeps it if it lacks it and is where inserts of
     /// that key go while the returning node is away (a sink without it).
@@ -130,6 +135,7 @@ impl Rules {
             offer_into_room: false,
             evict_to_peer: false,
             max_store_copies: 0,
+            unprotected_sink_rank: 0,
             offer_on_return: false,
             keepalive_days: 0,
             keepalive_share: 0.0,
@@ -154,6 +160,7 @@ impl Rules {
             offer_into_room: false,
             evict_to_peer: false,
             max_store_copies: 0,
+            unprotected_sink_rank: 0,
             offer_on_return: false,
             keepalive_days: 0,
             keepalive_share: 0.0,
@@ -538,7 +545,7 @@ impl<'a> World<'a> {
             };
             for s in &doc.segments {
                 for b in s.first..s.first + s.n {
-                    self.insert_block(from, b, INSERT);
+                    self.insert_block(from, b, INSERT, s.n == s.k);
                 }
             }
             self.docs.push(doc);
@@ -547,8 +554,10 @@ impl<'a> World<'a> {
     }
 
     /// Routes block `b` from `from` until its hops run out; every node entered keeps it, in
-    /// its store area if the rules say it is a sink for it, else in its cache.
-    fn insert_block(&mut self, from: usize, b: u32, cost: usize) {
+    /// its store area if the rules say it is a sink for it, else in its cache. `unprotected`:
+    /// the block is a segment of its own that FEC cannot rebuild (a top block, or a manifest
+    /// segment without check blocks), which `Rules::unprotected_sink_rank` stores wider.
+    fn insert_block(&mut self, from: usize, b: u32, cost: usize, unprotected: bool) {
         let target = self.blocks.location[b as usize];
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
         let route = self.router.route(&g, from, target, |_| false);
@@ -565,7 +574,8 @@ impl<'a> World<'a> {
                     && if r.store_uptime > 0.0 {
                         g.is_steady_sink(v as usize, target, &self.uptime, r.store_uptime as f32)
                     } else {
-                        g.is_sink(v as usize, target, r.sink_rank)
+                        let rank = if unprotected { r.sink_rank.max(r.unprotected_sink_rank) } else { r.sink_rank };
+                        g.is_sink(v as usize, target, rank)
                     }
             })
             .collect();
@@ -632,7 +642,7 @@ impl<'a> World<'a> {
             if self.config.rules.heal {
                 self.healed += missing.len() as u64;
                 for b in missing {
-                    self.insert_block(from, b, HEAL);
+                    self.insert_block(from, b, HEAL, s.n == s.k);
                 }
             }
         }
@@ -684,7 +694,7 @@ impl<'a> World<'a> {
             if s.n - missing.len() as u32 >= s.k {
                 self.kept_alive += missing.len() as u64;
                 for b in missing {
-                    self.insert_block(from, b, KEEPALIVE);
+                    self.insert_block(from, b, KEEPALIVE, s.n == s.k);
                 }
             }
         }

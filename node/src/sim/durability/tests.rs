@@ -189,3 +189,16 @@ fn inserted_documents_keep_the_size_distribution() {
     assert!(r.documents > 50, "{}", r.documents);
     assert!((mean / want - 1.0).abs() < 0.25, "mean {mean} vs {want}");
 }
+
+/// Top blocks (which FEC cannot rebuild) stored by more nodes on their insert's path:
+/// more documents survive, for few more store writes.
+#[test]
+fn wider_top_blocks_keep_more_documents() {
+    let with = |unprotected_sink_rank| {
+        let c = small(Rules { unprotected_sink_rank, heal: false, ..Rules::pamphlet() });
+        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+    };
+    let (off, on) = (with(0), with(4));
+    assert!(docs_at(&on, 7) > docs_at(&off, 7), "on {} vs off {}", docs_at(&on, 7), docs_at(&off, 7));
+    assert!(on.store_writes_per_block > off.store_writes_per_block);
+}
