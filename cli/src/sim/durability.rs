@@ -225,6 +225,10 @@ fn rows() -> Vec<(String, Rules)> {
             "evicted blocks passed on, offers on swap".into(),
             Rules { evict_to_peer: true, offer_on_swap: true, ..p.clone() },
         ),
+        (
+            "top blocks wider, offers on swap".into(),
+            Rules { unprotected_sink_rank: 4, offer_on_swap: true, ..p.clone() },
+        ),
         ("all three mechanisms".into(), all),
         ("one store write per insert (ideal)".into(), Rules { store_once: true, ..p.clone() }),
     ]
@@ -271,7 +275,7 @@ fn table(base: &DurabilityConfig, plot_dir: Option<&Path>, headline: bool) -> Re
         );
         if matches!(
             name.as_str(),
-            "Hyphanet-like reference" | "pamphlet defaults (healing on)" | "all three mechanisms"
+            "Hyphanet-like reference" | "pamphlet defaults (healing on)" | "top blocks wider, offers on swap"
         ) {
             let points = r.survival.iter().filter_map(|p| p.documents.map(|d| (f64::from(p.age_days), d))).collect();
             series.push(Series { name, points });
