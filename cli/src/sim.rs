@@ -180,6 +180,27 @@ pub(crate) struct Args {
     /// A node back online offers its stored blocks to the peers closest to their keys.
     #[arg(long, help_heading = "Durability model")]
     offer_on_return: bool,
+    /// A node moved by a swap hands its stored blocks to the peers now closest to their keys.
+    #[arg(long, help_heading = "Durability model")]
+    offer_on_swap: bool,
+    /// A full store area hands the block it drops to its online peer closest to the
+    /// block's key that has room, instead of losing it.
+    #[arg(long, help_heading = "Durability model")]
+    evict_to_peer: bool,
+    /// Blocks FEC cannot rebuild (top blocks) are stored by every node on the insert's path
+    /// with fewer than this many online peers closer to the key (0: as other blocks).
+    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
+    top_sinks: usize,
+    /// At most this many sinks on an insert's path store it (the first ones; 0: all).
+    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
+    max_store_copies: usize,
+    /// Offers hand a block over only while the peer's store area has room.
+    #[arg(long, help_heading = "Durability model")]
+    offer_into_room: bool,
+    /// Store an insert only at nodes whose uptime over the last week is at least this and
+    /// that no online peer of such uptime beats to the key (0: off).
+    #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]
+    store_uptime: f64,
     /// Every N days each pinned document's publisher runs keepalive on it (probe every
     /// block, insert again the missing ones: `pamphlet pin`); 0: never.
     #[arg(long, default_value_t = 0, help_heading = "Durability model")]
@@ -194,6 +215,10 @@ pub(crate) struct Args {
     /// them as a Markdown table; with --plot DIR also draw durability-survival.svg.
     #[arg(long, help_heading = "Durability model")]
     table: bool,
+    /// Print the most documents any placement can keep retrievable at once, by fill, when
+    /// only online nodes' stores answer (docs/durability.md, "The bound"), and exit.
+    #[arg(long, help_heading = "Durability model")]
+    pub(crate) bound: bool,
     /// With --table: only the first two rows (the Hyphanet-like reference and pamphlet's
     /// defaults), for large runs.
     #[arg(long, requires = "table", help_heading = "Durability model")]
@@ -265,6 +290,9 @@ fn progress(json: bool, template: &str) -> ProgressBar {
 
 /// Runs `pamphlet sim`.
 pub(crate) fn run(args: &Args) -> Result<()> {
+    if args.bound {
+        return durability::bound(args);
+    }
     if let Some(days) = args.days {
         return durability::run(args, days);
     }

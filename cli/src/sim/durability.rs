@@ -42,6 +42,16 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     }
     rules.offer_on_return |= args.offer_on_return;
     rules.store_once |= args.store_once;
+    rules.offer_on_swap |= args.offer_on_swap;
+    rules.offer_into_room |= args.offer_into_room;
+    rules.evict_to_peer |= args.evict_to_peer;
+    rules.unprotected_sink_rank = args.top_sinks;
+    if args.max_store_copies > 0 {
+        rules.max_store_copies = args.max_store_copies;
+    }
+    if args.store_uptime > 0.0 {
+        rules.store_uptime = args.store_uptime;
+    }
     if let Some(r) = args.redundancy {
         rules.redundancy = r;
     }
@@ -70,6 +80,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
         zipf: args.zipf,
         swap_rounds: args.swap_rounds,
         daily_swap_rounds: args.daily_swap_rounds,
+        max_document_bytes: DurabilityConfig::default().max_document_bytes,
         rules,
     })
 }
@@ -114,8 +125,13 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
         r.store_evictions
     );
     println!(
-        "workload fetches {} / {} complete; healed {} blocks; offered {} blocks; kept alive {} blocks",
-        r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks, r.kept_alive_blocks
+        "bound: at this fill, at most {:.1}% of documents can be retrievable at once (online share {:.3}; docs/durability.md)",
+        r.bound_documents * 100.0,
+        r.mean_online / r.nodes as f64
+    );
+    println!(
+        "workload fetches {} / {} complete; healed {} blocks; offered {} blocks; passed on {} evicted blocks; kept alive {} blocks",
+        r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks, r.passed_on_blocks, r.kept_alive_blocks
     );
     println!(
         "\n{:>5} {:>10} {:>8}  by popularity (documents)                  by fill at insert",
@@ -154,6 +170,37 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
     Ok(())
 }
 
+/// `pamphlet sim --bound`: the most documents any placement can keep retrievable at one
+/// moment, by fill, when a given share of the store area answers (docs/durability.md).
+pub(crate) fn bound(args: &Args) -> Result<()> {
+    let redundancy = args.redundancy.unwrap_or(Rules::pamphlet().redundancy);
+    let u = durability::mean_uptime();
+    // Always-on nodes only (13.5% of the population, 96% uptime), and the store plus the
+    // cache area of every node (the model's caches are as large as its stores).
+    let always_on = 0.37 / 0.96 * u * 0.96;
+    let columns = [("all nodes' store", u), ("always-on nodes only", always_on), ("store and cache", 2.0 * u)];
+    println!(
+        "online share of the store area: {u:.3} (all nodes), {always_on:.3} (always-on only); redundancy {redundancy}"
+    );
+    println!(
+        "| fill | {} |",
+        columns.iter().map(|(n, u)| format!("{n} ({u:.3}): documents / bytes")).collect::<Vec<_>>().join(" | ")
+    );
+    println!("|{}", " --- |".repeat(columns.len() + 1));
+    for i in 1..=10 {
+        let fill = f64::from(i) * 0.05;
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|&(_, u)| {
+                let b = durability::retrievable_bound(fill, u, redundancy);
+                format!("{} / {}", pct(Some(b.documents)), pct(Some(b.bytes)))
+            })
+            .collect();
+        println!("| {fill:.2} | {} |", cells.join(" | "));
+    }
+    Ok(())
+}
+
 /// The rows of docs/durability.md's table.
 fn rows() -> Vec<(String, Rules)> {
     let p = Rules::pamphlet();
@@ -169,6 +216,19 @@ fn rows() -> Vec<(String, Rules)> {
             Rules { store_eviction: Eviction::NearOwn(NEAR_WINDOW), ..p.clone() },
         ),
         ("offers on return".into(), Rules { offer_on_return: true, ..p.clone() }),
+        ("offers on swap".into(), Rules { offer_on_swap: true, ..p.clone() }),
+        (
+            "offers on swap and return, into room only".into(),
+            Rules { offer_on_swap: true, offer_on_return: true, offer_into_room: true, ..p.clone() },
+        ),
+        (
+            "evicted blocks passed on, offers on swap".into(),
+            Rules { evict_to_peer: true, offer_on_swap: true, ..p.clone() },
+        ),
+        (
+            "top blocks wider, offers on swap".into(),
+            Rules { unprotected_sink_rank: 4, offer_on_swap: true, ..p.clone() },
+        ),
         ("all three mechanisms".into(), all),
         ("one store write per insert (ideal)".into(), Rules { store_once: true, ..p.clone() }),
     ]
@@ -215,7 +275,7 @@ fn table(base: &DurabilityConfig, plot_dir: Option<&Path>, headline: bool) -> Re
         );
         if matches!(
             name.as_str(),
-            "Hyphanet-like reference" | "pamphlet defaults (healing on)" | "all three mechanisms"
+            "Hyphanet-like reference" | "pamphlet defaults (healing on)" | "top blocks wider, offers on swap"
         ) {
             let points = r.survival.iter().filter_map(|p| p.documents.map(|d| (f64::from(p.age_days), d))).collect();
             series.push(Series { name, points });

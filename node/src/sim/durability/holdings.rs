@@ -132,6 +132,11 @@ impl Holdings {
         out
     }
 
+    /// Whether `node`'s store area has a free slot.
+    pub(crate) fn has_room(&self, node: usize) -> bool {
+        self.areas[node][0].len < self.areas[node][0].cap
+    }
+
     /// Blocks held per node (store, cache), summed.
     pub(crate) fn held(&self) -> (u64, u64) {
         self.areas.iter().fold((0, 0), |(s, c), a| (s + u64::from(a[0].len), c + u64::from(a[1].len)))
@@ -146,7 +151,8 @@ impl Holdings {
         }
     }
 
-    /// `node` (at `own`) puts `block` into `place` (see the module doc for the rules).
+    /// `node` (at `own`) puts `block` into `place` (see the module doc for the rules);
+    /// the block it evicted from the store area to make room, if any.
     pub(crate) fn put(
         &mut self,
         node: usize,
@@ -155,16 +161,20 @@ impl Holdings {
         place: Place,
         locations: &[Location],
         rng: &mut ChaCha8Rng,
-    ) {
+    ) -> Option<u32> {
         match (self.place(node, block), place) {
-            (Some(Place::Store), _) | (Some(Place::Cache), Place::Cache) => return self.touch(node, block),
+            (Some(Place::Store), _) | (Some(Place::Cache), Place::Cache) => {
+                self.touch(node, block);
+                return None;
+            }
             (Some(Place::Cache), Place::Store) => self.remove(node, block),
             (None, _) => {}
         }
         let a = place as usize;
         if self.areas[node][a].cap == 0 {
-            return;
+            return None;
         }
+        let mut evicted = None;
         if self.areas[node][a].len == self.areas[node][a].cap {
             let rule = if place == Place::Store { self.store_rule } else { self.cache_rule };
             let victim = self.victim(node, a, rule, own, locations, rng);
@@ -172,6 +182,7 @@ impl Holdings {
             self.remove(node, old);
             if place == Place::Store {
                 self.store_evictions += 1;
+                evicted = Some(old);
             }
         }
         let area = &mut self.areas[node][a];
@@ -187,6 +198,7 @@ impl Holdings {
         self.store_writes += u64::from(place == Place::Store);
         self.link_front(node, a, slot);
         self.copies[block as usize].push(Copy_ { node: node as u32, slot, place });
+        evicted
     }
 
     /// Drops `node`'s copy of `block`, if any.

@@ -114,14 +114,14 @@ pub(crate) fn layout(bytes: u64, redundancy: f64) -> Vec<(u32, u32)> {
     }
 }
 
-/// A document size, log-uniform on [`MIN_DOC`, `MAX_DOC`].
-pub(crate) fn draw_size(rng: &mut ChaCha8Rng) -> u64 {
-    (MIN_DOC * (MAX_DOC / MIN_DOC).powf(rng.gen::<f64>())) as u64
+/// A document size, log-uniform on [`MIN_DOC`, `max`] (`max`: [`MAX_DOC`] but in tests).
+pub(crate) fn draw_size(rng: &mut ChaCha8Rng, max: f64) -> u64 {
+    (MIN_DOC * (max / MIN_DOC).powf(rng.gen::<f64>())) as u64
 }
 
 /// Mean of [`draw_size`]: `(b - a) / ln(b / a)`.
-pub(crate) fn mean_size() -> f64 {
-    (MAX_DOC - MIN_DOC) / (MAX_DOC / MIN_DOC).ln()
+pub(crate) fn mean_size(max: f64) -> f64 {
+    (max - MIN_DOC) / (max / MIN_DOC).ln()
 }
 
 /// Every block ever inserted: its key's location.
@@ -204,10 +204,10 @@ mod tests {
     #[test]
     fn sizes_stay_in_range_and_have_the_stated_mean() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let sizes: Vec<u64> = (0..20_000).map(|_| draw_size(&mut rng)).collect();
+        let sizes: Vec<u64> = (0..20_000).map(|_| draw_size(&mut rng, MAX_DOC)).collect();
         assert!(sizes.iter().all(|&s| s as f64 >= MIN_DOC && s as f64 <= MAX_DOC));
         let mean = sizes.iter().sum::<u64>() as f64 / sizes.len() as f64;
-        assert!((mean / mean_size() - 1.0).abs() < 0.05, "{mean} vs {}", mean_size());
+        assert!((mean / mean_size(MAX_DOC) - 1.0).abs() < 0.05, "{mean} vs {}", mean_size(MAX_DOC));
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub struct DurabilityReport {
     pub blocks: u64,
     /// Documents' bytes inserted / the network's total store, at the end.
     pub final_fill: f64,
+    /// The most documents any placement could keep retrievable at one moment at the final
+    /// fill, with the measured share of the population online (`bound.rs`).
+    pub bound_documents: f64,
     /// Blocks held in store areas at the end / their capacity.
     pub store_use: f64,
     /// Blocks dropped from store areas to make room.
@@ -112,6 +115,10 @@ pub struct DurabilityReport {
     pub healed_blocks: u64,
     /// Blocks a returning node handed to the sinks that lacked them.
     pub offered_blocks: u64,
+    /// Blocks dropped from store areas to make room for offered ones.
+    pub offer_evictions: u64,
+    /// Blocks a full store area handed to a peer with room instead of dropping them.
+    pub passed_on_blocks: u64,
     /// Blocks keepalive inserted again.
     pub kept_alive_blocks: u64,
     /// Cost per day: inserts.
@@ -120,7 +127,8 @@ pub struct DurabilityReport {
     pub fetch_cost_per_day: Cost,
     /// Cost per day: healing inserts.
     pub heal_cost_per_day: Cost,
-    /// Cost per day: returning nodes' offers and the blocks they handed over.
+    /// Cost per day: offers (on return, on swap) and the blocks they handed over, and
+    /// evicted blocks passed on to a peer.
     pub offer_cost_per_day: Cost,
     /// Cost per day: keepalive's probes of every block and its inserts.
     pub keepalive_cost_per_day: Cost,

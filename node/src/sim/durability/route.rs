@@ -65,6 +65,23 @@ impl Graph<'_> {
     }
 }
 
+impl Graph<'_> {
+    /// Whether `node`, whose uptime is `uptime[node]`, keeps an insert of `target` in its
+    /// store area under the uptime rule: its own uptime is at least `min`, and none of its
+    /// online peers whose uptime is at least `min` is closer to `target` (a sink among the
+    /// peers that are there most of the time).
+    pub(crate) fn is_steady_sink(&self, node: usize, target: Location, uptime: &[f32], min: f32) -> bool {
+        if uptime[node] < min {
+            return false;
+        }
+        let d = self.location[node].distance(target);
+        !self.adjacency[node].iter().any(|&j| {
+            let j = j as usize;
+            self.online[j] && uptime[j] >= min && self.location[j].distance(target) < d
+        })
+    }
+}
+
 impl Router {
     pub(crate) fn new(nodes: usize) -> Self {
         Router { mark: vec![0; nodes], generation: 0 }
@@ -153,5 +170,10 @@ mod tests {
         assert!(!g.is_sink(13, target, 1));
         assert!(g.is_sink(13, target, 2), "one peer closer is allowed at rank 2");
         assert!(g.is_sink_without(13, target, 1, 12), "with 12 away, 13 is where inserts go");
+        let mut uptime = vec![0.9f32; 40];
+        uptime[12] = 0.2;
+        assert!(!g.is_steady_sink(12, target, &uptime, 0.5), "12 is rarely online: it caches");
+        assert!(g.is_steady_sink(13, target, &uptime, 0.5), "13's only closer peer, 12, is rarely online");
+        assert!(!g.is_steady_sink(14, target, &uptime, 0.5));
     }
 }

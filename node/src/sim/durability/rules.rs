@@ -1,0 +1,113 @@
+//! The storage rules a durability run compares: pamphlet's, the Hyphanet-like reference's,
+//! and each mechanism on or off (docs/durability.md, "Mechanisms").
+
+use super::Eviction;
+use crate::client::fec;
+
+/// The storage rules of a run: what differs between Hyphanet, pamphlet and each mechanism.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rules {
+    /// A name for reports.
+    pub name: String,
+    /// FEC check blocks per data block.
+    pub redundancy: f64,
+    /// Re-insert the blocks a fetch had to rebuild with FEC.
+    pub heal: bool,
+    /// A node on an insert's path writes it to its store area if at most `sink_rank - 1`
+    /// of its online peers are closer to the key (1: only a sink, as today).
+    pub sink_rank: usize,
+    /// The first node on an insert's path that may write to its store area (1: any).
+    pub first_store_hop: usize,
+    /// Which block a full store area drops.
+    pub store_eviction: Eviction,
+    /// Of the sinks an insert entered, only the one closest to the key writes it to its
+    /// store area (the others cache it). An ideal, to measure what fewer store writes buy:
+    /// a real insert would have to carry the closest location it has seen and learn, at
+    /// its end, which node that was.
+    pub store_once: bool,
+    /// The uptime rule (0: off): a node on an insert's path writes it to its store area only
+    /// if its own uptime over about the last week is at least this and no online peer with
+    /// such an uptime is closer to the key (see `Graph::is_steady_sink`); otherwise it
+    /// caches it. Uptimes are exponential averages of hours online with a one-week time
+    /// constant, which a node can keep for itself and for each friend it sees connected.
+    pub store_uptime: f64,
+    /// A node whose location changed in a swap hands each block of its store area to its
+    /// online peer now closest to the block's key, if that peer is a sink for it and lacks
+    /// it (as `offer_on_return`, at the swap).
+    pub offer_on_swap: bool,
+    /// Offers (on return or swap) hand a block over only while the peer's store area has
+    /// room (they never evict).
+    pub offer_into_room: bool,
+    /// A node whose full store area drops a block to make room hands the block to its
+    /// online peer closest to the block's key among those whose store area has room (and
+    /// that lack it), instead of losing it.
+    pub evict_to_peer: bool,
+    /// At most this many nodes on an insert's path write it to their store areas (0: no
+    /// limit): the first ones the rules make sinks; the insert carries the count, and the
+    /// sinks after them cache it.
+    pub max_store_copies: usize,
+    /// The sink rule for blocks FEC cannot rebuild (a document's top block, manifest
+    /// segments without check blocks): a node on the insert's path stores one if fewer than
+    /// this many online peers are closer to its key (0: as every other block). One block per
+    /// document, the one every fetch needs first: more copies of it cost little store.
+    pub unprotected_sink_rank: usize,
+    /// A node coming back online offers each block of its store area to its online peer
+    /// closest to the block's key, which keeps it if it lacks it and is where inserts of
+    /// that key go while the returning node is away (a sink without it).
+    pub offer_on_return: bool,
+    /// Every this many days, each pinned document's publisher (when online) runs keepalive
+    /// on it: probes every block and inserts again the ones missing from segments that can
+    /// still be rebuilt (`pamphlet pin`). 0: never.
+    pub keepalive_days: u32,
+    /// The share of documents their publishers pin (drawn at insert).
+    pub keepalive_share: f64,
+}
+
+impl Rules {
+    /// pamphlet as it is: redundancy 0.5, healing, one sink, LRU store.
+    pub fn pamphlet() -> Self {
+        Rules {
+            name: "pamphlet defaults".into(),
+            redundancy: fec::DEFAULT_REDUNDANCY,
+            heal: true,
+            sink_rank: 1,
+            first_store_hop: 1,
+            store_eviction: Eviction::Lru,
+            store_once: false,
+            store_uptime: 0.0,
+            offer_on_swap: false,
+            offer_into_room: false,
+            evict_to_peer: false,
+            max_store_copies: 0,
+            unprotected_sink_rank: 0,
+            offer_on_return: false,
+            keepalive_days: 0,
+            keepalive_share: 0.0,
+        }
+    }
+
+    /// Hyphanet-like, as issue 20 asks for the reference: redundancy 1.0, no healing, its
+    /// store's random replacement, and nothing stored in the store area by the first two
+    /// nodes after the inserter (Hyphanet keeps inserts out of the store near their
+    /// originator; our reading of fred, see docs/durability.md).
+    pub fn hyphanet() -> Self {
+        Rules {
+            name: "Hyphanet-like".into(),
+            redundancy: 1.0,
+            heal: false,
+            sink_rank: 1,
+            first_store_hop: 3,
+            store_eviction: Eviction::Random,
+            store_once: false,
+            store_uptime: 0.0,
+            offer_on_swap: false,
+            offer_into_room: false,
+            evict_to_peer: false,
+            max_store_copies: 0,
+            unprotected_sink_rank: 0,
+            offer_on_return: false,
+            keepalive_days: 0,
+            keepalive_share: 0.0,
+        }
+    }
+}
