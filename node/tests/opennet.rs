@@ -320,35 +320,40 @@ fn a_seed_holds_a_newcomer_whose_peers_are_all_fellow_newcomers() {
     assert!(!s.peer_ids().contains(&PeerId(7)));
 }
 
-/// A newcomer still held by a seed announces through it at every interval, although it
-/// has its floor of peers: the seed lets it go only once it links outside its nursery.
+/// A newcomer still held by a seed whose every peer is a fellow newcomer of that seed
+/// (each lists the seed among its neighbours) announces through it at every interval,
+/// although it has its floor of peers: the seed lets it go only once it links outside its
+/// nursery. Once one peer is from outside, it stops.
 #[test]
-fn a_newcomer_held_by_a_seed_announces_again_at_its_floor() {
+fn a_newcomer_among_fellows_only_announces_again_at_its_floor() {
     let t = Instant::now();
-    let mut n = opennet_node(20, true, Mode::Opennet);
-    n.admit_stranger(t, PeerId(100), Location(1 << 60), Found::Seed).unwrap();
-    // Its floor of peers, all short links (so it is not short of those either).
+    let opennet = OpennetConfig {
+        mode: Mode::Opennet,
+        upkeep_interval: None,
+        reference: Network::reference(0),
+        ..OpennetConfig::default()
+    };
+    let mut n = Node::new(NodeConfig { opennet, check_claims: false, ..NodeConfig::seeded(9) }, MemoryStore::default());
+    let seed_at = Location(1 << 60);
+    n.admit_stranger(t, PeerId(100), seed_at, Found::Seed).unwrap();
+    // Its floor of peers, all short links (so it is not short of those either), each a
+    // fellow: it lists the seed among its neighbours.
     let here = n.location().0;
-    for k in 0..OpennetConfig::default().floor as u64 {
-        n.admit_stranger(t, PeerId(k + 1), Location(here.wrapping_add((k + 1) << 40)), Found::Announcement).unwrap();
+    let floor = OpennetConfig::default().floor as u64;
+    for k in 1..=floor {
+        let at = Location(here.wrapping_add(k << 40));
+        n.admit_stranger(t, PeerId(k), at, Found::Announcement).unwrap();
+        n.handle_message(t, PeerId(k), Message::LocationUpdate { location: at, neighbours: vec![seed_at] });
     }
     let every = OpennetConfig::default().announce_interval;
     n.opennet_upkeep(t);
     n.opennet_upkeep(t + every);
+    assert_eq!(n.opennet_stats().announces_started, 2, "among fellows only: announces each interval");
+    // One peer from outside the seed's nursery: no more announcements at its floor.
+    let at = Location(here.wrapping_add(1 << 40));
+    n.handle_message(t, PeerId(1), Message::LocationUpdate { location: at, neighbours: vec![Location(3 << 60)] });
+    n.opennet_upkeep(t + every * 2);
     assert_eq!(n.opennet_stats().announces_started, 2);
-}
-
-/// A node below its floor with no seed left goes back to the seeds instead of announcing
-/// through its own peers, which in a small island cut off by churn meet only that island.
-#[test]
-fn a_node_below_its_floor_without_seeds_goes_back_to_them() {
-    let t = Instant::now();
-    let mut n = opennet_node(20, true, Mode::Opennet);
-    n.admit_stranger(t, PeerId(1), Location(1 << 40), Found::Announcement).unwrap();
-    n.opennet_upkeep(t);
-    let actions: Vec<_> = std::iter::from_fn(|| n.poll_link_action()).collect();
-    assert_eq!(actions, vec![pamphlet_node::node::LinkAction::NeedSeeds]);
-    assert_eq!(n.opennet_stats().announces_started, 0);
 }
 
 /// Back at a seed after asking for one, a node announces through it at once: a seed may

@@ -113,7 +113,7 @@ struct Ann {
 const MAX_ANNOUNCES: usize = 256;
 
 /// How many `seed_hold`s a seed holds a newcomer that found no link outside its nursery.
-const NURSERY_HOLDS: u32 = 10;
+const NURSERY_HOLDS: u32 = 3;
 
 /// Peers asked at the end of an announcement's walk (where no peer is closer).
 const ANNOUNCE_FAN_OUT: usize = 3;
@@ -299,14 +299,27 @@ impl<S: BlockStore> Node<S> {
             return;
         }
         let have = self.friends() + self.opennet.strangers.count();
-        // A newcomer still held by a seed announces through it again each interval: the
-        // seed lets it go only once it links outside the seed's nursery (below), and
-        // having `floor` peers among fellow newcomers is not that.
-        let held = self
+        // A newcomer whose every peer is a fellow newcomer of the seed that holds it (each
+        // lists that seed among its neighbours) announces through it again each interval:
+        // the seed lets it go only once it links outside its nursery, and a floor of
+        // fellows is not that. (Every held newcomer announcing again filled 10,000
+        // simulated nodes to their ceilings while they joined, and 1,151 latecomers found
+        // no room at all.)
+        let seeds_at: Vec<Location> = self
             .opennet
             .strangers
             .iter()
-            .any(|(_, s)| s.kind == PeerKind::Seed && now < s.added + c.seed_hold * NURSERY_HOLDS);
+            .filter(|(_, s)| s.kind == PeerKind::Seed && now < s.added + c.seed_hold * NURSERY_HOLDS)
+            .filter_map(|(p, _)| self.peers.get(p).map(|e| e.location))
+            .collect();
+        let fellows_only = !seeds_at.is_empty()
+            && self
+                .opennet
+                .strangers
+                .iter()
+                .filter(|(_, s)| s.kind != PeerKind::Seed)
+                .all(|(p, _)| self.peers.get(p).is_some_and(|e| e.foaf.iter().any(|l| seeds_at.contains(l))));
+        let held = fellows_only;
         let short = have < c.floor || held || self.opennet.strangers.short_of_local(&c);
         if !c.seed_node && short && self.opennet.last_announce.is_none_or(|t| t + c.announce_interval <= now) {
             if self.opennet.strangers.seeds().is_empty() && have < c.floor {
@@ -491,9 +504,6 @@ impl<S: BlockStore> Node<S> {
         // most one hop left (they ask their own closest few). Never a seed: the newcomer
         // knows the seeds already, and a walk that ends at a seed finds nobody new.
         let me = self.config.location.distance(target);
-        // At a seed, the newcomers it holds besides its anchors are the announcing
-        // newcomer's fellows, not the network: the second branch (below) avoids them.
-        let nursery = if self.config.opennet.seed_node { self.seed_nursery() } else { Vec::new() };
         let ranked_peers = |established: bool| -> Vec<(u64, PeerId)> {
             let mut v: Vec<(u64, PeerId)> = self
                 .peers
@@ -501,7 +511,7 @@ impl<S: BlockStore> Node<S> {
                 .filter(|&p| p != peer)
                 .filter(|&p| self.opennet.strangers.get(p).is_none_or(|s| s.kind != PeerKind::Seed))
                 .filter_map(|p| self.peers.get(p).map(|e| (e, p)))
-                .filter(|(e, p)| !established || (e.foaf.len() >= self.config.opennet.floor && !nursery.contains(p)))
+                .filter(|(e, _)| !established || e.foaf.len() >= self.config.opennet.floor)
                 .filter(|(e, _)| e.location != target)
                 .map(|(e, p)| (e.location.distance(target), p))
                 .collect();
