@@ -14,7 +14,13 @@ Printed per run: the fetch's wall time (the `pamphlet fetch` command: process st
 routing, FEC decode, writing the file) and goodput; the wall time of fetching a one-block
 document (20 KiB) over the same path, the latency before a fetch's first block is in (the
 pipeline hands nothing out before the document is decoded, so a person's first byte is
-the whole fetch); what the relay counted (packets lost and dropped by full queues).
+the whole fetch); what the relay counted (packets lost and dropped by full queues), in all
+and per directed link.
+
+    RUST_LOG=warn,pamphlet_node::client::pipeline=trace sudo -E python3 benches/wan.py ... --keep-logs DIR
+
+keeps every node's log in DIR; node 5's then traces each block answered (latency, requests
+in flight, the fetch window): docs/benchmarks.md, "Where the time went".
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
