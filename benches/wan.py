@@ -14,7 +14,13 @@ Printed per run: the fetch's wall time (the `pamphlet fetch` command: process st
 routing, FEC decode, writing the file) and goodput; the wall time of fetching a one-block
 document (20 KiB) over the same path, the latency before a fetch's first block is in (the
 pipeline hands nothing out before the document is decoded, so a person's first byte is
-the whole fetch); what the relay counted (packets lost and dropped by full queues).
+the whole fetch); what the relay counted (packets lost and dropped by full queues), in all
+and per directed link.
+
+    RUST_LOG=warn,pamphlet_node::client::pipeline=trace sudo -E python3 benches/wan.py ... --keep-logs DIR
+
+keeps every node's log in DIR; node 5's then traces each block answered (latency, requests
+in flight, the fetch window): docs/benchmarks.md, "Where the time went".
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
@@ -40,7 +46,9 @@ def relay_counts(d):
         links = json.load(open(os.path.join(d, "wan-stats.json")))["links"]
     except (OSError, ValueError):
         return {}
-    return {k: sum(l[k] for l in links) for k in ("packets", "lost", "queue_drops")}
+    total = {k: sum(l[k] for l in links) for k in ("packets", "lost", "queue_drops")}
+    total["per_link"] = {f"{l['from']}>{l['to']}": [l["lost"], l["queue_drops"]] for l in links}
+    return total
 
 
 def timed_fetch(uri, out, node_dir):
@@ -56,6 +64,7 @@ def main():
     ap.add_argument("--parallel", type=int, default=16, help="blocks in flight of node 5's fetch")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--small", type=int, default=5, help="one-block fetches (time to first block)")
+    ap.add_argument("--keep-logs", help="copy every node's node.log here before cleaning up (set RUST_LOG to fill them)")
     a = ap.parse_args()
     root = tempfile.mkdtemp(prefix="pamphlet-wan-")
     d = os.path.join(root, "dn")
@@ -98,7 +107,12 @@ def main():
             assert open(f + ".got", "rb").read() == open(f, "rb").read(), "fetched bytes differ"
             time.sleep(1.1)
             after = relay_counts(d)
-            delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+            delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if k != "per_link"}
+            delta["lost_and_queue_drops_by_link"] = {
+                k: [v[0] - before.get("per_link", {}).get(k, [0, 0])[0], v[1] - before.get("per_link", {}).get(k, [0, 0])[1]]
+                for k, v in after.get("per_link", {}).items()
+                if v != before.get("per_link", {}).get(k, [0, 0])
+            }
             print(json.dumps({
                 "wan": a.wan, "mib": a.mib, "parallel": a.parallel, "fetch_s": round(secs, 2),
                 "goodput_mbit": round(a.mib * 8 * 1.048576 / secs, 2),
@@ -107,6 +121,12 @@ def main():
             }), flush=True)
     finally:
         subprocess.run([BIN, "darknet", "down", "--dir", d], capture_output=True)
+        if a.keep_logs:
+            os.makedirs(a.keep_logs, exist_ok=True)
+            for i in range(6):
+                src_log = os.path.join(d, f"node{i}", "node.log")
+                if os.path.exists(src_log):
+                    subprocess.run(["cp", src_log, os.path.join(a.keep_logs, f"node{i}.log")])
         subprocess.run(["rm", "-rf", root])
 
 

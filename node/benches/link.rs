@@ -22,16 +22,28 @@ use tokio::sync::mpsc;
 
 /// A snow transport pair with the link's parameters (no padding: only `seal` is timed).
 fn snow_pair() -> (snow::TransportState, snow::TransportState) {
+    snow_pair_with(|p| snow::Builder::with_resolver(p, Box::new(snow::resolvers::DefaultResolver)))
+}
+
+/// The same with ring's primitives where ring has them (snow's `ring-accelerated`).
+fn ring_pair() -> (snow::TransportState, snow::TransportState) {
+    use snow::resolvers::{DefaultResolver, FallbackResolver, RingResolver};
+    snow_pair_with(|p| {
+        let resolver = FallbackResolver::new(Box::new(RingResolver), Box::new(DefaultResolver));
+        snow::Builder::with_resolver(p, Box::new(resolver))
+    })
+}
+
+fn snow_pair_with(
+    builder: impl Fn(snow::params::NoiseParams) -> snow::Builder<'static>,
+) -> (snow::TransportState, snow::TransportState) {
     let params: snow::params::NoiseParams = NOISE_PARAMS.parse().unwrap();
-    let b = snow::Builder::new(params.clone());
+    let b = builder(params.clone());
     let ki = b.generate_keypair().unwrap();
     let kr = b.generate_keypair().unwrap();
-    let mut i = snow::Builder::new(params.clone())
-        .local_private_key(&ki.private)
-        .remote_public_key(&kr.public)
-        .build_initiator()
-        .unwrap();
-    let mut r = snow::Builder::new(params).local_private_key(&kr.private).build_responder().unwrap();
+    let mut i =
+        builder(params.clone()).local_private_key(&ki.private).remote_public_key(&kr.public).build_initiator().unwrap();
+    let mut r = builder(params).local_private_key(&kr.private).build_responder().unwrap();
     let (mut m, mut p) = (vec![0u8; 1024], vec![0u8; 1024]);
     let n = i.write_message(&[], &mut m).unwrap();
     r.read_message(&m[..n], &mut p).unwrap();
@@ -44,6 +56,19 @@ fn seal(c: &mut Criterion) {
     let mut g = c.benchmark_group("seal");
     for frame in [512usize, 1024, 2048, 4096, 16384, 32768] {
         let (mut tx, _rx) = snow_pair();
+        let body = vec![0x5au8; frame - 16];
+        let mut out = vec![0u8; frame];
+        g.throughput(Throughput::Bytes(frame as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(frame), &frame, |b, _| {
+            b.iter(|| tx.write_message(&body, &mut out).unwrap())
+        });
+    }
+    g.finish();
+    // The same frames sealed with ring's ChaCha20-Poly1305 (issue 18: the frame
+    // AEAD is the main CPU cost per hop).
+    let mut g = c.benchmark_group("seal_ring");
+    for frame in [1024usize, 32768] {
+        let (mut tx, _rx) = ring_pair();
         let body = vec![0x5au8; frame - 16];
         let mut out = vec![0u8; frame];
         g.throughput(Throughput::Bytes(frame as u64));

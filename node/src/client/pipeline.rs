@@ -415,6 +415,13 @@ async fn fetch_chk<N: BlockNetwork>(
             return Err(ClientError::BadManifest("fetch stalled with nothing to request").into());
         };
         let (key, result, latency) = joined.map_err(|e| task_failure(&e))?;
+        tracing::trace!(
+            latency_ms = latency.as_millis() as u64,
+            ok = result.is_ok(),
+            in_flight = in_flight.len(),
+            window = window.allowed(),
+            "block answered"
+        );
         match &result {
             Ok(_) => window.on_block(latency),
             Err(Failure::TimedOut { .. } | Failure::RetryLater { .. } | Failure::RouteNotFound { .. }) => {

@@ -9,8 +9,17 @@
 //! multiplicative decrease, as TCP Vegas (delay) and Hyphanet's load management (rejects)
 //! do, after a slow start that doubles it per round trip until the first sign of a queue.
 //!
+//! Queueing is judged on the *lower envelope* of recent latencies (the smallest of the
+//! last few answers), not on each answer or their mean. A queue delays every block behind
+//! it, so it lifts the envelope; a packet lost on a link's TCP connection stalls only the
+//! blocks that were crossing that link during the retransmission (head-of-line blocking),
+//! so it lifts single answers and leaves the envelope where it was. Judged per answer, a
+//! path with 0.5% loss per link looked queued at 8 blocks in flight and the window fell
+//! from 22 to 7 where about 40 fit (docs/benchmarks.md, "WAN links").
+//!
 //! Sans-IO: latencies are passed in; the pipeline measures them.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// The most blocks a fetch keeps in flight: the relays' per-friend cap
@@ -18,18 +27,31 @@ use std::time::Duration;
 /// the fetcher's friends and a node with one friend would see the rest refused.
 pub const MAX_WINDOW: usize = 64;
 
-/// A block latency up to this multiple of the smallest seen means "nothing queues": grow.
-const GROW_BELOW: f64 = 1.5;
-/// A smoothed latency above this multiple of the smallest seen means "blocks queue":
-/// shrink.
+/// The slow start ends when the envelope of the last [`SLOW_START_SAMPLES`] answers passes
+/// this multiple of the smallest latency seen: a queue has formed.
+const SLOW_START_ABOVE: f64 = 1.5;
+/// Answers whose envelope ends the slow start: few, so the window does not overshoot the
+/// path by much more than a round trip's doubling.
+const SLOW_START_SAMPLES: usize = 8;
+/// After the slow start, an envelope up to this multiple of the smallest latency means
+/// "nothing queues yet": grow by [`GROW_PER_WINDOW`] blocks per window of answers.
+const GROW_BELOW: f64 = 1.25;
+/// Blocks added per window of answers while nothing queues: the whole fetch of a 10 MiB
+/// document lasts about a dozen round trips, so TCP's one per round trip would reach the
+/// path's width only as the fetch ends.
+const GROW_PER_WINDOW: f64 = 3.0;
+/// An envelope above this multiple of the smallest latency means "blocks queue": shrink.
 const SHRINK_ABOVE: f64 = 2.0;
 /// Multiplicative decrease.
 const BACK_OFF: f64 = 0.75;
+/// The envelope after the slow start spans this many answers at least (and half the
+/// window when that is more): enough that some of them crossed every link without a loss.
+const ENVELOPE_SAMPLES: usize = 16;
 
 /// The window of one fetch.
 #[derive(Debug, Clone)]
 pub struct Window {
-    /// Current window, fractional so additive increase can add 1/window per block.
+    /// Current window, fractional so additive increase can add a fraction per block.
     size: f64,
     /// Upper bound.
     max: f64,
@@ -40,12 +62,8 @@ pub struct Window {
     /// that stays, and the window would creep up on a narrow path), but replaced when even
     /// the smallest window stays slow (the path itself got slower).
     min_latency: Option<Duration>,
-    /// Answers in this epoch (a window of answers, at least 16).
-    in_epoch: u64,
-    /// Epochs completed: latency-driven shrinking waits for the first.
-    epochs: u64,
-    /// Exponentially weighted mean latency (1/8 per sample, as TCP's SRTT).
-    smoothed: Option<f64>,
+    /// The latest answers' latencies, newest last (at most `MAX_WINDOW / 2`).
+    recent: VecDeque<Duration>,
     /// Blocks answered so far.
     answered: u64,
     /// `answered` at the last decrease: at most one decrease per window of answers, since
@@ -68,9 +86,7 @@ impl Window {
             max,
             slow_start: true,
             min_latency: None,
-            in_epoch: 0,
-            epochs: 0,
-            smoothed: None,
+            recent: VecDeque::new(),
             answered: 0,
             last_decrease: None,
         }
@@ -81,9 +97,13 @@ impl Window {
         self.size.floor() as usize
     }
 
+    /// The smallest latency among the last `n` answers.
+    fn envelope(&self, n: usize) -> Option<Duration> {
+        self.recent.iter().rev().take(n).min().copied()
+    }
+
     /// A block came back `latency` after it was asked for.
     pub fn on_block(&mut self, latency: Duration) {
-        let l = latency.as_secs_f64();
         // A block this fast came from this node's own store: it says nothing of the path
         // the others take. (A relative rule, "far below the usual", took a narrow path's
         // own first blocks, before the queue built, for such blocks, and the window then
@@ -92,29 +112,33 @@ impl Window {
             return;
         }
         self.answered += 1;
-        self.in_epoch += 1;
-        let smoothed = self.smoothed.map_or(l, |s| s + (l - s) / 8.0);
-        self.smoothed = Some(smoothed);
-        if self.in_epoch >= (self.size as u64).max(16) {
-            self.epochs += 1;
-            self.in_epoch = 0;
+        if self.recent.len() == MAX_WINDOW / 2 {
+            self.recent.pop_front();
         }
+        self.recent.push_back(latency);
         let min = self.min_latency.map_or(latency, |m| m.min(latency));
         self.min_latency = Some(min);
         let base = min.as_secs_f64().max(1e-6);
-        // Queueing is judged only once a whole epoch has shown the path's latency.
-        if self.epochs > 0 && smoothed > SHRINK_ABOVE * base {
+        if self.slow_start {
+            let samples = SLOW_START_SAMPLES.min(self.recent.len());
+            let envelope = self.envelope(samples).unwrap_or(latency).as_secs_f64();
+            if self.recent.len() >= SLOW_START_SAMPLES && envelope > SLOW_START_ABOVE * base {
+                self.slow_start = false;
+            } else {
+                self.size = (self.size + 1.0).min(self.max);
+            }
+            return;
+        }
+        let samples = ENVELOPE_SAMPLES.max(self.allowed() / 2);
+        let envelope = self.envelope(samples).unwrap_or(latency).as_secs_f64();
+        if self.recent.len() >= samples.min(MAX_WINDOW / 2) && envelope > SHRINK_ABOVE * base {
             if self.size <= FLOOR {
                 // Slow even with almost nothing in flight: the path is slower now.
-                self.min_latency = Some(Duration::from_secs_f64(smoothed));
+                self.min_latency = Some(Duration::from_secs_f64(envelope));
             }
             self.decrease();
-        } else if l <= GROW_BELOW * base {
-            let step = if self.slow_start { 1.0 } else { 1.0 / self.size };
-            self.size = (self.size + step).min(self.max);
-        } else {
-            // Between the two: hold, and stop doubling.
-            self.slow_start = false;
+        } else if envelope <= GROW_BELOW * base {
+            self.size = (self.size + GROW_PER_WINDOW / self.size).min(self.max);
         }
     }
 
@@ -165,6 +189,44 @@ mod tests {
         assert!(last.iter().sum::<usize>() / last.len() >= 30, "the path's 30 blocks are not kept in flight");
     }
 
+    /// Latency = path + queueing beyond what it carries + a head-of-line stall: most
+    /// blocks wait behind some packet lost on one of four lossy links (a retransmission
+    /// costs a round trip), a few behind two or three.
+    fn lossy_latency(allowed: usize, seed: &mut u64) -> Duration {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        let r = *seed % 1000;
+        let stall = match r {
+            0..=299 => 0,
+            300..=899 => 100 + (r - 300) / 2,
+            _ => 700 + 2 * (r - 900),
+        };
+        let queued = allowed.saturating_sub(30) as u32;
+        350 * MS + MS * (queued * 12) + MS * stall as u32
+    }
+
+    #[test]
+    fn head_of_line_stalls_are_not_taken_for_a_queue() {
+        // The path carries 30 blocks per 350 ms; with loss, a block takes 350-750 ms
+        // (one in ten 1,050-1,250) without any queue, so more than 30 must be in flight
+        // to keep it busy. Judged per answer, the window stayed at 7-23 through a 10 MiB
+        // fetch (321 blocks) on such a path (docs/benchmarks.md, "WAN links").
+        let mut w = Window::new(16, MAX_WINDOW);
+        let mut seed = 0x5eed_u64;
+        let mut sizes = Vec::new();
+        for _ in 0..321 {
+            let l = lossy_latency(w.allowed(), &mut seed);
+            w.on_block(l);
+            sizes.push(w.allowed());
+        }
+        let last = &sizes[100..];
+        let mean = last.iter().sum::<usize>() / last.len();
+        let lo = *last.iter().min().unwrap();
+        assert!(mean >= 30, "only {mean} in flight on average where 30 fit and stalls add more");
+        assert!(lo >= 20, "the window fell to {lo}");
+    }
+
     #[test]
     fn a_block_from_close_by_does_not_collapse_it() {
         let mut w = Window::new(16, MAX_WINDOW);
@@ -200,11 +262,12 @@ mod tests {
         assert_eq!(w.allowed(), 24);
         w.on_overload();
         assert_eq!(w.allowed(), 24, "the same news twice");
-        for _ in 0..24 {
+        for _ in 0..40 {
             w.on_block(100 * MS);
         }
+        let before = w.size;
         w.on_overload();
-        assert_eq!(w.allowed(), 18);
+        assert_eq!(w.allowed(), (before * BACK_OFF) as usize, "a window of answers later it is news again");
         let mut small = Window::new(2, MAX_WINDOW);
         small.on_overload();
         assert_eq!(small.allowed(), 2, "never below two");
