@@ -115,6 +115,10 @@ const MAX_ANNOUNCES: usize = 256;
 /// How many `seed_hold`s a seed holds a newcomer that found no link outside its nursery.
 const NURSERY_HOLDS: u32 = 3;
 
+/// How many announcement intervals a node at its floor waits between announcements made
+/// only because it is short of short links.
+const SHORT_LINK_SLOWDOWN: u32 = 10;
+
 /// Peers asked at the end of an announcement's walk (where no peer is closer).
 const ANNOUNCE_FAN_OUT: usize = 3;
 
@@ -298,6 +302,16 @@ impl<S: BlockStore> Node<S> {
         if !c.mode.strangers() {
             return;
         }
+        let own = self.config.location;
+        let known: Vec<f64> = self
+            .peers
+            .ids()
+            .filter_map(|p| self.peers.get(p))
+            .flat_map(|e| std::iter::once(e.location).chain(e.foaf.iter().copied()))
+            .filter(|l| *l != own)
+            .map(|l| own.distance_f64(l))
+            .collect();
+        self.opennet.strangers.set_local_reach(known, &c);
         let have = self.friends() + self.opennet.strangers.count();
         // A newcomer whose every peer is a fellow newcomer of the seed that holds it (each
         // lists that seed among its neighbours) announces through it again each interval:
@@ -320,8 +334,15 @@ impl<S: BlockStore> Node<S> {
                 .filter(|(_, s)| s.kind != PeerKind::Seed)
                 .all(|(p, _)| self.peers.get(p).is_some_and(|e| e.foaf.iter().any(|l| seeds_at.contains(l))));
         let held = fellows_only;
-        let short = have < c.floor || held || self.opennet.strangers.short_of_local(&c);
-        if !c.seed_node && short && self.opennet.last_announce.is_none_or(|t| t + c.announce_interval <= now) {
+        // Short of short links, it announces only if it could take one (room, or a
+        // replacement the limits allow): full nodes announced at every interval for good.
+        let short_links = self.opennet.strangers.short_of_local(&c) && self.want(now, self.config.location) != Want::No;
+        // For short links alone (at its floor, not held) it announces ten times less often:
+        // their nearest nodes may stay full, and it would ask them at every interval.
+        let every =
+            if have < c.floor || held { c.announce_interval } else { c.announce_interval * SHORT_LINK_SLOWDOWN };
+        let short = have < c.floor || held || short_links;
+        if !c.seed_node && short && self.opennet.last_announce.is_none_or(|t| t + every <= now) {
             if self.opennet.strangers.seeds().is_empty() && have < c.floor {
                 // Below the floor without a seed: back to the seeds (the driver dials
                 // them), announce through one next time, as Hyphanet's `Announcer` does.

@@ -296,6 +296,10 @@ pub struct Strangers {
     /// Announcement tokens and when they were last refilled.
     tokens: f64,
     tokens_at: Option<Instant>,
+    /// How far the node's short-link share of nearest known nodes reaches
+    /// ([`Strangers::set_local_reach`]): a link up to this long is short even past
+    /// `long_distance`, in a network too small to hold that many nodes within it.
+    local_reach: f64,
 }
 
 impl Strangers {
@@ -324,6 +328,30 @@ impl Strangers {
         self.map.insert(peer, Stranger { kind, found, added: now, link, score: 0.0, scored_at: now });
     }
 
+    /// Whether a link of length `link` is a long one for this node: longer than both
+    /// `long_distance` and the node's local reach.
+    pub fn is_long(&self, link: f64, config: &OpennetConfig) -> bool {
+        config.is_long(link) && link > self.local_reach
+    }
+
+    /// Sets the local reach from the distances to the nodes this node knows of (its
+    /// peers and their neighbours): the distance to the nearest ones it would link to as
+    /// short links (the short share of its floor). Hyphanet's `long_distance` (0.01)
+    /// assumes thousands of nodes; among 40, or a few hundred, fewer nodes than that
+    /// share sit within 0.01, so every node counted itself short of short links and
+    /// announced at every interval for good. Where the node knows that many within
+    /// 0.01 (any network of thousands), the reach is below it and changes nothing.
+    pub fn set_local_reach(&mut self, mut known: Vec<f64>, config: &OpennetConfig) {
+        let want = config.floor - config.long_slots(config.floor);
+        known.sort_unstable_by(f64::total_cmp);
+        known.dedup();
+        self.local_reach = match known.get(want.saturating_sub(1)) {
+            Some(&d) => d,
+            // Knowing fewer than that, the node cannot tell how dense the circle is.
+            None => 0.0,
+        };
+    }
+
     /// A stranger's link length, once its location is known (no-op for anyone else).
     pub fn set_link(&mut self, peer: PeerId, link: f64) {
         if let Some(s) = self.map.get_mut(&peer) {
@@ -333,7 +361,7 @@ impl Strangers {
 
     /// Strangers (not seeds) of one link-length class.
     pub fn count_class(&self, long: bool, config: &OpennetConfig) -> usize {
-        self.map.values().filter(|s| s.kind == PeerKind::Stranger && config.is_long(s.link) == long).count()
+        self.map.values().filter(|s| s.kind == PeerKind::Stranger && self.is_long(s.link, config) == long).count()
     }
 
     /// Whether the node has fewer short links than the short share of its floor, so it
@@ -372,7 +400,7 @@ impl Strangers {
         self.map
             .iter()
             .filter(|(_, s)| s.kind == PeerKind::Stranger)
-            .filter(|(_, s)| long.is_none_or(|l| config.is_long(s.link) == l))
+            .filter(|(_, s)| long.is_none_or(|l| self.is_long(s.link, config) == l))
             .filter(|(_, s)| !config.limits || s.added + config.min_age <= now)
             .min_by(|(a, sa), (b, sb)| {
                 let (x, y) = (sa.score(now, config.success_half_life), sb.score(now, config.success_half_life));
@@ -399,7 +427,7 @@ impl Strangers {
             }
         }
         let class = if config.link_classes {
-            let long = config.is_long(link);
+            let long = self.is_long(link, config);
             let slots = config.ceiling.saturating_sub(friends);
             let share = if long { config.long_slots(slots) } else { slots - config.long_slots(slots) };
             Some(if self.count_class(long, config) < share { !long } else { long })
@@ -510,6 +538,29 @@ mod tests {
         let off = OpennetConfig { link_classes: false, ..c };
         assert_eq!(s.want(t, 0, &off, 0.3), Want::Replace(PeerId(0)));
         assert!(!s.short_of_local(&off));
+    }
+
+    /// Among 40 nodes fewer than the short share of the floor sit within 0.01 of a node:
+    /// with the reach set from the nodes it knows, its nearest few count as short links
+    /// and it stops announcing for more; where the circle is dense the reach stays below
+    /// 0.01 and nothing changes.
+    #[test]
+    fn the_local_reach_follows_the_density_of_known_nodes() {
+        let t = Instant::now();
+        let c = OpennetConfig { ceiling: 16, floor: 5, ..config() };
+        let mut s = Strangers::default();
+        // Four nearest links 0.02–0.08 away, one long: 40 nodes spread evenly.
+        for (p, link) in [0.02, 0.04, 0.06, 0.08, 0.3].into_iter().enumerate() {
+            s.insert(PeerId(p as u64), PeerKind::Stranger, Found::Announcement, t, link);
+        }
+        assert!(s.short_of_local(&c), "by 0.01 alone, no short link at all");
+        let known: Vec<f64> = (1..20).map(|k| k as f64 * 0.025).collect();
+        s.set_local_reach(known, &c);
+        assert!(!s.short_of_local(&c), "its four nearest are short links for a network this sparse");
+        // A dense circle (10,000 nodes): the fourth nearest known node is far within 0.01.
+        let dense: Vec<f64> = (1..200).map(|k| k as f64 * 0.0001).collect();
+        s.set_local_reach(dense, &c);
+        assert!(s.short_of_local(&c), "0.01 rules where the circle is dense");
     }
 
     #[test]
