@@ -49,6 +49,20 @@ fn block(seed: u8) -> Block {
     Block::from_bytes(BlockKind::Chk, vec![seed; BlockKind::Chk.block_len()]).unwrap()
 }
 
+/// Sends `peer` blocks (`block(seed)`) from `from` as fast as the link's queue takes them,
+/// until `stop` is set or the link is gone.
+fn flood(from: TransportHandle, peer: PeerId, seed: u8, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut id = 0;
+        while !stop.load(Ordering::Relaxed) {
+            id += 1;
+            if from.send(peer, &Message::DataFound { id, block: block(seed) }).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
 async fn wait_connected(rx: &mut mpsc::Receiver<TransportEvent>, mut want: Vec<PeerId>) {
     while !want.is_empty() {
         match timeout(Duration::from_secs(20), rx.recv()).await {
@@ -101,21 +115,7 @@ async fn an_upload_limit_holds_in_every_window_while_fetches_progress() {
 
     // The flood: blocks to both friends, as fast as the links' queues take them.
     let stop = Arc::new(AtomicBool::new(false));
-    let floods: Vec<_> = [pb, pc]
-        .into_iter()
-        .map(|peer| {
-            let (a, stop) = (a.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut id = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    id += 1;
-                    if a.send(peer, &Message::DataFound { id, block: block(1) }).await.is_err() {
-                        break;
-                    }
-                }
-            })
-        })
-        .collect();
+    let floods: Vec<_> = [pb, pc].into_iter().map(|peer| flood(a.clone(), peer, 1, stop.clone())).collect();
 
     // The fetch: one request to B at a time, the next when the block came back.
     let fetched = Arc::new(AtomicU64::new(0));
@@ -221,21 +221,7 @@ async fn a_download_limit_holds_in_every_window() {
     let got = Arc::new(AtomicU64::new(0));
     let drain = friend_loop(a.clone(), ea, got.clone());
     let stop = Arc::new(AtomicBool::new(false));
-    let floods: Vec<_> = [b.clone(), c.clone()]
-        .into_iter()
-        .map(|h| {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let mut id = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    id += 1;
-                    if h.send(pa, &Message::DataFound { id, block: block(2) }).await.is_err() {
-                        break;
-                    }
-                }
-            })
-        })
-        .collect();
+    let floods: Vec<_> = [b.clone(), c.clone()].into_iter().map(|h| flood(h, pa, 2, stop.clone())).collect();
     let (window, run) = (window(), window() * 2 + Duration::from_secs(1));
     let (worst, total) = worst_window(|| a.stats().bytes_received, window, run).await;
     stop.store(true, Ordering::Relaxed);

@@ -326,14 +326,13 @@ impl<S: BlockStore> Node<S> {
             .filter(|(_, s)| s.kind == PeerKind::Seed && now < s.added + c.seed_hold * NURSERY_HOLDS)
             .filter_map(|(p, _)| self.peers.get(p).map(|e| e.location))
             .collect();
-        let fellows_only = !seeds_at.is_empty()
+        let held = !seeds_at.is_empty()
             && self
                 .opennet
                 .strangers
                 .iter()
                 .filter(|(_, s)| s.kind != PeerKind::Seed)
                 .all(|(p, _)| self.peers.get(p).is_some_and(|e| e.foaf.iter().any(|l| seeds_at.contains(l))));
-        let held = fellows_only;
         // Short of short links, it announces only if it could take one (room, or a
         // replacement the limits allow): full nodes announced at every interval for good.
         let short_links = self.opennet.strangers.short_of_local(&c) && self.want(now, self.config.location) != Want::No;

@@ -346,6 +346,24 @@ async fn write_loop(
     }
 }
 
+/// Moves messages waiting in `rx` into `framer` while `more` says so (asked before each);
+/// `Ok(false)` once the queue is closed (every sender gone).
+fn drain_into(
+    rx: &mut mpsc::Receiver<Vec<u8>>,
+    framer: &mut FrameWriter,
+    mut more: impl FnMut(&FrameWriter) -> bool,
+) -> Result<bool, CodecError> {
+    use tokio::sync::mpsc::error::TryRecvError;
+    while more(framer) {
+        match rx.try_recv() {
+            Ok(m) => framer.push_encoded(m)?,
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Disconnected) => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
 /// The writer under cover traffic: exactly one frame per `every`, the next data frame if
 /// there is one, else a padding frame, so an observer of the link sees the same frames at
 /// the same times whether it is idle or busy. Small messages still go first (the framer
@@ -358,7 +376,6 @@ async fn paced_write_loop(
     every: Duration,
     limits: &Limits,
 ) -> LinkError {
-    use tokio::sync::mpsc::error::TryRecvError;
     let mut framer = FrameWriter::new();
     let mut body = [0u8; BODY_LEN];
     let mut frame = [0u8; FRAME_LEN];
@@ -374,36 +391,18 @@ async fn paced_write_loop(
         // tick, busy links' gaps drifted from idle ones by a few µs at most quantiles,
         // enough for a KS test over 10,000 gaps (docs/wire.md, "Cover traffic"). A message
         // queued while the link waits goes out a tick later.
-        let mut small_open = true;
-        for _ in 0..SMALL_DRAIN {
-            match queues.small.try_recv() {
-                Ok(m) => {
-                    if let Err(e) = framer.push_encoded(m) {
-                        return e.into();
-                    }
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    small_open = false;
-                    break;
-                }
-            }
-        }
-        let mut bulk_open = true;
-        while framer.queued_bytes() < LOW_WATER {
-            match queues.bulk.try_recv() {
-                Ok(m) => {
-                    if let Err(e) = framer.push_encoded(m) {
-                        return e.into();
-                    }
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    bulk_open = false;
-                    break;
-                }
-            }
-        }
+        let mut taken = 0;
+        let small_open = match drain_into(&mut queues.small, &mut framer, |_| {
+            taken += 1;
+            taken <= SMALL_DRAIN
+        }) {
+            Ok(open) => open,
+            Err(e) => return e.into(),
+        };
+        let bulk_open = match drain_into(&mut queues.bulk, &mut framer, |f| f.queued_bytes() < LOW_WATER) {
+            Ok(open) => open,
+            Err(e) => return e.into(),
+        };
         if framer.is_empty() && !small_open && !bulk_open {
             // Retired and drained (see `write_loop`).
             let _ = wr.shutdown().await;

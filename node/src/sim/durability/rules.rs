@@ -95,19 +95,9 @@ impl Rules {
             name: "Hyphanet-like".into(),
             redundancy: 1.0,
             heal: false,
-            sink_rank: 1,
             first_store_hop: 3,
             store_eviction: Eviction::Random,
-            store_once: false,
-            store_uptime: 0.0,
-            offer_on_swap: false,
-            offer_into_room: false,
-            evict_to_peer: false,
-            max_store_copies: 0,
-            unprotected_sink_rank: 0,
-            offer_on_return: false,
-            keepalive_days: 0,
-            keepalive_share: 0.0,
+            ..Rules::pamphlet()
         }
     }
 }
