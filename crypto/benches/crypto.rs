@@ -4,7 +4,8 @@
 //!
 //! CHK encode costs one BLAKE3 pass over the plaintext (the convergent key), one
 //! ChaCha20-Poly1305 seal and one SHA-256 pass over the ciphertext (the routing key); the
-//! `raw/` rows measure the two primitives alone on the same 32 KiB buffers so the ratio can
+//! `raw/` rows measure the primitives alone (the AEAD both as the RustCrypto crate and as ring,
+//! which the blocks use) on the same 32 KiB buffers so the ratio can
 //! be read off one run. See docs/benchmarks.md.
 
 #![allow(missing_docs)]
@@ -22,6 +23,10 @@ fn raw(c: &mut Criterion) {
     let aead = ChaCha20Poly1305::new(&[7u8; 32].into());
     g.bench_function("chacha20poly1305_seal_32k", |b| {
         b.iter(|| aead.encrypt_in_place_detached(&Nonce::default(), b"", black_box(&mut buf)).unwrap())
+    });
+    // What blocks and store entries use (ring, `pamphlet_crypto::aead`), beside the crate above.
+    g.bench_function("ring_chacha20poly1305_seal_32k", |b| {
+        b.iter(|| pamphlet_crypto::aead::seal_in_place(&[7u8; 32], [0; 12], b"", black_box(&mut buf)))
     });
     let data = vec![0x42u8; CHK_PAYLOAD_LEN];
     g.bench_function("sha256_32k", |b| b.iter(|| Sha256::digest(black_box(&data))));

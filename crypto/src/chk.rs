@@ -16,8 +16,7 @@
 
 use std::fmt;
 
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use crate::aead;
 use sha2::{Digest, Sha256};
 
 use crate::error::BlockError;
@@ -29,7 +28,7 @@ pub const CHK_PAYLOAD_LEN: usize = 32 * 1024;
 /// Bytes of the length trailer inside the ciphertext.
 const LEN_FIELD: usize = 4;
 /// Bytes of the Poly1305 tag.
-const TAG_LEN: usize = 16;
+const TAG_LEN: usize = aead::TAG_LEN;
 /// Size of every CHK block on the wire and on disk.
 pub const CHK_BLOCK_LEN: usize = CHK_PAYLOAD_LEN + LEN_FIELD + TAG_LEN;
 
@@ -37,6 +36,8 @@ pub const CHK_BLOCK_LEN: usize = CHK_PAYLOAD_LEN + LEN_FIELD + TAG_LEN;
 const KEY_CONTEXT: &str = "pamphlet 2026 CHK key v1";
 /// Additional authenticated data: binds the ciphertext to this format version.
 const AAD: &[u8] = b"pamphlet/chk/v1";
+/// The nonce: all zeros, safe because each convergent key seals exactly one plaintext.
+const NONCE: [u8; 12] = [0; 12];
 
 /// One encrypted, self-verifying CHK block of exactly [`CHK_BLOCK_LEN`] bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -98,10 +99,7 @@ pub fn encode(plaintext: &[u8], flags: ChkFlags) -> Result<(ChkBlock, ChkUri), B
     buf[..plaintext.len()].copy_from_slice(plaintext);
     buf[CHK_PAYLOAD_LEN..CHK_PAYLOAD_LEN + LEN_FIELD].copy_from_slice(&len);
     let (body, tag_out) = buf.split_at_mut(CHK_PAYLOAD_LEN + LEN_FIELD);
-    let tag = cipher(&key)
-        .encrypt_in_place_detached(&Nonce::default(), AAD, body)
-        .map_err(|_| BlockError::TooLarge { max: CHK_PAYLOAD_LEN, got: plaintext.len() })?;
-    tag_out.copy_from_slice(&tag);
+    tag_out.copy_from_slice(&aead::seal_in_place(key.expose(), NONCE, AAD, body));
 
     let block = ChkBlock { bytes: buf.into_boxed_slice() };
     let uri = ChkUri::new(block.routing_key(), key, flags);
@@ -117,10 +115,9 @@ pub fn decode(block: &ChkBlock, uri: &ChkUri) -> Result<Vec<u8>, BlockError> {
 /// Decrypts a block already known to be genuine.
 pub(crate) fn decrypt(block: &ChkBlock, key: &DecryptionKey) -> Result<Vec<u8>, BlockError> {
     let mut body = block.bytes[..CHK_PAYLOAD_LEN + LEN_FIELD].to_vec();
-    let tag = Tag::from_slice(&block.bytes[CHK_PAYLOAD_LEN + LEN_FIELD..]);
-    cipher(key)
-        .decrypt_in_place_detached(&Nonce::default(), AAD, &mut body, tag)
-        .map_err(|_| BlockError::DecryptFailed)?;
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&block.bytes[CHK_PAYLOAD_LEN + LEN_FIELD..]);
+    aead::open_in_place(key.expose(), NONCE, AAD, &mut body, &tag).map_err(|_| BlockError::DecryptFailed)?;
     let mut len = [0u8; LEN_FIELD];
     len.copy_from_slice(&body[CHK_PAYLOAD_LEN..]);
     let len = u32::from_le_bytes(len) as usize;
@@ -143,10 +140,6 @@ fn convergent_key(len: &[u8; LEN_FIELD], plaintext: &[u8]) -> [u8; 32] {
     h.update(plaintext);
     h.update(len);
     *h.finalize().as_bytes()
-}
-
-fn cipher(key: &DecryptionKey) -> ChaCha20Poly1305 {
-    ChaCha20Poly1305::new(key.expose().into())
 }
 
 #[cfg(test)]

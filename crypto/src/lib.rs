@@ -2,6 +2,7 @@
 //! generation takes the RNG as an argument.
 //!
 //! Layout:
+//! - [`aead`]: ChaCha20-Poly1305 (ring) for block bodies and store entries;
 //! - [`chk`]: content-hash blocks (32 KiB payload, convergent encryption);
 //! - [`ssk`]: signed-subspace blocks (1 KiB payload, ed25519, editions); KSKs are SSKs whose
 //!   keys come from a keyword ([`uri::KskUri`]);
@@ -17,6 +18,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+pub mod aead;
 mod b64;
 pub mod block;
 pub mod chk;

@@ -21,8 +21,7 @@
 
 use std::fmt;
 
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use crate::aead;
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 
 use crate::error::BlockError;
@@ -134,10 +133,9 @@ pub fn encode(insert: &SskInsertUri, plaintext: &[u8]) -> Result<(SskBlock, SskR
     body[..plaintext.len()].copy_from_slice(plaintext);
     body[SSK_PAYLOAD_LEN..].copy_from_slice(&(plaintext.len() as u32).to_le_bytes());
     let nonce_full = hash("pamphlet/ssk/nonce/v1", &[key.expose(), body]);
-    let nonce = *Nonce::from_slice(&nonce_full[..12]);
-    let tag = ChaCha20Poly1305::new(key.expose().into())
-        .encrypt_in_place_detached(&nonce, AAD, body)
-        .map_err(|_| BlockError::TooLarge { max: SSK_PAYLOAD_LEN, got: plaintext.len() })?;
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&nonce_full[..12]);
+    let tag = aead::seal_in_place(key.expose(), nonce, AAD, body);
     bytes[NONCE..BODY].copy_from_slice(&nonce);
     bytes[BODY + BODY_PLAIN..SIG].copy_from_slice(&tag);
     let signed = [SIG_LABEL, &bytes[..SIG]].concat();
@@ -158,11 +156,11 @@ pub fn decode(block: &SskBlock, request: &SskRequestUri) -> Result<Vec<u8>, Bloc
     let name_hash = block.name_hash();
     let key = data_key(&request.crypto_key, &name_hash, block.edition());
     let mut body = block.bytes[BODY..BODY + BODY_PLAIN].to_vec();
-    let nonce = Nonce::from_slice(&block.bytes[NONCE..BODY]);
-    let tag = Tag::from_slice(&block.bytes[BODY + BODY_PLAIN..SIG]);
-    ChaCha20Poly1305::new(key.expose().into())
-        .decrypt_in_place_detached(nonce, AAD, &mut body, tag)
-        .map_err(|_| BlockError::DecryptFailed)?;
+    let mut nonce = [0u8; 12];
+    nonce.copy_from_slice(&block.bytes[NONCE..BODY]);
+    let mut tag = [0u8; aead::TAG_LEN];
+    tag.copy_from_slice(&block.bytes[BODY + BODY_PLAIN..SIG]);
+    aead::open_in_place(key.expose(), nonce, AAD, &mut body, &tag).map_err(|_| BlockError::DecryptFailed)?;
     let mut len = [0u8; 4];
     len.copy_from_slice(&body[SSK_PAYLOAD_LEN..]);
     let len = u32::from_le_bytes(len) as usize;

@@ -23,8 +23,7 @@
 //! knows it can decrypt the entry; `get` checks the tag and then verifies the block
 //! against its routing key before returning it. See docs/store.md.
 
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use pamphlet_crypto::aead;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use sha2::{Digest as _, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -228,11 +227,8 @@ pub(crate) fn seal(
     let kind = block.kind();
     let k = keys.entry_key(kind, key);
     let mut body = block.as_bytes().to_vec();
-    let cipher = ChaCha20Poly1305::new(k.as_slice().into());
-    // Encryption fails only for plaintexts over 256 GiB (blocks are at most 32 KiB); a
-    // default tag would make the entry fail its check at read, never serve it.
-    let tag = cipher.encrypt_in_place_detached(Nonce::from_slice(&nonce), &aad(kind), &mut body).unwrap_or_default();
-    let header = SlotHeader { digest: keys.digest(kind, key), stamp, nonce, tag: tag.into() };
+    let tag = aead::seal_in_place(&k, nonce, &aad(kind), &mut body);
+    let header = SlotHeader { digest: keys.digest(kind, key), stamp, nonce, tag };
     (header.encode(keys, file, slot), body)
 }
 
@@ -249,10 +245,7 @@ pub(crate) fn open(
         return None;
     }
     let k = keys.entry_key(kind, key);
-    let cipher = ChaCha20Poly1305::new(k.as_slice().into());
-    cipher
-        .decrypt_in_place_detached(Nonce::from_slice(&header.nonce), &aad(kind), body, Tag::from_slice(&header.tag))
-        .ok()?;
+    aead::open_in_place(&k, header.nonce, &aad(kind), body, &header.tag).ok()?;
     let block = Block::from_bytes(kind, body.to_vec()).ok()?;
     block.verify(key).ok()?;
     Some(block)
