@@ -35,7 +35,8 @@ pub(crate) struct UpArgs {
     /// Seed for the graph, the starting locations and the ports (random if absent).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// An edge list (`a b` per line, nodes numbered from 0) instead of the small world.
+    /// An edge list (`a b` per line, nodes numbered from 0) instead of the small world; with
+    /// --wan a line may add that link's own settings (`1 2 delay=100ms,rate=5mbit`).
     #[arg(long, value_name = "FILE")]
     pub(crate) graph: Option<PathBuf>,
     /// Milliseconds between the location swaps each node starts.
@@ -206,10 +207,16 @@ pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<(DarknetFile, bool)> {
 fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     let seed = args.seed.unwrap_or_else(|| rand::rngs::OsRng.gen());
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut link_settings = Vec::new();
     let topology = match &args.graph {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-            Topology::from_edge_list(&text).with_context(|| format!("bad graph {}", file.display()))?
+            let graph = crate::wan::GraphFile::split(&text);
+            let t = Topology::from_edge_list(&graph.edge_list).with_context(|| format!("bad graph {}", file.display()))?;
+            link_settings = graph
+                .overrides(args.wan)
+                .map_err(|e| cli_error("usage", format!("bad graph {}: {e}", file.display())))?;
+            t
         }
         None => {
             if args.nodes < 2 {
@@ -221,7 +228,7 @@ fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
     let n = topology.len();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let ports = pick_ports(2 * n, &mut rng)?;
-    let wan = args.wan.map(|spec| crate::wan::Plan::create(dir, n, spec, seed)).transpose()?;
+    let wan = args.wan.map(|spec| crate::wan::Plan::create(dir, n, (spec, link_settings), seed)).transpose()?;
     let dirs: Vec<PathBuf> = (0..n).map(|i| dir.join(format!("node{i}"))).collect();
     let mut refs = Vec::new();
     let mut initial_locations = Vec::new();

@@ -59,7 +59,8 @@ fn two_mib_cross_a_lossy_delayed_line_of_six_namespaces() {
     let dir = root.path().join("wan");
     let d = dir.to_str().unwrap().to_owned();
     let graph = root.path().join("line.txt");
-    std::fs::write(&graph, "0 1\n1 2\n2 3\n3 4\n4 5\n").unwrap();
+    // One link with settings of its own (the graph file's third field), over --wan's.
+    std::fs::write(&graph, "0 1\n1 2\n2 3 delay=60ms\n3 4\n4 5\n").unwrap();
     let up = pamphlet(&[
         "darknet",
         "up",
@@ -87,7 +88,10 @@ fn two_mib_cross_a_lossy_delayed_line_of_six_namespaces() {
     assert_eq!(links.len(), 5);
     for l in links {
         let rtt = l["rtt_ms"].as_f64().unwrap_or_else(|| panic!("no round trip measured on {l}"));
-        assert!(rtt >= 40.0, "a round trip of {rtt} ms cannot have crossed two 20 ms delays: {l}");
+        let own = (l["a"].as_u64(), l["b"].as_u64()) == (Some(2), Some(3));
+        let (delay, settings) = if own { (60.0, "delay=60ms jitter=0ms loss=1%") } else { (20.0, "delay=20ms jitter=0ms loss=1%") };
+        assert!(rtt >= 2.0 * delay, "a round trip of {rtt} ms cannot have crossed two {delay} ms delays: {l}");
+        assert!(l["settings"].as_str().unwrap().starts_with(settings), "{l}");
     }
 
     // 2 MiB in at one end, out at the other: four relays between, 1% of packets lost on each.

@@ -15,6 +15,7 @@
 //! carried, rewritten every second); in each node directory, `netns` (its namespace's
 //! name), which makes every `pamphlet … --dir NODE` command talk to the node inside it.
 
+pub(crate) mod graph;
 pub(crate) mod link;
 pub(crate) mod relay;
 pub(crate) mod spec;
@@ -30,6 +31,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub(crate) use graph::{GraphFile, LinkOverride};
 pub(crate) use spec::LinkSpec;
 
 use crate::error::cli_error;
@@ -40,8 +42,11 @@ pub(crate) const DEVICE: &str = "pwan0";
 /// What `up --wan` decided, kept in `DIR/wan.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Plan {
-    /// The settings of every link direction.
+    /// The settings of every link direction without settings of its own.
     pub(crate) spec: LinkSpec,
+    /// Links with settings of their own (from the graph file), both directions.
+    #[serde(default)]
+    pub(crate) links: Vec<LinkOverride>,
     /// Seeds the relay's loss and jitter draws.
     pub(crate) seed: u64,
     /// Namespace of node `i`: `{prefix}-{i}`.
@@ -94,7 +99,12 @@ fn ip(args: &[&str]) -> Result<()> {
 impl Plan {
     /// Decides the WAN layout of a new darknet of `nodes` nodes in `dir` and records it.
     /// Refuses clearly, before anything is made, when not root.
-    pub(crate) fn create(dir: &Path, nodes: usize, spec: LinkSpec, seed: u64) -> Result<Self> {
+    pub(crate) fn create(
+        dir: &Path,
+        nodes: usize,
+        (spec, links): (LinkSpec, Vec<LinkOverride>),
+        seed: u64,
+    ) -> Result<Self> {
         if !is_root() {
             return Err(cli_error(
                 "usage",
@@ -105,7 +115,7 @@ impl Plan {
         if nodes > 250 * 250 {
             bail!("--wan supports at most 62500 nodes");
         }
-        let plan = Self { spec, seed, prefix: prefix_of(dir)?, nodes };
+        let plan = Self { spec, links, seed, prefix: prefix_of(dir)?, nodes };
         std::fs::write(plan_file(dir), serde_json::to_string_pretty(&plan)?)
             .with_context(|| format!("cannot write {}", plan_file(dir).display()))?;
         Ok(plan)
@@ -120,6 +130,14 @@ impl Plan {
                 .map(Some)
                 .with_context(|| format!("{} is damaged", plan_file(dir).display())),
         }
+    }
+
+    /// The settings of the link direction from node `from` to node `to`.
+    pub(crate) fn spec_for(&self, from: usize, to: usize) -> LinkSpec {
+        self.links
+            .iter()
+            .find(|l| (l.a, l.b) == (from, to) || (l.b, l.a) == (from, to))
+            .map_or(self.spec, |l| l.spec)
     }
 
     /// Node `i`'s namespace.
@@ -293,6 +311,7 @@ pub(crate) fn links_status(dir: &Path, edges: &[(usize, usize)]) -> Result<Optio
         .map(|(&(a, b), rtt)| {
             serde_json::json!({
                 "a": a, "b": b,
+                "settings": plan.spec_for(a, b).to_string(),
                 "rtt_ms": rtt.map(|d| d.as_secs_f64() * 1e3),
                 "a_to_b": counted(a, b), "b_to_a": counted(b, a),
             })
@@ -303,14 +322,16 @@ pub(crate) fn links_status(dir: &Path, edges: &[(usize, usize)]) -> Result<Optio
 
 /// Prints [`links_status`] as a table.
 pub(crate) fn print_links(wan: &Value) {
-    println!("WAN links, each direction: {}", wan["settings"].as_str().unwrap_or("?"));
-    println!("link      rtt(ms)  packets a→b  lost  queue-drops  packets b→a  lost  queue-drops");
+    let base = wan["settings"].as_str().unwrap_or("?");
+    println!("WAN links, each direction unless the link says otherwise: {base}");
+    println!("link      rtt(ms)  packets a→b  lost  queue-drops  packets b→a  lost  queue-drops  own settings");
     for l in wan["links"].as_array().into_iter().flatten() {
         let n = |v: &Value| v.as_u64().unwrap_or(0);
         let rtt = l["rtt_ms"].as_f64().map_or("-".to_owned(), |r| format!("{r:.1}"));
         let (ab, ba) = (&l["a_to_b"], &l["b_to_a"]);
+        let own = l["settings"].as_str().filter(|s| *s != base).unwrap_or("");
         println!(
-            "{:>3}-{:<3}  {rtt:>8}  {:>11}  {:>4}  {:>11}  {:>11}  {:>4}  {:>11}",
+            "{:>3}-{:<3}  {rtt:>8}  {:>11}  {:>4}  {:>11}  {:>11}  {:>4}  {:>11}  {own}",
             n(&l["a"]),
             n(&l["b"]),
             n(&ab["packets"]),

@@ -83,7 +83,7 @@ pub(crate) fn run(dir: &Path) -> Result<()> {
     }
     drop(tx);
     std::fs::write(dir.join("wan-relay.ready"), std::process::id().to_string())?;
-    eprintln!("WAN relay up: {n} nodes, every link direction {}", plan.spec);
+    eprintln!("WAN relay up: {n} nodes, every link direction {} ({} links with their own)", plan.spec, plan.links.len());
 
     let start = Instant::now();
     let ns_since = |t: Instant| t.saturating_duration_since(start).as_nanos() as u64;
@@ -121,7 +121,7 @@ pub(crate) fn run(dir: &Path) -> Result<()> {
             if to == a.from {
                 continue;
             }
-            let link = links.entry((a.from, to)).or_insert_with(|| Link::new(plan.spec));
+            let link = links.entry((a.from, to)).or_insert_with(|| Link::new(plan.spec_for(a.from, to)));
             if let Verdict::Deliver(due) = link.admit(ns_since(a.at), a.packet.len(), &mut rng) {
                 seq += 1;
                 heap.push(Reverse((due, seq, to, a.packet)));

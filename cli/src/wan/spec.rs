@@ -99,7 +99,13 @@ fn split_unit(v: &str) -> (&str, &str) {
 impl LinkSpec {
     /// Parses `key=value,…` with keys delay, jitter, loss, rate, queue (each optional).
     pub(crate) fn parse(s: &str) -> Result<Self, String> {
-        let mut spec = Self::default();
+        Self::parse_over(Self::default(), s)
+    }
+
+    /// Parses `key=value,…` as [`parse`](Self::parse) does, starting from `base`: what `s`
+    /// does not name keeps `base`'s value (a graph file's per-link settings over `--wan`'s).
+    pub(crate) fn parse_over(base: Self, s: &str) -> Result<Self, String> {
+        let mut spec = base;
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) =
                 part.split_once('=').ok_or_else(|| format!("`{part}`: expected key=value, e.g. delay=40ms"))?;
@@ -180,5 +186,13 @@ mod tests {
         assert_eq!(LinkSpec::parse("rate=512kbit,queue=20ms").unwrap().rate_bps, 512_000);
         assert_eq!(LinkSpec::parse("cc=cubic").unwrap().cc, Some(CongestionControl::Cubic));
         assert!(LinkSpec::parse("cc=vegas").is_err());
+    }
+
+    #[test]
+    fn settings_over_a_base_keep_what_they_do_not_name() {
+        let base = LinkSpec::parse("delay=40ms,loss=0.5%,rate=20mbit").unwrap();
+        let s = LinkSpec::parse_over(base, "delay=100ms,rate=5mbit").unwrap();
+        assert_eq!(s.to_string(), "delay=100ms jitter=0ms loss=0.5% rate=5mbit queue=100ms");
+        assert!(LinkSpec::parse_over(base, "jitter=50ms").is_err(), "jitter above the base's delay");
     }
 }
