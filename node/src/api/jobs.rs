@@ -115,6 +115,8 @@ pub struct Jobs {
     max_held: u64,
     /// One lock per document being fetched ([`Jobs::document_lock`]).
     documents: Mutex<HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+    /// Counts jobs ended, so that a poll can wait for one to end ([`Jobs::wait_end`]).
+    ended: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Jobs {
@@ -132,7 +134,14 @@ impl Jobs {
     /// No jobs yet; finished ones are kept for `ttl`, and their documents up to
     /// `max_held` bytes in all.
     pub fn with_limits(ttl: Duration, max_held: u64) -> Self {
-        Self { next: AtomicU64::new(0), jobs: Mutex::new(HashMap::new()), ttl, max_held, documents: Mutex::default() }
+        Self {
+            next: AtomicU64::new(0),
+            jobs: Mutex::new(HashMap::new()),
+            ttl,
+            max_held,
+            documents: Mutex::default(),
+            ended: tokio::sync::watch::Sender::new(0),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Job>> {
@@ -220,6 +229,7 @@ impl Jobs {
         j.status = status;
         j.data = data;
         j.finished = Some(now);
+        self.ended.send_modify(|n| *n += 1);
         let held = |jobs: &HashMap<JobId, Job>| {
             jobs.values().filter_map(|j| j.data.as_ref()).map(|d| d.len() as u64).sum::<u64>()
         };
@@ -244,6 +254,23 @@ impl Jobs {
         let ttl = self.ttl;
         jobs.retain(|_, j| j.finished.is_none_or(|t| now.saturating_duration_since(t) < ttl));
         before - jobs.len()
+    }
+
+    /// Waits until job `id` is no longer running, or `most` has passed (a long poll: the
+    /// client learns of the end at once instead of at its next poll).
+    pub async fn wait_end(&self, id: JobId, most: Duration) {
+        let mut ended = self.ended.subscribe();
+        let running = |jobs: &Self| jobs.lock().get(&id).is_some_and(|j| j.finished.is_none());
+        let _ = tokio::time::timeout(most, async {
+            // Marked seen before the check: an end after the check wakes `changed`.
+            ended.borrow_and_update();
+            while running(self) {
+                if ended.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
     }
 
     /// A job's progress and status.
@@ -326,6 +353,31 @@ mod tests {
         assert_eq!(jobs.take_data(b), None, "a running job has nothing to download");
         assert!(jobs.get(b).is_some());
         assert_eq!(jobs.get(999), None);
+    }
+
+    /// A long poll answers when the job ends, not when its wait runs out (the clock is
+    /// tokio's paused one: without the wake-up it would jump to the 30 s limit).
+    #[tokio::test(start_paused = true)]
+    async fn a_long_poll_ends_with_the_job() {
+        let jobs = Arc::new(Jobs::default());
+        let id = jobs.create();
+        let start = tokio::time::Instant::now();
+        let waiter = tokio::spawn({
+            let jobs = Arc::clone(&jobs);
+            async move { jobs.wait_end(id, Duration::from_secs(30)).await }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        jobs.finish(id, done(1), None);
+        waiter.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(2), "woken by the end, at once");
+        // An ended or unknown job does not wait at all.
+        jobs.wait_end(id, Duration::from_secs(30)).await;
+        jobs.wait_end(999, Duration::from_secs(30)).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        // A running one waits its whole limit.
+        let other = jobs.create();
+        jobs.wait_end(other, Duration::from_secs(5)).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(7));
     }
 
     #[test]

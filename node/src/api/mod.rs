@@ -15,6 +15,7 @@ mod keepalive;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -455,7 +456,25 @@ async fn fetch<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, body: Bytes
     Json(json!({ "job": id })).into_response()
 }
 
-async fn job<B: ApiBackend>(State(state): State<Arc<ApiState<B>>>, Path(id): Path<JobId>) -> Response {
+/// Query parameters of `GET /v1/jobs/N`.
+#[derive(Debug, Deserialize)]
+struct JobQuery {
+    /// Answer only when the job ends, or after this many milliseconds (at most
+    /// [`MAX_JOB_WAIT`]), whichever comes first: a long poll.
+    wait_ms: Option<u64>,
+}
+
+/// The longest a `GET /v1/jobs/N?wait_ms=…` holds its answer.
+const MAX_JOB_WAIT: Duration = Duration::from_secs(30);
+
+async fn job<B: ApiBackend>(
+    State(state): State<Arc<ApiState<B>>>,
+    Path(id): Path<JobId>,
+    Query(q): Query<JobQuery>,
+) -> Response {
+    if let Some(ms) = q.wait_ms {
+        state.jobs.wait_end(id, Duration::from_millis(ms).min(MAX_JOB_WAIT)).await;
+    }
     match state.jobs.get(id) {
         Some((progress, status)) => Json(json!({ "job": id, "progress": progress, "status": status })).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no job {id}")),
