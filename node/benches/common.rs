@@ -49,12 +49,23 @@ pub(crate) async fn link_pair() -> LinkPair {
 
 /// `n` daemons on disk stores wired as a line; node 0's store is preloaded with `preload`.
 pub(crate) async fn chain(root: &Path, n: usize, preload: &[Block]) -> Vec<Daemon> {
+    chain_with(root, n, preload, |_, _| {}).await
+}
+
+/// [`chain`], with `configure(i, config)` changing node `i`'s configuration first.
+pub(crate) async fn chain_with(
+    root: &Path,
+    n: usize,
+    preload: &[Block],
+    configure: impl Fn(usize, &mut daemon::config::Config),
+) -> Vec<Daemon> {
     let dirs: Vec<_> = (0..n).map(|i| root.join(format!("node{i}"))).collect();
     let mut refs = Vec::new();
-    for d in &dirs {
+    for (i, d) in dirs.iter().enumerate() {
         let mut c = daemon::init(d, None).unwrap();
         // Room for the document and its check blocks in every store.
         (c.store_bytes, c.cache_bytes) = (512 << 20, 256 << 20);
+        configure(i, &mut c);
         c.save(&d.join("config.toml")).unwrap();
         let kp = datadir::load_or_create_keypair(&d.join("identity.key")).unwrap();
         refs.push(NodeRef::v1(c.listen, *kp.public()));
