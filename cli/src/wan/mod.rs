@@ -172,14 +172,34 @@ impl Plan {
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(dir.join("wan-relay.log"))?;
         let exe = std::env::current_exe().context("cannot find the pamphlet binary")?;
-        let mut child = Command::new(exe)
-            .args(["darknet", "wan-relay", "--dir"])
-            .arg(dir)
+        // The relay stands for the network, not for a node: it runs at a real-time
+        // priority (`chrt --fifo`, util-linux) so that when the nodes load the machine its
+        // readers still stamp packets when they arrive and it delivers them when due (a
+        // reader kept waiting would stamp a backlog as one burst). Without chrt it runs
+        // as any process, and says so in its log.
+        let spawn = |real_time: bool| -> std::io::Result<std::process::Child> {
+            let mut c = if real_time {
+                let mut c = Command::new("chrt");
+                c.args(["--fifo", "20"]).arg(&exe);
+                c
+            } else {
+                Command::new(&exe)
+            };
+            c.args(["darknet", "wan-relay", "--dir"]).arg(dir).stdin(Stdio::null());
+            c.stdout(log.try_clone()?).stderr(log.try_clone()?).spawn()
+        };
+        // chrt may be missing, or the kernel may refuse (no CAP_SYS_NICE in a container).
+        let real_time = Command::new("chrt")
+            .args(["--fifo", "20", "true"])
             .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("cannot start the WAN relay")?;
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !real_time {
+            use std::io::Write;
+            writeln!(&log, "chrt --fifo unavailable or refused: the relay runs at normal priority")?;
+        }
+        let mut child = spawn(real_time).context("cannot start the WAN relay")?;
         let deadline = Instant::now() + Duration::from_secs(20);
         while !ready.exists() {
             if let Some(status) = child.try_wait()? {
