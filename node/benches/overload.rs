@@ -94,7 +94,7 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         // Distinct small CHK blocks, all at C only.
-        let blocks: Vec<Block> = (0..4000u32)
+        let blocks: Vec<Block> = (0..6000u32)
             .map(|i| Block::Chk(chk::encode(&i.to_le_bytes().repeat(8), ChkFlags::default()).unwrap().0))
             .collect();
         let keys: Arc<Vec<RoutingKey>> = Arc::new(blocks.iter().map(Block::routing_key).collect());
@@ -119,9 +119,10 @@ fn main() {
                 (best, best_sessions) = (goodput, sessions);
             }
         }
-        // 5x the sessions of the best row, and 40 (each session alone nearly fills C on
-        // loopback, so 40 sessions ask for up to 40 times what C can send).
-        for (sessions, what) in [(5 * best_sessions, "5x the best row"), (40, "40 sessions")] {
+        // 5x the sessions of the best row, then 40 and 200 (each session alone nearly fills
+        // C on loopback, so 40 sessions ask for up to 40 times what C can send; 200 are more
+        // requests than A's per-friend window (64) lets out at once).
+        for (sessions, what) in [(5 * best_sessions, "5x the best row"), (40, "40 sessions"), (200, "200 sessions")] {
             let t = run(Arc::clone(&a), sessions, Arc::clone(&keys), Arc::clone(&next)).await;
             let goodput = t.counted as f64 / MEASURE.as_secs_f64();
             println!("{sessions:>3} sessions: {goodput:.2} blocks/s, longest fetch {:.2?}, ended: {:?}", t.longest, t.ended);
