@@ -212,7 +212,8 @@ fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
             let graph = crate::wan::GraphFile::split(&text);
-            let t = Topology::from_edge_list(&graph.edge_list).with_context(|| format!("bad graph {}", file.display()))?;
+            let t =
+                Topology::from_edge_list(&graph.edge_list).with_context(|| format!("bad graph {}", file.display()))?;
             link_settings = graph
                 .overrides(args.wan)
                 .map_err(|e| cli_error("usage", format!("bad graph {}: {e}", file.display())))?;

@@ -38,7 +38,13 @@ pub fn seal_in_place(k: &[u8; 32], nonce: [u8; 12], aad: &[u8], buf: &mut [u8]) 
 /// Decrypts `buf` in place if `tag` verifies under `k`, `nonce` and `aad`. On failure
 /// `buf` holds unspecified bytes (ring zeroes nothing it did not authenticate, but the
 /// caller must not use them).
-pub fn open_in_place(k: &[u8; 32], nonce: [u8; 12], aad: &[u8], buf: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), OpenFailed> {
+pub fn open_in_place(
+    k: &[u8; 32],
+    nonce: [u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<(), OpenFailed> {
     key(k)
         .open_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), Tag::from(*tag), buf, 0..)
         .map(|_| ())

@@ -114,7 +114,10 @@ fn main() {
         for sessions in [1, 2, 4] {
             let t = run(Arc::clone(&a), sessions, Arc::clone(&keys), Arc::clone(&next)).await;
             let goodput = t.counted as f64 / MEASURE.as_secs_f64();
-            println!("{sessions:>3} sessions: {goodput:.2} blocks/s, longest fetch {:.2?}, ended: {:?}", t.longest, t.ended);
+            println!(
+                "{sessions:>3} sessions: {goodput:.2} blocks/s, longest fetch {:.2?}, ended: {:?}",
+                t.longest, t.ended
+            );
             if goodput > best {
                 (best, best_sessions) = (goodput, sessions);
             }
@@ -125,7 +128,10 @@ fn main() {
         for (sessions, what) in [(5 * best_sessions, "5x the best row"), (40, "40 sessions"), (200, "200 sessions")] {
             let t = run(Arc::clone(&a), sessions, Arc::clone(&keys), Arc::clone(&next)).await;
             let goodput = t.counted as f64 / MEASURE.as_secs_f64();
-            println!("{sessions:>3} sessions: {goodput:.2} blocks/s, longest fetch {:.2?}, ended: {:?}", t.longest, t.ended);
+            println!(
+                "{sessions:>3} sessions: {goodput:.2} blocks/s, longest fetch {:.2?}, ended: {:?}",
+                t.longest, t.ended
+            );
             println!("goodput at {what} / best: {:.0}% (target at least 70%)", 100.0 * goodput / best);
         }
         for n in nodes {

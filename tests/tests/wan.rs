@@ -89,7 +89,8 @@ fn two_mib_cross_a_lossy_delayed_line_of_six_namespaces() {
     for l in links {
         let rtt = l["rtt_ms"].as_f64().unwrap_or_else(|| panic!("no round trip measured on {l}"));
         let own = (l["a"].as_u64(), l["b"].as_u64()) == (Some(2), Some(3));
-        let (delay, settings) = if own { (60.0, "delay=60ms jitter=0ms loss=1%") } else { (20.0, "delay=20ms jitter=0ms loss=1%") };
+        let (delay, settings) =
+            if own { (60.0, "delay=60ms jitter=0ms loss=1%") } else { (20.0, "delay=20ms jitter=0ms loss=1%") };
         assert!(rtt >= 2.0 * delay, "a round trip of {rtt} ms cannot have crossed two {delay} ms delays: {l}");
         assert!(l["settings"].as_str().unwrap().starts_with(settings), "{l}");
     }

@@ -134,10 +134,7 @@ impl Plan {
 
     /// The settings of the link direction from node `from` to node `to`.
     pub(crate) fn spec_for(&self, from: usize, to: usize) -> LinkSpec {
-        self.links
-            .iter()
-            .find(|l| (l.a, l.b) == (from, to) || (l.b, l.a) == (from, to))
-            .map_or(self.spec, |l| l.spec)
+        self.links.iter().find(|l| (l.a, l.b) == (from, to) || (l.b, l.a) == (from, to)).map_or(self.spec, |l| l.spec)
     }
 
     /// Node `i`'s namespace.

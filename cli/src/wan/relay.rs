@@ -83,7 +83,11 @@ pub(crate) fn run(dir: &Path) -> Result<()> {
     }
     drop(tx);
     std::fs::write(dir.join("wan-relay.ready"), std::process::id().to_string())?;
-    eprintln!("WAN relay up: {n} nodes, every link direction {} ({} links with their own)", plan.spec, plan.links.len());
+    eprintln!(
+        "WAN relay up: {n} nodes, every link direction {} ({} links with their own)",
+        plan.spec,
+        plan.links.len()
+    );
 
     let start = Instant::now();
     let ns_since = |t: Instant| t.saturating_duration_since(start).as_nanos() as u64;
