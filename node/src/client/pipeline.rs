@@ -42,6 +42,12 @@ pub trait BlockNetwork: Send + Sync + 'static {
     fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, Failure>> + Send;
     /// Inserts one (already verified) block.
     fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send;
+    /// Inserts the block a URI names (a document's top block, a signed block): the node
+    /// flags the insert so the nodes on its path keep it wider (issue 20,
+    /// `node::DurabilityConfig`). A network with no such rule inserts it as any block.
+    fn insert_top(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
+        self.insert(block)
+    }
 }
 
 /// Why a document could not be fetched or inserted. Every variant keeps (or is) a
@@ -507,9 +513,10 @@ pub struct InsertProgress {
 /// no route is sent again (the node routes it anew, around the peers that failed it), up
 /// to [`super::retry::BLOCK_TRIES`] requests; the job fails only when a block failed every
 /// try, with the failure of its last one. Returns how many (distinct) blocks it stored.
+/// `top`: the blocks are top blocks, inserted flagged ([`BlockNetwork::insert_top`]).
 async fn insert_blocks<N: BlockNetwork>(
     net: &Arc<N>,
-    blocks: Vec<Block>,
+    (blocks, top): (Vec<Block>, bool),
     parallel: usize,
     tries: &mut Tries,
     progress: &(dyn Fn(InsertProgress) + Sync),
@@ -525,7 +532,7 @@ async fn insert_blocks<N: BlockNetwork>(
     let spawn = |set: &mut JoinSet<_>, block: Block| {
         let net = Arc::clone(net);
         set.spawn(async move {
-            let result = net.insert(block.clone()).await;
+            let result = if top { net.insert_top(block.clone()).await } else { net.insert(block.clone()).await };
             (block, result)
         });
     };
@@ -584,9 +591,10 @@ pub async fn insert_chk_tracked<N: BlockNetwork>(
     // not yet in the network.
     let top_block = blocks.pop();
     let mut tries = Tries::default();
-    let n = insert_blocks(net, blocks, parallel, &mut tries, progress).await?;
+    let n = insert_blocks(net, (blocks, false), parallel, &mut tries, progress).await?;
     let before = (tries.retries(), tries.displaced());
-    insert_blocks(net, top_block.into_iter().collect(), 1, &mut tries, &|p| {
+    // Flagged: the nodes on its path keep it wider (FEC cannot rebuild it; issue 20).
+    insert_blocks(net, (top_block.into_iter().collect(), true), 1, &mut tries, &|p| {
         // The top block's own count is not news; its retries and displacements are.
         if (p.retries, p.displaced) != before {
             progress(InsertProgress { done: n, total: n, retries: p.retries, displaced: p.displaced });
@@ -625,11 +633,23 @@ pub async fn insert_signed_tracked<N: BlockNetwork>(
     let mut tries = Tries::default();
     let mut n = 0;
     if let Some(e) = signed.splitfile {
-        n = insert_blocks(net, e.blocks.into_iter().map(Block::Chk).collect(), parallel, &mut tries, progress).await?;
+        // The redirect's top block, like the signed block, is one FEC cannot rebuild: last
+        // and flagged, as in `insert_chk_tracked`.
+        let mut blocks: Vec<Block> = e.blocks.into_iter().map(Block::Chk).collect();
+        let top_block: Vec<Block> = blocks.pop().into_iter().collect();
+        n = insert_blocks(net, (blocks, false), parallel, &mut tries, progress).await?;
+        let before = (tries.retries(), tries.displaced());
+        let done = n;
+        n += insert_blocks(net, (top_block, true), 1, &mut tries, &|p| {
+            if (p.retries, p.displaced) != before {
+                progress(InsertProgress { done, total: done, retries: p.retries, displaced: p.displaced });
+            }
+        })
+        .await?;
     }
     let block = Block::Ssk(signed.block.clone());
     let outcome = loop {
-        match net.insert(block.clone()).await {
+        match net.insert_top(block.clone()).await {
             Err(e) if tries.retry(block.routing_key(), &e) => {
                 tracing::debug!(error = %e, "inserting the signed block again");
                 progress(InsertProgress { done: n, total: n, retries: tries.retries(), displaced: tries.displaced() });
