@@ -93,7 +93,9 @@ impl<S: BlockStore> Node<S> {
             }
         }
         self.stats.offers_queued += offers.queue.len() as u64;
-        offers.next = (!offers.queue.is_empty()).then_some(now);
+        // The first batch one tick later: the peers first hear the new location (sent at
+        // once), so each judges an offer as a sink against where this node now is.
+        offers.next = (!offers.queue.is_empty()).then_some(now + self.config.durability.offer_tick);
     }
 
     /// Sends the batch of offers due at `now`, if any.
