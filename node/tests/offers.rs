@@ -56,10 +56,8 @@ fn after_a_swap_the_peer_now_closest_holds_the_blocks() {
             net.node_mut(0).set_location(now, Location::from_f64(0.1));
             net.flush(0);
             net.run_for(Duration::from_secs(10));
-            let held = blocks
-                .iter()
-                .filter(|(k, b)| net.node(1).store().area_of(b.kind(), k) == Some(Area::Store))
-                .count();
+            let held =
+                blocks.iter().filter(|(k, b)| net.node(1).store().area_of(b.kind(), k) == Some(Area::Store)).count();
             let kept = blocks.iter().filter(|(k, b)| net.node(0).store().area_of(b.kind(), k).is_some()).count();
             assert_eq!(kept, blocks.len(), "seed {seed}: the offering node keeps its copies");
             if offers > 0 {
