@@ -83,10 +83,14 @@ fn a_top_block_ends_in_more_stores_than_a_plain_block_on_the_same_path() {
 fn a_peer_flagging_every_block_gets_only_its_budget() {
     let budget = DurabilityConfig::default().top_budget;
     for seed in seeds(SEEDS) {
-        let writes = |flag: bool| {
+        let writes = |flag: bool, defended: bool| {
             let mut net = Network::new(seed, Instant::now());
-            for x in [0.5, 0.9, 0.45, 0.55, 0.6] {
-                net.add_node(x);
+            for (i, x) in [0.5, 0.9, 0.45, 0.55, 0.6].into_iter().enumerate() {
+                let mut config = net.config(i, pamphlet_node::location::Location::from_f64(x));
+                if !defended {
+                    config.durability.top_budget.burst = 1_000_000;
+                }
+                net.add_node_with(config, MemoryStore::default());
             }
             for peer in 1..5 {
                 net.connect(0, peer);
@@ -109,8 +113,9 @@ fn a_peer_flagging_every_block_gets_only_its_budget() {
             let elapsed = net.now().saturating_duration_since(start);
             (net.node(0).stats(), flagged_on, elapsed)
         };
-        let (plain, _, _) = writes(false);
-        let (flagged, flagged_on, elapsed) = writes(true);
+        let (plain, _, _) = writes(false, true);
+        let (flagged, flagged_on, elapsed) = writes(true, true);
+        let (undefended, _, _) = writes(true, false);
         let refill = (elapsed.as_secs_f64() / budget.every.as_secs_f64()).ceil() as u64;
         let allowance = u64::from(budget.burst) + refill;
         assert!(flagged.top_flags_honoured <= allowance, "seed {seed}: {flagged:?}");
@@ -123,6 +128,9 @@ fn a_peer_flagging_every_block_gets_only_its_budget() {
         );
         // The budget was used: the flag did widen some (it is not simply ignored).
         assert!(flagged.store_writes > plain.store_writes, "seed {seed}");
+        // Without the budget the attack works: nearly every flagged block is written.
+        assert!(undefended.store_writes > plain.store_writes + allowance, "seed {seed}: {}", undefended.store_writes);
+        assert!(undefended.store_writes >= 300, "seed {seed}: {}", undefended.store_writes);
         // Forwarded flagged at most as often as honoured (each forwarded hop counts once).
         assert!(flagged_on as u64 <= flagged.top_flags_honoured * 18, "seed {seed}");
         assert!(elapsed < Duration::from_secs(3600), "seed {seed}: bounded run");
