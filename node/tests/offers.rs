@@ -106,3 +106,19 @@ fn a_move_that_keeps_the_node_closest_offers_nothing() {
         assert_eq!(net.node(0).stats().offers_sent, 0, "seed {seed}");
     }
 }
+
+/// A node that moves again, with the same peer still closest to its blocks, does not offer
+/// them to it a second time.
+#[test]
+fn a_second_move_does_not_offer_the_same_blocks_to_the_same_peer() {
+    for seed in seeds(SEEDS) {
+        let (mut net, blocks) = setup(seed, 8, 10);
+        for to in [0.1, 0.05] {
+            let now = net.now();
+            net.node_mut(0).set_location(now, Location::from_f64(to));
+            net.flush(0);
+            net.run_for(Duration::from_secs(10));
+        }
+        assert_eq!(net.node(0).stats().offers_sent, blocks.len() as u64, "seed {seed}: each block once");
+    }
+}

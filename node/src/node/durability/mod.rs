@@ -56,7 +56,8 @@ impl Default for DurabilityConfig {
     /// Top blocks at every node with fewer than 4 closer peers, at most 64 flagged inserts
     /// at once per peer and then one every 15 s (240 an hour); offers paced at 8 a second
     /// (256 KiB/s at most, a few minutes for a store area of a few thousand blocks), from
-    /// the 16,384 most recently stored keys (about 0.6 MiB of memory).
+    /// the 16,384 most recently stored keys (about 1.3 MiB of memory with the peer each was
+    /// last offered to).
     fn default() -> Self {
         DurabilityConfig {
             top_sinks: 4,

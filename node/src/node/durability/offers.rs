@@ -14,6 +14,10 @@
 //! ends there or one hop further (HTL 1's per-link coin, `routing/htl.rs`), toward the
 //! key. The node keeps its own copy.
 //!
+//! A block already offered to the same peer after an earlier move is not offered again
+//! (the node remembers, for as many keys, the peer it last offered each to), so a node
+//! that keeps moving spends its pace only on blocks whose closest peer changed.
+//!
 //! Bounds: the keys remembered (the most recently written to the store area; a store
 //! cannot be listed cheaply, and the on-disk store keeps no keys in the clear) and so the
 //! queue are at most `offers_remembered`; a new move rebuilds the queue; the sends are
@@ -49,12 +53,17 @@ pub(in crate::node) struct Offers {
     pub(in crate::node) next: Option<Instant>,
     /// (peer, link-local id) of the offers sent most recently.
     sent: VecDeque<(PeerId, RequestId)>,
+    /// The peer each remembered key was last offered to: a node that keeps moving does not
+    /// offer a block again to the peer that already took it.
+    offered: LruCache<(BlockKind, RoutingKey), PeerId>,
 }
 
 impl Offers {
     pub(super) fn new(remembered: usize) -> Self {
+        let cap = NonZeroUsize::new(remembered.max(1)).unwrap_or(NonZeroUsize::MIN);
         Offers {
-            written: LruCache::new(NonZeroUsize::new(remembered.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            written: LruCache::new(cap),
+            offered: LruCache::new(cap),
             queue: VecDeque::new(),
             next: None,
             sent: VecDeque::new(),
@@ -115,6 +124,9 @@ impl<S: BlockStore> Node<S> {
                 .min()
                 .filter(|&(d, _)| d < own);
             let Some((_, peer)) = closest else { continue };
+            if self.durability.offers.offered.peek(&(kind, key)) == Some(&peer) {
+                continue; // it took this block after an earlier move
+            }
             // Still held (not evicted since), and not being routed right now.
             if self.by_key.contains_key(&(kind, key)) {
                 continue;
@@ -127,6 +139,7 @@ impl<S: BlockStore> Node<S> {
                 offers.sent.pop_front();
             }
             offers.sent.push_back((peer, id));
+            offers.offered.put((kind, key), peer);
             self.stats.offers_sent += 1;
             self.transmits.push_back((peer, Message::InsertRequest { id, htl: 1, block, top: false }));
         }
