@@ -159,8 +159,10 @@ pub(crate) struct Args {
     /// Direct swap rounds each day among the nodes online.
     #[arg(long, default_value_t = 4, help_heading = "Durability model")]
     daily_swap_rounds: usize,
-    /// Storage rules: pamphlet (its defaults) or hyphanet (the reference).
-    #[arg(long, default_value = "pamphlet", value_parser = ["pamphlet", "hyphanet"], help_heading = "Durability model")]
+    /// Storage rules: pamphlet (the node's: top blocks wider, offers on swap), before (pamphlet
+    /// without those two, the model's defaults until issue 20's second pass) or hyphanet
+    /// (the reference).
+    #[arg(long, default_value = "pamphlet", value_parser = ["pamphlet", "before", "hyphanet"], help_heading = "Durability model")]
     rules: String,
     /// Turn healing on fetch off.
     #[arg(long, help_heading = "Durability model")]
@@ -188,9 +190,10 @@ pub(crate) struct Args {
     #[arg(long, help_heading = "Durability model")]
     evict_to_peer: bool,
     /// Blocks FEC cannot rebuild (top blocks) are stored by every node on the insert's path
-    /// with fewer than this many online peers closer to the key (0: as other blocks).
-    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
-    top_sinks: usize,
+    /// with fewer than this many online peers closer to the key (0: as other blocks; default:
+    /// the rules', 4 for pamphlet as in the node, 0 for before and hyphanet).
+    #[arg(long, help_heading = "Durability model")]
+    top_sinks: Option<usize>,
     /// At most this many sinks on an insert's path store it (the first ones; 0: all).
     #[arg(long, default_value_t = 0, help_heading = "Durability model")]
     max_store_copies: usize,

@@ -65,7 +65,7 @@ fn all_messages() -> Vec<Message> {
         Message::RouteNotFound { id: 4, htl: 5 },
         Message::RejectedLoop { id: 5 },
         Message::RejectedOverload { id: 6 },
-        Message::InsertRequest { id: 7, htl: 17, block: marked_block(BlockKind::Ssk) },
+        Message::InsertRequest { id: 7, htl: 17, block: marked_block(BlockKind::Ssk), top: false },
         Message::InsertReply { id: 8 },
         Message::InsertCollision { id: 9, block: marked_block(BlockKind::Chk) },
         Message::SwapRequest { id: 10, htl: 6, commitment: [0x5a; 32] },

@@ -385,7 +385,7 @@ fn a_stranger_suspended_for_its_lies_is_not_admitted_again_until_its_time_is_up(
     n.admit_stranger(t, liar, Location(7 << 40), Found::Inbound).unwrap();
     for i in 0..8u32 {
         let (_, block) = chk_block(3000 + i);
-        n.handle_message(t, liar, Message::InsertRequest { id: u64::from(i), htl: 0, block });
+        n.handle_message(t, liar, Message::InsertRequest { id: u64::from(i), htl: 0, block, top: false });
     }
     let actions: Vec<_> = std::iter::from_fn(|| n.poll_link_action()).collect();
     assert!(actions.iter().any(|a| matches!(a, LinkAction::Suspend { peer, .. } if *peer == liar)), "{actions:?}");

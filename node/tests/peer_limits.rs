@@ -35,7 +35,7 @@ fn a_peer_past_its_limit_costs_no_signature_checks() {
         let cap = net.node(0).config().max_requests_per_peer;
         for i in 0..cap {
             let (_, block) = chk_block(5_000 + i);
-            net.inject(1, 0, Message::InsertRequest { id: u64::from(i), htl: 10, block });
+            net.inject(1, 0, Message::InsertRequest { id: u64::from(i), htl: 10, block, top: false });
         }
         net.run_for(std::time::Duration::from_secs(1));
         assert_eq!(net.node(0).peer(PeerId(1)).map(|p| p.in_flight), Some(cap), "seed {seed}");
@@ -47,7 +47,7 @@ fn a_peer_past_its_limit_costs_no_signature_checks() {
         let forged = Block::from_bytes(BlockKind::Ssk, bytes).unwrap();
         net.clear_transcript();
         for id in 0..100u64 {
-            net.inject(1, 0, Message::InsertRequest { id: 1_000 + id, htl: 10, block: forged.clone() });
+            net.inject(1, 0, Message::InsertRequest { id: 1_000 + id, htl: 10, block: forged.clone(), top: false });
         }
         net.run_for(std::time::Duration::from_secs(1));
         let overload =

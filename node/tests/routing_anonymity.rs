@@ -260,7 +260,7 @@ fn begin(
             node.handle_message(t0, up, Message::DataRequest { id: 7, kind: BlockKind::Chk, key: k, htl: MAX_HTL })
         }
         (Role::Relayed, Some(b)) => {
-            node.handle_message(t0, up, Message::InsertRequest { id: 7, htl: MAX_HTL, block: b.clone() })
+            node.handle_message(t0, up, Message::InsertRequest { id: 7, htl: MAX_HTL, block: b.clone(), top: false })
         }
     }
     drain(node, t0, t0, log).expect("the victim forwards to A first")

@@ -349,7 +349,7 @@ fn an_htl_zero_insert_is_refused() {
             let mut net = flusher_pair(seed, defended, 64 << 20);
             let (key, block) = sink_blocks(&net, 0, 1).remove(0);
             net.clear_transcript();
-            net.inject(1, 0, Message::InsertRequest { id: 1, htl: 0, block });
+            net.inject(1, 0, Message::InsertRequest { id: 1, htl: 0, block, top: false });
             net.run();
             let area = net.node(0).store().area_of(BlockKind::Chk, &key);
             let liar = net.node(0).peer(pamphlet_node::id::PeerId(1)).map(|p| p.forgeries);
@@ -383,7 +383,7 @@ fn a_flusher_does_not_evict_requested_sink_data() {
             let (wanted, _) = held[0];
             assert!(net.node_mut(0).store_mut().get(BlockKind::Chk, &wanted).is_some());
             for (i, (_, b)) in sink_blocks(&net, 100_000, 2_000).into_iter().enumerate() {
-                net.inject(1, 0, Message::InsertRequest { id: i as u64, htl: 18, block: b });
+                net.inject(1, 0, Message::InsertRequest { id: i as u64, htl: 18, block: b, top: false });
             }
             net.run();
             let area = net.node(0).store().area_of(BlockKind::Chk, &wanted);
@@ -647,7 +647,7 @@ fn a_friend_that_keeps_lying_loses_its_link_for_longer_each_time() {
                 for i in 0..8u64 {
                     assert!(net.node(0).peer(PeerId(1)).is_some(), "seed {seed}: linked before lie {i}");
                     let (_, block) = chk_block(1000 + i as u32 + 100 * round);
-                    net.inject(1, 0, Message::InsertRequest { id: i, htl: 0, block });
+                    net.inject(1, 0, Message::InsertRequest { id: i, htl: 0, block, top: false });
                     net.run_for(Duration::from_millis(100));
                 }
                 let until = net.node(0).suspended_until(PeerId(1), net.now());
@@ -695,7 +695,7 @@ fn an_hour_of_junk_inserts_evicts_nothing_requested_in_that_hour() {
             assert!(net.node_mut(0).store_mut().get(BlockKind::Chk, &wanted).is_some(), "requested now");
             let junk = sink_blocks(&net, 100_000, 10_000);
             for (i, (_, b)) in junk.into_iter().enumerate() {
-                net.inject(1, 0, Message::InsertRequest { id: i as u64, htl: 18, block: b });
+                net.inject(1, 0, Message::InsertRequest { id: i as u64, htl: 18, block: b, top: false });
                 net.run_for(Duration::from_millis(360));
             }
             assert!(net.elapsed() >= Duration::from_secs(3600), "an hour of junk");

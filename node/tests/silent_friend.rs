@@ -164,7 +164,7 @@ async fn a_friend_that_keeps_lying_loses_its_link_on_a_real_daemon() {
     let peer = liar.connected_peers()[0];
     for i in 0..8u64 {
         let block = splitfile::encode(&data(100 + i), &InsertOptions::default()).unwrap().blocks.remove(0);
-        liar.send(peer, &Message::InsertRequest { id: i, htl: 0, block: Block::Chk(block) }).await.unwrap();
+        liar.send(peer, &Message::InsertRequest { id: i, htl: 0, block: Block::Chk(block), top: false }).await.unwrap();
     }
     // The link goes down...
     let closed = tokio::time::timeout(Duration::from_secs(10), async {

@@ -31,6 +31,7 @@ pub(crate) fn parse_eviction(s: &str) -> Result<Eviction, String> {
 fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     let mut rules = match args.rules.as_str() {
         "hyphanet" => Rules::hyphanet(),
+        "before" => Rules::before(),
         _ => Rules::pamphlet(),
     };
     if args.no_heal {
@@ -45,7 +46,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.offer_on_swap |= args.offer_on_swap;
     rules.offer_into_room |= args.offer_into_room;
     rules.evict_to_peer |= args.evict_to_peer;
-    rules.unprotected_sink_rank = args.top_sinks;
+    rules.unprotected_sink_rank = args.top_sinks.unwrap_or(rules.unprotected_sink_rank);
     if args.max_store_copies > 0 {
         rules.max_store_copies = args.max_store_copies;
     }
@@ -201,14 +202,16 @@ pub(crate) fn bound(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The rows of docs/durability.md's table.
+/// The rows of docs/durability.md's table: the reference, pamphlet's defaults (the node's
+/// rules), and each mechanism on the rules from before issue 20's mechanisms were built in.
 fn rows() -> Vec<(String, Rules)> {
-    let p = Rules::pamphlet();
+    let p = Rules::before();
     let all =
         Rules { sink_rank: 2, store_eviction: Eviction::NearOwn(NEAR_WINDOW), offer_on_return: true, ..p.clone() };
     vec![
         ("Hyphanet-like reference".into(), Rules::hyphanet()),
-        ("pamphlet defaults (healing on)".into(), p.clone()),
+        ("pamphlet defaults (top blocks wider, offers on swap)".into(), Rules::pamphlet()),
+        ("before (no wider top blocks, no offers on swap)".into(), p.clone()),
         ("healing off".into(), Rules { heal: false, ..p.clone() }),
         ("two sinks per insert".into(), Rules { sink_rank: 2, ..p.clone() }),
         (
@@ -224,10 +227,6 @@ fn rows() -> Vec<(String, Rules)> {
         (
             "evicted blocks passed on, offers on swap".into(),
             Rules { evict_to_peer: true, offer_on_swap: true, ..p.clone() },
-        ),
-        (
-            "top blocks wider, offers on swap".into(),
-            Rules { unprotected_sink_rank: 4, offer_on_swap: true, ..p.clone() },
         ),
         ("all three mechanisms".into(), all),
         ("one store write per insert (ideal)".into(), Rules { store_once: true, ..p.clone() }),

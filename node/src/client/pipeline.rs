@@ -42,6 +42,12 @@ pub trait BlockNetwork: Send + Sync + 'static {
     fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, Failure>> + Send;
     /// Inserts one (already verified) block.
     fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send;
+    /// Inserts the block a URI names (a document's top block, a signed block): the node
+    /// flags the insert so the nodes on its path keep it wider (issue 20,
+    /// `node::DurabilityConfig`). A network with no such rule inserts it as any block.
+    fn insert_top(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
+        self.insert(block)
+    }
 }
 
 /// Why a document could not be fetched or inserted. Every variant keeps (or is) a
@@ -507,9 +513,10 @@ pub struct InsertProgress {
 /// no route is sent again (the node routes it anew, around the peers that failed it), up
 /// to [`super::retry::BLOCK_TRIES`] requests; the job fails only when a block failed every
 /// try, with the failure of its last one. Returns how many (distinct) blocks it stored.
+/// `top`: the blocks are top blocks, inserted flagged ([`BlockNetwork::insert_top`]).
 async fn insert_blocks<N: BlockNetwork>(
     net: &Arc<N>,
-    blocks: Vec<Block>,
+    (blocks, top): (Vec<Block>, bool),
     parallel: usize,
     tries: &mut Tries,
     progress: &(dyn Fn(InsertProgress) + Sync),
@@ -525,7 +532,7 @@ async fn insert_blocks<N: BlockNetwork>(
     let spawn = |set: &mut JoinSet<_>, block: Block| {
         let net = Arc::clone(net);
         set.spawn(async move {
-            let result = net.insert(block.clone()).await;
+            let result = if top { net.insert_top(block.clone()).await } else { net.insert(block.clone()).await };
             (block, result)
         });
     };
@@ -584,9 +591,10 @@ pub async fn insert_chk_tracked<N: BlockNetwork>(
     // not yet in the network.
     let top_block = blocks.pop();
     let mut tries = Tries::default();
-    let n = insert_blocks(net, blocks, parallel, &mut tries, progress).await?;
+    let n = insert_blocks(net, (blocks, false), parallel, &mut tries, progress).await?;
     let before = (tries.retries(), tries.displaced());
-    insert_blocks(net, top_block.into_iter().collect(), 1, &mut tries, &|p| {
+    // Flagged: the nodes on its path keep it wider (FEC cannot rebuild it; issue 20).
+    insert_blocks(net, (top_block.into_iter().collect(), true), 1, &mut tries, &|p| {
         // The top block's own count is not news; its retries and displacements are.
         if (p.retries, p.displaced) != before {
             progress(InsertProgress { done: n, total: n, retries: p.retries, displaced: p.displaced });
@@ -625,11 +633,23 @@ pub async fn insert_signed_tracked<N: BlockNetwork>(
     let mut tries = Tries::default();
     let mut n = 0;
     if let Some(e) = signed.splitfile {
-        n = insert_blocks(net, e.blocks.into_iter().map(Block::Chk).collect(), parallel, &mut tries, progress).await?;
+        // The redirect's top block, like the signed block, is one FEC cannot rebuild: last
+        // and flagged, as in `insert_chk_tracked`.
+        let mut blocks: Vec<Block> = e.blocks.into_iter().map(Block::Chk).collect();
+        let top_block: Vec<Block> = blocks.pop().into_iter().collect();
+        n = insert_blocks(net, (blocks, false), parallel, &mut tries, progress).await?;
+        let before = (tries.retries(), tries.displaced());
+        let done = n;
+        n += insert_blocks(net, (top_block, true), 1, &mut tries, &|p| {
+            if (p.retries, p.displaced) != before {
+                progress(InsertProgress { done, total: done, retries: p.retries, displaced: p.displaced });
+            }
+        })
+        .await?;
     }
     let block = Block::Ssk(signed.block.clone());
     let outcome = loop {
-        match net.insert(block.clone()).await {
+        match net.insert_top(block.clone()).await {
             Err(e) if tries.retry(block.routing_key(), &e) => {
                 tracing::debug!(error = %e, "inserting the signed block again");
                 progress(InsertProgress { done: n, total: n, retries: tries.retries(), displaced: tries.displaced() });
@@ -652,148 +672,4 @@ pub async fn insert_signed_tracked<N: BlockNetwork>(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use pamphlet_crypto::{CryptoKey, KskUri, SskPrivateKey, CHK_PAYLOAD_LEN};
-
-    use super::*;
-    use crate::client::memory_net::MemoryNetwork as MapNetwork;
-
-    /// Seeded random bytes (incompressible, no repeated shards).
-    fn data(len: usize) -> Vec<u8> {
-        use rand::{RngCore, SeedableRng};
-        let mut v = vec![0u8; len];
-        rand_chacha::ChaCha8Rng::seed_from_u64(len as u64).fill_bytes(&mut v);
-        v
-    }
-
-    async fn insert(net: &Arc<MapNetwork>, d: &[u8]) -> ChkUri {
-        insert_chk(net, d.to_vec(), InsertOptions::default(), 4, &|_, _| {}).await.unwrap()
-    }
-
-    #[tokio::test]
-    async fn chk_round_trips() {
-        let net = Arc::new(MapNetwork::default());
-        for len in [0, 1, CHK_PAYLOAD_LEN, CHK_PAYLOAD_LEN + 1, 40 * CHK_PAYLOAD_LEN + 3] {
-            let d = data(len);
-            let uri = insert(&net, &d).await;
-            let got = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap();
-            assert_eq!(got.document.data, d, "len {len}");
-            assert!(got.heal.is_empty());
-        }
-    }
-
-    #[tokio::test]
-    async fn missing_top_is_not_found() {
-        let net = Arc::new(MapNetwork::default());
-        let uri = insert(&net, &data(10)).await;
-        net.blocks.lock().unwrap().clear();
-        let err = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap_err();
-        assert!(matches!(err, PipelineError::Top(Failure::NotFound { .. })), "{err}");
-    }
-
-    #[tokio::test]
-    async fn blocks_that_time_out_are_not_reported_as_not_found() {
-        let timed_out = Failure::TimedOut { htl_left: Some(2), peers_tried: 1 };
-        let net = Arc::new(MapNetwork { fail_with: Some(timed_out.clone()), ..MapNetwork::default() });
-        let uri = insert(&net, &data(8 * CHK_PAYLOAD_LEN)).await;
-        // 8 data + 4 check blocks in one segment: losing 5 is more than FEC covers.
-        {
-            let mut map = net.blocks.lock().unwrap();
-            let lost: Vec<RoutingKey> = map.keys().copied().filter(|k| *k != uri.routing_key).take(5).collect();
-            for k in &lost {
-                map.remove(k);
-            }
-        }
-        let err = fetch(&net, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap_err();
-        assert!(matches!(err, PipelineError::Blocks { missing: 5, of: 12, .. }), "{err}");
-        assert_eq!(err.failure(), timed_out);
-
-        // No edition of a USK answers in time: timed out, not "no edition".
-        let ins = SskInsertUri::new(SskPrivateKey::from_seed([3; 32]), CryptoKey::from_bytes([4; 32]), "n", 1, true);
-        let err = fetch(&net, &Uri::SskRequest(ins.request_uri()), &FetchOptions::default(), &|_| {}).await;
-        assert_eq!(err.unwrap_err().failure(), timed_out);
-    }
-
-    #[tokio::test]
-    async fn fec_fills_in_and_heal_lists_the_lost_blocks() {
-        let net = Arc::new(MapNetwork::default());
-        let d = data(8 * CHK_PAYLOAD_LEN);
-        let uri = insert(&net, &d).await;
-        // 8 data + 4 check blocks + top. Remove 4 non-top blocks: exactly what FEC covers.
-        let lost: Vec<RoutingKey> = {
-            let mut map = net.blocks.lock().unwrap();
-            let keys: Vec<RoutingKey> = map.keys().copied().filter(|k| *k != uri.routing_key).take(4).collect();
-            for k in &keys {
-                map.remove(k);
-            }
-            keys
-        };
-        let got = fetch(&net, &Uri::Chk(uri.clone()), &FetchOptions::default(), &|_| {}).await.unwrap();
-        assert_eq!(got.document.data, d);
-        // Healing puts the lost data blocks back; afterwards a fetch finds every block.
-        for b in &got.heal {
-            net.insert(Block::Chk(b.clone())).await.unwrap();
-        }
-        let healed: Vec<RoutingKey> = got.heal.iter().map(ChkBlock::routing_key).collect();
-        assert!(!healed.is_empty() && healed.iter().all(|k| lost.contains(k)));
-    }
-
-    #[tokio::test]
-    async fn interrupted_fetch_resumes() {
-        let source = Arc::new(MapNetwork::default());
-        let d = data(30 * CHK_PAYLOAD_LEN);
-        let uri = Uri::Chk(insert(&source, &d).await);
-        let blocks = source.blocks.lock().unwrap().clone();
-        let dir = tempfile::tempdir().unwrap();
-        let options = FetchOptions { parallel: 4, partial_dir: Some(dir.path().join("partial")) };
-
-        // First run: the network stalls after 12 blocks; the fetch is abandoned.
-        let stalling =
-            Arc::new(MapNetwork { blocks: Mutex::new(blocks.clone()), stall_after: Some(12), ..MapNetwork::default() });
-        let first =
-            tokio::time::timeout(std::time::Duration::from_millis(300), fetch(&stalling, &uri, &options, &|_| {}))
-                .await;
-        assert!(first.is_err(), "the first run must not finish");
-
-        // Second run: the 12 blocks come from the resume directory.
-        let net = Arc::new(MapNetwork { blocks: Mutex::new(blocks), ..MapNetwork::default() });
-        let got = fetch(&net, &uri, &options, &|_| {}).await.unwrap();
-        assert_eq!(got.document.data, d);
-        assert_eq!(got.requests, 30 + 1 - 12, "only blocks the first run lacked are requested");
-        assert!(!dir.path().join("partial").exists(), "the resume directory is removed when done");
-    }
-
-    #[tokio::test]
-    async fn usk_editions_and_latest() {
-        let net = Arc::new(MapNetwork::default());
-        let ins = SskInsertUri::new(SskPrivateKey::from_seed([1; 32]), CryptoKey::from_bytes([2; 32]), "news", 1, true);
-        for e in 1..=3u64 {
-            let body = if e == 3 { data(5000) } else { format!("edition {e}").into_bytes() };
-            insert_signed(&net, ins.with_edition(e), body, InsertOptions::default(), 4, &|_, _| {}).await.unwrap();
-        }
-        let got = fetch(&net, &Uri::SskRequest(ins.request_uri()), &FetchOptions::default(), &|_| {}).await.unwrap();
-        assert_eq!(got.edition, Some(3));
-        assert_eq!(got.document.data, data(5000), "edition 3 is a redirect to a splitfile");
-
-        // A different document under a taken edition is refused; the same one is fine.
-        let again =
-            insert_signed(&net, ins.with_edition(2), b"edition 2".to_vec(), InsertOptions::default(), 1, &|_, _| {});
-        assert!(again.await.is_ok());
-        let other =
-            insert_signed(&net, ins.with_edition(2), b"forged".to_vec(), InsertOptions::default(), 1, &|_, _| {});
-        assert!(matches!(other.await, Err(PipelineError::Collision)));
-    }
-
-    #[tokio::test]
-    async fn ksk_insert_and_fetch() {
-        let net = Arc::new(MapNetwork::default());
-        let ksk = KskUri { keyword: "freedom.txt".into() };
-        insert_signed(&net, ksk.insert_uri(), b"hello".to_vec(), InsertOptions::default(), 1, &|_, _| {})
-            .await
-            .unwrap();
-        let got = fetch(&net, &Uri::Ksk(ksk), &FetchOptions::default(), &|_| {}).await.unwrap();
-        assert_eq!(got.document.data, b"hello");
-    }
-}
+mod tests;

@@ -122,6 +122,10 @@ impl BlockNetwork for DaemonBackend {
     fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
         self.node.insert(block)
     }
+
+    fn insert_top(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
+        self.node.insert_top(block)
+    }
 }
 
 impl ApiBackend for DaemonBackend {

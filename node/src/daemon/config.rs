@@ -108,6 +108,13 @@ pub struct Config {
     /// Cover traffic: frames (1 KiB) per second each link sends, padding when it has
     /// nothing to send (0: off, the default). docs/wire.md says what it hides and costs.
     pub link_rate: u32,
+    /// A document's top block (flagged by its inserter) is kept in this node's store area
+    /// when fewer than this many peers are closer to its key (docs/durability.md; 0 or 1:
+    /// only as a sink, as every other block).
+    pub top_sinks: u32,
+    /// Blocks this node offers a second, after a swap moved it, to the peers now closer to
+    /// them (docs/durability.md; 0: no offers).
+    pub offers_per_second: u32,
 }
 
 impl Default for Config {
@@ -138,6 +145,8 @@ impl Default for Config {
             upload_limit: 0,
             download_limit: 0,
             link_rate: 0,
+            top_sinks: 4,
+            offers_per_second: 8,
         }
     }
 }
@@ -203,7 +212,9 @@ impl Config {
              # mode: \"darknet\" (friends only), \"opennet\" (strangers, through the seeds in DIR/seednodes) or \"hybrid\".\n\
              # seed_node: accept newcomers' announcements. strangers_per_ip / strangers_per_subnet: stranger peers per address / /24.\n\
              # upload_limit / download_limit: bytes per second over all links (0: unlimited).\n\
-             # link_rate: cover traffic, frames per second per link, padding when idle (0: off).\n{body}"
+             # link_rate: cover traffic, frames per second per link, padding when idle (0: off).\n\
+             # top_sinks: keep documents' top blocks if fewer than this many peers are closer (default 4).\n\
+             # offers_per_second: blocks handed to closer peers after a swap moved the node (0: off).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -242,6 +253,12 @@ impl Config {
                 "link_rate = {} frames per second per link is too high: at most {MAX_LINK_RATE} (0: off)",
                 self.link_rate
             ));
+        }
+        if self.top_sinks > 64 {
+            return Err(format!("top_sinks = {} is out of range: use 0 to 64", self.top_sinks));
+        }
+        if self.offers_per_second > 1000 {
+            return Err(format!("offers_per_second = {} is out of range: use 0 to 1000", self.offers_per_second));
         }
         let min = 1024 * 1024;
         if self.store_bytes < min {

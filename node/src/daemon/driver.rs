@@ -33,8 +33,17 @@ const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_millis(200
 /// A request from a client to the node task.
 #[derive(Debug)]
 enum Command {
-    Fetch { kind: BlockKind, key: RoutingKey, reply: oneshot::Sender<Result<Block, Failure>> },
-    Insert { block: Block, reply: oneshot::Sender<Result<InsertOutcome, Failure>> },
+    Fetch {
+        kind: BlockKind,
+        key: RoutingKey,
+        reply: oneshot::Sender<Result<Block, Failure>>,
+    },
+    /// `top`: the block a URI names, inserted flagged (`Node::start_insert_top`).
+    Insert {
+        block: Block,
+        top: bool,
+        reply: oneshot::Sender<Result<InsertOutcome, Failure>>,
+    },
 }
 
 /// The handle clients use to move blocks ([`BlockNetwork`]) and read the node task's
@@ -52,6 +61,17 @@ impl NodeHandle {
     }
 }
 
+impl NodeHandle {
+    fn insert_flagged(&self, block: Block, top: bool) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
+        let commands = self.commands.clone();
+        async move {
+            let (reply, rx) = oneshot::channel();
+            commands.send(Command::Insert { block, top, reply }).await.map_err(|_| Failure::Unavailable)?;
+            rx.await.map_err(|_| Failure::Unavailable)?
+        }
+    }
+}
+
 impl BlockNetwork for NodeHandle {
     fn fetch(&self, kind: BlockKind, key: RoutingKey) -> impl Future<Output = Result<Block, Failure>> + Send {
         let commands = self.commands.clone();
@@ -63,12 +83,11 @@ impl BlockNetwork for NodeHandle {
     }
 
     fn insert(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
-        let commands = self.commands.clone();
-        async move {
-            let (reply, rx) = oneshot::channel();
-            commands.send(Command::Insert { block, reply }).await.map_err(|_| Failure::Unavailable)?;
-            rx.await.map_err(|_| Failure::Unavailable)?
-        }
+        self.insert_flagged(block, false)
+    }
+
+    fn insert_top(&self, block: Block) -> impl Future<Output = Result<InsertOutcome, Failure>> + Send {
+        self.insert_flagged(block, true)
     }
 }
 
@@ -266,8 +285,8 @@ pub fn spawn<S: BlockStore + Send + 'static>(
                             let op = node.start_fetch(now, kind, key);
                             pending.fetches.insert(op, reply);
                         }
-                        Some(Command::Insert { block, reply }) => {
-                            let op = node.start_insert(now, block);
+                        Some(Command::Insert { block, top, reply }) => {
+                            let op = if top { node.start_insert_top(now, block) } else { node.start_insert(now, block) };
                             pending.inserts.insert(op, reply);
                         }
                         None => break,

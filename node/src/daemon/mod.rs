@@ -52,7 +52,7 @@ use crate::client::pipeline::Downloads;
 use crate::fcp;
 use crate::gateway;
 use crate::link::{NodeRef, PeerAddr};
-use crate::node::{LoadConfig, Node, NodeConfig, NodeSecret};
+use crate::node::{DurabilityConfig, LoadConfig, Node, NodeConfig, NodeSecret};
 use crate::store::disk::{DiskError, DiskStore, DiskStoreConfig};
 use crate::store::{BlockStore, StoreError};
 use crate::transport::{Transport, TransportConfig, TransportHandle};
@@ -268,6 +268,12 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
         cache_passing: config.cache_bytes > 0,
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
         load: LoadConfig { upload_limit: config.upload_limit, peer_windows: true },
+        durability: DurabilityConfig {
+            top_sinks: config.top_sinks,
+            offers_per_tick: config.offers_per_second,
+            offer_tick: std::time::Duration::from_secs(1),
+            ..DurabilityConfig::default()
+        },
         ..NodeConfig::default()
     })
 }

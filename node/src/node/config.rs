@@ -15,6 +15,7 @@ use crate::routing::peers::BackoffConfig;
 use crate::routing::swap::SwapConfig;
 
 use super::budget::StoreBudget;
+pub use super::durability::DurabilityConfig;
 use super::load::LoadConfig;
 
 /// Configuration of a node; every constant is explained in docs/routing.md.
@@ -119,6 +120,8 @@ pub struct NodeConfig {
     /// How many store-area writes each peer's inserts may cause ([`StoreBudget`]); past it
     /// they go to the cache area only. `None`: no limit.
     pub store_budget: Option<StoreBudget>,
+    /// Data that stays (issue 20): top blocks kept wider, offers after a swap.
+    pub durability: DurabilityConfig,
     /// Darknet (the default), opennet or hybrid, and the opennet limits
     /// (docs/opennet.md).
     pub opennet: OpennetConfig,
@@ -166,6 +169,7 @@ impl Default for NodeConfig {
             refuse_zero_htl_inserts: true,
             close_after_lies: Some(8),
             store_budget: Some(StoreBudget::default()),
+            durability: DurabilityConfig::default(),
             opennet: OpennetConfig::default(),
             load: LoadConfig::default(),
         }

@@ -33,7 +33,7 @@ const MAX_KEYS: usize = 1024;
 #[derive(Debug)]
 pub(super) enum Waiting {
     Fetch(OpId),
-    Insert(OpId, Block),
+    Insert(OpId, Block, bool),
 }
 
 /// Local operations waiting, by key.
@@ -58,7 +58,7 @@ impl<S: BlockStore> Node<S> {
         if table.len() >= MAX_KEYS && !table.contains_key(&(kind, key)) {
             let event = match op {
                 Waiting::Fetch(op) => Event::FetchFailed { op, reason: FailReason::KeyBusy, peers_tried: 0 },
-                Waiting::Insert(op, _) => Event::InsertFailed { op, reason: FailReason::KeyBusy, peers_tried: 0 },
+                Waiting::Insert(op, ..) => Event::InsertFailed { op, reason: FailReason::KeyBusy, peers_tried: 0 },
             };
             self.events.push_back(event);
             return;
@@ -97,7 +97,7 @@ impl<S: BlockStore> Node<S> {
         for w in waiting {
             match w {
                 Waiting::Fetch(op) => self.fetch_as(now, op, kind, key, false),
-                Waiting::Insert(op, block) => self.insert_as(now, op, block),
+                Waiting::Insert(op, block, top) => self.insert_as(now, op, block, top),
             }
         }
     }

@@ -40,8 +40,13 @@ pub(super) enum Origin {
 #[derive(Clone, Debug)]
 pub(super) enum Payload {
     Fetch,
-    /// The block being inserted (verified on arrival), forwarded on each hop.
-    Insert(Block),
+    /// The block being inserted (verified on arrival), forwarded on each hop; `top`: the
+    /// insert is flagged as a document's top block and the flag is honoured here
+    /// (`durability`), so it is kept wider and forwarded flagged.
+    Insert {
+        block: Block,
+        top: bool,
+    },
 }
 
 /// A request this node is routing.
@@ -136,7 +141,8 @@ impl<S: BlockStore> Node<S> {
 
     pub(super) fn on_accepted(&mut self, peer: PeerId, id: RequestId) {
         let Some(&h) = self.by_link.get(&(peer, id)) else {
-            self.stats.unexpected_replies += 1;
+            // An offer (`durability/offers.rs`) needs no answer.
+            self.stats.unexpected_replies += u64::from(!self.durability.offers.is_offer(peer, id));
             return;
         };
         let Some(f) = self.requests.get_mut(&h) else { return };
@@ -167,7 +173,9 @@ impl<S: BlockStore> Node<S> {
             Step::Forward { peer, id, htl, until } => {
                 let msg = match &f.payload {
                     Payload::Fetch => Message::DataRequest { id, kind: f.req.kind, key: f.req.key, htl },
-                    Payload::Insert(block) => Message::InsertRequest { id, htl, block: block.clone() },
+                    Payload::Insert { block, top } => {
+                        Message::InsertRequest { id, htl, block: block.clone(), top: *top }
+                    }
                 };
                 self.next_timer += 1;
                 f.timer = self.next_timer;
@@ -183,6 +191,9 @@ impl<S: BlockStore> Node<S> {
 
     pub(super) fn on_reply(&mut self, now: Instant, peer: PeerId, id: RequestId, answer: Answer) {
         let Some(h) = self.by_link.remove(&(peer, id)) else {
+            if self.durability.offers.is_offer(peer, id) {
+                return; // an offer's answer: nothing waits for it
+            }
             self.stats.unexpected_replies += 1;
             // An answer to a hop we gave up on as silent: the peer was slow (an honest
             // relay's own deadline can outlast the share we wait), not silent. It keeps an
@@ -203,12 +214,12 @@ impl<S: BlockStore> Node<S> {
                 self.opennet_success(peer, now);
                 return self.finish(h, now, End::Found(block));
             }
-            (Answer::Inserted, Payload::Insert(_)) => {
+            (Answer::Inserted, Payload::Insert { .. }) => {
                 self.peers.reset_backoff(peer);
                 self.opennet_success(peer, now);
                 return self.finish(h, now, End::Inserted);
             }
-            (Answer::Collision(existing), Payload::Insert(ours))
+            (Answer::Collision(existing), Payload::Insert { block: ours, .. })
                 if existing.kind() == BlockKind::Ssk && existing != *ours && verifies(&existing, &f.req.key) =>
             {
                 self.peers.reset_backoff(peer);
@@ -218,7 +229,7 @@ impl<S: BlockStore> Node<S> {
             // one that runs its hops out answers InsertReply (see `finish`). Only a node
             // that drops inserts says so: the black hole's lie, which would otherwise end
             // the insert here, far from the key's sinks, and be reported upstream as done.
-            (Answer::NotFound { htl, route }, Payload::Insert(_))
+            (Answer::NotFound { htl, route }, Payload::Insert { .. })
                 if self.config.refuse_false_insert_not_found && (!route || htl == 0) =>
             {
                 self.stats.false_not_found += 1;
@@ -258,10 +269,10 @@ impl<S: BlockStore> Node<S> {
         // Path folding rides on success: a found block, or an insert that ran its hops out
         // here (this node is then where the data is).
         match (&f.payload, &end) {
-            (Payload::Fetch, End::Found(_)) | (Payload::Insert(_), End::Inserted) => {
+            (Payload::Fetch, End::Found(_)) | (Payload::Insert { .. }, End::Inserted) => {
                 self.fold(now, f.fold.take(), false, to.upstream)
             }
-            (Payload::Insert(_), End::Failed(Outcome::HtlExhausted)) if to.upstream.is_some() => {
+            (Payload::Insert { .. }, End::Failed(Outcome::HtlExhausted)) if to.upstream.is_some() => {
                 self.fold(now, None, true, to.upstream)
             }
             _ => {}
@@ -271,8 +282,10 @@ impl<S: BlockStore> Node<S> {
             (Payload::Fetch, End::Failed(outcome)) => {
                 self.fetch_failed(&to, now, (f.req.kind, f.req.key), f.arrived_htl, outcome)
             }
-            (Payload::Insert(_), End::Collision(existing)) => self.insert_collided(&to, f.req.key, existing),
-            (Payload::Insert(block), end) => Some(self.insert_ended(&to, now, f.req.key, block, end, f.req.reached())),
+            (Payload::Insert { .. }, End::Collision(existing)) => self.insert_collided(&to, f.req.key, existing),
+            (Payload::Insert { block, top }, end) => {
+                Some(self.insert_ended(&to, now, f.req.key, (block, top), end, f.req.reached()))
+            }
             (Payload::Fetch, End::Collision(_) | End::Inserted) => None,
         };
         if let (Some((peer, _)), Some(msg)) = (to.upstream, msg) {
@@ -379,7 +392,7 @@ impl<S: BlockStore> Node<S> {
         to: &Audience,
         now: Instant,
         key: RoutingKey,
-        block: Block,
+        (block, top): (Block, bool),
         end: End,
         reached: bool,
     ) -> Message {
@@ -400,7 +413,7 @@ impl<S: BlockStore> Node<S> {
         // it, e.g. on a 3-node chain whose inserter is the key's sink. The neighbour's probe
         // this leaves is a residual channel (docs/security.md, section 8).
         if to.remote {
-            let mut area = if self.is_sink(&key) { Area::Store } else { Area::Cache };
+            let mut area = self.insert_area(&key, top);
             // A peer's inserts may push out only so much sink data (`NodeConfig::store_budget`):
             // a write into free room pushes nothing out and costs no token, so an honest bulk
             // insert into a store with room (and no cache to fall back on) loses nothing.
@@ -416,6 +429,9 @@ impl<S: BlockStore> Node<S> {
                 }
             }
             let evictions = self.store.stats().store_evictions;
+            if area == Area::Store {
+                self.durability.offers.remember(block.kind(), key);
+            }
             self.put(area, key, block);
             displaced |= self.store.stats().store_evictions > evictions;
         }
@@ -442,10 +458,10 @@ impl<S: BlockStore> Node<S> {
     /// good somewhere downstream. Remembered on the request, passed on with its answer.
     pub(super) fn on_store_full(&mut self, peer: PeerId, id: RequestId) {
         let Some(&h) = self.by_link.get(&(peer, id)) else {
-            self.stats.unexpected_replies += 1;
+            self.stats.unexpected_replies += u64::from(!self.durability.offers.is_offer(peer, id));
             return;
         };
-        if let Some(f) = self.requests.get_mut(&h).filter(|f| matches!(f.payload, Payload::Insert(_))) {
+        if let Some(f) = self.requests.get_mut(&h).filter(|f| matches!(f.payload, Payload::Insert { .. })) {
             f.displaced = true;
         }
     }

@@ -223,7 +223,7 @@ impl<S: BlockStore> Node<S> {
         for op in to.local_ops {
             self.events.push_back(match payload {
                 Payload::Fetch => Event::FetchFailed { op, reason, peers_tried: to.peers_tried },
-                Payload::Insert(_) => Event::InsertFailed { op, reason, peers_tried: to.peers_tried },
+                Payload::Insert { .. } => Event::InsertFailed { op, reason, peers_tried: to.peers_tried },
             });
         }
         if let Some((peer, id)) = to.upstream {

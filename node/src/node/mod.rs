@@ -21,6 +21,7 @@
 mod budget;
 mod config;
 mod deferred;
+mod durability;
 mod event;
 mod failure;
 mod inflight;
@@ -38,7 +39,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use budget::StoreBudget;
-pub use config::{NodeConfig, NodeSecret, RoutingStrategy};
+pub use config::{DurabilityConfig, NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
 pub use load::{LoadConfig, BLOCK_WIRE_BYTES};
@@ -112,6 +113,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     misbehaviour: misbehaviour::Misbehaviour,
     /// What this node accepts and how many requests it sends each peer (see `load`).
     load: load::Load,
+    /// Wider top blocks and offers on swap (issue 20).
+    durability: durability::State,
 }
 
 /// The most penalised-as-silent hops remembered for a late answer (bounds the memory a
@@ -164,6 +167,7 @@ impl<S: BlockStore> Node<S> {
             deferred: deferred::Deferred::default(),
             misbehaviour: misbehaviour::Misbehaviour::default(),
             load: load::Load::new(config.load, config.max_requests_per_peer),
+            durability: durability::State::new(&config.durability),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -263,6 +267,7 @@ impl<S: BlockStore> Node<S> {
             self.peers.next_pending(),
             self.opennet.next_upkeep,
             self.deferred.next_due(),
+            self.durability.offers.next,
         ]
         .into_iter()
         .flatten()
@@ -322,6 +327,7 @@ impl<S: BlockStore> Node<S> {
     pub fn set_location(&mut self, now: Instant, location: Location) {
         self.config.location = location;
         self.broadcast_location(now);
+        self.queue_offers(now);
     }
 
     /// Changes the HTL of requests started from now on, and the cap on incoming ones.
@@ -404,12 +410,12 @@ impl<S: BlockStore> Node<S> {
     pub fn start_insert(&mut self, now: Instant, block: Block) -> OpId {
         let op = self.new_op();
         self.stats.local_inserts += 1;
-        self.insert_as(now, op, block);
+        self.insert_as(now, op, block, false);
         op
     }
 
     /// `start_insert` under an id already handed out (also for an insert that waited).
-    fn insert_as(&mut self, now: Instant, op: OpId, block: Block) {
+    fn insert_as(&mut self, now: Instant, op: OpId, block: Block, top: bool) {
         let key = block.routing_key();
         if !verifies_derived(&block, &key) {
             self.events.push_back(Event::InsertFailed { op, reason: FailReason::InvalidBlock, peers_tried: 0 });
@@ -424,11 +430,11 @@ impl<S: BlockStore> Node<S> {
         }
         if self.by_key.contains_key(&(kind, key)) {
             // Someone's request holds the key: insert once it has ended.
-            return self.defer(kind, key, deferred::Waiting::Insert(op, block));
+            return self.defer(kind, key, deferred::Waiting::Insert(op, block, top));
         }
         let max = self.config.max_htl;
         let req = self.request(now, kind, key, max, max, None);
-        self.launch(now, req, Origin::Local(op), Payload::Insert(block), max);
+        self.launch(now, req, Origin::Local(op), Payload::Insert { block, top }, max);
     }
 
     // ----- inputs ----------------------------------------------------------------------
@@ -440,7 +446,7 @@ impl<S: BlockStore> Node<S> {
         }
         match msg {
             Message::DataRequest { id, kind, key, htl } => self.on_data_request(now, peer, id, kind, key, htl),
-            Message::InsertRequest { id, htl, block } => self.on_insert_request(now, peer, id, htl, block),
+            Message::InsertRequest { id, htl, block, top } => self.on_insert_request(now, peer, id, (htl, top), block),
             Message::DataFound { id, block } => self.on_reply(now, peer, id, Answer::Found(block)),
             Message::DataNotFound { id, htl } => self.on_reply(now, peer, id, Answer::NotFound { htl, route: false }),
             Message::RouteNotFound { id, htl } => self.on_reply(now, peer, id, Answer::NotFound { htl, route: true }),
@@ -503,6 +509,7 @@ impl<S: BlockStore> Node<S> {
     /// accepted the request, with `penalise_silence`).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.resume_due(now);
+        self.send_offers(now);
         if self.peers.apply_pending(now) {
             self.schedule_rebroadcast(now);
         }
@@ -593,7 +600,7 @@ impl<S: BlockStore> Node<S> {
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Fetch, htl.min(max));
     }
 
-    fn on_insert_request(&mut self, now: Instant, peer: PeerId, id: RequestId, htl: Htl, block: Block) {
+    fn on_insert_request(&mut self, now: Instant, peer: PeerId, id: RequestId, (htl, top): (Htl, bool), block: Block) {
         self.stats.inserts_received += 1;
         if htl == 0 && self.config.refuse_zero_htl_inserts {
             // Honest nodes never send an insert with no hops left: only a flusher does, to
@@ -635,7 +642,8 @@ impl<S: BlockStore> Node<S> {
         let max = self.config.max_htl;
         let left = link.decrement(htl, max);
         let req = self.request(now, kind, key, htl, left, Some(peer));
-        self.launch(now, req, Origin::Remote { peer, id }, Payload::Insert(block), htl.min(max));
+        let top = top && self.honour_top(peer, now);
+        self.launch(now, req, Origin::Remote { peer, id }, Payload::Insert { block, top }, htl.min(max));
     }
 
     // ----- helpers ---------------------------------------------------------------------

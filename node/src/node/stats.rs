@@ -81,4 +81,16 @@ pub struct NodeStats {
     pub zero_htl_inserts: u64,
     /// Sink blocks put in the cache area because their inserter was over its store budget.
     pub store_budget_exceeded: u64,
+    /// Inserts flagged `top` whose flag this node honoured (within the sender's top budget).
+    pub top_flags_honoured: u64,
+    /// Inserts flagged `top` whose sender was over its top budget: handled (and forwarded)
+    /// as plain inserts.
+    pub top_flags_over_budget: u64,
+    /// Top blocks kept in the store area by the wider rule (not a sink, but fewer than
+    /// `top_sinks` peers closer).
+    pub top_wide_stores: u64,
+    /// Blocks queued to be offered after a swap moved this node (`DurabilityConfig`).
+    pub offers_queued: u64,
+    /// Offers sent (one insert at HTL 1 to the peer now closest to the block's key).
+    pub offers_sent: u64,
 }

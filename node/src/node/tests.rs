@@ -180,7 +180,7 @@ proptest! {
                 Op::Insert { peer, key, htl } => node.handle_message(
                     now,
                     PeerId(peer.into()),
-                    Message::InsertRequest { id: 8, htl, block: blocks[key as usize].clone() },
+                    Message::InsertRequest { id: 8, htl, block: blocks[key as usize].clone(), top: false },
                 ),
                 Op::Fetch(k) => {
                     node.start_fetch(now, BlockKind::Chk, keys[k as usize]);

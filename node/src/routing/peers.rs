@@ -332,6 +332,19 @@ impl PeerTable {
         self.peers.values().filter(|p| p.location.distance(own) >= near).all(|p| p.location.distance(target) > d)
     }
 
+    /// How many peers are at least as close to `target` as a node at `own` (counted as
+    /// [`PeerTable::is_sink`] does: a node is a sink for `target` when this is 0). The
+    /// wider rule for top blocks keeps one where this is below `top_sinks` (issue 20).
+    pub fn closer_count(&self, own: Location, target: Location) -> usize {
+        let d = own.distance(target);
+        let near = if self.check_claims { NEAR_EQUAL } else { 0 };
+        self.peers
+            .values()
+            .filter(|p| p.location.distance(own) >= near)
+            .filter(|p| p.location.distance(target) <= d)
+            .count()
+    }
+
     /// All peers ranked for `target` at `now`: not backed off first, then by effective
     /// distance, then by own distance (a peer whose FOAF entry is another of our peers
     /// ties with that peer; the direct one goes first), then by id.

@@ -56,7 +56,7 @@ impl Sim<'_> {
                     let (block, _) = chk::encode(text(i, seed).as_bytes(), ChkFlags::default())?;
                     let id = self.rng.gen();
                     let htl = self.config.max_htl;
-                    self.net.inject(f, v, Message::InsertRequest { id, htl, block: Block::Chk(block) });
+                    self.net.inject(f, v, Message::InsertRequest { id, htl, block: Block::Chk(block), top: false });
                     sent += 1;
                 }
                 settle(&mut self.net, OP_STEPS, Phase::Junk(sent))?;

@@ -69,6 +69,13 @@ pub enum Message {
         htl: Htl,
         /// The block; its routing key is derived from it and it is verified before use.
         block: Block,
+        /// The block is one FEC cannot rebuild (a document's top block: the one its URI
+        /// names, which every fetch needs first): nodes on the path with fewer than
+        /// `DurabilityConfig::top_sinks` peers closer to the key keep it in their store area,
+        /// not only its sinks (docs/durability.md, "Wider top blocks"). Appended last, so
+        /// the encoding of the earlier fields is unchanged; a node honours it for a bounded
+        /// number of blocks per peer (`DurabilityConfig::top_budget`).
+        top: bool,
     },
     /// The insert finished: it ran its hops out on the way to the key's sinks.
     InsertReply {

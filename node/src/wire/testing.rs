@@ -83,7 +83,12 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
         (id(), any::<u8>()).prop_map(|(id, htl)| Message::RouteNotFound { id, htl }),
         id().prop_map(|id| Message::RejectedLoop { id }),
         id().prop_map(|id| Message::RejectedOverload { id }),
-        (id(), any::<u8>(), arb_block()).prop_map(|(id, htl, block)| Message::InsertRequest { id, htl, block }),
+        (id(), any::<u8>(), arb_block(), any::<bool>()).prop_map(|(id, htl, block, top)| Message::InsertRequest {
+            id,
+            htl,
+            block,
+            top
+        }),
         id().prop_map(|id| Message::InsertReply { id }),
         (id(), arb_block()).prop_map(|(id, block)| Message::InsertCollision { id, block }),
         (id(), any::<u8>(), any::<[u8; 32]>()).prop_map(|(id, htl, commitment)| Message::SwapRequest {

@@ -609,7 +609,11 @@ impl<'a> World<'a> {
             return;
         }
         let mut contacted = vec![false; peers.len()];
-        for b in stored {
+        let limit = match self.config.rules.offer_limit {
+            0 => usize::MAX,
+            n => n,
+        };
+        for b in stored.into_iter().take(limit) {
             let key = self.blocks.location[b as usize];
             let Some((p, &peer)) = peers.iter().enumerate().min_by_key(|(_, &j)| self.location[j].distance(key)) else {
                 continue;

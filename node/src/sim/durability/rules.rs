@@ -61,13 +61,34 @@ pub struct Rules {
     pub keepalive_days: u32,
     /// The share of documents their publishers pin (drawn at insert).
     pub keepalive_share: f64,
+    /// The most blocks one node offers after one move (0: no limit): the node's
+    /// `DurabilityConfig::offers_remembered` (it remembers that many of its most recently
+    /// stored keys). Its pace (`offers_per_tick` a second) is not modelled: the model's
+    /// store areas (256 blocks by default) are offered within a minute of a swap, and
+    /// swaps come once a day.
+    pub offer_limit: usize,
 }
 
 impl Rules {
-    /// pamphlet as it is: redundancy 0.5, healing, one sink, LRU store.
+    /// pamphlet as the node is: redundancy 0.5, healing, one sink, LRU store, top blocks
+    /// stored wider (`top_sinks`) and offers on swap, with the node's own defaults
+    /// (`node::DurabilityConfig`; test `the_model_defaults_are_the_nodes`).
     pub fn pamphlet() -> Self {
+        let node = crate::node::DurabilityConfig::default();
         Rules {
             name: "pamphlet defaults".into(),
+            unprotected_sink_rank: node.top_sinks as usize,
+            offer_on_swap: node.offers_per_tick > 0,
+            offer_limit: node.offers_remembered,
+            ..Rules::before()
+        }
+    }
+
+    /// pamphlet before issue 20's mechanisms were built into the node (the model's
+    /// defaults until then): no wider top blocks, no offers on swap.
+    pub fn before() -> Self {
+        Rules {
+            name: "pamphlet before (no wider top blocks, no offers)".into(),
             redundancy: fec::DEFAULT_REDUNDANCY,
             heal: true,
             sink_rank: 1,
@@ -83,13 +104,15 @@ impl Rules {
             offer_on_return: false,
             keepalive_days: 0,
             keepalive_share: 0.0,
+            offer_limit: 0,
         }
     }
 
     /// Hyphanet-like, as issue 20 asks for the reference: redundancy 1.0, no healing, its
     /// store's random replacement, and nothing stored in the store area by the first two
     /// nodes after the inserter (Hyphanet keeps inserts out of the store near their
-    /// originator; our reading of fred, see docs/durability.md).
+    /// originator; our reading of fred, see docs/durability.md). Neither of pamphlet's
+    /// wider top blocks nor its offers on swap.
     pub fn hyphanet() -> Self {
         Rules {
             name: "Hyphanet-like".into(),
@@ -97,7 +120,7 @@ impl Rules {
             heal: false,
             first_store_hop: 3,
             store_eviction: Eviction::Random,
-            ..Rules::pamphlet()
+            ..Rules::before()
         }
     }
 }

@@ -48,7 +48,7 @@ fn rules_change_storage_not_the_world() {
 /// they are.
 #[test]
 fn survival_falls_with_age_without_healing() {
-    let r = run(&small(Rules { heal: false, ..Rules::pamphlet() })).unwrap();
+    let r = run(&small(Rules { heal: false, ..Rules::before() })).unwrap();
     let (d1, d7) = (docs_at(&r, 1), docs_at(&r, 7));
     assert!(d1 > d7, "age 1: {d1}, age 7: {d7}");
     let online: f64 = r.online_share.iter().sum();
@@ -61,7 +61,7 @@ fn survival_falls_with_age_without_healing() {
 #[test]
 fn offers_on_return_keep_more_than_none() {
     let with = |offer_on_return| {
-        let c = small(Rules { offer_on_return, ..Rules::pamphlet() });
+        let c = small(Rules { offer_on_return, ..Rules::before() });
         run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
     };
     let (off, on) = (with(false), with(true));
@@ -71,9 +71,9 @@ fn offers_on_return_keep_more_than_none() {
 
 #[test]
 fn bad_parameters_are_refused() {
-    let c = DurabilityConfig { days: 0, ..small(Rules::pamphlet()) };
+    let c = DurabilityConfig { days: 0, ..small(Rules::before()) };
     assert_eq!(run(&c).unwrap_err(), DurabilityError::Bad("--days must be at least 1"));
-    let c = DurabilityConfig { fill_days: 0.0, ..small(Rules::pamphlet()) };
+    let c = DurabilityConfig { fill_days: 0.0, ..small(Rules::before()) };
     assert!(run(&c).is_err());
 }
 
@@ -81,8 +81,8 @@ fn bad_parameters_are_refused() {
 /// sink on its path (several).
 #[test]
 fn store_once_writes_each_block_once() {
-    let once = run(&small(Rules { store_once: true, heal: false, ..Rules::pamphlet() })).unwrap();
-    let every = run(&small(Rules { heal: false, ..Rules::pamphlet() })).unwrap();
+    let once = run(&small(Rules { store_once: true, heal: false, ..Rules::before() })).unwrap();
+    let every = run(&small(Rules { heal: false, ..Rules::before() })).unwrap();
     assert!(once.store_writes_per_block <= 1.0, "{}", once.store_writes_per_block);
     assert!(every.store_writes_per_block > 2.0, "{}", every.store_writes_per_block);
 }
@@ -93,7 +93,7 @@ fn store_once_writes_each_block_once() {
 #[test]
 fn pinned_documents_kept_alive_survive_better() {
     let with = |keepalive_days| {
-        let c = small(Rules { keepalive_days, keepalive_share: 0.1, ..Rules::pamphlet() });
+        let c = small(Rules { keepalive_days, keepalive_share: 0.1, ..Rules::before() });
         run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
     };
     let (off, on) = (with(0), with(1));
@@ -113,7 +113,7 @@ fn pinned_documents_kept_alive_survive_better() {
 /// (survival is the docs' tables' business: the rule helps at light load only).
 #[test]
 fn uptime_rule_writes_fewer_copies() {
-    let with = |store_uptime| run(&small(Rules { store_uptime, heal: false, ..Rules::pamphlet() })).unwrap();
+    let with = |store_uptime| run(&small(Rules { store_uptime, heal: false, ..Rules::before() })).unwrap();
     let (off, on) = (with(0.0), with(0.5));
     assert!(
         on.store_writes_per_block < off.store_writes_per_block,
@@ -129,7 +129,7 @@ fn uptime_rule_writes_fewer_copies() {
 #[test]
 fn offers_on_swap_keep_more_than_none() {
     let with = |offer_on_swap| {
-        let c = small(Rules { offer_on_swap, ..Rules::pamphlet() });
+        let c = small(Rules { offer_on_swap, ..Rules::before() });
         run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
     };
     let (off, on) = (with(false), with(true));
@@ -142,7 +142,7 @@ fn offers_on_swap_keep_more_than_none() {
 #[test]
 fn offers_into_room_never_evict() {
     let with = |offer_into_room| {
-        let c = small(Rules { offer_on_swap: true, offer_on_return: true, offer_into_room, ..Rules::pamphlet() });
+        let c = small(Rules { offer_on_swap: true, offer_on_return: true, offer_into_room, ..Rules::before() });
         run(&c).unwrap()
     };
     let (free, budget) = (with(false), with(true));
@@ -156,7 +156,7 @@ fn offers_into_room_never_evict() {
 #[test]
 fn evicted_blocks_passed_on_are_found_more_often() {
     let with = |evict_to_peer| {
-        let c = small(Rules { evict_to_peer, heal: false, ..Rules::pamphlet() });
+        let c = small(Rules { evict_to_peer, heal: false, ..Rules::before() });
         run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
     };
     let (off, on) = (with(false), with(true));
@@ -170,7 +170,7 @@ fn evicted_blocks_passed_on_are_found_more_often() {
 /// the cap (without healing or offers, which write again), where without it blocks are.
 #[test]
 fn store_copies_stay_within_the_cap() {
-    let with = |max_store_copies| run(&small(Rules { max_store_copies, heal: false, ..Rules::pamphlet() })).unwrap();
+    let with = |max_store_copies| run(&small(Rules { max_store_copies, heal: false, ..Rules::before() })).unwrap();
     let (free, capped) = (with(0), with(2));
     assert!(capped.store_writes_per_block <= 2.0, "{}", capped.store_writes_per_block);
     assert!(free.store_writes_per_block > 2.0, "{}", free.store_writes_per_block);
@@ -182,7 +182,7 @@ fn store_copies_stay_within_the_cap() {
 #[test]
 fn inserted_documents_keep_the_size_distribution() {
     // 1.2 MiB of documents a day: most hours owe less than a 1 MiB document.
-    let c = DurabilityConfig { fill_days: 250.0, days: 20, ..small(Rules::pamphlet()) };
+    let c = DurabilityConfig { fill_days: 250.0, days: 20, ..small(Rules::before()) };
     let r = run(&c).unwrap();
     let mean = r.final_fill * c.total_store_bytes() / r.documents as f64;
     let want = load::mean_size(c.max_document_bytes);
@@ -195,10 +195,27 @@ fn inserted_documents_keep_the_size_distribution() {
 #[test]
 fn wider_top_blocks_keep_more_documents() {
     let with = |unprotected_sink_rank| {
-        let c = small(Rules { unprotected_sink_rank, heal: false, ..Rules::pamphlet() });
+        let c = small(Rules { unprotected_sink_rank, heal: false, ..Rules::before() });
         run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
     };
     let (off, on) = (with(0), with(4));
     assert!(docs_at(&on, 7) > docs_at(&off, 7), "on {} vs off {}", docs_at(&on, 7), docs_at(&off, 7));
     assert!(on.store_writes_per_block > off.store_writes_per_block);
+}
+
+/// The model's default rules are what the node does (`node::DurabilityConfig`), and the
+/// Hyphanet-like reference does neither mechanism.
+#[test]
+fn the_model_defaults_are_the_nodes() {
+    let node = crate::node::DurabilityConfig::default();
+    let p = Rules::pamphlet();
+    assert_eq!(p.unprotected_sink_rank, node.top_sinks as usize);
+    assert!(p.offer_on_swap && node.offers_per_tick > 0);
+    assert_eq!(p.offer_limit, node.offers_remembered);
+    assert_eq!(
+        Rules { name: p.name.clone(), unprotected_sink_rank: 0, offer_on_swap: false, offer_limit: 0, ..p },
+        Rules { name: p.name.clone(), ..Rules::before() }
+    );
+    let h = Rules::hyphanet();
+    assert!(!h.offer_on_swap && h.unprotected_sink_rank == 0);
 }

@@ -1,0 +1,150 @@
+//! Offers on swap (issue 20): a node whose location changed hands the blocks of its store
+//! area to the peers now closer to their keys.
+//!
+//! A swap moves a node's whole store away from the keys it was a sink for: the blocks stay
+//! with it, at its new location, where routing no longer looks for them. In the durability
+//! model this was the largest single loss (no daily swaps: 100% of documents at day 30
+//! against 68% at fill 0.04), and offers on swap with wider top blocks kept 100% at fill
+//! 0.04 (docs/durability.md). So when the node's location changes (`Node::set_location`:
+//! a completed swap, a location reset, or a driver's direct swap), every remembered key of
+//! its store area for which some connected peer is now closer than the node is queued; a
+//! paced tick ([`super::DurabilityConfig::offers_per_tick`] per `offer_tick`) sends each
+//! as an insert at HTL 1 to the connected peer now closest to it (by own location). That
+//! peer keeps it in its store area if it is a sink for it (as any insert), and the insert
+//! ends there or one hop further (HTL 1's per-link coin, `routing/htl.rs`), toward the
+//! key. The node keeps its own copy.
+//!
+//! A block already offered to the same peer after an earlier move is not offered again
+//! (the node remembers, for as many keys, the peer it last offered each to), so a node
+//! that keeps moving spends its pace only on blocks whose closest peer changed.
+//!
+//! Bounds: the keys remembered (the most recently written to the store area; a store
+//! cannot be listed cheaply, and the on-disk store keeps no keys in the clear) and so the
+//! queue are at most `offers_remembered`; a new move rebuilds the queue; the sends are
+//! paced; answers to offers are matched against the last [`SENT_REMEMBERED`] sent and
+//! dropped. The memory and the queue are lost on restart: a restarted node offers nothing
+//! until its next move (its blocks stay where they are).
+
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
+use std::time::Instant;
+
+use lru::LruCache;
+use pamphlet_crypto::{BlockKind, RoutingKey};
+use rand::Rng;
+
+use super::super::Node;
+use crate::id::{PeerId, RequestId};
+use crate::location::Location;
+use crate::store::BlockStore;
+use crate::wire::message::Message;
+
+/// Offers whose answers are recognised (older answers count as unexpected replies).
+const SENT_REMEMBERED: usize = 1024;
+
+/// The offer state of a node.
+#[derive(Debug)]
+pub(in crate::node) struct Offers {
+    /// Keys written to the store area, most recently written last.
+    written: LruCache<(BlockKind, RoutingKey), ()>,
+    /// Keys to offer, in the order they go out.
+    queue: VecDeque<(BlockKind, RoutingKey)>,
+    /// When the next batch goes out (`None`: nothing queued).
+    pub(in crate::node) next: Option<Instant>,
+    /// (peer, link-local id) of the offers sent most recently.
+    sent: VecDeque<(PeerId, RequestId)>,
+    /// The peer each remembered key was last offered to: a node that keeps moving does not
+    /// offer a block again to the peer that already took it.
+    offered: LruCache<(BlockKind, RoutingKey), PeerId>,
+}
+
+impl Offers {
+    pub(super) fn new(remembered: usize) -> Self {
+        let cap = NonZeroUsize::new(remembered.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Offers {
+            written: LruCache::new(cap),
+            offered: LruCache::new(cap),
+            queue: VecDeque::new(),
+            next: None,
+            sent: VecDeque::new(),
+        }
+    }
+
+    /// A block was written to the store area.
+    pub(in crate::node) fn remember(&mut self, kind: BlockKind, key: RoutingKey) {
+        self.written.put((kind, key), ());
+    }
+
+    /// Whether `(peer, id)` is an offer this node sent (its answers need no request).
+    pub(in crate::node) fn is_offer(&self, peer: PeerId, id: RequestId) -> bool {
+        self.sent.contains(&(peer, id))
+    }
+
+    /// Keys waiting to be offered.
+    pub(in crate::node) fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+impl<S: BlockStore> Node<S> {
+    /// The node's location changed: queue every remembered store-area key that some
+    /// connected peer is now closer to (a new move replaces the queue).
+    pub(in crate::node) fn queue_offers(&mut self, now: Instant) {
+        if self.config.durability.offers_per_tick == 0 {
+            return;
+        }
+        let own = self.config.location;
+        let offers = &mut self.durability.offers;
+        offers.queue.clear();
+        for &(kind, key) in offers.written.iter().map(|(k, ())| k).rev() {
+            if self.peers.closer_count(own, Location::of_key(&key)) > 0 {
+                offers.queue.push_back((kind, key));
+            }
+        }
+        self.stats.offers_queued += offers.queue.len() as u64;
+        // The first batch one tick later: the peers first hear the new location (sent at
+        // once), so each judges an offer as a sink against where this node now is.
+        offers.next = (!offers.queue.is_empty()).then_some(now + self.config.durability.offer_tick);
+    }
+
+    /// Sends the batch of offers due at `now`, if any.
+    pub(in crate::node) fn send_offers(&mut self, now: Instant) {
+        if self.durability.offers.next.is_none_or(|t| t > now) {
+            return;
+        }
+        let mut left = self.config.durability.offers_per_tick;
+        while left > 0 {
+            let Some((kind, key)) = self.durability.offers.queue.pop_front() else { break };
+            let target = Location::of_key(&key);
+            let own = self.config.location.distance(target);
+            let closest = self
+                .peers
+                .ids()
+                .filter_map(|p| self.peers.get(p).map(|e| (e.location.distance(target), p)))
+                .min()
+                .filter(|&(d, _)| d < own);
+            let Some((_, peer)) = closest else { continue };
+            if self.durability.offers.offered.peek(&(kind, key)) == Some(&peer) {
+                continue; // it took this block after an earlier move
+            }
+            // Still held (not evicted since), and not being routed right now.
+            if self.by_key.contains_key(&(kind, key)) {
+                continue;
+            }
+            let Some(block) = self.store.get(kind, &key) else { continue };
+            left -= 1;
+            let id: RequestId = self.rng.gen();
+            let offers = &mut self.durability.offers;
+            if offers.sent.len() >= SENT_REMEMBERED {
+                offers.sent.pop_front();
+            }
+            offers.sent.push_back((peer, id));
+            offers.offered.put((kind, key), peer);
+            self.stats.offers_sent += 1;
+            self.transmits.push_back((peer, Message::InsertRequest { id, htl: 1, block, top: false }));
+        }
+        let tick = self.config.durability.offer_tick;
+        let offers = &mut self.durability.offers;
+        offers.next = (!offers.queue.is_empty()).then_some(now + tick);
+    }
+}

@@ -1,0 +1,124 @@
+//! Offers on swap in the node (issue 20; `node/durability/offers.rs`), on the
+//! `sim::network` harness: a node whose location changed hands its stored blocks to the
+//! peer now closest to their keys, paced by its budget.
+
+// Tests drive the harness with the real clock as the base of virtual time.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::routing::{chk_block, key_loc, SEEDS};
+use common::seeds;
+use pamphlet_crypto::{Block, RoutingKey};
+use pamphlet_node::location::Location;
+use pamphlet_node::node::DurabilityConfig;
+use pamphlet_node::sim::network::Network;
+use pamphlet_node::store::memory::MemoryStore;
+use pamphlet_node::store::Area;
+
+/// Node 0 at 0.5 between node 1 (0.2) and node 2 (0.8), in a line 1 - 0 - 2; node 2 caches
+/// nothing (so it holds only what it stores as a sink). Node 1 inserts `n` blocks whose keys
+/// lie in 0.42–0.5, for which node 0 is the sink.
+fn setup(seed: u64, offers_per_tick: u32, n: usize) -> (Network, Vec<(RoutingKey, Block)>) {
+    let mut net = Network::new(seed, Instant::now());
+    for (i, x) in [0.5, 0.2, 0.8].into_iter().enumerate() {
+        let mut config = net.config(i, Location::from_f64(x));
+        config.durability = DurabilityConfig { offers_per_tick, ..config.durability };
+        config.cache_passing = i != 2;
+        net.add_node_with(config, MemoryStore::default());
+    }
+    net.connect(1, 0);
+    net.connect(0, 2);
+    net.run();
+    let blocks: Vec<_> = (0..).map(chk_block).filter(|(k, _)| (0.42..0.5).contains(&key_loc(k))).take(n).collect();
+    for (_, b) in &blocks {
+        net.insert(1, b.clone());
+        net.run();
+    }
+    for (k, b) in &blocks {
+        assert_eq!(net.node(0).store().area_of(b.kind(), k), Some(Area::Store), "seed {seed}: node 0 is the sink");
+        assert_eq!(net.node(1).store().area_of(b.kind(), k), None, "seed {seed}: the inserter keeps nothing");
+    }
+    (net, blocks)
+}
+
+/// Node 0 moves to 0.1 (as a swap would move it): node 1 (0.2) is now the closest to the
+/// blocks' keys and a sink for them. With offers it ends holding every block in its store
+/// area, node 0 keeps its copies; without, node 1 has none.
+#[test]
+fn after_a_swap_the_peer_now_closest_holds_the_blocks() {
+    for seed in seeds(SEEDS) {
+        for offers in [8, 0] {
+            let (mut net, blocks) = setup(seed, offers, 12);
+            let now = net.now();
+            net.node_mut(0).set_location(now, Location::from_f64(0.1));
+            net.flush(0);
+            net.run_for(Duration::from_secs(10));
+            let held =
+                blocks.iter().filter(|(k, b)| net.node(1).store().area_of(b.kind(), k) == Some(Area::Store)).count();
+            let kept = blocks.iter().filter(|(k, b)| net.node(0).store().area_of(b.kind(), k).is_some()).count();
+            assert_eq!(kept, blocks.len(), "seed {seed}: the offering node keeps its copies");
+            if offers > 0 {
+                assert_eq!(held, blocks.len(), "seed {seed}: {:?}", net.node(0).stats());
+                assert_eq!(net.node(0).stats().offers_sent, blocks.len() as u64, "seed {seed}");
+                assert_eq!(net.node(0).stats().unexpected_replies, 0, "seed {seed}: answers to offers are expected");
+            } else {
+                assert_eq!(held, 0, "seed {seed}: without offers node 1 has nothing");
+            }
+        }
+    }
+}
+
+/// The cost is the budget: `offers_per_tick` blocks per `offer_tick`, starting one tick
+/// after the move.
+#[test]
+fn offers_go_out_at_the_budgets_pace() {
+    for seed in seeds(SEEDS) {
+        let (mut net, blocks) = setup(seed, 4, 20);
+        let now = net.now();
+        net.node_mut(0).set_location(now, Location::from_f64(0.1));
+        net.flush(0);
+        assert_eq!(net.node(0).offers_waiting(), blocks.len(), "seed {seed}");
+        let tick = net.node(0).config().durability.offer_tick;
+        net.run_for(tick / 2);
+        assert_eq!(net.node(0).stats().offers_sent, 0, "seed {seed}: none before the first tick");
+        for ticks in 1..=5u64 {
+            net.run_for(tick);
+            let sent = net.node(0).stats().offers_sent;
+            assert_eq!(sent, (4 * ticks).min(blocks.len() as u64), "seed {seed}: after {ticks} ticks");
+        }
+        assert_eq!(net.node(0).offers_waiting(), 0, "seed {seed}");
+    }
+}
+
+/// Blocks whose sink the node still is are not offered: a move that leaves it closest to
+/// them queues nothing.
+#[test]
+fn a_move_that_keeps_the_node_closest_offers_nothing() {
+    for seed in seeds(SEEDS) {
+        let (mut net, _) = setup(seed, 8, 6);
+        let now = net.now();
+        net.node_mut(0).set_location(now, Location::from_f64(0.46));
+        net.flush(0);
+        net.run_for(Duration::from_secs(5));
+        assert_eq!(net.node(0).stats().offers_sent, 0, "seed {seed}");
+    }
+}
+
+/// A node that moves again, with the same peer still closest to its blocks, does not offer
+/// them to it a second time.
+#[test]
+fn a_second_move_does_not_offer_the_same_blocks_to_the_same_peer() {
+    for seed in seeds(SEEDS) {
+        let (mut net, blocks) = setup(seed, 8, 10);
+        for to in [0.1, 0.05] {
+            let now = net.now();
+            net.node_mut(0).set_location(now, Location::from_f64(to));
+            net.flush(0);
+            net.run_for(Duration::from_secs(10));
+        }
+        assert_eq!(net.node(0).stats().offers_sent, blocks.len() as u64, "seed {seed}: each block once");
+    }
+}
