@@ -43,23 +43,30 @@ fn config(keypair: StaticKeypair, link_rate: u32) -> TransportConfig {
     c
 }
 
-/// When each read of the relay returned, and how many bytes it got.
-type ReadLog = Arc<Mutex<Vec<(Instant, usize)>>>;
+/// For each read of the relay: when it returned (to tell which segment it belongs to), when
+/// the kernel received the bytes it returned (`SO_TIMESTAMPNS`, ns), and how many bytes.
+type ReadLog = Arc<Mutex<Vec<(Instant, u64, usize)>>>;
 
-/// Forwards one connection to `to`, recording when bytes from the dialer arrive. It runs
-/// on threads of its own with blocking sockets, so its clock readings do not wait for the
-/// nodes' runtime (which is busier while the link is).
+/// Forwards one connection to `to`, recording when bytes from the dialer arrive: the
+/// kernel's receive timestamp of each frame, as an observer of the link (a tap on the
+/// wire) would see it, not when this relay's thread got to read it, which depended on how
+/// busy the machine was (B's work on busy segments moved the relay's wake-ups: p = 0.009
+/// over 10,000 gaps with the same sender). Reads stop at frame boundaries, and each
+/// frame travels in a packet of its own, so a read's timestamp is its frame's.
 fn recording_relay(to: SocketAddr) -> (SocketAddr, ReadLog) {
-    use std::io::{Read, Write};
+    use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
+    use std::io::{IoSliceMut, Read, Write};
+    use std::os::fd::AsRawFd;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let rec = log.clone();
     std::thread::spawn(move || {
-        let (mut inbound, _) = listener.accept().unwrap();
+        let (inbound, _) = listener.accept().unwrap();
         let mut outbound = std::net::TcpStream::connect(to).unwrap();
         let _ = inbound.set_nodelay(true);
         let _ = outbound.set_nodelay(true);
+        setsockopt(&inbound, sockopt::ReceiveTimestampns, &true).unwrap();
         let (mut back_from, mut back_to) = (outbound.try_clone().unwrap(), inbound.try_clone().unwrap());
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
@@ -69,28 +76,49 @@ fn recording_relay(to: SocketAddr) -> (SocketAddr, ReadLog) {
                 }
             }
         });
-        let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(n) = inbound.read(&mut buf) {
+        let mut buf = vec![0u8; FRAME_LEN];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        let mut partial = 0;
+        loop {
+            let (n, stamp) = {
+                let mut iov = [IoSliceMut::new(&mut buf[partial..])];
+                let Ok(msg) = recvmsg::<()>(inbound.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()) else {
+                    break;
+                };
+                let stamp = msg.cmsgs().ok().and_then(|mut c| {
+                    c.find_map(|c| match c {
+                        ControlMessageOwned::ScmTimestampns(t) => {
+                            Some(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+                        }
+                        _ => None,
+                    })
+                });
+                (msg.bytes, stamp)
+            };
             if n == 0 {
                 break;
             }
-            rec.lock().unwrap().push((Instant::now(), n));
-            if outbound.write_all(&buf[..n]).is_err() {
+            let stamp = stamp.expect("the kernel stamps every read");
+            rec.lock().unwrap().push((Instant::now(), stamp, n));
+            // Reads fill `buf` up to one frame, so the next read starts a frame.
+            let end = partial + n;
+            if outbound.write_all(&buf[partial..end]).is_err() {
                 break;
             }
+            partial = if end == FRAME_LEN { 0 } else { end };
         }
     });
     (addr, log)
 }
 
-/// Arrival time of each whole frame, from the relay's reads.
-fn frame_times(log: &[(Instant, usize)]) -> Vec<Instant> {
+/// Each whole frame: when the relay read it, and when the kernel received it (ns).
+fn frame_times(log: &[(Instant, u64, usize)]) -> Vec<(Instant, u64)> {
     let mut times = Vec::new();
     let mut bytes = 0;
-    for &(t, n) in log {
+    for &(t, k, n) in log {
         let before = bytes / FRAME_LEN;
         bytes += n;
-        times.extend(std::iter::repeat_n(t, bytes / FRAME_LEN - before));
+        times.extend(std::iter::repeat_n((t, k), bytes / FRAME_LEN - before));
     }
     times
 }
@@ -207,8 +235,8 @@ fn idle_and_busy_links_look_the_same_under_cover_traffic() {
     let times = frame_times(&log.lock().unwrap());
     let (mut idle, mut loaded) = (Vec::new(), Vec::new());
     for w in times.windows(2) {
-        if let Some(&(_, _, is_busy, _)) = marks.iter().find(|(s, e, _, _)| w[0] >= *s + SETTLE && w[1] <= *e) {
-            let gap = (w[1] - w[0]).as_secs_f64() * 1000.0;
+        if let Some(&(_, _, is_busy, _)) = marks.iter().find(|(s, e, _, _)| w[0].0 >= *s + SETTLE && w[1].0 <= *e) {
+            let gap = w[1].1.saturating_sub(w[0].1) as f64 / 1e6;
             if is_busy {
                 loaded.push(gap);
             } else {
