@@ -29,7 +29,7 @@ use crate::wire::frame::FRAME_LEN;
 /// writer when half of them have left, so the writer's runtime has half of this long to
 /// answer before the link would go quiet and show it. With 2 frames the queue ran dry
 /// (the wake-up came with the last frame leaving); 4 held on an idle machine.
-pub(crate) const QUEUE_FRAMES: u32 = 8;
+pub(crate) const QUEUE_FRAMES: u32 = 16;
 
 sockopt_impl!(
     /// `SO_MAX_PACING_RATE`, bytes per second: the socket's ceiling, which TCP enforces
