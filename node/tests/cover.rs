@@ -294,11 +294,35 @@ async fn a_paced_link_carries_its_rate_and_no_more() {
             }
         }
     }
-    // Idle: only padding, at the rate.
+    // Idle: only padding, at the rate (after the socket's short unsent queue filled).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let before = a.stats().bytes_sent;
     let t = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rate = (a.stats().bytes_sent - before) as f64 / t.elapsed().as_secs_f64() / FRAME_LEN as f64;
+    // A block's latency on an idle paced link: its 33 frames at the rate, plus the padding
+    // already queued ahead of it (figures only: timings are not asserted).
+    let block = Block::from_bytes(BlockKind::Chk, vec![7; BlockKind::Chk.block_len()]).unwrap();
+    let mut latencies = Vec::new();
+    for id in 0..10 {
+        let t = Instant::now();
+        a.send(pb, &Message::DataFound { id: u64::MAX - id, block: block.clone() }).await.unwrap();
+        loop {
+            match timeout(Duration::from_secs(5), eb.recv()).await {
+                Ok(Some(TransportEvent::Received { message: Message::DataFound { .. }, .. })) => break,
+                Ok(Some(_)) => {}
+                other => panic!("a block on an idle paced link did not arrive: {other:?}"),
+            }
+        }
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    latencies.sort_by(f64::total_cmp);
+    eprintln!(
+        "one block on an idle paced link: median {:.1} ms, max {:.1} ms",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
     // Flooded: blocks as fast as the queue takes them.
     let sender = a.clone();
     let flood = tokio::spawn(async move {
