@@ -45,29 +45,13 @@ fn config(keypair: StaticKeypair, link_rate: u32) -> TransportConfig {
     c
 }
 
-/// For each read of the relay: when it returned (to tell which segment it belongs to), when
-/// the kernel received the bytes it returned (`SO_TIMESTAMPNS`, ns; none for bytes that
-/// arrived unstamped), and how many bytes.
-type ReadLog = Arc<Mutex<Vec<(Instant, Option<u64>, usize)>>>;
-
-/// Forwards one connection to `to`, recording when bytes from the dialer arrive: the
-/// kernel's receive timestamp of each frame, as an observer of the link (a tap on the
-/// wire) would see it, not when this relay's thread got to read it, which depended on how
-/// busy the machine was (B's work on busy segments moved the relay's wake-ups: p = 0.009
-/// over 10,000 gaps with the same sender). Reads stop at frame boundaries, and each
-/// frame travels in a packet of its own, so a read's timestamp is its frame's.
-fn recording_relay(to: SocketAddr) -> (SocketAddr, ReadLog) {
-    use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
-    use std::io::{IoSliceMut, Read, Write};
-    use std::os::fd::AsRawFd;
+/// Forwards one connection to `to`, so that A's frames cross a port the tap can pick out.
+fn relay(to: SocketAddr) -> SocketAddr {
+    use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    // Set on the listener, so the accepted socket stamps from its first byte on.
-    setsockopt(&listener, sockopt::ReceiveTimestampns, &true).unwrap();
     let addr = listener.local_addr().unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let rec = log.clone();
     std::thread::spawn(move || {
-        let (inbound, _) = listener.accept().unwrap();
+        let (mut inbound, _) = listener.accept().unwrap();
         let mut outbound = std::net::TcpStream::connect(to).unwrap();
         let _ = inbound.set_nodelay(true);
         let _ = outbound.set_nodelay(true);
@@ -80,48 +64,114 @@ fn recording_relay(to: SocketAddr) -> (SocketAddr, ReadLog) {
                 }
             }
         });
-        let mut buf = vec![0u8; FRAME_LEN];
-        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
-        let mut partial = 0;
-        loop {
-            let (n, stamp) = {
-                let mut iov = [IoSliceMut::new(&mut buf[partial..])];
-                let Ok(msg) = recvmsg::<()>(inbound.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()) else {
-                    break;
-                };
-                let stamp = msg.cmsgs().ok().and_then(|mut c| {
-                    c.find_map(|c| match c {
-                        ControlMessageOwned::ScmTimestampns(t) => {
-                            Some(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-                        }
-                        _ => None,
-                    })
-                });
-                (msg.bytes, stamp)
-            };
-            if n == 0 {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = inbound.read(&mut buf) {
+            if n == 0 || outbound.write_all(&buf[..n]).is_err() {
                 break;
             }
-            rec.lock().unwrap().push((Instant::now(), stamp, n));
-            // Reads fill `buf` up to one frame, so the next read starts a frame.
-            let end = partial + n;
-            if outbound.write_all(&buf[partial..end]).is_err() {
-                break;
-            }
-            partial = if end == FRAME_LEN { 0 } else { end };
         }
     });
-    (addr, log)
+    addr
 }
 
-/// Each whole frame: when the relay read it, and when the kernel received it (ns).
-fn frame_times(log: &[(Instant, Option<u64>, usize)]) -> Vec<(Instant, Option<u64>)> {
+/// One TCP segment the tap saw: when its thread read it (to tell which segment of the
+/// test it belongs to), the kernel's timestamp of the packet (ns), its sequence number and
+/// its payload length.
+type Seen = (Instant, u64, u32, usize);
+
+/// A tap on the wire: a packet socket on loopback records the kernel's timestamp of every
+/// TCP segment sent to `port` (`SO_TIMESTAMPNS`, taken when the packet is handed to the
+/// device: what an observer of the link sees). An earlier observer recorded when a relay's
+/// thread read the frames; its wake-ups followed how busy B made the machine (p = 0.009
+/// over 10,000 gaps with the kernel-paced sender), and the receive-socket timestamps that
+/// replaced them merged two frames whenever the relay fell behind (TCP coalesces queued
+/// segments and keeps the later one's timestamp). Needs root (CAP_NET_RAW): `None`, with
+/// the reason printed, outside CI.
+fn tap(port: u16, stop: Arc<AtomicBool>) -> Option<Arc<Mutex<Vec<Seen>>>> {
+    use nix::sys::socket::{
+        recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag,
+        SockProtocol, SockType,
+    };
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+    let fd = match socket(AddressFamily::Packet, SockType::Datagram, SockFlag::empty(), SockProtocol::EthAll) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let why = format!("a packet socket to watch the link needs root ({e})");
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}: CI runs as root");
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+    };
+    setsockopt(&fd, sockopt::ReceiveTimestampns, &true).unwrap();
+    let _ = setsockopt(&fd, sockopt::RcvBufForce, &(16 << 20));
+    let timeout = nix::sys::time::TimeVal::new(0, 100_000);
+    setsockopt(&fd, sockopt::ReceiveTimeout, &timeout).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let rec = log.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        while !stop.load(Ordering::Relaxed) {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let Ok(msg) = recvmsg::<LinkAddr>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()) else {
+                continue;
+            };
+            // Loopback shows each packet twice: leaving (PACKET_OUTGOING) and arriving.
+            if msg.address.is_none_or(|a| a.pkttype() == libc::PACKET_OUTGOING) {
+                continue;
+            }
+            let stamp = msg.cmsgs().ok().and_then(|mut c| {
+                c.find_map(|c| match c {
+                    ControlMessageOwned::ScmTimestampns(t) => {
+                        Some(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+                    }
+                    _ => None,
+                })
+            });
+            let (n, Some(stamp)) = (msg.bytes, stamp) else { continue };
+            let ip = &buf[..n];
+            // IPv4, TCP, to the relay's port.
+            if n < 40 || ip[0] >> 4 != 4 || ip[9] != 6 {
+                continue;
+            }
+            let (ihl, total) = (usize::from(ip[0] & 15) * 4, usize::from(u16::from_be_bytes([ip[2], ip[3]])));
+            let tcp = &ip[ihl..];
+            if u16::from_be_bytes([tcp[2], tcp[3]]) != port {
+                continue;
+            }
+            let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+            let payload = total.saturating_sub(ihl + usize::from(tcp[12] >> 4) * 4);
+            if payload > 0 {
+                rec.lock().unwrap().push((Instant::now(), stamp, seq, payload));
+            }
+        }
+    });
+    Some(log)
+}
+
+/// Each frame the tap saw, in order: when the tap read it and the kernel's timestamp; a
+/// segment that carries whole frames (after the handshake, every one) gives each of them
+/// its timestamp (two frames in one segment left together: gap 0). `None` marks where the
+/// tap missed a segment (a gap across it is not measured); resent segments are skipped.
+fn frame_times(log: &[Seen]) -> Vec<(Instant, Option<u64>)> {
     let mut times = Vec::new();
-    let mut bytes = 0;
-    for &(t, k, n) in log {
-        let before = bytes / FRAME_LEN;
-        bytes += n;
-        times.extend(std::iter::repeat_n((t, k), bytes / FRAME_LEN - before));
+    let mut next: Option<u32> = None;
+    for &(t, stamp, seq, len) in log {
+        if let Some(want) = next {
+            if (seq.wrapping_sub(want) as i32) < 0 {
+                continue;
+            }
+            if seq != want {
+                times.push((t, None));
+            }
+        }
+        next = Some(seq.wrapping_add(len as u32));
+        if len % FRAME_LEN == 0 {
+            times.extend(std::iter::repeat_n((t, Some(stamp)), len / FRAME_LEN));
+        } else {
+            times.push((t, None));
+        }
     }
     times
 }
@@ -175,7 +225,9 @@ fn idle_and_busy_links_look_the_same_under_cover_traffic() {
     // A has the smaller key, so it dials first: through the relay.
     let (b, mut eb) = rt_b.block_on(Transport::start(config(kb, RATE))).unwrap();
     let (a, mut ea) = rt_a.block_on(Transport::start(config(ka, RATE))).unwrap();
-    let (relay, log) = recording_relay(b.local_addr());
+    let relay = relay(b.local_addr());
+    let stop_tap = Arc::new(AtomicBool::new(false));
+    let Some(log) = tap(relay.port(), stop_tap.clone()) else { return };
     b.add_friend(a.node_ref()).unwrap();
     a.add_friend(NodeRef::v1(relay, b.public_key())).unwrap();
     let (pa, pb) = (peer_id_of(&a.public_key()), peer_id_of(&b.public_key()));
@@ -235,6 +287,7 @@ fn idle_and_busy_links_look_the_same_under_cover_traffic() {
     busy.store(false, Ordering::Relaxed);
     feeder.abort();
 
+    stop_tap.store(true, Ordering::Relaxed);
     let times = frame_times(&log.lock().unwrap());
     let (mut idle, mut loaded) = (Vec::new(), Vec::new());
     for w in times.windows(2) {
