@@ -3,7 +3,7 @@
 //! as a tap on the wire would see it), while A's link alternates idle and busy (blocks
 //! queued) segments. The inter-frame gaps of the idle and the busy segments must not be
 //! told apart by a two-sample Kolmogorov–Smirnov test, frames must leave at the
-//! configured interval (most gaps within 10% of it), and an idle link must send frames at
+//! configured interval (most gaps within 5% of it), and an idle link must send frames at
 //! the rate at all (without cover traffic it sends none, and the test fails).
 //!
 //! Segments of 0.4 s alternate, so load from elsewhere on the machine falls on both
@@ -327,17 +327,18 @@ fn idle_and_busy_links_look_the_same_under_cover_traffic() {
     }
     eprintln!("KS: D = {d:.4}, p = {p:.4}");
     assert!(p > 1e-4, "idle and busy gaps differ: D = {d:.4}, p = {p:.6}");
-    // The kernel sends the frames, one packet each, at the configured interval: nearly
-    // every gap is within 10% of it, idle or busy. A timer in the process (the writer this
-    // replaced: tokio's 1 ms timer) gave gaps of about 1.1 and 2.2 ms for a 2 ms interval,
-    // about half of them outside that band, while its KS p over 2,000 gaps (and on a quiet
-    // machine over 10,000) stayed above the bound: this is what tells the two apart.
+    // The kernel sends the frames, one packet each, at the configured interval: most gaps
+    // are within 5% of it, idle or busy (93-99.6% measured, the lower figure on a loaded
+    // machine). A timer in the process (the writer this replaced: tokio's 1 ms timer) gave
+    // gaps of about 1.1-1.2 and 2.1-2.3 ms for a 2 ms interval, 0.6% of them in that band,
+    // while its KS p over 2,000 gaps (and on a quiet machine over 10,000) stayed above the
+    // bound: this is what tells the two apart.
     let interval = 1000.0 / f64::from(RATE);
     for (name, v) in [("idle", &idle), ("busy", &loaded)] {
-        let on_time = v.iter().filter(|g| (**g - interval).abs() <= interval / 10.0).count();
+        let on_time = v.iter().filter(|g| (**g - interval).abs() <= interval / 20.0).count();
         let share = on_time as f64 / v.len() as f64;
-        eprintln!("{name}: {:.1}% of gaps within 10% of the {interval} ms interval", share * 100.0);
-        assert!(share >= 0.8, "only {:.1}% of {name} gaps were within 10% of the interval", share * 100.0);
+        eprintln!("{name}: {:.1}% of gaps within 5% of the {interval} ms interval", share * 100.0);
+        assert!(share >= 0.6, "only {:.1}% of {name} gaps were within 5% of the interval", share * 100.0);
     }
     drain.abort();
     rt_a.block_on(a.shutdown());
