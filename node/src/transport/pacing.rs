@@ -25,10 +25,11 @@ use tokio::net::TcpStream;
 use crate::wire::frame::FRAME_LEN;
 
 /// Frames a paced socket holds unsent at most (`TCP_NOTSENT_LOWAT`): the latency cover
-/// traffic adds, in frame times (8 frames = 16 ms at 500 frames/s). The kernel wakes the
+/// traffic adds, in frame times (16 frames = 32 ms at 500 frames/s). The kernel wakes the
 /// writer when half of them have left, so the writer's runtime has half of this long to
 /// answer before the link would go quiet and show it. With 2 frames the queue ran dry
-/// (the wake-up came with the last frame leaving); 4 held on an idle machine.
+/// (the wake-up came with the last frame leaving); with 8 a busy sender ran it dry twice
+/// as often as an idle one; 32 measured no better than 16 (docs/wire.md, "Cover traffic").
 pub(crate) const QUEUE_FRAMES: u32 = 16;
 
 sockopt_impl!(
