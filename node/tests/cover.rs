@@ -1,15 +1,17 @@
 //! Cover traffic (`link_rate`, issue 18) on a recorded link: an observer between two
-//! friends records when each 1 KiB frame from A arrives, while A's link alternates idle
-//! and busy (blocks queued) segments. The inter-frame gaps of the idle and the busy
-//! segments must not be told apart by a two-sample Kolmogorov–Smirnov test, and an idle
-//! link must send frames at the rate at all (without cover traffic it sends none, and the
-//! test fails).
+//! friends records when each 1 KiB frame from A arrives (the kernel's receive timestamp,
+//! as a tap on the wire would see it), while A's link alternates idle and busy (blocks
+//! queued) segments. The inter-frame gaps of the idle and the busy segments must not be
+//! told apart by a two-sample Kolmogorov–Smirnov test, frames must leave at the
+//! configured interval (most gaps within 5% of it), and an idle link must send frames at
+//! the rate at all (without cover traffic it sends none, and the test fails).
 //!
 //! Segments of 0.4 s alternate, so load from elsewhere on the machine falls on both
 //! alike. CI records about 2,000 gaps of each kind and requires p > 10⁻⁴: a p > 0.05
-//! bound fails 5% of honest runs by definition, and the timer's jitter differs slightly
-//! with load (docs/wire.md, "Cover traffic", has the figures: the issue's p > 0.05 over
-//! 10,000 gaps is not met). `PAMPHLET_COVER_SEGMENTS=80` records about 10,000.
+//! bound fails 5% of honest runs by definition. `PAMPHLET_COVER_SEGMENTS=80` records
+//! about 10,000, the issue's target (p > 0.05; figures in docs/wire.md, "Cover traffic").
+//! The interval check is what fails the process-timer writer this replaced (its KS p over
+//! 2,000 gaps stayed above 10⁻⁴).
 //!
 //! A second test floods a paced link: it carries at most `link_rate` frames a second,
 //! and an idle one sends exactly its padding: the throughput cost.
@@ -43,18 +45,11 @@ fn config(keypair: StaticKeypair, link_rate: u32) -> TransportConfig {
     c
 }
 
-/// When each read of the relay returned, and how many bytes it got.
-type ReadLog = Arc<Mutex<Vec<(Instant, usize)>>>;
-
-/// Forwards one connection to `to`, recording when bytes from the dialer arrive. It runs
-/// on threads of its own with blocking sockets, so its clock readings do not wait for the
-/// nodes' runtime (which is busier while the link is).
-fn recording_relay(to: SocketAddr) -> (SocketAddr, ReadLog) {
+/// Forwards one connection to `to`, so that A's frames cross a port the tap can pick out.
+fn relay(to: SocketAddr) -> SocketAddr {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let rec = log.clone();
     std::thread::spawn(move || {
         let (mut inbound, _) = listener.accept().unwrap();
         let mut outbound = std::net::TcpStream::connect(to).unwrap();
@@ -71,26 +66,112 @@ fn recording_relay(to: SocketAddr) -> (SocketAddr, ReadLog) {
         });
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n) = inbound.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            rec.lock().unwrap().push((Instant::now(), n));
-            if outbound.write_all(&buf[..n]).is_err() {
+            if n == 0 || outbound.write_all(&buf[..n]).is_err() {
                 break;
             }
         }
     });
-    (addr, log)
+    addr
 }
 
-/// Arrival time of each whole frame, from the relay's reads.
-fn frame_times(log: &[(Instant, usize)]) -> Vec<Instant> {
+/// One TCP segment the tap saw: when its thread read it (to tell which segment of the
+/// test it belongs to), the kernel's timestamp of the packet (ns), its sequence number and
+/// its payload length.
+type Seen = (Instant, u64, u32, usize);
+
+/// A tap on the wire: a packet socket on loopback records the kernel's timestamp of every
+/// TCP segment sent to `port` (`SO_TIMESTAMPNS`, taken when the packet is handed to the
+/// device: what an observer of the link sees). An earlier observer recorded when a relay's
+/// thread read the frames; its wake-ups followed how busy B made the machine (p = 0.009
+/// over 10,000 gaps with the kernel-paced sender), and the receive-socket timestamps that
+/// replaced them merged two frames whenever the relay fell behind (TCP coalesces queued
+/// segments and keeps the later one's timestamp). Needs root (CAP_NET_RAW): `None`, with
+/// the reason printed, outside CI.
+fn tap(port: u16, stop: Arc<AtomicBool>) -> Option<Arc<Mutex<Vec<Seen>>>> {
+    use nix::sys::socket::{
+        recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag,
+        SockProtocol, SockType,
+    };
+    use std::io::IoSliceMut;
+    use std::os::fd::AsRawFd;
+    let fd = match socket(AddressFamily::Packet, SockType::Datagram, SockFlag::empty(), SockProtocol::EthAll) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let why = format!("a packet socket to watch the link needs root ({e})");
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}: CI runs as root");
+            eprintln!("SKIPPED: {why}");
+            return None;
+        }
+    };
+    setsockopt(&fd, sockopt::ReceiveTimestampns, &true).unwrap();
+    let _ = setsockopt(&fd, sockopt::RcvBufForce, &(16 << 20));
+    let timeout = nix::sys::time::TimeVal::new(0, 100_000);
+    setsockopt(&fd, sockopt::ReceiveTimeout, &timeout).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let rec = log.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+        while !stop.load(Ordering::Relaxed) {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let Ok(msg) = recvmsg::<LinkAddr>(fd.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty()) else {
+                continue;
+            };
+            // Loopback shows each packet twice: leaving (PACKET_OUTGOING) and arriving.
+            if msg.address.is_none_or(|a| a.pkttype() == libc::PACKET_OUTGOING) {
+                continue;
+            }
+            let stamp = msg.cmsgs().ok().and_then(|mut c| {
+                c.find_map(|c| match c {
+                    ControlMessageOwned::ScmTimestampns(t) => {
+                        Some(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+                    }
+                    _ => None,
+                })
+            });
+            let (n, Some(stamp)) = (msg.bytes, stamp) else { continue };
+            let ip = &buf[..n];
+            // IPv4, TCP, to the relay's port.
+            if n < 40 || ip[0] >> 4 != 4 || ip[9] != 6 {
+                continue;
+            }
+            let (ihl, total) = (usize::from(ip[0] & 15) * 4, usize::from(u16::from_be_bytes([ip[2], ip[3]])));
+            let tcp = &ip[ihl..];
+            if u16::from_be_bytes([tcp[2], tcp[3]]) != port {
+                continue;
+            }
+            let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+            let payload = total.saturating_sub(ihl + usize::from(tcp[12] >> 4) * 4);
+            if payload > 0 {
+                rec.lock().unwrap().push((Instant::now(), stamp, seq, payload));
+            }
+        }
+    });
+    Some(log)
+}
+
+/// Each frame the tap saw, in order: when the tap read it and the kernel's timestamp; a
+/// segment that carries whole frames (after the handshake, every one) gives each of them
+/// its timestamp (two frames in one segment left together: gap 0). `None` marks where the
+/// tap missed a segment (a gap across it is not measured); resent segments are skipped.
+fn frame_times(log: &[Seen]) -> Vec<(Instant, Option<u64>)> {
     let mut times = Vec::new();
-    let mut bytes = 0;
-    for &(t, n) in log {
-        let before = bytes / FRAME_LEN;
-        bytes += n;
-        times.extend(std::iter::repeat_n(t, bytes / FRAME_LEN - before));
+    let mut next: Option<u32> = None;
+    for &(t, stamp, seq, len) in log {
+        if let Some(want) = next {
+            if (seq.wrapping_sub(want) as i32) < 0 {
+                continue;
+            }
+            if seq != want {
+                times.push((t, None));
+            }
+        }
+        next = Some(seq.wrapping_add(len as u32));
+        if len % FRAME_LEN == 0 {
+            times.extend(std::iter::repeat_n((t, Some(stamp)), len / FRAME_LEN));
+        } else {
+            times.push((t, None));
+        }
     }
     times
 }
@@ -144,7 +225,9 @@ fn idle_and_busy_links_look_the_same_under_cover_traffic() {
     // A has the smaller key, so it dials first: through the relay.
     let (b, mut eb) = rt_b.block_on(Transport::start(config(kb, RATE))).unwrap();
     let (a, mut ea) = rt_a.block_on(Transport::start(config(ka, RATE))).unwrap();
-    let (relay, log) = recording_relay(b.local_addr());
+    let relay = relay(b.local_addr());
+    let stop_tap = Arc::new(AtomicBool::new(false));
+    let Some(log) = tap(relay.port(), stop_tap.clone()) else { return };
     b.add_friend(a.node_ref()).unwrap();
     a.add_friend(NodeRef::v1(relay, b.public_key())).unwrap();
     let (pa, pb) = (peer_id_of(&a.public_key()), peer_id_of(&b.public_key()));
@@ -204,11 +287,13 @@ fn idle_and_busy_links_look_the_same_under_cover_traffic() {
     busy.store(false, Ordering::Relaxed);
     feeder.abort();
 
+    stop_tap.store(true, Ordering::Relaxed);
     let times = frame_times(&log.lock().unwrap());
     let (mut idle, mut loaded) = (Vec::new(), Vec::new());
     for w in times.windows(2) {
-        if let Some(&(_, _, is_busy, _)) = marks.iter().find(|(s, e, _, _)| w[0] >= *s + SETTLE && w[1] <= *e) {
-            let gap = (w[1] - w[0]).as_secs_f64() * 1000.0;
+        let (Some(t0), Some(t1)) = (w[0].1, w[1].1) else { continue };
+        if let Some(&(_, _, is_busy, _)) = marks.iter().find(|(s, e, _, _)| w[0].0 >= *s + SETTLE && w[1].0 <= *e) {
+            let gap = t1.saturating_sub(t0) as f64 / 1e6;
             if is_busy {
                 loaded.push(gap);
             } else {
@@ -233,10 +318,28 @@ fn idle_and_busy_links_look_the_same_under_cover_traffic() {
     for (name, v) in [("idle", &idle), ("busy", &loaded)] {
         let qs: Vec<String> =
             [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99].iter().map(|f| format!("{:.3}", q(v, *f))).collect();
-        eprintln!("{name} gap quantiles (1, 10, 25, 50, 75, 90, 99%), ms: {}", qs.join(" "));
+        let long = v.iter().filter(|g| **g > 3.0).count();
+        eprintln!(
+            "{name} gap quantiles (1, 10, 25, 50, 75, 90, 99%), ms: {}; max {:.3}, {long} over 3 ms",
+            qs.join(" "),
+            v[v.len() - 1]
+        );
     }
     eprintln!("KS: D = {d:.4}, p = {p:.4}");
     assert!(p > 1e-4, "idle and busy gaps differ: D = {d:.4}, p = {p:.6}");
+    // The kernel sends the frames, one packet each, at the configured interval: most gaps
+    // are within 5% of it, idle or busy (93-99.6% measured, the lower figure on a loaded
+    // machine). A timer in the process (the writer this replaced: tokio's 1 ms timer) gave
+    // gaps of about 1.1-1.2 and 2.1-2.3 ms for a 2 ms interval, 0.6% of them in that band,
+    // while its KS p over 2,000 gaps (and on a quiet machine over 10,000) stayed above the
+    // bound: this is what tells the two apart.
+    let interval = 1000.0 / f64::from(RATE);
+    for (name, v) in [("idle", &idle), ("busy", &loaded)] {
+        let on_time = v.iter().filter(|g| (**g - interval).abs() <= interval / 20.0).count();
+        let share = on_time as f64 / v.len() as f64;
+        eprintln!("{name}: {:.1}% of gaps within 5% of the {interval} ms interval", share * 100.0);
+        assert!(share >= 0.6, "only {:.1}% of {name} gaps were within 5% of the interval", share * 100.0);
+    }
     drain.abort();
     rt_a.block_on(a.shutdown());
     rt_b.block_on(b.shutdown());
@@ -259,11 +362,35 @@ async fn a_paced_link_carries_its_rate_and_no_more() {
             }
         }
     }
-    // Idle: only padding, at the rate.
+    // Idle: only padding, at the rate (after the socket's short unsent queue filled).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let before = a.stats().bytes_sent;
     let t = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rate = (a.stats().bytes_sent - before) as f64 / t.elapsed().as_secs_f64() / FRAME_LEN as f64;
+    // A block's latency on an idle paced link: its 33 frames at the rate, plus the padding
+    // already queued ahead of it (figures only: timings are not asserted).
+    let block = Block::from_bytes(BlockKind::Chk, vec![7; BlockKind::Chk.block_len()]).unwrap();
+    let mut latencies = Vec::new();
+    for id in 0..10 {
+        let t = Instant::now();
+        a.send(pb, &Message::DataFound { id: u64::MAX - id, block: block.clone() }).await.unwrap();
+        loop {
+            match timeout(Duration::from_secs(5), eb.recv()).await {
+                Ok(Some(TransportEvent::Received { message: Message::DataFound { .. }, .. })) => break,
+                Ok(Some(_)) => {}
+                other => panic!("a block on an idle paced link did not arrive: {other:?}"),
+            }
+        }
+        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    latencies.sort_by(f64::total_cmp);
+    eprintln!(
+        "one block on an idle paced link: median {:.1} ms, max {:.1} ms",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
     // Flooded: blocks as fast as the queue takes them.
     let sender = a.clone();
     let flood = tokio::spawn(async move {

@@ -31,6 +31,7 @@
 //! So when both friends dial at once, or one restarts, what either end queued on the
 //! link that lost is still delivered, not dropped with the socket.
 
+use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::limit::Limits;
+use super::pacing;
 use super::TransportEvent;
 use crate::id::PeerId;
 use crate::link::noise::{Session, SessionError};
@@ -108,9 +110,9 @@ pub(crate) struct LinkTimers {
     /// How long a retired link goes on reading, at most, for what the friend wrote on it
     /// before it closed its half.
     pub(crate) drain: Duration,
-    /// Cover traffic (`link_rate`): one frame every this long, data or padding (None:
-    /// frames only when there is something to send).
-    pub(crate) frame_interval: Option<Duration>,
+    /// Cover traffic: `link_rate` frames a second, data or padding, paced by the kernel
+    /// (None: frames only when there is something to send).
+    pub(crate) link_rate: Option<NonZeroU32>,
 }
 
 /// The receiving ends of a link's two queues.
@@ -143,6 +145,12 @@ pub(crate) async fn run(
     limits: &Limits,
 ) -> LinkError {
     let _ = stream.set_nodelay(true);
+    if let Some(rate) = timers.link_rate {
+        // Unpaced, a cover-traffic link would show its idle and busy times: no link then.
+        if let Err(e) = pacing::pace(&stream, rate) {
+            return LinkError::Io(e);
+        }
+    }
     let (rd, wr) = stream.into_split();
     // One task polls both halves, so this lock is never contended; it only lets the two
     // futures share the session's two directions.
@@ -261,8 +269,8 @@ async fn write_loop(
     timers: LinkTimers,
     limits: &Limits,
 ) -> LinkError {
-    if let Some(every) = timers.frame_interval {
-        return paced_write_loop(wr, session, queues, every, limits).await;
+    if timers.link_rate.is_some() {
+        return paced_write_loop(wr, session, queues, limits).await;
     }
     let keepalive = timers.keepalive;
     let mut framer = FrameWriter::new();
@@ -364,61 +372,64 @@ fn drain_into(
     Ok(true)
 }
 
-/// The writer under cover traffic: exactly one frame per `every`, the next data frame if
-/// there is one, else a padding frame, so an observer of the link sees the same frames at
-/// the same times whether it is idle or busy. Small messages still go first (the framer
-/// alternates them with blocks); no keepalive is needed. Under an upload limit each frame
-/// is claimed like a batch of one.
+/// The writer under cover traffic: the kernel paces the socket at `link_rate` frames a
+/// second (see `pacing`), and this loop keeps its short unsent queue full: whenever the
+/// socket has room it takes the next data frame if there is one, else a padding frame. So
+/// an observer of the link sees the same frames at the same times whether it is idle or
+/// busy, and how busy this runtime is does not move them (a timer in the process did:
+/// docs/wire.md, "Cover traffic"). Small messages still go first (the framer alternates
+/// them with blocks); no keepalive is needed. Under an upload limit each frame is claimed
+/// like a batch of one.
 async fn paced_write_loop(
     mut wr: OwnedWriteHalf,
     session: &Mutex<Session>,
     mut queues: Queues,
-    every: Duration,
     limits: &Limits,
 ) -> LinkError {
     let mut framer = FrameWriter::new();
     let mut body = [0u8; BODY_LEN];
     let mut frame = [0u8; FRAME_LEN];
-    let mut tick = tokio::time::interval(every);
-    // Ticks keep an absolute schedule (start + k × every): a late one fires when it can
-    // and the next is still due on time, so lateness changes single gaps, not the rate.
-    // (Delaying the rest after a late tick let the mean gap follow how awake the runtime
-    // was, which an idle link and a busy one are not alike: docs/wire.md.)
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    // Bytes at the end of `frame` not yet written; 0: the next frame is still to choose.
+    let mut unsent = 0;
     loop {
-        // The next frame is chosen and sealed *before* its tick, so what runs between the
-        // tick and the write is the same for data and padding: with the work after the
-        // tick, busy links' gaps drifted from idle ones by a few µs at most quantiles,
-        // enough for a KS test over 10,000 gaps (docs/wire.md, "Cover traffic"). A message
-        // queued while the link waits goes out a tick later.
-        let mut taken = 0;
-        let small_open = match drain_into(&mut queues.small, &mut framer, |_| {
-            taken += 1;
-            taken <= SMALL_DRAIN
-        }) {
-            Ok(open) => open,
-            Err(e) => return e.into(),
-        };
-        let bulk_open = match drain_into(&mut queues.bulk, &mut framer, |f| f.queued_bytes() < LOW_WATER) {
-            Ok(open) => open,
-            Err(e) => return e.into(),
-        };
-        if framer.is_empty() && !small_open && !bulk_open {
-            // Retired and drained (see `write_loop`).
-            let _ = wr.shutdown().await;
-            return LinkError::Replaced;
-        }
-        if !framer.next_frame(&mut body) {
-            padding_frame(&mut body);
-        }
-        let control = body[1..3] == [0, 0];
-        if let Err(e) = lock(session).seal(&body, &mut frame) {
+        // Returns at once while the socket takes frames; waits once it said WouldBlock.
+        if let Err(e) = wr.as_ref().writable().await {
             return e.into();
         }
-        tick.tick().await;
-        limits.up.send(FRAME_LEN, control).await;
-        if let Err(e) = wr.write_all(&frame).await {
-            return e.into();
+        if unsent == 0 {
+            let mut taken = 0;
+            let small_open = match drain_into(&mut queues.small, &mut framer, |_| {
+                taken += 1;
+                taken <= SMALL_DRAIN
+            }) {
+                Ok(open) => open,
+                Err(e) => return e.into(),
+            };
+            let bulk_open = match drain_into(&mut queues.bulk, &mut framer, |f| f.queued_bytes() < LOW_WATER) {
+                Ok(open) => open,
+                Err(e) => return e.into(),
+            };
+            if framer.is_empty() && !small_open && !bulk_open {
+                // Retired and drained (see `write_loop`).
+                let _ = wr.shutdown().await;
+                return LinkError::Replaced;
+            }
+            if !framer.next_frame(&mut body) {
+                padding_frame(&mut body);
+            }
+            let control = body[1..3] == [0, 0];
+            if let Err(e) = lock(session).seal(&body, &mut frame) {
+                return e.into();
+            }
+            limits.up.send(FRAME_LEN, control).await;
+            unsent = FRAME_LEN;
+        }
+        // A frame that finds the queue full waits in `frame`, already chosen, for the
+        // next wake-up: one frame more of latency, no change on the wire.
+        match pacing::try_send_frame(wr.as_ref(), &frame[FRAME_LEN - unsent..]) {
+            Ok(n) => unsent -= n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return e.into(),
         }
     }
 }

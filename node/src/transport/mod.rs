@@ -48,6 +48,7 @@ mod dial;
 pub mod friends;
 mod limit;
 mod listen;
+mod pacing;
 mod pending;
 mod strangers;
 mod suspend;
@@ -586,8 +587,8 @@ fn link_timers(config: &TransportConfig) -> connection::LinkTimers {
     // A retired link drains for as long as the friend may take to retire it too: its
     // replacement reaches the friend within the tie window (see `keep_new_link`).
     let drain = config.tie_window().min(config.idle_timeout);
-    let frame_interval = (config.link_rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.link_rate)));
-    connection::LinkTimers { keepalive: config.keepalive, idle_timeout: config.idle_timeout, drain, frame_interval }
+    let link_rate = std::num::NonZeroU32::new(config.link_rate);
+    connection::LinkTimers { keepalive: config.keepalive, idle_timeout: config.idle_timeout, drain, link_rate }
 }
 
 /// Registers a link (unless the friend's other link wins the tie-break, see
