@@ -363,9 +363,9 @@ async fn insert_site<B: ApiBackend>(
                 edition,
                 requests: done.blocks_inserted as u64,
                 not_found: 0,
-                retries: 0,
+                retries: done.retries as u64,
                 may_be_stale: false,
-                displaced: 0,
+                displaced: done.displaced as u64,
             },
             Err(e) => pipeline_failure(&e),
         };

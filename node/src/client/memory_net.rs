@@ -66,6 +66,8 @@ pub struct MemoryNetwork {
     pub flaky: Flaky,
     /// Inserts started so far.
     pub inserts: AtomicUsize,
+    /// Every stored insert reports that a sink could not keep it for good (`displaced`).
+    pub displace: bool,
 }
 
 impl BlockNetwork for MemoryNetwork {
@@ -98,7 +100,7 @@ impl BlockNetwork for MemoryNetwork {
             Some(existing) if *existing != block => InsertOutcome::Collision(existing.clone()),
             _ => {
                 map.insert(block.routing_key(), block);
-                InsertOutcome::Stored { displaced: false }
+                InsertOutcome::Stored { displaced: self.displace }
             }
         };
         std::future::ready(Ok(outcome))

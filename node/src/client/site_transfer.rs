@@ -27,21 +27,42 @@ pub struct SiteInserted {
     pub files_reused: usize,
     /// Files in the site.
     pub files: usize,
+    /// Requests sent again (all documents of the site).
+    pub retries: usize,
+    /// Blocks a sink could not keep for good (all documents of the site).
+    pub displaced: usize,
 }
 
-/// Inserts documents with the pipeline, counting the blocks sent.
-struct Counter(AtomicUsize);
+/// Inserts documents with the pipeline, counting the blocks sent, the retries and the
+/// blocks a sink could not keep, over every document of the site.
+#[derive(Default)]
+struct Counter {
+    blocks: AtomicUsize,
+    retries: AtomicUsize,
+    displaced: AtomicUsize,
+}
 
 impl Counter {
-    /// A progress callback for one insert: its last `total` is that insert's block count.
-    /// `outer` hears the site's blocks so far (those of earlier files plus this one's).
-    fn last_total<'a>(&'a self, outer: &'a (dyn Fn(InsertProgress) + Sync)) -> impl Fn(usize, usize) + Sync + 'a {
-        let last = AtomicUsize::new(0);
-        let base = self.0.load(Ordering::Relaxed);
-        move |done, total| {
-            let before = last.swap(total, Ordering::Relaxed);
-            self.0.fetch_add(total.saturating_sub(before), Ordering::Relaxed);
-            outer(InsertProgress { done: base + done, total: base + total, retries: 0, displaced: 0 });
+    /// A progress callback for one insert (whose counts grow from zero; its last `total`
+    /// is its block count). `outer` hears the site's counts so far: those of earlier
+    /// documents plus this one's.
+    fn tracker<'a>(&'a self, outer: &'a (dyn Fn(InsertProgress) + Sync)) -> impl Fn(InsertProgress) + Sync + 'a {
+        let last = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+        let base = self.blocks.load(Ordering::Relaxed);
+        move |p: InsertProgress| {
+            let grow = |i: usize, now: usize, total: &AtomicUsize| {
+                let before = last[i].swap(now, Ordering::Relaxed);
+                total.fetch_add(now.saturating_sub(before), Ordering::Relaxed);
+            };
+            grow(0, p.total, &self.blocks);
+            grow(1, p.retries, &self.retries);
+            grow(2, p.displaced, &self.displaced);
+            outer(InsertProgress {
+                done: base + p.done,
+                total: base + p.total,
+                retries: self.retries.load(Ordering::Relaxed),
+                displaced: self.displaced.load(Ordering::Relaxed),
+            });
         }
     }
 }
@@ -72,7 +93,7 @@ pub async fn insert_site_tracked<N: BlockNetwork>(
     progress: &(dyn Fn(InsertProgress) + Sync),
 ) -> Result<SiteInserted, PipelineError> {
     let bundle_checked = site::decode_bundle(&site::encode_bundle(&files)).map_err(ClientError::from)?;
-    let counter = Counter(AtomicUsize::new(0));
+    let counter = Counter::default();
     let mut entries = Vec::with_capacity(bundle_checked.len());
     let mut reused = 0;
     for (path, data) in bundle_checked {
@@ -88,10 +109,10 @@ pub async fn insert_site_tracked<N: BlockNetwork>(
             old.body.clone()
         } else {
             let options = InsertOptions { mime: Some(mime.clone()), ..InsertOptions::default() };
-            let file_progress = counter.last_total(progress);
-            let uri = pipeline::insert_chk(net, data, options, parallel, &file_progress).await?;
+            let file_progress = counter.tracker(progress);
+            let uri = pipeline::insert_chk_tracked(net, data, options, parallel, &file_progress).await?;
             // The top block is inserted on its own, outside the progress count.
-            counter.0.fetch_add(1, Ordering::Relaxed);
+            counter.blocks.fetch_add(1, Ordering::Relaxed);
             SiteBody::Chk(uri.to_string())
         };
         entries.push(SiteFile { path, mime, size, sha256: hash, body });
@@ -102,20 +123,27 @@ pub async fn insert_site_tracked<N: BlockNetwork>(
     let count = manifest.files.len();
     let bytes = manifest.to_bytes();
     let options = InsertOptions { mime: Some(SITE_MIME.to_owned()), ..InsertOptions::default() };
-    let manifest_progress = counter.last_total(progress);
+    let manifest_progress = counter.tracker(progress);
     let uri = match target {
         None => {
-            let uri = pipeline::insert_chk(net, bytes, options, parallel, &manifest_progress).await?;
-            counter.0.fetch_add(1, Ordering::Relaxed);
+            let uri = pipeline::insert_chk_tracked(net, bytes, options, parallel, &manifest_progress).await?;
+            counter.blocks.fetch_add(1, Ordering::Relaxed);
             Uri::Chk(uri)
         }
         Some(ins) => {
-            let uri = pipeline::insert_signed(net, ins, bytes, options, parallel, &manifest_progress).await?;
-            counter.0.fetch_add(1, Ordering::Relaxed);
+            let uri = pipeline::insert_signed_tracked(net, ins, bytes, options, parallel, &manifest_progress).await?;
+            counter.blocks.fetch_add(1, Ordering::Relaxed);
             Uri::SskRequest(uri)
         }
     };
-    Ok(SiteInserted { uri, blocks_inserted: counter.0.load(Ordering::Relaxed), files_reused: reused, files: count })
+    Ok(SiteInserted {
+        uri,
+        blocks_inserted: counter.blocks.load(Ordering::Relaxed),
+        files_reused: reused,
+        files: count,
+        retries: counter.retries.load(Ordering::Relaxed),
+        displaced: counter.displaced.load(Ordering::Relaxed),
+    })
 }
 
 /// A file found through a URI and a path.
@@ -248,6 +276,26 @@ mod tests {
         let missing = get(&net, &format!("{root}/nope.html")).await.unwrap_err();
         assert!(matches!(missing, PipelineError::Client(ClientError::Site(SiteError::NoSuchFile(_)))), "{missing}");
         assert!(get(&net, &format!("{root}/../x")).await.is_err());
+    }
+
+    /// A site's retries and displaced blocks are those of all its documents (the job
+    /// status reported 0 for both, whatever happened).
+    #[tokio::test]
+    async fn a_site_counts_retries_and_displaced_blocks_over_its_documents() {
+        use crate::client::memory_net::Flaky;
+        use crate::node::Failure;
+        let net = Arc::new(MemoryNetwork {
+            flaky: Flaky::new(Failure::TimedOut { htl_left: None, peers_tried: 1 }, 1, []),
+            displace: true,
+            ..MemoryNetwork::default()
+        });
+        let seen = std::sync::Mutex::new(InsertProgress::default());
+        let done = insert_site_tracked(&net, files(2), None, None, 4, &|p| *seen.lock().unwrap() = p).await.unwrap();
+        // Every block failed once (every key flaky, once) and was stored displaced.
+        assert_eq!(done.retries, done.blocks_inserted, "{done:?}");
+        assert_eq!(done.displaced, done.blocks_inserted, "{done:?}");
+        let last = *seen.lock().unwrap();
+        assert!(last.retries > 0 && last.displaced > 0, "progress carried them too: {last:?}");
     }
 
     #[tokio::test]
