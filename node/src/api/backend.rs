@@ -126,6 +126,14 @@ pub struct Counters {
     pub swaps_attempted: u64,
     /// Location swaps done.
     pub swaps_done: u64,
+    /// Top blocks kept in the store area by the wider rule (docs/durability.md).
+    pub top_wide_stores: u64,
+    /// Inserts flagged `top` by a peer over its budget, handled as plain inserts.
+    pub top_flags_over_budget: u64,
+    /// Blocks queued to be offered to closer peers after this node's location changed.
+    pub offers_queued: u64,
+    /// Offers sent.
+    pub offers_sent: u64,
 }
 
 /// Store and cache fill: the store's own counters, as the node task last read them.

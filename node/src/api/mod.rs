@@ -116,6 +116,12 @@ fn render_status(s: &NodeSnapshot) -> Value {
         "local_fetches": c.local_fetches,
         "swaps_attempted": c.swaps_attempted,
         "swaps_done": c.swaps_done,
+        "durability": {
+            "top_wide_stores": c.top_wide_stores,
+            "top_flags_over_budget": c.top_flags_over_budget,
+            "offers_queued": c.offers_queued,
+            "offers_sent": c.offers_sent,
+        },
         "store": s.store,
         "opennet": s.opennet,
     })

@@ -1,10 +1,15 @@
-//! Wider top blocks across real node processes (issue 20): the block a URI names — the one
+//! The node's durability rules across real node processes (issue 20).
+//!
+//! Wider top blocks: the block a URI names — the one
 //! block FEC cannot rebuild and every fetch needs first — is kept in the store area of
 //! every node on its insert's path with fewer than `top_sinks` (4) peers at least as close
 //! to its key, not only by the sinks (docs/durability.md, "Wider top blocks"). The flag
 //! travels from the CLI through the API, the client pipeline and the wire
 //! (`InsertRequest.top`) to each node on the path; node/tests/top_blocks.rs checks the rule
 //! itself on sans-IO nodes.
+//!
+//! Offers on swap: a node whose location a swap changed hands the blocks of its store area
+//! that a peer is now closer to, to that peer (node/tests/offers.rs checks where they go).
 
 // A test drives real processes with real time.
 #![allow(clippy::disallowed_methods)]
@@ -12,7 +17,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pamphlet_tests::{api_get, pamphlet_ok, random_file, start_chain};
+use pamphlet_tests::{api_get, pamphlet, pamphlet_ok, random_file, start_chain};
 
 #[test]
 fn a_documents_top_block_is_kept_along_its_whole_insert_path() {
@@ -41,4 +46,44 @@ fn a_documents_top_block_is_kept_along_its_whole_insert_path() {
     }
     let kept = now[1..].iter().filter(|&&b| b == 1).count();
     assert!(kept >= 4, "the top block is in the store area of only {kept} of the 5 nodes after the inserter: {now:?}");
+}
+
+/// Stops the darknet even when the test fails.
+struct Down(String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
+    }
+}
+
+#[test]
+fn nodes_moved_by_swaps_offer_their_blocks_to_closer_peers() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("dn");
+    let d = dir.to_str().unwrap().to_owned();
+    let args = ["darknet", "up", "--nodes", "10", "--degree", "4", "--seed", "20", "--store-mib", "4"];
+    pamphlet_ok(&[&args[..], &["--no-cache", "--swap-ms", "200", "--dir", &d]].concat());
+    let _down = Down(d.clone());
+    let node = |i: usize| dir.join(format!("node{i}"));
+    let (file, data) = random_file(root.path(), "doc.bin", 300_000, 21);
+    let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", node(0).to_str().unwrap()]);
+    let uri = out.lines().last().unwrap().trim().to_owned();
+    // Swaps go on every 200 ms; each one that moves a node holding blocks queues offers.
+    let counter = |name: &str| -> u64 {
+        (0..10).map(|i| api_get(&node(i), "/v1/status")["durability"][name].as_u64().unwrap()).sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter("offers_sent") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no node offered a block in 60 s of swapping ({} queued)",
+            counter("offers_queued")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The document is still whole from a node that did not insert it.
+    let got = root.path().join("got.bin");
+    pamphlet_ok(&["fetch", &uri, "-o", got.to_str().unwrap(), "--dir", node(9).to_str().unwrap()]);
+    assert!(std::fs::read(&got).unwrap() == data);
 }
