@@ -47,6 +47,16 @@ const URL_FUNCTIONS: &[&str] = &["url", "src"];
 const URL_STRING_FUNCTIONS: &[&str] =
     &["image-set", "-webkit-image-set", "image", "-webkit-image", "cross-fade", "-webkit-cross-fade"];
 
+/// Whether plain strings inside function `name` (lower case) are treated as URLs: the
+/// functions above, and any other whose name mentions an image, a fade or a URL (an
+/// unknown vendor prefix such as `-moz-image-set`, or a future function): a browser that
+/// knows such a function may load its strings, one that does not drops the declaration,
+/// so checking them costs nothing that works (found by the property test
+/// `hostile_css_is_safe`: `aimage-set("/*")` passed unchecked).
+fn is_url_string_function(name: &str) -> bool {
+    URL_STRING_FUNCTIONS.contains(&name) || ["image", "fade", "url"].iter().any(|w| name.contains(w))
+}
+
 /// Functions that substitute text at computed-value time; refused inside URL contexts.
 const SUBSTITUTIONS: &[&str] = &["var", "env", "attr", "if", "inherit"];
 
@@ -284,7 +294,7 @@ impl<'l> Writer<'l> {
                         self.url(&target)?;
                         continue;
                     }
-                    let inner = url_strings || URL_STRING_FUNCTIONS.contains(&lower.as_str());
+                    let inner = url_strings || is_url_string_function(&lower);
                     self.put(&Token::Function(name));
                     p.parse_nested_block(|p| self.values(p, inner, depth + 1))?;
                     self.put(&Token::CloseParenthesis);
@@ -439,7 +449,7 @@ fn audit_values<'i>(p: &mut Parser<'i>, url_strings: bool, depth: usize) -> Resu
                     let target = url_argument(p)?;
                     check_url(&target)?;
                 } else {
-                    let inner = url_strings || URL_STRING_FUNCTIONS.contains(&f.as_str());
+                    let inner = url_strings || is_url_string_function(&f);
                     p.parse_nested_block(|p| audit_values(p, inner, depth + 1))?;
                 }
             }
@@ -536,10 +546,18 @@ mod tests {
             "a { --u: url(http://evil.example/) }",
             "a { list-style: url(http://evil.example/) }",
             "@font-face { font-family: x; src: url(http://evil.example/f.woff) }",
+            // Functions this filter does not know, whose names say image, fade or URL: their
+            // strings are checked as URLs too (a vendor's prefix, or a future function).
+            "a { background-image: -moz-image-set(\"http://evil.example/a.png\" 1x) }",
+            "a { background-image: -o-cross-fade(\"//evil.example/a.png\", red) }",
+            "a { background-image: aimage-set(\"http://evil.example/a.png\") }",
         ] {
             let out = sheet(css);
             assert!(!out.contains("evil") && !out.contains("javascript") && !out.contains("data:"), "{css} -> {out}");
         }
+        // The property test's find: a string that resolves on the gateway but to no key.
+        let out = sheet("x { b: aimage-set(\"/*\") }");
+        assert!(!out.contains("\"/*\""), "{out}");
     }
 
     #[test]
