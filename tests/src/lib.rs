@@ -80,6 +80,16 @@ pub fn api_get(dir: &Path, path: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
 }
 
+/// Runs `pamphlet darknet down --dir DIR` when dropped: a test's darknet is stopped (its
+/// processes, and the namespaces of `--wan`) even when the test fails.
+pub struct DarknetDown(pub String);
+
+impl Drop for DarknetDown {
+    fn drop(&mut self) {
+        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
+    }
+}
+
 /// Node setup takes turns within one test binary: `node init` picks a free port that
 /// `node run` binds later, and another test's process could take it in between.
 static SETUP: Mutex<()> = Mutex::new(());

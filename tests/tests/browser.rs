@@ -16,17 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pamphlet_tests::{pamphlet, pamphlet_ok, setup_turn};
+use pamphlet_tests::{pamphlet_ok, setup_turn, DarknetDown};
 use serde_json::Value;
-
-/// Stops the darknet even when the test fails.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
-    }
-}
 
 /// The browser, or `None` (after saying why) when the test should be skipped.
 fn chromium() -> Option<PathBuf> {
@@ -203,7 +194,7 @@ fn a_hostile_freesite_renders_in_chromium_and_nothing_leaves_the_gateway() {
             &d,
         ]);
     }
-    let _down = Down(d.clone());
+    let _down = DarknetDown(d.clone());
     let node = |i: usize| dir.join(format!("node{i}")).to_str().unwrap().to_owned();
 
     let site = fixture_site();

@@ -455,13 +455,7 @@ fn a_stopped_darknet_comes_back_with_its_data() {
     let root = tempfile::tempdir().unwrap();
     let dn = root.path().join("dn");
     let d = dn.to_str().unwrap();
-    struct Down<'a>(&'a str);
-    impl Drop for Down<'_> {
-        fn drop(&mut self) {
-            let _ = pamphlet(&["darknet", "down", "--dir", self.0]);
-        }
-    }
-    let _down = Down(d);
+    let _down = pamphlet_tests::DarknetDown(d.to_owned());
     let _turn = pamphlet_tests::setup_turn();
     let up: serde_json::Value =
         serde_json::from_str(&pamphlet_ok(&["darknet", "up", "--nodes", "3", "--htl", "4", "--json", "--dir", d]))

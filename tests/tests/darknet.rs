@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use pamphlet_node::routing::swap::COOLING_SWAPS;
-use pamphlet_tests::{pamphlet, pamphlet_ok, random_file, setup_turn, NodeProcess};
+use pamphlet_tests::{pamphlet, pamphlet_ok, random_file, setup_turn, DarknetDown, NodeProcess};
 use serde_json::Value;
 
 /// The tests here start 20 to 128 node processes each; on a 2-core CI machine two at once
@@ -27,15 +27,6 @@ fn status(dir: &str) -> Value {
 
 fn darknet_file(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("darknet.json")).unwrap()).unwrap()
-}
-
-/// Stops the darknet even when the test fails.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
-    }
 }
 
 #[test]
@@ -61,7 +52,7 @@ fn twenty_nodes_survive_three_failures_and_a_restart_keeps_the_store() {
             &d,
         ]);
     }
-    let _down = Down(d.clone());
+    let _down = DarknetDown(d.clone());
     let node = |i: usize| dir.join(format!("node{i}")).to_str().unwrap().to_owned();
 
     let (file, data) = random_file(root.path(), "five.bin", 5 * 1024 * 1024, 3);
@@ -234,7 +225,7 @@ fn swapping_brings_friends_close_and_shortens_routes() {
 
     // Phase A: the random starting locations.
     let random = {
-        let _down = Down(d.clone());
+        let _down = DarknetDown(d.clone());
         mean_fetch_hops(root.path(), &dir, DOCS, 1)
     };
 

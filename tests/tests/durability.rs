@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pamphlet_tests::{api_get, pamphlet, pamphlet_ok, random_file, start_chain};
+use pamphlet_tests::{api_get, pamphlet_ok, random_file, start_chain, DarknetDown};
 
 #[test]
 fn a_documents_top_block_is_kept_along_its_whole_insert_path() {
@@ -48,15 +48,6 @@ fn a_documents_top_block_is_kept_along_its_whole_insert_path() {
     assert!(kept >= 4, "the top block is in the store area of only {kept} of the 5 nodes after the inserter: {now:?}");
 }
 
-/// Stops the darknet even when the test fails.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
-    }
-}
-
 #[test]
 fn nodes_moved_by_swaps_offer_their_blocks_to_closer_peers() {
     let root = tempfile::tempdir().unwrap();
@@ -64,7 +55,7 @@ fn nodes_moved_by_swaps_offer_their_blocks_to_closer_peers() {
     let d = dir.to_str().unwrap().to_owned();
     let args = ["darknet", "up", "--nodes", "10", "--degree", "4", "--seed", "20", "--store-mib", "4"];
     pamphlet_ok(&[&args[..], &["--no-cache", "--swap-ms", "200", "--dir", &d]].concat());
-    let _down = Down(d.clone());
+    let _down = DarknetDown(d.clone());
     let node = |i: usize| dir.join(format!("node{i}"));
     let (file, data) = random_file(root.path(), "doc.bin", 300_000, 21);
     let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", node(0).to_str().unwrap()]);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pamphlet_tests::{api_get, pamphlet, pamphlet_ok, random_file, setup_turn, NodeProcess};
+use pamphlet_tests::{api_get, pamphlet, pamphlet_ok, random_file, setup_turn, DarknetDown, NodeProcess};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -39,15 +39,6 @@ fn peers(s: &Value) -> Vec<u64> {
 
 fn requests(s: &Value) -> u64 {
     s["nodes"].as_array().unwrap().iter().map(|n| n["requests_received"].as_u64().unwrap_or(0)).sum()
-}
-
-/// Stops the network even when the test fails.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
-    }
 }
 
 /// `count` random fetches: a random document from a random node other than its
@@ -139,7 +130,7 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
             &d,
         ]);
     }
-    let _down = Down(d.clone());
+    let _down = DarknetDown(d.clone());
     let node = |i: usize| format!("{d}/node{i}");
 
     // Every node reaches the floor set here, within a minute; seeds never hold more

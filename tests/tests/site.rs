@@ -4,16 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pamphlet_tests::{pamphlet, pamphlet_ok, setup_turn};
-
-/// Stops the darknet even when the test fails.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
-    }
-}
+use pamphlet_tests::{pamphlet, pamphlet_ok, setup_turn, DarknetDown};
 
 /// Every regular file below `root`, as (relative path with `/`, bytes), sorted.
 fn files_below(root: &Path) -> Vec<(String, Vec<u8>)> {
@@ -56,7 +47,7 @@ fn a_site_mirrors_byte_for_byte_and_only_below_its_directory() {
             &d,
         ]);
     }
-    let _down = Down(d.clone());
+    let _down = DarknetDown(d.clone());
     let node = |i: usize| dir.join(format!("node{i}")).to_str().unwrap().to_owned();
     let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/freesite");
     let uri = pamphlet_ok(&["insert", "--site", site.to_str().unwrap(), "--dir", &node(0)]);

@@ -11,17 +11,8 @@
 
 use std::process::Command;
 
-use pamphlet_tests::{pamphlet, pamphlet_ok};
+use pamphlet_tests::{pamphlet, pamphlet_ok, DarknetDown};
 use serde_json::Value;
-
-/// Stops the darknet even when the test fails.
-struct Down(String);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = pamphlet(&["darknet", "down", "--dir", &self.0]);
-    }
-}
 
 fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
@@ -76,7 +67,7 @@ fn two_mib_cross_a_lossy_delayed_line_of_six_namespaces() {
         "--wan",
         "delay=20ms,loss=1%",
     ]);
-    let down = Down(d.clone());
+    let down = DarknetDown(d.clone());
     assert!(up.status.success(), "darknet up --wan failed: {}", String::from_utf8_lossy(&up.stderr));
     let prefix = std::fs::read_to_string(dir.join("node0/netns")).unwrap();
     let prefix = prefix.trim().trim_end_matches("-0").to_owned();
