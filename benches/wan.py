@@ -2,6 +2,7 @@
 """WAN darknet benchmark: a document fetched across 4 hops of slow, lossy links.
 
     cargo build --release -p pamphlet
+    (or PAMPHLET_BIN=/path/to/pamphlet to measure another build)
     sudo python3 benches/wan.py --wan delay=40ms,rate=20mbit [--mib 10] [--parallel 16] [--runs 1]
 
 Six nodes in a line (0-1-2-3-4-5), each in its own network namespace behind the userspace
@@ -24,7 +25,7 @@ in flight, the fetch window): docs/benchmarks.md, "Where the time went".
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
-BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release", "pamphlet")
+BIN = os.environ.get("PAMPHLET_BIN") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release", "pamphlet")
 
 
 def run(*args):

@@ -389,6 +389,8 @@ async fn fetch_chk<N: BlockNetwork>(
         partial = Some(p);
     }
     let mut window = Window::new(options.parallel, MAX_WINDOW);
+    // The window's clock: the runtime's, as the latencies' (`timed_fetch`).
+    let started = tokio::time::Instant::now();
     let mut requests = 0;
     let mut tries = Tries::default();
     // Why blocks went missing, when it was not simply "not found".
@@ -429,7 +431,7 @@ async fn fetch_chk<N: BlockNetwork>(
             "block answered"
         );
         match &result {
-            Ok(_) => window.on_block(latency),
+            Ok(_) => window.on_block(started.elapsed(), latency),
             Err(Failure::TimedOut { .. } | Failure::RetryLater { .. } | Failure::RouteNotFound { .. }) => {
                 window.on_overload();
             }
