@@ -1,0 +1,287 @@
+//! A BBR-like congestion controller (Cardwell et al., "BBR: Congestion-Based Congestion
+//! Control", 2016; draft-cheng-iccrg-delivery-rate-estimation for the rate samples).
+//!
+//! It models the path by two numbers, the bottleneck bandwidth (the largest delivery rate
+//! sampled over the last [`BW_ROUNDS`] round trips) and the minimum round trip (over
+//! [`MIN_RTT_WINDOW`]), and sends at `pacing_gain × bandwidth` with at most
+//! `cwnd_gain × bandwidth × min_rtt` in flight. Loss does not enter the model, so random
+//! loss (a radio link, a noisy relay) costs only its retransmissions, where a loss-based
+//! controller halves its rate each time (docs/wire.md, "TCP or UDP").
+//!
+//! Left out of BBRv1 for now: ProbeRTT (the minimum RTT is re-learnt only when its window
+//! expires; the 0.75 phase of every probing cycle drains our own queue) and any loss
+//! response (BBRv2's); both are noted in docs/wire.md.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// The delivery-rate filter's window, in round trips.
+pub const BW_ROUNDS: u64 = 10;
+/// The minimum-RTT filter's window.
+pub const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
+/// Startup's gain, 2/ln 2: doubles the rate every round trip.
+const STARTUP_GAIN: f64 = 2.885;
+/// ProbeBW's cycle of pacing gains, one min-RTT each.
+const CYCLE: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+/// ProbeBW's window gain: room for delayed and stretched acknowledgements.
+const CWND_GAIN: f64 = 2.0;
+/// The smallest window, in datagrams.
+const MIN_WINDOW: u64 = 4;
+
+/// The controller's delivery-rate bookkeeping saved with each datagram sent.
+#[derive(Clone, Debug)]
+pub struct SendState {
+    /// Bytes delivered when it left.
+    pub delivered: u64,
+    /// When that count last grew.
+    pub delivered_time: Instant,
+    /// When the first datagram of its sending interval left.
+    pub first_sent_time: Instant,
+    /// When it left.
+    pub sent_time: Instant,
+    /// Whether the sender had nothing more to send (its samples understate the path).
+    pub app_limited: bool,
+}
+
+/// The controller's phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Doubling each round until the bandwidth stops growing.
+    Startup,
+    /// Draining the queue Startup built.
+    Drain,
+    /// Cruising at the bandwidth, probing up and down once per cycle.
+    ProbeBw,
+}
+
+/// The controller.
+#[derive(Debug)]
+pub struct Bbr {
+    /// The phase.
+    pub mode: Mode,
+    /// The ProbeBW cycle index and when it began.
+    cycle: (usize, Instant),
+    /// Rate samples (bytes/s) with their round, the newest last.
+    bw_samples: VecDeque<(u64, f64)>,
+    /// The minimum round trip and when it was taken.
+    min_rtt: Option<(Duration, Instant)>,
+    /// Bytes acknowledged so far.
+    delivered: u64,
+    /// When `delivered` last grew.
+    delivered_time: Instant,
+    /// When the first datagram of the current interval left.
+    first_sent_time: Instant,
+    /// Round trips counted (a round ends when a datagram sent after it began is acked).
+    round: u64,
+    /// `delivered` at which the current round ends.
+    next_round_delivered: u64,
+    /// Startup's plateau detector: the bandwidth to beat and rounds without beating it.
+    full_bw: (f64, u32),
+    /// Until `delivered` passes this, datagrams are marked app-limited (0: not limited).
+    app_limited_until: u64,
+    /// One datagram's size.
+    mss: u64,
+    /// The window before any estimate.
+    initial_window: u64,
+    /// The round trip assumed before any sample.
+    initial_rtt: Duration,
+}
+
+impl Bbr {
+    /// A controller for datagrams of `mss` bytes, starting at `initial_window` of them.
+    pub fn new(now: Instant, mss: u64, initial_window: u64, initial_rtt: Duration) -> Self {
+        Self {
+            mode: Mode::Startup,
+            cycle: (2, now),
+            bw_samples: VecDeque::new(),
+            min_rtt: None,
+            delivered: 0,
+            delivered_time: now,
+            first_sent_time: now,
+            round: 0,
+            next_round_delivered: 0,
+            full_bw: (0.0, 0),
+            app_limited_until: 0,
+            mss,
+            initial_window: initial_window.max(MIN_WINDOW),
+            initial_rtt,
+        }
+    }
+
+    /// The bottleneck bandwidth estimate in bytes per second (0 before any sample).
+    pub fn bandwidth(&self) -> f64 {
+        self.bw_samples.iter().map(|&(_, b)| b).fold(0.0, f64::max)
+    }
+
+    /// The minimum round trip, once sampled.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt.map(|(d, _)| d)
+    }
+
+    fn bdp(&self) -> Option<f64> {
+        let bw = self.bandwidth();
+        let rtt = self.min_rtt()?;
+        (bw > 0.0).then(|| bw * rtt.as_secs_f64())
+    }
+
+    fn gains(&self) -> (f64, f64) {
+        match self.mode {
+            Mode::Startup => (STARTUP_GAIN, STARTUP_GAIN),
+            Mode::Drain => (1.0 / STARTUP_GAIN, STARTUP_GAIN),
+            Mode::ProbeBw => (CYCLE[self.cycle.0], CWND_GAIN),
+        }
+    }
+
+    /// How many bytes may be in flight.
+    pub fn window(&self) -> u64 {
+        let floor = MIN_WINDOW * self.mss;
+        match self.bdp() {
+            Some(bdp) => ((bdp * self.gains().1) as u64).max(floor),
+            None => self.initial_window * self.mss,
+        }
+    }
+
+    /// The pacing rate in bytes per second.
+    pub fn pacing_rate(&self) -> f64 {
+        let bw = self.bandwidth();
+        if bw > 0.0 {
+            return bw * self.gains().0;
+        }
+        let rtt = self.min_rtt().unwrap_or(self.initial_rtt).max(Duration::from_millis(1));
+        STARTUP_GAIN * (self.initial_window * self.mss) as f64 / rtt.as_secs_f64()
+    }
+
+    /// Marks the sender as having nothing to send while `in_flight` bytes are out.
+    pub fn on_app_limited(&mut self, in_flight: u64) {
+        self.app_limited_until = (self.delivered + in_flight).max(1);
+    }
+
+    /// The state to save with a datagram leaving now.
+    pub fn on_sent(&mut self, now: Instant, in_flight_before: u64) -> SendState {
+        if in_flight_before == 0 {
+            self.first_sent_time = now;
+            self.delivered_time = now;
+        }
+        SendState {
+            delivered: self.delivered,
+            delivered_time: self.delivered_time,
+            first_sent_time: self.first_sent_time,
+            sent_time: now,
+            app_limited: self.app_limited_until != 0,
+        }
+    }
+
+    /// Takes one acknowledgement's newly acknowledged datagrams (`acked`: their states and
+    /// sizes), the round-trip sample, and the bytes still in flight.
+    pub fn on_ack(
+        &mut self,
+        now: Instant,
+        acked: &[(&SendState, u64)],
+        rtt_sample: Option<Duration>,
+        in_flight: u64,
+    ) {
+        let Some(newest) = acked.iter().map(|(s, _)| *s).max_by_key(|s| (s.delivered, s.sent_time)) else {
+            return;
+        };
+        self.delivered += acked.iter().map(|&(_, size)| size).sum::<u64>();
+        self.delivered_time = now;
+        if self.app_limited_until != 0 && self.delivered > self.app_limited_until {
+            self.app_limited_until = 0;
+        }
+        // A new round begins once a datagram sent after the last round began is acked.
+        let round_start = newest.delivered >= self.next_round_delivered;
+        if round_start {
+            self.next_round_delivered = self.delivered;
+            self.round += 1;
+        }
+        self.first_sent_time = newest.sent_time;
+        let send_elapsed = newest.sent_time.saturating_duration_since(newest.first_sent_time);
+        let ack_elapsed = now.saturating_duration_since(newest.delivered_time);
+        let interval = send_elapsed.max(ack_elapsed).as_secs_f64();
+        if interval > 0.0 {
+            let rate = (self.delivered - newest.delivered) as f64 / interval;
+            if !newest.app_limited || rate > self.bandwidth() {
+                self.bw_samples.push_back((self.round, rate));
+            }
+        }
+        while self.bw_samples.front().is_some_and(|&(r, _)| r + BW_ROUNDS < self.round) {
+            self.bw_samples.pop_front();
+        }
+        // Keep the filter small: a sample below a newer one never becomes the maximum.
+        while self.bw_samples.len() > 1 {
+            let n = self.bw_samples.len();
+            if self.bw_samples[n - 2].1 <= self.bw_samples[n - 1].1 {
+                self.bw_samples.remove(n - 2);
+            } else {
+                break;
+            }
+        }
+        if let Some(s) = rtt_sample {
+            let expired = self.min_rtt.is_none_or(|(d, at)| s <= d || now.saturating_duration_since(at) > MIN_RTT_WINDOW);
+            if expired {
+                self.min_rtt = Some((s, now));
+            }
+        }
+        self.advance(now, round_start, in_flight);
+    }
+
+    fn advance(&mut self, now: Instant, round_start: bool, in_flight: u64) {
+        let bw = self.bandwidth();
+        match self.mode {
+            Mode::Startup if round_start => {
+                if bw >= self.full_bw.0 * 1.25 {
+                    self.full_bw = (bw, 0);
+                } else {
+                    self.full_bw.1 += 1;
+                    if self.full_bw.1 >= 3 {
+                        self.mode = Mode::Drain;
+                    }
+                }
+            }
+            Mode::Startup => {}
+            Mode::Drain => {
+                if self.bdp().is_some_and(|bdp| in_flight as f64 <= bdp) {
+                    self.mode = Mode::ProbeBw;
+                    self.cycle = (2, now);
+                }
+            }
+            Mode::ProbeBw => {
+                let rtt = self.min_rtt().unwrap_or(self.initial_rtt);
+                if now.saturating_duration_since(self.cycle.1) > rtt {
+                    self.cycle = ((self.cycle.0 + 1) % CYCLE.len(), now);
+                }
+            }
+        }
+    }
+}
+
+/// Spaces datagrams at the pacing rate, allowing a short burst to catch up after a late
+/// wake-up (a driver's timer fires up to a millisecond late; the simulator's never).
+#[derive(Debug, Default)]
+pub struct Pacer {
+    /// When the next datagram may leave.
+    next: Option<Instant>,
+}
+
+/// Datagrams a late sender may send back to back to catch up.
+const BURST: u32 = 4;
+
+impl Pacer {
+    /// When the next datagram may leave (`None`: now).
+    pub fn next_send_at(&self) -> Option<Instant> {
+        self.next
+    }
+
+    /// Whether a datagram may leave now.
+    pub fn ready(&self, now: Instant) -> bool {
+        self.next.is_none_or(|t| t <= now)
+    }
+
+    /// Records a datagram of `size` bytes leaving now at `rate` bytes per second.
+    pub fn on_sent(&mut self, now: Instant, size: u64, rate: f64) {
+        let gap = Duration::from_secs_f64(size as f64 / rate.max(1.0));
+        let earliest = now.checked_sub(gap * BURST).unwrap_or(now);
+        let base = self.next.map_or(now, |t| t.max(earliest));
+        self.next = Some(base + gap);
+    }
+}
