@@ -8,9 +8,12 @@
 //! loss (a radio link, a noisy relay) costs only its retransmissions, where a loss-based
 //! controller halves its rate each time (docs/wire.md, "TCP or UDP").
 //!
-//! Left out of BBRv1 for now: ProbeRTT (the minimum RTT is re-learnt only when its window
-//! expires; the 0.75 phase of every probing cycle drains our own queue) and any loss
-//! response (BBRv2's); both are noted in docs/wire.md.
+//! One loss response is taken from BBRv2: Startup also ends after a round trip that lost
+//! more than [`STARTUP_LOSS`] of its datagrams, so Startup's overshoot does not keep
+//! overflowing a shallow queue for several round trips; random loss below that rate does
+//! not end it. Left out for now: ProbeRTT (the minimum RTT is re-learnt only when its
+//! window expires; the 0.75 phase of every probing cycle drains our own queue) and BBRv2's
+//! loss-bounded window in ProbeBW; both are noted in docs/wire.md.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -25,6 +28,8 @@ const STARTUP_GAIN: f64 = 2.885;
 const CYCLE: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
 /// ProbeBW's window gain: room for delayed and stretched acknowledgements.
 const CWND_GAIN: f64 = 2.0;
+/// The share of a round's datagrams whose loss ends Startup (BBRv2's `loss_thresh`).
+pub const STARTUP_LOSS: f64 = 0.02;
 /// The smallest window, in datagrams.
 const MIN_WINDOW: u64 = 4;
 
@@ -77,6 +82,8 @@ pub struct Bbr {
     next_round_delivered: u64,
     /// Startup's plateau detector: the bandwidth to beat and rounds without beating it.
     full_bw: (f64, u32),
+    /// Bytes lost and delivered in the current round (Startup's loss exit).
+    round_loss: (u64, u64),
     /// Until `delivered` passes this, datagrams are marked app-limited (0: not limited).
     app_limited_until: u64,
     /// One datagram's size.
@@ -101,6 +108,7 @@ impl Bbr {
             round: 0,
             next_round_delivered: 0,
             full_bw: (0.0, 0),
+            round_loss: (0, 0),
             app_limited_until: 0,
             mss,
             initial_window: initial_window.max(MIN_WINDOW),
@@ -151,6 +159,11 @@ impl Bbr {
         STARTUP_GAIN * (self.initial_window * self.mss) as f64 / rtt.as_secs_f64()
     }
 
+    /// Counts bytes declared lost.
+    pub fn on_loss(&mut self, bytes: u64) {
+        self.round_loss.0 += bytes;
+    }
+
     /// Marks the sender as having nothing to send while `in_flight` bytes are out.
     pub fn on_app_limited(&mut self, in_flight: u64) {
         self.app_limited_until = (self.delivered + in_flight).max(1);
@@ -183,7 +196,9 @@ impl Bbr {
         let Some(newest) = acked.iter().map(|(s, _)| *s).max_by_key(|s| (s.delivered, s.sent_time)) else {
             return;
         };
-        self.delivered += acked.iter().map(|&(_, size)| size).sum::<u64>();
+        let bytes = acked.iter().map(|&(_, size)| size).sum::<u64>();
+        self.delivered += bytes;
+        self.round_loss.1 += bytes;
         self.delivered_time = now;
         if self.app_limited_until != 0 && self.delivered > self.app_limited_until {
             self.app_limited_until = 0;
@@ -229,7 +244,11 @@ impl Bbr {
         let bw = self.bandwidth();
         match self.mode {
             Mode::Startup if round_start => {
-                if bw >= self.full_bw.0 * 1.25 {
+                let (lost, delivered) = std::mem::take(&mut self.round_loss);
+                let lossy = lost as f64 > STARTUP_LOSS * (lost + delivered) as f64 && lost >= 3 * self.mss;
+                if lossy {
+                    self.mode = Mode::Drain;
+                } else if bw >= self.full_bw.0 * 1.25 {
                     self.full_bw = (bw, 0);
                 } else {
                     self.full_bw.1 += 1;

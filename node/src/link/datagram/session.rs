@@ -202,6 +202,7 @@ impl Session {
 
     fn on_lost(&mut self, lost: Vec<SentPacket>) {
         self.stats.lost += lost.len() as u64;
+        self.cc.on_loss(lost.iter().map(|p| p.size).sum());
         for p in lost {
             if let Some(f) = self.frames.get_mut(&p.frame) {
                 if !f.queued {
