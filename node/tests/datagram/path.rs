@@ -124,11 +124,8 @@ impl Direction {
         self.carried.1 = Some(depart);
         let copies = if dup { 2 } else { 1 };
         for _ in 0..copies {
-            let jitter = if self.cfg.jitter.is_zero() {
-                Duration::ZERO
-            } else {
-                self.cfg.jitter.mul_f64(self.rng.gen::<f64>())
-            };
+            let jitter =
+                if self.cfg.jitter.is_zero() { Duration::ZERO } else { self.cfg.jitter.mul_f64(self.rng.gen::<f64>()) };
             let seq = self.offered * 2 + self.wire.len() as u64;
             self.wire.push(Reverse((depart + self.cfg.delay + jitter, seq, bytes.clone())));
         }

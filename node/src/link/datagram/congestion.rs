@@ -129,7 +129,7 @@ impl Bbr {
     fn bdp(&self) -> Option<f64> {
         let bw = self.bandwidth();
         let rtt = self.min_rtt()?;
-        (bw > 0.0).then(|| bw * rtt.as_secs_f64())
+        (bw > 0.0).then_some(bw * rtt.as_secs_f64())
     }
 
     fn gains(&self) -> (f64, f64) {
@@ -186,13 +186,7 @@ impl Bbr {
 
     /// Takes one acknowledgement's newly acknowledged datagrams (`acked`: their states and
     /// sizes), the round-trip sample, and the bytes still in flight.
-    pub fn on_ack(
-        &mut self,
-        now: Instant,
-        acked: &[(&SendState, u64)],
-        rtt_sample: Option<Duration>,
-        in_flight: u64,
-    ) {
+    pub fn on_ack(&mut self, now: Instant, acked: &[(&SendState, u64)], rtt_sample: Option<Duration>, in_flight: u64) {
         let Some(newest) = acked.iter().map(|(s, _)| *s).max_by_key(|s| (s.delivered, s.sent_time)) else {
             return;
         };
@@ -232,7 +226,8 @@ impl Bbr {
             }
         }
         if let Some(s) = rtt_sample {
-            let expired = self.min_rtt.is_none_or(|(d, at)| s <= d || now.saturating_duration_since(at) > MIN_RTT_WINDOW);
+            let expired =
+                self.min_rtt.is_none_or(|(d, at)| s <= d || now.saturating_duration_since(at) > MIN_RTT_WINDOW);
             if expired {
                 self.min_rtt = Some((s, now));
             }

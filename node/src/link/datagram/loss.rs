@@ -223,3 +223,72 @@ impl InFlight {
         (Vec::new(), false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(now: Instant) -> SendState {
+        SendState { delivered: 0, delivered_time: now, first_sent_time: now, sent_time: now, app_limited: false }
+    }
+
+    fn send(f: &mut InFlight, pn: u64, at: Instant) {
+        f.on_sent(pn, Some(SentPacket { time: at, frame: pn + 1, size: 1000, state: state(at) }));
+    }
+
+    fn ack(ranges: &[(u64, u64)]) -> Ack {
+        Ack { ranges: ranges.to_vec(), delay: Duration::ZERO }
+    }
+
+    const MAD: Duration = Duration::from_millis(10);
+
+    #[test]
+    fn packet_and_time_thresholds_declare_losses() {
+        let t0 = Instant::now();
+        let mut rtt = Rtt::new(Duration::from_millis(100));
+        let mut f = InFlight::default();
+        for pn in 0..6 {
+            send(&mut f, pn, t0 + Duration::from_millis(pn));
+        }
+        // 1 and 2 missing; 3..=5 acknowledged: 1 and 2 are 3+ below the largest.
+        let at = t0 + Duration::from_millis(60);
+        let out = f.on_ack(at, &ack(&[(3, 5), (0, 0)]), &mut rtt, MAD).unwrap();
+        assert_eq!(out.acked.len(), 4);
+        let lost: Vec<u64> = out.lost.iter().map(|p| p.frame - 1).collect();
+        assert_eq!(lost, vec![1, 2]);
+        assert!(f.is_empty() && f.bytes == 0);
+        // 6 and 7 sent, 7 acknowledged: 6 is lost only after 9/8 of a round trip.
+        send(&mut f, 6, at);
+        send(&mut f, 7, at);
+        let out = f.on_ack(at + Duration::from_millis(55), &ack(&[(7, 7)]), &mut rtt, MAD).unwrap();
+        assert!(out.lost.is_empty());
+        let t = f.timeout(&rtt, MAD).unwrap();
+        assert!(t > at + Duration::from_millis(55));
+        let (lost, probe) = f.on_timeout(t, &rtt, MAD);
+        assert_eq!((lost.len(), probe), (1, false));
+    }
+
+    #[test]
+    fn silence_fires_backed_off_probes() {
+        let t0 = Instant::now();
+        let rtt = Rtt::new(Duration::from_millis(100));
+        let mut f = InFlight::default();
+        send(&mut f, 0, t0);
+        let first = f.timeout(&rtt, MAD).unwrap();
+        let (lost, probe) = f.on_timeout(first, &rtt, MAD);
+        assert!(lost.is_empty() && probe);
+        let second = f.timeout(&rtt, MAD).unwrap();
+        assert_eq!(second - t0, (first - t0) * 2, "exponential backoff");
+    }
+
+    #[test]
+    fn acknowledging_unsent_packets_is_the_peers_fault() {
+        let t0 = Instant::now();
+        let mut rtt = Rtt::new(Duration::from_millis(100));
+        let mut f = InFlight::default();
+        assert_eq!(f.on_ack(t0, &ack(&[(0, 0)]), &mut rtt, MAD).err(), Some(PeerError::AckOfUnsent(0)));
+        send(&mut f, 0, t0);
+        assert_eq!(f.on_ack(t0, &ack(&[(0, 9)]), &mut rtt, MAD).err(), Some(PeerError::AckOfUnsent(9)));
+        assert_eq!(f.len(), 1, "nothing was taken from the bogus acknowledgement");
+    }
+}

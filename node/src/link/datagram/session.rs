@@ -298,7 +298,8 @@ impl Session {
         }
         let ack = self.acks.take_ack(now);
         let mut plain = Box::new([0u8; PLAIN_LEN]);
-        let header = frame.and_then(|(n, _)| self.frames.get(&n).map(|f| (FrameHeader { number: n, previous: f.previous }, n)));
+        let header =
+            frame.and_then(|(n, _)| self.frames.get(&n).map(|f| (FrameHeader { number: n, previous: f.previous }, n)));
         match &header {
             Some((h, n)) => {
                 let body = self.frames.get(n).map(|f| &*f.body)?;
