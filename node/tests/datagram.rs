@@ -402,3 +402,22 @@ proptest! {
         pair.check_delivery();
     }
 }
+
+/// The same at 5 and 100 Mbit/s, with a shallow queue (a tenth of the bandwidth-delay
+/// product, where the 1.25 probing phase overflows it now and then) and with 2% loss.
+#[test]
+fn other_rates_queues_and_loss_rates() {
+    for (mbit, queue_bdp, loss) in [(5.0, 1.0, 0.005), (100.0, 1.0, 0.005), (20.0, 0.1, 0.005), (20.0, 1.0, 0.02)] {
+        let clean = PathConfig::wan(Duration::from_millis(40), mbit);
+        let mut clean = PathConfig { queue: (clean.queue as f64 * queue_bdp).ceil() as usize, ..clean };
+        let (g0, p0) = bulk(clean.clone(), 1, 10);
+        let label = format!("{mbit} Mbit/s, queue {queue_bdp} BDP");
+        report(&format!("{label}, lossless (ceiling {:.2})", ceiling_mbit(mbit)), g0, &p0);
+        clean.loss = loss;
+        let (g1, p1) = bulk(clean, 1, 10);
+        report(&format!("{label}, loss {loss}"), g1, &p1);
+        // 10 MiB is short at 100 Mbit/s: Startup's round trips weigh more.
+        assert!(g0 >= 0.6 * ceiling_mbit(mbit), "{label}: {g0:.2} Mbit/s");
+        assert!(g1 >= 0.9 * g0, "{label}: {g1:.2} Mbit/s with loss {loss} against {g0:.2}");
+    }
+}
