@@ -269,16 +269,20 @@ impl Bbr {
     }
 }
 
-/// Spaces datagrams at the pacing rate, allowing a short burst to catch up after a late
-/// wake-up (a driver's timer fires up to a millisecond late; the simulator's never).
+/// Spaces datagrams at the pacing rate, allowing a burst of up to [`BURST_TIME`] of them
+/// to catch up after a late wake-up: a tokio timer fires on a 1 ms wheel, so without it a
+/// driver could not pace faster than one datagram per millisecond (quinn-proto's pacer
+/// does the same with a 2 ms burst interval). The simulator's wake-ups are never late.
 #[derive(Debug, Default)]
 pub struct Pacer {
     /// When the next datagram may leave.
     next: Option<Instant>,
 }
 
-/// Datagrams a late sender may send back to back to catch up.
-const BURST: u32 = 4;
+/// The pacing time a late sender may catch up at once.
+pub const BURST_TIME: Duration = Duration::from_millis(2);
+/// The fewest and most datagrams in a catch-up burst.
+const BURST: (u32, u32) = (4, 128);
 
 impl Pacer {
     /// When the next datagram may leave (`None`: now).
@@ -294,7 +298,8 @@ impl Pacer {
     /// Records a datagram of `size` bytes leaving now at `rate` bytes per second.
     pub fn on_sent(&mut self, now: Instant, size: u64, rate: f64) {
         let gap = Duration::from_secs_f64(size as f64 / rate.max(1.0));
-        let earliest = now.checked_sub(gap * BURST).unwrap_or(now);
+        let burst = (BURST_TIME.as_secs_f64() / gap.as_secs_f64().max(1e-9)) as u32;
+        let earliest = now.checked_sub(gap * burst.clamp(BURST.0, BURST.1)).unwrap_or(now);
         let base = self.next.map_or(now, |t| t.max(earliest));
         self.next = Some(base + gap);
     }
