@@ -401,6 +401,22 @@ fn other_rates_queues_and_loss_rates() {
         report(&format!("{label}, loss {loss}"), g1, &p1);
         // 10 MiB is short at 100 Mbit/s: Startup's round trips weigh more.
         assert!(g0 >= 0.6 * ceiling_mbit(mbit), "{label}: {g0:.2} Mbit/s");
-        assert!(g1 >= 0.9 * g0, "{label}: {g1:.2} Mbit/s with loss {loss} against {g0:.2}");
+        // At 2% the loss bound (a round losing over 2% cuts the window) starts to cost.
+        let keep = if loss > 0.01 { 0.85 } else { 0.9 };
+        assert!(g1 >= keep * g0, "{label}: {g1:.2} Mbit/s with loss {loss} against {g0:.2}");
     }
+}
+
+/// Found by `no_path_corrupts_the_frames`: a frame sent twice (a probe) and acknowledged
+/// through one copy left the other copy counted in flight, so the probe timeout kept
+/// backing off on a datagram nobody needed, and the link stalled for good.
+#[test]
+fn a_probe_never_waits_on_a_copy_already_acknowledged() {
+    let mut path = PathConfig::wan(Duration::from_millis(10), 50.0);
+    path.loss = 0.2575352061475412;
+    path.duplicate = 0.07438219814814896;
+    path.jitter = Duration::from_millis(22);
+    let mut pair = Pair::new(path.clone(), path, 910972924671062073, 305, 1);
+    pair.run(Duration::from_secs(60));
+    pair.check_delivery();
 }

@@ -8,12 +8,15 @@
 //! loss (a radio link, a noisy relay) costs only its retransmissions, where a loss-based
 //! controller halves its rate each time (docs/wire.md, "TCP or UDP").
 //!
-//! One loss response is taken from BBRv2: Startup also ends after a round trip that lost
-//! more than [`STARTUP_LOSS`] of its datagrams, so Startup's overshoot does not keep
-//! overflowing a shallow queue for several round trips; random loss below that rate does
-//! not end it. Left out for now: ProbeRTT (the minimum RTT is re-learnt only when its
-//! window expires; the 0.75 phase of every probing cycle drains our own queue) and BBRv2's
-//! loss-bounded window in ProbeBW; both are noted in docs/wire.md.
+//! Two loss responses are taken from BBRv2, both only for rounds that lose more than
+//! [`LOSS_THRESH`] of their datagrams (random loss below that rate changes nothing):
+//! Startup ends, so its overshoot does not keep overflowing a shallow queue for several
+//! round trips; and later the window is bounded (`inflight_hi`, cut to 0.7, regrown by
+//! 1/16 a clean round, never below one bandwidth-delay product), so a receiver or queue
+//! that drops what the model lets out is not overdriven forever. Left out for now:
+//! ProbeRTT (the minimum RTT is re-learnt only when its window expires; the 0.75 phase of
+//! every probing cycle drains our own queue), and BBRv2's lower bounds on the bandwidth
+//! (`bw_lo`); noted in docs/wire.md.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -28,8 +31,11 @@ const STARTUP_GAIN: f64 = 2.885;
 const CYCLE: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
 /// ProbeBW's window gain: room for delayed and stretched acknowledgements.
 const CWND_GAIN: f64 = 2.0;
-/// The share of a round's datagrams whose loss ends Startup (BBRv2's `loss_thresh`).
-pub const STARTUP_LOSS: f64 = 0.02;
+/// The share of a round's datagrams whose loss ends Startup or cuts the window (BBRv2's
+/// `loss_thresh`).
+pub const LOSS_THRESH: f64 = 0.02;
+/// The sending time one quantum of the window's burst allowance covers.
+const QUANTUM_TIME: Duration = Duration::from_millis(1);
 /// The smallest window, in datagrams.
 const MIN_WINDOW: u64 = 4;
 
@@ -82,8 +88,11 @@ pub struct Bbr {
     next_round_delivered: u64,
     /// Startup's plateau detector: the bandwidth to beat and rounds without beating it.
     full_bw: (f64, u32),
-    /// Bytes lost and delivered in the current round (Startup's loss exit).
+    /// Bytes lost and delivered in the current round (Startup's exit, the loss bound).
     round_loss: (u64, u64),
+    /// BBRv2's `inflight_hi`: the most bytes in flight since a round lost too much
+    /// (`u64::MAX` until then).
+    inflight_hi: u64,
     /// Until `delivered` passes this, datagrams are marked app-limited (0: not limited).
     app_limited_until: u64,
     /// One datagram's size.
@@ -109,6 +118,7 @@ impl Bbr {
             next_round_delivered: 0,
             full_bw: (0.0, 0),
             round_loss: (0, 0),
+            inflight_hi: u64::MAX,
             app_limited_until: 0,
             mss,
             initial_window: initial_window.max(MIN_WINDOW),
@@ -140,13 +150,20 @@ impl Bbr {
         }
     }
 
-    /// How many bytes may be in flight.
+    /// How many bytes may be in flight: the gain times the bandwidth-delay product, plus
+    /// three send quanta (a millisecond of sending, 2-64 datagrams), as Linux BBR's
+    /// `bbr_quantization_budget` adds for TSO bursts. Here the bursts are the driver's:
+    /// on a path of microseconds (loopback, a LAN) the acknowledgements come in batches
+    /// far slower than the minimum RTT, and a window of 2 × BDP (a few datagrams) alone
+    /// would stall the link between batches.
     pub fn window(&self) -> u64 {
         let floor = MIN_WINDOW * self.mss;
-        match self.bdp() {
-            Some(bdp) => ((bdp * self.gains().1) as u64).max(floor),
-            None => self.initial_window * self.mss,
-        }
+        let Some(bdp) = self.bdp() else { return self.initial_window * self.mss };
+        let quantum = (self.bandwidth() * QUANTUM_TIME.as_secs_f64() / self.mss as f64).clamp(2.0, 64.0) as u64;
+        let model = (bdp * self.gains().1) as u64 + 3 * quantum * self.mss;
+        // The loss bound never cuts below one bandwidth-delay product: random loss can
+        // then cost the window its headroom, never the path's rate.
+        model.min(self.inflight_hi.max(bdp as u64)).max(floor)
     }
 
     /// The pacing rate in bytes per second.
@@ -237,10 +254,21 @@ impl Bbr {
 
     fn advance(&mut self, now: Instant, round_start: bool, in_flight: u64) {
         let bw = self.bandwidth();
+        let lossy = round_start && {
+            let (lost, delivered) = std::mem::take(&mut self.round_loss);
+            lost as f64 > LOSS_THRESH * (lost + delivered) as f64 && lost >= 3 * self.mss
+        };
+        if round_start && self.mode != Mode::Startup {
+            // BBRv2's loss bound, simplified: a round that lost more than LOSS_THRESH cuts
+            // the window to 0.7 of what it was; each clean round gives back 1/16.
+            if lossy {
+                self.inflight_hi = (self.window() as f64 * 0.7) as u64;
+            } else if self.inflight_hi != u64::MAX {
+                self.inflight_hi = self.inflight_hi.saturating_add((self.inflight_hi / 16).max(self.mss));
+            }
+        }
         match self.mode {
             Mode::Startup if round_start => {
-                let (lost, delivered) = std::mem::take(&mut self.round_loss);
-                let lossy = lost as f64 > STARTUP_LOSS * (lost + delivered) as f64 && lost >= 3 * self.mss;
                 if lossy {
                     self.mode = Mode::Drain;
                 } else if bw >= self.full_bw.0 * 1.25 {

@@ -124,6 +124,14 @@ impl InFlight {
         }
     }
 
+    /// Stops counting `pn` as in flight without any signal (another copy of its frame was
+    /// acknowledged).
+    pub fn forget(&mut self, pn: u64) {
+        if let Some(p) = self.sent.remove(&pn) {
+            self.bytes -= p.size;
+        }
+    }
+
     /// Ack-eliciting datagrams in flight.
     pub fn len(&self) -> usize {
         self.sent.len()

@@ -52,6 +52,9 @@ struct Outgoing {
     body: Box<[u8; BODY_LEN]>,
     /// Whether it waits in the retransmission queue.
     queued: bool,
+    /// The packet numbers that carried it: once one is acknowledged, the others no longer
+    /// count as in flight (else a probe timeout would wait on a copy nobody needs).
+    copies: Vec<u64>,
 }
 
 /// One link's reliable, congestion-controlled datagram session.
@@ -125,7 +128,7 @@ impl Session {
         self.next_frame += 1;
         let stream = u16::from_be_bytes([body[1], body[2]]);
         let previous = if stream == 0 { 0 } else { self.last_in_stream.insert(stream, n).unwrap_or(0) };
-        self.frames.insert(n, Outgoing { previous, body: Box::new(*body), queued: false });
+        self.frames.insert(n, Outgoing { previous, body: Box::new(*body), queued: false, copies: Vec::new() });
         self.fresh.push_back(n);
     }
 
@@ -192,7 +195,11 @@ impl Session {
     fn on_ack(&mut self, now: Instant, ack: &packet::Ack) -> Result<(), PeerError> {
         let out = self.in_flight.on_ack(now, ack, &mut self.rtt, self.config.max_ack_delay)?;
         for p in &out.acked {
-            self.frames.remove(&p.frame);
+            if let Some(f) = self.frames.remove(&p.frame) {
+                for pn in f.copies {
+                    self.in_flight.forget(pn);
+                }
+            }
         }
         let acked: Vec<_> = out.acked.iter().map(|p| (&p.state, p.size)).collect();
         self.cc.on_ack(now, &acked, out.rtt_sample, self.in_flight.bytes);
@@ -317,6 +324,11 @@ impl Session {
             self.pacer.on_sent(now, MSS, self.cc.pacing_rate());
             SentPacket { time: now, frame: h.number, size: MSS, state }
         });
+        if let Some(p) = &sent {
+            if let Some(f) = self.frames.get_mut(&p.frame) {
+                f.copies.push(pn);
+            }
+        }
         match (&sent, frame) {
             (None, _) => self.stats.ack_only_sent += 1,
             (Some(_), Some((_, true))) => self.stats.retransmissions += 1,
