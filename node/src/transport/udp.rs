@@ -19,7 +19,7 @@ use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
-use crate::link::datagram::{DatagramError, PeerError, Session, Stats, DATAGRAM_LEN};
+use crate::link::datagram::{DatagramError, PeerError, Session, DATAGRAM_LEN};
 use crate::wire::frame::BODY_LEN;
 
 /// A frame body as the link carries it.
@@ -122,7 +122,7 @@ pub async fn drive(
                 for _ in 0..64 {
                     let Ok(n) = socket.try_recv(&mut buf) else { break };
                     match session.on_datagram(now, &buf[..n]) {
-                        Ok(()) => {}
+                        Ok(()) => last_heard = now,
                         Err(DatagramError::Dropped(_)) => {}
                         Err(DatagramError::Peer(e)) => return Err(e.into()),
                     }
@@ -155,11 +155,6 @@ async fn send(socket: &UdpSocket, d: &[u8]) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-}
-
-/// The session's counters, for status.
-pub fn stats(session: &Session) -> &Stats {
-    session.stats()
 }
 
 #[cfg(test)]
