@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use pamphlet_node::link::datagram::packet::PLAIN_LEN;
 use pamphlet_node::link::datagram::{Config, DatagramCipher, Session, DATAGRAM_LEN};
-use pamphlet_node::transport::udp::{drive, Body, UdpLinkConfig};
+use pamphlet_node::transport::udp::{drive, enlarge_buffers, Body, UdpLinkConfig};
 use pamphlet_node::wire::frame::BODY_LEN;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -95,6 +95,9 @@ fn loopback(frames: u64) -> (f64, String) {
     let sender = std::thread::spawn(move || {
         rt().block_on(async move {
             let sock = UdpSocket::from_std(std_a).unwrap();
+            if std::env::var_os("DEFAULT_BUFFERS").is_none() {
+                enlarge_buffers(&sock).unwrap();
+            }
             let s = Session::new(ca, Instant::now(), Config::default());
             let feed = tokio::spawn(async move {
                 for i in 0..frames {
@@ -109,6 +112,9 @@ fn loopback(frames: u64) -> (f64, String) {
     let receiver = std::thread::spawn(move || {
         rt().block_on(async move {
             let sock = UdpSocket::from_std(std_b).unwrap();
+            if std::env::var_os("DEFAULT_BUFFERS").is_none() {
+                enlarge_buffers(&sock).unwrap();
+            }
             let s = Session::new(cb, Instant::now(), Config::default());
             let count = tokio::spawn(async move {
                 for _ in 0..frames {

@@ -143,6 +143,20 @@ pub async fn drive(
     }
 }
 
+/// Socket buffer bytes asked for (the kernel caps them at `net.core.rmem_max` /
+/// `wmem_max`, 4 MiB here, and doubles them for its bookkeeping).
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Enlarges the socket's receive and send buffers to [`SOCKET_BUFFER`]: the default
+/// (208 KiB, 180 datagrams) overflowed whenever the receiving task fell a few milliseconds
+/// behind, and every overflow is a loss the sender must detect and repair.
+pub fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
+    setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
+    Ok(())
+}
+
 /// Sends one datagram, waiting while the socket buffer is full.
 async fn send(socket: &UdpSocket, d: &[u8]) -> io::Result<()> {
     loop {
