@@ -7,13 +7,16 @@
 //! - [`record`]: the signed, sequenced list of a node's addresses ([`AddressRecord`],
 //!   Hyphanet's ARK);
 //! - [`noderef`]: the pasteable node reference ([`NodeRef`]) friends exchange;
-//! - [`bandwidth`]: the token bucket behind `upload_limit` / `download_limit`.
+//! - [`bandwidth`]: the token bucket behind `upload_limit` / `download_limit`;
+//! - [`datagram`]: a link over UDP, one frame per datagram, with its own acknowledgements,
+//!   loss recovery and congestion control (not yet wired into the node).
 //!
 //! The tokio code that moves these bytes over TCP is in `transport/`; the tests and the
 //! link benchmark drive a [`noise::Session`] pair directly.
 
 pub mod addr;
 pub mod bandwidth;
+pub mod datagram;
 pub mod noderef;
 pub mod noise;
 pub mod record;

@@ -11,6 +11,8 @@
 //! - `tie`: which of two links to one friend is kept ([`keep_new_link`]);
 //! - `strangers`: links to nodes that are not friends (opennet): who may connect, the
 //!   per-address bounds, one-shot dials, drops;
+//! - `udp`: the driver of one datagram link (`link::datagram`) over a UDP socket, not yet
+//!   used by the node's friend links;
 //! - this file: [`Transport::start`], the listener, which of two links to a friend is
 //!   kept, this node's own record, and shutdown.
 //!
@@ -53,6 +55,7 @@ mod pending;
 mod strangers;
 mod suspend;
 mod tie;
+pub mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

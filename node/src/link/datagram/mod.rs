@@ -1,0 +1,108 @@
+//! Datagram links, sans-IO: one link's reliable, congestion-controlled session that carries
+//! each fixed-size frame body in one UDP datagram (issue 18; docs/wire.md, "Datagram
+//! links"). No sockets, no clocks, no randomness: `now` is an argument, as in quinn-proto.
+//!
+//! - [`packet`]: the datagram layout (cleartext packet number, sealed header + frame body)
+//!   and its [`DatagramCipher`] (Noise transport keys with explicit nonces);
+//! - [`ack`]: what the receiver saw: the replay window and the ranges it acknowledges;
+//! - [`loss`]: what the sender has in flight: RTT estimates, loss detection by packet and
+//!   time thresholds, and the probe timeout (RFC 9002);
+//! - [`congestion`]: a BBR-like rate-based controller (delivery rate and minimum RTT in,
+//!   pacing rate and window out; random loss does not shrink it);
+//! - [`reorder`]: delivery to the layer above as soon as a frame arrives, in order only
+//!   among the frames of one message stream (what `wire::frame::FrameReader` needs);
+//! - [`session`]: the [`Session`] gluing them: `send_frame`, `poll_transmit`,
+//!   `on_datagram`, `recv_frame`, `poll_timeout`, `on_timeout`.
+//!
+//! The handshake over datagrams, the tokio driver and the node's friend links are not
+//! built yet (docs/wire.md says what is next).
+
+pub mod ack;
+pub mod congestion;
+pub mod loss;
+pub mod packet;
+pub mod reorder;
+pub mod session;
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use packet::{DatagramCipher, DATAGRAM_LEN};
+pub use session::{Session, Stats};
+
+/// The most frames a sender keeps unacknowledged past its oldest unacknowledged one, and
+/// so the most a receiver holds waiting for an earlier frame of the same stream (4 MiB).
+pub const FRAME_WINDOW: u64 = 4096;
+
+/// A session's tunable constants (named fields, never positional numbers).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Acknowledge after this many ack-eliciting datagrams (and at once on a gap).
+    pub ack_every: u32,
+    /// The longest a receiver delays an acknowledgement (QUIC's `max_ack_delay`).
+    pub max_ack_delay: Duration,
+    /// The round trip assumed before the first sample (RFC 9002: 333 ms; ours is a
+    /// friend link, usually nearer).
+    pub initial_rtt: Duration,
+    /// The congestion window before any estimate, in datagrams.
+    pub initial_window: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            ack_every: 2,
+            max_ack_delay: Duration::from_millis(10),
+            initial_rtt: Duration::from_millis(200),
+            initial_window: 16,
+        }
+    }
+}
+
+/// Why an incoming datagram was dropped without harm: anyone on the path can send such a
+/// datagram, so none of these closes the link (the driver counts them).
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dropped {
+    /// The datagram is not [`DATAGRAM_LEN`] bytes.
+    #[error("datagram of {0} bytes, expected {DATAGRAM_LEN}")]
+    WrongLength(usize),
+    /// It did not authenticate under the link's keys (a forgery, or another link's).
+    #[error("datagram did not authenticate")]
+    Decrypt,
+    /// Its packet number was seen already or is older than the replay window.
+    #[error("replayed or too old packet number")]
+    Replay,
+}
+
+/// An authenticated datagram broke the protocol: only the peer holding the link's keys can
+/// have sent it, so the link is closed.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// Reserved bits or an impossible field in the sealed header.
+    #[error("malformed datagram header")]
+    Malformed,
+    /// An acknowledgement of a packet number never sent.
+    #[error("acknowledged packet {0} that was never sent")]
+    AckOfUnsent(u64),
+    /// A frame beyond the receive window (see [`FRAME_WINDOW`]).
+    #[error("frame {0} beyond the receive window")]
+    BeyondWindow(u64),
+    /// A frame whose predecessor in its stream is not earlier than itself.
+    #[error("frame {0} chained to a later frame")]
+    BadChain(u64),
+}
+
+/// What went wrong with an incoming datagram, by culprit.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatagramError {
+    /// Dropped harmlessly (anyone could have sent it).
+    #[error("dropped: {0}")]
+    Dropped(#[from] Dropped),
+    /// The authenticated peer broke the protocol: close the link.
+    #[error("peer misbehaved: {0}")]
+    Peer(#[from] PeerError),
+}

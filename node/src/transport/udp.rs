@@ -1,0 +1,225 @@
+//! The tokio driver of one datagram link (`link::datagram`): a [`Session`] over a
+//! connected `UdpSocket`, frames in and out through bounded channels.
+//!
+//! Not yet used by the node: friend links still run over TCP (`connection`). Wiring it in
+//! (the handshake over datagrams, `transport = "udp"` in the config, one socket for every
+//! friend, demultiplexed by address) is planned in docs/wire.md, "Datagram links".
+//!
+//! The loop: read the clock once per turn, run the session's timers, send what it lets
+//! out (paced; a full socket buffer waits for writability), take frames from the
+//! application while fewer than [`UdpLinkConfig::max_queued_frames`] wait in the session,
+//! hand received frames up (waiting for room, but still acknowledging and sending
+//! meanwhile), and sleep until the next datagram, frame or deadline.
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use crate::link::datagram::{DatagramError, PeerError, Session, DATAGRAM_LEN};
+use crate::wire::frame::BODY_LEN;
+
+/// A frame body as the link carries it.
+pub type Body = Box<[u8; BODY_LEN]>;
+
+/// The driver's settings.
+#[derive(Clone, Debug)]
+pub struct UdpLinkConfig {
+    /// The link fails after this long without an authenticated datagram while it has
+    /// frames unacknowledged.
+    pub idle_timeout: Duration,
+    /// Frames taken from the application and not yet sent, at most (backpressure).
+    pub max_queued_frames: usize,
+}
+
+impl Default for UdpLinkConfig {
+    fn default() -> Self {
+        Self { idle_timeout: Duration::from_secs(30), max_queued_frames: 256 }
+    }
+}
+
+/// Why a datagram link ended.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum UdpLinkError {
+    /// The socket failed (local error).
+    #[error("socket: {0}")]
+    Io(#[from] io::Error),
+    /// The peer broke the protocol (its fault).
+    #[error("peer: {0}")]
+    Peer(#[from] PeerError),
+    /// Nothing authenticated arrived for the idle timeout while frames were unacknowledged.
+    #[error("no answer from the peer for {0:?}")]
+    Silent(Duration),
+}
+
+/// Runs `session` over `socket` (connected to the peer). Frames from `outgoing` go to the
+/// peer; frames from the peer go to `incoming`. Returns the session (for its counters)
+/// when `shutdown` turns true, or when `outgoing` is closed and every frame it gave was
+/// acknowledged and `incoming` is closed.
+pub async fn drive(
+    socket: &UdpSocket,
+    mut session: Session,
+    mut outgoing: mpsc::Receiver<Body>,
+    incoming: mpsc::Sender<Body>,
+    mut shutdown: watch::Receiver<bool>,
+    config: UdpLinkConfig,
+) -> Result<Session, UdpLinkError> {
+    let mut buf = vec![0u8; DATAGRAM_LEN + 1];
+    let mut undelivered: VecDeque<Body> = VecDeque::new();
+    let mut outgoing_open = true;
+    let mut last_heard = Instant::now();
+    loop {
+        let now = Instant::now();
+        if session.poll_timeout().is_some_and(|t| t <= now) {
+            session.on_timeout(now);
+        }
+        while let Some(d) = session.poll_transmit(now) {
+            send(socket, &d).await?;
+        }
+        while outgoing_open && session.queued_frames() < config.max_queued_frames {
+            match outgoing.try_recv() {
+                Ok(f) => session.send_frame(&f),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => outgoing_open = false,
+            }
+        }
+        while let Some(f) = session.recv_frame() {
+            undelivered.push_back(f);
+        }
+        while let Some(f) = undelivered.pop_front() {
+            match incoming.try_send(f) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(f)) => {
+                    undelivered.push_front(f);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => undelivered.clear(),
+            }
+        }
+        if *shutdown.borrow() || (!outgoing_open && session.unacked_frames() == 0 && incoming.is_closed()) {
+            return Ok(session);
+        }
+        if session.unacked_frames() > 0 && now.duration_since(last_heard) > config.idle_timeout {
+            return Err(UdpLinkError::Silent(config.idle_timeout));
+        }
+        // The pacer's deadline may already be due (a full window waits for acks instead).
+        let wake = session.poll_timeout().unwrap_or(now + config.idle_timeout);
+        let may_take = outgoing_open && session.queued_frames() < config.max_queued_frames;
+        tokio::select! {
+            r = socket.recv(&mut buf) => {
+                let n = r?;
+                let now = Instant::now();
+                match session.on_datagram(now, &buf[..n]) {
+                    Ok(()) => last_heard = now,
+                    Err(DatagramError::Dropped(_)) => {}
+                    Err(DatagramError::Peer(e)) => return Err(e.into()),
+                }
+                // Read whatever else already arrived before sending (fewer wake-ups).
+                for _ in 0..64 {
+                    let Ok(n) = socket.try_recv(&mut buf) else { break };
+                    match session.on_datagram(now, &buf[..n]) {
+                        Ok(()) => last_heard = now,
+                        Err(DatagramError::Dropped(_)) => {}
+                        Err(DatagramError::Peer(e)) => return Err(e.into()),
+                    }
+                }
+            }
+            f = outgoing.recv(), if may_take => match f {
+                Some(f) => session.send_frame(&f),
+                None => outgoing_open = false,
+            },
+            p = incoming.reserve(), if !undelivered.is_empty() => {
+                if let (Ok(p), Some(f)) = (p, undelivered.pop_front()) {
+                    p.send(f);
+                }
+            }
+            _ = shutdown.changed() => {}
+            _ = tokio::time::sleep_until(wake.into()), if wake > now => {}
+        }
+    }
+}
+
+/// Socket buffer bytes asked for (the kernel caps them at `net.core.rmem_max` /
+/// `wmem_max`, 4 MiB here, and doubles them for its bookkeeping).
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Enlarges the socket's receive and send buffers to [`SOCKET_BUFFER`]: the default
+/// (208 KiB, 180 datagrams) overflowed whenever the receiving task fell a few milliseconds
+/// behind, and every overflow is a loss the sender must detect and repair.
+pub fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
+    setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// Sends one datagram, waiting while the socket buffer is full.
+async fn send(socket: &UdpSocket, d: &[u8]) -> io::Result<()> {
+    loop {
+        match socket.try_send(d) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
+            // The peer's port is closed for now (ICMP unreachable): the datagram is lost,
+            // and loss recovery resends its frame.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::datagram::{Config, DatagramCipher};
+
+    /// 10 MiB of frames through two drivers on 127.0.0.1: all arrive, intact, once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ten_mib_cross_loopback() {
+        let frames: u64 = 10 * 1024 * 1024 / BODY_LEN as u64;
+        let (ca, cb) = DatagramCipher::loopback_pair().unwrap();
+        let sa = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sb = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sa.connect(sb.local_addr().unwrap()).await.unwrap();
+        sb.connect(sa.local_addr().unwrap()).await.unwrap();
+        let now = Instant::now();
+        let (a, b) = (Session::new(ca, now, Config::default()), Session::new(cb, now, Config::default()));
+        let (a_out, a_out_rx) = mpsc::channel::<Body>(64);
+        let (a_in, a_in_rx) = mpsc::channel::<Body>(64);
+        drop(a_in_rx); // `a` receives nothing: it may end once all it sent is acknowledged
+        let (b_out, b_out_rx) = mpsc::channel::<Body>(64);
+        let (b_in, mut b_in_rx) = mpsc::channel::<Body>(64);
+        let (stop, stopped) = watch::channel(false);
+        drop(b_out);
+        let cfg = UdpLinkConfig::default();
+        let (s2, c2) = (stopped.clone(), cfg.clone());
+        let ta = tokio::spawn(async move { drive(&sa, a, a_out_rx, a_in, s2, c2).await });
+        let tb = tokio::spawn(async move { drive(&sb, b, b_out_rx, b_in, stopped, cfg).await });
+        let producer = tokio::spawn(async move {
+            for i in 0..frames {
+                let mut f = Box::new([0u8; BODY_LEN]);
+                f[1..3].copy_from_slice(&((i % 4) as u16).to_be_bytes());
+                f[5..13].copy_from_slice(&i.to_be_bytes());
+                f[13..].fill(i as u8);
+                a_out.send(f).await.unwrap();
+            }
+        });
+        let mut seen = vec![false; frames as usize];
+        for _ in 0..frames {
+            let f = b_in_rx.recv().await.unwrap();
+            let i = u64::from_be_bytes(f[5..13].try_into().unwrap());
+            assert!(!seen[i as usize], "frame {i} twice");
+            seen[i as usize] = true;
+            assert!(f[13..].iter().all(|&x| x == i as u8), "frame {i} altered");
+        }
+        producer.await.unwrap();
+        let a = ta.await.unwrap().unwrap();
+        stop.send(true).unwrap();
+        let b = tb.await.unwrap().unwrap();
+        assert_eq!(a.unacked_frames(), 0);
+        assert_eq!(b.stats().dropped, 0);
+    }
+}
