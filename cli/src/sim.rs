@@ -191,6 +191,10 @@ pub(crate) struct Args {
     /// a sink with the offering node away; the default of before and hyphanet).
     #[arg(long, value_parser = ["closer", "backup"], help_heading = "Durability model")]
     offer_rule: Option<String>,
+    /// With the closer rule: a node's memory of the peer it last offered each block to
+    /// survives its returns (default: lost, as a restart loses it).
+    #[arg(long, help_heading = "Durability model")]
+    offer_memory_kept: bool,
     /// A node moved by a swap hands its stored blocks to the peers now closest to their keys.
     #[arg(long, help_heading = "Durability model")]
     offer_on_swap: bool,

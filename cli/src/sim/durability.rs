@@ -45,6 +45,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     if let Some(rule) = &args.offer_rule {
         rules.offer_to_closer = rule == "closer";
     }
+    rules.offer_memory_kept |= args.offer_memory_kept;
     rules.store_once |= args.store_once;
     rules.offer_on_swap |= args.offer_on_swap;
     rules.offer_into_room |= args.offer_into_room;

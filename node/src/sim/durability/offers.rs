@@ -8,7 +8,7 @@
 //!   it. Each offer is an insert carrying the block (2 messages and 32 KiB, whether the peer
 //!   takes it or already holds it), except to the peer the node last offered that block to
 //!   (the node's memory, lost at a return: a node coming back online has usually
-//!   restarted). The node's pace (8 a second) and its 5-minute return window do not bind
+//!   restarted; `Rules::offer_memory_kept` keeps it). The node's pace (8 a second) and its 5-minute return window do not bind
 //!   at the model's hour: a 256-block store area is offered within a minute, and every
 //!   peer online that hour counts as connected.
 //! - **backup copies** (the model's rule before session 7, `--offer-rule backup`): every
@@ -24,7 +24,7 @@ use super::{World, BLOCK_BYTES, KEY_BYTES, OFFER};
 impl World<'_> {
     /// Node `i` offers its stored blocks (`returning`: it came back online this hour).
     pub(super) fn offer(&mut self, i: usize, returning: bool) {
-        if returning {
+        if returning && !self.config.rules.offer_memory_kept {
             self.offered_to[i].clear();
         }
         if self.config.rules.offer_to_closer {

@@ -73,6 +73,11 @@ pub struct Rules {
     /// backup copies (every block to the closest online peer, which keeps it if it would be
     /// a sink with the offering node away; the model's rule before session 7).
     pub offer_to_closer: bool,
+    /// With `offer_to_closer`: the node's memory of the peer it last offered each block to
+    /// survives its returns (a node whose links dropped but that kept running, or one that
+    /// persisted the memory; the node today persists only the keys). False: lost at every
+    /// return, as a restart loses it.
+    pub offer_memory_kept: bool,
 }
 
 impl Rules {
@@ -115,6 +120,7 @@ impl Rules {
             keepalive_share: 0.0,
             offer_limit: 0,
             offer_to_closer: false,
+            offer_memory_kept: false,
         }
     }
 
