@@ -400,6 +400,11 @@ mod tests {
         assert!(Config::load(&p).unwrap_err().to_string().contains("ceiling between the floor and 1000"));
         let (_d, p) = write("seed_node = \"yes\"\n");
         assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })));
+        let (_d, p) = write("offers_away_secs = 5\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("60 to 604800"));
+        let (_d, p) = write("offers_on_return = false\noffers_away_secs = 3600\n");
+        let c = Config::load(&p).unwrap();
+        assert_eq!((c.offers_on_return, c.offers_away_secs), (false, 3600));
         let missing = Config::load(Path::new("/nonexistent/pamphlet/config.toml")).unwrap_err();
         assert!(matches!(missing, ConfigError::Io { .. }));
     }

@@ -63,3 +63,38 @@ pub fn save<S: BlockStore>(path: &Path, node: &mut Node<S>) {
         tracing::warn!(error = %e, "cannot save the remembered keys");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodeConfig;
+    use crate::store::memory::MemoryStore;
+
+    #[test]
+    fn switched_off_the_file_is_removed_and_never_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(path(dir.path(), true), Some(dir.path().join(FILE)));
+        std::fs::write(dir.path().join(FILE), b"keys").unwrap();
+        assert_eq!(path(dir.path(), false), None);
+        assert!(!dir.path().join(FILE).exists(), "an old file is removed when offers on return are off");
+        assert_eq!(path(dir.path(), false), None, "and a missing one is no error");
+    }
+
+    #[test]
+    fn saved_keys_load_again_and_bad_files_load_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE);
+        let mut node = Node::new(NodeConfig::default(), MemoryStore::default());
+        save(&file, &mut node);
+        let mut again = Node::new(NodeConfig::default(), MemoryStore::default());
+        load(&file, &mut again);
+        assert_eq!(again.stats().keys_loaded, 0, "an empty memory saves and loads as empty");
+        for bad in [&b"not a keys file"[..], &[]] {
+            std::fs::write(&file, bad).unwrap();
+            let mut node = Node::new(NodeConfig::default(), MemoryStore::default());
+            load(&file, &mut node);
+            assert_eq!(node.stats().keys_loaded, 0);
+        }
+        load(&dir.path().join("missing"), &mut again);
+    }
+}
