@@ -159,8 +159,8 @@ pub(crate) struct Args {
     /// Direct swap rounds each day among the nodes online.
     #[arg(long, default_value_t = 4, help_heading = "Durability model")]
     daily_swap_rounds: usize,
-    /// Storage rules: pamphlet (the node's: top blocks wider, offers on swap), before (pamphlet
-    /// without those two, the model's defaults until issue 20's second pass) or hyphanet
+    /// Storage rules: pamphlet (the node's: top blocks wider, offers on swap and on return),
+    /// before (pamphlet without those, the model's defaults until issue 20's second pass) or hyphanet
     /// (the reference).
     #[arg(long, default_value = "pamphlet", value_parser = ["pamphlet", "before", "hyphanet"], help_heading = "Durability model")]
     rules: String,
@@ -179,9 +179,22 @@ pub(crate) struct Args {
     /// what fewer store writes per insert buy).
     #[arg(long, help_heading = "Durability model")]
     store_once: bool,
-    /// A node back online offers its stored blocks to the peers closest to their keys.
+    /// A node back online offers its stored blocks to the peers closest to their keys (on
+    /// in the pamphlet rules, as in the node).
     #[arg(long, help_heading = "Durability model")]
     offer_on_return: bool,
+    /// No offers on return (the pamphlet rules have them, as the node does).
+    #[arg(long, conflicts_with = "offer_on_return", help_heading = "Durability model")]
+    no_offer_on_return: bool,
+    /// The rule of offers: closer (the node's: only to a peer closer to the key, kept as a
+    /// sink; the pamphlet rules' default) or backup (to the closest peer, kept if it would be
+    /// a sink with the offering node away; the default of before and hyphanet).
+    #[arg(long, value_parser = ["closer", "backup"], help_heading = "Durability model")]
+    offer_rule: Option<String>,
+    /// With the closer rule: a node's memory of the peer it last offered each block to
+    /// survives its returns (default: lost, as a restart loses it).
+    #[arg(long, help_heading = "Durability model")]
+    offer_memory_kept: bool,
     /// A node moved by a swap hands its stored blocks to the peers now closest to their keys.
     #[arg(long, help_heading = "Durability model")]
     offer_on_swap: bool,

@@ -10,6 +10,10 @@
 //!
 //! Offers on swap: a node whose location a swap changed hands the blocks of its store area
 //! that a peer is now closer to, to that peer (node/tests/offers.rs checks where they go).
+//!
+//! Offers on return: a node restarted with the store keys it persisted (`DIR/offers.keys`)
+//! offers them to the friends that came back closer to them (node/tests/offers_on_return.rs
+//! checks the rules on sans-IO nodes).
 
 // A test drives real processes with real time.
 #![allow(clippy::disallowed_methods)]
@@ -17,7 +21,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pamphlet_tests::{api_get, pamphlet_ok, random_file, start_chain, DarknetDown};
+use pamphlet_tests::{api_get, pamphlet_ok, random_file, start_chain, DarknetDown, NodeProcess};
 
 #[test]
 fn a_documents_top_block_is_kept_along_its_whole_insert_path() {
@@ -77,4 +81,69 @@ fn nodes_moved_by_swaps_offer_their_blocks_to_closer_peers() {
     let got = root.path().join("got.bin");
     pamphlet_ok(&["fetch", &uri, "-o", got.to_str().unwrap(), "--dir", node(9).to_str().unwrap()]);
     assert!(std::fs::read(&got).unwrap() == data);
+}
+
+/// `location = "HEX"` of a fraction of the circle, for `state.toml`.
+fn state_at(x: f64) -> String {
+    format!("location = \"{:x}\"\nswap_age = 100\n", (x * 2f64.powi(64)) as u64)
+}
+
+#[test]
+fn a_restarted_node_offers_its_blocks_to_the_friend_that_came_back_closer() {
+    // A line 0 - 1 - 2 at fixed locations (no swaps): 0.0, 0.5 and 0.55. Node 2 is down
+    // while node 0 inserts a 1 MiB document: node 1 keeps (as a sink) the blocks closer to
+    // 0.5 than to 0.0. Node 1 stops cleanly (its remembered keys go to DIR/offers.keys),
+    // node 2 comes up, node 1 restarts: it loads the keys, its friends connect, and it
+    // offers node 2 the blocks now closer to 0.55 (keys in 0.525–0.75, about 22% of node
+    // 1's). Node 2 had none; it ends holding some in its store area.
+    let root = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = (0..3).map(|i| root.path().join(format!("node{i}"))).collect();
+    let d = |i: usize| dirs[i].to_str().unwrap().to_owned();
+    let mut refs = Vec::new();
+    {
+        let _turn = pamphlet_tests::setup_turn();
+        for (i, x) in [0.0, 0.5, 0.55].into_iter().enumerate() {
+            pamphlet_ok(&["node", "init", "--dir", &d(i)]);
+            let config = dirs[i].join("config.toml");
+            let text = std::fs::read_to_string(&config).unwrap();
+            let text = text
+                .replace("gateway_listen = \"127.0.0.1:8888\"", "gateway_listen = \"127.0.0.1:0\"")
+                .replace("swap_interval_ms = 10000", "swap_interval_ms = 0");
+            std::fs::write(&config, text).unwrap();
+            std::fs::write(dirs[i].join("state.toml"), state_at(x)).unwrap();
+            refs.push(pamphlet_ok(&["node", "noderef", "--dir", &d(i)]).trim().to_owned());
+        }
+        for (a, b) in [(0, 1), (1, 2)] {
+            pamphlet_ok(&["node", "add-friend", "--dir", &d(a), &refs[b]]);
+            pamphlet_ok(&["node", "add-friend", "--dir", &d(b), &refs[a]]);
+        }
+    }
+    let status = |i: usize| api_get(&dirs[i], "/v1/status");
+    let wait = |what: &str, ok: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ok() {
+            assert!(Instant::now() < deadline, "{what} within 30 s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let n0 = NodeProcess::start(&dirs[0]);
+    let mut n1 = NodeProcess::start(&dirs[1]);
+    wait("nodes 0 and 1 linked", &|| n0.peers() == 1 && n1.peers() == 1);
+    let (file, _) = random_file(root.path(), "doc.bin", 1 << 20, 22);
+    let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", &d(0)]);
+    assert!(out.lines().last().unwrap().starts_with("CHK@"), "{out}");
+    wait("node 1 stores blocks", &|| status(1)["store"]["store_blocks"].as_u64().unwrap() > 0);
+    assert!(n1.stop(), "node 1 stops cleanly");
+    assert!(dirs[1].join("offers.keys").exists(), "node 1 persisted its remembered keys");
+    let n2 = NodeProcess::start(&dirs[2]);
+    let n1 = NodeProcess::start(&dirs[1]);
+    wait("node 1 linked to both", &|| n1.peers() == 2);
+    wait("node 2 holds offered blocks", &|| status(2)["store"]["store_blocks"].as_u64().unwrap() > 0);
+    // Node 1's status snapshot refreshes on its own timer: wait for it to show the offers.
+    wait("node 1's status shows offers sent", &|| status(1)["durability"]["offers_sent"].as_u64().unwrap() > 0);
+    let counters = status(1)["durability"].clone();
+    assert!(counters["keys_loaded"].as_u64().unwrap() > 0, "{counters}");
+    assert!(counters["returns"].as_u64().unwrap() >= 1, "{counters}");
+    assert!(counters["offers_sent"].as_u64().unwrap() > 0, "{counters}");
+    drop((n0, n1, n2));
 }

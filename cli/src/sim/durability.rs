@@ -41,7 +41,11 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     if let Some(e) = args.store_eviction {
         rules.store_eviction = e;
     }
-    rules.offer_on_return |= args.offer_on_return;
+    rules.offer_on_return = (rules.offer_on_return || args.offer_on_return) && !args.no_offer_on_return;
+    if let Some(rule) = &args.offer_rule {
+        rules.offer_to_closer = rule == "closer";
+    }
+    rules.offer_memory_kept |= args.offer_memory_kept;
     rules.store_once |= args.store_once;
     rules.offer_on_swap |= args.offer_on_swap;
     rules.offer_into_room |= args.offer_into_room;
@@ -210,8 +214,8 @@ fn rows() -> Vec<(String, Rules)> {
         Rules { sink_rank: 2, store_eviction: Eviction::NearOwn(NEAR_WINDOW), offer_on_return: true, ..p.clone() };
     vec![
         ("Hyphanet-like reference".into(), Rules::hyphanet()),
-        ("pamphlet defaults (top blocks wider, offers on swap)".into(), Rules::pamphlet()),
-        ("before (no wider top blocks, no offers on swap)".into(), p.clone()),
+        ("pamphlet defaults (top blocks wider, offers on swap and on return)".into(), Rules::pamphlet()),
+        ("before (no wider top blocks, no offers)".into(), p.clone()),
         ("healing off".into(), Rules { heal: false, ..p.clone() }),
         ("two sinks per insert".into(), Rules { sink_rank: 2, ..p.clone() }),
         (

@@ -134,6 +134,12 @@ pub struct Counters {
     pub offers_queued: u64,
     /// Offers sent.
     pub offers_sent: u64,
+    /// Returns (back after a time without peers, or restarted with remembered keys).
+    pub returns: u64,
+    /// Blocks queued for offers after a return.
+    pub return_offers_queued: u64,
+    /// Remembered store keys loaded at start.
+    pub keys_loaded: u64,
 }
 
 /// Store and cache fill: the store's own counters, as the node task last read them.

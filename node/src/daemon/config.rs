@@ -115,6 +115,13 @@ pub struct Config {
     /// Blocks this node offers a second, after a swap moved it, to the peers now closer to
     /// them (docs/durability.md; 0: no offers).
     pub offers_per_second: u32,
+    /// Offers on return: after `offers_away_secs` without peers, or after a restart, offer
+    /// the stored blocks to the peers now closer to them. Keeps the keys of the store's
+    /// most recent writes in `DIR/offers.keys` (sealed; docs/security.md says what a disk
+    /// seizer learns from it); false writes no such file and removes an old one.
+    pub offers_on_return: bool,
+    /// Offers on return: how long without any peer counts as away (60 to 604800 s).
+    pub offers_away_secs: u64,
 }
 
 impl Default for Config {
@@ -147,6 +154,8 @@ impl Default for Config {
             link_rate: 0,
             top_sinks: 4,
             offers_per_second: 8,
+            offers_on_return: true,
+            offers_away_secs: 600,
         }
     }
 }
@@ -214,7 +223,8 @@ impl Config {
              # upload_limit / download_limit: bytes per second over all links (0: unlimited).\n\
              # link_rate: cover traffic, frames per second per link, padding when idle (0: off).\n\
              # top_sinks: keep documents' top blocks if fewer than this many peers are closer (default 4).\n\
-             # offers_per_second: blocks handed to closer peers after a swap moved the node (0: off).\n{body}"
+             # offers_per_second: blocks handed to closer peers after a swap moved the node (0: off).\n\
+             # offers_on_return: the same after offers_away_secs without peers or a restart (keeps DIR/offers.keys).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -259,6 +269,9 @@ impl Config {
         }
         if self.offers_per_second > 1000 {
             return Err(format!("offers_per_second = {} is out of range: use 0 to 1000", self.offers_per_second));
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.offers_away_secs) {
+            return Err(format!("offers_away_secs = {} is out of range: use 60 to 604800", self.offers_away_secs));
         }
         let min = 1024 * 1024;
         if self.store_bytes < min {
@@ -387,6 +400,11 @@ mod tests {
         assert!(Config::load(&p).unwrap_err().to_string().contains("ceiling between the floor and 1000"));
         let (_d, p) = write("seed_node = \"yes\"\n");
         assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })));
+        let (_d, p) = write("offers_away_secs = 5\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("60 to 604800"));
+        let (_d, p) = write("offers_on_return = false\noffers_away_secs = 3600\n");
+        let c = Config::load(&p).unwrap();
+        assert_eq!((c.offers_on_return, c.offers_away_secs), (false, 3600));
         let missing = Config::load(Path::new("/nonexistent/pamphlet/config.toml")).unwrap_err();
         assert!(matches!(missing, ConfigError::Io { .. }));
     }

@@ -63,7 +63,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
 
 /// Files of the data directory that hold secrets (or, for `friends`, who your friends
 /// are): owner-only, whoever created them.
-pub const SECRET_FILES: [&str; 8] = [
+pub const SECRET_FILES: [&str; 9] = [
     "identity.key",
     "api.token",
     "state.toml",
@@ -72,6 +72,7 @@ pub const SECRET_FILES: [&str; 8] = [
     "store/store.header",
     "pins",
     "pins-state.json",
+    "offers.keys",
 ];
 
 /// Makes `dir` owner-only (0700) and every file of [`SECRET_FILES`] in it owner-only

@@ -164,6 +164,9 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
             top_flags_over_budget: stats.top_flags_over_budget,
             offers_queued: stats.offers_queued,
             offers_sent: stats.offers_sent,
+            returns: stats.returns,
+            return_offers_queued: stats.return_offers_queued,
+            keys_loaded: stats.keys_loaded,
         },
         store,
         opennet: opennet_counters(node),
@@ -236,7 +239,7 @@ pub fn spawn<S: BlockStore + Send + 'static>(
     transport: TransportHandle,
     mut events: mpsc::Receiver<TransportEvent>,
     mut shutdown: watch::Receiver<bool>,
-    mut opennet: Option<OpennetLinks>,
+    (mut opennet, keys_file): (Option<OpennetLinks>, Option<std::path::PathBuf>),
 ) -> std::io::Result<(NodeHandle, NodeTask<S>)> {
     let (commands, mut command_rx) = mpsc::channel::<Command>(256);
     let shared = Arc::new(Mutex::new(snapshot(&node, &transport)));
@@ -253,6 +256,7 @@ pub fn spawn<S: BlockStore + Send + 'static>(
             o.start(&node, &transport, Instant::now());
         }
         let mut last_save = Instant::now();
+        let (mut keys_saved, mut keys_written) = (Instant::now(), node.remembered_writes());
         loop {
             let wake = node.poll_timeout();
             let sleep = async {
@@ -322,6 +326,13 @@ pub fn spawn<S: BlockStore + Send + 'static>(
                 if last_save.elapsed() >= OPENNET_SAVE_EVERY {
                     o.save_peers(&node, &transport);
                     last_save = Instant::now();
+                }
+            }
+            // The remembered keys survive a crash too, up to `SAVE_EVERY` old (offer_keys.rs).
+            if let Some(path) = keys_file.as_deref() {
+                if keys_saved.elapsed() >= super::offer_keys::SAVE_EVERY && node.remembered_writes() != keys_written {
+                    super::offer_keys::save(path, &mut node);
+                    (keys_saved, keys_written) = (Instant::now(), node.remembered_writes());
                 }
             }
             // Status is for people and scripts polling it: refreshing it after every message

@@ -20,6 +20,7 @@
 //! DIR/bookmarks.json the gateway's bookmarked sites (gateway/bookmarks.rs)
 //! DIR/pins           documents to keep alive, one URI per line (`pamphlet pin`, pins.rs)
 //! DIR/pins-state.json what the last keepalive pass found for each pin
+//! DIR/offers.keys    store keys remembered for offers on return, sealed (0600; offer_keys.rs)
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
 //! DIR/seednodes      seed nodes' references (opennet and hybrid modes; opennet.rs)
 //! DIR/opennet-peers  the strangers this node had lately, dialled again at start (0600)
@@ -34,6 +35,7 @@ pub mod backend;
 pub mod config;
 pub mod datadir;
 pub mod driver;
+pub mod offer_keys;
 pub mod opennet;
 pub mod own_ref;
 pub mod pins;
@@ -176,6 +178,8 @@ pub struct Daemon<S: BlockStore + Send + 'static = DiskStore> {
     api_task: tokio::task::JoinHandle<()>,
     /// The FCP server, unless `fcp_listen = "off"`.
     fcp: Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
+    /// `DIR/offers.keys`, unless offers on return are off.
+    keys_file: Option<PathBuf>,
     /// Held (locked) while the daemon runs.
     _lock: File,
 }
@@ -272,6 +276,8 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
             top_sinks: config.top_sinks,
             offers_per_tick: config.offers_per_second,
             offer_tick: std::time::Duration::from_secs(1),
+            offers_on_return: config.offers_on_return,
+            away: std::time::Duration::from_secs(config.offers_away_secs),
             ..DurabilityConfig::default()
         },
         ..NodeConfig::default()
@@ -424,13 +430,19 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         } else {
             None
         };
-        let node = Node::new(nconfig, store);
+        let mut node = Node::new(nconfig, store);
+        let keys_file = offer_keys::path(dir, config.offers_on_return);
+        if let Some(path) = &keys_file {
+            offer_keys::load(path, &mut node);
+        }
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (node_handle, node_task) = driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), links)
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot start the node thread");
-                DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
-            })?;
+        let (node_handle, node_task) =
+            driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), (links, keys_file.clone())).map_err(
+                |e| {
+                    tracing::error!(error = %e, "cannot start the node thread");
+                    DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
+                },
+            )?;
         let handle = DaemonBackend::new(node_handle, transport.clone(), friends_file, friends_lock);
 
         let listener = tokio::net::TcpListener::bind(config.api_listen)
@@ -485,7 +497,18 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         datadir::write_private(&dir.join("api.addr"), api_addr.to_string().as_bytes())?;
         let fcp_addr = fcp.as_ref().map(|(a, _)| *a);
         tracing::info!(listen = %transport.local_addr(), api = %api_addr, fcp = ?fcp_addr, "node running");
-        Ok(Self { dir: dir.to_owned(), handle, transport, api_addr, shutdown, node_task, api_task, fcp, _lock: lock })
+        Ok(Self {
+            dir: dir.to_owned(),
+            handle,
+            transport,
+            api_addr,
+            shutdown,
+            node_task,
+            api_task,
+            fcp,
+            keys_file,
+            _lock: lock,
+        })
     }
 
     /// This node's reference, to give to friends.
@@ -526,11 +549,14 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         if let Some((_, task)) = self.fcp {
             let _ = task.await;
         }
-        let node = self
+        let mut node = self
             .node_task
             .join()
             .await
             .ok_or(DaemonError::NodeTask("failed (see the log); the store recovers at the next start"))?;
+        if let Some(path) = &self.keys_file {
+            offer_keys::save(path, &mut node);
+        }
         self.transport.shutdown().await;
         let seen: Vec<_> =
             self.transport.friends().iter().filter_map(|f| Some((f.noderef.key, f.last_seen?))).collect();

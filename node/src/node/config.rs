@@ -15,7 +15,7 @@ use crate::routing::peers::BackoffConfig;
 use crate::routing::swap::SwapConfig;
 
 use super::budget::StoreBudget;
-pub use super::durability::DurabilityConfig;
+pub use super::durability::{DurabilityConfig, KeysFileError};
 use super::load::LoadConfig;
 
 /// Configuration of a node; every constant is explained in docs/routing.md.

@@ -39,7 +39,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use budget::StoreBudget;
-pub use config::{DurabilityConfig, NodeConfig, NodeSecret, RoutingStrategy};
+pub use config::{DurabilityConfig, KeysFileError, NodeConfig, NodeSecret, RoutingStrategy};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
 pub use load::{LoadConfig, BLOCK_WIRE_BYTES};
@@ -49,16 +49,14 @@ pub use stats::NodeStats;
 
 use inflight::{hop_wait, verifies_derived, Answer, Handle, InFlight, Origin, Payload};
 
-use crate::id::PeerId;
-use crate::id::{Htl, RequestId};
+use crate::id::{Htl, PeerId, RequestId};
 use crate::location::Location;
 use crate::routing::htl::LinkHtl;
 use crate::routing::peers::{claim_interval, PeerEntry, PeerTable};
 use crate::routing::quench::Quench;
 use crate::routing::request::{Reply, Request};
 use crate::routing::swap::{self, Reveal, Swapper};
-use crate::store::memory::MemoryStore;
-use crate::store::{Area, BlockStore};
+use crate::store::{memory::MemoryStore, Area, BlockStore};
 use crate::wire::message::Message;
 
 /// The shortest time between two `LocationUpdate` broadcasts caused by peers' updates
@@ -267,7 +265,7 @@ impl<S: BlockStore> Node<S> {
             self.peers.next_pending(),
             self.opennet.next_upkeep,
             self.deferred.next_due(),
-            self.durability.offers.next,
+            self.durability.next_due(),
         ]
         .into_iter()
         .flatten()
@@ -282,6 +280,7 @@ impl<S: BlockStore> Node<S> {
     pub fn add_peer(&mut self, now: Instant, peer: PeerId, location: Location) {
         let link = self.link_coins(peer);
         self.peers.insert(peer, location, link);
+        self.durability_peer_added(now);
         if let (None, Some(every)) = (self.next_swap, self.config.swap_interval) {
             self.next_swap = Some(now + self.jittered(every));
         }
@@ -295,6 +294,7 @@ impl<S: BlockStore> Node<S> {
         if !self.peers.remove(peer) {
             return;
         }
+        self.durability_peer_removed(now);
         self.load.forget_peer(peer);
         self.opennet_peer_removed(peer);
         if let Some(o) = self.swapper.on_peer_removed(peer) {
@@ -509,7 +509,7 @@ impl<S: BlockStore> Node<S> {
     /// accepted the request, with `penalise_silence`).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.resume_due(now);
-        self.send_offers(now);
+        self.durability_tick(now);
         if self.peers.apply_pending(now) {
             self.schedule_rebroadcast(now);
         }

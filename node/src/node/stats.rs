@@ -93,4 +93,11 @@ pub struct NodeStats {
     pub offers_queued: u64,
     /// Offers sent (one insert at HTL 1 to the peer now closest to the block's key).
     pub offers_sent: u64,
+    /// Returns: the node came back after `DurabilityConfig::away` without peers, or
+    /// restarted with remembered keys, and its peers connected.
+    pub returns: u64,
+    /// Of `offers_queued`, blocks queued for the peers that connected after a return.
+    pub return_offers_queued: u64,
+    /// Remembered store keys loaded at start (`Node::load_remembered_keys`).
+    pub keys_loaded: u64,
 }

@@ -9,6 +9,9 @@
 //!   77% at fill 0.04 on its own, and to 100% with offers on swap (docs/durability.md).
 //! - **Offers on swap** (`offers.rs`). A node whose location changed (a swap, or a location
 //!   reset) hands the blocks of its store area to the peers now closer to their keys.
+//! - **Offers on return** (`returns.rs`). A node back after a time without peers, or
+//!   restarted with the keys it remembered (`remembered.rs`, sealed on disk), does the same
+//!   for the peers that came back with it.
 //!
 //! **The flag's adversary.** A peer that flags every block would make every node on its
 //! inserts' paths keep them in the store area, as if it had `top_sinks` sinks. A node
@@ -19,6 +22,8 @@
 //! (`a_peer_flagging_every_block_gets_only_its_budget`).
 
 mod offers;
+mod remembered;
+mod returns;
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +36,7 @@ use crate::location::Location;
 use crate::store::{Area, BlockStore};
 
 pub(super) use offers::Offers;
+pub use remembered::KeysFileError;
 
 /// The durability settings of a node (part of `NodeConfig`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,8 +54,18 @@ pub struct DurabilityConfig {
     /// Offers on swap: the pace of the offer queue.
     pub offer_tick: Duration,
     /// Offers on swap: how many store-area keys the node remembers (the most recently
-    /// written), and so the most it offers after one move. Lost on restart.
+    /// written), and so the most it offers after one move. Lost on restart unless the
+    /// driver persists them (`Node::remembered_keys_sealed`).
     pub offers_remembered: usize,
+    /// Offers on return: a node that had no peer for at least `away`, or that loaded the
+    /// keys it remembered before a restart, offers them to the peers that connect within
+    /// `return_window` (same pace, same memory as offers on swap).
+    pub offers_on_return: bool,
+    /// Offers on return: how long without any connected peer counts as away.
+    pub away: Duration,
+    /// Offers on return: how long after the return newly connected peers still get the
+    /// keys they are closer to (friends come back one by one).
+    pub return_window: Duration,
 }
 
 impl Default for DurabilityConfig {
@@ -57,7 +73,8 @@ impl Default for DurabilityConfig {
     /// at once per peer and then one every 15 s (240 an hour); offers paced at 8 a second
     /// (256 KiB/s at most, a few minutes for a store area of a few thousand blocks), from
     /// the 16,384 most recently stored keys (about 1.3 MiB of memory with the peer each was
-    /// last offered to).
+    /// last offered to); offers on return after 10 minutes without peers, to the peers that
+    /// connect within 5 minutes of the return.
     fn default() -> Self {
         DurabilityConfig {
             top_sinks: 4,
@@ -65,6 +82,9 @@ impl Default for DurabilityConfig {
             offers_per_tick: 8,
             offer_tick: Duration::from_secs(1),
             offers_remembered: 16_384,
+            offers_on_return: true,
+            away: Duration::from_secs(600),
+            return_window: Duration::from_secs(300),
         }
     }
 }
@@ -76,11 +96,22 @@ pub(super) struct State {
     top: Buckets,
     /// Offers on swap.
     pub(super) offers: Offers,
+    /// Offers on return.
+    returns: returns::Return,
 }
 
 impl State {
     pub(super) fn new(config: &DurabilityConfig) -> Self {
-        State { top: Buckets::default(), offers: Offers::new(config.offers_remembered) }
+        State {
+            top: Buckets::default(),
+            offers: Offers::new(config.offers_remembered),
+            returns: returns::Return::default(),
+        }
+    }
+
+    /// When the durability machinery wants `handle_timeout` next.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        [self.offers.next, self.returns.requeue_at].into_iter().flatten().min()
     }
 }
 

@@ -22,8 +22,9 @@
 //! cannot be listed cheaply, and the on-disk store keeps no keys in the clear) and so the
 //! queue are at most `offers_remembered`; a new move rebuilds the queue; the sends are
 //! paced; answers to offers are matched against the last [`SENT_REMEMBERED`] sent and
-//! dropped. The memory and the queue are lost on restart: a restarted node offers nothing
-//! until its next move (its blocks stay where they are).
+//! dropped. The queue and the memory of who took what are lost on restart; the remembered
+//! keys survive it if the driver persists them (`remembered.rs`), and a restarted node then
+//! offers them on return (`returns.rs`).
 
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
@@ -56,6 +57,8 @@ pub(in crate::node) struct Offers {
     /// The peer each remembered key was last offered to: a node that keeps moving does not
     /// offer a block again to the peer that already took it.
     offered: LruCache<(BlockKind, RoutingKey), PeerId>,
+    /// Keys remembered since start (`Node::remembered_writes`).
+    writes: u64,
 }
 
 impl Offers {
@@ -67,12 +70,24 @@ impl Offers {
             queue: VecDeque::new(),
             next: None,
             sent: VecDeque::new(),
+            writes: 0,
         }
     }
 
     /// A block was written to the store area.
     pub(in crate::node) fn remember(&mut self, kind: BlockKind, key: RoutingKey) {
         self.written.put((kind, key), ());
+        self.writes += 1;
+    }
+
+    /// The remembered keys, least recently written first.
+    pub(in crate::node) fn remembered(&self) -> Vec<(BlockKind, RoutingKey)> {
+        self.written.iter().rev().map(|(k, ())| *k).collect()
+    }
+
+    /// Keys remembered since start.
+    pub(in crate::node) fn writes(&self) -> u64 {
+        self.writes
     }
 
     /// Whether `(peer, id)` is an offer this node sent (its answers need no request).

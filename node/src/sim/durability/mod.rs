@@ -32,6 +32,7 @@
 mod bound;
 mod holdings;
 mod load;
+mod offers;
 mod population;
 mod report;
 mod route;
@@ -237,6 +238,9 @@ struct World<'a> {
     /// Blocks handed to a peer with room instead of being dropped (`evict_to_peer`).
     passed_on: u64,
     kept_alive: u64,
+    /// With `Rules::offer_to_closer`: the peer each node last offered each of its stored
+    /// blocks to (the node's memory; lost at a return, as a restart loses it).
+    offered_to: Vec<std::collections::HashMap<u32, u32>>,
 }
 
 /// Indices into `World::costs`.
@@ -303,6 +307,7 @@ impl<'a> World<'a> {
             offer_evictions: 0,
             passed_on: 0,
             kept_alive: 0,
+            offered_to: vec![std::collections::HashMap::new(); config.nodes],
         }
     }
 
@@ -310,6 +315,7 @@ impl<'a> World<'a> {
         let changes = self.population.step(hour);
         for &i in &changes.replaced {
             self.holdings.clear(i);
+            self.offered_to[i].clear();
             self.location[i] = Location(self.swap_rng.gen());
             self.swap_age[i] = 0;
             self.uptime[i] = 0.0;
@@ -328,7 +334,7 @@ impl<'a> World<'a> {
         }
         if self.config.rules.offer_on_return {
             for &i in &changes.returned {
-                self.offer(i);
+                self.offer(i, true);
             }
         }
         let now = day * 24 + hour;
@@ -377,7 +383,7 @@ impl<'a> World<'a> {
         if self.config.rules.offer_on_swap {
             let moved: Vec<usize> = (0..self.config.nodes).filter(|&i| self.location[i] != before[i]).collect();
             for i in moved {
-                self.offer(i);
+                self.offer(i, false);
             }
         }
     }
@@ -594,74 +600,6 @@ impl<'a> World<'a> {
                 }
             }
         }
-    }
-
-    /// A node back online (or moved by a swap) offers its stored blocks to the online peer
-    /// closest to each block's key; that peer keeps those it lacks if, with the offering
-    /// node away, it would be a sink for them (the copy that answers while this node is
-    /// offline, or now that it is elsewhere), and with `offer_into_room` only while its
-    /// store area has room.
-    fn offer(&mut self, i: usize) {
-        let stored = self.holdings.stored(i);
-        let peers: Vec<usize> =
-            self.topo.adjacency[i].iter().map(|&j| j as usize).filter(|&j| self.online[j]).collect();
-        if peers.is_empty() || stored.is_empty() {
-            return;
-        }
-        let mut contacted = vec![false; peers.len()];
-        let limit = match self.config.rules.offer_limit {
-            0 => usize::MAX,
-            n => n,
-        };
-        for b in stored.into_iter().take(limit) {
-            let key = self.blocks.location[b as usize];
-            let Some((p, &peer)) = peers.iter().enumerate().min_by_key(|(_, &j)| self.location[j].distance(key)) else {
-                continue;
-            };
-            contacted[p] = true;
-            self.costs[OFFER].add(0, KEY_BYTES);
-            let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
-            let wanted = g.is_sink_without(peer, key, self.config.rules.sink_rank, i);
-            let room = !self.config.rules.offer_into_room || self.holdings.has_room(peer);
-            if wanted && room && self.holdings.place(peer, b).is_none() {
-                self.costs[OFFER].add(2, BLOCK_BYTES);
-                self.offered += 1;
-                let evicted = self.holdings.put(
-                    peer,
-                    self.location[peer],
-                    b,
-                    Place::Store,
-                    &self.blocks.location,
-                    &mut self.evict_rng,
-                );
-                if let Some(old) = evicted {
-                    self.offer_evictions += 1;
-                    self.pass_on(peer, old);
-                }
-            }
-        }
-        // One offer message and its answer per peer offered anything.
-        self.costs[OFFER].add(2 * contacted.iter().filter(|&&c| c).count() as u64, 0);
-    }
-
-    /// With `evict_to_peer`, node `i` has just dropped block `b` from its full store area:
-    /// it hands `b` to its online peer closest to `b`'s key among those with room in their
-    /// store area that lack it (one request and answer, and the block, on one hop).
-    fn pass_on(&mut self, i: usize, b: u32) {
-        if !self.config.rules.evict_to_peer {
-            return;
-        }
-        let key = self.blocks.location[b as usize];
-        let holdings = &self.holdings;
-        let peer = self.topo.adjacency[i]
-            .iter()
-            .map(|&j| j as usize)
-            .filter(|&j| self.online[j] && holdings.has_room(j) && holdings.place(j, b) != Some(Place::Store))
-            .min_by_key(|&j| self.location[j].distance(key));
-        let Some(peer) = peer else { return };
-        self.costs[OFFER].add(2, BLOCK_BYTES);
-        self.passed_on += 1;
-        self.holdings.put(peer, self.location[peer], b, Place::Store, &self.blocks.location, &mut self.evict_rng);
     }
 
     /// Probes every document whose age reaches one of [`AGES`] this hour.

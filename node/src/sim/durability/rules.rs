@@ -67,11 +67,23 @@ pub struct Rules {
     /// store areas (256 blocks by default) are offered within a minute of a swap, and
     /// swaps come once a day.
     pub offer_limit: usize,
+    /// The rule of offers (on return and on swap; `offers.rs`): true, the node's (a block
+    /// goes only to a peer closer to its key than the offering node, which keeps it as a
+    /// sink; every offer carries the block, except to the peer last offered it); false,
+    /// backup copies (every block to the closest online peer, which keeps it if it would be
+    /// a sink with the offering node away; the model's rule before session 7).
+    pub offer_to_closer: bool,
+    /// With `offer_to_closer`: the node's memory of the peer it last offered each block to
+    /// survives its returns (a node whose links dropped but that kept running, or one that
+    /// persisted the memory; the node today persists only the keys). False: lost at every
+    /// return, as a restart loses it.
+    pub offer_memory_kept: bool,
 }
 
 impl Rules {
     /// pamphlet as the node is: redundancy 0.5, healing, one sink, LRU store, top blocks
-    /// stored wider (`top_sinks`) and offers on swap, with the node's own defaults
+    /// stored wider (`top_sinks`), offers on swap and on return by the node's rule, with the
+    /// node's own defaults
     /// (`node::DurabilityConfig`; test `the_model_defaults_are_the_nodes`).
     pub fn pamphlet() -> Self {
         let node = crate::node::DurabilityConfig::default();
@@ -79,6 +91,8 @@ impl Rules {
             name: "pamphlet defaults".into(),
             unprotected_sink_rank: node.top_sinks as usize,
             offer_on_swap: node.offers_per_tick > 0,
+            offer_on_return: node.offers_per_tick > 0 && node.offers_on_return,
+            offer_to_closer: true,
             offer_limit: node.offers_remembered,
             ..Rules::before()
         }
@@ -105,6 +119,8 @@ impl Rules {
             keepalive_days: 0,
             keepalive_share: 0.0,
             offer_limit: 0,
+            offer_to_closer: false,
+            offer_memory_kept: false,
         }
     }
 

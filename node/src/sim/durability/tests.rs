@@ -212,10 +212,34 @@ fn the_model_defaults_are_the_nodes() {
     assert_eq!(p.unprotected_sink_rank, node.top_sinks as usize);
     assert!(p.offer_on_swap && node.offers_per_tick > 0);
     assert_eq!(p.offer_limit, node.offers_remembered);
+    assert!(p.offer_on_return && node.offers_on_return, "offers on return, as the node");
+    assert!(p.offer_to_closer, "by the node's rule: only to a closer peer, kept as a sink");
     assert_eq!(
-        Rules { name: p.name.clone(), unprotected_sink_rank: 0, offer_on_swap: false, offer_limit: 0, ..p },
+        Rules {
+            name: p.name.clone(),
+            unprotected_sink_rank: 0,
+            offer_on_swap: false,
+            offer_on_return: false,
+            offer_to_closer: false,
+            offer_limit: 0,
+            ..p
+        },
         Rules { name: p.name.clone(), ..Rules::before() }
     );
     let h = Rules::hyphanet();
     assert!(!h.offer_on_swap && h.unprotected_sink_rank == 0);
+}
+
+/// The node's rule of offers on return (only to a peer closer to the key than the
+/// returning node, kept there as a sink; `offers.rs`): the peers that came back take blocks,
+/// every offer costs its block, and none goes to a peer that is not closer.
+#[test]
+fn node_rule_offers_on_return_hand_blocks_to_closer_peers() {
+    let with = |offer_on_return| {
+        let c = small(Rules { offer_on_return, ..Rules::pamphlet() });
+        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+    };
+    let (off, on) = (with(false), with(true));
+    assert!(on.offered_blocks > off.offered_blocks, "on {} vs off {}", on.offered_blocks, off.offered_blocks);
+    assert!(on.offer_cost_per_day.bytes > off.offer_cost_per_day.bytes);
 }

@@ -1,0 +1,152 @@
+//! Offers in the durability model: a node back online (`Rules::offer_on_return`) or moved
+//! by a swap (`Rules::offer_on_swap`) hands its stored blocks to online peers, under one of
+//! two rules (`Rules::offer_to_closer`):
+//!
+//! - **the node's** (`node/durability/`, the default of `Rules::pamphlet`): a block goes
+//!   to the online peer closest to its key only if that peer is closer to it than the
+//!   offering node; the peer keeps it in its store area if it is a sink for it and lacks
+//!   it. Each offer is an insert carrying the block (2 messages and 32 KiB, whether the peer
+//!   takes it or already holds it), except to the peer the node last offered that block to
+//!   (the node's memory, lost at a return: a node coming back online has usually
+//!   restarted; `Rules::offer_memory_kept` keeps it). The node's pace (8 a second) and its 5-minute return window do not bind
+//!   at the model's hour: a 256-block store area is offered within a minute, and every
+//!   peer online that hour counts as connected.
+//! - **backup copies** (the model's rule before session 7, `--offer-rule backup`): every
+//!   stored block goes to the online peer closest to its key, which keeps it if, with the
+//!   offering node away, it would be a sink for it (the copy that answers while the
+//!   offering node is offline); a key costs 32 bytes, a block handed over 2 messages and
+//!   32 KiB. The node does not do this: its peers keep an offered block only as sinks.
+
+use super::holdings::Place;
+use super::route::Graph;
+use super::{World, BLOCK_BYTES, KEY_BYTES, OFFER};
+
+impl World<'_> {
+    /// Node `i` offers its stored blocks (`returning`: it came back online this hour).
+    pub(super) fn offer(&mut self, i: usize, returning: bool) {
+        if returning && !self.config.rules.offer_memory_kept {
+            self.offered_to[i].clear();
+        }
+        if self.config.rules.offer_to_closer {
+            self.offer_to_closer(i);
+        } else {
+            self.offer_backup(i);
+        }
+    }
+
+    /// The node's rule (module doc).
+    fn offer_to_closer(&mut self, i: usize) {
+        let stored = self.holdings.stored(i);
+        {
+            let keep: std::collections::HashSet<u32> = stored.iter().copied().collect();
+            self.offered_to[i].retain(|b, _| keep.contains(b));
+        }
+        let peers: Vec<usize> =
+            self.topo.adjacency[i].iter().map(|&j| j as usize).filter(|&j| self.online[j]).collect();
+        if peers.is_empty() || stored.is_empty() {
+            return;
+        }
+        let limit = match self.config.rules.offer_limit {
+            0 => usize::MAX,
+            n => n,
+        };
+        for b in stored.into_iter().take(limit) {
+            let key = self.blocks.location[b as usize];
+            let Some(&peer) = peers.iter().min_by_key(|&&j| self.location[j].distance(key)) else { continue };
+            if self.location[peer].distance(key) >= self.location[i].distance(key) {
+                continue; // this node is still the closest: not queued
+            }
+            if self.offered_to[i].get(&b) == Some(&(peer as u32)) {
+                continue; // it took this block already
+            }
+            self.offered_to[i].insert(b, peer as u32);
+            self.costs[OFFER].add(2, BLOCK_BYTES);
+            let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+            let sink = g.is_sink(peer, key, self.config.rules.sink_rank);
+            let room = !self.config.rules.offer_into_room || self.holdings.has_room(peer);
+            if sink && room && self.holdings.place(peer, b).is_none() {
+                self.offered += 1;
+                let evicted = self.holdings.put(
+                    peer,
+                    self.location[peer],
+                    b,
+                    Place::Store,
+                    &self.blocks.location,
+                    &mut self.evict_rng,
+                );
+                if let Some(old) = evicted {
+                    self.offer_evictions += 1;
+                    self.pass_on(peer, old);
+                }
+            }
+        }
+    }
+
+    /// A node back online (or moved by a swap) offers its stored blocks to the online peer
+    /// closest to each block's key; that peer keeps those it lacks if, with the offering
+    /// node away, it would be a sink for them (the copy that answers while this node is
+    /// offline, or now that it is elsewhere), and with `offer_into_room` only while its
+    /// store area has room.
+    fn offer_backup(&mut self, i: usize) {
+        let stored = self.holdings.stored(i);
+        let peers: Vec<usize> =
+            self.topo.adjacency[i].iter().map(|&j| j as usize).filter(|&j| self.online[j]).collect();
+        if peers.is_empty() || stored.is_empty() {
+            return;
+        }
+        let mut contacted = vec![false; peers.len()];
+        let limit = match self.config.rules.offer_limit {
+            0 => usize::MAX,
+            n => n,
+        };
+        for b in stored.into_iter().take(limit) {
+            let key = self.blocks.location[b as usize];
+            let Some((p, &peer)) = peers.iter().enumerate().min_by_key(|(_, &j)| self.location[j].distance(key)) else {
+                continue;
+            };
+            contacted[p] = true;
+            self.costs[OFFER].add(0, KEY_BYTES);
+            let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+            let wanted = g.is_sink_without(peer, key, self.config.rules.sink_rank, i);
+            let room = !self.config.rules.offer_into_room || self.holdings.has_room(peer);
+            if wanted && room && self.holdings.place(peer, b).is_none() {
+                self.costs[OFFER].add(2, BLOCK_BYTES);
+                self.offered += 1;
+                let evicted = self.holdings.put(
+                    peer,
+                    self.location[peer],
+                    b,
+                    Place::Store,
+                    &self.blocks.location,
+                    &mut self.evict_rng,
+                );
+                if let Some(old) = evicted {
+                    self.offer_evictions += 1;
+                    self.pass_on(peer, old);
+                }
+            }
+        }
+        // One offer message and its answer per peer offered anything.
+        self.costs[OFFER].add(2 * contacted.iter().filter(|&&c| c).count() as u64, 0);
+    }
+
+    /// With `evict_to_peer`, node `i` has just dropped block `b` from its full store area:
+    /// it hands `b` to its online peer closest to `b`'s key among those with room in their
+    /// store area that lack it (one request and answer, and the block, on one hop).
+    pub(super) fn pass_on(&mut self, i: usize, b: u32) {
+        if !self.config.rules.evict_to_peer {
+            return;
+        }
+        let key = self.blocks.location[b as usize];
+        let holdings = &self.holdings;
+        let peer = self.topo.adjacency[i]
+            .iter()
+            .map(|&j| j as usize)
+            .filter(|&j| self.online[j] && holdings.has_room(j) && holdings.place(j, b) != Some(Place::Store))
+            .min_by_key(|&j| self.location[j].distance(key));
+        let Some(peer) = peer else { return };
+        self.costs[OFFER].add(2, BLOCK_BYTES);
+        self.passed_on += 1;
+        self.holdings.put(peer, self.location[peer], b, Place::Store, &self.blocks.location, &mut self.evict_rng);
+    }
+}
