@@ -461,3 +461,42 @@ fn shrinking_the_store_area_needs_permission_and_evictions_are_counted() {
     allowed.shrink_store = true;
     assert_eq!(DiskStore::open(dir.path(), allowed).unwrap().stats().store_blocks, 4);
 }
+
+/// A process started by another thread holds a copy of every descriptor, the store's lock
+/// too, from its fork until its exec. A store dropped in that window stayed locked until
+/// the exec, and a reopen failed `Locked` (CI, `flipped_bytes_drop_only_the_damaged_entries`:
+/// this binary starts child processes in other tests). The store now unlocks on drop, which
+/// releases the lock for every copy. Here a thread starts processes without pause while the
+/// store is dropped and reopened: without the unlock, a reopen failed within the first few
+/// rounds (each of 3 runs: at rounds 6-8).
+#[test]
+fn a_store_dropped_while_processes_start_can_be_reopened_at_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let starter = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut started = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                Command::new("true").stdin(Stdio::null()).status().unwrap();
+                started += 1;
+            }
+            started
+        })
+    };
+    let mut failed = None;
+    for round in 0..2_000 {
+        match DiskStore::open(dir.path(), small_config()) {
+            Ok(store) => drop(store),
+            Err(e) => {
+                failed = Some((round, e));
+                break;
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let started = starter.join().unwrap();
+    assert!(failed.is_none(), "a reopen failed while {started} processes started: {failed:?}");
+}

@@ -164,8 +164,8 @@ pub struct DiskStore {
     /// default): kept only in the slot's header, so clearing the header leaves nothing
     /// that could decrypt the body (see `slot::seal`).
     nonces: ChaCha20Rng,
-    /// Holds the directory's lock until the store is dropped.
-    _lock: File,
+    /// Holds the directory's lock until the store is dropped (released explicitly there).
+    lock: File,
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -327,7 +327,7 @@ impl DiskStore {
             read_only,
             evictions: [0; 2],
             nonces,
-            _lock: lock,
+            lock,
         };
         if read_only {
             if FileId::ALL.iter().any(|&id| store.parts[id.index()].file.slots != config.slots(id)) {
@@ -670,6 +670,15 @@ impl Drop for DiskStore {
     fn drop(&mut self) {
         if let Err(e) = self.flush() {
             tracing::warn!(error = %e, "store flush on drop failed");
+        }
+        // Unlock explicitly rather than by closing the file: a process another thread is
+        // starting holds a copy of every descriptor from its fork until its exec closes
+        // them, and a lock is released only when the last copy closes. So a store dropped
+        // at that moment stayed locked for a while and a reopen failed `Locked` (seen in
+        // CI: `store_disk::flipped_bytes_drop_only_the_damaged_entries`, whose binary also
+        // starts child processes). Unlocking releases it for every copy.
+        if let Err(e) = self.lock.unlock() {
+            tracing::warn!(error = %e, "store unlock on drop failed");
         }
     }
 }
