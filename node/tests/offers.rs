@@ -16,7 +16,7 @@ use pamphlet_node::location::Location;
 use pamphlet_node::node::DurabilityConfig;
 use pamphlet_node::sim::network::Network;
 use pamphlet_node::store::memory::MemoryStore;
-use pamphlet_node::store::Area;
+use pamphlet_node::store::{Area, BlockStore};
 
 /// Node 0 at 0.5 between node 1 (0.2) and node 2 (0.8), in a line 1 - 0 - 2; node 2 caches
 /// nothing (so it holds only what it stores as a sink). Node 1 inserts `n` blocks whose keys
@@ -120,5 +120,33 @@ fn a_second_move_does_not_offer_the_same_blocks_to_the_same_peer() {
             net.run_for(Duration::from_secs(10));
         }
         assert_eq!(net.node(0).stats().offers_sent, blocks.len() as u64, "seed {seed}: each block once");
+    }
+}
+
+/// Keys whose blocks left the store (evicted, or removed) since they were remembered cost a
+/// store lookup each and send nothing: one batch looks up at most 64 of them (so a queue of
+/// thousands cannot hold the node's thread in one tick), and each is forgotten, so a later
+/// move does not look for it again.
+#[test]
+fn blocks_gone_from_the_store_cost_bounded_lookups_and_are_forgotten() {
+    for seed in seeds(SEEDS) {
+        let (mut net, blocks) = setup(seed, 4, 100);
+        for (k, b) in &blocks {
+            assert!(net.node_mut(0).store_mut().remove(b.kind(), k), "seed {seed}");
+        }
+        let now = net.now();
+        net.node_mut(0).set_location(now, Location::from_f64(0.1));
+        net.flush(0);
+        assert_eq!(net.node(0).offers_waiting(), 100, "seed {seed}: all remembered keys queued");
+        let tick = net.node(0).config().durability.offer_tick;
+        net.run_for(tick + tick / 2);
+        assert_eq!(net.node(0).offers_waiting(), 36, "seed {seed}: one batch looked up 64 keys, no more");
+        net.run_for(tick);
+        assert_eq!(net.node(0).offers_waiting(), 0, "seed {seed}");
+        assert_eq!(net.node(0).stats().offers_sent, 0, "seed {seed}: nothing to send");
+        let now = net.now();
+        net.node_mut(0).set_location(now, Location::from_f64(0.15));
+        net.flush(0);
+        assert_eq!(net.node(0).offers_waiting(), 0, "seed {seed}: the missing keys were forgotten");
     }
 }

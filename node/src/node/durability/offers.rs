@@ -42,6 +42,10 @@ use crate::wire::message::Message;
 
 /// Offers whose answers are recognised (older answers count as unexpected replies).
 const SENT_REMEMBERED: usize = 1024;
+/// Store lookups one batch makes at most, a block found or not: keys whose blocks were
+/// evicted since they were remembered cost a lookup each and send nothing, so without this
+/// one batch could read the store up to `offers_remembered` times on the node's thread.
+const LOOKUPS_PER_TICK: u32 = 64;
 
 /// The offer state of a node.
 #[derive(Debug)]
@@ -128,7 +132,8 @@ impl<S: BlockStore> Node<S> {
             return;
         }
         let mut left = self.config.durability.offers_per_tick;
-        while left > 0 {
+        let mut lookups = LOOKUPS_PER_TICK.max(left);
+        while left > 0 && lookups > 0 {
             let Some((kind, key)) = self.durability.offers.queue.pop_front() else { break };
             let target = Location::of_key(&key);
             let own = self.config.location.distance(target);
@@ -146,7 +151,12 @@ impl<S: BlockStore> Node<S> {
             if self.by_key.contains_key(&(kind, key)) {
                 continue;
             }
-            let Some(block) = self.store.get(kind, &key) else { continue };
+            lookups -= 1;
+            let Some(block) = self.store.get(kind, &key) else {
+                // Evicted since: forget it, so no later move or return looks for it again.
+                self.durability.offers.written.pop(&(kind, key));
+                continue;
+            };
             left -= 1;
             let id: RequestId = self.rng.gen();
             let offers = &mut self.durability.offers;

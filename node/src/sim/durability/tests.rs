@@ -231,10 +231,11 @@ fn the_model_defaults_are_the_nodes() {
 }
 
 /// The node's rule of offers on return (only to a peer closer to the key than the
-/// returning node, kept there as a sink; `offers.rs`): the peers that came back take blocks,
-/// every offer costs its block, and none goes to a peer that is not closer.
+/// returning node, kept there as a sink; `offers.rs`) is in the model's default rules:
+/// switched on, returning nodes offer blocks and the offers cost bytes. (That only closer
+/// peers are offered to is the rule's code in `offers.rs`; this checks it runs.)
 #[test]
-fn node_rule_offers_on_return_hand_blocks_to_closer_peers() {
+fn node_rule_offers_on_return_offer_blocks_and_cost_bytes() {
     let with = |offer_on_return| {
         let c = small(Rules { offer_on_return, ..Rules::pamphlet() });
         run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
