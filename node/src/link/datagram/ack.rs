@@ -9,7 +9,7 @@ use super::Dropped;
 /// Packet numbers below `largest - REPLAY_WINDOW` are refused unseen.
 pub const REPLAY_WINDOW: u64 = 4096;
 /// Ranges of received packet numbers remembered for acknowledgements (the oldest go first).
-const TRACKED_RANGES: usize = 64;
+pub const TRACKED_RANGES: usize = 64;
 const WORDS: usize = (REPLAY_WINDOW / 64) as usize;
 
 /// Which packet numbers were seen, over a sliding window below the largest (IPsec's and
@@ -125,6 +125,11 @@ impl AckState {
         } else if self.deadline.is_none() {
             self.deadline = Some(now + self.max_delay);
         }
+    }
+
+    /// Ranges of packet numbers remembered.
+    pub fn ranges(&self) -> usize {
+        self.ranges.len()
     }
 
     /// Whether an acknowledgement should go out now even without data to carry it.

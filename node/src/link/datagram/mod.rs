@@ -29,7 +29,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use packet::{DatagramCipher, DATAGRAM_LEN};
-pub use session::{Session, Stats};
+pub use session::{Footprint, Session, Stats};
 
 /// The most frames a sender keeps unacknowledged past its oldest unacknowledged one, and
 /// so the most a receiver holds waiting for an earlier frame of the same stream (4 MiB).
