@@ -52,7 +52,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            ack_every: 2,
+            ack_every: 16,
             max_ack_delay: Duration::from_millis(10),
             initial_rtt: Duration::from_millis(200),
             initial_window: 16,

@@ -130,7 +130,7 @@ impl Session {
             last_in_stream: HashMap::new(),
             in_flight: InFlight::default(),
             rtt: Rtt::new(config.initial_rtt),
-            cc: Bbr::new(now, MSS, config.initial_window, config.initial_rtt),
+            cc: Bbr::new(now, MSS, config.initial_window, config.initial_rtt, u64::from(config.ack_every)),
             pacer: Pacer::default(),
             probes: 0,
             replay: ReplayWindow::default(),
