@@ -38,7 +38,9 @@ pub const FRAME_WINDOW: u64 = 4096;
 /// A session's tunable constants (named fields, never positional numbers).
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Acknowledge after this many ack-eliciting datagrams (and at once on a gap).
+    /// Acknowledge after this many ack-eliciting datagrams (at once on a gap and for the
+    /// few arrivals after one). The sender assumes its peer uses the same value: its
+    /// window keeps room for one such batch (docs/wire.md, "Datagram links").
     pub ack_every: u32,
     /// The longest a receiver delays an acknowledgement (QUIC's `max_ack_delay`).
     pub max_ack_delay: Duration,
