@@ -455,3 +455,15 @@ fn a_huge_largest_acknowledged_is_refused() {
     assert_eq!(b.unacked_frames(), 5);
     assert_eq!(b.footprint().in_flight, 5, "nothing was taken from the bogus acknowledgement");
 }
+
+/// Found by the bounds check of the property tests: a frame's list of transmissions kept
+/// the packet numbers of its lost copies, so a frame resent through a long outage grew it
+/// without bound. Here the first 60 datagrams towards `b` are lost; the check after every
+/// step requires the list to hold exactly the copies in flight.
+#[test]
+fn a_frame_resent_many_times_remembers_only_copies_in_flight() {
+    let mut p = Attacked::new(PathConfig::wan(Duration::from_millis(10), 50.0), 3);
+    p.ab.drop_indices.extend(1..=60);
+    attacked_transfer(&mut p, 4, 2, &[]);
+    assert!(p.a.stats().retransmissions >= 40, "{:?}", p.a.stats());
+}
