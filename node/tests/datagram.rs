@@ -214,9 +214,11 @@ fn bulk(path: PathConfig, seed: u64, mib: u64) -> (f64, Pair) {
 fn report(label: &str, g: f64, p: &Pair) {
     let a = p.a.stats();
     let wire = p.ab.carried.0 as f64 * 8.0 / (p.ab.carried.1.unwrap() - p.start).as_secs_f64() / 1e6;
+    // The reverse direction (acknowledgements) over the same span as the forward one.
+    let back = p.ba.carried.0 as f64 * 8.0 / (p.ab.carried.1.unwrap() - p.start).as_secs_f64() / 1e6;
     println!(
         "{label}: goodput {g:.2} Mbit/s, wire {wire:.2} Mbit/s, max queue {} datagrams, overflowed {}, lost {}, \
-         retransmissions {}, ptos {}, ack-only back {}, bw estimate {:.2} Mbit/s, min rtt {:?}",
+         retransmissions {}, ptos {}, ack-only back {} ({back:.2} Mbit/s), bw estimate {:.2} Mbit/s, min rtt {:?}",
         p.ab.max_queue,
         p.ab.overflowed,
         p.ab.lost,

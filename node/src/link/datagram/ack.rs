@@ -3,13 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use super::loss::PACKET_THRESHOLD;
 use super::packet::Ack;
 use super::Dropped;
 
 /// Packet numbers below `largest - REPLAY_WINDOW` are refused unseen.
 pub const REPLAY_WINDOW: u64 = 4096;
 /// Ranges of received packet numbers remembered for acknowledgements (the oldest go first).
-const TRACKED_RANGES: usize = 64;
+pub const TRACKED_RANGES: usize = 64;
 const WORDS: usize = (REPLAY_WINDOW / 64) as usize;
 
 /// Which packet numbers were seen, over a sliding window below the largest (IPsec's and
@@ -120,11 +121,21 @@ impl AckState {
             return;
         }
         self.unacked += 1;
-        if !in_order || self.unacked >= self.ack_every {
+        // Just after a hole, every arrival is acknowledged at once until the sender can
+        // have seen PACKET_THRESHOLD later packets: its loss detection then runs as fast
+        // as if each packet were acknowledged (the QUIC ACK frequency draft's reordering
+        // threshold), and only a clean stream of packets is acknowledged sparsely.
+        let after_hole = self.ranges.len() > 1 && self.ranges[0].1 - self.ranges[0].0 < PACKET_THRESHOLD;
+        if !in_order || after_hole || self.unacked >= self.ack_every {
             self.immediate = true;
         } else if self.deadline.is_none() {
             self.deadline = Some(now + self.max_delay);
         }
+    }
+
+    /// Ranges of packet numbers remembered.
+    pub fn ranges(&self) -> usize {
+        self.ranges.len()
     }
 
     /// Whether an acknowledgement should go out now even without data to carry it.
@@ -186,6 +197,31 @@ mod tests {
         assert_eq!(r, vec![(0, 10)]);
         insert_range(&mut r, 4);
         assert_eq!(r, vec![(0, 10)]);
+    }
+
+    #[test]
+    fn clean_arrivals_are_acknowledged_sparsely_and_a_hole_at_once() {
+        let t0 = Instant::now();
+        let mut a = AckState::new(16, Duration::from_millis(10));
+        for pn in 0..15 {
+            a.on_packet(t0, pn, true);
+            assert!(!a.wants_ack(t0), "packet {pn}");
+        }
+        a.on_packet(t0, 15, true);
+        assert!(a.wants_ack(t0), "the 16th");
+        a.take_ack(t0);
+        a.on_packet(t0, 16, true);
+        assert!(!a.wants_ack(t0) && a.wants_ack(t0 + Duration::from_millis(10)), "or within max_ack_delay");
+        a.take_ack(t0);
+        // 17 is lost: 18, 19 and 20 are acknowledged one by one (the sender declares 17
+        // lost on the third), then sparsely again.
+        for pn in 18..=20 {
+            a.on_packet(t0, pn, true);
+            assert!(a.wants_ack(t0), "packet {pn} after the hole");
+            a.take_ack(t0);
+        }
+        a.on_packet(t0, 21, true);
+        assert!(!a.wants_ack(t0));
     }
 
     #[test]

@@ -101,11 +101,14 @@ pub struct Bbr {
     initial_window: u64,
     /// The round trip assumed before any sample.
     initial_rtt: Duration,
+    /// Datagrams the peer may receive before it acknowledges them (its `ack_every`).
+    ack_batch: u64,
 }
 
 impl Bbr {
-    /// A controller for datagrams of `mss` bytes, starting at `initial_window` of them.
-    pub fn new(now: Instant, mss: u64, initial_window: u64, initial_rtt: Duration) -> Self {
+    /// A controller for datagrams of `mss` bytes, starting at `initial_window` of them,
+    /// whose peer acknowledges every `ack_batch` datagrams.
+    pub fn new(now: Instant, mss: u64, initial_window: u64, initial_rtt: Duration, ack_batch: u64) -> Self {
         Self {
             mode: Mode::Startup,
             cycle: (2, now),
@@ -123,6 +126,7 @@ impl Bbr {
             mss,
             initial_window: initial_window.max(MIN_WINDOW),
             initial_rtt,
+            ack_batch,
         }
     }
 
@@ -161,9 +165,13 @@ impl Bbr {
         let Some(bdp) = self.bdp() else { return self.initial_window * self.mss };
         let quantum = (self.bandwidth() * QUANTUM_TIME.as_secs_f64() / self.mss as f64).clamp(2.0, 64.0) as u64;
         let model = (bdp * self.gains().1) as u64 + 3 * quantum * self.mss;
-        // The loss bound never cuts below one bandwidth-delay product: random loss can
-        // then cost the window its headroom, never the path's rate.
-        model.min(self.inflight_hi.max(bdp as u64)).max(floor)
+        // The loss bound never cuts below one bandwidth-delay product and what the peer
+        // holds back before acknowledging (the acknowledged batch must be replaced before
+        // the next arrives, else the link idles and the delivery rate, so the model,
+        // shrinks): random loss can then cost the window its headroom, never the path's
+        // rate.
+        let least = bdp as u64 + (3 * quantum + self.ack_batch) * self.mss;
+        model.min(self.inflight_hi.max(least)).max(floor)
     }
 
     /// The pacing rate in bytes per second.

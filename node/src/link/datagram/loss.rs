@@ -132,6 +132,11 @@ impl InFlight {
         }
     }
 
+    /// Whether `pn` is an ack-eliciting datagram in flight.
+    pub fn contains(&self, pn: u64) -> bool {
+        self.sent.contains_key(&pn)
+    }
+
     /// Ack-eliciting datagrams in flight.
     pub fn len(&self) -> usize {
         self.sent.len()

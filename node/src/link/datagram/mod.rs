@@ -29,7 +29,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use packet::{DatagramCipher, DATAGRAM_LEN};
-pub use session::{Session, Stats};
+pub use session::{Footprint, Session, Stats};
 
 /// The most frames a sender keeps unacknowledged past its oldest unacknowledged one, and
 /// so the most a receiver holds waiting for an earlier frame of the same stream (4 MiB).
@@ -38,7 +38,9 @@ pub const FRAME_WINDOW: u64 = 4096;
 /// A session's tunable constants (named fields, never positional numbers).
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Acknowledge after this many ack-eliciting datagrams (and at once on a gap).
+    /// Acknowledge after this many ack-eliciting datagrams (at once on a gap and for the
+    /// few arrivals after one). The sender assumes its peer uses the same value: its
+    /// window keeps room for one such batch (docs/wire.md, "Datagram links").
     pub ack_every: u32,
     /// The longest a receiver delays an acknowledgement (QUIC's `max_ack_delay`).
     pub max_ack_delay: Duration,
@@ -52,7 +54,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            ack_every: 2,
+            ack_every: 16,
             max_ack_delay: Duration::from_millis(10),
             initial_rtt: Duration::from_millis(200),
             initial_window: 16,

@@ -182,10 +182,24 @@ impl DatagramCipher {
     /// pattern, prologue and primitives of `link::noise`): for tests and benchmarks until
     /// the handshake runs over datagrams.
     pub fn loopback_pair() -> Result<(Self, Self), snow::Error> {
+        Self::loopback_pair_with(&|| Box::new(snow::resolvers::RingResolver))
+    }
+
+    /// As [`Self::loopback_pair`], with every key drawn from `seed`: two calls with one
+    /// seed give the same keys, so a test can hold a second copy of a peer's keys (to seal
+    /// arbitrary plaintexts as that peer would). Never for real links.
+    pub fn loopback_pair_seeded(seed: u64) -> Result<(Self, Self), snow::Error> {
+        let draws = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        Self::loopback_pair_with(&|| Box::new(SeededResolver { seed, draws: draws.clone() }))
+    }
+
+    fn loopback_pair_with(
+        first: &dyn Fn() -> Box<dyn snow::resolvers::CryptoResolver + Send>,
+    ) -> Result<(Self, Self), snow::Error> {
         use super::super::noise::{NOISE_PARAMS, PROLOGUE};
-        use snow::resolvers::{DefaultResolver, FallbackResolver, RingResolver};
+        use snow::resolvers::{DefaultResolver, FallbackResolver};
         let builder = || -> Result<snow::Builder<'static>, snow::Error> {
-            let resolver = FallbackResolver::new(Box::new(RingResolver), Box::new(DefaultResolver));
+            let resolver = FallbackResolver::new(first(), Box::new(DefaultResolver));
             Ok(snow::Builder::with_resolver(NOISE_PARAMS.parse()?, Box::new(resolver)).prologue(PROLOGUE))
         };
         let a = builder()?.generate_keypair()?;
@@ -227,6 +241,54 @@ impl DatagramCipher {
     }
 }
 
+/// Randomness for [`DatagramCipher::loopback_pair_seeded`]: the n-th generator asked for is
+/// ChaCha seeded by `(seed, n)`, the rest of the primitives from the fallback.
+struct SeededResolver {
+    seed: u64,
+    draws: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// A seeded ChaCha generator as snow's `Random`.
+struct SeededRandom(rand_chacha::ChaCha20Rng);
+
+impl rand_core::RngCore for SeededRandom {
+    fn next_u32(&mut self) -> u32 {
+        self.0.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill_bytes(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.0.try_fill_bytes(dest)
+    }
+}
+
+impl rand_core::CryptoRng for SeededRandom {}
+impl snow::types::Random for SeededRandom {}
+
+impl snow::resolvers::CryptoResolver for SeededResolver {
+    fn resolve_rng(&self) -> Option<Box<dyn snow::types::Random>> {
+        use rand_core::SeedableRng;
+        let n = self.draws.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&self.seed.to_le_bytes());
+        key[8..16].copy_from_slice(&n.to_le_bytes());
+        Some(Box::new(SeededRandom(rand_chacha::ChaCha20Rng::from_seed(key))))
+    }
+    fn resolve_dh(&self, _: &snow::params::DHChoice) -> Option<Box<dyn snow::types::Dh>> {
+        None
+    }
+    fn resolve_hash(&self, _: &snow::params::HashChoice) -> Option<Box<dyn snow::types::Hash>> {
+        None
+    }
+    fn resolve_cipher(&self, _: &snow::params::CipherChoice) -> Option<Box<dyn snow::types::Cipher>> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +299,18 @@ mod tests {
 
     // The layout fits the IPv6 minimum MTU with UDP and IPv6 headers.
     const _: () = assert!(DATAGRAM_LEN == 1128 && DATAGRAM_LEN + 8 + 40 <= 1280);
+
+    #[test]
+    fn seeded_pairs_share_their_keys() {
+        let (a, _) = DatagramCipher::loopback_pair_seeded(5).unwrap();
+        let (_, b) = DatagramCipher::loopback_pair_seeded(5).unwrap();
+        let (c, _) = DatagramCipher::loopback_pair_seeded(6).unwrap();
+        let plain = [7u8; PLAIN_LEN];
+        let mut out = [0u8; PLAIN_LEN];
+        assert_eq!(b.open(3, &a.seal(3, &plain).unwrap(), &mut out), Ok(()));
+        assert_eq!(out, plain);
+        assert_eq!(b.open(3, &c.seal(3, &plain).unwrap(), &mut out), Err(Dropped::Decrypt));
+    }
 
     #[test]
     fn frames_and_acks_round_trip() {

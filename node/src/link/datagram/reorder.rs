@@ -51,6 +51,16 @@ impl Reorder {
         self.held.len()
     }
 
+    /// Frame numbers remembered above the contiguous prefix.
+    pub fn received_above(&self) -> usize {
+        self.received_above.len()
+    }
+
+    /// Frames ready and not yet taken.
+    pub fn ready(&self) -> usize {
+        self.ready.len()
+    }
+
     /// Takes an arriving frame; returns whether it was new (a duplicate is dropped).
     pub fn on_frame(&mut self, h: &FrameHeader, body: Box<[u8; BODY_LEN]>) -> Result<bool, PeerError> {
         if h.number >= self.received_below + FRAME_WINDOW {

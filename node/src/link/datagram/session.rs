@@ -43,6 +43,27 @@ pub struct Stats {
     pub dropped: u64,
 }
 
+/// How much a session holds, part by part: what the bounds of docs/wire.md ("Datagram
+/// links") are stated over, for tests and the driver's status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Frames queued or sent and not yet acknowledged (the sender's own; never more than
+    /// the layer above handed over).
+    pub unacked_frames: usize,
+    /// Ack-eliciting datagrams in flight.
+    pub in_flight: usize,
+    /// Packet numbers remembered as carrying an unacknowledged frame.
+    pub copies: usize,
+    /// Received frames waiting for an earlier one (at most [`FRAME_WINDOW`]).
+    pub held: usize,
+    /// Frame numbers remembered above the contiguous prefix (at most [`FRAME_WINDOW`]).
+    pub received_above: usize,
+    /// Ranges of packet numbers remembered for acknowledgements (at most 64).
+    pub ack_ranges: usize,
+    /// Frames ready for the layer above and not yet taken.
+    pub ready: usize,
+}
+
 /// A frame sent and not yet acknowledged.
 #[derive(Debug)]
 struct Outgoing {
@@ -109,7 +130,7 @@ impl Session {
             last_in_stream: HashMap::new(),
             in_flight: InFlight::default(),
             rtt: Rtt::new(config.initial_rtt),
-            cc: Bbr::new(now, MSS, config.initial_window, config.initial_rtt),
+            cc: Bbr::new(now, MSS, config.initial_window, config.initial_rtt, u64::from(config.ack_every)),
             pacer: Pacer::default(),
             probes: 0,
             replay: ReplayWindow::default(),
@@ -150,6 +171,19 @@ impl Session {
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// How much state the session holds.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            unacked_frames: self.frames.len(),
+            in_flight: self.in_flight.len(),
+            copies: self.frames.values().map(|f| f.copies.len()).sum(),
+            held: self.reorder.held(),
+            received_above: self.reorder.received_above(),
+            ack_ranges: self.acks.ranges(),
+            ready: self.reorder.ready(),
+        }
     }
 
     /// The round-trip estimates.
@@ -212,6 +246,9 @@ impl Session {
         self.cc.on_loss(lost.iter().map(|p| p.size).sum());
         for p in lost {
             if let Some(f) = self.frames.get_mut(&p.frame) {
+                // A lost copy is no longer in flight: forget its number, so a frame sent
+                // many times (probes through a long outage) keeps no list of them.
+                f.copies.retain(|&pn| self.in_flight.contains(pn));
                 if !f.queued {
                     f.queued = true;
                     self.retransmit.push_back(p.frame);
