@@ -1,5 +1,6 @@
 //! The tokio driver of one datagram link (`link::datagram`): a [`Session`] over a
-//! connected `UdpSocket`, frames in and out through bounded channels.
+//! connected `UdpSocket`, frames in and out through bounded channels, and at most
+//! [`UdpLinkConfig::max_undelivered`] received frames held for a consumer that is slow.
 //!
 //! Not yet used by the node: friend links still run over TCP (`connection`). Wiring it in
 //! (the handshake over datagrams, `transport = "udp"` in the config, one socket for every
@@ -8,8 +9,12 @@
 //! The loop: read the clock once per turn, run the session's timers, send what it lets
 //! out (paced; a full socket buffer waits for writability), take frames from the
 //! application while fewer than [`UdpLinkConfig::max_queued_frames`] wait in the session,
-//! hand received frames up (waiting for room, but still acknowledging and sending
-//! meanwhile), and sleep until the next datagram, frame or deadline.
+//! hand received frames up (waiting for room, but still sending meanwhile), and sleep
+//! until the next datagram, frame or deadline. While `max_undelivered` frames wait for the
+//! consumer the socket is not read: the kernel's buffer fills and drops, and the sender's
+//! loss recovery repeats what was dropped (the session acknowledges a frame when it
+//! arrives, so without this a stalled consumer would let memory grow at the link's rate;
+//! over TCP, TCP's flow control stops the sender instead).
 
 use std::collections::VecDeque;
 use std::io;
@@ -33,11 +38,13 @@ pub struct UdpLinkConfig {
     pub idle_timeout: Duration,
     /// Frames taken from the application and not yet sent, at most (backpressure).
     pub max_queued_frames: usize,
+    /// Received frames waiting for the consumer, at most (beyond: the socket is not read).
+    pub max_undelivered: usize,
 }
 
 impl Default for UdpLinkConfig {
     fn default() -> Self {
-        Self { idle_timeout: Duration::from_secs(30), max_queued_frames: 256 }
+        Self { idle_timeout: Duration::from_secs(30), max_queued_frames: 256, max_undelivered: 256 }
     }
 }
 
@@ -77,15 +84,17 @@ pub async fn drive(
         if session.poll_timeout().is_some_and(|t| t <= now) {
             session.on_timeout(now);
         }
-        while let Some(d) = session.poll_transmit(now) {
-            send(socket, &d).await?;
-        }
+        // Take waiting frames before sending, so they leave in this turn: taken after, a
+        // frame waited for the next wake-up, which on a quiet link is the idle deadline.
         while outgoing_open && session.queued_frames() < config.max_queued_frames {
             match outgoing.try_recv() {
-                Ok(f) => session.send_frame(&f),
+                Ok(f) => send_frame(&mut session, &f, now, &mut last_heard),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => outgoing_open = false,
             }
+        }
+        while let Some(d) = session.poll_transmit(now) {
+            send(socket, &d).await?;
         }
         while let Some(f) = session.recv_frame() {
             undelivered.push_back(f);
@@ -109,27 +118,25 @@ pub async fn drive(
         // The pacer's deadline may already be due (a full window waits for acks instead).
         let wake = session.poll_timeout().unwrap_or(now + config.idle_timeout);
         let may_take = outgoing_open && session.queued_frames() < config.max_queued_frames;
+        let may_read = undelivered.len() < config.max_undelivered;
         tokio::select! {
-            r = socket.recv(&mut buf) => {
-                let n = r?;
+            r = socket.recv(&mut buf), if may_read => {
                 let now = Instant::now();
-                match session.on_datagram(now, &buf[..n]) {
-                    Ok(()) => last_heard = now,
-                    Err(DatagramError::Dropped(_)) => {}
-                    Err(DatagramError::Peer(e)) => return Err(e.into()),
+                match r {
+                    Ok(n) => take(&mut session, now, &buf[..n], &mut last_heard)?,
+                    // An ICMP "port unreachable" for an earlier datagram (the friend's node
+                    // restarting): that datagram is lost, as `send` counts it.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                    Err(e) => return Err(e.into()),
                 }
                 // Read whatever else already arrived before sending (fewer wake-ups).
                 for _ in 0..64 {
                     let Ok(n) = socket.try_recv(&mut buf) else { break };
-                    match session.on_datagram(now, &buf[..n]) {
-                        Ok(()) => last_heard = now,
-                        Err(DatagramError::Dropped(_)) => {}
-                        Err(DatagramError::Peer(e)) => return Err(e.into()),
-                    }
+                    take(&mut session, now, &buf[..n], &mut last_heard)?;
                 }
             }
             f = outgoing.recv(), if may_take => match f {
-                Some(f) => session.send_frame(&f),
+                Some(f) => send_frame(&mut session, &f, Instant::now(), &mut last_heard),
                 None => outgoing_open = false,
             },
             p = incoming.reserve(), if !undelivered.is_empty() => {
@@ -141,6 +148,27 @@ pub async fn drive(
             _ = tokio::time::sleep_until(wake.into()), if wake > now => {}
         }
     }
+}
+
+/// Hands one datagram to the session: an authenticated one is news from the peer, one
+/// anybody could have sent is dropped, a protocol breach by the peer ends the link.
+fn take(session: &mut Session, now: Instant, datagram: &[u8], last_heard: &mut Instant) -> Result<(), UdpLinkError> {
+    match session.on_datagram(now, datagram) {
+        Ok(()) => *last_heard = now,
+        Err(DatagramError::Dropped(_)) => {}
+        Err(DatagramError::Peer(e)) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// Gives the session a frame to send. If nothing was waiting for an answer, the silence
+/// the idle timeout measures starts now, not at the last datagram heard (which may be long
+/// ago on a link that was quiet: it would fail `Silent` at its first new frame).
+fn send_frame(session: &mut Session, frame: &[u8; BODY_LEN], now: Instant, last_heard: &mut Instant) {
+    if session.unacked_frames() == 0 {
+        *last_heard = now;
+    }
+    session.send_frame(frame);
 }
 
 /// Socket buffer bytes asked for (the kernel caps them at `net.core.rmem_max` /
@@ -221,5 +249,103 @@ mod tests {
         let b = tb.await.unwrap().unwrap();
         assert_eq!(a.unacked_frames(), 0);
         assert_eq!(b.stats().dropped, 0);
+    }
+
+    /// Two connected sockets on 127.0.0.1 and a session each.
+    async fn pair() -> (UdpSocket, UdpSocket, Session, Session) {
+        let (ca, cb) = DatagramCipher::loopback_pair().unwrap();
+        let sa = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let sb = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sa.connect(sb.local_addr().unwrap()).await.unwrap();
+        sb.connect(sa.local_addr().unwrap()).await.unwrap();
+        let now = Instant::now();
+        (sa, sb, Session::new(ca, now, Config::default()), Session::new(cb, now, Config::default()))
+    }
+
+    fn frame(i: u64) -> Body {
+        let mut f = Box::new([0u8; BODY_LEN]);
+        f[5..13].copy_from_slice(&i.to_be_bytes());
+        f
+    }
+
+    /// A link quiet for longer than the idle timeout sends again: the silence counts from
+    /// the new frame, not from the last datagram heard (the first new frame failed the
+    /// link `Silent` before), and a frame taken while the link was quiet leaves at once
+    /// (it waited for the next wake-up, the idle deadline, and the link failed `Silent`).
+    #[tokio::test]
+    async fn a_quiet_link_that_sends_again_is_not_silent() {
+        let (sa, sb, a, b) = pair().await;
+        let cfg = UdpLinkConfig { idle_timeout: Duration::from_millis(300), ..UdpLinkConfig::default() };
+        let (a_out, a_out_rx) = mpsc::channel::<Body>(8);
+        let (a_in, _a_in_rx) = mpsc::channel::<Body>(8);
+        let (_b_out, b_out_rx) = mpsc::channel::<Body>(8);
+        let (b_in, mut b_in_rx) = mpsc::channel::<Body>(8);
+        let (stop, stopped) = watch::channel(false);
+        let (s2, c2) = (stopped.clone(), cfg.clone());
+        let ta = tokio::spawn(async move { drive(&sa, a, a_out_rx, a_in, s2, c2).await });
+        let tb = tokio::spawn(async move { drive(&sb, b, b_out_rx, b_in, stopped, cfg).await });
+        a_out.send(frame(1)).await.unwrap();
+        assert_eq!(b_in_rx.recv().await.unwrap()[5..13], 1u64.to_be_bytes());
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert!(!ta.is_finished(), "the quiet link ended: {:?}", ta.await.unwrap().err());
+        a_out.send(frame(2)).await.unwrap();
+        assert_eq!(b_in_rx.recv().await.unwrap()[5..13], 2u64.to_be_bytes());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!ta.is_finished(), "the sender's link ended: {:?}", ta.await.unwrap().err());
+        stop.send(true).unwrap();
+        ta.await.unwrap().unwrap();
+        tb.await.unwrap().unwrap();
+    }
+
+    /// A friend whose port is closed (its node restarting) makes the kernel answer ICMP
+    /// "port unreachable", which a connected socket reports on a later receive: a loss, so
+    /// the link ends only as any unanswered link does (`Silent`), not at once with `Io`.
+    #[tokio::test]
+    async fn a_closed_port_is_a_loss_not_a_socket_failure() {
+        let (sa, sb, a, _b) = pair().await;
+        drop(sb);
+        let cfg = UdpLinkConfig { idle_timeout: Duration::from_millis(500), ..UdpLinkConfig::default() };
+        let (a_out, a_out_rx) = mpsc::channel::<Body>(8);
+        let (a_in, _a_in_rx) = mpsc::channel::<Body>(8);
+        let (_stop, stopped) = watch::channel(false);
+        let ta = tokio::spawn(async move { drive(&sa, a, a_out_rx, a_in, stopped, cfg).await });
+        for i in 0..4 {
+            a_out.send(frame(i)).await.unwrap();
+        }
+        let ended = tokio::time::timeout(Duration::from_secs(10), ta).await.expect("the link ends").unwrap();
+        assert!(matches!(ended, Err(UdpLinkError::Silent(_))), "{:?}", ended.err());
+    }
+
+    /// A consumer that stops taking frames stops the sender: the receiving driver holds at
+    /// most `max_undelivered` of them and then leaves the socket unread, so the sender's
+    /// window fills and its queue with it (before, the receiver read and acknowledged
+    /// everything, holding all of it in memory, and the sender never stopped).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_consumer_stops_the_sender() {
+        let (sa, sb, a, b) = pair().await;
+        let cfg = UdpLinkConfig { max_undelivered: 16, max_queued_frames: 16, ..UdpLinkConfig::default() };
+        let (a_out, a_out_rx) = mpsc::channel::<Body>(8);
+        let (a_in, _a_in_rx) = mpsc::channel::<Body>(8);
+        let (_b_out, b_out_rx) = mpsc::channel::<Body>(8);
+        let (b_in, _b_in_rx) = mpsc::channel::<Body>(8); // never read
+        let (stop, stopped) = watch::channel(false);
+        let (s2, c2) = (stopped.clone(), cfg.clone());
+        let ta = tokio::spawn(async move { drive(&sa, a, a_out_rx, a_in, s2, c2).await });
+        let tb = tokio::spawn(async move { drive(&sb, b, b_out_rx, b_in, stopped, cfg).await });
+        let total = 3_000u64;
+        let mut taken = 0;
+        while taken < total {
+            match tokio::time::timeout(Duration::from_secs(1), a_out.send(frame(taken))).await {
+                Ok(r) => {
+                    r.unwrap();
+                    taken += 1;
+                }
+                Err(_) => break, // the sender has stopped taking frames
+            }
+        }
+        assert!(taken < total, "the sender never stopped: all {total} frames taken with nobody reading");
+        stop.send(true).unwrap();
+        ta.await.unwrap().unwrap();
+        tb.await.unwrap().unwrap();
     }
 }

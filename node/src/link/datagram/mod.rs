@@ -14,8 +14,8 @@
 //! - [`session`]: the [`Session`] gluing them: `send_frame`, `poll_transmit`,
 //!   `on_datagram`, `recv_frame`, `poll_timeout`, `on_timeout`.
 //!
-//! The handshake over datagrams, the tokio driver and the node's friend links are not
-//! built yet (docs/wire.md says what is next).
+//! The tokio driver of one session is `transport::udp`; the handshake over datagrams and
+//! the node's friend links over them are not built yet (docs/wire.md says what is next).
 
 pub mod ack;
 pub mod congestion;
