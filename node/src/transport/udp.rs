@@ -180,8 +180,19 @@ pub const SOCKET_BUFFER: usize = 4 << 20;
 /// behind, and every overflow is a loss the sender must detect and repair.
 pub fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
     use nix::sys::socket::{setsockopt, sockopt};
+    use nix::sys::socket::getsockopt;
     setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
     setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
+    // The kernel caps the request silently at rmem_max / wmem_max (208 KiB on a stock
+    // Linux) and reports twice what it applied: say so when the cap bit.
+    let got = getsockopt(socket, sockopt::RcvBuf).map_err(io::Error::from)?;
+    if got < SOCKET_BUFFER {
+        tracing::warn!(
+            asked = SOCKET_BUFFER,
+            got = got / 2,
+            "UDP receive buffer capped by net.core.rmem_max: datagrams may be dropped under load"
+        );
+    }
     Ok(())
 }
 
