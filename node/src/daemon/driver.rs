@@ -46,6 +46,15 @@ enum Command {
     },
 }
 
+/// What the node thread keeps on disk besides the store, saved periodically and at stop.
+#[derive(Default)]
+pub struct Kept {
+    /// The opennet links and their peers file (opennet and hybrid modes).
+    pub opennet: Option<OpennetLinks>,
+    /// `DIR/offers.keys` (offers on return on; `offer_keys.rs`).
+    pub keys_file: Option<std::path::PathBuf>,
+}
+
 /// The handle clients use to move blocks ([`BlockNetwork`]) and read the node task's
 /// latest [`NodeSnapshot`].
 #[derive(Debug, Clone)]
@@ -239,8 +248,9 @@ pub fn spawn<S: BlockStore + Send + 'static>(
     transport: TransportHandle,
     mut events: mpsc::Receiver<TransportEvent>,
     mut shutdown: watch::Receiver<bool>,
-    (mut opennet, keys_file): (Option<OpennetLinks>, Option<std::path::PathBuf>),
+    kept: Kept,
 ) -> std::io::Result<(NodeHandle, NodeTask<S>)> {
+    let Kept { mut opennet, keys_file } = kept;
     let (commands, mut command_rx) = mpsc::channel::<Command>(256);
     let shared = Arc::new(Mutex::new(snapshot(&node, &transport)));
     let handle = NodeHandle { commands, snapshot: Arc::clone(&shared) };

@@ -436,13 +436,17 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
             offer_keys::load(path, &mut node);
         }
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let (node_handle, node_task) =
-            driver::spawn(node, transport.clone(), events, shutdown_rx.clone(), (links, keys_file.clone())).map_err(
-                |e| {
-                    tracing::error!(error = %e, "cannot start the node thread");
-                    DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
-                },
-            )?;
+        let (node_handle, node_task) = driver::spawn(
+            node,
+            transport.clone(),
+            events,
+            shutdown_rx.clone(),
+            driver::Kept { opennet: links, keys_file: keys_file.clone() },
+        )
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot start the node thread");
+            DaemonError::NodeTask("could not start: the OS refused a thread or a timer")
+        })?;
         let handle = DaemonBackend::new(node_handle, transport.clone(), friends_file, friends_lock);
 
         let listener = tokio::net::TcpListener::bind(config.api_listen)

@@ -179,8 +179,8 @@ pub const SOCKET_BUFFER: usize = 4 << 20;
 /// (208 KiB, 180 datagrams) overflowed whenever the receiving task fell a few milliseconds
 /// behind, and every overflow is a loss the sender must detect and repair.
 pub fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
-    use nix::sys::socket::{setsockopt, sockopt};
     use nix::sys::socket::getsockopt;
+    use nix::sys::socket::{setsockopt, sockopt};
     setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
     setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
     // The kernel caps the request silently at rmem_max / wmem_max (208 KiB on a stock
