@@ -127,3 +127,53 @@ impl<S: BlockStore> Node<S> {
         self.durability.offers.writes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{NodeConfig, NodeSecret};
+    use crate::store::memory::MemoryStore;
+
+    fn node(secret: u8) -> Node<MemoryStore> {
+        Node::new(
+            NodeConfig { link_secret: NodeSecret::new([secret; 32]), ..NodeConfig::default() },
+            MemoryStore::default(),
+        )
+    }
+
+    fn keys() -> Vec<(BlockKind, RoutingKey)> {
+        vec![
+            (BlockKind::Chk, RoutingKey([1; 32])),
+            (BlockKind::Ssk, RoutingKey([2; 32])),
+            (BlockKind::Chk, RoutingKey([3; 32])),
+        ]
+    }
+
+    #[test]
+    fn remembered_keys_come_back_in_order_after_a_restart() {
+        let mut before = node(7);
+        for (kind, key) in keys() {
+            before.durability.offers.remember(kind, key);
+        }
+        let file = before.remembered_keys_sealed();
+        assert_eq!(file.len(), HEAD + 3 * ENTRY);
+        let mut after = node(7);
+        assert_eq!(after.load_remembered_keys(&file), Ok(3));
+        assert_eq!(after.durability.offers.remembered(), keys(), "oldest first, as written");
+        assert_eq!(after.stats().keys_loaded, 3);
+        assert_eq!(node(8).load_remembered_keys(&file), Err(KeysFileError::Sealed), "another node's file");
+    }
+
+    #[test]
+    fn an_entry_of_an_unknown_kind_loads_nothing() {
+        let mut n = node(7);
+        let mut body = vec![0u8; 2 * ENTRY];
+        body[ENTRY] = 9; // the second entry's kind
+        let nonce = [5u8; 12];
+        let tag = aead::seal_in_place(&n.keys_file_key(), nonce, MAGIC, &mut body);
+        let file = [&MAGIC[..], &nonce, &tag, &body].concat();
+        assert_eq!(n.load_remembered_keys(&file), Err(KeysFileError::Entry));
+        assert!(n.durability.offers.remembered().is_empty(), "nothing loaded from a file with a bad entry");
+        assert_eq!(n.stats().keys_loaded, 0);
+    }
+}
