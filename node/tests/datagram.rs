@@ -61,6 +61,9 @@ struct Pair {
     next_handover: Instant,
     /// Each frame index received by `b`, with its virtual arrival time.
     received: Vec<(u64, Duration)>,
+    /// Frames `b` sends back (bulk, from index 0; none by default), and those `a` received.
+    back: std::ops::Range<u64>,
+    received_back: Vec<u64>,
 }
 
 impl Pair {
@@ -79,6 +82,8 @@ impl Pair {
             spacing: None,
             next_handover: start,
             received: Vec::new(),
+            back: 0..0,
+            received_back: Vec::new(),
         }
     }
 
@@ -102,6 +107,15 @@ impl Pair {
                 assert!(*f == body(i, self.streams), "frame {i} arrived altered");
                 self.received.push((i, now - self.start));
             }
+            while let Some(f) = self.a.recv_frame() {
+                let i = index_of(&f);
+                assert!(*f == body(i, self.streams), "frame {i} arrived back altered");
+                self.received_back.push(i);
+            }
+            while self.b.queued_frames() < 512 {
+                let Some(i) = self.back.next() else { break };
+                self.b.send_frame(&body(i, self.streams));
+            }
             self.hand_over(now);
             for (s, dir) in [(&mut self.a, &mut self.ab), (&mut self.b, &mut self.ba)] {
                 if s.poll_timeout().is_some_and(|t| t <= now) {
@@ -112,7 +126,8 @@ impl Pair {
                     dir.send(now, d);
                 }
             }
-            if self.received.len() as u64 == total && self.a.unacked_frames() == 0 {
+            let back_done = self.back.is_empty() && self.b.unacked_frames() == 0;
+            if self.received.len() as u64 == total && self.a.unacked_frames() == 0 && back_done {
                 return;
             }
             let next = [
@@ -421,4 +436,30 @@ fn a_probe_never_waits_on_a_copy_already_acknowledged() {
     let mut pair = Pair::new(path.clone(), path, 910972924671062073, 305, 1);
     pair.run(Duration::from_secs(60));
     pair.check_delivery();
+}
+
+/// Data both ways at once over a lossy path: each side's frames arrive once, intact and
+/// in stream order, and the acknowledgements ride on the data datagrams instead of going
+/// back alone (every other test sends one way only): 3-4% of the datagrams are
+/// acknowledgements alone (seed 5). Not with reordering: with 2 ms of jitter (4 datagram
+/// times at 20 Mbit/s) 36% are, since every arrival out of order is acknowledged at once
+/// (RFC 9000 §13.2.1) and the data is paced, so rarely ready at that moment.
+#[test]
+fn both_ways_at_once_acknowledgements_ride_on_data() {
+    let mut path = PathConfig::wan(Duration::from_millis(20), 20.0);
+    path.loss = 0.01;
+    let frames = 4000;
+    let mut pair = Pair::new(path.clone(), path, 5, frames, 7);
+    pair.back = 0..frames;
+    pair.run(Duration::from_secs(60));
+    pair.check_delivery();
+    let mut back: Vec<u64> = pair.received_back.clone();
+    back.sort_unstable();
+    back.dedup();
+    assert_eq!(back.len(), pair.received_back.len(), "a frame came back twice");
+    assert_eq!(back, (0..frames).collect::<Vec<_>>(), "frames missing on the way back");
+    for (name, s) in [("a", pair.a.stats()), ("b", pair.b.stats())] {
+        eprintln!("{name}: {} datagrams sent, {} of them acknowledgements alone", s.datagrams_sent, s.ack_only_sent);
+        assert!(s.ack_only_sent * 10 < s.datagrams_sent, "{name}: acknowledgements went back alone: {s:?}");
+    }
 }
