@@ -459,7 +459,7 @@ fn both_ways_at_once_acknowledgements_ride_on_data() {
     assert_eq!(back.len(), pair.received_back.len(), "a frame came back twice");
     assert_eq!(back, (0..frames).collect::<Vec<_>>(), "frames missing on the way back");
     for (name, s) in [("a", pair.a.stats()), ("b", pair.b.stats())] {
-        eprintln!("{name}: {} datagrams sent, {} of them acknowledgements alone", s.datagrams_sent, s.ack_only_sent);
+        println!("{name}: {} datagrams sent, {} of them acknowledgements alone", s.datagrams_sent, s.ack_only_sent);
         assert!(s.ack_only_sent * 10 < s.datagrams_sent, "{name}: acknowledgements went back alone: {s:?}");
     }
 }
