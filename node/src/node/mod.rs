@@ -28,6 +28,7 @@ mod inflight;
 mod load;
 mod misbehaviour;
 mod opennet;
+mod own_location;
 mod stats;
 
 use std::cmp::Reverse;
@@ -55,7 +56,7 @@ use crate::routing::htl::LinkHtl;
 use crate::routing::peers::{claim_interval, PeerEntry, PeerTable};
 use crate::routing::quench::Quench;
 use crate::routing::request::{Reply, Request};
-use crate::routing::swap::{self, Reveal, Swapper};
+use crate::routing::swap::{Reveal, Swapper};
 use crate::store::{memory::MemoryStore, Area, BlockStore};
 use crate::wire::message::Message;
 
@@ -323,41 +324,9 @@ impl<S: BlockStore> Node<S> {
         self.prune_timers();
     }
 
-    /// Moves this node to a new location (after a swap) and tells the peers.
-    pub fn set_location(&mut self, now: Instant, location: Location) {
-        self.config.location = location;
-        self.broadcast_location(now);
-        self.queue_offers(now);
-    }
-
     /// Changes the HTL of requests started from now on, and the cap on incoming ones.
     pub fn set_max_htl(&mut self, max_htl: Htl) {
         self.config.max_htl = max_htl;
-    }
-
-    /// Starts a location swap (Sandberg; see `routing/swap.rs`) unless one is in progress
-    /// or there is no peer; returns whether it started. With probability
-    /// `swap.reset_probability` the node instead takes a fresh random location (the
-    /// location-reset defence against Pitch Black) and returns false. Periodic swapping
-    /// (`swap_interval`) calls this; a driver may call it directly.
-    pub fn start_swap(&mut self, now: Instant) -> bool {
-        let p = self.config.swap.reset_probability;
-        if self.config.opennet.mode.strangers() {
-            return false; // opennet locations are fixed (docs/opennet.md)
-        }
-        if p > 0.0 && self.rng.gen::<f64>() < p {
-            self.stats.location_resets += 1;
-            let fresh = Location(self.rng.gen());
-            self.set_location(now, fresh);
-            return false;
-        }
-        let mut out = Vec::new();
-        let peers = self.peer_ids();
-        let started =
-            self.swapper.start(now, &mut self.rng, self.config.location, self.peers.locations(), &peers, &mut out);
-        self.transmits.extend(out);
-        self.stats.swaps_attempted += u64::from(started);
-        started
     }
 
     /// Starts fetching the block of `kind` under `key`. The result comes as a
@@ -655,26 +624,6 @@ impl<S: BlockStore> Node<S> {
         every.mul_f64(self.rng.gen_range(0.5..1.5))
     }
 
-    fn apply_swap(&mut self, now: Instant, outcome: swap::Outcome) {
-        match outcome {
-            swap::Outcome::Swapped(location) => {
-                self.stats.swaps_done += 1;
-                self.set_location(now, location);
-            }
-            swap::Outcome::Kept => self.stats.swaps_kept += 1,
-            swap::Outcome::Aborted(why) => {
-                self.stats.swaps_aborted += 1;
-                match why {
-                    swap::Abort::Refused => self.stats.swaps_refused += 1,
-                    swap::Abort::Implausible => self.stats.swaps_implausible += 1,
-                    swap::Abort::BadReveal => self.stats.swaps_bad_reveal += 1,
-                    swap::Abort::TimedOut => self.stats.swaps_timed_out += 1,
-                    swap::Abort::PeerGone => {}
-                }
-            }
-        }
-    }
-
     fn put(&mut self, area: Area, key: RoutingKey, block: Block) {
         if area == Area::Cache && !self.config.cache_passing {
             return;
@@ -736,41 +685,6 @@ impl<S: BlockStore> Node<S> {
             .with_hop_share(self.config.hop_share)
     }
 
-    /// A peer's `LocationUpdate`. If it moved, our neighbour list changed, so our peers'
-    /// FOAF view of us is stale: re-broadcast (coalesced with claims checked). Our own
-    /// location did not change, so this does not cascade.
-    fn on_location_update(&mut self, now: Instant, peer: PeerId, location: Location, neighbours: &[Location]) {
-        let neighbours = &neighbours[..neighbours.len().min(crate::routing::peers::MAX_FOAF)];
-        let plausible = !self.config.check_claims || swap::plausible_neighbours(location, neighbours);
-        if !plausible {
-            self.stats.foaf_implausible += 1;
-        }
-        let list = if plausible { neighbours } else { &[] };
-        let o = self.peers.update_location(peer, location, list, self.config.location, now);
-        self.opennet_location_known(peer, location);
-        self.stats.locations_deferred += u64::from(o.deferred);
-        if o.moved {
-            self.schedule_rebroadcast(now);
-        }
-    }
-
-    /// Broadcasts now (claims unchecked), or at most [`REBROADCAST_INTERVAL`] after the last
-    /// broadcast (less on a darknet that swaps faster, as for peers' claims:
-    /// `peers::claim_interval`), once for every update in between.
-    fn schedule_rebroadcast(&mut self, now: Instant) {
-        if !self.config.check_claims {
-            return self.broadcast_location(now);
-        }
-        if self.rebroadcast_at.is_none() {
-            let every = claim_interval(self.config.swap_interval).min(REBROADCAST_INTERVAL);
-            let at = self.last_broadcast.map_or(now, |t| (t + every).max(now));
-            self.rebroadcast_at = Some(at);
-        }
-        if self.rebroadcast_at.is_some_and(|t| t <= now) {
-            self.broadcast_location(now);
-        }
-    }
-
     /// Remembers a hop penalised as silent for as long as an answer to it could still come
     /// (a relayed request's deadline), at most [`SILENT_HOPS_REMEMBERED`] of them.
     fn remember_silent_hop(&mut self, hop: (PeerId, RequestId), now: Instant) {
@@ -782,17 +696,6 @@ impl<S: BlockStore> Node<S> {
             self.silent_hops.pop_front();
         }
         self.silent_hops.push_back((hop, now));
-    }
-
-    fn broadcast_location(&mut self, now: Instant) {
-        self.last_broadcast = Some(now);
-        self.rebroadcast_at = None;
-        self.stats.location_broadcasts += 1;
-        let neighbours = self.peers.locations();
-        let location = self.config.location;
-        for peer in self.peers.ids() {
-            self.transmits.push_back((peer, Message::LocationUpdate { location, neighbours: neighbours.clone() }));
-        }
     }
 }
 

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::routing::peers::MAX_FOAF;
+use crate::routing::swap;
 
 impl<S: BlockStore> Node<S> {
     /// The internal indices agree with each other.
