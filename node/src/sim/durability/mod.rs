@@ -433,6 +433,7 @@ impl<'a> World<'a> {
             let mut segments = Vec::new();
             for (k, n) in load::layout(size, c.rules.redundancy) {
                 let first = self.blocks.add(n, &mut self.key_rng);
+                self.blocks.unprotected[first as usize..(first + n) as usize].fill(n == k);
                 segments.push(Segment { first, n, k });
             }
             self.holdings.grow(self.blocks.location.len());

@@ -151,6 +151,19 @@ fn offers_into_room_never_evict() {
     assert_eq!(budget.offer_evictions, 0);
 }
 
+/// Offers on return of top blocks only (`offer_top_only_on_return`) still offer some blocks
+/// on return, and fewer than offers of every block.
+#[test]
+fn offers_on_return_of_top_blocks_only_cost_less() {
+    let with = |offer_on_return, offer_top_only_on_return| {
+        run(&small(Rules { offer_on_return, offer_top_only_on_return, ..Rules::pamphlet() })).unwrap()
+    };
+    let (none, top, all) = (with(false, false), with(true, true), with(true, false));
+    let bytes = |r: &DurabilityReport| r.offer_cost_per_day.bytes;
+    assert!(bytes(&none) < bytes(&top), "top blocks are offered on return: {} vs {}", bytes(&none), bytes(&top));
+    assert!(bytes(&top) < bytes(&all), "only top blocks: {} vs {}", bytes(&top), bytes(&all));
+}
+
 /// A full store area hands what it drops to a peer with room: blocks are passed on, and
 /// more of them are found a week later than when they are dropped.
 #[test]
