@@ -49,10 +49,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.store_once |= args.store_once;
     rules.offer_on_swap |= args.offer_on_swap;
     rules.offer_into_room |= args.offer_into_room;
-    if !(0.0..=1.0).contains(&args.offer_depth) {
-        anyhow::bail!("--offer-depth must be between 0 and 1, not {}", args.offer_depth);
-    }
-    if args.offer_depth > 0.0 {
+    if args.offer_depth != 0.0 {
         rules.offer_depth = args.offer_depth;
     }
     rules.offer_top_only_on_return |= args.offer_top_only_on_return;

@@ -75,6 +75,10 @@ fn bad_parameters_are_refused() {
     assert_eq!(run(&c).unwrap_err(), DurabilityError::Bad("--days must be at least 1"));
     let c = DurabilityConfig { fill_days: 0.0, ..small(Rules::before()) };
     assert!(run(&c).is_err());
+    for offer_depth in [-0.1, 1.5, f64::NAN] {
+        let c = small(Rules { offer_depth, ..Rules::pamphlet() });
+        assert_eq!(run(&c).unwrap_err(), DurabilityError::Bad("--offer-depth must be between 0 and 1"));
+    }
 }
 
 /// With `store_once`, an insert is written to one store area at most; without it, to every
