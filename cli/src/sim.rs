@@ -213,6 +213,14 @@ pub(crate) struct Args {
     /// Offers hand a block over only while the peer's store area has room.
     #[arg(long, help_heading = "Durability model")]
     offer_into_room: bool,
+    /// Where an offered block enters the peer's store area: 0 as the most recently used (the
+    /// node), 1 at the cold end (dropped first unless read), between: that share of the
+    /// area's blocks stay ahead of it.
+    #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]
+    offer_depth: f64,
+    /// Offers on return hand over only top blocks (blocks FEC cannot rebuild).
+    #[arg(long, help_heading = "Durability model")]
+    offer_top_only_on_return: bool,
     /// Store an insert only at nodes whose uptime over the last week is at least this and
     /// that no online peer of such uptime beats to the key (0: off).
     #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]

@@ -49,6 +49,10 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.store_once |= args.store_once;
     rules.offer_on_swap |= args.offer_on_swap;
     rules.offer_into_room |= args.offer_into_room;
+    if args.offer_depth != 0.0 {
+        rules.offer_depth = args.offer_depth;
+    }
+    rules.offer_top_only_on_return |= args.offer_top_only_on_return;
     rules.evict_to_peer |= args.evict_to_peer;
     rules.unprotected_sink_rank = args.top_sinks.unwrap_or(rules.unprotected_sink_rank);
     if args.max_store_copies > 0 {

@@ -185,6 +185,54 @@ impl Holdings {
                 evicted = Some(old);
             }
         }
+        let slot = self.slot(node, a, block);
+        self.store_writes += u64::from(place == Place::Store);
+        self.link_front(node, a, slot);
+        self.copies[block as usize].push(Copy_ { node: node as u32, slot, place });
+        evicted
+    }
+
+    /// `node` puts `block` into its store area `depth` of the way from the most recently
+    /// used end to the cold end, the next to be dropped (`Rules::offer_depth`; 1: at the cold
+    /// end, kept only while nothing else needs the room unless it is read first). A full area
+    /// first drops its least recently used block (whatever the eviction rule), which it
+    /// returns. A block already in the store area stays where it is; one in the cache moves.
+    pub(crate) fn put_at(&mut self, node: usize, block: u32, depth: f64) -> Option<u32> {
+        match self.place(node, block) {
+            Some(Place::Store) => return None,
+            Some(Place::Cache) => self.remove(node, block),
+            None => {}
+        }
+        let area = self.areas[node][0];
+        if area.cap == 0 {
+            return None;
+        }
+        let mut evicted = None;
+        if area.len == area.cap {
+            let old = self.block[area.tail as usize];
+            self.remove(node, old);
+            self.store_evictions += 1;
+            evicted = Some(old);
+        }
+        let slot = self.slot(node, 0, block);
+        self.store_writes += 1;
+        // Blocks ahead of the new one: `depth` of those held.
+        let ahead = (depth.clamp(0.0, 1.0) * f64::from(self.areas[node][0].len)).round() as u32;
+        if ahead == 0 {
+            self.link_front(node, 0, slot);
+        } else {
+            let mut before = self.areas[node][0].head;
+            for _ in 1..ahead {
+                before = self.next[before as usize];
+            }
+            self.link_after(node, 0, before, slot);
+        }
+        self.copies[block as usize].push(Copy_ { node: node as u32, slot, place: Place::Store });
+        evicted
+    }
+
+    /// A free slot of `node`'s area `a`, now holding `block` (not linked yet).
+    fn slot(&mut self, node: usize, a: usize, block: u32) -> u32 {
         let area = &mut self.areas[node][a];
         let slot = if area.free != NONE {
             let s = area.free;
@@ -195,10 +243,7 @@ impl Holdings {
             area.base + area.used - 1
         };
         self.block[slot as usize] = block;
-        self.store_writes += u64::from(place == Place::Store);
-        self.link_front(node, a, slot);
-        self.copies[block as usize].push(Copy_ { node: node as u32, slot, place });
-        evicted
+        slot
     }
 
     /// Drops `node`'s copy of `block`, if any.
@@ -269,6 +314,21 @@ impl Holdings {
         area.len -= 1;
     }
 
+    /// Links slot `s` into area `a` right after slot `before` (in use).
+    fn link_after(&mut self, node: usize, a: usize, before: u32, s: u32) {
+        let after = self.next[before as usize];
+        self.prev[s as usize] = before;
+        self.next[s as usize] = after;
+        self.next[before as usize] = s;
+        let area = &mut self.areas[node][a];
+        if after == NONE {
+            area.tail = s;
+        } else {
+            self.prev[after as usize] = s;
+        }
+        area.len += 1;
+    }
+
     fn link_front(&mut self, node: usize, a: usize, s: u32) {
         let area = &mut self.areas[node][a];
         self.prev[s as usize] = NONE;
@@ -320,6 +380,32 @@ mod tests {
             h.put(0, own, b, Place::Store, &loc, &mut rng);
         }
         assert_eq!(h.stored(0), vec![7, 6]);
+    }
+
+    #[test]
+    fn a_cold_block_is_dropped_first_unless_read() {
+        let loc = locs(8);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut h = Holdings::new(1, 3, 0, Eviction::Lru, Eviction::Lru);
+        h.grow(8);
+        let own = Location(0);
+        h.put(0, own, 0, Place::Store, &loc, &mut rng);
+        h.put(0, own, 1, Place::Store, &loc, &mut rng);
+        assert_eq!(h.put_at(0, 2, 1.0), None, "room: nothing dropped");
+        assert_eq!(h.stored(0), vec![1, 0, 2]);
+        assert_eq!(h.put(0, own, 3, Place::Store, &loc, &mut rng), Some(2), "the cold block goes first");
+        // Full: a cold block takes the least recently used one's place, and is next to go.
+        assert_eq!(h.put_at(0, 4, 1.0), Some(0));
+        assert_eq!(h.stored(0), vec![3, 1, 4]);
+        h.touch(0, 4);
+        assert_eq!(h.put(0, own, 5, Place::Store, &loc, &mut rng), Some(1), "read: it is kept");
+        assert_eq!(h.put_at(0, 4, 1.0), None, "held already: stays where it is");
+        assert_eq!(h.stored(0), vec![5, 4, 3]);
+        // Half way: one of the two left ahead of it.
+        assert_eq!(h.put_at(0, 6, 0.5), Some(3));
+        assert_eq!(h.stored(0), vec![5, 6, 4]);
+        assert_eq!(h.put_at(0, 7, 0.0), Some(4), "depth 0: as the most recent");
+        assert_eq!(h.stored(0), vec![7, 5, 6]);
     }
 
     #[test]

@@ -124,10 +124,12 @@ pub(crate) fn mean_size(max: f64) -> f64 {
     (max - MIN_DOC) / (max / MIN_DOC).ln()
 }
 
-/// Every block ever inserted: its key's location.
+/// Every block ever inserted: its key's location, and whether FEC cannot rebuild it (a
+/// top block or a segment without check blocks: `Rules::offer_top_only_on_return`).
 #[derive(Default)]
 pub(crate) struct Blocks {
     pub(crate) location: Vec<Location>,
+    pub(crate) unprotected: Vec<bool>,
 }
 
 impl Blocks {
@@ -135,6 +137,7 @@ impl Blocks {
     pub(crate) fn add(&mut self, n: u32, rng: &mut ChaCha8Rng) -> u32 {
         let first = self.location.len() as u32;
         self.location.extend((0..n).map(|_| Location(rng.gen())));
+        self.unprotected.resize(self.location.len(), false);
         first
     }
 }

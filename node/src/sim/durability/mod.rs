@@ -157,6 +157,7 @@ impl DurabilityConfig {
         bad(self.rules.sink_rank >= 1, "--sinks must be at least 1")?;
         bad((0.0..=1.0).contains(&self.rules.store_uptime), "--store-uptime must be between 0 and 1")?;
         bad((0.0..=1.0).contains(&self.rules.keepalive_share), "--keepalive-share must be between 0 and 1")?;
+        bad((0.0..=1.0).contains(&self.rules.offer_depth), "--offer-depth must be between 0 and 1")?;
         bad(self.rules.store_eviction != Eviction::NearOwn(0), "the near-own window needs at least one block")
     }
 
@@ -433,6 +434,7 @@ impl<'a> World<'a> {
             let mut segments = Vec::new();
             for (k, n) in load::layout(size, c.rules.redundancy) {
                 let first = self.blocks.add(n, &mut self.key_rng);
+                self.blocks.unprotected[first as usize..(first + n) as usize].fill(n == k);
                 segments.push(Segment { first, n, k });
             }
             self.holdings.grow(self.blocks.location.len());

@@ -28,14 +28,15 @@ impl World<'_> {
             self.offered_to[i].clear();
         }
         if self.config.rules.offer_to_closer {
-            self.offer_to_closer(i);
+            self.offer_to_closer(i, returning);
         } else {
             self.offer_backup(i);
         }
     }
 
     /// The node's rule (module doc).
-    fn offer_to_closer(&mut self, i: usize) {
+    fn offer_to_closer(&mut self, i: usize, returning: bool) {
+        let top_only = returning && self.config.rules.offer_top_only_on_return;
         let stored = self.holdings.stored(i);
         {
             let keep: std::collections::HashSet<u32> = stored.iter().copied().collect();
@@ -51,6 +52,9 @@ impl World<'_> {
             n => n,
         };
         for b in stored.into_iter().take(limit) {
+            if top_only && !self.blocks.unprotected[b as usize] {
+                continue;
+            }
             let key = self.blocks.location[b as usize];
             let Some(&peer) = peers.iter().min_by_key(|&&j| self.location[j].distance(key)) else { continue };
             if self.location[peer].distance(key) >= self.location[i].distance(key) {
@@ -65,20 +69,24 @@ impl World<'_> {
             let sink = g.is_sink(peer, key, self.config.rules.sink_rank);
             let room = !self.config.rules.offer_into_room || self.holdings.has_room(peer);
             if sink && room && self.holdings.place(peer, b).is_none() {
-                self.offered += 1;
-                let evicted = self.holdings.put(
-                    peer,
-                    self.location[peer],
-                    b,
-                    Place::Store,
-                    &self.blocks.location,
-                    &mut self.evict_rng,
-                );
-                if let Some(old) = evicted {
-                    self.offer_evictions += 1;
-                    self.pass_on(peer, old);
-                }
+                self.take_offer(peer, b);
             }
+        }
+    }
+
+    /// `peer` keeps offered block `b` in its store area (as the most recently used, or
+    /// with `Rules::offer_depth` deeper toward the cold end).
+    fn take_offer(&mut self, peer: usize, b: u32) {
+        self.offered += 1;
+        let depth = self.config.rules.offer_depth;
+        let evicted = if depth > 0.0 {
+            self.holdings.put_at(peer, b, depth)
+        } else {
+            self.holdings.put(peer, self.location[peer], b, Place::Store, &self.blocks.location, &mut self.evict_rng)
+        };
+        if let Some(old) = evicted {
+            self.offer_evictions += 1;
+            self.pass_on(peer, old);
         }
     }
 
@@ -111,19 +119,7 @@ impl World<'_> {
             let room = !self.config.rules.offer_into_room || self.holdings.has_room(peer);
             if wanted && room && self.holdings.place(peer, b).is_none() {
                 self.costs[OFFER].add(2, BLOCK_BYTES);
-                self.offered += 1;
-                let evicted = self.holdings.put(
-                    peer,
-                    self.location[peer],
-                    b,
-                    Place::Store,
-                    &self.blocks.location,
-                    &mut self.evict_rng,
-                );
-                if let Some(old) = evicted {
-                    self.offer_evictions += 1;
-                    self.pass_on(peer, old);
-                }
+                self.take_offer(peer, b);
             }
         }
         // One offer message and its answer per peer offered anything.

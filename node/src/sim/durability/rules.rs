@@ -78,6 +78,14 @@ pub struct Rules {
     /// persisted the memory; the node today persists only the keys). False: lost at every
     /// return, as a restart loses it.
     pub offer_memory_kept: bool,
+    /// Where an offered block enters the peer's store area (`Holdings::put_at`): 0 as the
+    /// most recently used (the node today), 1 at the cold end, the next to be dropped (kept
+    /// only while nothing else needs the room, unless it is read first), between: that
+    /// share of the area's blocks stay ahead of it.
+    pub offer_depth: f64,
+    /// Offers on return hand over only blocks FEC cannot rebuild (top blocks); offers on
+    /// swap hand over every block.
+    pub offer_top_only_on_return: bool,
 }
 
 impl Rules {
@@ -121,6 +129,8 @@ impl Rules {
             offer_limit: 0,
             offer_to_closer: false,
             offer_memory_kept: false,
+            offer_depth: 0.0,
+            offer_top_only_on_return: false,
         }
     }
 

@@ -75,6 +75,10 @@ fn bad_parameters_are_refused() {
     assert_eq!(run(&c).unwrap_err(), DurabilityError::Bad("--days must be at least 1"));
     let c = DurabilityConfig { fill_days: 0.0, ..small(Rules::before()) };
     assert!(run(&c).is_err());
+    for offer_depth in [-0.1, 1.5, f64::NAN] {
+        let c = small(Rules { offer_depth, ..Rules::pamphlet() });
+        assert_eq!(run(&c).unwrap_err(), DurabilityError::Bad("--offer-depth must be between 0 and 1"));
+    }
 }
 
 /// With `store_once`, an insert is written to one store area at most; without it, to every
@@ -149,6 +153,19 @@ fn offers_into_room_never_evict() {
     assert!(free.offer_evictions > 0, "the small run's stores are under pressure");
     assert!(budget.offered_blocks > 0);
     assert_eq!(budget.offer_evictions, 0);
+}
+
+/// Offers on return of top blocks only (`offer_top_only_on_return`) still offer some blocks
+/// on return, and fewer than offers of every block.
+#[test]
+fn offers_on_return_of_top_blocks_only_cost_less() {
+    let with = |offer_on_return, offer_top_only_on_return| {
+        run(&small(Rules { offer_on_return, offer_top_only_on_return, ..Rules::pamphlet() })).unwrap()
+    };
+    let (none, top, all) = (with(false, false), with(true, true), with(true, false));
+    let bytes = |r: &DurabilityReport| r.offer_cost_per_day.bytes;
+    assert!(bytes(&none) < bytes(&top), "top blocks are offered on return: {} vs {}", bytes(&none), bytes(&top));
+    assert!(bytes(&top) < bytes(&all), "only top blocks: {} vs {}", bytes(&top), bytes(&all));
 }
 
 /// A full store area hands what it drops to a peer with room: blocks are passed on, and
