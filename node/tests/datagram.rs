@@ -9,12 +9,14 @@
 #![allow(clippy::print_stdout)]
 
 mod datagram {
+    pub(crate) mod frames;
     pub(crate) mod path;
 }
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use datagram::frames::{self, index_of};
 use datagram::path::{Direction, PathConfig, IP_UDP};
 use pamphlet_node::link::datagram::{Config, DatagramCipher, DatagramError, Dropped, Session, DATAGRAM_LEN};
 use pamphlet_node::wire::frame::BODY_LEN;
@@ -24,25 +26,9 @@ fn ciphers() -> (DatagramCipher, DatagramCipher) {
     DatagramCipher::loopback_pair().unwrap()
 }
 
-/// Frame `i`'s body: stream `i % streams` (0: a single-frame message), its index, then
-/// bytes derived from the index, so a corrupted or misdelivered frame shows.
+/// Frame `i`'s body on stream `i % streams` (0: a single-frame message).
 fn body(i: u64, streams: u64) -> [u8; BODY_LEN] {
-    let mut b = [0u8; BODY_LEN];
-    let stream = (i % streams.max(1)) as u16;
-    b[1..3].copy_from_slice(&stream.to_be_bytes());
-    b[5..13].copy_from_slice(&i.to_be_bytes());
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for byte in &mut b[13..] {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *byte = x as u8;
-    }
-    b
-}
-
-fn index_of(b: &[u8; BODY_LEN]) -> u64 {
-    u64::from_be_bytes(b[5..13].try_into().unwrap())
+    frames::body(i, (i % streams.max(1)) as u16)
 }
 
 /// Two sessions joined by a path, sender `a`, receiver `b`, in virtual time.

@@ -9,12 +9,14 @@
 #![allow(clippy::disallowed_methods)]
 
 mod datagram {
+    pub(crate) mod frames;
     pub(crate) mod path;
 }
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use datagram::frames::{body, index_of};
 use datagram::path::{Direction, PathConfig};
 use pamphlet_node::link::datagram::ack::TRACKED_RANGES;
 use pamphlet_node::link::datagram::packet::{self, Ack, FrameHeader, HEADER_LEN, MAX_RANGES, PLAIN_LEN, PN_LEN};
@@ -23,26 +25,6 @@ use pamphlet_node::link::datagram::{
 };
 use pamphlet_node::wire::frame::BODY_LEN;
 use proptest::prelude::*;
-
-/// Frame `i`'s body: stream `stream` (bytes 1..3), its index (5..13), then bytes derived
-/// from the index, so an altered or misdelivered frame shows.
-fn body(i: u64, stream: u16) -> [u8; BODY_LEN] {
-    let mut b = [0u8; BODY_LEN];
-    b[1..3].copy_from_slice(&stream.to_be_bytes());
-    b[5..13].copy_from_slice(&i.to_be_bytes());
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for byte in &mut b[13..] {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        *byte = x as u8;
-    }
-    b
-}
-
-fn index_of(b: &[u8; BODY_LEN]) -> u64 {
-    u64::from_be_bytes(b[5..13].try_into().unwrap())
-}
 
 /// The bounds docs/wire.md states, checked after every datagram.
 fn check_bounds(s: &Session) {

@@ -219,13 +219,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ten_mib_cross_loopback() {
         let frames: u64 = 10 * 1024 * 1024 / BODY_LEN as u64;
-        let (ca, cb) = DatagramCipher::loopback_pair().unwrap();
-        let sa = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let sb = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        sa.connect(sb.local_addr().unwrap()).await.unwrap();
-        sb.connect(sa.local_addr().unwrap()).await.unwrap();
-        let now = Instant::now();
-        let (a, b) = (Session::new(ca, now, Config::default()), Session::new(cb, now, Config::default()));
+        let (sa, sb, a, b) = pair().await;
         let (a_out, a_out_rx) = mpsc::channel::<Body>(64);
         let (a_in, a_in_rx) = mpsc::channel::<Body>(64);
         drop(a_in_rx); // `a` receives nothing: it may end once all it sent is acknowledged
