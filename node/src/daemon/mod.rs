@@ -34,13 +34,13 @@
 pub mod backend;
 pub mod config;
 pub mod datadir;
+mod dir_lock;
 pub mod driver;
 pub mod offer_keys;
 pub mod opennet;
 pub mod own_ref;
 pub mod pins;
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,6 +49,7 @@ use tokio::sync::watch;
 
 use self::backend::DaemonBackend;
 use self::config::Config;
+use self::dir_lock::DirLock;
 use crate::api::{self, AddFriendError, ApiState};
 use crate::client::pipeline::Downloads;
 use crate::fcp;
@@ -181,7 +182,7 @@ pub struct Daemon<S: BlockStore + Send + 'static = DiskStore> {
     /// `DIR/offers.keys`, unless offers on return are off.
     keys_file: Option<PathBuf>,
     /// Held (locked) while the daemon runs.
-    _lock: File,
+    _lock: DirLock,
 }
 
 impl<S: BlockStore + Send + 'static> std::fmt::Debug for Daemon<S> {
@@ -380,12 +381,11 @@ fn save_updated_friends(friends_file: PathBuf, lock: Arc<std::sync::Mutex<()>>) 
 /// How often the gateway looks for new editions of bookmarked sites.
 const BOOKMARK_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 
-fn lock_dir(dir: &Path) -> Result<File, DaemonError> {
-    let lock = File::create(dir.join("daemon.lock")).map_err(dir_err(dir))?;
-    if lock.try_lock().is_err() {
-        return Err(DaemonError::InUse(dir.display().to_string()));
-    }
-    Ok(lock)
+fn lock_dir(dir: &Path) -> Result<DirLock, DaemonError> {
+    DirLock::acquire(dir).map_err(|e| match e {
+        dir_lock::LockError::InUse => DaemonError::InUse(dir.display().to_string()),
+        dir_lock::LockError::Io(e) => dir_err(dir)(e),
+    })
 }
 
 impl<S: BlockStore + Send + 'static> Daemon<S> {
@@ -396,7 +396,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         Self::start_locked(dir, config, store, lock).await
     }
 
-    async fn start_locked(dir: &Path, config: Config, store: S, lock: File) -> Result<Self, DaemonError> {
+    async fn start_locked(dir: &Path, config: Config, store: S, lock: DirLock) -> Result<Self, DaemonError> {
         let keypair = datadir::load_or_create_keypair(&dir.join("identity.key"))?;
         let token = datadir::load_or_create_token(&dir.join("api.token"))?;
         let friends_file = dir.join("friends");
