@@ -465,38 +465,66 @@ fn shrinking_the_store_area_needs_permission_and_evictions_are_counted() {
 /// A process started by another thread holds a copy of every descriptor, the store's lock
 /// too, from its fork until its exec. A store dropped in that window stayed locked until
 /// the exec, and a reopen failed `Locked` (CI, `flipped_bytes_drop_only_the_damaged_entries`:
-/// this binary starts child processes in other tests). The store now unlocks on drop, which
-/// releases the lock for every copy. Here a thread starts processes without pause while the
-/// store is dropped and reopened: without the unlock, a reopen failed within the first few
-/// rounds (each of 3 runs: at rounds 6-8).
-#[test]
-fn a_store_dropped_while_processes_start_can_be_reopened_at_once() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+/// this binary starts child processes in other tests). The lock is now a guard that unlocks
+/// when dropped, which releases it for every copy. Here a thread starts processes without
+/// pause while `round` opens and drops stores; an `Err` from it fails the test. Runs until
+/// 300 processes started (a round takes far less than a process, so many rounds fall
+/// between a fork and its exec).
+fn while_processes_start(mut round: impl FnMut() -> Result<(), String>) {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::Arc;
-    let dir = tempfile::tempdir().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicU32::new(0));
     let starter = {
-        let stop = Arc::clone(&stop);
+        let (stop, started) = (Arc::clone(&stop), Arc::clone(&started));
         std::thread::spawn(move || {
-            let mut started = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 Command::new("true").stdin(Stdio::null()).status().unwrap();
-                started += 1;
+                started.fetch_add(1, Ordering::Relaxed);
             }
-            started
         })
     };
     let mut failed = None;
-    for round in 0..2_000 {
-        match DiskStore::open(dir.path(), small_config()) {
-            Ok(store) => drop(store),
-            Err(e) => {
-                failed = Some((round, e));
-                break;
-            }
+    let mut rounds = 0u64;
+    while started.load(Ordering::Relaxed) < 300 && rounds < 10_000_000 {
+        rounds += 1;
+        if let Err(e) = round() {
+            failed = Some((rounds, e));
+            break;
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let started = starter.join().unwrap();
+    starter.join().unwrap();
+    let started = started.load(Ordering::Relaxed);
     assert!(failed.is_none(), "a reopen failed while {started} processes started: {failed:?}");
+    assert!(started >= 300, "only {started} processes started in {rounds} rounds");
+}
+
+/// Without the unlock on drop, a reopen failed within the first few rounds (each of 3
+/// runs: at rounds 6-8).
+#[test]
+fn a_store_dropped_while_processes_start_can_be_reopened_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    while_processes_start(|| DiskStore::open(dir.path(), small_config()).map(drop).map_err(|e| e.to_string()));
+}
+
+/// The same for an open that fails after taking the lock (a refused shrink): the lock went
+/// with the error, closed but not unlocked, and the next open failed `Locked` (CI,
+/// `shrinking_the_store_area_needs_permission_and_evictions_are_counted`).
+#[test]
+fn a_store_whose_open_failed_while_processes_start_can_be_opened_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = DiskStore::open(dir.path(), config_chk_slots(10)).unwrap();
+        for i in 0..6 {
+            let (key, block) = chk_block(i);
+            store.put(Area::Store, key, block).unwrap();
+        }
+    }
+    let mut refused = config_chk_slots(4);
+    refused.shrink_store = false;
+    while_processes_start(|| match DiskStore::open(dir.path(), refused) {
+        Err(StoreError::Disk(DiskError::ShrinkRefused { .. })) => Ok(()),
+        other => Err(format!("expected a refused shrink, got {other:?}")),
+    });
 }

@@ -1,22 +1,21 @@
 //! `DIR/daemon.lock`: one running node per data directory.
 //!
 //! The lock is an advisory `flock` on the file, taken at start and released when the
-//! [`DirLock`] drops. It is released *explicitly* on drop rather than by closing the file:
-//! a process that another thread is starting holds a copy of every descriptor from its
-//! fork until its exec closes them, and an `flock` lock is released only when the last
-//! copy closes. A node stopped at that moment (the CLI and the tests start processes from
-//! other threads) would keep its directory locked for a while, and a restart at once
-//! would be refused as "in use" (the store's lock had the same shape: see
-//! `store::disk`'s `Drop`).
+//! [`DirLock`] drops: explicitly, by `store::disk::lock::FileLock`, not by closing the
+//! file (a process that another thread is starting holds a copy of the descriptor from
+//! its fork to its exec; a node stopped then would keep its directory locked for a while,
+//! and a restart at once would be refused as "in use").
 
 use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use crate::store::disk::lock::{self, FileLock};
+
 /// The held lock of a data directory.
 #[derive(Debug)]
 pub(crate) struct DirLock {
-    file: File,
+    _lock: FileLock,
 }
 
 /// Why the directory could not be locked.
@@ -32,18 +31,10 @@ impl DirLock {
     /// Takes the lock of `dir` (creating `dir/daemon.lock`), or says it is held.
     pub(crate) fn acquire(dir: &Path) -> Result<Self, LockError> {
         let file = File::create(dir.join("daemon.lock")).map_err(LockError::Io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Self { file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(LockError::InUse),
-            Err(std::fs::TryLockError::Error(e)) => Err(LockError::Io(e)),
-        }
-    }
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        if let Err(e) = self.file.unlock() {
-            tracing::warn!(error = %e, "cannot unlock daemon.lock");
+        match FileLock::exclusive(file) {
+            Ok(lock) => Ok(Self { _lock: lock }),
+            Err(lock::LockError::Held) => Err(LockError::InUse),
+            Err(lock::LockError::Io(e)) => Err(LockError::Io(e)),
         }
     }
 }

@@ -24,10 +24,11 @@ mod error;
 mod file;
 mod header;
 mod layout;
+pub mod lock;
 mod slot;
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,7 @@ pub use layout::{
     body_offset, body_stride, file_len, group_bytes, header_offset, slots_in, BODY_ALIGN, GROUP_SLOTS,
     HEADERS_PER_SECTOR, HEADER_PAGE,
 };
+use lock::{FileLock, LockError};
 pub use slot::SLOT_HEADER_LEN;
 
 use super::{Area, BlockStore, StoreError, StoreStats};
@@ -164,8 +166,8 @@ pub struct DiskStore {
     /// default): kept only in the slot's header, so clearing the header leaves nothing
     /// that could decrypt the body (see `slot::seal`).
     nonces: ChaCha20Rng,
-    /// Holds the directory's lock until the store is dropped (released explicitly there).
-    lock: File,
+    /// Holds the directory's lock until the store is dropped (on every path: see `lock`).
+    _lock: FileLock,
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -327,7 +329,7 @@ impl DiskStore {
             read_only,
             evictions: [0; 2],
             nonces,
-            lock,
+            _lock: lock,
         };
         if read_only {
             if FileId::ALL.iter().any(|&id| store.parts[id.index()].file.slots != config.slots(id)) {
@@ -518,7 +520,7 @@ impl DiskStore {
 
 /// Takes the data directory's lock: exclusive for a writer, shared for a reader, so two
 /// nodes never write one store and a reader never sees a writer's half-done resize.
-fn lock_dir(dir: &Path, read_only: bool) -> Result<File, DiskError> {
+fn lock_dir(dir: &Path, read_only: bool) -> Result<FileLock, DiskError> {
     let path = dir.join(LOCK_FILE);
     let file = if read_only {
         OpenOptions::new().read(true).open(&path)
@@ -526,12 +528,11 @@ fn lock_dir(dir: &Path, read_only: bool) -> Result<File, DiskError> {
         OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)
     };
     let file = file.map_err(|e| DiskError::io(&path, e))?;
-    let locked = if read_only { file.try_lock_shared() } else { file.try_lock() };
-    match locked {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(DiskError::Locked { dir: dir.to_path_buf() }),
-        Err(std::fs::TryLockError::Error(e)) => Err(DiskError::io(&path, e)),
-    }
+    let locked = if read_only { FileLock::shared(file) } else { FileLock::exclusive(file) };
+    locked.map_err(|e| match e {
+        LockError::Held => DiskError::Locked { dir: dir.to_path_buf() },
+        LockError::Io(e) => DiskError::io(&path, e),
+    })
 }
 
 impl BlockStore for DiskStore {
@@ -671,15 +672,7 @@ impl Drop for DiskStore {
         if let Err(e) = self.flush() {
             tracing::warn!(error = %e, "store flush on drop failed");
         }
-        // Unlock explicitly rather than by closing the file: a process another thread is
-        // starting holds a copy of every descriptor from its fork until its exec closes
-        // them, and a lock is released only when the last copy closes. So a store dropped
-        // at that moment stayed locked for a while and a reopen failed `Locked` (seen in
-        // CI: `store_disk::flipped_bytes_drop_only_the_damaged_entries`, whose binary also
-        // starts child processes). Unlocking releases it for every copy.
-        if let Err(e) = self.lock.unlock() {
-            tracing::warn!(error = %e, "store unlock on drop failed");
-        }
+        // The directory's lock (`_lock`) is released after this, when the fields drop.
     }
 }
 
