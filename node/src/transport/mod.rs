@@ -11,8 +11,11 @@
 //! - `tie`: which of two links to one friend is kept ([`keep_new_link`]);
 //! - `strangers`: links to nodes that are not friends (opennet): who may connect, the
 //!   per-address bounds, one-shot dials, drops;
-//! - `udp`: the driver of one datagram link (`link::datagram`) over a UDP socket, not yet
-//!   used by the node's friend links;
+//! - `udp`: the driver of one datagram link (`link::datagram`), over a connected socket or
+//!   the node's shared one;
+//! - `udp_endpoint`: the node's one UDP socket: the handshake over datagrams and the
+//!   demultiplexing of datagrams to sessions by source address (not yet used by the
+//!   node's friend links);
 //! - this file: [`Transport::start`], the listener, which of two links to a friend is
 //!   kept, this node's own record, and shutdown.
 //!
@@ -56,6 +59,7 @@ mod strangers;
 mod suspend;
 mod tie;
 pub mod udp;
+pub mod udp_endpoint;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
