@@ -24,6 +24,7 @@ use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+pub use super::udp_endpoint::{enlarge_buffers, SOCKET_BUFFER};
 use super::udp_endpoint::{Registration, UdpLink};
 use crate::link::datagram::{DatagramError, Dropped, PeerError, Session, DATAGRAM_LEN};
 use crate::wire::frame::BODY_LEN;
@@ -45,6 +46,9 @@ pub struct UdpLinkConfig {
     /// long without sending: within NAT binding lifetimes (30 s for many home routers'
     /// UDP; 25 s or less), and the idle timeout then finds a dead peer. `None`: never.
     pub keepalive: Option<Duration>,
+    /// Deliver frames of no stream (one-frame messages) in the order sent, as TCP does
+    /// ([`Session::send_frame_ordered`]); off, each goes up as soon as it arrives.
+    pub order_single_frames: bool,
 }
 
 impl Default for UdpLinkConfig {
@@ -54,6 +58,7 @@ impl Default for UdpLinkConfig {
             max_queued_frames: 256,
             max_undelivered: 256,
             keepalive: Some(Duration::from_secs(20)),
+            order_single_frames: false,
         }
     }
 }
@@ -185,7 +190,7 @@ async fn run(
         // frame waited for the next wake-up, which on a quiet link is the idle deadline.
         while outgoing_open && session.queued_frames() < config.max_queued_frames {
             match outgoing.try_recv() {
-                Ok(f) => send_frame(&mut session, &f, now, &mut last_heard),
+                Ok(f) => send_frame(&mut session, &f, now, &mut last_heard, config.order_single_frames),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => outgoing_open = false,
             }
@@ -194,7 +199,7 @@ async fn run(
         // NAT bindings on the path stay open and a dead peer is found (the frame goes
         // unacknowledged, and the idle timeout runs).
         if config.keepalive.is_some_and(|k| now.duration_since(last_sent) >= k) && session.unacked_frames() == 0 {
-            send_frame(&mut session, &[0u8; BODY_LEN], now, &mut last_heard);
+            send_frame(&mut session, &[0u8; BODY_LEN], now, &mut last_heard, config.order_single_frames);
         }
         while let Some(d) = session.poll_transmit(now) {
             wire.send(&d).await?;
@@ -240,7 +245,7 @@ async fn run(
                 }
             }
             f = outgoing.recv(), if may_take => match f {
-                Some(f) => send_frame(&mut session, &f, Instant::now(), &mut last_heard),
+                Some(f) => send_frame(&mut session, &f, Instant::now(), &mut last_heard, config.order_single_frames),
                 None => outgoing_open = false,
             },
             p = incoming.reserve(), if !undelivered.is_empty() => {
@@ -277,36 +282,15 @@ fn take(
 /// Gives the session a frame to send. If nothing was waiting for an answer, the silence
 /// the idle timeout measures starts now, not at the last datagram heard (which may be long
 /// ago on a link that was quiet: it would fail `Silent` at its first new frame).
-fn send_frame(session: &mut Session, frame: &[u8; BODY_LEN], now: Instant, last_heard: &mut Instant) {
+fn send_frame(session: &mut Session, frame: &[u8; BODY_LEN], now: Instant, last_heard: &mut Instant, ordered: bool) {
     if session.unacked_frames() == 0 {
         *last_heard = now;
     }
-    session.send_frame(frame);
-}
-
-/// Socket buffer bytes asked for (the kernel caps them at `net.core.rmem_max` /
-/// `wmem_max`, 4 MiB here, and doubles them for its bookkeeping).
-pub const SOCKET_BUFFER: usize = 4 << 20;
-
-/// Enlarges the socket's receive and send buffers to [`SOCKET_BUFFER`]: the default
-/// (208 KiB, 180 datagrams) overflowed whenever the receiving task fell a few milliseconds
-/// behind, and every overflow is a loss the sender must detect and repair.
-pub fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
-    use nix::sys::socket::getsockopt;
-    use nix::sys::socket::{setsockopt, sockopt};
-    setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
-    setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
-    // The kernel caps the request silently at rmem_max / wmem_max (208 KiB on a stock
-    // Linux) and reports twice what it applied: say so when the cap bit.
-    let got = getsockopt(socket, sockopt::RcvBuf).map_err(io::Error::from)?;
-    if got < SOCKET_BUFFER {
-        tracing::warn!(
-            asked = SOCKET_BUFFER,
-            got = got / 2,
-            "UDP receive buffer capped by net.core.rmem_max: datagrams may be dropped under load"
-        );
+    if ordered {
+        session.send_frame_ordered(frame);
+    } else {
+        session.send_frame(frame);
     }
-    Ok(())
 }
 
 /// Sends one datagram, waiting while the socket buffer is full.

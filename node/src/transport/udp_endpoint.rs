@@ -304,7 +304,7 @@ impl UdpEndpoint {
         shutdown: watch::Receiver<bool>,
     ) -> io::Result<(Self, mpsc::Receiver<Accepted>)> {
         let socket = UdpSocket::bind(addr).await?;
-        super::udp::enlarge_buffers(&socket)?;
+        enlarge_buffers(&socket)?;
         let local_addr = socket.local_addr()?;
         let (handshakes, handshakes_rx) = mpsc::channel(config.max_pending_handshakes.max(1));
         let (accepted, accepted_rx) = mpsc::channel(config.accept_capacity.max(1));
@@ -484,6 +484,31 @@ pub struct UdpLink {
     /// The session.
     pub session: Session,
     pub(crate) registration: Registration,
+}
+
+/// Socket buffer bytes asked for (the kernel caps them at `net.core.rmem_max` /
+/// `wmem_max`, 4 MiB here, and doubles them for its bookkeeping).
+pub const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Enlarges the socket's receive and send buffers to [`SOCKET_BUFFER`]: the default
+/// (208 KiB, 180 datagrams) overflowed whenever the receiving task fell a few milliseconds
+/// behind, and every overflow is a loss the sender must detect and repair.
+pub fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
+    use nix::sys::socket::getsockopt;
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
+    setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
+    // The kernel caps the request silently at rmem_max / wmem_max (208 KiB on a stock
+    // Linux) and reports twice what it applied: say so when the cap bit.
+    let got = getsockopt(socket, sockopt::RcvBuf).map_err(io::Error::from)?;
+    if got < SOCKET_BUFFER {
+        tracing::warn!(
+            asked = SOCKET_BUFFER,
+            got = got / 2,
+            "UDP receive buffer capped by net.core.rmem_max: datagrams may be dropped under load"
+        );
+    }
+    Ok(())
 }
 
 /// How long the receive task pauses after a socket error that is not the peer's (rather
