@@ -17,7 +17,7 @@ use pamphlet_node::link::datagram::DATAGRAM_LEN;
 use pamphlet_node::link::noise::ReplayCache;
 use pamphlet_node::link::{PublicKey, StaticKeypair};
 use pamphlet_node::transport::udp::{drive_link, Body, UdpLinkConfig, UdpLinkError};
-use pamphlet_node::transport::udp_endpoint::{Accepted, EndpointConfig, UdpEndpoint};
+use pamphlet_node::transport::udp_endpoint::{Accepted, DialError, EndpointConfig, UdpEndpoint, UdpLink};
 use pamphlet_node::wire::frame::BODY_LEN;
 use rand::{Rng, SeedableRng};
 use tokio::net::UdpSocket;
@@ -125,9 +125,11 @@ async fn ten_mib_both_ways_over_shared_sockets_with_a_hostile_third() {
     assert!(sa.sessions <= 1 && sb.sessions <= 1, "{sa:?} {sb:?}");
     assert!(sa.wrong_length > 0 && sb.wrong_length > 0, "{sa:?} {sb:?}");
     assert!(sa.refused > 0 && sb.refused > 0, "the garbage and the stranger reached the responder: {sa:?} {sb:?}");
+    // (The last acknowledgements may still be on their way: no count of what is
+    // unacknowledged here; every frame arrived, checked above.)
     stop.send(true).unwrap();
-    let (a, b) = (ta.await.unwrap().unwrap(), tb.await.unwrap().unwrap());
-    assert_eq!((a.unacked_frames(), b.unacked_frames()), (0, 0));
+    ta.await.unwrap().unwrap();
+    tb.await.unwrap().unwrap();
 }
 
 /// A flood of full-size datagrams from one address holds at most its per-address share of
@@ -225,36 +227,74 @@ async fn a_friend_restarting_on_the_same_address_replaces_its_session() {
     stop_b.send(true).unwrap();
 }
 
+/// A link being driven: whether it is still the endpoint's for its address, and its
+/// frames.
+struct Driven {
+    current: Box<dyn Fn() -> bool + Send + Sync>,
+    out: mpsc::Sender<Body>,
+    inc: mpsc::Receiver<Body>,
+}
+
+/// Drives every link one side is given (its dial's, and the accepted ones) as soon as it
+/// comes, as the transport does, for `window`.
+async fn drive_all(
+    dial: tokio::task::JoinHandle<Result<UdpLink, DialError>>,
+    mut acc: mpsc::Receiver<Accepted>,
+    stop: watch::Receiver<bool>,
+    window: Duration,
+) -> Vec<Driven> {
+    let mut driven = Vec::new();
+    let mut start = |link: UdpLink| {
+        let (out, out_rx) = mpsc::channel(8);
+        let (inc_tx, inc) = mpsc::channel(8);
+        let current = Box::new(link.current());
+        tokio::spawn(drive_link(link, out_rx, inc_tx, stop.clone(), UdpLinkConfig::default()));
+        driven.push(Driven { current, out, inc });
+    };
+    let deadline = tokio::time::sleep(window);
+    tokio::pin!(deadline, dial);
+    let mut dialling = true;
+    loop {
+        tokio::select! {
+            d = &mut dial, if dialling => {
+                dialling = false;
+                if let Ok(link) = d.unwrap() {
+                    start(link);
+                }
+            }
+            a = acc.recv() => start(a.unwrap().link),
+            _ = &mut deadline, if !dialling => return driven,
+        }
+    }
+}
+
 /// Two friends dialling each other at once end with one link, not two half-links: the
 /// node with the larger key answers the other's message 1 and drops its own dial (the
-/// rule of TCP links: the dial of the smaller key wins); the smaller refuses the larger's.
+/// rule of TCP links: the dial of the smaller key wins); the smaller refuses the larger's,
+/// also when it arrives just after its own dial completed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_dials_make_one_link() {
     let (x, y) = (StaticKeypair::generate().unwrap(), StaticKeypair::generate().unwrap());
     let (small, large) = if x.public() < y.public() { (x, y) } else { (y, x) };
     let (stop, _) = watch::channel(false);
-    let (es, mut acc_s) = endpoint("127.0.0.1:0", &small, *large.public(), |_| {}, &stop).await;
-    let (el, mut acc_l) = endpoint("127.0.0.1:0", &large, *small.public(), |_| {}, &stop).await;
-    let (ds, dl) = tokio::join!(es.dial(el.local_addr(), large.public()), el.dial(es.local_addr(), small.public()));
-    // Whichever way the race ran, each side holds exactly one session now, and the
-    // latest link each side was given (a dial's or an accepted one) is the pair.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let latest = |dial: Option<_>, acc: &mut mpsc::Receiver<Accepted>| {
-        let mut last = dial;
-        while let Ok(a) = acc.try_recv() {
-            last = Some(a.link);
-        }
-        last.expect("a link")
-    };
-    let (ls, ll) = (latest(ds.ok(), &mut acc_s), latest(dl.ok(), &mut acc_l));
+    let (es, acc_s) = endpoint("127.0.0.1:0", &small, *large.public(), |_| {}, &stop).await;
+    let (el, acc_l) = endpoint("127.0.0.1:0", &large, *small.public(), |_| {}, &stop).await;
+    let (es2, el2, lkey, skey) = (es.clone(), el.clone(), *large.public(), *small.public());
+    let (la, sa) = (el.local_addr(), es.local_addr());
+    let ds = tokio::spawn(async move { es2.dial(la, &lkey).await });
+    let dl = tokio::spawn(async move { el2.dial(sa, &skey).await });
+    let window = Duration::from_millis(500);
+    let (s_links, l_links) =
+        tokio::join!(drive_all(ds, acc_s, stop.subscribe(), window), drive_all(dl, acc_l, stop.subscribe(), window));
+    // Whichever way the race ran, each side holds one session, and its current link is
+    // one end of the pair.
     assert_eq!((es.stats().sessions, el.stats().sessions), (1, 1));
-    let cfg = UdpLinkConfig::default();
-    let (s_out, s_out_rx) = mpsc::channel(8);
-    let (s_in, s_in_rx) = mpsc::channel(8);
-    let (l_out, l_out_rx) = mpsc::channel(8);
-    let (l_in, l_in_rx) = mpsc::channel(8);
-    let _ts = tokio::spawn(drive_link(ls, s_out_rx, s_in, stop.subscribe(), cfg.clone()));
-    let _tl = tokio::spawn(drive_link(ll, l_out_rx, l_in, stop.subscribe(), cfg));
-    tokio::join!(exchange(s_out, s_in_rx, 100, 1, 2), exchange(l_out, l_in_rx, 100, 2, 1));
+    let pick = |links: Vec<Driven>| {
+        let mut current: Vec<Driven> = links.into_iter().filter(|d| (d.current)()).collect();
+        assert_eq!(current.len(), 1, "one current link");
+        current.remove(0)
+    };
+    let (s, l) = (pick(s_links), pick(l_links));
+    tokio::join!(exchange(s.out, s.inc, 100, 1, 2), exchange(l.out, l.inc, 100, 2, 1));
     stop.send(true).unwrap();
 }

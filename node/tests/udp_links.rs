@@ -135,3 +135,29 @@ async fn garbage_and_a_flood_at_the_udp_port_leave_the_links_working() {
         d.shutdown().await.unwrap();
     }
 }
+
+/// A node that restarts (same directory, same address) gets its UDP links back: its
+/// friends' old sessions hand its new message 1 to their endpoints, which answer it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_gets_its_udp_links_back() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut daemons, dirs) = line(root.path(), &[LinkTransport::Udp; 3]).await;
+    let middle = daemons.remove(1);
+    middle.shutdown().await.unwrap();
+    let middle = Daemon::start(&dirs[1]).await.expect("restarts on the same UDP port");
+    let mut up = false;
+    for _ in 0..400 {
+        let s = middle.transport_stats();
+        if s.links == 2 && s.udp_links == 2 {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "links back over UDP: {:?}", middle.transport_stats());
+    insert_and_fetch(&daemons[0], &daemons[1], 256 * 1024, 4).await;
+    middle.shutdown().await.unwrap();
+    for d in daemons {
+        d.shutdown().await.unwrap();
+    }
+}

@@ -236,7 +236,11 @@ async fn run(
         tokio::select! {
             r = wire.recv(&mut buf), if may_read => {
                 let now = Instant::now();
-                let n = r?;
+                let n = match r {
+                    // The endpoint stopped with the node: not a replacement.
+                    Err(UdpLinkError::Replaced) if *shutdown.borrow() => return Ok(session),
+                    r => r?,
+                };
                 take(&mut session, &wire, now, &buf[..n], &mut last_heard)?;
                 // Read whatever else already arrived before sending (fewer wake-ups).
                 for _ in 0..64 {

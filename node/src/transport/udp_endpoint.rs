@@ -141,6 +141,9 @@ struct SessionSlot {
     /// The message 2 we sent, if we answered this link's handshake.
     reply: Option<Reply>,
     generation: u64,
+    /// The friend at the other end, and when we dialled it (if we did).
+    peer: PublicKey,
+    dialled_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -249,20 +252,35 @@ impl Inner {
 
     /// Registers a session at `addr` (replacing any there: its channel closes and its
     /// link ends), returning the link's half.
-    fn register(self: &Arc<Self>, addr: SocketAddr, reply: Option<Reply>, t: &mut Table) -> Registration {
+    fn register(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+        peer: PublicKey,
+        reply: Option<Reply>,
+        t: &mut Table,
+    ) -> Registration {
         t.next_generation += 1;
         let generation = t.next_generation;
         let (tx, rx) = mpsc::channel(self.config.session_queue.max(1));
-        t.sessions.insert(addr, SessionSlot { tx, reply, generation });
+        let dialled_at = reply.is_none().then(Instant::now);
+        t.sessions.insert(addr, SessionSlot { tx, reply, generation, peer, dialled_at });
         Registration { endpoint: self.clone(), addr, generation, rx }
     }
 
     /// The responder: one queued datagram as message 1.
     fn respond(self: &Arc<Self>, from: SocketAddr, d: &[u8]) {
-        let dialling = self.table().dials.get(&from).map(|s| s.key);
+        let (dialling, dialled) = {
+            let t = self.table();
+            let fresh = |s: &SessionSlot| s.dialled_at.is_some_and(|at| at.elapsed() < self.config.handshake.timeout);
+            (t.dials.get(&from).map(|s| s.key), t.sessions.get(&from).filter(|s| fresh(s)).map(|s| s.peer))
+        };
         let ours = *self.config.keypair.public();
-        // A friend we are dialling at this address: the dial of the smaller key wins.
-        let admit = |k: &PublicKey| (self.is_friend)(k, from.ip()) && !(dialling == Some(*k) && ours < *k);
+        // A friend we are dialling at this address, or dialled within the handshake
+        // timeout (its message 1 crossed our dial's and arrived late): the dial of the
+        // smaller key wins. Later, a message 1 from a session's address is the friend
+        // handshaking again (it restarted) and replaces the session.
+        let ours_wins = |k: &PublicKey| ours < *k && (dialling == Some(*k) || dialled == Some(*k));
+        let admit = |k: &PublicKey| (self.is_friend)(k, from.ip()) && !ours_wins(k);
         let answer = {
             let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
             handshake::respond(&self.config.keypair, d, unix_now(), &mut replay, admit)
@@ -281,7 +299,7 @@ impl Inner {
                 t.dials.remove(&from); // our dial yields: its channel closes
             }
             let msg2 = answer.reply.datagram().to_vec();
-            (self.register(from, Some(answer.reply), &mut t), msg2)
+            (self.register(from, answer.peer, Some(answer.reply), &mut t), msg2)
         };
         self.send_now(from, &msg2);
         let session = Session::new(answer.cipher, Instant::now(), self.config.session.clone());
@@ -400,7 +418,7 @@ impl UdpEndpoint {
             if t.dials.get(&addr).is_some_and(|s| s.generation == generation) {
                 t.dials.remove(&addr);
             }
-            inner.register(addr, None, &mut t)
+            inner.register(addr, *remote, None, &mut t)
         };
         let session = Session::new(cipher, Instant::now(), inner.config.session.clone());
         Ok(UdpLink { peer: *remote, addr, session, registration })
@@ -484,6 +502,21 @@ pub struct UdpLink {
     /// The session.
     pub session: Session,
     pub(crate) registration: Registration,
+}
+
+impl UdpLink {
+    /// Whether this link still holds its address at the endpoint (a newer session from
+    /// the same address replaces it: then its driver ends `Replaced`).
+    pub fn is_current(&self) -> bool {
+        self.current()()
+    }
+
+    /// [`UdpLink::is_current`], to ask later (after the link moved into its driver).
+    pub fn current(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let (endpoint, addr, generation) =
+            (self.registration.endpoint.clone(), self.registration.addr, self.registration.generation);
+        move || endpoint.table().sessions.get(&addr).is_some_and(|s| s.generation == generation)
+    }
 }
 
 /// Socket buffer bytes asked for (the kernel caps them at `net.core.rmem_max` /
