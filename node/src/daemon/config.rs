@@ -251,6 +251,12 @@ impl Config {
 
     /// Checks ranges; the message says what is allowed.
     pub fn validate(&self) -> Result<(), String> {
+        if self.transport == LinkTransport::Udp && self.link_rate > 0 {
+            return Err(format!(
+                "link_rate = {} (cover traffic) is built for TCP links only: with transport = \"udp\" set link_rate = 0",
+                self.link_rate
+            ));
+        }
         if !self.api_listen.ip().is_loopback() {
             return Err(format!(
                 "api_listen = {} is not a loopback address; the client API must only be reachable from this machine",
@@ -395,6 +401,8 @@ mod tests {
         let (_d, p) = write("transport = \"udp\"\n");
         assert_eq!(Config::load(&p).unwrap().transport, LinkTransport::Udp);
         assert_eq!(Config::default().transport, LinkTransport::Tcp);
+        let (_d, p) = write("transport = \"udp\"\nlink_rate = 100\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("TCP links only"));
         let (_d, p) = write("transport = \"quic\"\n");
         assert!(Config::load(&p).is_err());
         let (_d, p) = write("upload_limit = -1\n");

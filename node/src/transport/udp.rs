@@ -1,10 +1,9 @@
 //! The tokio driver of one datagram link (`link::datagram`): a [`Session`] over a
-//! connected `UdpSocket`, frames in and out through bounded channels, and at most
-//! [`UdpLinkConfig::max_undelivered`] received frames held for a consumer that is slow.
-//!
-//! Not yet used by the node: friend links still run over TCP (`connection`). Wiring it in
-//! (the handshake over datagrams, `transport = "udp"` in the config, one socket for every
-//! friend, demultiplexed by address) is planned in docs/wire.md, "Datagram links".
+//! connected `UdpSocket` ([`drive`]: tests and benchmarks) or over the node's shared
+//! socket ([`drive_link`]: `udp_endpoint`, under the friend links of `udp_link`), frames
+//! in and out through bounded channels, and at most [`UdpLinkConfig::max_undelivered`]
+//! received frames held for a consumer that is slow; a padding frame after `keepalive`
+//! without sending.
 //!
 //! The loop: read the clock once per turn, run the session's timers, send what it lets
 //! out (paced; a full socket buffer waits for writability), take frames from the

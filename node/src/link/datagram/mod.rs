@@ -16,9 +16,9 @@
 //! - [`handshake`]: the padded IK handshake of `link::noise`, each message one datagram,
 //!   resent until answered, giving the [`DatagramCipher`] of a session.
 //!
-//! The tokio driver is `transport::udp` (one session) and `transport::udp_socket` (one
-//! socket for every session of a node); the node's friend links do not run over them yet
-//! (docs/wire.md says what is next).
+//! The tokio drivers are `transport::udp` (one session), `transport::udp_endpoint` (one
+//! socket for every session of a node) and `transport::udp_link` (a friend link over a
+//! session, with `transport = "udp"`; docs/wire.md, "Datagram links").
 
 pub mod ack;
 pub mod congestion;
