@@ -449,3 +449,41 @@ fn both_ways_at_once_acknowledgements_ride_on_data() {
         assert!(s.ack_only_sent * 10 < s.datagrams_sent, "{name}: acknowledgements went back alone: {s:?}");
     }
 }
+
+/// One-frame messages sent with `send_frame_ordered` (a friend link's control messages)
+/// reach the peer in the order sent even when the path reorders them: a late first one
+/// holds back the later ones, so an older `LocationUpdate` cannot overtake a newer one.
+/// Sent with `send_frame`, they go up in arrival order (what the ordered chain prevents).
+#[test]
+fn ordered_one_frame_messages_keep_their_order_across_reordering() {
+    for ordered in [true, false] {
+        let (ca, cb) = ciphers();
+        let t = Instant::now();
+        let (mut a, mut b) = (Session::new(ca, t, Config::default()), Session::new(cb, t, Config::default()));
+        for i in 0..5u64 {
+            let f = body(i, 1); // stream 0: one-frame messages
+            if ordered {
+                a.send_frame_ordered(&f);
+            } else {
+                a.send_frame(&f);
+            }
+        }
+        let (mut datagrams, mut now) = (Vec::new(), t);
+        while datagrams.len() < 5 {
+            match a.poll_transmit(now) {
+                Some(d) => datagrams.push(d),
+                None => now = a.poll_timeout().expect("the pacer's next time").max(now),
+            }
+        }
+        // The path delivers the first datagram last.
+        for d in datagrams[1..].iter().chain(&datagrams[..1]) {
+            b.on_datagram(now, d).unwrap();
+        }
+        let got: Vec<u64> = std::iter::from_fn(|| b.recv_frame()).map(|f| index_of(&f)).collect();
+        if ordered {
+            assert_eq!(got, vec![0, 1, 2, 3, 4], "in the order sent");
+        } else {
+            assert_eq!(got, vec![1, 2, 3, 4, 0], "in arrival order");
+        }
+    }
+}

@@ -24,6 +24,18 @@ pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// evenly.
 pub const MAX_LINK_RATE: u32 = 1000;
 
+/// How this node's friend links travel (`transport` in config.toml).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkTransport {
+    /// TCP only (the default).
+    #[default]
+    Tcp,
+    /// UDP datagrams as well, on the listening port: a link to a friend whose reference
+    /// announces it too runs over UDP; any other over TCP (docs/wire.md, "Datagram links").
+    Udp,
+}
+
 /// `DIR/config.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -122,6 +134,9 @@ pub struct Config {
     pub offers_on_return: bool,
     /// Offers on return: how long without any peer counts as away (60 to 604800 s).
     pub offers_away_secs: u64,
+    /// "tcp" (the default) or "udp": friend links over UDP datagrams where the friend's
+    /// reference announces them too (the node's reference then says so), else TCP.
+    pub transport: LinkTransport,
 }
 
 impl Default for Config {
@@ -156,6 +171,7 @@ impl Default for Config {
             offers_per_second: 8,
             offers_on_return: true,
             offers_away_secs: 600,
+            transport: LinkTransport::Tcp,
         }
     }
 }
@@ -224,7 +240,8 @@ impl Config {
              # link_rate: cover traffic, frames per second per link, padding when idle (0: off).\n\
              # top_sinks: keep documents' top blocks if fewer than this many peers are closer (default 4).\n\
              # offers_per_second: blocks handed to closer peers after a swap moved the node (0: off).\n\
-             # offers_on_return: the same after offers_away_secs without peers or a restart (keeps DIR/offers.keys).\n{body}"
+             # offers_on_return: the same after offers_away_secs without peers or a restart (keeps DIR/offers.keys).\n\
+             # transport: \"tcp\" or \"udp\" (links over UDP datagrams to friends whose reference says udp too).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text)
@@ -234,6 +251,12 @@ impl Config {
 
     /// Checks ranges; the message says what is allowed.
     pub fn validate(&self) -> Result<(), String> {
+        if self.transport == LinkTransport::Udp && self.link_rate > 0 {
+            return Err(format!(
+                "link_rate = {} (cover traffic) is built for TCP links only: with transport = \"udp\" set link_rate = 0",
+                self.link_rate
+            ));
+        }
         if !self.api_listen.ip().is_loopback() {
             return Err(format!(
                 "api_listen = {} is not a loopback address; the client API must only be reachable from this machine",
@@ -375,6 +398,13 @@ mod tests {
         let (_d, p) = write("upload_limit = 1000000\ndownload_limit = 2000000\nlink_rate = 500\n");
         let c = Config::load(&p).unwrap();
         assert_eq!((c.upload_limit, c.download_limit, c.link_rate), (1_000_000, 2_000_000, 500));
+        let (_d, p) = write("transport = \"udp\"\n");
+        assert_eq!(Config::load(&p).unwrap().transport, LinkTransport::Udp);
+        assert_eq!(Config::default().transport, LinkTransport::Tcp);
+        let (_d, p) = write("transport = \"udp\"\nlink_rate = 100\n");
+        assert!(Config::load(&p).unwrap_err().to_string().contains("TCP links only"));
+        let (_d, p) = write("transport = \"quic\"\n");
+        assert!(Config::load(&p).is_err());
         let (_d, p) = write("upload_limit = -1\n");
         assert!(matches!(Config::load(&p), Err(ConfigError::Parse { .. })), "a negative limit is refused");
         let (_d, p) = write("advertise = [\"10.231.0.1\"]\n");

@@ -409,6 +409,7 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         tconfig.upload_limit = config.upload_limit;
         tconfig.download_limit = config.download_limit;
         tconfig.link_rate = config.link_rate;
+        tconfig.udp = config.transport == config::LinkTransport::Udp;
         tconfig.on_friend_update = Some(save_updated_friends(friends_file.clone(), Arc::clone(&friends_lock)));
         tconfig.accept_strangers = config.mode.strangers();
         tconfig.max_strangers_per_ip = config.strangers_per_ip;
@@ -518,6 +519,11 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
     /// This node's reference, to give to friends.
     pub fn noderef(&self) -> NodeRef {
         self.transport.node_ref()
+    }
+
+    /// The transport's counters (links up, over UDP, bytes moved).
+    pub fn transport_stats(&self) -> crate::transport::TransportStats {
+        self.transport.stats()
     }
 
     /// Where the client API listens.

@@ -30,7 +30,9 @@ pub fn own_noderef(dir: &Path, config: &Config, bound: SocketAddr) -> Result<Nod
     let addresses = advertised_addresses(config, bound);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let seq = datadir::advertised_seq(&dir.join("advertised.toml"), &addresses, now)?;
-    NodeRef::signed(&keypair, addresses, seq).map_err(|e| DaemonError::Advertise(e.to_string()))
+    let udp = config.transport == super::config::LinkTransport::Udp;
+    let own = NodeRef::signed(&keypair, addresses, seq).map_err(|e| DaemonError::Advertise(e.to_string()))?;
+    Ok(own.with_udp(udp))
 }
 
 /// What is wrong with handing out `noderef` from a node listening on `listen`, one

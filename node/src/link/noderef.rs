@@ -22,6 +22,18 @@
 //! Version 1 carries one IP address and no record; it still parses (as an unsigned record
 //! of sequence 0, which any signed record supersedes). Fields are split from the right,
 //! so the colons inside the addresses need no escaping.
+//!
+//! Version 3 is version 2 with one more field before the checksum: flags, comma-separated
+//! (`udp`: the node takes friend links over UDP datagrams on its listening port as well,
+//! docs/wire.md "Datagram links"; unknown flags are ignored, for later ones). It is
+//! written only when a flag is set, so a node without flags still gives out a version 2
+//! reference every build reads. The flags are covered by the checksum, not by the
+//! signature: one edited by hand changes only which transport a friend tries first, and
+//! both still prove their keys.
+//!
+//! ```text
+//! pamphlet-noderef:v3:<addresses>:<key>:<seq>:<signature>:udp:<checksum>
+//! ```
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -46,6 +58,8 @@ pub struct NodeRef {
     pub key: PublicKey,
     /// Its addresses; signed by `key` unless the reference is version 1.
     record: AddressRecord,
+    /// It takes friend links over UDP too (the `udp` flag, version 3).
+    pub udp: bool,
 }
 
 /// Why a node reference did not parse. Each says what to check.
@@ -56,7 +70,7 @@ pub enum NodeRefError {
     #[error("not a node reference: it must start with \"{NODEREF_PREFIX}\"")]
     MissingPrefix,
     /// A version this build does not know.
-    #[error("unsupported node reference version {0:?} (this build reads v1 and v2)")]
+    #[error("unsupported node reference version {0:?} (this build reads v1, v2 and v3)")]
     UnsupportedVersion(String),
     /// Fields are missing (the reference was cut when copied?).
     #[error("node reference is incomplete: fields are missing after the version (was it cut when copied?)")]
@@ -89,17 +103,23 @@ impl NodeRef {
     /// A version-1 reference: one IP address, unsigned (tests, and friends' old
     /// references).
     pub fn v1(addr: SocketAddr, key: PublicKey) -> Self {
-        Self { key, record: AddressRecord::unsigned(addr) }
+        Self { key, record: AddressRecord::unsigned(addr), udp: false }
     }
 
     /// This node's own reference: `addresses` signed as sequence `seq`.
     pub fn signed(kp: &StaticKeypair, addresses: Vec<PeerAddr>, seq: u64) -> Result<Self, RecordError> {
-        Ok(Self { key: *kp.public(), record: AddressRecord::sign(kp, addresses, seq)? })
+        Ok(Self { key: *kp.public(), record: AddressRecord::sign(kp, addresses, seq)?, udp: false })
     }
 
     /// A reference from a record already verified against `key` (one a friend sent).
     pub fn from_record(key: PublicKey, record: AddressRecord) -> Self {
-        Self { key, record }
+        Self { key, record, udp: false }
+    }
+
+    /// The same reference announcing (or not) that the node takes links over UDP.
+    pub fn with_udp(mut self, udp: bool) -> Self {
+        self.udp = udp;
+        self
     }
 
     /// The node's addresses, in its order of preference.
@@ -115,11 +135,13 @@ impl NodeRef {
     fn body(&self) -> String {
         let key = self.key.to_base64();
         match (self.record.signature(), self.record.addresses()) {
+            // Unsigned (version 1, tests and old friends) carries no flags.
             (None, [addr]) => format!("{NODEREF_PREFIX}v1:{addr}:{key}"),
             (sig, addrs) => {
                 let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
                 let sig = sig.map(|s| URL_SAFE_NO_PAD.encode(s)).unwrap_or_default();
-                format!("{NODEREF_PREFIX}v2:{}:{key}:{}:{sig}", list.join(","), self.record.seq())
+                let (version, flags) = if self.udp { ("v3", ":udp") } else { ("v2", "") };
+                format!("{NODEREF_PREFIX}{version}:{}:{key}:{}:{sig}{flags}", list.join(","), self.record.seq())
             }
         }
     }
@@ -150,7 +172,7 @@ impl FromStr for NodeRef {
         let s = s.trim();
         let rest = s.strip_prefix(NODEREF_PREFIX).ok_or(NodeRefError::MissingPrefix)?;
         let (version, rest) = rest.split_once(':').ok_or(NodeRefError::MissingField)?;
-        if version != "v1" && version != "v2" {
+        if !["v1", "v2", "v3"].contains(&version) {
             return Err(NodeRefError::UnsupportedVersion(version.to_owned()));
         }
         let (body, sum) = s.rsplit_once(':').ok_or(NodeRefError::MissingField)?;
@@ -167,6 +189,12 @@ impl FromStr for NodeRef {
             let addr: SocketAddr = addr.parse().map_err(|_| NodeRefError::BadAddress(addr.to_owned()))?;
             return Ok(NodeRef::v1(addr, parse_key(key)?));
         }
+        let (rest, udp) = if version == "v3" {
+            let (rest, flags) = rest.rsplit_once(':').ok_or(NodeRefError::MissingField)?;
+            (rest, flags.split(',').any(|f| f == "udp"))
+        } else {
+            (rest, false)
+        };
         let (rest, sig) = rest.rsplit_once(':').ok_or(NodeRefError::MissingField)?;
         let (rest, seq) = rest.rsplit_once(':').ok_or(NodeRefError::MissingField)?;
         let (addrs, key) = rest.rsplit_once(':').ok_or(NodeRefError::MissingField)?;
@@ -182,7 +210,7 @@ impl FromStr for NodeRef {
             .map(|a| a.parse::<PeerAddr>().map_err(|_| NodeRefError::BadAddress(a.to_owned())))
             .collect::<Result<Vec<_>, _>>()?;
         let record = AddressRecord::verified(&key, addresses, seq, sig)?;
-        Ok(NodeRef { key, record })
+        Ok(NodeRef { key, record, udp })
     }
 }
 
@@ -223,6 +251,27 @@ mod tests {
         assert_eq!(back, r);
         assert_eq!(back.record().seq(), 7);
         assert_eq!(back.addresses().len(), 3);
+    }
+
+    #[test]
+    fn the_udp_flag_makes_a_v3_reference_and_round_trips() {
+        let (_, r) = signed(&["10.231.0.1:4000"], 3);
+        let plain = r.to_string();
+        assert!(plain.starts_with("pamphlet-noderef:v2:"), "no flag: the version 2 text as before");
+        assert!(!plain.parse::<NodeRef>().unwrap().udp);
+        let u = r.clone().with_udp(true);
+        let text = u.to_string();
+        assert!(text.starts_with("pamphlet-noderef:v3:10.231.0.1:4000:"), "{text}");
+        let back: NodeRef = text.parse().unwrap();
+        assert!(back.udp);
+        assert_eq!(back, u);
+        // Flags are under the checksum: an edit is a mismatch.
+        assert_eq!(text.replace(":udp:", ":udx:").parse::<NodeRef>(), Err(NodeRefError::ChecksumMismatch));
+        // Unknown flags are ignored (for later ones), alone or with `udp`.
+        let other = rechecksummed(&text.replace(":udp:", ":later:"));
+        assert!(!other.parse::<NodeRef>().unwrap().udp);
+        let both = rechecksummed(&text.replace(":udp:", ":later,udp:"));
+        assert!(both.parse::<NodeRef>().unwrap().udp);
     }
 
     #[test]

@@ -228,9 +228,9 @@ pub enum SessionError {
     Noise(snow::Error),
 }
 
-fn builder<'a>(local: &'a StaticKeypair) -> Result<snow::Builder<'a>, SessionError> {
+fn builder<'a>(local: &'a StaticKeypair, prologue: &'a [u8]) -> Result<snow::Builder<'a>, SessionError> {
     let params = NOISE_PARAMS.parse().map_err(SessionError::Noise)?;
-    Ok(snow::Builder::with_resolver(params, resolver()).prologue(PROLOGUE).local_private_key(local.expose_secret()))
+    Ok(snow::Builder::with_resolver(params, resolver()).prologue(prologue).local_private_key(local.expose_secret()))
 }
 
 /// The primitives of a session: ring's ChaCha20-Poly1305 (and RNG), the rest (X25519,
@@ -298,29 +298,56 @@ impl Initiator {
         now_unix: u64,
         out: &mut [u8; FRAME_LEN],
     ) -> Result<Self, SessionError> {
-        let mut hs =
-            builder(local)?.remote_public_key(remote.as_bytes()).build_initiator().map_err(SessionError::Noise)?;
-        let mut payload = [0u8; FRAME_LEN - MSG1_OVERHEAD];
-        payload[..8].copy_from_slice(&now_unix.to_be_bytes());
-        let n = hs.write_message(&payload, out).map_err(SessionError::Noise)?;
-        if n != FRAME_LEN {
-            return Err(SessionError::BadLength(n));
-        }
-        Ok(Self { hs })
+        Ok(Self { hs: write_message1(local, remote, now_unix, PROLOGUE, out)? })
     }
 
     /// Reads message 2 and finishes the handshake.
     pub fn finish(mut self, msg2: &[u8], rekey_interval: u64) -> Result<Session, SessionError> {
-        if msg2.len() != FRAME_LEN {
-            return Err(SessionError::BadLength(msg2.len()));
-        }
-        let mut payload = [0u8; FRAME_LEN];
-        let n = self.hs.read_message(msg2, &mut payload).map_err(|_| SessionError::Decrypt)?;
-        if n != FRAME_LEN - MSG2_OVERHEAD {
-            return Err(SessionError::BadLength(n));
-        }
+        read_message2(&mut self.hs, msg2, FRAME_LEN)?;
         Session::new(self.hs, rekey_interval)
     }
+}
+
+/// Writes message 1 of the padded IK handshake to `remote`, exactly `out.len()` bytes
+/// (`FRAME_LEN` over TCP, one datagram over UDP), under `prologue`: the unix time, then
+/// zeros. Returns the handshake waiting for message 2.
+pub(crate) fn write_message1(
+    local: &StaticKeypair,
+    remote: &PublicKey,
+    now_unix: u64,
+    prologue: &[u8],
+    out: &mut [u8],
+) -> Result<snow::HandshakeState, SessionError> {
+    let len = out.len();
+    if len < MSG1_OVERHEAD + 8 {
+        return Err(SessionError::BadLength(len));
+    }
+    let mut hs = builder(local, prologue)?
+        .remote_public_key(remote.as_bytes())
+        .build_initiator()
+        .map_err(SessionError::Noise)?;
+    let mut payload = vec![0u8; len - MSG1_OVERHEAD];
+    payload[..8].copy_from_slice(&now_unix.to_be_bytes());
+    let n = hs.write_message(&payload, out).map_err(SessionError::Noise)?;
+    if n != len {
+        return Err(SessionError::BadLength(n));
+    }
+    Ok(hs)
+}
+
+/// Reads message 2 (exactly `len` bytes) into the initiator's handshake. On an error the
+/// handshake is as before (snow restores its state), so a forged message 2 does not spoil
+/// a later genuine one.
+pub(crate) fn read_message2(hs: &mut snow::HandshakeState, msg2: &[u8], len: usize) -> Result<(), SessionError> {
+    if msg2.len() != len {
+        return Err(SessionError::BadLength(msg2.len()));
+    }
+    let mut payload = vec![0u8; len];
+    let n = hs.read_message(msg2, &mut payload).map_err(|_| SessionError::Decrypt)?;
+    if n != len - MSG2_OVERHEAD {
+        return Err(SessionError::BadLength(n));
+    }
+    Ok(())
 }
 
 /// The responder's side: reads message 1 and, if the initiator is a friend and the
@@ -336,13 +363,31 @@ pub fn respond(
     rekey_interval: u64,
     out: &mut [u8; FRAME_LEN],
 ) -> Result<(PublicKey, Session), SessionError> {
-    if msg1.len() != FRAME_LEN {
+    let (remote, mut hs) = read_message1(local, msg1, FRAME_LEN, now_unix, PROLOGUE, replay, is_friend)?;
+    write_message2(&mut hs, out)?;
+    Ok((remote, Session::new(hs, rekey_interval)?))
+}
+
+/// Reads message 1 (exactly `len` bytes, under `prologue`) and checks, in this order, that
+/// it decrypts, that the initiator passes `is_friend`, that its time is within
+/// [`MAX_CLOCK_SKEW_SECS`] of `now_unix`, and that its ephemeral key is new to `replay`
+/// (which then remembers it). Nothing is kept on any error.
+pub(crate) fn read_message1(
+    local: &StaticKeypair,
+    msg1: &[u8],
+    len: usize,
+    now_unix: u64,
+    prologue: &[u8],
+    replay: &mut ReplayCache,
+    is_friend: impl Fn(&PublicKey) -> bool,
+) -> Result<(PublicKey, snow::HandshakeState), SessionError> {
+    if msg1.len() != len || len < MSG1_OVERHEAD + 8 {
         return Err(SessionError::BadLength(msg1.len()));
     }
-    let mut hs = builder(local)?.build_responder().map_err(SessionError::Noise)?;
-    let mut payload = [0u8; FRAME_LEN];
+    let mut hs = builder(local, prologue)?.build_responder().map_err(SessionError::Noise)?;
+    let mut payload = vec![0u8; len];
     let n = hs.read_message(msg1, &mut payload).map_err(|_| SessionError::Decrypt)?;
-    if n != FRAME_LEN - MSG1_OVERHEAD {
+    if n != len - MSG1_OVERHEAD {
         return Err(SessionError::BadLength(n));
     }
     let remote = hs.get_remote_static().ok_or(SessionError::Decrypt)?;
@@ -360,11 +405,21 @@ pub fn respond(
     if !replay.insert(e, now_unix) {
         return Err(SessionError::Replay);
     }
-    let n = hs.write_message(&[0u8; FRAME_LEN - MSG2_OVERHEAD], out).map_err(SessionError::Noise)?;
-    if n != FRAME_LEN {
+    Ok((remote, hs))
+}
+
+/// Writes message 2, exactly `out.len()` bytes of zeros sealed (no longer than message 1
+/// was: a spoofed message 1 cannot be amplified).
+pub(crate) fn write_message2(hs: &mut snow::HandshakeState, out: &mut [u8]) -> Result<(), SessionError> {
+    let len = out.len();
+    if len < MSG2_OVERHEAD {
+        return Err(SessionError::BadLength(len));
+    }
+    let n = hs.write_message(&vec![0u8; len - MSG2_OVERHEAD], out).map_err(SessionError::Noise)?;
+    if n != len {
         return Err(SessionError::BadLength(n));
     }
-    Ok((remote, Session::new(hs, rekey_interval)?))
+    Ok(())
 }
 
 /// An established link session: seals and opens fixed-size frames.

@@ -98,6 +98,10 @@ pub enum LinkError {
     /// A message could not be encoded (local error).
     #[error("local codec error: {0}")]
     Codec(#[from] CodecError),
+    /// An authenticated datagram broke the datagram protocol (the peer's fault; links
+    /// over UDP, `udp_link`).
+    #[error("bad datagram: {0}")]
+    Datagram(#[from] crate::link::datagram::PeerError),
 }
 
 /// Timers of a link.

@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
 use super::friends::{unix_now, DialFailure};
+use super::udp_endpoint::DialError;
+use super::udp_link::LinkIo;
 use super::{run_link, Shared};
 use crate::id::PeerId;
 use crate::link::noise;
@@ -93,9 +95,9 @@ pub(super) async fn dial(
             _ = shutdown.wait_for(|s| *s) => return,
         };
         delay = match result {
-            Ok(Some((stream, sess))) => {
+            Ok(Some(io)) => {
                 backoff = initial;
-                run_link(&shared, stream, sess, key, peer, true).await;
+                run_link(&shared, io, key, peer, true).await;
                 initial
             }
             Ok(None) => return,
@@ -114,7 +116,7 @@ pub(super) async fn dial(
 
 /// One round over the friend's addresses: the first completed handshake, `None` if the
 /// friend is gone, or the most telling failure.
-async fn dial_once(shared: &Shared, key: &PublicKey) -> Result<Option<(TcpStream, noise::Session)>, DialFailure> {
+async fn dial_once(shared: &Shared, key: &PublicKey) -> Result<Option<LinkIo>, DialFailure> {
     let Some(addresses) = shared.state().friends.by_key.get(key).map(|f| f.noderef.addresses().to_vec()) else {
         return Ok(None);
     };
@@ -122,12 +124,14 @@ async fn dial_once(shared: &Shared, key: &PublicKey) -> Result<Option<(TcpStream
 }
 
 /// Tries each address (and each IP a name resolves to) in turn: the first completed
-/// handshake, or the most telling failure.
+/// handshake, or the most telling failure. With `transport = "udp"` and a friend whose
+/// reference announces UDP, each address is tried over UDP first, then over TCP.
 pub(super) async fn dial_addresses(
     shared: &Shared,
     key: &PublicKey,
     addresses: Vec<PeerAddr>,
-) -> Result<(TcpStream, noise::Session), DialFailure> {
+) -> Result<LinkIo, DialFailure> {
+    let udp = shared.udp.get().filter(|_| shared.state().friends.by_key.get(key).is_some_and(|f| f.noderef.udp));
     let timeout = shared.config.handshake_timeout;
     let mut worst: Option<DialFailure> = None;
     let mut note = |f: DialFailure| {
@@ -153,13 +157,30 @@ pub(super) async fn dial_addresses(
             }
         };
         for target in targets {
+            if let Some(endpoint) = udp {
+                match endpoint.dial(target, key).await {
+                    Ok(link) => return Ok(LinkIo::Udp(Box::new(link))),
+                    Err(e) => note(udp_failure(target, e)),
+                }
+            }
             match connect(shared, key, target, timeout).await {
-                Ok(done) => return Ok(done),
+                Ok((stream, sess)) => return Ok(LinkIo::Tcp(stream, sess)),
                 Err(f) => note(f),
             }
         }
     }
     Err(worst.unwrap_or(DialFailure::Resolve { host: "(no address)".into(), error: "no address resolved".into() }))
+}
+
+/// A failed UDP dial as what the dialer reports.
+fn udp_failure(target: SocketAddr, e: DialError) -> DialFailure {
+    let addr = target.to_string();
+    match e {
+        DialError::Unanswered => DialFailure::Unanswered { addr },
+        // The friend's own dial won: its link is coming up as an incoming one.
+        DialError::Superseded => DialFailure::Unanswered { addr },
+        e => DialFailure::Unreachable { addr, error: e.to_string() },
+    }
 }
 
 /// Connects to `target` and runs the initiator's handshake, each phase within `timeout`.

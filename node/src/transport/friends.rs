@@ -258,7 +258,9 @@ impl FriendBook {
             let why = RefusedRecord::Stale { got: record.seq(), kept: kept.seq() };
             return refused(friend, why);
         }
-        friend.noderef = NodeRef::from_record(*key, record);
+        // The record moves the addresses; whether the friend takes UDP is its reference's.
+        let udp = friend.noderef.udp;
+        friend.noderef = NodeRef::from_record(*key, record).with_udp(udp);
         friend.records_accepted += 1;
         Offer::Replaced(friend.noderef.clone())
     }

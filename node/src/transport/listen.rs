@@ -116,7 +116,7 @@ async fn accept(
             let friend = shared.state().friends.by_key.get(&key).map(|f| f.peer);
             let peer = friend.or_else(|| shared.register_stranger(key, from.ip(), None));
             if let Some(peer) = peer {
-                run_link(&shared, stream, sess, key, peer, false).await;
+                run_link(&shared, super::udp_link::LinkIo::Tcp(stream, sess), key, peer, false).await;
             }
         }
         Ok(Err(e)) => {

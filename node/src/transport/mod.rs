@@ -11,8 +11,12 @@
 //! - `tie`: which of two links to one friend is kept ([`keep_new_link`]);
 //! - `strangers`: links to nodes that are not friends (opennet): who may connect, the
 //!   per-address bounds, one-shot dials, drops;
-//! - `udp`: the driver of one datagram link (`link::datagram`) over a UDP socket, not yet
-//!   used by the node's friend links;
+//! - `udp`: the driver of one datagram link (`link::datagram`), over a connected socket or
+//!   the node's shared one;
+//! - `udp_endpoint`: the node's one UDP socket: the handshake over datagrams and the
+//!   demultiplexing of datagrams to sessions by source address;
+//! - `udp_link`: a friend link over a session of it (`transport = "udp"`), what
+//!   `connection` is over TCP;
 //! - this file: [`Transport::start`], the listener, which of two links to a friend is
 //!   kept, this node's own record, and shutdown.
 //!
@@ -56,6 +60,8 @@ mod strangers;
 mod suspend;
 mod tie;
 pub mod udp;
+pub mod udp_endpoint;
+mod udp_link;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -64,7 +70,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Notify};
 
 pub use connection::LinkError;
@@ -138,6 +144,9 @@ pub struct TransportConfig {
     pub max_strangers_per_ip: usize,
     /// Stranger links at most to or from one /24 (IPv4) or /48 (IPv6) network.
     pub max_strangers_per_subnet: usize,
+    /// Also take links over UDP datagrams on the listening address and port, and dial
+    /// friends whose reference announces UDP over it (`transport = "udp"`).
+    pub udp: bool,
 }
 
 impl TransportConfig {
@@ -168,6 +177,7 @@ impl TransportConfig {
             accept_strangers: false,
             max_strangers_per_ip: 1,
             max_strangers_per_subnet: 4,
+            udp: false,
         }
     }
 
@@ -202,6 +212,8 @@ pub struct TransportStats {
     pub bytes_sent: u64,
     /// Bytes read from links since start.
     pub bytes_received: u64,
+    /// Links up over UDP (`transport = "udp"`), of `links`.
+    pub udp_links: usize,
 }
 
 /// What the transport tells the daemon.
@@ -287,6 +299,9 @@ struct LinkEntry {
     generation: u64,
     /// Whether the friend with the smaller key dialled it.
     dialled_by_smaller: bool,
+    /// Whether it runs over UDP (a newer UDP link from the friend always replaces it: the
+    /// endpoint already gave the friend's address to the newer session).
+    udp: bool,
     /// When it came up.
     since: tokio::time::Instant,
 }
@@ -327,7 +342,7 @@ struct Shared {
     /// Message-1 ephemeral keys already accepted. Its own lock, held for a whole
     /// responder handshake (four X25519 operations), so handshakes only wait for each
     /// other, never `send`.
-    replay: Mutex<noise::ReplayCache>,
+    replay: Arc<Mutex<noise::ReplayCache>>,
     events: mpsc::Sender<TransportEvent>,
     /// The upload and download limits, shared by every link, with their byte counters.
     limits: limit::Limits,
@@ -338,6 +353,8 @@ struct Shared {
     /// The runtime `start` ran on: tasks go there even when a handle method is called
     /// from outside it.
     runtime: tokio::runtime::Handle,
+    /// The UDP endpoint, with `udp` on.
+    udp: std::sync::OnceLock<udp_endpoint::UdpEndpoint>,
 }
 
 impl Shared {
@@ -418,13 +435,18 @@ impl Transport {
             local_addr,
             state: Mutex::new(State::default()),
             pending: Mutex::new(pending::PendingTable::default()),
-            replay: Mutex::new(noise::ReplayCache::new()),
+            replay: Arc::new(Mutex::new(noise::ReplayCache::new())),
             events,
             shutdown,
             done: Mutex::new(Some(done)),
             done_rx: tokio::sync::Mutex::new(done_rx),
             runtime: tokio::runtime::Handle::current(),
+            udp: std::sync::OnceLock::new(),
         });
+        if shared.config.udp {
+            let endpoint = udp_link::start(&shared, local_addr).await?;
+            let _ = shared.udp.set(endpoint);
+        }
         shared.spawn(|s, t| listen::listen(s, listener, t));
         let handle = TransportHandle { shared };
         for f in friends {
@@ -534,15 +556,24 @@ impl TransportHandle {
         v
     }
 
+    /// The UDP endpoint's counters (with `udp` on).
+    pub fn udp_stats(&self) -> Option<udp_endpoint::EndpointStats> {
+        self.shared.udp.get().map(udp_endpoint::UdpEndpoint::stats)
+    }
+
     /// Counts of pending handshakes and links, now.
     pub fn stats(&self) -> TransportStats {
         let (pending_handshakes, evicted_handshakes) = {
             let p = self.shared.pending();
             (p.len(), p.evicted())
         };
-        let (links, l) = (self.shared.state().links.len(), &self.shared.limits);
+        let (links, udp_links) = {
+            let st = self.shared.state();
+            (st.links.len(), st.links.values().filter(|l| l.udp).count())
+        };
+        let l = &self.shared.limits;
         let (bytes_sent, bytes_received) = (l.up.moved(), l.down.moved());
-        TransportStats { pending_handshakes, evicted_handshakes, links, bytes_sent, bytes_received }
+        TransportStats { pending_handshakes, evicted_handshakes, links, bytes_sent, bytes_received, udp_links }
     }
 
     /// The friends with a link up now.
@@ -596,14 +627,7 @@ fn link_timers(config: &TransportConfig) -> connection::LinkTimers {
 
 /// Registers a link (unless the friend's other link wins the tie-break, see
 /// [`keep_new_link`]), runs it, and unregisters it. `outbound`: we dialled it.
-async fn run_link(
-    shared: &Arc<Shared>,
-    stream: TcpStream,
-    sess: noise::Session,
-    key: PublicKey,
-    peer: PeerId,
-    outbound: bool,
-) {
+async fn run_link(shared: &Arc<Shared>, io: udp_link::LinkIo, key: PublicKey, peer: PeerId, outbound: bool) {
     let mut shutdown = shared.shutdown.subscribe();
     let ours = *shared.config.keypair.public();
     let dialled_by_smaller = if outbound { ours < key } else { key < ours };
@@ -622,7 +646,11 @@ async fn run_link(
             return;
         }
         let now = tokio::time::Instant::now();
+        let udp = io.is_udp();
         let wins = st.links.get(&peer).is_none_or(|old| {
+            if udp && old.udp {
+                return true;
+            }
             let existing = LinkOrigin { dialled_by_smaller: old.dialled_by_smaller, age: now - old.since };
             keep_new_link(existing, dialled_by_smaller, shared.config.tie_window())
         });
@@ -641,7 +669,7 @@ async fn run_link(
             // Replacing drops the old link's queues: it sends what they held and retires
             // (see `connection`), reporting nothing itself, so its Disconnected is sent
             // here, before the new Connected.
-            let entry = LinkEntry { small, bulk, generation, dialled_by_smaller, since: now };
+            let entry = LinkEntry { small, bulk, generation, dialled_by_smaller, udp, since: now };
             let replaced = st.links.insert(peer, entry).is_some();
             (generation, replaced)
         })
@@ -654,7 +682,7 @@ async fn run_link(
         tracing::debug!(?peer, outbound, "second link to a friend lost the tie-break");
         let on_record = |m| shared.receive_record(&key, m);
         let (events, limits) = (shared.events.clone(), &shared.limits);
-        connection::run(stream, sess, peer, queues, events, timers, shutdown, &|| {}, &on_record, limits).await;
+        udp_link::run_io(io, peer, queues, events, timers, shutdown, &|| {}, &on_record, limits).await;
         return;
     };
     if replaced {
@@ -694,8 +722,7 @@ async fn run_link(
         let on_record = |m| shared.receive_record(&key, m);
         let events = shared.events.clone();
         let limits = &shared.limits;
-        connection::run(stream, sess, peer, queues, events, timers, shutdown.clone(), &unregister, &on_record, limits)
-            .await
+        udp_link::run_io(io, peer, queues, events, timers, shutdown.clone(), &unregister, &on_record, limits).await
     };
     let reason = connected.await;
     unregister();

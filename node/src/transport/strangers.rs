@@ -202,8 +202,8 @@ async fn dial_once(shared: Arc<Shared>, noderef: NodeRef, peer: PeerId, _done: m
     };
     shared.state().strangers.dialing.remove(&key);
     let registered = match result {
-        Ok((stream, sess)) => match stream.peer_addr() {
-            Ok(addr) => shared.register_stranger(key, addr.ip(), Some(noderef)).map(|p| (stream, sess, p)),
+        Ok(io) => match io.peer_addr() {
+            Ok(addr) => shared.register_stranger(key, addr.ip(), Some(noderef)).map(|p| (io, p)),
             Err(_) => None,
         },
         Err(failure) => {
@@ -212,7 +212,7 @@ async fn dial_once(shared: Arc<Shared>, noderef: NodeRef, peer: PeerId, _done: m
         }
     };
     match registered {
-        Some((stream, sess, peer)) => run_link(&shared, stream, sess, key, peer, true).await,
+        Some((io, peer)) => run_link(&shared, io, key, peer, true).await,
         None => {
             let failed = TransportEvent::StrangerDialFailed { peer };
             tokio::select! {

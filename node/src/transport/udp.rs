@@ -1,10 +1,9 @@
 //! The tokio driver of one datagram link (`link::datagram`): a [`Session`] over a
-//! connected `UdpSocket`, frames in and out through bounded channels, and at most
-//! [`UdpLinkConfig::max_undelivered`] received frames held for a consumer that is slow.
-//!
-//! Not yet used by the node: friend links still run over TCP (`connection`). Wiring it in
-//! (the handshake over datagrams, `transport = "udp"` in the config, one socket for every
-//! friend, demultiplexed by address) is planned in docs/wire.md, "Datagram links".
+//! connected `UdpSocket` ([`drive`]: tests and benchmarks) or over the node's shared
+//! socket ([`drive_link`]: `udp_endpoint`, under the friend links of `udp_link`), frames
+//! in and out through bounded channels, and at most [`UdpLinkConfig::max_undelivered`]
+//! received frames held for a consumer that is slow; a padding frame after `keepalive`
+//! without sending.
 //!
 //! The loop: read the clock once per turn, run the session's timers, send what it lets
 //! out (paced; a full socket buffer waits for writability), take frames from the
@@ -24,7 +23,9 @@ use thiserror::Error;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
-use crate::link::datagram::{DatagramError, PeerError, Session, DATAGRAM_LEN};
+pub use super::udp_endpoint::{enlarge_buffers, SOCKET_BUFFER};
+use super::udp_endpoint::{Registration, UdpLink};
+use crate::link::datagram::{DatagramError, Dropped, PeerError, Session, DATAGRAM_LEN};
 use crate::wire::frame::BODY_LEN;
 
 /// A frame body as the link carries it.
@@ -40,11 +41,24 @@ pub struct UdpLinkConfig {
     pub max_queued_frames: usize,
     /// Received frames waiting for the consumer, at most (beyond: the socket is not read).
     pub max_undelivered: usize,
+    /// Send a padding frame (all zeros, which `wire::frame::FrameReader` skips) after this
+    /// long without sending: within NAT binding lifetimes (30 s for many home routers'
+    /// UDP; 25 s or less), and the idle timeout then finds a dead peer. `None`: never.
+    pub keepalive: Option<Duration>,
+    /// Deliver frames of no stream (one-frame messages) in the order sent, as TCP does
+    /// ([`Session::send_frame_ordered`]); off, each goes up as soon as it arrives.
+    pub order_single_frames: bool,
 }
 
 impl Default for UdpLinkConfig {
     fn default() -> Self {
-        Self { idle_timeout: Duration::from_secs(30), max_queued_frames: 256, max_undelivered: 256 }
+        Self {
+            idle_timeout: Duration::from_secs(30),
+            max_queued_frames: 256,
+            max_undelivered: 256,
+            keepalive: Some(Duration::from_secs(20)),
+            order_single_frames: false,
+        }
     }
 }
 
@@ -61,6 +75,67 @@ pub enum UdpLinkError {
     /// Nothing authenticated arrived for the idle timeout while frames were unacknowledged.
     #[error("no answer from the peer for {0:?}")]
     Silent(Duration),
+    /// A newer session took the peer's address (it handshook again).
+    #[error("replaced by a newer session from the same address")]
+    Replaced,
+}
+
+/// Where a link's datagrams come from and go to.
+enum Wire<'a> {
+    /// A socket connected to the peer, for this link alone.
+    Connected(&'a UdpSocket),
+    /// The node's one socket (`udp_endpoint`): datagrams from the peer's address arrive
+    /// on the link's channel.
+    Shared(&'a mut Registration),
+}
+
+impl Wire<'_> {
+    /// The next datagram into `buf`.
+    async fn recv(&mut self, buf: &mut [u8]) -> Result<usize, UdpLinkError> {
+        match self {
+            Wire::Connected(socket) => loop {
+                match socket.recv(buf).await {
+                    Ok(n) => return Ok(n),
+                    // An ICMP "port unreachable" for an earlier datagram (the friend's
+                    // node restarting): that datagram is lost, as `send` counts it.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                    Err(e) => return Err(e.into()),
+                }
+            },
+            Wire::Shared(r) => {
+                let d = r.recv().await.ok_or(UdpLinkError::Replaced)?;
+                Ok(copy(&d, buf))
+            }
+        }
+    }
+
+    /// A datagram already waiting, if any.
+    fn try_recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        match self {
+            Wire::Connected(socket) => socket.try_recv(buf).ok(),
+            Wire::Shared(r) => r.try_recv().map(|d| copy(&d, buf)),
+        }
+    }
+
+    async fn send(&self, d: &[u8]) -> io::Result<()> {
+        match self {
+            Wire::Connected(socket) => send(socket, d).await,
+            Wire::Shared(r) => r.send(d).await,
+        }
+    }
+
+    /// A datagram from the peer's address that the session could not open.
+    fn not_ours(&self, d: &[u8]) {
+        if let Wire::Shared(r) = self {
+            r.not_ours(d.to_vec());
+        }
+    }
+}
+
+fn copy(d: &[u8], buf: &mut [u8]) -> usize {
+    let n = d.len().min(buf.len());
+    buf[..n].copy_from_slice(&d[..n]);
+    n
 }
 
 /// Runs `session` over `socket` (connected to the peer). Frames from `outgoing` go to the
@@ -69,6 +144,31 @@ pub enum UdpLinkError {
 /// acknowledged and `incoming` is closed.
 pub async fn drive(
     socket: &UdpSocket,
+    session: Session,
+    outgoing: mpsc::Receiver<Body>,
+    incoming: mpsc::Sender<Body>,
+    shutdown: watch::Receiver<bool>,
+    config: UdpLinkConfig,
+) -> Result<Session, UdpLinkError> {
+    run(Wire::Connected(socket), session, outgoing, incoming, shutdown, config).await
+}
+
+/// Runs a link of the node's shared socket (`udp_endpoint`), as [`drive`]. It also ends
+/// with [`UdpLinkError::Replaced`] when a newer session took the peer's address (the
+/// friend restarted and handshook again).
+pub async fn drive_link(
+    link: UdpLink,
+    outgoing: mpsc::Receiver<Body>,
+    incoming: mpsc::Sender<Body>,
+    shutdown: watch::Receiver<bool>,
+    config: UdpLinkConfig,
+) -> Result<Session, UdpLinkError> {
+    let UdpLink { session, mut registration, .. } = link;
+    run(Wire::Shared(&mut registration), session, outgoing, incoming, shutdown, config).await
+}
+
+async fn run(
+    mut wire: Wire<'_>,
     mut session: Session,
     mut outgoing: mpsc::Receiver<Body>,
     incoming: mpsc::Sender<Body>,
@@ -79,6 +179,7 @@ pub async fn drive(
     let mut undelivered: VecDeque<Body> = VecDeque::new();
     let mut outgoing_open = true;
     let mut last_heard = Instant::now();
+    let mut last_sent = Instant::now();
     loop {
         let now = Instant::now();
         if session.poll_timeout().is_some_and(|t| t <= now) {
@@ -88,13 +189,20 @@ pub async fn drive(
         // frame waited for the next wake-up, which on a quiet link is the idle deadline.
         while outgoing_open && session.queued_frames() < config.max_queued_frames {
             match outgoing.try_recv() {
-                Ok(f) => send_frame(&mut session, &f, now, &mut last_heard),
+                Ok(f) => send_frame(&mut session, &f, now, &mut last_heard, config.order_single_frames),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => outgoing_open = false,
             }
         }
+        // Keepalive: a padding frame after `keepalive` without sending anything, so the
+        // NAT bindings on the path stay open and a dead peer is found (the frame goes
+        // unacknowledged, and the idle timeout runs).
+        if config.keepalive.is_some_and(|k| now.duration_since(last_sent) >= k) && session.unacked_frames() == 0 {
+            send_frame(&mut session, &[0u8; BODY_LEN], now, &mut last_heard, config.order_single_frames);
+        }
         while let Some(d) = session.poll_transmit(now) {
-            send(socket, &d).await?;
+            wire.send(&d).await?;
+            last_sent = now;
         }
         while let Some(f) = session.recv_frame() {
             undelivered.push_back(f);
@@ -116,27 +224,31 @@ pub async fn drive(
             return Err(UdpLinkError::Silent(config.idle_timeout));
         }
         // The pacer's deadline may already be due (a full window waits for acks instead).
-        let wake = session.poll_timeout().unwrap_or(now + config.idle_timeout);
+        let mut wake = session.poll_timeout().unwrap_or(now + config.idle_timeout);
+        // The next keepalive, if none is in flight (one in flight is the loss timers' and
+        // the idle timeout's business; its due time would be past and spin the loop).
+        if let Some(k) = config.keepalive.filter(|_| session.unacked_frames() == 0) {
+            wake = wake.min(last_sent + k);
+        }
         let may_take = outgoing_open && session.queued_frames() < config.max_queued_frames;
         let may_read = undelivered.len() < config.max_undelivered;
         tokio::select! {
-            r = socket.recv(&mut buf), if may_read => {
+            r = wire.recv(&mut buf), if may_read => {
                 let now = Instant::now();
-                match r {
-                    Ok(n) => take(&mut session, now, &buf[..n], &mut last_heard)?,
-                    // An ICMP "port unreachable" for an earlier datagram (the friend's node
-                    // restarting): that datagram is lost, as `send` counts it.
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-                    Err(e) => return Err(e.into()),
-                }
+                let n = match r {
+                    // The endpoint stopped with the node: not a replacement.
+                    Err(UdpLinkError::Replaced) if *shutdown.borrow() => return Ok(session),
+                    r => r?,
+                };
+                take(&mut session, &wire, now, &buf[..n], &mut last_heard)?;
                 // Read whatever else already arrived before sending (fewer wake-ups).
                 for _ in 0..64 {
-                    let Ok(n) = socket.try_recv(&mut buf) else { break };
-                    take(&mut session, now, &buf[..n], &mut last_heard)?;
+                    let Some(n) = wire.try_recv(&mut buf) else { break };
+                    take(&mut session, &wire, now, &buf[..n], &mut last_heard)?;
                 }
             }
             f = outgoing.recv(), if may_take => match f {
-                Some(f) => send_frame(&mut session, &f, Instant::now(), &mut last_heard),
+                Some(f) => send_frame(&mut session, &f, Instant::now(), &mut last_heard, config.order_single_frames),
                 None => outgoing_open = false,
             },
             p = incoming.reserve(), if !undelivered.is_empty() => {
@@ -151,10 +263,19 @@ pub async fn drive(
 }
 
 /// Hands one datagram to the session: an authenticated one is news from the peer, one
-/// anybody could have sent is dropped, a protocol breach by the peer ends the link.
-fn take(session: &mut Session, now: Instant, datagram: &[u8], last_heard: &mut Instant) -> Result<(), UdpLinkError> {
+/// anybody could have sent is dropped (one that did not open goes back to the endpoint:
+/// perhaps a new handshake from the same address), a protocol breach by the peer ends
+/// the link.
+fn take(
+    session: &mut Session,
+    wire: &Wire<'_>,
+    now: Instant,
+    datagram: &[u8],
+    last_heard: &mut Instant,
+) -> Result<(), UdpLinkError> {
     match session.on_datagram(now, datagram) {
         Ok(()) => *last_heard = now,
+        Err(DatagramError::Dropped(Dropped::Decrypt)) => wire.not_ours(datagram),
         Err(DatagramError::Dropped(_)) => {}
         Err(DatagramError::Peer(e)) => return Err(e.into()),
     }
@@ -164,36 +285,15 @@ fn take(session: &mut Session, now: Instant, datagram: &[u8], last_heard: &mut I
 /// Gives the session a frame to send. If nothing was waiting for an answer, the silence
 /// the idle timeout measures starts now, not at the last datagram heard (which may be long
 /// ago on a link that was quiet: it would fail `Silent` at its first new frame).
-fn send_frame(session: &mut Session, frame: &[u8; BODY_LEN], now: Instant, last_heard: &mut Instant) {
+fn send_frame(session: &mut Session, frame: &[u8; BODY_LEN], now: Instant, last_heard: &mut Instant, ordered: bool) {
     if session.unacked_frames() == 0 {
         *last_heard = now;
     }
-    session.send_frame(frame);
-}
-
-/// Socket buffer bytes asked for (the kernel caps them at `net.core.rmem_max` /
-/// `wmem_max`, 4 MiB here, and doubles them for its bookkeeping).
-pub const SOCKET_BUFFER: usize = 4 << 20;
-
-/// Enlarges the socket's receive and send buffers to [`SOCKET_BUFFER`]: the default
-/// (208 KiB, 180 datagrams) overflowed whenever the receiving task fell a few milliseconds
-/// behind, and every overflow is a loss the sender must detect and repair.
-pub fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
-    use nix::sys::socket::getsockopt;
-    use nix::sys::socket::{setsockopt, sockopt};
-    setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
-    setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
-    // The kernel caps the request silently at rmem_max / wmem_max (208 KiB on a stock
-    // Linux) and reports twice what it applied: say so when the cap bit.
-    let got = getsockopt(socket, sockopt::RcvBuf).map_err(io::Error::from)?;
-    if got < SOCKET_BUFFER {
-        tracing::warn!(
-            asked = SOCKET_BUFFER,
-            got = got / 2,
-            "UDP receive buffer capped by net.core.rmem_max: datagrams may be dropped under load"
-        );
+    if ordered {
+        session.send_frame_ordered(frame);
+    } else {
+        session.send_frame(frame);
     }
-    Ok(())
 }
 
 /// Sends one datagram, waiting while the socket buffer is full.
@@ -352,5 +452,35 @@ mod tests {
         stop.send(true).unwrap();
         ta.await.unwrap().unwrap();
         tb.await.unwrap().unwrap();
+    }
+
+    /// An idle link sends a padding frame every `keepalive` (so NAT bindings stay open)
+    /// and a friend gone silent is then found by the idle timeout, though nothing was
+    /// being sent: without keepalives an idle link to a dead friend never ended.
+    #[tokio::test]
+    async fn an_idle_link_keeps_alive_and_finds_a_dead_peer() {
+        let (sa, sb, a, b) = pair().await;
+        let cfg = UdpLinkConfig {
+            keepalive: Some(Duration::from_millis(100)),
+            idle_timeout: Duration::from_millis(400),
+            ..UdpLinkConfig::default()
+        };
+        let (_a_out, a_out_rx) = mpsc::channel::<Body>(8);
+        let (a_in, _a_in_rx) = mpsc::channel::<Body>(8);
+        let (_b_out, b_out_rx) = mpsc::channel::<Body>(8);
+        let (b_in, mut b_in_rx) = mpsc::channel::<Body>(8);
+        let (_stop_a, stopped_a) = watch::channel(false);
+        let (stop_b, stopped_b) = watch::channel(false);
+        let c2 = cfg.clone();
+        let ta = tokio::spawn(async move { drive(&sa, a, a_out_rx, a_in, stopped_a, c2).await });
+        let tb = tokio::spawn(async move { drive(&sb, b, b_out_rx, b_in, stopped_b, cfg).await });
+        for _ in 0..3 {
+            let f = tokio::time::timeout(Duration::from_secs(5), b_in_rx.recv()).await.expect("a keepalive");
+            assert_eq!(*f.unwrap(), [0u8; BODY_LEN], "keepalives are padding frames");
+        }
+        stop_b.send(true).unwrap();
+        tb.await.unwrap().unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(10), ta).await.expect("the link ends").unwrap();
+        assert!(matches!(ended, Err(UdpLinkError::Silent(_))), "{:?}", ended.err());
     }
 }

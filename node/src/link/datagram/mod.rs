@@ -12,13 +12,17 @@
 //! - [`reorder`]: delivery to the layer above as soon as a frame arrives, in order only
 //!   among the frames of one message stream (what `wire::frame::FrameReader` needs);
 //! - [`session`]: the [`Session`] gluing them: `send_frame`, `poll_transmit`,
-//!   `on_datagram`, `recv_frame`, `poll_timeout`, `on_timeout`.
+//!   `on_datagram`, `recv_frame`, `poll_timeout`, `on_timeout`;
+//! - [`handshake`]: the padded IK handshake of `link::noise`, each message one datagram,
+//!   resent until answered, giving the [`DatagramCipher`] of a session.
 //!
-//! The tokio driver of one session is `transport::udp`; the handshake over datagrams and
-//! the node's friend links over them are not built yet (docs/wire.md says what is next).
+//! The tokio drivers are `transport::udp` (one session), `transport::udp_endpoint` (one
+//! socket for every session of a node) and `transport::udp_link` (a friend link over a
+//! session, with `transport = "udp"`; docs/wire.md, "Datagram links").
 
 pub mod ack;
 pub mod congestion;
+pub mod handshake;
 pub mod loss;
 pub mod packet;
 pub mod reorder;

@@ -97,6 +97,8 @@ pub struct Session {
     next_frame: u64,
     /// The last frame number of each message stream (`wire::frame` stream id).
     last_in_stream: HashMap<u16, u64>,
+    /// The last frame of no stream sent with [`Session::send_frame_ordered`] (0: none).
+    last_single: u64,
     /// Datagrams in flight and the loss timers.
     in_flight: InFlight,
     /// Round-trip estimates.
@@ -128,6 +130,7 @@ impl Session {
             retransmit: VecDeque::new(),
             next_frame: 1,
             last_in_stream: HashMap::new(),
+            last_single: 0,
             in_flight: InFlight::default(),
             rtt: Rtt::new(config.initial_rtt),
             cc: Bbr::new(now, MSS, config.initial_window, config.initial_rtt, u64::from(config.ack_every)),
@@ -145,10 +148,27 @@ impl Session {
     /// stream (bytes 1..3 of the body, non-zero) reach the peer in order; all others as soon
     /// as they arrive.
     pub fn send_frame(&mut self, body: &[u8; BODY_LEN]) {
+        self.queue_frame(body, false);
+    }
+
+    /// As [`Session::send_frame`], but frames of no stream (one-frame messages, padding)
+    /// are chained too, in a chain of their own: they reach the peer in the order sent, as
+    /// over a TCP link, and a lost one holds back the later ones (a friend link's control
+    /// messages, whose order matters: a `LocationUpdate` must not be overtaken by an
+    /// older one).
+    pub fn send_frame_ordered(&mut self, body: &[u8; BODY_LEN]) {
+        self.queue_frame(body, true);
+    }
+
+    fn queue_frame(&mut self, body: &[u8; BODY_LEN], chain_singles: bool) {
         let n = self.next_frame;
         self.next_frame += 1;
         let stream = u16::from_be_bytes([body[1], body[2]]);
-        let previous = if stream == 0 { 0 } else { self.last_in_stream.insert(stream, n).unwrap_or(0) };
+        let previous = match stream {
+            0 if chain_singles => std::mem::replace(&mut self.last_single, n),
+            0 => 0,
+            _ => self.last_in_stream.insert(stream, n).unwrap_or(0),
+        };
         self.frames.insert(n, Outgoing { previous, body: Box::new(*body), queued: false, copies: Vec::new() });
         self.fresh.push_back(n);
     }

@@ -1,0 +1,163 @@
+//! Friend links over UDP datagrams (`transport = "udp"`, issue 18), real daemons on
+//! 127.0.0.1: a darknet whose links all run over UDP fetches a multi-MiB document
+//! byte-identical; a UDP node and a TCP-only friend still link (over TCP); garbage and a
+//! flood at a node's UDP port leave its links up and working.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pamphlet_crypto::Uri;
+use pamphlet_node::client::pipeline::{self, FetchOptions};
+use pamphlet_node::client::splitfile::InsertOptions;
+use pamphlet_node::daemon::config::LinkTransport;
+use pamphlet_node::daemon::{self, datadir, own_ref, Daemon};
+use pamphlet_node::link::datagram::DATAGRAM_LEN;
+use pamphlet_node::link::NodeRef;
+
+/// Tests in this file run in parallel; `init` picks a free port and `start` binds it later,
+/// so setups take turns (as in tests/daemon.rs).
+static SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A node directory with `transport` set, and its signed reference (which says `udp` when
+/// the node takes UDP links).
+fn node(dir: &Path, transport: LinkTransport) -> NodeRef {
+    let mut config = daemon::init(dir, None).unwrap();
+    config.transport = transport;
+    config.save(&dir.join("config.toml")).unwrap();
+    let r = own_ref::own_noderef(dir, &config, config.listen).unwrap();
+    assert_eq!(r.udp, transport == LinkTransport::Udp);
+    r
+}
+
+/// Daemons wired as a line 0 - 1 - … - n-1, each with its transport; returns once every
+/// link is up.
+async fn line(root: &Path, transports: &[LinkTransport]) -> (Vec<Daemon>, Vec<PathBuf>) {
+    let _turn = SETUP.lock().await;
+    let n = transports.len();
+    let dirs: Vec<_> = (0..n).map(|i| root.join(format!("node{i}"))).collect();
+    let refs: Vec<_> = dirs.iter().zip(transports).map(|(d, t)| node(d, *t)).collect();
+    for i in 0..n - 1 {
+        datadir::append_friend(&dirs[i].join("friends"), &refs[i + 1]).unwrap();
+        datadir::append_friend(&dirs[i + 1].join("friends"), &refs[i]).unwrap();
+    }
+    let mut daemons = Vec::new();
+    for d in &dirs {
+        daemons.push(Daemon::start(d).await.unwrap());
+    }
+    for _ in 0..400 {
+        let ok = daemons.iter().enumerate().all(|(i, d)| {
+            let want = if i == 0 || i == n - 1 { 1 } else { 2 };
+            use pamphlet_node::api::ApiBackend;
+            d.handle().status().peers.len() == want
+        });
+        if ok {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return (daemons, dirs);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("links did not come up");
+}
+
+/// Seeded random bytes (no two 32 KiB shards alike).
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut v = vec![0u8; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(u64::from(seed)).fill_bytes(&mut v);
+    v
+}
+
+async fn insert_and_fetch(from: &Daemon, to: &Daemon, len: usize, seed: u8) {
+    let d = data(len, seed);
+    let (from, to) = (Arc::new(from.handle().clone()), Arc::new(to.handle().clone()));
+    let uri = pipeline::insert_chk(&from, d.clone(), InsertOptions::default(), 8, &|_, _| {}).await.unwrap();
+    let got = pipeline::fetch(&to, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await;
+    let got = got.unwrap_or_else(|e| panic!("fetch of {len} bytes: {e}"));
+    assert!(got.document.data == d, "{len} bytes fetched byte-identical");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_darknet_over_udp_fetches_a_document_byte_identical() {
+    let root = tempfile::tempdir().unwrap();
+    let (daemons, _) = line(root.path(), &[LinkTransport::Udp; 4]).await;
+    for (i, d) in daemons.iter().enumerate() {
+        let s = d.transport_stats();
+        assert_eq!(s.udp_links, s.links, "node {i}: every link over UDP: {s:?}");
+    }
+    insert_and_fetch(&daemons[0], &daemons[3], 3 * 1024 * 1024, 1).await;
+    for (i, d) in daemons.iter().enumerate() {
+        let s = d.transport_stats();
+        assert!(s.udp_links >= 1 && s.udp_links == s.links, "node {i} still over UDP: {s:?}");
+    }
+    for d in daemons {
+        d.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_node_and_a_tcp_only_friend_link_over_tcp() {
+    let root = tempfile::tempdir().unwrap();
+    let (daemons, _) = line(root.path(), &[LinkTransport::Udp, LinkTransport::Tcp, LinkTransport::Udp]).await;
+    for (i, d) in daemons.iter().enumerate() {
+        let s = d.transport_stats();
+        assert_eq!(s.udp_links, 0, "node {i}: a TCP-only friend gets TCP links: {s:?}");
+    }
+    insert_and_fetch(&daemons[0], &daemons[2], 200 * 1024, 2).await;
+    for d in daemons {
+        d.shutdown().await.unwrap();
+    }
+}
+
+/// Garbage of every size and a flood of full-size datagrams at a node's UDP port (its
+/// listening address): its links stay up, over UDP, and carry a fetch afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_a_flood_at_the_udp_port_leave_the_links_working() {
+    let root = tempfile::tempdir().unwrap();
+    let (daemons, dirs) = line(root.path(), &[LinkTransport::Udp; 3]).await;
+    let target = daemon::config::Config::load(&dirs[1].join("config.toml")).unwrap().listen;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.4:0").await.unwrap();
+    let junk = data(4096, 9);
+    for i in 0..20_000usize {
+        let len = if i % 3 == 0 { DATAGRAM_LEN } else { i % 1500 };
+        let at = i % (junk.len() - 1500);
+        let _ = socket.send_to(&junk[at..at + len], target).await;
+        if i % 500 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let s = daemons[1].transport_stats();
+    assert_eq!((s.links, s.udp_links), (2, 2), "links kept through the flood: {s:?}");
+    insert_and_fetch(&daemons[0], &daemons[2], 1024 * 1024, 3).await;
+    let s = daemons[1].transport_stats();
+    assert_eq!((s.links, s.udp_links), (2, 2), "{s:?}");
+    for d in daemons {
+        d.shutdown().await.unwrap();
+    }
+}
+
+/// A node that restarts (same directory, same address) gets its UDP links back: its
+/// friends' old sessions hand its new message 1 to their endpoints, which answer it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_gets_its_udp_links_back() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut daemons, dirs) = line(root.path(), &[LinkTransport::Udp; 3]).await;
+    let middle = daemons.remove(1);
+    middle.shutdown().await.unwrap();
+    let middle = Daemon::start(&dirs[1]).await.expect("restarts on the same UDP port");
+    let mut up = false;
+    for _ in 0..400 {
+        let s = middle.transport_stats();
+        if s.links == 2 && s.udp_links == 2 {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "links back over UDP: {:?}", middle.transport_stats());
+    insert_and_fetch(&daemons[0], &daemons[1], 256 * 1024, 4).await;
+    middle.shutdown().await.unwrap();
+    for d in daemons {
+        d.shutdown().await.unwrap();
+    }
+}
