@@ -3,7 +3,7 @@
 
     cargo build --release -p pamphlet
     (or PAMPHLET_BIN=/path/to/pamphlet to measure another build)
-    sudo python3 benches/wan.py --wan delay=40ms,rate=20mbit [--mib 10] [--parallel 16] [--runs 1]
+    sudo python3 benches/wan.py --wan delay=40ms,rate=20mbit [--mib 10] [--parallel 16] [--runs 1] [--transport udp]
 
 Six nodes in a line (0-1-2-3-4-5), each in its own network namespace behind the userspace
 relay of `darknet up --wan` (docs/darknet.md). The documents (fresh random bytes) are
@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--parallel", type=int, default=16, help="blocks in flight of node 5's fetch")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--small", type=int, default=5, help="one-block fetches (time to first block)")
+    ap.add_argument("--transport", choices=["tcp", "udp"], help="the links' transport (darknet up --transport; its default when absent)")
     ap.add_argument("--keep-logs", help="copy every node's node.log here before cleaning up (set RUST_LOG to fill them)")
     a = ap.parse_args()
     root = tempfile.mkdtemp(prefix="pamphlet-wan-")
@@ -73,7 +74,8 @@ def main():
     open(graph, "w").write("".join(f"{i} {i + 1}\n" for i in range(5)))
     store = max(64, int(a.mib * 2 * (a.runs + 1)) + 16)
     try:
-        run("darknet", "up", "--graph", graph, "--seed", "1", "--store-mib", str(store), "--dir", d, "--wan", a.wan)
+        transport = ["--transport", a.transport] if a.transport else []
+        run("darknet", "up", "--graph", graph, "--seed", "1", "--store-mib", str(store), "--dir", d, "--wan", a.wan, *transport)
         run("darknet", "down", "--dir", d)
         set_config(os.path.join(d, "node5"), "parallel", a.parallel)
         layout_path, saved = os.path.join(d, "darknet.json"), {}

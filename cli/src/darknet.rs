@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use pamphlet_node::daemon::config::LinkTransport;
 use pamphlet_node::daemon::{self, datadir};
 use pamphlet_node::sim::topology::Topology;
 use rand::{Rng, SeedableRng};
@@ -58,6 +59,11 @@ pub(crate) struct UpArgs {
     /// (also `queue=100ms`, the longest wait for a busy link). Needs root. docs/darknet.md.
     #[arg(long, value_name = "SPEC", value_parser = crate::wan::LinkSpec::parse)]
     pub(crate) wan: Option<crate::wan::LinkSpec>,
+    /// How the friend links travel: `tcp`, or `udp` (one frame per datagram, the node's
+    /// own loss recovery and congestion control; `transport` in each node's config.toml,
+    /// docs/wire.md "Datagram links").
+    #[arg(long, value_enum, default_value_t = Transport::Tcp)]
+    pub(crate) transport: Transport,
     /// An opennet instead of a darknet: --seeds seed nodes, and the other nodes knowing
     /// only the seeds (no friends); they find each other by announcement and path
     /// folding (docs/opennet.md).
@@ -79,6 +85,15 @@ pub(crate) struct UpArgs {
     /// The most newcomers an --opennet seed holds at once.
     #[arg(long, default_value_t = 40)]
     pub(crate) seed_cap: usize,
+}
+
+/// `--transport` of `darknet up`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// TCP links (every node's default).
+    Tcp,
+    /// UDP datagram links.
+    Udp,
 }
 
 /// What `up` records for `status` and `down`.
@@ -199,6 +214,10 @@ fn inspect(dir: &Path) -> Result<Found> {
 pub(crate) fn up(dir: &Path, args: &UpArgs) -> Result<(DarknetFile, bool)> {
     match inspect(dir)? {
         Found::Stopped(file) => restart(dir, file).map(|f| (f, true)),
+        Found::Nothing if args.opennet && args.transport == Transport::Udp => Err(cli_error(
+            "usage",
+            "--transport udp carries friend links; an --opennet network's links to strangers run over TCP only",
+        )),
         Found::Nothing if args.opennet => opennet_up::create(dir, args).map(|f| (f, false)),
         Found::Nothing => create(dir, args).map(|f| (f, false)),
     }
@@ -244,6 +263,10 @@ fn create(dir: &Path, args: &UpArgs) -> Result<DarknetFile> {
         config.cache_bytes = if args.no_cache { 0 } else { (args.store_mib << 20) / 2 };
         config.swap_interval_ms = args.swap_ms;
         config.max_htl = args.htl;
+        config.transport = match args.transport {
+            Transport::Tcp => LinkTransport::Tcp,
+            Transport::Udp => LinkTransport::Udp,
+        };
         config.save(&d.join("config.toml"))?;
         // Random starting locations (seeded), as a new darknet has before swapping.
         let state = datadir::NodeState { location: rng.gen(), swap_age: 0 };

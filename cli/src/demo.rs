@@ -77,6 +77,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         htl: 6,
         no_cache: false,
         wan: None,
+        transport: crate::darknet::Transport::Tcp,
         opennet: false,
         seeds: 0,
         opennet_upkeep_ms: 1000,
