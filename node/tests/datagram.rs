@@ -487,3 +487,53 @@ fn ordered_one_frame_messages_keep_their_order_across_reordering() {
         }
     }
 }
+
+/// Runs the phases on one pair over a 20 Mbit/s, 80 ms path: `Some(gap)` hands over 200
+/// frames one per `gap` (light traffic), `None` 5 MiB in bulk. Returns the goodput of each
+/// bulk phase (from its start to its last frame), with a fresh session's bulk goodput.
+fn phases(phases: &[Option<Duration>]) -> (Vec<f64>, f64) {
+    let path = PathConfig::wan(Duration::from_millis(40), 20.0);
+    let bulk_frames = 5 * 1024 * 1024 / BODY_LEN as u64;
+    let (fresh, _) = bulk(path.clone(), 1, 5);
+    let mut pair = Pair::new(path.clone(), path, 1, 0, 5);
+    let mut goodputs = Vec::new();
+    for &gap in phases {
+        let first = pair.to_send.end;
+        let frames = if gap.is_some() { 200 } else { bulk_frames };
+        pair.spacing = gap;
+        pair.next_handover = pair.now;
+        pair.to_send = first..first + frames;
+        let start = pair.elapsed();
+        pair.run(Duration::from_secs(600));
+        if gap.is_none() {
+            let last = pair.received.iter().map(|&(_, t)| t).max().unwrap();
+            goodputs.push(goodput_mbit(frames, last - start));
+        }
+    }
+    pair.check_delivery();
+    (goodputs, fresh)
+}
+
+/// A friend link carries little most of the time (swap messages, requests, keepalives) and
+/// then a fetch's blocks. Rounds of that light traffic are application-limited: they say
+/// nothing about the path, so they must not end Startup as if the bandwidth had stopped
+/// growing. 10 s of one frame every 50 ms, then 5 MiB in bulk: before the fix the light
+/// phase ended Startup at a bandwidth of a few frames per round trip, and the bulk crept
+/// up from there at ProbeBW's 1.25 per cycle of 8 round trips (2.70 against 15.25 Mbit/s).
+#[test]
+fn light_traffic_first_does_not_slow_the_bulk_after_it() {
+    let (bulk, fresh) = phases(&[Some(Duration::from_millis(50)), None]);
+    println!("bulk after light traffic {:.2} Mbit/s, fresh {fresh:.2} Mbit/s", bulk[0]);
+    assert!(bulk[0] >= 0.9 * fresh, "bulk after light traffic {:.2} Mbit/s, fresh {fresh:.2}", bulk[0]);
+}
+
+/// Nor must light traffic age out what a busy round measured: bulk, 10 s of light
+/// traffic, bulk again. The bandwidth filter ages by rounds that were not
+/// application-limited (light traffic keeps rounds ticking, where an idle TCP connection's
+/// do not).
+#[test]
+fn light_traffic_between_two_bulks_keeps_the_bandwidth_estimate() {
+    let (bulk, fresh) = phases(&[None, Some(Duration::from_millis(50)), None]);
+    println!("bulk {:.2}, after light traffic {:.2} Mbit/s, fresh {fresh:.2} Mbit/s", bulk[0], bulk[1]);
+    assert!(bulk[1] >= 0.9 * fresh, "bulk after light traffic {:.2} Mbit/s, fresh {fresh:.2}", bulk[1]);
+}

@@ -72,7 +72,7 @@ pub struct Bbr {
     pub mode: Mode,
     /// The ProbeBW cycle index and when it began.
     cycle: (usize, Instant),
-    /// Rate samples (bytes/s) with their round, the newest last.
+    /// Rate samples (bytes/s) with their busy round, the newest last.
     bw_samples: VecDeque<(u64, f64)>,
     /// The minimum round trip and when it was taken.
     min_rtt: Option<(Duration, Instant)>,
@@ -84,6 +84,12 @@ pub struct Bbr {
     first_sent_time: Instant,
     /// Round trips counted (a round ends when a datagram sent after it began is acked).
     round: u64,
+    /// Rounds that ended on a datagram sent while the sender had more to send: the clock
+    /// the bandwidth filter ages by. A link mostly carries a little (swaps, requests,
+    /// keepalives) between fetches; rounds of that say nothing about the path and must
+    /// not age out what a busy round measured (Linux BBR's filter does not age while a
+    /// connection is idle either, but here keepalives and swaps keep rounds ticking).
+    busy_round: u64,
     /// `delivered` at which the current round ends.
     next_round_delivered: u64,
     /// Startup's plateau detector: the bandwidth to beat and rounds without beating it.
@@ -118,6 +124,7 @@ impl Bbr {
             delivered_time: now,
             first_sent_time: now,
             round: 0,
+            busy_round: 0,
             next_round_delivered: 0,
             full_bw: (0.0, 0),
             round_loss: (0, 0),
@@ -227,6 +234,9 @@ impl Bbr {
         if round_start {
             self.next_round_delivered = self.delivered;
             self.round += 1;
+            if !newest.app_limited {
+                self.busy_round += 1;
+            }
         }
         self.first_sent_time = newest.sent_time;
         let send_elapsed = newest.sent_time.saturating_duration_since(newest.first_sent_time);
@@ -235,10 +245,10 @@ impl Bbr {
         if interval > 0.0 {
             let rate = (self.delivered - newest.delivered) as f64 / interval;
             if !newest.app_limited || rate > self.bandwidth() {
-                self.bw_samples.push_back((self.round, rate));
+                self.bw_samples.push_back((self.busy_round, rate));
             }
         }
-        while self.bw_samples.front().is_some_and(|&(r, _)| r + BW_ROUNDS < self.round) {
+        while self.bw_samples.front().is_some_and(|&(r, _)| r + BW_ROUNDS < self.busy_round) {
             self.bw_samples.pop_front();
         }
         // Keep the filter small: a sample below a newer one never becomes the maximum.
@@ -257,10 +267,12 @@ impl Bbr {
                 self.min_rtt = Some((s, now));
             }
         }
-        self.advance(now, round_start, in_flight);
+        self.advance(now, round_start, newest.app_limited, in_flight);
     }
 
-    fn advance(&mut self, now: Instant, round_start: bool, in_flight: u64) {
+    /// `app_limited`: whether the datagram that ended the round left while the sender had
+    /// nothing more to send.
+    fn advance(&mut self, now: Instant, round_start: bool, app_limited: bool, in_flight: u64) {
         let bw = self.bandwidth();
         let lossy = round_start && {
             let (lost, delivered) = std::mem::take(&mut self.round_loss);
@@ -279,6 +291,13 @@ impl Bbr {
             Mode::Startup if round_start => {
                 if lossy {
                     self.mode = Mode::Drain;
+                } else if app_limited {
+                    // The bandwidth did not grow because the sender had too little to
+                    // send, not because the path is full: not a plateau (Linux BBR's
+                    // `bbr_check_full_bw_reached` skips these rounds too). Without this a
+                    // link left Startup during its first light traffic, at a bandwidth of
+                    // a few datagrams a round trip, and a fetch later crept up from there
+                    // at ProbeBW's 1.25 per cycle.
                 } else if bw >= self.full_bw.0 * 1.25 {
                     self.full_bw = (bw, 0);
                 } else {
