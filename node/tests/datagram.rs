@@ -537,3 +537,30 @@ fn light_traffic_between_two_bulks_keeps_the_bandwidth_estimate() {
     println!("bulk {:.2}, after light traffic {:.2} Mbit/s, fresh {fresh:.2} Mbit/s", bulk[0], bulk[1]);
     assert!(bulk[1] >= 0.9 * fresh, "bulk after light traffic {:.2} Mbit/s, fresh {fresh:.2}", bulk[1]);
 }
+
+/// A block (33 frames) on a link that carried only light traffic since it came up arrives
+/// as fast as on a fresh link: the window in Startup never falls below the initial window
+/// because the light traffic measured little bandwidth (before: a window of a few
+/// datagrams, and the block took extra round trips at every hop of a fetch).
+#[test]
+fn a_block_after_light_traffic_is_as_fast_as_on_a_fresh_link() {
+    let path = PathConfig::wan(Duration::from_millis(40), 20.0);
+    let block = 33;
+    let mut fresh = Pair::new(path.clone(), path.clone(), 1, block, 1);
+    fresh.run(Duration::from_secs(60));
+    let fresh_time = fresh.received.iter().map(|&(_, t)| t).max().unwrap();
+    let mut pair = Pair::new(path.clone(), path, 1, 200, 1);
+    pair.spacing = Some(Duration::from_millis(50));
+    pair.run(Duration::from_secs(60));
+    pair.spacing = None;
+    pair.to_send = 200..200 + block;
+    let start = pair.elapsed();
+    pair.run(Duration::from_secs(60));
+    pair.check_delivery();
+    let after_light = pair.received.iter().map(|&(_, t)| t).max().unwrap() - start;
+    println!("a block: fresh link {fresh_time:?}, after light traffic {after_light:?}");
+    assert!(
+        after_light <= fresh_time + Duration::from_millis(5),
+        "fresh {fresh_time:?}, after light traffic {after_light:?}"
+    );
+}

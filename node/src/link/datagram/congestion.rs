@@ -178,17 +178,36 @@ impl Bbr {
         // shrinks): random loss can then cost the window its headroom, never the path's
         // rate.
         let least = bdp as u64 + (3 * quantum + self.ack_batch) * self.mss;
-        model.min(self.inflight_hi.max(least)).max(floor)
+        model.min(self.inflight_hi.max(least)).max(floor).max(self.startup_floor())
+    }
+
+    /// In Startup, neither the window nor the pacing rate falls below where they began
+    /// (Linux BBR's window only grows in Startup too): a link that has carried only light
+    /// traffic (swaps, requests) has measured a bandwidth of a few datagrams a round trip,
+    /// and sending its first block at that estimate took extra round trips at every hop.
+    fn startup_floor(&self) -> u64 {
+        if self.mode == Mode::Startup {
+            self.initial_window * self.mss
+        } else {
+            0
+        }
+    }
+
+    /// Startup's pacing before any estimate: the initial window per round trip, doubled
+    /// each round trip.
+    fn initial_pacing_rate(&self) -> f64 {
+        let rtt = self.min_rtt().unwrap_or(self.initial_rtt).max(Duration::from_millis(1));
+        STARTUP_GAIN * (self.initial_window * self.mss) as f64 / rtt.as_secs_f64()
     }
 
     /// The pacing rate in bytes per second.
     pub fn pacing_rate(&self) -> f64 {
         let bw = self.bandwidth();
-        if bw > 0.0 {
-            return bw * self.gains().0;
+        match self.mode {
+            _ if bw <= 0.0 => self.initial_pacing_rate(),
+            Mode::Startup => (bw * self.gains().0).max(self.initial_pacing_rate()),
+            _ => bw * self.gains().0,
         }
-        let rtt = self.min_rtt().unwrap_or(self.initial_rtt).max(Duration::from_millis(1));
-        STARTUP_GAIN * (self.initial_window * self.mss) as f64 / rtt.as_secs_f64()
     }
 
     /// Counts bytes declared lost.
