@@ -238,6 +238,10 @@ pub(crate) struct Args {
     /// the node does (friend-of-a-friend); default: own locations only.
     #[arg(long, help_heading = "Durability model")]
     foaf: bool,
+    /// Offers send keys first and only the blocks the peer lacks and would keep (the
+    /// offers' cost; what is kept does not change).
+    #[arg(long, help_heading = "Durability model")]
+    key_first_offers: bool,
     /// Store an insert only at nodes whose uptime over the last week is at least this and
     /// that no online peer of such uptime beats to the key (0: off).
     #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]

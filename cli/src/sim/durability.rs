@@ -57,6 +57,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.offer_uptime = args.offer_uptime;
     rules.steady_backup = args.steady_backup;
     rules.foaf |= args.foaf;
+    rules.key_first_offers |= args.key_first_offers;
     rules.evict_to_peer |= args.evict_to_peer;
     rules.unprotected_sink_rank = args.top_sinks.unwrap_or(rules.unprotected_sink_rank);
     if args.max_store_copies > 0 {

@@ -250,6 +250,8 @@ struct World<'a> {
     losses: diagnosis::Losses,
     /// Hops of fetches and probes (`Rules::fetch_htl`, or [`route::HTL`]).
     fetch_htl: u32,
+    /// The peers sent a key-first offer list in the current offer round.
+    offer_contacts: std::collections::HashSet<usize>,
 }
 
 /// Indices into `World::costs`.
@@ -318,6 +320,7 @@ impl<'a> World<'a> {
             offered_to: vec![std::collections::HashMap::new(); config.nodes],
             losses: diagnosis::Losses::default(),
             fetch_htl: if r.fetch_htl == 0 { route::HTL } else { r.fetch_htl },
+            offer_contacts: std::collections::HashSet::new(),
         }
     }
 

@@ -71,7 +71,6 @@ impl World<'_> {
                 continue; // it took this block already
             }
             self.offered_to[i].insert(b, peer as u32);
-            self.costs[OFFER].add(2, BLOCK_BYTES);
             let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
             let sink = if steady > 0.0 {
                 g.is_steady_sink(peer, key, &self.uptime, steady)
@@ -79,9 +78,31 @@ impl World<'_> {
                 g.is_sink(peer, key, self.config.rules.sink_rank)
             };
             let room = !self.config.rules.offer_into_room || self.holdings.has_room(peer);
-            if sink && room && self.holdings.place(peer, b).is_none() {
+            let take = sink && room && self.holdings.place(peer, b).is_none();
+            self.offer_cost(peer, take);
+            if take {
                 self.take_offer(peer, b);
             }
+        }
+        // Key-first offers: one list and its answer per peer offered anything.
+        let contacted = std::mem::take(&mut self.offer_contacts).len() as u64;
+        self.costs[OFFER].add(2 * contacted, 0);
+    }
+
+    /// The cost of offering one block to `peer` (`take`: the peer keeps it). The node's
+    /// offers: an insert carrying the block, whatever the peer does with it. Key-first
+    /// (`Rules::key_first_offers`): the key in a list to the peer (the list and its answer
+    /// counted once per peer and offer round), the key back if the peer wants it, and then
+    /// the block's insert, only for blocks the peer keeps.
+    fn offer_cost(&mut self, peer: usize, take: bool) {
+        if !self.config.rules.key_first_offers {
+            self.costs[OFFER].add(2, BLOCK_BYTES);
+            return;
+        }
+        self.offer_contacts.insert(peer);
+        self.costs[OFFER].add(0, KEY_BYTES);
+        if take {
+            self.costs[OFFER].add(2, KEY_BYTES + BLOCK_BYTES);
         }
     }
 
@@ -102,9 +123,10 @@ impl World<'_> {
             return;
         }
         self.offered_to[i].insert(b, peer as u32);
-        self.costs[OFFER].add(2, BLOCK_BYTES);
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
-        if g.is_sink_without(peer, key, 1, i) && self.holdings.place(peer, b).is_none() {
+        let take = g.is_sink_without(peer, key, 1, i) && self.holdings.place(peer, b).is_none();
+        self.offer_cost(peer, take);
+        if take {
             self.take_offer(peer, b);
         }
     }

@@ -102,6 +102,10 @@ pub struct Rules {
     /// closest online neighbour's, as the node does (friend-of-a-friend locations,
     /// `routing::peers`); false: by own locations (the model until this pass).
     pub foaf: bool,
+    /// Offers by the node's rule send keys first: the peer answers with the keys it lacks
+    /// and would keep, and only those blocks follow (`offers.rs`, `offer_cost`). Changes
+    /// the offers' cost, never what is kept.
+    pub key_first_offers: bool,
 }
 
 impl Rules {
@@ -151,6 +155,7 @@ impl Rules {
             offer_uptime: 0.0,
             steady_backup: 0.0,
             foaf: false,
+            key_first_offers: false,
         }
     }
 

@@ -317,3 +317,23 @@ fn steady_backups_hand_over_more_blocks() {
     assert!(on.offered_blocks > off.offered_blocks, "on {} vs off {}", on.offered_blocks, off.offered_blocks);
     assert!(on.offer_cost_per_day.bytes > off.offer_cost_per_day.bytes);
 }
+
+/// Key-first offers change what the offers cost, never what is kept: the same survival and
+/// the same blocks taken, fewer offer bytes.
+#[test]
+fn key_first_offers_keep_the_same_blocks_for_fewer_bytes() {
+    let with = |key_first_offers| {
+        let c = small(Rules { key_first_offers, ..Rules::pamphlet() });
+        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+    };
+    let (blocks, keys) = (with(false), with(true));
+    assert_eq!(blocks.survival, keys.survival);
+    assert_eq!(blocks.offered_blocks, keys.offered_blocks);
+    assert!(keys.offered_blocks > 0);
+    assert!(
+        keys.offer_cost_per_day.bytes < blocks.offer_cost_per_day.bytes,
+        "{:?} vs {:?}",
+        keys.offer_cost_per_day,
+        blocks.offer_cost_per_day
+    );
+}
