@@ -221,6 +221,27 @@ pub(crate) struct Args {
     /// Offers on return hand over only top blocks (blocks FEC cannot rebuild).
     #[arg(long, help_heading = "Durability model")]
     offer_top_only_on_return: bool,
+    /// Hops of the model's fetches and probes (0: 18, as inserts): a diagnosis of the
+    /// blocks a fetch does not reach.
+    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
+    fetch_htl: u32,
+    /// Offers go only to peers whose uptime over the last week is at least this, kept if
+    /// no such peer of theirs is closer to the key (0: any peer, as the node).
+    #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]
+    offer_uptime: f64,
+    /// A returning node online less than this share of the time offers the blocks it is
+    /// still the closest to to its closest peer online at least this share, as a backup
+    /// (0: off).
+    #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]
+    steady_backup: f64,
+    /// Routes rank a neighbour by its own or its closest online neighbour's location, as
+    /// the node does (friend-of-a-friend); default: own locations only.
+    #[arg(long, help_heading = "Durability model")]
+    foaf: bool,
+    /// Offers send keys first and only the blocks the peer lacks and would keep (the
+    /// offers' cost; what is kept does not change).
+    #[arg(long, help_heading = "Durability model")]
+    key_first_offers: bool,
     /// Store an insert only at nodes whose uptime over the last week is at least this and
     /// that no online peer of such uptime beats to the key (0: off).
     #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]

@@ -53,6 +53,11 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
         rules.offer_depth = args.offer_depth;
     }
     rules.offer_top_only_on_return |= args.offer_top_only_on_return;
+    rules.fetch_htl = args.fetch_htl;
+    rules.offer_uptime = args.offer_uptime;
+    rules.steady_backup = args.steady_backup;
+    rules.foaf |= args.foaf;
+    rules.key_first_offers |= args.key_first_offers;
     rules.evict_to_peer |= args.evict_to_peer;
     rules.unprotected_sink_rank = args.top_sinks.unwrap_or(rules.unprotected_sink_rank);
     if args.max_store_copies > 0 {
@@ -165,6 +170,27 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
             pct(p.blocks),
             by(&p.by_popularity),
             by(&p.by_fill)
+        );
+    }
+    for l in r.loss_causes.iter().filter(|l| l.documents_lost > 0) {
+        let (t, d) = (l.top, l.data);
+        let sum = |f: fn(&durability::BlockCauses) -> u64| f(&t) + f(&d);
+        let m = sum(|c| c.missing).max(1) as f64;
+        let share = |f: fn(&durability::BlockCauses) -> u64| format!("{:.0}%", 100.0 * sum(f) as f64 / m);
+        println!(
+            "lost at day {}: {} documents ({} without their top block); their missing blocks: gone {} (offers {}, inserts {}), \
+             offline {} (only on occasional nodes {}), online but not reached {} (at a sink {}, holder moved {})",
+            l.age_days,
+            l.documents_lost,
+            l.top_missing,
+            share(|c| c.gone_insert + c.gone_fetch + c.gone_heal + c.gone_offer + c.gone_keepalive + c.gone_departure),
+            share(|c| c.gone_offer),
+            share(|c| c.gone_insert),
+            share(|c| c.offline_always_on + c.offline_regular + c.offline_occasional),
+            share(|c| c.offline_occasional),
+            share(|c| c.unreached_at_sink + c.unreached_holder_moved + c.unreached_others_closer + c.unreached_cache_only),
+            share(|c| c.unreached_at_sink),
+            share(|c| c.unreached_holder_moved),
         );
     }
     for (what, c) in [

@@ -61,6 +61,8 @@ struct Copy_ {
     node: u32,
     slot: u32,
     place: Place,
+    /// The node's location changes (`Holdings::moves`) when it wrote the copy.
+    moves_at: u32,
 }
 
 /// Every node's two areas and every block's copies.
@@ -78,6 +80,39 @@ pub(crate) struct Holdings {
     pub(crate) store_evictions: u64,
     /// Blocks written to store areas (each copy once).
     pub(crate) store_writes: u64,
+    /// What the model is doing now (a `diagnosis` cause), recorded when a block's last
+    /// copy goes; and the hour.
+    pub(crate) cause: u8,
+    pub(crate) now: u32,
+    /// Per node: how often its location changed (swaps; a newcomer starts afresh).
+    pub(crate) moves: Vec<u32>,
+    /// Per block: the hour it was inserted, and when its last copy went, why and from
+    /// which area (`None` while it has a copy or never lost one).
+    pub(crate) born: Vec<u32>,
+    pub(crate) gone: Vec<Option<Gone>>,
+    /// Per node: its class index (set by the world); per class: store writes, store
+    /// evictions, and the summed age in hours of the blocks evicted.
+    pub(crate) class: Vec<u8>,
+    pub(crate) class_writes: [u64; 3],
+    pub(crate) class_evictions: [u64; 3],
+    pub(crate) class_evicted_hours: [u64; 3],
+}
+
+/// How a block's last copy went (`diagnosis.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Gone {
+    pub(crate) cause: u8,
+    pub(crate) place: Place,
+    pub(crate) hour: u32,
+}
+
+/// One copy as the diagnosis sees it: its node, area, and whether the node's location
+/// changed since it wrote it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CopyView {
+    pub(crate) node: usize,
+    pub(crate) place: Place,
+    pub(crate) moved: bool,
 }
 
 impl Holdings {
@@ -100,6 +135,15 @@ impl Holdings {
             cache_rule,
             store_evictions: 0,
             store_writes: 0,
+            cause: 0,
+            now: 0,
+            moves: vec![0; nodes],
+            born: Vec::new(),
+            gone: Vec::new(),
+            class: vec![0; nodes],
+            class_writes: [0; 3],
+            class_evictions: [0; 3],
+            class_evicted_hours: [0; 3],
         }
     }
 
@@ -107,6 +151,26 @@ impl Holdings {
     pub(crate) fn grow(&mut self, n: usize) {
         if self.copies.len() < n {
             self.copies.resize(n, Vec::new());
+            self.born.resize(n, self.now);
+            self.gone.resize(n, None);
+        }
+    }
+
+    /// The copies of `block`, for the diagnosis.
+    pub(crate) fn copies_of(&self, block: u32) -> impl Iterator<Item = CopyView> + '_ {
+        self.copies[block as usize].iter().map(|c| CopyView {
+            node: c.node as usize,
+            place: c.place,
+            moved: self.moves[c.node as usize] != c.moves_at,
+        })
+    }
+
+    /// Drops `node`'s copy of `block` to make room (or as the node leaves), noting why
+    /// if it was the last copy.
+    fn lose(&mut self, node: usize, block: u32, place: Place) {
+        self.remove(node, block);
+        if self.copies[block as usize].is_empty() {
+            self.gone[block as usize] = Some(Gone { cause: self.cause, place, hour: self.now });
         }
     }
 
@@ -179,8 +243,9 @@ impl Holdings {
             let rule = if place == Place::Store { self.store_rule } else { self.cache_rule };
             let victim = self.victim(node, a, rule, own, locations, rng);
             let old = self.block[victim as usize];
-            self.remove(node, old);
+            self.lose(node, old, place);
             if place == Place::Store {
+                self.count_eviction(node, old);
                 self.store_evictions += 1;
                 evicted = Some(old);
             }
@@ -188,7 +253,7 @@ impl Holdings {
         let slot = self.slot(node, a, block);
         self.store_writes += u64::from(place == Place::Store);
         self.link_front(node, a, slot);
-        self.copies[block as usize].push(Copy_ { node: node as u32, slot, place });
+        self.push_copy(node, block, slot, place);
         evicted
     }
 
@@ -210,7 +275,8 @@ impl Holdings {
         let mut evicted = None;
         if area.len == area.cap {
             let old = self.block[area.tail as usize];
-            self.remove(node, old);
+            self.lose(node, old, Place::Store);
+            self.count_eviction(node, old);
             self.store_evictions += 1;
             evicted = Some(old);
         }
@@ -227,8 +293,24 @@ impl Holdings {
             }
             self.link_after(node, 0, before, slot);
         }
-        self.copies[block as usize].push(Copy_ { node: node as u32, slot, place: Place::Store });
+        self.push_copy(node, block, slot, Place::Store);
         evicted
+    }
+
+    /// `node` dropped `block` from its full store area.
+    fn count_eviction(&mut self, node: usize, block: u32) {
+        let c = usize::from(self.class[node]);
+        self.class_evictions[c] += 1;
+        self.class_evicted_hours[c] += u64::from(self.now.saturating_sub(self.born[block as usize]));
+    }
+
+    fn push_copy(&mut self, node: usize, block: u32, slot: u32, place: Place) {
+        if place == Place::Store {
+            self.class_writes[usize::from(self.class[node])] += 1;
+        }
+        let moves_at = self.moves[node];
+        self.copies[block as usize].push(Copy_ { node: node as u32, slot, place, moves_at });
+        self.gone[block as usize] = None;
     }
 
     /// A free slot of `node`'s area `a`, now holding `block` (not linked yet).
@@ -259,14 +341,18 @@ impl Holdings {
         area.free = c.slot;
     }
 
-    /// Empties `node`'s areas (a newcomer in its place).
-    pub(crate) fn clear(&mut self, node: usize) {
-        for a in 0..2 {
+    /// Empties `node`'s areas (a newcomer in its place; `cause` is recorded for the
+    /// blocks whose last copy this was).
+    pub(crate) fn clear(&mut self, node: usize, cause: u8) {
+        let was = std::mem::replace(&mut self.cause, cause);
+        for (a, place) in [(0, Place::Store), (1, Place::Cache)] {
             while self.areas[node][a].head != NONE {
                 let b = self.block[self.areas[node][a].head as usize];
-                self.remove(node, b);
+                self.lose(node, b, place);
             }
         }
+        self.cause = was;
+        self.moves[node] = self.moves[node].wrapping_add(1);
     }
 
     fn victim(
@@ -372,7 +458,7 @@ mod tests {
         assert_eq!(h.held(), (2, 0), "a block lives in one area");
         h.put(1, own, 3, Place::Cache, &loc, &mut rng);
         assert_eq!(h.holders(3).count(), 2);
-        h.clear(0);
+        h.clear(0, 0);
         assert_eq!(h.held(), (0, 1));
         assert_eq!(h.holders(3).count(), 1);
         // Slots freed by the clear are reused.

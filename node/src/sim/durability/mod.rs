@@ -30,6 +30,7 @@
 //! found.
 
 mod bound;
+mod diagnosis;
 mod holdings;
 mod load;
 mod offers;
@@ -54,6 +55,7 @@ use report::Survival;
 use route::{Graph, Router};
 
 pub use bound::{mean_uptime, retrievable_bound, Bound};
+pub use diagnosis::{BlockCauses, ClassStore, LossCauses, GONE_AGE_BINS};
 pub use holdings::Eviction;
 pub use report::{AgePoint, Cost, DurabilityReport, Tally, AGES, FILL_BINS};
 pub use rules::Rules;
@@ -156,6 +158,8 @@ impl DurabilityConfig {
         )?;
         bad(self.rules.sink_rank >= 1, "--sinks must be at least 1")?;
         bad((0.0..=1.0).contains(&self.rules.store_uptime), "--store-uptime must be between 0 and 1")?;
+        bad((0.0..=1.0).contains(&self.rules.offer_uptime), "--offer-uptime must be between 0 and 1")?;
+        bad((0.0..=1.0).contains(&self.rules.steady_backup), "--steady-backup must be between 0 and 1")?;
         bad((0.0..=1.0).contains(&self.rules.keepalive_share), "--keepalive-share must be between 0 and 1")?;
         bad((0.0..=1.0).contains(&self.rules.offer_depth), "--offer-depth must be between 0 and 1")?;
         bad(self.rules.store_eviction != Eviction::NearOwn(0), "the near-own window needs at least one block")
@@ -242,6 +246,12 @@ struct World<'a> {
     /// With `Rules::offer_to_closer`: the peer each node last offered each of its stored
     /// blocks to (the node's memory; lost at a return, as a restart loses it).
     offered_to: Vec<std::collections::HashMap<u32, u32>>,
+    /// Why lost documents were lost (`diagnosis.rs`).
+    losses: diagnosis::Losses,
+    /// Hops of fetches and probes (`Rules::fetch_htl`, or [`route::HTL`]).
+    fetch_htl: u32,
+    /// The peers sent a key-first offer list in the current offer round.
+    offer_contacts: std::collections::HashSet<usize>,
 }
 
 /// Indices into `World::costs`.
@@ -264,15 +274,14 @@ impl<'a> World<'a> {
         // A settled network: every node starts at its class's uptime.
         let uptime = population.members.iter().map(|m| population::UPTIME[m.class.index()] as f32).collect();
         let r = &config.rules;
+        let mut holdings =
+            Holdings::new(config.nodes, config.store_blocks, config.cache_blocks, r.store_eviction, Eviction::Lru);
+        for (i, m) in population.members.iter().enumerate() {
+            holdings.class[i] = m.class.index() as u8;
+        }
         World {
             config,
-            holdings: Holdings::new(
-                config.nodes,
-                config.store_blocks,
-                config.cache_blocks,
-                r.store_eviction,
-                Eviction::Lru,
-            ),
+            holdings,
             router: Router::new(config.nodes),
             topo,
             location,
@@ -309,13 +318,18 @@ impl<'a> World<'a> {
             passed_on: 0,
             kept_alive: 0,
             offered_to: vec![std::collections::HashMap::new(); config.nodes],
+            losses: diagnosis::Losses::default(),
+            fetch_htl: if r.fetch_htl == 0 { route::HTL } else { r.fetch_htl },
+            offer_contacts: std::collections::HashSet::new(),
         }
     }
 
     fn hour(&mut self, day: u32, hour: u32) {
         let changes = self.population.step(hour);
+        self.holdings.now = day * 24 + hour;
         for &i in &changes.replaced {
-            self.holdings.clear(i);
+            self.holdings.clear(i, diagnosis::DEPARTURE);
+            self.holdings.class[i] = self.population.members[i].class.index() as u8;
             self.offered_to[i].clear();
             self.location[i] = Location(self.swap_rng.gen());
             self.swap_age[i] = 0;
@@ -332,6 +346,10 @@ impl<'a> World<'a> {
         self.hours += 1;
         if hour == 0 {
             self.swap_day();
+        }
+        if self.config.rules.foaf {
+            let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+            self.router.set_foaf(&g);
         }
         if self.config.rules.offer_on_return {
             for &i in &changes.returned {
@@ -381,8 +399,11 @@ impl<'a> World<'a> {
             &mut self.swaps,
             &mut self.swap_rng,
         );
+        let moved: Vec<usize> = (0..self.config.nodes).filter(|&i| self.location[i] != before[i]).collect();
+        for &i in &moved {
+            self.holdings.moves[i] = self.holdings.moves[i].wrapping_add(1);
+        }
         if self.config.rules.offer_on_swap {
-            let moved: Vec<usize> = (0..self.config.nodes).filter(|&i| self.location[i] != before[i]).collect();
             for i in moved {
                 self.offer(i, false);
             }
@@ -462,6 +483,7 @@ impl<'a> World<'a> {
     /// the block is a segment of its own that FEC cannot rebuild (a top block, or a manifest
     /// segment without check blocks), which `Rules::unprotected_sink_rank` stores wider.
     fn insert_block(&mut self, from: usize, b: u32, cost: usize, unprotected: bool) {
+        self.holdings.cause = cost as u8;
         let target = self.blocks.location[b as usize];
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
         let route = self.router.route(&g, from, target, |_| false);
@@ -557,7 +579,7 @@ impl<'a> World<'a> {
         let target = self.blocks.location[b as usize];
         let holdings = &self.holdings;
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
-        let route = self.router.route(&g, from, target, |v| holdings.place(v, b).is_some());
+        let route = self.router.route_htl(&g, from, target, self.fetch_htl, |v| holdings.place(v, b).is_some());
         let hops = route.visited.len() as u64;
         let back = route.path.len().saturating_sub(1) as u64;
         self.costs[cost].add(2 * hops, if route.found { back * BLOCK_BYTES } else { 0 });
@@ -566,6 +588,7 @@ impl<'a> World<'a> {
         }
         let holder = route.path[route.path.len() - 1] as usize;
         self.holdings.touch(holder, b);
+        self.holdings.cause = cost as u8;
         for &v in &route.path[1..route.path.len() - 1] {
             let v = v as usize;
             self.holdings.put(v, self.location[v], b, Place::Cache, &self.blocks.location, &mut self.evict_rng);
@@ -610,31 +633,43 @@ impl<'a> World<'a> {
             let Some(born) = now.checked_sub(age * 24) else { continue };
             let (lo, hi) = (self.docs_at[born as usize], self.docs_at[born as usize + 1]);
             for d in lo..hi {
-                let (ok, blocks, found) = self.probe(d as usize);
+                let (ok, blocks, found) = self.probe(d as usize, ai);
                 self.survival.record(ai, &self.docs[d as usize], ok, blocks, found);
             }
         }
     }
 
     /// Probes every block of document `d`, each from a random online node, changing
-    /// nothing: (retrievable in full, blocks, blocks found).
-    fn probe(&mut self, d: usize) -> (bool, u64, u64) {
+    /// nothing: (retrievable in full, blocks, blocks found). A lost document's missing
+    /// blocks go to the diagnosis at age index `age`.
+    fn probe(&mut self, d: usize, age: usize) -> (bool, u64, u64) {
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
         let (mut ok, mut blocks, mut found) = (true, 0u64, 0u64);
-        for s in &self.docs[d].segments {
-            let mut got = 0;
+        let (mut misses, mut top_missing) = (Vec::new(), false);
+        let top = self.docs[d].segments.len() - 1;
+        for (si, s) in self.docs[d].segments.iter().enumerate() {
+            let (mut got, first_miss) = (0, misses.len());
             for b in s.first..s.first + s.n {
                 let Some(from) = Self::random_online(g.online, &mut self.probe_rng) else { return (false, 0, 0) };
                 let holdings = &self.holdings;
-                let hit = self
-                    .router
-                    .route(&g, from, self.blocks.location[b as usize], |v| holdings.place(v, b).is_some())
-                    .found;
-                got += u32::from(hit);
+                let key = self.blocks.location[b as usize];
+                let route = self.router.route_htl(&g, from, key, self.fetch_htl, |v| holdings.place(v, b).is_some());
+                got += u32::from(route.found);
+                if !route.found {
+                    misses.push(diagnosis::Miss { block: b, hops_out: route.visited.len() == self.fetch_htl as usize });
+                }
+            }
+            if got < s.k {
+                top_missing |= si == top;
+            } else {
+                misses.truncate(first_miss);
             }
             ok &= got >= s.k;
             blocks += u64::from(s.n);
             found += u64::from(got);
+        }
+        if !ok {
+            self.diagnose(age, &misses, top_missing);
         }
         (ok, blocks, found)
     }
@@ -680,6 +715,8 @@ impl<'a> World<'a> {
             offer_cost_per_day: per_day(self.costs[OFFER]),
             keepalive_cost_per_day: per_day(self.costs[KEEPALIVE]),
             swaps_done: self.swaps.done,
+            loss_causes: self.losses.points(c.days),
+            store_by_class: self.store_by_class(),
         }
     }
 }

@@ -42,8 +42,12 @@ impl World<'_> {
             let keep: std::collections::HashSet<u32> = stored.iter().copied().collect();
             self.offered_to[i].retain(|b, _| keep.contains(b));
         }
-        let peers: Vec<usize> =
-            self.topo.adjacency[i].iter().map(|&j| j as usize).filter(|&j| self.online[j]).collect();
+        let steady = self.config.rules.offer_uptime as f32;
+        let peers: Vec<usize> = self.topo.adjacency[i]
+            .iter()
+            .map(|&j| j as usize)
+            .filter(|&j| self.online[j] && self.uptime[j] >= steady)
+            .collect();
         if peers.is_empty() || stored.is_empty() {
             return;
         }
@@ -58,19 +62,72 @@ impl World<'_> {
             let key = self.blocks.location[b as usize];
             let Some(&peer) = peers.iter().min_by_key(|&&j| self.location[j].distance(key)) else { continue };
             if self.location[peer].distance(key) >= self.location[i].distance(key) {
+                if returning && f64::from(self.uptime[i]) < self.config.rules.steady_backup {
+                    self.steady_backup(i, b);
+                }
                 continue; // this node is still the closest: not queued
             }
             if self.offered_to[i].get(&b) == Some(&(peer as u32)) {
                 continue; // it took this block already
             }
             self.offered_to[i].insert(b, peer as u32);
-            self.costs[OFFER].add(2, BLOCK_BYTES);
             let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
-            let sink = g.is_sink(peer, key, self.config.rules.sink_rank);
+            let sink = if steady > 0.0 {
+                g.is_steady_sink(peer, key, &self.uptime, steady)
+            } else {
+                g.is_sink(peer, key, self.config.rules.sink_rank)
+            };
             let room = !self.config.rules.offer_into_room || self.holdings.has_room(peer);
-            if sink && room && self.holdings.place(peer, b).is_none() {
+            let take = sink && room && self.holdings.place(peer, b).is_none();
+            self.offer_cost(peer, take);
+            if take {
                 self.take_offer(peer, b);
             }
+        }
+        // Key-first offers: one list and its answer per peer offered anything.
+        let contacted = std::mem::take(&mut self.offer_contacts).len() as u64;
+        self.costs[OFFER].add(2 * contacted, 0);
+    }
+
+    /// The cost of offering one block to `peer` (`take`: the peer keeps it). The node's
+    /// offers: an insert carrying the block, whatever the peer does with it. Key-first
+    /// (`Rules::key_first_offers`): the key in a list to the peer (the list and its answer
+    /// counted once per peer and offer round), the key back if the peer wants it, and then
+    /// the block's insert, only for blocks the peer keeps.
+    fn offer_cost(&mut self, peer: usize, take: bool) {
+        if !self.config.rules.key_first_offers {
+            self.costs[OFFER].add(2, BLOCK_BYTES);
+            return;
+        }
+        self.offer_contacts.insert(peer);
+        self.costs[OFFER].add(0, KEY_BYTES);
+        if take {
+            self.costs[OFFER].add(2, KEY_BYTES + BLOCK_BYTES);
+        }
+    }
+
+    /// `Rules::steady_backup`: returning node `i`, rarely online and still the closest to
+    /// block `b`'s key, offers it to its online peer closest to the key among those online
+    /// at least `steady_backup` of the time, which keeps it if it lacks it and is a sink
+    /// for it with `i` away (the copy that answers while `i` is offline again).
+    fn steady_backup(&mut self, i: usize, b: u32) {
+        let min = self.config.rules.steady_backup as f32;
+        let key = self.blocks.location[b as usize];
+        let peer = self.topo.adjacency[i]
+            .iter()
+            .map(|&j| j as usize)
+            .filter(|&j| self.online[j] && self.uptime[j] >= min)
+            .min_by_key(|&j| self.location[j].distance(key));
+        let Some(peer) = peer else { return };
+        if self.offered_to[i].get(&b) == Some(&(peer as u32)) {
+            return;
+        }
+        self.offered_to[i].insert(b, peer as u32);
+        let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
+        let take = g.is_sink_without(peer, key, 1, i) && self.holdings.place(peer, b).is_none();
+        self.offer_cost(peer, take);
+        if take {
+            self.take_offer(peer, b);
         }
     }
 
@@ -78,6 +135,7 @@ impl World<'_> {
     /// with `Rules::offer_depth` deeper toward the cold end).
     fn take_offer(&mut self, peer: usize, b: u32) {
         self.offered += 1;
+        self.holdings.cause = OFFER as u8;
         let depth = self.config.rules.offer_depth;
         let evicted = if depth > 0.0 {
             self.holdings.put_at(peer, b, depth)
@@ -143,6 +201,8 @@ impl World<'_> {
         let Some(peer) = peer else { return };
         self.costs[OFFER].add(2, BLOCK_BYTES);
         self.passed_on += 1;
+        let was = std::mem::replace(&mut self.holdings.cause, OFFER as u8);
         self.holdings.put(peer, self.location[peer], b, Place::Store, &self.blocks.location, &mut self.evict_rng);
+        self.holdings.cause = was;
     }
 }

@@ -134,6 +134,10 @@ pub struct DurabilityReport {
     pub keepalive_cost_per_day: Cost,
     /// Location swaps done during the run (both ends counted, as the nodes count them).
     pub swaps_done: u64,
+    /// Why the documents found lost at each age were lost (`diagnosis.rs`).
+    pub loss_causes: Vec<super::LossCauses>,
+    /// How fast each class's store areas turn over: always-on, regular, occasional.
+    pub store_by_class: [super::ClassStore; 3],
 }
 
 impl DurabilityReport {

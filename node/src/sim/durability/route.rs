@@ -22,6 +22,9 @@ pub(crate) const HTL: u32 = 18;
 pub(crate) struct Router {
     mark: Vec<u32>,
     generation: u32,
+    /// With FOAF routing (`Rules::foaf`): each node's online neighbours' locations,
+    /// sorted (rebuilt every hour by [`Router::set_foaf`]); empty: routes by own locations.
+    foaf: Vec<Vec<u64>>,
 }
 
 /// Where a route went.
@@ -84,7 +87,38 @@ impl Graph<'_> {
 
 impl Router {
     pub(crate) fn new(nodes: usize) -> Self {
-        Router { mark: vec![0; nodes], generation: 0 }
+        Router { mark: vec![0; nodes], generation: 0, foaf: Vec::new() }
+    }
+
+    /// Routes from now on rank a neighbour by the smaller of its own distance to the key and
+    /// its closest online neighbour's (the node's FOAF routing, `routing::peers`), with the
+    /// graph as it is now (call again when who is online or where changes).
+    pub(crate) fn set_foaf(&mut self, g: &Graph<'_>) {
+        self.foaf.resize(g.adjacency.len(), Vec::new());
+        for (i, f) in self.foaf.iter_mut().enumerate() {
+            f.clear();
+            if g.online[i] {
+                f.extend(g.adjacency[i].iter().filter(|&&j| g.online[j as usize]).map(|&j| g.location[j as usize].0));
+                f.sort_unstable();
+            }
+        }
+    }
+
+    /// The distance from `target` to the closest of `node`'s online neighbours other than
+    /// the one at `except` (the node routing, which its peers advertise too) (FOAF).
+    fn foaf_distance(&self, node: usize, target: Location, except: u64) -> u64 {
+        let f = &self.foaf[node];
+        let n = f.len();
+        let i = f.partition_point(|&l| l < target.0);
+        // The two closest on each side, so that skipping `except` leaves the closest other.
+        (0..2)
+            .flat_map(|k| [i + k, i + 2 * n - 1 - k])
+            .filter(|_| n > 0)
+            .map(|x| f[x % n])
+            .filter(|&l| l != except)
+            .map(|l| Location(l).distance(target))
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     /// Routes from `from` towards `target` with [`HTL`] hops, stopping early at the first
@@ -94,6 +128,18 @@ impl Router {
         g: &Graph<'_>,
         from: usize,
         target: Location,
+        stop: impl FnMut(usize) -> bool,
+    ) -> Route {
+        self.route_htl(g, from, target, HTL, stop)
+    }
+
+    /// [`Router::route`] with `htl` hops.
+    pub(crate) fn route_htl(
+        &mut self,
+        g: &Graph<'_>,
+        from: usize,
+        target: Location,
+        htl: u32,
         mut stop: impl FnMut(usize) -> bool,
     ) -> Route {
         self.generation = self.generation.wrapping_add(1);
@@ -104,13 +150,22 @@ impl Router {
         let gen = self.generation;
         self.mark[from] = gen;
         let mut route = Route { path: vec![from as u32], ..Route::default() };
-        let mut htl = HTL;
+        let mut htl = htl;
         while htl > 0 {
             let Some(&cur) = route.path.last() else { break };
+            let foaf = !self.foaf.is_empty();
             let next = g.adjacency[cur as usize]
                 .iter()
                 .filter(|&&j| g.online[j as usize] && self.mark[j as usize] != gen)
-                .min_by_key(|&&j| (g.location[j as usize].distance(target), j));
+                .min_by_key(|&&j| {
+                    let own = g.location[j as usize].distance(target);
+                    let effective = if foaf {
+                        own.min(self.foaf_distance(j as usize, target, g.location[cur as usize].0))
+                    } else {
+                        own
+                    };
+                    (effective, own, j)
+                });
             match next {
                 Some(&j) => {
                     self.mark[j as usize] = gen;
@@ -175,5 +230,21 @@ mod tests {
         assert!(!g.is_steady_sink(12, target, &uptime, 0.5), "12 is rarely online: it caches");
         assert!(g.is_steady_sink(13, target, &uptime, 0.5), "13's only closer peer, 12, is rarely online");
         assert!(!g.is_steady_sink(14, target, &uptime, 0.5));
+    }
+
+    #[test]
+    fn foaf_routing_goes_to_the_neighbour_next_to_the_key() {
+        // 0 knows 1 (at 0.85, a dead end) and 2 (at 0.5), which knows 3, at the key (0.9).
+        let adj = vec![vec![1, 2], vec![0], vec![0, 3], vec![2]];
+        let online = vec![true; 4];
+        let loc: Vec<Location> = [0.0, 0.85, 0.5, 0.9].iter().map(|&x| Location::from_f64(x)).collect();
+        let g = Graph { adjacency: &adj, online: &online, location: &loc };
+        let target = Location::from_f64(0.9);
+        let mut r = Router::new(4);
+        let own = r.route(&g, 0, target, |i| i == 3);
+        assert_eq!(own.visited, vec![1, 2, 3], "by own locations: 1 first (0.85), a dead end");
+        r.set_foaf(&g);
+        let foaf = r.route(&g, 0, target, |i| i == 3);
+        assert_eq!(foaf.visited, vec![2, 3], "2 advertises 3, at the key");
     }
 }

@@ -86,6 +86,26 @@ pub struct Rules {
     /// Offers on return hand over only blocks FEC cannot rebuild (top blocks); offers on
     /// swap hand over every block.
     pub offer_top_only_on_return: bool,
+    /// Hops of a fetch (and of the probes, which measure what a fetch finds); 0: the
+    /// model's [`HTL`](super::route::HTL), as inserts. A diagnosis of routing losses.
+    pub fetch_htl: u32,
+    /// Offers (by the node's rule) go only to peers whose uptime (as `store_uptime`
+    /// measures it) is at least this, which keep the block if no online peer of theirs
+    /// with such an uptime is closer to its key (0: any peer, as the node).
+    pub offer_uptime: f64,
+    /// A returning node whose uptime is below this offers each block it is still the
+    /// closest to (which the node's rule does not offer) to its online peer closest to the
+    /// key among those whose uptime is at least this, kept there if that peer lacks it and
+    /// is a sink for it with the returning node away (0: off).
+    pub steady_backup: f64,
+    /// Routes rank a neighbour by the smaller of its own distance to the key and its
+    /// closest online neighbour's, as the node does (friend-of-a-friend locations,
+    /// `routing::peers`); false: by own locations (the model until this pass).
+    pub foaf: bool,
+    /// Offers by the node's rule send keys first: the peer answers with the keys it lacks
+    /// and would keep, and only those blocks follow (`offers.rs`, `offer_cost`). Changes
+    /// the offers' cost, never what is kept.
+    pub key_first_offers: bool,
 }
 
 impl Rules {
@@ -131,6 +151,11 @@ impl Rules {
             offer_memory_kept: false,
             offer_depth: 0.0,
             offer_top_only_on_return: false,
+            fetch_htl: 0,
+            offer_uptime: 0.0,
+            steady_backup: 0.0,
+            foaf: false,
+            key_first_offers: false,
         }
     }
 

@@ -261,3 +261,79 @@ fn node_rule_offers_on_return_offer_blocks_and_cost_bytes() {
     assert!(on.offered_blocks > off.offered_blocks, "on {} vs off {}", on.offered_blocks, off.offered_blocks);
     assert!(on.offer_cost_per_day.bytes > off.offer_cost_per_day.bytes);
 }
+
+/// Every missing block of a lost document is put in exactly one place by the diagnosis
+/// (`diagnosis.rs`), the lost documents are those the probes found lost, and the ages at
+/// which the gone blocks went add up to the gone blocks.
+#[test]
+fn loss_causes_account_for_every_missing_block() {
+    let r = run(&small(Rules::pamphlet())).unwrap();
+    let mut lost_somewhere = 0;
+    for (p, l) in r.survival.iter().zip(&r.loss_causes) {
+        assert_eq!(p.age_days, l.age_days);
+        assert_eq!(l.documents_lost, p.all.documents - p.all.documents_ok, "age {}", p.age_days);
+        assert!(l.top_missing <= l.documents_lost);
+        let mut gone = 0;
+        for c in [l.top, l.data] {
+            let g = c.gone_insert + c.gone_fetch + c.gone_heal + c.gone_offer + c.gone_keepalive + c.gone_departure;
+            let off = c.offline_always_on + c.offline_regular + c.offline_occasional;
+            let un =
+                c.unreached_at_sink + c.unreached_holder_moved + c.unreached_others_closer + c.unreached_cache_only;
+            assert_eq!(g + c.never_stored + off + un, c.missing, "age {}: {c:?}", p.age_days);
+            assert!(c.gone_from_cache <= g && c.offline_in_store <= off);
+            assert!(c.unreached_at_sink_hops_out <= c.unreached_at_sink);
+            gone += g;
+        }
+        assert_eq!(l.gone_age.iter().sum::<u64>(), gone);
+        assert!(l.documents_lost == 0 || l.top.missing + l.data.missing > 0, "a lost document misses blocks");
+        lost_somewhere += l.documents_lost;
+    }
+    assert!(lost_somewhere > 0, "the small run loses documents: the test checks something");
+    let writes: f64 = r.store_by_class.iter().map(|c| c.writes_per_node_day).sum();
+    assert!(writes > 0.0);
+    // The diagnosis reads only: the same world and the same survival as without it.
+    assert_eq!(r, run(&small(Rules::pamphlet())).unwrap());
+}
+
+/// Fetches (and probes) with fewer hops reach fewer of the blocks that are there.
+#[test]
+fn fetch_hops_set_how_far_a_fetch_looks() {
+    let with = |fetch_htl| run(&small(Rules { fetch_htl, ..Rules::pamphlet() })).unwrap();
+    let (short, long) = (with(3), with(0));
+    let blocks = |r: &DurabilityReport| r.at(3).and_then(|p| p.blocks).unwrap();
+    assert!(blocks(&short) < blocks(&long), "3 hops {} vs 18 {}", blocks(&short), blocks(&long));
+    assert_eq!(short.documents, long.documents, "same world");
+}
+
+/// A returning node rarely online hands the blocks it is still the closest to to a steady
+/// peer: more blocks are offered and taken than without.
+#[test]
+fn steady_backups_hand_over_more_blocks() {
+    let with = |steady_backup| {
+        let c = small(Rules { steady_backup, ..Rules::pamphlet() });
+        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+    };
+    let (off, on) = (with(0.0), with(0.5));
+    assert!(on.offered_blocks > off.offered_blocks, "on {} vs off {}", on.offered_blocks, off.offered_blocks);
+    assert!(on.offer_cost_per_day.bytes > off.offer_cost_per_day.bytes);
+}
+
+/// Key-first offers change what the offers cost, never what is kept: the same survival and
+/// the same blocks taken, fewer offer bytes.
+#[test]
+fn key_first_offers_keep_the_same_blocks_for_fewer_bytes() {
+    let with = |key_first_offers| {
+        let c = small(Rules { key_first_offers, ..Rules::pamphlet() });
+        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+    };
+    let (blocks, keys) = (with(false), with(true));
+    assert_eq!(blocks.survival, keys.survival);
+    assert_eq!(blocks.offered_blocks, keys.offered_blocks);
+    assert!(keys.offered_blocks > 0);
+    assert!(
+        keys.offer_cost_per_day.bytes < blocks.offer_cost_per_day.bytes,
+        "{:?} vs {:?}",
+        keys.offer_cost_per_day,
+        blocks.offer_cost_per_day
+    );
+}
