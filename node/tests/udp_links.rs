@@ -161,3 +161,32 @@ async fn a_restarted_node_gets_its_udp_links_back() {
         d.shutdown().await.unwrap();
     }
 }
+
+/// The loopback figure of docs/benchmarks.md ("Friend links over UDP"): 10 MiB inserted
+/// at one end of four nodes in a line and fetched back there (the inserter's store does
+/// not keep its own insert, so every block comes over the links, from one to three hops
+/// away), over TCP links and over UDP links, three runs each. Prints
+/// the times; asserts only that every fetch is byte-identical. Run with
+/// `cargo test --release -p pamphlet-node --test udp_links -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a figure for docs/benchmarks.md, run in release"]
+#[allow(clippy::print_stdout, clippy::disallowed_methods)] // a measurement: it prints wall-clock times
+async fn loopback_fetch_times_over_tcp_and_udp() {
+    for transport in [LinkTransport::Tcp, LinkTransport::Udp] {
+        let root = tempfile::tempdir().unwrap();
+        let (daemons, _) = line(root.path(), &[transport; 4]).await;
+        for run in 0..3u8 {
+            let d = data(10 * 1024 * 1024, 10 + run);
+            let (from, to) = (Arc::new(daemons[0].handle().clone()), Arc::new(daemons[0].handle().clone()));
+            let uri = pipeline::insert_chk(&from, d.clone(), InsertOptions::default(), 8, &|_, _| {}).await.unwrap();
+            let t = std::time::Instant::now();
+            let got = pipeline::fetch(&to, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            assert!(got.document.data == d);
+            println!("{transport:?} run {run}: 10 MiB fetched back in {secs:.2} s ({:.1} MiB/s)", 10.0 / secs);
+        }
+        for d in daemons {
+            d.shutdown().await.unwrap();
+        }
+    }
+}
