@@ -161,3 +161,91 @@ async fn a_restarted_node_gets_its_udp_links_back() {
         d.shutdown().await.unwrap();
     }
 }
+
+/// The loopback figure of docs/benchmarks.md ("Friend links over UDP"): 10 MiB inserted
+/// at one end of four nodes in a line and fetched back there (the inserter's store does
+/// not keep its own insert, so every block comes over the links, from one to three hops
+/// away), over TCP links and over UDP links, three runs each. Prints
+/// the times; asserts only that every fetch is byte-identical. Run with
+/// `cargo test --release -p pamphlet-node --test udp_links -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a figure for docs/benchmarks.md, run in release"]
+#[allow(clippy::print_stdout, clippy::disallowed_methods)] // a measurement: it prints wall-clock times
+async fn loopback_fetch_times_over_tcp_and_udp() {
+    for transport in [LinkTransport::Tcp, LinkTransport::Udp] {
+        let root = tempfile::tempdir().unwrap();
+        let (daemons, _) = line(root.path(), &[transport; 4]).await;
+        for run in 0..3u8 {
+            let d = data(10 * 1024 * 1024, 10 + run);
+            let (from, to) = (Arc::new(daemons[0].handle().clone()), Arc::new(daemons[0].handle().clone()));
+            let uri = pipeline::insert_chk(&from, d.clone(), InsertOptions::default(), 8, &|_, _| {}).await.unwrap();
+            let t = std::time::Instant::now();
+            let got = pipeline::fetch(&to, &Uri::Chk(uri), &FetchOptions::default(), &|_| {}).await.unwrap();
+            let secs = t.elapsed().as_secs_f64();
+            assert!(got.document.data == d);
+            println!("{transport:?} run {run}: 10 MiB fetched back in {secs:.2} s ({:.1} MiB/s)", 10.0 / secs);
+        }
+        for d in daemons {
+            d.shutdown().await.unwrap();
+        }
+    }
+}
+
+/// The upload limit holds on UDP links: a node limited to 400 kB/s flooding a friend with
+/// blocks over UDP sends no more than the limit allows (10% and one burst over it at
+/// most), where unlimited the same link carries tens of MB/s on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)] // measures the rate with the real clock
+async fn the_upload_limit_holds_on_udp_links() {
+    use pamphlet_crypto::{Block, BlockKind};
+    use pamphlet_node::link::StaticKeypair;
+    use pamphlet_node::transport::{Transport, TransportConfig, TransportEvent};
+    use pamphlet_node::wire::Message;
+
+    const LIMIT: u64 = 400_000;
+    let config = |limit: u64| {
+        let mut c = TransportConfig::new("127.0.0.1:0".parse().unwrap(), StaticKeypair::generate().unwrap());
+        c.udp = true;
+        c.upload_limit = limit;
+        c.backoff_initial = Duration::from_millis(20);
+        c
+    };
+    let (a, _a_events) = Transport::start(config(LIMIT)).await.unwrap();
+    let (b, mut b_events) = Transport::start(config(0)).await.unwrap();
+    let a_ref = NodeRef::v1(a.local_addr(), a.public_key()).with_udp(true);
+    let b_ref = NodeRef::v1(b.local_addr(), b.public_key()).with_udp(true);
+    let peer_b = a.add_friend(b_ref).unwrap();
+    b.add_friend(a_ref).unwrap();
+    for _ in 0..200 {
+        if a.stats().udp_links == 1 && b.stats().udp_links == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!((a.stats().udp_links, b.stats().udp_links), (1, 1), "the link runs over UDP");
+    let block = Block::from_bytes(BlockKind::Chk, vec![7; BlockKind::Chk.block_len()]).unwrap();
+    let sender = a.clone();
+    let flood = tokio::spawn(async move {
+        for id in 1.. {
+            if sender.send(peer_b, &Message::DataFound { id, block: block.clone() }).await.is_err() {
+                break;
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    let mut got = 0u64;
+    while start.elapsed() < Duration::from_secs(3) {
+        if let Ok(Some(TransportEvent::Received { message: Message::DataFound { .. }, .. })) =
+            tokio::time::timeout(Duration::from_millis(100), b_events.recv()).await
+        {
+            got += BlockKind::Chk.block_len() as u64;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    flood.abort();
+    let allowed = (LIMIT as f64 * secs * 1.1) as u64 + 128 * 1024;
+    assert!(got > 0, "blocks arrived");
+    assert!(got <= allowed, "{got} bytes of blocks in {secs:.1} s over a {LIMIT} B/s limit (allowed {allowed})");
+    a.shutdown().await;
+    b.shutdown().await;
+}

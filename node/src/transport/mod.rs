@@ -508,6 +508,10 @@ impl TransportHandle {
                 if record.signature().is_some() {
                     st.friends.offer_record(&friend.key, Ok(record));
                 }
+                // Whether it takes UDP is what the reference just added says.
+                if let Some(f) = st.friends.by_key.get_mut(&friend.key) {
+                    f.noderef.udp = friend.udp;
+                }
                 return Ok(peer);
             }
             if st.friends.by_key.values().any(|f| f.peer == peer) {

@@ -171,7 +171,11 @@ impl Bbr {
         let floor = MIN_WINDOW * self.mss;
         let Some(bdp) = self.bdp() else { return self.initial_window * self.mss };
         let quantum = (self.bandwidth() * QUANTUM_TIME.as_secs_f64() / self.mss as f64).clamp(2.0, 64.0) as u64;
-        let model = (bdp * self.gains().1) as u64 + 3 * quantum * self.mss;
+        // The peer holds back up to `ack_batch` datagrams before acknowledging: a window
+        // without room for them idles until its acknowledgement timer (10 ms) fires, the
+        // delivery rate sinks with it, and the model never grows back (a one-way transfer
+        // on loopback stalled at 600 datagrams a second with a window of 6).
+        let model = (bdp * self.gains().1) as u64 + (3 * quantum + self.ack_batch) * self.mss;
         // The loss bound never cuts below one bandwidth-delay product and what the peer
         // holds back before acknowledging (the acknowledged batch must be replaced before
         // the next arrives, else the link idles and the delivery rate, so the model,
