@@ -492,7 +492,7 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
             num(&n["store"]["cache_blocks"]),
             num(&n["requests_received"]),
             n["gateway"].as_str().unwrap_or("-"),
-            counts_text(&n["peers_by_kind"]),
+            links_text(n),
         );
     }
     if load(dir)?.seeds > 0 {
@@ -519,6 +519,16 @@ pub(crate) fn print_status(dir: &Path, json: bool) -> Result<()> {
 pub(crate) fn counts_text(counts: &Value) -> String {
     let Some(map) = counts.as_object() else { return String::new() };
     map.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The status table's last column: peers by kind, and how many links run over UDP when
+/// any do (`friend 4 (udp 4)`).
+fn links_text(status: &Value) -> String {
+    let kinds = counts_text(&status["peers_by_kind"]);
+    match status["udp_links"].as_u64() {
+        Some(udp) if udp > 0 => format!("{kinds} (udp {udp})"),
+        _ => kinds,
+    }
 }
 
 /// A node status's peers by kind, after `prefix`, or nothing when it has none.

@@ -310,3 +310,56 @@ fn demo_runs_and_prints_the_uri() {
     assert!(text.contains("fetched it in"), "{text}");
     assert!(!uri.is_empty());
 }
+
+/// `darknet up --transport udp`: every friend link runs over UDP datagrams (each node's
+/// status counts its UDP links, and the table says so), a document crosses the darknet
+/// byte-identical, and an opennet with it is refused (strangers' links are TCP only).
+#[test]
+fn a_udp_darknet_links_over_datagrams_and_fetches() {
+    let _turn = one_at_a_time();
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("dn");
+    let d = dir.to_str().unwrap().to_owned();
+    {
+        let _turn = setup_turn();
+        pamphlet_ok(&[
+            "darknet",
+            "up",
+            "--nodes",
+            "5",
+            "--seed",
+            "3",
+            "--store-mib",
+            "4",
+            "--transport",
+            "udp",
+            "--dir",
+            &d,
+        ]);
+    }
+    let _down = DarknetDown(d.clone());
+    let node = |i: usize| dir.join(format!("node{i}")).to_str().unwrap().to_owned();
+    let config = std::fs::read_to_string(dir.join("node0").join("config.toml")).unwrap();
+    assert!(config.contains("transport = \"udp\""), "{config}");
+    let s = status(&d);
+    for (i, n) in s["nodes"].as_array().unwrap().iter().enumerate() {
+        let peers = n["peers"].as_u64().unwrap();
+        assert!(
+            peers > 0 && n["udp_links"].as_u64() == Some(peers),
+            "node {i}: {peers} peers, {} over UDP",
+            n["udp_links"]
+        );
+    }
+    assert!(pamphlet_ok(&["darknet", "status", "--dir", &d]).contains("(udp "), "the table shows the UDP links");
+
+    let (file, data) = random_file(root.path(), "two.bin", 2 * 1024 * 1024, 5);
+    let uri = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", &node(0)]).lines().last().unwrap().to_owned();
+    let out = root.path().join("out.bin");
+    pamphlet_ok(&["fetch", &uri, "-o", out.to_str().unwrap(), "--dir", &node(4)]);
+    assert!(std::fs::read(&out).unwrap() == data, "2 MiB fetched byte-identical over UDP links");
+
+    let other = root.path().join("on");
+    let refused = pamphlet(&["darknet", "up", "--opennet", "--transport", "udp", "--dir", other.to_str().unwrap()]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("TCP only"));
+    assert!(!other.join("darknet.json").exists(), "nothing was started");
+}

@@ -83,6 +83,10 @@ pub struct NodeSnapshot {
     /// empty for a darknet node). docs/opennet.md.
     #[serde(default)]
     pub opennet: std::collections::BTreeMap<String, u64>,
+    /// Links up over UDP datagrams, of the peers (`transport = "udp"`; the others run over
+    /// TCP).
+    #[serde(default)]
+    pub udp_links: usize,
 }
 
 /// One connected peer.

@@ -106,6 +106,7 @@ fn render_status(s: &NodeSnapshot) -> Value {
         "peers": s.peers.len(),
         "peers_by_kind": peers_by(s, |p| &p.kind),
         "peers_by_found": peers_by(s, |p| &p.found),
+        "udp_links": s.udp_links,
         "listen": s.listen,
         "noderef": s.noderef,
         "in_flight": s.in_flight,

@@ -160,6 +160,7 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
         peers,
         listen: transport.local_addr().to_string(),
         noderef: transport.node_ref().to_string(),
+        udp_links: transport.stats().udp_links,
         in_flight: node.in_flight(),
         counters: Counters {
             requests_received: stats.requests_received,
