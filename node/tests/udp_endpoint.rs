@@ -227,6 +227,63 @@ async fn a_friend_restarting_on_the_same_address_replaces_its_session() {
     stop_b.send(true).unwrap();
 }
 
+/// Another friend's handshake from the address where a friend holds a session (a spoofed
+/// source address, stood in for here by C's endpoint bound to B's address) is refused:
+/// only the key holding an address's session may replace it. Before, C's session took B's
+/// place, B's datagrams no longer opened and B's link died until it timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_key_from_a_friends_address_does_not_take_its_session() {
+    let keys: Vec<StaticKeypair> = (0..3).map(|_| StaticKeypair::generate().unwrap()).collect();
+    let (a, b, c) = (&keys[0], &keys[1], &keys[2]);
+    let (bk, ck) = (*b.public(), *c.public());
+    let (stop, _) = watch::channel(false);
+    let both = Arc::new(move |k: &PublicKey, _| *k == bk || *k == ck);
+    let (ea, mut acc_a) = UdpEndpoint::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        EndpointConfig::new(a.clone()),
+        both,
+        Arc::new(Mutex::new(ReplayCache::new())),
+        stop.subscribe(),
+    )
+    .await
+    .unwrap();
+    let (stop_b, _) = watch::channel(false);
+    let (eb, _acc_b) = endpoint("127.0.0.1:0", b, *a.public(), |_| {}, &stop_b).await;
+    let b_addr = eb.local_addr();
+    let lb = eb.dial(ea.local_addr(), a.public()).await.unwrap();
+    let held = acc_a.recv().await.unwrap().link;
+    assert_eq!(held.peer, bk);
+    let (_o_out, o_out_rx) = mpsc::channel(8);
+    let (o_in, _o_in_rx) = mpsc::channel(8);
+    let held = tokio::spawn(drive_link(held, o_out_rx, o_in, stop.subscribe(), UdpLinkConfig::default()));
+
+    // C, on B's address, handshakes with A.
+    drop(lb);
+    stop_b.send(true).unwrap();
+    drop(eb);
+    let mut spoofer = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut cfg = EndpointConfig::new(c.clone());
+        cfg.handshake.resend_initial = Duration::from_millis(50);
+        cfg.handshake.timeout = Duration::from_millis(600);
+        let friend = *a.public();
+        let f = Arc::new(move |k: &PublicKey, _| *k == friend);
+        if let Ok(e) =
+            UdpEndpoint::bind(b_addr, cfg, f, Arc::new(Mutex::new(ReplayCache::new())), stop.subscribe()).await
+        {
+            spoofer = Some(e);
+            break;
+        }
+    }
+    let (ec, _acc_c) = spoofer.expect("bound on B's address");
+    assert!(ec.dial(ea.local_addr(), a.public()).await.is_err(), "C's handshake from B's address was answered");
+    assert!(acc_a.try_recv().is_err(), "A accepted a session for C at B's address");
+    assert!(!held.is_finished(), "B's session was replaced");
+    assert_eq!(ea.stats().sessions, 1);
+    stop.send(true).unwrap();
+}
+
 /// A link being driven: whether it is still the endpoint's for its address, and its
 /// frames.
 struct Driven {

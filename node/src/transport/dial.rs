@@ -160,6 +160,12 @@ pub(super) async fn dial_addresses(
             if let Some(endpoint) = udp {
                 match endpoint.dial(target, key).await {
                     Ok(link) => return Ok(LinkIo::Udp(Box::new(link))),
+                    // The friend's own dial won: its link is coming up as an incoming one,
+                    // and a TCP dial now would only make a link that loses the tie.
+                    Err(DialError::Superseded) => return Err(udp_failure(target, DialError::Superseded)),
+                    // Unanswered costs the handshake timeout (4 s) before TCP is tried: an
+                    // unconnected socket hears no ICMP "port unreachable", so a friend whose
+                    // reference still says udp but who runs TCP only is found out slowly.
                     Err(e) => note(udp_failure(target, e)),
                 }
             }

@@ -269,10 +269,11 @@ impl Inner {
 
     /// The responder: one queued datagram as message 1.
     fn respond(self: &Arc<Self>, from: SocketAddr, d: &[u8]) {
-        let (dialling, dialled) = {
+        let (dialling, dialled, holder) = {
             let t = self.table();
             let fresh = |s: &SessionSlot| s.dialled_at.is_some_and(|at| at.elapsed() < self.config.handshake.timeout);
-            (t.dials.get(&from).map(|s| s.key), t.sessions.get(&from).filter(|s| fresh(s)).map(|s| s.peer))
+            let holder = t.sessions.get(&from).map(|s| s.peer);
+            (t.dials.get(&from).map(|s| s.key), t.sessions.get(&from).filter(|s| fresh(s)).map(|s| s.peer), holder)
         };
         let ours = *self.config.keypair.public();
         // A friend we are dialling at this address, or dialled within the handshake
@@ -280,7 +281,13 @@ impl Inner {
         // smaller key wins. Later, a message 1 from a session's address is the friend
         // handshaking again (it restarted) and replaces the session.
         let ours_wins = |k: &PublicKey| ours < *k && (dialling == Some(*k) || dialled == Some(*k));
-        let admit = |k: &PublicKey| (self.is_friend)(k, from.ip()) && !ours_wins(k);
+        // Only the key that holds the address's session may replace it (a restart keeps
+        // the key): a source address is not authenticated, so another friend, or with
+        // strangers admitted anybody, spoofing a friend's address would otherwise take
+        // over that friend's session with a handshake of its own, and the friend's
+        // datagrams would stop opening until its link timed out.
+        let not_taken = |k: &PublicKey| holder.is_none_or(|h| h == *k);
+        let admit = |k: &PublicKey| (self.is_friend)(k, from.ip()) && !ours_wins(k) && not_taken(k);
         let answer = {
             let mut replay = self.replay.lock().unwrap_or_else(|p| p.into_inner());
             handshake::respond(&self.config.keypair, d, unix_now(), &mut replay, admit)

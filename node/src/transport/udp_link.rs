@@ -219,8 +219,12 @@ pub(super) async fn start(shared: &Arc<Shared>, at: SocketAddr) -> std::io::Resu
     config.max_pending_per_ip = shared.config.max_pending_per_ip;
     let weak: Weak<Shared> = Arc::downgrade(shared);
     let is_friend = Arc::new(move |k: &_, ip| weak.upgrade().is_some_and(|s| s.answers(k, ip)));
-    let (endpoint, accepted) =
-        UdpEndpoint::bind(at, config, is_friend, shared.replay.clone(), shared.shutdown.subscribe()).await?;
+    // Its own replay cache, not the TCP listener's: a message 1 cannot pass on both
+    // transports (another prologue, another length), so sharing protected nothing, and
+    // the UDP responder holding the lock through each handshake attempt (a flood of
+    // full-size garbage included) made TCP handshakes wait behind it.
+    let replay = Arc::new(std::sync::Mutex::new(crate::link::noise::ReplayCache::new()));
+    let (endpoint, accepted) = UdpEndpoint::bind(at, config, is_friend, replay, shared.shutdown.subscribe()).await?;
     shared.spawn(|s, t| accept(s, accepted, t));
     Ok(endpoint)
 }
