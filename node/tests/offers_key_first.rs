@@ -135,6 +135,27 @@ fn a_peer_holding_everything_is_sent_nothing() {
     }
 }
 
+/// An honest node offering more keys than one round holds, none of which the peer wants
+/// (it holds them all), offers them all within the peer's lookup budget: rounds of at most
+/// 256 keys, one per 4 s, match the budget's 64 a second.
+#[test]
+fn many_keys_offered_stay_within_the_peers_budget() {
+    for seed in seeds(&SEEDS[..1]) {
+        let n = 1200;
+        let (mut net, blocks) = setup(seed, 8, n);
+        for (k, b) in &blocks {
+            net.node_mut(1).store_mut().put(Area::Store, *k, b.clone()).unwrap();
+        }
+        move_node_0(&mut net);
+        net.run_for(Duration::from_secs(30));
+        let (sender, receiver) = (net.node(0).stats(), net.node(1).stats());
+        assert_eq!(sender.offer_keys_sent, n as u64, "seed {seed}: {sender:?}");
+        assert_eq!(sender.offers_sent, 0, "seed {seed}");
+        assert_eq!(receiver.offered_keys_checked, n as u64, "seed {seed}");
+        assert_eq!(receiver.offered_keys_over_budget, 0, "seed {seed}: {receiver:?}");
+    }
+}
+
 /// Keys of many full lists at once from one peer (a flood): node 0 looks up at most its
 /// budget for that peer (two lists' worth, then 64 a second), answers at most the lists
 /// that found budget left, and goes on working.

@@ -10,7 +10,8 @@
 //! lacks and would keep (its sink test: no connected peer closer to the key, as for an
 //! insert that ends at it; and the key neither in its store nor being routed); the wanted
 //! blocks go out as HTL-1 inserts at the offers' pace (`offers_per_tick` blocks per tick),
-//! and the next round's lists once they are all out.
+//! and the next round's lists once they are all out, at most one round per
+//! [`ROUND_EVERY`] (so an honest node's lists fit the peer's lookup budget).
 //!
 //! Defences (tests in node/tests/offers_key_first.rs):
 //! - a peer's key lists cost this node at most [`LOOKUP_BUDGET`] store lookups per peer
@@ -39,6 +40,11 @@ use crate::wire::message::{Message, MAX_OFFERED_KEYS};
 /// a tick).
 pub(in crate::node) const LOOKUP_BUDGET: StoreBudget =
     StoreBudget { burst: 2 * MAX_OFFERED_KEYS as u32, every: Duration::from_micros(15_625), scaled: false };
+
+/// An offering node starts a round of key lists at most this often: a round offers a peer
+/// at most [`MAX_OFFERED_KEYS`] keys, so an honest node's lists stay within the peer's
+/// steady [`LOOKUP_BUDGET`] (64 × 4 s = 256) even when the peer wants none of the keys.
+pub(in crate::node) const ROUND_EVERY: Duration = Duration::from_secs(4);
 
 /// How long a sent list waits for its answer; a later answer sends nothing.
 pub(in crate::node) const ANSWER_WAIT: Duration = Duration::from_secs(30);

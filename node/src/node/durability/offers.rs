@@ -37,7 +37,7 @@ use pamphlet_crypto::{BlockKind, RoutingKey};
 use rand::Rng;
 
 use super::super::Node;
-use super::key_first::{Sent, ANSWER_WAIT};
+use super::key_first::{Sent, ANSWER_WAIT, ROUND_EVERY};
 use crate::id::{PeerId, RequestId};
 use crate::location::Location;
 use crate::store::BlockStore;
@@ -72,6 +72,8 @@ pub(in crate::node) struct Offers {
     pub(in crate::node) lists: VecDeque<Sent>,
     /// Blocks the peers asked for, to send at the offers' pace (at most one round's).
     pub(in crate::node) wanted: VecDeque<(PeerId, BlockKind, RoutingKey)>,
+    /// When the last round of key lists went out (one per [`ROUND_EVERY`] at most).
+    last_round: Option<Instant>,
 }
 
 impl Offers {
@@ -86,6 +88,7 @@ impl Offers {
             writes: 0,
             lists: VecDeque::new(),
             wanted: VecDeque::new(),
+            last_round: None,
         }
     }
 
@@ -140,7 +143,8 @@ impl<S: BlockStore> Node<S> {
 
     /// The offer round due at `now`, if any (key-first, `key_first.rs`): the blocks the
     /// peers asked for, at most `offers_per_tick`; once none is left to send and no list
-    /// waits for its answer, the next round's key lists.
+    /// waits for its answer, the next round's key lists (at most one round per
+    /// [`ROUND_EVERY`]).
     pub(in crate::node) fn send_offers(&mut self, now: Instant) {
         if self.durability.offers.next.is_none_or(|t| t > now) {
             return;
@@ -148,8 +152,10 @@ impl<S: BlockStore> Node<S> {
         self.durability.offers.lists.retain(|l| l.at + ANSWER_WAIT > now);
         self.send_wanted_blocks();
         let offers = &self.durability.offers;
-        if offers.wanted.is_empty() && offers.lists.is_empty() {
-            self.send_key_lists(now);
+        let round_due = offers.last_round.is_none_or(|t| now >= t + ROUND_EVERY);
+        let idle = offers.wanted.is_empty() && offers.lists.is_empty() && !offers.queue.is_empty();
+        if idle && round_due && self.send_key_lists(now) {
+            self.durability.offers.last_round = Some(now);
         }
         let tick = self.config.durability.offer_tick;
         let offers = &mut self.durability.offers;
@@ -187,8 +193,8 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// Takes up to [`MAX_OFFERED_KEYS`] keys off the queue and offers each to the connected
-    /// peer now closest to it (one `OfferKeys` per peer).
-    fn send_key_lists(&mut self, now: Instant) {
+    /// peer now closest to it (one `OfferKeys` per peer). Whether any list went out.
+    fn send_key_lists(&mut self, now: Instant) -> bool {
         let mut lists: BTreeMap<PeerId, Vec<(BlockKind, RoutingKey)>> = BTreeMap::new();
         for _ in 0..MAX_OFFERED_KEYS {
             let Some((kind, key)) = self.durability.offers.queue.pop_front() else { break };
@@ -216,6 +222,7 @@ impl<S: BlockStore> Node<S> {
             self.durability.offers.offered.put((kind, key), peer);
             lists.entry(peer).or_default().push((kind, key));
         }
+        let any = !lists.is_empty();
         for (peer, keys) in lists {
             let id: RequestId = self.rng.gen();
             self.stats.offer_lists_sent += 1;
@@ -224,5 +231,6 @@ impl<S: BlockStore> Node<S> {
             self.durability.offers.lists.push_back(Sent { peer, id, keys: set, at: now });
             self.transmits.push_back((peer, Message::OfferKeys { id, keys }));
         }
+        any
     }
 }
