@@ -71,8 +71,8 @@ fn after_a_swap_the_peer_now_closest_holds_the_blocks() {
     }
 }
 
-/// The cost is the budget: `offers_per_tick` blocks per `offer_tick`, starting one tick
-/// after the move.
+/// The cost is the budget: the key list one tick after the move, then `offers_per_tick`
+/// blocks per `offer_tick`.
 #[test]
 fn offers_go_out_at_the_budgets_pace() {
     for seed in seeds(SEEDS) {
@@ -84,6 +84,9 @@ fn offers_go_out_at_the_budgets_pace() {
         let tick = net.node(0).config().durability.offer_tick;
         net.run_for(tick / 2);
         assert_eq!(net.node(0).stats().offers_sent, 0, "seed {seed}: none before the first tick");
+        net.run_for(tick);
+        let stats = net.node(0).stats();
+        assert_eq!((stats.offer_lists_sent, stats.offers_sent), (1, 0), "seed {seed}: the keys first");
         for ticks in 1..=5u64 {
             net.run_for(tick);
             let sent = net.node(0).stats().offers_sent;
@@ -124,26 +127,27 @@ fn a_second_move_does_not_offer_the_same_blocks_to_the_same_peer() {
 }
 
 /// Keys whose blocks left the store (evicted, or removed) since they were remembered cost a
-/// store lookup each and send nothing: one batch looks up at most 64 of them (so a queue of
-/// thousands cannot hold the node's thread in one tick), and each is forgotten, so a later
-/// move does not look for it again.
+/// store index lookup each and are not offered: one round looks up at most 256 of them (so
+/// a queue of thousands cannot hold the node's thread in one tick), and each is forgotten,
+/// so a later move does not look for it again.
 #[test]
 fn blocks_gone_from_the_store_cost_bounded_lookups_and_are_forgotten() {
     for seed in seeds(SEEDS) {
-        let (mut net, blocks) = setup(seed, 4, 100);
+        let (mut net, blocks) = setup(seed, 4, 300);
         for (k, b) in &blocks {
             assert!(net.node_mut(0).store_mut().remove(b.kind(), k), "seed {seed}");
         }
         let now = net.now();
         net.node_mut(0).set_location(now, Location::from_f64(0.1));
         net.flush(0);
-        assert_eq!(net.node(0).offers_waiting(), 100, "seed {seed}: all remembered keys queued");
+        assert_eq!(net.node(0).offers_waiting(), 300, "seed {seed}: all remembered keys queued");
         let tick = net.node(0).config().durability.offer_tick;
         net.run_for(tick + tick / 2);
-        assert_eq!(net.node(0).offers_waiting(), 36, "seed {seed}: one batch looked up 64 keys, no more");
+        assert_eq!(net.node(0).offers_waiting(), 44, "seed {seed}: one round looked up 256 keys, no more");
         net.run_for(tick);
         assert_eq!(net.node(0).offers_waiting(), 0, "seed {seed}");
-        assert_eq!(net.node(0).stats().offers_sent, 0, "seed {seed}: nothing to send");
+        let stats = net.node(0).stats();
+        assert_eq!((stats.offer_lists_sent, stats.offers_sent), (0, 0), "seed {seed}: nothing to offer");
         let now = net.now();
         net.node_mut(0).set_location(now, Location::from_f64(0.15));
         net.flush(0);

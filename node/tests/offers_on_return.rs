@@ -113,7 +113,8 @@ fn a_short_blip_offers_nothing() {
 }
 
 /// The pace is the offers' budget: the queue is rebuilt 2 s after the peers connect (their
-/// locations have arrived), then `offers_per_tick` go out per tick.
+/// locations have arrived), the key list one tick later, then `offers_per_tick` blocks go
+/// out per tick.
 #[test]
 fn offers_on_return_go_out_at_the_budgets_pace() {
     let away = DurabilityConfig::default().away;
@@ -124,6 +125,9 @@ fn offers_on_return_go_out_at_the_budgets_pace() {
         let stats = net.node(NODE).stats();
         assert_eq!(stats.return_offers_queued, blocks.len() as u64, "seed {seed}: {stats:?}");
         assert_eq!(stats.offers_sent, 0, "seed {seed}: none before the first tick");
+        net.run_for(Duration::from_secs(1));
+        let stats = net.node(NODE).stats();
+        assert_eq!((stats.offer_lists_sent, stats.offers_sent), (1, 0), "seed {seed}: the keys first");
         for ticks in 1..=6u64 {
             net.run_for(Duration::from_secs(1));
             let sent = net.node(NODE).stats().offers_sent;

@@ -469,6 +469,8 @@ impl<S: BlockStore> Node<S> {
             | Message::AnnounceReply { .. }
             | Message::AnnounceDone { .. }
             | Message::FoldOffer { .. }) => self.on_opennet_message(now, peer, m),
+            Message::OfferKeys { id, keys } => self.on_offer_keys(now, peer, id, keys),
+            Message::WantKeys { id, wanted } => self.on_want_keys(now, peer, id, wanted),
         }
         self.prune_timers();
     }

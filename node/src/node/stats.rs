@@ -91,8 +91,24 @@ pub struct NodeStats {
     pub top_wide_stores: u64,
     /// Blocks queued to be offered after a swap moved this node (`DurabilityConfig`).
     pub offers_queued: u64,
-    /// Offers sent (one insert at HTL 1 to the peer now closest to the block's key).
+    /// Offers sent (one insert at HTL 1 to the peer now closest to the block's key, once
+    /// it asked for the block: key-first offers).
     pub offers_sent: u64,
+    /// Key-first offers: lists of keys sent (`Message::OfferKeys`).
+    pub offer_lists_sent: u64,
+    /// Key-first offers: keys offered in those lists.
+    pub offer_keys_sent: u64,
+    /// Key-first offers: keys the peers asked for (`Message::WantKeys`), each then sent as
+    /// an offer at the offers' pace.
+    pub offer_keys_wanted: u64,
+    /// Key-first offers: keys in answers that named keys not offered, or answers for no
+    /// offer (unasked, late or repeated): ignored.
+    pub offer_wants_ignored: u64,
+    /// Key-first offers received: keys looked up (at most the lookup budget).
+    pub offered_keys_checked: u64,
+    /// Key-first offers received: keys not looked up, over the lookup budget or past
+    /// `MAX_OFFERED_KEYS` (not asked for).
+    pub offered_keys_over_budget: u64,
     /// Returns: the node came back after `DurabilityConfig::away` without peers, or
     /// restarted with remembered keys, and its peers connected.
     pub returns: u64,

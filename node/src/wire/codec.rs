@@ -187,6 +187,23 @@ mod tests {
     }
 
     #[test]
+    fn a_full_key_offer_fits_and_a_huge_claimed_one_fails() {
+        use crate::wire::message::MAX_OFFERED_KEYS;
+        use pamphlet_crypto::{BlockKind, RoutingKey};
+        let keys = (0..MAX_OFFERED_KEYS).map(|i| (BlockKind::Ssk, RoutingKey([i as u8 | 0x80; 32]))).collect();
+        let full = Message::OfferKeys { id: u64::MAX, keys };
+        let bytes = encode(&full).unwrap();
+        assert!(bytes.len() < MAX_MESSAGE_LEN / 3, "{}", bytes.len());
+        assert_eq!(decode(&bytes).unwrap(), full);
+        // OfferKeys (tag 22), id 0, then a key count of 2^32-1 with no keys.
+        assert!(decode(&[22, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]).is_err());
+        // WantKeys (tag 23), id 0, one key of an unknown kind.
+        let mut want = vec![23, 0, 1, 9];
+        want.extend([0; 32]);
+        assert!(matches!(decode(&want), Err(CodecError::Malformed(_))), "{:?}", decode(&want));
+    }
+
+    #[test]
     fn huge_claimed_vector_length_does_not_allocate_or_panic() {
         // LocationUpdate (tag 13), location 0, then a neighbour count of 2^32-1 with no data.
         let bytes = [13u8, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];

@@ -204,7 +204,30 @@ pub enum Message {
         /// The id of the insert whose answer follows.
         id: RequestId,
     },
+    /// Key-first offers (issue 20): blocks this node would hand the receiver (it is now
+    /// closer to their keys), named by kind and routing key, at most
+    /// [`MAX_OFFERED_KEYS`] of them (a longer list is read only that far). The receiver
+    /// answers [`Message::WantKeys`] with the ones it lacks and would keep; only those follow,
+    /// as HTL-1 inserts (docs/durability.md, "Key-first offers").
+    OfferKeys {
+        /// Link-local id, echoed by the answer.
+        id: RequestId,
+        /// The offered blocks' kinds and routing keys.
+        keys: Vec<(BlockKind, RoutingKey)>,
+    },
+    /// The answer to [`Message::OfferKeys`]: the offered keys the sender lacks and would
+    /// keep in its store area (it is a sink for them). Keys never offered are ignored.
+    WantKeys {
+        /// The id of the offer this answers.
+        id: RequestId,
+        /// The wanted blocks' kinds and routing keys (a subset of the offer's).
+        wanted: Vec<(BlockKind, RoutingKey)>,
+    },
 }
+
+/// The most keys one [`Message::OfferKeys`] carries (about 9 KiB encoded, well inside
+/// `MAX_MESSAGE_LEN`); a receiver reads no further.
+pub const MAX_OFFERED_KEYS: usize = 256;
 
 /// A node reference carried by an opennet message: opaque bytes here (the driver encodes
 /// and checks them), at most [`MAX_REFERENCE_LEN`] long. The codec refuses a longer one.

@@ -5,12 +5,12 @@ use proptest::prelude::*;
 use rand::RngCore;
 use rand_chacha::rand_core::SeedableRng;
 
-use super::message::{Message, Reference, MAX_REFERENCE_LEN};
+use super::message::{Message, Reference, MAX_OFFERED_KEYS, MAX_REFERENCE_LEN};
 use crate::location::Location;
 
 /// How many variants [`arb_message`] covers. The exhaustive match in [`variant_index`]
 /// stops compiling when a variant is added, as a reminder to extend the strategy.
-pub(crate) const VARIANTS: usize = 22;
+pub(crate) const VARIANTS: usize = 24;
 
 /// The index of a message's variant (exhaustive on purpose, see [`VARIANTS`]).
 pub(crate) fn variant_index(m: &Message) -> usize {
@@ -37,6 +37,8 @@ pub(crate) fn variant_index(m: &Message) -> usize {
         Message::AnnounceDone { .. } => 19,
         Message::FoldOffer { .. } => 20,
         Message::StoreFull { .. } => 21,
+        Message::OfferKeys { .. } => 22,
+        Message::WantKeys { .. } => 23,
     }
 }
 
@@ -58,6 +60,10 @@ fn arb_kind() -> impl Strategy<Value = BlockKind> {
 
 fn arb_block() -> impl Strategy<Value = Block> {
     (arb_kind(), any::<u64>()).prop_map(|(k, s)| block(k, s))
+}
+
+fn arb_keys() -> impl Strategy<Value = Vec<(BlockKind, RoutingKey)>> {
+    proptest::collection::vec((arb_kind(), any::<[u8; 32]>().prop_map(RoutingKey)), 0..=MAX_OFFERED_KEYS)
 }
 
 fn arb_locations() -> impl Strategy<Value = Vec<Location>> {
@@ -131,5 +137,7 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
             reference
         }),
         id().prop_map(|id| Message::StoreFull { id }),
+        (id(), arb_keys()).prop_map(|(id, keys)| Message::OfferKeys { id, keys }),
+        (id(), arb_keys()).prop_map(|(id, wanted)| Message::WantKeys { id, wanted }),
     ]
 }

@@ -21,6 +21,7 @@
 //! its downstream nodes keep for this node. Test: node/tests/top_blocks.rs
 //! (`a_peer_flagging_every_block_gets_only_its_budget`).
 
+mod key_first;
 mod offers;
 mod remembered;
 mod returns;
@@ -96,6 +97,8 @@ pub(super) struct State {
     top: Buckets,
     /// Offers on swap.
     pub(super) offers: Offers,
+    /// Each peer's budget of store lookups for the keys it offers (`key_first.rs`).
+    lookups: Buckets,
     /// Offers on return.
     returns: returns::Return,
 }
@@ -105,6 +108,7 @@ impl State {
         State {
             top: Buckets::default(),
             offers: Offers::new(config.offers_remembered),
+            lookups: Buckets::default(),
             returns: returns::Return::default(),
         }
     }

@@ -7,12 +7,14 @@
 //! against 68% at fill 0.04), and offers on swap with wider top blocks kept 100% at fill
 //! 0.04 (docs/durability.md). So when the node's location changes (`Node::set_location`:
 //! a completed swap, a location reset, or a driver's direct swap), every remembered key of
-//! its store area for which some connected peer is now closer than the node is queued; a
-//! paced tick ([`super::DurabilityConfig::offers_per_tick`] per `offer_tick`) sends each
-//! as an insert at HTL 1 to the connected peer now closest to it (by own location). That
-//! peer keeps it in its store area if it is a sink for it (as any insert), and the insert
-//! ends there or one hop further (HTL 1's per-link coin, `routing/htl.rs`), toward the
-//! key. The node keeps its own copy.
+//! its store area for which some connected peer is now closer than the node is queued.
+//! Each key is offered to the connected peer now closest to it (by own location), keys
+//! first (`key_first.rs`): a list of keys, the peer's answer naming those it lacks and is
+//! a sink for, and then, on a paced tick ([`super::DurabilityConfig::offers_per_tick`]
+//! blocks per `offer_tick`), each wanted block as an insert at HTL 1. That peer keeps it
+//! in its store area if it is a sink for it (as any insert), and the insert ends there or
+//! one hop further (HTL 1's per-link coin, `routing/htl.rs`), toward the key. The node
+//! keeps its own copy.
 //!
 //! A block already offered to the same peer after an earlier move is not offered again
 //! (the node remembers, for as many keys, the peer it last offered each to), so a node
@@ -26,7 +28,7 @@
 //! keys survive it if the driver persists them (`remembered.rs`), and a restarted node then
 //! offers them on return (`returns.rs`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroUsize;
 use std::time::Instant;
 
@@ -35,16 +37,19 @@ use pamphlet_crypto::{BlockKind, RoutingKey};
 use rand::Rng;
 
 use super::super::Node;
+use super::key_first::{Sent, ANSWER_WAIT, ROUND_EVERY};
 use crate::id::{PeerId, RequestId};
 use crate::location::Location;
 use crate::store::BlockStore;
-use crate::wire::message::Message;
+use crate::wire::message::{Message, MAX_OFFERED_KEYS};
 
 /// Offers whose answers are recognised (older answers count as unexpected replies).
 const SENT_REMEMBERED: usize = 1024;
-/// Store lookups one batch makes at most, a block found or not: keys whose blocks were
-/// evicted since they were remembered cost a lookup each and send nothing, so without this
-/// one batch could read the store up to `offers_remembered` times on the node's thread.
+/// Store reads one batch of wanted blocks makes at most, a block found or not (a block
+/// evicted between the list and its answer costs a read and sends nothing). The lists
+/// themselves check at most [`MAX_OFFERED_KEYS`] keys a round against the store's index
+/// (no block read): without these bounds one tick could read the store up to
+/// `offers_remembered` times on the node's thread.
 const LOOKUPS_PER_TICK: u32 = 64;
 
 /// The offer state of a node.
@@ -63,6 +68,12 @@ pub(in crate::node) struct Offers {
     offered: LruCache<(BlockKind, RoutingKey), PeerId>,
     /// Keys remembered since start (`Node::remembered_writes`).
     writes: u64,
+    /// Key lists sent and waiting for their answers (at most one round's).
+    pub(in crate::node) lists: VecDeque<Sent>,
+    /// Blocks the peers asked for, to send at the offers' pace (at most one round's).
+    pub(in crate::node) wanted: VecDeque<(PeerId, BlockKind, RoutingKey)>,
+    /// When the last round of key lists went out (one per [`ROUND_EVERY`] at most).
+    last_round: Option<Instant>,
 }
 
 impl Offers {
@@ -75,6 +86,9 @@ impl Offers {
             next: None,
             sent: VecDeque::new(),
             writes: 0,
+            lists: VecDeque::new(),
+            wanted: VecDeque::new(),
+            last_round: None,
         }
     }
 
@@ -99,9 +113,10 @@ impl Offers {
         self.sent.contains(&(peer, id))
     }
 
-    /// Keys waiting to be offered.
+    /// Blocks waiting to be offered: queued, in a list waiting for its answer, or asked
+    /// for and not yet sent.
     pub(in crate::node) fn queued(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.lists.iter().map(|l| l.keys.len()).sum::<usize>() + self.wanted.len()
     }
 }
 
@@ -126,14 +141,62 @@ impl<S: BlockStore> Node<S> {
         offers.next = (!offers.queue.is_empty()).then_some(now + self.config.durability.offer_tick);
     }
 
-    /// Sends the batch of offers due at `now`, if any.
+    /// The offer round due at `now`, if any (key-first, `key_first.rs`): the blocks the
+    /// peers asked for, at most `offers_per_tick`; once none is left to send and no list
+    /// waits for its answer, the next round's key lists (at most one round per
+    /// [`ROUND_EVERY`]).
     pub(in crate::node) fn send_offers(&mut self, now: Instant) {
         if self.durability.offers.next.is_none_or(|t| t > now) {
             return;
         }
+        self.durability.offers.lists.retain(|l| l.at + ANSWER_WAIT > now);
+        self.send_wanted_blocks();
+        let offers = &self.durability.offers;
+        let round_due = offers.last_round.is_none_or(|t| now >= t + ROUND_EVERY);
+        let idle = offers.wanted.is_empty() && offers.lists.is_empty() && !offers.queue.is_empty();
+        if idle && round_due && self.send_key_lists(now) {
+            self.durability.offers.last_round = Some(now);
+        }
+        let tick = self.config.durability.offer_tick;
+        let offers = &mut self.durability.offers;
+        let busy = !(offers.queue.is_empty() && offers.wanted.is_empty() && offers.lists.is_empty());
+        offers.next = busy.then_some(now + tick);
+    }
+
+    /// Sends up to `offers_per_tick` of the blocks the peers asked for, each as an insert
+    /// at HTL 1.
+    fn send_wanted_blocks(&mut self) {
         let mut left = self.config.durability.offers_per_tick;
         let mut lookups = LOOKUPS_PER_TICK.max(left);
         while left > 0 && lookups > 0 {
+            let Some((peer, kind, key)) = self.durability.offers.wanted.pop_front() else { break };
+            // Still connected, and the key not being routed right now.
+            if self.peers.get(peer).is_none() || self.by_key.contains_key(&(kind, key)) {
+                continue;
+            }
+            lookups -= 1;
+            let Some(block) = self.store.get(kind, &key) else {
+                // Evicted since: forget it, so no later move or return offers it again.
+                self.durability.offers.written.pop(&(kind, key));
+                continue;
+            };
+            left -= 1;
+            let id: RequestId = self.rng.gen();
+            let offers = &mut self.durability.offers;
+            if offers.sent.len() >= SENT_REMEMBERED {
+                offers.sent.pop_front();
+            }
+            offers.sent.push_back((peer, id));
+            self.stats.offers_sent += 1;
+            self.transmits.push_back((peer, Message::InsertRequest { id, htl: 1, block, top: false }));
+        }
+    }
+
+    /// Takes up to [`MAX_OFFERED_KEYS`] keys off the queue and offers each to the connected
+    /// peer now closest to it (one `OfferKeys` per peer). Whether any list went out.
+    fn send_key_lists(&mut self, now: Instant) -> bool {
+        let mut lists: BTreeMap<PeerId, Vec<(BlockKind, RoutingKey)>> = BTreeMap::new();
+        for _ in 0..MAX_OFFERED_KEYS {
             let Some((kind, key)) = self.durability.offers.queue.pop_front() else { break };
             let target = Location::of_key(&key);
             let own = self.config.location.distance(target);
@@ -145,31 +208,29 @@ impl<S: BlockStore> Node<S> {
                 .filter(|&(d, _)| d < own);
             let Some((_, peer)) = closest else { continue };
             if self.durability.offers.offered.peek(&(kind, key)) == Some(&peer) {
-                continue; // it took this block after an earlier move
+                continue; // it was offered this block after an earlier move
             }
-            // Still held (not evicted since), and not being routed right now.
+            // Not being routed right now; still held (an index lookup, no block read).
             if self.by_key.contains_key(&(kind, key)) {
                 continue;
             }
-            lookups -= 1;
-            let Some(block) = self.store.get(kind, &key) else {
-                // Evicted since: forget it, so no later move or return looks for it again.
+            if !self.store.contains(kind, &key) {
+                // Evicted since: forget it, so no later move or return offers it again.
                 self.durability.offers.written.pop(&(kind, key));
                 continue;
-            };
-            left -= 1;
-            let id: RequestId = self.rng.gen();
-            let offers = &mut self.durability.offers;
-            if offers.sent.len() >= SENT_REMEMBERED {
-                offers.sent.pop_front();
             }
-            offers.sent.push_back((peer, id));
-            offers.offered.put((kind, key), peer);
-            self.stats.offers_sent += 1;
-            self.transmits.push_back((peer, Message::InsertRequest { id, htl: 1, block, top: false }));
+            self.durability.offers.offered.put((kind, key), peer);
+            lists.entry(peer).or_default().push((kind, key));
         }
-        let tick = self.config.durability.offer_tick;
-        let offers = &mut self.durability.offers;
-        offers.next = (!offers.queue.is_empty()).then_some(now + tick);
+        let any = !lists.is_empty();
+        for (peer, keys) in lists {
+            let id: RequestId = self.rng.gen();
+            self.stats.offer_lists_sent += 1;
+            self.stats.offer_keys_sent += keys.len() as u64;
+            let set = keys.iter().copied().collect();
+            self.durability.offers.lists.push_back(Sent { peer, id, keys: set, at: now });
+            self.transmits.push_back((peer, Message::OfferKeys { id, keys }));
+        }
+        any
     }
 }
