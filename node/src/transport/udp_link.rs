@@ -184,6 +184,18 @@ async fn write_loop(mut queues: Queues, out: mpsc::Sender<Body>, limits: &Limits
     }
 }
 
+/// Partial messages a UDP link's reader holds at once. Over TCP at most the writer's 4
+/// interleaved messages are partial; over datagrams a message with a lost frame stays
+/// partial for the round trip or more its repair takes, while later messages keep coming
+/// and may lose frames of their own. TCP's bound (16 messages, 256 KiB) closed a link as
+/// the peer's fault on the WAN darknet at 100 Mbit/s with 1% loss ("too many buffered
+/// bytes", and the fetch failed). 64 blocks (2 MiB) is about 4× what that path held at
+/// its worst estimate, and stays below what the session already lets a peer make us hold
+/// waiting for a frame (`link::datagram::FRAME_WINDOW`, 4 MiB).
+const MAX_PARTIAL_MESSAGES: usize = 64;
+/// Bytes of partial messages a UDP link's reader holds at once (see above).
+const MAX_BUFFERED_BYTES: usize = 2 * 1024 * 1024;
+
 /// Reassembles the friend's messages from the frames the session hands up and delivers
 /// them (address records to the transport, everything else to the node).
 async fn read_loop(
@@ -193,7 +205,7 @@ async fn read_loop(
     on_record: &(dyn Fn(Message) + Sync),
     limits: &Limits,
 ) -> LinkError {
-    let mut reader = FrameReader::new();
+    let mut reader = FrameReader::with_limits(MAX_PARTIAL_MESSAGES, MAX_BUFFERED_BYTES);
     while let Some(body) = frames.recv().await {
         limits.down.received(DATAGRAM_LEN).await;
         let message = match reader.read_frame(&body[..]) {

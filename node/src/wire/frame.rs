@@ -45,9 +45,10 @@ pub const HEADER_LEN: usize = 5;
 pub const MAX_FRAGMENT: usize = BODY_LEN - HEADER_LEN;
 /// How many multi-frame messages the writer interleaves at once.
 pub const MAX_ACTIVE_STREAMS: usize = 4;
-/// How many partial messages a reader holds at once before it calls the peer abusive.
+/// How many partial messages a reader holds at once before it calls the peer abusive (the
+/// default: over TCP frames arrive in order, so at most [`MAX_ACTIVE_STREAMS`] are partial).
 pub const MAX_PARTIAL_MESSAGES: usize = 16;
-/// The most bytes of partial messages a reader holds at once.
+/// The most bytes of partial messages a reader holds at once (the default).
 pub const MAX_BUFFERED_BYTES: usize = 256 * 1024;
 
 const FIRST: u8 = 0x01;
@@ -222,18 +223,35 @@ fn write_body(out: &mut [u8; BODY_LEN], flags: u8, stream: u16, fragment: &[u8])
 }
 
 /// Reassembles frame bodies into messages, strictly and with bounded memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FrameReader {
     /// Partial multi-frame messages by stream id.
     partial: HashMap<u16, Vec<u8>>,
     /// Sum of the partial messages' lengths.
     buffered: usize,
+    /// The most partial messages held at once.
+    max_partial: usize,
+    /// The most bytes of partial messages held at once.
+    max_buffered: usize,
+}
+
+impl Default for FrameReader {
+    fn default() -> Self {
+        Self::with_limits(MAX_PARTIAL_MESSAGES, MAX_BUFFERED_BYTES)
+    }
 }
 
 impl FrameReader {
     /// An empty reader.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A reader holding at most `max_partial` partial messages of `max_buffered` bytes in
+    /// all. A datagram link needs more than the default: a message with a lost frame stays
+    /// partial until the frame is resent, while later messages keep arriving.
+    pub fn with_limits(max_partial: usize, max_buffered: usize) -> Self {
+        Self { partial: HashMap::new(), buffered: 0, max_partial, max_buffered }
     }
 
     /// Bytes held in partial messages.
@@ -283,11 +301,11 @@ impl FrameReader {
             if self.partial.contains_key(&stream) {
                 return Err(FrameError::StreamAlreadyOpen(stream));
             }
-            if self.partial.len() >= MAX_PARTIAL_MESSAGES {
+            if self.partial.len() >= self.max_partial {
                 return Err(FrameError::TooManyStreams);
             }
         }
-        if self.buffered + len > MAX_BUFFERED_BYTES {
+        if self.buffered + len > self.max_buffered {
             return Err(FrameError::TooMuchBuffered);
         }
         let buf = if first {
@@ -368,23 +386,41 @@ mod tests {
         assert_eq!(r.read_frame(&f[..10]), Err(FrameError::WrongBodyLength(10)));
     }
 
-    #[test]
-    fn a_peer_cannot_open_unbounded_partial_messages() {
-        let mut r = FrameReader::new();
+    /// Opens partial messages (one first frame each) until the reader refuses; returns how
+    /// many it took and the error.
+    fn open_partials(r: &mut FrameReader) -> (u16, Option<FrameError>) {
         let mut f = [0u8; BODY_LEN];
         f[0] = FIRST;
         f[3..5].copy_from_slice(&(MAX_FRAGMENT as u16).to_be_bytes());
         f[HEADER_LEN..].fill(0xAA);
-        let mut err = None;
         for s in 1..=1000u16 {
             f[1..3].copy_from_slice(&s.to_be_bytes());
             if let Err(e) = r.read_frame(&f) {
-                err = Some(e);
-                break;
+                return (s - 1, Some(e));
             }
         }
+        (1000, None)
+    }
+
+    #[test]
+    fn a_peer_cannot_open_unbounded_partial_messages() {
+        let mut r = FrameReader::new();
+        let (_, err) = open_partials(&mut r);
         assert_eq!(err, Some(FrameError::TooManyStreams));
         assert!(r.buffered_bytes() <= MAX_BUFFERED_BYTES);
+    }
+
+    /// A datagram link's reader is built with wider limits (messages stay partial while
+    /// a lost frame is resent), still bounded.
+    #[test]
+    fn wider_limits_hold_more_partial_messages_and_still_end() {
+        let mut r = FrameReader::with_limits(64, 2 * 1024 * 1024);
+        let (opened, err) = open_partials(&mut r);
+        assert_eq!((opened, err), (64, Some(FrameError::TooManyStreams)));
+        let mut r = FrameReader::with_limits(1000, 100 * 1024);
+        let (opened, err) = open_partials(&mut r);
+        assert_eq!(err, Some(FrameError::TooMuchBuffered));
+        assert!(opened < 110 && r.buffered_bytes() <= 100 * 1024, "{opened}");
     }
 
     #[test]
