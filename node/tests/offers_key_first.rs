@@ -10,44 +10,20 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::routing::{chk_block, key_loc, SEEDS};
+use common::routing::{chk_block, SEEDS};
 use common::seeds;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use pamphlet_node::location::Location;
-use pamphlet_node::node::DurabilityConfig;
 use pamphlet_node::sim::network::Network;
-use pamphlet_node::store::memory::MemoryStore;
 use pamphlet_node::store::{Area, BlockStore};
 use pamphlet_node::wire::codec::encode;
 use pamphlet_node::wire::message::{Message, MAX_OFFERED_KEYS};
 
-/// As node/tests/offers.rs: node 0 at 0.5 between node 1 (0.2) and node 2 (0.8), in a line
-/// 1 - 0 - 2; node 1 inserts `n` blocks whose keys lie in 0.42–0.5, which node 0 keeps as
-/// their sink (node 1 keeps nothing: it caches nothing here).
+/// The offers' line of three (node 1 caches nothing): `common::offers::line_of_three`.
 fn setup(seed: u64, offers_per_tick: u32, n: usize) -> (Network, Vec<(RoutingKey, Block)>) {
-    let mut net = Network::new(seed, Instant::now());
-    for (i, x) in [0.5, 0.2, 0.8].into_iter().enumerate() {
-        let mut config = net.config(i, Location::from_f64(x));
-        config.durability = DurabilityConfig { offers_per_tick, ..config.durability };
-        config.cache_passing = i == 0;
-        net.add_node_with(config, MemoryStore::default());
-    }
-    net.connect(1, 0);
-    net.connect(0, 2);
-    net.run();
-    let blocks: Vec<_> = (0..).map(chk_block).filter(|(k, _)| (0.42..0.5).contains(&key_loc(k))).take(n).collect();
-    for (_, b) in &blocks {
-        net.insert(1, b.clone());
-        net.run();
-    }
-    for (k, b) in &blocks {
-        assert_eq!(net.node(0).store().area_of(b.kind(), k), Some(Area::Store), "seed {seed}: node 0 is the sink");
-        assert_eq!(net.node(1).store().area_of(b.kind(), k), None, "seed {seed}: the inserter keeps nothing");
-    }
-    net.clear_transcript();
-    (net, blocks)
+    common::offers::line_of_three(seed, offers_per_tick, n, &[0])
 }
 
 /// Node 0 moves to 0.1, so node 1 is now closest to the blocks' keys.

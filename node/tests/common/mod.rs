@@ -8,6 +8,7 @@
 // Each test binary includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub(crate) mod offers;
 pub(crate) mod routing;
 
 /// Seeds for a test to run over: `PAMPHLET_SEED` if set (to replay a failure), else

@@ -1,0 +1,47 @@
+//! The line of three nodes the offers tests start from (node/tests/offers.rs,
+//! offers_key_first.rs).
+
+use std::time::Instant;
+
+use pamphlet_crypto::{Block, RoutingKey};
+use pamphlet_node::location::Location;
+use pamphlet_node::node::DurabilityConfig;
+use pamphlet_node::sim::network::Network;
+use pamphlet_node::store::memory::MemoryStore;
+use pamphlet_node::store::Area;
+
+use super::routing::{chk_block, key_loc};
+
+/// Node 0 at 0.5 between node 1 (0.2) and node 2 (0.8), in a line 1 - 0 - 2, each with
+/// `offers_per_tick`; the nodes in `caching` cache passing blocks, the others hold only
+/// what they store as sinks. Node 1 inserts `n` blocks whose keys lie in 0.42–0.5, for
+/// which node 0 is the sink (checked: node 0 stores each, the inserter keeps none). The
+/// transcript starts empty after that.
+pub(crate) fn line_of_three(
+    seed: u64,
+    offers_per_tick: u32,
+    n: usize,
+    caching: &[usize],
+) -> (Network, Vec<(RoutingKey, Block)>) {
+    let mut net = Network::new(seed, Instant::now());
+    for (i, x) in [0.5, 0.2, 0.8].into_iter().enumerate() {
+        let mut config = net.config(i, Location::from_f64(x));
+        config.durability = DurabilityConfig { offers_per_tick, ..config.durability };
+        config.cache_passing = caching.contains(&i);
+        net.add_node_with(config, MemoryStore::default());
+    }
+    net.connect(1, 0);
+    net.connect(0, 2);
+    net.run();
+    let blocks: Vec<_> = (0..).map(chk_block).filter(|(k, _)| (0.42..0.5).contains(&key_loc(k))).take(n).collect();
+    for (_, b) in &blocks {
+        net.insert(1, b.clone());
+        net.run();
+    }
+    for (k, b) in &blocks {
+        assert_eq!(net.node(0).store().area_of(b.kind(), k), Some(Area::Store), "seed {seed}: node 0 is the sink");
+        assert_eq!(net.node(1).store().area_of(b.kind(), k), None, "seed {seed}: the inserter keeps nothing");
+    }
+    net.clear_transcript();
+    (net, blocks)
+}
