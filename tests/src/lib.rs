@@ -114,18 +114,25 @@ impl NodeProcess {
     /// If it does not come up within 20 s.
     pub fn start(dir: &Path) -> Self {
         let _ = std::fs::remove_file(dir.join("api.addr"));
+        // The node's stderr goes to a file, so a node that does not come up says why.
+        let stderr_path = dir.join("node.stderr");
+        let stderr = std::fs::File::create(&stderr_path).expect("create node.stderr");
         let child = Command::new(pamphlet_bin())
             .args(["node", "run", "--dir"])
             .arg(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn pamphlet node run");
-        let node = Self { dir: dir.to_owned(), child: Some(child) };
+        let mut node = Self { dir: dir.to_owned(), child: Some(child) };
         let deadline = Instant::now() + Duration::from_secs(20);
         while !dir.join("api.addr").exists() {
-            assert!(Instant::now() < deadline, "node in {} did not start", dir.display());
+            let exited = node.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() >= deadline {
+                let said = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                panic!("node in {} did not start ({exited:?}): {said}", dir.display());
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         node
