@@ -26,7 +26,7 @@ pub(crate) struct NodeArgs {
 pub(crate) enum NodeCommand {
     /// Create the data directory and its configuration (picking a free loopback port).
     Init {
-        /// Address to listen on for friends (default: 127.0.0.1 and a free port; 0.0.0.0:PORT
+        /// Address to listen on for friends (default: 127.0.0.1 and a free port in 20000-31999; 0.0.0.0:PORT
         /// for every interface).
         #[arg(long)]
         listen: Option<SocketAddr>,

@@ -137,6 +137,23 @@ fn clean_shutdown_and_restart_keep_identity() {
     assert_eq!(pamphlet_ok(&["node", "noderef", "--dir", d]), before, "restart keeps the identity");
 }
 
+/// `node init` fixes a listen port outside the kernel's ephemeral range, so an outgoing
+/// connection (another node's, a browser's) cannot take it before `node run` binds it or
+/// at a later restart. CI once saw a node of keepalive's chain "not start" with nothing
+/// said; a port from the ephemeral range, taken by a neighbour test's dial, fits that.
+#[test]
+fn node_init_picks_a_port_outside_the_ephemeral_range() {
+    let root = tempfile::tempdir().unwrap();
+    for i in 0..8 {
+        let dir = root.path().join(format!("n{i}"));
+        pamphlet_ok(&["node", "init", "--dir", dir.to_str().unwrap()]);
+        let config = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        let listen = config.lines().find_map(|l| l.strip_prefix("listen = \"")).expect("a listen line");
+        let port: u16 = listen.trim_end_matches('"').rsplit(':').next().unwrap().parse().unwrap();
+        assert!((20_000..32_000).contains(&port), "{listen}");
+    }
+}
+
 /// A fetch whose node is killed (SIGKILL) halfway resumes after the restart: the blocks
 /// already fetched come from `DIR/downloads`, not the network.
 #[test]

@@ -152,11 +152,7 @@ pub fn init_with(dir: &Path, listen: Option<SocketAddr>, advertise: &[PeerAddr])
     let mut config = Config::default();
     config.listen = match listen {
         Some(a) if a.port() != 0 => a,
-        other => {
-            let ip = other.map_or(config.listen.ip(), |a| a.ip());
-            let probe = std::net::TcpListener::bind((ip, 0)).map_err(dir_err(dir))?;
-            probe.local_addr().map_err(dir_err(dir))?
-        }
+        other => pick_listen_addr(other.map_or(config.listen.ip(), |a| a.ip())).map_err(dir_err(dir))?,
     };
     config.advertise = advertise.to_vec();
     config.validate().map_err(|message| config::ConfigError::Invalid { path: path.display().to_string(), message })?;
@@ -166,6 +162,27 @@ pub fn init_with(dir: &Path, listen: Option<SocketAddr>, advertise: &[PeerAddr])
     datadir::load_or_create_state(&dir.join("state.toml"))?;
     datadir::load_or_create_link_secret(&dir.join("link.secret"))?;
     Ok(config)
+}
+
+/// The range `node init` picks a listen port from: below Linux's ephemeral range
+/// (32768–60999 by default). A port from that range, free at init, can be taken by any
+/// outgoing connection on the machine before the node binds it (or at a later restart),
+/// and the node then fails to start on "address in use"; ports here are only taken by
+/// listeners. Freenet's installer likewise picks a random fixed port.
+const LISTEN_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free address on `ip` for a node's listener (TCP, and UDP on the same port for
+/// datagram links): a random port in [`LISTEN_PORTS`], else any port the OS gives.
+fn pick_listen_addr(ip: std::net::IpAddr) -> std::io::Result<SocketAddr> {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..256 {
+        let addr = SocketAddr::new(ip, rng.gen_range(LISTEN_PORTS));
+        if std::net::TcpListener::bind(addr).is_ok() && std::net::UdpSocket::bind(addr).is_ok() {
+            return Ok(addr);
+        }
+    }
+    std::net::TcpListener::bind((ip, 0))?.local_addr()
 }
 
 /// A running node: transport, node task and API.
