@@ -126,11 +126,16 @@ mod tests {
         let mut f = UptimeFile::open(dir.path(), &mut n);
         assert_eq!(n.own_uptime(), None, "a first start knows no share");
         f.save(&mut n);
-        let h = read(&dir.path().join(FILE)).unwrap().unwrap();
+        let mut h = read(&dir.path().join(FILE)).unwrap().unwrap();
         assert_eq!(h.sessions.len(), 1);
+        // That run, as if it had been two hours an hour ago.
+        let now = unix_now();
+        h.sessions[0] = crate::node::Session { start: now - 3 * 3600, end: now - 3600 };
+        std::fs::write(dir.path().join(FILE), h.encode()).unwrap();
         let mut again = node();
         let _ = UptimeFile::open(dir.path(), &mut again);
-        assert!(again.own_uptime().is_some(), "a second start knows one");
+        let share = again.own_uptime().unwrap();
+        assert!((share - 2.0 / 24.0).abs() < 0.01, "two hours of at least a day: {share}");
         assert_eq!(read(&dir.path().join(FILE)).unwrap().unwrap().sessions.len(), 2);
     }
 
