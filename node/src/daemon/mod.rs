@@ -281,6 +281,7 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
             offer_tick: std::time::Duration::from_secs(1),
             offers_on_return: config.offers_on_return,
             away: std::time::Duration::from_secs(config.offers_away_secs),
+            steady_backup: f64::from(config.steady_backup_percent) / 100.0,
             ..DurabilityConfig::default()
         },
         ..NodeConfig::default()
@@ -438,14 +439,14 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         if let Some(path) = &keys_file {
             offer_keys::load(path, &mut node);
         }
-        let uptime = uptime::UptimeFile::open(dir, &mut node);
+        let uptime = uptime::UptimeFile::open(dir, &mut node, config.steady_backup_percent > 0);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (node_handle, node_task) = driver::spawn(
             node,
             transport.clone(),
             events,
             shutdown_rx.clone(),
-            driver::Kept { opennet: links, keys_file: keys_file.clone(), uptime: Some(uptime) },
+            driver::Kept { opennet: links, keys_file: keys_file.clone(), uptime },
         )
         .map_err(|e| {
             tracing::error!(error = %e, "cannot start the node thread");

@@ -9,6 +9,7 @@
 //! the session. A missing file is a first start; one that is too large or does not parse
 //! is logged and replaced by a fresh history (the node does not know its own share until
 //! it has one again, and so makes no steady backups meanwhile); the node runs on either way.
+//! With `steady_backup_percent = 0` the file is removed at start and never written.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,8 +65,17 @@ pub enum ReadError {
 impl UptimeFile {
     /// Loads `DIR/uptime` into `node` (its own share, its peers' counters) and starts this
     /// run's session. Every failure is a log line: the node starts with a fresh history.
-    pub fn open<S: BlockStore>(dir: &Path, node: &mut Node<S>) -> Self {
+    /// With steady backups off (`on` false), removes an old file and keeps none.
+    pub fn open<S: BlockStore>(dir: &Path, node: &mut Node<S>, on: bool) -> Option<Self> {
         let path = dir.join(FILE);
+        if !on {
+            match std::fs::remove_file(&path) {
+                Ok(()) => tracing::info!(file = %path.display(), "steady backups are off: removed the uptime history"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(file = %path.display(), error = %e, "cannot remove the uptime history"),
+            }
+            return None;
+        }
         let history = match read(&path) {
             Ok(Some(h)) => h,
             Ok(None) => {
@@ -89,7 +99,7 @@ impl UptimeFile {
         let mut file = UptimeFile { path, history };
         file.history.start_session(now);
         file.write();
-        file
+        Some(file)
     }
 
     /// Records the session alive now, refreshes the node's own share and saves the file
@@ -123,7 +133,7 @@ mod tests {
     fn a_run_is_recorded_and_read_again() {
         let dir = tempfile::tempdir().unwrap();
         let mut n = node();
-        let mut f = UptimeFile::open(dir.path(), &mut n);
+        let mut f = UptimeFile::open(dir.path(), &mut n, true).unwrap();
         assert_eq!(n.own_uptime(), None, "a first start knows no share");
         f.save(&mut n);
         let mut h = read(&dir.path().join(FILE)).unwrap().unwrap();
@@ -133,7 +143,7 @@ mod tests {
         h.sessions[0] = crate::node::Session { start: now - 3 * 3600, end: now - 3600 };
         std::fs::write(dir.path().join(FILE), h.encode()).unwrap();
         let mut again = node();
-        let _ = UptimeFile::open(dir.path(), &mut again);
+        let _ = UptimeFile::open(dir.path(), &mut again, true);
         let share = again.own_uptime().unwrap();
         assert!((share - 2.0 / 24.0).abs() < 0.01, "two hours of at least a day: {share}");
         assert_eq!(read(&dir.path().join(FILE)).unwrap().unwrap().sessions.len(), 2);
@@ -148,7 +158,7 @@ mod tests {
             std::fs::write(&path, bad).unwrap();
             assert!(read(&path).is_err(), "{what}");
             let mut n = node();
-            let _ = UptimeFile::open(dir.path(), &mut n);
+            let _ = UptimeFile::open(dir.path(), &mut n, true);
             assert_eq!(n.own_uptime(), None, "{what}: the share is unknown");
             let h = read(&path).unwrap().unwrap();
             assert_eq!(h.sessions.len(), 1, "{what}: a fresh history with this run");
