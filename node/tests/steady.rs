@@ -20,7 +20,9 @@ use pamphlet_node::node::{
 };
 use pamphlet_node::sim::network::Network;
 use pamphlet_node::store::memory::MemoryStore;
-use pamphlet_node::store::Area;
+use pamphlet_node::store::{Area, BlockStore};
+use pamphlet_node::wire::codec::encode;
+use pamphlet_node::wire::message::Message;
 
 /// The returning node, the inserter, a peer always there, and one there only briefly.
 const NODE: usize = 0;
@@ -106,6 +108,43 @@ fn an_occasional_node_backs_up_to_the_steady_peer_not_the_brief_one() {
             assert_eq!(stats.steady_backups_queued, want as u64, "seed {seed}, U {u}");
             assert_eq!(net.node(STEADY).stats().steady_backups_kept, want as u64, "seed {seed}, U {u}");
             assert_eq!(stats.offers_sent, want as u64, "seed {seed}, U {u}: only the wanted blocks travel");
+        }
+    }
+}
+
+/// Encoded bytes and count of the messages between node 0 and node `peer` in the
+/// transcript, and how many of them were inserts.
+fn traffic(net: &Network, peer: usize) -> (usize, usize, usize) {
+    let between = |s: &&pamphlet_node::sim::network::Sent| (s.from.min(s.to), s.from.max(s.to)) == (NODE, peer);
+    let sent: Vec<_> = net.transcript().iter().filter(between).collect();
+    let inserts = sent.iter().filter(|s| matches!(s.msg, Message::InsertRequest { .. })).count();
+    (sent.iter().map(|s| encode(&s.msg).unwrap().len()).sum(), sent.len(), inserts)
+}
+
+/// What a backup costs on the link: one key list and its answer, then each wanted block
+/// as one insert and its answer (and the link's location updates). With the steady peer
+/// already holding half the blocks, only the other half travel.
+#[test]
+fn a_steady_backup_sends_only_the_blocks_the_peer_lacks() {
+    for seed in seeds(SEEDS) {
+        for held_before in [0, 6] {
+            let (mut net, blocks) = setup(seed, 0.5, Duration::from_secs(600), 0, 12);
+            for (_, b) in blocks.iter().take(held_before) {
+                let (k, b) = (b.routing_key(), b.clone());
+                net.node_mut(STEADY).store_mut().put(Area::Store, k, b).unwrap();
+            }
+            net.node_mut(NODE).set_own_uptime(Some(0.16));
+            net.clear_transcript();
+            away_and_back(&mut net);
+            let (bytes, messages, inserts) = traffic(&net, STEADY);
+            eprintln!("seed {seed}, {held_before} held: {bytes} bytes in {messages} messages, {inserts} inserts");
+            assert_eq!(inserts, 12 - held_before, "seed {seed}");
+            assert_eq!(held(&net, STEADY, &blocks), 12, "seed {seed}");
+            let per_block =
+                encode(&Message::InsertRequest { id: u64::MAX, htl: 1, block: blocks[0].1.clone(), top: false })
+                    .unwrap()
+                    .len();
+            assert!(bytes < (12 - held_before + 1) * per_block, "seed {seed}: {bytes} bytes");
         }
     }
 }
