@@ -163,6 +163,7 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
         listen: transport.local_addr().to_string(),
         noderef: transport.node_ref().to_string(),
         udp_links: transport.stats().udp_links,
+        own_uptime: node.own_uptime(),
         in_flight: node.in_flight(),
         counters: Counters {
             requests_received: stats.requests_received,
@@ -179,6 +180,8 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
             returns: stats.returns,
             return_offers_queued: stats.return_offers_queued,
             keys_loaded: stats.keys_loaded,
+            steady_backups_queued: stats.steady_backups_queued,
+            steady_backups_kept: stats.steady_backups_kept,
         },
         store,
         opennet: opennet_counters(node),
