@@ -137,8 +137,9 @@ fn a_steady_backup_sends_only_the_blocks_the_peer_lacks() {
             net.clear_transcript();
             away_and_back(&mut net);
             let (bytes, messages, inserts) = traffic(&net, STEADY);
-            eprintln!("seed {seed}, {held_before} held: {bytes} bytes in {messages} messages, {inserts} inserts");
-            assert_eq!(inserts, 12 - held_before, "seed {seed}");
+            // docs/durability.md gives the bytes, printed by hand once per seed; only bounded
+            // here (the location updates vary by a few bytes with the seed).
+            assert_eq!((inserts, messages), (12 - held_before, 30 - 2 * held_before), "seed {seed}: {bytes} bytes");
             assert_eq!(held(&net, STEADY, &blocks), 12, "seed {seed}");
             let per_block =
                 encode(&Message::InsertRequest { id: u64::MAX, htl: 1, block: blocks[0].1.clone(), top: false })
