@@ -207,7 +207,7 @@ mod tests {
         }
         let share = h.own_share(now).unwrap();
         assert!((share - 1.0 / 6.0).abs() < 1e-9, "{share}");
-        // Always on for the last two days: 2 days over 2 days... but at least one day counts.
+        // Always on since it was installed two days ago: 1.
         let h = UptimeHistory { sessions: vec![Session { start: now - 2 * DAY, end: now }], peers: vec![] };
         assert_eq!(h.own_share(now), Some(1.0));
         // An hour since install counts as an hour of a day.
