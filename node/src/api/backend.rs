@@ -87,6 +87,10 @@ pub struct NodeSnapshot {
     /// TCP).
     #[serde(default)]
     pub udp_links: usize,
+    /// This node's online share over the last week, from `DIR/uptime` (none: not known
+    /// yet, or steady backups off).
+    #[serde(default)]
+    pub own_uptime: Option<f64>,
 }
 
 /// One connected peer.
@@ -144,6 +148,12 @@ pub struct Counters {
     pub return_offers_queued: u64,
     /// Remembered store keys loaded at start.
     pub keys_loaded: u64,
+    /// Steady backups: keys queued on a return for a steady peer.
+    #[serde(default)]
+    pub steady_backups_queued: u64,
+    /// Steady backups: blocks kept for a peer rarely online.
+    #[serde(default)]
+    pub steady_backups_kept: u64,
 }
 
 /// Store and cache fill: the store's own counters, as the node task last read them.

@@ -134,6 +134,11 @@ pub struct Config {
     pub offers_on_return: bool,
     /// Offers on return: how long without any peer counts as away (60 to 604800 s).
     pub offers_away_secs: u64,
+    /// Steady backups on return: a node online less than this percentage of the time (over
+    /// the last week, from `DIR/uptime`) hands the blocks it is still the closest to to a
+    /// peer it saw online at least that often (docs/durability.md; 0: off, and
+    /// `DIR/uptime` is removed and never written).
+    pub steady_backup_percent: u32,
     /// "tcp" (the default) or "udp": friend links over UDP datagrams where the friend's
     /// reference announces them too (the node's reference then says so), else TCP.
     pub transport: LinkTransport,
@@ -171,6 +176,7 @@ impl Default for Config {
             offers_per_second: 8,
             offers_on_return: true,
             offers_away_secs: 600,
+            steady_backup_percent: 50,
             transport: LinkTransport::Tcp,
         }
     }
@@ -241,6 +247,7 @@ impl Config {
              # top_sinks: keep documents' top blocks if fewer than this many peers are closer (default 4).\n\
              # offers_per_second: blocks handed to closer peers after a swap moved the node (0: off).\n\
              # offers_on_return: the same after offers_away_secs without peers or a restart (keeps DIR/offers.keys).\n\
+             # steady_backup_percent: online less than this, back up to a peer online at least this (keeps DIR/uptime; 0: off).\n\
              # transport: \"tcp\" or \"udp\" (links over UDP datagrams to friends whose reference says udp too).\n{body}"
         );
         let tmp = path.with_extension("toml.tmp");
@@ -292,6 +299,12 @@ impl Config {
         }
         if self.offers_per_second > 1000 {
             return Err(format!("offers_per_second = {} is out of range: use 0 to 1000", self.offers_per_second));
+        }
+        if self.steady_backup_percent > 100 {
+            return Err(format!(
+                "steady_backup_percent = {} is out of range: use 0 to 100",
+                self.steady_backup_percent
+            ));
         }
         if !(60..=7 * 24 * 3600).contains(&self.offers_away_secs) {
             return Err(format!("offers_away_secs = {} is out of range: use 60 to 604800", self.offers_away_secs));

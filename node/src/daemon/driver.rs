@@ -53,6 +53,8 @@ pub struct Kept {
     pub opennet: Option<OpennetLinks>,
     /// `DIR/offers.keys` (offers on return on; `offer_keys.rs`).
     pub keys_file: Option<std::path::PathBuf>,
+    /// `DIR/uptime`: this node's runs and its peers' uptimes (steady backups; `uptime.rs`).
+    pub uptime: Option<super::uptime::UptimeFile>,
 }
 
 /// The handle clients use to move blocks ([`BlockNetwork`]) and read the node task's
@@ -161,6 +163,7 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
         listen: transport.local_addr().to_string(),
         noderef: transport.node_ref().to_string(),
         udp_links: transport.stats().udp_links,
+        own_uptime: node.own_uptime(),
         in_flight: node.in_flight(),
         counters: Counters {
             requests_received: stats.requests_received,
@@ -177,6 +180,8 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
             returns: stats.returns,
             return_offers_queued: stats.return_offers_queued,
             keys_loaded: stats.keys_loaded,
+            steady_backups_queued: stats.steady_backups_queued,
+            steady_backups_kept: stats.steady_backups_kept,
         },
         store,
         opennet: opennet_counters(node),
@@ -251,7 +256,7 @@ pub fn spawn<S: BlockStore + Send + 'static>(
     mut shutdown: watch::Receiver<bool>,
     kept: Kept,
 ) -> std::io::Result<(NodeHandle, NodeTask<S>)> {
-    let Kept { mut opennet, keys_file } = kept;
+    let Kept { mut opennet, keys_file, mut uptime } = kept;
     let (commands, mut command_rx) = mpsc::channel::<Command>(256);
     let shared = Arc::new(Mutex::new(snapshot(&node, &transport)));
     let handle = NodeHandle { commands, snapshot: Arc::clone(&shared) };
@@ -268,6 +273,7 @@ pub fn spawn<S: BlockStore + Send + 'static>(
         }
         let mut last_save = Instant::now();
         let (mut keys_saved, mut keys_written) = (Instant::now(), node.remembered_writes());
+        let mut alive_saved = Instant::now();
         loop {
             let wake = node.poll_timeout();
             let sleep = async {
@@ -346,6 +352,12 @@ pub fn spawn<S: BlockStore + Send + 'static>(
                     (keys_saved, keys_written) = (Instant::now(), node.remembered_writes());
                 }
             }
+            if let Some(u) = uptime.as_mut() {
+                if alive_saved.elapsed() >= super::uptime::ALIVE_EVERY {
+                    u.save(&mut node);
+                    alive_saved = Instant::now();
+                }
+            }
             // Status is for people and scripts polling it: refreshing it after every message
             // would cost more than routing the message.
             if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
@@ -355,6 +367,9 @@ pub fn spawn<S: BlockStore + Send + 'static>(
         }
         if let Some(o) = opennet.as_mut() {
             o.save_peers(&node, &transport);
+        }
+        if let Some(u) = uptime.as_mut() {
+            u.save(&mut node);
         }
         node
     };

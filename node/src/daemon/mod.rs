@@ -21,6 +21,7 @@
 //! DIR/pins           documents to keep alive, one URI per line (`pamphlet pin`, pins.rs)
 //! DIR/pins-state.json what the last keepalive pass found for each pin
 //! DIR/offers.keys    store keys remembered for offers on return, sealed (0600; offer_keys.rs)
+//! DIR/uptime         this node's runs and its peers' observed uptimes (0600; uptime.rs)
 //! DIR/daemon.lock    held by the running node; a second one on the same DIR is refused
 //! DIR/seednodes      seed nodes' references (opennet and hybrid modes; opennet.rs)
 //! DIR/opennet-peers  the strangers this node had lately, dialled again at start (0600)
@@ -40,6 +41,7 @@ pub mod offer_keys;
 pub mod opennet;
 pub mod own_ref;
 pub mod pins;
+pub mod uptime;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -296,6 +298,7 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
             offer_tick: std::time::Duration::from_secs(1),
             offers_on_return: config.offers_on_return,
             away: std::time::Duration::from_secs(config.offers_away_secs),
+            steady_backup: f64::from(config.steady_backup_percent) / 100.0,
             ..DurabilityConfig::default()
         },
         ..NodeConfig::default()
@@ -453,13 +456,14 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         if let Some(path) = &keys_file {
             offer_keys::load(path, &mut node);
         }
+        let uptime = uptime::UptimeFile::open(dir, &mut node, config.steady_backup_percent > 0);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (node_handle, node_task) = driver::spawn(
             node,
             transport.clone(),
             events,
             shutdown_rx.clone(),
-            driver::Kept { opennet: links, keys_file: keys_file.clone() },
+            driver::Kept { opennet: links, keys_file: keys_file.clone(), uptime },
         )
         .map_err(|e| {
             tracing::error!(error = %e, "cannot start the node thread");

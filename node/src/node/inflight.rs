@@ -413,7 +413,7 @@ impl<S: BlockStore> Node<S> {
         // it, e.g. on a 3-node chain whose inserter is the key's sink. The neighbour's probe
         // this leaves is a residual channel (docs/security.md, section 8).
         if to.remote {
-            let mut area = self.insert_area(&key, top);
+            let mut area = self.insert_area(&key, top, to.from);
             // A peer's inserts may push out only so much sink data (`NodeConfig::store_budget`):
             // a write into free room pushes nothing out and costs no token, so an honest bulk
             // insert into a store with room (and no cache to fall back on) loses nothing.

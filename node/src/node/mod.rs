@@ -41,6 +41,10 @@ use rand_chacha::ChaCha8Rng;
 
 pub use budget::StoreBudget;
 pub use config::{DurabilityConfig, KeysFileError, NodeConfig, NodeSecret, RoutingStrategy};
+pub use durability::{
+    PeerUptime, Session, UptimeFileError, UptimeHistory, MAX_PEERS, MAX_SESSIONS, MAX_UPTIME_FILE, OWN_MIN_COVERED,
+    OWN_WINDOW, PEER_WINDOW,
+};
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
 pub use load::{LoadConfig, BLOCK_WIRE_BYTES};
@@ -281,7 +285,7 @@ impl<S: BlockStore> Node<S> {
     pub fn add_peer(&mut self, now: Instant, peer: PeerId, location: Location) {
         let link = self.link_coins(peer);
         self.peers.insert(peer, location, link);
-        self.durability_peer_added(now);
+        self.durability_peer_added(now, peer);
         if let (None, Some(every)) = (self.next_swap, self.config.swap_interval) {
             self.next_swap = Some(now + self.jittered(every));
         }
@@ -295,7 +299,7 @@ impl<S: BlockStore> Node<S> {
         if !self.peers.remove(peer) {
             return;
         }
-        self.durability_peer_removed(now);
+        self.durability_peer_removed(now, peer);
         self.load.forget_peer(peer);
         self.opennet_peer_removed(peer);
         if let Some(o) = self.swapper.on_peer_removed(peer) {

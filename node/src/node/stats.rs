@@ -116,4 +116,12 @@ pub struct NodeStats {
     pub return_offers_queued: u64,
     /// Remembered store keys loaded at start (`Node::load_remembered_keys`).
     pub keys_loaded: u64,
+    /// Steady backups: keys this node, rarely online, queued on a return for a steady peer
+    /// (it is still the closest to them).
+    pub steady_backups_queued: u64,
+    /// Steady backups: keys offered to a steady peer (in `offer_keys_sent` too).
+    pub steady_backup_keys_offered: u64,
+    /// Steady backups received: blocks kept in the store area as a sink without the peer
+    /// that offered them.
+    pub steady_backups_kept: u64,
 }

@@ -345,6 +345,21 @@ impl PeerTable {
             .count()
     }
 
+    /// [`PeerTable::closer_count`] without `except`: whether a node would be a sink for
+    /// `target` with that peer away (steady backups, issue 20: the backup of a block
+    /// whose holder is rarely online is judged without the holder).
+    pub fn closer_count_except(&self, own: Location, target: Location, except: PeerId) -> usize {
+        let d = own.distance(target);
+        let near = if self.check_claims { NEAR_EQUAL } else { 0 };
+        self.peers
+            .iter()
+            .filter(|(&id, _)| id != except)
+            .map(|(_, p)| p)
+            .filter(|p| p.location.distance(own) >= near)
+            .filter(|p| p.location.distance(target) <= d)
+            .count()
+    }
+
     /// All peers ranked for `target` at `now`: not backed off first, then by effective
     /// distance, then by own distance (a peer whose FOAF entry is another of our peers
     /// ties with that peer; the direct one goes first), then by id.

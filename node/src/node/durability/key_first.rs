@@ -31,7 +31,6 @@ use pamphlet_crypto::{BlockKind, RoutingKey};
 use super::super::budget::StoreBudget;
 use super::super::Node;
 use crate::id::{PeerId, RequestId};
-use crate::location::Location;
 use crate::store::BlockStore;
 use crate::wire::message::{Message, MAX_OFFERED_KEYS};
 
@@ -68,7 +67,6 @@ impl<S: BlockStore> Node<S> {
         id: RequestId,
         keys: Vec<(BlockKind, RoutingKey)>,
     ) {
-        let own = self.config.location;
         let offered = keys.len() as u64;
         let mut checked = 0u64;
         let mut wanted = Vec::new();
@@ -77,11 +75,12 @@ impl<S: BlockStore> Node<S> {
                 break;
             }
             checked += 1;
-            let sink = self.peers.closer_count(own, Location::of_key(&key)) == 0;
-            if sink
-                && !self.by_key.contains_key(&(kind, key))
+            // A sink without the sender (`steady.rs`): for an ordinary offer the same as
+            // with it (the sender offers only keys this node is closer to).
+            if !self.by_key.contains_key(&(kind, key))
                 && !self.store.contains(kind, &key)
                 && !wanted.contains(&(kind, key))
+                && self.wants_offered(peer, &key)
             {
                 wanted.push((kind, key));
             }

@@ -12,6 +12,9 @@
 //! - **Offers on return** (`returns.rs`). A node back after a time without peers, or
 //!   restarted with the keys it remembered (`remembered.rs`, sealed on disk), does the same
 //!   for the peers that came back with it.
+//! - **Steady backups on return** (`steady.rs`, with `uptime.rs` and `history.rs`). A node
+//!   rarely online hands the blocks it is still the closest to to a peer it observed
+//!   online most of the time.
 //!
 //! **The flag's adversary.** A peer that flags every block would make every node on its
 //! inserts' paths keep them in the store area, as if it had `top_sinks` sinks. A node
@@ -21,10 +24,13 @@
 //! its downstream nodes keep for this node. Test: node/tests/top_blocks.rs
 //! (`a_peer_flagging_every_block_gets_only_its_budget`).
 
+mod history;
 mod key_first;
 mod offers;
 mod remembered;
 mod returns;
+mod steady;
+mod uptime;
 
 use std::time::{Duration, Instant};
 
@@ -36,11 +42,16 @@ use crate::id::PeerId;
 use crate::location::Location;
 use crate::store::{Area, BlockStore};
 
+pub use history::{
+    PeerUptime, Session, UptimeFileError, UptimeHistory, MAX_PEERS, MAX_SESSIONS, MAX_UPTIME_FILE, OWN_MIN_COVERED,
+    OWN_WINDOW,
+};
 pub(super) use offers::Offers;
 pub use remembered::KeysFileError;
+pub use uptime::PEER_WINDOW;
 
 /// The durability settings of a node (part of `NodeConfig`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DurabilityConfig {
     /// A block flagged `top` is kept in the store area by a node with fewer than this many
     /// connected peers at least as close to its key (the model's `--top-sinks`). 0 or 1:
@@ -67,6 +78,14 @@ pub struct DurabilityConfig {
     /// Offers on return: how long after the return newly connected peers still get the
     /// keys they are closer to (friends come back one by one).
     pub return_window: Duration,
+    /// Steady backups on return (`steady.rs`): a node whose own online share
+    /// (`Node::set_own_uptime`) is below this, on a return, also offers the blocks it is
+    /// still the closest to, each to its connected peer closest to the key among those
+    /// observed online at least this share of the time. 0: off.
+    pub steady_backup: f64,
+    /// Steady backups: a peer known for less than this counts as known this long (offline
+    /// the rest), so a peer connected a short while is not steady.
+    pub steady_observed: Duration,
 }
 
 impl Default for DurabilityConfig {
@@ -75,7 +94,9 @@ impl Default for DurabilityConfig {
     /// (256 KiB/s at most, a few minutes for a store area of a few thousand blocks), from
     /// the 16,384 most recently stored keys (about 1.3 MiB of memory with the peer each was
     /// last offered to); offers on return after 10 minutes without peers, to the peers that
-    /// connect within 5 minutes of the return.
+    /// connect within 5 minutes of the return; steady backups by a node online less than
+    /// half the time (the model's `--steady-backup 0.5`) to peers seen online at least half
+    /// of at least 6 hours.
     fn default() -> Self {
         DurabilityConfig {
             top_sinks: 4,
@@ -86,6 +107,8 @@ impl Default for DurabilityConfig {
             offers_on_return: true,
             away: Duration::from_secs(600),
             return_window: Duration::from_secs(300),
+            steady_backup: 0.5,
+            steady_observed: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -101,6 +124,10 @@ pub(super) struct State {
     lookups: Buckets,
     /// Offers on return.
     returns: returns::Return,
+    /// The node's own uptime and its peers' (steady backups).
+    uptimes: uptime::Uptimes,
+    /// Backups this node asked peers for (steady backups, receiver side).
+    asked: steady::Asked,
 }
 
 impl State {
@@ -110,6 +137,8 @@ impl State {
             offers: Offers::new(config.offers_remembered),
             lookups: Buckets::default(),
             returns: returns::Return::default(),
+            uptimes: uptime::Uptimes::default(),
+            asked: steady::Asked::default(),
         }
     }
 
@@ -148,11 +177,15 @@ impl<S: BlockStore> Node<S> {
 
     /// Where an insert that ends here is kept: the store area if this node is a sink for
     /// `key`, or (a `top` block) if fewer than `top_sinks` connected peers are at least as
-    /// close to it; the cache area otherwise.
-    pub(super) fn insert_area(&mut self, key: &RoutingKey, top: bool) -> Area {
+    /// close to it, or (a steady backup this node asked `from` for) if it is a sink without
+    /// `from`; the cache area otherwise.
+    pub(super) fn insert_area(&mut self, key: &RoutingKey, top: bool, from: Option<PeerId>) -> Area {
         let closer = self.peers.closer_count(self.config.location, Location::of_key(key));
         if closer == 0 {
             return Area::Store;
+        }
+        if let Some(area) = self.backup_area(key, from) {
+            return area;
         }
         if top && closer < self.config.durability.top_sinks as usize {
             self.stats.top_wide_stores += 1;

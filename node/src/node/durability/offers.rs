@@ -57,8 +57,9 @@ const LOOKUPS_PER_TICK: u32 = 64;
 pub(in crate::node) struct Offers {
     /// Keys written to the store area, most recently written last.
     written: LruCache<(BlockKind, RoutingKey), ()>,
-    /// Keys to offer, in the order they go out.
-    queue: VecDeque<(BlockKind, RoutingKey)>,
+    /// Keys to offer, in the order they go out, each with whether it may go to a steady
+    /// peer when no peer is closer (a steady backup, `steady.rs`).
+    queue: VecDeque<(BlockKind, RoutingKey, bool)>,
     /// When the next batch goes out (`None`: nothing queued).
     pub(in crate::node) next: Option<Instant>,
     /// (peer, link-local id) of the offers sent most recently.
@@ -124,17 +125,28 @@ impl<S: BlockStore> Node<S> {
     /// The node's location changed: queue every remembered store-area key that some
     /// connected peer is now closer to (a new move replaces the queue).
     pub(in crate::node) fn queue_offers(&mut self, now: Instant) {
+        self.queue_offers_with(now, false);
+    }
+
+    /// As [`Node::queue_offers`]; with `steady` (a return of a node rarely online), the
+    /// keys no connected peer is closer to are queued too, for a steady peer if one is
+    /// connected (`steady.rs`).
+    pub(in crate::node) fn queue_offers_with(&mut self, now: Instant, steady: bool) {
         if self.config.durability.offers_per_tick == 0 {
             return;
         }
         let own = self.config.location;
-        let offers = &mut self.durability.offers;
-        offers.queue.clear();
-        for &(kind, key) in offers.written.iter().map(|(k, ())| k).rev() {
+        let steady_peers = if steady { self.round_steady_peers(now) } else { Vec::new() };
+        self.durability.offers.queue.clear();
+        let written: Vec<_> = self.durability.offers.written.iter().map(|(k, ())| *k).rev().collect();
+        for (kind, key) in written {
             if self.peers.closer_count(own, Location::of_key(&key)) > 0 {
-                offers.queue.push_back((kind, key));
+                self.durability.offers.queue.push_back((kind, key, false));
+            } else if self.queue_backup(&steady_peers) {
+                self.durability.offers.queue.push_back((kind, key, true));
             }
         }
+        let offers = &mut self.durability.offers;
         self.stats.offers_queued += offers.queue.len() as u64;
         // The first batch one tick later: the peers first hear the new location (sent at
         // once), so each judges an offer as a sink against where this node now is.
@@ -196,8 +208,10 @@ impl<S: BlockStore> Node<S> {
     /// peer now closest to it (one `OfferKeys` per peer). Whether any list went out.
     fn send_key_lists(&mut self, now: Instant) -> bool {
         let mut lists: BTreeMap<PeerId, Vec<(BlockKind, RoutingKey)>> = BTreeMap::new();
+        let backups = self.durability.offers.queue.iter().take(MAX_OFFERED_KEYS).any(|q| q.2);
+        let steady = if backups { self.round_steady_peers(now) } else { Vec::new() };
         for _ in 0..MAX_OFFERED_KEYS {
-            let Some((kind, key)) = self.durability.offers.queue.pop_front() else { break };
+            let Some((kind, key, backup)) = self.durability.offers.queue.pop_front() else { break };
             let target = Location::of_key(&key);
             let own = self.config.location.distance(target);
             let closest = self
@@ -205,8 +219,11 @@ impl<S: BlockStore> Node<S> {
                 .ids()
                 .filter_map(|p| self.peers.get(p).map(|e| (e.location.distance(target), p)))
                 .min()
-                .filter(|&(d, _)| d < own);
-            let Some((_, peer)) = closest else { continue };
+                .filter(|&(d, _)| d < own)
+                .map(|(_, p)| p);
+            // Still the closest: a steady backup goes to the steady peer closest to the key.
+            let closest = closest.or_else(|| backup.then(|| self.steady_target(&steady, target)).flatten());
+            let Some(peer) = closest else { continue };
             if self.durability.offers.offered.peek(&(kind, key)) == Some(&peer) {
                 continue; // it was offered this block after an earlier move
             }
@@ -220,6 +237,9 @@ impl<S: BlockStore> Node<S> {
                 continue;
             }
             self.durability.offers.offered.put((kind, key), peer);
+            if backup {
+                self.stats.steady_backup_keys_offered += 1;
+            }
             lists.entry(peer).or_default().push((kind, key));
         }
         let any = !lists.is_empty();

@@ -19,12 +19,14 @@
 //! each to the connected peer closest to it (same budget, same memory of the peer each key
 //! was last offered to, HTL-1 inserts the peer keeps only as a sink). Bounds: at most one
 //! rebuild per [`SETTLE`], only within the window; the queue is at most the keys remembered.
-//! A short blip (all peers gone for less than `away`) offers nothing.
+//! A short blip (all peers gone for less than `away`) offers nothing. A node rarely online
+//! also queues the keys it is still the closest to, for a steady peer (`steady.rs`).
 
 use std::time::{Duration, Instant};
 
 use super::super::Node;
 use super::DurabilityConfig;
+use crate::id::PeerId;
 use crate::store::BlockStore;
 
 /// How long after a peer connects in the return window the offer queue is rebuilt: its
@@ -54,7 +56,8 @@ impl Return {
 
 impl<S: BlockStore> Node<S> {
     /// A peer connected (called by `Node::add_peer` once it is in the peer table).
-    pub(in crate::node) fn durability_peer_added(&mut self, now: Instant) {
+    pub(in crate::node) fn durability_peer_added(&mut self, now: Instant, peer: PeerId) {
+        self.durability.uptimes.seen(peer, now, true);
         let DurabilityConfig { offers_on_return, away, return_window, offers_per_tick, .. } = self.config.durability;
         let r = &mut self.durability.returns;
         let back = r.restarted || r.alone_since.is_some_and(|t| now.saturating_duration_since(t) >= away);
@@ -73,7 +76,8 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// A peer disconnected (called by `Node::remove_peer` once it left the peer table).
-    pub(in crate::node) fn durability_peer_removed(&mut self, now: Instant) {
+    pub(in crate::node) fn durability_peer_removed(&mut self, now: Instant, peer: PeerId) {
+        self.durability.uptimes.seen(peer, now, false);
         if self.peers.is_empty() {
             self.durability.returns.alone_since = Some(now);
         }
@@ -85,7 +89,8 @@ impl<S: BlockStore> Node<S> {
         if self.durability.returns.requeue_at.is_some_and(|t| t <= now) {
             self.durability.returns.requeue_at = None;
             let before = self.stats.offers_queued;
-            self.queue_offers(now);
+            let steady = self.backs_up_on_return();
+            self.queue_offers_with(now, steady);
             self.stats.return_offers_queued += self.stats.offers_queued - before;
         }
         self.send_offers(now);
