@@ -13,14 +13,17 @@
 //!
 //! Offers on return: a node restarted with the store keys it persisted (`DIR/offers.keys`)
 //! offers them to the friends that came back closer to them (node/tests/offers_on_return.rs
-//! checks the rules on sans-IO nodes).
+//! checks the rules on sans-IO nodes); one that is rarely online (`DIR/uptime`) also
+//! hands the blocks it is still the closest to to a steady friend (node/tests/steady.rs).
 
 // A test drives real processes with real time.
 #![allow(clippy::disallowed_methods)]
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use pamphlet_node::link::noderef::NodeRef;
+use pamphlet_node::transport::peer_id_of;
 use pamphlet_tests::{api_get, pamphlet_ok, random_file, start_chain, DarknetDown, NodeProcess};
 
 #[test]
@@ -135,6 +138,20 @@ fn a_restarted_node_offers_its_blocks_to_the_friend_that_came_back_closer() {
     wait("node 1 stores blocks", &|| status(1)["store"]["store_blocks"].as_u64().unwrap() > 0);
     assert!(n1.stop(), "node 1 stops cleanly");
     assert!(dirs[1].join("offers.keys").exists(), "node 1 persisted its remembered keys");
+    // Steady backups (docs/durability.md, "Steady backups in the node"): node 1's history
+    // says it ran one hour two days ago (online 2% of the time) and saw node 0 connected
+    // for the whole of a day (steady), node 2 never. Back, it hands the blocks it is still
+    // the closest to (keys in 0.25-0.525) to node 0, whose sink test without node 1 wants
+    // them (it has no other peer), and node 0 keeps them in its store area.
+    let node0: NodeRef = refs[0].parse().unwrap();
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let history = format!(
+        "pamphlet-uptime 1\ns {} {}\np {:016x} 86400 86400\n",
+        unix - 2 * 86_400,
+        unix - 2 * 86_400 + 3_600,
+        peer_id_of(&node0.key).0
+    );
+    std::fs::write(dirs[1].join("uptime"), history).unwrap();
     let n2 = NodeProcess::start(&dirs[2]);
     let n1 = NodeProcess::start(&dirs[1]);
     wait("node 1 linked to both", &|| n1.peers() == 2);
@@ -145,5 +162,8 @@ fn a_restarted_node_offers_its_blocks_to_the_friend_that_came_back_closer() {
     assert!(counters["keys_loaded"].as_u64().unwrap() > 0, "{counters}");
     assert!(counters["returns"].as_u64().unwrap() >= 1, "{counters}");
     assert!(counters["offers_sent"].as_u64().unwrap() > 0, "{counters}");
+    assert!(counters["own_uptime"].as_f64().is_some_and(|u| u < 0.1), "{counters}");
+    wait("node 1 queued steady backups", &|| status(1)["durability"]["steady_backups_queued"].as_u64().unwrap() > 0);
+    wait("node 0 kept node 1's backups", &|| status(0)["durability"]["steady_backups_kept"].as_u64().unwrap() > 0);
     drop((n0, n1, n2));
 }
