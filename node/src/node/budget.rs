@@ -54,17 +54,33 @@ impl Default for StoreBudget {
     }
 }
 
-/// The buckets of every peer that has spent some of its budget.
+/// Buckets kept before the full ones are dropped: a bucket that has refilled is the same
+/// as none, so only peers that spent within the last refill time are remembered. Without
+/// this a node kept one entry for every peer id that ever spent (an opennet node meets
+/// strangers without end, and a key, so an id, costs nothing to make).
+const PRUNE_ABOVE: usize = 1024;
+
+/// The buckets of every peer that has spent some of its budget lately.
 #[derive(Debug, Default)]
 pub(super) struct Buckets {
     /// Peer -> (tokens left, when they were counted).
     buckets: HashMap<PeerId, (f64, Instant)>,
+    /// Prune when a new peer finds this many buckets (twice what the last pruning kept, at
+    /// least [`PRUNE_ABOVE`]): pruning costs a pass over the map, amortised over as many
+    /// new peers.
+    prune_at: usize,
 }
 
 impl Buckets {
     /// Takes one token from `peer`'s bucket at `now`; false if it is empty.
     pub(super) fn take(&mut self, budget: StoreBudget, peer: PeerId, now: Instant) -> bool {
         let burst = f64::from(budget.burst);
+        if self.buckets.len() >= self.prune_at.max(PRUNE_ABOVE) && !self.buckets.contains_key(&peer) {
+            let every = budget.every.as_secs_f64().max(1e-9);
+            self.buckets
+                .retain(|_, (tokens, at)| *tokens + now.saturating_duration_since(*at).as_secs_f64() / every < burst);
+            self.prune_at = 2 * self.buckets.len();
+        }
         let (tokens, at) = self.buckets.entry(peer).or_insert((burst, now));
         let gained = now.saturating_duration_since(*at).as_secs_f64() / budget.every.as_secs_f64().max(1e-9);
         *tokens = (*tokens + gained).min(burst);
@@ -94,6 +110,28 @@ mod tests {
         assert!(!k.take(b, p, now + Duration::from_secs(1)));
         assert!(k.take(b, p, now + Duration::from_secs(2)));
         assert!(!k.take(b, p, now + Duration::from_secs(2)));
+    }
+
+    /// Peers that spent and whose buckets refilled are forgotten (the map stays bounded
+    /// under endless new peer ids); a peer that keeps its bucket empty is not (prunings do
+    /// not refill it: it gets its rate, never a second burst).
+    #[test]
+    fn refilled_buckets_are_forgotten_and_empty_ones_kept() {
+        let start = Instant::now();
+        let b = StoreBudget { burst: 3, every: Duration::from_secs(2), scaled: false };
+        let mut k = Buckets::default();
+        let spender = PeerId(u64::MAX);
+        let mut granted = 0u64;
+        // 100,000 new peers, one every 10 ms, each spending a token (refilled 2 s later),
+        // and one peer asking every 10 ms all along.
+        for i in 0..100_000u64 {
+            let now = start + Duration::from_millis(10 * i);
+            assert!(k.take(b, PeerId(i), now));
+            granted += u64::from(k.take(b, spender, now));
+            assert!(k.buckets.len() <= 2 * PRUNE_ABOVE, "{} buckets kept at {i}", k.buckets.len());
+        }
+        // 1,000 s: the burst of 3 and one token per 2 s.
+        assert_eq!(granted, 3 + 499, "the spender's bucket was never dropped");
     }
 
     #[test]
