@@ -256,7 +256,8 @@ impl Session {
             }
         }
         let acked: Vec<_> = out.acked.iter().map(|p| (&p.state, p.size)).collect();
-        self.cc.on_ack(now, &acked, out.rtt_sample, self.in_flight.bytes);
+        let ack_delay = ack.delay.min(self.config.max_ack_delay);
+        self.cc.on_ack(now, &acked, out.rtt_sample, ack_delay, self.in_flight.bytes);
         self.on_lost(out.lost);
         Ok(())
     }
