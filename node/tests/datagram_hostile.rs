@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 use datagram::frames::{body, index_of};
 use datagram::path::{Direction, PathConfig};
 use pamphlet_node::link::datagram::ack::TRACKED_RANGES;
-use pamphlet_node::link::datagram::packet::{self, Ack, FrameHeader, HEADER_LEN, MAX_RANGES, PLAIN_LEN, PN_LEN};
+use pamphlet_node::link::datagram::packet::{
+    self, expand_packet_number, Ack, FrameHeader, COUNT_AT, DELAY_AT, FIRST_AT, HEADER_LEN, LARGEST_AT, MAX_RANGES,
+    NUMBER_AT, PLAIN_LEN, PN_LEN, PREVIOUS_AT, SLOTS_AT,
+};
 use pamphlet_node::link::datagram::{
     Config, DatagramCipher, DatagramError, Dropped, Session, DATAGRAM_LEN, FRAME_WINDOW,
 };
@@ -138,8 +141,9 @@ impl Attacked {
             }
             Attack::Renumber(pn) => {
                 let mut d = seen;
-                let same = d[..PN_LEN] == pn.to_be_bytes();
-                d[..PN_LEN].copy_from_slice(&pn.to_be_bytes());
+                // The clear part is the number's low 32 bits.
+                let same = d[..PN_LEN] == (*pn as u32).to_be_bytes();
+                d[..PN_LEN].copy_from_slice(&(*pn as u32).to_be_bytes());
                 (d, same)
             }
             Attack::Resize(len) => {
@@ -236,19 +240,22 @@ fn plaintext(h: &Hostile) -> [u8; PLAIN_LEN] {
         Hostile::Fields { frame, ack } => {
             if let Some((number, previous)) = frame {
                 p[0] |= 1;
-                p[1..9].copy_from_slice(&number.to_be_bytes());
-                p[9..17].copy_from_slice(&previous.to_be_bytes());
+                p[NUMBER_AT..NUMBER_AT + 8].copy_from_slice(&number.to_be_bytes());
+                // The layout says a predecessor as its distance (0: none), any u16.
+                let distance = if *previous == 0 { 0 } else { number.wrapping_sub(*previous) as u16 };
+                p[PREVIOUS_AT..PREVIOUS_AT + 2].copy_from_slice(&distance.to_be_bytes());
                 p[HEADER_LEN..].copy_from_slice(&body(*number, 9));
             }
             if let Some((largest, first, ranges, delay)) = ack {
                 p[0] |= 2;
-                p[17..25].copy_from_slice(&largest.to_be_bytes());
-                p[25..29].copy_from_slice(&delay.to_be_bytes());
-                p[29..31].copy_from_slice(&first.to_be_bytes());
-                p[31] = ranges.len() as u8;
+                p[LARGEST_AT..LARGEST_AT + 8].copy_from_slice(&largest.to_be_bytes());
+                p[DELAY_AT..DELAY_AT + 4].copy_from_slice(&delay.to_be_bytes());
+                p[FIRST_AT..FIRST_AT + 2].copy_from_slice(&first.to_be_bytes());
+                p[COUNT_AT] = ranges.len() as u8;
                 for (k, (gap, len)) in ranges.iter().enumerate() {
-                    p[32 + 4 * k..34 + 4 * k].copy_from_slice(&gap.to_be_bytes());
-                    p[34 + 4 * k..36 + 4 * k].copy_from_slice(&len.to_be_bytes());
+                    let at = SLOTS_AT + 4 * k;
+                    p[at..at + 2].copy_from_slice(&gap.to_be_bytes());
+                    p[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
                 }
             }
         }
@@ -267,7 +274,7 @@ fn plaintext(h: &Hostile) -> [u8; PLAIN_LEN] {
         }
         Hostile::Raw(header) => {
             p[..HEADER_LEN].copy_from_slice(header);
-            let number = u64::from_be_bytes(header[1..9].try_into().unwrap());
+            let number = u64::from_be_bytes(header[NUMBER_AT..NUMBER_AT + 8].try_into().unwrap());
             if header[0] & 1 != 0 {
                 p[HEADER_LEN..].copy_from_slice(&body(number, 9));
             }
@@ -309,12 +316,21 @@ fn hostile_peer(seed: u64, pending: u64, hostile: &[(u64, Hostile)]) -> (Session
     let mut accepted: HashMap<u64, u64> = HashMap::new();
     let mut delivered: HashSet<u64> = HashSet::new();
     let mut open = true;
+    // The largest packet number `b` authenticated (its owner's datagrams were all lost).
+    let mut largest: Option<u64> = None;
     for (pn, h) in hostile {
         now += Duration::from_micros(300);
         let plain = plaintext(h);
         let Ok(d) = forger.seal(*pn, &plain) else { continue };
         let expect = packet::decode(&plain);
-        match b.on_datagram(now, &d) {
+        let r = b.on_datagram(now, &d);
+        if matches!(r, Ok(()) | Err(DatagramError::Peer(_))) {
+            largest = Some(largest.map_or(*pn, |l| l.max(*pn)));
+        }
+        match r {
+            // Only the low 32 bits travel: a number 2^31 or more from what `b` expects is
+            // taken for another, and the datagram does not open under that nonce.
+            Err(DatagramError::Dropped(Dropped::Decrypt)) if expand_packet_number(largest, *pn as u32) != *pn => {}
             Ok(()) => {
                 let p = expect.expect("a malformed header was accepted");
                 if let Some((FrameHeader { number, previous }, _)) = p.frame {

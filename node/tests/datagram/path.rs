@@ -6,6 +6,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
+use pamphlet_node::link::datagram::DATAGRAM_LEN;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -32,7 +33,7 @@ pub(crate) struct PathConfig {
 impl PathConfig {
     /// A clean path: `delay` one way, `rate` Mbit/s, a queue of one bandwidth-delay product.
     pub(crate) fn wan(delay: Duration, mbit: f64) -> Self {
-        let bdp = mbit * 1e6 / 8.0 * 2.0 * delay.as_secs_f64() / 1156.0;
+        let bdp = mbit * 1e6 / 8.0 * 2.0 * delay.as_secs_f64() / (DATAGRAM_LEN + IP_UDP) as f64;
         Self {
             delay,
             rate_bps: Some(mbit * 1e6),

@@ -30,6 +30,11 @@ impl Default for ReplayWindow {
 }
 
 impl ReplayWindow {
+    /// The largest packet number seen (authenticated), if any.
+    pub fn largest(&self) -> Option<u64> {
+        self.largest
+    }
+
     /// Whether `pn` may be new (checked before the costly opening; [`Self::insert`] after).
     pub fn check(&self, pn: u64) -> Result<(), Dropped> {
         let Some(largest) = self.largest else { return Ok(()) };

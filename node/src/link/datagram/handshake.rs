@@ -4,10 +4,10 @@
 //!
 //! ```text
 //! initiator                                     responder
-//! Initiator::start ── message 1 (1128 B) ──►    respond(): decrypts, friend?, fresh?,
+//! Initiator::start ── message 1 (1070 B) ──►    respond(): decrypts, friend?, fresh?,
 //!   resent unchanged, 300 ms doubling,            ephemeral key new to the ReplayCache?
 //!   until answered or `timeout`                   (nothing kept before all four pass)
-//! Initiator::on_datagram ◄── message 2 (1128 B) ── Reply (kept with the session: a resent
+//! Initiator::on_datagram ◄── message 2 (1070 B) ── Reply (kept with the session: a resent
 //!   = DatagramCipher                                message 1 gets the same message 2 again)
 //! ```
 //!

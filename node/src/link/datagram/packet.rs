@@ -1,42 +1,67 @@
 //! The datagram layout and its sealing.
 //!
 //! ```text
-//! UDP payload, always DATAGRAM_LEN (1128) bytes:
-//!   packet number   u64 BE, cleartext: the Noise nonce, so each datagram opens alone
-//!   sealed          PLAIN_LEN (1104) bytes of plaintext + 16-byte tag:
+//! UDP payload, always DATAGRAM_LEN (1070) bytes:
+//!   packet number   u32 BE, cleartext: the low 32 bits of the Noise nonce (a u64 that is
+//!                   never reused); the receiver reconstructs the rest (RFC 9000 §17.1)
+//!   sealed          PLAIN_LEN (1050) bytes of plaintext + 16-byte tag:
 //!     flags         u8: 0x01 carries a frame, 0x02 carries an acknowledgement
 //!     frame number  u64 BE (0 without a frame): the frame's identity across retransmissions
-//!     previous      u64 BE: the frame number it must follow (same stream), 0 = none
+//!     previous      u16 BE: how far back the frame it must follow (same stream) is,
+//!                   `number - previous`; 0 = none (see [`encode`])
 //!     ack largest   u64 BE: the largest packet number received
 //!     ack delay     u32 BE: microseconds between receiving `largest` and sending this
 //!     first range   u16 BE: packets just below `largest` also received
-//!     range count   u8 (<= MAX_RANGES), then MAX_RANGES slots of (gap u16, length u16),
+//!     range count   u8 (<= MAX_RANGES), then MAX_RANGES (4) slots of (gap u16, length u16),
 //!                   the unused ones zero (QUIC's ACK frame, fixed-width)
 //!     frame body    BODY_LEN (1008) bytes, the `wire::frame` body (zeros without a frame)
 //! ```
 //!
 //! Every datagram has the same length, acknowledgement-only ones included, so an observer
-//! learns nothing from sizes. 1128 bytes + 8 (UDP) + 40 (IPv6) = 1176 fit the IPv6 minimum
-//! MTU of 1280: datagrams never fragment.
+//! learns nothing from sizes. 1070 bytes + 8 (UDP) + 40 (IPv6) = 1118 fit the IPv6 minimum
+//! MTU of 1280: datagrams never fragment. Why these widths (session 9; docs/wire.md,
+//! "Layout"): an acknowledgement's third and later ranges never acknowledged anything new
+//! on the simulated paths at 0.5-2% loss (they repeat holes the sender already declared
+//! lost), so 4 slots keep 2.5 times what was ever needed; a frame's predecessor is always
+//! within [`super::FRAME_WINDOW`] of it when it matters; and a truncated packet number
+//! reconstructed against the replay window's largest can never open under a wrong nonce
+//! (the AEAD refuses it) nor twice (the replay window refuses it).
 
 use std::time::Duration;
 
 use crate::wire::frame::BODY_LEN;
 
-use super::{Dropped, PeerError};
+use super::{Dropped, PeerError, FRAME_WINDOW};
 
 /// Acknowledgement ranges one datagram carries besides the first.
-pub const MAX_RANGES: usize = 16;
+pub const MAX_RANGES: usize = 4;
+/// Where the sealed header's fields start: the frame number (u64).
+pub const NUMBER_AT: usize = 1;
+/// The previous frame's distance (u16).
+pub const PREVIOUS_AT: usize = 9;
+/// The largest packet number acknowledged (u64).
+pub const LARGEST_AT: usize = 11;
+/// The acknowledgement delay in microseconds (u32).
+pub const DELAY_AT: usize = 19;
+/// The first range (u16).
+pub const FIRST_AT: usize = 23;
+/// The number of further ranges (u8).
+pub const COUNT_AT: usize = 25;
+/// The (gap u16, length u16) slots.
+pub const SLOTS_AT: usize = 26;
 /// Bytes of the sealed header before the frame body.
-pub const HEADER_LEN: usize = 32 + 4 * MAX_RANGES;
+pub const HEADER_LEN: usize = SLOTS_AT + 4 * MAX_RANGES;
 /// Plaintext bytes sealed in each datagram.
 pub const PLAIN_LEN: usize = HEADER_LEN + BODY_LEN;
 /// The AEAD tag.
 pub const TAG_LEN: usize = 16;
-/// The cleartext packet number.
-pub const PN_LEN: usize = 8;
+/// The cleartext packet number (its low 32 bits).
+pub const PN_LEN: usize = 4;
 /// Every datagram's length (the UDP payload).
 pub const DATAGRAM_LEN: usize = PN_LEN + PLAIN_LEN + TAG_LEN;
+
+// A frame's distance to its predecessor is below FRAME_WINDOW when sent: it fits a u16.
+const _: () = assert!(FRAME_WINDOW <= u16::MAX as u64);
 
 const HAS_FRAME: u8 = 0x01;
 const HAS_ACK: u8 = 0x02;
@@ -72,23 +97,33 @@ pub struct Plain {
 /// layout can say (more than `MAX_RANGES + 1`, or gaps/lengths over 65535) are left out:
 /// the sender then thinks those packets lost and resends their frames, which the receiver
 /// drops as duplicates.
+///
+/// A frame's `previous` must be 0 or less than 65536 frames before it, else it is sent as
+/// 0 (none). The session names a predecessor only while it is unacknowledged, so within
+/// [`FRAME_WINDOW`] of the frame; an acknowledged one arrived, and so did everything it
+/// waits for (a frame held at the receiver waits for an unacknowledged one, which is
+/// earlier), so the receiver has delivered it and "none" means the same there.
 pub fn encode(frame: Option<(&FrameHeader, &[u8; BODY_LEN])>, ack: Option<&Ack>, out: &mut [u8; PLAIN_LEN]) {
     out.fill(0);
     if let Some((h, body)) = frame {
         out[0] |= HAS_FRAME;
-        out[1..9].copy_from_slice(&h.number.to_be_bytes());
-        out[9..17].copy_from_slice(&h.previous.to_be_bytes());
+        out[NUMBER_AT..NUMBER_AT + 8].copy_from_slice(&h.number.to_be_bytes());
+        let distance = match h.previous {
+            0 => 0,
+            p => u16::try_from(h.number.saturating_sub(p)).unwrap_or(0),
+        };
+        out[PREVIOUS_AT..PREVIOUS_AT + 2].copy_from_slice(&distance.to_be_bytes());
         out[HEADER_LEN..].copy_from_slice(body);
     }
     let Some(ack) = ack else { return };
     let Some(&(lo, hi)) = ack.ranges.first() else { return };
     out[0] |= HAS_ACK;
-    out[17..25].copy_from_slice(&hi.to_be_bytes());
+    out[LARGEST_AT..LARGEST_AT + 8].copy_from_slice(&hi.to_be_bytes());
     let delay = u32::try_from(ack.delay.as_micros()).unwrap_or(u32::MAX);
-    out[25..29].copy_from_slice(&delay.to_be_bytes());
+    out[DELAY_AT..DELAY_AT + 4].copy_from_slice(&delay.to_be_bytes());
     // A first range too long for u16 is shortened (its low end reported as lost).
     let first = (hi - lo).min(u64::from(u16::MAX));
-    out[29..31].copy_from_slice(&(first as u16).to_be_bytes());
+    out[FIRST_AT..FIRST_AT + 2].copy_from_slice(&(first as u16).to_be_bytes());
     let mut smallest = hi - first;
     let mut n = 0;
     for &(lo, hi) in ack.ranges.iter().skip(1).take(MAX_RANGES) {
@@ -96,13 +131,13 @@ pub fn encode(frame: Option<(&FrameHeader, &[u8; BODY_LEN])>, ack: Option<&Ack>,
         let Some(gap) = smallest.checked_sub(hi + 2) else { break };
         let len = hi - lo;
         let (Ok(gap), Ok(len)) = (u16::try_from(gap), u16::try_from(len)) else { break };
-        let at = 32 + 4 * n;
+        let at = SLOTS_AT + 4 * n;
         out[at..at + 2].copy_from_slice(&gap.to_be_bytes());
         out[at + 2..at + 4].copy_from_slice(&len.to_be_bytes());
         smallest = lo;
         n += 1;
     }
-    out[31] = n as u8;
+    out[COUNT_AT] = n as u8;
 }
 
 /// Reads a plaintext, strictly: reserved bits, impossible ranges and non-zero unused
@@ -115,34 +150,39 @@ pub fn decode(p: &[u8; PLAIN_LEN]) -> Result<Plain, PeerError> {
     let u64_at = |i: usize| u64::from_be_bytes(p[i..i + 8].try_into().unwrap_or([0; 8]));
     let u16_at = |i: usize| u64::from(u16::from_be_bytes([p[i], p[i + 1]]));
     let frame = if flags & HAS_FRAME != 0 {
-        let h = FrameHeader { number: u64_at(1), previous: u64_at(9) };
-        if h.number == 0 {
+        let number = u64_at(NUMBER_AT);
+        let distance = u16_at(PREVIOUS_AT);
+        if number == 0 {
             return Err(PeerError::Malformed);
         }
-        if h.previous >= h.number {
-            return Err(PeerError::BadChain(h.number));
+        // A predecessor at or before frame 0 (frame numbers start at 1).
+        if distance >= number {
+            return Err(PeerError::BadChain(number));
         }
+        let previous = if distance == 0 { 0 } else { number - distance };
+        let h = FrameHeader { number, previous };
         let mut body = Box::new([0u8; BODY_LEN]);
         body.copy_from_slice(&p[HEADER_LEN..]);
         Some((h, body))
     } else {
-        if p[1..17].iter().chain(&p[HEADER_LEN..]).any(|&b| b != 0) {
+        if p[NUMBER_AT..LARGEST_AT].iter().chain(&p[HEADER_LEN..]).any(|&b| b != 0) {
             return Err(PeerError::Malformed);
         }
         None
     };
     let ack = if flags & HAS_ACK != 0 {
-        let largest = u64_at(17);
-        let delay = Duration::from_micros(u64::from(u32::from_be_bytes([p[25], p[26], p[27], p[28]])));
-        let first = u16_at(29);
-        let n = usize::from(p[31]);
-        if n > MAX_RANGES || p[32 + 4 * n..HEADER_LEN].iter().any(|&b| b != 0) {
+        let largest = u64_at(LARGEST_AT);
+        let d = DELAY_AT;
+        let delay = Duration::from_micros(u64::from(u32::from_be_bytes([p[d], p[d + 1], p[d + 2], p[d + 3]])));
+        let first = u16_at(FIRST_AT);
+        let n = usize::from(p[COUNT_AT]);
+        if n > MAX_RANGES || p[SLOTS_AT + 4 * n..HEADER_LEN].iter().any(|&b| b != 0) {
             return Err(PeerError::Malformed);
         }
         let mut smallest = largest.checked_sub(first).ok_or(PeerError::Malformed)?;
         let mut ranges = vec![(smallest, largest)];
         for i in 0..n {
-            let (gap, len) = (u16_at(32 + 4 * i), u16_at(34 + 4 * i));
+            let (gap, len) = (u16_at(SLOTS_AT + 4 * i), u16_at(SLOTS_AT + 2 + 4 * i));
             let hi = smallest.checked_sub(gap + 2).ok_or(PeerError::Malformed)?;
             let lo = hi.checked_sub(len).ok_or(PeerError::Malformed)?;
             ranges.push((lo, hi));
@@ -150,7 +190,7 @@ pub fn decode(p: &[u8; PLAIN_LEN]) -> Result<Plain, PeerError> {
         }
         Some(Ack { ranges, delay })
     } else {
-        if p[17..HEADER_LEN].iter().any(|&b| b != 0) {
+        if p[LARGEST_AT..HEADER_LEN].iter().any(|&b| b != 0) {
             return Err(PeerError::Malformed);
         }
         None
@@ -214,22 +254,24 @@ impl DatagramCipher {
         Ok((Self::from_handshake(i)?, Self::from_handshake(r)?))
     }
 
-    /// Seals `plain` under packet number `pn` into a whole datagram.
+    /// Seals `plain` under packet number `pn` (the whole nonce) into a whole datagram, which
+    /// carries `pn`'s low 32 bits in clear.
     pub fn seal(&self, pn: u64, plain: &[u8; PLAIN_LEN]) -> Result<Vec<u8>, snow::Error> {
         let mut out = vec![0u8; DATAGRAM_LEN];
-        out[..PN_LEN].copy_from_slice(&pn.to_be_bytes());
+        out[..PN_LEN].copy_from_slice(&(pn as u32).to_be_bytes());
         self.ts.write_message(pn, plain, &mut out[PN_LEN..])?;
         Ok(out)
     }
 
-    /// The packet number of a datagram of the right length, before opening it.
-    pub fn packet_number(datagram: &[u8]) -> Result<u64, Dropped> {
+    /// The truncated packet number of a datagram of the right length, before opening it
+    /// (the whole one: [`expand_packet_number`]).
+    pub fn packet_number(datagram: &[u8]) -> Result<u32, Dropped> {
         if datagram.len() != DATAGRAM_LEN {
             return Err(Dropped::WrongLength(datagram.len()));
         }
         let mut pn = [0u8; PN_LEN];
         pn.copy_from_slice(&datagram[..PN_LEN]);
-        Ok(u64::from_be_bytes(pn))
+        Ok(u32::from_be_bytes(pn))
     }
 
     /// Opens a datagram whose packet number is `pn` into `plain`.
@@ -238,6 +280,32 @@ impl DatagramCipher {
             Ok(PLAIN_LEN) => Ok(()),
             _ => Err(Dropped::Decrypt),
         }
+    }
+}
+
+/// The whole packet number of a datagram whose clear part is `truncated`, `largest` being the
+/// largest authenticated one so far (RFC 9000 §17.1, Appendix A.3): the number nearest
+/// `largest + 1` with those low 32 bits.
+///
+/// Safe with the replay window: only authenticated datagrams move `largest`, so a forger
+/// cannot shift what is expected; a number reconstructed wrongly (its sender more than 2^31
+/// away from the receiver's expectation, which the 4096-packet replay window and the
+/// sender's window never allow for an honest datagram) is a wrong nonce, and the AEAD
+/// refuses the datagram (`Dropped::Decrypt`), never opens it under another number; and
+/// a datagram opens only under the one nonce it was sealed with, which the replay window
+/// then refuses a second time. The sender's nonce is its whole u64 counter, never reused.
+pub fn expand_packet_number(largest: Option<u64>, truncated: u32) -> u64 {
+    const WIN: u64 = 1 << 32;
+    const HALF: u64 = WIN / 2;
+    let expected = largest.map_or(0, |l| l.saturating_add(1));
+    let candidate = (expected & !(WIN - 1)) | u64::from(truncated);
+    if candidate.saturating_add(HALF) <= expected {
+        // Too far below what is expected: the next epoch's (unless past u64).
+        candidate.checked_add(WIN).unwrap_or(candidate)
+    } else if candidate > expected.saturating_add(HALF) && candidate >= WIN {
+        candidate - WIN
+    } else {
+        candidate
     }
 }
 
@@ -298,7 +366,7 @@ mod tests {
     }
 
     // The layout fits the IPv6 minimum MTU with UDP and IPv6 headers.
-    const _: () = assert!(DATAGRAM_LEN == 1128 && DATAGRAM_LEN + 8 + 40 <= 1280);
+    const _: () = assert!(DATAGRAM_LEN == 1070 && DATAGRAM_LEN + 8 + 40 <= 1280);
 
     #[test]
     fn seeded_pairs_share_their_keys() {
@@ -339,7 +407,7 @@ mod tests {
     fn impossible_headers_are_the_peers_fault() {
         let mut out = [0u8; PLAIN_LEN];
         encode(None, Some(&ack(&[(5, 10)])), &mut out);
-        out[30] = 20; // first range reaches below packet 0
+        out[FIRST_AT + 1] = 20; // first range reaches below packet 0
         assert_eq!(decode(&out), Err(PeerError::Malformed));
         let mut out = [0u8; PLAIN_LEN];
         out[0] = 0x80;
@@ -348,7 +416,50 @@ mod tests {
         out[PLAIN_LEN - 1] = 1; // a body without a frame
         assert_eq!(decode(&out), Err(PeerError::Malformed));
         let mut out = [0u8; PLAIN_LEN];
-        encode(Some((&FrameHeader { number: 4, previous: 4 }, &[0; BODY_LEN])), None, &mut out);
+        encode(Some((&FrameHeader { number: 4, previous: 1 }, &[0; BODY_LEN])), None, &mut out);
+        out[PREVIOUS_AT + 1] = 4; // a predecessor at frame 0
         assert_eq!(decode(&out), Err(PeerError::BadChain(4)));
+    }
+
+    #[test]
+    fn a_predecessor_is_sent_as_its_distance() {
+        let mut out = [0u8; PLAIN_LEN];
+        let h = FrameHeader { number: 70_000, previous: 70_000 - 4095 };
+        encode(Some((&h, &[0; BODY_LEN])), None, &mut out);
+        assert_eq!(decode(&out).unwrap().frame.unwrap().0, h);
+        // Farther than a u16 says: sent as none (the session never names one that far).
+        let far = FrameHeader { number: 70_000, previous: 1 };
+        encode(Some((&far, &[0; BODY_LEN])), None, &mut out);
+        assert_eq!(decode(&out).unwrap().frame.unwrap().0, FrameHeader { number: 70_000, previous: 0 });
+    }
+
+    #[test]
+    fn truncated_packet_numbers_expand_near_the_largest() {
+        let w = 1u64 << 32;
+        for (largest, pn) in [
+            (None, 0u64),
+            (None, 5),
+            (Some(0), 1),
+            (Some(100), 40),
+            (Some(100), 4100),
+            (Some(w - 3), w + 7),
+            (Some(w + 7), w - 3),
+            (Some(5 * w + 2), 5 * w - 4000),
+            (Some(u64::MAX - 10), u64::MAX - 1),
+        ] {
+            assert_eq!(expand_packet_number(largest, pn as u32), pn, "{largest:?} {pn}");
+        }
+        // RFC 9000 A.3's example: largest 0xa82f30ea, truncated 0x9b32 of 16 bits; here 32.
+        assert_eq!(expand_packet_number(Some(0xa82f_30ea), 0xa82f_9b32), 0xa82f_9b32);
+        // The datagram's clear part is the low 32 bits.
+        let (a, b) = DatagramCipher::loopback_pair().unwrap();
+        let plain = [3u8; PLAIN_LEN];
+        let d = a.seal(w + 9, &plain).unwrap();
+        let t = DatagramCipher::packet_number(&d).unwrap();
+        assert_eq!(t, 9);
+        let mut out = [0u8; PLAIN_LEN];
+        assert_eq!(b.open(expand_packet_number(Some(w + 2), t), &d, &mut out), Ok(()));
+        // Reconstructed against a largest 2^31 or more away it is another nonce: refused.
+        assert_eq!(b.open(expand_packet_number(Some(3 * w), t), &d, &mut out), Err(Dropped::Decrypt));
     }
 }

@@ -227,7 +227,7 @@ impl Session {
     }
 
     fn open(&mut self, now: Instant, datagram: &[u8]) -> Result<(), DatagramError> {
-        let pn = DatagramCipher::packet_number(datagram)?;
+        let pn = packet::expand_packet_number(self.replay.largest(), DatagramCipher::packet_number(datagram)?);
         self.replay.check(pn)?;
         let mut plain = Box::new([0u8; PLAIN_LEN]);
         self.cipher.open(pn, datagram, &mut plain)?;
@@ -256,7 +256,8 @@ impl Session {
             }
         }
         let acked: Vec<_> = out.acked.iter().map(|p| (&p.state, p.size)).collect();
-        self.cc.on_ack(now, &acked, out.rtt_sample, self.in_flight.bytes);
+        let ack_delay = ack.delay.min(self.config.max_ack_delay);
+        self.cc.on_ack(now, &acked, out.rtt_sample, ack_delay, self.in_flight.bytes);
         self.on_lost(out.lost);
         Ok(())
     }
@@ -362,8 +363,15 @@ impl Session {
         }
         let ack = self.acks.take_ack(now);
         let mut plain = Box::new([0u8; PLAIN_LEN]);
-        let header =
-            frame.and_then(|(n, _)| self.frames.get(&n).map(|f| (FrameHeader { number: n, previous: f.previous }, n)));
+        // A predecessor already acknowledged arrived, and so did all it waits for: the peer
+        // delivered it, and naming none says the same (and keeps the distance in a u16).
+        let lowest = self.frames.keys().next().copied().unwrap_or(0);
+        let header = frame.and_then(|(n, _)| {
+            self.frames.get(&n).map(|f| {
+                let previous = if f.previous >= lowest { f.previous } else { 0 };
+                (FrameHeader { number: n, previous }, n)
+            })
+        });
         match &header {
             Some((h, n)) => {
                 let body = self.frames.get(n).map(|f| &*f.body)?;
