@@ -191,18 +191,20 @@ async fn loopback_fetch_times_over_tcp_and_udp() {
     }
 }
 
-/// The upload limit holds on UDP links: a node limited to 400 kB/s flooding a friend with
-/// blocks over UDP sends no more than the limit allows (10% and one burst over it at
-/// most), where unlimited the same link carries tens of MB/s on loopback.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::disallowed_methods)] // measures the rate with the real clock
-async fn the_upload_limit_holds_on_udp_links() {
-    use pamphlet_crypto::{Block, BlockKind};
+/// Two transports linked over UDP, `a` with the upload limit `limit_a`: (a, b, a's
+/// events, b's events, b as a's peer, a as b's peer).
+async fn udp_pair(
+    limit_a: u64,
+) -> (
+    pamphlet_node::transport::TransportHandle,
+    pamphlet_node::transport::TransportHandle,
+    tokio::sync::mpsc::Receiver<pamphlet_node::transport::TransportEvent>,
+    tokio::sync::mpsc::Receiver<pamphlet_node::transport::TransportEvent>,
+    pamphlet_node::id::PeerId,
+    pamphlet_node::id::PeerId,
+) {
     use pamphlet_node::link::StaticKeypair;
-    use pamphlet_node::transport::{Transport, TransportConfig, TransportEvent};
-    use pamphlet_node::wire::Message;
-
-    const LIMIT: u64 = 400_000;
+    use pamphlet_node::transport::{Transport, TransportConfig};
     let config = |limit: u64| {
         let mut c = TransportConfig::new("127.0.0.1:0".parse().unwrap(), StaticKeypair::generate().unwrap());
         c.udp = true;
@@ -210,12 +212,12 @@ async fn the_upload_limit_holds_on_udp_links() {
         c.backoff_initial = Duration::from_millis(20);
         c
     };
-    let (a, _a_events) = Transport::start(config(LIMIT)).await.unwrap();
-    let (b, mut b_events) = Transport::start(config(0)).await.unwrap();
+    let (a, a_events) = Transport::start(config(limit_a)).await.unwrap();
+    let (b, b_events) = Transport::start(config(0)).await.unwrap();
     let a_ref = NodeRef::v1(a.local_addr(), a.public_key()).with_udp(true);
     let b_ref = NodeRef::v1(b.local_addr(), b.public_key()).with_udp(true);
     let peer_b = a.add_friend(b_ref).unwrap();
-    b.add_friend(a_ref).unwrap();
+    let peer_a = b.add_friend(a_ref).unwrap();
     for _ in 0..200 {
         if a.stats().udp_links == 1 && b.stats().udp_links == 1 {
             break;
@@ -223,29 +225,85 @@ async fn the_upload_limit_holds_on_udp_links() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!((a.stats().udp_links, b.stats().udp_links), (1, 1), "the link runs over UDP");
+    (a, b, a_events, b_events, peer_b, peer_a)
+}
+
+/// `sender` sends `to` blocks as fast as the link takes them, until aborted.
+fn flood(
+    sender: &pamphlet_node::transport::TransportHandle,
+    to: pamphlet_node::id::PeerId,
+) -> tokio::task::JoinHandle<()> {
+    use pamphlet_crypto::{Block, BlockKind};
+    use pamphlet_node::wire::Message;
     let block = Block::from_bytes(BlockKind::Chk, vec![7; BlockKind::Chk.block_len()]).unwrap();
-    let sender = a.clone();
-    let flood = tokio::spawn(async move {
+    let sender = sender.clone();
+    tokio::spawn(async move {
         for id in 1.. {
-            if sender.send(peer_b, &Message::DataFound { id, block: block.clone() }).await.is_err() {
+            if sender.send(to, &Message::DataFound { id, block: block.clone() }).await.is_err() {
                 break;
             }
         }
-    });
+    })
+}
+
+/// Block bytes `events` delivers within `span` (real time), and the seconds it took.
+#[allow(clippy::disallowed_methods)] // measures the rate with the real clock
+async fn blocks_received(
+    events: &mut tokio::sync::mpsc::Receiver<pamphlet_node::transport::TransportEvent>,
+    span: Duration,
+) -> (u64, f64) {
+    use pamphlet_crypto::BlockKind;
+    use pamphlet_node::transport::TransportEvent;
+    use pamphlet_node::wire::Message;
     let start = std::time::Instant::now();
     let mut got = 0u64;
-    while start.elapsed() < Duration::from_secs(3) {
+    while start.elapsed() < span {
         if let Ok(Some(TransportEvent::Received { message: Message::DataFound { .. }, .. })) =
-            tokio::time::timeout(Duration::from_millis(100), b_events.recv()).await
+            tokio::time::timeout(Duration::from_millis(100), events.recv()).await
         {
             got += BlockKind::Chk.block_len() as u64;
         }
     }
-    let secs = start.elapsed().as_secs_f64();
+    (got, start.elapsed().as_secs_f64())
+}
+
+/// The upload limit holds on UDP links: a node limited to 400 kB/s flooding a friend with
+/// blocks over UDP sends no more than the limit allows (10% and one burst over it at
+/// most), where unlimited the same link carries tens of MB/s on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_limit_holds_on_udp_links() {
+    const LIMIT: u64 = 400_000;
+    let (a, b, _a_events, mut b_events, peer_b, _) = udp_pair(LIMIT).await;
+    let flood = flood(&a, peer_b);
+    let (got, secs) = blocks_received(&mut b_events, Duration::from_secs(3)).await;
     flood.abort();
     let allowed = (LIMIT as f64 * secs * 1.1) as u64 + 128 * 1024;
     assert!(got > 0, "blocks arrived");
     assert!(got <= allowed, "{got} bytes of blocks in {secs:.1} s over a {LIMIT} B/s limit (allowed {allowed})");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// A download's acknowledgements are upload too: a node limited to 40 kB/s that a friend
+/// floods with blocks sends, counted on its socket (every datagram: acknowledgements,
+/// keepalives, handshakes), no more than the limit allows. The session makes its
+/// acknowledgement-only datagrams itself (full size, so sizes tell nothing), one per 16
+/// received: before they were charged to the limit, a loopback download of tens of MB/s
+/// sent MB/s of them past a limit of kB/s. The download still moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stdout)] // the figures docs/wire.md quotes
+async fn a_downloads_acknowledgements_count_against_the_upload_limit() {
+    const LIMIT: u64 = 40_000;
+    let (a, b, mut a_events, _b_events, _, peer_a) = udp_pair(LIMIT).await;
+    let sent_before = a.udp_stats().unwrap().datagrams_sent;
+    let flood = flood(&b, peer_a);
+    let (got, secs) = blocks_received(&mut a_events, Duration::from_secs(3)).await;
+    flood.abort();
+    let sent = (a.udp_stats().unwrap().datagrams_sent - sent_before) * DATAGRAM_LEN as u64;
+    let allowed = (LIMIT as f64 * secs * 1.1) as u64 + 64 * 1024;
+    println!("{got} bytes of blocks received, {sent} bytes sent in {secs:.1} s");
+    assert!(got > 1_000_000, "the download moved: {got} bytes");
+    assert!(sent <= allowed, "{sent} bytes sent in {secs:.1} s over a {LIMIT} B/s limit (allowed {allowed})");
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -48,6 +48,11 @@ pub struct UdpLinkConfig {
     /// Deliver frames of no stream (one-frame messages) in the order sent, as TCP does
     /// ([`Session::send_frame_ordered`]); off, each goes up as soon as it arrives.
     pub order_single_frames: bool,
+    /// The node's upload limit, charged for the datagrams the session makes on its own
+    /// (acknowledgement-only ones and resent frames; fresh frames were claimed when the
+    /// link handed them over): while it is in debt the driver sends nothing. `None`: no
+    /// limit.
+    pub(crate) upload: Option<std::sync::Arc<super::limit::Limiter>>,
 }
 
 impl Default for UdpLinkConfig {
@@ -58,6 +63,7 @@ impl Default for UdpLinkConfig {
             max_undelivered: 256,
             keepalive: Some(Duration::from_secs(20)),
             order_single_frames: false,
+            upload: None,
         }
     }
 }
@@ -180,6 +186,10 @@ async fn run(
     let mut outgoing_open = true;
     let mut last_heard = Instant::now();
     let mut last_sent = Instant::now();
+    // Upload-limit debt: no datagram leaves before this.
+    let mut hold_until: Option<Instant> = None;
+    // The session's own datagrams (acks, resent frames) already charged to the limit.
+    let mut charged = 0u64;
     loop {
         let now = Instant::now();
         if session.poll_timeout().is_some_and(|t| t <= now) {
@@ -200,9 +210,22 @@ async fn run(
         if config.keepalive.is_some_and(|k| now.duration_since(last_sent) >= k) && session.unacked_frames() == 0 {
             send_frame(&mut session, &[0u8; BODY_LEN], now, &mut last_heard, config.order_single_frames);
         }
-        while let Some(d) = session.poll_transmit(now) {
-            wire.send(&d).await?;
-            last_sent = now;
+        if hold_until.is_none_or(|t| t <= now) {
+            hold_until = None;
+            while let Some(d) = session.poll_transmit(now) {
+                wire.send(&d).await?;
+                last_sent = now;
+            }
+            // What the session sent beyond the frames the link claimed goes on the
+            // upload limit's account; in debt, nothing more leaves until it is paid
+            // (the peer, unacknowledged, slows down: a download's acknowledgements are
+            // part of the upload it is limited to).
+            let made = session.stats().ack_only_sent + session.stats().retransmissions;
+            if let Some(limit) = &config.upload {
+                let extra = usize::try_from(made - charged).unwrap_or(usize::MAX);
+                hold_until = limit.charge_sent(extra.saturating_mul(DATAGRAM_LEN)).map(|d| now + d);
+            }
+            charged = made;
         }
         while let Some(f) = session.recv_frame() {
             undelivered.push_back(f);
@@ -225,6 +248,9 @@ async fn run(
         }
         // The pacer's deadline may already be due (a full window waits for acks instead).
         let mut wake = session.poll_timeout().unwrap_or(now + config.idle_timeout);
+        if let Some(t) = hold_until {
+            wake = wake.max(t);
+        }
         // The next keepalive, if none is in flight (one in flight is the loss timers' and
         // the idle timeout's business; its due time would be past and spin the loop).
         if let Some(k) = config.keepalive.filter(|_| session.unacked_frames() == 0) {

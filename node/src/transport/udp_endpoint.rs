@@ -132,6 +132,9 @@ pub struct EndpointStats {
     pub refused: u64,
     /// Messages 2 sent again for a resent message 1.
     pub replies_resent: u64,
+    /// Datagrams written to the socket, of every kind (handshakes, frames, resent frames,
+    /// acknowledgements, keepalives): what the node's upload on UDP really is.
+    pub datagrams_sent: u64,
 }
 
 /// Where one address's datagrams go.
@@ -169,6 +172,7 @@ struct Counters {
     wrong_length: AtomicU64,
     refused: AtomicU64,
     replies_resent: AtomicU64,
+    datagrams_sent: AtomicU64,
 }
 
 struct Inner {
@@ -203,7 +207,9 @@ impl Inner {
 
     /// Sends at once or not at all (a full socket buffer drops it: the sender resends).
     fn send_now(&self, to: SocketAddr, d: &[u8]) {
-        let _ = self.socket.try_send_to(d, to);
+        if self.socket.try_send_to(d, to).is_ok() {
+            self.counters.datagrams_sent.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Takes one datagram from the socket.
@@ -371,6 +377,7 @@ impl UdpEndpoint {
             wrong_length: c.wrong_length.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
             replies_resent: c.replies_resent.load(Ordering::Relaxed),
+            datagrams_sent: c.datagrams_sent.load(Ordering::Relaxed),
         }
     }
 
@@ -399,7 +406,9 @@ impl UdpEndpoint {
             }
             if let Some(m) = init.poll_transmit(now) {
                 match inner.socket.send_to(m, addr).await {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        inner.counters.datagrams_sent.fetch_add(1, Ordering::Relaxed);
+                    }
                     // Nobody listens there now (ICMP port unreachable): keep trying until
                     // the timeout, as for silence.
                     Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
@@ -475,7 +484,10 @@ impl Registration {
         let socket = &self.endpoint.socket;
         loop {
             match socket.try_send_to(d, self.addr) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.endpoint.counters.datagrams_sent.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return Ok(()),
                 Err(e) => return Err(e),

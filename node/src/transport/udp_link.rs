@@ -105,6 +105,7 @@ async fn run(
         idle_timeout: timers.idle_timeout.min(MAX_IDLE),
         keepalive: Some(timers.keepalive.min(MAX_KEEPALIVE)),
         order_single_frames: true,
+        upload: limits.up.limited().then(|| limits.up.clone()),
         ..UdpLinkConfig::default()
     };
     let driver = udp::drive_link(link, out_rx, in_tx, shutdown.clone(), config);
