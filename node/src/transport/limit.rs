@@ -75,21 +75,6 @@ impl Limiter {
         self.moved.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Counts `bytes` already sent outside the claims (a datagram link's acknowledgements
-    /// and resent frames: the session makes them, not the queues). The balance may go
-    /// negative; the answer is how long to send nothing more, so that the debt is paid
-    /// and what the link uploads in all stays within the limit.
-    pub(crate) fn charge_sent(&self, bytes: usize) -> Option<std::time::Duration> {
-        self.moved.fetch_add(bytes as u64, Ordering::Relaxed);
-        if !self.limited || bytes == 0 {
-            return None;
-        }
-        match self.bucket().charge(tokio::time::Instant::now().into_std(), bytes) {
-            Grant::Now => None,
-            Grant::Wait(d) => Some(d),
-        }
-    }
-
     /// Counts `bytes` just read and waits, before the next read, until the balance is
     /// paid (TCP then pushes back on the sender). Readers take turns like data claims.
     pub(crate) async fn received(&self, bytes: usize) {

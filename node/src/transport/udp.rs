@@ -186,10 +186,12 @@ async fn run(
     let mut outgoing_open = true;
     let mut last_heard = Instant::now();
     let mut last_sent = Instant::now();
-    // Upload-limit debt: no datagram leaves before this.
-    let mut hold_until: Option<Instant> = None;
+    // The upload limit's claim for the session's own datagrams: none leaves before it is
+    // granted.
+    let mut claim: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = None;
     // The session's own datagrams (acks, resent frames) already charged to the limit.
     let mut charged = 0u64;
+    let mut granted = false;
     loop {
         let now = Instant::now();
         if session.poll_timeout().is_some_and(|t| t <= now) {
@@ -210,20 +212,29 @@ async fn run(
         if config.keepalive.is_some_and(|k| now.duration_since(last_sent) >= k) && session.unacked_frames() == 0 {
             send_frame(&mut session, &[0u8; BODY_LEN], now, &mut last_heard, config.order_single_frames);
         }
-        if hold_until.is_none_or(|t| t <= now) {
-            hold_until = None;
+        if claim.is_none() {
             while let Some(d) = session.poll_transmit(now) {
                 wire.send(&d).await?;
                 last_sent = now;
             }
-            // What the session sent beyond the frames the link claimed goes on the
-            // upload limit's account; in debt, nothing more leaves until it is paid
-            // (the peer, unacknowledged, slows down: a download's acknowledgements are
-            // part of the upload it is limited to).
+            // What the session sent beyond the frames the link claimed (acknowledgements,
+            // resent frames) is claimed on the upload limit too, in the limit's
+            // first-come turn with every link's data, and nothing more leaves this link
+            // until it is granted: the peer, unacknowledged, slows down (a download's
+            // acknowledgements are part of the upload it is limited to), and the other
+            // links' data keeps its turns (a debt paid back first-come would let a
+            // flooding friend's acknowledgements take every turn).
             let made = session.stats().ack_only_sent + session.stats().retransmissions;
-            if let Some(limit) = &config.upload {
-                let extra = usize::try_from(made - charged).unwrap_or(usize::MAX);
-                hold_until = limit.charge_sent(extra.saturating_mul(DATAGRAM_LEN)).map(|d| now + d);
+            if let Some(limit) = config.upload.clone().filter(|_| made > charged) {
+                // One claim per datagram, as the links claim their frames: the turns are
+                // shared per datagram, not per claim (one claim for a batch of
+                // acknowledgements held the turn as long as the whole batch's credit took).
+                let datagrams = made - charged;
+                claim = Some(Box::pin(async move {
+                    for _ in 0..datagrams {
+                        limit.send(DATAGRAM_LEN, false).await;
+                    }
+                }));
             }
             charged = made;
         }
@@ -248,9 +259,6 @@ async fn run(
         }
         // The pacer's deadline may already be due (a full window waits for acks instead).
         let mut wake = session.poll_timeout().unwrap_or(now + config.idle_timeout);
-        if let Some(t) = hold_until {
-            wake = wake.max(t);
-        }
         // The next keepalive, if none is in flight (one in flight is the loss timers' and
         // the idle timeout's business; its due time would be past and spin the loop).
         if let Some(k) = config.keepalive.filter(|_| session.unacked_frames() == 0) {
@@ -283,7 +291,11 @@ async fn run(
                 }
             }
             _ = shutdown.changed() => {}
+            () = async { if let Some(c) = claim.as_mut() { c.await } }, if claim.is_some() => granted = true,
             _ = tokio::time::sleep_until(wake.into()), if wake > now => {}
+        }
+        if std::mem::take(&mut granted) {
+            claim = None;
         }
     }
 }
