@@ -303,3 +303,51 @@ fn a_bad_uptime_file_is_refused_with_its_error() {
         assert_eq!(UptimeHistory::decode(bytes), Err(want.clone()), "{want}");
     }
 }
+
+/// Only a friend's backups are taken: a peer offering keys it is itself closer to (a
+/// steady backup's keys) gets them wanted when it is a friend, and none when it is an
+/// opennet stranger (who would otherwise choose keys near itself for this node's store
+/// area). Both nodes run in hybrid mode; the keys lie in 0.46–0.5, the offerer at 0.5,
+/// the receiver at 0.8 with no other peer.
+#[test]
+fn only_a_friends_backup_keys_are_wanted() {
+    use pamphlet_crypto::BlockKind;
+    use pamphlet_node::routing::opennet::{Found, Mode, OpennetConfig};
+    for stranger in [false, true] {
+        let mut net = Network::new(1, Instant::now());
+        for (i, x) in [0.5, 0.8].into_iter().enumerate() {
+            let opennet = OpennetConfig {
+                mode: Mode::Hybrid,
+                reference: Network::reference(i),
+                upkeep_interval: None,
+                ..OpennetConfig::default()
+            };
+            let config = NodeConfig { opennet, ..net.config(i, Location::from_f64(x)) };
+            net.add_node_with(config, MemoryStore::default());
+        }
+        if stranger {
+            assert!(net.open_link(0, 1, Found::Announcement));
+        } else {
+            net.connect(0, 1);
+        }
+        net.run();
+        let keys: Vec<_> = (0..)
+            .map(chk_block)
+            .filter(|(k, _)| (0.46..0.5).contains(&key_loc(k)))
+            .take(8)
+            .map(|(k, _)| (BlockKind::Chk, k))
+            .collect();
+        net.clear_transcript();
+        net.inject(0, 1, Message::OfferKeys { id: 7, keys });
+        net.run();
+        let wanted: usize = net
+            .transcript()
+            .iter()
+            .filter_map(|s| match &s.msg {
+                Message::WantKeys { id: 7, wanted } if s.from == 1 => Some(wanted.len()),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(wanted, if stranger { 0 } else { 8 }, "stranger: {stranger}");
+    }
+}

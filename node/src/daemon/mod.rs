@@ -456,7 +456,10 @@ impl<S: BlockStore + Send + 'static> Daemon<S> {
         if let Some(path) = &keys_file {
             offer_keys::load(path, &mut node);
         }
-        let uptime = uptime::UptimeFile::open(dir, &mut node, config.steady_backup_percent > 0);
+        // Steady backups ride on offers on return: without them the history would be kept
+        // (a local trace of when the node ran) for nothing.
+        let uptime =
+            uptime::UptimeFile::open(dir, &mut node, config.steady_backup_percent > 0 && config.offers_on_return);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (node_handle, node_task) = driver::spawn(
             node,

@@ -164,9 +164,19 @@ impl UptimeHistory {
     }
 
     /// Starts a session at `now` and drops what is too old to matter (sessions that ended
-    /// before the window) and the oldest past [`MAX_SESSIONS`].
+    /// before the window) and the oldest past [`MAX_SESSIONS`]. A session that starts in
+    /// the future is dropped, and one that ends there (a clock that jumped ahead during a
+    /// run and was set right, or an edited file) counts for nothing, as its real end is
+    /// unknown: kept as it is, a session ending a year ahead would count this node as
+    /// always online, and never leave the window.
     pub fn start_session(&mut self, now: u64) {
         let from = now.saturating_sub(OWN_WINDOW);
+        self.sessions.retain(|s| s.start <= now);
+        for s in &mut self.sessions {
+            if s.end > now {
+                s.end = s.start;
+            }
+        }
         self.sessions.retain(|s| s.end >= from);
         self.sessions.push(Session { start: now, end: now });
         let skip = self.sessions.len().saturating_sub(MAX_SESSIONS);
@@ -186,6 +196,25 @@ mod tests {
     use super::*;
 
     const DAY: u64 = 24 * 3600;
+
+    /// A session that ends in the future (the clock jumped ahead, or the file was edited)
+    /// counts for nothing from the next start: the node is not counted always online for
+    /// it; the day it really ran afterwards counts.
+    #[test]
+    fn a_session_ending_in_the_future_counts_for_nothing() {
+        let now = 100 * DAY;
+        let mut h = UptimeHistory {
+            sessions: vec![
+                Session { start: now - 10 * DAY, end: now + 365 * DAY },
+                Session { start: now + DAY, end: now + 2 * DAY },
+            ],
+            peers: Vec::new(),
+        };
+        h.start_session(now + 8 * DAY);
+        let share = h.own_share(now + 8 * DAY + 3600).unwrap();
+        assert!(share < 0.2, "{share}");
+        assert_eq!(h.sessions.len(), 2, "the session of unknown end is gone from the window");
+    }
 
     #[test]
     fn a_history_round_trips() {

@@ -33,6 +33,7 @@
 //! second looked up, `LOOKUP_BUDGET`; the store budget for writes into a full store area).
 //! A lying receiver cannot become a steady peer by saying so: nothing it says is read.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::time::Instant;
 
@@ -42,18 +43,74 @@ use pamphlet_crypto::RoutingKey;
 use super::super::Node;
 use crate::id::PeerId;
 use crate::location::Location;
+use crate::routing::opennet::PeerKind;
 use crate::store::{Area, BlockStore};
 
 /// Backup keys a receiver asked for and still waits for (four full rounds of lists).
 pub(super) const BACKUPS_REMEMBERED: usize = 1024;
 
-/// The receiver's memory of the backups it asked for: key → the peer to send it.
+/// Backup keys one peer may have this node wait for at once (one full round of lists):
+/// a peer offering keys without end cannot push the others' pending backups out of the
+/// shared memory (they would then land in the cache area).
+pub(super) const BACKUPS_PER_PEER: usize = 256;
+
+/// The receiver's memory of the backups it asked for: key → the peer to send it, and how
+/// many each peer has there.
 #[derive(Debug)]
-pub(super) struct Asked(LruCache<RoutingKey, PeerId>);
+pub(super) struct Asked {
+    keys: LruCache<RoutingKey, PeerId>,
+    per_peer: HashMap<PeerId, usize>,
+}
 
 impl Default for Asked {
     fn default() -> Self {
-        Asked(LruCache::new(NonZeroUsize::new(BACKUPS_REMEMBERED).unwrap_or(NonZeroUsize::MIN)))
+        Asked {
+            keys: LruCache::new(NonZeroUsize::new(BACKUPS_REMEMBERED).unwrap_or(NonZeroUsize::MIN)),
+            per_peer: HashMap::new(),
+        }
+    }
+}
+
+impl Asked {
+    /// Remembers that `peer` is to send `key`; false (nothing remembered) if `peer`
+    /// already has [`BACKUPS_PER_PEER`] keys waiting.
+    fn put(&mut self, key: RoutingKey, peer: PeerId) -> bool {
+        if self.keys.peek(&key) == Some(&peer) {
+            return true;
+        }
+        if self.per_peer.get(&peer).copied().unwrap_or(0) >= BACKUPS_PER_PEER {
+            return false;
+        }
+        *self.per_peer.entry(peer).or_default() += 1;
+        if let Some((_, old)) = self.keys.push(key, peer) {
+            self.forget(old);
+        }
+        true
+    }
+
+    /// Whether `peer` is to send `key`; forgets it if so.
+    fn take(&mut self, key: &RoutingKey, peer: PeerId) -> bool {
+        if self.keys.peek(key) != Some(&peer) {
+            return false;
+        }
+        self.keys.pop(key);
+        self.forget(peer);
+        true
+    }
+
+    fn forget(&mut self, peer: PeerId) {
+        if let Some(n) = self.per_peer.get_mut(&peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_peer.remove(&peer);
+            }
+        }
+    }
+
+    /// Keys waited for from `peer` (tests).
+    #[cfg(test)]
+    fn waiting_from(&self, peer: PeerId) -> usize {
+        self.per_peer.get(&peer).copied().unwrap_or(0)
     }
 }
 
@@ -78,20 +135,22 @@ impl<S: BlockStore> Node<S> {
         if self.peers.closer_count_except(own, target, peer) > 0 {
             return false;
         }
-        if self.peers.closer_count(own, target) > 0 {
-            self.durability.asked.0.put(*key, peer);
+        if self.peers.closer_count(own, target) == 0 {
+            return true;
         }
-        true
+        // A backup: the sender is closer to the key. Only from a friend (a stranger would
+        // choose keys near itself for this node's store area: not what opennet admits
+        // strangers for), and within the sender's share of the memory.
+        self.peer_kind(peer).0 == PeerKind::Friend && self.durability.asked.put(*key, peer)
     }
 
     /// Where an insert of `key` from `from` ends if it is a backup this node asked that
     /// peer for and is still a sink for without it: the store area (`None`: not a backup).
     pub(super) fn backup_area(&mut self, key: &RoutingKey, from: Option<PeerId>) -> Option<Area> {
         let from = from?;
-        if self.durability.asked.0.peek(key) != Some(&from) {
+        if !self.durability.asked.take(key, from) {
             return None;
         }
-        self.durability.asked.0.pop(key);
         let (own, target) = (self.config.location, Location::of_key(key));
         (self.peers.closer_count_except(own, target, from) == 0).then(|| {
             self.stats.steady_backups_kept += 1;
@@ -117,5 +176,32 @@ impl<S: BlockStore> Node<S> {
         } else {
             Vec::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: u32) -> RoutingKey {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&i.to_be_bytes());
+        RoutingKey(b)
+    }
+
+    /// One peer cannot fill the shared memory: past its share its keys are not asked for,
+    /// and another peer's pending backups stay.
+    #[test]
+    fn one_peer_cannot_push_out_anothers_pending_backups() {
+        let mut asked = Asked::default();
+        let (honest, flooder) = (PeerId(1), PeerId(2));
+        assert!((0..10).all(|i| asked.put(key(i), honest)));
+        let taken = (100..2100).filter(|&i| asked.put(key(i), flooder)).count();
+        assert_eq!(taken, BACKUPS_PER_PEER);
+        assert_eq!(asked.waiting_from(flooder), BACKUPS_PER_PEER);
+        assert!((0..10).all(|i| asked.take(&key(i), honest)), "the honest peer's backups are still expected");
+        assert!(!asked.take(&key(100), honest), "only from the peer asked");
+        assert!(asked.take(&key(100), flooder));
+        assert_eq!(asked.waiting_from(flooder), BACKUPS_PER_PEER - 1);
     }
 }

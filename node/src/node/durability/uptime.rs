@@ -12,8 +12,8 @@
 //! sees nobody, so an occasional node measures its peers over its own sessions (which is
 //! what it needs: who is there when it is).
 //!
-//! Memory: at most [`MAX_PEERS`] peers (the least recently connected or disconnected are
-//! forgotten first), about 48 bytes each. The counters are persisted by the driver with the
+//! Memory: at most [`MAX_PEERS`] peers (to make room, the peer not connected now that was
+//! connected least is forgotten), about 48 bytes each. The counters are persisted by the driver with the
 //! node's own sessions (`history.rs`, `DIR/uptime`), so a restarted node, the usual
 //! returning node, knows its peers from its earlier runs.
 
@@ -91,9 +91,29 @@ impl Uptimes {
     /// `peer` connected (`up`) or disconnected at `now`.
     pub(super) fn seen(&mut self, peer: PeerId, now: Instant, up: bool) {
         let origin = *self.origin.get_or_insert(now);
+        if self.peers.len() >= self.peers.cap().get() && !self.peers.contains(&peer) {
+            self.forget_one(now, origin);
+        }
         let fresh = Seen { known: Duration::ZERO, connected: Duration::ZERO, at: Some(now), up };
         let seen = self.peers.get(&peer).map_or(fresh, |s| s.at(now, origin));
         self.peers.put(peer, Seen { up, ..seen });
+    }
+
+    /// Makes room for a new peer: forgets the peer not connected now that was connected
+    /// least (the least recently seen would be the steadiest: a peer connected all along
+    /// has the oldest connect, and a churn of made-up ids would push it out first).
+    fn forget_one(&mut self, now: Instant, origin: Instant) {
+        let victim =
+            self.peers.iter().filter(|(_, s)| !s.up).min_by_key(|(_, s)| s.at(now, origin).connected).map(|(&p, _)| p);
+        match victim {
+            Some(p) => {
+                self.peers.pop(&p);
+            }
+            // Every peer remembered is connected now: the least recently seen goes.
+            None => {
+                self.peers.pop_lru();
+            }
+        }
     }
 
     /// `peer`'s observed share at `now`, with a history shorter than `observed` counted as
@@ -156,5 +176,29 @@ impl<S: BlockStore> Node<S> {
             .ids()
             .filter(|&p| self.durability.uptimes.share(p, now, observed).is_some_and(|s| s >= min))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A churn of brief peers (made-up ids cost nothing) does not push out the peer that
+    /// was there all along: room is made by forgetting the least connected.
+    #[test]
+    fn a_churn_of_brief_peers_does_not_forget_the_steady_one() {
+        let start = Instant::now();
+        let mut u = Uptimes::default();
+        let steady = PeerId(u64::MAX);
+        u.seen(steady, start, true);
+        let mut now = start + Duration::from_secs(2 * 3600);
+        for i in 0..(MAX_PEERS as u64 + 100) {
+            u.seen(PeerId(i), now, true);
+            now += Duration::from_secs(1);
+            u.seen(PeerId(i), now, false);
+        }
+        assert!(u.peers.len() <= MAX_PEERS);
+        let share = u.share(steady, now, Duration::from_secs(3600)).expect("still remembered");
+        assert!(share > 0.9, "{share}");
     }
 }
