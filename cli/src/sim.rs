@@ -234,6 +234,11 @@ pub(crate) struct Args {
     /// it leaves at once and relays on the failed path answer it "not found").
     #[arg(long, help_heading = "Durability model")]
     second_attempt_waits: bool,
+    /// Fetches route as the node does after a "not found": it costs a node at most this
+    /// many hops and the node tries its next peer (the node's cap is 4; 0: all its hops,
+    /// the model's route until session 9).
+    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
+    fetch_cap: u32,
     /// Offers go only to peers whose uptime over the last week is at least this, kept if
     /// no such peer of theirs is closer to the key (0: any peer, as the node).
     #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]

@@ -66,6 +66,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.fetch_htl = args.fetch_htl;
     rules.second_attempt = args.second_attempt.unwrap_or(rules.second_attempt);
     rules.second_attempt_waits |= args.second_attempt_waits;
+    rules.fetch_cap = args.fetch_cap;
     rules.offer_uptime = args.offer_uptime;
     rules.steady_backup = args.steady_backup;
     rules.foaf |= args.foaf;

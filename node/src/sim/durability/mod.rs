@@ -251,6 +251,8 @@ struct World<'a> {
     losses: diagnosis::Losses,
     /// Hops of fetches and probes (`Rules::fetch_htl`, or [`route::HTL`]).
     fetch_htl: u32,
+    /// What one "not found" may cost a fetch's node (`Rules::fetch_cap`, or all).
+    fetch_cap: u32,
     /// The peers sent a key-first offer list in the current offer round.
     offer_contacts: std::collections::HashSet<usize>,
     /// The workload's second attempts (`Rules::second_attempt`): sent, and found.
@@ -323,6 +325,7 @@ impl<'a> World<'a> {
             offered_to: vec![std::collections::HashMap::new(); config.nodes],
             losses: diagnosis::Losses::default(),
             fetch_htl: if r.fetch_htl == 0 { route::HTL } else { r.fetch_htl },
+            fetch_cap: if r.fetch_cap == 0 { u32::MAX } else { r.fetch_cap },
             offer_contacts: std::collections::HashSet::new(),
             second_attempts: [0; 2],
         }
@@ -584,8 +587,16 @@ impl<'a> World<'a> {
         let holdings = &self.holdings;
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
         let again = (self.config.rules.second_attempt, self.config.rules.second_attempt_waits);
-        let (first, second) =
-            second::route_block(&mut self.router, &g, holdings, from, b, target, self.fetch_htl, again);
+        let (first, second) = second::route_block(
+            &mut self.router,
+            &g,
+            holdings,
+            from,
+            b,
+            target,
+            (self.fetch_htl, self.fetch_cap),
+            again,
+        );
         if let Some(s) = &second {
             self.costs[cost].add(2 * first.visited.len() as u64, 0);
             if cost == FETCH {
@@ -668,8 +679,16 @@ impl<'a> World<'a> {
                 let holdings = &self.holdings;
                 let key = self.blocks.location[b as usize];
                 let again = (self.config.rules.second_attempt, self.config.rules.second_attempt_waits);
-                let (first, second) =
-                    second::route_block(&mut self.router, &g, holdings, from, b, key, self.fetch_htl, again);
+                let (first, second) = second::route_block(
+                    &mut self.router,
+                    &g,
+                    holdings,
+                    from,
+                    b,
+                    key,
+                    (self.fetch_htl, self.fetch_cap),
+                    again,
+                );
                 let route = second.unwrap_or(first);
                 got += u32::from(route.found);
                 if !route.found {

@@ -41,6 +41,9 @@ pub(crate) struct Route {
     pub(crate) arrived: Vec<u32>,
     /// The origin's neighbours the route was sent to, in order (the request's first hops).
     pub(crate) first_hops: Vec<u32>,
+    /// The nodes (not the origin) whose hops ran out, which quench the key, with the HTL
+    /// the route arrived there with.
+    pub(crate) quenched: Vec<(u32, u32)>,
 }
 
 /// A second attempt for a key after `first` failed (`Rules::second_attempt`): what the
@@ -164,17 +167,19 @@ impl Router {
         htl: u32,
         stop: impl FnMut(usize) -> bool,
     ) -> Route {
-        self.route_again(g, from, target, htl, None, stop)
+        self.route_again(g, from, target, (htl, u32::MAX), None, stop)
     }
 
     /// [`Router::route_htl`], as a second attempt after `again.first` failed (None: a
-    /// first attempt).
+    /// first attempt), a "not found" from downstream costing a node at most `cap` of its
+    /// hops before it tries its next peer (the node's `not_found_cap`; `u32::MAX`: all,
+    /// the route as it always was in the model: it backtracks only from dead ends).
     pub(crate) fn route_again(
         &mut self,
         g: &Graph<'_>,
         from: usize,
         target: Location,
-        htl: u32,
+        (htl, cap): (u32, u32),
         again: Option<&Again<'_>>,
         mut stop: impl FnMut(usize) -> bool,
     ) -> Route {
@@ -190,25 +195,19 @@ impl Router {
             skip.iter().for_each(|&j| self.mark[j as usize] = gen);
         }
         // The relays that quenched the key in the failed attempt, with the HTL it had there.
-        let quench: Vec<(u32, u32)> = match again {
-            Some(a) if a.quenched => a
-                .first
-                .visited
-                .iter()
-                .zip(&a.first.arrived)
-                .filter(|(v, _)| a.first.path[1..].contains(v))
-                .map(|(&v, &h)| (v, h))
-                .collect(),
-            _ => Vec::new(),
+        let quench: &[(u32, u32)] = match again {
+            Some(a) if a.quenched => &a.first.quenched,
+            _ => &[],
         };
         let mut route = Route { path: vec![from as u32], ..Route::default() };
-        let mut htl = htl;
-        while htl > 0 {
-            let Some(&cur) = route.path.last() else { break };
+        // Per node of `path`: the HTL it has left, and the HTL it arrived with.
+        let (mut left, mut arrived_at) = (vec![htl], vec![htl]);
+        while let (Some(&cur), Some(&h)) = (route.path.last(), left.last()) {
             let foaf = !self.foaf.is_empty();
             let at_origin = cur as usize == from;
             let next = g.adjacency[cur as usize]
                 .iter()
+                .filter(|_| h > 0)
                 .filter(|&&j| g.online[j as usize] && self.mark[j as usize] != gen)
                 .filter(|j| !at_origin || !skip.contains(j))
                 .min_by_key(|&&j| {
@@ -220,13 +219,11 @@ impl Router {
                     };
                     (effective, own, j)
                 });
-            match next {
+            let answer = match next {
                 Some(&j) => {
                     self.mark[j as usize] = gen;
-                    let arrived = htl;
-                    htl -= 1;
                     route.visited.push(j);
-                    route.arrived.push(arrived);
+                    route.arrived.push(h);
                     if at_origin {
                         route.first_hops.push(j);
                     }
@@ -235,15 +232,32 @@ impl Router {
                         route.found = true;
                         return route;
                     }
-                    if quench.iter().any(|&(q, h)| q == j && arrived <= h) {
-                        // Quenched: "not found" at once, the cap's hops spent, back up.
-                        htl = htl.saturating_sub(NOT_FOUND_CAP - 1);
-                        route.path.pop();
+                    if !quench.iter().any(|&(q, qh)| q == j && h <= qh) {
+                        left.push(h - 1);
+                        arrived_at.push(h);
+                        continue;
                     }
+                    // Quenched: "not found" at once, which costs at most the node's cap.
+                    route.path.pop();
+                    if let Some(up) = left.last_mut() {
+                        *up = up.saturating_sub(cap.min(NOT_FOUND_CAP));
+                    }
+                    continue;
                 }
                 None => {
+                    // `cur` ends: "not found" when its hops ran out (it quenches the key),
+                    // else "no route" with the hops it has left.
                     route.path.pop();
+                    left.pop();
+                    let arrived = arrived_at.pop().unwrap_or(0);
+                    if h == 0 && !at_origin {
+                        route.quenched.push((cur, arrived));
+                    }
+                    h
                 }
+            };
+            if let Some(up) = left.last_mut() {
+                *up = (*up).min(answer.max(up.saturating_sub(cap)));
             }
         }
         route
@@ -335,7 +349,7 @@ mod tests {
         assert_eq!(first.arrived[..2], [6, 5]);
         for avoid in [false, true] {
             let again = Again { first: &first, avoid, quenched: false };
-            let second = r.route_again(&g, 0, target, 6, Some(&again), |i| i == 35);
+            let second = r.route_again(&g, 0, target, (6, u32::MAX), Some(&again), |i| i == 35);
             assert_eq!(second.first_hops, vec![39], "the other side of the ring");
             assert_eq!(second.visited, vec![39, 38, 37, 36, 35]);
             assert!(second.found);
@@ -352,14 +366,15 @@ mod tests {
         let target = Location::from_f64(0.9);
         let mut r = Router::new(5);
         let first = r.route_htl(&g, 0, target, 3, |_| false);
-        assert_eq!(first.path, vec![0, 1, 3, 4]);
+        assert_eq!(first.visited, vec![1, 3, 4]);
+        assert_eq!(first.quenched, vec![(4, 1), (3, 2), (1, 3)]);
         // (Had the block come to 4 since,) a second attempt through 2 reaches it...
         let fresh = Again { first: &first, avoid: false, quenched: false };
-        let second = r.route_again(&g, 0, target, 3, Some(&fresh), |i| i == 4);
+        let second = r.route_again(&g, 0, target, (3, u32::MAX), Some(&fresh), |i| i == 4);
         assert_eq!((second.visited.clone(), second.found), (vec![2, 3, 4], true));
         // ...unless 3 still quenches the key: it answers "not found" at once.
         let soon = Again { quenched: true, ..fresh };
-        let second = r.route_again(&g, 0, target, 3, Some(&soon), |i| i == 4);
+        let second = r.route_again(&g, 0, target, (3, u32::MAX), Some(&soon), |i| i == 4);
         assert_eq!((second.visited, second.found), (vec![2, 3], false));
     }
 }

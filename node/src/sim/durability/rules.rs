@@ -113,6 +113,11 @@ pub struct Rules {
     /// (half a minute, `routing/quench.rs`); false: it leaves at once, and relays on the
     /// failed path answer it "not found".
     pub second_attempt_waits: bool,
+    /// Fetches and probes route as the node does after a "not found": it costs a node at
+    /// most this many of its hops, and the node tries its next peer with the rest (the
+    /// node's `not_found_cap`, 4). 0: all its hops (the model until session 9: a route
+    /// backtracks only from dead ends, and ends where its hops run out).
+    pub fetch_cap: u32,
 }
 
 /// How a second attempt for a block not found is routed (`Rules::second_attempt`).
@@ -179,6 +184,7 @@ impl Rules {
             key_first_offers: false,
             second_attempt: SecondAttempt::Off,
             second_attempt_waits: false,
+            fetch_cap: 0,
         }
     }
 

@@ -13,7 +13,8 @@ use super::route::{Again, Graph, Route, Router};
 use super::rules::SecondAttempt;
 use crate::location::Location;
 
-/// Routes a fetch of `block` (at `target`) from `from` with `htl` hops and, if it failed
+/// Routes a fetch of `block` (at `target`) from `from` with `htl` hops (a "not found"
+/// costing a node at most `cap` of them, `Router::route_again`) and, if it failed
 /// and the rule asks for one, a second attempt: (the first route, the second if sent).
 #[allow(clippy::too_many_arguments)] // The router's inputs and the rule, all needed.
 pub(super) fn route_block(
@@ -23,14 +24,14 @@ pub(super) fn route_block(
     from: usize,
     block: u32,
     target: Location,
-    htl: u32,
+    (htl, cap): (u32, u32),
     (rule, waits): (SecondAttempt, bool),
 ) -> (Route, Option<Route>) {
-    let first = router.route_htl(g, from, target, htl, |v| holdings.place(v, block).is_some());
+    let first = router.route_again(g, from, target, (htl, cap), None, |v| holdings.place(v, block).is_some());
     if first.found || rule == SecondAttempt::Off {
         return (first, None);
     }
     let again = Again { first: &first, avoid: rule == SecondAttempt::Avoid, quenched: !waits };
-    let second = router.route_again(g, from, target, htl, Some(&again), |v| holdings.place(v, block).is_some());
+    let second = router.route_again(g, from, target, (htl, cap), Some(&again), |v| holdings.place(v, block).is_some());
     (first, Some(second))
 }

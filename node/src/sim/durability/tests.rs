@@ -361,3 +361,16 @@ fn a_second_attempt_finds_blocks_the_first_missed() {
 fn the_quench_cost_is_the_nodes_not_found_cap() {
     assert_eq!(u32::from(crate::node::NodeConfig::default().not_found_cap), route::NOT_FOUND_CAP);
 }
+
+/// Fetches that route as the node does after a "not found" (it costs a node at most 4 of
+/// its hops, then it tries its next peer) search wider than the model's single route: they
+/// find at least as many blocks, for more messages; the world is the same.
+#[test]
+fn fetches_with_the_nodes_not_found_cap_search_wider() {
+    let with = |fetch_cap| run(&small(Rules { fetch_cap, ..Rules::pamphlet() })).unwrap();
+    let (all, cap) = (with(0), with(route::NOT_FOUND_CAP));
+    let blocks = |r: &DurabilityReport| r.at(3).and_then(|p| p.blocks).unwrap();
+    assert!(blocks(&cap) >= blocks(&all), "cap {} vs all {}", blocks(&cap), blocks(&all));
+    assert!(cap.fetch_cost_per_day.messages > all.fetch_cost_per_day.messages);
+    assert_eq!((cap.documents, cap.fetches), (all.documents, all.fetches), "same world");
+}
