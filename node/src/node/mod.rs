@@ -371,7 +371,7 @@ impl<S: BlockStore> Node<S> {
         let max = self.config.max_htl;
         match self.quench.quenched(now, kind, &key, max) {
             // A second attempt waits out the quench its failure left (`second_attempt.rs`).
-            Some(q) if !resumed && self.second.is_due(now, kind, &key) => {
+            Some(q) if !resumed && self.second_attempt_due(now, kind, &key) => {
                 return self.defer_until(q.until, kind, key, op)
             }
             Some(q) if q.local => {
@@ -384,7 +384,9 @@ impl<S: BlockStore> Node<S> {
             _ => {}
         }
         let mut req = self.request(now, kind, key, max, max, None);
-        if let Some(first_hops) = self.second.take(now, kind, &key) {
+        if let Some(first_hops) =
+            self.second_attempt_due(now, kind, &key).then(|| self.second.take(now, kind, &key)).flatten()
+        {
             self.stats.second_attempts += 1;
             req = req.avoiding(first_hops);
         }

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 use pamphlet_crypto::{BlockKind, RoutingKey};
 
+use super::Node;
 use crate::id::PeerId;
+use crate::store::BlockStore;
 
 /// Keys remembered at most (`Node::second_attempt_keys`).
 pub const CAPACITY: usize = 1024;
@@ -73,9 +75,10 @@ impl SecondAttempts {
         self.entries.put((kind, key), Entry { until: now + self.window, first_hops, used: false });
     }
 
-    /// Whether an own fetch of `key` at `now` may be the second attempt (without taking it).
-    pub(super) fn is_due(&self, now: Instant, kind: BlockKind, key: &RoutingKey) -> bool {
-        self.entries.peek(&(kind, *key)).is_some_and(|e| e.until > now && !e.used)
+    /// If an own fetch of `key` at `now` may be the second attempt: the first hops it
+    /// would avoid (without taking it).
+    pub(super) fn due(&self, now: Instant, kind: BlockKind, key: &RoutingKey) -> Option<&[PeerId]> {
+        self.entries.peek(&(kind, *key)).filter(|e| e.until > now && !e.used).map(|e| e.first_hops.as_slice())
     }
 
     /// An own fetch of `key` leaves at `now`: if it is the second attempt, the first hops to
@@ -92,6 +95,16 @@ impl SecondAttempts {
     }
 }
 
+impl<S: BlockStore> Node<S> {
+    /// Whether an own fetch of `key` at `now` is a second attempt worth waiting for: the
+    /// key's own fetch failed in the window, no second attempt was sent yet, and the node
+    /// has a peer that was not a first hop of the failure (with none, the fetch fails
+    /// "recently failed" at once, as without second attempts).
+    pub(super) fn second_attempt_due(&self, now: Instant, kind: BlockKind, key: &RoutingKey) -> bool {
+        self.second.due(now, kind, key).is_some_and(|hops| self.peers.ids().any(|p| !hops.contains(&p)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,11 +117,14 @@ mod tests {
         let (k, kind) = (RoutingKey([1; 32]), BlockKind::Chk);
         assert!(t.take(t0, kind, &k).is_none(), "no failure yet");
         t.failed(t0, kind, k, &[PeerId(3), PeerId(4)]);
-        assert!(t.is_due(t0, kind, &k));
+        assert_eq!(t.due(t0, kind, &k), Some(&[PeerId(3), PeerId(4)][..]));
         assert_eq!(t.take(t0, kind, &k), Some(vec![PeerId(3), PeerId(4)]));
         assert!(t.take(t0, kind, &k).is_none(), "once");
         t.failed(t0 + Duration::from_secs(60), kind, k, &[PeerId(5)]);
-        assert!(!t.is_due(t0 + Duration::from_secs(60), kind, &k), "a second failure in the window does not renew it");
+        assert!(
+            t.due(t0 + Duration::from_secs(60), kind, &k).is_none(),
+            "a second failure in the window does not renew it"
+        );
         let later = t0 + Duration::from_secs(601);
         t.failed(later, kind, k, &[PeerId(5)]);
         assert_eq!(t.take(later, kind, &k), Some(vec![PeerId(5)]), "a new window");
