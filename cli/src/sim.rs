@@ -225,6 +225,20 @@ pub(crate) struct Args {
     /// blocks a fetch does not reach.
     #[arg(long, default_value_t = 0, help_heading = "Durability model")]
     fetch_htl: u32,
+    /// After a fetch finds nothing, ask once more through another first hop: `next` (the
+    /// originator skips the failed attempt's first hops) or `avoid` (the route never
+    /// enters them; an ideal); default: no second attempt.
+    #[arg(long, value_parser = durability::parse_second_attempt, help_heading = "Durability model")]
+    second_attempt: Option<pamphlet_node::sim::durability::SecondAttempt>,
+    /// The second attempt waits until the relays' quench of the key has ended (default:
+    /// it leaves at once and relays on the failed path answer it "not found").
+    #[arg(long, help_heading = "Durability model")]
+    second_attempt_waits: bool,
+    /// Fetches route as the node does after a "not found": it costs a node at most this
+    /// many hops and the node tries its next peer (the node's cap is 4; 0: all its hops,
+    /// the model's route until session 9).
+    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
+    fetch_cap: u32,
     /// Offers go only to peers whose uptime over the last week is at least this, kept if
     /// no such peer of theirs is closer to the key (0: any peer, as the node).
     #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use pamphlet_node::sim::durability::{self, DurabilityConfig, DurabilityReport, Eviction, Rules};
+use pamphlet_node::sim::durability::{self, DurabilityConfig, DurabilityReport, Eviction, Rules, SecondAttempt};
 
 use super::plot::{self, Axes, Series};
 use super::Args;
@@ -25,6 +25,16 @@ pub(crate) fn parse_eviction(s: &str) -> Result<Eviction, String> {
             Some(Ok(w)) if w >= 1 => Ok(Eviction::NearOwn(w)),
             _ => Err(format!("unknown store eviction {s:?}: lru, random or near:W (W >= 1)")),
         },
+    }
+}
+
+/// Parses `next` or `avoid` (`--second-attempt`).
+pub(crate) fn parse_second_attempt(s: &str) -> Result<SecondAttempt, String> {
+    match s {
+        "next" => Ok(SecondAttempt::Next),
+        "avoid" => Ok(SecondAttempt::Avoid),
+        "off" => Ok(SecondAttempt::Off),
+        _ => Err(format!("unknown second attempt {s:?}: next, avoid or off")),
     }
 }
 
@@ -54,6 +64,9 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     }
     rules.offer_top_only_on_return |= args.offer_top_only_on_return;
     rules.fetch_htl = args.fetch_htl;
+    rules.second_attempt = args.second_attempt.unwrap_or(rules.second_attempt);
+    rules.second_attempt_waits |= args.second_attempt_waits;
+    rules.fetch_cap = args.fetch_cap;
     rules.offer_uptime = args.offer_uptime;
     rules.steady_backup = args.steady_backup;
     rules.foaf |= args.foaf;
@@ -147,6 +160,9 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
         "workload fetches {} / {} complete; healed {} blocks; offered {} blocks; passed on {} evicted blocks; kept alive {} blocks",
         r.fetches_ok, r.fetches, r.healed_blocks, r.offered_blocks, r.passed_on_blocks, r.kept_alive_blocks
     );
+    if r.second_attempts > 0 {
+        println!("second attempts {} for blocks not found, {} found", r.second_attempts, r.second_attempts_found);
+    }
     println!(
         "\n{:>5} {:>10} {:>8}  by popularity (documents)                  by fill at insert",
         "age", "documents", "blocks"

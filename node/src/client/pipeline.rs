@@ -158,7 +158,7 @@ pub struct Fetched {
     /// Of those, blocks the network could not find (FEC filled in for them).
     pub not_found: usize,
     /// Of the requests, those that asked again for a block (or a USK edition) whose
-    /// earlier request timed out or found no route ([`super::retry`]).
+    /// earlier request timed out or found no route, or was not found once ([`super::retry`]).
     pub retries: usize,
     /// For a USK: some edition above the one fetched stayed unknown (its probes timed out
     /// every time), so a newer edition may exist. The document is the newest *found*.
@@ -236,7 +236,7 @@ async fn fetch_retrying<N: BlockNetwork>(
 ) -> Result<Block, Failure> {
     loop {
         match net.fetch(kind, key).await {
-            Err(e) if tries.retry(key, &e) => tracing::debug!(error = %e, "fetching a block again"),
+            Err(e) if tries.retry_fetch(key, &e) => tracing::debug!(error = %e, "fetching a block again"),
             result => return result,
         }
     }
@@ -448,7 +448,7 @@ async fn fetch_chk<N: BlockNetwork>(
             Ok(Block::Ssk(_)) => missing(&mut fetch, &key, &mut cause, Failure::InvalidData)?,
             // A fresh request, routed anew (around the peers that failed this one); FEC
             // fills in only for blocks that failed every try.
-            Err(e) if tries.retry(key, &e) => {
+            Err(e) if tries.retry_fetch(key, &e) => {
                 tracing::debug!(error = %e, "fetching a block again");
                 requests += 1;
                 in_flight.spawn(timed_fetch(Arc::clone(net), key));

@@ -55,6 +55,10 @@ pub struct NodeConfig {
     pub quench_time: Duration,
     /// How many quenched keys are remembered at most.
     pub quench_capacity: usize,
+    /// How long after one of this node's own fetches found nothing a second own fetch of
+    /// the key is sent as a second attempt, around the failed one's first hops (once per
+    /// key in this window; zero: never; `node/second_attempt.rs`).
+    pub second_attempt_window: Duration,
     /// How often this node starts a location swap (darknet); `None`: never on its own
     /// (a driver may still call `Node::start_swap`). Swap requests from peers are always
     /// served.
@@ -157,6 +161,7 @@ impl Default for NodeConfig {
             backoff: BackoffConfig::default(),
             quench_time: Duration::from_secs(30),
             quench_capacity: 4096,
+            second_attempt_window: Duration::from_secs(600),
             swap_interval: None,
             swap: SwapConfig::default(),
             not_found_cap: 4,

@@ -29,6 +29,7 @@ mod load;
 mod misbehaviour;
 mod opennet;
 mod own_location;
+mod second_attempt;
 mod stats;
 
 use std::cmp::Reverse;
@@ -50,6 +51,7 @@ pub use failure::{Failure, RetryCause};
 pub use load::{LoadConfig, BLOCK_WIRE_BYTES};
 pub use misbehaviour::{FIRST_SUSPENSION, MAX_SUSPENSION};
 pub use opennet::{LinkAction, OpennetStats};
+pub use second_attempt::CAPACITY as SECOND_ATTEMPT_KEYS;
 pub use stats::NodeStats;
 
 use inflight::{hop_wait, verifies_derived, Answer, Handle, InFlight, Origin, Payload};
@@ -118,6 +120,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     load: load::Load,
     /// Wider top blocks and offers on swap (issue 20).
     durability: durability::State,
+    /// Keys whose own fetch found nothing, for a second attempt (`second_attempt.rs`).
+    second: second_attempt::SecondAttempts,
 }
 
 /// The most penalised-as-silent hops remembered for a late answer (bounds the memory a
@@ -171,6 +175,7 @@ impl<S: BlockStore> Node<S> {
             misbehaviour: misbehaviour::Misbehaviour::default(),
             load: load::Load::new(config.load, config.max_requests_per_peer),
             durability: durability::State::new(&config.durability),
+            second: second_attempt::SecondAttempts::new(config.second_attempt_window),
             peers: {
                 let mut t = PeerTable::new(config.backoff);
                 t.set_check_claims(config.check_claims);
@@ -258,6 +263,11 @@ impl<S: BlockStore> Node<S> {
     /// The next event for the client.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Keys remembered for a second attempt (at most [`SECOND_ATTEMPT_KEYS`]).
+    pub fn second_attempt_keys(&self) -> usize {
+        self.second.len()
     }
 
     /// When `handle_timeout` should be called next.
@@ -364,6 +374,10 @@ impl<S: BlockStore> Node<S> {
         }
         let max = self.config.max_htl;
         match self.quench.quenched(now, kind, &key, max) {
+            // A second attempt waits out the quench its failure left (`second_attempt.rs`).
+            Some(q) if !resumed && self.second_attempt_due(now, kind, &key) => {
+                return self.defer_until(q.until, kind, key, op)
+            }
             Some(q) if q.local => {
                 self.stats.quenched += 1;
                 self.events.push_back(Event::FetchFailed { op, reason: FailReason::RecentlyFailed, peers_tried: 0 });
@@ -373,7 +387,13 @@ impl<S: BlockStore> Node<S> {
             Some(q) if !resumed => return self.defer_until(q.until, kind, key, op),
             _ => {}
         }
-        let req = self.request(now, kind, key, max, max, None);
+        let mut req = self.request(now, kind, key, max, max, None);
+        if let Some(first_hops) =
+            self.second_attempt_due(now, kind, &key).then(|| self.second.take(now, kind, &key)).flatten()
+        {
+            self.stats.second_attempts += 1;
+            req = req.avoiding(first_hops);
+        }
         self.launch(now, req, Origin::Local(op), Payload::Fetch, max);
     }
 

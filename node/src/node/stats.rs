@@ -30,6 +30,8 @@ pub struct NodeStats {
     pub overload_ends: u64,
     /// Requests answered at once because their key was quenched.
     pub quenched: u64,
+    /// Own fetches sent as a second attempt for a key not found (`second_attempt.rs`).
+    pub second_attempts: u64,
     /// Blocks received that did not verify (forged or corrupt), and invalid inserts.
     pub forged_blocks: u64,
     /// Peers that did not answer in time.

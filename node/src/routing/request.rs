@@ -122,6 +122,8 @@ pub struct Request {
     not_found_cap: Htl,
     /// A hop may wait at most `1 / hop_share` of the time left (1: all of it).
     hop_share: u32,
+    /// Peers never sent this request (a second attempt's failed first hops).
+    avoid: Vec<PeerId>,
 }
 
 impl Request {
@@ -140,6 +142,7 @@ impl Request {
             reached: false,
             not_found_cap: Htl::MAX,
             hop_share: 1,
+            avoid: Vec::new(),
         }
     }
 
@@ -157,6 +160,13 @@ impl Request {
     /// request; with a cap the request backtracks to its next peer instead.
     pub fn with_not_found_cap(mut self, cap: Htl) -> Self {
         self.not_found_cap = cap;
+        self
+    }
+
+    /// Never sends the request to `peers` (a second attempt routed around the first hops of
+    /// the attempt that failed, `node/second_attempt.rs`).
+    pub fn avoiding(mut self, peers: Vec<PeerId>) -> Self {
+        self.avoid = peers;
         self
     }
 
@@ -205,7 +215,9 @@ impl Request {
             return Step::Finish(Outcome::HtlExhausted);
         }
         let upstream = self.upstream;
-        let Some(&peer) = ranked.iter().find(|p| Some(**p) != upstream && !self.tried.contains(p)) else {
+        let Some(&peer) =
+            ranked.iter().find(|p| Some(**p) != upstream && !self.tried.contains(p) && !self.avoid.contains(p))
+        else {
             return Step::Finish(Outcome::RouteNotFound { htl: self.htl });
         };
         let share = (now + (self.deadline - now) / self.hop_share).min(self.deadline);

@@ -38,6 +38,7 @@ mod population;
 mod report;
 mod route;
 mod rules;
+mod second;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -58,7 +59,7 @@ pub use bound::{mean_uptime, retrievable_bound, Bound};
 pub use diagnosis::{BlockCauses, ClassStore, LossCauses, GONE_AGE_BINS};
 pub use holdings::Eviction;
 pub use report::{AgePoint, Cost, DurabilityReport, Tally, AGES, FILL_BINS};
-pub use rules::Rules;
+pub use rules::{Rules, SecondAttempt};
 
 /// Bytes of one block on the wire (a CHK block: 32 KiB of payload and its header).
 const BLOCK_BYTES: u64 = pamphlet_crypto::CHK_BLOCK_LEN as u64;
@@ -250,8 +251,12 @@ struct World<'a> {
     losses: diagnosis::Losses,
     /// Hops of fetches and probes (`Rules::fetch_htl`, or [`route::HTL`]).
     fetch_htl: u32,
+    /// What one "not found" may cost a fetch's node (`Rules::fetch_cap`, or all).
+    fetch_cap: u32,
     /// The peers sent a key-first offer list in the current offer round.
     offer_contacts: std::collections::HashSet<usize>,
+    /// The workload's second attempts (`Rules::second_attempt`): sent, and found.
+    second_attempts: [u64; 2],
 }
 
 /// Indices into `World::costs`.
@@ -320,7 +325,9 @@ impl<'a> World<'a> {
             offered_to: vec![std::collections::HashMap::new(); config.nodes],
             losses: diagnosis::Losses::default(),
             fetch_htl: if r.fetch_htl == 0 { route::HTL } else { r.fetch_htl },
+            fetch_cap: if r.fetch_cap == 0 { u32::MAX } else { r.fetch_cap },
             offer_contacts: std::collections::HashSet::new(),
+            second_attempts: [0; 2],
         }
     }
 
@@ -579,7 +586,25 @@ impl<'a> World<'a> {
         let target = self.blocks.location[b as usize];
         let holdings = &self.holdings;
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
-        let route = self.router.route_htl(&g, from, target, self.fetch_htl, |v| holdings.place(v, b).is_some());
+        let again = (self.config.rules.second_attempt, self.config.rules.second_attempt_waits);
+        let (first, second) = second::route_block(
+            &mut self.router,
+            &g,
+            holdings,
+            from,
+            b,
+            target,
+            (self.fetch_htl, self.fetch_cap),
+            again,
+        );
+        if let Some(s) = &second {
+            self.costs[cost].add(2 * first.visited.len() as u64, 0);
+            if cost == FETCH {
+                self.second_attempts[0] += 1;
+                self.second_attempts[1] += u64::from(s.found);
+            }
+        }
+        let route = second.unwrap_or(first);
         let hops = route.visited.len() as u64;
         let back = route.path.len().saturating_sub(1) as u64;
         self.costs[cost].add(2 * hops, if route.found { back * BLOCK_BYTES } else { 0 });
@@ -653,7 +678,18 @@ impl<'a> World<'a> {
                 let Some(from) = Self::random_online(g.online, &mut self.probe_rng) else { return (false, 0, 0) };
                 let holdings = &self.holdings;
                 let key = self.blocks.location[b as usize];
-                let route = self.router.route_htl(&g, from, key, self.fetch_htl, |v| holdings.place(v, b).is_some());
+                let again = (self.config.rules.second_attempt, self.config.rules.second_attempt_waits);
+                let (first, second) = second::route_block(
+                    &mut self.router,
+                    &g,
+                    holdings,
+                    from,
+                    b,
+                    key,
+                    (self.fetch_htl, self.fetch_cap),
+                    again,
+                );
+                let route = second.unwrap_or(first);
                 got += u32::from(route.found);
                 if !route.found {
                     misses.push(diagnosis::Miss { block: b, hops_out: route.visited.len() == self.fetch_htl as usize });
@@ -704,6 +740,8 @@ impl<'a> World<'a> {
             survival: self.survival.points(c.days),
             fetches: self.fetches,
             fetches_ok: self.fetches_ok,
+            second_attempts: self.second_attempts[0],
+            second_attempts_found: self.second_attempts[1],
             healed_blocks: self.healed,
             offered_blocks: self.offered,
             offer_evictions: self.offer_evictions,

@@ -111,6 +111,11 @@ pub struct DurabilityReport {
     pub fetches: u64,
     /// Of them, successful.
     pub fetches_ok: u64,
+    /// Second attempts for blocks the workload's fetches did not find
+    /// (`Rules::second_attempt`; probes' are not counted).
+    pub second_attempts: u64,
+    /// Of them, found.
+    pub second_attempts_found: u64,
     /// Blocks re-inserted by healing.
     pub healed_blocks: u64,
     /// Blocks a returning node handed to the sinks that lacked them.

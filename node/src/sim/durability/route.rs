@@ -37,7 +37,32 @@ pub(crate) struct Route {
     pub(crate) path: Vec<u32>,
     /// Whether `stop` said yes (the last node of `path` is where).
     pub(crate) found: bool,
+    /// The HTL each node of `visited` was entered with (before its hop was spent).
+    pub(crate) arrived: Vec<u32>,
+    /// The origin's neighbours the route was sent to, in order (the request's first hops).
+    pub(crate) first_hops: Vec<u32>,
+    /// The nodes (not the origin) whose hops ran out, which quench the key, with the HTL
+    /// the route arrived there with.
+    pub(crate) quenched: Vec<(u32, u32)>,
 }
+
+/// A second attempt for a key after `first` failed (`Rules::second_attempt`): what the
+/// originator knows of the failure is the first hops it sent it to.
+pub(crate) struct Again<'r> {
+    /// The failed attempt.
+    pub(crate) first: &'r Route,
+    /// The second route never enters the failed attempt's first hops (an ideal: relays do
+    /// not know them); false: only the origin skips them, relays route as ever.
+    pub(crate) avoid: bool,
+    /// Relays on the failed attempt's path quenched the key (`routing/quench.rs`): one
+    /// entered with no more HTL than the failed attempt brought it answers "not found" at
+    /// once, which costs the request [`NOT_FOUND_CAP`] hops, and the route backtracks.
+    pub(crate) quenched: bool,
+}
+
+/// What one "not found" answer may cost a request, in hops: the node's default
+/// `NodeConfig::not_found_cap` (test `the_quench_cost_is_the_nodes_not_found_cap`).
+pub(crate) const NOT_FOUND_CAP: u32 = 4;
 
 /// The graph and who is online: what a route needs.
 pub(crate) struct Graph<'a> {
@@ -140,6 +165,22 @@ impl Router {
         from: usize,
         target: Location,
         htl: u32,
+        stop: impl FnMut(usize) -> bool,
+    ) -> Route {
+        self.route_again(g, from, target, (htl, u32::MAX), None, stop)
+    }
+
+    /// [`Router::route_htl`], as a second attempt after `again.first` failed (None: a
+    /// first attempt), a "not found" from downstream costing a node at most `cap` of its
+    /// hops before it tries its next peer (the node's `not_found_cap`; `u32::MAX`: all,
+    /// the route as it always was in the model: it backtracks only from dead ends).
+    pub(crate) fn route_again(
+        &mut self,
+        g: &Graph<'_>,
+        from: usize,
+        target: Location,
+        (htl, cap): (u32, u32),
+        again: Option<&Again<'_>>,
         mut stop: impl FnMut(usize) -> bool,
     ) -> Route {
         self.generation = self.generation.wrapping_add(1);
@@ -149,14 +190,26 @@ impl Router {
         }
         let gen = self.generation;
         self.mark[from] = gen;
+        let skip: &[u32] = again.map_or(&[], |a| &a.first.first_hops);
+        if again.is_some_and(|a| a.avoid) {
+            skip.iter().for_each(|&j| self.mark[j as usize] = gen);
+        }
+        // The relays that quenched the key in the failed attempt, with the HTL it had there.
+        let quench: &[(u32, u32)] = match again {
+            Some(a) if a.quenched => &a.first.quenched,
+            _ => &[],
+        };
         let mut route = Route { path: vec![from as u32], ..Route::default() };
-        let mut htl = htl;
-        while htl > 0 {
-            let Some(&cur) = route.path.last() else { break };
+        // Per node of `path`: the HTL it has left, and the HTL it arrived with.
+        let (mut left, mut arrived_at) = (vec![htl], vec![htl]);
+        while let (Some(&cur), Some(&h)) = (route.path.last(), left.last()) {
             let foaf = !self.foaf.is_empty();
+            let at_origin = cur as usize == from;
             let next = g.adjacency[cur as usize]
                 .iter()
+                .filter(|_| h > 0)
                 .filter(|&&j| g.online[j as usize] && self.mark[j as usize] != gen)
+                .filter(|j| !at_origin || !skip.contains(j))
                 .min_by_key(|&&j| {
                     let own = g.location[j as usize].distance(target);
                     let effective = if foaf {
@@ -166,20 +219,45 @@ impl Router {
                     };
                     (effective, own, j)
                 });
-            match next {
+            let answer = match next {
                 Some(&j) => {
                     self.mark[j as usize] = gen;
-                    htl -= 1;
                     route.visited.push(j);
+                    route.arrived.push(h);
+                    if at_origin {
+                        route.first_hops.push(j);
+                    }
                     route.path.push(j);
                     if stop(j as usize) {
                         route.found = true;
                         return route;
                     }
+                    if !quench.iter().any(|&(q, qh)| q == j && h <= qh) {
+                        left.push(h - 1);
+                        arrived_at.push(h);
+                        continue;
+                    }
+                    // Quenched: "not found" at once, which costs at most the node's cap.
+                    route.path.pop();
+                    if let Some(up) = left.last_mut() {
+                        *up = up.saturating_sub(cap.min(NOT_FOUND_CAP));
+                    }
+                    continue;
                 }
                 None => {
+                    // `cur` ends: "not found" when its hops ran out (it quenches the key),
+                    // else "no route" with the hops it has left.
                     route.path.pop();
+                    left.pop();
+                    let arrived = arrived_at.pop().unwrap_or(0);
+                    if h == 0 && !at_origin {
+                        route.quenched.push((cur, arrived));
+                    }
+                    h
                 }
+            };
+            if let Some(up) = left.last_mut() {
+                *up = (*up).min(answer.max(up.saturating_sub(cap)));
             }
         }
         route
@@ -246,5 +324,57 @@ mod tests {
         r.set_foaf(&g);
         let foaf = r.route(&g, 0, target, |i| i == 3);
         assert_eq!(foaf.visited, vec![2, 3], "2 advertises 3, at the key");
+    }
+
+    /// A ring of 40 nodes at i/40 where node 0 also knows 20; a holder at 35.
+    fn ring_with_chord() -> (Vec<Vec<u32>>, Vec<bool>, Vec<Location>) {
+        let (mut adj, mut online, loc) = ring();
+        online[11] = true;
+        adj[0].push(20);
+        adj[20].push(0);
+        (adj, online, loc)
+    }
+
+    #[test]
+    fn a_second_attempt_leaves_through_another_first_hop() {
+        let (adj, online, loc) = ring_with_chord();
+        let g = Graph { adjacency: &adj, online: &online, location: &loc };
+        let mut r = Router::new(40);
+        // The key at 24.5/40: 0's best peer is 20, but only 35 holds the block (6 hops go
+        // 20, 21, .., 25).
+        let target = Location::from_f64(24.5 / 40.0);
+        let first = r.route_htl(&g, 0, target, 6, |i| i == 35);
+        assert!(!first.found);
+        assert_eq!(first.first_hops, vec![20]);
+        assert_eq!(first.arrived[..2], [6, 5]);
+        for avoid in [false, true] {
+            let again = Again { first: &first, avoid, quenched: false };
+            let second = r.route_again(&g, 0, target, (6, u32::MAX), Some(&again), |i| i == 35);
+            assert_eq!(second.first_hops, vec![39], "the other side of the ring");
+            assert_eq!(second.visited, vec![39, 38, 37, 36, 35]);
+            assert!(second.found);
+        }
+    }
+
+    #[test]
+    fn relays_that_quenched_the_key_end_a_second_attempt_that_comes_too_soon() {
+        // 0 knows 1 and 2, both know 3, which knows 4: the key at 0.9.
+        let adj = vec![vec![1, 2], vec![0, 3], vec![0, 3], vec![1, 2, 4], vec![3]];
+        let online = vec![true; 5];
+        let loc: Vec<Location> = [0.0, 0.5, 0.4, 0.6, 0.7].iter().map(|&x| Location::from_f64(x)).collect();
+        let g = Graph { adjacency: &adj, online: &online, location: &loc };
+        let target = Location::from_f64(0.9);
+        let mut r = Router::new(5);
+        let first = r.route_htl(&g, 0, target, 3, |_| false);
+        assert_eq!(first.visited, vec![1, 3, 4]);
+        assert_eq!(first.quenched, vec![(4, 1), (3, 2), (1, 3)]);
+        // (Had the block come to 4 since,) a second attempt through 2 reaches it...
+        let fresh = Again { first: &first, avoid: false, quenched: false };
+        let second = r.route_again(&g, 0, target, (3, u32::MAX), Some(&fresh), |i| i == 4);
+        assert_eq!((second.visited.clone(), second.found), (vec![2, 3, 4], true));
+        // ...unless 3 still quenches the key: it answers "not found" at once.
+        let soon = Again { quenched: true, ..fresh };
+        let second = r.route_again(&g, 0, target, (3, u32::MAX), Some(&soon), |i| i == 4);
+        assert_eq!((second.visited, second.found), (vec![2, 3], false));
     }
 }

@@ -106,6 +106,32 @@ pub struct Rules {
     /// and would keep, and only those blocks follow (`offers.rs`, `offer_cost`). Changes
     /// the offers' cost, never what is kept.
     pub key_first_offers: bool,
+    /// After a fetch (or probe) of a block finds nothing, the originator asks once more,
+    /// routed around the failed attempt's first hops (`second.rs`; off: never).
+    pub second_attempt: SecondAttempt,
+    /// The second attempt waits until the relays' quench of the failed key has ended
+    /// (half a minute, `routing/quench.rs`); false: it leaves at once, and relays on the
+    /// failed path answer it "not found".
+    pub second_attempt_waits: bool,
+    /// Fetches and probes route as the node does after a "not found": it costs a node at
+    /// most this many of its hops, and the node tries its next peer with the rest (the
+    /// node's `not_found_cap`, 4). 0: all its hops (the model until session 9: a route
+    /// backtracks only from dead ends, and ends where its hops run out).
+    pub fetch_cap: u32,
+}
+
+/// How a second attempt for a block not found is routed (`Rules::second_attempt`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SecondAttempt {
+    /// No second attempt (the node today).
+    #[default]
+    Off,
+    /// The originator sends it to its best peer other than the failed attempt's first
+    /// hops; relays route it as any request (they may enter those hops later).
+    Next,
+    /// As `Next`, and the route never enters the failed attempt's first hops (an ideal:
+    /// relays would have to be told them).
+    Avoid,
 }
 
 impl Rules {
@@ -156,6 +182,9 @@ impl Rules {
             steady_backup: 0.0,
             foaf: false,
             key_first_offers: false,
+            second_attempt: SecondAttempt::Off,
+            second_attempt_waits: false,
+            fetch_cap: 0,
         }
     }
 

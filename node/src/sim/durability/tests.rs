@@ -337,3 +337,40 @@ fn key_first_offers_keep_the_same_blocks_for_fewer_bytes() {
         blocks.offer_cost_per_day
     );
 }
+
+/// A second attempt for blocks not found finds some of them, for one more request each,
+/// and changes nothing else in the world.
+#[test]
+fn a_second_attempt_finds_blocks_the_first_missed() {
+    let with = |second_attempt| run(&small(Rules { second_attempt, ..Rules::pamphlet() })).unwrap();
+    let (off, on) = (with(SecondAttempt::Off), with(SecondAttempt::Next));
+    assert_eq!(off.second_attempts, 0);
+    assert!(
+        on.second_attempts > 0 && on.second_attempts_found > 0,
+        "{} / {}",
+        on.second_attempts_found,
+        on.second_attempts
+    );
+    assert!(on.fetch_cost_per_day.messages > off.fetch_cost_per_day.messages);
+    let blocks = |r: &DurabilityReport| r.at(3).and_then(|p| p.blocks).unwrap();
+    assert!(blocks(&on) > blocks(&off), "with {} vs without {}", blocks(&on), blocks(&off));
+    assert_eq!((on.documents, on.fetches), (off.documents, off.fetches), "same world");
+}
+
+#[test]
+fn the_quench_cost_is_the_nodes_not_found_cap() {
+    assert_eq!(u32::from(crate::node::NodeConfig::default().not_found_cap), route::NOT_FOUND_CAP);
+}
+
+/// Fetches that route as the node does after a "not found" (it costs a node at most 4 of
+/// its hops, then it tries its next peer) search wider than the model's single route: they
+/// find at least as many blocks, for more messages; the world is the same.
+#[test]
+fn fetches_with_the_nodes_not_found_cap_search_wider() {
+    let with = |fetch_cap| run(&small(Rules { fetch_cap, ..Rules::pamphlet() })).unwrap();
+    let (all, cap) = (with(0), with(route::NOT_FOUND_CAP));
+    let blocks = |r: &DurabilityReport| r.at(3).and_then(|p| p.blocks).unwrap();
+    assert!(blocks(&cap) >= blocks(&all), "cap {} vs all {}", blocks(&cap), blocks(&all));
+    assert!(cap.fetch_cost_per_day.messages > all.fetch_cost_per_day.messages);
+    assert_eq!((cap.documents, cap.fetches), (all.documents, all.fetches), "same world");
+}
