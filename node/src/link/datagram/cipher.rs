@@ -90,6 +90,12 @@ impl PhaseKey {
         PhaseKey(k)
     }
 
+    /// A second copy (tests only).
+    #[cfg(test)]
+    pub(crate) fn copy(&self) -> PhaseKey {
+        PhaseKey(self.0.clone())
+    }
+
     /// Whether two keys are the same (tests only: compares secrets, not in constant time).
     #[cfg(test)]
     pub(crate) fn same_as(&self, other: &PhaseKey) -> bool {

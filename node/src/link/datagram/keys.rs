@@ -231,3 +231,183 @@ impl RecvKeys {
         self.previous.iter().map(|(k, _)| k).chain([&self.current, &self.next]).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::cipher::DatagramCipher;
+    use super::*;
+
+    const KEEP: Duration = Duration::from_millis(900);
+
+    fn plain(pn: u64) -> [u8; PLAIN_LEN] {
+        std::array::from_fn(|i| (pn as usize).wrapping_mul(31).wrapping_add(i) as u8)
+    }
+
+    /// A sender and receiver of one direction (seed 1), and a second copy of the sender's
+    /// first key (what recording the link and stealing that key later would give).
+    fn direction() -> (SendKeys, RecvKeys, PhaseKey, Instant) {
+        let t0 = Instant::now();
+        let (a, b) = DatagramCipher::loopback_pair_seeded(1).unwrap();
+        let (copy, _) = DatagramCipher::loopback_pair_seeded(1).unwrap();
+        (SendKeys::new(a.into_keys().0, t0), RecvKeys::new(b.into_keys().1), copy.into_keys().0, t0)
+    }
+
+    /// Seals `pns` in order, each with everything before it acknowledged.
+    fn seal_all(send: &mut SendKeys, now: Instant, pns: std::ops::Range<u64>, policy: &RekeyPolicy) -> Vec<(u64, u64, Vec<u8>)> {
+        pns.map(|pn| {
+            let (d, _) = send.seal(now, pn, &plain(pn), pn.checked_sub(1), policy).unwrap();
+            (pn, send.phase(), d)
+        })
+        .collect()
+    }
+
+    #[test]
+    fn a_sender_moves_on_only_once_its_current_key_was_acknowledged() {
+        let (mut send, _, _, t0) = direction();
+        let policy = RekeyPolicy { after: 4, after_time: Duration::from_secs(60) };
+        // Nothing acknowledged: the key stays however many datagrams it sealed.
+        for pn in 0..20 {
+            send.seal(t0, pn, &plain(pn), None, &policy).unwrap();
+        }
+        assert_eq!(send.phase(), 0);
+        // An acknowledgement of a packet of this phase: the next datagram moves on.
+        let (_, moved) = send.seal(t0, 20, &plain(20), Some(3), &policy).unwrap();
+        assert!(moved && send.phase() == 1);
+        // Acknowledgements of the old phase only do not move it again.
+        for pn in 21..40 {
+            assert!(!send.seal(t0, pn, &plain(pn), Some(19), &policy).unwrap().1);
+        }
+        // Time alone, with the current phase acknowledged.
+        let later = t0 + Duration::from_secs(60);
+        let policy = RekeyPolicy { after: u64::MAX, ..policy };
+        assert!(send.seal(later, 40, &plain(40), Some(21), &policy).unwrap().1);
+        assert_eq!(send.phase(), 2);
+    }
+
+    #[test]
+    fn datagrams_reordered_across_switches_open_and_phases_follow() {
+        let (mut send, mut recv, _, t0) = direction();
+        let policy = RekeyPolicy { after: 8, after_time: Duration::from_secs(60) };
+        let sent = seal_all(&mut send, t0, 0..64, &policy);
+        assert_eq!(send.phase(), 7);
+        let mut out = [0u8; PLAIN_LEN];
+        let mut opens = 0;
+        // Pairs swapped (each switch's first datagram arrives before the last of the
+        // phase before), every 8th lost.
+        for chunk in sent.chunks(2) {
+            for (pn, phase, d) in chunk.iter().rev() {
+                if pn % 8 == 5 {
+                    continue;
+                }
+                recv.open(t0, *pn, d, &mut out, KEEP, &mut opens).unwrap();
+                assert_eq!(out, plain(*pn));
+                assert!(recv.phase() >= *phase, "a datagram of phase {phase} opened at {}", recv.phase());
+            }
+        }
+        assert_eq!(recv.phase(), 7);
+        assert!(opens <= 2 * 56, "{opens} opens for 56 datagrams");
+    }
+
+    #[test]
+    fn junk_costs_at_most_two_opens_and_never_moves_the_phase() {
+        let (mut send, mut recv, _, t0) = direction();
+        let policy = RekeyPolicy { after: 8, after_time: Duration::from_secs(60) };
+        let sent = seal_all(&mut send, t0, 0..34, &policy);
+        let mut out = [0u8; PLAIN_LEN];
+        let mut opens = 0;
+        for (pn, _, d) in &sent[..28] {
+            recv.open(t0, *pn, d, &mut out, KEEP, &mut opens).unwrap();
+        }
+        let phase = recv.phase();
+        assert_eq!(phase, 3);
+        // Junk under every packet number class: below earlier phases, between, within the
+        // current one, past it, far ahead; random bytes, and real datagrams altered.
+        let mut junk = Vec::new();
+        for pn in [0, 5, 15, 22, 23, 24, 25, 27, 28, 29, 1000, u64::MAX - 1, u64::MAX] {
+            let mut flipped = sent[(pn % 34) as usize].2.clone();
+            flipped[100] ^= 0x40;
+            junk.push((pn, flipped));
+            junk.push((pn, vec![(pn % 251) as u8; super::super::DATAGRAM_LEN]));
+            // The next phase's datagram (packet 33) under another packet number.
+            junk.push((pn, sent[33].2.clone()));
+        }
+        assert_eq!(sent[33].1, 4);
+        for (pn, d) in &junk {
+            let before = opens;
+            assert_eq!(recv.open(t0, *pn, d, &mut out, KEEP, &mut opens), Err(Dropped::Decrypt), "pn {pn}");
+            assert!(opens - before <= 2, "pn {pn}: {} opens", opens - before);
+            assert_eq!(recv.phase(), phase, "junk moved the phase");
+        }
+        // The genuine datagrams still open, and the next phase's moves it on.
+        for (pn, _, d) in &sent[28..] {
+            recv.open(t0, *pn, d, &mut out, KEEP, &mut opens).unwrap();
+        }
+        assert_eq!(recv.phase(), 4);
+    }
+
+    #[test]
+    fn the_previous_key_is_dropped_after_its_time_and_old_datagrams_then_fail() {
+        let (mut send, mut recv, _, t0) = direction();
+        let policy = RekeyPolicy { after: 4, after_time: Duration::from_secs(60) };
+        let sent = seal_all(&mut send, t0, 0..8, &policy);
+        let mut out = [0u8; PLAIN_LEN];
+        let mut opens = 0;
+        // Datagrams 2 and 3 (phase 0) are delayed; 4 (phase 1) arrives and moves the
+        // receiver on.
+        for (pn, _, d) in sent.iter().filter(|s| s.0 != 2 && s.0 != 3) {
+            recv.open(t0, *pn, d, &mut out, KEEP, &mut opens).unwrap();
+        }
+        assert_eq!((recv.phase(), recv.held(), recv.deadline()), (1, 3, Some(t0 + KEEP)));
+        // Within its time datagram 2 still opens under the previous key ...
+        assert_eq!(recv.open(t0 + KEEP / 2, 2, &sent[2].2, &mut out, KEEP, &mut opens), Ok(Opened::Previous));
+        // ... after, the key is gone (zeroized) and datagram 3 fails, as a loss would.
+        recv.expire(t0 + KEEP);
+        assert_eq!((recv.held(), recv.deadline()), (2, None));
+        assert_eq!(recv.open(t0 + KEEP, 3, &sent[3].2, &mut out, KEEP, &mut opens), Err(Dropped::Decrypt));
+        assert_eq!(recv.phase(), 1);
+    }
+
+    /// Forward secrecy: every key a node holds at some moment (the sender's current key,
+    /// the receiver's previous, current and next), and every key derived from them by
+    /// `REKEY`, fails to open any datagram sealed before the previous switch, while the
+    /// first key (recorded with them, say) opens those of its phase: the old keys are gone
+    /// and cannot be recomputed from the new ones.
+    #[test]
+    fn stolen_keys_do_not_open_datagrams_from_before_the_previous_switch() {
+        let (mut send, mut recv, first, t0) = direction();
+        let policy = RekeyPolicy { after: 4, after_time: Duration::from_secs(60) };
+        let sent = seal_all(&mut send, t0, 0..40, &policy);
+        let mut out = [0u8; PLAIN_LEN];
+        let mut opens = 0;
+        for (pn, _, d) in &sent {
+            recv.open(t0, *pn, d, &mut out, KEEP, &mut opens).unwrap();
+        }
+        assert_eq!((send.phase(), recv.phase()), (9, 9));
+        // The recording is meaningful: the first key opens phase 0.
+        for (pn, _, d) in sent.iter().filter(|s| s.1 == 0) {
+            assert_eq!(first.open(*pn, d, &mut out), Ok(()));
+        }
+        // Everything a thief finds in memory now, and every key derived from it by REKEY.
+        let mut stolen: Vec<PhaseKey> = Vec::new();
+        for held in std::iter::once(send.current()).chain(recv.held_keys()) {
+            let mut k = held.copy();
+            for _ in 0..64 {
+                let n = k.next();
+                stolen.push(std::mem::replace(&mut k, n));
+            }
+        }
+        let old: Vec<&(u64, u64, Vec<u8>)> = sent.iter().filter(|s| s.1 + 1 < recv.phase()).collect();
+        assert_eq!(old.len(), 32);
+        for key in &stolen {
+            for (pn, phase, d) in &old {
+                assert_eq!(key.open(*pn, d, &mut out), Err(Dropped::Decrypt), "phase {phase}, packet {pn}");
+            }
+        }
+        // No key reachable forward is one of the old keys (REKEY never cycles back).
+        let mut old_key = first;
+        for phase in 0..recv.phase() - 1 {
+            assert!(stolen.iter().all(|s| !s.same_as(&old_key)), "phase {phase}'s key recomputed");
+            old_key = old_key.next();
+        }
+    }
+}
