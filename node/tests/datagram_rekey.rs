@@ -118,7 +118,8 @@ impl Link {
                 let Some(i) = self.to_a.next() else { break };
                 self.b.send_frame(&frame(i, self.streams));
             }
-            for (s, dir, mut clear) in [(&mut self.a, &mut self.ab, Some(&mut self.clear_pns)), (&mut self.b, &mut self.ba, None)]
+            for (s, dir, mut clear) in
+                [(&mut self.a, &mut self.ab, Some(&mut self.clear_pns)), (&mut self.b, &mut self.ba, None)]
             {
                 if s.poll_timeout().is_some_and(|t| t <= now) {
                     s.on_timeout(now);

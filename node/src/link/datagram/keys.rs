@@ -253,7 +253,12 @@ mod tests {
     }
 
     /// Seals `pns` in order, each with everything before it acknowledged.
-    fn seal_all(send: &mut SendKeys, now: Instant, pns: std::ops::Range<u64>, policy: &RekeyPolicy) -> Vec<(u64, u64, Vec<u8>)> {
+    fn seal_all(
+        send: &mut SendKeys,
+        now: Instant,
+        pns: std::ops::Range<u64>,
+        policy: &RekeyPolicy,
+    ) -> Vec<(u64, u64, Vec<u8>)> {
         pns.map(|pn| {
             let (d, _) = send.seal(now, pn, &plain(pn), pn.checked_sub(1), policy).unwrap();
             (pn, send.phase(), d)

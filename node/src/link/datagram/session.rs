@@ -405,8 +405,7 @@ impl Session {
         let pn = self.next_pn;
         let policy = RekeyPolicy { after: self.config.rekey_after, after_time: self.config.rekey_after_time };
         // Sealing fails only for a nonce of u64::MAX, after 2^64 datagrams.
-        let (datagram, rekeyed) =
-            self.send_keys.seal(now, pn, &plain, self.in_flight.largest_acked(), &policy).ok()?;
+        let (datagram, rekeyed) = self.send_keys.seal(now, pn, &plain, self.in_flight.largest_acked(), &policy).ok()?;
         if rekeyed {
             self.stats.rekeys_sent += 1;
         }
