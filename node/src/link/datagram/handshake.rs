@@ -24,8 +24,10 @@
 //!   within an hour of our clock and carries an ephemeral key the [`ReplayCache`] has not
 //!   seen (the rules of the TCP handshake, docs/wire.md "Handshake"; the node can share
 //!   one cache between both). A refused message 1 gets silence.
-//! - **Its own prologue** (`pamphlet datagram link v1`): a handshake made for TCP cannot
-//!   be completed over datagrams or the reverse (their lengths differ too).
+//! - **Its own prologue** (`pamphlet datagram link v2`): a handshake made for TCP cannot
+//!   be completed over datagrams or the reverse (their lengths differ too). v2 since links
+//!   rekey (session 9): a build without rekeying could not open the datagrams after the
+//!   first key update, so the two refuse each other's handshake and link over TCP instead.
 //! - **Resends are identical.** The initiator resends the same message 1 (same ephemeral
 //!   key): a second copy reaching the responder after the first is either answered from
 //!   the [`Reply`] (a lost message 2) or refused as a replay, never a second session.
@@ -37,7 +39,7 @@ use crate::link::noise::{self, PublicKey, ReplayCache, SessionError, StaticKeypa
 use super::{DatagramCipher, DATAGRAM_LEN};
 
 /// Bound into every datagram handshake's hash (differs from the TCP link's).
-pub const PROLOGUE: &[u8] = b"pamphlet datagram link v1";
+pub const PROLOGUE: &[u8] = b"pamphlet datagram link v2";
 
 /// The initiator's resend schedule.
 #[derive(Clone, Debug)]

@@ -132,6 +132,11 @@ impl InFlight {
         }
     }
 
+    /// The largest packet number the peer acknowledged (so authenticated), if any.
+    pub fn largest_acked(&self) -> Option<u64> {
+        self.largest_acked
+    }
+
     /// Whether `pn` is an ack-eliciting datagram in flight.
     pub fn contains(&self, pn: u64) -> bool {
         self.sent.contains_key(&pn)

@@ -2,8 +2,13 @@
 //! each fixed-size frame body in one UDP datagram (issue 18; docs/wire.md, "Datagram
 //! links"). No sockets, no clocks, no randomness: `now` is an argument, as in quinn-proto.
 //!
-//! - [`packet`]: the datagram layout (cleartext packet number, sealed header + frame body)
-//!   and its [`DatagramCipher`] (Noise transport keys with explicit nonces);
+//! - [`packet`]: the datagram layout (cleartext packet number, sealed header + frame body);
+//! - [`cipher`]: the link's keys, [`DatagramCipher`] (the handshake's Split, sealed with
+//!   explicit nonces as Noise's ChaChaPoly) and each key phase's [`cipher::PhaseKey`]
+//!   (Noise's `REKEY`);
+//! - [`keys`]: key phases: each direction moves on to its next key after
+//!   [`Config::rekey_after`] datagrams or [`Config::rekey_after_time`], and the receiver
+//!   finds out by trial decryption (no key-phase bit in clear);
 //! - [`ack`]: what the receiver saw: the replay window and the ranges it acknowledges;
 //! - [`loss`]: what the sender has in flight: RTT estimates, loss detection by packet and
 //!   time thresholds, and the probe timeout (RFC 9002);
@@ -21,8 +26,10 @@
 //! session, with `transport = "udp"`; docs/wire.md, "Datagram links").
 
 pub mod ack;
+pub mod cipher;
 pub mod congestion;
 pub mod handshake;
+pub mod keys;
 pub mod loss;
 pub mod packet;
 pub mod reorder;
@@ -32,7 +39,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-pub use packet::{DatagramCipher, DATAGRAM_LEN};
+pub use cipher::DatagramCipher;
+pub use packet::DATAGRAM_LEN;
 pub use session::{Footprint, Session, Stats};
 
 /// The most frames a sender keeps unacknowledged past its oldest unacknowledged one, and
@@ -53,6 +61,13 @@ pub struct Config {
     pub initial_rtt: Duration,
     /// The congestion window before any estimate, in datagrams.
     pub initial_window: u64,
+    /// Our sending direction moves on to its next key (Noise's `REKEY`) after this many
+    /// datagrams under one key (2^16, as TCP links' frames), once the peer acknowledged
+    /// one of them (docs/wire.md, "Rekeying").
+    pub rekey_after: u64,
+    /// ... or after this long under one key (2 minutes, WireGuard's `REKEY_AFTER_TIME`),
+    /// checked when the next datagram is sealed.
+    pub rekey_after_time: Duration,
 }
 
 impl Default for Config {
@@ -62,6 +77,8 @@ impl Default for Config {
             max_ack_delay: Duration::from_millis(10),
             initial_rtt: Duration::from_millis(200),
             initial_window: 16,
+            rekey_after: crate::link::noise::DEFAULT_REKEY_INTERVAL,
+            rekey_after_time: Duration::from_secs(120),
         }
     }
 }

@@ -198,89 +198,15 @@ pub fn decode(p: &[u8; PLAIN_LEN]) -> Result<Plain, PeerError> {
     Ok(Plain { frame, ack })
 }
 
-/// One direction pair of Noise transport keys used with explicit nonces (snow's stateless
-/// transport state): the packet number is the nonce, so datagrams open in any order, and a
-/// retransmitted frame goes out under a new packet number, so no nonce is ever reused.
-pub struct DatagramCipher {
-    /// snow's keys; nonces are supplied per call.
-    ts: snow::StatelessTransportState,
-}
-
-impl std::fmt::Debug for DatagramCipher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DatagramCipher(..)")
+/// The truncated packet number of a datagram of the right length, before opening it
+/// (the whole one: [`expand_packet_number`]).
+pub fn packet_number(datagram: &[u8]) -> Result<u32, Dropped> {
+    if datagram.len() != DATAGRAM_LEN {
+        return Err(Dropped::WrongLength(datagram.len()));
     }
-}
-
-impl DatagramCipher {
-    /// Takes the keys of a finished Noise handshake.
-    pub fn from_handshake(hs: snow::HandshakeState) -> Result<Self, snow::Error> {
-        Ok(Self { ts: hs.into_stateless_transport_mode()? })
-    }
-
-    /// Both ends of one link from a handshake between two fresh keys run in memory (the
-    /// pattern, prologue and primitives of `link::noise`): for tests and benchmarks until
-    /// the handshake runs over datagrams.
-    pub fn loopback_pair() -> Result<(Self, Self), snow::Error> {
-        Self::loopback_pair_with(&|| Box::new(snow::resolvers::RingResolver))
-    }
-
-    /// As [`Self::loopback_pair`], with every key drawn from `seed`: two calls with one
-    /// seed give the same keys, so a test can hold a second copy of a peer's keys (to seal
-    /// arbitrary plaintexts as that peer would). Never for real links.
-    pub fn loopback_pair_seeded(seed: u64) -> Result<(Self, Self), snow::Error> {
-        let draws = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        Self::loopback_pair_with(&|| Box::new(SeededResolver { seed, draws: draws.clone() }))
-    }
-
-    fn loopback_pair_with(
-        first: &dyn Fn() -> Box<dyn snow::resolvers::CryptoResolver + Send>,
-    ) -> Result<(Self, Self), snow::Error> {
-        use super::super::noise::{NOISE_PARAMS, PROLOGUE};
-        use snow::resolvers::{DefaultResolver, FallbackResolver};
-        let builder = || -> Result<snow::Builder<'static>, snow::Error> {
-            let resolver = FallbackResolver::new(first(), Box::new(DefaultResolver));
-            Ok(snow::Builder::with_resolver(NOISE_PARAMS.parse()?, Box::new(resolver)).prologue(PROLOGUE))
-        };
-        let a = builder()?.generate_keypair()?;
-        let b = builder()?.generate_keypair()?;
-        let mut i = builder()?.local_private_key(&a.private).remote_public_key(&b.public).build_initiator()?;
-        let mut r = builder()?.local_private_key(&b.private).build_responder()?;
-        let (mut m, mut p) = ([0u8; 256], [0u8; 256]);
-        let n = i.write_message(&[], &mut m)?;
-        r.read_message(&m[..n], &mut p)?;
-        let n = r.write_message(&[], &mut m)?;
-        i.read_message(&m[..n], &mut p)?;
-        Ok((Self::from_handshake(i)?, Self::from_handshake(r)?))
-    }
-
-    /// Seals `plain` under packet number `pn` (the whole nonce) into a whole datagram, which
-    /// carries `pn`'s low 32 bits in clear.
-    pub fn seal(&self, pn: u64, plain: &[u8; PLAIN_LEN]) -> Result<Vec<u8>, snow::Error> {
-        let mut out = vec![0u8; DATAGRAM_LEN];
-        out[..PN_LEN].copy_from_slice(&(pn as u32).to_be_bytes());
-        self.ts.write_message(pn, plain, &mut out[PN_LEN..])?;
-        Ok(out)
-    }
-
-    /// The truncated packet number of a datagram of the right length, before opening it
-    /// (the whole one: [`expand_packet_number`]).
-    pub fn packet_number(datagram: &[u8]) -> Result<u32, Dropped> {
-        if datagram.len() != DATAGRAM_LEN {
-            return Err(Dropped::WrongLength(datagram.len()));
-        }
-        let mut pn = [0u8; PN_LEN];
-        pn.copy_from_slice(&datagram[..PN_LEN]);
-        Ok(u32::from_be_bytes(pn))
-    }
-
-    /// Opens a datagram whose packet number is `pn` into `plain`.
-    pub fn open(&self, pn: u64, datagram: &[u8], plain: &mut [u8; PLAIN_LEN]) -> Result<(), Dropped> {
-        match self.ts.read_message(pn, &datagram[PN_LEN..], plain) {
-            Ok(PLAIN_LEN) => Ok(()),
-            _ => Err(Dropped::Decrypt),
-        }
-    }
+    let mut pn = [0u8; PN_LEN];
+    pn.copy_from_slice(&datagram[..PN_LEN]);
+    Ok(u32::from_be_bytes(pn))
 }
 
 /// The whole packet number of a datagram whose clear part is `truncated`, `largest` being the
@@ -309,54 +235,6 @@ pub fn expand_packet_number(largest: Option<u64>, truncated: u32) -> u64 {
     }
 }
 
-/// Randomness for [`DatagramCipher::loopback_pair_seeded`]: the n-th generator asked for is
-/// ChaCha seeded by `(seed, n)`, the rest of the primitives from the fallback.
-struct SeededResolver {
-    seed: u64,
-    draws: std::sync::Arc<std::sync::atomic::AtomicU64>,
-}
-
-/// A seeded ChaCha generator as snow's `Random`.
-struct SeededRandom(rand_chacha::ChaCha20Rng);
-
-impl rand_core::RngCore for SeededRandom {
-    fn next_u32(&mut self) -> u32 {
-        self.0.next_u32()
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.0.fill_bytes(dest);
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.0.try_fill_bytes(dest)
-    }
-}
-
-impl rand_core::CryptoRng for SeededRandom {}
-impl snow::types::Random for SeededRandom {}
-
-impl snow::resolvers::CryptoResolver for SeededResolver {
-    fn resolve_rng(&self) -> Option<Box<dyn snow::types::Random>> {
-        use rand_core::SeedableRng;
-        let n = self.draws.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&self.seed.to_le_bytes());
-        key[8..16].copy_from_slice(&n.to_le_bytes());
-        Some(Box::new(SeededRandom(rand_chacha::ChaCha20Rng::from_seed(key))))
-    }
-    fn resolve_dh(&self, _: &snow::params::DHChoice) -> Option<Box<dyn snow::types::Dh>> {
-        None
-    }
-    fn resolve_hash(&self, _: &snow::params::HashChoice) -> Option<Box<dyn snow::types::Hash>> {
-        None
-    }
-    fn resolve_cipher(&self, _: &snow::params::CipherChoice) -> Option<Box<dyn snow::types::Cipher>> {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,18 +245,6 @@ mod tests {
 
     // The layout fits the IPv6 minimum MTU with UDP and IPv6 headers.
     const _: () = assert!(DATAGRAM_LEN == 1070 && DATAGRAM_LEN + 8 + 40 <= 1280);
-
-    #[test]
-    fn seeded_pairs_share_their_keys() {
-        let (a, _) = DatagramCipher::loopback_pair_seeded(5).unwrap();
-        let (_, b) = DatagramCipher::loopback_pair_seeded(5).unwrap();
-        let (c, _) = DatagramCipher::loopback_pair_seeded(6).unwrap();
-        let plain = [7u8; PLAIN_LEN];
-        let mut out = [0u8; PLAIN_LEN];
-        assert_eq!(b.open(3, &a.seal(3, &plain).unwrap(), &mut out), Ok(()));
-        assert_eq!(out, plain);
-        assert_eq!(b.open(3, &c.seal(3, &plain).unwrap(), &mut out), Err(Dropped::Decrypt));
-    }
 
     #[test]
     fn frames_and_acks_round_trip() {
@@ -452,10 +318,10 @@ mod tests {
         // RFC 9000 A.3's example: largest 0xa82f30ea, truncated 0x9b32 of 16 bits; here 32.
         assert_eq!(expand_packet_number(Some(0xa82f_30ea), 0xa82f_9b32), 0xa82f_9b32);
         // The datagram's clear part is the low 32 bits.
-        let (a, b) = DatagramCipher::loopback_pair().unwrap();
+        let (a, b) = super::super::cipher::DatagramCipher::loopback_pair().unwrap();
         let plain = [3u8; PLAIN_LEN];
         let d = a.seal(w + 9, &plain).unwrap();
-        let t = DatagramCipher::packet_number(&d).unwrap();
+        let t = packet_number(&d).unwrap();
         assert_eq!(t, 9);
         let mut out = [0u8; PLAIN_LEN];
         assert_eq!(b.open(expand_packet_number(Some(w + 2), t), &d, &mut out), Ok(()));

@@ -13,6 +13,7 @@ use crate::wire::frame::BODY_LEN;
 
 use super::ack::{AckState, ReplayWindow};
 use super::congestion::{Bbr, Pacer};
+use super::keys::{Opened, RecvKeys, RekeyPolicy, SendKeys};
 use super::loss::{InFlight, Rtt, SentPacket};
 use super::packet::{self, FrameHeader, PLAIN_LEN};
 use super::reorder::Reorder;
@@ -41,6 +42,12 @@ pub struct Stats {
     pub duplicate_frames: u64,
     /// Datagrams dropped unopened or unauthenticated (replays, forgeries, wrong sizes).
     pub dropped: u64,
+    /// AEAD opens tried (at most two per datagram that passes the replay window).
+    pub aead_opens: u64,
+    /// Times our sending direction moved on to its next key.
+    pub rekeys_sent: u64,
+    /// Times the peer's direction moved on to its next key (a datagram opened under it).
+    pub rekeys_received: u64,
 }
 
 /// How much a session holds, part by part: what the bounds of docs/wire.md ("Datagram
@@ -62,6 +69,8 @@ pub struct Footprint {
     pub ack_ranges: usize,
     /// Frames ready for the layer above and not yet taken.
     pub ready: usize,
+    /// Receiving keys held: the current and next, and the previous for 3 PTO after a switch.
+    pub recv_keys: usize,
 }
 
 /// A frame sent and not yet acknowledged.
@@ -81,8 +90,10 @@ struct Outgoing {
 /// One link's reliable, congestion-controlled datagram session.
 #[derive(Debug)]
 pub struct Session {
-    /// The keys.
-    cipher: DatagramCipher,
+    /// Our sending direction's key phases.
+    send_keys: SendKeys,
+    /// The peer's direction's key phases.
+    recv_keys: RecvKeys,
     /// Tunables.
     config: Config,
     /// The next packet number (the nonce: never reused).
@@ -122,8 +133,10 @@ pub struct Session {
 impl Session {
     /// A session over `cipher`'s keys, starting at `now`.
     pub fn new(cipher: DatagramCipher, now: Instant, config: Config) -> Self {
+        let (send, recv) = cipher.into_keys();
         Self {
-            cipher,
+            send_keys: SendKeys::new(send, now),
+            recv_keys: RecvKeys::new(recv),
             next_pn: 0,
             frames: BTreeMap::new(),
             fresh: VecDeque::new(),
@@ -203,6 +216,7 @@ impl Session {
             received_above: self.reorder.received_above(),
             ack_ranges: self.acks.ranges(),
             ready: self.reorder.ready(),
+            recv_keys: self.recv_keys.held(),
         }
     }
 
@@ -227,10 +241,17 @@ impl Session {
     }
 
     fn open(&mut self, now: Instant, datagram: &[u8]) -> Result<(), DatagramError> {
-        let pn = packet::expand_packet_number(self.replay.largest(), DatagramCipher::packet_number(datagram)?);
+        let pn = packet::expand_packet_number(self.replay.largest(), packet::packet_number(datagram)?);
         self.replay.check(pn)?;
         let mut plain = Box::new([0u8; PLAIN_LEN]);
-        self.cipher.open(pn, datagram, &mut plain)?;
+        // The previous key serves datagrams delayed across a switch for 3 PTO (RFC 9001
+        // §6.5): by then the sender declared any still missing lost and sent their frames
+        // again under the new key.
+        let keep_previous = self.rtt.pto(self.config.max_ack_delay) * 3;
+        let opened = self.recv_keys.open(now, pn, datagram, &mut plain, keep_previous, &mut self.stats.aead_opens)?;
+        if opened == Opened::Next {
+            self.stats.rekeys_received += 1;
+        }
         self.replay.insert(pn);
         self.stats.datagrams_received += 1;
         let p = packet::decode(&plain)?;
@@ -287,6 +308,7 @@ impl Session {
             }
         };
         earliest(self.acks.deadline());
+        earliest(self.recv_keys.deadline());
         if self.has_sendable() && self.in_flight.bytes + MSS <= self.cc.window() {
             earliest(self.pacer.next_send_at());
         }
@@ -295,6 +317,7 @@ impl Session {
 
     /// Runs the loss and probe timers.
     pub fn on_timeout(&mut self, now: Instant) {
+        self.recv_keys.expire(now);
         let (lost, probe) = self.in_flight.on_timeout(now, &self.rtt, self.config.max_ack_delay);
         self.on_lost(lost);
         if probe {
@@ -380,8 +403,12 @@ impl Session {
             None => packet::encode(None, ack.as_ref(), &mut plain),
         }
         let pn = self.next_pn;
+        let policy = RekeyPolicy { after: self.config.rekey_after, after_time: self.config.rekey_after_time };
         // Sealing fails only for a nonce of u64::MAX, after 2^64 datagrams.
-        let datagram = self.cipher.seal(pn, &plain).ok()?;
+        let (datagram, rekeyed) = self.send_keys.seal(now, pn, &plain, self.in_flight.largest_acked(), &policy).ok()?;
+        if rekeyed {
+            self.stats.rekeys_sent += 1;
+        }
         self.next_pn += 1;
         self.stats.datagrams_sent += 1;
         let sent = header.map(|(h, _)| {
