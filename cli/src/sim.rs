@@ -226,8 +226,9 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 0, help_heading = "Durability model")]
     fetch_htl: u32,
     /// After a fetch finds nothing, ask once more through another first hop: `next` (the
-    /// originator skips the failed attempt's first hops) or `avoid` (the route never
-    /// enters them; an ideal); default: no second attempt.
+    /// originator skips the failed attempt's first hops), `avoid` (the route never
+    /// enters them; an ideal) or `off`; default: the rules' own (`next` after the quench
+    /// for `pamphlet`, as the node; `off` for the others).
     #[arg(long, value_parser = durability::parse_second_attempt, help_heading = "Durability model")]
     second_attempt: Option<pamphlet_node::sim::durability::SecondAttempt>,
     /// The second attempt waits until the relays' quench of the key has ended (default:
@@ -235,19 +236,20 @@ pub(crate) struct Args {
     #[arg(long, help_heading = "Durability model")]
     second_attempt_waits: bool,
     /// Fetches route as the node does after a "not found": it costs a node at most this
-    /// many hops and the node tries its next peer (the node's cap is 4; 0: all its hops,
-    /// the model's route until session 9).
-    #[arg(long, default_value_t = 0, help_heading = "Durability model")]
-    fetch_cap: u32,
+    /// many hops and the node tries its next peer (default: the rules' own, the node's 4
+    /// for `pamphlet`, 0 for `before` and `hyphanet`; 0: all its hops, the model's route
+    /// until session 9).
+    #[arg(long, help_heading = "Durability model")]
+    fetch_cap: Option<u32>,
     /// Offers go only to peers whose uptime over the last week is at least this, kept if
     /// no such peer of theirs is closer to the key (0: any peer, as the node).
     #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]
     offer_uptime: f64,
     /// A returning node online less than this share of the time offers the blocks it is
     /// still the closest to to its closest peer online at least this share, as a backup
-    /// (0: off).
-    #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]
-    steady_backup: f64,
+    /// (default: the rules' own, the node's 0.5 for `pamphlet`; 0: off).
+    #[arg(long, help_heading = "Durability model")]
+    steady_backup: Option<f64>,
     /// Routes rank a neighbour by its own or its closest online neighbour's location, as
     /// the node does (friend-of-a-friend); default: own locations only.
     #[arg(long, help_heading = "Durability model")]

@@ -66,9 +66,9 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.fetch_htl = args.fetch_htl;
     rules.second_attempt = args.second_attempt.unwrap_or(rules.second_attempt);
     rules.second_attempt_waits |= args.second_attempt_waits;
-    rules.fetch_cap = args.fetch_cap;
+    rules.fetch_cap = args.fetch_cap.unwrap_or(rules.fetch_cap);
     rules.offer_uptime = args.offer_uptime;
-    rules.steady_backup = args.steady_backup;
+    rules.steady_backup = args.steady_backup.unwrap_or(rules.steady_backup);
     rules.foaf |= args.foaf;
     rules.key_first_offers |= args.key_first_offers;
     rules.evict_to_peer |= args.evict_to_peer;

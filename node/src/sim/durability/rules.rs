@@ -141,6 +141,7 @@ impl Rules {
     /// (`node::DurabilityConfig`; test `the_model_defaults_are_the_nodes`).
     pub fn pamphlet() -> Self {
         let node = crate::node::DurabilityConfig::default();
+        let routing = crate::node::NodeConfig::default();
         Rules {
             name: "pamphlet defaults".into(),
             unprotected_sink_rank: node.top_sinks as usize,
@@ -148,6 +149,18 @@ impl Rules {
             offer_on_return: node.offers_per_tick > 0 && node.offers_on_return,
             offer_to_closer: true,
             offer_limit: node.offers_remembered,
+            // Since session 9, as the node: key lists first, steady backups on return, a
+            // fetch that a "not found" costs at most `not_found_cap` hops, and a second
+            // attempt around the first hops once the quench has ended.
+            key_first_offers: node.offers_per_tick > 0,
+            steady_backup: if node.offers_on_return { node.steady_backup } else { 0.0 },
+            fetch_cap: u32::from(routing.not_found_cap),
+            second_attempt: if routing.second_attempt_window.is_zero() {
+                SecondAttempt::Off
+            } else {
+                SecondAttempt::Next
+            },
+            second_attempt_waits: true,
             ..Rules::before()
         }
     }

@@ -231,6 +231,12 @@ fn the_model_defaults_are_the_nodes() {
     assert_eq!(p.offer_limit, node.offers_remembered);
     assert!(p.offer_on_return && node.offers_on_return, "offers on return, as the node");
     assert!(p.offer_to_closer, "by the node's rule: only to a closer peer, kept as a sink");
+    assert!(p.key_first_offers, "offers send key lists first, as the node");
+    assert_eq!(p.steady_backup, node.steady_backup, "steady backups on return, as the node");
+    let routing = crate::node::NodeConfig::default();
+    assert_eq!(p.fetch_cap, u32::from(routing.not_found_cap), "a fetch searches as the node's");
+    assert!(!routing.second_attempt_window.is_zero());
+    assert_eq!((p.second_attempt, p.second_attempt_waits), (SecondAttempt::Next, true), "as the node's second attempt");
     assert_eq!(
         Rules {
             name: p.name.clone(),
@@ -239,6 +245,11 @@ fn the_model_defaults_are_the_nodes() {
             offer_on_return: false,
             offer_to_closer: false,
             offer_limit: 0,
+            key_first_offers: false,
+            steady_backup: 0.0,
+            fetch_cap: 0,
+            second_attempt: SecondAttempt::Off,
+            second_attempt_waits: false,
             ..p
         },
         Rules { name: p.name.clone(), ..Rules::before() }
