@@ -231,10 +231,11 @@ pub(crate) struct Args {
     /// for `pamphlet`, as the node; `off` for the others).
     #[arg(long, value_parser = durability::parse_second_attempt, help_heading = "Durability model")]
     second_attempt: Option<pamphlet_node::sim::durability::SecondAttempt>,
-    /// The second attempt waits until the relays' quench of the key has ended (default:
-    /// it leaves at once and relays on the failed path answer it "not found").
-    #[arg(long, help_heading = "Durability model")]
-    second_attempt_waits: bool,
+    /// The second attempt waits until the relays' quench of the key has ended (`true`, as
+    /// the node; `--second-attempt-waits false`: it leaves at once and relays on the failed
+    /// path answer it "not found"); default: the rules' own (waits for `pamphlet`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Durability model")]
+    second_attempt_waits: Option<bool>,
     /// Fetches route as the node does after a "not found": it costs a node at most this
     /// many hops and the node tries its next peer (default: the rules' own, the node's 4
     /// for `pamphlet`, 0 for `before` and `hyphanet`; 0: all its hops, the model's route
@@ -255,9 +256,10 @@ pub(crate) struct Args {
     #[arg(long, help_heading = "Durability model")]
     foaf: bool,
     /// Offers send keys first and only the blocks the peer lacks and would keep (the
-    /// offers' cost; what is kept does not change).
-    #[arg(long, help_heading = "Durability model")]
-    key_first_offers: bool,
+    /// offers' cost; what is kept does not change); default: the rules' own (on for
+    /// `pamphlet`, as the node; `--key-first-offers false` for the blocks themselves).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Durability model")]
+    key_first_offers: Option<bool>,
     /// Store an insert only at nodes whose uptime over the last week is at least this and
     /// that no online peer of such uptime beats to the key (0: off).
     #[arg(long, default_value_t = 0.0, help_heading = "Durability model")]

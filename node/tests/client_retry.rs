@@ -435,3 +435,28 @@ async fn measure_a_victim_with_one_silent_friend_in_a_20_percent_silent_network(
         );
     }
 }
+
+/// A document that is simply not there: the client asks its "not found" top block once
+/// more, the node (second attempts off, its default) answers that request "recently
+/// failed" from its quench, and the job reports "not found", as before the second attempt
+/// existed, not "try again later". 60 nodes of 6 friends each, so the search ends with
+/// its hops spent ("not found"), not with every peer tried ("no route").
+#[tokio::test]
+async fn a_document_not_there_is_reported_not_found() {
+    let absent = splitfile::encode(&data(EIGHT_BLOCKS, 99), &InsertOptions::default()).unwrap().top;
+    let sim = Arc::new(SimNet::start(|| {
+        let mut net = Network::new(5, Instant::now());
+        for i in 0..60usize {
+            net.add_node(i as f64 / 60.0);
+        }
+        for i in 0..60usize {
+            for d in [1, 3, 11] {
+                net.connect(i, (i + d) % 60);
+            }
+        }
+        net.run();
+        net
+    }));
+    let err = pipeline::fetch(&sim, &Uri::Chk(absent), &FetchOptions::default(), &|_| {}).await.unwrap_err();
+    assert!(matches!(err, PipelineError::Top(Failure::NotFound { .. })), "{err}");
+}

@@ -45,8 +45,10 @@ fn setup(seed: u64, window: Option<Duration>, held: bool) -> Setup {
     let mut net = Network::new(seed, Instant::now());
     let add = |net: &mut Network, loc: Location| {
         let mut c = net.config(net.len(), loc);
-        if let (0, Some(w)) = (net.len(), window) {
-            c.second_attempt_window = w;
+        if net.is_empty() {
+            // Second attempts are off by default (docs/security.md §16): on here, with the
+            // window they were built with, unless the test gives another.
+            c.second_attempt_window = window.unwrap_or(Duration::from_secs(600));
         }
         net.add_node_with(c, MemoryStore::default())
     };
@@ -172,6 +174,7 @@ fn a_flood_of_distinct_missing_keys_keeps_the_table_bounded() {
         let mut c = net.config(i, Location::from_f64(i as f64 / 6.0));
         if i == 0 {
             c.max_htl = 2;
+            c.second_attempt_window = Duration::from_secs(600);
         }
         net.add_node_with(c, MemoryStore::default());
     }

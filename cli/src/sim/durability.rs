@@ -65,12 +65,12 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.offer_top_only_on_return |= args.offer_top_only_on_return;
     rules.fetch_htl = args.fetch_htl;
     rules.second_attempt = args.second_attempt.unwrap_or(rules.second_attempt);
-    rules.second_attempt_waits |= args.second_attempt_waits;
+    rules.second_attempt_waits = args.second_attempt_waits.unwrap_or(rules.second_attempt_waits);
     rules.fetch_cap = args.fetch_cap.unwrap_or(rules.fetch_cap);
     rules.offer_uptime = args.offer_uptime;
     rules.steady_backup = args.steady_backup.unwrap_or(rules.steady_backup);
     rules.foaf |= args.foaf;
-    rules.key_first_offers |= args.key_first_offers;
+    rules.key_first_offers = args.key_first_offers.unwrap_or(rules.key_first_offers);
     rules.evict_to_peer |= args.evict_to_peer;
     rules.unprotected_sink_rank = args.top_sinks.unwrap_or(rules.unprotected_sink_rank);
     if args.max_store_copies > 0 {
@@ -370,6 +370,39 @@ fn table(base: &DurabilityConfig, plot_dir: Option<&Path>, headline: bool) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The model's rules as `pamphlet sim ARGS` sets them.
+    fn rules_of(args: &[&str]) -> Rules {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            sim: Args,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(std::iter::once("sim").chain(args.iter().copied())).unwrap();
+        config(&cli.sim, 45).unwrap().rules
+    }
+
+    /// The defaults are the node's rules, and each of the session 9 switches can be
+    /// turned off again (the rows measured before them are reproducible).
+    #[test]
+    fn the_nodes_rules_are_the_default_and_each_can_be_switched_off() {
+        let d = rules_of(&["--days", "45"]);
+        assert!(d.key_first_offers && d.second_attempt_waits && d.fetch_cap == 4 && d.steady_backup == 0.5);
+        let off = rules_of(&[
+            "--days",
+            "45",
+            "--key-first-offers",
+            "false",
+            "--second-attempt-waits",
+            "false",
+            "--fetch-cap",
+            "0",
+            "--steady-backup",
+            "0",
+        ]);
+        assert!(!off.key_first_offers && !off.second_attempt_waits && off.fetch_cap == 0 && off.steady_backup == 0.0);
+        assert!(rules_of(&["--days", "45", "--key-first-offers"]).key_first_offers);
+    }
 
     #[test]
     fn store_eviction_names_parse_and_bad_ones_say_what_is_accepted() {

@@ -237,7 +237,7 @@ async fn fetch_retrying<N: BlockNetwork>(
     loop {
         match net.fetch(kind, key).await {
             Err(e) if tries.retry_fetch(key, &e) => tracing::debug!(error = %e, "fetching a block again"),
-            result => return result,
+            result => return result.map_err(|e| tries.settle(key, e)),
         }
     }
 }
@@ -423,6 +423,7 @@ async fn fetch_chk<N: BlockNetwork>(
             return Err(ClientError::BadManifest("fetch stalled with nothing to request").into());
         };
         let (key, result, latency) = joined.map_err(|e| task_failure(&e))?;
+        let result = result.map_err(|e| tries.settle(key, e));
         tracing::trace!(
             latency_ms = latency.as_millis() as u64,
             ok = result.is_ok(),

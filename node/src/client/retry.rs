@@ -84,6 +84,10 @@ pub struct Tries {
     /// Blocks a sink could not keep for good (full store area, or cache only); also
     /// reported by the job: the document may not last.
     displaced: usize,
+    /// Blocks whose "not found" was asked once more, with that first failure: a second
+    /// request the node answers "recently failed" (it makes no second attempt: the
+    /// default, or no peer left) settles nothing new, and the block was simply not found.
+    not_found: HashMap<RoutingKey, Failure>,
 }
 
 impl Tries {
@@ -116,7 +120,18 @@ impl Tries {
         }
         *sent = BLOCK_TRIES;
         self.retries += 1;
+        self.not_found.insert(key, failure.clone());
         true
+    }
+
+    /// The failure to report for `key`'s last request: its own, except that "recently
+    /// failed" after a "not found" asked once more is that "not found" (not "try again
+    /// later", nor a sign of overload).
+    pub fn settle(&self, key: RoutingKey, failure: Failure) -> Failure {
+        match (&failure, self.not_found.get(&key)) {
+            (Failure::RetryLater { cause: RetryCause::RecentlyFailed }, Some(first)) => first.clone(),
+            _ => failure,
+        }
     }
 
     /// Retries sent so far.
@@ -159,6 +174,9 @@ mod tests {
         let (a, b) = (RoutingKey([1; 32]), RoutingKey([2; 32]));
         let not_found = Failure::NotFound { htl: Some(18), peers_tried: Some(3) };
         assert!(t.retry_fetch(a, &not_found), "the second attempt");
+        let recently = Failure::RetryLater { cause: RetryCause::RecentlyFailed };
+        assert_eq!(t.settle(a, recently.clone()), not_found, "no second attempt made: still not found");
+        assert_eq!(t.settle(b, recently.clone()), recently, "a key never asked again keeps its failure");
         assert!(!t.retry_fetch(a, &not_found), "a second 'not found' is final");
         assert!(!t.retry_fetch(a, &Failure::RouteNotFound { htl_left: Some(4), peers_tried: 2 }), "so is all else");
         assert!(!t.retry_fetch(a, &Failure::RetryLater { cause: RetryCause::RecentlyFailed }));

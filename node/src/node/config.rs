@@ -161,7 +161,7 @@ impl Default for NodeConfig {
             backoff: BackoffConfig::default(),
             quench_time: Duration::from_secs(30),
             quench_capacity: 4096,
-            second_attempt_window: Duration::from_secs(600),
+            second_attempt_window: Duration::ZERO,
             swap_interval: None,
             swap: SwapConfig::default(),
             not_found_cap: 4,
