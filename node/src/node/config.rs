@@ -57,7 +57,8 @@ pub struct NodeConfig {
     pub quench_capacity: usize,
     /// How long after one of this node's own fetches found nothing a second own fetch of
     /// the key is sent as a second attempt, around the failed one's first hops (once per
-    /// key in this window; zero: never; `node/second_attempt.rs`).
+    /// key in this window; zero, the default: never, as the detour marks the originator:
+    /// `node/second_attempt.rs`, docs/security.md §16).
     pub second_attempt_window: Duration,
     /// How often this node starts a location swap (darknet); `None`: never on its own
     /// (a driver may still call `Node::start_swap`). Swap requests from peers are always

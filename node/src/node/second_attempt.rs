@@ -21,6 +21,11 @@
 //!
 //! The table is an LRU of [`CAPACITY`] keys: a flood of distinct keys pushes out the
 //! oldest (which then get no second attempt), it never grows. Sans-IO: the node's clock.
+//!
+//! **Off by default** (a zero window): only an originator detours around the failed
+//! first hops, where a relay asked again sends the repeat to its same best peer, so
+//! colluding neighbours could tell this node started the request (docs/security.md §16,
+//! with the fix this needs before it is switched on).
 
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
