@@ -12,7 +12,7 @@
 //! rekeying a datagram link needs two or three keys of one direction at once (the receiver
 //! opens by trial across a key update, `keys.rs`), and snow's state holds one key per
 //! direction, rekeys it in place and cannot be copied. So the Split is taken raw (snow's
-//! `risky-raw-split` feature) and each key phase is a [`PhaseKey`]: 32 bytes, zeroized
+//! `risky-raw-split` feature) and each key phase is a [`PhaseKey`]: 32 bytes on the heap, zeroized
 //! when dropped, sealing exactly as Noise's ChaChaPoly does (through ring, by
 //! `pamphlet_crypto::aead`, as snow's ring resolver did), so the bytes on the wire are
 //! unchanged. `phase_keys_match_snow_byte_for_byte` checks seal, open and `REKEY` against
@@ -34,7 +34,9 @@ const KEY_LEN: usize = 32;
 pub struct NonceExhausted;
 
 /// One direction's key for one key phase. Zeroized when dropped; prints as `PhaseKey(..)`.
-pub struct PhaseKey(Zeroizing<[u8; KEY_LEN]>);
+/// The bytes live on the heap, so moving a `PhaseKey` (into and out of the key phases,
+/// `keys.rs`) moves a pointer and leaves no uncleared copy of the key behind.
+pub struct PhaseKey(Box<Zeroizing<[u8; KEY_LEN]>>);
 
 impl std::fmt::Debug for PhaseKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,6 +45,17 @@ impl std::fmt::Debug for PhaseKey {
 }
 
 impl PhaseKey {
+    fn bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
+    /// Takes a raw key onto the heap and clears the caller's copy.
+    fn from_raw(mut raw: [u8; KEY_LEN]) -> PhaseKey {
+        let key = PhaseKey(Box::new(Zeroizing::new(raw)));
+        zeroize::Zeroize::zeroize(&mut raw);
+        key
+    }
+
     /// Noise's ChaChaPoly nonce: 32 zero bits, then the counter little-endian.
     fn nonce(pn: u64) -> [u8; 12] {
         let mut n = [0u8; 12];
@@ -77,16 +90,16 @@ impl PhaseKey {
         plain.copy_from_slice(&datagram[PN_LEN..PN_LEN + PLAIN_LEN]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&datagram[PN_LEN + PLAIN_LEN..]);
-        aead::open_in_place(&self.0, Self::nonce(pn), &[], plain, &tag).map_err(|_| Dropped::Decrypt)
+        aead::open_in_place(self.bytes(), Self::nonce(pn), &[], plain, &tag).map_err(|_| Dropped::Decrypt)
     }
 
     /// The next phase's key, Noise's `REKEY(k)`: the first 32 bytes of `ENCRYPT(k, 2^64 - 1,
     /// "", 32 zeros)`, i.e. ChaCha20 keystream under `k`. Finding `k` from it is recovering a
     /// ChaCha20 key from its output, so a key never gives away an earlier one.
     pub fn next(&self) -> PhaseKey {
-        let mut k = Zeroizing::new([0u8; KEY_LEN]);
+        let mut k = Box::new(Zeroizing::new([0u8; KEY_LEN]));
         // The tag is not part of the new key.
-        let _ = aead::seal_in_place(&self.0, Self::nonce(u64::MAX), &[], &mut k[..]);
+        let _ = aead::seal_in_place(self.bytes(), Self::nonce(u64::MAX), &[], &mut k[..]);
         PhaseKey(k)
     }
 
@@ -130,7 +143,7 @@ impl DatagramCipher {
             return Err(snow::Error::State(snow::error::StateProblem::HandshakeNotFinished));
         }
         let (i, r) = hs.dangerously_get_raw_split();
-        let (i, r) = (PhaseKey(Zeroizing::new(i)), PhaseKey(Zeroizing::new(r)));
+        let (i, r) = (PhaseKey::from_raw(i), PhaseKey::from_raw(r));
         Ok(if hs.is_initiator() { Self { send: i, recv: r } } else { Self { send: r, recv: i } })
     }
 
@@ -252,6 +265,13 @@ impl snow::resolvers::CryptoResolver for SeededResolver {
 mod tests {
     use super::*;
 
+    /// A key phase is a pointer to its bytes: moving one between phases copies no key
+    /// (only the heap copy exists, and it is zeroized on drop).
+    #[test]
+    fn a_phase_key_moves_as_a_pointer() {
+        assert_eq!(std::mem::size_of::<PhaseKey>(), std::mem::size_of::<usize>());
+    }
+
     #[test]
     fn seeded_pairs_share_their_keys() {
         let (a, _) = DatagramCipher::loopback_pair_seeded(5).unwrap();
@@ -271,7 +291,7 @@ mod tests {
     fn phase_keys_match_snow_byte_for_byte() {
         let (mut i, r) = loopback_handshakes(&|| Box::new(snow::resolvers::RingResolver)).unwrap();
         let (k1, k2) = i.dangerously_get_raw_split();
-        let (mut send, mut recv) = (PhaseKey(Zeroizing::new(k1)), PhaseKey(Zeroizing::new(k2)));
+        let (mut send, mut recv) = (PhaseKey::from_raw(k1), PhaseKey::from_raw(k2));
         let mut snow_i = i.into_stateless_transport_mode().unwrap();
         let mut snow_r = r.into_stateless_transport_mode().unwrap();
         let plain: [u8; PLAIN_LEN] = std::array::from_fn(|n| (n * 7) as u8);
