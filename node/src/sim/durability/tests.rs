@@ -235,8 +235,9 @@ fn the_model_defaults_are_the_nodes() {
     assert_eq!(p.steady_backup, node.steady_backup, "steady backups on return, as the node");
     let routing = crate::node::NodeConfig::default();
     assert_eq!(p.fetch_cap, u32::from(routing.not_found_cap), "a fetch searches as the node's");
-    assert!(!routing.second_attempt_window.is_zero());
-    assert_eq!((p.second_attempt, p.second_attempt_waits), (SecondAttempt::Next, true), "as the node's second attempt");
+    let node_second = if routing.second_attempt_window.is_zero() { SecondAttempt::Off } else { SecondAttempt::Next };
+    assert_eq!(p.second_attempt, node_second, "a second attempt as the node's (off by default)");
+    assert!(p.second_attempt_waits, "when on, after the quench, as the node's");
     assert_eq!(
         Rules {
             name: p.name.clone(),
