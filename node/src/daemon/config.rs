@@ -136,8 +136,9 @@ pub struct Config {
     pub offers_away_secs: u64,
     /// Steady backups on return: a node online less than this percentage of the time (over
     /// the last week, from `DIR/uptime`) hands the blocks it is still the closest to to a
-    /// peer it saw online at least that often (docs/durability.md; 0: off, and
-    /// `DIR/uptime` is removed and never written).
+    /// peer it saw online at least that often (docs/durability.md; rides on offers on
+    /// return; 0, or `offers_on_return = false`: off, and `DIR/uptime` is removed and
+    /// never written).
     pub steady_backup_percent: u32,
     /// "tcp" (the default) or "udp": friend links over UDP datagrams where the friend's
     /// reference announces them too (the node's reference then says so), else TCP.

@@ -191,6 +191,7 @@ async fn run(
     let mut claim: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> = None;
     // The session's own datagrams (acks, resent frames) already charged to the limit.
     let mut charged = 0u64;
+    // Set by the claim's branch of the select below, which cannot drop the claim it polls.
     let mut granted = false;
     loop {
         let now = Instant::now();
