@@ -10,7 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::routing::{chk_block, key_loc, SEEDS};
+use common::offers::insert_at_sink;
+use common::routing::SEEDS;
 use common::seeds;
 use pamphlet_crypto::{Block, RoutingKey};
 use pamphlet_node::location::Location;
@@ -40,14 +41,7 @@ fn setup(seed: u64, durability: impl Fn(DurabilityConfig) -> DurabilityConfig, n
     net.connect(INSERTER, NODE);
     net.connect(NODE, OTHER);
     net.run();
-    let blocks: Vec<_> = (0..).map(chk_block).filter(|(k, _)| (0.42..0.47).contains(&key_loc(k))).take(n).collect();
-    for (_, b) in &blocks {
-        net.insert(INSERTER, b.clone());
-        net.run();
-    }
-    for (k, b) in &blocks {
-        assert_eq!(net.node(NODE).store().area_of(b.kind(), k), Some(Area::Store), "seed {seed}: node 0 is the sink");
-    }
+    let blocks = insert_at_sink(&mut net, seed, INSERTER, NODE, 0.42..0.47, n);
     (net, blocks)
 }
 

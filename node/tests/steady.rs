@@ -10,6 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::offers::insert_at_sink;
 use common::routing::{chk_block, key_loc, SEEDS};
 use common::seeds;
 use pamphlet_crypto::{Block, RoutingKey};
@@ -57,14 +58,7 @@ fn setup(seed: u64, steady_backup: f64, brief: Duration, flaps: u32, n: usize) -
     net.connect(NODE, BRIEF);
     net.connect(INSERTER, NODE);
     net.run_for(brief);
-    let blocks: Vec<_> = (0..).map(chk_block).filter(|(k, _)| (0.46..0.5).contains(&key_loc(k))).take(n).collect();
-    for (_, b) in &blocks {
-        net.insert(INSERTER, b.clone());
-        net.run();
-    }
-    for (k, b) in &blocks {
-        assert_eq!(net.node(NODE).store().area_of(b.kind(), k), Some(Area::Store), "seed {seed}: node 0 is the sink");
-    }
+    let blocks = insert_at_sink(&mut net, seed, INSERTER, NODE, 0.46..0.5, n);
     (net, blocks)
 }
 

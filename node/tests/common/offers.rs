@@ -1,5 +1,5 @@
 //! The line of three nodes the offers tests start from (node/tests/offers.rs,
-//! offers_key_first.rs).
+//! offers_key_first.rs), and the sink blocks the offers and steady-backup tests insert.
 
 use std::time::Instant;
 
@@ -33,15 +33,36 @@ pub(crate) fn line_of_three(
     net.connect(1, 0);
     net.connect(0, 2);
     net.run();
-    let blocks: Vec<_> = (0..).map(chk_block).filter(|(k, _)| (0.42..0.5).contains(&key_loc(k))).take(n).collect();
-    for (_, b) in &blocks {
-        net.insert(1, b.clone());
-        net.run();
-    }
+    let blocks = insert_at_sink(&mut net, seed, 1, 0, 0.42..0.5, n);
     for (k, b) in &blocks {
-        assert_eq!(net.node(0).store().area_of(b.kind(), k), Some(Area::Store), "seed {seed}: node 0 is the sink");
         assert_eq!(net.node(1).store().area_of(b.kind(), k), None, "seed {seed}: the inserter keeps nothing");
     }
     net.clear_transcript();
     (net, blocks)
+}
+
+/// Node `inserter` inserts the first `n` CHK blocks whose keys lie in `keys` (a range of
+/// locations), one at a time; node `sink` must be their sink (checked: each ends in its
+/// store area). The blocks, with their keys.
+pub(crate) fn insert_at_sink(
+    net: &mut Network,
+    seed: u64,
+    inserter: usize,
+    sink: usize,
+    keys: std::ops::Range<f64>,
+    n: usize,
+) -> Vec<(RoutingKey, Block)> {
+    let blocks: Vec<_> = (0..).map(chk_block).filter(|(k, _)| keys.contains(&key_loc(k))).take(n).collect();
+    for (_, b) in &blocks {
+        net.insert(inserter, b.clone());
+        net.run();
+    }
+    for (k, b) in &blocks {
+        assert_eq!(
+            net.node(sink).store().area_of(b.kind(), k),
+            Some(Area::Store),
+            "seed {seed}: node {sink} is the sink"
+        );
+    }
+    blocks
 }
