@@ -338,7 +338,11 @@ pub(crate) fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFi
     }
 
     // Wait for every node's API, then for every link (an opennet: for a peer at every node).
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // The wait grows with the darknet: every process starts and handshakes on the same
+    // cores, and 128 nodes on 2 loaded cores took close to a flat minute (CI once gave up
+    // at node 102 of 128).
+    let limit = links_limit(file.nodes.len());
+    let deadline = Instant::now() + limit;
     let mut degree = vec![0usize; file.nodes.len()];
     for &(a, b) in &file.edges {
         degree[a] += 1;
@@ -356,7 +360,8 @@ pub(crate) fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFi
             }
             if Instant::now() > deadline {
                 bail!(
-                    "node {i}'s links did not all come up within 60 s; see {}{hint}",
+                    "node {i}'s links did not all come up within {} s; see {}{hint}",
+                    limit.as_secs(),
                     node.dir.join("node.log").display()
                 );
             }
@@ -364,6 +369,11 @@ pub(crate) fn start_nodes(dir: &Path, mut file: DarknetFile) -> Result<DarknetFi
         }
     }
     Ok(file)
+}
+
+/// How long `up` waits for every node's links: a minute, and half a second more per node.
+fn links_limit(nodes: usize) -> Duration {
+    Duration::from_secs(60) + Duration::from_millis(500) * u32::try_from(nodes).unwrap_or(u32::MAX)
 }
 
 /// Per-node status, and the mean log link length of the whole darknet.

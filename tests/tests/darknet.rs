@@ -4,7 +4,7 @@
 // Tests report what they measured or skipped on stderr.
 #![allow(clippy::print_stderr)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -143,7 +143,7 @@ const FETCHES_PER_DOC: usize = 2;
 fn restart_all(dir: &Path, degree: &[u64], swap_ms: u64) -> Vec<NodeProcess> {
     let n = degree.len();
     let _turn = setup_turn();
-    let nodes: Vec<NodeProcess> = (0..n)
+    let dirs: Vec<PathBuf> = (0..n)
         .map(|i| {
             let nd = dir.join(format!("node{i}"));
             let config = std::fs::read_to_string(nd.join("config.toml")).unwrap();
@@ -161,9 +161,10 @@ fn restart_all(dir: &Path, degree: &[u64], swap_ms: u64) -> Vec<NodeProcess> {
                     .collect();
             std::fs::write(nd.join("config.toml"), config).unwrap();
             std::fs::remove_dir_all(nd.join("store")).unwrap();
-            NodeProcess::start(&nd)
+            nd
         })
         .collect();
+    let nodes = NodeProcess::start_all(&dirs);
     // `darknet status` reads darknet.json; write one for these processes.
     std::fs::write(dir.join("darknet.json"), restarted_darknet_json(dir, n)).unwrap();
     let mut waited = 0;
