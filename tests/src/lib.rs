@@ -90,6 +90,19 @@ impl Drop for DarknetDown {
     }
 }
 
+/// `pamphlet darknet up ARGS --dir DIR` in the setup turn (its nodes pick their ports);
+/// the guard it returns takes the darknet down when dropped. The guard exists before `up`
+/// runs, so the processes of an `up` that fails part way are stopped too.
+///
+/// # Panics
+/// If `up` fails.
+pub fn darknet_up(dir: &Path, args: &[&str]) -> DarknetDown {
+    let down = DarknetDown(dir.to_str().expect("utf-8 path").to_owned());
+    let _turn = setup_turn();
+    pamphlet_ok(&[&["darknet", "up"], args, &["--dir", &down.0]].concat());
+    down
+}
+
 /// Node setup takes turns within one test binary: `node init` picks a free port that
 /// `node run` binds later, and another test's process could take it in between.
 static SETUP: Mutex<()> = Mutex::new(());

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pamphlet_tests::{pamphlet_ok, setup_turn, DarknetDown};
+use pamphlet_tests::{darknet_up, pamphlet_ok};
 use serde_json::Value;
 
 /// The browser, or `None` (after saying why) when the test should be skipped.
@@ -176,25 +176,7 @@ fn a_hostile_freesite_renders_in_chromium_and_nothing_leaves_the_gateway() {
     let Some(bin) = chromium() else { return };
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("dn");
-    let d = dir.to_str().unwrap().to_owned();
-    {
-        let _turn = setup_turn();
-        pamphlet_ok(&[
-            "darknet",
-            "up",
-            "--nodes",
-            "5",
-            "--degree",
-            "2",
-            "--seed",
-            "16",
-            "--store-mib",
-            "8",
-            "--dir",
-            &d,
-        ]);
-    }
-    let _down = DarknetDown(d.clone());
+    let _down = darknet_up(&dir, &["--nodes", "5", "--degree", "2", "--seed", "16", "--store-mib", "8"]);
     let node = |i: usize| dir.join(format!("node{i}")).to_str().unwrap().to_owned();
 
     let site = fixture_site();

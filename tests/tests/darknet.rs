@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use pamphlet_node::routing::swap::COOLING_SWAPS;
-use pamphlet_tests::{pamphlet, pamphlet_ok, random_file, setup_turn, DarknetDown, NodeProcess};
+use pamphlet_tests::{darknet_up, pamphlet, pamphlet_ok, random_file, setup_turn, NodeProcess};
 use serde_json::Value;
 
 /// The tests here start 20 to 128 node processes each; on a 2-core CI machine two at once
@@ -35,24 +35,7 @@ fn twenty_nodes_survive_three_failures_and_a_restart_keeps_the_store() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("dn");
     let d = dir.to_str().unwrap().to_owned();
-    {
-        let _turn = setup_turn();
-        pamphlet_ok(&[
-            "darknet",
-            "up",
-            "--nodes",
-            "20",
-            "--degree",
-            "4",
-            "--seed",
-            "7",
-            "--store-mib",
-            "4",
-            "--dir",
-            &d,
-        ]);
-    }
-    let _down = DarknetDown(d.clone());
+    let _down = darknet_up(&dir, &["--nodes", "20", "--degree", "4", "--seed", "7", "--store-mib", "4"]);
     let node = |i: usize| dir.join(format!("node{i}")).to_str().unwrap().to_owned();
 
     let (file, data) = random_file(root.path(), "five.bin", 5 * 1024 * 1024, 3);
@@ -193,11 +176,9 @@ fn swapping_brings_friends_close_and_shortens_routes() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("dn");
     let d = dir.to_str().unwrap().to_owned();
-    {
-        let _turn = setup_turn();
-        pamphlet_ok(&[
-            "darknet",
-            "up",
+    let down = darknet_up(
+        &dir,
+        &[
             "--nodes",
             "128",
             "--degree",
@@ -211,10 +192,8 @@ fn swapping_brings_friends_close_and_shortens_routes() {
             "--swap-ms",
             "0",
             "--no-cache",
-            "--dir",
-            &d,
-        ]);
-    }
+        ],
+    );
     let layout = darknet_file(&dir);
     let edges: Vec<(usize, usize)> = serde_json::from_value(layout["edges"].clone()).unwrap();
     let initial: Vec<f64> = serde_json::from_value(layout["initial_locations"].clone()).unwrap();
@@ -226,7 +205,7 @@ fn swapping_brings_friends_close_and_shortens_routes() {
 
     // Phase A: the random starting locations.
     let random = {
-        let _down = DarknetDown(d.clone());
+        let _down = down;
         mean_fetch_hops(root.path(), &dir, DOCS, 1)
     };
 
@@ -321,24 +300,7 @@ fn a_udp_darknet_links_over_datagrams_and_fetches() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("dn");
     let d = dir.to_str().unwrap().to_owned();
-    {
-        let _turn = setup_turn();
-        pamphlet_ok(&[
-            "darknet",
-            "up",
-            "--nodes",
-            "5",
-            "--seed",
-            "3",
-            "--store-mib",
-            "4",
-            "--transport",
-            "udp",
-            "--dir",
-            &d,
-        ]);
-    }
-    let _down = DarknetDown(d.clone());
+    let _down = darknet_up(&dir, &["--nodes", "5", "--seed", "3", "--store-mib", "4", "--transport", "udp"]);
     let node = |i: usize| dir.join(format!("node{i}")).to_str().unwrap().to_owned();
     let config = std::fs::read_to_string(dir.join("node0").join("config.toml")).unwrap();
     assert!(config.contains("transport = \"udp\""), "{config}");

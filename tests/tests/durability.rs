@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pamphlet_node::link::noderef::NodeRef;
 use pamphlet_node::transport::peer_id_of;
-use pamphlet_tests::{api_get, pamphlet_ok, random_file, start_chain, DarknetDown, NodeProcess};
+use pamphlet_tests::{api_get, darknet_up, pamphlet_ok, random_file, start_chain, NodeProcess};
 
 #[test]
 fn a_documents_top_block_is_kept_along_its_whole_insert_path() {
@@ -59,10 +59,8 @@ fn a_documents_top_block_is_kept_along_its_whole_insert_path() {
 fn nodes_moved_by_swaps_offer_their_blocks_to_closer_peers() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("dn");
-    let d = dir.to_str().unwrap().to_owned();
-    let args = ["darknet", "up", "--nodes", "10", "--degree", "4", "--seed", "20", "--store-mib", "4"];
-    pamphlet_ok(&[&args[..], &["--no-cache", "--swap-ms", "200", "--dir", &d]].concat());
-    let _down = DarknetDown(d.clone());
+    let args = ["--nodes", "10", "--degree", "4", "--seed", "20", "--store-mib", "4", "--no-cache", "--swap-ms", "200"];
+    let _down = darknet_up(&dir, &args);
     let node = |i: usize| dir.join(format!("node{i}"));
     let (file, data) = random_file(root.path(), "doc.bin", 300_000, 21);
     let out = pamphlet_ok(&["insert", file.to_str().unwrap(), "--dir", node(0).to_str().unwrap()]);

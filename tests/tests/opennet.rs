@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pamphlet_tests::{api_get, pamphlet, pamphlet_ok, random_file, setup_turn, DarknetDown, NodeProcess};
+use pamphlet_tests::{api_get, darknet_up, pamphlet, pamphlet_ok, random_file, setup_turn, NodeProcess};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
@@ -101,11 +101,9 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
     let dir = root.path().join("on");
     let d = dir.to_str().unwrap().to_owned();
     let started = Instant::now();
-    {
-        let _turn = setup_turn();
-        pamphlet_ok(&[
-            "darknet",
-            "up",
+    let _down = darknet_up(
+        &dir,
+        &[
             "--opennet",
             "--seeds",
             &SEEDS.to_string(),
@@ -126,11 +124,8 @@ fn strangers_from_two_seeds_form_a_network_that_path_folding_shortens_and_restar
             &CEILING.to_string(),
             "--seed-cap",
             &SEED_CAP.to_string(),
-            "--dir",
-            &d,
-        ]);
-    }
-    let _down = DarknetDown(d.clone());
+        ],
+    );
     let node = |i: usize| format!("{d}/node{i}");
 
     // Every node reaches the floor set here, within a minute; seeds never hold more

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pamphlet_tests::{pamphlet, pamphlet_ok, setup_turn, DarknetDown};
+use pamphlet_tests::{darknet_up, pamphlet, pamphlet_ok};
 
 /// Every regular file below `root`, as (relative path with `/`, bytes), sorted.
 fn files_below(root: &Path) -> Vec<(String, Vec<u8>)> {
@@ -29,25 +29,7 @@ fn files_below(root: &Path) -> Vec<(String, Vec<u8>)> {
 fn a_site_mirrors_byte_for_byte_and_only_below_its_directory() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("dn");
-    let d = dir.to_str().unwrap().to_owned();
-    {
-        let _turn = setup_turn();
-        pamphlet_ok(&[
-            "darknet",
-            "up",
-            "--nodes",
-            "3",
-            "--degree",
-            "2",
-            "--seed",
-            "5",
-            "--store-mib",
-            "8",
-            "--dir",
-            &d,
-        ]);
-    }
-    let _down = DarknetDown(d.clone());
+    let _down = darknet_up(&dir, &["--nodes", "3", "--degree", "2", "--seed", "5", "--store-mib", "8"]);
     let node = |i: usize| dir.join(format!("node{i}")).to_str().unwrap().to_owned();
     let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/freesite");
     let uri = pamphlet_ok(&["insert", "--site", site.to_str().unwrap(), "--dir", &node(0)]);
