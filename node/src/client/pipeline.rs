@@ -16,7 +16,7 @@ use tokio::task::{JoinError, JoinSet};
 use super::retry::Tries;
 use super::signed::{self, LatestSearch, SskPayload};
 use super::splitfile::{self, Document, Fetch, InsertOptions, Progress};
-use super::window::{Window, MAX_WINDOW};
+use super::window::Window;
 
 mod partial;
 use super::ClientError;
@@ -388,7 +388,7 @@ async fn fetch_chk<N: BlockNetwork>(
         known = blocks.into_iter().map(|b| (b.routing_key(), b)).collect();
         partial = Some(p);
     }
-    let mut window = Window::new(options.parallel, MAX_WINDOW);
+    let mut window = Window::for_fetch(options.parallel);
     // The window's clock: the runtime's, as the latencies' (`timed_fetch`).
     let started = tokio::time::Instant::now();
     let mut requests = 0;

@@ -41,6 +41,15 @@ use std::time::Duration;
 /// the fetcher's friends and a node with one friend would see the rest refused.
 pub const MAX_WINDOW: usize = 64;
 
+/// A fetch's window starts at this many blocks at least (more if the node's `parallel` says
+/// so): about one bandwidth-delay product of a 20 Mbit/s path of 4 hops × 80 ms (27
+/// blocks). A slow start from 16 carried 16 blocks in its first round trip where 27 fit,
+/// and the links idled for the rest of it: 0.17 s of a 10 MiB fetch in the model below
+/// (`model_tests::a_clean_path_is_filled_from_the_first_round_trip`), 0.2 s on the WAN
+/// darknet (docs/benchmarks.md, "Session 10"). On a narrow path the slow start reached 24-26
+/// before it saw the queue anyway, and the envelope brings it down from there.
+pub const FIRST_WINDOW: usize = MAX_WINDOW / 2;
+
 /// The slow start ends when the envelope of the last [`SLOW_START_SAMPLES`] answers passes
 /// this multiple of the smallest latency seen: a queue has formed.
 const SLOW_START_ABOVE: f64 = 1.5;
@@ -120,6 +129,12 @@ impl Window {
             answers_at: VecDeque::new(),
             rates: VecDeque::new(),
         }
+    }
+
+    /// A fetch's window: from the node's `parallel`, or [`FIRST_WINDOW`] if that is more,
+    /// up to [`MAX_WINDOW`].
+    pub fn for_fetch(parallel: usize) -> Self {
+        Self::new(parallel.max(FIRST_WINDOW), MAX_WINDOW)
     }
 
     /// The floor the delivery rate sets: [`CWND_GAIN`] × best recent rate × smallest latency.
@@ -429,6 +444,15 @@ mod model_tests {
     }
 
     #[test]
+    fn a_clean_path_is_filled_from_the_first_round_trip() {
+        // The node's default `parallel` is 16; from there the slow start's first round trip
+        // carried 16 blocks where 27 fit, and the fetch took 5.07 s (1.035 × the best).
+        let mut w = Window::for_fetch(16);
+        let (took, mean) = fetch_over_model(&mut w, BLOCKS, LATENCY, RATE, 0.0, 1);
+        assert!(took < 1.02 * BEST, "{took:.2} s (best {BEST:.2} s), {mean:.0} in flight on average");
+    }
+
+    #[test]
     fn a_path_that_stalls_is_filled_too() {
         // A third of the blocks meet a retransmission (0.5% loss on four links), and the
         // blocks behind them wait with them: the envelope lifts as a queue's would, but the
@@ -444,7 +468,7 @@ mod model_tests {
     fn a_narrow_path_is_not_flooded() {
         // 5 Mbit/s links: about 18 blocks per second, 7 fit with nothing queued; the rate
         // floor keeps twice that at most, not the 64 the relays allow.
-        let mut w = Window::new(16, MAX_WINDOW);
+        let mut w = Window::for_fetch(16);
         let (took, mean) = fetch_over_model(&mut w, BLOCKS, LATENCY, 18.0, 0.0, 1);
         let best = BLOCKS as f64 / 18.0 + LATENCY;
         assert!(took < 1.1 * best, "{took:.2} s (best {best:.2} s)");

@@ -59,7 +59,10 @@ pub struct Config {
     /// The round trip assumed before the first sample (RFC 9002: 333 ms; ours is a
     /// friend link, usually nearer).
     pub initial_rtt: Duration,
-    /// The congestion window before any estimate, in datagrams.
+    /// The congestion window before any estimate, in datagrams: 40, room for one whole
+    /// block (33 datagrams) and a few requests, so a link's first block leaves without
+    /// waiting a round trip for acknowledgements (with 16 it waited one at every hop:
+    /// `a_block_after_light_traffic_crosses_in_one_trip`; docs/wire.md, session 10).
     pub initial_window: u64,
     /// Our sending direction moves on to its next key (Noise's `REKEY`) after this many
     /// datagrams under one key (2^16, as TCP links' frames), once the peer acknowledged
@@ -76,7 +79,7 @@ impl Default for Config {
             ack_every: 16,
             max_ack_delay: Duration::from_millis(10),
             initial_rtt: Duration::from_millis(200),
-            initial_window: 16,
+            initial_window: 40,
             rekey_after: crate::link::noise::DEFAULT_REKEY_INTERVAL,
             rekey_after_time: Duration::from_secs(120),
         }
