@@ -225,10 +225,11 @@ pub(crate) struct Args {
     /// blocks a fetch does not reach.
     #[arg(long, default_value_t = 0, help_heading = "Durability model")]
     fetch_htl: u32,
-    /// After a fetch finds nothing, ask once more through another first hop: `next` (the
-    /// originator skips the failed attempt's first hops), `avoid` (the route never
-    /// enters them; an ideal) or `off`; default: the rules' own (`next` after the quench
-    /// for `pamphlet`, as the node; `off` for the others).
+    /// After a fetch finds nothing, ask once more through another first hop: `key` (every
+    /// node whose hops ran out, originator and relays, skips the peers it sent the failed
+    /// attempt to: the node's rule), `next` (only the originator skips its first hops),
+    /// `avoid` (the route never enters them; an ideal) or `off`; default: the rules' own
+    /// (`key` after the quench for `pamphlet`, as the node; `off` for the others).
     #[arg(long, value_parser = durability::parse_second_attempt, help_heading = "Durability model")]
     second_attempt: Option<pamphlet_node::sim::durability::SecondAttempt>,
     /// The second attempt waits until the relays' quench of the key has ended (`true`, as

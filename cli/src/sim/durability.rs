@@ -28,13 +28,14 @@ pub(crate) fn parse_eviction(s: &str) -> Result<Eviction, String> {
     }
 }
 
-/// Parses `next` or `avoid` (`--second-attempt`).
+/// Parses `key`, `next`, `avoid` or `off` (`--second-attempt`).
 pub(crate) fn parse_second_attempt(s: &str) -> Result<SecondAttempt, String> {
     match s {
+        "key" => Ok(SecondAttempt::Key),
         "next" => Ok(SecondAttempt::Next),
         "avoid" => Ok(SecondAttempt::Avoid),
         "off" => Ok(SecondAttempt::Off),
-        _ => Err(format!("unknown second attempt {s:?}: next, avoid or off")),
+        _ => Err(format!("unknown second attempt {s:?}: key, next, avoid or off")),
     }
 }
 

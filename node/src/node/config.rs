@@ -55,9 +55,10 @@ pub struct NodeConfig {
     pub quench_time: Duration,
     /// How many quenched keys are remembered at most.
     pub quench_capacity: usize,
-    /// How long after one of this node's own fetches found nothing a second own fetch of
-    /// the key is sent as a second attempt, around the failed one's first hops (once per
-    /// key in this window; zero, the default: never, as the detour marks the originator:
+    /// How long after a fetch this node routed (its own or a peer's) found nothing here the
+    /// next request for the key it routes, whoever sent it, goes around the peers the
+    /// failed one was sent to (once per key in this window; default 10 minutes; zero:
+    /// never. One rule for originator and relay, so the detour does not mark who asked:
     /// `node/second_attempt.rs`, docs/security.md §16).
     pub second_attempt_window: Duration,
     /// How often this node starts a location swap (darknet); `None`: never on its own
@@ -162,7 +163,7 @@ impl Default for NodeConfig {
             backoff: BackoffConfig::default(),
             quench_time: Duration::from_secs(30),
             quench_capacity: 4096,
-            second_attempt_window: Duration::ZERO,
+            second_attempt_window: Duration::from_secs(600),
             swap_interval: None,
             swap: SwapConfig::default(),
             not_found_cap: 4,

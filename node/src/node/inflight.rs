@@ -277,8 +277,9 @@ impl<S: BlockStore> Node<S> {
             }
             _ => {}
         }
-        if let (Payload::Fetch, End::Failed(Outcome::HtlExhausted), Origin::Local(_)) = (&f.payload, &end, &f.origin) {
-            self.second.failed(now, f.req.kind, f.req.key, f.req.tried());
+        // Whoever asked: the repeat is routed by the key (`second_attempt.rs`).
+        if let (Payload::Fetch, End::Failed(Outcome::HtlExhausted)) = (&f.payload, &end) {
+            self.second.failed(now, (f.req.kind, f.req.key), f.arrived_htl, f.req.tried());
         }
         let msg = match (f.payload, end) {
             (Payload::Fetch, End::Found(block)) => self.fetch_found(&to, f.req.key, block),

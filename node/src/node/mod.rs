@@ -120,7 +120,8 @@ pub struct Node<S: BlockStore = MemoryStore> {
     load: load::Load,
     /// Wider top blocks and offers on swap (issue 20).
     durability: durability::State,
-    /// Keys whose own fetch found nothing, for a second attempt (`second_attempt.rs`).
+    /// Keys whose fetch (own or relayed) found nothing, for a second attempt
+    /// (`second_attempt.rs`).
     second: second_attempt::SecondAttempts,
 }
 
@@ -375,8 +376,9 @@ impl<S: BlockStore> Node<S> {
         let max = self.config.max_htl;
         match self.quench.quenched(now, kind, &key, max) {
             // A second attempt waits out the quench its failure left (`second_attempt.rs`).
-            Some(q) if !resumed && self.second_attempt_due(now, kind, &key) => {
-                return self.defer_until(q.until, kind, key, op)
+            Some(q) if !resumed && self.second_attempt_due(now, (kind, &key), max, None) => {
+                let until = self.second_attempt_wait(q.until);
+                return self.defer_until(until, kind, key, op);
             }
             Some(q) if q.local => {
                 self.stats.quenched += 1;
@@ -387,13 +389,8 @@ impl<S: BlockStore> Node<S> {
             Some(q) if !resumed => return self.defer_until(q.until, kind, key, op),
             _ => {}
         }
-        let mut req = self.request(now, kind, key, max, max, None);
-        if let Some(first_hops) =
-            self.second_attempt_due(now, kind, &key).then(|| self.second.take(now, kind, &key)).flatten()
-        {
-            self.stats.second_attempts += 1;
-            req = req.avoiding(first_hops);
-        }
+        let req = self.request(now, kind, key, max, max, None);
+        let req = self.second_attempt(now, req, max, None);
         self.launch(now, req, Origin::Local(op), Payload::Fetch, max);
     }
 
@@ -592,6 +589,8 @@ impl<S: BlockStore> Node<S> {
             return;
         }
         let req = self.request(now, kind, key, htl, left, Some(peer));
+        // The key failed here lately: route this repeat around it (`second_attempt.rs`).
+        let req = self.second_attempt(now, req, htl.min(max), Some(peer));
         self.launch(now, req, Origin::Remote { peer, id }, Payload::Fetch, htl.min(max));
     }
 

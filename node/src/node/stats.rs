@@ -32,6 +32,9 @@ pub struct NodeStats {
     pub quenched: u64,
     /// Own fetches sent as a second attempt for a key not found (`second_attempt.rs`).
     pub second_attempts: u64,
+    /// Peers' requests routed as the repeat of a key that failed here lately, around the
+    /// peers the failed one was sent to (`second_attempt.rs`).
+    pub second_attempts_relayed: u64,
     /// Blocks received that did not verify (forged or corrupt), and invalid inserts.
     pub forged_blocks: u64,
     /// Peers that did not answer in time.

@@ -44,6 +44,25 @@ pub(crate) struct Route {
     /// The nodes (not the origin) whose hops ran out, which quench the key, with the HTL
     /// the route arrived there with.
     pub(crate) quenched: Vec<(u32, u32)>,
+    /// Every hop sent, (from, to) in order: what each node knows of where it sent the
+    /// request (a second attempt by the key routes around it, [`Again::by_key`]).
+    pub(crate) sent: Vec<(u32, u32)>,
+}
+
+impl Route {
+    /// The peers `node`, entered from `upstream`, routes a repeat around when its hops ran
+    /// out in this (failed) route: those it sent this route to, if it has another online
+    /// peer beside them and the upstream (else none: it routes as ever, as the node does).
+    fn detour(&self, g: &Graph<'_>, node: u32, upstream: u32) -> Vec<u32> {
+        let sent: Vec<u32> = self.sent.iter().filter(|s| s.0 == node).map(|s| s.1).collect();
+        let others =
+            g.adjacency[node as usize].iter().any(|&j| g.online[j as usize] && j != upstream && !sent.contains(&j));
+        if others {
+            sent
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// A second attempt for a key after `first` failed (`Rules::second_attempt`): what the
@@ -54,6 +73,11 @@ pub(crate) struct Again<'r> {
     /// The second route never enters the failed attempt's first hops (an ideal: relays do
     /// not know them); false: only the origin skips them, relays route as ever.
     pub(crate) avoid: bool,
+    /// Every node whose hops ran out in the failed attempt (its quenched nodes, and the
+    /// origin) routes the second around the peers it sent the failed one to, if the second
+    /// arrives with no more HTL than the failed one did (the node's rule since session 10,
+    /// `node/second_attempt.rs`; a node left with no other peer routes as ever).
+    pub(crate) by_key: bool,
     /// Relays on the failed attempt's path quenched the key (`routing/quench.rs`): one
     /// entered with no more HTL than the failed attempt brought it answers "not found" at
     /// once, which costs the request [`NOT_FOUND_CAP`] hops, and the route backtracks.
@@ -199,17 +223,26 @@ impl Router {
             Some(a) if a.quenched => &a.first.quenched,
             _ => &[],
         };
+        // By the key: the nodes that failed it, with the HTL it arrived there with.
+        let failed: &[(u32, u32)] = match again {
+            Some(a) if a.by_key => &a.first.quenched,
+            _ => &[],
+        };
         let mut route = Route { path: vec![from as u32], ..Route::default() };
         // Per node of `path`: the HTL it has left, and the HTL it arrived with.
         let (mut left, mut arrived_at) = (vec![htl], vec![htl]);
+        // Per node of `path`: the peers it routes around (by the key), empty for most.
+        let mut around: Vec<Vec<u32>> = vec![Vec::new()];
         while let (Some(&cur), Some(&h)) = (route.path.last(), left.last()) {
             let foaf = !self.foaf.is_empty();
             let at_origin = cur as usize == from;
+            let avoid: &[u32] = around.last().map_or(&[], |v| v.as_slice());
             let next = g.adjacency[cur as usize]
                 .iter()
                 .filter(|_| h > 0)
                 .filter(|&&j| g.online[j as usize] && self.mark[j as usize] != gen)
                 .filter(|j| !at_origin || !skip.contains(j))
+                .filter(|j| !avoid.contains(j))
                 .min_by_key(|&&j| {
                     let own = g.location[j as usize].distance(target);
                     let effective = if foaf {
@@ -224,6 +257,7 @@ impl Router {
                     self.mark[j as usize] = gen;
                     route.visited.push(j);
                     route.arrived.push(h);
+                    route.sent.push((cur, j));
                     if at_origin {
                         route.first_hops.push(j);
                     }
@@ -235,6 +269,10 @@ impl Router {
                     if !quench.iter().any(|&(q, qh)| q == j && h <= qh) {
                         left.push(h - 1);
                         arrived_at.push(h);
+                        around.push(match again {
+                            Some(a) if failed.iter().any(|&(q, qh)| q == j && h <= qh) => a.first.detour(g, j, cur),
+                            _ => Vec::new(),
+                        });
                         continue;
                     }
                     // Quenched: "not found" at once, which costs at most the node's cap.
@@ -249,6 +287,7 @@ impl Router {
                     // else "no route" with the hops it has left.
                     route.path.pop();
                     left.pop();
+                    around.pop();
                     let arrived = arrived_at.pop().unwrap_or(0);
                     if h == 0 && !at_origin {
                         route.quenched.push((cur, arrived));
@@ -348,7 +387,7 @@ mod tests {
         assert_eq!(first.first_hops, vec![20]);
         assert_eq!(first.arrived[..2], [6, 5]);
         for avoid in [false, true] {
-            let again = Again { first: &first, avoid, quenched: false };
+            let again = Again { first: &first, avoid, by_key: false, quenched: false };
             let second = r.route_again(&g, 0, target, (6, u32::MAX), Some(&again), |i| i == 35);
             assert_eq!(second.first_hops, vec![39], "the other side of the ring");
             assert_eq!(second.visited, vec![39, 38, 37, 36, 35]);
@@ -369,12 +408,50 @@ mod tests {
         assert_eq!(first.visited, vec![1, 3, 4]);
         assert_eq!(first.quenched, vec![(4, 1), (3, 2), (1, 3)]);
         // (Had the block come to 4 since,) a second attempt through 2 reaches it...
-        let fresh = Again { first: &first, avoid: false, quenched: false };
+        let fresh = Again { first: &first, avoid: false, by_key: false, quenched: false };
         let second = r.route_again(&g, 0, target, (3, u32::MAX), Some(&fresh), |i| i == 4);
         assert_eq!((second.visited.clone(), second.found), (vec![2, 3, 4], true));
         // ...unless 3 still quenches the key: it answers "not found" at once.
         let soon = Again { quenched: true, ..fresh };
         let second = r.route_again(&g, 0, target, (3, u32::MAX), Some(&soon), |i| i == 4);
         assert_eq!((second.visited, second.found), (vec![2, 3], false));
+    }
+
+    #[test]
+    fn by_the_key_a_relay_that_failed_routes_the_second_attempt_around_its_failed_hop() {
+        // 0 knows 1 and 2, which both know 3; 3's best peer 4 leads into a chain without
+        // the block (4, 7, 8, 9), its next best, 5, to the holder 6. The key at 0.9.
+        let adj = vec![
+            vec![1, 2],
+            vec![0, 3],
+            vec![0, 3],
+            vec![1, 2, 4, 5],
+            vec![3, 7],
+            vec![3, 6],
+            vec![5],
+            vec![4, 8],
+            vec![7, 9],
+            vec![8],
+        ];
+        let online = vec![true; 10];
+        let loc: Vec<Location> =
+            [0.0, 0.5, 0.45, 0.6, 0.85, 0.7, 0.72, 0.84, 0.83, 0.82].iter().map(|&x| Location::from_f64(x)).collect();
+        let g = Graph { adjacency: &adj, online: &online, location: &loc };
+        let target = Location::from_f64(0.9);
+        let mut r = Router::new(10);
+        let first = r.route_htl(&g, 0, target, 5, |i| i == 6);
+        assert_eq!((first.visited.clone(), first.found), (vec![1, 3, 4, 7, 8], false));
+        assert!(first.sent.contains(&(3, 4)) && first.quenched.contains(&(3, 4)));
+        // The originator alone detours (session 9): 3 sends the repeat to 4 again.
+        let next = Again { first: &first, avoid: false, by_key: false, quenched: false };
+        let second = r.route_again(&g, 0, target, (5, u32::MAX), Some(&next), |i| i == 6);
+        assert_eq!((second.visited, second.found), (vec![2, 3, 4, 7, 8], false));
+        // By the key: 3 failed it through 4, and sends the repeat to 5.
+        let key = Again { by_key: true, ..next };
+        let second = r.route_again(&g, 0, target, (5, u32::MAX), Some(&key), |i| i == 6);
+        assert_eq!((second.visited, second.found), (vec![2, 3, 5, 6], true));
+        // A repeat that comes to 3 with more hops than the failure is not its repeat.
+        let second = r.route_again(&g, 0, target, (6, u32::MAX), Some(&key), |i| i == 6);
+        assert_eq!(second.visited[..3], [2, 3, 4]);
     }
 }

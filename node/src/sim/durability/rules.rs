@@ -107,7 +107,8 @@ pub struct Rules {
     /// the offers' cost, never what is kept.
     pub key_first_offers: bool,
     /// After a fetch (or probe) of a block finds nothing, the originator asks once more,
-    /// routed around the failed attempt's first hops (`second.rs`; off: never).
+    /// routed around the failed attempt's first hops, and relays as the rule says
+    /// (`second.rs`; off: never).
     pub second_attempt: SecondAttempt,
     /// The second attempt waits until the relays' quench of the failed key has ended
     /// (half a minute, `routing/quench.rs`); false: it leaves at once, and relays on the
@@ -132,6 +133,10 @@ pub enum SecondAttempt {
     /// As `Next`, and the route never enters the failed attempt's first hops (an ideal:
     /// relays would have to be told them).
     Avoid,
+    /// By the key, the node's rule since session 10 (`node/second_attempt.rs`): every node
+    /// whose hops ran out in the failed attempt, originator and relays alike, routes the
+    /// second around the peers it sent the failed one to (`route::Again::by_key`).
+    Key,
 }
 
 impl Rules {
@@ -158,7 +163,7 @@ impl Rules {
             second_attempt: if routing.second_attempt_window.is_zero() {
                 SecondAttempt::Off
             } else {
-                SecondAttempt::Next
+                SecondAttempt::Key
             },
             second_attempt_waits: true,
             ..Rules::before()

@@ -5,8 +5,11 @@
 //! another local minimum near the key. The originator cannot see where the route went,
 //! only which of its peers it sent it to; so the second attempt starts through its best
 //! *other* peer, which leads into another region of the graph towards the same key. The
-//! protocol is unchanged (HTL 18, relays route as ever), and what it costs is one more
-//! request per block a first attempt did not find.
+//! protocol is unchanged (HTL 18), and what it costs is one more request per block a first
+//! attempt did not find. How relays route it is the rule's: as ever (`Next`), around the
+//! failed attempt's first hops (`Avoid`, an ideal), or, as the node since session 10,
+//! each node whose hops ran out in the failed attempt around the peers it sent it to
+//! (`Key`, `Again::by_key`).
 
 use super::holdings::Holdings;
 use super::route::{Again, Graph, Route, Router};
@@ -31,7 +34,12 @@ pub(super) fn route_block(
     if first.found || rule == SecondAttempt::Off {
         return (first, None);
     }
-    let again = Again { first: &first, avoid: rule == SecondAttempt::Avoid, quenched: !waits };
+    let again = Again {
+        first: &first,
+        avoid: rule == SecondAttempt::Avoid,
+        by_key: rule == SecondAttempt::Key,
+        quenched: !waits,
+    };
     let second = router.route_again(g, from, target, (htl, cap), Some(&again), |v| holdings.place(v, block).is_some());
     (first, Some(second))
 }

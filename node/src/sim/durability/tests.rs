@@ -235,8 +235,8 @@ fn the_model_defaults_are_the_nodes() {
     assert_eq!(p.steady_backup, node.steady_backup, "steady backups on return, as the node");
     let routing = crate::node::NodeConfig::default();
     assert_eq!(p.fetch_cap, u32::from(routing.not_found_cap), "a fetch searches as the node's");
-    let node_second = if routing.second_attempt_window.is_zero() { SecondAttempt::Off } else { SecondAttempt::Next };
-    assert_eq!(p.second_attempt, node_second, "a second attempt as the node's (off by default)");
+    let node_second = if routing.second_attempt_window.is_zero() { SecondAttempt::Off } else { SecondAttempt::Key };
+    assert_eq!(p.second_attempt, node_second, "a second attempt by the key, as the node's");
     assert!(p.second_attempt_waits, "when on, after the quench, as the node's");
     assert_eq!(
         Rules {
@@ -367,6 +367,10 @@ fn a_second_attempt_finds_blocks_the_first_missed() {
     let blocks = |r: &DurabilityReport| r.at(3).and_then(|p| p.blocks).unwrap();
     assert!(blocks(&on) > blocks(&off), "with {} vs without {}", blocks(&on), blocks(&off));
     assert_eq!((on.documents, on.fetches), (off.documents, off.fetches), "same world");
+    // By the key (the node's rule): relays that failed the key detour too.
+    let key = with(SecondAttempt::Key);
+    assert!(key.second_attempts_found > 0 && blocks(&key) > blocks(&off));
+    assert_eq!((key.documents, key.fetches), (off.documents, off.fetches), "same world");
 }
 
 #[test]
