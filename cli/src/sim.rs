@@ -252,10 +252,12 @@ pub(crate) struct Args {
     /// (default: the rules' own, the node's 0.5 for `pamphlet`; 0: off).
     #[arg(long, help_heading = "Durability model")]
     steady_backup: Option<f64>,
-    /// Routes rank a neighbour by its own or its closest online neighbour's location, as
-    /// the node does (friend-of-a-friend); default: own locations only.
-    #[arg(long, help_heading = "Durability model")]
-    foaf: bool,
+    /// Which routes rank a neighbour by its own or its closest online neighbour's location
+    /// (friend-of-a-friend): `all` (`--foaf` alone; the node's), `fetches` (fetches and
+    /// probes; inserts by own locations) or `off`; default: the rules' own (`all` for
+    /// `pamphlet`, as the node; `off` for the others).
+    #[arg(long, num_args = 0..=1, default_missing_value = "all", value_parser = durability::parse_foaf, help_heading = "Durability model")]
+    foaf: Option<pamphlet_node::sim::durability::Foaf>,
     /// Offers send keys first and only the blocks the peer lacks and would keep (the
     /// offers' cost; what is kept does not change); default: the rules' own (on for
     /// `pamphlet`, as the node; `--key-first-offers false` for the blocks themselves).

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use pamphlet_node::sim::durability::{self, DurabilityConfig, DurabilityReport, Eviction, Rules, SecondAttempt};
+use pamphlet_node::sim::durability::{self, DurabilityConfig, DurabilityReport, Eviction, Foaf, Rules, SecondAttempt};
 
 use super::plot::{self, Axes, Series};
 use super::Args;
@@ -25,6 +25,16 @@ pub(crate) fn parse_eviction(s: &str) -> Result<Eviction, String> {
             Some(Ok(w)) if w >= 1 => Ok(Eviction::NearOwn(w)),
             _ => Err(format!("unknown store eviction {s:?}: lru, random or near:W (W >= 1)")),
         },
+    }
+}
+
+/// Parses `off`, `all` or `fetches` (`--foaf`).
+pub(crate) fn parse_foaf(s: &str) -> Result<Foaf, String> {
+    match s {
+        "off" => Ok(Foaf::Off),
+        "all" => Ok(Foaf::All),
+        "fetches" => Ok(Foaf::Fetches),
+        _ => Err(format!("expected off, all or fetches, not {s:?}")),
     }
 }
 
@@ -70,7 +80,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.fetch_cap = args.fetch_cap.unwrap_or(rules.fetch_cap);
     rules.offer_uptime = args.offer_uptime;
     rules.steady_backup = args.steady_backup.unwrap_or(rules.steady_backup);
-    rules.foaf |= args.foaf;
+    rules.foaf = args.foaf.unwrap_or(rules.foaf);
     rules.key_first_offers = args.key_first_offers.unwrap_or(rules.key_first_offers);
     rules.evict_to_peer |= args.evict_to_peer;
     rules.unprotected_sink_rank = args.top_sinks.unwrap_or(rules.unprotected_sink_rank);
@@ -400,9 +410,15 @@ mod tests {
             "0",
             "--steady-backup",
             "0",
+            "--foaf",
+            "off",
         ]);
         assert!(!off.key_first_offers && !off.second_attempt_waits && off.fetch_cap == 0 && off.steady_backup == 0.0);
         assert!(rules_of(&["--days", "45", "--key-first-offers"]).key_first_offers);
+        assert_eq!((d.foaf, off.foaf), (Foaf::All, Foaf::Off), "FOAF routing as the node's, and off");
+        assert_eq!(rules_of(&["--days", "45", "--foaf", "fetches"]).foaf, Foaf::Fetches);
+        let before = rules_of(&["--days", "45", "--rules", "before", "--foaf"]);
+        assert_eq!(before.foaf, Foaf::All, "--foaf alone: every route, as before session 10");
     }
 
     #[test]

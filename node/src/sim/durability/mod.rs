@@ -31,6 +31,8 @@
 
 mod bound;
 mod diagnosis;
+#[cfg(test)]
+mod foaf_tests;
 mod holdings;
 mod load;
 mod offers;
@@ -59,7 +61,7 @@ pub use bound::{mean_uptime, retrievable_bound, Bound};
 pub use diagnosis::{BlockCauses, ClassStore, LossCauses, GONE_AGE_BINS};
 pub use holdings::Eviction;
 pub use report::{AgePoint, Cost, DurabilityReport, Tally, AGES, FILL_BINS};
-pub use rules::{Rules, SecondAttempt};
+pub use rules::{Foaf, Rules, SecondAttempt};
 
 /// Bytes of one block on the wire (a CHK block: 32 KiB of payload and its header).
 const BLOCK_BYTES: u64 = pamphlet_crypto::CHK_BLOCK_LEN as u64;
@@ -354,7 +356,7 @@ impl<'a> World<'a> {
         if hour == 0 {
             self.swap_day();
         }
-        if self.config.rules.foaf {
+        if self.config.rules.foaf.any() {
             let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
             self.router.set_foaf(&g);
         }
@@ -493,8 +495,8 @@ impl<'a> World<'a> {
         self.holdings.cause = cost as u8;
         let target = self.blocks.location[b as usize];
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };
-        let route = self.router.route(&g, from, target, |_| false);
         let r = &self.config.rules;
+        let route = self.router.route_insert(&g, from, target, r.foaf.inserts());
         let hops = route.visited.len() as u64;
         self.costs[cost].add(2 * hops, hops * BLOCK_BYTES);
         let g = Graph { adjacency: &self.topo.adjacency, online: &self.online, location: &self.location };

@@ -25,6 +25,8 @@ pub(crate) struct Router {
     /// With FOAF routing (`Rules::foaf`): each node's online neighbours' locations,
     /// sorted (rebuilt every hour by [`Router::set_foaf`]); empty: routes by own locations.
     foaf: Vec<Vec<u64>>,
+    /// While set, routes ignore `foaf` (an insert by own locations, `Foaf::Fetches`).
+    own_only: bool,
 }
 
 /// Where a route went.
@@ -136,7 +138,7 @@ impl Graph<'_> {
 
 impl Router {
     pub(crate) fn new(nodes: usize) -> Self {
-        Router { mark: vec![0; nodes], generation: 0, foaf: Vec::new() }
+        Router { mark: vec![0; nodes], generation: 0, foaf: Vec::new(), own_only: false }
     }
 
     /// Routes from now on rank a neighbour by the smaller of its own distance to the key and
@@ -180,6 +182,15 @@ impl Router {
         stop: impl FnMut(usize) -> bool,
     ) -> Route {
         self.route_htl(g, from, target, HTL, stop)
+    }
+
+    /// An insert's route from `from` towards `target`: all [`HTL`] hops, by FOAF locations
+    /// if `foaf` (and [`Router::set_foaf`] was called), else by own locations.
+    pub(crate) fn route_insert(&mut self, g: &Graph<'_>, from: usize, target: Location, foaf: bool) -> Route {
+        self.own_only = !foaf;
+        let route = self.route(g, from, target, |_| false);
+        self.own_only = false;
+        route
     }
 
     /// [`Router::route`] with `htl` hops.
@@ -234,7 +245,7 @@ impl Router {
         // Per node of `path`: the peers it routes around (by the key), empty for most.
         let mut around: Vec<Vec<u32>> = vec![Vec::new()];
         while let (Some(&cur), Some(&h)) = (route.path.last(), left.last()) {
-            let foaf = !self.foaf.is_empty();
+            let foaf = !self.foaf.is_empty() && !self.own_only;
             let at_origin = cur as usize == from;
             let avoid: &[u32] = around.last().map_or(&[], |v| v.as_slice());
             let next = g.adjacency[cur as usize]

@@ -98,10 +98,10 @@ pub struct Rules {
     /// key among those whose uptime is at least this, kept there if that peer lacks it and
     /// is a sink for it with the returning node away (0: off).
     pub steady_backup: f64,
-    /// Routes rank a neighbour by the smaller of its own distance to the key and its
+    /// Which routes rank a neighbour by the smaller of its own distance to the key and its
     /// closest online neighbour's, as the node does (friend-of-a-friend locations,
-    /// `routing::peers`); false: by own locations (the model until this pass).
-    pub foaf: bool,
+    /// `routing::peers`); the others rank by own locations (the model until session 10).
+    pub foaf: Foaf,
     /// Offers by the node's rule send keys first: the peer answers with the keys it lacks
     /// and would keep, and only those blocks follow (`offers.rs`, `offer_cost`). Changes
     /// the offers' cost, never what is kept.
@@ -119,6 +119,33 @@ pub struct Rules {
     /// node's `not_found_cap`, 4). 0: all its hops (the model until session 9: a route
     /// backtracks only from dead ends, and ends where its hops run out).
     pub fetch_cap: u32,
+}
+
+/// Which routes use friend-of-a-friend locations (`Rules::foaf`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Foaf {
+    /// None: every route by the neighbours' own locations (the model until session 10).
+    #[default]
+    Off,
+    /// Every route: inserts, fetches, probes (the node today: `RoutingStrategy::Pamphlet`).
+    All,
+    /// Fetches and probes only; inserts (healing's and keepalive's too) by own locations.
+    /// An FOAF insert goes straight to the node closest to the key and then spends its hops
+    /// among that node's neighbours, none of which is a sink (the closest node is their
+    /// peer), so it is stored at fewer nodes (docs/durability.md, "Session 10: FOAF").
+    Fetches,
+}
+
+impl Foaf {
+    /// Whether inserts route by FOAF locations.
+    pub fn inserts(self) -> bool {
+        self == Foaf::All
+    }
+
+    /// Whether any route does (the FOAF lists must be kept).
+    pub fn any(self) -> bool {
+        self != Foaf::Off
+    }
 }
 
 /// How a second attempt for a block not found is routed (`Rules::second_attempt`).
@@ -166,6 +193,8 @@ impl Rules {
                 SecondAttempt::Key
             },
             second_attempt_waits: true,
+            // Since session 10, as the node: every request ranks peers by FOAF locations.
+            foaf: if routing.strategy == crate::node::RoutingStrategy::Pamphlet { Foaf::All } else { Foaf::Off },
             ..Rules::before()
         }
     }
@@ -198,7 +227,7 @@ impl Rules {
             fetch_htl: 0,
             offer_uptime: 0.0,
             steady_backup: 0.0,
-            foaf: false,
+            foaf: Foaf::Off,
             key_first_offers: false,
             second_attempt: SecondAttempt::Off,
             second_attempt_waits: false,

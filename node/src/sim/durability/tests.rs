@@ -238,6 +238,8 @@ fn the_model_defaults_are_the_nodes() {
     let node_second = if routing.second_attempt_window.is_zero() { SecondAttempt::Off } else { SecondAttempt::Key };
     assert_eq!(p.second_attempt, node_second, "a second attempt by the key, as the node's");
     assert!(p.second_attempt_waits, "when on, after the quench, as the node's");
+    assert_eq!(routing.strategy, crate::node::RoutingStrategy::Pamphlet, "the node ranks peers by FOAF locations");
+    assert_eq!(p.foaf, Foaf::All, "so every route of the model does (inserts, fetches, probes)");
     assert_eq!(
         Rules {
             name: p.name.clone(),
@@ -251,12 +253,14 @@ fn the_model_defaults_are_the_nodes() {
             fetch_cap: 0,
             second_attempt: SecondAttempt::Off,
             second_attempt_waits: false,
+            foaf: Foaf::Off,
             ..p
         },
         Rules { name: p.name.clone(), ..Rules::before() }
     );
     let h = Rules::hyphanet();
     assert!(!h.offer_on_swap && h.unprotected_sink_rank == 0);
+    assert_eq!((h.foaf, Rules::before().foaf), (Foaf::Off, Foaf::Off), "the earlier tables' routes, reproducible");
 }
 
 /// The node's rule of offers on return (only to a peer closer to the key than the
