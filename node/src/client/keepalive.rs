@@ -7,8 +7,10 @@
 //!
 //! A plain fetch asks for only `k` blocks per segment and heals only the ones it asked for
 //! and missed; keepalive's probes are the cost of knowing: one request per block of the
-//! document, and one insert per block reinserted ([`KeptAlive`] counts both). It runs with
-//! few requests in flight (the caller's `parallel`), in the background of a node's work.
+//! document, and one insert per block reinserted ([`KeptAlive`] counts both). It runs in
+//! the background of a node's work: its probes start with the caller's `parallel` in
+//! flight (not a fetch's `FIRST_WINDOW`) and follow the path from there, and its
+//! reinserts go one at a time.
 
 use std::sync::Arc;
 

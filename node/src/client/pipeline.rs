@@ -16,7 +16,7 @@ use tokio::task::{JoinError, JoinSet};
 use super::retry::Tries;
 use super::signed::{self, LatestSearch, SskPayload};
 use super::splitfile::{self, Document, Fetch, InsertOptions, Progress};
-use super::window::Window;
+use super::window::{Window, MAX_WINDOW};
 
 mod partial;
 use super::ClientError;
@@ -371,7 +371,9 @@ pub async fn heal<N: BlockNetwork>(net: &Arc<N>, blocks: Vec<ChkBlock>) -> usize
 }
 
 /// Fetches a CHK document (splitfile or single block) with a window of requests in flight
-/// that starts at `options.parallel` and follows the path ([`Window`]), resuming from and
+/// that starts at `options.parallel` or [`FIRST_WINDOW`](super::window::FIRST_WINDOW),
+/// whichever is more (keepalive's probes, `probe_all`: at `options.parallel`), and follows
+/// the path ([`Window`]), resuming from and
 /// saving to `options.partial_dir`.
 async fn fetch_chk<N: BlockNetwork>(
     net: &Arc<N>,
@@ -388,7 +390,9 @@ async fn fetch_chk<N: BlockNetwork>(
         known = blocks.into_iter().map(|b| (b.routing_key(), b)).collect();
         partial = Some(p);
     }
-    let mut window = Window::for_fetch(options.parallel);
+    // A person waits for a fetch: fill the path from the first round trip. Keepalive's
+    // probes run in the background and start where their caller says (`keepalive.rs`).
+    let mut window = if probe_all { Window::new(options.parallel, MAX_WINDOW) } else { Window::for_fetch(options.parallel) };
     // The window's clock: the runtime's, as the latencies' (`timed_fetch`).
     let started = tokio::time::Instant::now();
     let mut requests = 0;

@@ -58,8 +58,9 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Hops-to-live of requests this node starts (at most 18).
     pub max_htl: u8,
-    /// Block requests in flight per insert, and at the start of a fetch (whose window then
-    /// follows the path, up to `client::window::MAX_WINDOW`).
+    /// Block requests in flight per insert; a fetch starts at this or
+    /// `client::window::FIRST_WINDOW` (32), whichever is more, and its window then follows
+    /// the path, up to `client::window::MAX_WINDOW`.
     pub parallel: usize,
     /// Milliseconds between the location swaps this node starts (0: never start one; swap
     /// requests from friends are always answered). Swapping is what makes a darknet of
@@ -235,7 +236,7 @@ impl Config {
              # advertise: the addresses friends dial, in your node reference, e.g. [\"192.0.2.7:4000\", \"node.example.org:4000\"]\n\
              #   (default: the listen address; set it when listening on 0.0.0.0 or behind a port forward).\n\
              # store_bytes / cache_bytes: sizes of the two store areas (cache 0: no cache). max_htl: at most 18.\n\
-             # parallel: block requests in flight per insert, and at a fetch's start (it then adapts, up to 64).\n\
+             # parallel: block requests in flight per insert; a fetch starts at this or 32, whichever is more (it then adapts, 1 to 64).\n\
              # swap_interval_ms: how often this node starts a location swap (0: never).\n\
              # shrink_store: allow a lower store_bytes to drop stored blocks at start (else refused).\n\
              # fcp_listen: FCP for Freenet tools (default 127.0.0.1:9481; \"off\"). fcp_allowed_hosts: non-loopback clients.\n\

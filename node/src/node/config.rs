@@ -57,9 +57,10 @@ pub struct NodeConfig {
     pub quench_capacity: usize,
     /// How long after a fetch this node routed (its own or a peer's) found nothing here the
     /// next request for the key it routes, whoever sent it, goes around the peers the
-    /// failed one was sent to (once per key in this window; default 10 minutes; zero:
-    /// never. One rule for originator and relay, so the detour does not mark who asked:
-    /// `node/second_attempt.rs`, docs/security.md §16).
+    /// failed one was sent to (once per key in this window; zero, the default: never.
+    /// Off because, when one node asks, only an originator ever routes the repeat: every
+    /// node upstream of a relay routes it around that relay first, so colluding neighbours
+    /// still tell who asked: `node/second_attempt.rs`, docs/security.md §16).
     pub second_attempt_window: Duration,
     /// How often this node starts a location swap (darknet); `None`: never on its own
     /// (a driver may still call `Node::start_swap`). Swap requests from peers are always
@@ -163,7 +164,7 @@ impl Default for NodeConfig {
             backoff: BackoffConfig::default(),
             quench_time: Duration::from_secs(30),
             quench_capacity: 4096,
-            second_attempt_window: Duration::from_secs(600),
+            second_attempt_window: Duration::ZERO,
             swap_interval: None,
             swap: SwapConfig::default(),
             not_found_cap: 4,

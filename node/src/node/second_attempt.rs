@@ -1,5 +1,5 @@
 //! A second, differently routed attempt for a key not found, by the key and not by who
-//! asked (issue 20, sessions 9–10; docs/durability.md "A second attempt",
+//! asked (issue 20, sessions 9–10, off by default; docs/durability.md "A second attempt",
 //! docs/security.md §16).
 //!
 //! An 18-hop route that misses a holder usually spends its hops around a local minimum
@@ -14,10 +14,18 @@
 //! request arrived with, and the peers it sent it to (at most [`SENT_REMEMBERED`]), for
 //! [`NodeConfig::second_attempt_window`](super::NodeConfig). The next request for the key
 //! that the node routes in that window, whoever sent it, is the *repeat*: it goes to the
-//! node's best peers other than those. So colluding neighbours A (the failed hop) and B
-//! (the detour) see the same thing from an originator and from a relay: a request for K
-//! to A that failed, a later one to B. Before (session 9) only the originator detoured and
-//! a relay sent the repeat to A again, which marked the originator.
+//! node's best peers other than those. Before (session 9) only the originator detoured.
+//!
+//! **Off by default** (a zero window): the rule is the key's, but when one node asks for
+//! the key (the usual case) only its originator ever meets the repeat. Every node
+//! upstream of a relay R sent the failed request towards R, so it routes the repeat around
+//! R (the originator first of all, at its first hop), and R never sees it; the
+//! originator's neighbours A (the failed hop) and B (the detour) see "K to A, failed,
+//! later K to B" from an originator and nothing more from a relay. A relay repeats the
+//! detour only when a second requester's request, or a repeat that came round another
+//! way, reaches it within the window (the test of this in
+//! `node/tests/second_attempt_relay.rs` needs such a second requester). docs/security.md
+//! §16 has the rest of what it leaks and what a fix would need.
 //!
 //! - Once per key per window: a repeat that fails too leaves the entry used, and the
 //!   window is not renewed, so further requests route as ever (and an absent key costs at
@@ -210,9 +218,18 @@ mod tests {
         // A full request failed through 4 and 5: it is the one to route around.
         t.failed(t0 + Duration::from_secs(1), (kind, k), 18, &[PeerId(4), PeerId(5)]);
         assert_eq!(t.take(t0 + Duration::from_secs(40), kind, &k, 17), Some(vec![PeerId(4), PeerId(5)]));
-        // A shallower failure never replaces a deeper entry, used or not.
+        // A shallower failure never replaces a deeper entry: used (this one) or not.
         t.failed(t0 + Duration::from_secs(50), (kind, k), 3, &[PeerId(6)]);
         assert!(t.due(t0 + Duration::from_secs(50), kind, &k, 3).is_none());
-        assert!(t.due(t0 + Duration::from_secs(599), kind, &k, 3).is_none(), "the window is the first failure's");
+        let k2 = RoutingKey([3; 32]);
+        t.failed(t0, (kind, k2), 18, &[PeerId(7)]);
+        t.failed(t0 + Duration::from_secs(50), (kind, k2), 3, &[PeerId(6)]);
+        assert_eq!(t.due(t0 + Duration::from_secs(50), kind, &k2, 3), Some(&[PeerId(7)][..]), "unused, kept");
+        // A deeper failure replaces a shallower unused entry, within the first one's window.
+        let k3 = RoutingKey([4; 32]);
+        t.failed(t0, (kind, k3), 2, &[PeerId(3)]);
+        t.failed(t0 + Duration::from_secs(300), (kind, k3), 18, &[PeerId(8)]);
+        assert_eq!(t.due(t0 + Duration::from_secs(599), kind, &k3, 18), Some(&[PeerId(8)][..]));
+        assert!(t.due(t0 + Duration::from_secs(601), kind, &k3, 18).is_none(), "the window is the first failure's");
     }
 }
