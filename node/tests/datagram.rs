@@ -569,10 +569,10 @@ fn a_block_after_light_traffic_is_as_fast_as_on_a_fresh_link() {
 /// keepalives: every friend link before its first fetch) leaves in one go, without waiting
 /// a round trip for acknowledgements: the initial window holds a whole block. With an
 /// initial window of 16 datagrams the block's second half waited for the first half's
-/// acknowledgements, 134 ms on this 20 Mbit/s, 80 ms path instead of 40 ms and the block's
+/// acknowledgements, 136 ms on this 20 Mbit/s, 80 ms path instead of 40 ms and the block's
 /// sending time, and a fetch paid that at every hop: the first one-block fetch across the
-/// WAN darknet's fresh links took 0.72 s against 0.48 s on warm ones (docs/benchmarks.md,
-/// "Session 10").
+/// WAN darknet's fresh links took 0.72 s against 0.48 s on warm ones; with 40, 0.42 s on
+/// both (docs/benchmarks.md, "Session 10").
 #[test]
 fn a_block_after_light_traffic_crosses_in_one_trip() {
     let path = PathConfig::wan(Duration::from_millis(40), 20.0);

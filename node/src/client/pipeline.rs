@@ -392,7 +392,8 @@ async fn fetch_chk<N: BlockNetwork>(
     }
     // A person waits for a fetch: fill the path from the first round trip. Keepalive's
     // probes run in the background and start where their caller says (`keepalive.rs`).
-    let mut window = if probe_all { Window::new(options.parallel, MAX_WINDOW) } else { Window::for_fetch(options.parallel) };
+    let mut window =
+        if probe_all { Window::new(options.parallel, MAX_WINDOW) } else { Window::for_fetch(options.parallel) };
     // The window's clock: the runtime's, as the latencies' (`timed_fetch`).
     let started = tokio::time::Instant::now();
     let mut requests = 0;

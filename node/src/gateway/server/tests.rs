@@ -322,9 +322,11 @@ impl BlockNetwork for SlowNet {
 
 #[tokio::test]
 async fn a_slow_page_shows_progress_then_itself_and_a_slow_image_just_waits() {
-    let net = Arc::new(SlowNet { inner: MemoryNetwork::default(), delay: std::time::Duration::from_millis(300) });
+    let net = Arc::new(SlowNet { inner: MemoryNetwork::default(), delay: std::time::Duration::from_millis(600) });
     let mut files = site("slow");
-    // Seven data blocks, fetched four at a time, after the manifest: well over a second.
+    // Seven data blocks after the manifest and the file's top block: a fetch starts with
+    // 32 requests in flight (`client::window::FIRST_WINDOW`), so three round trips of
+    // 0.6 s, well over the second before the progress page (0.3 s each was not).
     // Random bytes, so that compression cannot make it one block.
     let mut noise = vec![0u8; 200_000];
     rand::RngCore::fill_bytes(&mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(3), &mut noise);
