@@ -538,6 +538,20 @@ fn light_traffic_between_two_bulks_keeps_the_bandwidth_estimate() {
     assert!(bulk[1] >= 0.9 * fresh, "bulk after light traffic {:.2} Mbit/s, fresh {fresh:.2}", bulk[1]);
 }
 
+/// How long `block` datagrams take to arrive, sent at once on a link over `path` that has
+/// carried only light traffic (200 datagrams 50 ms apart) since it came up.
+fn block_after_light_traffic(path: PathConfig, block: u64) -> Duration {
+    let mut pair = Pair::new(path.clone(), path, 1, 200, 1);
+    pair.spacing = Some(Duration::from_millis(50));
+    pair.run(Duration::from_secs(60));
+    pair.spacing = None;
+    pair.to_send = 200..200 + block;
+    let start = pair.elapsed();
+    pair.run(Duration::from_secs(60));
+    pair.check_delivery();
+    pair.received.iter().map(|&(_, t)| t).max().unwrap() - start
+}
+
 /// A block (33 frames) on a link that carried only light traffic since it came up arrives
 /// as fast as on a fresh link: the window in Startup never falls below the initial window
 /// because the light traffic measured little bandwidth (before: a window of a few
@@ -549,15 +563,7 @@ fn a_block_after_light_traffic_is_as_fast_as_on_a_fresh_link() {
     let mut fresh = Pair::new(path.clone(), path.clone(), 1, block, 1);
     fresh.run(Duration::from_secs(60));
     let fresh_time = fresh.received.iter().map(|&(_, t)| t).max().unwrap();
-    let mut pair = Pair::new(path.clone(), path, 1, 200, 1);
-    pair.spacing = Some(Duration::from_millis(50));
-    pair.run(Duration::from_secs(60));
-    pair.spacing = None;
-    pair.to_send = 200..200 + block;
-    let start = pair.elapsed();
-    pair.run(Duration::from_secs(60));
-    pair.check_delivery();
-    let after_light = pair.received.iter().map(|&(_, t)| t).max().unwrap() - start;
+    let after_light = block_after_light_traffic(path, block);
     println!("a block: fresh link {fresh_time:?}, after light traffic {after_light:?}");
     assert!(
         after_light <= fresh_time + Duration::from_millis(5),
@@ -576,16 +582,7 @@ fn a_block_after_light_traffic_is_as_fast_as_on_a_fresh_link() {
 #[test]
 fn a_block_after_light_traffic_crosses_in_one_trip() {
     let path = PathConfig::wan(Duration::from_millis(40), 20.0);
-    let block = 33;
-    let mut pair = Pair::new(path.clone(), path, 1, 200, 1);
-    pair.spacing = Some(Duration::from_millis(50));
-    pair.run(Duration::from_secs(60));
-    pair.spacing = None;
-    pair.to_send = 200..200 + block;
-    let start = pair.elapsed();
-    pair.run(Duration::from_secs(60));
-    pair.check_delivery();
-    let took = pair.received.iter().map(|&(_, t)| t).max().unwrap() - start;
+    let took = block_after_light_traffic(path, 33);
     println!("a block after light traffic: {took:?}");
     assert!(took < Duration::from_millis(80), "a block took {took:?}: it waited for acknowledgements");
 }
