@@ -138,6 +138,36 @@ impl Wire<'_> {
     }
 }
 
+/// How often a link's state is traced (`RUST_LOG=pamphlet_node::transport::udp=trace`).
+const TRACE_EVERY: Duration = Duration::from_millis(100);
+
+/// One line of a link's sending and receiving state, for tracing where a transfer's time
+/// goes (docs/benchmarks.md, "Session 11").
+fn trace_session(peer: Option<std::net::SocketAddr>, session: &Session, waiting: usize, undelivered: usize) {
+    let s = session.stats();
+    let cc = session.congestion();
+    tracing::trace!(
+        ?peer,
+        mode = ?cc.mode,
+        window = cc.window(),
+        bandwidth = cc.bandwidth() as u64,
+        min_rtt_us = cc.min_rtt().map_or(0, |d| d.as_micros() as u64),
+        srtt_us = session.rtt().get().as_micros() as u64,
+        unacked = session.unacked_frames(),
+        queued = session.queued_frames(),
+        waiting,
+        undelivered,
+        sent = s.datagrams_sent,
+        ack_only = s.ack_only_sent,
+        lost = s.lost,
+        resent = s.retransmissions,
+        ptos = s.ptos,
+        received = s.datagrams_received,
+        duplicates = s.duplicate_frames,
+        "link state"
+    );
+}
+
 fn copy(d: &[u8], buf: &mut [u8]) -> usize {
     let n = d.len().min(buf.len());
     buf[..n].copy_from_slice(&d[..n]);
@@ -156,7 +186,8 @@ pub async fn drive(
     shutdown: watch::Receiver<bool>,
     config: UdpLinkConfig,
 ) -> Result<Session, UdpLinkError> {
-    run(Wire::Connected(socket), session, outgoing, incoming, shutdown, config).await
+    let peer = socket.peer_addr().ok();
+    run(Wire::Connected(socket), peer, session, outgoing, incoming, shutdown, config).await
 }
 
 /// Runs a link of the node's shared socket (`udp_endpoint`), as [`drive`]. It also ends
@@ -169,12 +200,13 @@ pub async fn drive_link(
     shutdown: watch::Receiver<bool>,
     config: UdpLinkConfig,
 ) -> Result<Session, UdpLinkError> {
-    let UdpLink { session, mut registration, .. } = link;
-    run(Wire::Shared(&mut registration), session, outgoing, incoming, shutdown, config).await
+    let UdpLink { session, mut registration, addr, .. } = link;
+    run(Wire::Shared(&mut registration), Some(addr), session, outgoing, incoming, shutdown, config).await
 }
 
 async fn run(
     mut wire: Wire<'_>,
+    peer: Option<std::net::SocketAddr>,
     mut session: Session,
     mut outgoing: mpsc::Receiver<Body>,
     incoming: mpsc::Sender<Body>,
@@ -193,8 +225,13 @@ async fn run(
     let mut charged = 0u64;
     // Set by the claim's branch of the select below, which cannot drop the claim it polls.
     let mut granted = false;
+    let mut traced = Instant::now();
     loop {
         let now = Instant::now();
+        if now.duration_since(traced) >= TRACE_EVERY && tracing::enabled!(tracing::Level::TRACE) {
+            traced = now;
+            trace_session(peer, &session, outgoing.len(), undelivered.len());
+        }
         if session.poll_timeout().is_some_and(|t| t <= now) {
             session.on_timeout(now);
         }
