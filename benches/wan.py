@@ -16,12 +16,16 @@ routing, FEC decode, writing the file) and goodput; the wall time of fetching a 
 document (20 KiB) over the same path, the latency before a fetch's first block is in (the
 pipeline hands nothing out before the document is decoded, so a person's first byte is
 the whole fetch); what the relay counted (packets lost and dropped by full queues), in all
-and per directed link.
+and per directed link; and the blocks each node offered to its friends during the fetch
+(offers after swaps, `offers_per_second`), which share the links with the fetch.
+`--config KEY=VALUE` sets a config.toml field of every node (e.g. offers_per_second=0).
 
-    RUST_LOG=warn,pamphlet_node::client::pipeline=trace sudo -E python3 benches/wan.py ... --keep-logs DIR
+    RUST_LOG=warn,pamphlet_node::client::pipeline=trace,pamphlet_node::transport::udp=trace sudo -E python3 benches/wan.py ... --keep-logs DIR
 
 keeps every node's log in DIR; node 5's then traces each block answered (latency, requests
-in flight, the fetch window): docs/benchmarks.md, "Where the time went".
+in flight, the fetch window), and every node each UDP link's state every 100 ms (congestion
+mode, window, bandwidth, RTT, frames queued, datagrams sent and lost): docs/benchmarks.md,
+"Where the time went" and "Session 11".
 """
 import argparse, json, os, statistics, subprocess, sys, tempfile, time
 
@@ -38,8 +42,10 @@ def run(*args):
 def set_config(node_dir, key, value):
     path = os.path.join(node_dir, "config.toml")
     lines = open(path).read().splitlines()
+    found = any(l.split("=")[0].strip() == key for l in lines)
     lines = [f"{key} = {value}" if l.split("=")[0].strip() == key else l for l in lines]
-    open(path, "w").write("\n".join(lines) + "\n")
+    # A key the file does not name yet is added (the node refuses one it does not know).
+    open(path, "w").write("\n".join(lines + ([] if found else [f"{key} = {value}"])) + "\n")
 
 
 def relay_counts(d):
@@ -50,6 +56,18 @@ def relay_counts(d):
     total = {k: sum(l[k] for l in links) for k in ("packets", "lost", "queue_drops")}
     total["per_link"] = {f"{l['from']}>{l['to']}": [l["lost"], l["queue_drops"]] for l in links}
     return total
+
+
+def offers_sent(d):
+    """Blocks each node has offered since it started (offers on swap and on return)."""
+    sent = []
+    for i in range(6):
+        out = subprocess.run([BIN, "node", "status", "--json", "--dir", os.path.join(d, f"node{i}")], capture_output=True, text=True)
+        try:
+            sent.append(json.loads(out.stdout)["durability"]["offers_sent"])
+        except (ValueError, KeyError):
+            sent.append(None)
+    return sent
 
 
 def timed_fetch(uri, out, node_dir):
@@ -66,6 +84,8 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--small", type=int, default=5, help="one-block fetches (time to first block)")
     ap.add_argument("--transport", choices=["tcp", "udp"], help="the links' transport (darknet up --transport; its default when absent)")
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config.toml setting for every node (repeatable), e.g. offers_per_second=0")
     ap.add_argument("--keep-logs", help="copy every node's node.log here before cleaning up (set RUST_LOG to fill them)")
     a = ap.parse_args()
     root = tempfile.mkdtemp(prefix="pamphlet-wan-")
@@ -78,6 +98,10 @@ def main():
         run("darknet", "up", "--graph", graph, "--seed", "1", "--store-mib", str(store), "--dir", d, "--wan", a.wan, *transport)
         run("darknet", "down", "--dir", d)
         set_config(os.path.join(d, "node5"), "parallel", a.parallel)
+        for setting in a.config:
+            key, _, value = setting.partition("=")
+            for i in range(6):
+                set_config(os.path.join(d, f"node{i}"), key.strip(), value.strip())
         layout_path, saved = os.path.join(d, "darknet.json"), {}
         for node, other in ((1, 3), (2, 2)):  # node 1 forgets 10.77.0.3 (node 2), node 2 forgets node 1
             path = os.path.join(d, f"node{node}", "friends")
@@ -105,8 +129,9 @@ def main():
         small_s = [timed_fetch(uri, os.path.join(root, "small.got"), dst) for uri in small]
         for f, uri in docs:
             time.sleep(1.1)  # the relay's counts are rewritten every second
-            before = relay_counts(d)
+            before, offered = relay_counts(d), offers_sent(d)
             secs = timed_fetch(uri, f + ".got", dst)
+            offered = [None if a is None or b is None else b - a for a, b in zip(offered, offers_sent(d))]
             assert open(f + ".got", "rb").read() == open(f, "rb").read(), "fetched bytes differ"
             time.sleep(1.1)
             after = relay_counts(d)
@@ -121,6 +146,7 @@ def main():
                 "goodput_mbit": round(a.mib * 8 * 1.048576 / secs, 2),
                 "one_block_fetch_s_median": round(statistics.median(small_s), 3) if small_s else None,
                 "one_block_fetch_s": [round(x, 3) for x in small_s], "relay_during_fetch": delta,
+                "offers_sent_during_fetch": offered,
             }), flush=True)
     finally:
         subprocess.run([BIN, "darknet", "down", "--dir", d], capture_output=True)
