@@ -131,3 +131,38 @@ fn blocks_gone_from_the_store_cost_bounded_lookups_and_are_forgotten() {
         assert_eq!(net.node(0).offers_waiting(), 0, "seed {seed}: the missing keys were forgotten");
     }
 }
+
+/// Offers yield to fetches (`OFFERS_YIELD`): while node 0 answers a fetch from node 1 every
+/// 200 ms, its offers go out at one block a second instead of their pace (4 a tick); once
+/// the fetches stop, the pace comes back. Without the rule the offers keep their pace
+/// throughout and take the links and the friend's store from the fetches.
+#[test]
+fn offers_yield_to_fetches_and_come_back_after() {
+    use pamphlet_node::node::OFFERS_YIELD;
+    for seed in seeds(SEEDS) {
+        let (mut net, blocks) = setup(seed, 4, 40);
+        let now = net.now();
+        net.node_mut(0).set_location(now, Location::from_f64(0.1));
+        net.flush(0);
+        let tick = net.node(0).config().durability.offer_tick;
+        // The key list goes out and is answered before the fetches start.
+        net.run_for(tick + tick / 2);
+        assert_eq!(net.node(0).stats().offers_sent, 0, "seed {seed}: the keys first");
+        let busy = Duration::from_secs(5);
+        let start = net.elapsed();
+        let mut i = 0;
+        while net.elapsed() < start + busy {
+            let (k, b) = &blocks[i % blocks.len()];
+            net.fetch(1, b.kind(), *k);
+            net.run_for(Duration::from_millis(200));
+            i += 1;
+        }
+        let during = net.node(0).stats().offers_sent;
+        let most = busy.as_secs() / OFFERS_YIELD.as_secs() + 1;
+        assert!(during >= 1, "seed {seed}: offers still move under constant fetches");
+        assert!(during <= most, "seed {seed}: {during} offered blocks in {busy:?} of fetches (pace: 4 per {tick:?})");
+        net.run_for(OFFERS_YIELD + 3 * tick);
+        let after = net.node(0).stats().offers_sent - during;
+        assert!(after >= 8, "seed {seed}: the pace comes back once the fetches stop ({after} in 3 ticks)");
+    }
+}

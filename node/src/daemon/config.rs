@@ -214,7 +214,28 @@ pub enum ConfigError {
     },
 }
 
+/// The shortest tick offers are paced at (at 1000 offers a second: 10 a tick).
+const MIN_OFFER_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
 impl Config {
+    /// `offers_per_second` as the node's pace: (blocks per tick, tick), one block a tick
+    /// where the tick can be 10 ms or longer. Evenly spaced, not a second's worth at once:
+    /// the friend an offer goes to stores it in its store area, `fdatasync`ed on its node
+    /// thread, and eight of those back to back held that thread about 100 ms, every
+    /// block it was relaying waiting behind them (a 10 MiB fetch across such a relay lost
+    /// 0.1 s a second on the WAN darknet: docs/benchmarks.md, "Session 11").
+    pub fn offer_pace(&self) -> (u32, std::time::Duration) {
+        let per_second = self.offers_per_second;
+        if per_second == 0 {
+            return (0, std::time::Duration::from_secs(1));
+        }
+        // The fewest blocks a tick that keeps the tick at MIN_OFFER_TICK or longer, and the
+        // tick that makes them exactly the rate asked.
+        let min_tick_ms = MIN_OFFER_TICK.as_millis() as u32;
+        let per_tick = (per_second * min_tick_ms).div_ceil(1000).max(1);
+        (per_tick, std::time::Duration::from_secs(1) * per_tick / per_second)
+    }
+
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
@@ -372,6 +393,23 @@ mod tests {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn offers_leave_one_at_a_time_at_the_rate_asked() {
+        let pace = |n| Config { offers_per_second: n, ..Config::default() }.offer_pace();
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(pace(0).0, 0, "0 is off");
+        assert_eq!(pace(8), (1, ms(125)), "the default: one every 125 ms, not 8 each second at once");
+        assert_eq!(pace(1), (1, ms(1000)));
+        assert_eq!(pace(100), (1, ms(10)));
+        assert_eq!(pace(1000), (10, ms(10)), "the tick stays at 10 ms or more");
+        assert_eq!(pace(250), (3, ms(12)));
+        for n in [3, 7, 8, 30, 99, 250, 1000] {
+            let (per_tick, tick) = pace(n);
+            let rate = f64::from(per_tick) / tick.as_secs_f64();
+            assert!((rate - f64::from(n)).abs() <= 0.02 * f64::from(n), "{n}/s paced as {per_tick} per {tick:?}");
+        }
     }
 
     #[test]

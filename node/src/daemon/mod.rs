@@ -294,8 +294,8 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
         load: LoadConfig { upload_limit: config.upload_limit, peer_windows: true },
         durability: DurabilityConfig {
             top_sinks: config.top_sinks,
-            offers_per_tick: config.offers_per_second,
-            offer_tick: std::time::Duration::from_secs(1),
+            offers_per_tick: config.offer_pace().0,
+            offer_tick: config.offer_pace().1,
             offers_on_return: config.offers_on_return,
             away: std::time::Duration::from_secs(config.offers_away_secs),
             steady_backup: f64::from(config.steady_backup_percent) / 100.0,

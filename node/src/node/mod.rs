@@ -43,8 +43,8 @@ use rand_chacha::ChaCha8Rng;
 pub use budget::StoreBudget;
 pub use config::{DurabilityConfig, KeysFileError, NodeConfig, NodeSecret, RoutingStrategy};
 pub use durability::{
-    PeerUptime, Session, UptimeFileError, UptimeHistory, MAX_PEERS, MAX_SESSIONS, MAX_UPTIME_FILE, OWN_MIN_COVERED,
-    OWN_WINDOW, PEER_WINDOW,
+    PeerUptime, Session, UptimeFileError, UptimeHistory, MAX_PEERS, MAX_SESSIONS, MAX_UPTIME_FILE, OFFERS_YIELD,
+    OWN_MIN_COVERED, OWN_WINDOW, PEER_WINDOW,
 };
 pub use event::{Event, FailReason, OpId};
 pub use failure::{Failure, RetryCause};
@@ -350,6 +350,7 @@ impl<S: BlockStore> Node<S> {
     pub fn start_fetch(&mut self, now: Instant, kind: BlockKind, key: RoutingKey) -> OpId {
         let op = self.new_op();
         self.stats.local_fetches += 1;
+        self.durability.offers.on_fetch(now);
         self.fetch_as(now, op, kind, key, false);
         op
     }
@@ -566,6 +567,7 @@ impl<S: BlockStore> Node<S> {
     ) {
         self.stats.requests_received += 1;
         let Some(link) = self.accept(now, peer, id, htl) else { return };
+        self.durability.offers.on_fetch(now);
         if let Some(block) = self.store.get(kind, &key) {
             self.stats.found_locally += 1;
             self.fold(now, None, true, Some((peer, id)));

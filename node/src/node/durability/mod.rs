@@ -47,6 +47,7 @@ pub use history::{
     OWN_WINDOW,
 };
 pub(super) use offers::Offers;
+pub use offers::OFFERS_YIELD;
 pub use remembered::KeysFileError;
 pub use uptime::PEER_WINDOW;
 

@@ -45,6 +45,15 @@ use crate::wire::message::{Message, MAX_OFFERED_KEYS};
 
 /// Offers whose answers are recognised (older answers count as unexpected replies).
 const SENT_REMEMBERED: usize = 1024;
+/// Offers yield to fetches: for this long after the node last saw a fetch (its own, or a
+/// peer's request it answered or routed), its offers go out at most one block per this
+/// interval instead of at their pace. An offer is an insert on the same links as the
+/// fetch's blocks, and its friend stores it `fdatasync`ed on its node thread: on the WAN
+/// darknet, offers after the swaps of a fresh darknet took about a tenth of the bottleneck
+/// link and held the relays up to 100 ms a second, and a 10 MiB fetch lost 0.1-0.5 s to
+/// them (docs/benchmarks.md, "Session 11"). One a second still moves a store under
+/// constant traffic, only slower; offers wait, fetches are what people wait for.
+pub const OFFERS_YIELD: std::time::Duration = std::time::Duration::from_secs(1);
 /// Store reads one batch of wanted blocks makes at most, a block found or not (a block
 /// evicted between the list and its answer costs a read and sends nothing). The lists
 /// themselves check at most [`MAX_OFFERED_KEYS`] keys a round against the store's index
@@ -75,6 +84,10 @@ pub(in crate::node) struct Offers {
     pub(in crate::node) wanted: VecDeque<(PeerId, BlockKind, RoutingKey)>,
     /// When the last round of key lists went out (one per [`ROUND_EVERY`] at most).
     last_round: Option<Instant>,
+    /// When the node last saw a fetch ([`OFFERS_YIELD`]).
+    fetch_seen: Option<Instant>,
+    /// When the last offered block went out.
+    block_sent: Option<Instant>,
 }
 
 impl Offers {
@@ -90,6 +103,24 @@ impl Offers {
             lists: VecDeque::new(),
             wanted: VecDeque::new(),
             last_round: None,
+            fetch_seen: None,
+            block_sent: None,
+        }
+    }
+
+    /// The node started, answered or routed a fetch at `now`: offers yield for a while.
+    pub(in crate::node) fn on_fetch(&mut self, now: Instant) {
+        self.fetch_seen = Some(now);
+    }
+
+    /// How many offered blocks may go out in the tick at `now`: the pace, or while fetches
+    /// are about ([`OFFERS_YIELD`]) one if none went out for that long, else none.
+    fn blocks_allowed(&self, now: Instant, pace: u32) -> u32 {
+        let within = |t: Option<Instant>| t.is_some_and(|t| now < t + OFFERS_YIELD);
+        match (within(self.fetch_seen), within(self.block_sent)) {
+            (false, _) => pace,
+            (true, false) => pace.min(1),
+            (true, true) => 0,
         }
     }
 
@@ -162,7 +193,7 @@ impl<S: BlockStore> Node<S> {
             return;
         }
         self.durability.offers.lists.retain(|l| l.at + ANSWER_WAIT > now);
-        self.send_wanted_blocks();
+        self.send_wanted_blocks(now);
         let offers = &self.durability.offers;
         let round_due = offers.last_round.is_none_or(|t| now >= t + ROUND_EVERY);
         let idle = offers.wanted.is_empty() && offers.lists.is_empty() && !offers.queue.is_empty();
@@ -175,10 +206,10 @@ impl<S: BlockStore> Node<S> {
         offers.next = busy.then_some(now + tick);
     }
 
-    /// Sends up to `offers_per_tick` of the blocks the peers asked for, each as an insert
-    /// at HTL 1.
-    fn send_wanted_blocks(&mut self) {
-        let mut left = self.config.durability.offers_per_tick;
+    /// Sends up to `offers_per_tick` of the blocks the peers asked for (fewer while fetches
+    /// are about: [`OFFERS_YIELD`]), each as an insert at HTL 1.
+    fn send_wanted_blocks(&mut self, now: Instant) {
+        let mut left = self.durability.offers.blocks_allowed(now, self.config.durability.offers_per_tick);
         let mut lookups = LOOKUPS_PER_TICK.max(left);
         while left > 0 && lookups > 0 {
             let Some((peer, kind, key)) = self.durability.offers.wanted.pop_front() else { break };
@@ -199,6 +230,7 @@ impl<S: BlockStore> Node<S> {
                 offers.sent.pop_front();
             }
             offers.sent.push_back((peer, id));
+            offers.block_sent = Some(now);
             self.stats.offers_sent += 1;
             self.transmits.push_back((peer, Message::InsertRequest { id, htl: 1, block, top: false }));
         }
