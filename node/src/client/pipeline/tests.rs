@@ -184,3 +184,35 @@ async fn only_the_blocks_a_uri_names_are_flagged_top() {
     let got = fetch(&net, &Uri::SskRequest(request), &FetchOptions::default(), &|_| {}).await.unwrap();
     assert_eq!(got.document.data, data(5000));
 }
+
+/// A fetch's first batch fills [`super::super::window::FIRST_WINDOW`]; keepalive's probes
+/// (`probe_all`) run in the background and start at their caller's `parallel` instead, so
+/// a keepalive of a big document does not take 32 requests' worth of the node at once.
+/// The network answers the top block and then never again, so what was asked is the first
+/// batch.
+#[tokio::test]
+async fn a_fetch_starts_at_the_first_window_and_keepalive_probes_at_parallel() {
+    use crate::client::window::FIRST_WINDOW;
+    let d = data(60 * CHK_PAYLOAD_LEN);
+    for probe_all in [false, true] {
+        let setup = Arc::new(MapNetwork::default());
+        let uri = insert(&setup, &d).await;
+        let blocks = std::mem::take(&mut *setup.blocks.lock().unwrap());
+        let net = Arc::new(MapNetwork { stall_after: Some(1), ..MapNetwork::default() });
+        *net.blocks.lock().unwrap() = blocks;
+        let options = FetchOptions { parallel: 4, ..FetchOptions::default() };
+        let uri = Uri::Chk(uri);
+        let run = fetch_probing(&net, &uri, &options, probe_all, &|_| {});
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(200), run).await.is_err(),
+            "the stalled fetch ended"
+        );
+        let asked = net.fetches.load(std::sync::atomic::Ordering::SeqCst) - 1;
+        if probe_all {
+            // The top block's answer may grow the window by one (slow start).
+            assert!((4..=5).contains(&asked), "keepalive's probes started with {asked} requests, not 4");
+        } else {
+            assert!(asked >= FIRST_WINDOW, "a fetch started with {asked} requests, not {FIRST_WINDOW}");
+        }
+    }
+}
