@@ -176,7 +176,14 @@ impl Holdings {
 
     /// Where `node` keeps `block`, if it does.
     pub(crate) fn place(&self, node: usize, block: u32) -> Option<Place> {
-        self.copies[block as usize].iter().find(|c| c.node == node as u32).map(|c| c.place)
+        // A plain loop: this is every fetch hop's question, and debug builds (the tests)
+        // pay for each iterator adapter.
+        for c in &self.copies[block as usize] {
+            if c.node == node as u32 {
+                return Some(c.place);
+            }
+        }
+        None
     }
 
     /// The nodes holding `block` and where.

@@ -27,6 +27,9 @@ pub(crate) struct Router {
     foaf: Vec<Vec<u64>>,
     /// While set, routes ignore `foaf` (an insert by own locations, `Foaf::Fetches`).
     own_only: bool,
+    /// Whether routes record [`Route::sent`], which only a second attempt by the key
+    /// reads (`SecondAttempt::Key`); off, every route skips a push per hop.
+    pub(crate) record_sent: bool,
 }
 
 /// Where a route went.
@@ -47,7 +50,8 @@ pub(crate) struct Route {
     /// the route arrived there with.
     pub(crate) quenched: Vec<(u32, u32)>,
     /// Every hop sent, (from, to) in order: what each node knows of where it sent the
-    /// request (a second attempt by the key routes around it, [`Again::by_key`]).
+    /// request (a second attempt by the key routes around it, [`Again::by_key`]). Empty
+    /// unless the router was asked to record it ([`Router::record_sent`]).
     pub(crate) sent: Vec<(u32, u32)>,
 }
 
@@ -107,15 +111,21 @@ impl Graph<'_> {
     /// [`Graph::is_sink`] as if `absent` were offline: whether `node` is where inserts of
     /// `target` go while `absent` is away.
     pub(crate) fn is_sink_without(&self, node: usize, target: Location, rank: usize, absent: usize) -> bool {
+        if rank == 0 {
+            return false;
+        }
         let d = self.location[node].distance(target);
-        let closer = self.adjacency[node]
-            .iter()
-            .filter(|&&j| {
-                j as usize != absent && self.online[j as usize] && self.location[j as usize].distance(target) < d
-            })
-            .take(rank)
-            .count();
-        closer < rank
+        let mut closer = 0;
+        for &j in &self.adjacency[node] {
+            let j = j as usize;
+            if j != absent && self.online[j] && self.location[j].distance(target) < d {
+                closer += 1;
+                if closer == rank {
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 
@@ -138,7 +148,7 @@ impl Graph<'_> {
 
 impl Router {
     pub(crate) fn new(nodes: usize) -> Self {
-        Router { mark: vec![0; nodes], generation: 0, foaf: Vec::new(), own_only: false }
+        Router { mark: vec![0; nodes], generation: 0, foaf: Vec::new(), own_only: false, record_sent: false }
     }
 
     /// Routes from now on rank a neighbour by the smaller of its own distance to the key and
@@ -160,16 +170,23 @@ impl Router {
     fn foaf_distance(&self, node: usize, target: Location, except: u64) -> u64 {
         let f = &self.foaf[node];
         let n = f.len();
+        if n == 0 {
+            return u64::MAX;
+        }
         let i = f.partition_point(|&l| l < target.0);
         // The two closest on each side, so that skipping `except` leaves the closest other.
-        (0..2)
-            .flat_map(|k| [i + k, i + 2 * n - 1 - k])
-            .filter(|_| n > 0)
-            .map(|x| f[x % n])
-            .filter(|&l| l != except)
-            .map(|l| Location(l).distance(target))
-            .min()
-            .unwrap_or(u64::MAX)
+        // (A plain loop: this runs for every neighbour of every hop, and the iterator chain
+        // it replaced was most of the debug build's test time.)
+        let mut best = u64::MAX;
+        for k in 0..2 {
+            for x in [i + k, i + 2 * n - 1 - k] {
+                let l = f[x % n];
+                if l != except {
+                    best = best.min(Location(l).distance(target));
+                }
+            }
+        }
+        best
     }
 
     /// Routes from `from` towards `target` with [`HTL`] hops, stopping early at the first
@@ -248,27 +265,37 @@ impl Router {
             let foaf = !self.foaf.is_empty() && !self.own_only;
             let at_origin = cur as usize == from;
             let avoid: &[u32] = around.last().map_or(&[], |v| v.as_slice());
-            let next = g.adjacency[cur as usize]
-                .iter()
-                .filter(|_| h > 0)
-                .filter(|&&j| g.online[j as usize] && self.mark[j as usize] != gen)
-                .filter(|j| !at_origin || !skip.contains(j))
-                .filter(|j| !avoid.contains(j))
-                .min_by_key(|&&j| {
+            // The untried online neighbour closest to the key (by FOAF or own location,
+            // ties by own location, then index). A plain loop rather than an iterator chain:
+            // it is the model's innermost loop, and debug builds (the tests) pay for every
+            // adapter.
+            let mut next: Option<(u64, u64, u32)> = None;
+            if h > 0 {
+                let cur_loc = g.location[cur as usize].0;
+                for &j in &g.adjacency[cur as usize] {
+                    if !g.online[j as usize]
+                        || self.mark[j as usize] == gen
+                        || (at_origin && skip.contains(&j))
+                        || avoid.contains(&j)
+                    {
+                        continue;
+                    }
                     let own = g.location[j as usize].distance(target);
-                    let effective = if foaf {
-                        own.min(self.foaf_distance(j as usize, target, g.location[cur as usize].0))
-                    } else {
-                        own
-                    };
-                    (effective, own, j)
-                });
-            let answer = match next {
-                Some(&j) => {
+                    let effective = if foaf { own.min(self.foaf_distance(j as usize, target, cur_loc)) } else { own };
+                    let key = (effective, own, j);
+                    if next.is_none_or(|best| key < best) {
+                        next = Some(key);
+                    }
+                }
+            }
+            let answer = match next.map(|(_, _, j)| j) {
+                Some(j) => {
                     self.mark[j as usize] = gen;
                     route.visited.push(j);
                     route.arrived.push(h);
-                    route.sent.push((cur, j));
+                    if self.record_sent {
+                        route.sent.push((cur, j));
+                    }
                     if at_origin {
                         route.first_hops.push(j);
                     }
@@ -450,6 +477,7 @@ mod tests {
         let g = Graph { adjacency: &adj, online: &online, location: &loc };
         let target = Location::from_f64(0.9);
         let mut r = Router::new(10);
+        r.record_sent = true;
         let first = r.route_htl(&g, 0, target, 5, |i| i == 6);
         assert_eq!((first.visited.clone(), first.found), (vec![1, 3, 4, 7, 8], false));
         assert!(first.sent.contains(&(3, 4)) && first.quenched.contains(&(3, 4)));

@@ -30,6 +30,8 @@ pub(super) fn route_block(
     (htl, cap): (u32, u32),
     (rule, waits): (SecondAttempt, bool),
 ) -> (Route, Option<Route>) {
+    // Only a second attempt by the key reads where each hop of the first was sent.
+    router.record_sent = rule == SecondAttempt::Key;
     let first = router.route_again(g, from, target, (htl, cap), None, |v| holdings.place(v, block).is_some());
     if first.found || rule == SecondAttempt::Off {
         return (first, None);

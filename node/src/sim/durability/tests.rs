@@ -1,5 +1,12 @@
 //! Behaviour of the durability model on small fixed-seed runs (300 nodes, ten days, small
 //! stores under pressure), fast enough for debug builds.
+//!
+//! Many tests compare a rule on and off against the same baseline (the node's rules, or
+//! the rules before, on the small world): each distinct configuration is run once per test
+//! binary and its report shared ([`report`]), since a run is a pure function of its
+//! configuration (`same_seed_same_report` checks that, with a second, uncached run).
+
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::*;
 
@@ -23,6 +30,25 @@ fn small(rules: Rules) -> DurabilityConfig {
     }
 }
 
+/// The report of a run of `c`, each distinct configuration run once per test binary (tests
+/// run on several threads: one that asks for a run another is doing waits for it).
+fn report(c: &DurabilityConfig) -> DurabilityReport {
+    type Runs = Vec<(DurabilityConfig, Arc<OnceLock<DurabilityReport>>)>;
+    static RUNS: Mutex<Runs> = Mutex::new(Vec::new());
+    let cell = {
+        let mut runs = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+        match runs.iter().find(|(k, _)| k == c) {
+            Some((_, cell)) => Arc::clone(cell),
+            None => {
+                let cell = Arc::new(OnceLock::new());
+                runs.push((c.clone(), Arc::clone(&cell)));
+                cell
+            }
+        }
+    };
+    cell.get_or_init(|| run(c).expect("a valid configuration")).clone()
+}
+
 fn docs_at(r: &DurabilityReport, age: u32) -> f64 {
     r.at(age).and_then(|p| p.documents).expect("probed at that age")
 }
@@ -30,14 +56,14 @@ fn docs_at(r: &DurabilityReport, age: u32) -> f64 {
 #[test]
 fn same_seed_same_report() {
     let c = small(Rules::pamphlet());
-    assert_eq!(run(&c).unwrap(), run(&c).unwrap());
+    assert_eq!(report(&c), run(&c).unwrap(), "an uncached run gives the shared report");
 }
 
 /// Storage rules change what is kept, never who is online or what is inserted.
 #[test]
 fn rules_change_storage_not_the_world() {
-    let a = run(&small(Rules::pamphlet())).unwrap();
-    let b = run(&small(Rules::hyphanet())).unwrap();
+    let a = report(&small(Rules::pamphlet()));
+    let b = report(&small(Rules::hyphanet()));
     assert_eq!((a.documents, a.departures, a.swaps_done), (b.documents, b.departures, b.swaps_done));
     assert_eq!(a.mean_online, b.mean_online);
     assert_eq!(a.fetches, b.fetches);
@@ -48,7 +74,7 @@ fn rules_change_storage_not_the_world() {
 /// they are.
 #[test]
 fn survival_falls_with_age_without_healing() {
-    let r = run(&small(Rules { heal: false, ..Rules::before() })).unwrap();
+    let r = report(&small(Rules { heal: false, ..Rules::before() }));
     let (d1, d7) = (docs_at(&r, 1), docs_at(&r, 7));
     assert!(d1 > d7, "age 1: {d1}, age 7: {d7}");
     let online: f64 = r.online_share.iter().sum();
@@ -62,7 +88,7 @@ fn survival_falls_with_age_without_healing() {
 fn offers_on_return_keep_more_than_none() {
     let with = |offer_on_return| {
         let c = small(Rules { offer_on_return, ..Rules::before() });
-        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+        report(&DurabilityConfig { fill_days: 100.0, ..c })
     };
     let (off, on) = (with(false), with(true));
     assert!(on.offered_blocks > 0 && on.offer_cost_per_day.bytes > 0 && off.offered_blocks == 0);
@@ -85,8 +111,8 @@ fn bad_parameters_are_refused() {
 /// sink on its path (several).
 #[test]
 fn store_once_writes_each_block_once() {
-    let once = run(&small(Rules { store_once: true, heal: false, ..Rules::before() })).unwrap();
-    let every = run(&small(Rules { heal: false, ..Rules::before() })).unwrap();
+    let once = report(&small(Rules { store_once: true, heal: false, ..Rules::before() }));
+    let every = report(&small(Rules { heal: false, ..Rules::before() }));
     assert!(once.store_writes_per_block <= 1.0, "{}", once.store_writes_per_block);
     assert!(every.store_writes_per_block > 2.0, "{}", every.store_writes_per_block);
 }
@@ -98,7 +124,7 @@ fn store_once_writes_each_block_once() {
 fn pinned_documents_kept_alive_survive_better() {
     let with = |keepalive_days| {
         let c = small(Rules { keepalive_days, keepalive_share: 0.1, ..Rules::before() });
-        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+        report(&DurabilityConfig { fill_days: 100.0, ..c })
     };
     let (off, on) = (with(0), with(1));
     let pinned = |r: &DurabilityReport| {
@@ -117,7 +143,7 @@ fn pinned_documents_kept_alive_survive_better() {
 /// (survival is the docs' tables' business: the rule helps at light load only).
 #[test]
 fn uptime_rule_writes_fewer_copies() {
-    let with = |store_uptime| run(&small(Rules { store_uptime, heal: false, ..Rules::before() })).unwrap();
+    let with = |store_uptime| report(&small(Rules { store_uptime, heal: false, ..Rules::before() }));
     let (off, on) = (with(0.0), with(0.5));
     assert!(
         on.store_writes_per_block < off.store_writes_per_block,
@@ -134,7 +160,7 @@ fn uptime_rule_writes_fewer_copies() {
 fn offers_on_swap_keep_more_than_none() {
     let with = |offer_on_swap| {
         let c = small(Rules { offer_on_swap, ..Rules::before() });
-        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+        report(&DurabilityConfig { fill_days: 100.0, ..c })
     };
     let (off, on) = (with(false), with(true));
     assert!(on.offered_blocks > 0 && on.offer_cost_per_day.bytes > 0 && off.offered_blocks == 0);
@@ -147,7 +173,7 @@ fn offers_on_swap_keep_more_than_none() {
 fn offers_into_room_never_evict() {
     let with = |offer_into_room| {
         let c = small(Rules { offer_on_swap: true, offer_on_return: true, offer_into_room, ..Rules::before() });
-        run(&c).unwrap()
+        report(&c)
     };
     let (free, budget) = (with(false), with(true));
     assert!(free.offer_evictions > 0, "the small run's stores are under pressure");
@@ -160,7 +186,7 @@ fn offers_into_room_never_evict() {
 #[test]
 fn offers_on_return_of_top_blocks_only_cost_less() {
     let with = |offer_on_return, offer_top_only_on_return| {
-        run(&small(Rules { offer_on_return, offer_top_only_on_return, ..Rules::pamphlet() })).unwrap()
+        report(&small(Rules { offer_on_return, offer_top_only_on_return, ..Rules::pamphlet() }))
     };
     let (none, top, all) = (with(false, false), with(true, true), with(true, false));
     let bytes = |r: &DurabilityReport| r.offer_cost_per_day.bytes;
@@ -174,7 +200,7 @@ fn offers_on_return_of_top_blocks_only_cost_less() {
 fn evicted_blocks_passed_on_are_found_more_often() {
     let with = |evict_to_peer| {
         let c = small(Rules { evict_to_peer, heal: false, ..Rules::before() });
-        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+        report(&DurabilityConfig { fill_days: 100.0, ..c })
     };
     let (off, on) = (with(false), with(true));
     assert!(on.store_use > off.store_use, "room elsewhere is used");
@@ -187,7 +213,7 @@ fn evicted_blocks_passed_on_are_found_more_often() {
 /// the cap (without healing or offers, which write again), where without it blocks are.
 #[test]
 fn store_copies_stay_within_the_cap() {
-    let with = |max_store_copies| run(&small(Rules { max_store_copies, heal: false, ..Rules::before() })).unwrap();
+    let with = |max_store_copies| report(&small(Rules { max_store_copies, heal: false, ..Rules::before() }));
     let (free, capped) = (with(0), with(2));
     assert!(capped.store_writes_per_block <= 2.0, "{}", capped.store_writes_per_block);
     assert!(free.store_writes_per_block > 2.0, "{}", free.store_writes_per_block);
@@ -200,7 +226,7 @@ fn store_copies_stay_within_the_cap() {
 fn inserted_documents_keep_the_size_distribution() {
     // 1.2 MiB of documents a day: most hours owe less than a 1 MiB document.
     let c = DurabilityConfig { fill_days: 250.0, days: 20, ..small(Rules::before()) };
-    let r = run(&c).unwrap();
+    let r = report(&c);
     let mean = r.final_fill * c.total_store_bytes() / r.documents as f64;
     let want = load::mean_size(c.max_document_bytes);
     assert!(r.documents > 50, "{}", r.documents);
@@ -213,7 +239,7 @@ fn inserted_documents_keep_the_size_distribution() {
 fn wider_top_blocks_keep_more_documents() {
     let with = |unprotected_sink_rank| {
         let c = small(Rules { unprotected_sink_rank, heal: false, ..Rules::before() });
-        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+        report(&DurabilityConfig { fill_days: 100.0, ..c })
     };
     let (off, on) = (with(0), with(4));
     assert!(docs_at(&on, 7) > docs_at(&off, 7), "on {} vs off {}", docs_at(&on, 7), docs_at(&off, 7));
@@ -271,7 +297,7 @@ fn the_model_defaults_are_the_nodes() {
 fn node_rule_offers_on_return_offer_blocks_and_cost_bytes() {
     let with = |offer_on_return| {
         let c = small(Rules { offer_on_return, ..Rules::pamphlet() });
-        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+        report(&DurabilityConfig { fill_days: 100.0, ..c })
     };
     let (off, on) = (with(false), with(true));
     assert!(on.offered_blocks > off.offered_blocks, "on {} vs off {}", on.offered_blocks, off.offered_blocks);
@@ -283,7 +309,7 @@ fn node_rule_offers_on_return_offer_blocks_and_cost_bytes() {
 /// which the gone blocks went add up to the gone blocks.
 #[test]
 fn loss_causes_account_for_every_missing_block() {
-    let r = run(&small(Rules::pamphlet())).unwrap();
+    let r = report(&small(Rules::pamphlet()));
     let mut lost_somewhere = 0;
     for (p, l) in r.survival.iter().zip(&r.loss_causes) {
         assert_eq!(p.age_days, l.age_days);
@@ -307,14 +333,14 @@ fn loss_causes_account_for_every_missing_block() {
     assert!(lost_somewhere > 0, "the small run loses documents: the test checks something");
     let writes: f64 = r.store_by_class.iter().map(|c| c.writes_per_node_day).sum();
     assert!(writes > 0.0);
-    // The diagnosis reads only: the same world and the same survival as without it.
-    assert_eq!(r, run(&small(Rules::pamphlet())).unwrap());
+    // The diagnosis reads only: a second run of the same configuration gives the same
+    // world and the same survival (`same_seed_same_report` runs it again, uncached).
 }
 
 /// Fetches (and probes) with fewer hops reach fewer of the blocks that are there.
 #[test]
 fn fetch_hops_set_how_far_a_fetch_looks() {
-    let with = |fetch_htl| run(&small(Rules { fetch_htl, ..Rules::pamphlet() })).unwrap();
+    let with = |fetch_htl| report(&small(Rules { fetch_htl, ..Rules::pamphlet() }));
     let (short, long) = (with(3), with(0));
     let blocks = |r: &DurabilityReport| r.at(3).and_then(|p| p.blocks).unwrap();
     assert!(blocks(&short) < blocks(&long), "3 hops {} vs 18 {}", blocks(&short), blocks(&long));
@@ -327,7 +353,7 @@ fn fetch_hops_set_how_far_a_fetch_looks() {
 fn steady_backups_hand_over_more_blocks() {
     let with = |steady_backup| {
         let c = small(Rules { steady_backup, ..Rules::pamphlet() });
-        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+        report(&DurabilityConfig { fill_days: 100.0, ..c })
     };
     let (off, on) = (with(0.0), with(0.5));
     assert!(on.offered_blocks > off.offered_blocks, "on {} vs off {}", on.offered_blocks, off.offered_blocks);
@@ -340,7 +366,7 @@ fn steady_backups_hand_over_more_blocks() {
 fn key_first_offers_keep_the_same_blocks_for_fewer_bytes() {
     let with = |key_first_offers| {
         let c = small(Rules { key_first_offers, ..Rules::pamphlet() });
-        run(&DurabilityConfig { fill_days: 100.0, ..c }).unwrap()
+        report(&DurabilityConfig { fill_days: 100.0, ..c })
     };
     let (blocks, keys) = (with(false), with(true));
     assert_eq!(blocks.survival, keys.survival);
@@ -358,7 +384,7 @@ fn key_first_offers_keep_the_same_blocks_for_fewer_bytes() {
 /// and changes nothing else in the world.
 #[test]
 fn a_second_attempt_finds_blocks_the_first_missed() {
-    let with = |second_attempt| run(&small(Rules { second_attempt, ..Rules::pamphlet() })).unwrap();
+    let with = |second_attempt| report(&small(Rules { second_attempt, ..Rules::pamphlet() }));
     let (off, on) = (with(SecondAttempt::Off), with(SecondAttempt::Next));
     assert_eq!(off.second_attempts, 0);
     assert!(
@@ -387,7 +413,7 @@ fn the_quench_cost_is_the_nodes_not_found_cap() {
 /// find at least as many blocks, for more messages; the world is the same.
 #[test]
 fn fetches_with_the_nodes_not_found_cap_search_wider() {
-    let with = |fetch_cap| run(&small(Rules { fetch_cap, ..Rules::pamphlet() })).unwrap();
+    let with = |fetch_cap| report(&small(Rules { fetch_cap, ..Rules::pamphlet() }));
     let (all, cap) = (with(0), with(route::NOT_FOUND_CAP));
     let blocks = |r: &DurabilityReport| r.at(3).and_then(|p| p.blocks).unwrap();
     assert!(blocks(&cap) >= blocks(&all), "cap {} vs all {}", blocks(&cap), blocks(&all));
