@@ -5,13 +5,14 @@
 //! durability depends on is *where* a block goes and *who* a fetch reaches, not the
 //! messages' timing. So a route here is the path a `Node` request would take, computed
 //! on the friend graph restricted to the nodes online at that hour: greedy by the
-//! neighbours' own locations, each node visited once, backtracking from a node with no
-//! untried online neighbour, one hop of HTL spent per node entered (HTL 18, decremented
+//! neighbours' locations (with `Rules::foaf`, the default since session 10, by the
+//! closest of each neighbour's own and its online neighbours' locations, as the node
+//! routes; otherwise by their own), each node visited once, backtracking from a node with
+//! no untried online neighbour, one hop of HTL spent per node entered (HTL 18, decremented
 //! every hop: the real node's probabilistic decrements at 18 and 1 are left out), ending
 //! when a fetch finds the block or the hops run out. Costs are counted per hop: a request
 //! and its answer (two messages), and the block's 32 KiB on every hop it crosses. What
-//! this leaves out: friend-of-a-friend locations (pamphlet routes by them; here both
-//! systems route by own locations), overload and backoff, timeouts, and attackers.
+//! this leaves out: overload and backoff, timeouts, and attackers.
 
 use crate::location::Location;
 
