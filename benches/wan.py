@@ -58,6 +58,14 @@ def relay_counts(d):
     return total
 
 
+def key_value(text):
+    """`--config KEY=VALUE`, refused at once when it is not that shape."""
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value.strip()
+
+
 def offers_sent(d):
     """Blocks each node has offered since it started (offers on swap and on return)."""
     sent = []
@@ -84,7 +92,7 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--small", type=int, default=5, help="one-block fetches (time to first block)")
     ap.add_argument("--transport", choices=["tcp", "udp"], help="the links' transport (darknet up --transport; its default when absent)")
-    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", type=key_value,
                     help="a config.toml setting for every node (repeatable), e.g. offers_per_second=0")
     ap.add_argument("--keep-logs", help="copy every node's node.log here before cleaning up (set RUST_LOG to fill them)")
     a = ap.parse_args()
@@ -98,10 +106,9 @@ def main():
         run("darknet", "up", "--graph", graph, "--seed", "1", "--store-mib", str(store), "--dir", d, "--wan", a.wan, *transport)
         run("darknet", "down", "--dir", d)
         set_config(os.path.join(d, "node5"), "parallel", a.parallel)
-        for setting in a.config:
-            key, _, value = setting.partition("=")
+        for key, value in a.config:
             for i in range(6):
-                set_config(os.path.join(d, f"node{i}"), key.strip(), value.strip())
+                set_config(os.path.join(d, f"node{i}"), key, value)
         layout_path, saved = os.path.join(d, "darknet.json"), {}
         for node, other in ((1, 3), (2, 2)):  # node 1 forgets 10.77.0.3 (node 2), node 2 forgets node 1
             path = os.path.join(d, f"node{node}", "friends")
@@ -131,7 +138,7 @@ def main():
             time.sleep(1.1)  # the relay's counts are rewritten every second
             before, offered = relay_counts(d), offers_sent(d)
             secs = timed_fetch(uri, f + ".got", dst)
-            offered = [None if a is None or b is None else b - a for a, b in zip(offered, offers_sent(d))]
+            offered = [None if was is None or now is None else now - was for was, now in zip(offered, offers_sent(d))]
             assert open(f + ".got", "rb").read() == open(f, "rb").read(), "fetched bytes differ"
             time.sleep(1.1)
             after = relay_counts(d)

@@ -280,6 +280,7 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let seed = NodeSecret::new(seed);
+    let (offers_per_tick, offer_tick) = config.offer_pace();
     let swap_interval =
         (config.swap_interval_ms > 0).then(|| std::time::Duration::from_millis(config.swap_interval_ms));
     Ok(NodeConfig {
@@ -294,8 +295,8 @@ pub fn node_config(dir: &Path, config: &Config) -> Result<NodeConfig, DaemonErro
         load: LoadConfig { upload_limit: config.upload_limit, peer_windows: true },
         durability: DurabilityConfig {
             top_sinks: config.top_sinks,
-            offers_per_tick: config.offer_pace().0,
-            offer_tick: config.offer_pace().1,
+            offers_per_tick,
+            offer_tick,
             offers_on_return: config.offers_on_return,
             away: std::time::Duration::from_secs(config.offers_away_secs),
             steady_backup: f64::from(config.steady_backup_percent) / 100.0,
