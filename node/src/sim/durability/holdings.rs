@@ -186,6 +186,12 @@ impl Holdings {
         None
     }
 
+    /// Whether any node for which `online` is true holds `block` (else no route can find
+    /// it, wherever it starts).
+    pub(crate) fn held_online(&self, block: u32, online: &[bool]) -> bool {
+        self.copies[block as usize].iter().any(|c| online[c.node as usize])
+    }
+
     /// The nodes holding `block` and where.
     #[cfg(test)]
     pub(crate) fn holders(&self, block: u32) -> impl Iterator<Item = (usize, Place)> + '_ {

@@ -679,6 +679,14 @@ impl<'a> World<'a> {
             for b in s.first..s.first + s.n {
                 let Some(from) = Self::random_online(g.online, &mut self.probe_rng) else { return (false, 0, 0) };
                 let holdings = &self.holdings;
+                if !holdings.held_online(b, g.online) {
+                    // No online copy: no route finds it, and a probe changes nothing, so
+                    // the route is not worth computing (most of a heavy run's probes of
+                    // old documents). The diagnosis of a block with no online copy does
+                    // not read `hops_out`.
+                    misses.push(diagnosis::Miss { block: b, hops_out: false });
+                    continue;
+                }
                 let key = self.blocks.location[b as usize];
                 let again = (self.config.rules.second_attempt, self.config.rules.second_attempt_waits);
                 let (first, second) = second::route_block(

@@ -24,8 +24,15 @@ pub(crate) struct Router {
     mark: Vec<u32>,
     generation: u32,
     /// With FOAF routing (`Rules::foaf`): each node's online neighbours' locations,
-    /// sorted (rebuilt every hour by [`Router::set_foaf`]); empty: routes by own locations.
-    foaf: Vec<Vec<u64>>,
+    /// sorted, node `i`'s at `foaf[foaf_at[i]..foaf_at[i + 1]]` (one slab: this is read
+    /// for every neighbour of every hop, and a vector per node scattered them over the
+    /// heap); rebuilt every hour by [`Router::set_foaf`]. `foaf_at` empty: routes by own
+    /// locations.
+    foaf: Vec<u64>,
+    foaf_at: Vec<u32>,
+    /// The same online neighbours of each node with their locations, in adjacency order,
+    /// at the same offsets: what a route tries from a node, without the offline two thirds.
+    neighbours: Vec<(u32, u64)>,
     /// While set, routes ignore `foaf` (an insert by own locations, `Foaf::Fetches`).
     own_only: bool,
     /// Whether routes record [`Route::sent`], which only a second attempt by the key
@@ -149,39 +156,58 @@ impl Graph<'_> {
 
 impl Router {
     pub(crate) fn new(nodes: usize) -> Self {
-        Router { mark: vec![0; nodes], generation: 0, foaf: Vec::new(), own_only: false, record_sent: false }
+        Router {
+            mark: vec![0; nodes],
+            generation: 0,
+            foaf: Vec::new(),
+            foaf_at: Vec::new(),
+            neighbours: Vec::new(),
+            own_only: false,
+            record_sent: false,
+        }
     }
 
     /// Routes from now on rank a neighbour by the smaller of its own distance to the key and
     /// its closest online neighbour's (the node's FOAF routing, `routing::peers`), with the
-    /// graph as it is now (call again when who is online or where changes).
+    /// graph as it is now, and take each node's online neighbours from lists made here
+    /// (call again whenever who is online or where changes: until then routes see the
+    /// graph as it was).
     pub(crate) fn set_foaf(&mut self, g: &Graph<'_>) {
-        self.foaf.resize(g.adjacency.len(), Vec::new());
-        for (i, f) in self.foaf.iter_mut().enumerate() {
-            f.clear();
+        self.foaf.clear();
+        self.foaf_at.clear();
+        self.neighbours.clear();
+        self.foaf_at.push(0);
+        for (i, adjacent) in g.adjacency.iter().enumerate() {
+            let start = self.foaf.len();
             if g.online[i] {
-                f.extend(g.adjacency[i].iter().filter(|&&j| g.online[j as usize]).map(|&j| g.location[j as usize].0));
-                f.sort_unstable();
+                self.neighbours.extend(
+                    adjacent.iter().filter(|&&j| g.online[j as usize]).map(|&j| (j, g.location[j as usize].0)),
+                );
+                self.foaf.extend(self.neighbours[start..].iter().map(|&(_, at)| at));
+                self.foaf[start..].sort_unstable();
             }
+            self.foaf_at.push(u32::try_from(self.foaf.len()).expect("fewer than 2^32 links"));
         }
     }
 
     /// The distance from `target` to the closest of `node`'s online neighbours other than
     /// the one at `except` (the node routing, which its peers advertise too) (FOAF).
     fn foaf_distance(&self, node: usize, target: Location, except: u64) -> u64 {
-        let f = &self.foaf[node];
+        let f = &self.foaf[self.foaf_at[node] as usize..self.foaf_at[node + 1] as usize];
         let n = f.len();
         if n == 0 {
             return u64::MAX;
         }
         let i = f.partition_point(|&l| l < target.0);
-        // The two closest on each side, so that skipping `except` leaves the closest other.
-        // (A plain loop: this runs for every neighbour of every hop, and the iterator chain
-        // it replaced was most of the debug build's test time.)
+        // The two closest on each side (the circle wraps: below the first is the last), so
+        // that skipping `except` leaves the closest other. (A plain loop: this runs for
+        // every neighbour of every hop, and the iterator chain it replaced was most of the
+        // debug build's test time.)
+        let wrap = |x: usize| if x >= n { x - n } else { x };
         let mut best = u64::MAX;
-        for k in 0..2 {
-            for x in [i + k, i + 2 * n - 1 - k] {
-                let l = f[x % n];
+        for k in 0..2.min(n) {
+            for x in [wrap(i + k), wrap(i + n - 1 - k)] {
+                let l = f[x];
                 if l != except {
                     best = best.min(Location(l).distance(target));
                 }
@@ -263,7 +289,7 @@ impl Router {
         // Per node of `path`: the peers it routes around (by the key), empty for most.
         let mut around: Vec<Vec<u32>> = vec![Vec::new()];
         while let (Some(&cur), Some(&h)) = (route.path.last(), left.last()) {
-            let foaf = !self.foaf.is_empty() && !self.own_only;
+            let foaf = !self.foaf_at.is_empty() && !self.own_only;
             let at_origin = cur as usize == from;
             let avoid: &[u32] = around.last().map_or(&[], |v| v.as_slice());
             // The untried online neighbour closest to the key (by FOAF or own location,
@@ -273,19 +299,28 @@ impl Router {
             let mut next: Option<(u64, u64, u32)> = None;
             if h > 0 {
                 let cur_loc = g.location[cur as usize].0;
-                for &j in &g.adjacency[cur as usize] {
-                    if !g.online[j as usize]
-                        || self.mark[j as usize] == gen
-                        || (at_origin && skip.contains(&j))
-                        || avoid.contains(&j)
-                    {
-                        continue;
+                let mut consider = |j: u32, at: u64| {
+                    if self.mark[j as usize] == gen || (at_origin && skip.contains(&j)) || avoid.contains(&j) {
+                        return;
                     }
-                    let own = g.location[j as usize].distance(target);
+                    let own = Location(at).distance(target);
                     let effective = if foaf { own.min(self.foaf_distance(j as usize, target, cur_loc)) } else { own };
                     let key = (effective, own, j);
                     if next.is_none_or(|best| key < best) {
                         next = Some(key);
+                    }
+                };
+                if !self.foaf_at.is_empty() && g.online[cur as usize] {
+                    // The online neighbours listed by `set_foaf` (a third of all of them).
+                    let (a, b) = (self.foaf_at[cur as usize] as usize, self.foaf_at[cur as usize + 1] as usize);
+                    for &(j, at) in &self.neighbours[a..b] {
+                        consider(j, at);
+                    }
+                } else {
+                    for &j in &g.adjacency[cur as usize] {
+                        if g.online[j as usize] {
+                            consider(j, g.location[j as usize].0);
+                        }
                     }
                 }
             }
