@@ -138,7 +138,8 @@ pub(crate) struct Args {
     /// `--store-blocks` (store area per node, default 256) apply.
     #[arg(long, help_heading = "Durability model")]
     days: Option<u32>,
-    /// Cache area per node, in blocks (default: as --store-blocks).
+    /// Cache area per node, in blocks (default: a quarter of --store-blocks, the node's
+    /// split of its disk; 256 before session 12).
     #[arg(long, help_heading = "Durability model")]
     cache_blocks: Option<u32>,
     /// Days after which the documents inserted equal the network's total store area.

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use pamphlet_node::sim::durability::{self, DurabilityConfig, DurabilityReport, Eviction, Foaf, Rules, SecondAttempt};
+use pamphlet_node::sim::durability::{
+    self, DurabilityConfig, DurabilityReport, Eviction, Foaf, Rules, SecondAttempt, STORE_PER_CACHE,
+};
 
 use super::plot::{self, Axes, Series};
 use super::Args;
@@ -110,7 +112,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
         days,
         seed: args.seed,
         store_blocks: store,
-        cache_blocks: args.cache_blocks.unwrap_or(store),
+        cache_blocks: args.cache_blocks.unwrap_or(store.div_ceil(STORE_PER_CACHE)),
         fill_days: args.fill_days,
         weekly_departures: args.weekly_departures,
         fetches_per_day: args.fetches_per_day,
@@ -391,6 +393,23 @@ mod tests {
         }
         let cli = <Cli as clap::Parser>::try_parse_from(std::iter::once("sim").chain(args.iter().copied())).unwrap();
         config(&cli.sim, 45).unwrap().rules
+    }
+
+    /// The model splits a node's disk between store and cache areas as the node does.
+    #[test]
+    fn the_models_split_is_the_nodes() {
+        use pamphlet_node::daemon::config::{DEFAULT_CACHE_BYTES, DEFAULT_STORE_BYTES};
+        assert_eq!(DEFAULT_STORE_BYTES, u64::from(STORE_PER_CACHE) * DEFAULT_CACHE_BYTES);
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            sim: Args,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from(["sim", "--days", "1", "--store-blocks", "400"]).unwrap();
+        let c = config(&cli.sim, 1).unwrap();
+        assert_eq!((c.store_blocks, c.cache_blocks), (400, 100));
+        let d = DurabilityConfig::default();
+        assert_eq!(d.store_blocks, STORE_PER_CACHE * d.cache_blocks);
     }
 
     /// The defaults are the node's rules, and each of the session 9 switches can be

@@ -180,9 +180,8 @@ impl Router {
         for (i, adjacent) in g.adjacency.iter().enumerate() {
             let start = self.foaf.len();
             if g.online[i] {
-                self.neighbours.extend(
-                    adjacent.iter().filter(|&&j| g.online[j as usize]).map(|&j| (j, g.location[j as usize].0)),
-                );
+                self.neighbours
+                    .extend(adjacent.iter().filter(|&&j| g.online[j as usize]).map(|&j| (j, g.location[j as usize].0)));
                 self.foaf.extend(self.neighbours[start..].iter().map(|&(_, at)| at));
                 self.foaf[start..].sort_unstable();
             }
