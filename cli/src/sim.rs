@@ -290,6 +290,14 @@ pub(crate) struct Args {
     /// defaults), for large runs.
     #[arg(long, requires = "table", help_heading = "Durability model")]
     headline: bool,
+    /// Survival against fill: one run per --fill-days value listed here (comma-separated)
+    /// and seed (--curve-seeds from --seed on), two at a time on two cores, printed as a
+    /// Markdown table with the bound; with --plot DIR also draw durability-fill.svg.
+    #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with = "table", help_heading = "Durability model")]
+    fill_curve: Vec<f64>,
+    /// With --fill-curve: seeds per fill.
+    #[arg(long, default_value_t = 3, help_heading = "Durability model")]
+    curve_seeds: u64,
 }
 
 impl Args {

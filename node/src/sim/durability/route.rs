@@ -29,7 +29,7 @@ pub(crate) struct Router {
     /// heap); rebuilt every hour by [`Router::set_foaf`]. `foaf_at` empty: routes by own
     /// locations.
     foaf: Vec<u64>,
-    foaf_at: Vec<u32>,
+    foaf_at: Vec<usize>,
     /// The same online neighbours of each node with their locations, in adjacency order,
     /// at the same offsets: what a route tries from a node, without the offline two thirds.
     neighbours: Vec<(u32, u64)>,
@@ -185,14 +185,14 @@ impl Router {
                 self.foaf.extend(self.neighbours[start..].iter().map(|&(_, at)| at));
                 self.foaf[start..].sort_unstable();
             }
-            self.foaf_at.push(u32::try_from(self.foaf.len()).expect("fewer than 2^32 links"));
+            self.foaf_at.push(self.foaf.len());
         }
     }
 
     /// The distance from `target` to the closest of `node`'s online neighbours other than
     /// the one at `except` (the node routing, which its peers advertise too) (FOAF).
     fn foaf_distance(&self, node: usize, target: Location, except: u64) -> u64 {
-        let f = &self.foaf[self.foaf_at[node] as usize..self.foaf_at[node + 1] as usize];
+        let f = &self.foaf[self.foaf_at[node]..self.foaf_at[node + 1]];
         let n = f.len();
         if n == 0 {
             return u64::MAX;
@@ -311,7 +311,7 @@ impl Router {
                 };
                 if !self.foaf_at.is_empty() && g.online[cur as usize] {
                     // The online neighbours listed by `set_foaf` (a third of all of them).
-                    let (a, b) = (self.foaf_at[cur as usize] as usize, self.foaf_at[cur as usize + 1] as usize);
+                    let (a, b) = (self.foaf_at[cur as usize], self.foaf_at[cur as usize + 1]);
                     for &(j, at) in &self.neighbours[a..b] {
                         consider(j, at);
                     }
