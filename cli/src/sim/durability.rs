@@ -554,7 +554,31 @@ mod tests {
     /// Runs made side by side come back in the order asked, each as it is made alone.
     #[test]
     fn runs_side_by_side_are_the_runs_alone_in_order() {
-        let small = |seed| DurabilityConfig {
+        let configs = [small(1), small(2), small(3)];
+        let together = run_all(&configs).unwrap();
+        for (c, r) in configs.iter().zip(&together) {
+            assert_eq!(r, &durability::run(c).unwrap(), "seed {}", c.seed);
+        }
+        assert_ne!(together[0], together[1], "different seeds, different worlds");
+    }
+
+    /// The survival-against-fill chart has a line per age from a week on and the bound.
+    #[test]
+    fn the_fill_curve_draws_each_age_and_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = DurabilityConfig { days: 8, ..small(1) };
+        fill_curve(&base, &[40.0, 10.0], 2, Some(dir.path())).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("durability-fill.svg")).unwrap();
+        for label in ["day 7", "bound: any placement", "seeds 1-2", "store 32 + cache 8"] {
+            assert!(svg.contains(label), "{label} missing from the chart");
+        }
+        assert!(!svg.contains("day 3"), "ages under a week are left out of the chart");
+        assert!(fill_curve(&base, &[40.0], 0, None).is_err(), "no seeds is an error, not an empty table");
+    }
+
+    /// A small world for the tests that run the model.
+    fn small(seed: u64) -> DurabilityConfig {
+        DurabilityConfig {
             nodes: 120,
             degree: 20,
             days: 2,
@@ -566,13 +590,7 @@ mod tests {
             swap_rounds: 10,
             max_document_bytes: 1024.0 * 1024.0,
             ..DurabilityConfig::default()
-        };
-        let configs = [small(1), small(2), small(3)];
-        let together = run_all(&configs).unwrap();
-        for (c, r) in configs.iter().zip(&together) {
-            assert_eq!(r, &durability::run(c).unwrap(), "seed {}", c.seed);
         }
-        assert_ne!(together[0], together[1], "different seeds, different worlds");
     }
 
     /// The defaults are the node's rules, and each of the session 9 switches can be
