@@ -33,11 +33,71 @@ pub(crate) struct Router {
     /// The same online neighbours of each node with their locations, in adjacency order,
     /// at the same offsets: what a route tries from a node, without the offline two thirds.
     neighbours: Vec<(u32, u64)>,
+    /// Per node, what the route now running (its `generation`) learnt of its FOAF
+    /// distance to the key: a route that backtracks ranks the same neighbours again.
+    foaf_memo: Vec<FoafMemo>,
     /// While set, routes ignore `foaf` (an insert by own locations, `Foaf::Fetches`).
     own_only: bool,
     /// Whether routes record [`Route::sent`], which only a second attempt by the key
     /// reads (`SecondAttempt::Key`); off, every route skips a push per hop.
     pub(crate) record_sent: bool,
+}
+
+/// A node's closest online neighbours to one route's key ([`nearest_two`]), for the route
+/// stamped `generation`.
+#[derive(Clone, Copy, Debug, Default)]
+struct FoafMemo {
+    generation: u32,
+    best: u64,
+    best_at: u64,
+    second: u64,
+}
+
+impl FoafMemo {
+    /// The distance to the key from the closest neighbour not at `except` (the node that
+    /// asks: a node does not route back through the one it came from).
+    fn without(&self, except: u64) -> u64 {
+        if self.best_at == except {
+            self.second
+        } else {
+            self.best
+        }
+    }
+}
+
+/// Of the sorted locations `f` (a node's online neighbours'), the distance to `target` of
+/// the closest, its location, and the distance of the closest at another location:
+/// `(best, best_at, second)`, `u64::MAX` for none.
+fn nearest_two(f: &[u64], target: Location) -> (u64, u64, u64) {
+    let n = f.len();
+    let i = f.partition_point(|&l| l < target.0);
+    // The two closest on each side (the circle wraps: below the first is the last) hold
+    // the closest and the closest other. (Plain loops: this runs for every neighbour of
+    // every hop, and the iterator chains they replaced were most of the debug build's
+    // test time.)
+    let wrap = |x: usize| if x >= n { x - n } else { x };
+    let mut candidates = [u64::MAX; 4];
+    let mut c = 0;
+    for k in 0..2.min(n) {
+        for x in [wrap(i + k), wrap(i + n - 1 - k)] {
+            candidates[c] = f[x];
+            c += 1;
+        }
+    }
+    let (mut best, mut best_at) = (u64::MAX, u64::MAX);
+    for &l in &candidates[..c] {
+        let d = Location(l).distance(target);
+        if d < best {
+            (best, best_at) = (d, l);
+        }
+    }
+    let mut second = u64::MAX;
+    for &l in &candidates[..c] {
+        if l != best_at {
+            second = second.min(Location(l).distance(target));
+        }
+    }
+    (best, best_at, second)
 }
 
 /// Where a route went.
@@ -162,6 +222,7 @@ impl Router {
             foaf: Vec::new(),
             foaf_at: Vec::new(),
             neighbours: Vec::new(),
+            foaf_memo: Vec::new(),
             own_only: false,
             record_sent: false,
         }
@@ -177,6 +238,7 @@ impl Router {
         self.foaf_at.clear();
         self.neighbours.clear();
         self.foaf_at.push(0);
+        self.foaf_memo.resize(g.adjacency.len(), FoafMemo::default());
         for (i, adjacent) in g.adjacency.iter().enumerate() {
             let start = self.foaf.len();
             if g.online[i] {
@@ -190,29 +252,15 @@ impl Router {
     }
 
     /// The distance from `target` to the closest of `node`'s online neighbours other than
-    /// the one at `except` (the node routing, which its peers advertise too) (FOAF).
-    fn foaf_distance(&self, node: usize, target: Location, except: u64) -> u64 {
-        let f = &self.foaf[self.foaf_at[node]..self.foaf_at[node + 1]];
-        let n = f.len();
-        if n == 0 {
-            return u64::MAX;
+    /// the one at `except` (the node routing, which its peers advertise too) (FOAF), for
+    /// the route stamped `generation` (whose key `target` is).
+    fn foaf_distance(&mut self, node: usize, target: Location, except: u64, generation: u32) -> u64 {
+        let memo = &mut self.foaf_memo[node];
+        if memo.generation != generation {
+            let (best, best_at, second) = nearest_two(&self.foaf[self.foaf_at[node]..self.foaf_at[node + 1]], target);
+            *memo = FoafMemo { generation, best, best_at, second };
         }
-        let i = f.partition_point(|&l| l < target.0);
-        // The two closest on each side (the circle wraps: below the first is the last), so
-        // that skipping `except` leaves the closest other. (A plain loop: this runs for
-        // every neighbour of every hop, and the iterator chain it replaced was most of the
-        // debug build's test time.)
-        let wrap = |x: usize| if x >= n { x - n } else { x };
-        let mut best = u64::MAX;
-        for k in 0..2.min(n) {
-            for x in [wrap(i + k), wrap(i + n - 1 - k)] {
-                let l = f[x];
-                if l != except {
-                    best = best.min(Location(l).distance(target));
-                }
-            }
-        }
-        best
+        memo.without(except)
     }
 
     /// Routes from `from` towards `target` with [`HTL`] hops, stopping early at the first
@@ -264,6 +312,7 @@ impl Router {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.mark.iter_mut().for_each(|m| *m = 0);
+            self.foaf_memo.iter_mut().for_each(|m| m.generation = 0);
             self.generation = 1;
         }
         let gen = self.generation;
@@ -298,12 +347,13 @@ impl Router {
             let mut next: Option<(u64, u64, u32)> = None;
             if h > 0 {
                 let cur_loc = g.location[cur as usize].0;
-                let mut consider = |j: u32, at: u64| {
-                    if self.mark[j as usize] == gen || (at_origin && skip.contains(&j)) || avoid.contains(&j) {
+                let mut consider = |router: &mut Router, j: u32, at: u64| {
+                    if router.mark[j as usize] == gen || (at_origin && skip.contains(&j)) || avoid.contains(&j) {
                         return;
                     }
                     let own = Location(at).distance(target);
-                    let effective = if foaf { own.min(self.foaf_distance(j as usize, target, cur_loc)) } else { own };
+                    let effective =
+                        if foaf { own.min(router.foaf_distance(j as usize, target, cur_loc, gen)) } else { own };
                     let key = (effective, own, j);
                     if next.is_none_or(|best| key < best) {
                         next = Some(key);
@@ -312,13 +362,14 @@ impl Router {
                 if !self.foaf_at.is_empty() && g.online[cur as usize] {
                     // The online neighbours listed by `set_foaf` (a third of all of them).
                     let (a, b) = (self.foaf_at[cur as usize], self.foaf_at[cur as usize + 1]);
-                    for &(j, at) in &self.neighbours[a..b] {
-                        consider(j, at);
+                    for k in a..b {
+                        let (j, at) = self.neighbours[k];
+                        consider(self, j, at);
                     }
                 } else {
                     for &j in &g.adjacency[cur as usize] {
                         if g.online[j as usize] {
-                            consider(j, g.location[j as usize].0);
+                            consider(self, j, g.location[j as usize].0);
                         }
                     }
                 }
