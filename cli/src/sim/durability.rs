@@ -237,6 +237,19 @@ pub(crate) fn run(args: &Args, days: u32) -> Result<()> {
     Ok(())
 }
 
+/// The world a chart was measured in, for the line under its title.
+fn world(base: &DurabilityConfig) -> String {
+    format!(
+        "{} nodes, degree {}, {} days, store {} + cache {} blocks/node, {}% leave/week",
+        base.nodes,
+        base.degree,
+        base.days,
+        base.store_blocks,
+        base.cache_blocks,
+        base.weekly_departures * 100.0
+    )
+}
+
 /// Runs every config, as many at once as there are cores (each run is single-threaded
 /// and deterministic, so the order they finish in changes nothing), in the configs' order.
 fn run_all(configs: &[DurabilityConfig]) -> Result<Vec<DurabilityReport>> {
@@ -331,18 +344,7 @@ fn fill_curve(base: &DurabilityConfig, fill_days: &[f64], seeds: u64, plot_dir: 
             s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
         }
         let path = dir.join("durability-fill.svg");
-        let settings = format!(
-            "{} nodes, degree {}, {} days, store {} + cache {} blocks/node, {}% leave/week, seeds {}-{}, {}",
-            base.nodes,
-            base.degree,
-            base.days,
-            base.store_blocks,
-            base.cache_blocks,
-            base.weekly_departures * 100.0,
-            base.seed,
-            base.seed + seeds - 1,
-            base.rules.name
-        );
+        let settings = format!("{}, seeds {}-{}, {}", world(base), base.seed, base.seed + seeds - 1, base.rules.name);
         let right = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(0.0f64, f64::max);
         let tick = |x: f64| Some(format!("{x:.2}"));
         plot::line_chart(
@@ -487,17 +489,7 @@ fn table(base: &DurabilityConfig, plot_dir: Option<&Path>, headline: bool) -> Re
         // pamphlet's series first: it is drawn wide, underneath.
         series.rotate_left(1);
         let path = dir.join("durability-survival.svg");
-        let settings = format!(
-            "{} nodes, degree {}, {} days, store {} + cache {} blocks/node, load fills the store in {} days, {}% leave/week, seed {}",
-            base.nodes,
-            base.degree,
-            base.days,
-            base.store_blocks,
-            base.cache_blocks,
-            base.fill_days,
-            base.weekly_departures * 100.0,
-            base.seed
-        );
+        let settings = format!("{}, load fills the store in {} days, seed {}", world(base), base.fill_days, base.seed);
         let ages_f: Vec<f64> = ages.iter().map(|&a| f64::from(a)).collect();
         let tick = |x: f64| ((x - x.round()).abs() < 1e-6).then(|| format!("{x:.0}"));
         plot::line_chart(
