@@ -211,9 +211,11 @@ pub(crate) struct Args {
     /// At most this many sinks on an insert's path store it (the first ones; 0: all).
     #[arg(long, default_value_t = 0, help_heading = "Durability model")]
     max_store_copies: usize,
-    /// Offers hand a block over only while the peer's store area has room.
-    #[arg(long, help_heading = "Durability model")]
-    offer_into_room: bool,
+    /// Offers hand a block over only while the peer's store area has room; default: the
+    /// rules' own (on for `pamphlet` since session 12, as the node; `--offer-into-room
+    /// false` for offers that push blocks out, the node's rule before).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", help_heading = "Durability model")]
+    offer_into_room: Option<bool>,
     /// Where an offered block enters the peer's store area: 0 as the most recently used (the
     /// node), 1 at the cold end (dropped first unless read), between: that share of the
     /// area's blocks stay ahead of it.

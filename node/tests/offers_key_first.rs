@@ -17,6 +17,7 @@ use common::seeds;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
 use pamphlet_node::location::Location;
 use pamphlet_node::sim::network::Network;
+use pamphlet_node::store::memory::MemoryStore;
 use pamphlet_node::store::{Area, BlockStore};
 use pamphlet_node::wire::codec::encode;
 use pamphlet_node::wire::message::{Message, MAX_OFFERED_KEYS};
@@ -90,6 +91,35 @@ fn a_peer_holding_a_block_is_not_sent_it_and_offers_cost_less() {
         let (bytes, messages) = traffic(&net);
         assert!(bytes < before * 6 / 10, "seed {seed}: {bytes} bytes against {before}");
         assert!(messages < 2 * n, "seed {seed}: {messages} messages against {}", 2 * n);
+    }
+}
+
+/// Offers go only into room: a peer whose store area has room for 5 more blocks asks for
+/// 5 of the 12 offered, drops none of what it holds, and says why it asked for no more.
+#[test]
+fn a_peer_asks_only_for_the_offered_blocks_it_has_room_for() {
+    for seed in seeds(SEEDS) {
+        let slot = BlockKind::Chk.block_len() as u64;
+        let store = MemoryStore::new(8 * slot, 64 << 20);
+        let (mut net, blocks) = common::offers::line_of_three_with(seed, 8, 12, &[0], store);
+        // Three blocks of its own, far from the offered keys: room for five more.
+        let own: Vec<_> = (1_000_000..).map(chk_block).take(3).collect();
+        for (k, b) in &own {
+            net.node_mut(1).store_mut().put(Area::Store, *k, b.clone()).unwrap();
+        }
+        assert_eq!(net.node(1).store().room(Area::Store, BlockKind::Chk), 5, "seed {seed}");
+        move_node_0(&mut net);
+        net.run_for(Duration::from_secs(10));
+        let taken =
+            blocks.iter().filter(|(k, b)| net.node(1).store().area_of(b.kind(), k) == Some(Area::Store)).count();
+        assert_eq!(taken, 5, "seed {seed}: as many as there was room for");
+        assert_eq!(inserts_to_1(&net), 5, "seed {seed}: only those were sent");
+        for (k, b) in &own {
+            assert_eq!(net.node(1).store().area_of(b.kind(), k), Some(Area::Store), "seed {seed}: its own kept");
+        }
+        let stats = net.node(1).stats();
+        assert_eq!((stats.offered_keys_checked, stats.offered_keys_no_room), (12, 7), "seed {seed}");
+        assert_eq!(net.node(1).store().stats().store_evictions, 0, "seed {seed}");
     }
 }
 

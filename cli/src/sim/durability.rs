@@ -71,7 +71,7 @@ fn config(args: &Args, days: u32) -> Result<DurabilityConfig> {
     rules.offer_memory_kept |= args.offer_memory_kept;
     rules.store_once |= args.store_once;
     rules.offer_on_swap |= args.offer_on_swap;
-    rules.offer_into_room |= args.offer_into_room;
+    rules.offer_into_room = args.offer_into_room.unwrap_or(rules.offer_into_room);
     if args.offer_depth != 0.0 {
         rules.offer_depth = args.offer_depth;
     }
@@ -607,6 +607,9 @@ mod tests {
         ]);
         assert!(!off.key_first_offers && !off.second_attempt_waits && off.fetch_cap == 0 && off.steady_backup == 0.0);
         assert!(rules_of(&["--days", "45", "--key-first-offers"]).key_first_offers);
+        assert!(d.offer_into_room, "offers into room only, as the node since session 12");
+        assert!(!rules_of(&["--days", "45", "--offer-into-room", "false"]).offer_into_room);
+        assert!(rules_of(&["--days", "45", "--rules", "before", "--offer-into-room"]).offer_into_room);
         assert_eq!((d.foaf, off.foaf), (Foaf::All, Foaf::Off), "FOAF routing as the node's, and off");
         assert_eq!(rules_of(&["--days", "45", "--foaf", "fetches"]).foaf, Foaf::Fetches);
         let before = rules_of(&["--days", "45", "--rules", "before", "--foaf"]);

@@ -114,6 +114,9 @@ pub struct NodeStats {
     /// Key-first offers received: keys not looked up, over the lookup budget or past
     /// `MAX_OFFERED_KEYS` (not asked for).
     pub offered_keys_over_budget: u64,
+    /// Key-first offers received: keys this node would have kept but did not ask for, its
+    /// store area having no room left for them (`DurabilityConfig::offers_into_room`).
+    pub offered_keys_no_room: u64,
     /// Returns: the node came back after `DurabilityConfig::away` without peers, or
     /// restarted with remembered keys, and its peers connected.
     pub returns: u64,

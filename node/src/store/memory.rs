@@ -161,6 +161,14 @@ impl BlockStore for MemoryStore {
         a || b
     }
 
+    fn room(&self, area: Area, kind: BlockKind) -> u64 {
+        let a = match area {
+            Area::Store => &self.store,
+            Area::Cache => &self.cache,
+        };
+        a.capacity.saturating_sub(a.bytes) / kind.block_len() as u64
+    }
+
     fn stats(&self) -> StoreStats {
         StoreStats {
             store_blocks: self.store.map.len() as u64,

@@ -89,4 +89,8 @@ pub trait BlockStore {
 
     /// Current fill.
     fn stats(&self) -> StoreStats;
+
+    /// How many more blocks of `kind` `area` takes before it has to drop any (an offered
+    /// block is taken only into room: `node/durability/key_first.rs`).
+    fn room(&self, area: Area, kind: BlockKind) -> u64;
 }

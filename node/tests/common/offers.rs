@@ -23,12 +23,26 @@ pub(crate) fn line_of_three(
     n: usize,
     caching: &[usize],
 ) -> (Network, Vec<(RoutingKey, Block)>) {
+    line_of_three_with(seed, offers_per_tick, n, caching, MemoryStore::default())
+}
+
+/// [`line_of_three`] with `store` as node 1's store.
+#[allow(dead_code)] // Not every test binary that includes `common` uses it.
+pub(crate) fn line_of_three_with(
+    seed: u64,
+    offers_per_tick: u32,
+    n: usize,
+    caching: &[usize],
+    store: MemoryStore,
+) -> (Network, Vec<(RoutingKey, Block)>) {
     let mut net = Network::new(seed, Instant::now());
+    let mut store = Some(store);
     for (i, x) in [0.5, 0.2, 0.8].into_iter().enumerate() {
         let mut config = net.config(i, Location::from_f64(x));
         config.durability = DurabilityConfig { offers_per_tick, ..config.durability };
         config.cache_passing = caching.contains(&i);
-        net.add_node_with(config, MemoryStore::default());
+        let own = if i == 1 { store.take().unwrap_or_default() } else { MemoryStore::default() };
+        net.add_node_with(config, own);
     }
     net.connect(1, 0);
     net.connect(0, 2);

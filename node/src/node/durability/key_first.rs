@@ -8,7 +8,10 @@
 //! sends, per round, one [`Message::OfferKeys`] to each peer it has blocks for (at most
 //! [`MAX_OFFERED_KEYS`] keys each); the peer answers [`Message::WantKeys`] with the keys it
 //! lacks and would keep (its sink test: no connected peer closer to the key, as for an
-//! insert that ends at it; and the key neither in its store nor being routed); the wanted
+//! insert that ends at it; and the key neither in its store nor being routed; and, since
+//! session 12, for an ordinary offer only as many as its store area has room for,
+//! [`super::DurabilityConfig::offers_into_room`]: in the durability model offered blocks
+//! pushing older ones out were the largest cause of loss); the wanted
 //! blocks go out as HTL-1 inserts at the offers' pace (`offers_per_tick` blocks per tick),
 //! and the next round's lists once they are all out, at most one round per
 //! [`ROUND_EVERY`] (so an honest node's lists fit the peer's lookup budget).
@@ -31,7 +34,8 @@ use pamphlet_crypto::{BlockKind, RoutingKey};
 use super::super::budget::StoreBudget;
 use super::super::Node;
 use crate::id::{PeerId, RequestId};
-use crate::store::BlockStore;
+use crate::location::Location;
+use crate::store::{Area, BlockStore};
 use crate::wire::message::{Message, MAX_OFFERED_KEYS};
 
 /// The store lookups one peer's key lists may cost this node: two full lists at once, then
@@ -70,6 +74,12 @@ impl<S: BlockStore> Node<S> {
         let offered = keys.len() as u64;
         let mut checked = 0u64;
         let mut wanted = Vec::new();
+        // Room in the store area per kind (CHK, SSK), for the ordinary offers of this list
+        // (`DurabilityConfig::offers_into_room`; unbounded without it).
+        let into_room = self.config.durability.offers_into_room;
+        let mut room =
+            [BlockKind::Chk, BlockKind::Ssk]
+                .map(|kind| if into_room { self.store.room(Area::Store, kind) } else { u64::MAX });
         for (kind, key) in keys.into_iter().take(MAX_OFFERED_KEYS) {
             if !self.durability.lookups.take(LOOKUP_BUDGET, peer, now) {
                 break;
@@ -77,13 +87,24 @@ impl<S: BlockStore> Node<S> {
             checked += 1;
             // A sink without the sender (`steady.rs`): for an ordinary offer the same as
             // with it (the sender offers only keys this node is closer to).
-            if !self.by_key.contains_key(&(kind, key))
-                && !self.store.contains(kind, &key)
-                && !wanted.contains(&(kind, key))
-                && self.wants_offered(peer, &key)
+            if self.by_key.contains_key(&(kind, key))
+                || self.store.contains(kind, &key)
+                || wanted.contains(&(kind, key))
+                || !self.wants_offered(peer, &key)
             {
-                wanted.push((kind, key));
+                continue;
             }
+            // An ordinary offer (no connected peer closer, the sender included) only into
+            // room; a steady backup (the sender is closer) as before.
+            let left = &mut room[usize::from(kind == BlockKind::Ssk)];
+            if self.peers.closer_count(self.config.location, Location::of_key(&key)) == 0 {
+                if *left == 0 {
+                    self.stats.offered_keys_no_room += 1;
+                    continue;
+                }
+                *left -= 1;
+            }
+            wanted.push((kind, key));
         }
         self.stats.offered_keys_checked += checked;
         self.stats.offered_keys_over_budget += offered - checked;

@@ -87,6 +87,13 @@ pub struct DurabilityConfig {
     /// Steady backups: a peer known for less than this counts as known this long (offline
     /// the rest), so a peer connected a short while is not steady.
     pub steady_observed: Duration,
+    /// Offers on swap and on return are taken only into room: a node asks for an offered
+    /// block only while its store area can hold it without dropping another (steady
+    /// backups are taken as before). In the durability model, on the node's store/cache
+    /// split, offered blocks pushing others out were the largest cause of loss, and taking
+    /// them only into room kept more documents at every age (docs/durability.md,
+    /// "Session 12").
+    pub offers_into_room: bool,
 }
 
 impl Default for DurabilityConfig {
@@ -110,6 +117,7 @@ impl Default for DurabilityConfig {
             return_window: Duration::from_secs(300),
             steady_backup: 0.5,
             steady_observed: Duration::from_secs(6 * 3600),
+            offers_into_room: true,
         }
     }
 }

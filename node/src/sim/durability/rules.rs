@@ -195,6 +195,8 @@ impl Rules {
             second_attempt_waits: true,
             // Since session 10, as the node: every request ranks peers by FOAF locations.
             foaf: if routing.strategy == crate::node::RoutingStrategy::Pamphlet { Foaf::All } else { Foaf::Off },
+            // Since session 12, as the node: offered blocks only into room.
+            offer_into_room: node.offers_into_room,
             ..Rules::before()
         }
     }

@@ -258,6 +258,7 @@ fn the_model_defaults_are_the_nodes() {
     assert!(p.offer_on_return && node.offers_on_return, "offers on return, as the node");
     assert!(p.offer_to_closer, "by the node's rule: only to a closer peer, kept as a sink");
     assert!(p.key_first_offers, "offers send key lists first, as the node");
+    assert_eq!(p.offer_into_room, node.offers_into_room, "offered blocks only into room, as the node");
     assert_eq!(p.steady_backup, node.steady_backup, "steady backups on return, as the node");
     let routing = crate::node::NodeConfig::default();
     assert_eq!(p.fetch_cap, u32::from(routing.not_found_cap), "a fetch searches as the node's");
@@ -280,6 +281,7 @@ fn the_model_defaults_are_the_nodes() {
             second_attempt: SecondAttempt::Off,
             second_attempt_waits: false,
             foaf: Foaf::Off,
+            offer_into_room: false,
             ..p
         },
         Rules { name: p.name.clone(), ..Rules::before() }

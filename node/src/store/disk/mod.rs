@@ -645,6 +645,11 @@ impl BlockStore for DiskStore {
         removed
     }
 
+    fn room(&self, area: Area, kind: BlockKind) -> u64 {
+        let part = &self.parts[FileId { area, kind }.index()];
+        u64::from(part.file.slots).saturating_sub(part.lru.len() as u64)
+    }
+
     fn stats(&self) -> StoreStats {
         let area = |area: Area| -> (u64, u64) {
             [BlockKind::Chk, BlockKind::Ssk].iter().fold((0, 0), |(n, b), &kind| {
