@@ -154,6 +154,10 @@ pub struct Counters {
     /// Steady backups: blocks kept for a peer rarely online.
     #[serde(default)]
     pub steady_backups_kept: u64,
+    /// Offered keys this node would have kept but did not ask for: its store area was full
+    /// (offers are taken only into room).
+    #[serde(default)]
+    pub offered_keys_no_room: u64,
 }
 
 /// Store and cache fill: the store's own counters, as the node task last read them.

@@ -127,6 +127,7 @@ fn render_status(s: &NodeSnapshot) -> Value {
             "keys_loaded": c.keys_loaded,
             "steady_backups_queued": c.steady_backups_queued,
             "steady_backups_kept": c.steady_backups_kept,
+            "offered_keys_no_room": c.offered_keys_no_room,
             "own_uptime": s.own_uptime,
         },
         "store": s.store,

@@ -182,6 +182,7 @@ fn snapshot<S: BlockStore>(node: &Node<S>, transport: &TransportHandle) -> NodeS
             keys_loaded: stats.keys_loaded,
             steady_backups_queued: stats.steady_backups_queued,
             steady_backups_kept: stats.steady_backups_kept,
+            offered_keys_no_room: stats.offered_keys_no_room,
         },
         store,
         opennet: opennet_counters(node),
