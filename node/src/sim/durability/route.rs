@@ -473,6 +473,25 @@ mod tests {
         assert!(!g.is_steady_sink(14, target, &uptime, 0.5));
     }
 
+    /// The memo's answer is the closest neighbour's distance with the asking node's
+    /// location left out, whatever the list and the key (against a search of every entry).
+    #[test]
+    fn the_two_nearest_answer_as_a_search_of_every_neighbour() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..2000 {
+            let n = rng.gen_range(0..8);
+            let mut f: Vec<u64> = (0..n).map(|_| rng.gen()).collect();
+            f.sort_unstable();
+            let target = Location(rng.gen());
+            let except = if n > 0 && rng.gen_bool(0.7) { f[rng.gen_range(0..n)] } else { rng.gen() };
+            let (best, best_at, second) = nearest_two(&f, target);
+            let memo = FoafMemo { generation: 1, best, best_at, second };
+            let search = f.iter().filter(|&&l| l != except).map(|&l| Location(l).distance(target)).min();
+            assert_eq!(memo.without(except), search.unwrap_or(u64::MAX), "{f:?} {target:?} {except}");
+        }
+    }
+
     #[test]
     fn foaf_routing_goes_to_the_neighbour_next_to_the_key() {
         // 0 knows 1 (at 0.85, a dead end) and 2 (at 0.5), which knows 3, at the key (0.9).
