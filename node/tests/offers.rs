@@ -12,7 +12,6 @@ use std::time::Duration;
 use common::routing::SEEDS;
 use common::seeds;
 use pamphlet_crypto::{Block, RoutingKey};
-use pamphlet_node::location::Location;
 use pamphlet_node::sim::network::Network;
 use pamphlet_node::store::{Area, BlockStore};
 
@@ -29,9 +28,7 @@ fn after_a_swap_the_peer_now_closest_holds_the_blocks() {
     for seed in seeds(SEEDS) {
         for offers in [8, 0] {
             let (mut net, blocks) = setup(seed, offers, 12);
-            let now = net.now();
-            net.node_mut(0).set_location(now, Location::from_f64(0.1));
-            net.flush(0);
+            common::offers::move_node_0(&mut net, 0.1);
             net.run_for(Duration::from_secs(10));
             let held =
                 blocks.iter().filter(|(k, b)| net.node(1).store().area_of(b.kind(), k) == Some(Area::Store)).count();
@@ -54,9 +51,7 @@ fn after_a_swap_the_peer_now_closest_holds_the_blocks() {
 fn offers_go_out_at_the_budgets_pace() {
     for seed in seeds(SEEDS) {
         let (mut net, blocks) = setup(seed, 4, 20);
-        let now = net.now();
-        net.node_mut(0).set_location(now, Location::from_f64(0.1));
-        net.flush(0);
+        common::offers::move_node_0(&mut net, 0.1);
         assert_eq!(net.node(0).offers_waiting(), blocks.len(), "seed {seed}");
         let tick = net.node(0).config().durability.offer_tick;
         net.run_for(tick / 2);
@@ -79,9 +74,7 @@ fn offers_go_out_at_the_budgets_pace() {
 fn a_move_that_keeps_the_node_closest_offers_nothing() {
     for seed in seeds(SEEDS) {
         let (mut net, _) = setup(seed, 8, 6);
-        let now = net.now();
-        net.node_mut(0).set_location(now, Location::from_f64(0.46));
-        net.flush(0);
+        common::offers::move_node_0(&mut net, 0.46);
         net.run_for(Duration::from_secs(5));
         assert_eq!(net.node(0).stats().offers_sent, 0, "seed {seed}");
     }
@@ -94,9 +87,7 @@ fn a_second_move_does_not_offer_the_same_blocks_to_the_same_peer() {
     for seed in seeds(SEEDS) {
         let (mut net, blocks) = setup(seed, 8, 10);
         for to in [0.1, 0.05] {
-            let now = net.now();
-            net.node_mut(0).set_location(now, Location::from_f64(to));
-            net.flush(0);
+            common::offers::move_node_0(&mut net, to);
             net.run_for(Duration::from_secs(10));
         }
         assert_eq!(net.node(0).stats().offers_sent, blocks.len() as u64, "seed {seed}: each block once");
@@ -114,9 +105,7 @@ fn blocks_gone_from_the_store_cost_bounded_lookups_and_are_forgotten() {
         for (k, b) in &blocks {
             assert!(net.node_mut(0).store_mut().remove(b.kind(), k), "seed {seed}");
         }
-        let now = net.now();
-        net.node_mut(0).set_location(now, Location::from_f64(0.1));
-        net.flush(0);
+        common::offers::move_node_0(&mut net, 0.1);
         assert_eq!(net.node(0).offers_waiting(), 300, "seed {seed}: all remembered keys queued");
         let tick = net.node(0).config().durability.offer_tick;
         net.run_for(tick + tick / 2);
@@ -125,9 +114,7 @@ fn blocks_gone_from_the_store_cost_bounded_lookups_and_are_forgotten() {
         assert_eq!(net.node(0).offers_waiting(), 0, "seed {seed}");
         let stats = net.node(0).stats();
         assert_eq!((stats.offer_lists_sent, stats.offers_sent), (0, 0), "seed {seed}: nothing to offer");
-        let now = net.now();
-        net.node_mut(0).set_location(now, Location::from_f64(0.15));
-        net.flush(0);
+        common::offers::move_node_0(&mut net, 0.15);
         assert_eq!(net.node(0).offers_waiting(), 0, "seed {seed}: the missing keys were forgotten");
     }
 }
@@ -141,9 +128,7 @@ fn offers_yield_to_fetches_and_come_back_after() {
     use pamphlet_node::node::OFFERS_YIELD;
     for seed in seeds(SEEDS) {
         let (mut net, blocks) = setup(seed, 4, 40);
-        let now = net.now();
-        net.node_mut(0).set_location(now, Location::from_f64(0.1));
-        net.flush(0);
+        common::offers::move_node_0(&mut net, 0.1);
         let tick = net.node(0).config().durability.offer_tick;
         // The key list goes out and is answered before the fetches start.
         net.run_for(tick + tick / 2);

@@ -15,7 +15,6 @@ use std::time::Duration;
 use common::routing::{chk_block, SEEDS};
 use common::seeds;
 use pamphlet_crypto::{Block, BlockKind, RoutingKey};
-use pamphlet_node::location::Location;
 use pamphlet_node::sim::network::Network;
 use pamphlet_node::store::memory::MemoryStore;
 use pamphlet_node::store::{Area, BlockStore};
@@ -29,9 +28,7 @@ fn setup(seed: u64, offers_per_tick: u32, n: usize) -> (Network, Vec<(RoutingKey
 
 /// Node 0 moves to 0.1, so node 1 is now closest to the blocks' keys.
 fn move_node_0(net: &mut Network) {
-    let now = net.now();
-    net.node_mut(0).set_location(now, Location::from_f64(0.1));
-    net.flush(0);
+    common::offers::move_node_0(net, 0.1);
 }
 
 /// Encoded bytes and count of the messages between nodes 0 and 1 in the transcript.

@@ -80,3 +80,11 @@ pub(crate) fn insert_at_sink(
     }
     blocks
 }
+
+/// Node 0 moves to `to` (a swap), and its offers are queued.
+#[allow(dead_code)] // Not every test binary that includes `common` uses it.
+pub(crate) fn move_node_0(net: &mut Network, to: f64) {
+    let now = net.now();
+    net.node_mut(0).set_location(now, Location::from_f64(to));
+    net.flush(0);
+}
