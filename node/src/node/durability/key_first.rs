@@ -33,8 +33,8 @@ use pamphlet_crypto::{BlockKind, RoutingKey};
 
 use super::super::budget::StoreBudget;
 use super::super::Node;
+use super::steady::Offered;
 use crate::id::{PeerId, RequestId};
-use crate::location::Location;
 use crate::store::{Area, BlockStore};
 use crate::wire::message::{Message, MAX_OFFERED_KEYS};
 
@@ -90,19 +90,21 @@ impl<S: BlockStore> Node<S> {
             if self.by_key.contains_key(&(kind, key))
                 || self.store.contains(kind, &key)
                 || wanted.contains(&(kind, key))
-                || !self.wants_offered(peer, &key)
             {
                 continue;
             }
-            // An ordinary offer (no connected peer closer, the sender included) only into
-            // room; a steady backup (the sender is closer) as before.
-            let left = &mut room[usize::from(kind == BlockKind::Ssk)];
-            if self.peers.closer_count(self.config.location, Location::of_key(&key)) == 0 {
-                if *left == 0 {
-                    self.stats.offered_keys_no_room += 1;
-                    continue;
+            // An ordinary offer only into room; a steady backup as before.
+            match self.wants_offered(peer, &key) {
+                None => continue,
+                Some(Offered::Backup) => {}
+                Some(Offered::Ordinary) => {
+                    let left = &mut room[usize::from(kind == BlockKind::Ssk)];
+                    if *left == 0 {
+                        self.stats.offered_keys_no_room += 1;
+                        continue;
+                    }
+                    *left -= 1;
                 }
-                *left -= 1;
             }
             wanted.push((kind, key));
         }

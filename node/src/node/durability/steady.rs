@@ -114,6 +114,15 @@ impl Asked {
     }
 }
 
+/// What an offered key this node wants is ([`Node::wants_offered`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Offered {
+    /// No connected peer is closer to it, the sender included: an offer on swap or return.
+    Ordinary,
+    /// The sender is closer to it: a steady backup.
+    Backup,
+}
+
 impl<S: BlockStore> Node<S> {
     /// Whether a return now makes steady backups: the node's own share is known and below
     /// `steady_backup`.
@@ -128,20 +137,20 @@ impl<S: BlockStore> Node<S> {
     }
 
     /// The receiver's sink test for a key `peer` offers: no connected peer but `peer` at
-    /// least as close to it. A key the sender itself is closer to (a backup) is
-    /// remembered, so the insert that brings it is kept in the store area.
-    pub(super) fn wants_offered(&mut self, peer: PeerId, key: &RoutingKey) -> bool {
+    /// least as close to it; `None` if it fails. A key the sender itself is closer to (a
+    /// backup) is remembered, so the insert that brings it is kept in the store area.
+    pub(super) fn wants_offered(&mut self, peer: PeerId, key: &RoutingKey) -> Option<Offered> {
         let (own, target) = (self.config.location, Location::of_key(key));
         if self.peers.closer_count_except(own, target, peer) > 0 {
-            return false;
+            return None;
         }
         if self.peers.closer_count(own, target) == 0 {
-            return true;
+            return Some(Offered::Ordinary);
         }
         // A backup: the sender is closer to the key. Only from a friend (a stranger would
         // choose keys near itself for this node's store area: not what opennet admits
         // strangers for), and within the sender's share of the memory.
-        self.peer_kind(peer).0 == PeerKind::Friend && self.durability.asked.put(*key, peer)
+        (self.peer_kind(peer).0 == PeerKind::Friend && self.durability.asked.put(*key, peer)).then_some(Offered::Backup)
     }
 
     /// Where an insert of `key` from `from` ends if it is a backup this node asked that
