@@ -255,6 +255,10 @@ fn world(base: &DurabilityConfig) -> String {
 fn run_all(configs: &[DurabilityConfig]) -> Result<Vec<DurabilityReport>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
+    // A bad value anywhere in the list is refused before minutes of the other runs.
+    for c in configs {
+        c.check()?;
+    }
     let next = AtomicUsize::new(0);
     let done: Vec<Mutex<Option<Result<DurabilityReport, durability::DurabilityError>>>> =
         configs.iter().map(|_| Mutex::new(None)).collect();
@@ -566,6 +570,8 @@ mod tests {
         }
         assert!(!svg.contains("day 3"), "ages under a week are left out of the chart");
         assert!(fill_curve(&base, &[40.0], 0, None).is_err(), "no seeds is an error, not an empty table");
+        let bad = fill_curve(&base, &[40.0, -1.0], 1, None).unwrap_err().to_string();
+        assert!(bad.contains("--fill-days must be positive"), "{bad}");
     }
 
     /// A small world for the tests that run the model.

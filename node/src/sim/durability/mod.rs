@@ -147,7 +147,8 @@ pub enum DurabilityError {
 }
 
 impl DurabilityConfig {
-    fn check(&self) -> Result<(), DurabilityError> {
+    /// Whether the model can run this (what [`run`] checks first).
+    pub fn check(&self) -> Result<(), DurabilityError> {
         let bad = |ok: bool, why| if ok { Ok(()) } else { Err(DurabilityError::Bad(why)) };
         bad(self.nodes >= 10, "the durability model needs at least 10 nodes")?;
         bad(
